@@ -1,0 +1,106 @@
+//! Command-line flags and `STELE_*` environment variables, layered over the optional config
+//! file: a flag or variable wins over the file, the file over the built-in default.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use stele::config::{ConfigError, ConfigFile, DiskSpec, EcParams, NodeConfig, default_quorum};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "stele-server",
+    version,
+    about = "Stele: a write-once S3 object store for backups"
+)]
+pub struct Args {
+    /// Data folder: holds the metadata store and, unless --disk is given, the disks.
+    #[arg(long, env = "STELE_DATA")]
+    pub data: Option<PathBuf>,
+    /// A disk directory (repeatable). Default: 6 directories under the data folder.
+    #[arg(long = "disk", env = "STELE_DISKS", value_delimiter = ',')]
+    pub disks: Vec<PathBuf>,
+    /// Erasure coding K+M (data+parity shards per stripe). Default 4+2.
+    #[arg(long, env = "STELE_EC")]
+    pub ec: Option<EcParams>,
+    /// Shards per stripe that must be durable before a write is acknowledged. Default K+1.
+    #[arg(long, env = "STELE_WRITE_QUORUM")]
+    pub write_quorum: Option<usize>,
+    /// Config file (TOML).
+    #[arg(long, env = "STELE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// S3 API listener.
+    #[arg(long, env = "STELE_S3_ADDR")]
+    pub s3_addr: Option<String>,
+    /// Admin API listener (never serves S3).
+    #[arg(long, env = "STELE_ADMIN_ADDR")]
+    pub admin_addr: Option<String>,
+}
+
+pub const DEFAULT_DATA: &str = "./stele-data";
+pub const DEFAULT_S3_ADDR: &str = "127.0.0.1:9000";
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9001";
+
+impl Args {
+    fn file(&self) -> Result<ConfigFile, ConfigError> {
+        match &self.config {
+            Some(p) => ConfigFile::load(p),
+            None => Ok(ConfigFile::default()),
+        }
+    }
+
+    /// The node configuration these flags, variables and file describe, validated.
+    pub fn node_config(&self) -> Result<NodeConfig, ConfigError> {
+        let file = self.file()?;
+        let data = self
+            .data
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+        let ec = self.ec.or(file.ec).unwrap_or_default();
+        let mut config = if !self.disks.is_empty() {
+            NodeConfig::with_disks(&data, NodeConfig::disks_from_paths(&self.disks), ec)
+        } else if !file.disks.is_empty() {
+            let disks = file
+                .disks
+                .iter()
+                .enumerate()
+                .map(|(i, d)| DiskSpec {
+                    id: d.id.clone().unwrap_or_else(|| format!("d{i}")),
+                    path: d.path.clone(),
+                    node: d.node.clone().unwrap_or_else(|| "node1".into()),
+                    site: d.site.clone().unwrap_or_else(|| "site1".into()),
+                })
+                .collect();
+            NodeConfig::with_disks(&data, disks, ec)
+        } else {
+            let mut c = NodeConfig::embedded(&data);
+            c.ec = ec;
+            c
+        };
+        config.write_quorum = self
+            .write_quorum
+            .or(file.write_quorum)
+            .unwrap_or_else(|| default_quorum(ec));
+        if let Some(b) = file.block_size {
+            config.block_size = b;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn s3_addr(&self) -> Result<String, ConfigError> {
+        Ok(self
+            .s3_addr
+            .clone()
+            .or(self.file()?.s3_addr)
+            .unwrap_or_else(|| DEFAULT_S3_ADDR.into()))
+    }
+
+    pub fn admin_addr(&self) -> Result<String, ConfigError> {
+        Ok(self
+            .admin_addr
+            .clone()
+            .or(self.file()?.admin_addr)
+            .unwrap_or_else(|| DEFAULT_ADMIN_ADDR.into()))
+    }
+}

@@ -1,0 +1,63 @@
+//! The Stele node binary's library: flags, the S3 listener (s3s) and the admin listener
+//! (axum). Each handler translates a request, calls one core method, and translates the
+//! answer; no storage logic lives here.
+
+pub mod admin;
+pub mod args;
+pub mod s3;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use stele::{NodeConfig, Store, SystemClock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// Opens the node and serves both listeners until SIGINT/SIGTERM.
+pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
+    let s3_addr = args.s3_addr()?;
+    let admin_addr = args.admin_addr()?;
+    let store = tokio::task::spawn_blocking(move || Store::open(config, Arc::new(SystemClock)))
+        .await?
+        .context("cannot open the node")?;
+    let s3_listener = TcpListener::bind(&s3_addr)
+        .await
+        .with_context(|| format!("cannot listen on {s3_addr} (S3)"))?;
+    let admin_listener = TcpListener::bind(&admin_addr)
+        .await
+        .with_context(|| format!("cannot listen on {admin_addr} (admin)"))?;
+    for d in store.disks() {
+        tracing::info!(disk = %d.id, path = %d.path.display(), state = ?d.state, "disk");
+    }
+    // Tests and scripts wait for this line; with port 0 it is how they learn the ports.
+    println!(
+        "stele-server ready s3=http://{} admin=http://{}",
+        s3_listener.local_addr()?,
+        admin_listener.local_addr()?
+    );
+    let (tx, rx) = watch::channel(false);
+    let s3 = tokio::spawn(s3::run(store.clone(), s3_listener, rx.clone()));
+    let admin = tokio::spawn(admin::run(store, admin_listener, rx));
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    let _ = tx.send(true);
+    s3.await??;
+    admin.await??;
+    Ok(())
+}

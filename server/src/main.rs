@@ -1,0 +1,42 @@
+//! `stele-server`: one Stele node. With no flags it serves an embedded default: six disk
+//! directories under `./stele-data`, erasure coding 4+2, metadata in embedded RocksDB.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use stele_server::args::Args;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STELE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match args.node_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stele-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("stele-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(stele_server::serve(args, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stele-server: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The one table from core errors to S3 errors. It matches every variant without a
+//! wildcard, so a new core error cannot reach a client without a decision here.
+
+use s3s::{S3Error, S3ErrorCode};
+use stele::StoreError;
+use stele::config::ConfigError;
+use stele::types::NameError;
+
+pub fn bad_request(code: S3ErrorCode, msg: &'static str) -> S3Error {
+    S3Error::with_message(code, msg)
+}
+
+fn err(code: S3ErrorCode, msg: String) -> S3Error {
+    S3Error::with_message(code, msg)
+}
+
+/// Maps a core error to the S3 error a client expects.
+pub fn to_s3(e: StoreError) -> S3Error {
+    use S3ErrorCode as C;
+    let msg = e.to_string();
+    match e {
+        StoreError::Name(n) => match n {
+            NameError::InvalidBucketName { .. } => err(C::InvalidBucketName, msg),
+            NameError::KeyTooLong { .. } => err(C::KeyTooLongError, msg),
+            NameError::EmptyKey | NameError::InvalidId { .. } => err(C::InvalidArgument, msg),
+        },
+        StoreError::NoSuchBucket { .. } => err(C::NoSuchBucket, msg),
+        StoreError::BucketExists { .. } => err(C::BucketAlreadyOwnedByYou, msg),
+        StoreError::BucketNotEmpty { .. } => err(C::BucketNotEmpty, msg),
+        StoreError::NoSuchKey { .. } => err(C::NoSuchKey, msg),
+        StoreError::NoSuchVersion { .. } => err(C::NoSuchVersion, msg),
+        StoreError::InvalidRange { .. } => err(C::InvalidRange, msg),
+        StoreError::BadDigest { .. } => err(C::BadDigest, msg),
+        StoreError::IncompleteBody { .. } => err(C::IncompleteBody, msg),
+        StoreError::Body(_) => err(C::IncompleteBody, msg),
+        StoreError::InsufficientDisks { .. } => err(C::ServiceUnavailable, msg),
+        StoreError::Unreadable { .. } => internal(msg),
+        StoreError::Config(c) => match c {
+            ConfigError::EcSyntax { .. }
+            | ConfigError::NoDataShards
+            | ConfigError::TooWide { .. }
+            | ConfigError::NotEnoughDisks { .. }
+            | ConfigError::NoDisks
+            | ConfigError::DiskIsFile { .. }
+            | ConfigError::DuplicateDiskPath { .. }
+            | ConfigError::DuplicateDiskId { .. }
+            | ConfigError::BadQuorum { .. }
+            | ConfigError::BadBlockSize { .. }
+            | ConfigError::ReadFile { .. }
+            | ConfigError::Parse { .. }
+            | ConfigError::CreateDir { .. } => internal(msg),
+        },
+        StoreError::Meta(_)
+        | StoreError::Disk(_)
+        | StoreError::Codec(_)
+        | StoreError::Task { .. } => internal(msg),
+    }
+}
+
+/// Internal failures are logged in full and answered without internals.
+fn internal(msg: String) -> S3Error {
+    tracing::error!(error = %msg, "internal error");
+    S3Error::with_message(
+        S3ErrorCode::InternalError,
+        "We encountered an internal error. Please try again.",
+    )
+}
+
+/// `Content-MD5` is base64 of 16 bytes; anything else is `InvalidDigest`.
+pub fn decode_content_md5(b64: &str) -> Result<[u8; 16], S3Error> {
+    let bad = || {
+        bad_request(
+            S3ErrorCode::InvalidDigest,
+            "The Content-MD5 you specified was invalid.",
+        )
+    };
+    let bytes = base64_decode(b64).ok_or_else(bad)?;
+    bytes.try_into().map_err(|_| bad())
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    const ALPHA: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let s = s.trim().trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = ALPHA.iter().position(|&a| a == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decodes_content_md5() {
+        // MD5("") = d41d8cd98f00b204e9800998ecf8427e
+        let d = super::decode_content_md5("1B2M2Y8AsgTpgAmY7PhCfg==").expect("valid");
+        assert_eq!(d[0], 0xd4);
+        assert_eq!(d[15], 0x7e);
+        assert!(super::decode_content_md5("abc").is_err());
+    }
+}

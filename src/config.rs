@@ -1,0 +1,412 @@
+//! Node configuration: where the disks are, which failure domains they belong to, and the
+//! erasure-coding parameters. Built from a config file, flags or the embedded default;
+//! [`NodeConfig::validate`] refuses every combination the engine cannot honour, at start.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("erasure coding {text:?} is not of the form K+M (for example 4+2)")]
+    EcSyntax { text: String },
+    #[error("erasure coding needs at least one data shard (K = 0 given)")]
+    NoDataShards,
+    #[error("erasure coding {k}+{m} is wider than the 256 shards Reed-Solomon allows")]
+    TooWide { k: usize, m: usize },
+    #[error("erasure coding {k}+{m} needs at least {} disks; {disks} configured", k + m)]
+    NotEnoughDisks { k: usize, m: usize, disks: usize },
+    #[error("no disks configured")]
+    NoDisks,
+    #[error("disk path {path} is a file, not a directory")]
+    DiskIsFile { path: PathBuf },
+    #[error("disks {first} and {second} are the same directory ({path})")]
+    DuplicateDiskPath {
+        first: String,
+        second: String,
+        path: PathBuf,
+    },
+    #[error("two disks share the id {id:?}")]
+    DuplicateDiskId { id: String },
+    #[error("write quorum {quorum} must lie between K = {k} and K+M = {width}")]
+    BadQuorum {
+        quorum: usize,
+        k: usize,
+        width: usize,
+    },
+    #[error("block size {size} must be between 4 KiB and 16 MiB")]
+    BadBlockSize { size: usize },
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("cannot create {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reed-Solomon parameters: K data shards and M parity shards per stripe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EcParams {
+    pub data: usize,
+    pub parity: usize,
+}
+
+impl EcParams {
+    pub const fn new(data: usize, parity: usize) -> Self {
+        Self { data, parity }
+    }
+    pub const fn width(&self) -> usize {
+        self.data + self.parity
+    }
+}
+
+impl Default for EcParams {
+    fn default() -> Self {
+        Self::new(4, 2)
+    }
+}
+
+impl FromStr for EcParams {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let err = || ConfigError::EcSyntax { text: s.to_owned() };
+        let (k, m) = s.trim().split_once('+').ok_or_else(err)?;
+        let k = k.trim().parse().map_err(|_| err())?;
+        let m = m.trim().parse().map_err(|_| err())?;
+        Ok(Self::new(k, m))
+    }
+}
+
+impl TryFrom<String> for EcParams {
+    type Error = ConfigError;
+    fn try_from(s: String) -> Result<Self, ConfigError> {
+        s.parse()
+    }
+}
+
+impl From<EcParams> for String {
+    fn from(e: EcParams) -> String {
+        e.to_string()
+    }
+}
+
+impl fmt::Display for EcParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}+{}", self.data, self.parity)
+    }
+}
+
+/// One disk: a directory (a mount point in production) in a node in a site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskSpec {
+    pub id: String,
+    pub path: PathBuf,
+    #[serde(default = "default_node")]
+    pub node: String,
+    #[serde(default = "default_site")]
+    pub site: String,
+}
+
+fn default_node() -> String {
+    "node1".into()
+}
+fn default_site() -> String {
+    "site1".into()
+}
+
+impl DiskSpec {
+    pub fn local(id: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        Self {
+            id: id.into(),
+            path: path.into(),
+            node: default_node(),
+            site: default_site(),
+        }
+    }
+}
+
+pub const DEFAULT_BLOCK_SIZE: usize = 256 * 1024;
+pub const EMBEDDED_DISKS: usize = 6;
+
+/// Everything the engine needs to open a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Holds the metadata store (`meta/`) and, in the embedded default, the disks.
+    pub data_dir: PathBuf,
+    pub disks: Vec<DiskSpec>,
+    pub ec: EcParams,
+    /// Shards per stripe that must be durable before a write is acknowledged.
+    pub write_quorum: usize,
+    /// Bytes of one shard's block in a full stripe; a stripe holds K blocks of data.
+    pub block_size: usize,
+}
+
+/// The config file, `stele.toml`. Every field is optional; flags and `STELE_*` variables
+/// override it.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub data_dir: Option<PathBuf>,
+    pub ec: Option<EcParams>,
+    pub write_quorum: Option<usize>,
+    pub block_size: Option<usize>,
+    #[serde(default, rename = "disk")]
+    pub disks: Vec<DiskFileEntry>,
+    pub s3_addr: Option<String>,
+    pub admin_addr: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskFileEntry {
+    pub path: PathBuf,
+    pub id: Option<String>,
+    pub node: Option<String>,
+    pub site: Option<String>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl NodeConfig {
+    /// The embedded default: six directories under `data_dir/disks` and 4+2.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        let disks = (0..EMBEDDED_DISKS)
+            .map(|i| {
+                DiskSpec::local(
+                    format!("d{i}"),
+                    data_dir.join("disks").join(format!("d{i}")),
+                )
+            })
+            .collect();
+        Self::with_disks(data_dir, disks, EcParams::default())
+    }
+
+    pub fn with_disks(data_dir: impl Into<PathBuf>, disks: Vec<DiskSpec>, ec: EcParams) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            disks,
+            write_quorum: default_quorum(ec),
+            ec,
+            block_size: DEFAULT_BLOCK_SIZE,
+        }
+    }
+
+    /// Disks named only by path get ids `d0`, `d1`, ... in the order given.
+    pub fn disks_from_paths(paths: &[PathBuf]) -> Vec<DiskSpec> {
+        paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| DiskSpec::local(format!("d{i}"), p.clone()))
+            .collect()
+    }
+
+    pub fn meta_dir(&self) -> PathBuf {
+        self.data_dir.join("meta")
+    }
+
+    /// Refuses combinations the engine cannot honour. Checks the filesystem too (a disk path
+    /// that is a file, two disks on one directory), so run it at start.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let (k, m) = (self.ec.data, self.ec.parity);
+        if k == 0 {
+            return Err(ConfigError::NoDataShards);
+        }
+        if k + m > 256 {
+            return Err(ConfigError::TooWide { k, m });
+        }
+        if self.disks.is_empty() {
+            return Err(ConfigError::NoDisks);
+        }
+        if k + m > self.disks.len() {
+            return Err(ConfigError::NotEnoughDisks {
+                k,
+                m,
+                disks: self.disks.len(),
+            });
+        }
+        if self.write_quorum < k || self.write_quorum > k + m {
+            return Err(ConfigError::BadQuorum {
+                quorum: self.write_quorum,
+                k,
+                width: k + m,
+            });
+        }
+        if !(4096..=16 << 20).contains(&self.block_size) {
+            return Err(ConfigError::BadBlockSize {
+                size: self.block_size,
+            });
+        }
+        let mut ids = HashSet::new();
+        let mut seen: Vec<(PathBuf, &str)> = Vec::new();
+        for d in &self.disks {
+            if !ids.insert(d.id.as_str()) {
+                return Err(ConfigError::DuplicateDiskId { id: d.id.clone() });
+            }
+            if d.path.is_file() {
+                return Err(ConfigError::DiskIsFile {
+                    path: d.path.clone(),
+                });
+            }
+            let canon = canonical(&d.path);
+            if let Some((_, first)) = seen.iter().find(|(p, _)| *p == canon) {
+                return Err(ConfigError::DuplicateDiskPath {
+                    first: (*first).to_owned(),
+                    second: d.id.clone(),
+                    path: canon,
+                });
+            }
+            seen.push((canon, &d.id));
+        }
+        Ok(())
+    }
+}
+
+/// K+1 when there is parity to spare: a write survives one more failure before it is
+/// acknowledged than the bare minimum needed to read it back.
+pub fn default_quorum(ec: EcParams) -> usize {
+    (ec.data + 1).min(ec.width())
+}
+
+/// The path with `.`/`..` folded and symlinks resolved as far as it exists, so `a/../b`
+/// and `b` compare equal even before the directories are created.
+fn canonical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = if p.is_absolute() {
+        p.to_owned()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut norm = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                norm.pop();
+            }
+            Component::CurDir => {}
+            other => norm.push(other),
+        }
+    }
+    let mut existing = norm.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(mut out) = existing.canonicalize() {
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return norm,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ec() {
+        assert_eq!("4+2".parse::<EcParams>().ok(), Some(EcParams::new(4, 2)));
+        assert_eq!(
+            " 8 + 3 ".parse::<EcParams>().ok(),
+            Some(EcParams::new(8, 3))
+        );
+        assert!("4".parse::<EcParams>().is_err());
+        assert!("a+2".parse::<EcParams>().is_err());
+    }
+
+    #[test]
+    fn embedded_default_is_valid() -> Result<(), ConfigError> {
+        let dir = tempfile::tempdir().map_err(|source| ConfigError::CreateDir {
+            path: "tmp".into(),
+            source,
+        })?;
+        let c = NodeConfig::embedded(dir.path());
+        assert_eq!(c.disks.len(), 6);
+        assert_eq!(c.ec, EcParams::new(4, 2));
+        assert_eq!(c.write_quorum, 5);
+        c.validate()
+    }
+
+    #[test]
+    fn refuses_invalid_combinations() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = NodeConfig::embedded(dir.path());
+
+        let mut c = base.clone();
+        c.ec = EcParams::new(4, 3);
+        c.write_quorum = 5;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::NotEnoughDisks { disks: 6, .. })
+        ));
+
+        let mut c = base.clone();
+        c.ec = EcParams::new(0, 2);
+        assert!(matches!(c.validate(), Err(ConfigError::NoDataShards)));
+
+        let file = dir.path().join("plainfile");
+        std::fs::write(&file, b"x").expect("write");
+        let mut c = base.clone();
+        c.disks[2].path = file;
+        assert!(matches!(c.validate(), Err(ConfigError::DiskIsFile { .. })));
+
+        let mut c = base.clone();
+        c.disks[3].path = c.disks[1].path.join("..").join("d1");
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::DuplicateDiskPath { .. })
+        ));
+
+        let mut c = base;
+        c.write_quorum = 7;
+        assert!(matches!(c.validate(), Err(ConfigError::BadQuorum { .. })));
+    }
+
+    #[test]
+    fn reads_config_file() -> Result<(), ConfigError> {
+        let f: ConfigFile = toml::from_str(
+            r#"
+            ec = "2+1"
+            [[disk]]
+            path = "/a"
+            site = "east"
+            "#,
+        )
+        .map_err(|e| ConfigError::Parse {
+            path: "inline".into(),
+            message: e.to_string(),
+        })?;
+        assert_eq!(f.ec, Some(EcParams::new(2, 1)));
+        assert_eq!(f.disks[0].site.as_deref(), Some("east"));
+        Ok(())
+    }
+}

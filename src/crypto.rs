@@ -1,0 +1,34 @@
+//! Cryptographic digests and (later) sealing of secrets. Only this module imports `ring`.
+
+use ring::digest;
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// SHA-1 of `bytes` (S3's `x-amz-checksum-sha1`; not used for anything security-related).
+pub fn sha1(bytes: &[u8]) -> [u8; 20] {
+    let d = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, bytes);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn known_digests() {
+        assert_eq!(
+            hex::encode(super::sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex::encode(super::sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! The shard file: block `s` of every stripe `s` of one segment, then the BLAKE3 hash of
+//! each block, then a fixed trailer.
+//!
+//! ```text
+//! [block 0][block 1]...[block n-1]      blocks at offset s * block_size; the last may be short
+//! [hash 0][hash 1]...[hash n-1]         32 bytes each: BLAKE3 of the block
+//! trailer, 64 bytes:
+//!   magic "STELE-SH" | format u32 LE | block_size u32 | blocks u64 | data_len u64 | root [32]
+//! ```
+//! `root` is BLAKE3 of the hash list; the version's metadata keeps the root of every shard, so
+//! a reader trusts a block only when its hash is in a list whose root the metadata vouches for.
+//! A range read verifies just the blocks it touches.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Disk, DiskError, sync_dir};
+
+const MAGIC: &[u8; 8] = b"STELE-SH";
+const FORMAT: u32 = 1;
+const TRAILER: usize = 64;
+
+pub type Hash = [u8; 32];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum Corruption {
+    #[error("file is shorter than its trailer says")]
+    Truncated,
+    #[error("trailer is unreadable or does not match the metadata")]
+    BadTrailer,
+    #[error("hash list does not match the root in the metadata")]
+    RootMismatch,
+    #[error("block {block} does not match its hash")]
+    BlockHash { block: u64 },
+}
+
+/// What the metadata says a shard file must contain.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect {
+    pub block_size: u32,
+    pub blocks: u64,
+    pub data_len: u64,
+    pub root: Hash,
+}
+
+/// Writes one shard file under a temporary name. Dropped before [`ShardWriter::finish`], the
+/// temporary file is removed.
+pub struct ShardWriter {
+    disk: Arc<Disk>,
+    file: Option<File>,
+    tmp: PathBuf,
+    dest: PathBuf,
+    block_size: u32,
+    hashes: Vec<u8>,
+    data_len: u64,
+}
+
+impl ShardWriter {
+    pub(super) fn create(
+        disk: Arc<Disk>,
+        tmp: PathBuf,
+        dest: PathBuf,
+        block_size: u32,
+    ) -> Result<Self, DiskError> {
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| disk.io_err("create", &tmp, e))?;
+        Ok(Self {
+            disk,
+            file: Some(file),
+            tmp,
+            dest,
+            block_size,
+            hashes: Vec::new(),
+            data_len: 0,
+        })
+    }
+
+    pub fn disk(&self) -> &Disk {
+        &self.disk
+    }
+
+    /// Appends the next block. Every block but the last must be `block_size` long.
+    pub fn append(&mut self, block: &[u8]) -> Result<(), DiskError> {
+        let hash = blake3::hash(block);
+        let file = self.file.as_mut().ok_or_else(|| DiskError::Io {
+            disk: self.disk.id().to_owned(),
+            op: "append",
+            path: self.tmp.clone(),
+            source: io::Error::other("writer already failed"),
+        })?;
+        if let Err(e) = file.write_all(block) {
+            self.file = None;
+            return Err(self.disk.io_err("write", &self.tmp, e));
+        }
+        self.hashes.extend_from_slice(hash.as_bytes());
+        self.data_len += block.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the hash list and trailer, makes the file read-only and durable, and links it
+    /// under its final name (never replacing an existing file). Returns the root hash.
+    pub fn finish(mut self) -> Result<Hash, DiskError> {
+        let root = *blake3::hash(&self.hashes).as_bytes();
+        let blocks = (self.hashes.len() / 32) as u64;
+        let mut trailer = Vec::with_capacity(TRAILER);
+        trailer.extend_from_slice(MAGIC);
+        trailer.extend_from_slice(&FORMAT.to_le_bytes());
+        trailer.extend_from_slice(&self.block_size.to_le_bytes());
+        trailer.extend_from_slice(&blocks.to_le_bytes());
+        trailer.extend_from_slice(&self.data_len.to_le_bytes());
+        trailer.extend_from_slice(&root);
+        let file = self.file.take().ok_or_else(|| DiskError::Io {
+            disk: self.disk.id().to_owned(),
+            op: "finish",
+            path: self.tmp.clone(),
+            source: io::Error::other("writer already failed"),
+        })?;
+        let disk = Arc::clone(&self.disk);
+        let tmp = &self.tmp;
+        let mut file = file;
+        file.write_all(&self.hashes)
+            .and_then(|()| file.write_all(&trailer))
+            .map_err(|e| disk.io_err("write", tmp, e))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o444))
+            .map_err(|e| disk.io_err("chmod", tmp, e))?;
+        file.sync_all().map_err(|e| disk.io_err("fsync", tmp, e))?;
+        drop(file);
+        // A hard link fails if the destination exists: shard files are create-only.
+        if let Err(e) = std::fs::hard_link(tmp, &self.dest) {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                return Err(DiskError::AlreadyExists {
+                    path: self.dest.clone(),
+                });
+            }
+            return Err(disk.io_err("link", &self.dest, e));
+        }
+        if let Some(dir) = self.dest.parent() {
+            sync_dir(dir).map_err(|e| disk.io_err("fsync dir", dir, e))?;
+        }
+        // The temporary name is left for Drop to remove; it is not needed for durability.
+        Ok(root)
+    }
+}
+
+impl Drop for ShardWriter {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// A verified view of a shard file: its hash list has been checked against the root.
+pub struct ShardReader {
+    disk: String,
+    file: File,
+    path: PathBuf,
+    hashes: Vec<u8>,
+    block_size: u32,
+}
+
+impl ShardReader {
+    pub(super) fn open(disk: &Disk, path: PathBuf, expect: &Expect) -> Result<Self, DiskError> {
+        let corrupt = |what| DiskError::Corrupt {
+            path: path.clone(),
+            what,
+        };
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(DiskError::Io {
+                    disk: disk.id().to_owned(),
+                    op: "open",
+                    path,
+                    source: e,
+                });
+            }
+            Err(e) => return Err(disk.io_err("open", &path, e)),
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| disk.io_err("stat", &path, e))?
+            .len();
+        let list_len = expect.blocks * 32;
+        let want = expect.data_len + list_len + TRAILER as u64;
+        if len != want {
+            return Err(corrupt(if len < want {
+                Corruption::Truncated
+            } else {
+                Corruption::BadTrailer
+            }));
+        }
+        let mut trailer = [0u8; TRAILER];
+        file.read_exact_at(&mut trailer, len - TRAILER as u64)
+            .map_err(|e| disk.io_err("read", &path, e))?;
+        let u32_at = |o: usize| {
+            u32::from_le_bytes([trailer[o], trailer[o + 1], trailer[o + 2], trailer[o + 3]])
+        };
+        let u64_at = |o: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&trailer[o..o + 8]);
+            u64::from_le_bytes(b)
+        };
+        if &trailer[..8] != MAGIC
+            || u32_at(8) != FORMAT
+            || u32_at(12) != expect.block_size
+            || u64_at(16) != expect.blocks
+            || u64_at(24) != expect.data_len
+        {
+            return Err(corrupt(Corruption::BadTrailer));
+        }
+        let mut hashes = vec![0u8; list_len as usize];
+        file.read_exact_at(&mut hashes, expect.data_len)
+            .map_err(|e| disk.io_err("read", &path, e))?;
+        if blake3::hash(&hashes).as_bytes() != &expect.root || trailer[32..64] != expect.root {
+            return Err(corrupt(Corruption::RootMismatch));
+        }
+        Ok(Self {
+            disk: disk.id().to_owned(),
+            file,
+            path,
+            hashes,
+            block_size: expect.block_size,
+        })
+    }
+
+    /// Reads block `s` (of `len` bytes) into `buf` and checks it against its hash.
+    pub fn read_block(&self, s: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        let off = s * self.block_size as u64;
+        let h = s as usize * 32;
+        let Some(expected) = self.hashes.get(h..h + 32) else {
+            return Err(DiskError::Corrupt {
+                path: self.path.clone(),
+                what: Corruption::BadTrailer,
+            });
+        };
+        self.file
+            .read_exact_at(buf, off)
+            .map_err(|e| DiskError::Io {
+                disk: self.disk.clone(),
+                op: "read",
+                path: self.path.clone(),
+                source: e,
+            })?;
+        if blake3::hash(buf).as_bytes() != expected {
+            return Err(DiskError::Corrupt {
+                path: self.path.clone(),
+                what: Corruption::BlockHash { block: s },
+            });
+        }
+        Ok(())
+    }
+}

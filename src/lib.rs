@@ -1,0 +1,32 @@
+//! Stele's core: an erasure-coded, self-verifying, write-once object engine. No HTTP here:
+//! the server translates requests into calls on [`store::Store`].
+//!
+//! # Layout
+//! Layers point one way (a module may use those above it in this list, never below):
+//!
+//! - [`types`], [`clock`], [`checksum`], [`crypto`]: names and ids, injected time, digests.
+//! - [`config`], [`topology`]: node configuration, failure domains and shard placement.
+//! - [`meta`]: the metadata store (RocksDB lives only in `meta/rocks.rs`) and its
+//!   versioned records.
+//! - [`disk`]: disk directories, their health, and the shard file format.
+//! - [`erasure`]: the Reed-Solomon codec (the only user of the crate) and stripe geometry.
+//! - [`store`]: the engine: buckets, the write path and the read path.
+//!
+//! Still to come on top of `store`: `lock` (object lock and retention), `audit`, and the
+//! background workers (scrub, repair, replication, lifecycle).
+
+pub mod checksum;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod disk;
+pub mod erasure;
+pub mod meta;
+pub mod store;
+pub mod topology;
+pub mod types;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use config::{EcParams, NodeConfig};
+pub use store::{ByteRange, ObjectRead, PutOptions, PutOutcome, Store, StoreError};
+pub use types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};

@@ -1,0 +1,333 @@
+//! The metadata store: buckets, object versions, multipart uploads, pending writes and the
+//! repair queue, each in its own column family, each record versioned (see [`record`]).
+//!
+//! Versions are create-only: [`Meta::commit_version`] refuses to put a version record whose
+//! key already exists, and no function here rewrites one.
+
+pub mod keys;
+pub mod record;
+mod rocks;
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
+pub use record::{
+    BucketRecord, PendingRecord, Record, RepairReason, RepairRecord, SegmentRecord, ShardRecord,
+    VersionKind, VersionRecord, Versioning,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("metadata store: {op}: {message}")]
+    Engine { op: &'static str, message: String },
+    #[error("{record} record has unknown format version {version}")]
+    UnknownFormat { record: &'static str, version: u8 },
+    #[error("{record} record is undecodable: {message}")]
+    Decode {
+        record: &'static str,
+        message: String,
+    },
+    #[error("version {version_id} of {bucket}/{key} already exists; versions are never rewritten")]
+    VersionExists {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+    },
+}
+
+/// Column families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cf {
+    Buckets,
+    Versions,
+    Uploads,
+    Pending,
+    Repair,
+    System,
+}
+
+impl Cf {
+    pub const ALL: [Cf; 6] = [
+        Cf::Buckets,
+        Cf::Versions,
+        Cf::Uploads,
+        Cf::Pending,
+        Cf::Repair,
+        Cf::System,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Cf::Buckets => "buckets",
+            Cf::Versions => "versions",
+            Cf::Uploads => "uploads",
+            Cf::Pending => "pending",
+            Cf::Repair => "repair",
+            Cf::System => "system",
+        }
+    }
+}
+
+enum Op {
+    Put(Cf, Vec<u8>, Vec<u8>),
+    Delete(Cf, Vec<u8>),
+}
+
+/// Writes applied atomically by [`Meta`].
+#[derive(Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    fn put(&mut self, cf: Cf, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(Op::Put(cf, key, value));
+    }
+    fn delete(&mut self, cf: Cf, key: Vec<u8>) {
+        self.ops.push(Op::Delete(cf, key));
+    }
+}
+
+pub struct Meta {
+    db: rocks::Rocks,
+    /// Serialises check-then-write sequences (bucket creation, version commit) so two
+    /// writers cannot both see "absent" and both write.
+    write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Meta")
+    }
+}
+
+fn repair_key(r: &RepairRecord) -> Vec<u8> {
+    let mut k = (r.queued.micros().max(0) as u64).to_be_bytes().to_vec();
+    k.extend_from_slice(r.segment.as_bytes());
+    k
+}
+
+impl Meta {
+    pub fn open(dir: &Path) -> Result<Self, MetaError> {
+        Ok(Self {
+            db: rocks::Rocks::open(dir)?,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    fn get<R: Record>(&self, cf: Cf, key: &[u8]) -> Result<Option<R>, MetaError> {
+        self.db.get(cf, key)?.map(|b| R::decode(&b)).transpose()
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn bucket(&self, name: &BucketName) -> Result<Option<BucketRecord>, MetaError> {
+        self.get(Cf::Buckets, name.as_str().as_bytes())
+    }
+
+    /// Creates the bucket unless it exists; returns whether it was created.
+    pub fn create_bucket(&self, rec: &BucketRecord) -> Result<bool, MetaError> {
+        let _g = self.guard();
+        if self.bucket(&rec.name)?.is_some() {
+            return Ok(false);
+        }
+        let mut b = Batch::default();
+        b.put(
+            Cf::Buckets,
+            rec.name.as_str().as_bytes().to_vec(),
+            rec.encode(),
+        );
+        self.db.write(b, true)?;
+        Ok(true)
+    }
+
+    pub fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError> {
+        let mut out = Vec::new();
+        let mut err = None;
+        self.db
+            .scan(Cf::Buckets, b"", |_, v| match BucketRecord::decode(v) {
+                Ok(r) => {
+                    out.push(r);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    err = Some(e);
+                    ControlFlow::Break(())
+                }
+            })?;
+        err.map_or(Ok(out), Err)
+    }
+
+    pub fn version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        vid: &VersionId,
+    ) -> Result<Option<VersionRecord>, MetaError> {
+        self.get(Cf::Versions, &keys::version_key(bucket, key, vid))
+    }
+
+    /// The newest version of `key`, delete marker or not.
+    pub fn latest(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<VersionRecord>, MetaError> {
+        let prefix = keys::object_prefix(bucket, key);
+        let mut found = None;
+        self.db.scan(Cf::Versions, &prefix, |k, v| {
+            if k.starts_with(&prefix) {
+                found = Some(v.to_vec());
+            }
+            ControlFlow::Break(())
+        })?;
+        found.map(|b| VersionRecord::decode(&b)).transpose()
+    }
+
+    /// Visits every version in `bucket` in (key, newest first) order, starting at `from_key`.
+    pub fn scan_versions(
+        &self,
+        bucket: &BucketName,
+        from_key: Option<&ObjectKey>,
+        mut f: impl FnMut(ObjectKey, VersionRecord) -> ControlFlow<()>,
+    ) -> Result<(), MetaError> {
+        let prefix = keys::bucket_prefix(bucket);
+        let start = from_key.map_or_else(|| prefix.clone(), |k| keys::object_prefix(bucket, k));
+        let mut err = None;
+        self.db.scan(Cf::Versions, &start, |k, v| {
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
+                return ControlFlow::Break(());
+            };
+            let Some((key, _)) = keys::split_version_key(rest) else {
+                err = Some(MetaError::Decode {
+                    record: "version key",
+                    message: hex::encode(k),
+                });
+                return ControlFlow::Break(());
+            };
+            match VersionRecord::decode(v) {
+                Ok(r) => f(key, r),
+                Err(e) => {
+                    err = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Whether the bucket holds any version at all.
+    pub fn bucket_is_empty(&self, bucket: &BucketName) -> Result<bool, MetaError> {
+        let mut empty = true;
+        self.scan_versions(bucket, None, |_, _| {
+            empty = false;
+            ControlFlow::Break(())
+        })?;
+        Ok(empty)
+    }
+
+    /// Records that shard files of `rec.segment` are about to be written. Not synced: if
+    /// this record is lost in a power cut, so are the unsynced files it names, and any that
+    /// survive are unreferenced orphans that scrub finds.
+    pub fn add_pending(&self, rec: &PendingRecord) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.put(Cf::Pending, rec.segment.as_bytes().to_vec(), rec.encode());
+        self.db.write(b, false)
+    }
+
+    pub fn drop_pending(&self, segment: &SegmentId) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.delete(Cf::Pending, segment.as_bytes().to_vec());
+        self.db.write(b, false)
+    }
+
+    pub fn pending(&self) -> Result<Vec<PendingRecord>, MetaError> {
+        let mut out = Vec::new();
+        let mut err = None;
+        self.db
+            .scan(Cf::Pending, b"", |_, v| match PendingRecord::decode(v) {
+                Ok(r) => {
+                    out.push(r);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    err = Some(e);
+                    ControlFlow::Break(())
+                }
+            })?;
+        err.map_or(Ok(out), Err)
+    }
+
+    /// Commits a new version in one synced batch: the version record, the end of its
+    /// segments' pending state, and repair entries for shards that could not be written.
+    /// Fails if the version already exists.
+    pub fn commit_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        rec: &VersionRecord,
+        repairs: &[RepairRecord],
+    ) -> Result<(), MetaError> {
+        let vkey = keys::version_key(bucket, key, &rec.version_id);
+        let mut b = Batch::default();
+        for seg in &rec.segments {
+            b.delete(Cf::Pending, seg.id.as_bytes().to_vec());
+        }
+        for r in repairs {
+            b.put(Cf::Repair, repair_key(r), r.encode());
+        }
+        b.put(Cf::Versions, vkey.clone(), rec.encode());
+        let _g = self.guard();
+        if self.db.get(Cf::Versions, &vkey)?.is_some() {
+            return Err(MetaError::VersionExists {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version_id: rec.version_id,
+            });
+        }
+        self.db.write(b, true)
+    }
+
+    /// Queues shards for repair. Not synced: a lost entry is found again by the next read
+    /// or scrub of the same version.
+    pub fn enqueue_repair(&self, rec: &RepairRecord) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.put(Cf::Repair, repair_key(rec), rec.encode());
+        self.db.write(b, false)
+    }
+
+    pub fn repairs(&self, limit: usize) -> Result<Vec<RepairRecord>, MetaError> {
+        let mut out = Vec::new();
+        let mut err = None;
+        self.db.scan(Cf::Repair, b"", |_, v| {
+            match RepairRecord::decode(v) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    err = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            if out.len() >= limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        err.map_or(Ok(out), Err)
+    }
+
+    pub fn system_get(&self, key: &str) -> Result<Option<Vec<u8>>, MetaError> {
+        self.db.get(Cf::System, key.as_bytes())
+    }
+
+    pub fn system_put(&self, key: &str, value: Vec<u8>, sync: bool) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.put(Cf::System, key.as_bytes().to_vec(), value);
+        self.db.write(b, sync)
+    }
+}

@@ -1,0 +1,68 @@
+use std::io;
+
+use crate::config::ConfigError;
+use crate::disk::DiskError;
+use crate::erasure::CodecError;
+use crate::meta::MetaError;
+use crate::types::{BucketName, NameError, ObjectKey, VersionId};
+
+/// Everything the engine can refuse or fail with. The server maps each variant to one S3
+/// error in a single exhaustive table.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error("bucket {bucket} does not exist")]
+    NoSuchBucket { bucket: BucketName },
+    #[error("bucket {bucket} already exists")]
+    BucketExists { bucket: BucketName },
+    #[error("bucket {bucket} is not empty")]
+    BucketNotEmpty { bucket: BucketName },
+    #[error("{bucket}/{key} does not exist")]
+    NoSuchKey { bucket: BucketName, key: ObjectKey },
+    #[error("{bucket}/{key} has no version {version_id}")]
+    NoSuchVersion {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+    },
+    #[error("the range is not satisfiable for an object of {len} bytes")]
+    InvalidRange { len: u64 },
+    #[error("only {available} of the {needed} disks a write needs could take it")]
+    InsufficientDisks { available: usize, needed: usize },
+    #[error(
+        "{bucket}/{key} version {version_id}: stripe {stripe} has {good} good shards, {needed} needed"
+    )]
+    Unreadable {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+        stripe: u64,
+        good: usize,
+        needed: usize,
+    },
+    #[error("Content-MD5 {expected} does not match the body's MD5 {computed}")]
+    BadDigest { expected: String, computed: String },
+    #[error("the body had {received} bytes; Content-Length said {expected}")]
+    IncompleteBody { expected: u64, received: u64 },
+    #[error("reading the request body: {0}")]
+    Body(#[source] io::Error),
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("a background task of the engine failed: {reason}")]
+    Task { reason: String },
+}
+
+impl From<tokio::task::JoinError> for StoreError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        StoreError::Task {
+            reason: e.to_string(),
+        }
+    }
+}

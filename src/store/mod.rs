@@ -1,0 +1,228 @@
+//! The object engine: buckets and versions over erasure-coded, self-verifying shard files.
+//!
+//! The write path ([`write`]) streams a body in stripes, encodes each stripe K+M, appends the
+//! blocks to one shard file per disk, makes the files durable, and only then commits the
+//! version's metadata. The read path ([`read`]) streams a version back, verifying every block
+//! it uses and reconstructing around missing or corrupt shards.
+//!
+//! There is no overwrite: every write creates a new version, and no method rewrites a
+//! version's data or record.
+
+mod error;
+mod range;
+mod read;
+mod write;
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+pub use error::StoreError;
+pub use range::ByteRange;
+pub use read::{Body, ObjectRead};
+pub use write::{PutOptions, PutOutcome};
+
+use crate::clock::SharedClock;
+use crate::config::NodeConfig;
+use crate::disk::{Disk, DiskStatus};
+use crate::erasure::Codec;
+use crate::meta::{BucketRecord, Meta, RepairRecord, VersionKind, VersionRecord, Versioning};
+use crate::topology::Topology;
+use crate::types::{BucketName, ObjectKey, VersionId};
+
+/// A handle on one node's engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: NodeConfig,
+    meta: Meta,
+    disks: Vec<Arc<Disk>>,
+    disk_index: HashMap<String, usize>,
+    topology: Topology,
+    codec: Codec,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("disks", &self.inner.disks.len())
+            .field("ec", &self.inner.config.ec)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the node: validates the config, opens (formatting on first use) every disk,
+    /// opens the metadata store, and rolls back writes that a crash left unfinished.
+    pub fn open(config: NodeConfig, clock: SharedClock) -> Result<Self, StoreError> {
+        config.validate()?;
+        let meta_dir = config.meta_dir();
+        std::fs::create_dir_all(&meta_dir).map_err(|source| {
+            crate::config::ConfigError::CreateDir {
+                path: meta_dir.clone(),
+                source,
+            }
+        })?;
+        let disks = config
+            .disks
+            .iter()
+            .map(|spec| Disk::open(spec.clone()).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let disk_index = config
+            .disks
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.clone(), i))
+            .collect();
+        let meta = Meta::open(&meta_dir)?;
+        let codec = Codec::new(config.ec.data, config.ec.parity)?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                topology: Topology::new(config.disks.clone()),
+                config,
+                meta,
+                disks,
+                disk_index,
+                codec,
+                clock,
+            }),
+        };
+        store.roll_back_pending()?;
+        Ok(store)
+    }
+
+    /// Shard files of writes that never committed are removed: after a crash the new
+    /// version leaves no trace.
+    fn roll_back_pending(&self) -> Result<(), StoreError> {
+        let pending = self.inner.meta.pending()?;
+        for p in &pending {
+            for (index, disk) in &p.shards {
+                if let Some(d) = self.disk(disk) {
+                    d.remove_uncommitted_shard(&p.segment, *index as usize);
+                }
+            }
+            self.inner.meta.drop_pending(&p.segment)?;
+        }
+        if !pending.is_empty() {
+            tracing::info!(
+                writes = pending.len(),
+                "rolled back writes left unfinished by a crash"
+            );
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.inner.meta
+    }
+
+    fn disk(&self, id: &str) -> Option<&Arc<Disk>> {
+        self.inner.disk_index.get(id).map(|&i| &self.inner.disks[i])
+    }
+
+    /// The state of every disk: online, offline or full.
+    pub fn disks(&self) -> Vec<DiskStatus> {
+        self.inner
+            .disks
+            .iter()
+            .map(|d| {
+                if !d.probe() {
+                    d.usable();
+                }
+                d.status()
+            })
+            .collect()
+    }
+
+    pub fn create_bucket(&self, name: &BucketName) -> Result<BucketRecord, StoreError> {
+        let rec = BucketRecord {
+            name: name.clone(),
+            created: self.inner.clock.now(),
+            versioning: Versioning::Unversioned,
+            object_lock: false,
+        };
+        if !self.inner.meta.create_bucket(&rec)? {
+            return Err(StoreError::BucketExists {
+                bucket: name.clone(),
+            });
+        }
+        Ok(rec)
+    }
+
+    pub fn bucket(&self, name: &BucketName) -> Result<BucketRecord, StoreError> {
+        self.inner
+            .meta
+            .bucket(name)?
+            .ok_or_else(|| StoreError::NoSuchBucket {
+                bucket: name.clone(),
+            })
+    }
+
+    pub fn buckets(&self) -> Result<Vec<BucketRecord>, StoreError> {
+        Ok(self.inner.meta.buckets()?)
+    }
+
+    /// The version record of `key`: the given version, or the current one. A current
+    /// version that is a delete marker reads as "no such key".
+    pub fn head_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionId>,
+    ) -> Result<VersionRecord, StoreError> {
+        self.bucket(bucket)?;
+        let meta = &self.inner.meta;
+        match version {
+            Some(v) => meta
+                .version(bucket, key, v)?
+                .ok_or_else(|| StoreError::NoSuchVersion {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    version_id: *v,
+                }),
+            None => match meta.latest(bucket, key)? {
+                Some(r) if r.kind == VersionKind::Object => Ok(r),
+                _ => Err(StoreError::NoSuchKey {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                }),
+            },
+        }
+    }
+
+    /// Up to `limit` versions of `bucket` in (key, newest first) order, from `from_key` on.
+    pub fn list_versions(
+        &self,
+        bucket: &BucketName,
+        from_key: Option<&ObjectKey>,
+        limit: usize,
+    ) -> Result<Vec<(ObjectKey, VersionRecord)>, StoreError> {
+        self.bucket(bucket)?;
+        let mut out = Vec::new();
+        self.inner.meta.scan_versions(bucket, from_key, |k, v| {
+            out.push((k, v));
+            if out.len() >= limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// The repair queue's oldest entries.
+    pub fn repair_queue(&self, limit: usize) -> Result<Vec<RepairRecord>, StoreError> {
+        Ok(self.inner.meta.repairs(limit)?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

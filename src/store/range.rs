@@ -1,0 +1,63 @@
+//! Byte ranges as HTTP `Range: bytes=...` expresses them.
+
+use super::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=first-last`, both inclusive.
+    FromTo { first: u64, last: u64 },
+    /// `bytes=first-`.
+    From { first: u64 },
+    /// `bytes=-len`: the last `len` bytes.
+    Suffix { len: u64 },
+}
+
+impl ByteRange {
+    /// The half-open byte interval this range selects in an object of `len` bytes.
+    pub fn resolve(&self, len: u64) -> Result<(u64, u64), StoreError> {
+        let bad = || StoreError::InvalidRange { len };
+        match *self {
+            ByteRange::FromTo { first, last } if first <= last && first < len => {
+                Ok((first, last.min(len - 1) + 1))
+            }
+            ByteRange::From { first } if first < len => Ok((first, len)),
+            ByteRange::Suffix { len: n } if n > 0 && len > 0 => Ok((len - n.min(len), len)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_like_http() {
+        let r = |b: ByteRange, len| b.resolve(len).ok();
+        assert_eq!(r(ByteRange::FromTo { first: 0, last: 0 }, 10), Some((0, 1)));
+        assert_eq!(
+            r(
+                ByteRange::FromTo {
+                    first: 5,
+                    last: 100
+                },
+                10
+            ),
+            Some((5, 10))
+        );
+        assert_eq!(
+            r(
+                ByteRange::FromTo {
+                    first: 10,
+                    last: 12
+                },
+                10
+            ),
+            None
+        );
+        assert_eq!(r(ByteRange::From { first: 9 }, 10), Some((9, 10)));
+        assert_eq!(r(ByteRange::Suffix { len: 3 }, 10), Some((7, 10)));
+        assert_eq!(r(ByteRange::Suffix { len: 30 }, 10), Some((0, 10)));
+        assert_eq!(r(ByteRange::Suffix { len: 3 }, 0), None);
+    }
+}

@@ -1,0 +1,352 @@
+//! The read path.
+//!
+//! A blocking task walks the stripes a range touches. For each it reads the data blocks
+//! the range needs from their shard files, each verified against its BLAKE3 hash. A block
+//! that is missing, unreadable or corrupt marks its shard bad; the task then reads other
+//! shards until it has K good blocks and reconstructs. Bad shards go to the repair queue.
+//! Fewer than K good blocks fails the read: wrong bytes are never returned.
+//!
+//! Blocks flow to the caller through a channel of two, so a GET of any size holds a few
+//! blocks of memory.
+
+use std::io;
+
+use bytes::Bytes;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use tokio::sync::mpsc;
+
+use super::{ByteRange, Store, StoreError};
+use crate::disk::shard::Expect;
+use crate::disk::{Corruption, DiskError, ShardReader};
+use crate::meta::{RepairReason, RepairRecord, SegmentRecord, VersionRecord};
+use crate::types::{BucketName, ObjectKey, VersionId};
+
+/// A version being read: its record, the byte interval served, and the bytes.
+pub struct ObjectRead {
+    pub record: VersionRecord,
+    /// Half-open interval of object bytes in `body`.
+    pub range: (u64, u64),
+    pub body: Body,
+}
+
+/// The bytes of a read, as a stream of verified blocks.
+pub type Body = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + Sync>>;
+
+struct BlockStream {
+    first: Option<Bytes>,
+    rx: mpsc::Receiver<Result<Bytes, StoreError>>,
+}
+
+impl Stream for BlockStream {
+    type Item = io::Result<Bytes>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(b) = self.first.take() {
+            return Poll::Ready(Some(Ok(b)));
+        }
+        self.rx
+            .poll_recv(cx)
+            .map(|item| item.map(|r| r.map_err(|e| io::Error::other(e.to_string()))))
+    }
+}
+
+impl std::fmt::Debug for ObjectRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectRead")
+            .field("record", &self.record)
+            .field("range", &self.range)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Reads a version (the current one unless `version` is given), or a range of it. Errors
+    /// found before the first byte are returned here; later ones end the stream with an
+    /// error, never with wrong bytes.
+    pub async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionId>,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectRead, StoreError> {
+        let store = self.clone();
+        let (b, k, v) = (bucket.clone(), key.clone(), version.copied());
+        let record =
+            tokio::task::spawn_blocking(move || store.head_object(&b, &k, v.as_ref())).await??;
+        let interval = match range {
+            Some(r) => r.resolve(record.size)?,
+            None => (0, record.size),
+        };
+        let (tx, mut rx) = mpsc::channel::<Result<Bytes, StoreError>>(2);
+        let job = ReadJob {
+            store: self.clone(),
+            bucket: bucket.clone(),
+            key: key.clone(),
+            record: record.clone(),
+        };
+        tokio::task::spawn_blocking(move || job.run(interval, &tx));
+        // Wait for the first block so a version that cannot be read fails as an error
+        // response rather than as a truncated body.
+        let first = match rx.recv().await {
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) => return Err(e),
+            None => None,
+        };
+        let body = Box::pin(BlockStream { first, rx });
+        Ok(ObjectRead {
+            record,
+            range: interval,
+            body,
+        })
+    }
+}
+
+struct ReadJob {
+    store: Store,
+    bucket: BucketName,
+    key: ObjectKey,
+    record: VersionRecord,
+}
+
+impl ReadJob {
+    fn run(self, (start, end): (u64, u64), tx: &mpsc::Sender<Result<Bytes, StoreError>>) {
+        let mut seg_start = 0u64;
+        for seg in &self.record.segments {
+            let seg_end = seg_start + seg.geometry.len;
+            if seg_end > start && seg_start < end {
+                let from = start.max(seg_start) - seg_start;
+                let to = end.min(seg_end) - seg_start;
+                let mut reader = SegmentReader::new(&self.store, seg);
+                let outcome = reader.stream(from, to, tx);
+                if !reader.bad.is_empty() {
+                    self.queue_repair(seg, &reader.bad, reader.reason);
+                }
+                match outcome {
+                    Ok(true) => {}
+                    Ok(false) => return, // The receiver went away.
+                    Err(e) => {
+                        let e = match e {
+                            Failure::TooFew {
+                                stripe,
+                                good,
+                                needed,
+                            } => StoreError::Unreadable {
+                                bucket: self.bucket.clone(),
+                                key: self.key.clone(),
+                                version_id: self.record.version_id,
+                                stripe,
+                                good,
+                                needed,
+                            },
+                            Failure::Codec(e) => StoreError::Codec(e),
+                        };
+                        tracing::error!(bucket = %self.bucket, key = %self.key, error = %e, "read failed");
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+            seg_start = seg_end;
+        }
+    }
+
+    fn queue_repair(&self, seg: &SegmentRecord, bad: &[u16], reason: RepairReason) {
+        let rec = RepairRecord {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            version_id: self.record.version_id,
+            segment: seg.id,
+            shards: bad.to_vec(),
+            reason,
+            queued: self.store.inner.clock.now(),
+        };
+        tracing::warn!(bucket = %self.bucket, key = %self.key, version = %self.record.version_id, shards = ?bad, "bad shards queued for repair");
+        if let Err(e) = self.store.inner.meta.enqueue_repair(&rec) {
+            tracing::error!(error = %e, "could not queue repair");
+        }
+    }
+}
+
+/// Why a segment could not be read; the caller adds which version it was.
+enum Failure {
+    TooFew {
+        stripe: u64,
+        good: usize,
+        needed: usize,
+    },
+    Codec(crate::erasure::CodecError),
+}
+
+enum Slot {
+    Unopened,
+    Open(ShardReader),
+    Bad,
+}
+
+struct SegmentReader<'a> {
+    store: &'a Store,
+    seg: &'a SegmentRecord,
+    slots: Vec<Slot>,
+    bad: Vec<u16>,
+    reason: RepairReason,
+}
+
+impl<'a> SegmentReader<'a> {
+    fn new(store: &'a Store, seg: &'a SegmentRecord) -> Self {
+        Self {
+            store,
+            seg,
+            slots: (0..seg.shards.len()).map(|_| Slot::Unopened).collect(),
+            bad: Vec::new(),
+            reason: RepairReason::ReadFailed,
+        }
+    }
+
+    /// Notes shard `i` for repair. A bad block condemns only its stripe's block; a shard
+    /// that cannot be opened or read at all is not tried again for this segment.
+    fn mark_bad(&mut self, i: usize, e: &DiskError) {
+        tracing::warn!(shard = i, segment = %self.seg.id, error = %e, "shard unusable");
+        let block_only = matches!(
+            e,
+            DiskError::Corrupt {
+                what: Corruption::BlockHash { .. },
+                ..
+            }
+        );
+        if matches!(e, DiskError::Corrupt { .. }) {
+            self.reason = RepairReason::Corrupt;
+        }
+        if !block_only {
+            self.slots[i] = Slot::Bad;
+        }
+        if !self.bad.contains(&(i as u16)) {
+            self.bad.push(i as u16);
+        }
+    }
+
+    /// Reads and verifies block `s` of shard `i`; `None` if it is not good.
+    fn read(&mut self, i: usize, s: u64, len: usize) -> Option<Vec<u8>> {
+        if let Slot::Unopened = self.slots[i] {
+            let shard = &self.seg.shards[i];
+            let g = &self.seg.geometry;
+            let opened = match (shard.root, self.store.disk(&shard.disk)) {
+                (Some(root), Some(disk)) => disk
+                    .open_shard(
+                        &self.seg.id,
+                        i,
+                        &Expect {
+                            block_size: g.block_size,
+                            blocks: g.stripes(),
+                            data_len: g.shard_data_len(),
+                            root,
+                        },
+                    )
+                    .map(Slot::Open),
+                (Some(_), None) => Err(DiskError::Offline {
+                    disk: shard.disk.clone(),
+                }),
+                (None, _) => {
+                    // Never written: the write queued it for repair already.
+                    self.slots[i] = Slot::Bad;
+                    return None;
+                }
+            };
+            match opened {
+                Ok(slot) => self.slots[i] = slot,
+                Err(e) => {
+                    self.mark_bad(i, &e);
+                    return None;
+                }
+            }
+        }
+        let Slot::Open(r) = &self.slots[i] else {
+            return None;
+        };
+        let mut buf = vec![0u8; len];
+        match r.read_block(s, &mut buf) {
+            Ok(()) => Some(buf),
+            Err(e) => {
+                self.mark_bad(i, &e);
+                None
+            }
+        }
+    }
+
+    /// Sends bytes `[from, to)` of the segment. Returns false if the receiver went away.
+    fn stream(
+        &mut self,
+        from: u64,
+        to: u64,
+        tx: &mpsc::Sender<Result<Bytes, StoreError>>,
+    ) -> Result<bool, Failure> {
+        let g = self.seg.geometry;
+        for s in g.stripes_for(from, to) {
+            let base = s * g.stripe_size();
+            let bl = g.block_len(s);
+            // Data blocks of this stripe that the range touches.
+            let lo = (from.max(base) - base) as usize / bl;
+            let hi = ((to.min(base + g.stripe_len(s)) - base) as usize).div_ceil(bl);
+            let blocks = self.stripe_blocks(s, bl, lo..hi)?;
+            for (j, block) in blocks.into_iter().enumerate().take(hi).skip(lo) {
+                let Some(block) = block else { continue };
+                let bstart = base + (j * bl) as u64;
+                let a = from.max(bstart) - bstart;
+                let b = to.min(bstart + bl as u64).min(base + g.stripe_len(s)) - bstart;
+                let bytes = Bytes::from(block).slice(a as usize..b as usize);
+                if tx.blocking_send(Ok(bytes)).is_err() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Data blocks `want` of stripe `s`, verified, reconstructing if any is bad.
+    fn stripe_blocks(
+        &mut self,
+        s: u64,
+        bl: usize,
+        want: std::ops::Range<usize>,
+    ) -> Result<Vec<Option<Vec<u8>>>, Failure> {
+        let g = self.seg.geometry;
+        let (k, width) = (g.k(), g.width());
+        let mut blocks: Vec<Option<Vec<u8>>> = vec![None; width];
+        let mut tried = vec![false; width];
+        let mut complete = true;
+        for i in want {
+            blocks[i] = self.read(i, s, bl);
+            tried[i] = true;
+            complete &= blocks[i].is_some();
+        }
+        if complete {
+            return Ok(blocks);
+        }
+        let mut good = blocks.iter().filter(|b| b.is_some()).count();
+        for i in 0..width {
+            if good >= k {
+                break;
+            }
+            if !tried[i] {
+                blocks[i] = self.read(i, s, bl);
+                tried[i] = true;
+                good += blocks[i].is_some() as usize;
+            }
+        }
+        if good < k {
+            return Err(Failure::TooFew {
+                stripe: s,
+                good,
+                needed: k,
+            });
+        }
+        self.store
+            .inner
+            .codec
+            .reconstruct(&mut blocks, false)
+            .map_err(Failure::Codec)?;
+        Ok(blocks)
+    }
+}

@@ -1,0 +1,452 @@
+//! The write path.
+//!
+//! 1. Read the body one stripe (K blocks) at a time; while stripe `n` is hashed (MD5) on one
+//!    blocking thread and encoded, BLAKE3-hashed and appended to the shard files on another,
+//!    stripe `n+1` is read from the network.
+//! 2. Before the first shard byte, a pending record names the shard files, so a crash at
+//!    any later instant is rolled back at start.
+//! 3. At the end of the body: check length and Content-MD5, then write each shard file's
+//!    hash list and trailer, fsync, link it under its final name and fsync the directory.
+//! 4. Only then commit the version record (with the shard roots) in one synced batch.
+//!
+//! A shard that fails mid-way is dropped; the write goes on while every stripe keeps at
+//! least the write quorum of shards, and the missing shards are queued for repair.
+
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+
+use super::{Store, StoreError};
+use crate::checksum::Md5;
+use crate::disk::ShardWriter;
+use crate::disk::shard::Hash;
+use crate::erasure::Geometry;
+use crate::meta::{
+    PendingRecord, RepairReason, RepairRecord, SegmentRecord, ShardRecord, VersionKind,
+    VersionRecord,
+};
+use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
+
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub content_type: Option<String>,
+    pub user_meta: Vec<(String, String)>,
+    /// The length the client declared; a body of another length stores nothing.
+    pub content_length: Option<u64>,
+    /// The client's Content-MD5; a mismatch stores nothing.
+    pub content_md5: Option<[u8; 16]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    pub version_id: VersionId,
+    pub etag: String,
+    pub size: u64,
+    pub created: Timestamp,
+}
+
+/// A segment whose shard files are durable but not yet referenced by any version.
+struct WrittenSegment {
+    record: Option<SegmentRecord>,
+    md5: [u8; 16],
+    len: u64,
+    missing: Vec<u16>,
+}
+
+impl Store {
+    /// Stores `body` as a new version of `key`. Nothing is visible until the whole version
+    /// is durable; on any error nothing is left behind.
+    pub async fn put_object<S>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: PutOptions,
+        body: S,
+    ) -> Result<PutOutcome, StoreError>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+    {
+        self.bucket(bucket)?;
+        let created = self.inner.clock.now();
+        let seg = self.write_segment(body, &opts).await?;
+        let version_id = VersionId::generate(created);
+        let etag = hex::encode(seg.md5);
+        let repairs: Vec<RepairRecord> = match (&seg.record, seg.missing.is_empty()) {
+            (Some(r), false) => vec![RepairRecord {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version_id,
+                segment: r.id,
+                shards: seg.missing.clone(),
+                reason: RepairReason::WriteFailed,
+                queued: created,
+            }],
+            _ => Vec::new(),
+        };
+        let record = VersionRecord {
+            version_id,
+            created,
+            kind: VersionKind::Object,
+            size: seg.len,
+            etag: etag.clone(),
+            content_type: opts.content_type,
+            user_meta: opts.user_meta,
+            checksums: Vec::new(),
+            segments: seg.record.into_iter().collect(),
+        };
+        let store = self.clone();
+        let (b, k) = (bucket.clone(), key.clone());
+        let committed = tokio::task::spawn_blocking(move || {
+            let r = store.inner.meta.commit_version(&b, &k, &record, &repairs);
+            if r.is_err() {
+                for s in &record.segments {
+                    store.discard_segment(s.id, &s.shards);
+                }
+            }
+            r
+        })
+        .await?;
+        committed?;
+        Ok(PutOutcome {
+            version_id,
+            etag,
+            size: seg.len,
+            created,
+        })
+    }
+
+    /// Removes the shard files of a segment no version references, and its pending record.
+    fn discard_segment(&self, id: SegmentId, shards: &[ShardRecord]) {
+        for (i, s) in shards.iter().enumerate() {
+            if let Some(d) = self.disk(&s.disk) {
+                d.remove_uncommitted_shard(&id, i);
+            }
+        }
+        if let Err(e) = self.inner.meta.drop_pending(&id) {
+            tracing::warn!(segment = %id, error = %e, "could not drop pending record; start-up will");
+        }
+    }
+
+    async fn write_segment<S>(
+        &self,
+        body: S,
+        opts: &PutOptions,
+    ) -> Result<WrittenSegment, StoreError>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+    {
+        let cfg = &self.inner.config;
+        let (k, width, block) = (cfg.ec.data, cfg.ec.width(), cfg.block_size);
+        let mut reader = StripeReader::new(body, k * block);
+        let first = reader.next().await?;
+        if first.is_empty() {
+            return finish_checks(opts, Md5::default().finish(), 0).map(|()| WrittenSegment {
+                record: None,
+                md5: Md5::default().finish(),
+                len: 0,
+                missing: Vec::new(),
+            });
+        }
+
+        let id = SegmentId::generate(self.inner.clock.now());
+        let placement = self
+            .inner
+            .topology
+            .place(id.as_bytes(), width, |i| self.inner.disks[i].usable());
+        let disk_ids: Vec<String> = placement
+            .iter()
+            .map(|&i| self.inner.disks[i].id().to_owned())
+            .collect();
+        let pending = PendingRecord {
+            segment: id,
+            shards: disk_ids
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (i as u16, d.clone()))
+                .collect(),
+            created: self.inner.clock.now(),
+        };
+        let shard_records: Vec<ShardRecord> = disk_ids
+            .iter()
+            .map(|d| ShardRecord {
+                disk: d.clone(),
+                root: None,
+            })
+            .collect();
+        let store = self.clone();
+        let mut set = tokio::task::spawn_blocking(move || -> Result<ShardSet, StoreError> {
+            store.inner.meta.add_pending(&pending)?;
+            ShardSet::open(&store, id, &placement)
+        })
+        .await??;
+
+        let result: Result<(ShardSet, [u8; 16], u64), StoreError> = async {
+            let mut md5 = Md5::default();
+            let mut len = 0u64;
+            let mut stripe = first;
+            loop {
+                len += stripe.len() as u64;
+                if let Some(expected) = opts.content_length
+                    && len > expected
+                {
+                    return Err(StoreError::IncompleteBody {
+                        expected,
+                        received: len,
+                    });
+                }
+                let (s1, s2) = (stripe.clone(), stripe);
+                let hash = tokio::task::spawn_blocking(move || {
+                    md5.update(&s1);
+                    md5
+                });
+                let encode = tokio::task::spawn_blocking(move || {
+                    let r = set.write_stripe(&s2);
+                    (set, r)
+                });
+                let (next, hashed, encoded) = tokio::join!(reader.next(), hash, encode);
+                md5 = hashed?;
+                let (s, r) = encoded?;
+                set = s;
+                r?;
+                stripe = next?;
+                if stripe.is_empty() {
+                    return Ok((set, md5.finish(), len));
+                }
+            }
+        }
+        .await;
+        let (set, md5, len) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                self.discard_pending(id);
+                return Err(e);
+            }
+        };
+        if let Err(e) = finish_checks(opts, md5, len) {
+            drop(set);
+            self.discard_pending(id);
+            return Err(e);
+        }
+        let quorum = cfg.write_quorum;
+        let roots = tokio::task::spawn_blocking(move || set.finish(quorum)).await?;
+        let roots = match roots {
+            Ok(r) => r,
+            Err(e) => {
+                let store = self.clone();
+                let shards = shard_records.clone();
+                tokio::task::spawn_blocking(move || store.discard_segment(id, &shards)).await?;
+                return Err(e);
+            }
+        };
+        let geometry = Geometry::new(k, width - k, block, len);
+        let mut missing = Vec::new();
+        let shards = shard_records
+            .into_iter()
+            .zip(roots)
+            .enumerate()
+            .map(|(i, (mut s, root))| {
+                if root.is_none() {
+                    missing.push(i as u16);
+                }
+                s.root = root;
+                s
+            })
+            .collect();
+        Ok(WrittenSegment {
+            record: Some(SegmentRecord {
+                id,
+                geometry,
+                shards,
+            }),
+            md5,
+            len,
+            missing,
+        })
+    }
+
+    fn discard_pending(&self, id: SegmentId) {
+        if let Err(e) = self.inner.meta.drop_pending(&id) {
+            tracing::warn!(segment = %id, error = %e, "could not drop pending record; start-up will");
+        }
+    }
+}
+
+fn finish_checks(opts: &PutOptions, md5: [u8; 16], len: u64) -> Result<(), StoreError> {
+    if let Some(expected) = opts.content_length
+        && expected != len
+    {
+        return Err(StoreError::IncompleteBody {
+            expected,
+            received: len,
+        });
+    }
+    if let Some(expected) = opts.content_md5
+        && expected != md5
+    {
+        return Err(StoreError::BadDigest {
+            expected: hex::encode(expected),
+            computed: hex::encode(md5),
+        });
+    }
+    Ok(())
+}
+
+/// Cuts a body stream into stripes of exactly `stripe` bytes (the last may be shorter).
+struct StripeReader<S> {
+    body: S,
+    pending: Bytes,
+    stripe: usize,
+    done: bool,
+}
+
+impl<S: Stream<Item = io::Result<Bytes>> + Unpin> StripeReader<S> {
+    fn new(body: S, stripe: usize) -> Self {
+        Self {
+            body,
+            pending: Bytes::new(),
+            stripe,
+            done: false,
+        }
+    }
+
+    /// The next stripe; empty at the end of the body.
+    async fn next(&mut self) -> Result<Bytes, StoreError> {
+        if self.pending.len() >= self.stripe {
+            return Ok(self.pending.split_to(self.stripe));
+        }
+        let mut buf = BytesMut::new();
+        loop {
+            if !self.pending.is_empty() {
+                if buf.is_empty() && self.pending.len() >= self.stripe {
+                    return Ok(self.pending.split_to(self.stripe));
+                }
+                if buf.capacity() == 0 {
+                    buf.reserve(self.stripe);
+                }
+                let take = (self.stripe - buf.len()).min(self.pending.len());
+                buf.extend_from_slice(&self.pending.split_to(take));
+                if buf.len() == self.stripe {
+                    return Ok(buf.freeze());
+                }
+            }
+            if self.done {
+                return Ok(buf.freeze());
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.pending = chunk,
+                Some(Err(e)) => return Err(StoreError::Body(e)),
+                None => self.done = true,
+            }
+        }
+    }
+}
+
+/// The open shard files of one segment: slot `i` holds shard `i`, or `None` once its disk
+/// failed.
+struct ShardSet {
+    store: Store,
+    writers: Vec<Option<ShardWriter>>,
+    parity: Vec<Vec<u8>>,
+    pad: Vec<u8>,
+}
+
+impl ShardSet {
+    fn open(store: &Store, id: SegmentId, placement: &[usize]) -> Result<Self, StoreError> {
+        let cfg = &store.inner.config;
+        let writers: Vec<Option<ShardWriter>> = placement
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| {
+                store.inner.disks[d]
+                    .create_shard(&id, i, cfg.block_size as u32)
+                    .map_err(|e| tracing::warn!(error = %e, "shard not written"))
+                    .ok()
+            })
+            .collect();
+        let set = Self {
+            store: store.clone(),
+            writers,
+            parity: vec![Vec::new(); cfg.ec.parity],
+            pad: Vec::new(),
+        };
+        set.check_quorum()?;
+        Ok(set)
+    }
+
+    fn check_quorum(&self) -> Result<(), StoreError> {
+        let live = self.writers.iter().filter(|w| w.is_some()).count();
+        let needed = self.store.inner.config.write_quorum;
+        if live < needed {
+            return Err(StoreError::InsufficientDisks {
+                available: live,
+                needed,
+            });
+        }
+        Ok(())
+    }
+
+    /// Encodes one stripe and appends its K+M blocks to the shard files.
+    fn write_stripe(&mut self, stripe: &[u8]) -> Result<(), StoreError> {
+        let k = self.store.inner.config.ec.data;
+        let bl = stripe.len().div_ceil(k);
+        let data: &[u8] = if stripe.len() == k * bl {
+            stripe
+        } else {
+            self.pad.clear();
+            self.pad.extend_from_slice(stripe);
+            self.pad.resize(k * bl, 0);
+            &self.pad
+        };
+        let blocks: Vec<&[u8]> = data.chunks(bl).collect();
+        for p in &mut self.parity {
+            p.resize(bl, 0);
+        }
+        self.store.inner.codec.encode(&blocks, &mut self.parity)?;
+        for (i, slot) in self.writers.iter_mut().enumerate() {
+            let Some(w) = slot else { continue };
+            let block = if i < k {
+                blocks[i]
+            } else {
+                &self.parity[i - k]
+            };
+            if let Err(e) = w.append(block) {
+                tracing::warn!(error = %e, shard = i, "shard write failed; continuing on the others");
+                *slot = None;
+            }
+        }
+        self.check_quorum()
+    }
+
+    /// Makes every live shard file durable, in parallel. Returns each shard's root (`None`
+    /// for the failed ones) if at least `quorum` succeeded.
+    fn finish(self, quorum: usize) -> Result<Vec<Option<Hash>>, StoreError> {
+        let roots: Vec<Option<Hash>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .writers
+                .into_iter()
+                .map(|w| {
+                    w.map(|w| {
+                        scope.spawn(move || {
+                            w.finish()
+                                .map_err(|e| tracing::warn!(error = %e, "shard not made durable"))
+                                .ok()
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.and_then(|h| h.join().ok().flatten()))
+                .collect()
+        });
+        let durable = roots.iter().filter(|r| r.is_some()).count();
+        if durable < quorum {
+            return Err(StoreError::InsufficientDisks {
+                available: durable,
+                needed: quorum,
+            });
+        }
+        Ok(roots)
+    }
+}

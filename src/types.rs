@@ -1,0 +1,284 @@
+//! Names and identifiers shared by every layer: bucket names, object keys, version and
+//! segment ids, timestamps. Validation lives here so that an invalid name cannot exist as a
+//! value past the edge of the system.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("invalid bucket name {name:?}: {reason}")]
+    InvalidBucketName { name: String, reason: &'static str },
+    #[error("object key is {len} bytes; the limit is {max}")]
+    KeyTooLong { len: usize, max: usize },
+    #[error("object key is empty")]
+    EmptyKey,
+    #[error("invalid id {text:?}: {reason}")]
+    InvalidId { text: String, reason: &'static str },
+}
+
+/// A bucket name that follows S3's naming rules (3-63 characters of lower-case letters,
+/// digits, '.' and '-', starting and ending with a letter or digit, not an IP address).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BucketName(String);
+
+impl BucketName {
+    pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
+        let name = name.into();
+        let bad = |reason| NameError::InvalidBucketName {
+            name: name.clone(),
+            reason,
+        };
+        if !(3..=63).contains(&name.len()) {
+            return Err(bad("must be 3 to 63 characters long"));
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            return Err(bad(
+                "only lower-case letters, digits, '.' and '-' are allowed",
+            ));
+        }
+        let first = name.as_bytes()[0];
+        let last = name.as_bytes()[name.len() - 1];
+        if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+            return Err(bad("must start and end with a letter or digit"));
+        }
+        if name.contains("..") || name.contains(".-") || name.contains("-.") {
+            return Err(bad("adjacent periods or a period next to a hyphen"));
+        }
+        if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+            return Err(bad("must not be formatted as an IP address"));
+        }
+        if name.starts_with("xn--") || name.starts_with("sthree-") || name.ends_with("-s3alias") {
+            return Err(bad("reserved prefix or suffix"));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for BucketName {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
+        Self::new(s)
+    }
+}
+
+impl From<BucketName> for String {
+    fn from(b: BucketName) -> String {
+        b.0
+    }
+}
+
+impl fmt::Display for BucketName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An object key: any non-empty UTF-8 string of at most 1024 bytes. A key is only a name:
+/// it is never used to build a filesystem path (shard files are named by segment id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    pub const MAX_LEN: usize = 1024;
+
+    pub fn new(key: impl Into<String>) -> Result<Self, NameError> {
+        let key = key.into();
+        if key.is_empty() {
+            return Err(NameError::EmptyKey);
+        }
+        if key.len() > Self::MAX_LEN {
+            return Err(NameError::KeyTooLong {
+                len: key.len(),
+                max: Self::MAX_LEN,
+            });
+        }
+        Ok(Self(key))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ObjectKey {
+    type Error = NameError;
+    fn try_from(s: String) -> Result<Self, NameError> {
+        Self::new(s)
+    }
+}
+
+impl From<ObjectKey> for String {
+    fn from(k: ObjectKey) -> String {
+        k.0
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Microseconds since the Unix epoch, UTC.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const fn from_micros(us: i64) -> Self {
+        Self(us)
+    }
+    pub const fn from_secs(s: i64) -> Self {
+        Self(s * 1_000_000)
+    }
+    pub const fn micros(self) -> i64 {
+        self.0
+    }
+    pub fn plus_micros(self, us: i64) -> Self {
+        Self(self.0.saturating_add(us))
+    }
+}
+
+/// A 128-bit identifier whose first 8 bytes are a big-endian microsecond timestamp, so ids
+/// sort by creation time; the last 8 are random so ids from different nodes never collide.
+macro_rules! time_sortable_id {
+    ($name:ident, $what:literal) => {
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub struct $name(pub [u8; 16]);
+
+        impl $name {
+            /// A new id for `now`. Ids made by one process strictly increase even when the
+            /// clock stands still or steps back.
+            pub fn generate(now: Timestamp) -> Self {
+                Self(crate::types::next_id_bytes(now))
+            }
+
+            pub fn timestamp(&self) -> Timestamp {
+                let mut t = [0u8; 8];
+                t.copy_from_slice(&self.0[..8]);
+                Timestamp(u64::from_be_bytes(t) as i64)
+            }
+
+            pub fn as_bytes(&self) -> &[u8; 16] {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = NameError;
+            fn from_str(s: &str) -> Result<Self, NameError> {
+                let bad = |reason| NameError::InvalidId {
+                    text: s.to_owned(),
+                    reason,
+                };
+                if s.len() != 32 {
+                    return Err(bad(concat!($what, " ids are 32 hex digits")));
+                }
+                let mut out = [0u8; 16];
+                hex::decode_to_slice(s, &mut out)
+                    .map_err(|_| bad(concat!($what, " ids are 32 hex digits")))?;
+                Ok(Self(out))
+            }
+        }
+    };
+}
+
+time_sortable_id!(VersionId, "version");
+time_sortable_id!(SegmentId, "segment");
+
+fn next_id_bytes(now: Timestamp) -> [u8; 16] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let wanted = now.micros().max(0) as u64;
+    let mut prev = LAST.load(Ordering::Relaxed);
+    let ts = loop {
+        let next = wanted.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(p) => prev = p,
+        }
+    };
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&ts.to_be_bytes());
+    out[8..].copy_from_slice(&rand::random::<u64>().to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["abc", "my-bucket.1", "a1b", &"a".repeat(63)] {
+            assert!(BucketName::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a.-b",
+            "192.168.1.1",
+            "a_b",
+            "xn--abc",
+            "with space",
+        ] {
+            assert!(BucketName::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_are_bounded_names() {
+        assert!(ObjectKey::new("../x").is_ok());
+        assert!(ObjectKey::new("a//b\u{1}ü").is_ok());
+        assert!(ObjectKey::new("k".repeat(1024)).is_ok());
+        assert_eq!(
+            ObjectKey::new("k".repeat(1025)),
+            Err(NameError::KeyTooLong {
+                len: 1025,
+                max: 1024
+            })
+        );
+        assert_eq!(ObjectKey::new(""), Err(NameError::EmptyKey));
+    }
+
+    #[test]
+    fn ids_increase_and_round_trip() {
+        let t = Timestamp::from_secs(1_700_000_000);
+        let a = VersionId::generate(t);
+        let b = VersionId::generate(t);
+        assert!(b > a, "ids from one process strictly increase");
+        assert_eq!(a.to_string().parse::<VersionId>(), Ok(a));
+        assert!(a.timestamp() >= t);
+        assert!("nope".parse::<VersionId>().is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! Helpers for end-to-end tests: locating the workspace's binaries, starting a real
+//! `stele-server` on 127.0.0.1 with ports chosen by the OS, and stopping it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A binary of this workspace, built next to the running test (`cargo build --workspace`
+/// builds them; `.ci/run` does so before the tests).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| {
+            if d.ends_with("deps") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
+        .expect("target dir");
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is not built; run `cargo build --workspace --bins` first",
+        p.display()
+    );
+    p
+}
+
+/// A running `stele-server`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub s3_url: String,
+    pub admin_url: String,
+    pub stderr_log: PathBuf,
+}
+
+impl Server {
+    /// Starts the server with `args` (plus ports 0) and waits for its ready line.
+    pub fn start(args: &[&str], log_dir: &Path) -> Server {
+        let stderr_log = log_dir.join(format!("server-{}.log", rand::random::<u32>()));
+        let log = std::fs::File::create(&stderr_log).expect("log file");
+        let child = Command::new(workspace_bin("stele-server"))
+            .args(args)
+            .args(["--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn stele-server");
+        // Owned by `server` from here on, so every path below kills and reaps it.
+        let mut server = Server {
+            child,
+            s3_url: String::new(),
+            admin_url: String::new(),
+            stderr_log,
+        };
+        let stdout = server.child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(Instant::now() < deadline, "server did not become ready");
+            let Some(Ok(line)) = lines.next() else {
+                let log = std::fs::read_to_string(&server.stderr_log).unwrap_or_default();
+                panic!("server exited before it was ready: {log}");
+            };
+            if let Some(rest) = line.strip_prefix("stele-server ready ") {
+                for part in rest.split_whitespace() {
+                    if let Some(v) = part.strip_prefix("s3=") {
+                        server.s3_url = v.to_owned();
+                    } else if let Some(v) = part.strip_prefix("admin=") {
+                        server.admin_url = v.to_owned();
+                    }
+                }
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines {});
+                return server;
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `stele-server` with `args` expecting it to refuse to start; returns its stderr.
+pub fn server_refuses(args: &[&str]) -> String {
+    let out = Command::new(workspace_bin("stele-server"))
+        .args(args)
+        .args(["--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run stele-server");
+    assert!(
+        !out.status.success(),
+        "stele-server {args:?} started but should have refused"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
