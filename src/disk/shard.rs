@@ -58,7 +58,14 @@ pub struct ShardWriter {
     block_size: u32,
     hashes: Vec<u8>,
     data_len: u64,
+    /// Bytes written since the last background flush started.
+    unflushed: u64,
+    flusher: Option<std::thread::JoinHandle<()>>,
 }
+
+/// A large shard file is flushed to disk in the background every this many bytes, so the
+/// final fsync only has the tail left and disk writes overlap with encoding.
+const FLUSH_EVERY: u64 = 8 << 20;
 
 impl ShardWriter {
     pub(super) fn create(
@@ -80,6 +87,8 @@ impl ShardWriter {
             block_size,
             hashes: Vec::new(),
             data_len: 0,
+            unflushed: 0,
+            flusher: None,
         })
     }
 
@@ -102,6 +111,16 @@ impl ShardWriter {
         }
         self.hashes.extend_from_slice(hash.as_bytes());
         self.data_len += block.len() as u64;
+        self.unflushed += block.len() as u64;
+        if self.unflushed >= FLUSH_EVERY && self.flusher.as_ref().is_none_or(|f| f.is_finished()) {
+            // Best effort: an error here shows up again in the final fsync.
+            if let Some(clone) = self.file.as_ref().and_then(|f| f.try_clone().ok()) {
+                self.unflushed = 0;
+                self.flusher = Some(std::thread::spawn(move || {
+                    let _ = clone.sync_data();
+                }));
+            }
+        }
         Ok(())
     }
 
@@ -123,6 +142,9 @@ impl ShardWriter {
             path: self.tmp.clone(),
             source: io::Error::other("writer already failed"),
         })?;
+        if let Some(f) = self.flusher.take() {
+            let _ = f.join();
+        }
         let disk = Arc::clone(&self.disk);
         let tmp = &self.tmp;
         let mut file = file;

@@ -119,6 +119,26 @@ fn bounds(buf: &[u8], ec: EcParams) -> anyhow::Result<(f64, f64)> {
     ))
 }
 
+/// Object bytes per second the disk under `dir` can make durable when each object byte
+/// costs (K+M)/K bytes of shard data: sequential 1 MiB writes, then fsync.
+fn disk_bound(dir: &std::path::Path, ec: EcParams) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let path = dir.join("stele-bench-disk-probe");
+    let chunk = vec![0x5au8; 1 << 20];
+    let written: u64 = 512 << 20;
+    let t = Instant::now();
+    {
+        let mut f = std::fs::File::create(&path)?;
+        for _ in 0..(written >> 20) {
+            f.write_all(&chunk)?;
+        }
+        f.sync_all()?;
+    }
+    let elapsed = t.elapsed();
+    std::fs::remove_file(&path)?;
+    Ok(mbps(written, elapsed) * ec.data as f64 / ec.width() as f64)
+}
+
 fn engine(a: EngineArgs) -> anyhow::Result<()> {
     let parent = a.dir.clone().unwrap_or_else(std::env::temp_dir);
     let total = parse_size(&a.total)?;
@@ -130,6 +150,7 @@ fn engine(a: EngineArgs) -> anyhow::Result<()> {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let (put_bound, get_bound) = bounds(&probe, a.ec)?;
+    let disk = disk_bound(&parent, a.ec)?;
     for size in &a.sizes {
         let size_b = parse_size(size)?;
         let count = (total / size_b.max(1)).max(1) as usize;
@@ -212,6 +233,7 @@ fn engine(a: EngineArgs) -> anyhow::Result<()> {
             "put_mb_s": put, "get_mb_s": get,
             "put_bound_mb_s": put_bound, "get_bound_mb_s": get_bound,
             "put_ratio": put / put_bound, "get_ratio": get / get_bound,
+            "disk_bound_mb_s": disk, "put_disk_ratio": put / disk,
         }));
     }
     if a.json {
@@ -221,17 +243,18 @@ fn engine(a: EngineArgs) -> anyhow::Result<()> {
             "bound (1 core): PUT md5+blake3+rs {put_bound:.0} MB/s, GET blake3+copy {get_bound:.0} MB/s"
         );
         println!(
-            "{:>8} {:>7} {:>4} {:>10} {:>7} {:>10} {:>7}",
-            "size", "objects", "conc", "PUT MB/s", "ratio", "GET MB/s", "ratio"
+            "{:>8} {:>7} {:>4} {:>10} {:>7} {:>7} {:>10} {:>7}",
+            "size", "objects", "conc", "PUT MB/s", "/cpu", "/disk", "GET MB/s", "/cpu"
         );
         for r in &rows {
             println!(
-                "{:>8} {:>7} {:>4} {:>10.0} {:>7.2} {:>10.0} {:>7.2}",
+                "{:>8} {:>7} {:>4} {:>10.0} {:>7.2} {:>7.2} {:>10.0} {:>7.2}",
                 r["size"].as_str().unwrap_or(""),
                 r["objects"],
                 r["concurrency"],
                 r["put_mb_s"].as_f64().unwrap_or(0.0),
                 r["put_ratio"].as_f64().unwrap_or(0.0),
+                r["put_disk_ratio"].as_f64().unwrap_or(0.0),
                 r["get_mb_s"].as_f64().unwrap_or(0.0),
                 r["get_ratio"].as_f64().unwrap_or(0.0),
             );
