@@ -170,6 +170,9 @@ impl ReadJob {
     }
 }
 
+/// Blocks at least this large are read and verified on several cores.
+const PARALLEL_BLOCK: usize = 64 * 1024;
+
 /// Why a segment could not be read; the caller adds which version it was.
 enum Failure {
     TooFew {
@@ -227,8 +230,8 @@ impl<'a> SegmentReader<'a> {
         }
     }
 
-    /// Reads and verifies block `s` of shard `i`; `None` if it is not good.
-    fn read(&mut self, i: usize, s: u64, len: usize) -> Option<Vec<u8>> {
+    /// Opens shard `i` if it is not yet; false if it is bad.
+    fn open(&mut self, i: usize) -> bool {
         if let Slot::Unopened = self.slots[i] {
             let shard = &self.seg.shards[i];
             let g = &self.seg.geometry;
@@ -251,28 +254,57 @@ impl<'a> SegmentReader<'a> {
                 (None, _) => {
                     // Never written: the write queued it for repair already.
                     self.slots[i] = Slot::Bad;
-                    return None;
+                    return false;
                 }
             };
             match opened {
                 Ok(slot) => self.slots[i] = slot,
                 Err(e) => {
                     self.mark_bad(i, &e);
-                    return None;
+                    return false;
                 }
             }
         }
-        let Slot::Open(r) = &self.slots[i] else {
-            return None;
+        matches!(self.slots[i], Slot::Open(_))
+    }
+
+    /// Reads and verifies block `s` of each shard in `shards` (on several cores when the
+    /// blocks are large); `None` for each that is not good.
+    fn read(&mut self, shards: &[usize], s: u64, len: usize) -> Vec<Option<Vec<u8>>> {
+        let open: Vec<bool> = shards.iter().map(|&i| self.open(i)).collect();
+        let readers: Vec<Option<&ShardReader>> = shards
+            .iter()
+            .zip(&open)
+            .map(|(&i, &ok)| match (&self.slots[i], ok) {
+                (Slot::Open(r), true) => Some(r),
+                _ => None,
+            })
+            .collect();
+        let read_one = |r: &Option<&ShardReader>| {
+            r.map(|r| {
+                let mut buf = vec![0u8; len];
+                r.read_block(s, &mut buf).map(|()| buf)
+            })
         };
-        let mut buf = vec![0u8; len];
-        match r.read_block(s, &mut buf) {
-            Ok(()) => Some(buf),
-            Err(e) => {
-                self.mark_bad(i, &e);
-                None
-            }
-        }
+        let results: Vec<Option<Result<Vec<u8>, DiskError>>> =
+            if len >= PARALLEL_BLOCK && readers.len() > 1 {
+                use rayon::prelude::*;
+                readers.par_iter().map(read_one).collect()
+            } else {
+                readers.iter().map(read_one).collect()
+            };
+        shards
+            .iter()
+            .zip(results)
+            .map(|(&i, r)| match r {
+                Some(Ok(buf)) => Some(buf),
+                Some(Err(e)) => {
+                    self.mark_bad(i, &e);
+                    None
+                }
+                None => None,
+            })
+            .collect()
     }
 
     /// Sends bytes `[from, to)` of the segment. Returns false if the receiver went away.
@@ -315,11 +347,12 @@ impl<'a> SegmentReader<'a> {
         let (k, width) = (g.k(), g.width());
         let mut blocks: Vec<Option<Vec<u8>>> = vec![None; width];
         let mut tried = vec![false; width];
+        let want: Vec<usize> = want.collect();
         let mut complete = true;
-        for i in want {
-            blocks[i] = self.read(i, s, bl);
+        for (&i, b) in want.iter().zip(self.read(&want, s, bl)) {
+            complete &= b.is_some();
+            blocks[i] = b;
             tried[i] = true;
-            complete &= blocks[i].is_some();
         }
         if complete {
             return Ok(blocks);
@@ -330,7 +363,7 @@ impl<'a> SegmentReader<'a> {
                 break;
             }
             if !tried[i] {
-                blocks[i] = self.read(i, s, bl);
+                blocks[i] = self.read(&[i], s, bl).pop().flatten();
                 tried[i] = true;
                 good += blocks[i].is_some() as usize;
             }
