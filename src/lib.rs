@@ -10,10 +10,12 @@
 //!   versioned records.
 //! - [`disk`]: disk directories, their health, and the shard file format.
 //! - [`erasure`]: the Reed-Solomon codec (the only user of the crate) and stripe geometry.
+//! - [`identity`]: credentials (for now the node's first S3 key).
+//! - [`lock`]: the pure decisions on removing versions (object lock).
 //! - [`store`]: the engine: buckets, the write path and the read path.
 //!
-//! Still to come on top of `store`: `lock` (object lock and retention), `audit`, and the
-//! background workers (scrub, repair, replication, lifecycle).
+//! Still to come on top of `store`: `audit` and the background workers (scrub, repair,
+//! replication, lifecycle).
 
 pub mod checksum;
 pub mod clock;
@@ -21,6 +23,8 @@ pub mod config;
 pub mod crypto;
 pub mod disk;
 pub mod erasure;
+pub mod identity;
+pub mod lock;
 pub mod meta;
 pub mod store;
 pub mod topology;

@@ -31,6 +31,13 @@ pub struct Args {
     /// S3 API listener.
     #[arg(long, env = "STELE_S3_ADDR")]
     pub s3_addr: Option<String>,
+    /// The first S3 access key, created on first start (generated and printed once if
+    /// neither this nor the stored one exists).
+    #[arg(long, env = "STELE_ACCESS_KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
+    /// The first S3 secret key.
+    #[arg(long, env = "STELE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
     /// Admin API listener (never serves S3).
     #[arg(long, env = "STELE_ADMIN_ADDR")]
     pub admin_addr: Option<String>,

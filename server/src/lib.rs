@@ -42,6 +42,19 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let admin_listener = TcpListener::bind(&admin_addr)
         .await
         .with_context(|| format!("cannot listen on {admin_addr} (admin)"))?;
+    let given = match (args.access_key.clone(), args.secret_key.clone()) {
+        (Some(a), Some(s)) => Some((a, s)),
+        (None, None) => None,
+        _ => anyhow::bail!("STELE_ACCESS_KEY and STELE_SECRET_KEY go together"),
+    };
+    let (cred, origin) = stele::identity::first_credential(store.meta(), given, &SystemClock)
+        .context("cannot read or create the first S3 credential")?;
+    if origin == stele::identity::Origin::Generated {
+        println!(
+            "stele-server created the first S3 credential (shown once): access key {} secret key {}",
+            cred.access_key, cred.secret_key
+        );
+    }
     for d in store.disks() {
         tracing::info!(disk = %d.id, path = %d.path.display(), state = ?d.state, "disk");
     }
@@ -52,7 +65,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         admin_listener.local_addr()?
     );
     let (tx, rx) = watch::channel(false);
-    let s3 = tokio::spawn(s3::run(store.clone(), s3_listener, rx.clone()));
+    let s3 = tokio::spawn(s3::run(store.clone(), cred, s3_listener, rx.clone()));
     let admin = tokio::spawn(admin::run(store, admin_listener, rx));
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");

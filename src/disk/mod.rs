@@ -395,6 +395,14 @@ impl Disk {
     }
 }
 
+impl Disk {
+    /// Removes a shard file of a version whose record the store has removed, after the
+    /// lock layer allowed it.
+    pub(crate) fn remove_shard_of_removed_version(&self, segment: &SegmentId, index: usize) {
+        self.remove_uncommitted_shard(segment, index);
+    }
+}
+
 pub(crate) fn write_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
     let mut f = std::fs::File::create(path)?;

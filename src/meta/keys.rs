@@ -14,15 +14,21 @@ pub fn bucket_prefix(bucket: &BucketName) -> Vec<u8> {
     out
 }
 
-/// The prefix shared by every version of `key`.
-pub fn object_prefix(bucket: &BucketName, key: &ObjectKey) -> Vec<u8> {
+/// Where keys `>= start` begin in the bucket (`start` need not be a whole key).
+pub fn key_start(bucket: &BucketName, start: &str) -> Vec<u8> {
     let mut out = bucket_prefix(bucket);
-    for &b in key.as_str().as_bytes() {
+    for &b in start.as_bytes() {
         out.push(b);
         if b == 0 {
             out.push(0xFF);
         }
     }
+    out
+}
+
+/// The prefix shared by every version of `key`.
+pub fn object_prefix(bucket: &BucketName, key: &ObjectKey) -> Vec<u8> {
+    let mut out = key_start(bucket, key.as_str());
     out.extend_from_slice(&[0, 1]);
     out
 }

@@ -29,6 +29,8 @@ pub enum MetaError {
         record: &'static str,
         message: String,
     },
+    #[error("bucket {bucket} was deleted")]
+    BucketGone { bucket: BucketName },
     #[error("version {version_id} of {bucket}/{key} already exists; versions are never rewritten")]
     VersionExists {
         bucket: BucketName,
@@ -189,15 +191,16 @@ impl Meta {
         found.map(|b| VersionRecord::decode(&b)).transpose()
     }
 
-    /// Visits every version in `bucket` in (key, newest first) order, starting at `from_key`.
+    /// Visits every version in `bucket` in (key, newest first) order, from the first key
+    /// `>= from` on.
     pub fn scan_versions(
         &self,
         bucket: &BucketName,
-        from_key: Option<&ObjectKey>,
+        from: &str,
         mut f: impl FnMut(ObjectKey, VersionRecord) -> ControlFlow<()>,
     ) -> Result<(), MetaError> {
         let prefix = keys::bucket_prefix(bucket);
-        let start = from_key.map_or_else(|| prefix.clone(), |k| keys::object_prefix(bucket, k));
+        let start = keys::key_start(bucket, from);
         let mut err = None;
         self.db.scan(Cf::Versions, &start, |k, v| {
             let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
@@ -224,7 +227,7 @@ impl Meta {
     /// Whether the bucket holds any version at all.
     pub fn bucket_is_empty(&self, bucket: &BucketName) -> Result<bool, MetaError> {
         let mut empty = true;
-        self.scan_versions(bucket, None, |_, _| {
+        self.scan_versions(bucket, "", |_, _| {
             empty = false;
             ControlFlow::Break(())
         })?;
@@ -263,18 +266,50 @@ impl Meta {
         err.map_or(Ok(out), Err)
     }
 
+    /// Every version of `key`, newest first.
+    pub fn versions_of(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Vec<VersionRecord>, MetaError> {
+        let prefix = keys::object_prefix(bucket, key);
+        let mut out = Vec::new();
+        let mut err = None;
+        self.db.scan(Cf::Versions, &prefix, |k, v| {
+            if !k.starts_with(&prefix) {
+                return ControlFlow::Break(());
+            }
+            match VersionRecord::decode(v) {
+                Ok(r) => {
+                    out.push(r);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    err = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+        err.map_or(Ok(out), Err)
+    }
+
     /// Commits a new version in one synced batch: the version record, the end of its
-    /// segments' pending state, and repair entries for shards that could not be written.
-    /// Fails if the version already exists.
+    /// segments' pending state, repair entries for shards that could not be written, and
+    /// the removal of the version it `replaces` (a key's previous null version), whose
+    /// deletion the lock layer has already allowed. Fails if the version already exists.
     pub fn commit_version(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         rec: &VersionRecord,
         repairs: &[RepairRecord],
+        replaces: Option<&VersionId>,
     ) -> Result<(), MetaError> {
         let vkey = keys::version_key(bucket, key, &rec.version_id);
         let mut b = Batch::default();
+        if let Some(old) = replaces {
+            b.delete(Cf::Versions, keys::version_key(bucket, key, old));
+        }
         for seg in &rec.segments {
             b.delete(Cf::Pending, seg.id.as_bytes().to_vec());
         }
@@ -283,6 +318,12 @@ impl Meta {
         }
         b.put(Cf::Versions, vkey.clone(), rec.encode());
         let _g = self.guard();
+        // Checked under the guard: a bucket deleted while the body streamed takes no version.
+        if self.bucket(bucket)?.is_none() {
+            return Err(MetaError::BucketGone {
+                bucket: bucket.clone(),
+            });
+        }
         if self.db.get(Cf::Versions, &vkey)?.is_some() {
             return Err(MetaError::VersionExists {
                 bucket: bucket.clone(),
@@ -291,6 +332,42 @@ impl Meta {
             });
         }
         self.db.write(b, true)
+    }
+
+    /// Removes a version record. Only the store calls this, after the lock layer allowed
+    /// the deletion.
+    pub fn delete_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        vid: &VersionId,
+    ) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.delete(Cf::Versions, keys::version_key(bucket, key, vid));
+        self.db.write(b, true)
+    }
+
+    /// Replaces a bucket's record (versioning state, lock flag).
+    pub fn update_bucket(&self, rec: &BucketRecord) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.put(
+            Cf::Buckets,
+            rec.name.as_str().as_bytes().to_vec(),
+            rec.encode(),
+        );
+        self.db.write(b, true)
+    }
+
+    /// Removes a bucket if it holds no version; returns whether it was removed.
+    pub fn delete_bucket_if_empty(&self, name: &BucketName) -> Result<bool, MetaError> {
+        let _g = self.guard();
+        if !self.bucket_is_empty(name)? {
+            return Ok(false);
+        }
+        let mut b = Batch::default();
+        b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
+        self.db.write(b, true)?;
+        Ok(true)
     }
 
     /// Queues shards for repair. Not synced: a lost entry is found again by the next read

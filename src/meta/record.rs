@@ -23,14 +23,20 @@ pub trait Record: Serialize + DeserializeOwned {
         out
     }
 
-    /// Decodes a record of the current format; older formats override this to upgrade.
+    /// Decodes a record written in an older format `version`, upgrading it; `None` if that
+    /// format never existed.
+    fn upgrade(_version: u8, _body: &[u8]) -> Option<Result<Self, MetaError>> {
+        None
+    }
+
+    /// Decodes a record of the current format, or of an older one through `upgrade`.
     fn decode(bytes: &[u8]) -> Result<Self, MetaError> {
         match bytes.split_first() {
             Some((&v, rest)) if v == Self::FORMAT => decode_body(Self::NAME, rest),
-            Some((&v, _)) => Err(MetaError::UnknownFormat {
+            Some((&v, rest)) => Self::upgrade(v, rest).unwrap_or(Err(MetaError::UnknownFormat {
                 record: Self::NAME,
                 version: v,
-            }),
+            })),
             None => Err(MetaError::Decode {
                 record: Self::NAME,
                 message: "empty record".into(),
@@ -102,11 +108,53 @@ pub struct VersionRecord {
     pub checksums: Vec<Checksum>,
     /// The object's bytes, in order. Empty for a 0-byte object and for a delete marker.
     pub segments: Vec<SegmentRecord>,
+    /// This is the key's "null" version (written while versioning was off or suspended):
+    /// S3 names it `null`, and the next such write replaces it.
+    pub null_version: bool,
 }
 
 impl Record for VersionRecord {
     const NAME: &'static str = "version";
-    const FORMAT: u8 = 1;
+    const FORMAT: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
+        match version {
+            1 => Some(decode_body::<VersionRecordV1>(Self::NAME, body).map(Into::into)),
+            _ => None,
+        }
+    }
+}
+
+/// Format 1 of [`VersionRecord`]: before null versions were marked. Every format-1 record
+/// was written by an engine without versioning states, so none is a null version.
+#[derive(Deserialize)]
+struct VersionRecordV1 {
+    version_id: VersionId,
+    created: Timestamp,
+    kind: VersionKind,
+    size: u64,
+    etag: String,
+    content_type: Option<String>,
+    user_meta: Vec<(String, String)>,
+    checksums: Vec<Checksum>,
+    segments: Vec<SegmentRecord>,
+}
+
+impl From<VersionRecordV1> for VersionRecord {
+    fn from(v: VersionRecordV1) -> Self {
+        VersionRecord {
+            version_id: v.version_id,
+            created: v.created,
+            kind: v.kind,
+            size: v.size,
+            etag: v.etag,
+            content_type: v.content_type,
+            user_meta: v.user_meta,
+            checksums: v.checksums,
+            segments: v.segments,
+            null_version: false,
+        }
+    }
 }
 
 /// A segment whose shard files are being written and that no version references yet. If
@@ -215,11 +263,12 @@ mod tests {
                     },
                 ],
             }],
+            null_version: false,
         }
     }
 
-    /// Bytes written by format 1. If this test fails, a record changed shape without a new
-    /// format version and an upgrade path: old metadata would no longer read.
+    /// Bytes written by format 1 (before `null_version`). If this test fails, old metadata
+    /// would no longer read.
     const VERSION_V1: &str = concat!(
         "01010101010101010101010101010101018080f28183898506000520356434313430326162633462",
         "3261373662393731396439313130313763353932010a746578742f706c61696e0101610162010004",
@@ -241,6 +290,16 @@ mod tests {
             message: e.to_string(),
         })?;
         assert_eq!(VersionRecord::decode(&bytes)?, sample_version());
+        Ok(())
+    }
+
+    #[test]
+    fn round_trips_format_2_with_null_version() -> Result<(), MetaError> {
+        let mut v = sample_version();
+        v.null_version = true;
+        let bytes = v.encode();
+        assert_eq!(bytes[0], 2);
+        assert_eq!(VersionRecord::decode(&bytes)?, v);
         Ok(())
     }
 

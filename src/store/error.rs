@@ -3,6 +3,7 @@ use std::io;
 use crate::config::ConfigError;
 use crate::disk::DiskError;
 use crate::erasure::CodecError;
+use crate::lock::LockError;
 use crate::meta::MetaError;
 use crate::types::{BucketName, NameError, ObjectKey, VersionId};
 
@@ -22,12 +23,22 @@ pub enum StoreError {
     BucketNotEmpty { bucket: BucketName },
     #[error("{bucket}/{key} does not exist")]
     NoSuchKey { bucket: BucketName, key: ObjectKey },
-    #[error("{bucket}/{key} has no version {version_id}")]
+    #[error("{bucket}/{key} has no version {version}")]
     NoSuchVersion {
         bucket: BucketName,
         key: ObjectKey,
-        version_id: VersionId,
+        version: String,
     },
+    #[error("{bucket}/{key} version {version} is a delete marker")]
+    IsDeleteMarker {
+        bucket: BucketName,
+        key: ObjectKey,
+        version: String,
+    },
+    #[error("versioning can be enabled or suspended, never turned off")]
+    InvalidVersioningState,
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error("the range is not satisfiable for an object of {len} bytes")]
     InvalidRange { len: u64 },
     #[error("only {available} of the {needed} disks a write needs could take it")]

@@ -11,6 +11,7 @@
 mod error;
 mod range;
 mod read;
+mod versions;
 mod write;
 
 use std::collections::HashMap;
@@ -20,6 +21,9 @@ use std::sync::Arc;
 pub use error::StoreError;
 pub use range::ByteRange;
 pub use read::{Body, ObjectRead};
+pub use versions::{
+    DeleteOutcome, ListPage, ListQuery, VersionEntry, VersionRef, VersionsPage, VersionsQuery,
+};
 pub use write::{PutOptions, PutOutcome};
 
 use crate::clock::SharedClock;
@@ -28,7 +32,7 @@ use crate::disk::{Disk, DiskStatus};
 use crate::erasure::Codec;
 use crate::meta::{BucketRecord, Meta, RepairRecord, VersionKind, VersionRecord, Versioning};
 use crate::topology::Topology;
-use crate::types::{BucketName, ObjectKey, VersionId};
+use crate::types::{BucketName, ObjectKey};
 
 /// A handle on one node's engine. Cheap to clone.
 #[derive(Clone)]
@@ -171,23 +175,30 @@ impl Store {
     }
 
     /// The version record of `key`: the given version, or the current one. A current
-    /// version that is a delete marker reads as "no such key".
+    /// version that is a delete marker reads as "no such key"; naming a delete marker is
+    /// [`StoreError::IsDeleteMarker`].
     pub fn head_object(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
-        version: Option<&VersionId>,
+        version: Option<&VersionRef>,
     ) -> Result<VersionRecord, StoreError> {
         self.bucket(bucket)?;
         let meta = &self.inner.meta;
         match version {
-            Some(v) => meta
-                .version(bucket, key, v)?
-                .ok_or_else(|| StoreError::NoSuchVersion {
+            Some(v) => match self.find_version(bucket, key, v)? {
+                Some(r) if r.kind == VersionKind::DeleteMarker => Err(StoreError::IsDeleteMarker {
                     bucket: bucket.clone(),
                     key: key.clone(),
-                    version_id: *v,
+                    version: v.to_string(),
                 }),
+                Some(r) => Ok(r),
+                None => Err(StoreError::NoSuchVersion {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    version: v.to_string(),
+                }),
+            },
             None => match meta.latest(bucket, key)? {
                 Some(r) if r.kind == VersionKind::Object => Ok(r),
                 _ => Err(StoreError::NoSuchKey {
@@ -207,7 +218,8 @@ impl Store {
     ) -> Result<Vec<(ObjectKey, VersionRecord)>, StoreError> {
         self.bucket(bucket)?;
         let mut out = Vec::new();
-        self.inner.meta.scan_versions(bucket, from_key, |k, v| {
+        let from = from_key.map_or("", |k| k.as_str());
+        self.inner.meta.scan_versions(bucket, from, |k, v| {
             out.push((k, v));
             if out.len() >= limit {
                 ControlFlow::Break(())

@@ -18,11 +18,11 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use tokio::sync::mpsc;
 
-use super::{ByteRange, Store, StoreError};
+use super::{ByteRange, Store, StoreError, VersionRef};
 use crate::disk::shard::Expect;
 use crate::disk::{Corruption, DiskError, ShardReader};
 use crate::meta::{RepairReason, RepairRecord, SegmentRecord, VersionRecord};
-use crate::types::{BucketName, ObjectKey, VersionId};
+use crate::types::{BucketName, ObjectKey};
 
 /// A version being read: its record, the byte interval served, and the bytes.
 pub struct ObjectRead {
@@ -69,7 +69,7 @@ impl Store {
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
-        version: Option<&VersionId>,
+        version: Option<&VersionRef>,
         range: Option<ByteRange>,
     ) -> Result<ObjectRead, StoreError> {
         let store = self.clone();

@@ -228,22 +228,43 @@ fn m_plus_one_losses_in_a_stripe_fail_cleanly() {
 fn versions_are_create_only_and_ordered() {
     let rt = rt();
     let n = node();
+    n.store
+        .set_versioning(&n.bucket, crate::meta::Versioning::Enabled)
+        .expect("versioning");
     let a = rt.block_on(n.put("k", b"first"));
     let b = rt.block_on(n.put("k", b"second"));
     assert!(b.version_id > a.version_id);
     assert_eq!(rt.block_on(n.read("k", None)).0, b"second");
     let key = ObjectKey::new("k").expect("key");
     let old = rt
-        .block_on(
-            n.store
-                .get_object(&n.bucket, &key, Some(&a.version_id), None),
-        )
+        .block_on(n.store.get_object(&n.bucket, &key, Some(&a.version), None))
         .expect("old version");
     assert_eq!(old.record.etag, a.etag);
     let listed = n.store.list_versions(&n.bucket, None, 10).expect("list");
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].1.version_id, b.version_id, "newest first");
     assert_eq!(a.etag, hex::encode(md5_of(b"first")));
+}
+
+#[test]
+fn unversioned_puts_replace_the_null_version_and_its_shards() {
+    let rt = rt();
+    let n = node();
+    let big = data(3 * STRIPE, 5);
+    let first = rt.block_on(n.put("k", &big));
+    assert_eq!(first.version, VersionRef::Null);
+    let seg = n.segment("k");
+    let old_files: Vec<_> = (0..6).map(|i| n.shard_path(&seg, i)).collect();
+    assert!(old_files.iter().all(|p| p.exists()));
+    rt.block_on(n.put("k", b"second"));
+    assert_eq!(rt.block_on(n.read("k", None)).0, b"second");
+    let listed = n.store.list_versions(&n.bucket, None, 10).expect("list");
+    assert_eq!(listed.len(), 1, "one null version per key");
+    assert!(listed[0].1.null_version);
+    assert!(
+        old_files.iter().all(|p| !p.exists()),
+        "replaced data is removed"
+    );
 }
 
 fn md5_of(b: &[u8]) -> [u8; 16] {

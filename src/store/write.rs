@@ -24,7 +24,7 @@ use crate::disk::shard::Hash;
 use crate::erasure::Geometry;
 use crate::meta::{
     PendingRecord, RepairReason, RepairRecord, SegmentRecord, ShardRecord, VersionKind,
-    VersionRecord,
+    VersionRecord, Versioning,
 };
 use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 
@@ -40,7 +40,10 @@ pub struct PutOptions {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutOutcome {
+    /// The new version's internal id (unique even for a null version).
     pub version_id: VersionId,
+    /// What clients call it: `null` or the id.
+    pub version: super::VersionRef,
     pub etag: String,
     pub size: u64,
     pub created: Timestamp,
@@ -67,7 +70,7 @@ impl Store {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
-        self.bucket(bucket)?;
+        let null_version = self.bucket(bucket)?.versioning != Versioning::Enabled;
         let created = self.inner.clock.now();
         let seg = self.write_segment(body, &opts).await?;
         let version_id = VersionId::generate(created);
@@ -94,11 +97,23 @@ impl Store {
             user_meta: opts.user_meta,
             checksums: Vec::new(),
             segments: seg.record.into_iter().collect(),
+            null_version,
         };
         let store = self.clone();
         let (b, k) = (bucket.clone(), key.clone());
         let committed = tokio::task::spawn_blocking(move || {
-            let r = store.inner.meta.commit_version(&b, &k, &record, &repairs);
+            // A null version replaces the key's previous null version, if the lock allows.
+            let r = (if null_version {
+                store.null_version(&b, &k)
+            } else {
+                Ok(None)
+            })
+            .and_then(|replaced| {
+                if let Some(old) = &replaced {
+                    crate::lock::may_remove(old, created)?;
+                }
+                store.commit(&b, &k, &record, &repairs, replaced.as_ref())
+            });
             if r.is_err() {
                 for s in &record.segments {
                     store.discard_segment(s.id, &s.shards);
@@ -110,6 +125,11 @@ impl Store {
         committed?;
         Ok(PutOutcome {
             version_id,
+            version: if null_version {
+                super::VersionRef::Null
+            } else {
+                super::VersionRef::Id(version_id)
+            },
             etag,
             size: seg.len,
             created,

@@ -29,6 +29,60 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     p
 }
 
+/// The S3 credential every test server is started with.
+pub const ACCESS_KEY: &str = "STELETESTACCESSKEY01";
+pub const SECRET_KEY: &str = "stele/test/secret/key/0123456789abcdefghij";
+
+/// An aws-sdk-s3 client for `url` with the given credential, path-style, plain HTTP.
+pub fn s3_client_with(url: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(url)
+        .force_path_style(true)
+        .credentials_provider(Credentials::new(
+            access_key,
+            secret_key,
+            None,
+            None,
+            "stele-tests",
+        ))
+        .http_client(http)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+impl Server {
+    /// A client with the server's credential.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        s3_client_with(&self.s3_url, ACCESS_KEY, SECRET_KEY)
+    }
+}
+
+/// The S3 error code of a failed SDK call.
+pub fn error_code<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("not a service error: {e:?}"))
+}
+
+/// The HTTP status of a failed SDK call.
+pub fn error_status<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> u16 {
+    e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
 /// A running `stele-server`, killed when dropped.
 pub struct Server {
     child: Child,
@@ -45,6 +99,8 @@ impl Server {
         let child = Command::new(workspace_bin("stele-server"))
             .args(args)
             .args(["--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .env("STELE_ACCESS_KEY", ACCESS_KEY)
+            .env("STELE_SECRET_KEY", SECRET_KEY)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

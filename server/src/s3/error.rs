@@ -30,6 +30,18 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::NoSuchKey { .. } => err(C::NoSuchKey, msg),
         StoreError::NoSuchVersion { .. } => err(C::NoSuchVersion, msg),
         StoreError::InvalidRange { .. } => err(C::InvalidRange, msg),
+        StoreError::IsDeleteMarker { .. } => {
+            let mut e = err(C::MethodNotAllowed, msg);
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                "x-amz-delete-marker",
+                http::HeaderValue::from_static("true"),
+            );
+            e.set_headers(h);
+            e
+        }
+        StoreError::InvalidVersioningState => err(C::IllegalVersioningConfigurationException, msg),
+        StoreError::Lock(_) => err(C::AccessDenied, msg),
         StoreError::BadDigest { .. } => err(C::BadDigest, msg),
         StoreError::IncompleteBody { .. } => err(C::IncompleteBody, msg),
         StoreError::Body(_) => err(C::IncompleteBody, msg),

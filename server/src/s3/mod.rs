@@ -1,6 +1,7 @@
 //! The S3 API through s3s. Each operation translates its input, calls one core method and
 //! translates the answer; [`error`] holds the one table from core errors to S3 errors.
 
+pub mod auth;
 pub mod error;
 
 use std::time::{Duration, SystemTime};
@@ -11,7 +12,9 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::dto::{self, StreamingBlob};
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result};
-use stele::{BucketName, ByteRange, ObjectKey, PutOptions, Store, Timestamp, VersionId};
+use stele::meta::{VersionKind, Versioning};
+use stele::store::{ListQuery, VersionRef, VersionsQuery};
+use stele::{BucketName, ByteRange, ObjectKey, PutOptions, Store, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -35,13 +38,56 @@ fn object_key(s: &str) -> S3Result<ObjectKey> {
     ObjectKey::new(s).map_err(|e| to_s3(e.into()))
 }
 
-fn version_id(v: Option<&str>) -> S3Result<Option<VersionId>> {
-    v.filter(|v| *v != "null")
-        .map(|v| {
-            v.parse::<VersionId>()
-                .map_err(|_| bad_request(s3s::S3ErrorCode::InvalidArgument, "invalid version id"))
+fn version_ref(v: Option<&str>) -> S3Result<Option<VersionRef>> {
+    v.map(|v| {
+        v.parse::<VersionRef>().map_err(|_| {
+            bad_request(
+                s3s::S3ErrorCode::InvalidArgument,
+                "Invalid version id specified",
+            )
         })
-        .transpose()
+    })
+    .transpose()
+}
+
+/// Runs a blocking core call (metadata reads and writes) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, stele::StoreError> + Send + 'static,
+) -> S3Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| to_s3(e.into()))?
+        .map_err(to_s3)
+}
+
+fn max_keys(m: Option<i32>) -> S3Result<usize> {
+    match m {
+        None => Ok(1000),
+        Some(m) if m < 0 => Err(bad_request(
+            s3s::S3ErrorCode::InvalidArgument,
+            "max-keys must be between 0 and 2147483647",
+        )),
+        Some(m) => Ok((m as usize).min(1000)),
+    }
+}
+
+/// With `encoding-type=url`, keys and prefixes in a listing are URL-encoded.
+fn encoder(encoding: Option<&dto::EncodingType>) -> impl Fn(&str) -> String {
+    let url = encoding.is_some_and(|e| e.as_str() == dto::EncodingType::URL);
+    move |s: &str| {
+        if url {
+            urlencoding::encode(s).into_owned()
+        } else {
+            s.to_owned()
+        }
+    }
+}
+
+fn owner() -> dto::Owner {
+    dto::Owner {
+        display_name: Some("stele".into()),
+        id: Some("stele".into()),
+    }
 }
 
 fn time(t: Timestamp) -> dto::Timestamp {
@@ -131,6 +177,7 @@ impl S3 for SteleS3 {
             .map_err(to_s3)?;
         Ok(S3Response::new(dto::PutObjectOutput {
             e_tag: Some(etag(&out.etag)),
+            version_id: versioned(&self.store, &bucket, out.version),
             ..Default::default()
         }))
     }
@@ -142,7 +189,7 @@ impl S3 for SteleS3 {
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        let version = version_id(input.version_id.as_deref())?;
+        let version = version_ref(input.version_id.as_deref())?;
         let range = input.range.map(|r| match r {
             dto::Range::Int {
                 first,
@@ -168,6 +215,7 @@ impl S3 for SteleS3 {
             last_modified: Some(time(rec.created)),
             metadata: Some(rec.user_meta.iter().cloned().collect()),
             accept_ranges: Some("bytes".into()),
+            version_id: versioned(&self.store, &bucket, rec.version_ref()),
             ..Default::default()
         };
         let mut resp = S3Response::new(output);
@@ -184,13 +232,10 @@ impl S3 for SteleS3 {
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        let version = version_id(input.version_id.as_deref())?;
+        let version = version_ref(input.version_id.as_deref())?;
         let store = self.store.clone();
-        let rec =
-            tokio::task::spawn_blocking(move || store.head_object(&bucket, &key, version.as_ref()))
-                .await
-                .map_err(|e| to_s3(e.into()))?
-                .map_err(to_s3)?;
+        let bucket2 = bucket.clone();
+        let rec = blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
         Ok(S3Response::new(dto::HeadObjectOutput {
             content_length: Some(rec.size as i64),
             content_type: rec.content_type.clone(),
@@ -198,18 +243,330 @@ impl S3 for SteleS3 {
             last_modified: Some(time(rec.created)),
             metadata: Some(rec.user_meta.iter().cloned().collect()),
             accept_ranges: Some("bytes".into()),
+            version_id: versioned(&self.store, &bucket2, rec.version_ref()),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<dto::DeleteBucketInput>,
+    ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
+        let name = bucket_name(&req.input.bucket)?;
+        let store = self.store.clone();
+        blocking(move || store.delete_bucket(&name)).await?;
+        Ok(S3Response::new(dto::DeleteBucketOutput::default()))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<dto::GetBucketLocationInput>,
+    ) -> S3Result<S3Response<dto::GetBucketLocationOutput>> {
+        let name = bucket_name(&req.input.bucket)?;
+        let store = self.store.clone();
+        blocking(move || store.bucket(&name)).await?;
+        // us-east-1 is written as an empty LocationConstraint, as S3 does.
+        Ok(S3Response::new(dto::GetBucketLocationOutput::default()))
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<dto::GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<dto::GetBucketVersioningOutput>> {
+        let name = bucket_name(&req.input.bucket)?;
+        let store = self.store.clone();
+        let b = blocking(move || store.bucket(&name)).await?;
+        let status = match b.versioning {
+            Versioning::Unversioned => None,
+            Versioning::Enabled => Some(dto::BucketVersioningStatus::from_static(
+                dto::BucketVersioningStatus::ENABLED,
+            )),
+            Versioning::Suspended => Some(dto::BucketVersioningStatus::from_static(
+                dto::BucketVersioningStatus::SUSPENDED,
+            )),
+        };
+        Ok(S3Response::new(dto::GetBucketVersioningOutput {
+            status,
+            ..Default::default()
+        }))
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<dto::PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<dto::PutBucketVersioningOutput>> {
+        let name = bucket_name(&req.input.bucket)?;
+        let state = match req
+            .input
+            .versioning_configuration
+            .status
+            .as_ref()
+            .map(|s| s.as_str())
+        {
+            Some(dto::BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+            Some(dto::BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+            _ => {
+                return Err(bad_request(
+                    s3s::S3ErrorCode::MalformedXML,
+                    "The XML you provided was not well-formed or did not validate against our published schema.",
+                ));
+            }
+        };
+        let store = self.store.clone();
+        blocking(move || store.set_versioning(&name, state)).await?;
+        Ok(S3Response::new(dto::PutBucketVersioningOutput::default()))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<dto::DeleteObjectInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let out = self
+            .store
+            .delete_object(&bucket, &key, version.as_ref())
+            .await
+            .map_err(to_s3)?;
+        Ok(S3Response::new(dto::DeleteObjectOutput {
+            delete_marker: out.delete_marker.then_some(true),
+            version_id: out.version.map(|v| v.to_string()),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<dto::ListObjectsV2Input>,
+    ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let max = max_keys(input.max_keys)?;
+        let after = match &input.continuation_token {
+            Some(t) => Some(decode_token(t)?),
+            None => input.start_after.clone(),
+        };
+        let q = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+            after,
+            max_keys: max,
+        };
+        let store = self.store.clone();
+        let b = bucket.clone();
+        let page = blocking(move || store.list_objects(&b, &q)).await?;
+        let enc = encoder(input.encoding_type.as_ref());
+        let fetch_owner = input.fetch_owner.unwrap_or(false);
+        let contents: Vec<dto::Object> = page
+            .objects
+            .iter()
+            .map(|(k, r)| dto::Object {
+                key: Some(enc(k.as_str())),
+                e_tag: Some(etag(&r.etag)),
+                last_modified: Some(time(r.created)),
+                size: Some(r.size as i64),
+                storage_class: Some(dto::ObjectStorageClass::from_static(
+                    dto::ObjectStorageClass::STANDARD,
+                )),
+                owner: fetch_owner.then(owner),
+                ..Default::default()
+            })
+            .collect();
+        let prefixes: Vec<dto::CommonPrefix> = page
+            .common_prefixes
+            .iter()
+            .map(|p| dto::CommonPrefix {
+                prefix: Some(enc(p)),
+            })
+            .collect();
+        Ok(S3Response::new(dto::ListObjectsV2Output {
+            name: Some(bucket.to_string()),
+            prefix: Some(enc(input.prefix.as_deref().unwrap_or(""))),
+            delimiter: input.delimiter.as_deref().map(&enc),
+            max_keys: Some(max as i32),
+            key_count: Some((contents.len() + prefixes.len()) as i32),
+            continuation_token: input.continuation_token.clone(),
+            next_continuation_token: page
+                .truncated
+                .then(|| page.last.as_deref().map(encode_token))
+                .flatten(),
+            is_truncated: Some(page.truncated),
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            encoding_type: input.encoding_type.clone(),
+            start_after: input.start_after.as_deref().map(&enc),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<dto::ListObjectsInput>,
+    ) -> S3Result<S3Response<dto::ListObjectsOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let max = max_keys(input.max_keys)?;
+        let q = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+            after: input.marker.clone().filter(|m| !m.is_empty()),
+            max_keys: max,
+        };
+        let store = self.store.clone();
+        let b = bucket.clone();
+        let page = blocking(move || store.list_objects(&b, &q)).await?;
+        let enc = encoder(input.encoding_type.as_ref());
+        let contents: Vec<dto::Object> = page
+            .objects
+            .iter()
+            .map(|(k, r)| dto::Object {
+                key: Some(enc(k.as_str())),
+                e_tag: Some(etag(&r.etag)),
+                last_modified: Some(time(r.created)),
+                size: Some(r.size as i64),
+                storage_class: Some(dto::ObjectStorageClass::from_static(
+                    dto::ObjectStorageClass::STANDARD,
+                )),
+                owner: Some(owner()),
+                ..Default::default()
+            })
+            .collect();
+        let prefixes: Vec<dto::CommonPrefix> = page
+            .common_prefixes
+            .iter()
+            .map(|p| dto::CommonPrefix {
+                prefix: Some(enc(p)),
+            })
+            .collect();
+        // S3 sends NextMarker only with a delimiter; clients use the last key otherwise.
+        let next_marker = (page.truncated && input.delimiter.is_some())
+            .then(|| page.last.as_deref().map(&enc))
+            .flatten();
+        Ok(S3Response::new(dto::ListObjectsOutput {
+            name: Some(bucket.to_string()),
+            prefix: Some(enc(input.prefix.as_deref().unwrap_or(""))),
+            marker: Some(enc(input.marker.as_deref().unwrap_or(""))),
+            delimiter: input.delimiter.as_deref().map(&enc),
+            max_keys: Some(max as i32),
+            is_truncated: Some(page.truncated),
+            next_marker,
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            encoding_type: input.encoding_type.clone(),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<dto::ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<dto::ListObjectVersionsOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let max = max_keys(input.max_keys)?;
+        let version_marker =
+            version_ref(input.version_id_marker.as_deref().filter(|v| !v.is_empty()))?;
+        let q = VersionsQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+            key_marker: input.key_marker.clone().filter(|m| !m.is_empty()),
+            version_marker,
+            max_keys: max,
+        };
+        let store = self.store.clone();
+        let b = bucket.clone();
+        let page = blocking(move || store.list_object_versions(&b, &q)).await?;
+        let enc = encoder(input.encoding_type.as_ref());
+        let mut versions = Vec::new();
+        let mut markers = Vec::new();
+        for v in &page.versions {
+            let r = &v.record;
+            match r.kind {
+                VersionKind::Object => versions.push(dto::ObjectVersion {
+                    key: Some(enc(v.key.as_str())),
+                    version_id: Some(r.version_ref().to_string()),
+                    is_latest: Some(v.is_latest),
+                    e_tag: Some(etag(&r.etag)),
+                    last_modified: Some(time(r.created)),
+                    size: Some(r.size as i64),
+                    storage_class: Some(dto::ObjectVersionStorageClass::from_static(
+                        dto::ObjectVersionStorageClass::STANDARD,
+                    )),
+                    owner: Some(owner()),
+                    ..Default::default()
+                }),
+                VersionKind::DeleteMarker => markers.push(dto::DeleteMarkerEntry {
+                    key: Some(enc(v.key.as_str())),
+                    version_id: Some(r.version_ref().to_string()),
+                    is_latest: Some(v.is_latest),
+                    last_modified: Some(time(r.created)),
+                    owner: Some(owner()),
+                }),
+            }
+        }
+        Ok(S3Response::new(dto::ListObjectVersionsOutput {
+            name: Some(bucket.to_string()),
+            prefix: Some(enc(input.prefix.as_deref().unwrap_or(""))),
+            delimiter: input.delimiter.as_deref().map(&enc),
+            key_marker: Some(enc(input.key_marker.as_deref().unwrap_or(""))),
+            version_id_marker: Some(input.version_id_marker.clone().unwrap_or_default()),
+            max_keys: Some(max as i32),
+            is_truncated: Some(page.truncated),
+            next_key_marker: page.next_key_marker.as_deref().map(&enc),
+            next_version_id_marker: page.next_version_marker.map(|v| v.to_string()),
+            versions: Some(versions),
+            delete_markers: Some(markers),
+            common_prefixes: Some(
+                page.common_prefixes
+                    .iter()
+                    .map(|p| dto::CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
+                    .collect(),
+            ),
+            encoding_type: input.encoding_type.clone(),
             ..Default::default()
         }))
     }
 }
 
+/// The version id to report: none for a bucket that was never versioned.
+fn versioned(store: &Store, bucket: &BucketName, v: VersionRef) -> Option<String> {
+    match store.bucket(bucket).map(|b| b.versioning) {
+        Ok(Versioning::Unversioned) | Err(_) => None,
+        Ok(_) => Some(v.to_string()),
+    }
+}
+
+/// Continuation tokens are opaque to clients: the hex of the last key returned.
+fn encode_token(last: &str) -> String {
+    hex::encode(last.as_bytes())
+}
+
+fn decode_token(t: &str) -> S3Result<String> {
+    hex::decode(t)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            bad_request(
+                s3s::S3ErrorCode::InvalidArgument,
+                "The continuation token provided is incorrect",
+            )
+        })
+}
+
 /// Serves S3 on `listener` until `shutdown` turns true, then lets requests in flight finish.
 pub async fn run(
     store: Store,
+    credential: stele::identity::Credential,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let service = S3ServiceBuilder::new(SteleS3::new(store)).build();
+    let mut builder = S3ServiceBuilder::new(SteleS3::new(store));
+    builder.set_auth(auth::Keys::new(credential));
+    let service = builder.build();
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {

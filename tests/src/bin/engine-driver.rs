@@ -56,6 +56,8 @@ async fn put(data: &Path, round: u64, count: u64) -> anyhow::Result<()> {
     if store.bucket(&b).is_err() {
         store.create_bucket(&b)?;
     }
+    // Every round writes new versions of the same keys; older ones must stay.
+    store.set_versioning(&b, stele::meta::Versioning::Enabled)?;
     let mut out = std::io::stdout();
     for i in 0..count {
         let seed = round * 1_000_000 + i;
@@ -114,7 +116,7 @@ async fn verify(data: &Path) -> anyhow::Result<()> {
             .parse()?;
         let expected = content(seed);
         let read = store
-            .get_object(&b, key, Some(&rec.version_id), None)
+            .get_object(&b, key, Some(&rec.version_ref()), None)
             .await?;
         let mut got = Vec::with_capacity(expected.len());
         let mut body = read.body;

@@ -1,0 +1,458 @@
+//! Versioning as S3 defines it: the null version, delete markers, removal of versions
+//! (always through the lock layer), and the two listings.
+
+use std::fmt;
+use std::ops::ControlFlow;
+
+use super::{Store, StoreError};
+use crate::lock;
+use crate::meta::{BucketRecord, MetaError, VersionKind, VersionRecord, Versioning};
+use crate::types::{BucketName, NameError, ObjectKey, VersionId};
+
+/// A version as a client names it: `null` or an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionRef {
+    Null,
+    Id(VersionId),
+}
+
+impl std::str::FromStr for VersionRef {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        if s == "null" {
+            Ok(VersionRef::Null)
+        } else {
+            s.parse().map(VersionRef::Id)
+        }
+    }
+}
+
+impl fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VersionRef::Null => f.write_str("null"),
+            VersionRef::Id(v) => v.fmt(f),
+        }
+    }
+}
+
+impl VersionRecord {
+    /// The name clients know this version by.
+    pub fn version_ref(&self) -> VersionRef {
+        if self.null_version {
+            VersionRef::Null
+        } else {
+            VersionRef::Id(self.version_id)
+        }
+    }
+}
+
+/// What a DeleteObject did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The version removed or the delete marker created, if any.
+    pub version: Option<VersionRef>,
+    /// Whether that version is a delete marker.
+    pub delete_marker: bool,
+}
+
+/// A ListObjects request.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// Only keys (or common prefixes) after this one.
+    pub after: Option<String>,
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<(ObjectKey, VersionRecord)>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+    /// The last key or common prefix returned: where the next page starts after.
+    pub last: Option<String>,
+}
+
+/// A ListObjectVersions request.
+#[derive(Debug, Clone, Default)]
+pub struct VersionsQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: Option<String>,
+    pub version_marker: Option<VersionRef>,
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct VersionEntry {
+    pub key: ObjectKey,
+    pub record: VersionRecord,
+    pub is_latest: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VersionsPage {
+    pub versions: Vec<VersionEntry>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+    pub next_key_marker: Option<String>,
+    pub next_version_marker: Option<VersionRef>,
+}
+
+/// Where a version listing resumes within its key marker.
+#[derive(Clone, Copy)]
+enum Marker {
+    SkipKey,
+    SkipThrough(VersionRef),
+    Include,
+}
+
+/// The common prefix `key` rolls up into, if the delimiter occurs after the prefix.
+fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
+    let d = delimiter.filter(|d| !d.is_empty())?;
+    let rest = &key[prefix.len()..];
+    rest.find(d)
+        .map(|i| key[..prefix.len() + i + d.len()].to_owned())
+}
+
+impl Store {
+    /// Turns versioning on or suspends it. A bucket never returns to "unversioned".
+    pub fn set_versioning(
+        &self,
+        bucket: &BucketName,
+        state: Versioning,
+    ) -> Result<BucketRecord, StoreError> {
+        let mut rec = self.bucket(bucket)?;
+        if state == Versioning::Unversioned {
+            return Err(StoreError::InvalidVersioningState);
+        }
+        rec.versioning = state;
+        self.inner.meta.update_bucket(&rec)?;
+        Ok(rec)
+    }
+
+    /// Deletes an empty bucket.
+    pub fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StoreError> {
+        self.bucket(bucket)?;
+        if !self.inner.meta.delete_bucket_if_empty(bucket)? {
+            return Err(StoreError::BucketNotEmpty {
+                bucket: bucket.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The key's null version, if it has one.
+    pub(crate) fn null_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        Ok(self
+            .inner
+            .meta
+            .versions_of(bucket, key)?
+            .into_iter()
+            .find(|v| v.null_version))
+    }
+
+    /// The version a client named.
+    pub(crate) fn find_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: &VersionRef,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        match version {
+            VersionRef::Null => self.null_version(bucket, key),
+            VersionRef::Id(v) => Ok(self.inner.meta.version(bucket, key, v)?),
+        }
+    }
+
+    /// Removes a version: asks the lock layer, removes the record, then the shard files.
+    /// A crash between the last two leaves unreferenced shard files, which scrub finds.
+    fn remove_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        rec: &VersionRecord,
+    ) -> Result<(), StoreError> {
+        lock::may_remove(rec, self.inner.clock.now())?;
+        self.inner
+            .meta
+            .delete_version(bucket, key, &rec.version_id)?;
+        self.remove_version_data(rec);
+        Ok(())
+    }
+
+    /// Removes the shard files of a version whose record is gone.
+    pub(crate) fn remove_version_data(&self, rec: &VersionRecord) {
+        for seg in &rec.segments {
+            for (i, s) in seg.shards.iter().enumerate() {
+                if s.root.is_some()
+                    && let Some(d) = self.disk(&s.disk)
+                {
+                    d.remove_shard_of_removed_version(&seg.id, i);
+                }
+            }
+        }
+    }
+
+    /// DeleteObject. With a version: removes that version (if the lock layer allows).
+    /// Without: removes the null version of an unversioned bucket, or adds a delete marker
+    /// (a null one when versioning is suspended).
+    pub async fn delete_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let store = self.clone();
+        let (b, k, v) = (bucket.clone(), key.clone(), version.copied());
+        tokio::task::spawn_blocking(move || store.delete_object_blocking(&b, &k, v.as_ref()))
+            .await?
+    }
+
+    fn delete_object_blocking(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let b = self.bucket(bucket)?;
+        if let Some(v) = version {
+            return match self.find_version(bucket, key, v)? {
+                Some(rec) => {
+                    self.remove_version(bucket, key, &rec)?;
+                    Ok(DeleteOutcome {
+                        version: Some(*v),
+                        delete_marker: rec.kind == VersionKind::DeleteMarker,
+                    })
+                }
+                None => Ok(DeleteOutcome {
+                    version: Some(*v),
+                    delete_marker: false,
+                }),
+            };
+        }
+        match b.versioning {
+            Versioning::Unversioned => {
+                if let Some(rec) = self.null_version(bucket, key)? {
+                    self.remove_version(bucket, key, &rec)?;
+                }
+                Ok(DeleteOutcome {
+                    version: None,
+                    delete_marker: false,
+                })
+            }
+            Versioning::Enabled | Versioning::Suspended => {
+                let null = b.versioning == Versioning::Suspended;
+                let created = self.inner.clock.now();
+                let marker = VersionRecord {
+                    version_id: VersionId::generate(created),
+                    created,
+                    kind: VersionKind::DeleteMarker,
+                    size: 0,
+                    etag: String::new(),
+                    content_type: None,
+                    user_meta: Vec::new(),
+                    checksums: Vec::new(),
+                    segments: Vec::new(),
+                    null_version: null,
+                };
+                let replaced = if null {
+                    self.null_version(bucket, key)?
+                } else {
+                    None
+                };
+                if let Some(old) = &replaced {
+                    lock::may_remove(old, created)?;
+                }
+                self.commit(bucket, key, &marker, &[], replaced.as_ref())?;
+                Ok(DeleteOutcome {
+                    version: Some(marker.version_ref()),
+                    delete_marker: true,
+                })
+            }
+        }
+    }
+
+    /// Commits `rec`, replacing `replaced` (already allowed by the lock layer), whose shard
+    /// files are removed once the commit is durable.
+    pub(crate) fn commit(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        rec: &VersionRecord,
+        repairs: &[crate::meta::RepairRecord],
+        replaced: Option<&VersionRecord>,
+    ) -> Result<(), StoreError> {
+        match self.inner.meta.commit_version(
+            bucket,
+            key,
+            rec,
+            repairs,
+            replaced.map(|r| &r.version_id),
+        ) {
+            Ok(()) => {}
+            Err(MetaError::BucketGone { bucket }) => {
+                return Err(StoreError::NoSuchBucket { bucket });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(old) = replaced {
+            self.remove_version_data(old);
+        }
+        Ok(())
+    }
+
+    /// ListObjects (v1 and v2): the current version of each key, delete markers hidden.
+    pub fn list_objects(&self, bucket: &BucketName, q: &ListQuery) -> Result<ListPage, StoreError> {
+        self.bucket(bucket)?;
+        let delimiter = q.delimiter.as_deref();
+        let after = q.after.as_deref().unwrap_or("");
+        let from = if after > q.prefix.as_str() {
+            after
+        } else {
+            q.prefix.as_str()
+        };
+        let mut page = ListPage::default();
+        let mut last_key: Option<ObjectKey> = None;
+        let mut count = 0;
+        self.inner.meta.scan_versions(bucket, from, |key, rec| {
+            let k = key.as_str();
+            if !k.starts_with(&q.prefix) {
+                return if k > q.prefix.as_str() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                };
+            }
+            if last_key.as_ref() == Some(&key) {
+                return ControlFlow::Continue(()); // an older version of a key already seen
+            }
+            last_key = Some(key.clone());
+            if !after.is_empty()
+                && (k <= after
+                    || (after.ends_with(delimiter.unwrap_or("\u{0}")) && k.starts_with(after)))
+            {
+                return ControlFlow::Continue(());
+            }
+            if rec.kind == VersionKind::DeleteMarker {
+                return ControlFlow::Continue(());
+            }
+            let cp = common_prefix(k, &q.prefix, delimiter);
+            if let Some(cp) = &cp
+                && page.common_prefixes.last() == Some(cp)
+            {
+                return ControlFlow::Continue(());
+            }
+            if count == q.max_keys {
+                page.truncated = true;
+                return ControlFlow::Break(());
+            }
+            count += 1;
+            match cp {
+                Some(cp) => {
+                    page.last = Some(cp.clone());
+                    page.common_prefixes.push(cp);
+                }
+                None => {
+                    page.last = Some(k.to_owned());
+                    page.objects.push((key, rec));
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(page)
+    }
+
+    /// ListObjectVersions: every version and delete marker, by key, newest first.
+    pub fn list_object_versions(
+        &self,
+        bucket: &BucketName,
+        q: &VersionsQuery,
+    ) -> Result<VersionsPage, StoreError> {
+        self.bucket(bucket)?;
+        let delimiter = q.delimiter.as_deref();
+        let key_marker = q.key_marker.as_deref().unwrap_or("");
+        let from = if key_marker > q.prefix.as_str() {
+            key_marker
+        } else {
+            q.prefix.as_str()
+        };
+        let mut page = VersionsPage::default();
+        let mut last_key: Option<ObjectKey> = None;
+        // Within the marker key: skip all its versions, or those up to the version marker.
+        let mut marker = match q.version_marker {
+            None => Marker::SkipKey,
+            Some(v) => Marker::SkipThrough(v),
+        };
+        let mut count = 0;
+        self.inner.meta.scan_versions(bucket, from, |key, rec| {
+            let k = key.as_str();
+            if !k.starts_with(&q.prefix) {
+                return if k > q.prefix.as_str() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                };
+            }
+            let is_latest = last_key.as_ref() != Some(&key);
+            last_key = Some(key.clone());
+            if !key_marker.is_empty() {
+                if k < key_marker {
+                    return ControlFlow::Continue(());
+                }
+                if k == key_marker {
+                    match marker {
+                        Marker::SkipKey => return ControlFlow::Continue(()),
+                        Marker::SkipThrough(v) => {
+                            if rec.version_ref() == v {
+                                marker = Marker::Include;
+                            }
+                            return ControlFlow::Continue(());
+                        }
+                        Marker::Include => {}
+                    }
+                }
+            }
+            let cp = common_prefix(k, &q.prefix, delimiter);
+            if let Some(cp) = &cp
+                && (page.common_prefixes.last() == Some(cp)
+                    || key_marker.starts_with(cp.as_str()) && !key_marker.is_empty())
+            {
+                return ControlFlow::Continue(());
+            }
+            if count == q.max_keys {
+                page.truncated = true;
+                return ControlFlow::Break(());
+            }
+            count += 1;
+            match cp {
+                Some(cp) => {
+                    page.next_key_marker = Some(cp.clone());
+                    page.next_version_marker = None;
+                    page.common_prefixes.push(cp);
+                }
+                None => {
+                    page.next_key_marker = Some(k.to_owned());
+                    page.next_version_marker = Some(rec.version_ref());
+                    page.versions.push(VersionEntry {
+                        key,
+                        record: rec,
+                        is_latest,
+                    });
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        if !page.truncated {
+            page.next_key_marker = None;
+            page.next_version_marker = None;
+        }
+        Ok(page)
+    }
+}

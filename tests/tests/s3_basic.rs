@@ -1,0 +1,300 @@
+//! The S3 API's first operations through aws-sdk-s3 against the real server binary:
+//! buckets, PUT/GET/HEAD with ranges and Content-MD5, authentication failures.
+
+use aws_sdk_s3::primitives::ByteStream;
+use stele_tests::{Server, error_code, error_status, s3_client_with};
+
+fn start() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(&["--data", data.to_str().expect("path")], dir.path());
+    (dir, server)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn buckets_and_objects_round_trip() {
+    let (_dir, server) = start();
+    let c = server.client();
+    rt().block_on(async {
+        c.create_bucket()
+            .bucket("backups")
+            .send()
+            .await
+            .expect("create");
+        let e = c
+            .create_bucket()
+            .bucket("backups")
+            .send()
+            .await
+            .expect_err("exists");
+        assert_eq!(error_code(&e), "BucketAlreadyOwnedByYou");
+        assert_eq!(error_status(&e), 409);
+        let listed = c.list_buckets().send().await.expect("list");
+        let names: Vec<_> = listed.buckets().iter().filter_map(|b| b.name()).collect();
+        assert_eq!(names, ["backups"]);
+        c.head_bucket()
+            .bucket("backups")
+            .send()
+            .await
+            .expect("head bucket");
+        let e = c
+            .head_bucket()
+            .bucket("nope")
+            .send()
+            .await
+            .expect_err("missing");
+        assert_eq!(error_status(&e), 404);
+
+        let body: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let put = c
+            .put_object()
+            .bucket("backups")
+            .key("daily/2026-11-22.tar")
+            .content_type("application/x-tar")
+            .metadata("origin", "host-1")
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .expect("put");
+        let etag = put.e_tag().expect("etag").to_owned();
+        assert_eq!(etag.len(), 34, "quoted hex MD5: {etag}");
+
+        let got = c
+            .get_object()
+            .bucket("backups")
+            .key("daily/2026-11-22.tar")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(got.e_tag(), Some(etag.as_str()));
+        assert_eq!(got.content_type(), Some("application/x-tar"));
+        assert_eq!(got.content_length(), Some(body.len() as i64));
+        assert_eq!(
+            got.metadata()
+                .and_then(|m| m.get("origin"))
+                .map(String::as_str),
+            Some("host-1")
+        );
+        let bytes = got.body.collect().await.expect("body").into_bytes();
+        assert!(bytes == body, "bytes differ");
+
+        let ranged = c
+            .get_object()
+            .bucket("backups")
+            .key("daily/2026-11-22.tar")
+            .range("bytes=1048570-1048580")
+            .send()
+            .await
+            .expect("range");
+        assert_eq!(
+            ranged.content_range(),
+            Some("bytes 1048570-1048580/3000000")
+        );
+        let bytes = ranged.body.collect().await.expect("body").into_bytes();
+        assert_eq!(&bytes[..], &body[1_048_570..=1_048_580]);
+
+        let e = c
+            .get_object()
+            .bucket("backups")
+            .key("daily/2026-11-22.tar")
+            .range("bytes=3000000-")
+            .send()
+            .await
+            .expect_err("unsatisfiable");
+        assert_eq!(error_code(&e), "InvalidRange");
+        assert_eq!(error_status(&e), 416);
+
+        let head = c
+            .head_object()
+            .bucket("backups")
+            .key("daily/2026-11-22.tar")
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(head.content_length(), Some(body.len() as i64));
+
+        let e = c
+            .get_object()
+            .bucket("backups")
+            .key("missing")
+            .send()
+            .await
+            .expect_err("404");
+        assert_eq!(error_code(&e), "NoSuchKey");
+        assert_eq!(error_status(&e), 404);
+        let e = c
+            .get_object()
+            .bucket("nobucket")
+            .key("k")
+            .send()
+            .await
+            .expect_err("404");
+        assert_eq!(error_code(&e), "NoSuchBucket");
+    });
+}
+
+#[test]
+fn bad_input_is_refused_and_stores_nothing() {
+    let (_dir, server) = start();
+    let c = server.client();
+    rt().block_on(async {
+        c.create_bucket()
+            .bucket("bkt1")
+            .send()
+            .await
+            .expect("create");
+        let e = c
+            .create_bucket()
+            .bucket("Bad_Name")
+            .send()
+            .await
+            .expect_err("invalid");
+        assert_eq!(error_code(&e), "InvalidBucketName");
+        assert_eq!(error_status(&e), 400);
+
+        let long_key = "k".repeat(1025);
+        let e = c
+            .put_object()
+            .bucket("bkt1")
+            .key(&long_key)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect_err("key too long");
+        assert_eq!(error_code(&e), "KeyTooLongError");
+
+        // MD5 of "hello" given for another body.
+        let e = c
+            .put_object()
+            .bucket("bkt1")
+            .key("k")
+            .content_md5("XUFAKrxLKna5cZ2REBfFkg==")
+            .body(ByteStream::from_static(b"not hello"))
+            .send()
+            .await
+            .expect_err("bad digest");
+        assert_eq!(error_code(&e), "BadDigest");
+        assert_eq!(error_status(&e), 400);
+        let e = c
+            .head_object()
+            .bucket("bkt1")
+            .key("k")
+            .send()
+            .await
+            .expect_err("nothing stored");
+        assert_eq!(error_status(&e), 404);
+
+        c.put_object()
+            .bucket("bkt1")
+            .key("k")
+            .content_md5("XUFAKrxLKna5cZ2REBfFkg==")
+            .body(ByteStream::from_static(b"hello"))
+            .send()
+            .await
+            .expect("good digest");
+
+        // Keys are names, never paths.
+        for key in ["../escape", "a//b", "ünïcödé/\u{7}bell", "./."] {
+            c.put_object()
+                .bucket("bkt1")
+                .key(key)
+                .body(ByteStream::from(key.as_bytes().to_vec()))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put {key:?}: {e:?}"));
+            let got = c
+                .get_object()
+                .bucket("bkt1")
+                .key(key)
+                .send()
+                .await
+                .expect("get");
+            let bytes = got.body.collect().await.expect("body").into_bytes();
+            assert_eq!(&bytes[..], key.as_bytes());
+        }
+    });
+}
+
+#[test]
+fn wrong_credentials_are_refused() {
+    let (_dir, server) = start();
+    rt().block_on(async {
+        let unknown = s3_client_with(&server.s3_url, "NOSUCHACCESSKEY00000", "whatever-secret");
+        let e = unknown
+            .list_buckets()
+            .send()
+            .await
+            .expect_err("unknown key");
+        assert_eq!(error_code(&e), "InvalidAccessKeyId");
+        assert_eq!(error_status(&e), 403);
+
+        let wrong = s3_client_with(&server.s3_url, stele_tests::ACCESS_KEY, "wrong-secret");
+        let e = wrong
+            .list_buckets()
+            .send()
+            .await
+            .expect_err("bad signature");
+        assert_eq!(error_code(&e), "SignatureDoesNotMatch");
+        assert_eq!(error_status(&e), 403);
+        let e = wrong
+            .create_bucket()
+            .bucket("sneaky")
+            .send()
+            .await
+            .expect_err("refused");
+        assert_eq!(error_status(&e), 403);
+        // Nothing was created by the refused request.
+        let ok = server.client().list_buckets().send().await.expect("list");
+        assert!(ok.buckets().is_empty());
+    });
+}
+
+#[test]
+fn generated_credential_is_printed_once_and_kept() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let run = || {
+        let mut child = Command::new(stele_tests::workspace_bin("stele-server"))
+            .args(["--data", data.to_str().expect("path")])
+            .args(["--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .env_remove("STELE_ACCESS_KEY")
+            .env_remove("STELE_SECRET_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut out = Vec::new();
+        for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+            let line = line.expect("line");
+            let ready = line.starts_with("stele-server ready");
+            out.push(line);
+            if ready {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        out
+    };
+    let first = run();
+    let created: Vec<_> = first
+        .iter()
+        .filter(|l| l.contains("first S3 credential"))
+        .collect();
+    assert_eq!(created.len(), 1, "{first:?}");
+    let second = run();
+    assert!(
+        !second.iter().any(|l| l.contains("first S3 credential")),
+        "printed again: {second:?}"
+    );
+}
