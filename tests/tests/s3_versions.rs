@@ -42,7 +42,15 @@ async fn get(c: &Client, bucket: &str, key: &str, version: Option<&str>) -> Stri
         .send()
         .await
         .unwrap_or_else(|e| panic!("get {key} {version:?}: {e:?}"));
-    String::from_utf8(out.body.collect().await.expect("body").into_bytes().to_vec()).expect("utf-8")
+    String::from_utf8(
+        out.body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec(),
+    )
+    .expect("utf-8")
 }
 
 async fn set_versioning(c: &Client, bucket: &str, status: BucketVersioningStatus) {
@@ -59,25 +67,71 @@ fn unversioned_bucket_keeps_one_null_version_per_key() {
     let (_dir, server) = start();
     let c = server.client();
     rt().block_on(async {
-        c.create_bucket().bucket("plain").send().await.expect("create");
-        let v = c.get_bucket_versioning().bucket("plain").send().await.expect("versioning");
+        c.create_bucket()
+            .bucket("plain")
+            .send()
+            .await
+            .expect("create");
+        let v = c
+            .get_bucket_versioning()
+            .bucket("plain")
+            .send()
+            .await
+            .expect("versioning");
         assert_eq!(v.status(), None);
-        assert_eq!(put(&c, "plain", "k", "one").await, None, "no version id when unversioned");
+        assert_eq!(
+            put(&c, "plain", "k", "one").await,
+            None,
+            "no version id when unversioned"
+        );
         put(&c, "plain", "k", "two").await;
         assert_eq!(get(&c, "plain", "k", None).await, "two");
         // rclone asks for versionId=null on unversioned buckets.
         assert_eq!(get(&c, "plain", "k", Some("null")).await, "two");
-        c.head_object().bucket("plain").key("k").version_id("null").send().await.expect("head null");
-        let vs = c.list_object_versions().bucket("plain").send().await.expect("versions");
+        c.head_object()
+            .bucket("plain")
+            .key("k")
+            .version_id("null")
+            .send()
+            .await
+            .expect("head null");
+        let vs = c
+            .list_object_versions()
+            .bucket("plain")
+            .send()
+            .await
+            .expect("versions");
         assert_eq!(vs.versions().len(), 1);
         assert_eq!(vs.versions()[0].version_id(), Some("null"));
 
-        let d = c.delete_object().bucket("plain").key("k").send().await.expect("delete");
+        let d = c
+            .delete_object()
+            .bucket("plain")
+            .key("k")
+            .send()
+            .await
+            .expect("delete");
         assert_eq!(d.delete_marker(), None);
-        let e = c.get_object().bucket("plain").key("k").send().await.expect_err("gone");
+        let e = c
+            .get_object()
+            .bucket("plain")
+            .key("k")
+            .send()
+            .await
+            .expect_err("gone");
         assert_eq!(error_code(&e), "NoSuchKey");
-        c.delete_object().bucket("plain").key("never-was").send().await.expect("idempotent");
-        let vs = c.list_object_versions().bucket("plain").send().await.expect("versions");
+        c.delete_object()
+            .bucket("plain")
+            .key("never-was")
+            .send()
+            .await
+            .expect("idempotent");
+        let vs = c
+            .list_object_versions()
+            .bucket("plain")
+            .send()
+            .await
+            .expect("versions");
         assert!(vs.versions().is_empty() && vs.delete_markers().is_empty());
     });
 }
@@ -87,9 +141,18 @@ fn versioned_bucket_keeps_every_version_and_delete_markers() {
     let (_dir, server) = start();
     let c = server.client();
     rt().block_on(async {
-        c.create_bucket().bucket("vers").send().await.expect("create");
+        c.create_bucket()
+            .bucket("vers")
+            .send()
+            .await
+            .expect("create");
         set_versioning(&c, "vers", BucketVersioningStatus::Enabled).await;
-        let v = c.get_bucket_versioning().bucket("vers").send().await.expect("versioning");
+        let v = c
+            .get_bucket_versioning()
+            .bucket("vers")
+            .send()
+            .await
+            .expect("versioning");
         assert_eq!(v.status(), Some(&BucketVersioningStatus::Enabled));
 
         let v1 = put(&c, "vers", "k", "one").await.expect("version id");
@@ -98,10 +161,22 @@ fn versioned_bucket_keeps_every_version_and_delete_markers() {
         assert_eq!(get(&c, "vers", "k", None).await, "two");
         assert_eq!(get(&c, "vers", "k", Some(&v1)).await, "one");
 
-        let d = c.delete_object().bucket("vers").key("k").send().await.expect("delete");
+        let d = c
+            .delete_object()
+            .bucket("vers")
+            .key("k")
+            .send()
+            .await
+            .expect("delete");
         assert_eq!(d.delete_marker(), Some(true));
         let marker = d.version_id().expect("marker id").to_owned();
-        let e = c.get_object().bucket("vers").key("k").send().await.expect_err("hidden");
+        let e = c
+            .get_object()
+            .bucket("vers")
+            .key("k")
+            .send()
+            .await
+            .expect_err("hidden");
         assert_eq!(error_code(&e), "NoSuchKey");
         assert_eq!(error_status(&e), 404);
         let e = c
@@ -113,13 +188,27 @@ fn versioned_bucket_keeps_every_version_and_delete_markers() {
             .await
             .expect_err("a marker has no body");
         assert_eq!(error_status(&e), 405);
-        assert_eq!(get(&c, "vers", "k", Some(&v2)).await, "two", "data survives the marker");
+        assert_eq!(
+            get(&c, "vers", "k", Some(&v2)).await,
+            "two",
+            "data survives the marker"
+        );
 
-        let listed = c.list_objects_v2().bucket("vers").send().await.expect("list");
+        let listed = c
+            .list_objects_v2()
+            .bucket("vers")
+            .send()
+            .await
+            .expect("list");
         assert_eq!(listed.key_count(), Some(0), "a deleted key is not listed");
 
         put(&c, "vers", "a", "other").await;
-        let vs = c.list_object_versions().bucket("vers").send().await.expect("versions");
+        let vs = c
+            .list_object_versions()
+            .bucket("vers")
+            .send()
+            .await
+            .expect("versions");
         let order: Vec<(String, String, bool)> = vs
             .versions()
             .iter()
@@ -169,14 +258,32 @@ fn versioned_bucket_keeps_every_version_and_delete_markers() {
         assert_eq!(&seen[1..], [marker.clone(), v2.clone(), v1.clone()]);
 
         // Removing the marker by id brings the object back.
-        c.delete_object().bucket("vers").key("k").version_id(&marker).send().await.expect("rm marker");
+        c.delete_object()
+            .bucket("vers")
+            .key("k")
+            .version_id(&marker)
+            .send()
+            .await
+            .expect("rm marker");
         assert_eq!(get(&c, "vers", "k", None).await, "two");
         // Removing a version by id removes exactly that version.
-        let d = c.delete_object().bucket("vers").key("k").version_id(&v2).send().await.expect("rm v2");
+        let d = c
+            .delete_object()
+            .bucket("vers")
+            .key("k")
+            .version_id(&v2)
+            .send()
+            .await
+            .expect("rm v2");
         assert_eq!(d.version_id(), Some(v2.as_str()));
         assert_eq!(get(&c, "vers", "k", None).await, "one");
 
-        let e = c.delete_bucket().bucket("vers").send().await.expect_err("not empty");
+        let e = c
+            .delete_bucket()
+            .bucket("vers")
+            .send()
+            .await
+            .expect_err("not empty");
         assert_eq!(error_code(&e), "BucketNotEmpty");
         assert_eq!(error_status(&e), 409);
 
@@ -184,8 +291,18 @@ fn versioned_bucket_keeps_every_version_and_delete_markers() {
         set_versioning(&c, "vers", BucketVersioningStatus::Suspended).await;
         assert_eq!(put(&c, "vers", "k", "n1").await.as_deref(), Some("null"));
         assert_eq!(put(&c, "vers", "k", "n2").await.as_deref(), Some("null"));
-        let vs = c.list_object_versions().bucket("vers").prefix("k").send().await.expect("versions");
-        let ids: Vec<_> = vs.versions().iter().filter_map(|v| v.version_id()).collect();
+        let vs = c
+            .list_object_versions()
+            .bucket("vers")
+            .prefix("k")
+            .send()
+            .await
+            .expect("versions");
+        let ids: Vec<_> = vs
+            .versions()
+            .iter()
+            .filter_map(|v| v.version_id())
+            .collect();
         assert_eq!(ids, ["null", v1.as_str()]);
         assert_eq!(get(&c, "vers", "k", Some("null")).await, "n2");
 
@@ -201,9 +318,20 @@ fn versioned_bucket_keeps_every_version_and_delete_markers() {
 
         // Empty it, then the bucket can go.
         for (k, v) in [("k", "null"), ("k", v1.as_str())] {
-            c.delete_object().bucket("vers").key(k).version_id(v).send().await.expect("rm");
+            c.delete_object()
+                .bucket("vers")
+                .key(k)
+                .version_id(v)
+                .send()
+                .await
+                .expect("rm");
         }
-        let vs = c.list_object_versions().bucket("vers").send().await.expect("versions");
+        let vs = c
+            .list_object_versions()
+            .bucket("vers")
+            .send()
+            .await
+            .expect("versions");
         for v in vs.versions() {
             c.delete_object()
                 .bucket("vers")
@@ -213,8 +341,17 @@ fn versioned_bucket_keeps_every_version_and_delete_markers() {
                 .await
                 .expect("rm");
         }
-        c.delete_bucket().bucket("vers").send().await.expect("delete empty bucket");
-        let e = c.head_bucket().bucket("vers").send().await.expect_err("gone");
+        c.delete_bucket()
+            .bucket("vers")
+            .send()
+            .await
+            .expect("delete empty bucket");
+        let e = c
+            .head_bucket()
+            .bucket("vers")
+            .send()
+            .await
+            .expect_err("gone");
         assert_eq!(error_status(&e), 404);
     });
 }
@@ -224,25 +361,56 @@ fn listings_page_by_prefix_delimiter_and_tokens() {
     let (_dir, server) = start();
     let c = server.client();
     rt().block_on(async {
-        c.create_bucket().bucket("lists").send().await.expect("create");
+        c.create_bucket()
+            .bucket("lists")
+            .send()
+            .await
+            .expect("create");
         let keys = [
-            "a.txt", "dir/1", "dir/2", "dir/sub/3", "dirt", "e f+g", "z/9",
+            "a.txt",
+            "dir/1",
+            "dir/2",
+            "dir/sub/3",
+            "dirt",
+            "e f+g",
+            "z/9",
         ];
         for k in keys {
             put(&c, "lists", k, k).await;
         }
-        let loc = c.get_bucket_location().bucket("lists").send().await.expect("location");
-        assert_eq!(loc.location_constraint(), None);
+        let loc = c
+            .get_bucket_location()
+            .bucket("lists")
+            .send()
+            .await
+            .expect("location");
+        // us-east-1 is an empty LocationConstraint.
+        assert_eq!(loc.location_constraint().map_or("", |l| l.as_str()), "");
 
-        let all = c.list_objects_v2().bucket("lists").send().await.expect("list");
+        let all = c
+            .list_objects_v2()
+            .bucket("lists")
+            .send()
+            .await
+            .expect("list");
         let got: Vec<_> = all.contents().iter().filter_map(|o| o.key()).collect();
         assert_eq!(got, keys);
         assert_eq!(all.contents()[0].size(), Some(5));
 
-        let d = c.list_objects_v2().bucket("lists").delimiter("/").send().await.expect("list");
+        let d = c
+            .list_objects_v2()
+            .bucket("lists")
+            .delimiter("/")
+            .send()
+            .await
+            .expect("list");
         let got: Vec<_> = d.contents().iter().filter_map(|o| o.key()).collect();
         assert_eq!(got, ["a.txt", "dirt", "e f+g"]);
-        let cps: Vec<_> = d.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+        let cps: Vec<_> = d
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix())
+            .collect();
         assert_eq!(cps, ["dir/", "z/"]);
 
         let p = c
@@ -255,7 +423,11 @@ fn listings_page_by_prefix_delimiter_and_tokens() {
             .expect("list");
         let got: Vec<_> = p.contents().iter().filter_map(|o| o.key()).collect();
         assert_eq!(got, ["dir/1", "dir/2"]);
-        let cps: Vec<_> = p.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+        let cps: Vec<_> = p
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix())
+            .collect();
         assert_eq!(cps, ["dir/sub/"]);
 
         // Pages of two, by continuation token, cover everything once.
@@ -271,7 +443,12 @@ fn listings_page_by_prefix_delimiter_and_tokens() {
                 .await
                 .expect("page");
             assert!(page.key_count().unwrap_or(0) <= 2);
-            seen.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_owned));
+            seen.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .map(str::to_owned),
+            );
             if page.is_truncated() != Some(true) {
                 break;
             }
@@ -290,7 +467,13 @@ fn listings_page_by_prefix_delimiter_and_tokens() {
         assert_eq!(got, ["dirt", "e f+g", "z/9"]);
 
         // v1 with a marker, and delimiter paging through common prefixes.
-        let v1 = c.list_objects().bucket("lists").marker("dirt").send().await.expect("v1");
+        let v1 = c
+            .list_objects()
+            .bucket("lists")
+            .marker("dirt")
+            .send()
+            .await
+            .expect("v1");
         let got: Vec<_> = v1.contents().iter().filter_map(|o| o.key()).collect();
         assert_eq!(got, ["e f+g", "z/9"]);
         let page1 = c
@@ -314,9 +497,20 @@ fn listings_page_by_prefix_delimiter_and_tokens() {
         let got: Vec<_> = page2.contents().iter().filter_map(|o| o.key()).collect();
         assert_eq!(got, ["dirt", "e f+g"]);
 
-        let e = c.list_objects_v2().bucket("lists").continuation_token("zz").send().await.expect_err("bad token");
+        let e = c
+            .list_objects_v2()
+            .bucket("lists")
+            .continuation_token("zz")
+            .send()
+            .await
+            .expect_err("bad token");
         assert_eq!(error_code(&e), "InvalidArgument");
-        let e = c.list_objects_v2().bucket("nope").send().await.expect_err("no bucket");
+        let e = c
+            .list_objects_v2()
+            .bucket("nope")
+            .send()
+            .await
+            .expect_err("no bucket");
         assert_eq!(error_code(&e), "NoSuchBucket");
     });
 }
