@@ -5,7 +5,7 @@
 //! so byte order of encoded keys is the order of (bucket, key) and a key never runs into the
 //! next one. The version id is inverted so the newest version of a key comes first.
 
-use crate::types::{BucketName, ObjectKey, VersionId};
+use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 
 pub fn bucket_prefix(bucket: &BucketName) -> Vec<u8> {
     let mut out = Vec::with_capacity(bucket.as_str().len() + 1);
@@ -36,6 +36,33 @@ pub fn object_prefix(bucket: &BucketName, key: &ObjectKey) -> Vec<u8> {
 pub fn version_key(bucket: &BucketName, key: &ObjectKey, vid: &VersionId) -> Vec<u8> {
     let mut out = object_prefix(bucket, key);
     out.extend(vid.0.iter().map(|b| !b));
+    out
+}
+
+/// Upload records live under `U bucket 0x00 escaped(key) 0x00 0x01 upload_id`, so a bucket's
+/// uploads list by key then age; parts under `P upload_id part_number`.
+pub fn upload_key(bucket: &BucketName, key: &ObjectKey, id: &SegmentId) -> Vec<u8> {
+    let mut out = vec![b'U'];
+    out.extend(object_prefix(bucket, key));
+    out.extend_from_slice(id.as_bytes());
+    out
+}
+
+pub fn upload_key_prefix(bucket: &BucketName) -> Vec<u8> {
+    let mut out = vec![b'U'];
+    out.extend(bucket_prefix(bucket));
+    out
+}
+
+pub fn part_prefix(id: &SegmentId) -> Vec<u8> {
+    let mut out = vec![b'P'];
+    out.extend_from_slice(id.as_bytes());
+    out
+}
+
+pub fn part_key(id: &SegmentId, part: u16) -> Vec<u8> {
+    let mut out = part_prefix(id);
+    out.extend_from_slice(&part.to_be_bytes());
     out
 }
 

@@ -14,8 +14,8 @@ use std::sync::Mutex;
 
 use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 pub use record::{
-    BucketRecord, PendingRecord, Record, RepairReason, RepairRecord, SegmentRecord, ShardRecord,
-    VersionKind, VersionRecord, Versioning,
+    BucketRecord, PartRecord, PendingRecord, Record, RepairReason, RepairRecord, SegmentRecord,
+    ShardRecord, UploadRecord, VersionKind, VersionRecord, Versioning,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,8 @@ pub enum MetaError {
         record: &'static str,
         message: String,
     },
+    #[error("upload {upload_id} does not exist")]
+    UploadGone { upload_id: SegmentId },
     #[error("bucket {bucket} was deleted")]
     BucketGone { bucket: BucketName },
     #[error("version {version_id} of {bucket}/{key} already exists; versions are never rewritten")]
@@ -368,6 +370,144 @@ impl Meta {
         b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
         self.db.write(b, true)?;
         Ok(true)
+    }
+
+    /// Records a new multipart upload.
+    pub fn put_upload(&self, rec: &UploadRecord) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.put(
+            Cf::Uploads,
+            keys::upload_key(&rec.bucket, &rec.key, &rec.upload_id),
+            rec.encode(),
+        );
+        self.db.write(b, true)
+    }
+
+    pub fn upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        id: &SegmentId,
+    ) -> Result<Option<UploadRecord>, MetaError> {
+        self.get(Cf::Uploads, &keys::upload_key(bucket, key, id))
+    }
+
+    /// Every upload in progress in `bucket`, ordered by key then age.
+    pub fn uploads(&self, bucket: &BucketName) -> Result<Vec<UploadRecord>, MetaError> {
+        let prefix = keys::upload_key_prefix(bucket);
+        let mut out = Vec::new();
+        let mut err = None;
+        self.db.scan(Cf::Uploads, &prefix, |k, v| {
+            if !k.starts_with(&prefix) {
+                return ControlFlow::Break(());
+            }
+            match UploadRecord::decode(v) {
+                Ok(r) => {
+                    out.push(r);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    err = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+        err.map_or(Ok(out), Err)
+    }
+
+    /// The parts uploaded so far, by part number.
+    pub fn parts(&self, id: &SegmentId) -> Result<Vec<PartRecord>, MetaError> {
+        let prefix = keys::part_prefix(id);
+        let mut out = Vec::new();
+        let mut err = None;
+        self.db.scan(Cf::Uploads, &prefix, |k, v| {
+            if !k.starts_with(&prefix) {
+                return ControlFlow::Break(());
+            }
+            match PartRecord::decode(v) {
+                Ok(r) => {
+                    out.push(r);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    err = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+        err.map_or(Ok(out), Err)
+    }
+
+    /// Commits a part (its segment leaves the pending state). Returns the part it replaced,
+    /// whose data the caller removes. Fails if the upload was completed or aborted meanwhile.
+    pub fn commit_part(
+        &self,
+        upload: &UploadRecord,
+        part: &PartRecord,
+    ) -> Result<Option<PartRecord>, MetaError> {
+        let pkey = keys::part_key(&upload.upload_id, part.part_number);
+        let mut b = Batch::default();
+        if let Some(seg) = &part.segment {
+            b.delete(Cf::Pending, seg.id.as_bytes().to_vec());
+        }
+        b.put(Cf::Uploads, pkey.clone(), part.encode());
+        let _g = self.guard();
+        if self
+            .upload(&upload.bucket, &upload.key, &upload.upload_id)?
+            .is_none()
+        {
+            return Err(MetaError::UploadGone {
+                upload_id: upload.upload_id,
+            });
+        }
+        let replaced = self.get::<PartRecord>(Cf::Uploads, &pkey)?;
+        self.db.write(b, true)?;
+        Ok(replaced)
+    }
+
+    /// Ends an upload: removes its record and all its part records, and (on Complete)
+    /// commits `version` replacing `replaces`, in one synced batch.
+    pub fn finish_upload(
+        &self,
+        upload: &UploadRecord,
+        version: Option<(&VersionRecord, Option<&VersionId>)>,
+    ) -> Result<Vec<PartRecord>, MetaError> {
+        let _g = self.guard();
+        let ukey = keys::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
+        if self.db.get(Cf::Uploads, &ukey)?.is_none() {
+            return Err(MetaError::UploadGone {
+                upload_id: upload.upload_id,
+            });
+        }
+        let parts = self.parts(&upload.upload_id)?;
+        let mut b = Batch::default();
+        b.delete(Cf::Uploads, ukey);
+        for p in &parts {
+            b.delete(
+                Cf::Uploads,
+                keys::part_key(&upload.upload_id, p.part_number),
+            );
+        }
+        if let Some((rec, replaces)) = version {
+            if self.bucket(&upload.bucket)?.is_none() {
+                return Err(MetaError::BucketGone {
+                    bucket: upload.bucket.clone(),
+                });
+            }
+            if let Some(old) = replaces {
+                b.delete(
+                    Cf::Versions,
+                    keys::version_key(&upload.bucket, &upload.key, old),
+                );
+            }
+            b.put(
+                Cf::Versions,
+                keys::version_key(&upload.bucket, &upload.key, &rec.version_id),
+                rec.encode(),
+            );
+        }
+        self.db.write(b, true)?;
+        Ok(parts)
     }
 
     /// Queues shards for repair. Not synced: a lost entry is found again by the next read

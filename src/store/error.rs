@@ -39,6 +39,18 @@ pub enum StoreError {
     InvalidVersioningState,
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error("upload {upload_id} does not exist (completed, aborted, or never started)")]
+    NoSuchUpload { upload_id: String },
+    #[error("part number {part_number} is outside 1 to 10000")]
+    InvalidPartNumber { part_number: i32 },
+    #[error("part {part_number} was not uploaded or its ETag does not match")]
+    InvalidPart { part_number: i32 },
+    #[error("the parts are not in ascending order")]
+    InvalidPartOrder,
+    #[error("part {part_number} is {size} bytes; every part but the last needs 5 MiB")]
+    EntityTooSmall { part_number: i32, size: u64 },
+    #[error("the part list is empty or malformed")]
+    MalformedParts,
     #[error("the range is not satisfiable for an object of {len} bytes")]
     InvalidRange { len: u64 },
     #[error("only {available} of the {needed} disks a write needs could take it")]

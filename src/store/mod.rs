@@ -9,6 +9,7 @@
 //! version's data or record.
 
 mod error;
+mod multipart;
 mod range;
 mod read;
 mod versions;
@@ -19,6 +20,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 pub use error::StoreError;
+pub use multipart::{MAX_PARTS, MIN_PART_SIZE, PartInfo};
 pub use range::ByteRange;
 pub use read::{Body, ObjectRead};
 pub use versions::{

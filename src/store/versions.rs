@@ -190,12 +190,17 @@ impl Store {
     /// Removes the shard files of a version whose record is gone.
     pub(crate) fn remove_version_data(&self, rec: &VersionRecord) {
         for seg in &rec.segments {
-            for (i, s) in seg.shards.iter().enumerate() {
-                if s.root.is_some()
-                    && let Some(d) = self.disk(&s.disk)
-                {
-                    d.remove_shard_of_removed_version(&seg.id, i);
-                }
+            self.remove_segment_data(seg);
+        }
+    }
+
+    /// Removes the shard files of a segment no record references any more.
+    pub(crate) fn remove_segment_data(&self, seg: &crate::meta::SegmentRecord) {
+        for (i, s) in seg.shards.iter().enumerate() {
+            if s.root.is_some()
+                && let Some(d) = self.disk(&s.disk)
+            {
+                d.remove_shard_of_removed_version(&seg.id, i);
             }
         }
     }

@@ -50,11 +50,11 @@ pub struct PutOutcome {
 }
 
 /// A segment whose shard files are durable but not yet referenced by any version.
-struct WrittenSegment {
-    record: Option<SegmentRecord>,
-    md5: [u8; 16],
-    len: u64,
-    missing: Vec<u16>,
+pub(super) struct WrittenSegment {
+    pub(super) record: Option<SegmentRecord>,
+    pub(super) md5: [u8; 16],
+    pub(super) len: u64,
+    pub(super) missing: Vec<u16>,
 }
 
 impl Store {
@@ -137,7 +137,7 @@ impl Store {
     }
 
     /// Removes the shard files of a segment no version references, and its pending record.
-    fn discard_segment(&self, id: SegmentId, shards: &[ShardRecord]) {
+    pub(super) fn discard_segment(&self, id: SegmentId, shards: &[ShardRecord]) {
         for (i, s) in shards.iter().enumerate() {
             if let Some(d) = self.disk(&s.disk) {
                 d.remove_uncommitted_shard(&id, i);
@@ -148,7 +148,7 @@ impl Store {
         }
     }
 
-    async fn write_segment<S>(
+    pub(super) async fn write_segment<S>(
         &self,
         body: S,
         opts: &PutOptions,

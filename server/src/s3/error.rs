@@ -40,6 +40,12 @@ pub fn to_s3(e: StoreError) -> S3Error {
             e.set_headers(h);
             e
         }
+        StoreError::NoSuchUpload { .. } => err(C::NoSuchUpload, msg),
+        StoreError::InvalidPartNumber { .. } => err(C::InvalidArgument, msg),
+        StoreError::InvalidPart { .. } => err(C::InvalidPart, msg),
+        StoreError::InvalidPartOrder => err(C::InvalidPartOrder, msg),
+        StoreError::EntityTooSmall { .. } => err(C::EntityTooSmall, msg),
+        StoreError::MalformedParts => err(C::MalformedXML, msg),
         StoreError::InvalidVersioningState => err(C::IllegalVersioningConfigurationException, msg),
         StoreError::Lock(_) => err(C::AccessDenied, msg),
         StoreError::BadDigest { .. } => err(C::BadDigest, msg),

@@ -1,0 +1,303 @@
+//! Multipart uploads. Each part is written like a whole object (its own segment, pending
+//! until its part record commits); Complete turns the chosen parts' segments into one
+//! version without copying a byte, and removes the parts it did not use.
+
+use std::io;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use super::{PutOptions, PutOutcome, Store, StoreError, VersionRef};
+use crate::checksum::Md5;
+use crate::lock;
+use crate::meta::{
+    MetaError, PartRecord, RepairReason, RepairRecord, SegmentRecord, UploadRecord, VersionKind,
+    VersionRecord, Versioning,
+};
+use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
+
+/// Parts are numbered 1 to 10,000.
+pub const MAX_PARTS: u16 = 10_000;
+/// Every part but the last must be at least 5 MiB.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+
+/// A part as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    pub part_number: u16,
+    pub etag: String,
+    pub size: u64,
+    pub created: crate::types::Timestamp,
+}
+
+impl From<&PartRecord> for PartInfo {
+    fn from(p: &PartRecord) -> Self {
+        Self {
+            part_number: p.part_number,
+            etag: p.etag.clone(),
+            size: p.size,
+            created: p.created,
+        }
+    }
+}
+
+fn upload_error(e: MetaError, upload_id: &SegmentId) -> StoreError {
+    match e {
+        MetaError::UploadGone { .. } => StoreError::NoSuchUpload {
+            upload_id: upload_id.to_string(),
+        },
+        MetaError::BucketGone { bucket } => StoreError::NoSuchBucket { bucket },
+        e => e.into(),
+    }
+}
+
+impl Store {
+    /// Starts a multipart upload; returns its id.
+    pub fn create_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: PutOptions,
+    ) -> Result<SegmentId, StoreError> {
+        self.bucket(bucket)?;
+        let created = self.inner.clock.now();
+        let rec = UploadRecord {
+            upload_id: SegmentId::generate(created),
+            bucket: bucket.clone(),
+            key: key.clone(),
+            created,
+            content_type: opts.content_type,
+            user_meta: opts.user_meta,
+        };
+        self.inner.meta.put_upload(&rec)?;
+        Ok(rec.upload_id)
+    }
+
+    fn open_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<UploadRecord, StoreError> {
+        self.bucket(bucket)?;
+        let missing = || StoreError::NoSuchUpload {
+            upload_id: upload_id.to_owned(),
+        };
+        let id: SegmentId = upload_id.parse().map_err(|_| missing())?;
+        self.inner
+            .meta
+            .upload(bucket, key, &id)?
+            .ok_or_else(missing)
+    }
+
+    /// Uploads (or re-uploads) one part.
+    pub async fn upload_part<S>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: i32,
+        opts: PutOptions,
+        body: S,
+    ) -> Result<PartInfo, StoreError>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+    {
+        if !(1..=MAX_PARTS as i32).contains(&part_number) {
+            return Err(StoreError::InvalidPartNumber { part_number });
+        }
+        let upload = self.open_upload(bucket, key, upload_id)?;
+        let seg = self.write_segment(body, &opts).await?;
+        let part = PartRecord {
+            part_number: part_number as u16,
+            etag: hex::encode(seg.md5),
+            size: seg.len,
+            created: self.inner.clock.now(),
+            checksums: Vec::new(),
+            segment: seg.record,
+        };
+        let store = self.clone();
+        let info = PartInfo::from(&part);
+        tokio::task::spawn_blocking(move || match store.inner.meta.commit_part(&upload, &part) {
+            Ok(replaced) => {
+                if let Some(old) = replaced.and_then(|p| p.segment) {
+                    store.remove_segment_data(&old);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(s) = &part.segment {
+                    store.discard_segment(s.id, &s.shards);
+                }
+                Err(upload_error(e, &upload.upload_id))
+            }
+        })
+        .await??;
+        Ok(info)
+    }
+
+    /// The parts uploaded so far.
+    pub fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<Vec<PartInfo>, StoreError> {
+        let upload = self.open_upload(bucket, key, upload_id)?;
+        Ok(self
+            .inner
+            .meta
+            .parts(&upload.upload_id)?
+            .iter()
+            .map(PartInfo::from)
+            .collect())
+    }
+
+    /// The uploads in progress in a bucket, by key then age.
+    pub fn list_uploads(&self, bucket: &BucketName) -> Result<Vec<UploadRecord>, StoreError> {
+        self.bucket(bucket)?;
+        Ok(self.inner.meta.uploads(bucket)?)
+    }
+
+    /// Completes an upload from the client's list of (part number, ETag), which must name
+    /// uploaded parts in ascending order.
+    pub fn complete_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        chosen: &[(i32, String)],
+    ) -> Result<PutOutcome, StoreError> {
+        let upload = self.open_upload(bucket, key, upload_id)?;
+        let b = self.bucket(bucket)?;
+        if chosen.is_empty() {
+            return Err(StoreError::MalformedParts);
+        }
+        let parts = self.inner.meta.parts(&upload.upload_id)?;
+        let mut used: Vec<&PartRecord> = Vec::with_capacity(chosen.len());
+        for (i, (number, etag)) in chosen.iter().enumerate() {
+            if i > 0 && *number <= chosen[i - 1].0 {
+                return Err(StoreError::InvalidPartOrder);
+            }
+            let etag = etag.trim_matches('"');
+            let part = parts
+                .iter()
+                .find(|p| p.part_number as i32 == *number && p.etag == etag)
+                .ok_or(StoreError::InvalidPart {
+                    part_number: *number,
+                })?;
+            used.push(part);
+        }
+        for p in &used[..used.len() - 1] {
+            if p.size < MIN_PART_SIZE {
+                return Err(StoreError::EntityTooSmall {
+                    part_number: p.part_number as i32,
+                    size: p.size,
+                });
+            }
+        }
+        let mut md5s = Md5::default();
+        for p in &used {
+            let mut raw = [0u8; 16];
+            hex::decode_to_slice(&p.etag, &mut raw).map_err(|_| StoreError::InvalidPart {
+                part_number: p.part_number as i32,
+            })?;
+            md5s.update(&raw);
+        }
+        let etag = format!("{}-{}", hex::encode(md5s.finish()), used.len());
+        let created = self.inner.clock.now();
+        let version_id = VersionId::generate(created);
+        let null_version = b.versioning != Versioning::Enabled;
+        let segments: Vec<SegmentRecord> = used.iter().filter_map(|p| p.segment.clone()).collect();
+        let record = VersionRecord {
+            version_id,
+            created,
+            kind: VersionKind::Object,
+            size: used.iter().map(|p| p.size).sum(),
+            etag: etag.clone(),
+            content_type: upload.content_type.clone(),
+            user_meta: upload.user_meta.clone(),
+            checksums: Vec::new(),
+            segments,
+            null_version,
+        };
+        let replaced = if null_version {
+            self.null_version(bucket, key)?
+        } else {
+            None
+        };
+        if let Some(old) = &replaced {
+            lock::may_remove(old, created)?;
+        }
+        let all = self
+            .inner
+            .meta
+            .finish_upload(
+                &upload,
+                Some((&record, replaced.as_ref().map(|r| &r.version_id))),
+            )
+            .map_err(|e| upload_error(e, &upload.upload_id))?;
+        if let Some(old) = &replaced {
+            self.remove_version_data(old);
+        }
+        for p in &all {
+            let kept = used.iter().any(|u| u.part_number == p.part_number);
+            if !kept && let Some(seg) = &p.segment {
+                self.remove_segment_data(seg);
+            }
+        }
+        // Shards that could not be written when the parts were uploaded.
+        for seg in &record.segments {
+            let missing: Vec<u16> = seg
+                .shards
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.root.is_none())
+                .map(|(i, _)| i as u16)
+                .collect();
+            if !missing.is_empty() {
+                let _ = self.inner.meta.enqueue_repair(&RepairRecord {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    version_id,
+                    segment: seg.id,
+                    shards: missing,
+                    reason: RepairReason::WriteFailed,
+                    queued: created,
+                });
+            }
+        }
+        Ok(PutOutcome {
+            version_id,
+            version: if null_version {
+                VersionRef::Null
+            } else {
+                VersionRef::Id(version_id)
+            },
+            etag,
+            size: record.size,
+            created,
+        })
+    }
+
+    /// Aborts an upload and removes its parts' data.
+    pub fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
+        let upload = self.open_upload(bucket, key, upload_id)?;
+        let parts = self
+            .inner
+            .meta
+            .finish_upload(&upload, None)
+            .map_err(|e| upload_error(e, &upload.upload_id))?;
+        for p in &parts {
+            if let Some(seg) = &p.segment {
+                self.remove_segment_data(seg);
+            }
+        }
+        Ok(())
+    }
+}
