@@ -737,6 +737,66 @@ impl S3 for SteleS3 {
             ..Default::default()
         }))
     }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<dto::DeleteObjectsInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        if input.delete.objects.len() > 1000 {
+            return Err(bad_request(
+                s3s::S3ErrorCode::MalformedXML,
+                "A DeleteObjects request names at most 1000 keys.",
+            ));
+        }
+        self.store.bucket(&bucket).map_err(to_s3)?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for obj in &input.delete.objects {
+            let outcome = async {
+                let key = object_key(&obj.key)?;
+                let version = version_ref(obj.version_id.as_deref())?;
+                self.store
+                    .delete_object(&bucket, &key, version.as_ref())
+                    .await
+                    .map_err(to_s3)
+            }
+            .await;
+            match outcome {
+                Ok(out) => {
+                    if !quiet {
+                        let marker_id = out
+                            .delete_marker
+                            .then(|| out.version.map(|v| v.to_string()))
+                            .flatten();
+                        deleted.push(dto::DeletedObject {
+                            key: Some(obj.key.clone()),
+                            version_id: obj.version_id.clone(),
+                            delete_marker: out.delete_marker.then_some(true),
+                            delete_marker_version_id: if obj.version_id.is_none() {
+                                marker_id
+                            } else {
+                                None
+                            },
+                        });
+                    }
+                }
+                Err(e) => errors.push(dto::Error {
+                    key: Some(obj.key.clone()),
+                    version_id: obj.version_id.clone(),
+                    code: Some(e.code().as_str().to_owned()),
+                    message: e.message().map(str::to_owned),
+                }),
+            }
+        }
+        Ok(S3Response::new(dto::DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
+    }
 }
 
 type BodyStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# End-to-end: real S3 clients from Debian's packages (aws CLI, s3cmd, rclone, restic)
+# against the real stele-server binary on 127.0.0.1. Prints one line per check and a
+# closing "clients: N passed, M failed"; exits non-zero if any check failed.
+#   tests/e2e/clients.sh PATH/TO/stele-server
+set -uo pipefail
+server_bin=${1:?usage: clients.sh PATH/TO/stele-server}
+work=$(mktemp -d)
+pass=0
+fail=0
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+check() { # check NAME COMMAND...: runs the command, records the outcome
+  local name=$1
+  shift
+  if "$@" >"$work/last.log" 2>&1; then
+    pass=$((pass + 1))
+    echo "ok   $name"
+  else
+    fail=$((fail + 1))
+    echo "FAIL $name"
+    sed 's/^/     | /' "$work/last.log" | tail -n 25
+  fi
+}
+
+export AWS_ACCESS_KEY_ID=STELEE2EACCESSKEY001
+export AWS_SECRET_ACCESS_KEY=stele-e2e-secret-key-0123456789abcdefghij
+export AWS_DEFAULT_REGION=us-east-1
+export STELE_ACCESS_KEY=$AWS_ACCESS_KEY_ID STELE_SECRET_KEY=$AWS_SECRET_ACCESS_KEY
+# This machine sets a CA bundle that breaks some clients' plain-HTTP transports.
+unset AWS_CA_BUNDLE
+
+mkfifo "$work/ready"
+"$server_bin" --data "$work/data" --s3-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
+  >"$work/ready" 2>"$work/server.log" &
+server_pid=$!
+read -r line <"$work/ready"
+# Keep draining the server's stdout.
+cat "$work/ready" >/dev/null &
+endpoint=$(sed -n 's/.* s3=\(http:[^ ]*\).*/\1/p' <<<"$line")
+hostport=${endpoint#http://}
+echo "server at $endpoint"
+
+# A tree of files: empty, small, odd sizes, and two above the multipart cut-offs used below.
+tree=$work/tree
+mkdir -p "$tree/a/b" "$tree/c"
+: >"$tree/empty"
+echo "hello stele" >"$tree/a/hello.txt"
+head -c 1000003 /dev/urandom >"$tree/a/b/odd.bin"
+head -c 12582917 /dev/urandom >"$tree/c/twelve.bin"
+head -c 7340033 /dev/urandom >"$tree/seven.bin"
+for i in $(seq 1 30); do head -c $((i * 997)) /dev/urandom >"$tree/c/small-$i"; done
+
+# Wrappers on PATH, so checks written as `bash -c` strings see the same commands.
+mkdir -p "$work/bin"
+printf '#!/bin/sh\nexec /usr/bin/aws --endpoint-url %s "$@"\n' "$endpoint" >"$work/bin/aws"
+printf '#!/bin/sh\nexec /usr/bin/s3cmd -c %s "$@"\n' "$work/s3cfg" >"$work/bin/s3cmd"
+chmod +x "$work/bin/aws" "$work/bin/s3cmd"
+export PATH="$work/bin:$PATH"
+
+# --- aws CLI ---------------------------------------------------------------------------
+head -c $((100 * 1024 * 1024)) /dev/urandom >"$work/big.bin"
+check "aws: make bucket" aws s3 mb s3://awscli
+check "aws: multipart upload of 100 MiB" aws s3 cp "$work/big.bin" s3://awscli/big.bin
+check "aws: multipart ETag has a part count" bash -c \
+  "aws s3api head-object --bucket awscli --key big.bin --output text --query ETag | grep -q -- '-[0-9]'"
+check "aws: download is byte-identical" bash -c \
+  "aws s3 cp s3://awscli/big.bin '$work/big.back' && cmp '$work/big.bin' '$work/big.back'"
+check "aws: enable versioning" aws s3api put-bucket-versioning --bucket awscli \
+  --versioning-configuration Status=Enabled
+check "aws: two versions of one key" bash -c \
+  "echo one | aws s3 cp - s3://awscli/v.txt && echo two | aws s3 cp - s3://awscli/v.txt"
+check "aws: versioned listing shows both" bash -c \
+  "[ \"\$(aws s3api list-object-versions --bucket awscli --prefix v.txt --query 'length(Versions)' --output text)\" = 2 ]"
+check "aws: presigned GET with curl" bash -c \
+  "url=\$(aws s3 presign s3://awscli/v.txt --expires-in 300) && [ \"\$(curl -sf \"\$url\")\" = two ]"
+check "aws: tampered presigned URL is refused" bash -c \
+  "url=\$(aws s3 presign s3://awscli/v.txt --expires-in 300) && code=\$(curl -s -o /dev/null -w '%{http_code}' \"\${url/v.txt/big.bin}\") && [ \"\$code\" = 403 ]"
+check "aws: delete leaves a marker, old versions stay" bash -c \
+  "aws s3 rm s3://awscli/v.txt && ! aws s3api head-object --bucket awscli --key v.txt && \
+   aws s3api head-object --bucket awscli --key big.bin && \
+   [ \"\$(aws s3api list-object-versions --bucket awscli --prefix v.txt --query 'length(DeleteMarkers)' --output text)\" = 1 ]"
+
+# --- s3cmd -----------------------------------------------------------------------------
+cat >"$work/s3cfg" <<CFG
+[default]
+access_key = $AWS_ACCESS_KEY_ID
+secret_key = $AWS_SECRET_ACCESS_KEY
+host_base = $hostport
+host_bucket = $hostport
+bucket_location = us-east-1
+use_https = False
+signature_v2 = False
+CFG
+check "s3cmd: make bucket" s3cmd mb s3://s3cmd
+check "s3cmd: put" s3cmd put "$tree/a/b/odd.bin" s3://s3cmd/dir/odd.bin
+check "s3cmd: ls" bash -c "s3cmd ls s3://s3cmd/dir/ | grep -q 'dir/odd.bin'"
+check "s3cmd: get is byte-identical" bash -c \
+  "s3cmd get s3://s3cmd/dir/odd.bin '$work/odd.back' && cmp '$tree/a/b/odd.bin' '$work/odd.back'"
+check "s3cmd: del" s3cmd del s3://s3cmd/dir/odd.bin
+check "s3cmd: gone after del" bash -c "out=\$(s3cmd ls s3://s3cmd/dir/) && ! grep -q odd.bin <<<\"\$out\""
+
+# --- rclone ----------------------------------------------------------------------------
+export RCLONE_CONFIG_STELE_TYPE=s3 RCLONE_CONFIG_STELE_PROVIDER=Other \
+  RCLONE_CONFIG_STELE_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID \
+  RCLONE_CONFIG_STELE_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+  RCLONE_CONFIG_STELE_ENDPOINT=$endpoint RCLONE_CONFIG_STELE_FORCE_PATH_STYLE=true \
+  RCLONE_CONFIG_STELE_REGION=us-east-1
+rc="rclone --config /dev/null --s3-upload-cutoff 5M --s3-chunk-size 5M"
+check "rclone: make bucket" $rc mkdir stele:rclone
+check "rclone: sync a tree (multipart for large files)" $rc sync "$tree" stele:rclone/backup
+check "rclone: check" $rc check "$tree" stele:rclone/backup
+check "rclone: copy back is identical" bash -c \
+  "$rc copy stele:rclone/backup '$work/rclone-back' && diff -r '$tree' '$work/rclone-back'"
+check "rclone: sync deletes what was removed" bash -c \
+  "rm '$tree/c/small-3' && $rc sync '$tree' stele:rclone/backup && out=\$($rc lsf stele:rclone/backup/c) && grep -qx small-4 <<<\"\$out\" && ! grep -qx small-3 <<<\"\$out\""
+
+# --- restic ----------------------------------------------------------------------------
+export RESTIC_PASSWORD=stele-e2e RESTIC_REPOSITORY=s3:$endpoint/restic
+rs="restic -o s3.bucket-lookup=path --no-cache"
+check "restic: init" $rs init
+check "restic: backup" $rs backup "$tree"
+check "restic: second backup" bash -c "echo more >'$tree/a/new.txt' && $rs backup '$tree'"
+check "restic: check --read-data" $rs check --read-data
+check "restic: restore is identical" bash -c \
+  "$rs restore latest --target '$work/restic-back' && diff -r '$tree' '$work/restic-back$tree'"
+
+echo "clients: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
