@@ -2,6 +2,24 @@
 
 use ring::digest;
 
+/// An incremental SHA-1 or SHA-256.
+pub struct Digest(digest::Context);
+
+impl Digest {
+    pub fn sha1() -> Self {
+        Self(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY))
+    }
+    pub fn sha256() -> Self {
+        Self(digest::Context::new(&digest::SHA256))
+    }
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    pub fn finish(self) -> Vec<u8> {
+        self.0.finish().as_ref().to_vec()
+    }
+}
+
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, bytes);

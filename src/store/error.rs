@@ -68,6 +68,14 @@ pub enum StoreError {
     },
     #[error("Content-MD5 {expected} does not match the body's MD5 {computed}")]
     BadDigest { expected: String, computed: String },
+    #[error("the {algorithm} checksum {expected} does not match the body's {computed}")]
+    ChecksumMismatch {
+        algorithm: &'static str,
+        expected: String,
+        computed: String,
+    },
+    #[error("the {algorithm} checksum announced for the trailer never arrived")]
+    ChecksumMissing { algorithm: &'static str },
     #[error("the body had {received} bytes; Content-Length said {expected}")]
     IncompleteBody { expected: u64, received: u64 },
     #[error("reading the request body: {0}")]

@@ -113,7 +113,7 @@ impl Store {
             etag: hex::encode(seg.md5),
             size: seg.len,
             created: self.inner.clock.now(),
-            checksums: Vec::new(),
+            checksums: seg.checksum.into_iter().collect(),
             segment: seg.record,
         };
         let store = self.clone();
@@ -277,6 +277,7 @@ impl Store {
             etag,
             size: record.size,
             created,
+            checksums: Vec::new(),
         })
     }
 

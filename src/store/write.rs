@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
 use super::{Store, StoreError};
-use crate::checksum::Md5;
+use crate::checksum::{Checksum, ChecksumHasher, ChecksumSpec, Expected, Md5};
 use crate::disk::ShardWriter;
 use crate::disk::shard::Hash;
 use crate::erasure::Geometry;
@@ -36,6 +36,8 @@ pub struct PutOptions {
     pub content_length: Option<u64>,
     /// The client's Content-MD5; a mismatch stores nothing.
     pub content_md5: Option<[u8; 16]>,
+    /// An `x-amz-checksum-*` to compute, verify and keep; a mismatch stores nothing.
+    pub checksum: Option<ChecksumSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub struct PutOutcome {
     pub version_id: VersionId,
     /// What clients call it: `null` or the id.
     pub version: super::VersionRef,
+    /// The `x-amz-checksum-*` values computed (and verified) for the body.
+    pub checksums: Vec<Checksum>,
     pub etag: String,
     pub size: u64,
     pub created: Timestamp,
@@ -53,6 +57,7 @@ pub struct PutOutcome {
 pub(super) struct WrittenSegment {
     pub(super) record: Option<SegmentRecord>,
     pub(super) md5: [u8; 16],
+    pub(super) checksum: Option<Checksum>,
     pub(super) len: u64,
     pub(super) missing: Vec<u16>,
 }
@@ -95,7 +100,7 @@ impl Store {
             etag: etag.clone(),
             content_type: opts.content_type,
             user_meta: opts.user_meta,
-            checksums: Vec::new(),
+            checksums: seg.checksum.clone().into_iter().collect(),
             segments: seg.record.into_iter().collect(),
             null_version,
         };
@@ -133,6 +138,7 @@ impl Store {
             etag,
             size: seg.len,
             created,
+            checksums: seg.checksum.into_iter().collect(),
         })
     }
 
@@ -161,9 +167,16 @@ impl Store {
         let mut reader = StripeReader::new(body, k * block);
         let first = reader.next().await?;
         if first.is_empty() {
-            return finish_checks(opts, Md5::default().finish(), 0).map(|()| WrittenSegment {
+            let md5 = Md5::default().finish();
+            let checksum = opts
+                .checksum
+                .as_ref()
+                .map(|c| ChecksumHasher::new(c.algorithm).finish());
+            finish_checks(opts, md5, checksum.as_ref(), 0)?;
+            return Ok(WrittenSegment {
                 record: None,
-                md5: Md5::default().finish(),
+                md5,
+                checksum,
                 len: 0,
                 missing: Vec::new(),
             });
@@ -201,8 +214,14 @@ impl Store {
         })
         .await??;
 
-        let result: Result<(ShardSet, [u8; 16], u64), StoreError> = async {
-            let mut md5 = Md5::default();
+        type Hashes = (Md5, Option<ChecksumHasher>);
+        let result: Result<(ShardSet, Hashes, u64), StoreError> = async {
+            let mut hashes: Hashes = (
+                Md5::default(),
+                opts.checksum
+                    .as_ref()
+                    .map(|c| ChecksumHasher::new(c.algorithm)),
+            );
             let mut len = 0u64;
             let mut stripe = first;
             loop {
@@ -217,33 +236,38 @@ impl Store {
                 }
                 let (s1, s2) = (stripe.clone(), stripe);
                 let hash = tokio::task::spawn_blocking(move || {
-                    md5.update(&s1);
-                    md5
+                    hashes.0.update(&s1);
+                    if let Some(c) = &mut hashes.1 {
+                        c.update(&s1);
+                    }
+                    hashes
                 });
                 let encode = tokio::task::spawn_blocking(move || {
                     let r = set.write_stripe(&s2);
                     (set, r)
                 });
                 let (next, hashed, encoded) = tokio::join!(reader.next(), hash, encode);
-                md5 = hashed?;
+                hashes = hashed?;
                 let (s, r) = encoded?;
                 set = s;
                 r?;
                 stripe = next?;
                 if stripe.is_empty() {
-                    return Ok((set, md5.finish(), len));
+                    return Ok((set, hashes, len));
                 }
             }
         }
         .await;
-        let (set, md5, len) = match result {
+        let (set, (md5, checksum), len) = match result {
             Ok(v) => v,
             Err(e) => {
                 self.discard_pending(id);
                 return Err(e);
             }
         };
-        if let Err(e) = finish_checks(opts, md5, len) {
+        let md5 = md5.finish();
+        let checksum = checksum.map(ChecksumHasher::finish);
+        if let Err(e) = finish_checks(opts, md5, checksum.as_ref(), len) {
             drop(set);
             self.discard_pending(id);
             return Err(e);
@@ -280,6 +304,7 @@ impl Store {
                 shards,
             }),
             md5,
+            checksum,
             len,
             missing,
         })
@@ -292,7 +317,12 @@ impl Store {
     }
 }
 
-fn finish_checks(opts: &PutOptions, md5: [u8; 16], len: u64) -> Result<(), StoreError> {
+fn finish_checks(
+    opts: &PutOptions,
+    md5: [u8; 16],
+    checksum: Option<&Checksum>,
+    len: u64,
+) -> Result<(), StoreError> {
     if let Some(expected) = opts.content_length
         && expected != len
     {
@@ -308,6 +338,27 @@ fn finish_checks(opts: &PutOptions, md5: [u8; 16], len: u64) -> Result<(), Store
             expected: hex::encode(expected),
             computed: hex::encode(md5),
         });
+    }
+    if let (Some(spec), Some(computed)) = (&opts.checksum, checksum) {
+        let expected = match &spec.expected {
+            Expected::Value(v) => Some(v.clone()),
+            Expected::Trailer(read) => read(),
+        };
+        match expected {
+            None => {
+                return Err(StoreError::ChecksumMissing {
+                    algorithm: spec.algorithm.name(),
+                });
+            }
+            Some(e) if e != computed.value => {
+                return Err(StoreError::ChecksumMismatch {
+                    algorithm: spec.algorithm.name(),
+                    expected: hex::encode(e),
+                    computed: hex::encode(&computed.value),
+                });
+            }
+            Some(_) => {}
+        }
     }
     Ok(())
 }

@@ -49,6 +49,8 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::InvalidVersioningState => err(C::IllegalVersioningConfigurationException, msg),
         StoreError::Lock(_) => err(C::AccessDenied, msg),
         StoreError::BadDigest { .. } => err(C::BadDigest, msg),
+        StoreError::ChecksumMismatch { .. } => err(C::BadDigest, msg),
+        StoreError::ChecksumMissing { .. } => err(C::InvalidRequest, msg),
         StoreError::IncompleteBody { .. } => err(C::IncompleteBody, msg),
         StoreError::Body(_) => err(C::IncompleteBody, msg),
         StoreError::InsufficientDisks { .. } => err(C::ServiceUnavailable, msg),
@@ -86,33 +88,17 @@ fn internal(msg: String) -> S3Error {
 
 /// `Content-MD5` is base64 of 16 bytes; anything else is `InvalidDigest`.
 pub fn decode_content_md5(b64: &str) -> Result<[u8; 16], S3Error> {
+    use base64::Engine;
     let bad = || {
         bad_request(
             S3ErrorCode::InvalidDigest,
             "The Content-MD5 you specified was invalid.",
         )
     };
-    let bytes = base64_decode(b64).ok_or_else(bad)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| bad())?;
     bytes.try_into().map_err(|_| bad())
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    const ALPHA: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let s = s.trim().trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = ALPHA.iter().position(|&a| a == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! translates the answer; [`error`] holds the one table from core errors to S3 errors.
 
 pub mod auth;
+pub mod checksum;
 pub mod error;
 
 use std::time::{Duration, SystemTime};
@@ -12,6 +13,7 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::dto::{self, StreamingBlob};
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result};
+use stele::checksum::ChecksumAlgorithm;
 use stele::meta::{VersionKind, Versioning};
 use stele::store::{ListQuery, VersionRef, VersionsQuery};
 use stele::{BucketName, ByteRange, ObjectKey, PutOptions, Store, Timestamp};
@@ -152,7 +154,19 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
+        let trailers = req.trailing_headers.clone();
         let input = req.input;
+        let checksum = checksum::spec(
+            &checksum::Fields {
+                algorithm: input.checksum_algorithm.as_ref(),
+                crc32: input.checksum_crc32.as_deref(),
+                crc32c: input.checksum_crc32c.as_deref(),
+                crc64nvme: input.checksum_crc64nvme.as_deref(),
+                sha1: input.checksum_sha1.as_deref(),
+                sha256: input.checksum_sha256.as_deref(),
+            },
+            trailers,
+        )?;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let content_md5 = input
@@ -165,11 +179,9 @@ impl S3 for SteleS3 {
             user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
             content_length: input.content_length.map(|l| l.max(0) as u64),
             content_md5,
+            checksum,
         };
-        let body = match input.body {
-            Some(b) => b.map(|r| r.map_err(std::io::Error::other)).boxed(),
-            None => futures::stream::empty().boxed(),
-        };
+        let body = body_stream(input.body);
         let out = self
             .store
             .put_object(&bucket, &key, opts, body)
@@ -178,6 +190,11 @@ impl S3 for SteleS3 {
         Ok(S3Response::new(dto::PutObjectOutput {
             e_tag: Some(etag(&out.etag)),
             version_id: versioned(&self.store, &bucket, out.version),
+            checksum_crc32: checksum::value(&out.checksums, ChecksumAlgorithm::Crc32),
+            checksum_crc32c: checksum::value(&out.checksums, ChecksumAlgorithm::Crc32c),
+            checksum_crc64nvme: checksum::value(&out.checksums, ChecksumAlgorithm::Crc64Nvme),
+            checksum_sha1: checksum::value(&out.checksums, ChecksumAlgorithm::Sha1),
+            checksum_sha256: checksum::value(&out.checksums, ChecksumAlgorithm::Sha256),
             ..Default::default()
         }))
     }
@@ -218,6 +235,15 @@ impl S3 for SteleS3 {
             version_id: versioned(&self.store, &bucket, rec.version_ref()),
             ..Default::default()
         };
+        let mut output = output;
+        if checksum::wanted(input.checksum_mode.as_ref()) && range.is_none() {
+            output.checksum_crc32 = checksum::value(&rec.checksums, ChecksumAlgorithm::Crc32);
+            output.checksum_crc32c = checksum::value(&rec.checksums, ChecksumAlgorithm::Crc32c);
+            output.checksum_crc64nvme =
+                checksum::value(&rec.checksums, ChecksumAlgorithm::Crc64Nvme);
+            output.checksum_sha1 = checksum::value(&rec.checksums, ChecksumAlgorithm::Sha1);
+            output.checksum_sha256 = checksum::value(&rec.checksums, ChecksumAlgorithm::Sha256);
+        }
         let mut resp = S3Response::new(output);
         if range.is_some() {
             resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
@@ -233,6 +259,7 @@ impl S3 for SteleS3 {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let version = version_ref(input.version_id.as_deref())?;
+        let want = checksum::wanted(input.checksum_mode.as_ref());
         let store = self.store.clone();
         let bucket2 = bucket.clone();
         let rec = blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
@@ -244,6 +271,21 @@ impl S3 for SteleS3 {
             metadata: Some(rec.user_meta.iter().cloned().collect()),
             accept_ranges: Some("bytes".into()),
             version_id: versioned(&self.store, &bucket2, rec.version_ref()),
+            checksum_crc32: want
+                .then(|| checksum::value(&rec.checksums, ChecksumAlgorithm::Crc32))
+                .flatten(),
+            checksum_crc32c: want
+                .then(|| checksum::value(&rec.checksums, ChecksumAlgorithm::Crc32c))
+                .flatten(),
+            checksum_crc64nvme: want
+                .then(|| checksum::value(&rec.checksums, ChecksumAlgorithm::Crc64Nvme))
+                .flatten(),
+            checksum_sha1: want
+                .then(|| checksum::value(&rec.checksums, ChecksumAlgorithm::Sha1))
+                .flatten(),
+            checksum_sha256: want
+                .then(|| checksum::value(&rec.checksums, ChecksumAlgorithm::Sha256))
+                .flatten(),
             ..Default::default()
         }))
     }
@@ -558,7 +600,19 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::UploadPartInput>,
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
+        let trailers = req.trailing_headers.clone();
         let input = req.input;
+        let checksum = checksum::spec(
+            &checksum::Fields {
+                algorithm: input.checksum_algorithm.as_ref(),
+                crc32: input.checksum_crc32.as_deref(),
+                crc32c: input.checksum_crc32c.as_deref(),
+                crc64nvme: input.checksum_crc64nvme.as_deref(),
+                sha1: input.checksum_sha1.as_deref(),
+                sha256: input.checksum_sha256.as_deref(),
+            },
+            trailers,
+        )?;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let content_md5 = input
@@ -569,6 +623,7 @@ impl S3 for SteleS3 {
         let opts = PutOptions {
             content_length: input.content_length.map(|l| l.max(0) as u64),
             content_md5,
+            checksum,
             ..Default::default()
         };
         let part = self
