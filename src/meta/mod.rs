@@ -31,6 +31,8 @@ pub enum MetaError {
     },
     #[error("upload {upload_id} does not exist")]
     UploadGone { upload_id: SegmentId },
+    #[error("{bucket}/{key} exists and the write asked for it not to")]
+    KeyExists { bucket: BucketName, key: ObjectKey },
     #[error("bucket {bucket} was deleted")]
     BucketGone { bucket: BucketName },
     #[error("version {version_id} of {bucket}/{key} already exists; versions are never rewritten")]
@@ -306,6 +308,7 @@ impl Meta {
         rec: &VersionRecord,
         repairs: &[RepairRecord],
         replaces: Option<&VersionId>,
+        require_absent: bool,
     ) -> Result<(), MetaError> {
         let vkey = keys::version_key(bucket, key, &rec.version_id);
         let mut b = Batch::default();
@@ -324,6 +327,16 @@ impl Meta {
         if self.bucket(bucket)?.is_none() {
             return Err(MetaError::BucketGone {
                 bucket: bucket.clone(),
+            });
+        }
+        if require_absent
+            && self
+                .latest(bucket, key)?
+                .is_some_and(|v| v.kind == VersionKind::Object)
+        {
+            return Err(MetaError::KeyExists {
+                bucket: bucket.clone(),
+                key: key.clone(),
             });
         }
         if self.db.get(Cf::Versions, &vkey)?.is_some() {

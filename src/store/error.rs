@@ -51,6 +51,10 @@ pub enum StoreError {
     EntityTooSmall { part_number: i32, size: u64 },
     #[error("the part list is empty or malformed")]
     MalformedParts,
+    #[error("{bucket}/{key} already exists")]
+    PreconditionFailed { bucket: BucketName, key: ObjectKey },
+    #[error("copying an object onto itself must change its metadata")]
+    CopyToItself,
     #[error("the range is not satisfiable for an object of {len} bytes")]
     InvalidRange { len: u64 },
     #[error("only {available} of the {needed} disks a write needs could take it")]

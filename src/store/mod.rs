@@ -8,6 +8,7 @@
 //! There is no overwrite: every write creates a new version, and no method rewrites a
 //! version's data or record.
 
+mod copy;
 mod error;
 mod multipart;
 mod range;
@@ -19,6 +20,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+pub use copy::{CopySource, MetadataDirective};
 pub use error::StoreError;
 pub use multipart::{MAX_PARTS, MIN_PART_SIZE, PartInfo};
 pub use range::ByteRange;

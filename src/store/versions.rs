@@ -275,7 +275,7 @@ impl Store {
                 if let Some(old) = &replaced {
                     lock::may_remove(old, created)?;
                 }
-                self.commit(bucket, key, &marker, &[], replaced.as_ref())?;
+                self.commit(bucket, key, &marker, &[], replaced.as_ref(), false)?;
                 Ok(DeleteOutcome {
                     version: Some(marker.version_ref()),
                     delete_marker: true,
@@ -293,6 +293,7 @@ impl Store {
         rec: &VersionRecord,
         repairs: &[crate::meta::RepairRecord],
         replaced: Option<&VersionRecord>,
+        require_absent: bool,
     ) -> Result<(), StoreError> {
         match self.inner.meta.commit_version(
             bucket,
@@ -300,10 +301,14 @@ impl Store {
             rec,
             repairs,
             replaced.map(|r| &r.version_id),
+            require_absent,
         ) {
             Ok(()) => {}
             Err(MetaError::BucketGone { bucket }) => {
                 return Err(StoreError::NoSuchBucket { bucket });
+            }
+            Err(MetaError::KeyExists { bucket, key }) => {
+                return Err(StoreError::PreconditionFailed { bucket, key });
             }
             Err(e) => return Err(e.into()),
         }

@@ -38,6 +38,8 @@ pub struct PutOptions {
     pub content_md5: Option<[u8; 16]>,
     /// An `x-amz-checksum-*` to compute, verify and keep; a mismatch stores nothing.
     pub checksum: Option<ChecksumSpec>,
+    /// `If-None-Match: *`: store only if the key has no current object.
+    pub create_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +78,20 @@ impl Store {
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
         let null_version = self.bucket(bucket)?.versioning != Versioning::Enabled;
+        let create_only = opts.create_only;
+        if create_only
+            && self
+                .inner
+                .meta
+                .latest(bucket, key)?
+                .is_some_and(|v| v.kind == VersionKind::Object)
+        {
+            // Checked again at commit; this spares streaming a body that cannot be stored.
+            return Err(StoreError::PreconditionFailed {
+                bucket: bucket.clone(),
+                key: key.clone(),
+            });
+        }
         let created = self.inner.clock.now();
         let seg = self.write_segment(body, &opts).await?;
         let version_id = VersionId::generate(created);
@@ -117,7 +133,7 @@ impl Store {
                 if let Some(old) = &replaced {
                     crate::lock::may_remove(old, created)?;
                 }
-                store.commit(&b, &k, &record, &repairs, replaced.as_ref())
+                store.commit(&b, &k, &record, &repairs, replaced.as_ref(), create_only)
             });
             if r.is_err() {
                 for s in &record.segments {

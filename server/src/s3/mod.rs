@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod checksum;
+pub mod conditions;
 pub mod error;
 
 use std::time::{Duration, SystemTime};
@@ -15,7 +16,7 @@ use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use stele::checksum::ChecksumAlgorithm;
 use stele::meta::{VersionKind, Versioning};
-use stele::store::{ListQuery, VersionRef, VersionsQuery};
+use stele::store::{CopySource, ListQuery, MetadataDirective, VersionRef, VersionsQuery};
 use stele::{BucketName, ByteRange, ObjectKey, PutOptions, Store, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -180,6 +181,7 @@ impl S3 for SteleS3 {
             content_length: input.content_length.map(|l| l.max(0) as u64),
             content_md5,
             checksum,
+            create_only: matches!(input.if_none_match, Some(dto::ETagCondition::Any)),
         };
         let body = body_stream(input.body);
         let out = self
@@ -221,13 +223,32 @@ impl S3 for SteleS3 {
             .await
             .map_err(to_s3)?;
         let rec = &read.record;
+        conditions::check(
+            &conditions::Conditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+            &rec.etag,
+            rec.created,
+            false,
+        )?;
         let (start, end) = read.range;
         let content_range = range.map(|_| format!("bytes {}-{}/{}", start, end - 1, rec.size));
         let output = dto::GetObjectOutput {
             body: Some(StreamingBlob::wrap(read.body)),
             content_length: Some((end - start) as i64),
             content_range,
-            content_type: rec.content_type.clone(),
+            content_type: input
+                .response_content_type
+                .clone()
+                .or_else(|| rec.content_type.clone()),
+            cache_control: input.response_cache_control.clone(),
+            content_disposition: input.response_content_disposition.clone(),
+            content_encoding: input.response_content_encoding.clone(),
+            content_language: input.response_content_language.clone(),
+            expires: input.response_expires.clone(),
             e_tag: Some(etag(&rec.etag)),
             last_modified: Some(time(rec.created)),
             metadata: Some(rec.user_meta.iter().cloned().collect()),
@@ -263,6 +284,17 @@ impl S3 for SteleS3 {
         let store = self.store.clone();
         let bucket2 = bucket.clone();
         let rec = blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
+        conditions::check(
+            &conditions::Conditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+            &rec.etag,
+            rec.created,
+            false,
+        )?;
         Ok(S3Response::new(dto::HeadObjectOutput {
             content_length: Some(rec.size as i64),
             content_type: rec.content_type.clone(),
@@ -852,6 +884,159 @@ impl S3 for SteleS3 {
             ..Default::default()
         }))
     }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<dto::CopyObjectInput>,
+    ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let src = self
+            .pinned_source(
+                &input.copy_source,
+                &conditions::Conditions {
+                    if_match: input.copy_source_if_match.as_ref(),
+                    if_none_match: input.copy_source_if_none_match.as_ref(),
+                    if_modified_since: input.copy_source_if_modified_since.as_ref(),
+                    if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+                },
+            )
+            .await?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == dto::MetadataDirective::REPLACE);
+        let directive = if replace {
+            MetadataDirective::Replace {
+                content_type: input.content_type.clone(),
+                user_meta: input
+                    .metadata
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            }
+        } else {
+            MetadataDirective::Copy
+        };
+        let (out, source) = self
+            .store
+            .copy_object(&src, &bucket, &key, directive)
+            .await
+            .map_err(to_s3)?;
+        Ok(S3Response::new(dto::CopyObjectOutput {
+            copy_object_result: Some(dto::CopyObjectResult {
+                e_tag: Some(etag(&out.etag)),
+                last_modified: Some(time(out.created)),
+                ..Default::default()
+            }),
+            version_id: versioned(&self.store, &bucket, out.version),
+            copy_source_version_id: versioned(&self.store, &src.bucket, source.version_ref()),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<dto::UploadPartCopyInput>,
+    ) -> S3Result<S3Response<dto::UploadPartCopyOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let src = self
+            .pinned_source(
+                &input.copy_source,
+                &conditions::Conditions {
+                    if_match: input.copy_source_if_match.as_ref(),
+                    if_none_match: input.copy_source_if_none_match.as_ref(),
+                    if_modified_since: input.copy_source_if_modified_since.as_ref(),
+                    if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+                },
+            )
+            .await?;
+        let range = input
+            .copy_source_range
+            .as_deref()
+            .map(parse_copy_range)
+            .transpose()?;
+        let (part, source) = self
+            .store
+            .upload_part_copy(
+                &src,
+                range,
+                &bucket,
+                &key,
+                &input.upload_id,
+                input.part_number,
+            )
+            .await
+            .map_err(to_s3)?;
+        Ok(S3Response::new(dto::UploadPartCopyOutput {
+            copy_part_result: Some(dto::CopyPartResult {
+                e_tag: Some(etag(&part.etag)),
+                last_modified: Some(time(part.created)),
+                ..Default::default()
+            }),
+            copy_source_version_id: versioned(&self.store, &src.bucket, source.version_ref()),
+            ..Default::default()
+        }))
+    }
+}
+
+impl SteleS3 {
+    /// Resolves a copy source to one version and checks its conditions, so the copy reads
+    /// exactly the version the conditions were checked against.
+    async fn pinned_source(
+        &self,
+        source: &dto::CopySource,
+        cond: &conditions::Conditions<'_>,
+    ) -> S3Result<CopySource> {
+        let dto::CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
+            return Err(bad_request(
+                s3s::S3ErrorCode::NotImplemented,
+                "Access point copy sources are not supported.",
+            ));
+        };
+        let b = bucket_name(bucket)?;
+        let k = object_key(key)?;
+        let v = version_ref(version_id.as_deref())?;
+        let store = self.store.clone();
+        let (b2, k2) = (b.clone(), k.clone());
+        let rec = blocking(move || store.head_object(&b2, &k2, v.as_ref())).await?;
+        conditions::check(cond, &rec.etag, rec.created, true)?;
+        Ok(CopySource {
+            bucket: b,
+            key: k,
+            version: v,
+            pinned: Some(rec.version_id),
+        })
+    }
+}
+
+/// `x-amz-copy-source-range: bytes=first-last`.
+fn parse_copy_range(s: &str) -> S3Result<ByteRange> {
+    let bad = || {
+        bad_request(
+            s3s::S3ErrorCode::InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last.",
+        )
+    };
+    let (a, b) = s
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = a.trim().parse().map_err(|_| bad())?;
+    let last: u64 = b.trim().parse().map_err(|_| bad())?;
+    if last < first {
+        return Err(bad());
+    }
+    Ok(ByteRange::FromTo { first, last })
 }
 
 type BodyStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;

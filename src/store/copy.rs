@@ -1,0 +1,96 @@
+//! Server-side copies: CopyObject and UploadPartCopy. The source is read through the
+//! verifying read path and written as new data through the write path, so a copy is a
+//! version of its own (no shared shards whose removal would need reference counts).
+
+use super::{ByteRange, PartInfo, PutOptions, PutOutcome, Store, StoreError, VersionRef};
+use crate::meta::VersionRecord;
+use crate::types::{BucketName, ObjectKey};
+
+/// What a copy does with the source's metadata.
+#[derive(Debug, Clone)]
+pub enum MetadataDirective {
+    Copy,
+    Replace {
+        content_type: Option<String>,
+        user_meta: Vec<(String, String)>,
+    },
+}
+
+/// The source of a copy.
+#[derive(Debug, Clone)]
+pub struct CopySource {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    /// The version the client named, if any.
+    pub version: Option<VersionRef>,
+    /// The version to read: the one the client's conditions were checked against.
+    pub pinned: Option<crate::types::VersionId>,
+}
+
+impl CopySource {
+    fn read_version(&self) -> Option<VersionRef> {
+        self.pinned.map(VersionRef::Id).or(self.version)
+    }
+}
+
+impl Store {
+    /// Copies a version (the current one unless the source names one) to `key`.
+    pub async fn copy_object(
+        &self,
+        src: &CopySource,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        directive: MetadataDirective,
+    ) -> Result<(PutOutcome, VersionRecord), StoreError> {
+        if src.bucket == *bucket
+            && src.key == *key
+            && src.version.is_none()
+            && matches!(directive, MetadataDirective::Copy)
+        {
+            return Err(StoreError::CopyToItself);
+        }
+        let read = self
+            .get_object(&src.bucket, &src.key, src.read_version().as_ref(), None)
+            .await?;
+        let source = read.record.clone();
+        let (content_type, user_meta) = match directive {
+            MetadataDirective::Copy => (source.content_type.clone(), source.user_meta.clone()),
+            MetadataDirective::Replace {
+                content_type,
+                user_meta,
+            } => (content_type, user_meta),
+        };
+        let opts = PutOptions {
+            content_type,
+            user_meta,
+            content_length: Some(source.size),
+            ..Default::default()
+        };
+        let out = self.put_object(bucket, key, opts, read.body).await?;
+        Ok((out, source))
+    }
+
+    /// Uploads a part whose bytes are (a range of) an existing version.
+    pub async fn upload_part_copy(
+        &self,
+        src: &CopySource,
+        range: Option<ByteRange>,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: i32,
+    ) -> Result<(PartInfo, VersionRecord), StoreError> {
+        let read = self
+            .get_object(&src.bucket, &src.key, src.read_version().as_ref(), range)
+            .await?;
+        let source = read.record.clone();
+        let opts = PutOptions {
+            content_length: Some(read.range.1 - read.range.0),
+            ..Default::default()
+        };
+        let part = self
+            .upload_part(bucket, key, upload_id, part_number, opts, read.body)
+            .await?;
+        Ok((part, source))
+    }
+}
