@@ -13,10 +13,15 @@ use stele::checksum::Md5;
 use stele::erasure::Codec;
 use stele::{BucketName, EcParams, NodeConfig, ObjectKey, PutOptions, Store, SystemClock};
 
+mod s3;
+mod sigv4;
+
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// Engine PUT/GET throughput against a fresh node in a temporary directory.
     Engine(EngineArgs),
+    /// S3 load against any endpoint: PUT / GET / LIST / mixed.
+    S3(s3::S3Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +49,7 @@ pub struct EngineArgs {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Engine(a) => engine(a),
+        BenchCommand::S3(a) => s3::run(a),
     }
 }
 
