@@ -397,3 +397,52 @@ fn checksums_are_verified_stored_and_returned() {
         }
     });
 }
+
+/// Raw HTTP: status line, headers and body of one request.
+fn raw(url: &str, method: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let host = url.strip_prefix("http://").expect("http url");
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (head.to_owned(), body.to_owned())
+}
+
+#[test]
+fn every_response_has_a_request_id_and_errors_name_it() {
+    let (_dir, server) = start();
+    let (head, body) = raw(&server.s3_url, "GET", "/some-bucket/some/key");
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    let id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-request-id: "))
+        .expect("x-amz-request-id header")
+        .trim()
+        .to_owned();
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    assert!(
+        body.contains(&format!("<RequestId>{id}</RequestId>")),
+        "{body}"
+    );
+    assert!(
+        body.contains("<Resource>/some-bucket/some/key</Resource>"),
+        "{body}"
+    );
+    let (head2, _) = raw(&server.s3_url, "GET", "/");
+    let id2 = head2
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-request-id: "))
+        .expect("header on every response");
+    assert_ne!(id, id2.trim(), "ids are unique");
+    rt().block_on(async {
+        let out = server.client().list_buckets().send().await.expect("list");
+        use aws_sdk_s3::operation::RequestId;
+        assert!(out.request_id().is_some_and(|r| !r.is_empty()));
+    });
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod checksum;
 pub mod conditions;
 pub mod error;
+pub mod request_id;
 
 use std::time::{Duration, SystemTime};
 
@@ -1088,7 +1089,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut builder = S3ServiceBuilder::new(SteleS3::new(store));
     builder.set_auth(auth::Keys::new(credential));
-    let service = builder.build();
+    let service = request_id::WithRequestId::new(builder.build());
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {

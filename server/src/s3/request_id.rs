@@ -1,0 +1,108 @@
+//! Every S3 response carries `x-amz-request-id`, and every S3 error body names its
+//! `Resource` and `RequestId`, as clients and support scripts expect; each request runs in
+//! a tracing span with the same id. s3s leaves both to the implementation.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use s3s::service::S3Service;
+use tracing::Instrument;
+
+/// Error bodies larger than this are passed through untouched.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct WithRequestId {
+    inner: S3Service,
+    prefix: u32,
+}
+
+impl WithRequestId {
+    pub fn new(inner: S3Service) -> Self {
+        // A per-process prefix keeps ids unique across restarts without coordination.
+        Self {
+            inner,
+            prefix: rand::random(),
+        }
+    }
+
+    fn next_id(&self) -> String {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        format!(
+            "{:08X}{:016X}",
+            self.prefix,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
+    type Response = http::Response<s3s::Body>;
+    type Error = s3s::HttpError;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+        let id = self.next_id();
+        let path = req.uri().path().to_owned();
+        let span =
+            tracing::info_span!("s3", request_id = %id, method = %req.method(), path = %path);
+        let inner = self.inner.clone();
+        Box::pin(
+            async move {
+                let resp = hyper::service::Service::call(&inner, req).await?;
+                let status = resp.status();
+                let (mut parts, body) = resp.into_parts();
+                if let Ok(v) = http::HeaderValue::from_str(&id) {
+                    parts.headers.insert("x-amz-request-id", v);
+                }
+                let is_xml = parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"application/xml"));
+                let small = hyper::body::Body::size_hint(&body)
+                    .upper()
+                    .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
+                if !(status.is_client_error() || status.is_server_error()) || !is_xml || !small {
+                    return Ok(http::Response::from_parts(parts, body));
+                }
+                if status.is_server_error() {
+                    tracing::warn!(%status, "request failed");
+                }
+                let bytes = match body.collect().await {
+                    Ok(c) => c.to_bytes(),
+                    Err(_) => Bytes::new(),
+                };
+                let text = String::from_utf8_lossy(&bytes);
+                let extra = format!(
+                    "<Resource>{}</Resource><RequestId>{}</RequestId>",
+                    escape(&path),
+                    id
+                );
+                let patched = match text.rfind("</Error>") {
+                    Some(at) if !text.contains("<RequestId>") => {
+                        format!("{}{extra}{}", &text[..at], &text[at..])
+                    }
+                    _ => text.into_owned(),
+                };
+                parts.headers.insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(patched.len()),
+                );
+                Ok(http::Response::from_parts(
+                    parts,
+                    s3s::Body::from(Bytes::from(patched)),
+                ))
+            }
+            .instrument(span),
+        )
+    }
+}
