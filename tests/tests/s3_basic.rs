@@ -446,3 +446,76 @@ fn every_response_has_a_request_id_and_errors_name_it() {
         assert!(out.request_id().is_some_and(|r| !r.is_empty()));
     });
 }
+
+#[test]
+fn skewed_clocks_and_expired_presigned_urls_are_refused() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    use std::time::{Duration, SystemTime};
+    let (_dir, server) = start();
+    rt().block_on(async {
+        let c = server.client();
+        c.create_bucket()
+            .bucket("skew")
+            .send()
+            .await
+            .expect("create");
+        // A client whose clock is 20 minutes behind signs requests the server must refuse.
+        // (No retries: the SDK would otherwise correct its clock from the refusal.)
+        let behind = c
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .time_source(aws_smithy_async::time::StaticTimeSource::new(
+                SystemTime::now() - Duration::from_secs(20 * 60),
+            ))
+            .build();
+        let skewed = aws_sdk_s3::Client::from_conf(behind.clone());
+        let e = skewed.list_buckets().send().await.expect_err("skewed");
+        assert_eq!(error_status(&e), 403);
+        assert_eq!(error_code(&e), "RequestTimeTooSkewed");
+        // A fresh client: the first has learned the server's clock from the refusal.
+        let skewed = aws_sdk_s3::Client::from_conf(behind);
+        let e = skewed
+            .put_object()
+            .bucket("skew")
+            .key("k")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect_err("skewed put");
+        assert_eq!(error_status(&e), 403);
+        c.head_object()
+            .bucket("skew")
+            .key("k")
+            .send()
+            .await
+            .expect_err("nothing stored");
+
+        c.put_object()
+            .bucket("skew")
+            .key("k")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("put");
+        let presigned = c
+            .get_object()
+            .bucket("skew")
+            .key("k")
+            .presigned(PresigningConfig::expires_in(Duration::from_secs(1)).expect("config"))
+            .await
+            .expect("presign");
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let url = presigned.uri().to_owned();
+        let rest = url.strip_prefix("http://").expect("http");
+        let (host, path) = rest.split_once('/').expect("path");
+        let (head, body) = tokio::task::spawn_blocking({
+            let (host, path) = (host.to_owned(), format!("/{path}"));
+            move || raw(&format!("http://{host}"), "GET", &path)
+        })
+        .await
+        .expect("join");
+        assert!(head.starts_with("HTTP/1.1 403"), "{head}\n{body}");
+        assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    });
+}

@@ -6,6 +6,7 @@ pub mod checksum;
 pub mod conditions;
 pub mod error;
 pub mod request_id;
+pub mod skew;
 
 use std::time::{Duration, SystemTime};
 

@@ -56,9 +56,20 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
         let span =
             tracing::info_span!("s3", request_id = %id, method = %req.method(), path = %path);
         let inner = self.inner.clone();
+        let skewed = super::skew::too_skewed(req.headers(), stele::Clock::now(&stele::SystemClock));
         Box::pin(
             async move {
-                let resp = hyper::service::Service::call(&inner, req).await?;
+                let resp = if skewed {
+                    tracing::warn!("request time too skewed");
+                    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>";
+                    http::Response::builder()
+                        .status(http::StatusCode::FORBIDDEN)
+                        .header(http::header::CONTENT_TYPE, "application/xml")
+                        .body(s3s::Body::from(Bytes::from_static(body.as_bytes())))
+                        .map_err(|e| s3s::HttpError::new(Box::new(e)))?
+                } else {
+                    hyper::service::Service::call(&inner, req).await?
+                };
                 let status = resp.status();
                 let (mut parts, body) = resp.into_parts();
                 if let Ok(v) = http::HeaderValue::from_str(&id) {
