@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 pub use record::{
     BucketRecord, PartRecord, PendingRecord, Record, RepairReason, RepairRecord, SegmentRecord,
-    ShardRecord, UploadRecord, VersionKind, VersionRecord, Versioning,
+    ShardRecord, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,18 @@ pub enum MetaError {
     },
 }
 
+/// Everything committed with a new version.
+#[derive(Clone, Copy)]
+pub struct NewVersion<'a> {
+    pub bucket: &'a BucketName,
+    pub key: &'a ObjectKey,
+    pub record: &'a VersionRecord,
+    pub repairs: &'a [RepairRecord],
+    pub replaces: Option<&'a VersionId>,
+    pub require_absent: bool,
+    pub tags: Option<&'a TagSet>,
+}
+
 /// Column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cf {
@@ -52,16 +64,18 @@ pub enum Cf {
     Pending,
     Repair,
     System,
+    Tags,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 6] = [
+    pub const ALL: [Cf; 7] = [
         Cf::Buckets,
         Cf::Versions,
         Cf::Uploads,
         Cf::Pending,
         Cf::Repair,
         Cf::System,
+        Cf::Tags,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -71,6 +85,7 @@ impl Cf {
             Cf::Pending => "pending",
             Cf::Repair => "repair",
             Cf::System => "system",
+            Cf::Tags => "tags",
         }
     }
 }
@@ -297,23 +312,30 @@ impl Meta {
         err.map_or(Ok(out), Err)
     }
 
-    /// Commits a new version in one synced batch: the version record, the end of its
-    /// segments' pending state, repair entries for shards that could not be written, and
-    /// the removal of the version it `replaces` (a key's previous null version), whose
-    /// deletion the lock layer has already allowed. Fails if the version already exists.
-    pub fn commit_version(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        rec: &VersionRecord,
-        repairs: &[RepairRecord],
-        replaces: Option<&VersionId>,
-        require_absent: bool,
-    ) -> Result<(), MetaError> {
+    /// Commits a new version in one synced batch: the version record, its tags, the end
+    /// of its segments' pending state, repair entries for shards that could not be written,
+    /// and the removal of the version it `replaces` (a key's previous null version), whose
+    /// deletion the lock layer has already allowed. Fails if the version already exists,
+    /// or (with `require_absent`) if the key has a current object.
+    pub fn commit_version(&self, new: &NewVersion<'_>) -> Result<(), MetaError> {
+        let NewVersion {
+            bucket,
+            key,
+            record: rec,
+            repairs,
+            replaces,
+            require_absent,
+            tags,
+        } = *new;
         let vkey = keys::version_key(bucket, key, &rec.version_id);
         let mut b = Batch::default();
         if let Some(old) = replaces {
-            b.delete(Cf::Versions, keys::version_key(bucket, key, old));
+            let okey = keys::version_key(bucket, key, old);
+            b.delete(Cf::Tags, okey.clone());
+            b.delete(Cf::Versions, okey);
+        }
+        if let Some(tags) = tags.filter(|t| !t.tags.is_empty()) {
+            b.put(Cf::Tags, vkey.clone(), tags.encode());
         }
         for seg in &rec.segments {
             b.delete(Cf::Pending, seg.id.as_bytes().to_vec());
@@ -358,8 +380,47 @@ impl Meta {
         vid: &VersionId,
     ) -> Result<(), MetaError> {
         let mut b = Batch::default();
-        b.delete(Cf::Versions, keys::version_key(bucket, key, vid));
+        let vkey = keys::version_key(bucket, key, vid);
+        b.delete(Cf::Tags, vkey.clone());
+        b.delete(Cf::Versions, vkey);
         self.db.write(b, true)
+    }
+
+    /// The tags of a version (empty if none).
+    pub fn tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        vid: &VersionId,
+    ) -> Result<TagSet, MetaError> {
+        Ok(self
+            .get(Cf::Tags, &keys::version_key(bucket, key, vid))?
+            .unwrap_or_default())
+    }
+
+    /// Replaces a version's tags (an empty set removes them). Tags are metadata about a
+    /// version, not its content: changing them creates no version. Fails if the version
+    /// is gone.
+    pub fn set_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        vid: &VersionId,
+        tags: &TagSet,
+    ) -> Result<bool, MetaError> {
+        let vkey = keys::version_key(bucket, key, vid);
+        let mut b = Batch::default();
+        if tags.tags.is_empty() {
+            b.delete(Cf::Tags, vkey.clone());
+        } else {
+            b.put(Cf::Tags, vkey.clone(), tags.encode());
+        }
+        let _g = self.guard();
+        if self.db.get(Cf::Versions, &vkey)?.is_none() {
+            return Ok(false);
+        }
+        self.db.write(b, true)?;
+        Ok(true)
     }
 
     /// Replaces a bucket's record (versioning state, lock flag).

@@ -198,6 +198,17 @@ impl Record for RepairRecord {
     const FORMAT: u8 = 1;
 }
 
+/// A version's tags (S3 object tagging): at most 10 key/value pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagSet {
+    pub tags: Vec<(String, String)>,
+}
+
+impl Record for TagSet {
+    const NAME: &'static str = "tags";
+    const FORMAT: u8 = 1;
+}
+
 /// A multipart upload in progress. Its parts are [`PartRecord`]s keyed under it; each part
 /// is a segment written like a whole object, referenced from here until Complete turns them
 /// into one version or Abort removes them.

@@ -41,6 +41,7 @@ impl Store {
         bucket: &BucketName,
         key: &ObjectKey,
         directive: MetadataDirective,
+        tags: Option<Vec<(String, String)>>,
     ) -> Result<(PutOutcome, VersionRecord), StoreError> {
         if src.bucket == *bucket
             && src.key == *key
@@ -60,10 +61,20 @@ impl Store {
                 user_meta,
             } => (content_type, user_meta),
         };
+        let tags = match tags {
+            Some(t) => t,
+            None => {
+                self.inner
+                    .meta
+                    .tags(&src.bucket, &src.key, &source.version_id)?
+                    .tags
+            }
+        };
         let opts = PutOptions {
             content_type,
             user_meta,
             content_length: Some(source.size),
+            tags,
             ..Default::default()
         };
         let out = self.put_object(bucket, key, opts, read.body).await?;

@@ -53,6 +53,8 @@ pub enum StoreError {
     MalformedParts,
     #[error("{bucket}/{key} already exists")]
     PreconditionFailed { bucket: BucketName, key: ObjectKey },
+    #[error("invalid tag set: {reason}")]
+    InvalidTag { reason: &'static str },
     #[error("copying an object onto itself must change its metadata")]
     CopyToItself,
     #[error("the range is not satisfiable for an object of {len} bytes")]

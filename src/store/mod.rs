@@ -13,6 +13,7 @@ mod error;
 mod multipart;
 mod range;
 mod read;
+mod tagging;
 mod versions;
 mod write;
 

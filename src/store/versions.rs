@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use super::{Store, StoreError};
 use crate::lock;
-use crate::meta::{BucketRecord, MetaError, VersionKind, VersionRecord, Versioning};
+use crate::meta::{BucketRecord, MetaError, NewVersion, VersionKind, VersionRecord, Versioning};
 use crate::types::{BucketName, NameError, ObjectKey, VersionId};
 
 /// A version as a client names it: `null` or an id.
@@ -275,7 +275,18 @@ impl Store {
                 if let Some(old) = &replaced {
                     lock::may_remove(old, created)?;
                 }
-                self.commit(bucket, key, &marker, &[], replaced.as_ref(), false)?;
+                self.commit(
+                    NewVersion {
+                        bucket,
+                        key,
+                        record: &marker,
+                        repairs: &[],
+                        replaces: None,
+                        require_absent: false,
+                        tags: None,
+                    },
+                    replaced.as_ref(),
+                )?;
                 Ok(DeleteOutcome {
                     version: Some(marker.version_ref()),
                     delete_marker: true,
@@ -284,25 +295,18 @@ impl Store {
         }
     }
 
-    /// Commits `rec`, replacing `replaced` (already allowed by the lock layer), whose shard
+    /// Commits `new`, replacing `replaced` (already allowed by the lock layer), whose shard
     /// files are removed once the commit is durable.
     pub(crate) fn commit(
         &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        rec: &VersionRecord,
-        repairs: &[crate::meta::RepairRecord],
+        new: NewVersion<'_>,
         replaced: Option<&VersionRecord>,
-        require_absent: bool,
     ) -> Result<(), StoreError> {
-        match self.inner.meta.commit_version(
-            bucket,
-            key,
-            rec,
-            repairs,
-            replaced.map(|r| &r.version_id),
-            require_absent,
-        ) {
+        let new = NewVersion {
+            replaces: replaced.map(|r| &r.version_id),
+            ..new
+        };
+        match self.inner.meta.commit_version(&new) {
             Ok(()) => {}
             Err(MetaError::BucketGone { bucket }) => {
                 return Err(StoreError::NoSuchBucket { bucket });

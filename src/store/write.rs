@@ -40,6 +40,8 @@ pub struct PutOptions {
     pub checksum: Option<ChecksumSpec>,
     /// `If-None-Match: *`: store only if the key has no current object.
     pub create_only: bool,
+    /// Initial tags (`x-amz-tagging`).
+    pub tags: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,10 @@ impl Store {
     {
         let null_version = self.bucket(bucket)?.versioning != Versioning::Enabled;
         let create_only = opts.create_only;
+        super::tagging::validate(&opts.tags)?;
+        let tags = crate::meta::TagSet {
+            tags: opts.tags.clone(),
+        };
         if create_only
             && self
                 .inner
@@ -133,7 +139,18 @@ impl Store {
                 if let Some(old) = &replaced {
                     crate::lock::may_remove(old, created)?;
                 }
-                store.commit(&b, &k, &record, &repairs, replaced.as_ref(), create_only)
+                store.commit(
+                    crate::meta::NewVersion {
+                        bucket: &b,
+                        key: &k,
+                        record: &record,
+                        repairs: &repairs,
+                        replaces: None,
+                        require_absent: create_only,
+                        tags: Some(&tags),
+                    },
+                    replaced.as_ref(),
+                )
             });
             if r.is_err() {
                 for s in &record.segments {

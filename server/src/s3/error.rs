@@ -43,6 +43,7 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::NoSuchUpload { .. } => err(C::NoSuchUpload, msg),
         StoreError::PreconditionFailed { .. } => err(C::PreconditionFailed, msg),
         StoreError::CopyToItself => err(C::InvalidRequest, msg),
+        StoreError::InvalidTag { .. } => err(C::InvalidTag, msg),
         StoreError::InvalidPartNumber { .. } => err(C::InvalidArgument, msg),
         StoreError::InvalidPart { .. } => err(C::InvalidPart, msg),
         StoreError::InvalidPartOrder => err(C::InvalidPartOrder, msg),

@@ -184,6 +184,12 @@ impl S3 for SteleS3 {
             content_md5,
             checksum,
             create_only: matches!(input.if_none_match, Some(dto::ETagCondition::Any)),
+            tags: input
+                .tagging
+                .as_deref()
+                .map(parse_tagging)
+                .transpose()?
+                .unwrap_or_default(),
         };
         let body = body_stream(input.body);
         let out = self
@@ -922,9 +928,25 @@ impl S3 for SteleS3 {
         } else {
             MetadataDirective::Copy
         };
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == dto::TaggingDirective::REPLACE);
+        let tags = if replace_tags {
+            Some(
+                input
+                    .tagging
+                    .as_deref()
+                    .map(parse_tagging)
+                    .transpose()?
+                    .unwrap_or_default(),
+            )
+        } else {
+            None
+        };
         let (out, source) = self
             .store
-            .copy_object(&src, &bucket, &key, directive)
+            .copy_object(&src, &bucket, &key, directive, tags)
             .await
             .map_err(to_s3)?;
         Ok(S3Response::new(dto::CopyObjectOutput {
@@ -984,6 +1006,92 @@ impl S3 for SteleS3 {
             ..Default::default()
         }))
     }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<dto::GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<dto::GetObjectTaggingOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let store = self.store.clone();
+        let b = bucket.clone();
+        let (rec, tags) = blocking(move || store.object_tags(&b, &key, version.as_ref())).await?;
+        Ok(S3Response::new(dto::GetObjectTaggingOutput {
+            tag_set: tags
+                .into_iter()
+                .map(|(k, v)| dto::Tag {
+                    key: Some(k),
+                    value: Some(v),
+                })
+                .collect(),
+            version_id: versioned(&self.store, &bucket, rec.version_ref()),
+        }))
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<dto::PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<dto::PutObjectTaggingOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let tags: Vec<(String, String)> = input
+            .tagging
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+            .collect();
+        let store = self.store.clone();
+        let b = bucket.clone();
+        let rec = blocking(move || store.set_object_tags(&b, &key, version.as_ref(), tags)).await?;
+        Ok(S3Response::new(dto::PutObjectTaggingOutput {
+            version_id: versioned(&self.store, &bucket, rec.version_ref()),
+        }))
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<dto::DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectTaggingOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let store = self.store.clone();
+        let b = bucket.clone();
+        let rec =
+            blocking(move || store.set_object_tags(&b, &key, version.as_ref(), Vec::new())).await?;
+        let mut resp = S3Response::new(dto::DeleteObjectTaggingOutput {
+            version_id: versioned(&self.store, &bucket, rec.version_ref()),
+        });
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
+    }
+}
+
+/// `x-amz-tagging: k1=v1&k2=v2`, URL-encoded like a query string.
+fn parse_tagging(s: &str) -> S3Result<Vec<(String, String)>> {
+    let bad = || {
+        bad_request(
+            s3s::S3ErrorCode::InvalidArgument,
+            "The x-amz-tagging header is not a valid URL-encoded tag set.",
+        )
+    };
+    let decode = |p: &str| {
+        urlencoding::decode(&p.replace('+', " "))
+            .map(|c| c.into_owned())
+            .map_err(|_| bad())
+    };
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
 }
 
 impl SteleS3 {
