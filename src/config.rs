@@ -40,6 +40,8 @@ pub enum ConfigError {
     },
     #[error("block size {size} must be between 4 KiB and 16 MiB")]
     BadBlockSize { size: usize },
+    #[error("inline_max {size} must be below the stripe size {stripe}")]
+    BadInlineMax { size: usize, stripe: usize },
     #[error("cannot read config file {path}: {source}")]
     ReadFile {
         path: PathBuf,
@@ -139,6 +141,7 @@ impl DiskSpec {
 }
 
 pub const DEFAULT_BLOCK_SIZE: usize = 256 * 1024;
+pub const DEFAULT_INLINE_MAX: usize = 16 * 1024;
 pub const EMBEDDED_DISKS: usize = 6;
 
 /// Everything the engine needs to open a node.
@@ -152,6 +155,9 @@ pub struct NodeConfig {
     pub write_quorum: usize,
     /// Bytes of one shard's block in a full stripe; a stripe holds K blocks of data.
     pub block_size: usize,
+    /// Objects up to this size live in the metadata store, committed with their version
+    /// (one fsync instead of one per shard file and directory). Must be below a stripe.
+    pub inline_max: usize,
 }
 
 /// The config file, `stele.toml`. Every field is optional; flags and `STELE_*` variables
@@ -163,6 +169,7 @@ pub struct ConfigFile {
     pub ec: Option<EcParams>,
     pub write_quorum: Option<usize>,
     pub block_size: Option<usize>,
+    pub inline_max: Option<usize>,
     #[serde(default, rename = "disk")]
     pub disks: Vec<DiskFileEntry>,
     pub s3_addr: Option<String>,
@@ -213,6 +220,7 @@ impl NodeConfig {
             write_quorum: default_quorum(ec),
             ec,
             block_size: DEFAULT_BLOCK_SIZE,
+            inline_max: DEFAULT_INLINE_MAX,
         }
     }
 
@@ -259,6 +267,12 @@ impl NodeConfig {
         if !(4096..=16 << 20).contains(&self.block_size) {
             return Err(ConfigError::BadBlockSize {
                 size: self.block_size,
+            });
+        }
+        if self.inline_max >= k * self.block_size {
+            return Err(ConfigError::BadInlineMax {
+                size: self.inline_max,
+                stripe: k * self.block_size,
             });
         }
         let mut ids = HashSet::new();

@@ -91,6 +91,9 @@ impl Args {
         if let Some(b) = file.block_size {
             config.block_size = b;
         }
+        if let Some(i) = file.inline_max {
+            config.inline_max = i;
+        }
         config.validate()?;
         Ok(config)
     }

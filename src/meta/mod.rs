@@ -14,8 +14,8 @@ use std::sync::Mutex;
 
 use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 pub use record::{
-    BucketRecord, PartRecord, PendingRecord, Record, RepairReason, RepairRecord, SegmentRecord,
-    ShardRecord, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
+    BucketRecord, InlineRecord, PartRecord, PendingRecord, Record, RepairReason, RepairRecord,
+    SegmentRecord, ShardRecord, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,8 @@ pub struct NewVersion<'a> {
     pub replaces: Option<&'a VersionId>,
     pub require_absent: bool,
     pub tags: Option<&'a TagSet>,
+    /// The object's bytes, when small enough to live here instead of in shard files.
+    pub inline: Option<&'a InlineRecord>,
 }
 
 /// Column families.
@@ -65,10 +67,11 @@ pub enum Cf {
     Repair,
     System,
     Tags,
+    Inline,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 7] = [
+    pub const ALL: [Cf; 8] = [
         Cf::Buckets,
         Cf::Versions,
         Cf::Uploads,
@@ -76,6 +79,7 @@ impl Cf {
         Cf::Repair,
         Cf::System,
         Cf::Tags,
+        Cf::Inline,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -86,6 +90,7 @@ impl Cf {
             Cf::Repair => "repair",
             Cf::System => "system",
             Cf::Tags => "tags",
+            Cf::Inline => "inline",
         }
     }
 }
@@ -121,6 +126,13 @@ impl std::fmt::Debug for Meta {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Meta")
     }
+}
+
+/// A version's record and everything keyed like it.
+fn delete_version_keys(b: &mut Batch, vkey: Vec<u8>) {
+    b.delete(Cf::Tags, vkey.clone());
+    b.delete(Cf::Inline, vkey.clone());
+    b.delete(Cf::Versions, vkey);
 }
 
 fn repair_key(r: &RepairRecord) -> Vec<u8> {
@@ -326,16 +338,18 @@ impl Meta {
             replaces,
             require_absent,
             tags,
+            inline,
         } = *new;
         let vkey = keys::version_key(bucket, key, &rec.version_id);
         let mut b = Batch::default();
         if let Some(old) = replaces {
-            let okey = keys::version_key(bucket, key, old);
-            b.delete(Cf::Tags, okey.clone());
-            b.delete(Cf::Versions, okey);
+            delete_version_keys(&mut b, keys::version_key(bucket, key, old));
         }
         if let Some(tags) = tags.filter(|t| !t.tags.is_empty()) {
             b.put(Cf::Tags, vkey.clone(), tags.encode());
+        }
+        if let Some(data) = inline {
+            b.put(Cf::Inline, vkey.clone(), data.encode());
         }
         for seg in &rec.segments {
             b.delete(Cf::Pending, seg.id.as_bytes().to_vec());
@@ -380,10 +394,18 @@ impl Meta {
         vid: &VersionId,
     ) -> Result<(), MetaError> {
         let mut b = Batch::default();
-        let vkey = keys::version_key(bucket, key, vid);
-        b.delete(Cf::Tags, vkey.clone());
-        b.delete(Cf::Versions, vkey);
+        delete_version_keys(&mut b, keys::version_key(bucket, key, vid));
         self.db.write(b, true)
+    }
+
+    /// The inline bytes of a version.
+    pub fn inline(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        vid: &VersionId,
+    ) -> Result<Option<InlineRecord>, MetaError> {
+        self.get(Cf::Inline, &keys::version_key(bucket, key, vid))
     }
 
     /// The tags of a version (empty if none).

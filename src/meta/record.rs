@@ -111,18 +111,73 @@ pub struct VersionRecord {
     /// This is the key's "null" version (written while versioning was off or suspended):
     /// S3 names it `null`, and the next such write replaces it.
     pub null_version: bool,
+    /// The bytes are small enough to live in the metadata store ([`InlineRecord`]) instead
+    /// of shard files.
+    pub inline: bool,
 }
 
 impl Record for VersionRecord {
     const NAME: &'static str = "version";
-    const FORMAT: u8 = 2;
+    const FORMAT: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
         match version {
-            1 => Some(decode_body::<VersionRecordV1>(Self::NAME, body).map(Into::into)),
+            1 => Some(
+                decode_body::<VersionRecordV1>(Self::NAME, body)
+                    .map(VersionRecordV2::from)
+                    .map(Into::into),
+            ),
+            2 => Some(decode_body::<VersionRecordV2>(Self::NAME, body).map(Into::into)),
             _ => None,
         }
     }
+}
+
+/// Format 2 of [`VersionRecord`]: before small objects could be inline.
+#[derive(Deserialize)]
+struct VersionRecordV2 {
+    version_id: VersionId,
+    created: Timestamp,
+    kind: VersionKind,
+    size: u64,
+    etag: String,
+    content_type: Option<String>,
+    user_meta: Vec<(String, String)>,
+    checksums: Vec<Checksum>,
+    segments: Vec<SegmentRecord>,
+    null_version: bool,
+}
+
+impl From<VersionRecordV2> for VersionRecord {
+    fn from(v: VersionRecordV2) -> Self {
+        VersionRecord {
+            version_id: v.version_id,
+            created: v.created,
+            kind: v.kind,
+            size: v.size,
+            etag: v.etag,
+            content_type: v.content_type,
+            user_meta: v.user_meta,
+            checksums: v.checksums,
+            segments: v.segments,
+            null_version: v.null_version,
+            inline: false,
+        }
+    }
+}
+
+/// The bytes of a small object, kept in the metadata store and committed in the same
+/// synced batch as its version: a small PUT then costs one fsync instead of thirteen.
+/// Verified against its BLAKE3 hash on every read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineRecord {
+    pub blake3: Hash,
+    pub data: Vec<u8>,
+}
+
+impl Record for InlineRecord {
+    const NAME: &'static str = "inline";
+    const FORMAT: u8 = 1;
 }
 
 /// Format 1 of [`VersionRecord`]: before null versions were marked. Every format-1 record
@@ -140,9 +195,9 @@ struct VersionRecordV1 {
     segments: Vec<SegmentRecord>,
 }
 
-impl From<VersionRecordV1> for VersionRecord {
+impl From<VersionRecordV1> for VersionRecordV2 {
     fn from(v: VersionRecordV1) -> Self {
-        VersionRecord {
+        VersionRecordV2 {
             version_id: v.version_id,
             created: v.created,
             kind: v.kind,
@@ -275,6 +330,7 @@ mod tests {
                 ],
             }],
             null_version: false,
+            inline: false,
         }
     }
 
@@ -304,12 +360,34 @@ mod tests {
         Ok(())
     }
 
+    /// Bytes written by format 2 (null versions, before inline data): the sample with
+    /// `null_version = true`.
+    const VERSION_V2: &str = concat!(
+        "02010101010101010101010101010101018080f28183898506000520356434313430326162633462",
+        "3261373662393731396439313130313763353932010a746578742f706c61696e0101610162010004",
+        "01020304010202020202020202020202020202020202018020050202643001070707070707070707",
+        "07070707070707070707070707070707070707070707070264310001",
+    );
+
     #[test]
-    fn round_trips_format_2_with_null_version() -> Result<(), MetaError> {
+    fn decodes_format_2_bytes() -> Result<(), MetaError> {
+        let bytes = hex::decode(VERSION_V2).map_err(|e| MetaError::Decode {
+            record: "fixture",
+            message: e.to_string(),
+        })?;
+        let mut expected = sample_version();
+        expected.null_version = true;
+        assert_eq!(VersionRecord::decode(&bytes)?, expected);
+        Ok(())
+    }
+
+    #[test]
+    fn round_trips_format_3() -> Result<(), MetaError> {
         let mut v = sample_version();
         v.null_version = true;
+        v.inline = true;
         let bytes = v.encode();
-        assert_eq!(bytes[0], 2);
+        assert_eq!(bytes[0], 3);
         assert_eq!(VersionRecord::decode(&bytes)?, v);
         Ok(())
     }

@@ -72,6 +72,12 @@ pub enum StoreError {
         good: usize,
         needed: usize,
     },
+    #[error("{bucket}/{key} version {version_id}: inline data missing or corrupt")]
+    InlineCorrupt {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+    },
     #[error("Content-MD5 {expected} does not match the body's MD5 {computed}")]
     BadDigest { expected: String, computed: String },
     #[error("the {algorithm} checksum {expected} does not match the body's {computed}")]

@@ -107,7 +107,8 @@ impl Store {
             return Err(StoreError::InvalidPartNumber { part_number });
         }
         let upload = self.open_upload(bucket, key, upload_id)?;
-        let seg = self.write_segment(body, &opts).await?;
+        // Parts are never inline: Complete assembles segments.
+        let seg = self.write_segment(body, &opts, 0).await?;
         let part = PartRecord {
             part_number: part_number as u16,
             etag: hex::encode(seg.md5),
@@ -220,6 +221,7 @@ impl Store {
             checksums: Vec::new(),
             segments,
             null_version,
+            inline: false,
         };
         let replaced = if null_version {
             self.null_version(bucket, key)?

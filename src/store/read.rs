@@ -113,6 +113,10 @@ struct ReadJob {
 
 impl ReadJob {
     fn run(self, (start, end): (u64, u64), tx: &mpsc::Sender<Result<Bytes, StoreError>>) {
+        if self.record.inline {
+            let _ = tx.blocking_send(self.inline_bytes(start, end));
+            return;
+        }
         let mut seg_start = 0u64;
         for seg in &self.record.segments {
             let seg_end = seg_start + seg.geometry.len;
@@ -150,6 +154,31 @@ impl ReadJob {
                 }
             }
             seg_start = seg_end;
+        }
+    }
+
+    /// A small object's bytes from the metadata store, checked against their hash.
+    fn inline_bytes(&self, start: u64, end: u64) -> Result<Bytes, StoreError> {
+        let rec = self
+            .store
+            .inner
+            .meta
+            .inline(&self.bucket, &self.key, &self.record.version_id)?;
+        match rec {
+            Some(r)
+                if r.data.len() as u64 == self.record.size
+                    && blake3::hash(&r.data).as_bytes() == &r.blake3 =>
+            {
+                Ok(Bytes::from(r.data).slice(start as usize..end as usize))
+            }
+            _ => {
+                tracing::error!(bucket = %self.bucket, key = %self.key, "inline data missing or corrupt");
+                Err(StoreError::InlineCorrupt {
+                    bucket: self.bucket.clone(),
+                    key: self.key.clone(),
+                    version_id: self.record.version_id,
+                })
+            }
         }
     }
 

@@ -23,6 +23,8 @@ fn node() -> Node {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = NodeConfig::embedded(dir.path());
     config.block_size = BLOCK;
+    // These tests are about shards: keep even tiny objects out of the metadata store.
+    config.inline_max = 0;
     let store = Store::open(config, Arc::new(SystemClock)).expect("open");
     let bucket = BucketName::new("test").expect("name");
     store.create_bucket(&bucket).expect("bucket");
@@ -340,4 +342,68 @@ pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn small_objects_live_inline_with_one_commit_and_no_shard_files() {
+    let rt = rt();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = NodeConfig::embedded(dir.path());
+    config.block_size = BLOCK;
+    config.inline_max = 1024;
+    let store = Store::open(config, Arc::new(SystemClock)).expect("open");
+    let bucket = BucketName::new("small").expect("name");
+    store.create_bucket(&bucket).expect("bucket");
+    let key = ObjectKey::new("tiny").expect("key");
+    let bytes = data(1000, 3);
+    let out = rt
+        .block_on(store.put_object(&bucket, &key, PutOptions::default(), body(&bytes)))
+        .expect("put");
+    assert_eq!(out.etag, hex::encode(md5_of(&bytes)));
+    let rec = store.head_object(&bucket, &key, None).expect("head");
+    assert!(rec.inline && rec.segments.is_empty());
+    for d in &store.config().disks {
+        assert!(
+            walk(&d.path.join("shards")).is_empty(),
+            "no shard file for an inline object"
+        );
+    }
+    let read = |range| {
+        rt.block_on(async {
+            let r = store
+                .get_object(&bucket, &key, None, range)
+                .await
+                .expect("get");
+            let mut out = Vec::new();
+            let mut b = r.body;
+            while let Some(c) = b.next().await {
+                out.extend_from_slice(&c.expect("chunk"));
+            }
+            out
+        })
+    };
+    assert_eq!(read(None), bytes);
+    assert_eq!(
+        read(Some(ByteRange::FromTo {
+            first: 10,
+            last: 19
+        })),
+        &bytes[10..20]
+    );
+    // One byte over the limit goes to shards.
+    let big = ObjectKey::new("not-tiny").expect("key");
+    rt.block_on(store.put_object(&bucket, &big, PutOptions::default(), body(&data(1025, 4))))
+        .expect("put");
+    assert!(!store.head_object(&bucket, &big, None).expect("head").inline);
+    // Removing the version removes its inline bytes with it.
+    let vref = rec.version_ref();
+    rt.block_on(store.delete_object(&bucket, &key, Some(&vref)))
+        .expect("delete");
+    assert!(
+        store
+            .meta()
+            .inline(&bucket, &key, &rec.version_id)
+            .expect("meta")
+            .is_none()
+    );
 }

@@ -266,6 +266,7 @@ impl Store {
                     checksums: Vec::new(),
                     segments: Vec::new(),
                     null_version: null,
+                    inline: false,
                 };
                 let replaced = if null {
                     self.null_version(bucket, key)?
@@ -284,6 +285,7 @@ impl Store {
                         replaces: None,
                         require_absent: false,
                         tags: None,
+                        inline: None,
                     },
                     replaced.as_ref(),
                 )?;

@@ -23,8 +23,8 @@ use crate::disk::ShardWriter;
 use crate::disk::shard::Hash;
 use crate::erasure::Geometry;
 use crate::meta::{
-    PendingRecord, RepairReason, RepairRecord, SegmentRecord, ShardRecord, VersionKind,
-    VersionRecord, Versioning,
+    InlineRecord, PendingRecord, RepairReason, RepairRecord, SegmentRecord, ShardRecord,
+    VersionKind, VersionRecord, Versioning,
 };
 use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 
@@ -60,6 +60,8 @@ pub struct PutOutcome {
 /// A segment whose shard files are durable but not yet referenced by any version.
 pub(super) struct WrittenSegment {
     pub(super) record: Option<SegmentRecord>,
+    /// The whole body, when it is small enough to be kept inline.
+    pub(super) inline: Option<Bytes>,
     pub(super) md5: [u8; 16],
     pub(super) checksum: Option<Checksum>,
     pub(super) len: u64,
@@ -99,7 +101,9 @@ impl Store {
             });
         }
         let created = self.inner.clock.now();
-        let seg = self.write_segment(body, &opts).await?;
+        let seg = self
+            .write_segment(body, &opts, self.inner.config.inline_max)
+            .await?;
         let version_id = VersionId::generate(created);
         let etag = hex::encode(seg.md5);
         let repairs: Vec<RepairRecord> = match (&seg.record, seg.missing.is_empty()) {
@@ -125,7 +129,12 @@ impl Store {
             checksums: seg.checksum.clone().into_iter().collect(),
             segments: seg.record.into_iter().collect(),
             null_version,
+            inline: seg.inline.is_some(),
         };
+        let inline = seg.inline.as_ref().map(|b| InlineRecord {
+            blake3: *blake3::hash(b).as_bytes(),
+            data: b.to_vec(),
+        });
         let store = self.clone();
         let (b, k) = (bucket.clone(), key.clone());
         let committed = tokio::task::spawn_blocking(move || {
@@ -148,6 +157,7 @@ impl Store {
                         replaces: None,
                         require_absent: create_only,
                         tags: Some(&tags),
+                        inline: inline.as_ref(),
                     },
                     replaced.as_ref(),
                 )
@@ -187,10 +197,13 @@ impl Store {
         }
     }
 
+    /// Streams `body` into a new segment, or returns it whole when it is at most
+    /// `inline_max` bytes.
     pub(super) async fn write_segment<S>(
         &self,
         body: S,
         opts: &PutOptions,
+        inline_max: usize,
     ) -> Result<WrittenSegment, StoreError>
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
@@ -208,9 +221,30 @@ impl Store {
             finish_checks(opts, md5, checksum.as_ref(), 0)?;
             return Ok(WrittenSegment {
                 record: None,
+                inline: None,
                 md5,
                 checksum,
                 len: 0,
+                missing: Vec::new(),
+            });
+        }
+        // A stripe shorter than a full one is the whole body.
+        if first.len() <= inline_max && first.len() < k * block {
+            let mut md5 = Md5::default();
+            md5.update(&first);
+            let md5 = md5.finish();
+            let checksum = opts.checksum.as_ref().map(|c| {
+                let mut h = ChecksumHasher::new(c.algorithm);
+                h.update(&first);
+                h.finish()
+            });
+            finish_checks(opts, md5, checksum.as_ref(), first.len() as u64)?;
+            return Ok(WrittenSegment {
+                record: None,
+                len: first.len() as u64,
+                inline: Some(first),
+                md5,
+                checksum,
                 missing: Vec::new(),
             });
         }
@@ -331,6 +365,7 @@ impl Store {
             })
             .collect();
         Ok(WrittenSegment {
+            inline: None,
             record: Some(SegmentRecord {
                 id,
                 geometry,

@@ -57,7 +57,7 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::IncompleteBody { .. } => err(C::IncompleteBody, msg),
         StoreError::Body(_) => err(C::IncompleteBody, msg),
         StoreError::InsufficientDisks { .. } => err(C::ServiceUnavailable, msg),
-        StoreError::Unreadable { .. } => internal(msg),
+        StoreError::Unreadable { .. } | StoreError::InlineCorrupt { .. } => internal(msg),
         StoreError::Config(c) => match c {
             ConfigError::EcSyntax { .. }
             | ConfigError::NoDataShards
@@ -69,6 +69,7 @@ pub fn to_s3(e: StoreError) -> S3Error {
             | ConfigError::DuplicateDiskId { .. }
             | ConfigError::BadQuorum { .. }
             | ConfigError::BadBlockSize { .. }
+            | ConfigError::BadInlineMax { .. }
             | ConfigError::ReadFile { .. }
             | ConfigError::Parse { .. }
             | ConfigError::CreateDir { .. } => internal(msg),
