@@ -153,6 +153,28 @@ impl Meta {
         self.db.get(cf, key)?.map(|b| R::decode(&b)).transpose()
     }
 
+    /// Decodes up to `limit` records whose keys start with `prefix`, in key order.
+    fn collect<R: Record>(&self, cf: Cf, prefix: &[u8], limit: usize) -> Result<Vec<R>, MetaError> {
+        let mut out = Vec::new();
+        let mut err = None;
+        self.db.scan(cf, prefix, |k, v| {
+            if !k.starts_with(prefix) || out.len() >= limit {
+                return ControlFlow::Break(());
+            }
+            match R::decode(v) {
+                Ok(r) => {
+                    out.push(r);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    err = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+        err.map_or(Ok(out), Err)
+    }
+
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write_lock
             .lock()
@@ -180,20 +202,7 @@ impl Meta {
     }
 
     pub fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError> {
-        let mut out = Vec::new();
-        let mut err = None;
-        self.db
-            .scan(Cf::Buckets, b"", |_, v| match BucketRecord::decode(v) {
-                Ok(r) => {
-                    out.push(r);
-                    ControlFlow::Continue(())
-                }
-                Err(e) => {
-                    err = Some(e);
-                    ControlFlow::Break(())
-                }
-            })?;
-        err.map_or(Ok(out), Err)
+        self.collect(Cf::Buckets, b"", usize::MAX)
     }
 
     pub fn version(
@@ -281,20 +290,7 @@ impl Meta {
     }
 
     pub fn pending(&self) -> Result<Vec<PendingRecord>, MetaError> {
-        let mut out = Vec::new();
-        let mut err = None;
-        self.db
-            .scan(Cf::Pending, b"", |_, v| match PendingRecord::decode(v) {
-                Ok(r) => {
-                    out.push(r);
-                    ControlFlow::Continue(())
-                }
-                Err(e) => {
-                    err = Some(e);
-                    ControlFlow::Break(())
-                }
-            })?;
-        err.map_or(Ok(out), Err)
+        self.collect(Cf::Pending, b"", usize::MAX)
     }
 
     /// Every version of `key`, newest first.
@@ -303,25 +299,7 @@ impl Meta {
         bucket: &BucketName,
         key: &ObjectKey,
     ) -> Result<Vec<VersionRecord>, MetaError> {
-        let prefix = keys::object_prefix(bucket, key);
-        let mut out = Vec::new();
-        let mut err = None;
-        self.db.scan(Cf::Versions, &prefix, |k, v| {
-            if !k.starts_with(&prefix) {
-                return ControlFlow::Break(());
-            }
-            match VersionRecord::decode(v) {
-                Ok(r) => {
-                    out.push(r);
-                    ControlFlow::Continue(())
-                }
-                Err(e) => {
-                    err = Some(e);
-                    ControlFlow::Break(())
-                }
-            }
-        })?;
-        err.map_or(Ok(out), Err)
+        self.collect(Cf::Versions, &keys::object_prefix(bucket, key), usize::MAX)
     }
 
     /// Commits a new version in one synced batch: the version record, its tags, the end
@@ -490,48 +468,12 @@ impl Meta {
 
     /// Every upload in progress in `bucket`, ordered by key then age.
     pub fn uploads(&self, bucket: &BucketName) -> Result<Vec<UploadRecord>, MetaError> {
-        let prefix = keys::upload_key_prefix(bucket);
-        let mut out = Vec::new();
-        let mut err = None;
-        self.db.scan(Cf::Uploads, &prefix, |k, v| {
-            if !k.starts_with(&prefix) {
-                return ControlFlow::Break(());
-            }
-            match UploadRecord::decode(v) {
-                Ok(r) => {
-                    out.push(r);
-                    ControlFlow::Continue(())
-                }
-                Err(e) => {
-                    err = Some(e);
-                    ControlFlow::Break(())
-                }
-            }
-        })?;
-        err.map_or(Ok(out), Err)
+        self.collect(Cf::Uploads, &keys::upload_key_prefix(bucket), usize::MAX)
     }
 
     /// The parts uploaded so far, by part number.
     pub fn parts(&self, id: &SegmentId) -> Result<Vec<PartRecord>, MetaError> {
-        let prefix = keys::part_prefix(id);
-        let mut out = Vec::new();
-        let mut err = None;
-        self.db.scan(Cf::Uploads, &prefix, |k, v| {
-            if !k.starts_with(&prefix) {
-                return ControlFlow::Break(());
-            }
-            match PartRecord::decode(v) {
-                Ok(r) => {
-                    out.push(r);
-                    ControlFlow::Continue(())
-                }
-                Err(e) => {
-                    err = Some(e);
-                    ControlFlow::Break(())
-                }
-            }
-        })?;
-        err.map_or(Ok(out), Err)
+        self.collect(Cf::Uploads, &keys::part_prefix(id), usize::MAX)
     }
 
     /// Commits a part (its segment leaves the pending state). Returns the part it replaced,
@@ -615,23 +557,7 @@ impl Meta {
     }
 
     pub fn repairs(&self, limit: usize) -> Result<Vec<RepairRecord>, MetaError> {
-        let mut out = Vec::new();
-        let mut err = None;
-        self.db.scan(Cf::Repair, b"", |_, v| {
-            match RepairRecord::decode(v) {
-                Ok(r) => out.push(r),
-                Err(e) => {
-                    err = Some(e);
-                    return ControlFlow::Break(());
-                }
-            }
-            if out.len() >= limit {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })?;
-        err.map_or(Ok(out), Err)
+        self.collect(Cf::Repair, b"", limit)
     }
 
     pub fn system_get(&self, key: &str) -> Result<Option<Vec<u8>>, MetaError> {

@@ -83,6 +83,23 @@ pub fn error_status<E>(
     e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
+/// A server on the embedded default in a fresh temporary data folder (dropped with it).
+pub fn start_default() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(&["--data", data.to_str().expect("path")], dir.path());
+    (dir, server)
+}
+
+/// A small multi-threaded runtime for driving async clients from a plain `#[test]`.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// A running `stele-server`, killed when dropped.
 pub struct Server {
     child: Child,

@@ -2,22 +2,9 @@
 //! buckets, PUT/GET/HEAD with ranges and Content-MD5, authentication failures.
 
 use aws_sdk_s3::primitives::ByteStream;
-use stele_tests::{Server, error_code, error_status, s3_client_with};
-
-fn start() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let server = Server::start(&["--data", data.to_str().expect("path")], dir.path());
-    (dir, server)
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+use stele_tests::{
+    error_code, error_status, runtime as rt, s3_client_with, start_default as start,
+};
 
 #[test]
 fn buckets_and_objects_round_trip() {

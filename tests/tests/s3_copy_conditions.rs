@@ -4,22 +4,7 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
-use stele_tests::{Server, error_code, error_status};
-
-fn start() -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let server = Server::start(&["--data", data.to_str().expect("path")], dir.path());
-    (dir, server)
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+use stele_tests::{error_code, error_status, runtime as rt, start_default as start};
 
 async fn body_of(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
     let got = c

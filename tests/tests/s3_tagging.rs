@@ -3,15 +3,7 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, Tag, Tagging, VersioningConfiguration};
-use stele_tests::{Server, error_code, error_status};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+use stele_tests::{error_code, error_status, runtime as rt, start_default};
 
 async fn tags(c: &Client, key: &str, version: Option<&str>) -> Vec<(String, String)> {
     let out = c
@@ -42,9 +34,7 @@ fn tagging(pairs: &[(&str, &str)]) -> Tagging {
 
 #[test]
 fn tags_belong_to_versions_and_change_without_new_versions() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let server = Server::start(&["--data", data.to_str().expect("path")], dir.path());
+    let (_dir, server) = start_default();
     let c = server.client();
     rt().block_on(async {
         c.create_bucket()

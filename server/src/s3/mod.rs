@@ -441,28 +441,7 @@ impl S3 for SteleS3 {
         let page = blocking(move || store.list_objects(&b, &q)).await?;
         let enc = encoder(input.encoding_type.as_ref());
         let fetch_owner = input.fetch_owner.unwrap_or(false);
-        let contents: Vec<dto::Object> = page
-            .objects
-            .iter()
-            .map(|(k, r)| dto::Object {
-                key: Some(enc(k.as_str())),
-                e_tag: Some(etag(&r.etag)),
-                last_modified: Some(time(r.created)),
-                size: Some(r.size as i64),
-                storage_class: Some(dto::ObjectStorageClass::from_static(
-                    dto::ObjectStorageClass::STANDARD,
-                )),
-                owner: fetch_owner.then(owner),
-                ..Default::default()
-            })
-            .collect();
-        let prefixes: Vec<dto::CommonPrefix> = page
-            .common_prefixes
-            .iter()
-            .map(|p| dto::CommonPrefix {
-                prefix: Some(enc(p)),
-            })
-            .collect();
+        let (contents, prefixes) = listing(&page, &enc, fetch_owner);
         Ok(S3Response::new(dto::ListObjectsV2Output {
             name: Some(bucket.to_string()),
             prefix: Some(enc(input.prefix.as_deref().unwrap_or(""))),
@@ -500,28 +479,7 @@ impl S3 for SteleS3 {
         let b = bucket.clone();
         let page = blocking(move || store.list_objects(&b, &q)).await?;
         let enc = encoder(input.encoding_type.as_ref());
-        let contents: Vec<dto::Object> = page
-            .objects
-            .iter()
-            .map(|(k, r)| dto::Object {
-                key: Some(enc(k.as_str())),
-                e_tag: Some(etag(&r.etag)),
-                last_modified: Some(time(r.created)),
-                size: Some(r.size as i64),
-                storage_class: Some(dto::ObjectStorageClass::from_static(
-                    dto::ObjectStorageClass::STANDARD,
-                )),
-                owner: Some(owner()),
-                ..Default::default()
-            })
-            .collect();
-        let prefixes: Vec<dto::CommonPrefix> = page
-            .common_prefixes
-            .iter()
-            .map(|p| dto::CommonPrefix {
-                prefix: Some(enc(p)),
-            })
-            .collect();
+        let (contents, prefixes) = listing(&page, &enc, true);
         // S3 sends NextMarker only with a delimiter; clients use the last key otherwise.
         let next_marker = (page.truncated && input.delimiter.is_some())
             .then(|| page.last.as_deref().map(&enc))
@@ -1147,6 +1105,37 @@ fn parse_copy_range(s: &str) -> S3Result<ByteRange> {
         return Err(bad());
     }
     Ok(ByteRange::FromTo { first, last })
+}
+
+/// The objects and common prefixes of a listing page, as S3 returns them.
+fn listing(
+    page: &stele::store::ListPage,
+    enc: &impl Fn(&str) -> String,
+    with_owner: bool,
+) -> (Vec<dto::Object>, Vec<dto::CommonPrefix>) {
+    let objects = page
+        .objects
+        .iter()
+        .map(|(k, r)| dto::Object {
+            key: Some(enc(k.as_str())),
+            e_tag: Some(etag(&r.etag)),
+            last_modified: Some(time(r.created)),
+            size: Some(r.size as i64),
+            storage_class: Some(dto::ObjectStorageClass::from_static(
+                dto::ObjectStorageClass::STANDARD,
+            )),
+            owner: with_owner.then(owner),
+            ..Default::default()
+        })
+        .collect();
+    let prefixes = page
+        .common_prefixes
+        .iter()
+        .map(|p| dto::CommonPrefix {
+            prefix: Some(enc(p)),
+        })
+        .collect();
+    (objects, prefixes)
 }
 
 type BodyStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
