@@ -506,3 +506,69 @@ fn skewed_clocks_and_expired_presigned_urls_are_refused() {
         assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
     });
 }
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let (dir, server) = start();
+    let c = server.client();
+    let body: Vec<u8> = (0..2_000_000u32).map(|i| (i % 241) as u8).collect();
+    let url = rt().block_on(async {
+        c.create_bucket()
+            .bucket("drain")
+            .send()
+            .await
+            .expect("create");
+        c.put_object()
+            .bucket("drain")
+            .key("late")
+            .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).expect("config"))
+            .await
+            .expect("presign")
+            .uri()
+            .to_owned()
+    });
+    let rest = url.strip_prefix("http://").expect("http");
+    let (host, path) = rest.split_once('/').expect("path");
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        s,
+        "PUT /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("headers");
+    s.write_all(&body[..body.len() / 2]).expect("first half");
+    s.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(300));
+    // Ask the server to stop while the upload is half sent.
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(&body[body.len() / 2..]).expect("second half");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("response");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert_eq!(status, Some(0), "clean exit after SIGTERM");
+
+    // The acknowledged object is there after a restart.
+    let data = dir.path().join("data");
+    let again = stele_tests::Server::start(&["--data", data.to_str().expect("path")], dir.path());
+    rt().block_on(async {
+        let got = again
+            .client()
+            .get_object()
+            .bucket("drain")
+            .key("late")
+            .send()
+            .await
+            .expect("get");
+        let bytes = got.body.collect().await.expect("body").into_bytes();
+        assert!(bytes[..] == body[..], "bytes differ");
+    });
+}
