@@ -43,6 +43,8 @@ pub enum StoreError {
     NoSuchUpload { upload_id: String },
     #[error("part number {part_number} is outside 1 to 10000")]
     InvalidPartNumber { part_number: i32 },
+    #[error("the object has {parts} parts; part {part_number} was asked for")]
+    PartNotInObject { part_number: u32, parts: u32 },
     #[error("part {part_number} was not uploaded or its ETag does not match")]
     InvalidPart { part_number: i32 },
     #[error("the parts are not in ascending order")]

@@ -10,6 +10,8 @@ pub enum ByteRange {
     From { first: u64 },
     /// `bytes=-len`: the last `len` bytes.
     Suffix { len: u64 },
+    /// `partNumber=n`: the bytes of one uploaded part.
+    Part { number: u32 },
 }
 
 impl ByteRange {
@@ -22,6 +24,7 @@ impl ByteRange {
             }
             ByteRange::From { first } if first < len => Ok((first, len)),
             ByteRange::Suffix { len: n } if n > 0 && len > 0 => Ok((len - n.min(len), len)),
+            ByteRange::Part { .. } => Err(bad()),
             _ => Err(bad()),
         }
     }

@@ -77,6 +77,14 @@ impl Store {
         let record =
             tokio::task::spawn_blocking(move || store.head_object(&b, &k, v.as_ref())).await??;
         let interval = match range {
+            Some(ByteRange::Part { number }) => {
+                record
+                    .part_interval(number)
+                    .ok_or(StoreError::PartNotInObject {
+                        part_number: number,
+                        parts: record.parts_count(),
+                    })?
+            }
             Some(r) => r.resolve(record.size)?,
             None => (0, record.size),
         };
@@ -410,5 +418,37 @@ impl<'a> SegmentReader<'a> {
             .reconstruct(&mut blocks, false)
             .map_err(Failure::Codec)?;
         Ok(blocks)
+    }
+}
+
+impl VersionRecord {
+    /// How many parts the object was uploaded in: the `-N` of a multipart ETag, else 1.
+    pub fn parts_count(&self) -> u32 {
+        self.etag
+            .rsplit_once('-')
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// The bytes of part `n` (1-based) as a half-open interval. Every part but the last is
+    /// at least 5 MiB, so parts map one to one onto segments, except a last part of zero
+    /// bytes, which has none.
+    pub fn part_interval(&self, n: u32) -> Option<(u64, u64)> {
+        let count = self.parts_count();
+        if n == 0 || n > count {
+            return None;
+        }
+        if count == 1 {
+            return Some((0, self.size));
+        }
+        let mut start = 0u64;
+        for (i, seg) in self.segments.iter().enumerate() {
+            let end = start + seg.geometry.len;
+            if i as u32 + 1 == n {
+                return Some((start, end));
+            }
+            start = end;
+        }
+        Some((self.size, self.size))
     }
 }

@@ -184,6 +184,32 @@ fn upload_parts_and_complete() {
         let b = r.body.collect().await.expect("body").into_bytes();
         assert_eq!(&b[..], &expected[(5 << 20) - 10..(5 << 20) + 10]);
 
+        // partNumber reads one part back (206, x-amz-mp-parts-count).
+        for (n, expected) in [(1, &p1), (2, &p2), (3, &p3)] {
+            let part = c
+                .get_object()
+                .bucket("mpart")
+                .key("big.bin")
+                .part_number(n)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("part {n}: {e:?}"));
+            assert_eq!(part.parts_count(), Some(3));
+            assert_eq!(part.content_length(), Some(expected.len() as i64));
+            let b = part.body.collect().await.expect("body").into_bytes();
+            assert!(b[..] == expected[..], "part {n} differs");
+        }
+        let e = c
+            .get_object()
+            .bucket("mpart")
+            .key("big.bin")
+            .part_number(4)
+            .send()
+            .await
+            .expect_err("no part 4");
+        assert_eq!(error_code(&e), "InvalidPartNumber");
+        assert_eq!(error_status(&e), 416);
+
         let e = c
             .upload_part()
             .bucket("mpart")
@@ -289,5 +315,35 @@ fn small_parts_bad_numbers_and_abort() {
             .expect("get");
         let b = got.body.collect().await.expect("body").into_bytes();
         assert_eq!(&b[..], b"just one small part");
+        // partNumber=1 of a one-part upload, and of a plain object, is the whole object.
+        c.put_object()
+            .bucket("mpart")
+            .key("plain")
+            .body(ByteStream::from_static(b"plain bytes"))
+            .send()
+            .await
+            .expect("put");
+        for key in ["one", "plain"] {
+            let got = c
+                .get_object()
+                .bucket("mpart")
+                .key(key)
+                .part_number(1)
+                .send()
+                .await
+                .expect("part 1");
+            assert_eq!(got.parts_count(), Some(1));
+            let b = got.body.collect().await.expect("body").into_bytes();
+            assert!(!b.is_empty());
+        }
+        let e = c
+            .get_object()
+            .bucket("mpart")
+            .key("plain")
+            .part_number(2)
+            .send()
+            .await
+            .expect_err("one part only");
+        assert_eq!(error_status(&e), 416);
     });
 }

@@ -45,6 +45,11 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::CopyToItself => err(C::InvalidRequest, msg),
         StoreError::InvalidTag { .. } => err(C::InvalidTag, msg),
         StoreError::InvalidPartNumber { .. } => err(C::InvalidArgument, msg),
+        StoreError::PartNotInObject { .. } => {
+            let mut e = err(C::Custom("InvalidPartNumber".into()), msg);
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            e
+        }
         StoreError::InvalidPart { .. } => err(C::InvalidPart, msg),
         StoreError::InvalidPartOrder => err(C::InvalidPartOrder, msg),
         StoreError::EntityTooSmall { .. } => err(C::EntityTooSmall, msg),

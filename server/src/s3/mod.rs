@@ -217,14 +217,29 @@ impl S3 for SteleS3 {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let version = version_ref(input.version_id.as_deref())?;
-        let range = input.range.map(|r| match r {
-            dto::Range::Int {
-                first,
-                last: Some(last),
-            } => ByteRange::FromTo { first, last },
-            dto::Range::Int { first, last: None } => ByteRange::From { first },
-            dto::Range::Suffix { length } => ByteRange::Suffix { len: length },
-        });
+        let range = match (input.range, input.part_number) {
+            (Some(_), Some(_)) => {
+                return Err(bad_request(
+                    s3s::S3ErrorCode::InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter",
+                ));
+            }
+            (None, Some(n)) if n >= 1 => Some(ByteRange::Part { number: n as u32 }),
+            (None, Some(_)) => {
+                return Err(bad_request(
+                    s3s::S3ErrorCode::InvalidArgument,
+                    "Part number must be an integer between 1 and 10000, inclusive",
+                ));
+            }
+            (r, None) => r.map(|r| match r {
+                dto::Range::Int {
+                    first,
+                    last: Some(last),
+                } => ByteRange::FromTo { first, last },
+                dto::Range::Int { first, last: None } => ByteRange::From { first },
+                dto::Range::Suffix { length } => ByteRange::Suffix { len: length },
+            }),
+        };
         let read = self
             .store
             .get_object(&bucket, &key, version.as_ref(), range)
@@ -243,7 +258,11 @@ impl S3 for SteleS3 {
             false,
         )?;
         let (start, end) = read.range;
-        let content_range = range.map(|_| format!("bytes {}-{}/{}", start, end - 1, rec.size));
+        let content_range = range
+            .filter(|_| end > start)
+            .map(|_| format!("bytes {}-{}/{}", start, end - 1, rec.size));
+        let parts_count =
+            matches!(range, Some(ByteRange::Part { .. })).then(|| rec.parts_count() as i32);
         let output = dto::GetObjectOutput {
             body: Some(StreamingBlob::wrap(read.body)),
             content_length: Some((end - start) as i64),
@@ -262,6 +281,7 @@ impl S3 for SteleS3 {
             metadata: Some(rec.user_meta.iter().cloned().collect()),
             accept_ranges: Some("bytes".into()),
             version_id: versioned(&self.store, &bucket, rec.version_ref()),
+            parts_count,
             ..Default::default()
         };
         let mut output = output;
