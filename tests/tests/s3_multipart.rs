@@ -184,6 +184,33 @@ fn upload_parts_and_complete() {
         let b = r.body.collect().await.expect("body").into_bytes();
         assert_eq!(&b[..], &expected[(5 << 20) - 10..(5 << 20) + 10]);
 
+        let attrs = c
+            .get_object_attributes()
+            .bucket("mpart")
+            .key("big.bin")
+            .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectParts)
+            .object_attributes(aws_sdk_s3::types::ObjectAttributes::ObjectSize)
+            .object_attributes(aws_sdk_s3::types::ObjectAttributes::Etag)
+            .send()
+            .await
+            .expect("attributes");
+        assert_eq!(attrs.object_size(), Some(expected.len() as i64));
+        assert_eq!(
+            attrs.e_tag().map(|e| e.trim_matches('"')),
+            Some(etag.trim_matches('"'))
+        );
+        let parts = attrs.object_parts().expect("parts");
+        assert_eq!(parts.total_parts_count(), Some(3));
+        let sizes: Vec<_> = parts.parts().iter().map(|p| p.size()).collect();
+        assert_eq!(
+            sizes,
+            [
+                Some(p1.len() as i64),
+                Some(p2.len() as i64),
+                Some(p3.len() as i64)
+            ]
+        );
+
         // partNumber reads one part back (206, x-amz-mp-parts-count).
         for (n, expected) in [(1, &p1), (2, &p2), (3, &p3)] {
             let part = c

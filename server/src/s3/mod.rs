@@ -1048,6 +1048,68 @@ impl S3 for SteleS3 {
         resp.status = Some(http::StatusCode::NO_CONTENT);
         Ok(resp)
     }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<dto::GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<dto::GetObjectAttributesOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let store = self.store.clone();
+        let b = bucket.clone();
+        let rec = blocking(move || store.head_object(&b, &key, version.as_ref())).await?;
+        let want = |a: &str| input.object_attributes.iter().any(|x| x.as_str() == a);
+        let sums = &rec.checksums;
+        let checksum = want(dto::ObjectAttributes::CHECKSUM)
+            .then(|| dto::Checksum {
+                checksum_crc32: checksum::value(sums, ChecksumAlgorithm::Crc32),
+                checksum_crc32c: checksum::value(sums, ChecksumAlgorithm::Crc32c),
+                checksum_crc64nvme: checksum::value(sums, ChecksumAlgorithm::Crc64Nvme),
+                checksum_sha1: checksum::value(sums, ChecksumAlgorithm::Sha1),
+                checksum_sha256: checksum::value(sums, ChecksumAlgorithm::Sha256),
+                ..Default::default()
+            })
+            .filter(|_| !sums.is_empty());
+        let object_parts = (want(dto::ObjectAttributes::OBJECT_PARTS) && rec.etag.contains('-'))
+            .then(|| {
+                let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+                let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000)) as u32;
+                let total = rec.parts_count();
+                let parts: Vec<dto::ObjectPart> = (marker + 1..=total)
+                    .take(max as usize)
+                    .filter_map(|n| {
+                        rec.part_interval(n).map(|(a, b)| dto::ObjectPart {
+                            part_number: Some(n as i32),
+                            size: Some((b - a) as i64),
+                            ..Default::default()
+                        })
+                    })
+                    .collect();
+                let last = parts.last().and_then(|p| p.part_number);
+                let truncated = last.is_some_and(|l| (l as u32) < total);
+                dto::GetObjectAttributesParts {
+                    total_parts_count: Some(total as i32),
+                    part_number_marker: input.part_number_marker,
+                    next_part_number_marker: if truncated { last } else { None },
+                    max_parts: Some(max as i32),
+                    is_truncated: Some(truncated),
+                    parts: Some(parts),
+                }
+            });
+        Ok(S3Response::new(dto::GetObjectAttributesOutput {
+            e_tag: want(dto::ObjectAttributes::ETAG).then(|| etag(&rec.etag)),
+            object_size: want(dto::ObjectAttributes::OBJECT_SIZE).then_some(rec.size as i64),
+            storage_class: want(dto::ObjectAttributes::STORAGE_CLASS)
+                .then(|| dto::StorageClass::from_static(dto::StorageClass::STANDARD)),
+            checksum,
+            object_parts,
+            last_modified: Some(time(rec.created)),
+            version_id: versioned(&self.store, &bucket, rec.version_ref()),
+            ..Default::default()
+        }))
+    }
 }
 
 /// `x-amz-tagging: k1=v1&k2=v2`, URL-encoded like a query string.
