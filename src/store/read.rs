@@ -29,6 +29,8 @@ pub struct ObjectRead {
     pub record: VersionRecord,
     /// Half-open interval of object bytes in `body`.
     pub range: (u64, u64),
+    /// How many tags the version has (`x-amz-tagging-count`).
+    pub tag_count: usize,
     pub body: Body,
 }
 
@@ -74,8 +76,8 @@ impl Store {
     ) -> Result<ObjectRead, StoreError> {
         let store = self.clone();
         let (b, k, v) = (bucket.clone(), key.clone(), version.copied());
-        let record =
-            tokio::task::spawn_blocking(move || store.head_object(&b, &k, v.as_ref())).await??;
+        let (record, tags) =
+            tokio::task::spawn_blocking(move || store.object_tags(&b, &k, v.as_ref())).await??;
         let interval = match range {
             Some(ByteRange::Part { number }) => {
                 record
@@ -107,6 +109,7 @@ impl Store {
         Ok(ObjectRead {
             record,
             range: interval,
+            tag_count: tags.len(),
             body,
         })
     }

@@ -64,6 +64,14 @@ fn tags_belong_to_versions_and_change_without_new_versions() {
             .version_id()
             .expect("id")
             .to_owned();
+        let get = c
+            .get_object()
+            .bucket("tagged")
+            .key("k")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(get.tag_count(), Some(2));
         let mut got = tags(&c, "k", None).await;
         got.sort();
         assert_eq!(

@@ -282,6 +282,7 @@ impl S3 for SteleS3 {
             accept_ranges: Some("bytes".into()),
             version_id: versioned(&self.store, &bucket, rec.version_ref()),
             parts_count,
+            tag_count: (read.tag_count > 0).then_some(read.tag_count as i32),
             ..Default::default()
         };
         let mut output = output;
