@@ -38,6 +38,10 @@ pub struct Args {
     /// The first S3 secret key.
     #[arg(long, env = "STELE_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// Serve virtual-host-style requests (`BUCKET.DOMAIN`) for this domain, besides
+    /// path-style ones.
+    #[arg(long, env = "STELE_DOMAIN")]
+    pub domain: Option<String>,
     /// Admin API listener (never serves S3).
     #[arg(long, env = "STELE_ADMIN_ADDR")]
     pub admin_addr: Option<String>,

@@ -65,7 +65,13 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         admin_listener.local_addr()?
     );
     let (tx, rx) = watch::channel(false);
-    let s3 = tokio::spawn(s3::run(store.clone(), cred, s3_listener, rx.clone()));
+    let s3 = tokio::spawn(s3::run(
+        store.clone(),
+        cred,
+        args.domain.clone(),
+        s3_listener,
+        rx.clone(),
+    ));
     let admin = tokio::spawn(admin::run(store, admin_listener, rx));
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");

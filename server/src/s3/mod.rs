@@ -5,6 +5,7 @@ pub mod auth;
 pub mod checksum;
 pub mod conditions;
 pub mod error;
+pub mod host;
 pub mod request_id;
 pub mod skew;
 
@@ -1262,14 +1263,21 @@ fn decode_token(t: &str) -> S3Result<String> {
 }
 
 /// Serves S3 on `listener` until `shutdown` turns true, then lets requests in flight finish.
+/// With `domain`, `BUCKET.DOMAIN` hosts address buckets (virtual-host style) too.
 pub async fn run(
     store: Store,
     credential: stele::identity::Credential,
+    domain: Option<String>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut builder = S3ServiceBuilder::new(SteleS3::new(store));
     builder.set_auth(auth::Keys::new(credential));
+    if let Some(d) = domain {
+        let host =
+            host::Domain::new(&d).ok_or_else(|| anyhow::anyhow!("invalid --domain {d:?}"))?;
+        builder.set_host(host);
+    }
     let service = request_id::WithRequestId::new(builder.build());
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

@@ -1,0 +1,187 @@
+//! HTTP-level behaviour checked with raw sockets: virtual-host-style addressing, a body
+//! cut short, and batch limits.
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::time::Duration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use stele_tests::{Server, error_code, runtime, start_default};
+
+/// Sends `head` (request line and headers, without the blank line) and `body` to the
+/// server at `addr`; `cut` stops after that many body bytes and half-closes. Returns the
+/// response text (empty if the server closed without one).
+fn send(addr: &str, head: &str, body: &[u8], cut: Option<usize>) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(s, "{head}\r\n\r\n").expect("head");
+    let n = cut.unwrap_or(body.len());
+    s.write_all(&body[..n]).expect("body");
+    if cut.is_some() {
+        s.shutdown(Shutdown::Write).expect("half-close");
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn split_url(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').expect("path");
+    (host.to_owned(), format!("/{path}"))
+}
+
+#[test]
+fn virtual_host_style_with_a_domain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(
+        &[
+            "--data",
+            data.to_str().expect("path"),
+            "--domain",
+            "s3.stele.test",
+        ],
+        dir.path(),
+    );
+    let port = server.s3_url.rsplit(':').next().expect("port").to_owned();
+    let url = runtime().block_on(async {
+        let c = server.client();
+        c.create_bucket()
+            .bucket("vhost")
+            .send()
+            .await
+            .expect("create");
+        c.put_object()
+            .bucket("vhost")
+            .key("dir/obj")
+            .body(ByteStream::from_static(b"virtual"))
+            .send()
+            .await
+            .expect("put");
+        // A client that addresses the bucket by host name.
+        let conf = c
+            .config()
+            .to_builder()
+            .endpoint_url(format!("http://s3.stele.test:{port}"))
+            .force_path_style(false)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+            .get_object()
+            .bucket("vhost")
+            .key("dir/obj")
+            .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).expect("config"))
+            .await
+            .expect("presign")
+            .uri()
+            .to_owned()
+    });
+    let (host, path) = split_url(&url);
+    assert_eq!(host, format!("vhost.s3.stele.test:{port}"), "{url}");
+    assert!(path.starts_with("/dir/obj?"), "{path}");
+    // No DNS here: connect to the server and name the virtual host in the Host header.
+    let resp = send(
+        &format!("127.0.0.1:{port}"),
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close"),
+        b"",
+        None,
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.ends_with("virtual"), "{resp}");
+}
+
+#[test]
+fn a_body_shorter_than_its_content_length_stores_nothing() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    let url = runtime().block_on(async {
+        c.create_bucket()
+            .bucket("short")
+            .send()
+            .await
+            .expect("create");
+        c.put_object()
+            .bucket("short")
+            .key("cut")
+            .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).expect("config"))
+            .await
+            .expect("presign")
+            .uri()
+            .to_owned()
+    });
+    let (host, path) = split_url(&url);
+    let body = vec![9u8; 1_000_000];
+    let resp = send(
+        &host,
+        &format!(
+            "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}",
+            body.len()
+        ),
+        &body,
+        Some(400_000),
+    );
+    assert!(
+        !resp.starts_with("HTTP/1.1 200"),
+        "a cut body was acknowledged: {resp}"
+    );
+    runtime().block_on(async {
+        let e = c
+            .head_object()
+            .bucket("short")
+            .key("cut")
+            .send()
+            .await
+            .expect_err("nothing");
+        assert_eq!(stele_tests::error_status(&e), 404);
+    });
+}
+
+#[test]
+fn delete_objects_takes_at_most_1000_keys() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    runtime().block_on(async {
+        c.create_bucket()
+            .bucket("batch")
+            .send()
+            .await
+            .expect("create");
+        c.put_object()
+            .bucket("batch")
+            .key("k0")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("put");
+        let ids: Vec<ObjectIdentifier> = (0..1001)
+            .map(|i| {
+                ObjectIdentifier::builder()
+                    .key(format!("k{i}"))
+                    .build()
+                    .expect("id")
+            })
+            .collect();
+        let e = c
+            .delete_objects()
+            .bucket("batch")
+            .delete(
+                Delete::builder()
+                    .set_objects(Some(ids))
+                    .build()
+                    .expect("delete"),
+            )
+            .send()
+            .await
+            .expect_err("too many");
+        assert_eq!(error_code(&e), "MalformedXML");
+        c.head_object()
+            .bucket("batch")
+            .key("k0")
+            .send()
+            .await
+            .expect("nothing deleted");
+    });
+}
