@@ -185,3 +185,119 @@ fn delete_objects_takes_at_most_1000_keys() {
             .expect("nothing deleted");
     });
 }
+
+/// A request signed with the server's credential (UNSIGNED-PAYLOAD) over a raw socket,
+/// declaring `declared` bytes of body (default: all of `body`).
+fn signed_with_length(
+    server: &Server,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+    declared: usize,
+) -> String {
+    let host = server
+        .s3_url
+        .strip_prefix("http://")
+        .expect("http")
+        .to_owned();
+    let signer = stele_tools::sigv4::Signer {
+        access_key: stele_tests::ACCESS_KEY.into(),
+        secret_key: stele_tests::SECRET_KEY.into(),
+        region: "us-east-1".into(),
+    };
+    let mut head = format!(
+        "{method} {path}?{query} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {declared}\r\nConnection: close"
+    );
+    for (k, v) in signer.sign(method, &host, path, query) {
+        head.push_str(&format!("\r\n{k}: {v}"));
+    }
+    send(&host, &head, body, None)
+}
+
+fn signed(server: &Server, method: &str, path: &str, query: &str, body: &[u8]) -> String {
+    signed_with_length(server, method, path, query, body, body.len())
+}
+
+#[test]
+fn malformed_xml_is_refused_and_changes_nothing() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    let id = runtime().block_on(async {
+        c.create_bucket()
+            .bucket("xml")
+            .send()
+            .await
+            .expect("create");
+        c.create_multipart_upload()
+            .bucket("xml")
+            .key("k")
+            .send()
+            .await
+            .expect("create upload")
+            .upload_id()
+            .expect("id")
+            .to_owned()
+    });
+    let resp = signed(
+        &server,
+        "PUT",
+        "/xml",
+        "versioning=",
+        b"<VersioningConfiguration><Status>Enab",
+    );
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("<Code>MalformedXML</Code>"), "{resp}");
+    let resp = signed(
+        &server,
+        "POST",
+        "/xml/k",
+        &format!("uploadId={id}"),
+        b"<CompleteMultipartUpload><Part><PartNumber>1</Part>",
+    );
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("<Code>MalformedXML</Code>"), "{resp}");
+    runtime().block_on(async {
+        let v = c
+            .get_bucket_versioning()
+            .bucket("xml")
+            .send()
+            .await
+            .expect("versioning");
+        assert_eq!(v.status(), None, "versioning unchanged");
+        c.list_parts()
+            .bucket("xml")
+            .key("k")
+            .upload_id(&id)
+            .send()
+            .await
+            .expect("upload still open");
+    });
+}
+
+#[test]
+fn bytes_past_content_length_are_not_part_of_the_object() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    runtime().block_on(async {
+        c.create_bucket()
+            .bucket("long")
+            .send()
+            .await
+            .expect("create");
+    });
+    let body = b"helloGARBAGE THAT IS NOT A REQUEST\r\n\r\n";
+    let resp = signed_with_length(&server, "PUT", "/long/k", "", body, 5);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    runtime().block_on(async {
+        let got = c
+            .get_object()
+            .bucket("long")
+            .key("k")
+            .send()
+            .await
+            .expect("get");
+        let b = got.body.collect().await.expect("body").into_bytes();
+        assert_eq!(&b[..], b"hello");
+    });
+}

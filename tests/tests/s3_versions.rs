@@ -482,6 +482,31 @@ fn listings_page_by_prefix_delimiter_and_tokens() {
         let got: Vec<_> = page2.contents().iter().filter_map(|o| o.key()).collect();
         assert_eq!(got, ["dirt", "e f+g"]);
 
+        // encoding-type=url: keys come back URL-encoded; fetch-owner adds the owner.
+        let enc = c
+            .list_objects_v2()
+            .bucket("lists")
+            .prefix("e")
+            .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+            .fetch_owner(true)
+            .send()
+            .await
+            .expect("encoded");
+        let got: Vec<_> = enc.contents().iter().filter_map(|o| o.key()).collect();
+        assert_eq!(got, ["e%20f%2Bg"]);
+        assert!(enc.contents()[0].owner().is_some());
+        let plain = c
+            .list_objects_v2()
+            .bucket("lists")
+            .prefix("e")
+            .send()
+            .await
+            .expect("plain");
+        assert!(
+            plain.contents()[0].owner().is_none(),
+            "owner only with fetch-owner"
+        );
+
         let e = c
             .list_objects_v2()
             .bucket("lists")

@@ -14,7 +14,6 @@ use stele::erasure::Codec;
 use stele::{BucketName, EcParams, NodeConfig, ObjectKey, PutOptions, Store, SystemClock};
 
 mod s3;
-mod sigv4;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {

@@ -1,0 +1,3 @@
+//! Library side of `stelectl`: pieces the end-to-end tests share with the CLI.
+
+pub mod sigv4;
