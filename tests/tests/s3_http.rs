@@ -301,3 +301,70 @@ fn bytes_past_content_length_are_not_part_of_the_object() {
         assert_eq!(&b[..], b"hello");
     });
 }
+
+/// An aws-chunked PUT whose CRC32 arrives in a trailer, as current SDKs send over HTTPS.
+fn put_with_trailer(server: &Server, path: &str, data: &[u8], crc32_b64: &str) -> String {
+    let host = server
+        .s3_url
+        .strip_prefix("http://")
+        .expect("http")
+        .to_owned();
+    let signer = stele_tools::sigv4::Signer {
+        access_key: stele_tests::ACCESS_KEY.into(),
+        secret_key: stele_tests::SECRET_KEY.into(),
+        region: "us-east-1".into(),
+    };
+    let mut body = format!("{:x}\r\n", data.len()).into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n0\r\nx-amz-checksum-crc32:{crc32_b64}\r\n\r\n").as_bytes());
+    let mut head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nContent-Encoding: aws-chunked\r\nx-amz-decoded-content-length: {}\r\nx-amz-trailer: x-amz-checksum-crc32\r\nx-amz-sdk-checksum-algorithm: CRC32\r\nConnection: close",
+        body.len(),
+        data.len()
+    );
+    for (k, v) in signer.sign_payload("PUT", &host, path, "", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    {
+        head.push_str(&format!("\r\n{k}: {v}"));
+    }
+    send(&host, &head, &body, None)
+}
+
+#[test]
+fn trailer_checksums_are_verified() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    runtime().block_on(async {
+        c.create_bucket()
+            .bucket("trailer")
+            .send()
+            .await
+            .expect("create");
+    });
+    // CRC32 of "123456789" is cbf43926.
+    let good = put_with_trailer(&server, "/trailer/good", b"123456789", "y/Q5Jg==");
+    assert!(good.starts_with("HTTP/1.1 200"), "{good}");
+    let bad = put_with_trailer(&server, "/trailer/bad", b"123456789", "AAAAAA==");
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    assert!(bad.contains("<Code>BadDigest</Code>"), "{bad}");
+    runtime().block_on(async {
+        let got = c
+            .get_object()
+            .bucket("trailer")
+            .key("good")
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .expect("good stored");
+        assert_eq!(got.checksum_crc32(), Some("y/Q5Jg=="));
+        let b = got.body.collect().await.expect("body").into_bytes();
+        assert_eq!(&b[..], b"123456789");
+        let e = c
+            .head_object()
+            .bucket("trailer")
+            .key("bad")
+            .send()
+            .await
+            .expect_err("nothing");
+        assert_eq!(stele_tests::error_status(&e), 404);
+    });
+}

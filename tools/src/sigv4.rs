@@ -46,10 +46,23 @@ impl Signer {
         path: &str,
         query: &str,
     ) -> Vec<(&'static str, String)> {
+        self.sign_payload(method, host, path, query, "UNSIGNED-PAYLOAD")
+    }
+
+    /// As [`Signer::sign`], with `payload` as `x-amz-content-sha256` (for example
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER` for an aws-chunked body with a trailer).
+    pub fn sign_payload(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+        query: &str,
+        payload: &str,
+    ) -> Vec<(&'static str, String)> {
         let date = amz_date();
         let day = &date[..8];
         let canonical = format!(
-            "{method}\n{path}\n{query}\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{date}\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD"
+            "{method}\n{path}\n{query}\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{date}\n\nhost;x-amz-content-sha256;x-amz-date\n{payload}"
         );
         let scope = format!("{day}/{}/s3/aws4_request", self.region);
         let to_sign = format!(
@@ -66,7 +79,7 @@ impl Signer {
         let signature = hex::encode(hmac_sha256(&key, to_sign.as_bytes()));
         vec![
             ("x-amz-date", date),
-            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD".into()),
+            ("x-amz-content-sha256", payload.into()),
             (
                 "authorization",
                 format!(
