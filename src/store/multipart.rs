@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 use super::{PutOptions, PutOutcome, Store, StoreError, VersionRef};
-use crate::checksum::Md5;
+use crate::checksum::{Checksum, ChecksumHasher, Md5};
 use crate::lock;
 use crate::meta::{
     MetaError, PartRecord, RepairReason, RepairRecord, SegmentRecord, UploadRecord, VersionKind,
@@ -28,6 +28,8 @@ pub struct PartInfo {
     pub etag: String,
     pub size: u64,
     pub created: crate::types::Timestamp,
+    /// The part's `x-amz-checksum-*`, verified when it was uploaded.
+    pub checksums: Vec<Checksum>,
 }
 
 impl From<&PartRecord> for PartInfo {
@@ -37,8 +39,17 @@ impl From<&PartRecord> for PartInfo {
             etag: p.etag.clone(),
             size: p.size,
             created: p.created,
+            checksums: p.checksums.clone(),
         }
     }
+}
+
+/// A part as Complete names it: its number, ETag, and the checksum the client saw.
+#[derive(Debug, Clone, Default)]
+pub struct CompletedPart {
+    pub part_number: i32,
+    pub etag: String,
+    pub checksum: Option<Checksum>,
 }
 
 fn upload_error(e: MetaError, upload_id: &SegmentId) -> StoreError {
@@ -49,6 +60,19 @@ fn upload_error(e: MetaError, upload_id: &SegmentId) -> StoreError {
         MetaError::BucketGone { bucket } => StoreError::NoSuchBucket { bucket },
         e => e.into(),
     }
+}
+
+/// S3's composite checksum of a multipart object: the checksum, with the parts' algorithm,
+/// of their concatenated raw checksums (shown with a `-N` part count). Only when every
+/// part carries a checksum of the same algorithm.
+fn composite_checksum(parts: &[&PartRecord]) -> Option<Checksum> {
+    let algorithm = parts.first()?.checksums.first()?.algorithm;
+    let mut h = ChecksumHasher::new(algorithm);
+    for p in parts {
+        let c = p.checksums.iter().find(|c| c.algorithm == algorithm)?;
+        h.update(&c.value);
+    }
+    Some(h.finish())
 }
 
 impl Store {
@@ -167,7 +191,7 @@ impl Store {
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &str,
-        chosen: &[(i32, String)],
+        chosen: &[CompletedPart],
     ) -> Result<PutOutcome, StoreError> {
         let upload = self.open_upload(bucket, key, upload_id)?;
         let b = self.bucket(bucket)?;
@@ -176,17 +200,26 @@ impl Store {
         }
         let parts = self.inner.meta.parts(&upload.upload_id)?;
         let mut used: Vec<&PartRecord> = Vec::with_capacity(chosen.len());
-        for (i, (number, etag)) in chosen.iter().enumerate() {
-            if i > 0 && *number <= chosen[i - 1].0 {
+        for (i, c) in chosen.iter().enumerate() {
+            let number = c.part_number;
+            if i > 0 && number <= chosen[i - 1].part_number {
                 return Err(StoreError::InvalidPartOrder);
             }
-            let etag = etag.trim_matches('"');
+            let etag = c.etag.trim_matches('"');
             let part = parts
                 .iter()
-                .find(|p| p.part_number as i32 == *number && p.etag == etag)
+                .find(|p| p.part_number as i32 == number && p.etag == etag)
                 .ok_or(StoreError::InvalidPart {
-                    part_number: *number,
+                    part_number: number,
                 })?;
+            // A checksum named at Complete must be the one verified at upload.
+            if let Some(claimed) = &c.checksum
+                && !part.checksums.contains(claimed)
+            {
+                return Err(StoreError::InvalidPart {
+                    part_number: number,
+                });
+            }
             used.push(part);
         }
         for p in &used[..used.len() - 1] {
@@ -206,6 +239,7 @@ impl Store {
             md5s.update(&raw);
         }
         let etag = format!("{}-{}", hex::encode(md5s.finish()), used.len());
+        let checksums: Vec<Checksum> = composite_checksum(&used).into_iter().collect();
         let created = self.inner.clock.now();
         let version_id = VersionId::generate(created);
         let null_version = b.versioning != Versioning::Enabled;
@@ -218,7 +252,7 @@ impl Store {
             etag: etag.clone(),
             content_type: upload.content_type.clone(),
             user_meta: upload.user_meta.clone(),
-            checksums: Vec::new(),
+            checksums: checksums.clone(),
             segments,
             null_version,
             inline: false,
@@ -279,7 +313,7 @@ impl Store {
             etag,
             size: record.size,
             created,
-            checksums: Vec::new(),
+            checksums,
         })
     }
 

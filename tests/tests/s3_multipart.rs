@@ -374,3 +374,104 @@ fn small_parts_bad_numbers_and_abort() {
         assert_eq!(error_status(&e), 416);
     });
 }
+
+#[test]
+fn multipart_checksums_are_verified_and_composite() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (_dir, server) = start();
+    let c = server.client();
+    rt().block_on(async {
+        c.create_bucket()
+            .bucket("mpart")
+            .send()
+            .await
+            .expect("bucket");
+        let id = c
+            .create_multipart_upload()
+            .bucket("mpart")
+            .key("summed")
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .send()
+            .await
+            .expect("create")
+            .upload_id()
+            .expect("id")
+            .to_owned();
+        let bodies = [bytes(5 << 20, 11), bytes(300_000, 13)];
+        let mut parts = Vec::new();
+        let mut raw = Vec::new();
+        for (i, body) in bodies.iter().enumerate() {
+            let n = i as i32 + 1;
+            let out = c
+                .upload_part()
+                .bucket("mpart")
+                .key("summed")
+                .upload_id(&id)
+                .part_number(n)
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await
+                .expect("part");
+            let sum = out.checksum_crc32().expect("part checksum").to_owned();
+            raw.extend(b64.decode(&sum).expect("base64"));
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .e_tag(out.e_tag().expect("etag"))
+                    .checksum_crc32(sum)
+                    .build(),
+            );
+        }
+        // A part checksum that is not the one uploaded is refused.
+        let mut wrong = parts.clone();
+        wrong[1] = CompletedPart::builder()
+            .part_number(2)
+            .e_tag(parts[1].e_tag().expect("etag"))
+            .checksum_crc32("AAAAAA==")
+            .build();
+        let e = c
+            .complete_multipart_upload()
+            .bucket("mpart")
+            .key("summed")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(wrong))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect_err("wrong part checksum");
+        assert_eq!(error_code(&e), "InvalidPart");
+
+        let done = c
+            .complete_multipart_upload()
+            .bucket("mpart")
+            .key("summed")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("complete");
+        let mut h = stele::checksum::ChecksumHasher::new(stele::checksum::ChecksumAlgorithm::Crc32);
+        h.update(&raw);
+        let expected = format!("{}-2", b64.encode(h.finish().value));
+        assert_eq!(done.checksum_crc32(), Some(expected.as_str()));
+        let head = c
+            .head_object()
+            .bucket("mpart")
+            .key("summed")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(head.checksum_crc32(), Some(expected.as_str()));
+    });
+}

@@ -85,6 +85,40 @@ pub fn value(checksums: &[Checksum], algorithm: ChecksumAlgorithm) -> Option<Str
         .map(|c| B64.encode(&c.value))
 }
 
+/// A stored version's checksum of `algorithm`, base64; a multipart object's is composite
+/// and shown with its part count (`...-N`), as S3 does.
+pub fn value_of(rec: &stele::meta::VersionRecord, algorithm: ChecksumAlgorithm) -> Option<String> {
+    let v = value(&rec.checksums, algorithm)?;
+    Some(if rec.etag.contains('-') {
+        format!("{v}-{}", rec.parts_count())
+    } else {
+        v
+    })
+}
+
+/// The one checksum a Complete request names for a part, if any.
+pub fn claimed(f: &Fields<'_>) -> S3Result<Option<Checksum>> {
+    let given = [
+        (ChecksumAlgorithm::Crc32, f.crc32),
+        (ChecksumAlgorithm::Crc32c, f.crc32c),
+        (ChecksumAlgorithm::Crc64Nvme, f.crc64nvme),
+        (ChecksumAlgorithm::Sha1, f.sha1),
+        (ChecksumAlgorithm::Sha256, f.sha256),
+    ];
+    for (algorithm, v) in given {
+        if let Some(b64) = v {
+            let value = B64.decode(b64.trim()).map_err(|_| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidDigest,
+                    "A part checksum is not valid base64.",
+                )
+            })?;
+            return Ok(Some(Checksum { algorithm, value }));
+        }
+    }
+    Ok(None)
+}
+
 /// Whether the client asked for checksums in the response.
 pub fn wanted(mode: Option<&dto::ChecksumMode>) -> bool {
     mode.is_some_and(|m| m.as_str() == dto::ChecksumMode::ENABLED)

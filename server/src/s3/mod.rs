@@ -19,7 +19,9 @@ use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use stele::checksum::ChecksumAlgorithm;
 use stele::meta::{VersionKind, Versioning};
-use stele::store::{CopySource, ListQuery, MetadataDirective, VersionRef, VersionsQuery};
+use stele::store::{
+    CompletedPart, CopySource, ListQuery, MetadataDirective, VersionRef, VersionsQuery,
+};
 use stele::{BucketName, ByteRange, ObjectKey, PutOptions, Store, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -288,12 +290,11 @@ impl S3 for SteleS3 {
         };
         let mut output = output;
         if checksum::wanted(input.checksum_mode.as_ref()) && range.is_none() {
-            output.checksum_crc32 = checksum::value(&rec.checksums, ChecksumAlgorithm::Crc32);
-            output.checksum_crc32c = checksum::value(&rec.checksums, ChecksumAlgorithm::Crc32c);
-            output.checksum_crc64nvme =
-                checksum::value(&rec.checksums, ChecksumAlgorithm::Crc64Nvme);
-            output.checksum_sha1 = checksum::value(&rec.checksums, ChecksumAlgorithm::Sha1);
-            output.checksum_sha256 = checksum::value(&rec.checksums, ChecksumAlgorithm::Sha256);
+            output.checksum_crc32 = checksum::value_of(rec, ChecksumAlgorithm::Crc32);
+            output.checksum_crc32c = checksum::value_of(rec, ChecksumAlgorithm::Crc32c);
+            output.checksum_crc64nvme = checksum::value_of(rec, ChecksumAlgorithm::Crc64Nvme);
+            output.checksum_sha1 = checksum::value_of(rec, ChecksumAlgorithm::Sha1);
+            output.checksum_sha256 = checksum::value_of(rec, ChecksumAlgorithm::Sha256);
         }
         let mut resp = S3Response::new(output);
         if range.is_some() {
@@ -334,19 +335,19 @@ impl S3 for SteleS3 {
             accept_ranges: Some("bytes".into()),
             version_id: versioned(&self.store, &bucket2, rec.version_ref()),
             checksum_crc32: want
-                .then(|| checksum::value(&rec.checksums, ChecksumAlgorithm::Crc32))
+                .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc32))
                 .flatten(),
             checksum_crc32c: want
-                .then(|| checksum::value(&rec.checksums, ChecksumAlgorithm::Crc32c))
+                .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc32c))
                 .flatten(),
             checksum_crc64nvme: want
-                .then(|| checksum::value(&rec.checksums, ChecksumAlgorithm::Crc64Nvme))
+                .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc64Nvme))
                 .flatten(),
             checksum_sha1: want
-                .then(|| checksum::value(&rec.checksums, ChecksumAlgorithm::Sha1))
+                .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Sha1))
                 .flatten(),
             checksum_sha256: want
-                .then(|| checksum::value(&rec.checksums, ChecksumAlgorithm::Sha256))
+                .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Sha256))
                 .flatten(),
             ..Default::default()
         }))
@@ -660,6 +661,11 @@ impl S3 for SteleS3 {
             .map_err(to_s3)?;
         Ok(S3Response::new(dto::UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
+            checksum_crc32: checksum::value(&part.checksums, ChecksumAlgorithm::Crc32),
+            checksum_crc32c: checksum::value(&part.checksums, ChecksumAlgorithm::Crc32c),
+            checksum_crc64nvme: checksum::value(&part.checksums, ChecksumAlgorithm::Crc64Nvme),
+            checksum_sha1: checksum::value(&part.checksums, ChecksumAlgorithm::Sha1),
+            checksum_sha256: checksum::value(&part.checksums, ChecksumAlgorithm::Sha256),
             ..Default::default()
         }))
     }
@@ -671,22 +677,31 @@ impl S3 for SteleS3 {
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        let chosen: Vec<(i32, String)> = input
+        let chosen: Vec<CompletedPart> = input
             .multipart_upload
             .and_then(|m| m.parts)
             .unwrap_or_default()
             .iter()
             .map(|p| {
-                (
-                    p.part_number.unwrap_or(0),
-                    p.e_tag
+                Ok(CompletedPart {
+                    part_number: p.part_number.unwrap_or(0),
+                    etag: p
+                        .e_tag
                         .as_ref()
                         .map(etag_value)
                         .unwrap_or_default()
                         .to_owned(),
-                )
+                    checksum: checksum::claimed(&checksum::Fields {
+                        algorithm: None,
+                        crc32: p.checksum_crc32.as_deref(),
+                        crc32c: p.checksum_crc32c.as_deref(),
+                        crc64nvme: p.checksum_crc64nvme.as_deref(),
+                        sha1: p.checksum_sha1.as_deref(),
+                        sha256: p.checksum_sha256.as_deref(),
+                    })?,
+                })
             })
-            .collect();
+            .collect::<S3Result<_>>()?;
         let store = self.store.clone();
         let (b, k, id) = (bucket.clone(), key.clone(), input.upload_id.clone());
         let out = blocking(move || store.complete_multipart_upload(&b, &k, &id, &chosen)).await?;
@@ -696,6 +711,11 @@ impl S3 for SteleS3 {
             e_tag: Some(etag(&out.etag)),
             location: Some(format!("/{bucket}/{key}")),
             version_id: versioned(&self.store, &bucket, out.version),
+            checksum_crc32: composite(&out, ChecksumAlgorithm::Crc32),
+            checksum_crc32c: composite(&out, ChecksumAlgorithm::Crc32c),
+            checksum_crc64nvme: composite(&out, ChecksumAlgorithm::Crc64Nvme),
+            checksum_sha1: composite(&out, ChecksumAlgorithm::Sha1),
+            checksum_sha256: composite(&out, ChecksumAlgorithm::Sha256),
             ..Default::default()
         }))
     }
@@ -1063,17 +1083,16 @@ impl S3 for SteleS3 {
         let b = bucket.clone();
         let rec = blocking(move || store.head_object(&b, &key, version.as_ref())).await?;
         let want = |a: &str| input.object_attributes.iter().any(|x| x.as_str() == a);
-        let sums = &rec.checksums;
         let checksum = want(dto::ObjectAttributes::CHECKSUM)
             .then(|| dto::Checksum {
-                checksum_crc32: checksum::value(sums, ChecksumAlgorithm::Crc32),
-                checksum_crc32c: checksum::value(sums, ChecksumAlgorithm::Crc32c),
-                checksum_crc64nvme: checksum::value(sums, ChecksumAlgorithm::Crc64Nvme),
-                checksum_sha1: checksum::value(sums, ChecksumAlgorithm::Sha1),
-                checksum_sha256: checksum::value(sums, ChecksumAlgorithm::Sha256),
+                checksum_crc32: checksum::value_of(&rec, ChecksumAlgorithm::Crc32),
+                checksum_crc32c: checksum::value_of(&rec, ChecksumAlgorithm::Crc32c),
+                checksum_crc64nvme: checksum::value_of(&rec, ChecksumAlgorithm::Crc64Nvme),
+                checksum_sha1: checksum::value_of(&rec, ChecksumAlgorithm::Sha1),
+                checksum_sha256: checksum::value_of(&rec, ChecksumAlgorithm::Sha256),
                 ..Default::default()
             })
-            .filter(|_| !sums.is_empty());
+            .filter(|_| !rec.checksums.is_empty());
         let object_parts = (want(dto::ObjectAttributes::OBJECT_PARTS) && rec.etag.contains('-'))
             .then(|| {
                 let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
@@ -1220,6 +1239,12 @@ fn listing(
         })
         .collect();
     (objects, prefixes)
+}
+
+/// A completed upload's composite checksum, `base64-N`.
+fn composite(out: &stele::PutOutcome, algorithm: ChecksumAlgorithm) -> Option<String> {
+    let parts = out.etag.rsplit_once('-').map_or("1", |(_, n)| n);
+    checksum::value(&out.checksums, algorithm).map(|v| format!("{v}-{parts}"))
 }
 
 type BodyStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
