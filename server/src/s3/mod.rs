@@ -28,6 +28,21 @@ use tokio::sync::watch;
 
 use error::{bad_request, to_s3};
 
+/// The `x-amz-checksum-*` fields of any input that carries them (PutObject, UploadPart,
+/// a part named by CompleteMultipartUpload).
+macro_rules! checksum_fields {
+    ($input:expr, $algorithm:expr) => {
+        checksum::Fields {
+            algorithm: $algorithm,
+            crc32: $input.checksum_crc32.as_deref(),
+            crc32c: $input.checksum_crc32c.as_deref(),
+            crc64nvme: $input.checksum_crc64nvme.as_deref(),
+            sha1: $input.checksum_sha1.as_deref(),
+            sha256: $input.checksum_sha256.as_deref(),
+        }
+    };
+}
+
 pub struct SteleS3 {
     store: Store,
 }
@@ -163,14 +178,7 @@ impl S3 for SteleS3 {
         let trailers = req.trailing_headers.clone();
         let input = req.input;
         let checksum = checksum::spec(
-            &checksum::Fields {
-                algorithm: input.checksum_algorithm.as_ref(),
-                crc32: input.checksum_crc32.as_deref(),
-                crc32c: input.checksum_crc32c.as_deref(),
-                crc64nvme: input.checksum_crc64nvme.as_deref(),
-                sha1: input.checksum_sha1.as_deref(),
-                sha256: input.checksum_sha256.as_deref(),
-            },
+            &checksum_fields!(input, input.checksum_algorithm.as_ref()),
             trailers,
         )?;
         let bucket = bucket_name(&input.bucket)?;
@@ -624,14 +632,7 @@ impl S3 for SteleS3 {
         let trailers = req.trailing_headers.clone();
         let input = req.input;
         let checksum = checksum::spec(
-            &checksum::Fields {
-                algorithm: input.checksum_algorithm.as_ref(),
-                crc32: input.checksum_crc32.as_deref(),
-                crc32c: input.checksum_crc32c.as_deref(),
-                crc64nvme: input.checksum_crc64nvme.as_deref(),
-                sha1: input.checksum_sha1.as_deref(),
-                sha256: input.checksum_sha256.as_deref(),
-            },
+            &checksum_fields!(input, input.checksum_algorithm.as_ref()),
             trailers,
         )?;
         let bucket = bucket_name(&input.bucket)?;
@@ -691,14 +692,7 @@ impl S3 for SteleS3 {
                         .map(etag_value)
                         .unwrap_or_default()
                         .to_owned(),
-                    checksum: checksum::claimed(&checksum::Fields {
-                        algorithm: None,
-                        crc32: p.checksum_crc32.as_deref(),
-                        crc32c: p.checksum_crc32c.as_deref(),
-                        crc64nvme: p.checksum_crc64nvme.as_deref(),
-                        sha1: p.checksum_sha1.as_deref(),
-                        sha256: p.checksum_sha256.as_deref(),
-                    })?,
+                    checksum: checksum::claimed(&checksum_fields!(p, None))?,
                 })
             })
             .collect::<S3Result<_>>()?;
