@@ -61,6 +61,26 @@ pub struct Checksum {
     pub value: Vec<u8>,
 }
 
+impl ChecksumAlgorithm {
+    /// The CRC of `a ++ b` from the CRCs of `a` and `b` (`b` being `len_b` bytes long);
+    /// `None` for the SHA algorithms, which cannot be combined.
+    pub fn combine(self, a: &[u8], b: &[u8], len_b: u64) -> Option<Vec<u8>> {
+        use crc_fast::CrcAlgorithm as C;
+        let alg = match self {
+            ChecksumAlgorithm::Crc32 => C::Crc32IsoHdlc,
+            ChecksumAlgorithm::Crc32c => C::Crc32Iscsi,
+            ChecksumAlgorithm::Crc64Nvme => C::Crc64Nvme,
+            ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => return None,
+        };
+        let n = self.digest_len();
+        let num = |v: &[u8]| -> Option<u64> {
+            (v.len() == n).then(|| v.iter().fold(0u64, |acc, &x| (acc << 8) | x as u64))
+        };
+        let c = crc_fast::checksum_combine(alg, num(a)?, num(b)?, len_b);
+        Some(c.to_be_bytes()[8 - n..].to_vec())
+    }
+}
+
 /// A running checksum of one algorithm.
 pub struct ChecksumHasher {
     algorithm: ChecksumAlgorithm,

@@ -114,21 +114,60 @@ pub struct VersionRecord {
     /// The bytes are small enough to live in the metadata store ([`InlineRecord`]) instead
     /// of shard files.
     pub inline: bool,
+    /// `checksums` of a multipart object are composite (a checksum of the parts'
+    /// checksums, shown as `...-N`) rather than of the whole object.
+    pub composite_checksum: bool,
 }
 
 impl Record for VersionRecord {
     const NAME: &'static str = "version";
-    const FORMAT: u8 = 3;
+    const FORMAT: u8 = 4;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
-        match version {
-            1 => Some(
-                decode_body::<VersionRecordV1>(Self::NAME, body)
-                    .map(VersionRecordV2::from)
-                    .map(Into::into),
-            ),
-            2 => Some(decode_body::<VersionRecordV2>(Self::NAME, body).map(Into::into)),
-            _ => None,
+        let v3 = match version {
+            1 => decode_body::<VersionRecordV1>(Self::NAME, body)
+                .map(VersionRecordV2::from)
+                .map(VersionRecordV3::from),
+            2 => decode_body::<VersionRecordV2>(Self::NAME, body).map(VersionRecordV3::from),
+            3 => decode_body::<VersionRecordV3>(Self::NAME, body),
+            _ => return None,
+        };
+        Some(v3.map(Into::into))
+    }
+}
+
+/// Format 3 of [`VersionRecord`]: before multipart checksums could be full-object. Every
+/// multipart checksum written in format 3 was composite.
+#[derive(Deserialize)]
+struct VersionRecordV3 {
+    version_id: VersionId,
+    created: Timestamp,
+    kind: VersionKind,
+    size: u64,
+    etag: String,
+    content_type: Option<String>,
+    user_meta: Vec<(String, String)>,
+    checksums: Vec<Checksum>,
+    segments: Vec<SegmentRecord>,
+    null_version: bool,
+    inline: bool,
+}
+
+impl From<VersionRecordV3> for VersionRecord {
+    fn from(v: VersionRecordV3) -> Self {
+        VersionRecord {
+            composite_checksum: v.etag.contains('-') && !v.checksums.is_empty(),
+            version_id: v.version_id,
+            created: v.created,
+            kind: v.kind,
+            size: v.size,
+            etag: v.etag,
+            content_type: v.content_type,
+            user_meta: v.user_meta,
+            checksums: v.checksums,
+            segments: v.segments,
+            null_version: v.null_version,
+            inline: v.inline,
         }
     }
 }
@@ -148,9 +187,9 @@ struct VersionRecordV2 {
     null_version: bool,
 }
 
-impl From<VersionRecordV2> for VersionRecord {
+impl From<VersionRecordV2> for VersionRecordV3 {
     fn from(v: VersionRecordV2) -> Self {
-        VersionRecord {
+        VersionRecordV3 {
             version_id: v.version_id,
             created: v.created,
             kind: v.kind,
@@ -331,6 +370,7 @@ mod tests {
             }],
             null_version: false,
             inline: false,
+            composite_checksum: false,
         }
     }
 
@@ -381,13 +421,36 @@ mod tests {
         Ok(())
     }
 
+    /// Bytes written by format 3 (inline flag, before composite_checksum): the sample with
+    /// `null_version` and `inline` set.
+    const VERSION_V3: &str = concat!(
+        "03010101010101010101010101010101018080f28183898506000520356434313430326162633462",
+        "3261373662393731396439313130313763353932010a746578742f706c61696e0101610162010004",
+        "01020304010202020202020202020202020202020202018020050202643001070707070707070707",
+        "0707070707070707070707070707070707070707070707026431000101",
+    );
+
     #[test]
-    fn round_trips_format_3() -> Result<(), MetaError> {
+    fn decodes_format_3_bytes() -> Result<(), MetaError> {
+        let bytes = hex::decode(VERSION_V3).map_err(|e| MetaError::Decode {
+            record: "fixture",
+            message: e.to_string(),
+        })?;
+        let mut expected = sample_version();
+        expected.null_version = true;
+        expected.inline = true;
+        assert_eq!(VersionRecord::decode(&bytes)?, expected);
+        Ok(())
+    }
+
+    #[test]
+    fn round_trips_format_4() -> Result<(), MetaError> {
         let mut v = sample_version();
         v.null_version = true;
         v.inline = true;
+        v.composite_checksum = true;
         let bytes = v.encode();
-        assert_eq!(bytes[0], 3);
+        assert_eq!(bytes[0], 4);
         assert_eq!(VersionRecord::decode(&bytes)?, v);
         Ok(())
     }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 pub use copy::{CopySource, MetadataDirective};
 pub use error::StoreError;
-pub use multipart::{CompletedPart, MAX_PARTS, MIN_PART_SIZE, PartInfo};
+pub use multipart::{CompletedPart, MAX_PARTS, MIN_PART_SIZE, MultipartChecksum, PartInfo};
 pub use range::ByteRange;
 pub use read::{Body, ObjectRead};
 pub use versions::{

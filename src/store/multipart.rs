@@ -44,6 +44,17 @@ impl From<&PartRecord> for PartInfo {
     }
 }
 
+/// Which checksum a completed upload keeps (S3's `x-amz-checksum-type`).
+#[derive(Debug, Clone, Default)]
+pub enum MultipartChecksum {
+    /// The checksum of the parts' checksums (`...-N`).
+    #[default]
+    Composite,
+    /// The CRC of the whole object, combined from the parts' CRCs; checked against the
+    /// client's value when it sends one.
+    FullObject { claimed: Option<Checksum> },
+}
+
 /// A part as Complete names it: its number, ETag, and the checksum the client saw.
 #[derive(Debug, Clone, Default)]
 pub struct CompletedPart {
@@ -73,6 +84,25 @@ fn composite_checksum(parts: &[&PartRecord]) -> Option<Checksum> {
         h.update(&c.value);
     }
     Some(h.finish())
+}
+
+/// The CRC of the whole object, combined from every part's CRC of one algorithm.
+fn full_object_checksum(parts: &[&PartRecord]) -> Option<Checksum> {
+    let algorithm = parts.first()?.checksums.first()?.algorithm;
+    let crc_of = |p: &PartRecord| {
+        p.checksums
+            .iter()
+            .find(|c| c.algorithm == algorithm)
+            .map(|c| c.value.clone())
+    };
+    let mut acc = crc_of(parts[0])?;
+    for p in &parts[1..] {
+        acc = algorithm.combine(&acc, &crc_of(p)?, p.size)?;
+    }
+    Some(Checksum {
+        algorithm,
+        value: acc,
+    })
 }
 
 impl Store {
@@ -192,6 +222,7 @@ impl Store {
         key: &ObjectKey,
         upload_id: &str,
         chosen: &[CompletedPart],
+        kind: &MultipartChecksum,
     ) -> Result<PutOutcome, StoreError> {
         let upload = self.open_upload(bucket, key, upload_id)?;
         let b = self.bucket(bucket)?;
@@ -239,7 +270,28 @@ impl Store {
             md5s.update(&raw);
         }
         let etag = format!("{}-{}", hex::encode(md5s.finish()), used.len());
-        let checksums: Vec<Checksum> = composite_checksum(&used).into_iter().collect();
+        let checksums: Vec<Checksum> = match kind {
+            MultipartChecksum::Composite => composite_checksum(&used).into_iter().collect(),
+            MultipartChecksum::FullObject { claimed } => {
+                let whole = full_object_checksum(&used);
+                match (claimed, &whole) {
+                    (Some(c), Some(w)) if c != w => {
+                        return Err(StoreError::ChecksumMismatch {
+                            algorithm: c.algorithm.name(),
+                            expected: hex::encode(&c.value),
+                            computed: hex::encode(&w.value),
+                        });
+                    }
+                    (Some(c), None) => {
+                        return Err(StoreError::ChecksumMissing {
+                            algorithm: c.algorithm.name(),
+                        });
+                    }
+                    _ => whole.into_iter().collect(),
+                }
+            }
+        };
+        let composite = matches!(kind, MultipartChecksum::Composite) && !checksums.is_empty();
         let created = self.inner.clock.now();
         let version_id = VersionId::generate(created);
         let null_version = b.versioning != Versioning::Enabled;
@@ -256,6 +308,7 @@ impl Store {
             segments,
             null_version,
             inline: false,
+            composite_checksum: composite,
         };
         let replaced = if null_version {
             self.null_version(bucket, key)?

@@ -267,6 +267,7 @@ impl Store {
                     segments: Vec::new(),
                     null_version: null,
                     inline: false,
+                    composite_checksum: false,
                 };
                 let replaced = if null {
                     self.null_version(bucket, key)?

@@ -130,6 +130,7 @@ impl Store {
             segments: seg.record.into_iter().collect(),
             null_version,
             inline: seg.inline.is_some(),
+            composite_checksum: false,
         };
         let inline = seg.inline.as_ref().map(|b| InlineRecord {
             blake3: *blake3::hash(b).as_bytes(),

@@ -475,3 +475,115 @@ fn multipart_checksums_are_verified_and_composite() {
         assert_eq!(head.checksum_crc32(), Some(expected.as_str()));
     });
 }
+
+#[test]
+fn full_object_multipart_checksums_combine_part_crcs() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType};
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (_dir, server) = start();
+    let c = server.client();
+    rt().block_on(async {
+        c.create_bucket()
+            .bucket("mpart")
+            .send()
+            .await
+            .expect("bucket");
+        let bodies = [bytes(5 << 20, 17), bytes(5 << 20, 19), bytes(123_457, 23)];
+        let whole: Vec<u8> = bodies.concat();
+        let mut h =
+            stele::checksum::ChecksumHasher::new(stele::checksum::ChecksumAlgorithm::Crc64Nvme);
+        h.update(&whole);
+        let expected = b64.encode(h.finish().value);
+        for claimed in ["AAAAAAAAAAA=", expected.as_str()] {
+            let id = c
+                .create_multipart_upload()
+                .bucket("mpart")
+                .key("whole")
+                .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+                .checksum_type(ChecksumType::FullObject)
+                .send()
+                .await
+                .expect("create")
+                .upload_id()
+                .expect("id")
+                .to_owned();
+            let mut parts = Vec::new();
+            for (i, body) in bodies.iter().enumerate() {
+                let n = i as i32 + 1;
+                let out = c
+                    .upload_part()
+                    .bucket("mpart")
+                    .key("whole")
+                    .upload_id(&id)
+                    .part_number(n)
+                    .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+                    .body(ByteStream::from(body.clone()))
+                    .send()
+                    .await
+                    .expect("part");
+                parts.push(
+                    CompletedPart::builder()
+                        .part_number(n)
+                        .e_tag(out.e_tag().expect("etag"))
+                        .checksum_crc64_nvme(out.checksum_crc64_nvme().expect("part crc"))
+                        .build(),
+                );
+            }
+            let done = c
+                .complete_multipart_upload()
+                .bucket("mpart")
+                .key("whole")
+                .upload_id(&id)
+                .checksum_type(ChecksumType::FullObject)
+                .checksum_crc64_nvme(claimed)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await;
+            if claimed == expected {
+                let done = done.expect("complete");
+                assert_eq!(done.checksum_crc64_nvme(), Some(expected.as_str()));
+            } else {
+                let e = done.expect_err("wrong full-object checksum");
+                assert_eq!(error_code(&e), "BadDigest");
+                let e = c
+                    .head_object()
+                    .bucket("mpart")
+                    .key("whole")
+                    .send()
+                    .await
+                    .expect_err("nothing");
+                assert_eq!(error_status(&e), 404);
+            }
+        }
+        let head = c
+            .head_object()
+            .bucket("mpart")
+            .key("whole")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(head.checksum_crc64_nvme(), Some(expected.as_str()));
+        // The SDK checks a full-object checksum against the bytes it reads.
+        let got = c
+            .get_object()
+            .bucket("mpart")
+            .key("whole")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .expect("get");
+        let b = got
+            .body
+            .collect()
+            .await
+            .expect("body validates")
+            .into_bytes();
+        assert!(b[..] == whole[..]);
+    });
+}

@@ -89,7 +89,7 @@ pub fn value(checksums: &[Checksum], algorithm: ChecksumAlgorithm) -> Option<Str
 /// and shown with its part count (`...-N`), as S3 does.
 pub fn value_of(rec: &stele::meta::VersionRecord, algorithm: ChecksumAlgorithm) -> Option<String> {
     let v = value(&rec.checksums, algorithm)?;
-    Some(if rec.etag.contains('-') {
+    Some(if rec.composite_checksum {
         format!("{v}-{}", rec.parts_count())
     } else {
         v

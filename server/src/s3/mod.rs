@@ -20,7 +20,8 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 use stele::checksum::ChecksumAlgorithm;
 use stele::meta::{VersionKind, Versioning};
 use stele::store::{
-    CompletedPart, CopySource, ListQuery, MetadataDirective, VersionRef, VersionsQuery,
+    CompletedPart, CopySource, ListQuery, MetadataDirective, MultipartChecksum, VersionRef,
+    VersionsQuery,
 };
 use stele::{BucketName, ByteRange, ObjectKey, PutOptions, Store, Timestamp};
 use tokio::net::TcpListener;
@@ -696,20 +697,46 @@ impl S3 for SteleS3 {
                 })
             })
             .collect::<S3Result<_>>()?;
+        let full_object = input
+            .checksum_type
+            .as_ref()
+            .is_some_and(|t| t.as_str() == dto::ChecksumType::FULL_OBJECT);
+        let kind = if full_object {
+            MultipartChecksum::FullObject {
+                claimed: checksum::claimed(&checksum_fields!(input, None))?,
+            }
+        } else {
+            MultipartChecksum::Composite
+        };
         let store = self.store.clone();
         let (b, k, id) = (bucket.clone(), key.clone(), input.upload_id.clone());
-        let out = blocking(move || store.complete_multipart_upload(&b, &k, &id, &chosen)).await?;
+        let out =
+            blocking(move || store.complete_multipart_upload(&b, &k, &id, &chosen, &kind)).await?;
+        let shown = |a| {
+            if full_object {
+                checksum::value(&out.checksums, a)
+            } else {
+                composite(&out, a)
+            }
+        };
         Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             e_tag: Some(etag(&out.etag)),
             location: Some(format!("/{bucket}/{key}")),
             version_id: versioned(&self.store, &bucket, out.version),
-            checksum_crc32: composite(&out, ChecksumAlgorithm::Crc32),
-            checksum_crc32c: composite(&out, ChecksumAlgorithm::Crc32c),
-            checksum_crc64nvme: composite(&out, ChecksumAlgorithm::Crc64Nvme),
-            checksum_sha1: composite(&out, ChecksumAlgorithm::Sha1),
-            checksum_sha256: composite(&out, ChecksumAlgorithm::Sha256),
+            checksum_crc32: shown(ChecksumAlgorithm::Crc32),
+            checksum_crc32c: shown(ChecksumAlgorithm::Crc32c),
+            checksum_crc64nvme: shown(ChecksumAlgorithm::Crc64Nvme),
+            checksum_sha1: shown(ChecksumAlgorithm::Sha1),
+            checksum_sha256: shown(ChecksumAlgorithm::Sha256),
+            checksum_type: (!out.checksums.is_empty()).then(|| {
+                dto::ChecksumType::from_static(if full_object {
+                    dto::ChecksumType::FULL_OBJECT
+                } else {
+                    dto::ChecksumType::COMPOSITE
+                })
+            }),
             ..Default::default()
         }))
     }
