@@ -510,6 +510,9 @@ impl Meta {
         upload: &UploadRecord,
         version: Option<(&VersionRecord, Option<&VersionId>)>,
     ) -> Result<Vec<PartRecord>, MetaError> {
+        let tags = TagSet {
+            tags: upload.tags.clone(),
+        };
         let _g = self.guard();
         let ukey = keys::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
         if self.db.get(Cf::Uploads, &ukey)?.is_none() {
@@ -538,11 +541,11 @@ impl Meta {
                     keys::version_key(&upload.bucket, &upload.key, old),
                 );
             }
-            b.put(
-                Cf::Versions,
-                keys::version_key(&upload.bucket, &upload.key, &rec.version_id),
-                rec.encode(),
-            );
+            let vkey = keys::version_key(&upload.bucket, &upload.key, &rec.version_id);
+            if !tags.tags.is_empty() {
+                b.put(Cf::Tags, vkey.clone(), tags.encode());
+            }
+            b.put(Cf::Versions, vkey, rec.encode());
         }
         self.db.write(b, true)?;
         Ok(parts)

@@ -314,11 +314,41 @@ pub struct UploadRecord {
     pub created: Timestamp,
     pub content_type: Option<String>,
     pub user_meta: Vec<(String, String)>,
+    /// Tags the completed version will carry (`x-amz-tagging` at create).
+    pub tags: Vec<(String, String)>,
 }
 
 impl Record for UploadRecord {
     const NAME: &'static str = "upload";
-    const FORMAT: u8 = 1;
+    const FORMAT: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
+        match version {
+            1 => Some(
+                decode_body::<UploadRecordV1>(Self::NAME, body).map(|v| UploadRecord {
+                    upload_id: v.upload_id,
+                    bucket: v.bucket,
+                    key: v.key,
+                    created: v.created,
+                    content_type: v.content_type,
+                    user_meta: v.user_meta,
+                    tags: Vec::new(),
+                }),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Format 1 of [`UploadRecord`]: before tags at create.
+#[derive(Deserialize)]
+struct UploadRecordV1 {
+    upload_id: SegmentId,
+    bucket: BucketName,
+    key: ObjectKey,
+    created: Timestamp,
+    content_type: Option<String>,
+    user_meta: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -452,6 +482,21 @@ mod tests {
         let bytes = v.encode();
         assert_eq!(bytes[0], 4);
         assert_eq!(VersionRecord::decode(&bytes)?, v);
+        Ok(())
+    }
+
+    #[test]
+    fn upload_records_of_format_1_decode_without_tags() -> Result<(), MetaError> {
+        // An upload record as format 1 wrote it: id, bucket "bkt", key "k", time, no
+        // content type, no metadata.
+        let mut v1 = vec![1u8];
+        v1.extend([9u8; 16]);
+        v1.extend([3, b'b', b'k', b't', 1, b'k', 0x80, 0x01, 0, 0]);
+        let rec = UploadRecord::decode(&v1)?;
+        assert_eq!(rec.bucket.as_str(), "bkt");
+        assert_eq!(rec.key.as_str(), "k");
+        assert_eq!(rec.created, Timestamp(64));
+        assert!(rec.tags.is_empty() && rec.user_meta.is_empty());
         Ok(())
     }
 

@@ -114,6 +114,7 @@ impl Store {
         opts: PutOptions,
     ) -> Result<SegmentId, StoreError> {
         self.bucket(bucket)?;
+        super::tagging::validate(&opts.tags)?;
         let created = self.inner.clock.now();
         let rec = UploadRecord {
             upload_id: SegmentId::generate(created),
@@ -122,6 +123,7 @@ impl Store {
             created,
             content_type: opts.content_type,
             user_meta: opts.user_meta,
+            tags: opts.tags,
         };
         self.inner.meta.put_upload(&rec)?;
         Ok(rec.upload_id)

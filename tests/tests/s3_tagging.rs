@@ -172,6 +172,53 @@ fn tags_belong_to_versions_and_change_without_new_versions() {
             .expect_err("duplicate key");
         assert_eq!(error_code(&e), "InvalidTag");
 
+        // Tags given when a multipart upload starts land on the completed version.
+        let id = c
+            .create_multipart_upload()
+            .bucket("tagged")
+            .key("mp")
+            .tagging("source=multipart")
+            .send()
+            .await
+            .expect("create")
+            .upload_id()
+            .expect("id")
+            .to_owned();
+        let etag = c
+            .upload_part()
+            .bucket("tagged")
+            .key("mp")
+            .upload_id(&id)
+            .part_number(1)
+            .body(ByteStream::from_static(b"part"))
+            .send()
+            .await
+            .expect("part")
+            .e_tag()
+            .expect("etag")
+            .to_owned();
+        c.complete_multipart_upload()
+            .bucket("tagged")
+            .key("mp")
+            .upload_id(&id)
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .parts(
+                        aws_sdk_s3::types::CompletedPart::builder()
+                            .part_number(1)
+                            .e_tag(etag)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("complete");
+        assert_eq!(
+            tags(&c, "mp", None).await,
+            [("source".into(), "multipart".into())]
+        );
+
         c.delete_object_tagging()
             .bucket("tagged")
             .key("k")

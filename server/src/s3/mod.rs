@@ -613,6 +613,12 @@ impl S3 for SteleS3 {
         let opts = PutOptions {
             content_type: input.content_type.clone(),
             user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
+            tags: input
+                .tagging
+                .as_deref()
+                .map(parse_tagging)
+                .transpose()?
+                .unwrap_or_default(),
             ..Default::default()
         };
         let store = self.store.clone();
