@@ -524,3 +524,98 @@ fn listings_page_by_prefix_delimiter_and_tokens() {
         assert_eq!(error_code(&e), "NoSuchBucket");
     });
 }
+
+#[test]
+fn delete_objects_removes_versions_and_adds_markers_in_one_request() {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let (_dir, server) = start();
+    let c = server.client();
+    rt().block_on(async {
+        c.create_bucket()
+            .bucket("batch")
+            .send()
+            .await
+            .expect("create");
+        set_versioning(&c, "batch", BucketVersioningStatus::Enabled).await;
+        let v_a = put(&c, "batch", "a", "a").await.expect("id");
+        put(&c, "batch", "b", "b").await;
+        put(&c, "batch", "c", "c").await;
+        let ids = vec![
+            ObjectIdentifier::builder()
+                .key("a")
+                .version_id(&v_a)
+                .build()
+                .expect("id"),
+            ObjectIdentifier::builder().key("b").build().expect("id"),
+            ObjectIdentifier::builder()
+                .key("never-was")
+                .build()
+                .expect("id"),
+            ObjectIdentifier::builder()
+                .key("c")
+                .version_id("not-a-version")
+                .build()
+                .expect("id"),
+        ];
+        let out = c
+            .delete_objects()
+            .bucket("batch")
+            .delete(
+                Delete::builder()
+                    .set_objects(Some(ids))
+                    .build()
+                    .expect("delete"),
+            )
+            .send()
+            .await
+            .expect("delete objects");
+        let deleted: Vec<_> = out
+            .deleted()
+            .iter()
+            .map(|d| (d.key().unwrap_or_default().to_owned(), d.delete_marker()))
+            .collect();
+        assert_eq!(deleted.len(), 3, "{deleted:?}");
+        assert!(deleted.contains(&("a".into(), None)), "{deleted:?}");
+        assert!(deleted.contains(&("b".into(), Some(true))), "{deleted:?}");
+        let errors: Vec<_> = out
+            .errors()
+            .iter()
+            .map(|e| {
+                (
+                    e.key().unwrap_or_default().to_owned(),
+                    e.code().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(errors, [("c".to_owned(), "InvalidArgument".to_owned())]);
+        // a's only version is gone, b is hidden by a marker, c is untouched; as in S3, a
+        // key that never existed gets a delete marker too in a versioned bucket.
+        let vs = c
+            .list_object_versions()
+            .bucket("batch")
+            .send()
+            .await
+            .expect("versions");
+        let keys: Vec<_> = vs.versions().iter().filter_map(|v| v.key()).collect();
+        assert_eq!(keys, ["b", "c"]);
+        let markers: Vec<_> = vs.delete_markers().iter().filter_map(|m| m.key()).collect();
+        assert_eq!(markers, ["b", "never-was"]);
+        assert_eq!(get(&c, "batch", "c", None).await, "c");
+
+        // Quiet mode reports only errors.
+        let quiet = c
+            .delete_objects()
+            .bucket("batch")
+            .delete(
+                Delete::builder()
+                    .objects(ObjectIdentifier::builder().key("c").build().expect("id"))
+                    .quiet(true)
+                    .build()
+                    .expect("delete"),
+            )
+            .send()
+            .await
+            .expect("quiet");
+        assert!(quiet.deleted().is_empty() && quiet.errors().is_empty());
+    });
+}
