@@ -44,6 +44,18 @@ macro_rules! checksum_fields {
     };
 }
 
+/// The `x-amz-copy-source-if-*` conditions of CopyObject and UploadPartCopy.
+macro_rules! copy_source_conditions {
+    ($input:expr) => {
+        conditions::Conditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
+
 pub struct SteleS3 {
     store: Store,
 }
@@ -928,15 +940,7 @@ impl S3 for SteleS3 {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let src = self
-            .pinned_source(
-                &input.copy_source,
-                &conditions::Conditions {
-                    if_match: input.copy_source_if_match.as_ref(),
-                    if_none_match: input.copy_source_if_none_match.as_ref(),
-                    if_modified_since: input.copy_source_if_modified_since.as_ref(),
-                    if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-                },
-            )
+            .pinned_source(&input.copy_source, &copy_source_conditions!(input))
             .await?;
         let replace = input
             .metadata_directive
@@ -996,15 +1000,7 @@ impl S3 for SteleS3 {
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let src = self
-            .pinned_source(
-                &input.copy_source,
-                &conditions::Conditions {
-                    if_match: input.copy_source_if_match.as_ref(),
-                    if_none_match: input.copy_source_if_none_match.as_ref(),
-                    if_modified_since: input.copy_source_if_modified_since.as_ref(),
-                    if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-                },
-            )
+            .pinned_source(&input.copy_source, &copy_source_conditions!(input))
             .await?;
         let range = input
             .copy_source_range
