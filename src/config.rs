@@ -158,6 +158,8 @@ pub struct NodeConfig {
     /// Objects up to this size live in the metadata store, committed with their version
     /// (one fsync instead of one per shard file and directory). Must be below a stripe.
     pub inline_max: usize,
+    /// Every new bucket gets Object Lock (`--require-object-lock`).
+    pub require_object_lock: bool,
 }
 
 /// The config file, `stele.toml`. Every field is optional; flags and `STELE_*` variables
@@ -170,6 +172,7 @@ pub struct ConfigFile {
     pub write_quorum: Option<usize>,
     pub block_size: Option<usize>,
     pub inline_max: Option<usize>,
+    pub require_object_lock: Option<bool>,
     #[serde(default, rename = "disk")]
     pub disks: Vec<DiskFileEntry>,
     pub s3_addr: Option<String>,
@@ -221,6 +224,7 @@ impl NodeConfig {
             ec,
             block_size: DEFAULT_BLOCK_SIZE,
             inline_max: DEFAULT_INLINE_MAX,
+            require_object_lock: false,
         }
     }
 

@@ -92,3 +92,70 @@ pub fn first_credential(
     meta.system_put(FIRST_KEY, cred.encode(), true)?;
     Ok((cred, origin))
 }
+
+const BYPASS_PREFIX: &str = "identity.bypass-governance/";
+
+/// Whether the S3 identity with `access_key` holds the permission to bypass GOVERNANCE
+/// retention (`s3:BypassGovernanceRetention`). Nobody does unless an administrator
+/// granted it.
+pub fn may_bypass_governance(meta: &Meta, access_key: &str) -> Result<bool, MetaError> {
+    Ok(meta
+        .system_get(&format!("{BYPASS_PREFIX}{access_key}"))?
+        .is_some_and(|v| v == [1]))
+}
+
+/// Grants or revokes the governance-bypass permission of an S3 identity.
+pub fn set_bypass_governance(
+    meta: &Meta,
+    access_key: &str,
+    allowed: bool,
+) -> Result<(), MetaError> {
+    meta.system_put(
+        &format!("{BYPASS_PREFIX}{access_key}"),
+        vec![u8::from(allowed)],
+        true,
+    )
+}
+
+const FIRST_ADMIN: &str = "identity.first-admin";
+
+/// The node's first administrator credential (for the admin listener only; never an S3
+/// key): the given one, else the stored one, else a generated one. Sealed storage and more
+/// administrators come with the identity issue.
+pub fn first_admin(
+    meta: &Meta,
+    given: Option<(String, String)>,
+    clock: &dyn Clock,
+) -> Result<(Credential, Origin), MetaError> {
+    let stored = meta
+        .system_get(FIRST_ADMIN)?
+        .map(|b| Credential::decode(&b))
+        .transpose()?;
+    let (cred, origin) = match (given, stored) {
+        (Some((access_key, secret_key)), _) => (
+            Credential {
+                access_key,
+                secret_key,
+                created: clock.now(),
+            },
+            Origin::Given,
+        ),
+        (None, Some(s)) => return Ok((s, Origin::Stored)),
+        (None, None) => (
+            Credential {
+                access_key: format!(
+                    "SA{}",
+                    random_string(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+                ),
+                secret_key: random_string(
+                    40,
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                ),
+                created: clock.now(),
+            },
+            Origin::Generated,
+        ),
+    };
+    meta.system_put(FIRST_ADMIN, cred.encode(), true)?;
+    Ok((cred, origin))
+}

@@ -11,11 +11,12 @@
 //! - [`disk`]: disk directories, their health, and the shard file format.
 //! - [`erasure`]: the Reed-Solomon codec (the only user of the crate) and stripe geometry.
 //! - [`identity`]: credentials (for now the node's first S3 key).
-//! - [`lock`]: the pure decisions on removing versions (object lock).
+//! - [`lock`]: Object Lock's pure decisions and the retention clock.
 //! - [`store`]: the engine: buckets, the write path and the read path.
+//! - [`lifecycle`]: the background worker that ages versions out by bucket rules.
 //!
-//! Still to come on top of `store`: `audit` and the background workers (scrub, repair,
-//! replication, lifecycle).
+//! Still to come on top of `store`: `audit` and the other background workers (scrub,
+//! repair, replication).
 
 pub mod checksum;
 pub mod clock;
@@ -24,6 +25,7 @@ pub mod crypto;
 pub mod disk;
 pub mod erasure;
 pub mod identity;
+pub mod lifecycle;
 pub mod lock;
 pub mod meta;
 pub mod store;

@@ -45,6 +45,24 @@ pub struct Args {
     /// Admin API listener (never serves S3).
     #[arg(long, env = "STELE_ADMIN_ADDR")]
     pub admin_addr: Option<String>,
+    /// The first administrator's key for the admin API (generated and printed once if
+    /// neither this nor a stored one exists). Never accepted on the S3 port.
+    #[arg(long, env = "STELE_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    #[arg(long, env = "STELE_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+    /// Every new bucket gets Object Lock (and versioning), whatever the request says.
+    #[arg(long, env = "STELE_REQUIRE_OBJECT_LOCK")]
+    pub require_object_lock: bool,
+    /// Seconds between lifecycle passes.
+    #[arg(long, env = "STELE_LIFECYCLE_INTERVAL", default_value_t = 3600)]
+    pub lifecycle_interval: u64,
+    /// Test builds only: a file holding two offsets in seconds, "WALL MONO", added to the
+    /// wall clock and to monotonic time, so tests can move time (both) or jump the wall
+    /// clock alone. Not compiled into release builds of the server.
+    #[cfg(feature = "test-clock")]
+    #[arg(long)]
+    pub test_clock: Option<PathBuf>,
 }
 
 pub const DEFAULT_DATA: &str = "./stele-data";
@@ -98,6 +116,8 @@ impl Args {
         if let Some(i) = file.inline_max {
             config.inline_max = i;
         }
+        config.require_object_lock =
+            self.require_object_lock || file.require_object_lock.unwrap_or(false);
         config.validate()?;
         Ok(config)
     }

@@ -5,11 +5,14 @@
 pub mod admin;
 pub mod args;
 pub mod s3;
+#[cfg(feature = "test-clock")]
+mod test_clock;
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use stele::{NodeConfig, Store, SystemClock};
+use stele::lock::{Monotonic, SystemMonotonic};
+use stele::{NodeConfig, SharedClock, Store, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -33,7 +36,8 @@ async fn shutdown_signal() {
 pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let s3_addr = args.s3_addr()?;
     let admin_addr = args.admin_addr()?;
-    let store = tokio::task::spawn_blocking(move || Store::open(config, Arc::new(SystemClock)))
+    let (wall, mono) = clocks(&args);
+    let store = tokio::task::spawn_blocking(move || Store::open_with(config, wall, mono))
         .await?
         .context("cannot open the node")?;
     let s3_listener = TcpListener::bind(&s3_addr)
@@ -55,6 +59,20 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             cred.access_key, cred.secret_key
         );
     }
+    let admin_given = match (args.admin_key.clone(), args.admin_secret.clone()) {
+        (Some(a), Some(s)) => Some((a, s)),
+        (None, None) => None,
+        _ => anyhow::bail!("STELE_ADMIN_KEY and STELE_ADMIN_SECRET go together"),
+    };
+    let (admin_cred, admin_origin) =
+        stele::identity::first_admin(store.meta(), admin_given, &SystemClock)
+            .context("cannot read or create the first admin credential")?;
+    if admin_origin == stele::identity::Origin::Generated {
+        println!(
+            "stele-server created the first admin credential (shown once): key {} secret {}",
+            admin_cred.access_key, admin_cred.secret_key
+        );
+    }
     for d in store.disks() {
         tracing::info!(disk = %d.id, path = %d.path.display(), state = ?d.state, "disk");
     }
@@ -72,11 +90,44 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         s3_listener,
         rx.clone(),
     ));
-    let admin = tokio::spawn(admin::run(store, admin_listener, rx));
+    let lifecycle = stele::lifecycle::LifecycleWorker::new(
+        store.clone(),
+        std::time::Duration::from_secs(args.lifecycle_interval.max(1)),
+        1000,
+    );
+    let lifecycle_task = tokio::spawn(lifecycle.clone().run(rx.clone()));
+    let admin = tokio::spawn(admin::run(
+        admin::Admin {
+            store,
+            credential: Arc::new(admin_cred),
+            lifecycle,
+        },
+        admin_listener,
+        rx,
+    ));
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
     let _ = tx.send(true);
     s3.await??;
     admin.await??;
+    lifecycle_task.await?;
     Ok(())
+}
+
+/// The wall and monotonic clocks: the system's, or (test builds with `--test-clock`) the
+/// system's moved by the offsets in a file.
+fn clocks(args: &args::Args) -> (SharedClock, Arc<dyn Monotonic>) {
+    #[cfg(feature = "test-clock")]
+    if let Some(path) = &args.test_clock {
+        tracing::warn!(path = %path.display(), "TEST CLOCK in use: time is driven by a file");
+        return (
+            Arc::new(test_clock::FileWall(path.clone())),
+            Arc::new(test_clock::FileMono(
+                path.clone(),
+                std::time::Instant::now(),
+            )),
+        );
+    }
+    let _ = args;
+    (Arc::new(SystemClock), Arc::new(SystemMonotonic::default()))
 }

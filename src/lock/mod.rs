@@ -1,24 +1,62 @@
-//! Object lock: the pure decisions on whether a version may be removed. Every removal of a
-//! version in the engine (DeleteObject by id, replacing a null version, and later
-//! lifecycle, repair and replication) goes through [`may_remove`] first.
+//! Object Lock: the pure decisions that keep a protected version from being removed or
+//! having its protection cut short, and the retention clock they read.
 //!
-//! Retention and legal hold arrive with the Object Lock issue; until then no version
-//! carries either, so every removal the S3 semantics ask for is allowed. The function is
-//! the seam those rules plug into, not a policy of its own.
+//! Every removal of a version in the engine (DeleteObject by id, DeleteObjects, replacing a
+//! null version, lifecycle, and later repair and replication) goes through
+//! [`may_remove`]; every change of a version's retention or legal hold goes through
+//! [`change_retention`] or [`set_legal_hold`]; every new version's lock state comes from
+//! [`initial_lock`]. These functions are pure (state in, decision out) and property-tested;
+//! the store applies their answers atomically in the metadata store.
+//!
+//! - [`retention`]: deletion, retention changes, legal hold, a new version's lock.
+//! - [`policy`]: an administrator's per-bucket bounds on retention.
+//! - [`clock`]: the retention clock, which never runs backwards nor faster than the node's
+//!   monotonic time.
 
-use crate::meta::VersionRecord;
+pub mod clock;
+pub mod policy;
+pub mod retention;
+
+pub use clock::{ClockStatus, Monotonic, RetentionClock, SystemMonotonic};
+pub use policy::{PolicyChange, policy_change};
+pub use retention::{
+    add_period, change_retention, initial_lock, may_remove, protected_until, set_legal_hold,
+};
+
+use crate::meta::RetentionMode;
 use crate::types::Timestamp;
 
-/// Why a version may not be removed.
+/// Why Object Lock refused a request. Refusals of protected versions are their own
+/// variants, never strings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LockError {
-    #[error("the version is protected until {until:?}")]
-    RetentionActive { until: Timestamp },
+    #[error("the version is protected in {mode:?} mode until {until:?}")]
+    RetentionActive {
+        mode: RetentionMode,
+        until: Timestamp,
+    },
     #[error("the version is under legal hold")]
     LegalHold,
-}
-
-/// Whether `version` may be removed at `now`.
-pub fn may_remove(_version: &VersionRecord, _now: Timestamp) -> Result<(), LockError> {
-    Ok(())
+    #[error("the {mode:?} retention until {until:?} cannot be shortened or removed")]
+    CannotShorten {
+        mode: RetentionMode,
+        until: Timestamp,
+    },
+    #[error("an active {from:?} retention cannot become {to:?}")]
+    CannotChangeMode {
+        from: RetentionMode,
+        to: RetentionMode,
+    },
+    #[error("the retain-until date {until:?} is not in the future")]
+    RetainUntilInPast { until: Timestamp },
+    #[error("the bucket's retention policy requires at least {min_days} days")]
+    PolicyBelowMinimum { min_days: u32 },
+    #[error("the bucket's retention policy allows at most {max_days} days")]
+    PolicyAboveMaximum { max_days: u32 },
+    #[error("the bucket's retention policy does not allow {mode:?} mode")]
+    PolicyModeNotAllowed { mode: RetentionMode },
+    #[error("the retention period must be 1 to 36500 days or 1 to 100 years")]
+    InvalidRetentionPeriod,
+    #[error("a retention policy needs min <= max and at least one mode")]
+    InvalidPolicy,
 }

@@ -14,8 +14,10 @@ use std::sync::Mutex;
 
 use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 pub use record::{
-    BucketRecord, InlineRecord, PartRecord, PendingRecord, Record, RepairReason, RepairRecord,
-    SegmentRecord, ShardRecord, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
+    BelowMinimum, BucketRecord, DefaultRetention, InlineRecord, LifecycleConfig, LifecycleRule,
+    LockRecord, LockRequest, PartRecord, PendingRecord, Record, RepairReason, RepairRecord,
+    Retention, RetentionMode, RetentionPeriod, RetentionPolicy, SegmentRecord, ShardRecord, TagSet,
+    UploadRecord, VersionKind, VersionRecord, Versioning,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,14 @@ pub enum MetaError {
     KeyExists { bucket: BucketName, key: ObjectKey },
     #[error("bucket {bucket} was deleted")]
     BucketGone { bucket: BucketName },
+    #[error(
+        "version {version_id} of {bucket}/{key} has an Object Lock state; it is never replaced"
+    )]
+    ReplacesLocked {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+    },
     #[error("version {version_id} of {bucket}/{key} already exists; versions are never rewritten")]
     VersionExists {
         bucket: BucketName,
@@ -55,6 +65,8 @@ pub struct NewVersion<'a> {
     pub tags: Option<&'a TagSet>,
     /// The object's bytes, when small enough to live here instead of in shard files.
     pub inline: Option<&'a InlineRecord>,
+    /// The version's initial Object Lock state.
+    pub lock: Option<&'a LockRecord>,
 }
 
 /// Column families.
@@ -68,10 +80,11 @@ pub enum Cf {
     System,
     Tags,
     Inline,
+    Locks,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 8] = [
+    pub const ALL: [Cf; 9] = [
         Cf::Buckets,
         Cf::Versions,
         Cf::Uploads,
@@ -80,6 +93,7 @@ impl Cf {
         Cf::System,
         Cf::Tags,
         Cf::Inline,
+        Cf::Locks,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -91,6 +105,7 @@ impl Cf {
             Cf::System => "system",
             Cf::Tags => "tags",
             Cf::Inline => "inline",
+            Cf::Locks => "locks",
         }
     }
 }
@@ -131,8 +146,13 @@ impl std::fmt::Debug for Meta {
 /// A version's record and everything keyed like it.
 fn delete_version_keys(b: &mut Batch, vkey: Vec<u8>) {
     b.delete(Cf::Tags, vkey.clone());
+    b.delete(Cf::Locks, vkey.clone());
     b.delete(Cf::Inline, vkey.clone());
     b.delete(Cf::Versions, vkey);
+}
+
+fn lifecycle_key(bucket: &BucketName) -> Vec<u8> {
+    format!("lifecycle/{bucket}").into_bytes()
 }
 
 fn repair_key(r: &RepairRecord) -> Vec<u8> {
@@ -317,11 +337,15 @@ impl Meta {
             require_absent,
             tags,
             inline,
+            lock,
         } = *new;
         let vkey = keys::version_key(bucket, key, &rec.version_id);
         let mut b = Batch::default();
         if let Some(old) = replaces {
             delete_version_keys(&mut b, keys::version_key(bucket, key, old));
+        }
+        if let Some(lock) = lock.filter(|l| !l.is_empty()) {
+            b.put(Cf::Locks, vkey.clone(), lock.encode());
         }
         if let Some(tags) = tags.filter(|t| !t.tags.is_empty()) {
             b.put(Cf::Tags, vkey.clone(), tags.encode());
@@ -353,6 +377,20 @@ impl Meta {
                 key: key.clone(),
             });
         }
+        // Defence in depth: the store asked the lock layer before replacing, but a lock
+        // state that appeared since then (or a caller that forgot) must still win.
+        if let Some(old) = replaces
+            && self
+                .db
+                .get(Cf::Locks, &keys::version_key(bucket, key, old))?
+                .is_some()
+        {
+            return Err(MetaError::ReplacesLocked {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version_id: *old,
+            });
+        }
         if self.db.get(Cf::Versions, &vkey)?.is_some() {
             return Err(MetaError::VersionExists {
                 bucket: bucket.clone(),
@@ -363,16 +401,88 @@ impl Meta {
         self.db.write(b, true)
     }
 
-    /// Removes a version record. Only the store calls this, after the lock layer allowed
-    /// the deletion.
-    pub fn delete_version(
+    /// Removes a version record if `allow` (the lock layer's decision, made on the record
+    /// and lock state read under the write guard, so no concurrent retention or legal-hold
+    /// change slips in between) says so. `Ok(None)` if the version is already gone.
+    pub fn delete_version<E: From<MetaError>>(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         vid: &VersionId,
+        allow: impl FnOnce(&VersionRecord, &LockRecord) -> Result<(), E>,
+    ) -> Result<Option<VersionRecord>, E> {
+        let vkey = keys::version_key(bucket, key, vid);
+        let _g = self.guard();
+        let Some(rec) = self.get::<VersionRecord>(Cf::Versions, &vkey)? else {
+            return Ok(None);
+        };
+        let lock = self
+            .get::<LockRecord>(Cf::Locks, &vkey)?
+            .unwrap_or_default();
+        allow(&rec, &lock)?;
+        let mut b = Batch::default();
+        delete_version_keys(&mut b, vkey);
+        self.db.write(b, true)?;
+        Ok(Some(rec))
+    }
+
+    /// The Object Lock state of a version (empty if it has none).
+    pub fn lock(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        vid: &VersionId,
+    ) -> Result<LockRecord, MetaError> {
+        Ok(self
+            .get(Cf::Locks, &keys::version_key(bucket, key, vid))?
+            .unwrap_or_default())
+    }
+
+    /// Changes a version's Object Lock state to what `change` (a decision of the lock
+    /// layer) makes of the current one, atomically with respect to deletions and other
+    /// changes. `Ok(None)` if the version is gone.
+    pub fn update_lock<E: From<MetaError>>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        vid: &VersionId,
+        change: impl FnOnce(&VersionRecord, &LockRecord) -> Result<LockRecord, E>,
+    ) -> Result<Option<LockRecord>, E> {
+        let vkey = keys::version_key(bucket, key, vid);
+        let _g = self.guard();
+        let Some(rec) = self.get::<VersionRecord>(Cf::Versions, &vkey)? else {
+            return Ok(None);
+        };
+        let current = self
+            .get::<LockRecord>(Cf::Locks, &vkey)?
+            .unwrap_or_default();
+        let next = change(&rec, &current)?;
+        let mut b = Batch::default();
+        if next.is_empty() {
+            b.delete(Cf::Locks, vkey);
+        } else {
+            b.put(Cf::Locks, vkey, next.encode());
+        }
+        self.db.write(b, true)?;
+        Ok(Some(next))
+    }
+
+    /// A bucket's lifecycle configuration, if it has one.
+    pub fn lifecycle(&self, bucket: &BucketName) -> Result<Option<LifecycleConfig>, MetaError> {
+        self.get(Cf::System, &lifecycle_key(bucket))
+    }
+
+    /// Sets (or, with `None`, removes) a bucket's lifecycle configuration.
+    pub fn set_lifecycle(
+        &self,
+        bucket: &BucketName,
+        config: Option<&LifecycleConfig>,
     ) -> Result<(), MetaError> {
         let mut b = Batch::default();
-        delete_version_keys(&mut b, keys::version_key(bucket, key, vid));
+        match config {
+            Some(c) => b.put(Cf::System, lifecycle_key(bucket), c.encode()),
+            None => b.delete(Cf::System, lifecycle_key(bucket)),
+        }
         self.db.write(b, true)
     }
 
@@ -442,6 +552,7 @@ impl Meta {
         }
         let mut b = Batch::default();
         b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
+        b.delete(Cf::System, lifecycle_key(name));
         self.db.write(b, true)?;
         Ok(true)
     }
@@ -508,7 +619,7 @@ impl Meta {
     pub fn finish_upload(
         &self,
         upload: &UploadRecord,
-        version: Option<(&VersionRecord, Option<&VersionId>)>,
+        version: Option<(&VersionRecord, Option<&VersionId>, &LockRecord)>,
     ) -> Result<Vec<PartRecord>, MetaError> {
         let tags = TagSet {
             tags: upload.tags.clone(),
@@ -529,21 +640,21 @@ impl Meta {
                 keys::part_key(&upload.upload_id, p.part_number),
             );
         }
-        if let Some((rec, replaces)) = version {
+        if let Some((rec, replaces, lock)) = version {
             if self.bucket(&upload.bucket)?.is_none() {
                 return Err(MetaError::BucketGone {
                     bucket: upload.bucket.clone(),
                 });
             }
             if let Some(old) = replaces {
-                b.delete(
-                    Cf::Versions,
-                    keys::version_key(&upload.bucket, &upload.key, old),
-                );
+                delete_version_keys(&mut b, keys::version_key(&upload.bucket, &upload.key, old));
             }
             let vkey = keys::version_key(&upload.bucket, &upload.key, &rec.version_id);
             if !tags.tags.is_empty() {
                 b.put(Cf::Tags, vkey.clone(), tags.encode());
+            }
+            if !lock.is_empty() {
+                b.put(Cf::Locks, vkey.clone(), lock.encode());
             }
             b.put(Cf::Versions, vkey, rec.encode());
         }

@@ -64,11 +64,159 @@ pub struct BucketRecord {
     pub name: BucketName,
     pub created: Timestamp,
     pub versioning: Versioning,
+    /// Object Lock is enabled (it can never be turned off again).
     pub object_lock: bool,
+    /// The retention new versions get when their request names none.
+    pub default_retention: Option<DefaultRetention>,
+    /// The administrator's bounds on retention in this bucket.
+    pub policy: Option<RetentionPolicy>,
 }
 
 impl Record for BucketRecord {
     const NAME: &'static str = "bucket";
+    const FORMAT: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
+        match version {
+            1 => Some(
+                decode_body::<BucketRecordV1>(Self::NAME, body).map(|v| BucketRecord {
+                    name: v.name,
+                    created: v.created,
+                    versioning: v.versioning,
+                    object_lock: v.object_lock,
+                    default_retention: None,
+                    policy: None,
+                }),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Format 1 of [`BucketRecord`]: before default retention and retention policies.
+#[derive(Deserialize)]
+struct BucketRecordV1 {
+    name: BucketName,
+    created: Timestamp,
+    versioning: Versioning,
+    object_lock: bool,
+}
+
+/// Object Lock retention modes. GOVERNANCE can be lifted by an identity allowed to bypass
+/// it; COMPLIANCE by nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum RetentionMode {
+    Governance,
+    Compliance,
+}
+
+impl RetentionMode {
+    /// The S3 spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "GOVERNANCE",
+            RetentionMode::Compliance => "COMPLIANCE",
+        }
+    }
+
+    /// Parses the S3 spelling, which is case-sensitive.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "GOVERNANCE" => Some(RetentionMode::Governance),
+            "COMPLIANCE" => Some(RetentionMode::Compliance),
+            _ => None,
+        }
+    }
+}
+
+/// A retention: the version is protected in `mode` until `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub mode: RetentionMode,
+    pub until: Timestamp,
+}
+
+/// A version's Object Lock state. Unlike the version record it can change, but only
+/// through the pure decisions in `lock`, which never let protection end early.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    pub retention: Option<Retention>,
+    pub legal_hold: bool,
+}
+
+impl LockRecord {
+    pub fn is_empty(&self) -> bool {
+        self.retention.is_none() && !self.legal_hold
+    }
+}
+
+impl Record for LockRecord {
+    const NAME: &'static str = "lock";
+    const FORMAT: u8 = 1;
+}
+
+/// A retention length, as S3 states a bucket default: whole days or whole years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetentionPeriod {
+    Days(u32),
+    Years(u32),
+}
+
+/// A bucket's default retention (`ObjectLockConfiguration` rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRetention {
+    pub mode: RetentionMode,
+    pub period: RetentionPeriod,
+}
+
+/// What a write asking for less than a policy's minimum gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BelowMinimum {
+    /// Refused with `InvalidRequest` naming the policy.
+    Refuse,
+    /// Stored with its retention raised to the minimum.
+    Raise,
+}
+
+/// An administrator's bounds on retention in one bucket, measured from each version's
+/// creation: at least `min_days`, at most `max_days`, in one of `modes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    pub min_days: Option<u32>,
+    pub max_days: Option<u32>,
+    /// The modes allowed; never empty.
+    pub modes: Vec<RetentionMode>,
+    pub below_min: BelowMinimum,
+}
+
+/// One lifecycle rule, in the subset of S3's rules that Stele applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub enabled: bool,
+    /// Keys the rule applies to.
+    pub prefix: String,
+    /// Current versions older than this many days expire (a delete marker in a versioned
+    /// bucket, removal otherwise).
+    pub expiration_days: Option<u32>,
+    /// A delete marker with no other version left is removed.
+    pub expired_delete_markers: bool,
+    /// Noncurrent versions are removed this many days after they stopped being current...
+    pub noncurrent_days: Option<u32>,
+    /// ...except the newest this many noncurrent versions of each key.
+    pub newer_noncurrent_versions: Option<u32>,
+    /// Multipart uploads still incomplete this many days after they began are aborted.
+    pub abort_multipart_days: Option<u32>,
+}
+
+/// A bucket's lifecycle configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleConfig {
+    pub rules: Vec<LifecycleRule>,
+}
+
+impl Record for LifecycleConfig {
+    const NAME: &'static str = "lifecycle";
     const FORMAT: u8 = 1;
 }
 
@@ -316,11 +464,26 @@ pub struct UploadRecord {
     pub user_meta: Vec<(String, String)>,
     /// Tags the completed version will carry (`x-amz-tagging` at create).
     pub tags: Vec<(String, String)>,
+    /// Object Lock asked for at create; applied at Complete.
+    pub lock: LockRequest,
+}
+
+/// The Object Lock a write asks for (`x-amz-object-lock-*` headers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRequest {
+    pub retention: Option<Retention>,
+    pub legal_hold: Option<bool>,
+}
+
+impl LockRequest {
+    pub fn is_empty(&self) -> bool {
+        self.retention.is_none() && self.legal_hold.is_none()
+    }
 }
 
 impl Record for UploadRecord {
     const NAME: &'static str = "upload";
-    const FORMAT: u8 = 2;
+    const FORMAT: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
         match version {
@@ -333,11 +496,36 @@ impl Record for UploadRecord {
                     content_type: v.content_type,
                     user_meta: v.user_meta,
                     tags: Vec::new(),
+                    lock: LockRequest::default(),
+                }),
+            ),
+            2 => Some(
+                decode_body::<UploadRecordV2>(Self::NAME, body).map(|v| UploadRecord {
+                    upload_id: v.upload_id,
+                    bucket: v.bucket,
+                    key: v.key,
+                    created: v.created,
+                    content_type: v.content_type,
+                    user_meta: v.user_meta,
+                    tags: v.tags,
+                    lock: LockRequest::default(),
                 }),
             ),
             _ => None,
         }
     }
+}
+
+/// Format 2 of [`UploadRecord`]: before Object Lock at create.
+#[derive(Deserialize)]
+struct UploadRecordV2 {
+    upload_id: SegmentId,
+    bucket: BucketName,
+    key: ObjectKey,
+    created: Timestamp,
+    content_type: Option<String>,
+    user_meta: Vec<(String, String)>,
+    tags: Vec<(String, String)>,
 }
 
 /// Format 1 of [`UploadRecord`]: before tags at create.

@@ -3,7 +3,7 @@
 //! version of its own (no shared shards whose removal would need reference counts).
 
 use super::{ByteRange, PartInfo, PutOptions, PutOutcome, Store, StoreError, VersionRef};
-use crate::meta::VersionRecord;
+use crate::meta::{LockRequest, VersionRecord};
 use crate::types::{BucketName, ObjectKey};
 
 /// What a copy does with the source's metadata.
@@ -42,6 +42,7 @@ impl Store {
         key: &ObjectKey,
         directive: MetadataDirective,
         tags: Option<Vec<(String, String)>>,
+        lock: LockRequest,
     ) -> Result<(PutOutcome, VersionRecord), StoreError> {
         if src.bucket == *bucket
             && src.key == *key
@@ -75,6 +76,8 @@ impl Store {
             user_meta,
             content_length: Some(source.size),
             tags,
+            lock,
+            verified_source: true,
             ..Default::default()
         };
         let out = self.put_object(bucket, key, opts, read.body).await?;
@@ -97,6 +100,7 @@ impl Store {
         let source = read.record.clone();
         let opts = PutOptions {
             content_length: Some(read.range.1 - read.range.0),
+            verified_source: true,
             ..Default::default()
         };
         let part = self

@@ -39,6 +39,23 @@ pub enum StoreError {
     InvalidVersioningState,
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error("bucket {bucket} does not have Object Lock enabled")]
+    LockNotEnabled { bucket: BucketName },
+    #[error("bucket {bucket} has no Object Lock configuration")]
+    NoLockConfiguration { bucket: BucketName },
+    #[error("bucket {bucket}: {reason}")]
+    InvalidBucketState {
+        bucket: BucketName,
+        reason: &'static str,
+    },
+    #[error("loosening the retention policy of {bucket} is a privileged operation")]
+    PolicyLoosening { bucket: BucketName },
+    #[error("a write that may be locked needs Content-MD5 or an x-amz-checksum")]
+    MissingLockDigest,
+    #[error("bucket {bucket} has no lifecycle configuration")]
+    NoLifecycle { bucket: BucketName },
+    #[error("invalid lifecycle configuration: {reason}")]
+    InvalidLifecycle { reason: String },
     #[error("upload {upload_id} does not exist (completed, aborted, or never started)")]
     NoSuchUpload { upload_id: String },
     #[error("part number {part_number} is outside 1 to 10000")]

@@ -11,6 +11,7 @@
 mod copy;
 mod error;
 mod multipart;
+mod object_lock;
 mod range;
 mod read;
 mod tagging;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 pub use copy::{CopySource, MetadataDirective};
 pub use error::StoreError;
 pub use multipart::{CompletedPart, MAX_PARTS, MIN_PART_SIZE, MultipartChecksum, PartInfo};
+pub use object_lock::LockConfiguration;
 pub use range::ByteRange;
 pub use read::{Body, ObjectRead};
 pub use versions::{
@@ -35,6 +37,7 @@ use crate::clock::SharedClock;
 use crate::config::NodeConfig;
 use crate::disk::{Disk, DiskStatus};
 use crate::erasure::Codec;
+use crate::lock::{Monotonic, RetentionClock, SystemMonotonic};
 use crate::meta::{BucketRecord, Meta, RepairRecord, VersionKind, VersionRecord, Versioning};
 use crate::topology::Topology;
 use crate::types::{BucketName, ObjectKey};
@@ -47,12 +50,15 @@ pub struct Store {
 
 struct Inner {
     config: NodeConfig,
-    meta: Meta,
+    meta: Arc<Meta>,
     disks: Vec<Arc<Disk>>,
     disk_index: HashMap<String, usize>,
     topology: Topology,
     codec: Codec,
+    /// The wall clock: creation times, Last-Modified, ids.
     clock: SharedClock,
+    /// The time every Object Lock decision reads.
+    retention: RetentionClock,
 }
 
 impl std::fmt::Debug for Store {
@@ -68,6 +74,16 @@ impl Store {
     /// Opens the node: validates the config, opens (formatting on first use) every disk,
     /// opens the metadata store, and rolls back writes that a crash left unfinished.
     pub fn open(config: NodeConfig, clock: SharedClock) -> Result<Self, StoreError> {
+        Self::open_with(config, clock, Arc::new(SystemMonotonic::default()))
+    }
+
+    /// [`Store::open`] with an injected monotonic clock, which bounds how fast retention
+    /// time may advance (see [`RetentionClock`]).
+    pub fn open_with(
+        config: NodeConfig,
+        clock: SharedClock,
+        mono: Arc<dyn Monotonic>,
+    ) -> Result<Self, StoreError> {
         config.validate()?;
         let meta_dir = config.meta_dir();
         std::fs::create_dir_all(&meta_dir).map_err(|source| {
@@ -87,7 +103,8 @@ impl Store {
             .enumerate()
             .map(|(i, d)| (d.id.clone(), i))
             .collect();
-        let meta = Meta::open(&meta_dir)?;
+        let meta = Arc::new(Meta::open(&meta_dir)?);
+        let retention = RetentionClock::open(meta.clone(), clock.clone(), mono)?;
         let codec = Codec::new(config.ec.data, config.ec.parity)?;
         let store = Self {
             inner: Arc::new(Inner {
@@ -98,6 +115,7 @@ impl Store {
                 disk_index,
                 codec,
                 clock,
+                retention,
             }),
         };
         store.roll_back_pending()?;
@@ -133,6 +151,11 @@ impl Store {
         &self.inner.meta
     }
 
+    /// The clock Object Lock decisions read.
+    pub fn retention_clock(&self) -> &RetentionClock {
+        &self.inner.retention
+    }
+
     fn disk(&self, id: &str) -> Option<&Arc<Disk>> {
         self.inner.disk_index.get(id).map(|&i| &self.inner.disks[i])
     }
@@ -151,12 +174,25 @@ impl Store {
             .collect()
     }
 
-    pub fn create_bucket(&self, name: &BucketName) -> Result<BucketRecord, StoreError> {
+    /// Creates a bucket. With `object_lock` (or on a node that requires it for every
+    /// bucket) Object Lock and versioning are enabled from the start.
+    pub fn create_bucket(
+        &self,
+        name: &BucketName,
+        object_lock: bool,
+    ) -> Result<BucketRecord, StoreError> {
+        let object_lock = object_lock || self.inner.config.require_object_lock;
         let rec = BucketRecord {
             name: name.clone(),
             created: self.inner.clock.now(),
-            versioning: Versioning::Unversioned,
-            object_lock: false,
+            versioning: if object_lock {
+                Versioning::Enabled
+            } else {
+                Versioning::Unversioned
+            },
+            object_lock,
+            default_retention: None,
+            policy: None,
         };
         if !self.inner.meta.create_bucket(&rec)? {
             return Err(StoreError::BucketExists {

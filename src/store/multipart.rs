@@ -9,7 +9,6 @@ use futures::Stream;
 
 use super::{PutOptions, PutOutcome, Store, StoreError, VersionRef};
 use crate::checksum::{Checksum, ChecksumHasher, Md5};
-use crate::lock;
 use crate::meta::{
     MetaError, PartRecord, RepairReason, RepairRecord, SegmentRecord, UploadRecord, VersionKind,
     VersionRecord, Versioning,
@@ -113,9 +112,12 @@ impl Store {
         key: &ObjectKey,
         opts: PutOptions,
     ) -> Result<SegmentId, StoreError> {
-        self.bucket(bucket)?;
+        let b = self.bucket(bucket)?;
         super::tagging::validate(&opts.tags)?;
         let created = self.inner.clock.now();
+        // Refuse now what Complete would refuse (lock on a bucket without it, a date in the
+        // past, a policy violation); Complete decides again at its own time.
+        self.new_version_lock(&b, &opts.lock, created)?;
         let rec = UploadRecord {
             upload_id: SegmentId::generate(created),
             bucket: bucket.clone(),
@@ -124,6 +126,7 @@ impl Store {
             content_type: opts.content_type,
             user_meta: opts.user_meta,
             tags: opts.tags,
+            lock: opts.lock,
         };
         self.inner.meta.put_upload(&rec)?;
         Ok(rec.upload_id)
@@ -163,6 +166,13 @@ impl Store {
             return Err(StoreError::InvalidPartNumber { part_number });
         }
         let upload = self.open_upload(bucket, key, upload_id)?;
+        if Self::lock_needs_digest(&self.bucket(bucket)?, &upload.lock)
+            && !opts.verified_source
+            && opts.content_md5.is_none()
+            && opts.checksum.is_none()
+        {
+            return Err(StoreError::MissingLockDigest);
+        }
         // Parts are never inline: Complete assembles segments.
         let seg = self.write_segment(body, &opts, 0).await?;
         let part = PartRecord {
@@ -295,6 +305,7 @@ impl Store {
         };
         let composite = matches!(kind, MultipartChecksum::Composite) && !checksums.is_empty();
         let created = self.inner.clock.now();
+        let lock_state = self.new_version_lock(&b, &upload.lock, created)?;
         let version_id = VersionId::generate(created);
         let null_version = b.versioning != Versioning::Enabled;
         let segments: Vec<SegmentRecord> = used.iter().filter_map(|p| p.segment.clone()).collect();
@@ -318,14 +329,18 @@ impl Store {
             None
         };
         if let Some(old) = &replaced {
-            lock::may_remove(old, created)?;
+            self.may_replace(bucket, key, old)?;
         }
         let all = self
             .inner
             .meta
             .finish_upload(
                 &upload,
-                Some((&record, replaced.as_ref().map(|r| &r.version_id))),
+                Some((
+                    &record,
+                    replaced.as_ref().map(|r| &r.version_id),
+                    &lock_state,
+                )),
             )
             .map_err(|e| upload_error(e, &upload.upload_id))?;
         if let Some(old) = &replaced {

@@ -27,7 +27,7 @@ fn node() -> Node {
     config.inline_max = 0;
     let store = Store::open(config, Arc::new(SystemClock)).expect("open");
     let bucket = BucketName::new("test").expect("name");
-    store.create_bucket(&bucket).expect("bucket");
+    store.create_bucket(&bucket, false).expect("bucket");
     Node {
         _dir: dir,
         store,
@@ -353,7 +353,7 @@ fn small_objects_live_inline_with_one_commit_and_no_shard_files() {
     config.inline_max = 1024;
     let store = Store::open(config, Arc::new(SystemClock)).expect("open");
     let bucket = BucketName::new("small").expect("name");
-    store.create_bucket(&bucket).expect("bucket");
+    store.create_bucket(&bucket, false).expect("bucket");
     let key = ObjectKey::new("tiny").expect("key");
     let bytes = data(1000, 3);
     let out = rt
@@ -397,7 +397,7 @@ fn small_objects_live_inline_with_one_commit_and_no_shard_files() {
     assert!(!store.head_object(&bucket, &big, None).expect("head").inline);
     // Removing the version removes its inline bytes with it.
     let vref = rec.version_ref();
-    rt.block_on(store.delete_object(&bucket, &key, Some(&vref)))
+    rt.block_on(store.delete_object(&bucket, &key, Some(&vref), false))
         .expect("delete");
     assert!(
         store

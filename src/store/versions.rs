@@ -128,6 +128,12 @@ impl Store {
         if state == Versioning::Unversioned {
             return Err(StoreError::InvalidVersioningState);
         }
+        if rec.object_lock && state != Versioning::Enabled {
+            return Err(StoreError::InvalidBucketState {
+                bucket: bucket.clone(),
+                reason: "versioning cannot be suspended while Object Lock is enabled",
+            });
+        }
         rec.versioning = state;
         self.inner.meta.update_bucket(&rec)?;
         Ok(rec)
@@ -171,19 +177,39 @@ impl Store {
         }
     }
 
-    /// Removes a version: asks the lock layer, removes the record, then the shard files.
-    /// A crash between the last two leaves unreferenced shard files, which scrub finds.
-    fn remove_version(
+    /// Removes a version: the only deletion of a version in the engine. The lock layer
+    /// decides on the record and lock state read under the metadata write guard; then the
+    /// record goes, then the shard files. A crash between the last two leaves unreferenced
+    /// shard files, which scrub finds. `bypass`: the request may bypass GOVERNANCE.
+    pub(crate) fn remove_version(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         rec: &VersionRecord,
+        bypass: bool,
     ) -> Result<(), StoreError> {
-        lock::may_remove(rec, self.inner.clock.now())?;
-        self.inner
-            .meta
-            .delete_version(bucket, key, &rec.version_id)?;
-        self.remove_version_data(rec);
+        let now = self.inner.retention.now();
+        let removed =
+            self.inner
+                .meta
+                .delete_version(bucket, key, &rec.version_id, |v, lock_state| {
+                    lock::may_remove(v, lock_state, now, bypass).map_err(StoreError::from)
+                })?;
+        if let Some(v) = removed {
+            self.remove_version_data(&v);
+        }
+        Ok(())
+    }
+
+    /// Whether a write may replace `old` (a key's null version), as the lock layer says.
+    pub(crate) fn may_replace(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        old: &VersionRecord,
+    ) -> Result<(), StoreError> {
+        let state = self.inner.meta.lock(bucket, key, &old.version_id)?;
+        lock::may_remove(old, &state, self.inner.retention.now(), false)?;
         Ok(())
     }
 
@@ -205,32 +231,36 @@ impl Store {
         }
     }
 
-    /// DeleteObject. With a version: removes that version (if the lock layer allows).
-    /// Without: removes the null version of an unversioned bucket, or adds a delete marker
-    /// (a null one when versioning is suspended).
+    /// DeleteObject. With a version: removes that version (if the lock layer allows;
+    /// `bypass` lifts GOVERNANCE). Without: removes the null version of an unversioned
+    /// bucket, or adds a delete marker (a null one when versioning is suspended).
     pub async fn delete_object(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         version: Option<&VersionRef>,
+        bypass: bool,
     ) -> Result<DeleteOutcome, StoreError> {
         let store = self.clone();
         let (b, k, v) = (bucket.clone(), key.clone(), version.copied());
-        tokio::task::spawn_blocking(move || store.delete_object_blocking(&b, &k, v.as_ref()))
-            .await?
+        tokio::task::spawn_blocking(move || {
+            store.delete_object_blocking(&b, &k, v.as_ref(), bypass)
+        })
+        .await?
     }
 
-    fn delete_object_blocking(
+    pub(crate) fn delete_object_blocking(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         version: Option<&VersionRef>,
+        bypass: bool,
     ) -> Result<DeleteOutcome, StoreError> {
         let b = self.bucket(bucket)?;
         if let Some(v) = version {
             return match self.find_version(bucket, key, v)? {
                 Some(rec) => {
-                    self.remove_version(bucket, key, &rec)?;
+                    self.remove_version(bucket, key, &rec, bypass)?;
                     Ok(DeleteOutcome {
                         version: Some(*v),
                         delete_marker: rec.kind == VersionKind::DeleteMarker,
@@ -245,7 +275,7 @@ impl Store {
         match b.versioning {
             Versioning::Unversioned => {
                 if let Some(rec) = self.null_version(bucket, key)? {
-                    self.remove_version(bucket, key, &rec)?;
+                    self.remove_version(bucket, key, &rec, bypass)?;
                 }
                 Ok(DeleteOutcome {
                     version: None,
@@ -275,7 +305,7 @@ impl Store {
                     None
                 };
                 if let Some(old) = &replaced {
-                    lock::may_remove(old, created)?;
+                    self.may_replace(bucket, key, old)?;
                 }
                 self.commit(
                     NewVersion {
@@ -287,6 +317,7 @@ impl Store {
                         require_absent: false,
                         tags: None,
                         inline: None,
+                        lock: None,
                     },
                     replaced.as_ref(),
                 )?;
@@ -317,6 +348,7 @@ impl Store {
             Err(MetaError::KeyExists { bucket, key }) => {
                 return Err(StoreError::PreconditionFailed { bucket, key });
             }
+
             Err(e) => return Err(e.into()),
         }
         if let Some(old) = replaced {

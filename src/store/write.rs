@@ -23,8 +23,8 @@ use crate::disk::ShardWriter;
 use crate::disk::shard::Hash;
 use crate::erasure::Geometry;
 use crate::meta::{
-    InlineRecord, PendingRecord, RepairReason, RepairRecord, SegmentRecord, ShardRecord,
-    VersionKind, VersionRecord, Versioning,
+    InlineRecord, LockRequest, PendingRecord, RepairReason, RepairRecord, SegmentRecord,
+    ShardRecord, VersionKind, VersionRecord, Versioning,
 };
 use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 
@@ -42,6 +42,11 @@ pub struct PutOptions {
     pub create_only: bool,
     /// Initial tags (`x-amz-tagging`).
     pub tags: Vec<(String, String)>,
+    /// The Object Lock the request asks for (`x-amz-object-lock-*`).
+    pub lock: LockRequest,
+    /// The bytes come from a version of this store, verified as they were read (a
+    /// server-side copy): no client digest is needed even where Object Lock asks for one.
+    pub verified_source: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +86,16 @@ impl Store {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
-        let null_version = self.bucket(bucket)?.versioning != Versioning::Enabled;
+        let b = self.bucket(bucket)?;
+        let null_version = b.versioning != Versioning::Enabled;
         let create_only = opts.create_only;
+        if Self::lock_needs_digest(&b, &opts.lock)
+            && !opts.verified_source
+            && opts.content_md5.is_none()
+            && opts.checksum.is_none()
+        {
+            return Err(StoreError::MissingLockDigest);
+        }
         super::tagging::validate(&opts.tags)?;
         let tags = crate::meta::TagSet {
             tags: opts.tags.clone(),
@@ -101,6 +114,7 @@ impl Store {
             });
         }
         let created = self.inner.clock.now();
+        let lock_state = self.new_version_lock(&b, &opts.lock, created)?;
         let seg = self
             .write_segment(body, &opts, self.inner.config.inline_max)
             .await?;
@@ -147,7 +161,7 @@ impl Store {
             })
             .and_then(|replaced| {
                 if let Some(old) = &replaced {
-                    crate::lock::may_remove(old, created)?;
+                    store.may_replace(&b, &k, old)?;
                 }
                 store.commit(
                     crate::meta::NewVersion {
@@ -159,6 +173,7 @@ impl Store {
                         require_absent: create_only,
                         tags: Some(&tags),
                         inline: inline.as_ref(),
+                        lock: Some(&lock_state),
                     },
                     replaced.as_ref(),
                 )

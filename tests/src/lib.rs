@@ -32,6 +32,9 @@ pub fn workspace_bin(name: &str) -> PathBuf {
 /// The S3 credential every test server is started with.
 pub const ACCESS_KEY: &str = "STELETESTACCESSKEY01";
 pub const SECRET_KEY: &str = "stele/test/secret/key/0123456789abcdefghij";
+/// The admin credential every test server is started with (admin port only).
+pub const ADMIN_KEY: &str = "STELETESTADMINKEY001";
+pub const ADMIN_SECRET: &str = "stele-test-admin-secret-0123456789abcdef";
 
 /// An aws-sdk-s3 client for `url` with the given credential, path-style, plain HTTP.
 pub fn s3_client_with(url: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
@@ -118,6 +121,8 @@ impl Server {
             .args(["--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
             .env("STELE_ACCESS_KEY", ACCESS_KEY)
             .env("STELE_SECRET_KEY", SECRET_KEY)
+            .env("STELE_ADMIN_KEY", ADMIN_KEY)
+            .env("STELE_ADMIN_SECRET", ADMIN_SECRET)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -196,4 +201,133 @@ pub fn server_refuses(args: &[&str]) -> String {
         "stele-server {args:?} started but should have refused"
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Sends one HTTP/1.1 request over a raw socket and returns the whole response text.
+pub fn http_request(addr: &str, head: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    write!(
+        s,
+        "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("head");
+    s.write_all(body).expect("body");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// The status code of a raw HTTP response.
+pub fn http_status(response: &str) -> u16 {
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Server {
+    /// A call to the admin API with the test admin credential: (status, body).
+    pub fn admin(&self, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
+        self.admin_as(ADMIN_KEY, ADMIN_SECRET, method, path, json)
+    }
+
+    /// A call to the admin API with the given credential: (status, body).
+    pub fn admin_as(
+        &self,
+        key: &str,
+        secret: &str,
+        method: &str,
+        path: &str,
+        json: Option<&str>,
+    ) -> (u16, String) {
+        use base64::Engine;
+        let addr = self.admin_url.strip_prefix("http://").expect("http");
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json"
+        );
+        let resp = http_request(addr, &head, json.unwrap_or("").as_bytes());
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (http_status(&resp), body)
+    }
+
+    /// An S3 request signed with the test credential (UNSIGNED-PAYLOAD) over a raw socket,
+    /// with `headers` added: the whole response text.
+    pub fn s3_raw(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> String {
+        let host = self.s3_url.strip_prefix("http://").expect("http");
+        let signer = stele_tools::sigv4::Signer {
+            access_key: ACCESS_KEY.into(),
+            secret_key: SECRET_KEY.into(),
+            region: "us-east-1".into(),
+        };
+        let mut head = format!("{method} {path}?{query} HTTP/1.1");
+        for (k, v) in signer.sign(method, host, path, query) {
+            head.push_str(&format!("\r\n{k}: {v}"));
+        }
+        for (k, v) in headers {
+            head.push_str(&format!("\r\n{k}: {v}"));
+        }
+        http_request(host, &head, body)
+    }
+}
+
+/// A server whose clocks follow a file (the server's `--test-clock`): see [`ClockFile`].
+pub fn start_with_clock(extra: &[&str]) -> (tempfile::TempDir, Server, ClockFile) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let clock = ClockFile(dir.path().join("clock"));
+    clock.set(0, 0);
+    let mut args = vec![
+        "--data",
+        data.to_str().expect("path"),
+        "--test-clock",
+        clock.0.to_str().expect("path"),
+    ];
+    args.extend_from_slice(extra);
+    let server = Server::start(&args, dir.path());
+    (dir, server, clock)
+}
+
+/// The offsets a test-clock server adds to its wall clock and to its monotonic clock.
+pub struct ClockFile(pub PathBuf);
+
+pub const DAY_SECS: i64 = 86_400;
+
+impl ClockFile {
+    pub fn set(&self, wall_secs: i64, mono_secs: i64) {
+        std::fs::write(&self.0, format!("{wall_secs} {mono_secs}")).expect("clock file");
+    }
+
+    /// Time passes for the node: wall and monotonic clocks move together.
+    pub fn pass(&self, secs: i64) {
+        let (w, m) = self.get();
+        self.set(w + secs, m + secs);
+    }
+
+    /// Only the wall clock jumps (someone set the date).
+    pub fn jump_wall(&self, secs: i64) {
+        let (w, m) = self.get();
+        self.set(w + secs, m);
+    }
+
+    fn get(&self) -> (i64, i64) {
+        let t = std::fs::read_to_string(&self.0).unwrap_or_default();
+        let mut it = t.split_whitespace().map(|n| n.parse().unwrap_or(0));
+        (it.next().unwrap_or(0), it.next().unwrap_or(0))
+    }
 }

@@ -104,7 +104,7 @@ async fn two_emptied_disks_lose_nothing_while_running_and_after_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let objs = objects();
     let store = open(dir.path());
-    store.create_bucket(&bucket()).expect("bucket");
+    store.create_bucket(&bucket(), false).expect("bucket");
     put_all(&store, &objs).await;
     let disks: Vec<PathBuf> = store
         .config()
@@ -159,7 +159,7 @@ async fn two_emptied_disks_lose_nothing_while_running_and_after_restart() {
 async fn one_lost_disk_still_takes_writes_and_queues_repair() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
-    store.create_bucket(&bucket()).expect("bucket");
+    store.create_bucket(&bucket(), false).expect("bucket");
     let disks: Vec<PathBuf> = store
         .config()
         .disks
@@ -186,7 +186,7 @@ async fn flipped_bytes_in_random_shard_files_are_detected_and_corrected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let objs = objects();
     let store = open(dir.path());
-    store.create_bucket(&bucket()).expect("bucket");
+    store.create_bucket(&bucket(), false).expect("bucket");
     put_all(&store, &objs).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
     let mut flipped = 0;
@@ -246,7 +246,7 @@ async fn a_full_disk_is_reported_and_writes_go_on() {
     assert!(ok.success(), "mounting a small tmpfs needs root");
     let _mount = Mount(d3.clone());
     let store = open(dir.path());
-    store.create_bucket(&bucket()).expect("bucket");
+    store.create_bucket(&bucket(), false).expect("bucket");
     // Each 1 MiB object puts 256 KiB on every disk: d3 fills after a few.
     let objs: Vec<(ObjectKey, Vec<u8>)> = (0..8)
         .map(|i| {

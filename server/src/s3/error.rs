@@ -4,6 +4,7 @@
 use s3s::{S3Error, S3ErrorCode};
 use stele::StoreError;
 use stele::config::ConfigError;
+use stele::lock::LockError;
 use stele::types::NameError;
 
 pub fn bad_request(code: S3ErrorCode, msg: &'static str) -> S3Error {
@@ -55,7 +56,38 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::EntityTooSmall { .. } => err(C::EntityTooSmall, msg),
         StoreError::MalformedParts => err(C::MalformedXML, msg),
         StoreError::InvalidVersioningState => err(C::IllegalVersioningConfigurationException, msg),
-        StoreError::Lock(_) => err(C::AccessDenied, msg),
+        StoreError::Lock(l) => match l {
+            // Refusals to remove a version or cut its protection short: 403, as S3.
+            LockError::RetentionActive { .. }
+            | LockError::LegalHold
+            | LockError::CannotShorten { .. }
+            | LockError::CannotChangeMode { .. } => err(C::AccessDenied, msg),
+            LockError::RetainUntilInPast { .. } => err(
+                C::InvalidArgument,
+                "The retain until date must be in the future!".into(),
+            ),
+            LockError::PolicyBelowMinimum { .. }
+            | LockError::PolicyAboveMaximum { .. }
+            | LockError::PolicyModeNotAllowed { .. } => err(C::InvalidRequest, msg),
+            LockError::InvalidRetentionPeriod => invalid_retention_period(),
+            LockError::InvalidPolicy => err(C::InvalidArgument, msg),
+        },
+        StoreError::LockNotEnabled { .. } => err(
+            C::InvalidRequest,
+            "Bucket is missing Object Lock Configuration".into(),
+        ),
+        StoreError::NoLockConfiguration { .. } => err(
+            C::ObjectLockConfigurationNotFoundError,
+            "Object Lock configuration does not exist for this bucket".into(),
+        ),
+        StoreError::InvalidBucketState { .. } => err(C::InvalidBucketState, msg),
+        StoreError::PolicyLoosening { .. } => err(C::AccessDenied, msg),
+        StoreError::MissingLockDigest => err(
+            C::InvalidRequest,
+            "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters".into(),
+        ),
+        StoreError::NoLifecycle { .. } => err(C::NoSuchLifecycleConfiguration, msg),
+        StoreError::InvalidLifecycle { .. } => err(C::InvalidArgument, msg),
         StoreError::BadDigest { .. } => err(C::BadDigest, msg),
         StoreError::ChecksumMismatch { .. } => err(C::BadDigest, msg),
         StoreError::ChecksumMissing { .. } => err(C::InvalidRequest, msg),
@@ -84,6 +116,16 @@ pub fn to_s3(e: StoreError) -> S3Error {
         | StoreError::Codec(_)
         | StoreError::Task { .. } => internal(msg),
     }
+}
+
+/// S3's `InvalidRetentionPeriod` (400), which s3s does not name.
+pub fn invalid_retention_period() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::Custom("InvalidRetentionPeriod".into()),
+        "Default retention period must be a positive integer value.",
+    );
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    e
 }
 
 /// Internal failures are logged in full and answered without internals.

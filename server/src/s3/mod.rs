@@ -6,6 +6,8 @@ pub mod checksum;
 pub mod conditions;
 pub mod error;
 pub mod host;
+mod lifecycle;
+mod object_lock;
 pub mod request_id;
 pub mod skew;
 
@@ -166,7 +168,8 @@ impl S3 for SteleS3 {
         let name = bucket_name(&req.input.bucket)?;
         let store = self.store.clone();
         let n = name.clone();
-        tokio::task::spawn_blocking(move || store.create_bucket(&n))
+        let lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
+        tokio::task::spawn_blocking(move || store.create_bucket(&n, lock))
             .await
             .map_err(|e| to_s3(e.into()))?
             .map_err(to_s3)?;
@@ -214,6 +217,12 @@ impl S3 for SteleS3 {
                 .map(parse_tagging)
                 .transpose()?
                 .unwrap_or_default(),
+            lock: object_lock::lock_request(
+                input.object_lock_mode.as_ref(),
+                input.object_lock_retain_until_date.as_ref(),
+                input.object_lock_legal_hold_status.as_ref(),
+            )?,
+            verified_source: false,
         };
         let body = body_stream(input.body);
         let out = self
@@ -310,6 +319,10 @@ impl S3 for SteleS3 {
             ..Default::default()
         };
         let mut output = output;
+        let lock = self.lock_headers(&bucket, &key, rec).await?;
+        output.object_lock_mode = lock.mode;
+        output.object_lock_retain_until_date = lock.until;
+        output.object_lock_legal_hold_status = lock.legal_hold;
         if checksum::wanted(input.checksum_mode.as_ref()) && range.is_none() {
             output.checksum_crc32 = checksum::value_of(rec, ChecksumAlgorithm::Crc32);
             output.checksum_crc32c = checksum::value_of(rec, ChecksumAlgorithm::Crc32c);
@@ -335,7 +348,9 @@ impl S3 for SteleS3 {
         let want = checksum::wanted(input.checksum_mode.as_ref());
         let store = self.store.clone();
         let bucket2 = bucket.clone();
-        let rec = blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
+        let (b, k) = (bucket.clone(), key.clone());
+        let rec = blocking(move || store.head_object(&b, &k, version.as_ref())).await?;
+        let lock = self.lock_headers(&bucket, &key, &rec).await?;
         conditions::check(
             &conditions::Conditions {
                 if_match: input.if_match.as_ref(),
@@ -370,6 +385,9 @@ impl S3 for SteleS3 {
             checksum_sha256: want
                 .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Sha256))
                 .flatten(),
+            object_lock_mode: lock.mode,
+            object_lock_retain_until_date: lock.until,
+            object_lock_legal_hold_status: lock.legal_hold,
             ..Default::default()
         }))
     }
@@ -447,13 +465,14 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::DeleteObjectInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
+        let bypass = object_lock::bypass(&self.store, &req, req.input.bypass_governance_retention);
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let version = version_ref(input.version_id.as_deref())?;
         let out = self
             .store
-            .delete_object(&bucket, &key, version.as_ref())
+            .delete_object(&bucket, &key, version.as_ref(), bypass)
             .await
             .map_err(to_s3)?;
         Ok(S3Response::new(dto::DeleteObjectOutput {
@@ -631,6 +650,11 @@ impl S3 for SteleS3 {
                 .map(parse_tagging)
                 .transpose()?
                 .unwrap_or_default(),
+            lock: object_lock::lock_request(
+                input.object_lock_mode.as_ref(),
+                input.object_lock_retain_until_date.as_ref(),
+                input.object_lock_legal_hold_status.as_ref(),
+            )?,
             ..Default::default()
         };
         let store = self.store.clone();
@@ -876,6 +900,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::DeleteObjectsInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
+        let bypass = object_lock::bypass(&self.store, &req, req.input.bypass_governance_retention);
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         if input.delete.objects.len() > 1000 {
@@ -893,7 +918,7 @@ impl S3 for SteleS3 {
                 let key = object_key(&obj.key)?;
                 let version = version_ref(obj.version_id.as_deref())?;
                 self.store
-                    .delete_object(&bucket, &key, version.as_ref())
+                    .delete_object(&bucket, &key, version.as_ref(), bypass)
                     .await
                     .map_err(to_s3)
             }
@@ -975,9 +1000,14 @@ impl S3 for SteleS3 {
         } else {
             None
         };
+        let lock = object_lock::lock_request(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        )?;
         let (out, source) = self
             .store
-            .copy_object(&src, &bucket, &key, directive, tags)
+            .copy_object(&src, &bucket, &key, directive, tags, lock)
             .await
             .map_err(to_s3)?;
         Ok(S3Response::new(dto::CopyObjectOutput {
@@ -1028,6 +1058,134 @@ impl S3 for SteleS3 {
             copy_source_version_id: versioned(&self.store, &src.bucket, source.version_ref()),
             ..Default::default()
         }))
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<dto::GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<dto::GetObjectLockConfigurationOutput>> {
+        let name = bucket_name(&req.input.bucket)?;
+        let store = self.store.clone();
+        let c = blocking(move || store.lock_configuration(&name)).await?;
+        Ok(S3Response::new(dto::GetObjectLockConfigurationOutput {
+            object_lock_configuration: Some(object_lock::lock_configuration_dto(
+                c.default_retention,
+            )),
+        }))
+    }
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<dto::PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<dto::PutObjectLockConfigurationOutput>> {
+        let name = bucket_name(&req.input.bucket)?;
+        let default =
+            object_lock::parse_lock_configuration(req.input.object_lock_configuration.as_ref())?;
+        let store = self.store.clone();
+        blocking(move || store.set_lock_configuration(&name, default)).await?;
+        Ok(S3Response::new(
+            dto::PutObjectLockConfigurationOutput::default(),
+        ))
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<dto::GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<dto::GetObjectRetentionOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let store = self.store.clone();
+        let lock = blocking(move || store.object_lock(&bucket, &key, version.as_ref())).await?;
+        Ok(S3Response::new(dto::GetObjectRetentionOutput {
+            retention: object_lock::retention_dto(&lock),
+        }))
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<dto::PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<dto::PutObjectRetentionOutput>> {
+        let bypass = object_lock::bypass(&self.store, &req, req.input.bypass_governance_retention);
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let requested = object_lock::parse_retention(input.retention.as_ref())?;
+        let store = self.store.clone();
+        blocking(move || {
+            store.set_object_retention(&bucket, &key, version.as_ref(), requested, bypass)
+        })
+        .await?;
+        Ok(S3Response::new(dto::PutObjectRetentionOutput::default()))
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<dto::GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<dto::GetObjectLegalHoldOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let store = self.store.clone();
+        let lock = blocking(move || store.object_lock(&bucket, &key, version.as_ref())).await?;
+        Ok(S3Response::new(dto::GetObjectLegalHoldOutput {
+            legal_hold: Some(object_lock::legal_hold_dto(&lock)),
+        }))
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<dto::PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<dto::PutObjectLegalHoldOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let on = object_lock::parse_legal_hold(input.legal_hold.as_ref())?;
+        let store = self.store.clone();
+        blocking(move || store.set_object_legal_hold(&bucket, &key, version.as_ref(), on)).await?;
+        Ok(S3Response::new(dto::PutObjectLegalHoldOutput::default()))
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<dto::GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<dto::GetBucketLifecycleConfigurationOutput>> {
+        let name = bucket_name(&req.input.bucket)?;
+        let store = self.store.clone();
+        let c = blocking(move || store.lifecycle(&name)).await?;
+        Ok(S3Response::new(
+            dto::GetBucketLifecycleConfigurationOutput {
+                rules: Some(lifecycle::to_dto(&c)),
+                ..Default::default()
+            },
+        ))
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<dto::PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<dto::PutBucketLifecycleConfigurationOutput>> {
+        let name = bucket_name(&req.input.bucket)?;
+        let config = lifecycle::parse(req.input.lifecycle_configuration.as_ref())?;
+        let store = self.store.clone();
+        blocking(move || store.set_lifecycle(&name, Some(&config))).await?;
+        Ok(S3Response::new(
+            dto::PutBucketLifecycleConfigurationOutput::default(),
+        ))
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<dto::DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<dto::DeleteBucketLifecycleOutput>> {
+        let name = bucket_name(&req.input.bucket)?;
+        let store = self.store.clone();
+        blocking(move || store.set_lifecycle(&name, None)).await?;
+        Ok(S3Response::new(dto::DeleteBucketLifecycleOutput::default()))
     }
 
     async fn get_object_tagging(
@@ -1276,6 +1434,25 @@ fn body_stream(body: Option<StreamingBlob>) -> BodyStream {
     match body {
         Some(b) => b.map(|r| r.map_err(std::io::Error::other)).boxed(),
         None => futures::stream::empty().boxed(),
+    }
+}
+
+impl SteleS3 {
+    /// The lock response headers of a version found by a read.
+    async fn lock_headers(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        rec: &stele::meta::VersionRecord,
+    ) -> S3Result<object_lock::LockHeaders> {
+        let store = self.store.clone();
+        let (b, k, r) = (bucket.clone(), key.clone(), rec.clone());
+        let (has_lock, lock) = blocking(move || {
+            let has = store.bucket(&b)?.object_lock;
+            Ok((has, store.version_lock(&b, &k, &r)?))
+        })
+        .await?;
+        Ok(object_lock::lock_headers(&lock, has_lock))
     }
 }
 

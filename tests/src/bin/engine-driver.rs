@@ -54,7 +54,7 @@ async fn put(data: &Path, round: u64, count: u64) -> anyhow::Result<()> {
     let store = open(data)?;
     let b = bucket();
     if store.bucket(&b).is_err() {
-        store.create_bucket(&b)?;
+        store.create_bucket(&b, false)?;
     }
     // Every round writes new versions of the same keys; older ones must stay.
     store.set_versioning(&b, stele::meta::Versioning::Enabled)?;
@@ -181,7 +181,7 @@ fn sample_peak(stop: Arc<AtomicBool>, peak: Arc<AtomicU64>) -> std::thread::Join
 async fn big(data: &Path, gib: u64) -> anyhow::Result<()> {
     let store = open(data)?;
     let b = bucket();
-    store.create_bucket(&b)?;
+    store.create_bucket(&b, false)?;
     let key = ObjectKey::new("big")?;
     // Warm up: one small put and get so allocator arenas and thread pools exist.
     store

@@ -167,7 +167,7 @@ fn engine(a: EngineArgs) -> anyhow::Result<()> {
         config.write_quorum = stele::config::default_quorum(a.ec);
         let store = Store::open(config, Arc::new(SystemClock))?;
         let bucket = BucketName::new("bench")?;
-        store.create_bucket(&bucket)?;
+        store.create_bucket(&bucket, false)?;
         let body = Bytes::from(
             probe
                 .iter()

@@ -1,0 +1,350 @@
+//! The retention clock: the time every Object Lock decision reads.
+//!
+//! It is the wall clock, held to two rules:
+//! - it never goes backwards, across restarts too: every value it hands out is at most a
+//!   high-water mark already synced to the metadata store, and after a restart it resumes
+//!   from that mark;
+//! - it never advances faster than the node's monotonic time since the last trusted
+//!   reading (the mark it resumed from, or the first reading ever). A wall clock that jumps
+//!   forward (someone sets the date to 2099 to expire everything) is not followed: the
+//!   retention clock keeps counting monotonic time and the jump is reported as an anomaly.
+//!
+//! The price: time while the node is off is not counted (monotonic time does not run then),
+//! so after each restart retention runs behind the wall clock by the downtime. A node may
+//! keep data a little longer than asked, never shorter. See ARCHITECTURE.md.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Clock, SharedClock};
+use crate::meta::{Meta, MetaError, Record};
+use crate::types::Timestamp;
+
+/// A source of monotonic time: microseconds since an arbitrary origin, never decreasing.
+pub trait Monotonic: Send + Sync + 'static {
+    fn micros(&self) -> i64;
+}
+
+/// The operating system's monotonic clock.
+#[derive(Debug)]
+pub struct SystemMonotonic(Instant);
+
+impl Default for SystemMonotonic {
+    fn default() -> Self {
+        Self(Instant::now())
+    }
+}
+
+impl Monotonic for SystemMonotonic {
+    fn micros(&self) -> i64 {
+        self.0.elapsed().as_micros() as i64
+    }
+}
+
+impl Monotonic for crate::clock::ManualClock {
+    fn micros(&self) -> i64 {
+        self.now().micros()
+    }
+}
+
+/// A wall-clock step larger than this (either way, relative to monotonic time) is an
+/// anomaly. NTP slews by far less; it steps only when far off.
+const ANOMALY_MICROS: i64 = 120 * 1_000_000;
+/// How far the clock may run past its synced high-water mark before the mark is moved:
+/// retention decisions lag real time by at most this much.
+const PERSIST_STEP_MICROS: i64 = 1_000_000;
+
+const HIGH_WATER_KEY: &str = "clock.retention-high-water";
+
+/// The persisted high-water mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockRecord {
+    pub high_water: Timestamp,
+}
+
+impl Record for ClockRecord {
+    const NAME: &'static str = "clock";
+    const FORMAT: u8 = 1;
+}
+
+/// A wall-clock jump the retention clock refused to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    /// Retention time when it was seen.
+    pub at: Timestamp,
+    /// How far the wall clock stepped relative to monotonic time (negative: backwards).
+    pub step_micros: i64,
+}
+
+/// What the clock reports for health and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClockStatus {
+    pub retention_now: Timestamp,
+    pub wall_now: Timestamp,
+    /// How far retention time runs behind the wall clock (downtime, refused jumps).
+    pub behind_wall_micros: i64,
+    pub anomalies: u64,
+    pub last_anomaly: Option<Anomaly>,
+}
+
+struct State {
+    /// Retention time at the last trusted reading, and monotonic time then.
+    anchor: Timestamp,
+    anchor_mono: i64,
+    /// The largest value handed out; never exceeds `persisted`.
+    returned: Timestamp,
+    persisted: Timestamp,
+    /// Wall minus monotonic-bound at the last reading: a change beyond the threshold is a
+    /// step of the wall clock.
+    offset: i64,
+    anomalies: u64,
+    last_anomaly: Option<Anomaly>,
+}
+
+pub struct RetentionClock {
+    wall: SharedClock,
+    mono: std::sync::Arc<dyn Monotonic>,
+    meta: std::sync::Arc<Meta>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for RetentionClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetentionClock")
+    }
+}
+
+impl RetentionClock {
+    /// Resumes from the persisted high-water mark, or (first start) trusts the wall clock
+    /// once.
+    pub fn open(
+        meta: std::sync::Arc<Meta>,
+        wall: SharedClock,
+        mono: std::sync::Arc<dyn Monotonic>,
+    ) -> Result<Self, MetaError> {
+        let stored = meta
+            .system_get(HIGH_WATER_KEY)?
+            .map(|b| ClockRecord::decode(&b))
+            .transpose()?;
+        let w = wall.now();
+        let m = mono.micros();
+        let anchor = match stored {
+            Some(r) => {
+                if w > r.high_water {
+                    tracing::info!(
+                        behind_secs = (w.micros() - r.high_water.micros()) / 1_000_000,
+                        "retention clock resumes from its high-water mark, behind the wall clock \
+                         by the time the node was down"
+                    );
+                } else {
+                    tracing::warn!(
+                        ahead_secs = (r.high_water.micros() - w.micros()) / 1_000_000,
+                        "wall clock is behind the retention clock's high-water mark; retention \
+                         time holds still until it catches up"
+                    );
+                }
+                r.high_water
+            }
+            None => {
+                meta.system_put(HIGH_WATER_KEY, ClockRecord { high_water: w }.encode(), true)?;
+                w
+            }
+        };
+        Ok(Self {
+            wall,
+            mono,
+            meta,
+            state: Mutex::new(State {
+                anchor,
+                anchor_mono: m,
+                returned: anchor,
+                persisted: anchor,
+                offset: w.micros() - anchor.micros(),
+                anomalies: 0,
+                last_anomaly: None,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Retention time now.
+    pub fn now(&self) -> Timestamp {
+        let mut s = self.lock();
+        let w = self.wall.now();
+        let bound = s.anchor.plus_micros(self.mono.micros() - s.anchor_mono);
+        let offset = w.micros() - bound.micros();
+        if (offset - s.offset).abs() > ANOMALY_MICROS {
+            let a = Anomaly {
+                at: s.returned,
+                step_micros: offset - s.offset,
+            };
+            tracing::warn!(
+                step_secs = a.step_micros / 1_000_000,
+                "clock anomaly: the wall clock stepped; retention keeps counting monotonic time"
+            );
+            s.anomalies += 1;
+            s.last_anomaly = Some(a);
+        }
+        s.offset = offset;
+        let t = w.min(bound).max(s.returned);
+        if t.micros() - s.persisted.micros() >= PERSIST_STEP_MICROS {
+            match self
+                .meta
+                .system_put(HIGH_WATER_KEY, ClockRecord { high_water: t }.encode(), true)
+            {
+                Ok(()) => s.persisted = t,
+                Err(e) => tracing::error!(error = %e, "cannot persist the retention clock"),
+            }
+        }
+        // Never hand out a time a restart could fall behind.
+        s.returned = t.min(s.persisted).max(s.returned);
+        s.returned
+    }
+
+    pub fn status(&self) -> ClockStatus {
+        let now = self.now();
+        let wall_now = self.wall.now();
+        let s = self.lock();
+        ClockStatus {
+            retention_now: now,
+            wall_now,
+            behind_wall_micros: wall_now.micros() - now.micros(),
+            anomalies: s.anomalies,
+            last_anomaly: s.last_anomaly,
+        }
+    }
+}
+
+impl Clock for RetentionClock {
+    fn now(&self) -> Timestamp {
+        RetentionClock::now(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    const DAY: i64 = 86_400_000_000;
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        meta: Arc<Meta>,
+        wall: Arc<ManualClock>,
+        mono: Arc<ManualClock>,
+    }
+
+    fn rig() -> Rig {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = Arc::new(Meta::open(dir.path()).expect("meta"));
+        Rig {
+            _dir: dir,
+            meta,
+            wall: Arc::new(ManualClock::new(Timestamp::from_secs(1_800_000_000))),
+            mono: Arc::new(ManualClock::new(Timestamp(0))),
+        }
+    }
+
+    fn open(r: &Rig) -> RetentionClock {
+        RetentionClock::open(r.meta.clone(), r.wall.clone(), r.mono.clone()).expect("open")
+    }
+
+    #[test]
+    fn follows_the_wall_clock_when_it_agrees_with_monotonic_time() {
+        let r = rig();
+        let c = open(&r);
+        let start = c.now();
+        r.wall.advance_micros(DAY);
+        r.mono.advance_micros(DAY);
+        assert_eq!(c.now(), start.plus_micros(DAY));
+        assert_eq!(c.status().anomalies, 0);
+    }
+
+    #[test]
+    fn a_forward_wall_jump_is_not_followed_and_is_reported() {
+        let r = rig();
+        let c = open(&r);
+        let start = c.now();
+        r.wall.advance_micros(100 * 365 * DAY);
+        r.mono.advance_micros(10_000_000);
+        assert_eq!(c.now(), start.plus_micros(10_000_000));
+        let st = c.status();
+        assert_eq!(st.anomalies, 1);
+        assert!(
+            st.last_anomaly
+                .is_some_and(|a| a.step_micros > 99 * 365 * DAY)
+        );
+        // Time keeps counting at the monotonic rate, and the jump is reported once.
+        r.wall.advance_micros(DAY);
+        r.mono.advance_micros(DAY);
+        assert_eq!(c.now(), start.plus_micros(10_000_000 + DAY));
+        assert_eq!(c.status().anomalies, 1);
+    }
+
+    #[test]
+    fn never_goes_backwards_when_the_wall_clock_does() {
+        let r = rig();
+        let c = open(&r);
+        r.wall.advance_micros(DAY);
+        r.mono.advance_micros(DAY);
+        let before = c.now();
+        r.wall.advance_micros(-30 * DAY);
+        assert_eq!(c.now(), before);
+        assert_eq!(c.status().anomalies, 1);
+    }
+
+    #[test]
+    fn resumes_from_its_high_water_mark_after_a_restart() {
+        let r = rig();
+        let first = {
+            let c = open(&r);
+            r.wall.advance_micros(DAY);
+            r.mono.advance_micros(DAY);
+            c.now()
+        };
+        // Down for a year (or someone wound the date forward while it was down): the
+        // restarted clock resumes where it stopped, not at the wall clock.
+        r.wall.advance_micros(365 * DAY);
+        let c = open(&r);
+        assert_eq!(c.now(), first);
+        r.mono.advance_micros(5_000_000);
+        assert_eq!(c.now(), first.plus_micros(5_000_000));
+        // And a wall clock set back before the mark cannot take it backwards either.
+        r.wall.set(Timestamp::from_secs(1_000_000_000));
+        let c = open(&r);
+        assert!(c.now() >= first.plus_micros(5_000_000));
+    }
+
+    #[test]
+    fn hands_out_only_times_already_synced() {
+        let r = rig();
+        let c = open(&r);
+        for _ in 0..50 {
+            r.wall.advance_micros(300_000);
+            r.mono.advance_micros(300_000);
+            let t = c.now();
+            let stored = r
+                .meta
+                .system_get(HIGH_WATER_KEY)
+                .expect("get")
+                .map(|b| ClockRecord::decode(&b).expect("decode"))
+                .expect("mark");
+            assert!(t <= stored.high_water);
+        }
+    }
+
+    #[test]
+    fn clock_record_of_format_1_decodes() {
+        // Format 1 bytes: version byte, then the mark as a zig-zag varint (64 us).
+        let rec = ClockRecord::decode(&[1, 0x80, 0x01]).expect("decode");
+        assert_eq!(rec.high_water, Timestamp(64));
+    }
+}
