@@ -32,6 +32,8 @@ export AWS_ACCESS_KEY_ID=STELEE2EACCESSKEY001
 export AWS_SECRET_ACCESS_KEY=stele-e2e-secret-key-0123456789abcdefghij
 export AWS_DEFAULT_REGION=us-east-1
 export STELE_ACCESS_KEY=$AWS_ACCESS_KEY_ID STELE_SECRET_KEY=$AWS_SECRET_ACCESS_KEY
+# Given, so the server generates and prints no admin credential of its own.
+export STELE_ADMIN_KEY=STELEE2EADMINKEY0001 STELE_ADMIN_SECRET=stele-e2e-admin-secret-0123456789abcdef
 # This machine sets a CA bundle that breaks some clients' plain-HTTP transports.
 unset AWS_CA_BUNDLE
 
@@ -39,10 +41,18 @@ mkfifo "$work/ready"
 "$server_bin" --data "$work/data" --s3-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
   >"$work/ready" 2>"$work/server.log" &
 server_pid=$!
-read -r line <"$work/ready"
-# Keep draining the server's stdout.
-cat "$work/ready" >/dev/null &
+# Skip any lines before the ready line (e.g. a generated credential), then keep draining.
+exec 3<"$work/ready"
+line=""
+while read -r line <&3 && [[ $line != "stele-server ready "* ]]; do :; done
+cat <&3 >/dev/null &
+exec 3<&-
 endpoint=$(sed -n 's/.* s3=\(http:[^ ]*\).*/\1/p' <<<"$line")
+if [ -z "$endpoint" ]; then
+  echo "server did not become ready:"
+  cat "$work/server.log"
+  exit 1
+fi
 hostport=${endpoint#http://}
 echo "server at $endpoint"
 
@@ -129,6 +139,45 @@ check "restic: second backup" bash -c "echo more >'$tree/a/new.txt' && $rs backu
 check "restic: check --read-data" $rs check --read-data
 check "restic: restore is identical" bash -c \
   "$rs restore latest --target '$work/restic-back' && diff -r '$tree' '$work/restic-back$tree'"
+
+# --- Object Lock (aws CLI) -------------------------------------------------------------
+# The locked version's id passes between checks through $work/lock-version.
+lock_cfg='{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"COMPLIANCE","Days":1}}}'
+lock_until=$(date -u -d '+10 days' +%Y-%m-%dT%H:%M:%SZ)
+lock_shorter=$(date -u -d '+2 days' +%Y-%m-%dT%H:%M:%SZ)
+echo "locked: cannot be deleted while retained" >"$work/locked.txt"
+check "aws lock: bucket with default COMPLIANCE retention of 1 day" bash -c \
+  "aws s3api create-bucket --bucket locked --object-lock-enabled-for-bucket && \
+   aws s3api put-object-lock-configuration --bucket locked --object-lock-configuration '$lock_cfg' && \
+   out=\$(aws s3api get-object-lock-configuration --bucket locked --output text \
+     --query 'ObjectLockConfiguration.[ObjectLockEnabled,Rule.DefaultRetention.Mode,Rule.DefaultRetention.Days]') && \
+   echo \"\$out\" && [ \"\$out\" = \"\$(printf 'Enabled\tCOMPLIANCE\t1')\" ]"
+check "aws lock: put an object, get its version id" bash -c \
+  "vid=\$(aws s3api put-object --bucket locked --key held.txt --body '$work/locked.txt' \
+     --query VersionId --output text) && echo \"\$vid\" && [ -n \"\$vid\" ] && [ \"\$vid\" != None ] && \
+   echo \"\$vid\" >'$work/lock-version'"
+check "aws lock: deleting the retained version is AccessDenied, it stays readable" bash -c \
+  "vid=\$(cat '$work/lock-version') && [ -n \"\$vid\" ] || exit 1
+   out=\$(aws s3api delete-object --bucket locked --key held.txt --version-id \"\$vid\" 2>&1) && \
+     { echo \"delete unexpectedly succeeded: \$out\"; exit 1; }
+   grep AccessDenied <<<\"\$out\" || { echo \"\$out\"; exit 1; }
+   aws s3api get-object --bucket locked --key held.txt --version-id \"\$vid\" '$work/locked.back' && \
+   cmp '$work/locked.txt' '$work/locked.back'"
+check "aws lock: extend retention to 10 days" bash -c \
+  "vid=\$(cat '$work/lock-version') && [ -n \"\$vid\" ] && \
+   aws s3api put-object-retention --bucket locked --key held.txt --version-id \"\$vid\" \
+     --retention '{\"Mode\":\"COMPLIANCE\",\"RetainUntilDate\":\"$lock_until\"}'"
+check "aws lock: retention reads back extended; shortening is AccessDenied" bash -c \
+  "vid=\$(cat '$work/lock-version') && [ -n \"\$vid\" ] || exit 1
+   read_back() { aws s3api get-object-retention --bucket locked --key held.txt --version-id \"\$vid\" \
+     --output text --query 'Retention.[Mode,RetainUntilDate]'; }
+   out=\$(read_back) && echo \"\$out\" && [ \"\${out%T*}\" = \"\$(printf 'COMPLIANCE\t${lock_until%%T*}')\" ] || exit 1
+   out=\$(aws s3api put-object-retention --bucket locked --key held.txt --version-id \"\$vid\" \
+     --retention '{\"Mode\":\"COMPLIANCE\",\"RetainUntilDate\":\"$lock_shorter\"}' 2>&1) && \
+     { echo \"shortening unexpectedly succeeded: \$out\"; exit 1; }
+   grep AccessDenied <<<\"\$out\" || { echo \"\$out\"; exit 1; }
+   out=\$(read_back) && echo \"after refused shortening: \$out\" && \
+   [ \"\${out%T*}\" = \"\$(printf 'COMPLIANCE\t${lock_until%%T*}')\" ]"
 
 echo "clients: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
