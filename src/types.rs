@@ -153,6 +153,22 @@ impl Timestamp {
     }
 }
 
+/// ISO 8601 in UTC with milliseconds (`2030-01-01T00:00:00.000Z`), as S3 writes dates.
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const ISO: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000)
+            .ok()
+            .and_then(|t| t.format(ISO).ok())
+        {
+            Some(s) => f.write_str(&s),
+            None => write!(f, "{}us", self.0),
+        }
+    }
+}
+
 /// A 128-bit identifier whose first 8 bytes are a big-endian microsecond timestamp, so ids
 /// sort by creation time; the last 8 are random so ids from different nodes never collide.
 macro_rules! time_sortable_id {
@@ -280,5 +296,22 @@ mod tests {
         assert_eq!(a.to_string().parse::<VersionId>(), Ok(a));
         assert!(a.timestamp() >= t);
         assert!("nope".parse::<VersionId>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::Timestamp;
+
+    #[test]
+    fn displays_as_iso_8601_with_milliseconds() {
+        assert_eq!(
+            Timestamp::from_secs(4_102_444_800).to_string(),
+            "2100-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp::from_micros(1_700_000_000_123_456).to_string(),
+            "2023-11-14T22:13:20.123Z"
+        );
     }
 }

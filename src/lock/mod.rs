@@ -30,30 +30,30 @@ use crate::types::Timestamp;
 /// variants, never strings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LockError {
-    #[error("the version is protected in {mode:?} mode until {until:?}")]
+    #[error("the version is protected in {} mode until {until}", mode.as_str())]
     RetentionActive {
         mode: RetentionMode,
         until: Timestamp,
     },
     #[error("the version is under legal hold")]
     LegalHold,
-    #[error("the {mode:?} retention until {until:?} cannot be shortened or removed")]
+    #[error("the {} retention until {until} cannot be shortened or removed", mode.as_str())]
     CannotShorten {
         mode: RetentionMode,
         until: Timestamp,
     },
-    #[error("an active {from:?} retention cannot become {to:?}")]
+    #[error("an active {} retention cannot become {}", from.as_str(), to.as_str())]
     CannotChangeMode {
         from: RetentionMode,
         to: RetentionMode,
     },
-    #[error("the retain-until date {until:?} is not in the future")]
+    #[error("the retain-until date {until} is not in the future")]
     RetainUntilInPast { until: Timestamp },
     #[error("the bucket's retention policy requires at least {min_days} days")]
     PolicyBelowMinimum { min_days: u32 },
     #[error("the bucket's retention policy allows at most {max_days} days")]
     PolicyAboveMaximum { max_days: u32 },
-    #[error("the bucket's retention policy does not allow {mode:?} mode")]
+    #[error("the bucket's retention policy does not allow {} mode", mode.as_str())]
     PolicyModeNotAllowed { mode: RetentionMode },
     #[error("the retention period must be 1 to 36500 days or 1 to 100 years")]
     InvalidRetentionPeriod,

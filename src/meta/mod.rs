@@ -678,6 +678,12 @@ impl Meta {
         self.db.get(Cf::System, key.as_bytes())
     }
 
+    pub fn system_delete(&self, key: &str) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.delete(Cf::System, key.as_bytes().to_vec());
+        self.db.write(b, true)
+    }
+
     pub fn system_put(&self, key: &str, value: Vec<u8>, sync: bool) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.put(Cf::System, key.as_bytes().to_vec(), value);

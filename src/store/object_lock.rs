@@ -156,14 +156,16 @@ impl Store {
         Ok(self.inner.meta.lock(bucket, key, &rec.version_id)?)
     }
 
-    /// The lock state of a version already found (for response headers).
-    pub fn version_lock(
+    /// HeadObject: the version record (as [`Store::head_object`]) and its lock state.
+    pub fn head_object_with_lock(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
-        rec: &VersionRecord,
-    ) -> Result<LockRecord, StoreError> {
-        Ok(self.inner.meta.lock(bucket, key, &rec.version_id)?)
+        version: Option<&VersionRef>,
+    ) -> Result<(VersionRecord, LockRecord), StoreError> {
+        let rec = self.head_object(bucket, key, version)?;
+        let lock = self.inner.meta.lock(bucket, key, &rec.version_id)?;
+        Ok((rec, lock))
     }
 
     /// PutObjectRetention: `requested` (`None` removes the retention) as the lock layer

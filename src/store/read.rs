@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::{ByteRange, Store, StoreError, VersionRef};
 use crate::disk::shard::Expect;
 use crate::disk::{Corruption, DiskError, ShardReader};
-use crate::meta::{RepairReason, RepairRecord, SegmentRecord, VersionRecord};
+use crate::meta::{LockRecord, RepairReason, RepairRecord, SegmentRecord, VersionRecord};
 use crate::types::{BucketName, ObjectKey};
 
 /// A version being read: its record, the byte interval served, and the bytes.
@@ -31,6 +31,8 @@ pub struct ObjectRead {
     pub range: (u64, u64),
     /// How many tags the version has (`x-amz-tagging-count`).
     pub tag_count: usize,
+    /// The version's Object Lock state (for the response headers).
+    pub lock: LockRecord,
     pub body: Body,
 }
 
@@ -76,8 +78,12 @@ impl Store {
     ) -> Result<ObjectRead, StoreError> {
         let store = self.clone();
         let (b, k, v) = (bucket.clone(), key.clone(), version.copied());
-        let (record, tags) =
-            tokio::task::spawn_blocking(move || store.object_tags(&b, &k, v.as_ref())).await??;
+        let (record, tags, lock) = tokio::task::spawn_blocking(move || {
+            let (record, tags) = store.object_tags(&b, &k, v.as_ref())?;
+            let lock = store.inner.meta.lock(&b, &k, &record.version_id)?;
+            Ok::<_, StoreError>((record, tags, lock))
+        })
+        .await??;
         let interval = match range {
             Some(ByteRange::Part { number }) => {
                 record
@@ -110,6 +116,7 @@ impl Store {
             record,
             range: interval,
             tag_count: tags.len(),
+            lock,
             body,
         })
     }

@@ -407,3 +407,86 @@ fn small_objects_live_inline_with_one_commit_and_no_shard_files() {
             .is_none()
     );
 }
+
+/// Shard files are written read-only, and a shard file that exists is never replaced: the
+/// only way a shard reaches its place is a hard link, which refuses an existing name.
+#[test]
+fn shard_files_are_read_only_and_never_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = rt();
+    let n = node();
+    rt.block_on(n.put("k", &data(2 * STRIPE + 3, 9)));
+    let seg = n.segment("k");
+    for i in 0..6 {
+        let p = n.shard_path(&seg, i);
+        let mode = std::fs::metadata(&p).expect("shard").permissions().mode();
+        assert_eq!(mode & 0o222, 0, "{} is writable: {mode:o}", p.display());
+    }
+    // Writing the same segment again (as a buggy or malicious caller might) fails and
+    // leaves the existing shard byte for byte.
+    let p = n.shard_path(&seg, 0);
+    let before = std::fs::read(&p).expect("read");
+    let disk = n.store.disk(&seg.shards[0].disk).expect("disk").clone();
+    let again = disk
+        .create_shard(&seg.id, 0, BLOCK as u32)
+        .and_then(|mut w| {
+            w.append(&[0x66; BLOCK])?;
+            w.finish()
+        });
+    assert!(again.is_err(), "an existing shard file was replaced");
+    assert_eq!(std::fs::read(&p).expect("read"), before);
+}
+
+/// The engine's one deletion path refuses locked versions, whoever calls it; a delete
+/// marker on top leaves the version in place.
+#[test]
+fn the_engine_refuses_to_remove_locked_versions() {
+    use crate::meta::{LockRequest, Retention, RetentionMode};
+    let rt = rt();
+    let dir = tempfile::tempdir().expect("tempdir");
+    use crate::clock::Clock;
+    let clock = Arc::new(crate::clock::ManualClock::new(crate::Timestamp::from_secs(
+        1_800_000_000,
+    )));
+    let store = Store::open_with(
+        NodeConfig::embedded(dir.path()),
+        clock.clone(),
+        clock.clone(),
+    )
+    .expect("open");
+    let bucket = BucketName::new("locked").expect("name");
+    store.create_bucket(&bucket, true).expect("bucket");
+    let key = ObjectKey::new("k").expect("key");
+    let until = clock.now().plus_micros(86_400_000_000);
+    let opts = PutOptions {
+        content_md5: Some(md5_of(b"keep")),
+        lock: LockRequest {
+            retention: Some(Retention {
+                mode: RetentionMode::Governance,
+                until,
+            }),
+            legal_hold: None,
+        },
+        ..Default::default()
+    };
+    let put = rt
+        .block_on(store.put_object(&bucket, &key, opts, body(b"keep")))
+        .expect("put");
+    let v = put.version;
+    let refused = rt.block_on(store.delete_object(&bucket, &key, Some(&v), false));
+    assert!(matches!(
+        refused,
+        Err(StoreError::Lock(
+            crate::lock::LockError::RetentionActive { .. }
+        ))
+    ));
+    // A marker is allowed and hides nothing from a versioned read.
+    rt.block_on(store.delete_object(&bucket, &key, None, false))
+        .expect("marker");
+    assert!(store.head_object(&bucket, &key, Some(&v)).is_ok());
+    // Once retention time passes the date, the version may go.
+    clock.advance_micros(86_400_000_001);
+    rt.block_on(store.delete_object(&bucket, &key, Some(&v), false))
+        .expect("expired");
+    assert!(store.head_object(&bucket, &key, Some(&v)).is_err());
+}

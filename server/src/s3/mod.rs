@@ -319,7 +319,7 @@ impl S3 for SteleS3 {
             ..Default::default()
         };
         let mut output = output;
-        let lock = self.lock_headers(&bucket, &key, rec).await?;
+        let lock = object_lock::lock_headers(&read.lock);
         output.object_lock_mode = lock.mode;
         output.object_lock_retain_until_date = lock.until;
         output.object_lock_legal_hold_status = lock.legal_hold;
@@ -348,9 +348,9 @@ impl S3 for SteleS3 {
         let want = checksum::wanted(input.checksum_mode.as_ref());
         let store = self.store.clone();
         let bucket2 = bucket.clone();
-        let (b, k) = (bucket.clone(), key.clone());
-        let rec = blocking(move || store.head_object(&b, &k, version.as_ref())).await?;
-        let lock = self.lock_headers(&bucket, &key, &rec).await?;
+        let (rec, lock) =
+            blocking(move || store.head_object_with_lock(&bucket, &key, version.as_ref())).await?;
+        let lock = object_lock::lock_headers(&lock);
         conditions::check(
             &conditions::Conditions {
                 if_match: input.if_match.as_ref(),
@@ -1434,25 +1434,6 @@ fn body_stream(body: Option<StreamingBlob>) -> BodyStream {
     match body {
         Some(b) => b.map(|r| r.map_err(std::io::Error::other)).boxed(),
         None => futures::stream::empty().boxed(),
-    }
-}
-
-impl SteleS3 {
-    /// The lock response headers of a version found by a read.
-    async fn lock_headers(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        rec: &stele::meta::VersionRecord,
-    ) -> S3Result<object_lock::LockHeaders> {
-        let store = self.store.clone();
-        let (b, k, r) = (bucket.clone(), key.clone(), rec.clone());
-        let (has_lock, lock) = blocking(move || {
-            let has = store.bucket(&b)?.object_lock;
-            Ok((has, store.version_lock(&b, &k, &r)?))
-        })
-        .await?;
-        Ok(object_lock::lock_headers(&lock, has_lock))
     }
 }
 

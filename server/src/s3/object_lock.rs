@@ -70,13 +70,14 @@ pub(super) struct LockHeaders {
     pub legal_hold: Option<dto::ObjectLockLegalHoldStatus>,
 }
 
-pub(super) fn lock_headers(lock: &LockRecord, bucket_has_lock: bool) -> LockHeaders {
+/// The headers of a version with a lock state; none for a version that never had one.
+pub(super) fn lock_headers(lock: &LockRecord) -> LockHeaders {
     LockHeaders {
         mode: lock
             .retention
             .map(|r| dto::ObjectLockMode::from(r.mode.as_str().to_owned())),
         until: lock.retention.map(|r| time(r.until)),
-        legal_hold: bucket_has_lock.then(|| {
+        legal_hold: (!lock.is_empty()).then(|| {
             dto::ObjectLockLegalHoldStatus::from(legal_hold_str(lock.legal_hold).to_owned())
         }),
     }
