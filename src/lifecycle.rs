@@ -33,8 +33,13 @@ pub enum Action {
     Remove,
 }
 
+/// Whether `days` have passed since `t`, as S3 counts them: the moment is `t` plus the
+/// days, rounded up to the next midnight UTC.
 fn older_than(t: Timestamp, days: u32, now: Timestamp) -> bool {
-    add_period(t, RetentionPeriod::Days(days)) <= now
+    const DAY: i64 = 86_400_000_000;
+    let end = add_period(t, RetentionPeriod::Days(days)).micros();
+    let due = end.div_euclid(DAY) * DAY + if end.rem_euclid(DAY) == 0 { 0 } else { DAY };
+    Timestamp::from_micros(due) <= now
 }
 
 /// The actions the rules ask for on one key's versions (newest first), at `now`: pairs of
@@ -556,6 +561,17 @@ mod tests {
             decide(&[r], "k", &vs, T0),
             vec![(2, Action::Remove), (3, Action::Remove)]
         );
+    }
+
+    #[test]
+    fn days_end_at_the_next_midnight_utc() {
+        // 2027-01-15T10:00:00Z plus one day is due at 2027-01-17T00:00:00Z.
+        let created = Timestamp::from_secs(1_800_007_200);
+        let midnight = Timestamp::from_secs(1_800_144_000);
+        assert!(!older_than(created, 1, midnight.plus_micros(-1)));
+        assert!(older_than(created, 1, midnight));
+        // Exactly at midnight already: no further rounding.
+        assert!(older_than(Timestamp::from_secs(1_800_057_600), 1, midnight));
     }
 
     #[test]

@@ -17,7 +17,7 @@ fn starts_on_the_embedded_default_and_reports_disks() {
         );
     }
     assert!(data.join("meta").exists());
-    let body = http_get(&format!("{}/v1/disks", server.admin_url));
+    let body = admin_disks(&server);
     assert_eq!(body.matches("\"online\"").count(), 6, "{body}");
     server.kill();
 }
@@ -75,7 +75,7 @@ fn reads_a_config_file_and_environment() {
     )
     .expect("write config");
     let server = Server::start(&["--config", cfg.to_str().expect("path")], dir.path());
-    let body = http_get(&format!("{}/v1/disks", server.admin_url));
+    let body = admin_disks(&server);
     assert_eq!(body.matches("\"online\"").count(), 3, "{body}");
     server.kill();
     // A flag overrides the file: 2+2 needs 4 disks, the file has 3.
@@ -86,21 +86,12 @@ fn reads_a_config_file_and_environment() {
     );
 }
 
-/// A minimal HTTP/1.1 GET over a plain socket: the admin API's JSON.
-fn http_get(url: &str) -> String {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-    let mut s = std::net::TcpStream::connect(host).expect("connect");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
+/// The admin API's disk list (JSON), which needs the admin credential.
+fn admin_disks(server: &stele_tests::Server) -> String {
+    let (status, body) = server.admin("GET", "/v1/disks", None);
+    assert_eq!(status, 200, "{body}");
+    // Without the credential: 401.
+    let (status, _) = server.admin_as("nobody", "wrong", "GET", "/v1/disks", None);
+    assert_eq!(status, 401);
+    body
 }
