@@ -1189,3 +1189,130 @@ fn reading_lock_state() {
         "{body}"
     );
 }
+
+/// Rule 12: with bypass a GOVERNANCE retention may be removed altogether; a version without
+/// retention answers GetObjectRetention with 404 NoSuchObjectLockConfiguration.
+#[test]
+fn removing_a_governance_retention_needs_bypass() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    runtime().block_on(async {
+        lock_bucket(&c, "rmv").await;
+        let v = put_locked(&c, "rmv", "k", ObjectLockMode::Governance, days_from_now(3)).await;
+        let plain = put(&c, "rmv", "plain", b"p").await;
+        let e = c
+            .get_object_retention()
+            .bucket("rmv")
+            .key("plain")
+            .version_id(&plain)
+            .send()
+            .await
+            .expect_err("no retention");
+        assert_eq!(
+            (error_code(&e).as_str(), error_status(&e)),
+            ("NoSuchObjectLockConfiguration", 404)
+        );
+        let remove = |bypass: bool| {
+            c.put_object_retention()
+                .bucket("rmv")
+                .key("k")
+                .version_id(&v)
+                .retention(ObjectLockRetention::builder().build())
+                .bypass_governance_retention(bypass)
+                .send()
+        };
+        let e = remove(false).await.expect_err("remove without bypass");
+        assert_eq!(
+            (error_code(&e).as_str(), error_status(&e)),
+            ("AccessDenied", 403)
+        );
+        let e = remove(true)
+            .await
+            .expect_err("header without the permission");
+        assert_eq!(error_code(&e), "AccessDenied");
+        grant_bypass(&server);
+        remove(true).await.expect("removed with bypass");
+        let e = c
+            .get_object_retention()
+            .bucket("rmv")
+            .key("k")
+            .version_id(&v)
+            .send()
+            .await
+            .expect_err("gone");
+        assert_eq!(error_code(&e), "NoSuchObjectLockConfiguration");
+        // Now the version is free.
+        c.delete_object()
+            .bucket("rmv")
+            .key("k")
+            .version_id(&v)
+            .send()
+            .await
+            .expect("delete");
+    });
+}
+
+/// Raw requests for what an SDK will not send: a malformed date header (rule 7), an
+/// UploadPart without a digest into a bucket with a default retention (rule 6), the
+/// DeleteObject status and header (rule 10), and the S3 namespace on lock XML (rule 23).
+#[test]
+fn raw_lock_requests() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    let upload_id = runtime().block_on(async {
+        lock_bucket(&c, "raw").await;
+        c.put_object_lock_configuration()
+            .bucket("raw")
+            .object_lock_configuration(lock_config(
+                ObjectLockRetentionMode::Governance,
+                Some(1),
+                None,
+            ))
+            .send()
+            .await
+            .expect("default");
+        c.create_multipart_upload()
+            .bucket("raw")
+            .key("mp")
+            .send()
+            .await
+            .expect("upload")
+            .upload_id()
+            .expect("id")
+            .to_owned()
+    });
+    let md5 = ("Content-MD5", "hBotaJrYa9FhFEdFPCLG/A=="); // of "body"
+    let r = server.s3_raw(
+        "PUT",
+        "/raw/k",
+        "",
+        &[
+            ("x-amz-object-lock-mode", "GOVERNANCE"),
+            ("x-amz-object-lock-retain-until-date", "next tuesday"),
+            md5,
+        ],
+        b"body",
+    );
+    assert_eq!(http_status(&r), 400, "{r}");
+    assert!(r.contains("<Code>InvalidArgument</Code>"), "{r}");
+    let q = format!("partNumber=1&uploadId={upload_id}");
+    let r = server.s3_raw("PUT", "/raw/mp", &q, &[], b"body");
+    assert_eq!(http_status(&r), 400, "{r}");
+    assert!(r.contains("<Code>InvalidRequest</Code>"), "{r}");
+    let r = server.s3_raw("PUT", "/raw/mp", &q, &[md5], b"body");
+    assert_eq!(http_status(&r), 200, "{r}");
+    let r = server.s3_raw("PUT", "/raw/k", "", &[md5], b"body");
+    assert_eq!(http_status(&r), 200, "{r}");
+    let r = server.s3_raw("GET", "/raw/k", "retention=", &[], b"");
+    assert!(
+        r.contains(r#"<Retention xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#),
+        "{r}"
+    );
+    let r = server.s3_raw("DELETE", "/raw/k", "", &[], b"");
+    assert_eq!(http_status(&r), 204, "{r}");
+    assert!(
+        r.to_ascii_lowercase().contains("x-amz-delete-marker: true"),
+        "{r}"
+    );
+    assert!(r.to_ascii_lowercase().contains("x-amz-version-id: "), "{r}");
+}

@@ -1098,8 +1098,15 @@ impl S3 for SteleS3 {
         let version = version_ref(input.version_id.as_deref())?;
         let store = self.store.clone();
         let lock = blocking(move || store.object_lock(&bucket, &key, version.as_ref())).await?;
+        // S3 answers 404 for a version that has no retention (never set, or removed).
+        let retention = object_lock::retention_dto(&lock).ok_or_else(|| {
+            s3s::S3Error::with_message(
+                s3s::S3ErrorCode::NoSuchObjectLockConfiguration,
+                "The specified object does not have a ObjectLock configuration",
+            )
+        })?;
         Ok(S3Response::new(dto::GetObjectRetentionOutput {
-            retention: object_lock::retention_dto(&lock),
+            retention: Some(retention),
         }))
     }
 

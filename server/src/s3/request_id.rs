@@ -39,6 +39,40 @@ impl WithRequestId {
     }
 }
 
+/// Queries of the Object Lock reads whose XML s3s writes without S3's namespace.
+const LOCK_QUERIES: [&str; 3] = ["retention", "legal-hold", "object-lock"];
+const XMLNS: &str = r#" xmlns="http://s3.amazonaws.com/doc/2006-03-01/""#;
+
+/// Adds S3's namespace to the root element of an Object Lock body, as Amazon S3 writes it:
+/// strict parsers (Veeam's) expect it.
+async fn namespaced(
+    mut parts: http::response::Parts,
+    body: s3s::Body,
+) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
+    let bytes = match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let patched = ["<Retention>", "<LegalHold>", "<ObjectLockConfiguration>"]
+        .iter()
+        .find_map(|root| {
+            text.find(root).map(|at| {
+                let name = &root[..root.len() - 1];
+                format!("{}{name}{XMLNS}>{}", &text[..at], &text[at + root.len()..])
+            })
+        })
+        .unwrap_or(text);
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(patched.len()),
+    );
+    Ok(http::Response::from_parts(
+        parts,
+        s3s::Body::from(Bytes::from(patched)),
+    ))
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -53,6 +87,12 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         let id = self.next_id();
         let path = req.uri().path().to_owned();
+        let lock_read = req.method() == http::Method::GET
+            && req.uri().query().is_some_and(|q| {
+                LOCK_QUERIES
+                    .iter()
+                    .any(|l| q.split('&').any(|p| p.split('=').next() == Some(l)))
+            });
         let span =
             tracing::info_span!("s3", request_id = %id, method = %req.method(), path = %path);
         let inner = self.inner.clone();
@@ -82,6 +122,9 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                 let small = hyper::body::Body::size_hint(&body)
                     .upper()
                     .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
+                if status.is_success() && is_xml && small && lock_read {
+                    return namespaced(parts, body).await;
+                }
                 if !(status.is_client_error() || status.is_server_error()) || !is_xml || !small {
                     return Ok(http::Response::from_parts(parts, body));
                 }
