@@ -134,7 +134,14 @@ impl Store {
         if let Some(c) = config {
             validate(c)?;
         }
-        Ok(self.meta().set_lifecycle(bucket, config)?)
+        self.meta()
+            .set_lifecycle(bucket, config)
+            .map_err(|e| match e {
+                crate::meta::MetaError::BucketGone { bucket } => {
+                    StoreError::NoSuchBucket { bucket }
+                }
+                e => e.into(),
+            })
     }
 }
 
@@ -288,7 +295,7 @@ impl LifecycleWorker {
 
     /// One pass over every bucket with rules. Returns false if interrupted by shutdown.
     fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
-        let now = self.store.retention_clock().now();
+        let now = self.store.retention_clock().readings().earliest;
         let started = resume.as_ref().map_or(now, |c| c.started);
         self.with_status(|s| {
             s.running = true;

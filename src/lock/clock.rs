@@ -57,6 +57,10 @@ const ANOMALY_MICROS: i64 = 120 * 1_000_000;
 const PERSIST_STEP_MICROS: i64 = 1_000_000;
 
 const HIGH_WATER_KEY: &str = "clock.retention-high-water";
+const ANOMALIES_KEY: &str = "clock.anomalies";
+/// A first start whose wall clock reads earlier than this (a dead RTC battery) anchors the
+/// retention clock here instead, and reports an anomaly.
+pub const EARLIEST_PLAUSIBLE: Timestamp = Timestamp::from_secs(1_767_225_600); // 2026-01-01
 
 /// The persisted high-water mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,12 +74,24 @@ impl Record for ClockRecord {
 }
 
 /// A wall-clock jump the retention clock refused to follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anomaly {
     /// Retention time when it was seen.
     pub at: Timestamp,
     /// How far the wall clock stepped relative to monotonic time (negative: backwards).
     pub step_micros: i64,
+}
+
+/// The anomalies seen so far, kept so a restart does not clear the alarm.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnomalyRecord {
+    pub count: u64,
+    pub last: Option<Anomaly>,
+}
+
+impl Record for AnomalyRecord {
+    const NAME: &'static str = "clock-anomalies";
+    const FORMAT: u8 = 1;
 }
 
 /// What the clock reports for health and metrics.
@@ -130,9 +146,15 @@ impl RetentionClock {
             .transpose()?;
         let w = wall.now();
         let m = mono.micros();
+        let mut seen = meta
+            .system_get(ANOMALIES_KEY)?
+            .map(|b| AnomalyRecord::decode(&b))
+            .transpose()?
+            .unwrap_or_default();
+        let mut found = None;
         let anchor = match stored {
             Some(r) => {
-                if w > r.high_water {
+                if w >= r.high_water {
                     tracing::info!(
                         behind_secs = (w.micros() - r.high_water.micros()) / 1_000_000,
                         "retention clock resumes from its high-water mark, behind the wall clock \
@@ -144,14 +166,39 @@ impl RetentionClock {
                         "wall clock is behind the retention clock's high-water mark; retention \
                          time holds still until it catches up"
                     );
+                    if r.high_water.micros() - w.micros() > ANOMALY_MICROS {
+                        found = Some(Anomaly {
+                            at: r.high_water,
+                            step_micros: w.micros() - r.high_water.micros(),
+                        });
+                    }
                 }
                 r.high_water
             }
             None => {
-                meta.system_put(HIGH_WATER_KEY, ClockRecord { high_water: w }.encode(), true)?;
-                w
+                let first = if w < EARLIEST_PLAUSIBLE {
+                    tracing::warn!(wall = %w, "the wall clock reads before 2026 at first start");
+                    found = Some(Anomaly {
+                        at: EARLIEST_PLAUSIBLE,
+                        step_micros: w.micros() - EARLIEST_PLAUSIBLE.micros(),
+                    });
+                    EARLIEST_PLAUSIBLE
+                } else {
+                    w
+                };
+                meta.system_put(
+                    HIGH_WATER_KEY,
+                    ClockRecord { high_water: first }.encode(),
+                    true,
+                )?;
+                first
             }
         };
+        if let Some(a) = found {
+            seen.count += 1;
+            seen.last = Some(a);
+            meta.system_put(ANOMALIES_KEY, seen.encode(), true)?;
+        }
         Ok(Self {
             wall,
             mono,
@@ -162,8 +209,8 @@ impl RetentionClock {
                 returned: anchor,
                 persisted: anchor,
                 offset: w.micros() - anchor.micros(),
-                anomalies: 0,
-                last_anomaly: None,
+                anomalies: seen.count,
+                last_anomaly: seen.last,
             }),
         })
     }
@@ -189,6 +236,13 @@ impl RetentionClock {
             );
             s.anomalies += 1;
             s.last_anomaly = Some(a);
+            let rec = AnomalyRecord {
+                count: s.anomalies,
+                last: s.last_anomaly,
+            };
+            if let Err(e) = self.meta.system_put(ANOMALIES_KEY, rec.encode(), true) {
+                tracing::error!(error = %e, "cannot persist the clock anomaly");
+            }
         }
         s.offset = offset;
         let t = w.min(bound).max(s.returned);
@@ -204,6 +258,17 @@ impl RetentionClock {
         // Never hand out a time a restart could fall behind.
         s.returned = t.min(s.persisted).max(s.returned);
         s.returned
+    }
+
+    /// The three readings the lock decisions take (see [`super::Now`]).
+    pub fn readings(&self) -> super::Now {
+        let t = self.now();
+        let wall = self.wall.now();
+        super::Now {
+            earliest: t.min(wall),
+            latest: t.max(wall),
+            wall,
+        }
     }
 
     pub fn status(&self) -> ClockStatus {
@@ -317,10 +382,30 @@ mod tests {
         assert_eq!(c.now(), first);
         r.mono.advance_micros(5_000_000);
         assert_eq!(c.now(), first.plus_micros(5_000_000));
-        // And a wall clock set back before the mark cannot take it backwards either.
+        // And a wall clock set back before the mark cannot take it backwards either; that
+        // is an anomaly, which stays reported across later restarts.
         r.wall.set(Timestamp::from_secs(1_000_000_000));
         let c = open(&r);
         assert!(c.now() >= first.plus_micros(5_000_000));
+        assert_eq!(c.status().anomalies, 1);
+        // Decisions read the earlier of the two clocks: protection ends only when both
+        // agree.
+        assert_eq!(c.readings().earliest, Timestamp::from_secs(1_000_000_000));
+        assert!(c.readings().latest >= first);
+        // Kept across restarts; a start that again finds the wall clock behind the mark
+        // reports again.
+        let c = open(&r);
+        assert_eq!(c.status().anomalies, 2);
+    }
+
+    #[test]
+    fn a_first_start_with_a_dead_rtc_anchors_at_a_plausible_time() {
+        let r = rig();
+        r.wall.set(Timestamp::from_secs(86_400));
+        let c = open(&r);
+        assert_eq!(c.now(), EARLIEST_PLAUSIBLE);
+        assert_eq!(c.status().anomalies, 1);
+        assert_eq!(c.readings().earliest, Timestamp::from_secs(86_400));
     }
 
     #[test]

@@ -26,6 +26,32 @@ pub use retention::{
 use crate::meta::RetentionMode;
 use crate::types::Timestamp;
 
+/// "Now", as the lock decisions need it. Clocks can be wrong in either direction, so each
+/// decision reads the reading that errs on the side of keeping data:
+/// - `earliest` (the lower of the wall clock and the retention clock) decides whether a
+///   protection has ended: both clocks must agree it has;
+/// - `latest` (the higher) is where a new version's retention period starts, so a wall
+///   clock set back cannot give new versions a retention that is already over;
+/// - `wall` checks that a client's retain-until date is in the future, as the client sees
+///   time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub earliest: Timestamp,
+    pub latest: Timestamp,
+    pub wall: Timestamp,
+}
+
+impl Now {
+    /// All three readings equal: for tests and for clocks that agree.
+    pub fn at(t: Timestamp) -> Self {
+        Self {
+            earliest: t,
+            latest: t,
+            wall: t,
+        }
+    }
+}
+
 /// Why Object Lock refused a request. Refusals of protected versions are their own
 /// variants, never strings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -33,6 +33,11 @@ pub enum MetaError {
     },
     #[error("upload {upload_id} does not exist")]
     UploadGone { upload_id: SegmentId },
+    #[error("part {part_number} of upload {upload_id} was re-uploaded while completing")]
+    PartChanged {
+        upload_id: SegmentId,
+        part_number: u16,
+    },
     #[error("{bucket}/{key} exists and the write asked for it not to")]
     KeyExists { bucket: BucketName, key: ObjectKey },
     #[error("bucket {bucket} was deleted")]
@@ -478,6 +483,13 @@ impl Meta {
         bucket: &BucketName,
         config: Option<&LifecycleConfig>,
     ) -> Result<(), MetaError> {
+        let _g = self.guard();
+        // A bucket deleted meanwhile must not leave rules for a later bucket of its name.
+        if self.bucket(bucket)?.is_none() {
+            return Err(MetaError::BucketGone {
+                bucket: bucket.clone(),
+            });
+        }
         let mut b = Batch::default();
         match config {
             Some(c) => b.put(Cf::System, lifecycle_key(bucket), c.encode()),
@@ -533,15 +545,27 @@ impl Meta {
         Ok(true)
     }
 
-    /// Replaces a bucket's record (versioning state, lock flag).
-    pub fn update_bucket(&self, rec: &BucketRecord) -> Result<(), MetaError> {
+    /// Changes a bucket's record (versioning, Object Lock, policy) by `change`, which sees
+    /// the current record under the write guard: two changes never overwrite each other,
+    /// and a bucket deleted meanwhile is not brought back (`Ok(None)`).
+    pub fn update_bucket<E: From<MetaError>>(
+        &self,
+        name: &BucketName,
+        change: impl FnOnce(&mut BucketRecord) -> Result<(), E>,
+    ) -> Result<Option<BucketRecord>, E> {
+        let _g = self.guard();
+        let Some(mut rec) = self.bucket(name)? else {
+            return Ok(None);
+        };
+        change(&mut rec)?;
         let mut b = Batch::default();
         b.put(
             Cf::Buckets,
             rec.name.as_str().as_bytes().to_vec(),
             rec.encode(),
         );
-        self.db.write(b, true)
+        self.db.write(b, true)?;
+        Ok(Some(rec))
     }
 
     /// Removes a bucket if it holds no version; returns whether it was removed.
@@ -615,11 +639,14 @@ impl Meta {
     }
 
     /// Ends an upload: removes its record and all its part records, and (on Complete)
-    /// commits `version` replacing `replaces`, in one synced batch.
+    /// commits `version` replacing `replaces`, in one synced batch. `used` are the parts
+    /// the version is made of, as Complete read them: if one was re-uploaded since, the
+    /// version would point at removed data, so Complete fails instead.
     pub fn finish_upload(
         &self,
         upload: &UploadRecord,
         version: Option<(&VersionRecord, Option<&VersionId>, &LockRecord)>,
+        used: &[&PartRecord],
     ) -> Result<Vec<PartRecord>, MetaError> {
         let tags = TagSet {
             tags: upload.tags.clone(),
@@ -632,6 +659,14 @@ impl Meta {
             });
         }
         let parts = self.parts(&upload.upload_id)?;
+        for u in used {
+            if !parts.iter().any(|p| p == *u) {
+                return Err(MetaError::PartChanged {
+                    upload_id: upload.upload_id,
+                    part_number: u.part_number,
+                });
+            }
+        }
         let mut b = Batch::default();
         b.delete(Cf::Uploads, ukey);
         for p in &parts {
@@ -647,7 +682,15 @@ impl Meta {
                 });
             }
             if let Some(old) = replaces {
-                delete_version_keys(&mut b, keys::version_key(&upload.bucket, &upload.key, old));
+                let okey = keys::version_key(&upload.bucket, &upload.key, old);
+                if self.db.get(Cf::Locks, &okey)?.is_some() {
+                    return Err(MetaError::ReplacesLocked {
+                        bucket: upload.bucket.clone(),
+                        key: upload.key.clone(),
+                        version_id: *old,
+                    });
+                }
+                delete_version_keys(&mut b, okey);
             }
             let vkey = keys::version_key(&upload.bucket, &upload.key, &rec.version_id);
             if !tags.tags.is_empty() {

@@ -39,6 +39,12 @@ pub enum StoreError {
     InvalidVersioningState,
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error("{bucket}/{key} version {version_id} has an Object Lock state and is never replaced")]
+    ReplacesLocked {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+    },
     #[error("bucket {bucket} does not have Object Lock enabled")]
     LockNotEnabled { bucket: BucketName },
     #[error("bucket {bucket} has no Object Lock configuration")]

@@ -68,6 +68,18 @@ fn upload_error(e: MetaError, upload_id: &SegmentId) -> StoreError {
             upload_id: upload_id.to_string(),
         },
         MetaError::BucketGone { bucket } => StoreError::NoSuchBucket { bucket },
+        MetaError::PartChanged { part_number, .. } => StoreError::InvalidPart {
+            part_number: i32::from(part_number),
+        },
+        MetaError::ReplacesLocked {
+            bucket,
+            key,
+            version_id,
+        } => StoreError::ReplacesLocked {
+            bucket,
+            key,
+            version_id,
+        },
         e => e.into(),
     }
 }
@@ -341,6 +353,7 @@ impl Store {
                     replaced.as_ref().map(|r| &r.version_id),
                     &lock_state,
                 )),
+                &used,
             )
             .map_err(|e| upload_error(e, &upload.upload_id))?;
         if let Some(old) = &replaced {
@@ -398,7 +411,7 @@ impl Store {
         let parts = self
             .inner
             .meta
-            .finish_upload(&upload, None)
+            .finish_upload(&upload, None, &[])
             .map_err(|e| upload_error(e, &upload.upload_id))?;
         for p in &parts {
             if let Some(seg) = &p.segment {

@@ -49,24 +49,30 @@ impl Store {
         bucket: &BucketName,
         default_retention: Option<DefaultRetention>,
     ) -> Result<LockConfiguration, StoreError> {
-        let mut b = self.bucket(bucket)?;
-        if !b.object_lock && b.versioning != Versioning::Enabled {
-            return Err(StoreError::InvalidBucketState {
-                bucket: bucket.clone(),
-                reason: "Object Lock needs versioning enabled first",
-            });
-        }
         if let Some(d) = &default_retention {
             lock::retention::validate_period(d.period)?;
-            if let Some(p) = &b.policy
-                && !p.modes.contains(&d.mode)
-            {
-                return Err(LockError::PolicyModeNotAllowed { mode: d.mode }.into());
-            }
         }
-        b.object_lock = true;
-        b.default_retention = default_retention;
-        self.inner.meta.update_bucket(&b)?;
+        self.inner
+            .meta
+            .update_bucket(bucket, |b| {
+                if !b.object_lock && b.versioning != Versioning::Enabled {
+                    return Err(StoreError::InvalidBucketState {
+                        bucket: bucket.clone(),
+                        reason: "Object Lock needs versioning enabled first",
+                    });
+                }
+                if let (Some(d), Some(p)) = (&default_retention, &b.policy)
+                    && !p.modes.contains(&d.mode)
+                {
+                    return Err(LockError::PolicyModeNotAllowed { mode: d.mode }.into());
+                }
+                b.object_lock = true;
+                b.default_retention = default_retention;
+                Ok(())
+            })?
+            .ok_or_else(|| StoreError::NoSuchBucket {
+                bucket: bucket.clone(),
+            })?;
         Ok(LockConfiguration { default_retention })
     }
 
@@ -79,21 +85,33 @@ impl Store {
         policy: Option<RetentionPolicy>,
         privileged: bool,
     ) -> Result<PolicyChange, StoreError> {
-        let mut b = self.lock_bucket(bucket)?;
         if let Some(p) = &policy {
             lock::policy::validate(p)?;
         }
-        let change = lock::policy_change(b.policy.as_ref(), policy.as_ref());
-        if change == PolicyChange::Loosens && !privileged {
-            return Err(StoreError::PolicyLoosening {
+        let mut change = PolicyChange::Tightens;
+        self.inner
+            .meta
+            .update_bucket(bucket, |b| {
+                if !b.object_lock {
+                    return Err(StoreError::LockNotEnabled {
+                        bucket: bucket.clone(),
+                    });
+                }
+                change = lock::policy_change(b.policy.as_ref(), policy.as_ref());
+                if change == PolicyChange::Loosens && !privileged {
+                    return Err(StoreError::PolicyLoosening {
+                        bucket: bucket.clone(),
+                    });
+                }
+                if change == PolicyChange::Loosens {
+                    tracing::warn!(bucket = %bucket, old = ?b.policy, new = ?policy, "retention policy loosened");
+                }
+                b.policy = policy;
+                Ok(())
+            })?
+            .ok_or_else(|| StoreError::NoSuchBucket {
                 bucket: bucket.clone(),
-            });
-        }
-        if change == PolicyChange::Loosens {
-            tracing::warn!(bucket = %bucket, old = ?b.policy, new = ?policy, "retention policy loosened");
-        }
-        b.policy = policy;
-        self.inner.meta.update_bucket(&b)?;
+            })?;
         Ok(change)
     }
 
@@ -118,7 +136,7 @@ impl Store {
             b.default_retention.as_ref(),
             b.policy.as_ref(),
             created,
-            self.inner.retention.now(),
+            self.inner.retention.readings(),
         )?)
     }
 
@@ -180,7 +198,7 @@ impl Store {
     ) -> Result<LockRecord, StoreError> {
         let b = self.lock_bucket(bucket)?;
         let rec = self.lock_target(bucket, key, version)?;
-        let now = self.inner.retention.now();
+        let now = self.inner.retention.readings();
         self.inner
             .meta
             .update_lock(bucket, key, &rec.version_id, |v, current| {

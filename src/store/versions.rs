@@ -124,19 +124,24 @@ impl Store {
         bucket: &BucketName,
         state: Versioning,
     ) -> Result<BucketRecord, StoreError> {
-        let mut rec = self.bucket(bucket)?;
         if state == Versioning::Unversioned {
             return Err(StoreError::InvalidVersioningState);
         }
-        if rec.object_lock && state != Versioning::Enabled {
-            return Err(StoreError::InvalidBucketState {
+        self.inner
+            .meta
+            .update_bucket(bucket, |rec| {
+                if rec.object_lock && state != Versioning::Enabled {
+                    return Err(StoreError::InvalidBucketState {
+                        bucket: bucket.clone(),
+                        reason: "versioning cannot be suspended while Object Lock is enabled",
+                    });
+                }
+                rec.versioning = state;
+                Ok(())
+            })?
+            .ok_or_else(|| StoreError::NoSuchBucket {
                 bucket: bucket.clone(),
-                reason: "versioning cannot be suspended while Object Lock is enabled",
-            });
-        }
-        rec.versioning = state;
-        self.inner.meta.update_bucket(&rec)?;
-        Ok(rec)
+            })
     }
 
     /// Deletes an empty bucket.
@@ -188,7 +193,7 @@ impl Store {
         rec: &VersionRecord,
         bypass: bool,
     ) -> Result<(), StoreError> {
-        let now = self.inner.retention.now();
+        let now = self.inner.retention.readings().earliest;
         let removed =
             self.inner
                 .meta
@@ -209,7 +214,7 @@ impl Store {
         old: &VersionRecord,
     ) -> Result<(), StoreError> {
         let state = self.inner.meta.lock(bucket, key, &old.version_id)?;
-        lock::may_remove(old, &state, self.inner.retention.now(), false)?;
+        lock::may_remove(old, &state, self.inner.retention.readings().earliest, false)?;
         Ok(())
     }
 
@@ -347,6 +352,17 @@ impl Store {
             }
             Err(MetaError::KeyExists { bucket, key }) => {
                 return Err(StoreError::PreconditionFailed { bucket, key });
+            }
+            Err(MetaError::ReplacesLocked {
+                bucket,
+                key,
+                version_id,
+            }) => {
+                return Err(StoreError::ReplacesLocked {
+                    bucket,
+                    key,
+                    version_id,
+                });
             }
 
             Err(e) => return Err(e.into()),

@@ -114,7 +114,10 @@ impl Store {
             });
         }
         let created = self.inner.clock.now();
-        let lock_state = self.new_version_lock(&b, &opts.lock, created)?;
+        // Decided now to refuse early, and again at commit with the bucket as it is then
+        // (a default retention set while the body streamed applies).
+        self.new_version_lock(&b, &opts.lock, created)?;
+        let lock_request = opts.lock;
         let seg = self
             .write_segment(body, &opts, self.inner.config.inline_max)
             .await?;
@@ -163,6 +166,8 @@ impl Store {
                 if let Some(old) = &replaced {
                     store.may_replace(&b, &k, old)?;
                 }
+                let lock_state =
+                    store.new_version_lock(&store.bucket(&b)?, &lock_request, created)?;
                 store.commit(
                     crate::meta::NewVersion {
                         bucket: &b,

@@ -1316,3 +1316,270 @@ fn raw_lock_requests() {
     );
     assert!(r.to_ascii_lowercase().contains("x-amz-version-id: "), "{r}");
 }
+
+/// Edge cases of rules 7, 8, 10, 12-13, 15-17.
+#[test]
+fn lock_edge_cases() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    runtime().block_on(async {
+        lock_bucket(&c, "edge").await;
+        c.create_bucket()
+            .bucket("edge-plain")
+            .send()
+            .await
+            .expect("plain");
+        // 7. CreateMultipartUpload and CopyObject: bad headers are 400 InvalidArgument; on
+        // a bucket without lock, 400 InvalidRequest.
+        let e = c
+            .create_multipart_upload()
+            .bucket("edge")
+            .key("m")
+            .object_lock_mode(ObjectLockMode::Governance)
+            .send()
+            .await
+            .expect_err("mode without date");
+        assert_eq!(
+            (error_code(&e).as_str(), error_status(&e)),
+            ("InvalidArgument", 400)
+        );
+        let e = c
+            .create_multipart_upload()
+            .bucket("edge")
+            .key("m")
+            .object_lock_mode(ObjectLockMode::Governance)
+            .object_lock_retain_until_date(days_from_now(-2))
+            .send()
+            .await
+            .expect_err("past date");
+        assert_eq!(
+            (error_code(&e).as_str(), error_status(&e)),
+            ("InvalidArgument", 400)
+        );
+        let e = c
+            .create_multipart_upload()
+            .bucket("edge-plain")
+            .key("m")
+            .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+            .send()
+            .await
+            .expect_err("plain bucket");
+        assert_eq!(
+            (error_code(&e).as_str(), error_status(&e)),
+            ("InvalidRequest", 400)
+        );
+        let src = put(&c, "edge", "src", b"source").await;
+        let e = c
+            .copy_object()
+            .bucket("edge")
+            .key("dst")
+            .copy_source(format!("edge/src?versionId={src}"))
+            .object_lock_retain_until_date(days_from_now(2))
+            .send()
+            .await
+            .expect_err("date without mode");
+        assert_eq!(
+            (error_code(&e).as_str(), error_status(&e)),
+            ("InvalidArgument", 400)
+        );
+        let e = c
+            .copy_object()
+            .bucket("edge-plain")
+            .key("dst")
+            .copy_source(format!("edge/src?versionId={src}"))
+            .object_lock_mode(ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(days_from_now(2))
+            .send()
+            .await
+            .expect_err("copy with lock into a plain bucket");
+        assert_eq!(
+            (error_code(&e).as_str(), error_status(&e)),
+            ("InvalidRequest", 400)
+        );
+
+        // 8. A default in years: until = creation + 1 calendar year (365 or 366 days).
+        c.put_object_lock_configuration()
+            .bucket("edge")
+            .object_lock_configuration(lock_config(
+                ObjectLockRetentionMode::Governance,
+                None,
+                Some(1),
+            ))
+            .send()
+            .await
+            .expect("years");
+        let vy = put(&c, "edge", "yearly", b"y").await;
+        let h = c
+            .head_object()
+            .bucket("edge")
+            .key("yearly")
+            .version_id(&vy)
+            .send()
+            .await
+            .expect("head");
+        let span = h.object_lock_retain_until_date().expect("until").secs()
+            - h.last_modified().expect("lm").secs();
+        assert!(
+            (365 * 86_400 - 1..=366 * 86_400 + 1).contains(&span),
+            "{span}"
+        );
+
+        // 10. A delete marker carries no lock: retention or hold on it is 405.
+        let marker = c
+            .delete_object()
+            .bucket("edge")
+            .key("yearly")
+            .send()
+            .await
+            .expect("marker");
+        let mid = marker.version_id().expect("marker id").to_owned();
+        let e = c
+            .put_object_legal_hold()
+            .bucket("edge")
+            .key("yearly")
+            .version_id(&mid)
+            .legal_hold(
+                ObjectLockLegalHold::builder()
+                    .status(ObjectLockLegalHoldStatus::On)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect_err("hold on a marker");
+        assert_eq!(
+            (error_code(&e).as_str(), error_status(&e)),
+            ("MethodNotAllowed", 405)
+        );
+        let e = c
+            .put_object_retention()
+            .bucket("edge")
+            .key("yearly")
+            .version_id(&mid)
+            .retention(
+                ObjectLockRetention::builder()
+                    .mode(ObjectLockRetentionMode::Governance)
+                    .retain_until_date(days_from_now(2))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect_err("retention on a marker");
+        assert_eq!(
+            (error_code(&e).as_str(), error_status(&e)),
+            ("MethodNotAllowed", 405)
+        );
+
+        // 15. Without versionId, PutObjectRetention targets the current version.
+        let cur = put_locked(
+            &c,
+            "edge",
+            "cur",
+            ObjectLockMode::Compliance,
+            days_from_now(2),
+        )
+        .await;
+        let later = days_from_now(9);
+        c.put_object_retention()
+            .bucket("edge")
+            .key("cur")
+            .retention(
+                ObjectLockRetention::builder()
+                    .mode(ObjectLockRetentionMode::Compliance)
+                    .retain_until_date(later)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("extend current");
+        let r = c
+            .get_object_retention()
+            .bucket("edge")
+            .key("cur")
+            .version_id(&cur)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(
+            r.retention()
+                .and_then(|r| r.retain_until_date())
+                .map(|d| d.secs()),
+            Some(later.secs())
+        );
+
+        // 16. Removing COMPLIANCE (an empty Retention) is 403, bypass or not.
+        grant_bypass(&server);
+        for bypass in [false, true] {
+            let e = c
+                .put_object_retention()
+                .bucket("edge")
+                .key("cur")
+                .version_id(&cur)
+                .retention(ObjectLockRetention::builder().build())
+                .bypass_governance_retention(bypass)
+                .send()
+                .await
+                .expect_err("remove compliance");
+            assert_eq!(
+                (error_code(&e).as_str(), error_status(&e)),
+                ("AccessDenied", 403)
+            );
+        }
+
+        // 17. A LegalHold without Status is MalformedXML.
+        let e = c
+            .put_object_legal_hold()
+            .bucket("edge")
+            .key("cur")
+            .version_id(&cur)
+            .legal_hold(ObjectLockLegalHold::builder().build())
+            .send()
+            .await
+            .expect_err("no status");
+        assert_eq!(
+            (error_code(&e).as_str(), error_status(&e)),
+            ("MalformedXML", 400)
+        );
+
+        // 12-13. DeleteObjects with the bypass header and the permission removes GOVERNANCE
+        // versions and still refuses COMPLIANCE ones.
+        let gov = put_locked(
+            &c,
+            "edge",
+            "gov",
+            ObjectLockMode::Governance,
+            days_from_now(3),
+        )
+        .await;
+        let out = c
+            .delete_objects()
+            .bucket("edge")
+            .bypass_governance_retention(true)
+            .delete(
+                Delete::builder()
+                    .objects(
+                        ObjectIdentifier::builder()
+                            .key("gov")
+                            .version_id(&gov)
+                            .build()
+                            .expect("id"),
+                    )
+                    .objects(
+                        ObjectIdentifier::builder()
+                            .key("cur")
+                            .version_id(&cur)
+                            .build()
+                            .expect("id"),
+                    )
+                    .build()
+                    .expect("delete"),
+            )
+            .send()
+            .await
+            .expect("batch");
+        assert_eq!(out.deleted().len(), 1);
+        assert_eq!(out.deleted()[0].key(), Some("gov"));
+        assert_eq!(out.errors().len(), 1);
+        assert_eq!(out.errors()[0].code(), Some("AccessDenied"));
+        assert!(readable(&c, "edge", "cur", &cur).await);
+    });
+}

@@ -81,7 +81,9 @@ pub fn to_s3(e: StoreError) -> S3Error {
             "Object Lock configuration does not exist for this bucket".into(),
         ),
         StoreError::InvalidBucketState { .. } => err(C::InvalidBucketState, msg),
-        StoreError::PolicyLoosening { .. } => err(C::AccessDenied, msg),
+        StoreError::PolicyLoosening { .. } | StoreError::ReplacesLocked { .. } => {
+            err(C::AccessDenied, msg)
+        }
         StoreError::MissingLockDigest => err(
             C::InvalidRequest,
             "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters".into(),

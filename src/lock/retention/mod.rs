@@ -1,7 +1,7 @@
 //! Deciding deletions and changes of retention and legal hold.
 
-use super::LockError;
 use super::policy;
+use super::{LockError, Now};
 use crate::meta::{
     DefaultRetention, LockRecord, LockRequest, Retention, RetentionMode, RetentionPeriod,
     RetentionPolicy, VersionKind, VersionRecord,
@@ -103,11 +103,12 @@ pub fn change_retention(
     requested: Option<Retention>,
     created: Timestamp,
     policy: Option<&RetentionPolicy>,
-    now: Timestamp,
+    clock: Now,
     bypass: bool,
 ) -> Result<LockRecord, LockError> {
+    let now = clock.earliest;
     if let Some(r) = requested {
-        if r.until <= now {
+        if r.until <= clock.wall {
             return Err(LockError::RetainUntilInPast { until: r.until });
         }
         if let Some(p) = policy {
@@ -165,27 +166,29 @@ pub fn set_legal_hold(current: &LockRecord, on: bool) -> LockRecord {
 
 /// The lock state of a new version created at `created`: the request's own retention if
 /// it names one, else the bucket's default; then bounded by the bucket's policy (which may
-/// raise it to the minimum or refuse it).
+/// raise it to the minimum or refuse it). Periods run from the later of `created` and
+/// `clock.latest`.
 pub fn initial_lock(
     request: &LockRequest,
     default: Option<&DefaultRetention>,
     policy: Option<&RetentionPolicy>,
     created: Timestamp,
-    now: Timestamp,
+    clock: Now,
 ) -> Result<LockRecord, LockError> {
     if let Some(r) = request.retention
-        && r.until <= now
+        && r.until <= clock.wall
     {
         return Err(LockError::RetainUntilInPast { until: r.until });
     }
+    let base = created.max(clock.latest);
     let asked = request.retention.or_else(|| {
         default.map(|d| Retention {
             mode: d.mode,
-            until: add_period(created, d.period),
+            until: add_period(base, d.period),
         })
     });
     let retention = match policy {
-        Some(p) => policy::apply(p, asked, created)?,
+        Some(p) => policy::apply(p, asked, base)?,
         None => asked,
     };
     Ok(LockRecord {

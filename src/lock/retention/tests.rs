@@ -4,7 +4,17 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::checksum::Checksum;
-use crate::lock::{PolicyChange, policy_change};
+use crate::lock::{Now, PolicyChange, policy_change};
+
+/// The readings a node whose wall clock is off by `skew_days` takes at true time `t`.
+fn skewed(t: Timestamp, skew_days: i64) -> Now {
+    let wall = t.plus_micros(skew_days * DAY);
+    Now {
+        earliest: wall.min(t),
+        latest: wall.max(t),
+        wall,
+    }
+}
 use crate::meta::{BelowMinimum, VersionKind};
 use crate::types::VersionId;
 
@@ -35,6 +45,8 @@ enum Op {
         mode: Option<RetentionMode>,
         days: i64,
         bypass: bool,
+        /// How far off the wall clock is (days), either way.
+        skew: i64,
     },
     Hold(bool),
     /// Time passes.
@@ -42,6 +54,7 @@ enum Op {
     /// Someone tries to delete the version.
     Delete {
         bypass: bool,
+        skew: i64,
     },
 }
 
@@ -52,14 +65,17 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Some(RetentionMode::Compliance)),
     ];
     prop_oneof![
-        (mode, -5i64..60, any::<bool>()).prop_map(|(mode, days, bypass)| Op::Retain {
-            mode,
-            days,
-            bypass
+        (mode, -5i64..60, any::<bool>(), -100i64..100).prop_map(|(mode, days, bypass, skew)| {
+            Op::Retain {
+                mode,
+                days,
+                bypass,
+                skew,
+            }
         }),
         any::<bool>().prop_map(Op::Hold),
         (0i64..20).prop_map(Op::Wait),
-        any::<bool>().prop_map(|bypass| Op::Delete { bypass }),
+        (any::<bool>(), -100i64..100).prop_map(|(bypass, skew)| Op::Delete { bypass, skew }),
     ]
 }
 
@@ -88,9 +104,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     /// Whatever the sequence of retention and legal-hold requests (with or without bypass,
-    /// under any policy), the version cannot be removed before the latest COMPLIANCE
-    /// retain-until date ever granted, nor while a legal hold is on; and its record keeps
-    /// a COMPLIANCE retention at least that long.
+    /// under any policy, on a node whose wall clock is off by up to 100 days either way),
+    /// the version cannot be removed before the latest COMPLIANCE retain-until date ever
+    /// granted, nor while a legal hold is on; and its record keeps a COMPLIANCE retention
+    /// at least that long.
     #[test]
     fn compliance_protection_never_ends_early(
         ops in proptest::collection::vec(op(), 1..40),
@@ -102,13 +119,13 @@ proptest! {
         let mut compliance_until: Option<Timestamp> = None;
         for op in ops {
             match op {
-                Op::Retain { mode, days, bypass } => {
+                Op::Retain { mode, days, bypass, skew } => {
                     let requested = mode.map(|mode| Retention {
                         mode,
                         until: now.plus_micros(days * DAY),
                     });
                     if let Ok(next) =
-                        change_retention(&lock, requested, v.created, policy.as_ref(), now, bypass)
+                        change_retention(&lock, requested, v.created, policy.as_ref(), skewed(now, skew), bypass)
                     {
                         lock = next;
                         if let Some(r) = lock.retention
@@ -120,8 +137,8 @@ proptest! {
                 }
                 Op::Hold(on) => lock = set_legal_hold(&lock, on),
                 Op::Wait(days) => now = now.plus_micros(days * DAY),
-                Op::Delete { bypass } => {
-                    let allowed = may_remove(&v, &lock, now, bypass).is_ok();
+                Op::Delete { bypass, skew } => {
+                    let allowed = may_remove(&v, &lock, skewed(now, skew).earliest, bypass).is_ok();
                     if let Some(until) = compliance_until && until > now {
                         prop_assert!(!allowed, "removed before {until:?} at {now:?}");
                     }
@@ -155,7 +172,7 @@ proptest! {
         prop_assert!(may_remove(&version(), &lock, T0, false).is_err());
         prop_assert!(may_remove(&version(), &lock, T0, true).is_ok());
         let requested = req_days.map(|d| Retention { mode, until: T0.plus_micros(d * DAY) });
-        let without = change_retention(&lock, requested, T0, None, T0, false);
+        let without = change_retention(&lock, requested, T0, None, Now::at(T0), false);
         let weakens = match requested {
             None => true,
             Some(r) => r.mode == RetentionMode::Compliance || r.until < T0.plus_micros(days * DAY),
@@ -166,7 +183,7 @@ proptest! {
             prop_assert!(without.is_ok());
         }
         if requested.is_none_or(|r| r.until > T0) {
-            prop_assert!(change_retention(&lock, requested, T0, None, T0, true).is_ok());
+            prop_assert!(change_retention(&lock, requested, T0, None, Now::at(T0), true).is_ok());
         }
     }
 
@@ -187,7 +204,7 @@ proptest! {
             retention: asked.map(|d| Retention { mode: RetentionMode::Governance, until: T0.plus_micros(d * DAY) }),
             legal_hold: None,
         };
-        match initial_lock(&request, None, Some(&p), T0, T0) {
+        match initial_lock(&request, None, Some(&p), T0, Now::at(T0)) {
             Ok(l) => {
                 let r = l.retention.expect("a retention");
                 prop_assert!(r.until >= T0.plus_micros(i64::from(min) * DAY));
@@ -214,17 +231,17 @@ fn compliance_cannot_become_governance_nor_be_removed() {
         until: T0.plus_micros(20 * DAY),
     });
     assert!(matches!(
-        change_retention(&lock, gov, T0, None, T0, true),
+        change_retention(&lock, gov, T0, None, Now::at(T0), true),
         Err(LockError::CannotChangeMode { .. })
     ));
     assert!(matches!(
-        change_retention(&lock, None, T0, None, T0, true),
+        change_retention(&lock, None, T0, None, Now::at(T0), true),
         Err(LockError::CannotShorten { .. })
     ));
     // Once the date has passed, the version is free again.
     let later = T0.plus_micros(11 * DAY);
     assert!(may_remove(&version(), &lock, later, false).is_ok());
-    assert!(change_retention(&lock, None, T0, None, later, false).is_ok());
+    assert!(change_retention(&lock, None, T0, None, Now::at(later), false).is_ok());
 }
 
 #[test]
@@ -254,7 +271,7 @@ fn default_retention_counts_from_creation_and_explicit_wins() {
         mode: RetentionMode::Compliance,
         period: RetentionPeriod::Days(3),
     };
-    let l = initial_lock(&LockRequest::default(), Some(&d), None, T0, T0).expect("lock");
+    let l = initial_lock(&LockRequest::default(), Some(&d), None, T0, Now::at(T0)).expect("lock");
     assert_eq!(
         l.retention,
         Some(Retention {
@@ -270,7 +287,7 @@ fn default_retention_counts_from_creation_and_explicit_wins() {
         retention: Some(explicit),
         legal_hold: Some(true),
     };
-    let l = initial_lock(&req, Some(&d), None, T0, T0).expect("lock");
+    let l = initial_lock(&req, Some(&d), None, T0, Now::at(T0)).expect("lock");
     assert_eq!(l.retention, Some(explicit));
     assert!(l.legal_hold);
     let past = LockRequest {
@@ -281,7 +298,7 @@ fn default_retention_counts_from_creation_and_explicit_wins() {
         legal_hold: None,
     };
     assert!(matches!(
-        initial_lock(&past, None, None, T0, T0),
+        initial_lock(&past, None, None, T0, Now::at(T0)),
         Err(LockError::RetainUntilInPast { .. })
     ));
 }
