@@ -50,15 +50,18 @@ fn random_string(len: usize, alphabet: &[u8]) -> String {
         .collect()
 }
 
-/// The node's first S3 credential: the given one (which replaces any stored one), else the
-/// stored one, else a newly generated one, stored.
-pub fn first_credential(
+/// The credential stored under `slot`: the given one (which replaces any stored one),
+/// else the stored one, else a newly generated one (access key starting with `prefix`),
+/// stored.
+fn first_of(
     meta: &Meta,
+    slot: &str,
+    prefix: &str,
     given: Option<(String, String)>,
     clock: &dyn Clock,
 ) -> Result<(Credential, Origin), MetaError> {
     let stored = meta
-        .system_get(FIRST_KEY)?
+        .system_get(slot)?
         .map(|b| Credential::decode(&b))
         .transpose()?;
     let (cred, origin) = match (given, stored) {
@@ -77,7 +80,7 @@ pub fn first_credential(
         (None, None) => (
             Credential {
                 access_key: format!(
-                    "SK{}",
+                    "{prefix}{}",
                     random_string(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
                 ),
                 secret_key: random_string(
@@ -89,8 +92,17 @@ pub fn first_credential(
             Origin::Generated,
         ),
     };
-    meta.system_put(FIRST_KEY, cred.encode(), true)?;
+    meta.system_put(slot, cred.encode(), true)?;
     Ok((cred, origin))
+}
+
+/// The node's first S3 credential (see [`first_of`]).
+pub fn first_credential(
+    meta: &Meta,
+    given: Option<(String, String)>,
+    clock: &dyn Clock,
+) -> Result<(Credential, Origin), MetaError> {
+    first_of(meta, FIRST_KEY, "SK", given, clock)
 }
 
 const BYPASS_PREFIX: &str = "identity.bypass-governance/";
@@ -119,43 +131,13 @@ pub fn set_bypass_governance(
 
 const FIRST_ADMIN: &str = "identity.first-admin";
 
-/// The node's first administrator credential (for the admin listener only; never an S3
-/// key): the given one, else the stored one, else a generated one. Sealed storage and more
-/// administrators come with the identity issue.
+/// The node's first administrator credential, for the admin listener only (never an S3
+/// key); see [`first_of`]. Sealed storage and more administrators come with the identity
+/// issue.
 pub fn first_admin(
     meta: &Meta,
     given: Option<(String, String)>,
     clock: &dyn Clock,
 ) -> Result<(Credential, Origin), MetaError> {
-    let stored = meta
-        .system_get(FIRST_ADMIN)?
-        .map(|b| Credential::decode(&b))
-        .transpose()?;
-    let (cred, origin) = match (given, stored) {
-        (Some((access_key, secret_key)), _) => (
-            Credential {
-                access_key,
-                secret_key,
-                created: clock.now(),
-            },
-            Origin::Given,
-        ),
-        (None, Some(s)) => return Ok((s, Origin::Stored)),
-        (None, None) => (
-            Credential {
-                access_key: format!(
-                    "SA{}",
-                    random_string(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-                ),
-                secret_key: random_string(
-                    40,
-                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-                ),
-                created: clock.now(),
-            },
-            Origin::Generated,
-        ),
-    };
-    meta.system_put(FIRST_ADMIN, cred.encode(), true)?;
-    Ok((cred, origin))
+    first_of(meta, FIRST_ADMIN, "SA", given, clock)
 }

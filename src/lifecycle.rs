@@ -604,6 +604,20 @@ mod tests {
     }
 
     #[test]
+    fn lifecycle_config_of_format_1_decodes() {
+        let bytes = [1, 1, 1, b'r', 1, 0, 1, 1, 0, 0, 0, 0];
+        let c = LifecycleConfig::decode(&bytes).expect("decode");
+        assert_eq!(
+            c.rules,
+            vec![LifecycleRule {
+                expiration_days: Some(1),
+                ..rule()
+            }]
+        );
+        assert_eq!(c.encode(), bytes);
+    }
+
+    #[test]
     fn checkpoint_of_format_1_decodes() {
         let c = Checkpoint {
             started: Timestamp(64),

@@ -427,6 +427,22 @@ mod tests {
     }
 
     #[test]
+    fn anomaly_record_of_format_1_decodes() {
+        // Count 2, last anomaly at 64 us, a step of -1 us.
+        let bytes = [1, 2, 1, 0x80, 0x01, 0x01];
+        let rec = AnomalyRecord::decode(&bytes).expect("decode");
+        assert_eq!(rec.count, 2);
+        assert_eq!(
+            rec.last,
+            Some(Anomaly {
+                at: Timestamp(64),
+                step_micros: -1
+            })
+        );
+        assert_eq!(rec.encode(), bytes);
+    }
+
+    #[test]
     fn clock_record_of_format_1_decodes() {
         // Format 1 bytes: version byte, then the mark as a zig-zag varint (64 us).
         let rec = ClockRecord::decode(&[1, 0x80, 0x01]).expect("decode");

@@ -486,33 +486,21 @@ impl Record for UploadRecord {
     const FORMAT: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
-        match version {
-            1 => Some(
-                decode_body::<UploadRecordV1>(Self::NAME, body).map(|v| UploadRecord {
-                    upload_id: v.upload_id,
-                    bucket: v.bucket,
-                    key: v.key,
-                    created: v.created,
-                    content_type: v.content_type,
-                    user_meta: v.user_meta,
-                    tags: Vec::new(),
-                    lock: LockRequest::default(),
-                }),
-            ),
-            2 => Some(
-                decode_body::<UploadRecordV2>(Self::NAME, body).map(|v| UploadRecord {
-                    upload_id: v.upload_id,
-                    bucket: v.bucket,
-                    key: v.key,
-                    created: v.created,
-                    content_type: v.content_type,
-                    user_meta: v.user_meta,
-                    tags: v.tags,
-                    lock: LockRequest::default(),
-                }),
-            ),
-            _ => None,
-        }
+        let v2 = match version {
+            1 => decode_body::<UploadRecordV1>(Self::NAME, body).map(UploadRecordV2::from),
+            2 => decode_body::<UploadRecordV2>(Self::NAME, body),
+            _ => return None,
+        };
+        Some(v2.map(|v| UploadRecord {
+            upload_id: v.upload_id,
+            bucket: v.bucket,
+            key: v.key,
+            created: v.created,
+            content_type: v.content_type,
+            user_meta: v.user_meta,
+            tags: v.tags,
+            lock: LockRequest::default(),
+        }))
     }
 }
 
@@ -537,6 +525,20 @@ struct UploadRecordV1 {
     created: Timestamp,
     content_type: Option<String>,
     user_meta: Vec<(String, String)>,
+}
+
+impl From<UploadRecordV1> for UploadRecordV2 {
+    fn from(v: UploadRecordV1) -> Self {
+        UploadRecordV2 {
+            upload_id: v.upload_id,
+            bucket: v.bucket,
+            key: v.key,
+            created: v.created,
+            content_type: v.content_type,
+            user_meta: v.user_meta,
+            tags: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -675,6 +677,49 @@ mod tests {
         assert_eq!(rec.key.as_str(), "k");
         assert_eq!(rec.created, Timestamp(64));
         assert!(rec.tags.is_empty() && rec.user_meta.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn upload_records_of_format_2_decode_with_tags_and_no_lock() -> Result<(), MetaError> {
+        // Format 2: format 1's fields, then one tag ("a", "b").
+        let mut v2 = vec![2u8];
+        v2.extend([9u8; 16]);
+        v2.extend([3, b'b', b'k', b't', 1, b'k', 0x80, 0x01, 0, 0]);
+        v2.extend([1, 1, b'a', 1, b'b']);
+        let rec = UploadRecord::decode(&v2)?;
+        assert_eq!(rec.tags, vec![("a".to_owned(), "b".to_owned())]);
+        assert!(rec.lock.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn bucket_records_of_format_1_decode_without_retention() -> Result<(), MetaError> {
+        // Format 1: name "bkt", created 64 us, versioning Enabled (1), object_lock true.
+        let rec = BucketRecord::decode(&[1, 3, b'b', b'k', b't', 0x80, 0x01, 1, 1])?;
+        assert_eq!(rec.name.as_str(), "bkt");
+        assert_eq!(rec.created, Timestamp(64));
+        assert_eq!(rec.versioning, Versioning::Enabled);
+        assert!(rec.object_lock);
+        assert!(rec.default_retention.is_none() && rec.policy.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn lock_records_of_format_1_decode() -> Result<(), MetaError> {
+        // Format 1: Some(retention: Compliance (1), until 64 us), legal hold on.
+        let rec = LockRecord::decode(&[1, 1, 1, 0x80, 0x01, 1])?;
+        assert_eq!(
+            rec,
+            LockRecord {
+                retention: Some(Retention {
+                    mode: RetentionMode::Compliance,
+                    until: Timestamp(64)
+                }),
+                legal_hold: true,
+            }
+        );
+        assert_eq!(rec.encode(), vec![1, 1, 1, 0x80, 0x01, 1]);
         Ok(())
     }
 

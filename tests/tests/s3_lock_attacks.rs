@@ -2,82 +2,15 @@
 //! version readable; the retention clock against wall-clock jumps; lifecycle over locked
 //! versions; retention policies. Time is driven through the server's test clock.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLifecycleConfiguration, CompletedMultipartUpload, CompletedPart, ExpirationStatus,
     LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, MetadataDirective,
     NoncurrentVersionExpiration, ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode,
 };
+use stele_tests::lock::{days_from_now, intact, lock_bucket, put, put_locked};
 use stele_tests::{DAY_SECS, Server, error_code, error_status, runtime, start_with_clock};
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("time")
-        .as_secs() as i64
-}
-
-fn days_from_now(days: i64) -> DateTime {
-    DateTime::from_secs(now_secs() + days * DAY_SECS)
-}
-
-async fn lock_bucket(c: &Client, name: &str) {
-    c.create_bucket()
-        .bucket(name)
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .expect("create lock bucket");
-}
-
-async fn put_locked(c: &Client, b: &str, k: &str, mode: ObjectLockMode, until: DateTime) -> String {
-    c.put_object()
-        .bucket(b)
-        .key(k)
-        .body(ByteStream::from_static(b"backup bytes"))
-        .object_lock_mode(mode)
-        .object_lock_retain_until_date(until)
-        .send()
-        .await
-        .expect("put locked")
-        .version_id()
-        .expect("version")
-        .to_owned()
-}
-
-async fn put(c: &Client, b: &str, k: &str) -> String {
-    c.put_object()
-        .bucket(b)
-        .key(k)
-        .body(ByteStream::from_static(b"plain bytes"))
-        .send()
-        .await
-        .expect("put")
-        .version_id()
-        .expect("version")
-        .to_owned()
-}
-
-/// The version still reads back whole.
-async fn intact(c: &Client, b: &str, k: &str, v: &str) {
-    let got = c
-        .get_object()
-        .bucket(b)
-        .key(k)
-        .version_id(v)
-        .send()
-        .await
-        .expect("locked version readable")
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes();
-    assert_eq!(&got[..], b"backup bytes");
-}
 
 async fn delete_fails(c: &Client, b: &str, k: &str, v: &str) {
     let e = c
@@ -161,7 +94,7 @@ fn overwrite_attempts_make_new_versions_and_leave_the_locked_one() {
             .expect("complete makes a new version");
         assert_ne!(done.version_id(), Some(v.as_str()));
         // A plain PUT, and a delete marker on top.
-        put(&c, "att", "k").await;
+        put(&c, "att", "k", b"plain bytes").await;
         c.delete_object()
             .bucket("att")
             .key("k")
@@ -285,8 +218,8 @@ fn lifecycle_never_removes_locked_versions() {
             days_from_now(5),
         )
         .await;
-        let old_free = put(&c, "lcy", "free").await;
-        put(&c, "lcy", "free").await;
+        let old_free = put(&c, "lcy", "free", b"plain bytes").await;
+        put(&c, "lcy", "free", b"plain bytes").await;
         let rule = LifecycleRule::builder()
             .id("expire-fast")
             .status(ExpirationStatus::Enabled)
@@ -492,7 +425,7 @@ fn retention_policies_bound_retention_and_loosening_is_privileged() {
     assert!(body.contains("tightens"), "{body}");
     // Raise: a PUT without retention is stored with the minimum, in COMPLIANCE.
     runtime().block_on(async {
-        let v = put(&c, "pol", "raised").await;
+        let v = put(&c, "pol", "raised", b"plain bytes").await;
         let h = c
             .head_object()
             .bucket("pol")

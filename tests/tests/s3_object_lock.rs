@@ -1,9 +1,6 @@
 //! Object Lock through aws-sdk-s3 against the real server: every numbered rule of
 //! ../shared/spec/object-lock.md (rule numbers in the comments), with status and error code.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, DefaultRetention, Delete,
@@ -11,27 +8,8 @@ use aws_sdk_s3::types::{
     ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention, ObjectLockRetentionMode,
     ObjectLockRule, VersioningConfiguration,
 };
-use stele_tests::{Server, error_code, error_status, http_status, runtime, start_default};
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("time")
-        .as_secs() as i64
-}
-
-fn days_from_now(days: i64) -> DateTime {
-    DateTime::from_secs(now_secs() + days * 86_400)
-}
-
-async fn lock_bucket(c: &Client, name: &str) {
-    c.create_bucket()
-        .bucket(name)
-        .object_lock_enabled_for_bucket(true)
-        .send()
-        .await
-        .expect("create lock bucket");
-}
+use stele_tests::lock::{days_from_now, grant_bypass, lock_bucket, put, put_locked, readable};
+use stele_tests::{error_code, error_status, http_status, runtime, start_default};
 
 fn lock_config(
     mode: ObjectLockRetentionMode,
@@ -52,60 +30,6 @@ fn lock_config(
                 .build(),
         )
         .build()
-}
-
-async fn put(c: &Client, bucket: &str, key: &str, body: &'static [u8]) -> String {
-    c.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from_static(body))
-        .send()
-        .await
-        .expect("put")
-        .version_id()
-        .unwrap_or("null")
-        .to_owned()
-}
-
-async fn put_locked(
-    c: &Client,
-    bucket: &str,
-    key: &str,
-    mode: ObjectLockMode,
-    until: DateTime,
-) -> String {
-    c.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from_static(b"locked backup"))
-        .object_lock_mode(mode)
-        .object_lock_retain_until_date(until)
-        .send()
-        .await
-        .expect("put locked")
-        .version_id()
-        .expect("version id")
-        .to_owned()
-}
-
-async fn readable(c: &Client, bucket: &str, key: &str, version: &str) -> bool {
-    c.get_object()
-        .bucket(bucket)
-        .key(key)
-        .version_id(version)
-        .send()
-        .await
-        .is_ok()
-}
-
-/// Grants the test S3 key the governance-bypass permission through the admin API.
-fn grant_bypass(server: &Server) {
-    let (status, body) = server.admin(
-        "PUT",
-        &format!("/v1/s3-keys/{}/governance-bypass", stele_tests::ACCESS_KEY),
-        Some(r#"{"allowed": true}"#),
-    );
-    assert_eq!(status, 204, "{body}");
 }
 
 #[test]

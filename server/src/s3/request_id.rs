@@ -46,14 +46,10 @@ const XMLNS: &str = r#" xmlns="http://s3.amazonaws.com/doc/2006-03-01/""#;
 /// Adds S3's namespace to the root element of an Object Lock body, as Amazon S3 writes it:
 /// strict parsers (Veeam's) expect it.
 async fn namespaced(
-    mut parts: http::response::Parts,
+    parts: http::response::Parts,
     body: s3s::Body,
 ) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
-    let bytes = match body.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => Bytes::new(),
-    };
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let text = body_text(body).await;
     let patched = ["<Retention>", "<LegalHold>", "<ObjectLockConfiguration>"]
         .iter()
         .find_map(|root| {
@@ -63,14 +59,25 @@ async fn namespaced(
             })
         })
         .unwrap_or(text);
+    Ok(with_body(parts, patched))
+}
+
+/// A small body, whole, as text.
+async fn body_text(body: s3s::Body) -> String {
+    let bytes = match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The response with `text` as its body (and a Content-Length to match).
+fn with_body(mut parts: http::response::Parts, text: String) -> http::Response<s3s::Body> {
     parts.headers.insert(
         http::header::CONTENT_LENGTH,
-        http::HeaderValue::from(patched.len()),
+        http::HeaderValue::from(text.len()),
     );
-    Ok(http::Response::from_parts(
-        parts,
-        s3s::Body::from(Bytes::from(patched)),
-    ))
+    http::Response::from_parts(parts, s3s::Body::from(Bytes::from(text)))
 }
 
 fn escape(s: &str) -> String {
@@ -131,11 +138,7 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                 if status.is_server_error() {
                     tracing::warn!(%status, "request failed");
                 }
-                let bytes = match body.collect().await {
-                    Ok(c) => c.to_bytes(),
-                    Err(_) => Bytes::new(),
-                };
-                let text = String::from_utf8_lossy(&bytes);
+                let text = body_text(body).await;
                 let extra = format!(
                     "<Resource>{}</Resource><RequestId>{}</RequestId>",
                     escape(&path),
@@ -145,16 +148,9 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                     Some(at) if !text.contains("<RequestId>") => {
                         format!("{}{extra}{}", &text[..at], &text[at..])
                     }
-                    _ => text.into_owned(),
+                    _ => text,
                 };
-                parts.headers.insert(
-                    http::header::CONTENT_LENGTH,
-                    http::HeaderValue::from(patched.len()),
-                );
-                Ok(http::Response::from_parts(
-                    parts,
-                    s3s::Body::from(Bytes::from(patched)),
-                ))
+                Ok(with_body(parts, patched))
             }
             .instrument(span),
         )
