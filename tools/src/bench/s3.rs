@@ -56,6 +56,17 @@ pub struct S3Args {
     objects: Option<usize>,
     #[arg(long)]
     json: bool,
+    /// Use an Object Lock bucket whose default retention is COMPLIANCE for this many days
+    /// (every PUT then carries Content-MD5, as S3 requires): the cost of locked writes.
+    #[arg(long)]
+    lock_days: Option<u32>,
+}
+
+fn content_md5(bytes: &[u8]) -> String {
+    use base64::Engine;
+    let mut h = stele::checksum::Md5::default();
+    h.update(bytes);
+    base64::engine::general_purpose::STANDARD.encode(h.finish())
 }
 
 struct Target {
@@ -72,6 +83,7 @@ impl Target {
         path: &str,
         query: &str,
         body: Bytes,
+        extra: &[(&str, String)],
     ) -> anyhow::Result<u64> {
         let headers = self.signer.sign(method, &self.host, path, query);
         let uri = if query.is_empty() {
@@ -82,6 +94,9 @@ impl Target {
         let mut req = http::Request::builder().method(method).uri(uri);
         for (k, v) in headers {
             req = req.header(k, v);
+        }
+        for (k, v) in extra {
+            req = req.header(*k, v.as_str());
         }
         let resp = self.client.request(req.body(Full::new(body))?).await?;
         let status = resp.status();
@@ -138,13 +153,47 @@ async fn run_async(a: S3Args) -> anyhow::Result<()> {
         host,
     });
     let bucket_path = format!("/{}", a.bucket);
-    target.send("PUT", &bucket_path, "", Bytes::new()).await?;
     let body = Bytes::from((0..size).map(|i| (i * 31 % 251) as u8).collect::<Vec<u8>>());
+    let mut put_headers: Vec<(&str, String)> = Vec::new();
+    match a.lock_days {
+        None => {
+            target
+                .send("PUT", &bucket_path, "", Bytes::new(), &[])
+                .await?;
+        }
+        Some(days) => {
+            let lock = [("x-amz-bucket-object-lock-enabled", "true".to_owned())];
+            target
+                .send("PUT", &bucket_path, "", Bytes::new(), &lock)
+                .await?;
+            let config = format!(
+                "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>{days}</Days></DefaultRetention></Rule></ObjectLockConfiguration>"
+            );
+            let md5 = [("Content-MD5", content_md5(config.as_bytes()))];
+            target
+                .send(
+                    "PUT",
+                    &bucket_path,
+                    "object-lock=",
+                    Bytes::from(config),
+                    &md5,
+                )
+                .await?;
+            put_headers.push(("Content-MD5", content_md5(&body)));
+        }
+    }
+    let put_headers = Arc::new(put_headers);
     let prepared = a.objects.unwrap_or(a.concurrency * 8).max(1);
     if a.op != Op::Put {
         for i in 0..prepared {
             target
-                .send("PUT", &format!("{bucket_path}/seed/{i}"), "", body.clone())
+                .send(
+                    "PUT",
+                    &format!("{bucket_path}/seed/{i}"),
+                    "",
+                    body.clone(),
+                    &put_headers,
+                )
                 .await?;
         }
     }
@@ -152,11 +201,12 @@ async fn run_async(a: S3Args) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(a.duration);
     let mut tasks = Vec::new();
     for w in 0..a.concurrency {
-        let (target, tally, body, bucket_path) = (
+        let (target, tally, body, bucket_path, put_headers) = (
             target.clone(),
             tally.clone(),
             body.clone(),
             bucket_path.clone(),
+            put_headers.clone(),
         );
         let op = a.op;
         tasks.push(tokio::spawn(async move {
@@ -170,13 +220,25 @@ async fn run_async(a: S3Args) -> anyhow::Result<()> {
                 let t = Instant::now();
                 let r = match kind {
                     Op::Put => target
-                        .send("PUT", &format!("{bucket_path}/w{w}/{i}"), "", body.clone())
+                        .send(
+                            "PUT",
+                            &format!("{bucket_path}/w{w}/{i}"),
+                            "",
+                            body.clone(),
+                            &put_headers,
+                        )
                         .await
                         .map(|_| body.len() as u64),
                     Op::Get => {
                         let n = (w * 7919 + i) % prepared;
                         target
-                            .send("GET", &format!("{bucket_path}/seed/{n}"), "", Bytes::new())
+                            .send(
+                                "GET",
+                                &format!("{bucket_path}/seed/{n}"),
+                                "",
+                                Bytes::new(),
+                                &[],
+                            )
                             .await
                     }
                     _ => target
@@ -185,6 +247,7 @@ async fn run_async(a: S3Args) -> anyhow::Result<()> {
                             &bucket_path,
                             "list-type=2&max-keys=1000&prefix=seed%2F",
                             Bytes::new(),
+                            &[],
                         )
                         .await
                         .map(|_| 0),
