@@ -20,7 +20,8 @@ pub mod retention;
 pub use clock::{ClockStatus, Monotonic, RetentionClock, SystemMonotonic};
 pub use policy::{PolicyChange, policy_change};
 pub use retention::{
-    add_period, change_retention, initial_lock, may_remove, protected_until, set_legal_hold,
+    add_period, change_retention, initial_lock, may_remove, protected_until, replica_lock,
+    set_legal_hold,
 };
 
 use crate::meta::RetentionMode;

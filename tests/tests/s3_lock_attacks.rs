@@ -463,3 +463,72 @@ async fn delete_fails_plain(c: &Client, b: &str, k: &str, v: &str) {
         .expect_err("locked");
     assert_eq!(error_code(&e), "AccessDenied");
 }
+
+/// Lifecycle's AbortIncompleteMultipartUpload: uploads older than the rule's days go, with
+/// their parts; younger ones and those under other prefixes stay.
+#[test]
+fn lifecycle_aborts_stale_multipart_uploads() {
+    use aws_sdk_s3::types::AbortIncompleteMultipartUpload;
+    let (_dir, server, clock) = start_with_clock(&[]);
+    let c = server.client();
+    runtime().block_on(async {
+        c.create_bucket()
+            .bucket("mpu")
+            .send()
+            .await
+            .expect("create");
+        for key in ["tmp/old", "keep/old"] {
+            c.create_multipart_upload()
+                .bucket("mpu")
+                .key(key)
+                .send()
+                .await
+                .expect("upload");
+        }
+        let rule = LifecycleRule::builder()
+            .id("abort")
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix("tmp/").build())
+            .abort_incomplete_multipart_upload(
+                AbortIncompleteMultipartUpload::builder()
+                    .days_after_initiation(1)
+                    .build(),
+            )
+            .build()
+            .expect("rule");
+        c.put_bucket_lifecycle_configuration()
+            .bucket("mpu")
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .rules(rule)
+                    .build()
+                    .expect("config"),
+            )
+            .send()
+            .await
+            .expect("lifecycle");
+    });
+    assert_eq!(lifecycle_run(&server)["uploads_aborted"], 0);
+    clock.pass(2 * DAY_SECS);
+    runtime().block_on(async {
+        c.create_multipart_upload()
+            .bucket("mpu")
+            .key("tmp/new")
+            .send()
+            .await
+            .expect("upload");
+    });
+    let r = lifecycle_run(&server);
+    assert_eq!(r["uploads_aborted"], 1, "{r}");
+    runtime().block_on(async {
+        let left = c
+            .list_multipart_uploads()
+            .bucket("mpu")
+            .send()
+            .await
+            .expect("list");
+        let mut keys: Vec<&str> = left.uploads().iter().filter_map(|u| u.key()).collect();
+        keys.sort();
+        assert_eq!(keys, vec!["keep/old", "tmp/new"]);
+    });
+}

@@ -155,6 +155,38 @@ pub fn change_retention(
     }
 }
 
+/// The lock state a replica of a version takes when the lock state `incoming` arrives from
+/// a peer site for a version whose local state is `local` (rule 22): it protects at least
+/// as long and as strongly as either. Retention: the later of the two dates, in COMPLIANCE
+/// if either is an active COMPLIANCE retention (one record cannot hold both, so the
+/// stronger mode covers the longer date); legal hold: on if either is on, since a hold
+/// lifted at the source must be lifted here by someone allowed to. Replication can
+/// therefore never shorten or weaken a replica's protection.
+pub fn replica_lock(local: &LockRecord, incoming: &LockRecord, now: Timestamp) -> LockRecord {
+    let retention = match (local.retention, incoming.retention) {
+        (None, r) | (r, None) => r,
+        (Some(a), Some(b)) => {
+            let compliance = [a, b]
+                .iter()
+                .any(|r| r.mode == RetentionMode::Compliance && r.until > now);
+            Some(Retention {
+                mode: if compliance {
+                    RetentionMode::Compliance
+                } else if a.until >= b.until {
+                    a.mode
+                } else {
+                    b.mode
+                },
+                until: a.until.max(b.until),
+            })
+        }
+    };
+    LockRecord {
+        retention,
+        legal_hold: local.legal_hold || incoming.legal_hold,
+    }
+}
+
 /// The lock state after a PutObjectLegalHold. Legal hold is independent of retention and
 /// of any bypass: whoever may set it may also lift it.
 pub fn set_legal_hold(current: &LockRecord, on: bool) -> LockRecord {

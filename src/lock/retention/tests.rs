@@ -79,6 +79,20 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+fn lock_state() -> impl Strategy<Value = LockRecord> {
+    let mode = prop_oneof![
+        Just(RetentionMode::Governance),
+        Just(RetentionMode::Compliance)
+    ];
+    (proptest::option::of((mode, 0i64..60)), any::<bool>()).prop_map(|(r, legal_hold)| LockRecord {
+        retention: r.map(|(mode, days)| Retention {
+            mode,
+            until: T0.plus_micros(days * DAY),
+        }),
+        legal_hold,
+    })
+}
+
 fn policy() -> impl Strategy<Value = Option<RetentionPolicy>> {
     prop_oneof![
         Just(None),
@@ -154,6 +168,29 @@ proptest! {
                     "protection {r:?} fell below COMPLIANCE until {until:?}"
                 );
                 prop_assert!(may_remove(&v, &lock, now, true).is_err());
+            }
+        }
+    }
+
+    /// Rule 22: whatever lock state a peer sends, a replica stays protected at every
+    /// moment at least as long as its own state and the incoming one would each protect
+    /// it, and never less strongly (a COMPLIANCE date stays COMPLIANCE).
+    #[test]
+    fn replication_never_weakens_a_replica(
+        local in lock_state(),
+        incoming in lock_state(),
+        at_days in 0i64..40,
+        later_days in 0i64..80,
+    ) {
+        let now = T0.plus_micros(at_days * DAY);
+        let merged = replica_lock(&local, &incoming, now);
+        let v = version();
+        for t in [now, now.plus_micros(later_days * DAY)] {
+            for bypass in [false, true] {
+                let kept = may_remove(&v, &merged, t, bypass).is_err();
+                let local_kept = may_remove(&v, &local, t, bypass).is_err();
+                let incoming_kept = may_remove(&v, &incoming, t, bypass).is_err();
+                prop_assert!(kept || !(local_kept || incoming_kept), "{merged:?} at {t:?}");
             }
         }
     }
