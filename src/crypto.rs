@@ -1,6 +1,74 @@
-//! Cryptographic digests and (later) sealing of secrets. Only this module imports `ring`.
+//! Cryptographic digests, HMAC, randomness and the sealing of secrets (AEAD). Only this
+//! module imports `ring`.
 
+use ring::aead::{self, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use ring::digest;
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// `N` bytes from the operating system's secure random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    // The OS generator failing is not recoverable: nothing secret may be made without it.
+    if SystemRandom::new().fill(&mut out).is_err() {
+        panic!("the operating system's random number generator failed");
+    }
+    out
+}
+
+/// A key that seals secrets (ChaCha20-Poly1305). Built from the node's master key.
+pub struct SealKey(LessSafeKey);
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealKey(<redacted>)")
+    }
+}
+
+impl SealKey {
+    pub fn new(bytes: &[u8; 32]) -> Self {
+        // A 32-byte key is exactly what ChaCha20-Poly1305 takes; this cannot fail.
+        let key = UnboundKey::new(&CHACHA20_POLY1305, bytes)
+            .unwrap_or_else(|_| unreachable!("32-byte ChaCha20-Poly1305 key"));
+        Self(LessSafeKey::new(key))
+    }
+
+    /// Seals `plaintext`, bound to `aad` (which must be given again to open it): a random
+    /// 12-byte nonce followed by the ciphertext and its tag.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let nonce_bytes = random_bytes::<12>();
+        let mut buf = plaintext.to_vec();
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(aad),
+                &mut buf,
+            )
+            .unwrap_or_else(|_| unreachable!("sealing a small buffer"));
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&buf);
+        out.extend_from_slice(tag.as_ref());
+        out
+    }
+
+    /// Opens what [`SealKey::seal`] made with the same `aad`; `None` if it was altered,
+    /// sealed under another key, or bound to other data.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < 12 + aead::MAX_TAG_LEN {
+            return None;
+        }
+        let (nonce, rest) = sealed.split_at(12);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buf = rest.to_vec();
+        let plain = self.0.open_in_place(nonce, Aad::from(aad), &mut buf).ok()?;
+        Some(plain.to_vec())
+    }
+}
+
+/// Compares two secrets without leaking where they differ through timing.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    sha256(a) == sha256(b)
+}
 
 /// An incremental SHA-1 or SHA-256.
 pub struct Digest(digest::Context);
@@ -53,6 +121,25 @@ mod tests {
             hex::encode(super::hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_key_and_binding() {
+        let key = super::SealKey::new(&[7; 32]);
+        let sealed = key.seal(b"AKID", b"secret");
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(key.open(b"AKID", &sealed).as_deref(), Some(&b"secret"[..]));
+        assert!(key.open(b"OTHER", &sealed).is_none());
+        assert!(
+            super::SealKey::new(&[8; 32])
+                .open(b"AKID", &sealed)
+                .is_none()
+        );
+        let mut tampered = sealed.clone();
+        tampered[14] ^= 1;
+        assert!(key.open(b"AKID", &tampered).is_none());
+        // A fresh nonce each time.
+        assert_ne!(key.seal(b"AKID", b"secret"), sealed);
     }
 
     #[test]

@@ -10,10 +10,12 @@
 //!   versioned records.
 //! - [`disk`]: disk directories, their health, and the shard file format.
 //! - [`erasure`]: the Reed-Solomon codec (the only user of the crate) and stripe geometry.
-//! - [`identity`]: credentials (for now the node's first S3 key).
+//! - [`identity`]: users, roles and grants, sealed access keys, the two-person rule.
 //! - [`lock`]: Object Lock's pure decisions and the retention clock.
 //! - [`store`]: the engine: buckets, the write path and the read path.
 //! - [`lifecycle`]: the background worker that ages versions out by bucket rules.
+//! - [`control`]: administrative operations across identities and the engine, under the
+//!   two-person rule.
 //!
 //! Still to come on top of `store`: `audit` and the other background workers (scrub,
 //! repair, replication).
@@ -21,6 +23,7 @@
 pub mod checksum;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod crypto;
 pub mod disk;
 pub mod erasure;

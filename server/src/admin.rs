@@ -1,45 +1,75 @@
-//! The admin API: its own listener, JSON, never S3. Everything under `/v1` needs the
-//! administrator credential (HTTP Basic: key and secret), which the S3 port never accepts;
-//! `/health` is open so load balancers and probes can use it.
+//! The admin API: its own listener, JSON, never S3. Everything under `/v1` needs an
+//! admin-plane credential (HTTP Basic: access key and secret), which the S3 port never
+//! accepts, and the caller's roles must allow the call; `/health` is open for probes.
+//! Privileged calls answer 202 with a pending approval while the two-person rule is in
+//! force.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
-use stele::Store;
-use stele::disk::DiskStatus;
-use stele::identity::Credential;
-use stele::lifecycle::{LifecycleStatus, LifecycleWorker, PassReport};
-use stele::lock::{ClockStatus, PolicyChange};
-use stele::meta::{BelowMinimum, RetentionMode, RetentionPolicy};
+use stele::control::{Control, ControlError, Outcome};
+use stele::identity::{
+    Action, Grant, Identities, IdentityError, KeyRecord, NewKey, Plane, Role, Scope, UserRecord,
+    access,
+};
+use stele::lifecycle::LifecycleWorker;
+use stele::meta::{
+    BelowMinimum, DefaultRetention, RetentionMode, RetentionPeriod, RetentionPolicy,
+};
 use stele::types::BucketName;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::limiter::AuthLimiter;
+
 #[derive(Clone)]
 pub struct Admin {
-    pub store: Store,
-    pub credential: Arc<Credential>,
+    pub control: Control,
+    pub ids: Arc<Identities>,
     pub lifecycle: Arc<LifecycleWorker>,
+    pub limiter: Arc<AuthLimiter>,
+}
+
+/// The authenticated caller, put in the request by [`authenticate`].
+#[derive(Clone)]
+struct Actor {
+    user: UserRecord,
 }
 
 pub fn router(admin: Admin) -> axum::Router {
     let v1 = axum::Router::new()
+        .route("/v1/status", get(status))
         .route("/v1/disks", get(disks))
         .route("/v1/clock", get(clock))
+        .route("/v1/users", get(list_users).post(add_user))
+        .route("/v1/users/{name}", axum::routing::delete(delete_user))
+        .route("/v1/users/{name}/grants", put(set_grants))
+        .route("/v1/users/{name}/disable", post(disable_user))
+        .route("/v1/users/{name}/enable", post(enable_user))
+        .route("/v1/users/{name}/keys", post(create_key))
+        .route("/v1/users/{name}/governance-bypass", put(set_user_bypass))
+        .route("/v1/keys/{access_key}/rotate", post(rotate_key))
+        .route("/v1/keys/{access_key}", axum::routing::delete(revoke_key))
+        .route(
+            "/v1/s3-keys/{access_key}/governance-bypass",
+            put(set_key_bypass),
+        )
+        .route("/v1/buckets", post(create_bucket))
         .route(
             "/v1/buckets/{bucket}/retention-policy",
             get(get_policy).put(put_policy),
         )
-        .route(
-            "/v1/s3-keys/{access_key}/governance-bypass",
-            put(put_bypass),
-        )
+        .route("/v1/approvals", get(list_approvals))
+        .route("/v1/approvals/{id}/approve", post(approve))
+        .route("/v1/approvals/{id}/deny", post(deny))
+        .route("/v1/settings/two-person-rule", put(set_two_person))
         .route("/v1/lifecycle", get(lifecycle_status))
         .route("/v1/lifecycle/run", post(lifecycle_run))
         .route_layer(middleware::from_fn_with_state(admin.clone(), authenticate));
@@ -62,11 +92,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+fn bad(m: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, "InvalidRequest", m.into())
+}
+
 impl From<stele::StoreError> for ApiError {
     fn from(e: stele::StoreError) -> Self {
         use stele::StoreError as E;
         let (status, code) = match &e {
             E::NoSuchBucket { .. } => (StatusCode::NOT_FOUND, "NoSuchBucket"),
+            E::BucketExists { .. } => (StatusCode::CONFLICT, "BucketExists"),
+            E::Name(_) => (StatusCode::BAD_REQUEST, "InvalidName"),
             E::PolicyLoosening { .. } => (StatusCode::FORBIDDEN, "PolicyLoosening"),
             E::LockNotEnabled { .. } => (StatusCode::BAD_REQUEST, "LockNotEnabled"),
             E::Lock(_) => (StatusCode::BAD_REQUEST, "InvalidPolicy"),
@@ -76,12 +112,72 @@ impl From<stele::StoreError> for ApiError {
     }
 }
 
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        use IdentityError as E;
+        let (status, code) = match &e {
+            E::UnknownUser { .. } | E::UnknownKey { .. } | E::UnknownApproval { .. } => {
+                (StatusCode::NOT_FOUND, "NotFound")
+            }
+            E::UserExists { .. } => (StatusCode::CONFLICT, "UserExists"),
+            E::InvalidName { .. } => (StatusCode::BAD_REQUEST, "InvalidName"),
+            E::AccessDenied { .. } => (StatusCode::FORBIDDEN, "AccessDenied"),
+            E::LastAdmin => (StatusCode::CONFLICT, "LastAdmin"),
+            E::ApprovalExpired { .. } => (StatusCode::GONE, "ApprovalExpired"),
+            E::SameApprover { .. } => (StatusCode::FORBIDDEN, "SameApprover"),
+            E::Meta(_) | E::KeyFile { .. } | E::Unseal => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
+            }
+        };
+        ApiError(status, code, e.to_string())
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::Identity(e) => e.into(),
+            ControlError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn need(actor: &Actor, action: Action, bucket: Option<&BucketName>) -> Result<(), ApiError> {
+    if access::allows(&actor.user, action, bucket) {
+        Ok(())
+    } else {
+        tracing::warn!(target: "stele::audit", event = "access-denied", plane = "admin", actor = %actor.user.name, ?action);
+        Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!("{} may not {action:?}", actor.user.name),
+        ))
+    }
+}
+
 fn bucket(name: &str) -> Result<BucketName, ApiError> {
     BucketName::new(name)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "InvalidBucketName", e.to_string()))
 }
 
-async fn authenticate(State(admin): State<Admin>, req: Request, next: Next) -> Response {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            e.to_string(),
+        )
+    })?
+}
+
+async fn authenticate(
+    State(admin): State<Admin>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     use base64::Engine;
     let given = req
         .headers()
@@ -90,26 +186,46 @@ async fn authenticate(State(admin): State<Admin>, req: Request, next: Next) -> R
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok());
-    let ok = given
-        .as_deref()
-        .and_then(|g| g.split_once(':'))
-        .is_some_and(|(k, s)| {
-            let c = &admin.credential;
-            // Constant-time on the secret: it is compared through digests.
-            k == c.access_key
-                && stele::crypto::sha256(s.as_bytes())
-                    == stele::crypto::sha256(c.secret_key.as_bytes())
-        });
-    if !ok {
-        tracing::warn!(path = %req.uri().path(), "admin API: authentication failed");
+    let (key, secret) = match given.as_deref().and_then(|g| g.split_once(':')) {
+        Some((k, s)) => (Some(k.to_owned()), s.to_owned()),
+        None => (None, String::new()),
+    };
+    let addr = Some(peer.ip());
+    if admin.limiter.blocked(key.as_deref(), addr) {
+        tracing::warn!(target: "stele::audit", event = "auth-rate-limited", plane = "admin", access_key = ?key, %peer);
         return ApiError(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "admin credentials required".into(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "SlowDown",
+            "too many failed authentications; try again later".into(),
         )
         .into_response();
     }
-    next.run(req).await
+    let ids = admin.ids.clone();
+    let k = key.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        k.and_then(|k| ids.credential(&k, Plane::Admin).ok().flatten())
+    })
+    .await
+    .ok()
+    .flatten();
+    match found {
+        Some((user, stored))
+            if stele::crypto::same_secret(stored.as_bytes(), secret.as_bytes()) =>
+        {
+            req.extensions_mut().insert(Actor { user });
+            next.run(req).await
+        }
+        _ => {
+            admin.limiter.failed(key.as_deref(), addr);
+            tracing::warn!(target: "stele::audit", event = "auth-failed", plane = "admin", access_key = ?key, %peer, path = %req.uri().path());
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "admin credentials required".into(),
+            )
+            .into_response()
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -119,7 +235,7 @@ struct Health {
 }
 
 async fn health(State(admin): State<Admin>) -> Json<Health> {
-    let clock = admin.store.retention_clock().status();
+    let clock = admin.control.store().retention_clock().status();
     Json(Health {
         status: if clock.anomalies > 0 {
             "clock-anomaly"
@@ -130,12 +246,416 @@ async fn health(State(admin): State<Admin>) -> Json<Health> {
     })
 }
 
-async fn disks(State(admin): State<Admin>) -> Json<Vec<DiskStatus>> {
-    Json(admin.store.disks())
+async fn status(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let ids = admin.ids.clone();
+    let (users, approvals, in_force) = blocking(move || {
+        Ok((
+            ids.users()?.len(),
+            ids.approvals()?.len(),
+            ids.two_person_in_force()?,
+        ))
+    })
+    .await?;
+    let store = admin.control.store();
+    Ok(Json(serde_json::json!({
+        "disks": store.disks(),
+        "buckets": store.buckets().map(|b| b.len()).unwrap_or(0),
+        "users": users,
+        "pending_approvals": approvals,
+        "two_person_rule_in_force": in_force,
+        "clock": store.retention_clock().status(),
+        "lifecycle": admin.lifecycle.status(),
+    })))
 }
 
-async fn clock(State(admin): State<Admin>) -> Json<ClockStatus> {
-    Json(admin.store.retention_clock().status())
+async fn disks(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<Vec<stele::disk::DiskStatus>>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    Ok(Json(admin.control.store().disks()))
+}
+
+async fn clock(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<stele::lock::ClockStatus>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    Ok(Json(admin.control.store().retention_clock().status()))
+}
+
+/// A grant as the API reads and writes it: a role and its buckets (none: all buckets).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GrantBody {
+    pub role: String,
+    #[serde(default)]
+    pub buckets: Option<Vec<String>>,
+}
+
+fn scope_of(buckets: &Option<Vec<String>>) -> Result<Scope, ApiError> {
+    match buckets {
+        None => Ok(Scope::All),
+        Some(list) => Ok(Scope::Buckets(
+            list.iter().map(|b| bucket(b)).collect::<Result<_, _>>()?,
+        )),
+    }
+}
+
+fn scope_body(s: &Scope) -> Option<Vec<String>> {
+    match s {
+        Scope::All => None,
+        Scope::Buckets(l) => Some(l.iter().map(|b| b.to_string()).collect()),
+    }
+}
+
+fn grants_of(body: &[GrantBody]) -> Result<Vec<Grant>, ApiError> {
+    body.iter()
+        .map(|g| {
+            Ok(Grant {
+                role: Role::parse(&g.role).ok_or_else(|| {
+                    bad("roles: backup-writer, restore-reader, auditor, admin, replication-peer")
+                })?,
+                scope: scope_of(&g.buckets)?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct KeyView {
+    access_key: String,
+    plane: &'static str,
+    created: stele::Timestamp,
+    revoked: Option<stele::Timestamp>,
+}
+
+fn key_view(k: &KeyRecord) -> KeyView {
+    KeyView {
+        access_key: k.access_key.clone(),
+        plane: match k.plane {
+            Plane::S3 => "s3",
+            Plane::Admin => "admin",
+        },
+        created: k.created,
+        revoked: k.revoked,
+    }
+}
+
+#[derive(Serialize)]
+struct UserView {
+    name: String,
+    disabled: bool,
+    grants: Vec<GrantBody>,
+    governance_bypass: Option<Option<Vec<String>>>,
+    keys: Vec<KeyView>,
+}
+
+fn user_view(ids: &Identities, u: &UserRecord) -> Result<UserView, ApiError> {
+    Ok(UserView {
+        name: u.name.clone(),
+        disabled: u.disabled,
+        grants: u
+            .grants
+            .iter()
+            .map(|g| GrantBody {
+                role: g.role.as_str().to_owned(),
+                buckets: scope_body(&g.scope),
+            })
+            .collect(),
+        governance_bypass: u.bypass_governance.as_ref().map(scope_body),
+        keys: ids.keys_of(&u.name)?.iter().map(key_view).collect(),
+    })
+}
+
+async fn list_users(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let ids = admin.ids.clone();
+    blocking(move || {
+        let users = ids.users()?;
+        users
+            .iter()
+            .map(|u| user_view(&ids, u))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    name: String,
+    #[serde(default)]
+    grants: Vec<GrantBody>,
+}
+
+async fn add_user(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Json(body): Json<NewUser>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let grants = grants_of(&body.grants)?;
+    let ids = admin.ids.clone();
+    let view = blocking(move || {
+        let u = ids.create_user(&body.name, grants)?;
+        user_view(&ids, &u)
+    })
+    .await?;
+    tracing::info!(target: "stele::audit", event = "user-created", actor = %actor.user.name, user = %view.name);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+fn outcome(o: Outcome) -> (StatusCode, Json<serde_json::Value>) {
+    match o {
+        Outcome::Done => (StatusCode::OK, Json(serde_json::json!({"status": "done"}))),
+        Outcome::Pending(rec) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({
+                "status": "pending",
+                "approval": {
+                    "id": rec.id,
+                    "operation": format!("{:?}", rec.operation),
+                    "requested_by": rec.requested_by,
+                    "expires": rec.expires,
+                },
+            })),
+        ),
+    }
+}
+
+async fn delete_user(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let control = admin.control.clone();
+    let who = actor.user.name.clone();
+    let o = blocking(move || Ok(control.delete_user(&who, &name)?)).await?;
+    tracing::info!(target: "stele::audit", event = "user-delete", actor = %actor.user.name, outcome = ?o);
+    Ok(outcome(o))
+}
+
+#[derive(Deserialize)]
+struct GrantsBody {
+    grants: Vec<GrantBody>,
+}
+
+async fn set_grants(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+    Json(body): Json<GrantsBody>,
+) -> Result<Json<UserView>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let grants = grants_of(&body.grants)?;
+    let ids = admin.ids.clone();
+    let view = blocking(move || {
+        let u = ids.set_grants(&name, grants)?;
+        user_view(&ids, &u)
+    })
+    .await?;
+    tracing::info!(target: "stele::audit", event = "grants-set", actor = %actor.user.name, user = %view.name);
+    Ok(Json(view))
+}
+
+async fn toggle_user(
+    admin: Admin,
+    actor: Actor,
+    name: String,
+    disabled: bool,
+) -> Result<Json<UserView>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let ids = admin.ids.clone();
+    let view = blocking(move || {
+        let u = ids.set_disabled(&name, disabled)?;
+        user_view(&ids, &u)
+    })
+    .await?;
+    tracing::info!(target: "stele::audit", event = "user-disabled", actor = %actor.user.name, user = %view.name, disabled);
+    Ok(Json(view))
+}
+
+async fn disable_user(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    toggle_user(admin, actor, name, true).await
+}
+
+async fn enable_user(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    toggle_user(admin, actor, name, false).await
+}
+
+#[derive(Deserialize)]
+struct KeyBody {
+    /// "s3" (default) or "admin".
+    #[serde(default)]
+    plane: Option<String>,
+}
+
+#[derive(Serialize)]
+struct NewKeyView {
+    user: String,
+    access_key: String,
+    secret_key: String,
+    plane: &'static str,
+}
+
+fn new_key_view(k: NewKey) -> NewKeyView {
+    NewKeyView {
+        user: k.record.user.clone(),
+        plane: key_view(&k.record).plane,
+        access_key: k.record.access_key.clone(),
+        secret_key: k.secret,
+    }
+}
+
+async fn create_key(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+    body: Option<Json<KeyBody>>,
+) -> Result<(StatusCode, Json<NewKeyView>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let plane = match body.and_then(|b| b.0.plane).as_deref() {
+        None | Some("s3") => Plane::S3,
+        Some("admin") => Plane::Admin,
+        Some(_) => return Err(bad("plane is s3 or admin")),
+    };
+    let ids = admin.ids.clone();
+    let k = blocking(move || Ok(ids.create_key(&name, plane, None)?)).await?;
+    tracing::info!(target: "stele::audit", event = "key-created", actor = %actor.user.name, user = %k.record.user, access_key = %k.record.access_key);
+    Ok((StatusCode::CREATED, Json(new_key_view(k))))
+}
+
+async fn rotate_key(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(access_key): Path<String>,
+) -> Result<(StatusCode, Json<NewKeyView>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let ids = admin.ids.clone();
+    let old = access_key.clone();
+    let k = blocking(move || Ok(ids.rotate_key(&old)?)).await?;
+    tracing::info!(target: "stele::audit", event = "key-rotated", actor = %actor.user.name, old = %access_key, new = %k.record.access_key);
+    Ok((StatusCode::CREATED, Json(new_key_view(k))))
+}
+
+async fn revoke_key(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(access_key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let ids = admin.ids.clone();
+    let k = access_key.clone();
+    blocking(move || Ok(ids.revoke_key(&k)?)).await?;
+    tracing::info!(target: "stele::audit", event = "key-revoked", actor = %actor.user.name, %access_key);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct BypassBody {
+    allowed: bool,
+    /// The buckets it covers; none: all.
+    #[serde(default)]
+    buckets: Option<Vec<String>>,
+}
+
+async fn bypass_for(
+    admin: Admin,
+    actor: Actor,
+    user: String,
+    body: BypassBody,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let scope = if body.allowed {
+        Some(scope_of(&body.buckets)?)
+    } else {
+        None
+    };
+    let control = admin.control.clone();
+    let who = actor.user.name.clone();
+    let u = user.clone();
+    let o = blocking(move || Ok(control.set_bypass(&who, &u, scope)?)).await?;
+    tracing::warn!(target: "stele::audit", event = "governance-bypass", actor = %actor.user.name, %user, allowed = body.allowed, outcome = ?o);
+    Ok(outcome(o))
+}
+
+async fn set_user_bypass(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(user): Path<String>,
+    Json(body): Json<BypassBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    bypass_for(admin, actor, user, body).await
+}
+
+/// The same, naming the user by one of its S3 keys.
+async fn set_key_bypass(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(access_key): Path<String>,
+    Json(body): Json<BypassBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let ids = admin.ids.clone();
+    let user = blocking(move || Ok(ids.key(&access_key)?.user)).await?;
+    bypass_for(admin, actor, user, body).await
+}
+
+#[derive(Deserialize)]
+struct NewBucket {
+    name: String,
+    #[serde(default)]
+    lock: bool,
+    /// Default retention: mode and days.
+    #[serde(default)]
+    retention_mode: Option<String>,
+    #[serde(default)]
+    retention_days: Option<u32>,
+}
+
+async fn create_bucket(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Json(body): Json<NewBucket>,
+) -> Result<StatusCode, ApiError> {
+    let name = bucket(&body.name)?;
+    need(&actor, Action::ManageBuckets, Some(&name))?;
+    let default = match (body.retention_mode.as_deref(), body.retention_days) {
+        (None, None) => None,
+        (Some(m), Some(d)) => Some(DefaultRetention {
+            mode: RetentionMode::parse(m).ok_or_else(|| bad("mode is GOVERNANCE or COMPLIANCE"))?,
+            period: RetentionPeriod::Days(d),
+        }),
+        _ => return Err(bad("retention_mode and retention_days go together")),
+    };
+    let lock = body.lock || default.is_some();
+    let store = admin.control.store().clone();
+    let n = name.clone();
+    blocking(move || {
+        store.create_bucket(&n, lock)?;
+        if default.is_some() {
+            store.set_lock_configuration(&n, default)?;
+        }
+        Ok(())
+    })
+    .await?;
+    tracing::info!(target: "stele::audit", event = "bucket-created", actor = %actor.user.name, bucket = %name, lock);
+    Ok(StatusCode::CREATED)
 }
 
 /// A retention policy as the admin API reads and writes it.
@@ -151,10 +671,13 @@ pub struct PolicyBody {
 
 async fn get_policy(
     State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Json<Option<PolicyBody>>, ApiError> {
-    let b = admin.store.bucket(&bucket(&name)?)?;
-    Ok(Json(b.policy.map(|p| PolicyBody {
+    let b = bucket(&name)?;
+    need(&actor, Action::ReadPolicy, Some(&b))?;
+    let rec = admin.control.store().bucket(&b)?;
+    Ok(Json(rec.policy.map(|p| PolicyBody {
         min_days: p.min_days,
         max_days: p.max_days,
         modes: p.modes.iter().map(|m| m.as_str().to_owned()).collect(),
@@ -165,19 +688,14 @@ async fn get_policy(
     })))
 }
 
-#[derive(Deserialize)]
-struct PolicyQuery {
-    /// `confirm`: the administrator knowingly loosens the policy.
-    loosen: Option<String>,
-}
-
 async fn put_policy(
     State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
-    Query(q): Query<PolicyQuery>,
     Json(body): Json<Option<PolicyBody>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let bad = |m: &str| ApiError(StatusCode::BAD_REQUEST, "InvalidPolicy", m.to_owned());
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::WritePolicy, Some(&b))?;
     let policy = match body {
         None => None,
         Some(p) => Some(RetentionPolicy {
@@ -197,50 +715,84 @@ async fn put_policy(
             },
         }),
     };
-    let privileged = q.loosen.as_deref() == Some("confirm");
-    let b = bucket(&name)?;
-    let store = admin.store.clone();
-    let change =
-        tokio::task::spawn_blocking(move || store.set_retention_policy(&b, policy, privileged))
-            .await
-            .map_err(|e| {
-                ApiError(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    e.to_string(),
-                )
-            })??;
-    tracing::info!(bucket = %name, ?change, "admin: retention policy set");
-    Ok(Json(serde_json::json!({
-        "change": match change { PolicyChange::Tightens => "tightens", PolicyChange::Loosens => "loosens" }
-    })))
+    let control = admin.control.clone();
+    let who = actor.user.name.clone();
+    let o = blocking(move || Ok(control.set_retention_policy(&who, &b, policy)?)).await?;
+    tracing::info!(target: "stele::audit", event = "retention-policy", actor = %actor.user.name, bucket = %name, outcome = ?o);
+    Ok(outcome(o))
 }
 
-#[derive(Deserialize)]
-struct BypassBody {
-    allowed: bool,
-}
-
-async fn put_bypass(
+async fn list_approvals(
     State(admin): State<Admin>,
-    Path(access_key): Path<String>,
-    Json(body): Json<BypassBody>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    need(&actor, Action::Approve, None)?;
+    let ids = admin.ids.clone();
+    let list = blocking(move || Ok(ids.approvals()?)).await?;
+    Ok(Json(serde_json::json!(
+        list.iter()
+            .map(|r| serde_json::json!({
+                "id": r.id,
+                "operation": format!("{:?}", r.operation),
+                "requested_by": r.requested_by,
+                "created": r.created,
+                "expires": r.expires,
+            }))
+            .collect::<Vec<_>>()
+    )))
+}
+
+async fn approve(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    need(&actor, Action::Approve, None)?;
+    let control = admin.control.clone();
+    let who = actor.user.name.clone();
+    let op = blocking(move || Ok(control.approve(&who, &id)?)).await?;
+    tracing::warn!(target: "stele::audit", event = "approved", actor = %actor.user.name, operation = ?op);
+    Ok(Json(
+        serde_json::json!({"status": "done", "operation": format!("{op:?}")}),
+    ))
+}
+
+async fn deny(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    stele::identity::set_bypass_governance(admin.store.meta(), &access_key, body.allowed).map_err(
-        |e| {
-            ApiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                e.to_string(),
-            )
-        },
-    )?;
-    tracing::warn!(%access_key, allowed = body.allowed, "admin: governance bypass permission changed");
+    need(&actor, Action::Approve, None)?;
+    let ids = admin.ids.clone();
+    let rec = blocking(move || Ok(ids.deny(&id)?)).await?;
+    tracing::info!(target: "stele::audit", event = "denied", actor = %actor.user.name, id = %rec.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn lifecycle_status(State(admin): State<Admin>) -> Json<LifecycleStatus> {
-    Json(admin.lifecycle.status())
+#[derive(Deserialize)]
+struct TwoPersonBody {
+    enabled: bool,
+}
+
+async fn set_two_person(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Json(body): Json<TwoPersonBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let control = admin.control.clone();
+    let who = actor.user.name.clone();
+    let o = blocking(move || Ok(control.set_two_person_rule(&who, body.enabled)?)).await?;
+    tracing::warn!(target: "stele::audit", event = "two-person-rule", actor = %actor.user.name, enabled = body.enabled, outcome = ?o);
+    Ok(outcome(o))
+}
+
+async fn lifecycle_status(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<stele::lifecycle::LifecycleStatus>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    Ok(Json(admin.lifecycle.status()))
 }
 
 #[derive(Deserialize)]
@@ -250,13 +802,15 @@ struct RunQuery {
 
 async fn lifecycle_run(
     State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
     Query(q): Query<RunQuery>,
-) -> Json<Option<PassReport>> {
+) -> Result<Json<Option<stele::lifecycle::PassReport>>, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
     if q.wait.unwrap_or(false) {
-        Json(admin.lifecycle.run_and_wait().await)
+        Ok(Json(admin.lifecycle.run_and_wait().await))
     } else {
         admin.lifecycle.run_now();
-        Json(None)
+        Ok(Json(None))
     }
 }
 
@@ -266,10 +820,13 @@ pub async fn run(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(admin))
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        router(admin).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    })
+    .await?;
     Ok(())
 }

@@ -51,6 +51,11 @@ pub struct Args {
     pub admin_key: Option<String>,
     #[arg(long, env = "STELE_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
+    /// The key folder: the master key that seals every secret (and, when generated, the
+    /// first admin credential). Keep it outside the data folder. Default: `stele-keys`
+    /// next to the data folder.
+    #[arg(long, env = "STELE_KEY_DIR")]
+    pub key_dir: Option<PathBuf>,
     /// Every new bucket gets Object Lock (and versioning), whatever the request says.
     #[arg(long, env = "STELE_REQUIRE_OBJECT_LOCK")]
     pub require_object_lock: bool,
@@ -128,6 +133,23 @@ impl Args {
             .clone()
             .or(self.file()?.s3_addr)
             .unwrap_or_else(|| DEFAULT_S3_ADDR.into()))
+    }
+
+    /// The key folder: the flag, else `stele-keys` beside the data folder.
+    pub fn key_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(d) = &self.key_dir {
+            return Ok(d.clone());
+        }
+        let data = self
+            .data
+            .clone()
+            .or(self.file()?.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+        let parent = data
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        Ok(parent.join("stele-keys"))
     }
 
     pub fn admin_addr(&self) -> Result<String, ConfigError> {

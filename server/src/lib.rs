@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod args;
+pub mod limiter;
 pub mod s3;
 #[cfg(feature = "test-clock")]
 mod test_clock;
@@ -37,6 +38,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let s3_addr = args.s3_addr()?;
     let admin_addr = args.admin_addr()?;
     let (wall, mono) = clocks(&args);
+    let ids_clock = wall.clone();
     let store = tokio::task::spawn_blocking(move || Store::open_with(config, wall, mono))
         .await?
         .context("cannot open the node")?;
@@ -51,28 +53,45 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         (None, None) => None,
         _ => anyhow::bail!("STELE_ACCESS_KEY and STELE_SECRET_KEY go together"),
     };
-    let (cred, origin) = stele::identity::first_credential(store.meta(), given, &SystemClock)
-        .context("cannot read or create the first S3 credential")?;
-    if origin == stele::identity::Origin::Generated {
-        println!(
-            "stele-server created the first S3 credential (shown once): access key {} secret key {}",
-            cred.access_key, cred.secret_key
-        );
-    }
     let admin_given = match (args.admin_key.clone(), args.admin_secret.clone()) {
         (Some(a), Some(s)) => Some((a, s)),
         (None, None) => None,
         _ => anyhow::bail!("STELE_ADMIN_KEY and STELE_ADMIN_SECRET go together"),
     };
-    let (admin_cred, admin_origin) =
-        stele::identity::first_admin(store.meta(), admin_given, &SystemClock)
-            .context("cannot read or create the first admin credential")?;
-    if admin_origin == stele::identity::Origin::Generated {
+    let key_dir = args.key_dir()?;
+    let ids = {
+        let (meta, dir) = (store.meta_handle(), key_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            stele::identity::Identities::open(meta, &dir, ids_clock)
+        })
+        .await?
+        .with_context(|| {
+            format!(
+                "cannot open the identity store (key folder {})",
+                key_dir.display()
+            )
+        })?
+    };
+    let (new_admin, new_s3) = ids
+        .bootstrap(admin_given, given)
+        .context("cannot create the first credentials")?;
+    if let Some(k) = new_admin {
+        stele::identity::keyfile::write_first_admin(&key_dir, &k.record.access_key, &k.secret)
+            .context("cannot keep the first admin credential in the key folder")?;
         println!(
-            "stele-server created the first admin credential (shown once): key {} secret {}",
-            admin_cred.access_key, admin_cred.secret_key
+            "stele-server created the first admin credential (shown once; also in {}): key {} secret {}",
+            key_dir.join("first-admin").display(),
+            k.record.access_key,
+            k.secret
         );
     }
+    if let Some(k) = new_s3 {
+        println!(
+            "stele-server created the first S3 credential (shown once): access key {} secret key {}",
+            k.record.access_key, k.secret
+        );
+    }
+    let ids = Arc::new(ids);
     for d in store.disks() {
         tracing::info!(disk = %d.id, path = %d.path.display(), state = ?d.state, "disk");
     }
@@ -85,7 +104,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let (tx, rx) = watch::channel(false);
     let s3 = tokio::spawn(s3::run(
         store.clone(),
-        cred,
+        ids.clone(),
         args.domain.clone(),
         s3_listener,
         rx.clone(),
@@ -98,9 +117,10 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let lifecycle_task = tokio::spawn(lifecycle.clone().run(rx.clone()));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
-            store,
-            credential: Arc::new(admin_cred),
+            control: stele::control::Control::new(store, ids.clone()),
+            ids,
             lifecycle,
+            limiter: Arc::new(limiter::AuthLimiter::default()),
         },
         admin_listener,
         rx,

@@ -86,10 +86,11 @@ pub enum Cf {
     Tags,
     Inline,
     Locks,
+    Identity,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 9] = [
+    pub const ALL: [Cf; 10] = [
         Cf::Buckets,
         Cf::Versions,
         Cf::Uploads,
@@ -99,6 +100,7 @@ impl Cf {
         Cf::Tags,
         Cf::Inline,
         Cf::Locks,
+        Cf::Identity,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -111,6 +113,7 @@ impl Cf {
             Cf::Tags => "tags",
             Cf::Inline => "inline",
             Cf::Locks => "locks",
+            Cf::Identity => "identity",
         }
     }
 }
@@ -719,6 +722,32 @@ impl Meta {
 
     pub fn system_get(&self, key: &str) -> Result<Option<Vec<u8>>, MetaError> {
         self.db.get(Cf::System, key.as_bytes())
+    }
+
+    /// An identity record (users, keys, approvals, settings) by its key.
+    pub fn identity_get<R: Record>(&self, key: &str) -> Result<Option<R>, MetaError> {
+        self.get(Cf::Identity, key.as_bytes())
+    }
+
+    /// Writes identity records and removes others in one synced batch.
+    pub fn identity_write(
+        &self,
+        puts: &[(String, Vec<u8>)],
+        deletes: &[String],
+    ) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        for (k, v) in puts {
+            b.put(Cf::Identity, k.as_bytes().to_vec(), v.clone());
+        }
+        for k in deletes {
+            b.delete(Cf::Identity, k.as_bytes().to_vec());
+        }
+        self.db.write(b, true)
+    }
+
+    /// Every identity record whose key starts with `prefix`, in key order.
+    pub fn identity_list<R: Record>(&self, prefix: &str) -> Result<Vec<R>, MetaError> {
+        self.collect(Cf::Identity, prefix.as_bytes(), usize::MAX)
     }
 
     pub fn system_delete(&self, key: &str) -> Result<(), MetaError> {

@@ -151,6 +151,12 @@ impl Store {
         &self.inner.meta
     }
 
+    /// A shared handle on the metadata store (for the identity store, which keeps its
+    /// records there).
+    pub fn meta_handle(&self) -> Arc<Meta> {
+        self.inner.meta.clone()
+    }
+
     /// The clock Object Lock decisions read.
     pub fn retention_clock(&self) -> &RetentionClock {
         &self.inner.retention

@@ -11,6 +11,7 @@ mod object_lock;
 pub mod request_id;
 pub mod skew;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
@@ -20,6 +21,7 @@ use s3s::dto::{self, StreamingBlob};
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use stele::checksum::ChecksumAlgorithm;
+use stele::identity::Identities;
 use stele::meta::{VersionKind, Versioning};
 use stele::store::{
     CompletedPart, CopySource, ListQuery, MetadataDirective, MultipartChecksum, VersionRef,
@@ -60,11 +62,12 @@ macro_rules! copy_source_conditions {
 
 pub struct SteleS3 {
     store: Store,
+    ids: Arc<Identities>,
 }
 
 impl SteleS3 {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, ids: Arc<Identities>) -> Self {
+        Self { store, ids }
     }
 }
 
@@ -465,7 +468,12 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::DeleteObjectInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
-        let bypass = object_lock::bypass(&self.store, &req, req.input.bypass_governance_retention);
+        let bypass = object_lock::bypass(
+            &self.ids,
+            &req,
+            &req.input.bucket,
+            req.input.bypass_governance_retention,
+        );
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
@@ -900,7 +908,12 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::DeleteObjectsInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
-        let bypass = object_lock::bypass(&self.store, &req, req.input.bypass_governance_retention);
+        let bypass = object_lock::bypass(
+            &self.ids,
+            &req,
+            &req.input.bucket,
+            req.input.bypass_governance_retention,
+        );
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         if input.delete.objects.len() > 1000 {
@@ -1114,7 +1127,12 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::PutObjectRetentionInput>,
     ) -> S3Result<S3Response<dto::PutObjectRetentionOutput>> {
-        let bypass = object_lock::bypass(&self.store, &req, req.input.bypass_governance_retention);
+        let bypass = object_lock::bypass(
+            &self.ids,
+            &req,
+            &req.input.bucket,
+            req.input.bypass_governance_retention,
+        );
         let input = req.input;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
@@ -1479,23 +1497,27 @@ fn decode_token(t: &str) -> S3Result<String> {
 /// With `domain`, `BUCKET.DOMAIN` hosts address buckets (virtual-host style) too.
 pub async fn run(
     store: Store,
-    credential: stele::identity::Credential,
+    ids: Arc<Identities>,
     domain: Option<String>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut builder = S3ServiceBuilder::new(SteleS3::new(store));
-    builder.set_auth(auth::Keys::new(credential));
+    let mut builder = S3ServiceBuilder::new(SteleS3::new(store, ids.clone()));
+    builder.set_auth(auth::Auth::new(ids.clone()));
+    builder.set_access(auth::Access::new(ids));
     if let Some(d) = domain {
         let host =
             host::Domain::new(&d).ok_or_else(|| anyhow::anyhow!("invalid --domain {d:?}"))?;
         builder.set_host(host);
     }
-    let service = request_id::WithRequestId::new(builder.build());
+    let service = request_id::WithRequestId::new(
+        builder.build(),
+        Arc::new(crate::limiter::AuthLimiter::default()),
+    );
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
-        let (socket, _) = tokio::select! {
+        let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -1507,7 +1529,7 @@ pub async fn run(
         };
         // Small responses must not wait for Nagle's algorithm and delayed ACKs.
         let _ = socket.set_nodelay(true);
-        let conn = http.serve_connection(TokioIo::new(socket), service.clone());
+        let conn = http.serve_connection(TokioIo::new(socket), service.for_peer(peer.ip()));
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             if let Err(e) = conn.await {

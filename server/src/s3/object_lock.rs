@@ -4,7 +4,7 @@
 
 use s3s::dto;
 use s3s::{S3ErrorCode, S3Request, S3Result};
-use stele::Store;
+use stele::identity::Identities;
 use stele::meta::{
     DefaultRetention, LockRecord, LockRequest, Retention, RetentionMode, RetentionPeriod,
 };
@@ -90,15 +90,19 @@ fn legal_hold_str(on: bool) -> &'static str {
 /// Whether the request may bypass GOVERNANCE: it asked (`x-amz-bypass-governance-retention:
 /// true`) and its identity holds the permission. Asking without the permission is no
 /// bypass, so a protected version stays protected (403).
-pub(super) fn bypass<T>(store: &Store, req: &S3Request<T>, asked: Option<bool>) -> bool {
+pub(super) fn bypass<T>(
+    ids: &Identities,
+    req: &S3Request<T>,
+    bucket: &str,
+    asked: Option<bool>,
+) -> bool {
     if asked != Some(true) {
         return false;
     }
     let Some(c) = req.credentials.as_ref() else {
         return false;
     };
-    let allowed =
-        stele::identity::may_bypass_governance(store.meta(), &c.access_key).unwrap_or(false);
+    let allowed = stele::BucketName::new(bucket).is_ok_and(|b| ids.may_bypass(&c.access_key, &b));
     if !allowed {
         tracing::warn!(access_key = %c.access_key, "governance bypass asked without the permission");
     }

@@ -2,7 +2,11 @@
 //! `Resource` and `RequestId`, as clients and support scripts expect; each request runs in
 //! a tracing span with the same id. s3s leaves both to the implementation.
 
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::limiter::AuthLimiter;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -18,14 +22,26 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 pub struct WithRequestId {
     inner: S3Service,
     prefix: u32,
+    limiter: Arc<AuthLimiter>,
+    peer: Option<IpAddr>,
 }
 
 impl WithRequestId {
-    pub fn new(inner: S3Service) -> Self {
+    pub fn new(inner: S3Service, limiter: Arc<AuthLimiter>) -> Self {
         // A per-process prefix keeps ids unique across restarts without coordination.
         Self {
             inner,
             prefix: rand::random(),
+            limiter,
+            peer: None,
+        }
+    }
+
+    /// The service for one connection from `peer`.
+    pub fn for_peer(&self, peer: IpAddr) -> Self {
+        Self {
+            peer: Some(peer),
+            ..self.clone()
         }
     }
 
@@ -80,6 +96,33 @@ fn with_body(mut parts: http::response::Parts, text: String) -> http::Response<s
     http::Response::from_parts(parts, s3s::Body::from(Bytes::from(text)))
 }
 
+/// The access key a SigV4 request names (header or presigned query), if any.
+fn access_key_of(req: &http::Request<Incoming>) -> Option<String> {
+    let from_header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .map(str::to_owned);
+    from_header.or_else(|| {
+        let q = req.uri().query()?;
+        q.split('&')
+            .find_map(|p| p.strip_prefix("X-Amz-Credential="))
+            .and_then(|c| urlencoding::decode(c).ok())
+            .and_then(|c| c.split('/').next().map(str::to_owned))
+    })
+}
+
+fn slow_down() -> Result<http::Response<s3s::Body>, s3s::HttpError> {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Too many failed authentications; try again later.</Message></Error>";
+    http::Response::builder()
+        .status(http::StatusCode::SERVICE_UNAVAILABLE)
+        .header(http::header::CONTENT_TYPE, "application/xml")
+        .body(s3s::Body::from(Bytes::from_static(body.as_bytes())))
+        .map_err(|e| s3s::HttpError::new(Box::new(e)))
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -103,10 +146,16 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
         let span =
             tracing::info_span!("s3", request_id = %id, method = %req.method(), path = %path);
         let inner = self.inner.clone();
+        let limiter = self.limiter.clone();
+        let peer = self.peer;
+        let access_key = access_key_of(&req);
         let skewed = super::skew::too_skewed(req.headers(), stele::Clock::now(&stele::SystemClock));
         Box::pin(
             async move {
-                let resp = if skewed {
+                let resp = if limiter.blocked(access_key.as_deref(), peer) {
+                    tracing::warn!(target: "stele::audit", event = "auth-rate-limited", plane = "s3", access_key = ?access_key, peer = ?peer);
+                    slow_down()?
+                } else if skewed {
                     tracing::warn!("request time too skewed");
                     let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>";
                     http::Response::builder()
@@ -139,6 +188,13 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                     tracing::warn!(%status, "request failed");
                 }
                 let text = body_text(body).await;
+                if status == http::StatusCode::FORBIDDEN
+                    && (text.contains("<Code>SignatureDoesNotMatch</Code>")
+                        || text.contains("<Code>InvalidAccessKeyId</Code>"))
+                {
+                    limiter.failed(access_key.as_deref(), peer);
+                    tracing::warn!(target: "stele::audit", event = "auth-failed", plane = "s3", access_key = ?access_key, peer = ?peer);
+                }
                 let extra = format!(
                     "<Resource>{}</Resource><RequestId>{}</RequestId>",
                     escape(&path),

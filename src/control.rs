@@ -1,0 +1,162 @@
+//! Administrative operations that span identities and the engine, with the two-person
+//! rule applied: loosening a retention policy, granting governance bypass, deleting an
+//! administrator, and turning the rule off each become a pending request once two
+//! administrators exist, carried out only when a different administrator approves it in
+//! time.
+
+use std::sync::Arc;
+
+use crate::identity::{ApprovalRecord, Identities, IdentityError, Privileged, Requested, Scope};
+use crate::lock::{self, PolicyChange};
+use crate::meta::RetentionPolicy;
+use crate::store::{Store, StoreError};
+use crate::types::BucketName;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a privileged call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Waiting for a second administrator.
+    Pending(ApprovalRecord),
+}
+
+#[derive(Clone)]
+pub struct Control {
+    store: Store,
+    ids: Arc<Identities>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Control")
+    }
+}
+
+impl Control {
+    pub fn new(store: Store, ids: Arc<Identities>) -> Self {
+        Self { store, ids }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn identities(&self) -> &Identities {
+        &self.ids
+    }
+
+    /// Runs `op` now if the two-person rule is not in force, else files it.
+    fn privileged(&self, actor: &str, op: Privileged) -> Result<Outcome, ControlError> {
+        match self.ids.request(actor, op)? {
+            Requested::Now(op) => {
+                self.execute(&op)?;
+                Ok(Outcome::Done)
+            }
+            Requested::Pending(rec) => {
+                tracing::warn!(target: "stele::audit", event = "approval-requested", id = %rec.id, actor, operation = ?rec.operation);
+                Ok(Outcome::Pending(rec))
+            }
+        }
+    }
+
+    fn execute(&self, op: &Privileged) -> Result<(), ControlError> {
+        match op {
+            Privileged::LoosenPolicy { bucket, policy } => {
+                self.store
+                    .set_retention_policy(bucket, policy.clone(), true)?;
+            }
+            other => self.ids.execute(other)?,
+        }
+        tracing::warn!(target: "stele::audit", event = "privileged-done", operation = ?op);
+        Ok(())
+    }
+
+    /// Sets a bucket's retention policy: tightening at once, loosening as a privileged
+    /// operation.
+    pub fn set_retention_policy(
+        &self,
+        actor: &str,
+        bucket: &BucketName,
+        policy: Option<RetentionPolicy>,
+    ) -> Result<Outcome, ControlError> {
+        if let Some(p) = &policy {
+            lock::policy::validate(p).map_err(StoreError::from)?;
+        }
+        let current = self.store.bucket(bucket)?.policy;
+        match lock::policy_change(current.as_ref(), policy.as_ref()) {
+            PolicyChange::Tightens => {
+                self.store.set_retention_policy(bucket, policy, false)?;
+                Ok(Outcome::Done)
+            }
+            PolicyChange::Loosens => self.privileged(
+                actor,
+                Privileged::LoosenPolicy {
+                    bucket: bucket.clone(),
+                    policy,
+                },
+            ),
+        }
+    }
+
+    /// Grants (privileged) or removes (not) a user's governance-bypass permission.
+    pub fn set_bypass(
+        &self,
+        actor: &str,
+        user: &str,
+        scope: Option<Scope>,
+    ) -> Result<Outcome, ControlError> {
+        self.ids.user(user)?;
+        match scope {
+            None => {
+                self.ids.set_bypass(user, None)?;
+                Ok(Outcome::Done)
+            }
+            Some(scope) => self.privileged(
+                actor,
+                Privileged::GrantBypass {
+                    user: user.to_owned(),
+                    scope: Some(scope),
+                },
+            ),
+        }
+    }
+
+    /// Deletes a user (privileged when it is an administrator). Data is never touched.
+    pub fn delete_user(&self, actor: &str, user: &str) -> Result<Outcome, ControlError> {
+        if self.ids.user(user)?.is_admin() {
+            return self.privileged(
+                actor,
+                Privileged::DeleteAdmin {
+                    user: user.to_owned(),
+                },
+            );
+        }
+        self.ids.delete_user(user)?;
+        Ok(Outcome::Done)
+    }
+
+    /// Turning the two-person rule on is immediate; turning it off is privileged.
+    pub fn set_two_person_rule(&self, actor: &str, enabled: bool) -> Result<Outcome, ControlError> {
+        let op = Privileged::SetTwoPersonRule { enabled };
+        if enabled {
+            self.execute(&op)?;
+            return Ok(Outcome::Done);
+        }
+        self.privileged(actor, op)
+    }
+
+    /// A second administrator approves a pending request, which is then carried out.
+    pub fn approve(&self, actor: &str, id: &str) -> Result<Privileged, ControlError> {
+        let op = self.ids.approve(actor, id)?;
+        self.execute(&op)?;
+        Ok(op)
+    }
+}

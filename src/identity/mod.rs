@@ -1,0 +1,623 @@
+//! Identities: users, their roles and grants, their access keys, and the two-person rule.
+//!
+//! Secrets are sealed (ChaCha20-Poly1305, [`crate::crypto::SealKey`]) under a master key
+//! kept in a key folder outside the data folder, and bound to their access key id; no
+//! secret is ever stored or logged in plaintext. Keys belong to one listener ([`Plane`]):
+//! an S3 key is refused by the admin API and an admin key by the S3 API.
+//!
+//! - [`model`]: the persisted records.
+//! - [`access`]: the role table and the pure authorization decision.
+//! - [`keyfile`]: the master key file.
+
+pub mod access;
+pub mod keyfile;
+pub mod model;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub use access::Action;
+pub use model::{
+    ApprovalRecord, Grant, KeyRecord, Plane, Privileged, Role, Scope, Settings, UserRecord,
+};
+
+use crate::clock::SharedClock;
+use crate::crypto::SealKey;
+use crate::meta::{Meta, MetaError, Record};
+use crate::types::{BucketName, Timestamp};
+
+/// How long a privileged request waits for a second administrator.
+pub const APPROVAL_WINDOW_MICROS: i64 = 24 * 3600 * 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error("key folder {path}: {message}")]
+    KeyFile { path: String, message: String },
+    #[error("user {name} does not exist")]
+    UnknownUser { name: String },
+    #[error("user {name} already exists")]
+    UserExists { name: String },
+    #[error("invalid user name {name:?}: 1 to 64 letters, digits, '.', '_' or '-'")]
+    InvalidName { name: String },
+    #[error("access key {access_key} does not exist or is revoked")]
+    UnknownKey { access_key: String },
+    #[error("{actor} may not {action:?}")]
+    AccessDenied { actor: String, action: Action },
+    #[error("the last administrator cannot be removed or disabled")]
+    LastAdmin,
+    #[error("approval {id} does not exist (approved, denied or never requested)")]
+    UnknownApproval { id: String },
+    #[error("approval {id} expired before it was approved")]
+    ApprovalExpired { id: String },
+    #[error("a request must be approved by another administrator than {requested_by}")]
+    SameApprover { requested_by: String },
+    #[error("a secret could not be unsealed: wrong master key or altered record")]
+    Unseal,
+}
+
+/// What a privileged request became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    /// The two-person rule is not in force: the caller carries it out now.
+    Now(Privileged),
+    /// Waiting for a second administrator.
+    Pending(ApprovalRecord),
+}
+
+/// A newly made key, with its secret (shown once, never stored in plaintext).
+pub struct NewKey {
+    pub record: KeyRecord,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
+}
+
+const SETTINGS: &str = "settings";
+
+fn user_key(name: &str) -> String {
+    format!("user/{name}")
+}
+fn key_key(access_key: &str) -> String {
+    format!("key/{access_key}")
+}
+fn approval_key(id: &str) -> String {
+    format!("approval/{id}")
+}
+
+fn random_string(len: usize, alphabet: &[u8]) -> String {
+    crate::crypto::random_bytes::<64>()
+        .iter()
+        .take(len)
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect()
+}
+
+/// An access key id: a two-letter plane prefix and 18 base-32 characters.
+fn new_access_key(plane: Plane) -> String {
+    let prefix = match plane {
+        Plane::S3 => "SK",
+        Plane::Admin => "SA",
+    };
+    format!(
+        "{prefix}{}",
+        random_string(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    )
+}
+
+fn new_secret() -> String {
+    random_string(
+        40,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    )
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+/// The identity store of a node.
+pub struct Identities {
+    meta: Arc<Meta>,
+    seal: SealKey,
+    clock: SharedClock,
+    /// Serialises check-then-write sequences (unique names, last-admin checks).
+    write: Mutex<()>,
+}
+
+impl std::fmt::Debug for Identities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Identities")
+    }
+}
+
+impl Identities {
+    /// Opens the identity store with the master key from `key_dir` (created, with a new
+    /// key, on first start).
+    pub fn open(
+        meta: Arc<Meta>,
+        key_dir: &Path,
+        clock: SharedClock,
+    ) -> Result<Self, IdentityError> {
+        let key = keyfile::master_key(key_dir)?;
+        Ok(Self {
+            meta,
+            seal: SealKey::new(&key),
+            clock,
+            write: Mutex::new(()),
+        })
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn settings(&self) -> Result<Settings, IdentityError> {
+        Ok(self.meta.identity_get(SETTINGS)?.unwrap_or_default())
+    }
+
+    pub fn users(&self) -> Result<Vec<UserRecord>, IdentityError> {
+        Ok(self.meta.identity_list("user/")?)
+    }
+
+    pub fn user(&self, name: &str) -> Result<UserRecord, IdentityError> {
+        self.meta
+            .identity_get(&user_key(name))?
+            .ok_or_else(|| IdentityError::UnknownUser {
+                name: name.to_owned(),
+            })
+    }
+
+    /// Every key of a user (revoked ones included).
+    pub fn keys_of(&self, user: &str) -> Result<Vec<KeyRecord>, IdentityError> {
+        Ok(self
+            .meta
+            .identity_list::<KeyRecord>("key/")?
+            .into_iter()
+            .filter(|k| k.user == user)
+            .collect())
+    }
+
+    fn put_user(&self, u: &UserRecord) -> Result<(), IdentityError> {
+        self.meta
+            .identity_write(&[(user_key(&u.name), u.encode())], &[])?;
+        Ok(())
+    }
+
+    pub fn create_user(&self, name: &str, grants: Vec<Grant>) -> Result<UserRecord, IdentityError> {
+        if !valid_name(name) {
+            return Err(IdentityError::InvalidName {
+                name: name.to_owned(),
+            });
+        }
+        let _g = self.guard();
+        if self
+            .meta
+            .identity_get::<UserRecord>(&user_key(name))?
+            .is_some()
+        {
+            return Err(IdentityError::UserExists {
+                name: name.to_owned(),
+            });
+        }
+        let u = UserRecord {
+            name: name.to_owned(),
+            created: self.clock.now(),
+            disabled: false,
+            grants,
+            bypass_governance: None,
+        };
+        self.put_user(&u)?;
+        Ok(u)
+    }
+
+    /// The administrators who can act: enabled, with the admin role and an active key on
+    /// the admin listener. (The first S3 identity has the admin role for S3 bucket
+    /// settings but no admin-plane key, so it is not a second pair of eyes.)
+    pub fn admins(&self) -> Result<Vec<UserRecord>, IdentityError> {
+        let keys = self.meta.identity_list::<KeyRecord>("key/")?;
+        Ok(self
+            .users()?
+            .into_iter()
+            .filter(|u| {
+                u.is_admin()
+                    && keys
+                        .iter()
+                        .any(|k| k.user == u.name && k.plane == Plane::Admin && k.revoked.is_none())
+            })
+            .collect())
+    }
+
+    /// Changes a user, refusing to leave the node without an administrator.
+    fn change_user(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut UserRecord),
+    ) -> Result<UserRecord, IdentityError> {
+        let _g = self.guard();
+        let mut u = self.user(name)?;
+        let was_admin = u.is_admin();
+        change(&mut u);
+        if was_admin && !u.is_admin() && self.admins()?.len() <= 1 {
+            return Err(IdentityError::LastAdmin);
+        }
+        self.put_user(&u)?;
+        Ok(u)
+    }
+
+    /// Replaces a user's grants. Granting the admin role is not privileged (a new admin
+    /// adds a second pair of eyes); removing it from the last admin is refused.
+    pub fn set_grants(&self, name: &str, grants: Vec<Grant>) -> Result<UserRecord, IdentityError> {
+        self.change_user(name, |u| u.grants = grants)
+    }
+
+    pub fn set_disabled(&self, name: &str, disabled: bool) -> Result<UserRecord, IdentityError> {
+        self.change_user(name, |u| u.disabled = disabled)
+    }
+
+    /// Sets (or with `None` removes) a user's governance-bypass grant. Granting is
+    /// privileged: callers pass it through [`Identities::request`] first.
+    pub fn set_bypass(
+        &self,
+        name: &str,
+        scope: Option<Scope>,
+    ) -> Result<UserRecord, IdentityError> {
+        self.change_user(name, |u| u.bypass_governance = scope)
+    }
+
+    /// Deletes a user and revokes its keys. Data is never touched: versions belong to
+    /// buckets, not to users.
+    pub fn delete_user(&self, name: &str) -> Result<(), IdentityError> {
+        let _g = self.guard();
+        let u = self.user(name)?;
+        if u.is_admin() && self.admins()?.len() <= 1 {
+            return Err(IdentityError::LastAdmin);
+        }
+        let now = self.clock.now();
+        let mut puts = Vec::new();
+        for mut k in self.keys_of(name)? {
+            if k.revoked.is_none() {
+                k.revoked = Some(now);
+                puts.push((key_key(&k.access_key), k.encode()));
+            }
+        }
+        self.meta.identity_write(&puts, &[user_key(name)])?;
+        Ok(())
+    }
+
+    /// Makes a key for `user` on `plane`; `given` supplies its id and secret (operator
+    /// provided), else both are generated.
+    pub fn create_key(
+        &self,
+        user: &str,
+        plane: Plane,
+        given: Option<(String, String)>,
+    ) -> Result<NewKey, IdentityError> {
+        self.user(user)?;
+        let (access_key, secret) = given.unwrap_or_else(|| (new_access_key(plane), new_secret()));
+        let record = KeyRecord {
+            sealed_secret: self.seal.seal(access_key.as_bytes(), secret.as_bytes()),
+            access_key,
+            user: user.to_owned(),
+            plane,
+            created: self.clock.now(),
+            revoked: None,
+        };
+        self.meta
+            .identity_write(&[(key_key(&record.access_key), record.encode())], &[])?;
+        Ok(NewKey { record, secret })
+    }
+
+    pub fn key(&self, access_key: &str) -> Result<KeyRecord, IdentityError> {
+        self.meta
+            .identity_get(&key_key(access_key))?
+            .ok_or_else(|| IdentityError::UnknownKey {
+                access_key: access_key.to_owned(),
+            })
+    }
+
+    /// Revokes a key at once; its user and data are unaffected.
+    pub fn revoke_key(&self, access_key: &str) -> Result<KeyRecord, IdentityError> {
+        let mut k = self.key(access_key)?;
+        if k.revoked.is_none() {
+            k.revoked = Some(self.clock.now());
+            self.meta
+                .identity_write(&[(key_key(access_key), k.encode())], &[])?;
+        }
+        Ok(k)
+    }
+
+    /// Rotation without downtime: a new key for the same user and plane, working at once;
+    /// the old one keeps working until revoked.
+    pub fn rotate_key(&self, access_key: &str) -> Result<NewKey, IdentityError> {
+        let old = self.key(access_key)?;
+        self.create_key(&old.user, old.plane, None)
+    }
+
+    /// The secret and user of an active key on `plane`, for verifying a signature or a
+    /// password. `None` for an unknown, revoked or other-plane key, or a disabled user.
+    pub fn credential(
+        &self,
+        access_key: &str,
+        plane: Plane,
+    ) -> Result<Option<(UserRecord, String)>, IdentityError> {
+        let Some(k) = self.meta.identity_get::<KeyRecord>(&key_key(access_key))? else {
+            return Ok(None);
+        };
+        if k.revoked.is_some() || k.plane != plane {
+            return Ok(None);
+        }
+        let Some(u) = self.meta.identity_get::<UserRecord>(&user_key(&k.user))? else {
+            return Ok(None);
+        };
+        if u.disabled {
+            return Ok(None);
+        }
+        let secret = self
+            .seal
+            .open(access_key.as_bytes(), &k.sealed_secret)
+            .ok_or(IdentityError::Unseal)?;
+        let secret = String::from_utf8(secret).map_err(|_| IdentityError::Unseal)?;
+        Ok(Some((u, secret)))
+    }
+
+    /// The user behind an active key (of any plane).
+    pub fn user_of(&self, access_key: &str) -> Result<UserRecord, IdentityError> {
+        let k = self.key(access_key)?;
+        if k.revoked.is_some() {
+            return Err(IdentityError::UnknownKey {
+                access_key: access_key.to_owned(),
+            });
+        }
+        self.user(&k.user)
+    }
+
+    /// Whether the identity behind `access_key` may do `action` (on `bucket`).
+    pub fn authorize(
+        &self,
+        access_key: &str,
+        action: Action,
+        bucket: Option<&BucketName>,
+    ) -> Result<UserRecord, IdentityError> {
+        let u = self.user_of(access_key)?;
+        if access::allows(&u, action, bucket) {
+            Ok(u)
+        } else {
+            Err(IdentityError::AccessDenied {
+                actor: u.name,
+                action,
+            })
+        }
+    }
+
+    /// Whether the identity behind `access_key` holds the governance-bypass grant for
+    /// `bucket`.
+    pub fn may_bypass(&self, access_key: &str, bucket: &BucketName) -> bool {
+        self.user_of(access_key)
+            .is_ok_and(|u| access::may_bypass(&u, bucket))
+    }
+
+    /// Whether privileged operations need a second administrator now.
+    pub fn two_person_in_force(&self) -> Result<bool, IdentityError> {
+        Ok(self.settings()?.two_person_rule && self.admins()?.len() >= 2)
+    }
+
+    /// Asks for a privileged operation on behalf of administrator `actor`.
+    pub fn request(&self, actor: &str, op: Privileged) -> Result<Requested, IdentityError> {
+        if !self.two_person_in_force()? {
+            return Ok(Requested::Now(op));
+        }
+        let created = self.clock.now();
+        let rec = ApprovalRecord {
+            id: hex::encode(crate::crypto::random_bytes::<8>()),
+            operation: op,
+            requested_by: actor.to_owned(),
+            created,
+            expires: created.plus_micros(APPROVAL_WINDOW_MICROS),
+        };
+        self.meta
+            .identity_write(&[(approval_key(&rec.id), rec.encode())], &[])?;
+        Ok(Requested::Pending(rec))
+    }
+
+    pub fn approvals(&self) -> Result<Vec<ApprovalRecord>, IdentityError> {
+        Ok(self.meta.identity_list("approval/")?)
+    }
+
+    /// A second administrator approves: the request is consumed and its operation returned
+    /// for the caller to carry out. An expired request does nothing (and is removed).
+    pub fn approve(&self, actor: &str, id: &str) -> Result<Privileged, IdentityError> {
+        let _g = self.guard();
+        let rec: ApprovalRecord = self
+            .meta
+            .identity_get(&approval_key(id))?
+            .ok_or_else(|| IdentityError::UnknownApproval { id: id.to_owned() })?;
+        if rec.requested_by == actor {
+            return Err(IdentityError::SameApprover {
+                requested_by: rec.requested_by,
+            });
+        }
+        self.meta.identity_write(&[], &[approval_key(id)])?;
+        if self.clock.now() > rec.expires {
+            return Err(IdentityError::ApprovalExpired { id: id.to_owned() });
+        }
+        Ok(rec.operation)
+    }
+
+    /// Any administrator (the requester too) may withdraw or deny a request.
+    pub fn deny(&self, id: &str) -> Result<ApprovalRecord, IdentityError> {
+        let rec: ApprovalRecord = self
+            .meta
+            .identity_get(&approval_key(id))?
+            .ok_or_else(|| IdentityError::UnknownApproval { id: id.to_owned() })?;
+        self.meta.identity_write(&[], &[approval_key(id)])?;
+        Ok(rec)
+    }
+
+    /// Carries out the privileged operations that are about identities.
+    pub fn execute(&self, op: &Privileged) -> Result<(), IdentityError> {
+        match op {
+            Privileged::GrantBypass { user, scope } => {
+                self.set_bypass(user, scope.clone())?;
+            }
+            Privileged::DeleteAdmin { user } => self.delete_user(user)?,
+            Privileged::SetTwoPersonRule { enabled } => {
+                let s = Settings {
+                    two_person_rule: *enabled,
+                };
+                self.meta
+                    .identity_write(&[(SETTINGS.to_owned(), s.encode())], &[])?;
+            }
+            Privileged::LoosenPolicy { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// First start: the first administrator (admin-plane key) and the first S3 identity,
+    /// from the operator's values or generated. Later starts: a given credential that
+    /// differs from the stored one replaces it (the operator's environment wins). The
+    /// returned keys carry a secret only when it was generated now (to be shown once).
+    pub fn bootstrap(
+        &self,
+        admin: Option<(String, String)>,
+        s3: Option<(String, String)>,
+    ) -> Result<(Option<NewKey>, Option<NewKey>), IdentityError> {
+        self.import_legacy()?;
+        let first_start = self.users()?.is_empty();
+        let admin_key = self.ensure_first(
+            first_start,
+            "admin",
+            vec![Grant {
+                role: Role::Admin,
+                scope: Scope::All,
+            }],
+            Plane::Admin,
+            admin,
+        )?;
+        // The first S3 identity can set buckets up and write backups; issue narrower keys
+        // (backup-writer, restore-reader, auditor) to the software that uses them.
+        let s3_key = self.ensure_first(
+            first_start,
+            "owner",
+            vec![
+                Grant {
+                    role: Role::Admin,
+                    scope: Scope::All,
+                },
+                Grant {
+                    role: Role::BackupWriter,
+                    scope: Scope::All,
+                },
+            ],
+            Plane::S3,
+            s3,
+        )?;
+        Ok((admin_key, s3_key))
+    }
+
+    fn ensure_first(
+        &self,
+        first_start: bool,
+        name: &str,
+        grants: Vec<Grant>,
+        plane: Plane,
+        given: Option<(String, String)>,
+    ) -> Result<Option<NewKey>, IdentityError> {
+        let exists = self
+            .meta
+            .identity_get::<UserRecord>(&user_key(name))?
+            .is_some();
+        if !exists {
+            if !first_start && given.is_none() {
+                return Ok(None); // an operator removed it on purpose
+            }
+            self.create_user(name, grants)?;
+        }
+        let active: Vec<KeyRecord> = self
+            .keys_of(name)?
+            .into_iter()
+            .filter(|k| k.revoked.is_none() && k.plane == plane)
+            .collect();
+        match given {
+            Some((access, secret)) => {
+                if let Some((_, stored)) = self.credential(&access, plane)?
+                    && stored == secret
+                {
+                    return Ok(None);
+                }
+                self.create_key(name, plane, Some((access, secret)))?;
+                Ok(None)
+            }
+            None if active.is_empty() && !exists => Ok(Some(self.create_key(name, plane, None)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves credentials an earlier release kept in plaintext into sealed keys, and
+    /// removes the plaintext.
+    fn import_legacy(&self) -> Result<(), IdentityError> {
+        #[derive(serde::Deserialize)]
+        struct Legacy {
+            access_key: String,
+            secret_key: String,
+            #[allow(dead_code)]
+            created: Timestamp,
+        }
+        for (slot, name, plane) in [
+            ("identity.first-s3-key", "owner", Plane::S3),
+            ("identity.first-admin", "admin", Plane::Admin),
+        ] {
+            let Some(bytes) = self.meta.system_get(slot)? else {
+                continue;
+            };
+            if let Some((1, body)) = bytes.split_first().map(|(v, b)| (*v, b))
+                && let Ok(l) = postcard::from_bytes::<Legacy>(body)
+            {
+                let grants = if plane == Plane::Admin {
+                    vec![Grant {
+                        role: Role::Admin,
+                        scope: Scope::All,
+                    }]
+                } else {
+                    vec![
+                        Grant {
+                            role: Role::Admin,
+                            scope: Scope::All,
+                        },
+                        Grant {
+                            role: Role::BackupWriter,
+                            scope: Scope::All,
+                        },
+                    ]
+                };
+                if self
+                    .meta
+                    .identity_get::<UserRecord>(&user_key(name))?
+                    .is_none()
+                {
+                    self.create_user(name, grants)?;
+                }
+                self.create_key(name, plane, Some((l.access_key, l.secret_key)))?;
+            }
+            self.meta.system_delete(slot)?;
+            tracing::info!(
+                slot,
+                "moved a plaintext credential into the sealed identity store"
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

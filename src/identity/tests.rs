@@ -1,0 +1,197 @@
+//! The identity store: sealed secrets, keys per plane, rotation, and the two-person rule.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::clock::ManualClock;
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    meta: Arc<Meta>,
+    clock: Arc<ManualClock>,
+    ids: Identities,
+}
+
+fn rig() -> Rig {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meta = Arc::new(Meta::open(&dir.path().join("meta")).expect("meta"));
+    let clock = Arc::new(ManualClock::new(Timestamp::from_secs(1_800_000_000)));
+    let ids = Identities::open(meta.clone(), &dir.path().join("keys"), clock.clone()).expect("ids");
+    Rig {
+        _dir: dir,
+        meta,
+        clock,
+        ids,
+    }
+}
+
+fn admin(r: &Rig, name: &str) {
+    r.ids.create_user(name, grant(Role::Admin)).expect("user");
+    r.ids.create_key(name, Plane::Admin, None).expect("key");
+}
+
+fn grant(role: Role) -> Vec<Grant> {
+    vec![Grant {
+        role,
+        scope: Scope::All,
+    }]
+}
+
+#[test]
+fn secrets_are_sealed_and_keys_open_one_plane() {
+    let r = rig();
+    r.ids
+        .create_user("w", grant(Role::BackupWriter))
+        .expect("user");
+    let k = r.ids.create_key("w", Plane::S3, None).expect("key");
+    let stored: KeyRecord = r
+        .meta
+        .identity_get(&format!("key/{}", k.record.access_key))
+        .expect("get")
+        .expect("stored");
+    let raw = stored.encode();
+    assert!(
+        !raw.windows(k.secret.len())
+            .any(|w| w == k.secret.as_bytes())
+    );
+    let (u, secret) = r
+        .ids
+        .credential(&k.record.access_key, Plane::S3)
+        .expect("lookup")
+        .expect("active");
+    assert_eq!((u.name.as_str(), secret.as_str()), ("w", k.secret.as_str()));
+    assert!(
+        r.ids
+            .credential(&k.record.access_key, Plane::Admin)
+            .expect("lookup")
+            .is_none()
+    );
+}
+
+#[test]
+fn rotation_keeps_the_old_key_until_revoked_and_deletion_revokes_all() {
+    let r = rig();
+    r.ids
+        .create_user("w", grant(Role::BackupWriter))
+        .expect("user");
+    let old = r.ids.create_key("w", Plane::S3, None).expect("key");
+    let new = r.ids.rotate_key(&old.record.access_key).expect("rotate");
+    for k in [&old, &new] {
+        assert!(
+            r.ids
+                .credential(&k.record.access_key, Plane::S3)
+                .expect("lookup")
+                .is_some()
+        );
+    }
+    r.ids.revoke_key(&old.record.access_key).expect("revoke");
+    assert!(
+        r.ids
+            .credential(&old.record.access_key, Plane::S3)
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(
+        r.ids
+            .credential(&new.record.access_key, Plane::S3)
+            .expect("lookup")
+            .is_some()
+    );
+    r.ids.set_disabled("w", true).expect("disable");
+    assert!(
+        r.ids
+            .credential(&new.record.access_key, Plane::S3)
+            .expect("lookup")
+            .is_none()
+    );
+    r.ids.delete_user("w").expect("delete");
+    assert!(
+        r.ids
+            .key(&new.record.access_key)
+            .expect("kept")
+            .revoked
+            .is_some()
+    );
+}
+
+#[test]
+fn the_last_admin_stays() {
+    let r = rig();
+    admin(&r, "a");
+    assert!(matches!(
+        r.ids.delete_user("a"),
+        Err(IdentityError::LastAdmin)
+    ));
+    assert!(matches!(
+        r.ids.set_disabled("a", true),
+        Err(IdentityError::LastAdmin)
+    ));
+    admin(&r, "b");
+    r.ids
+        .set_disabled("a", true)
+        .expect("two admins: one may go");
+}
+
+#[test]
+fn two_admins_need_each_other_and_requests_expire() {
+    let r = rig();
+    admin(&r, "a");
+    let op = Privileged::SetTwoPersonRule { enabled: false };
+    assert_eq!(
+        r.ids.request("a", op.clone()).expect("req"),
+        Requested::Now(op.clone())
+    );
+    // An admin-role user without an admin-plane key is not a second pair of eyes.
+    r.ids
+        .create_user("s3only", grant(Role::Admin))
+        .expect("user");
+    r.ids.create_key("s3only", Plane::S3, None).expect("key");
+    assert_eq!(
+        r.ids.request("a", op.clone()).expect("req"),
+        Requested::Now(op.clone())
+    );
+    admin(&r, "b");
+    let Requested::Pending(p) = r.ids.request("a", op.clone()).expect("req") else {
+        panic!("two admins: pending");
+    };
+    assert!(matches!(
+        r.ids.approve("a", &p.id),
+        Err(IdentityError::SameApprover { .. })
+    ));
+    assert_eq!(r.ids.approve("b", &p.id).expect("approve"), op);
+    assert!(matches!(
+        r.ids.approve("b", &p.id),
+        Err(IdentityError::UnknownApproval { .. })
+    ));
+    let Requested::Pending(late) = r.ids.request("a", op.clone()).expect("req") else {
+        panic!("pending");
+    };
+    r.clock.advance_micros(APPROVAL_WINDOW_MICROS + 1);
+    assert!(matches!(
+        r.ids.approve("b", &late.id),
+        Err(IdentityError::ApprovalExpired { .. })
+    ));
+    assert!(r.ids.approvals().expect("list").is_empty());
+}
+
+#[test]
+fn bootstrap_makes_an_admin_and_an_owner_once() {
+    let r = rig();
+    let (admin, s3) = r.ids.bootstrap(None, None).expect("bootstrap");
+    let (admin, s3) = (admin.expect("generated admin"), s3.expect("generated s3"));
+    assert_eq!(admin.record.plane, Plane::Admin);
+    assert_eq!(s3.record.plane, Plane::S3);
+    let (again_admin, again_s3) = r.ids.bootstrap(None, None).expect("again");
+    assert!(again_admin.is_none() && again_s3.is_none());
+    // A given credential works from then on.
+    r.ids
+        .bootstrap(None, Some(("GIVENKEY".into(), "given-secret".into())))
+        .expect("given");
+    assert_eq!(
+        r.ids
+            .credential("GIVENKEY", Plane::S3)
+            .expect("lookup")
+            .map(|c| c.1),
+        Some("given-secret".to_owned())
+    );
+}
