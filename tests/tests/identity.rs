@@ -576,6 +576,19 @@ fn keys_open_one_listener_only() {
     assert_eq!(s, 401, "{body}");
     let (s, _) = server.admin("GET", "/v1/status", None);
     assert_eq!(s, 200);
+    // The admin API is not served on the S3 port, whatever the credential.
+    let s3_addr = server.s3_url.strip_prefix("http://").expect("http");
+    let auth = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("{ADMIN_KEY}:{ADMIN_SECRET}"))
+    };
+    let r = stele_tests::http_request(
+        s3_addr,
+        &format!("GET /v1/status HTTP/1.1\r\nAuthorization: Basic {auth}"),
+        b"",
+    );
+    assert_ne!(stele_tests::http_status(&r), 200, "{r}");
+    assert!(!r.contains("two_person_rule_in_force"), "{r}");
     let admin_on_s3 = s3_client_with(&server.s3_url, ADMIN_KEY, ADMIN_SECRET);
     runtime().block_on(async {
         let e = admin_on_s3
