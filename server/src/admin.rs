@@ -346,11 +346,17 @@ fn key_view(k: &KeyRecord) -> KeyView {
 }
 
 #[derive(Serialize)]
+struct BypassView {
+    buckets: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
 struct UserView {
     name: String,
     disabled: bool,
     grants: Vec<GrantBody>,
-    governance_bypass: Option<Option<Vec<String>>>,
+    /// `null`: no bypass; `{"buckets": null}`: every bucket; `{"buckets": [..]}`: those.
+    governance_bypass: Option<BypassView>,
     keys: Vec<KeyView>,
 }
 
@@ -366,7 +372,9 @@ fn user_view(ids: &Identities, u: &UserRecord) -> Result<UserView, ApiError> {
                 buckets: scope_body(&g.scope),
             })
             .collect(),
-        governance_bypass: u.bypass_governance.as_ref().map(scope_body),
+        governance_bypass: u.bypass_governance.as_ref().map(|s| BypassView {
+            buckets: scope_body(s),
+        }),
         keys: ids.keys_of(&u.name)?.iter().map(key_view).collect(),
     })
 }
@@ -421,7 +429,7 @@ fn outcome(o: Outcome) -> (StatusCode, Json<serde_json::Value>) {
                 "status": "pending",
                 "approval": {
                     "id": rec.id,
-                    "operation": format!("{:?}", rec.operation),
+                    "operation": rec.operation,
                     "requested_by": rec.requested_by,
                     "expires": rec.expires,
                 },
@@ -733,7 +741,7 @@ async fn list_approvals(
         list.iter()
             .map(|r| serde_json::json!({
                 "id": r.id,
-                "operation": format!("{:?}", r.operation),
+                "operation": r.operation,
                 "requested_by": r.requested_by,
                 "created": r.created,
                 "expires": r.expires,
@@ -752,9 +760,7 @@ async fn approve(
     let who = actor.user.name.clone();
     let op = blocking(move || Ok(control.approve(&who, &id)?)).await?;
     tracing::warn!(target: "stele::audit", event = "approved", actor = %actor.user.name, operation = ?op);
-    Ok(Json(
-        serde_json::json!({"status": "done", "operation": format!("{op:?}")}),
-    ))
+    Ok(Json(serde_json::json!({"status": "done", "operation": op})))
 }
 
 async fn deny(

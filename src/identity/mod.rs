@@ -341,6 +341,12 @@ impl Identities {
     /// the old one keeps working until revoked.
     pub fn rotate_key(&self, access_key: &str) -> Result<NewKey, IdentityError> {
         let old = self.key(access_key)?;
+        if old.revoked.is_some() {
+            // A revoked key is no claim to a new one.
+            return Err(IdentityError::UnknownKey {
+                access_key: access_key.to_owned(),
+            });
+        }
         self.create_key(&old.user, old.plane, None)
     }
 

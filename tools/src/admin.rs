@@ -1,0 +1,239 @@
+//! The client behind `stelectl`'s admin commands: HTTP/1.1 to a node's admin listener
+//! (never the S3 port), HTTP Basic with an admin-plane credential, JSON both ways.
+//!
+//! A non-2xx answer becomes an [`ApiError`] holding the server's body as is, so the caller
+//! can show the server's `{"error": ..., "message": ...}` unchanged.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// How long one call may take, connection included.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct AdminClient {
+    /// `http://host:port` plus any path prefix, without a trailing slash.
+    base: String,
+    /// The `Authorization` header value.
+    auth: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    rt: tokio::runtime::Runtime,
+}
+
+/// A 2xx answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as text, exactly as the server sent it.
+    pub fn text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// The body parsed as JSON (`null` when empty).
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&self.body).context("the server's answer is not JSON")
+    }
+
+    /// 202: the operation waits for a second administrator's approval.
+    pub fn is_pending(&self) -> bool {
+        self.status == StatusCode::ACCEPTED
+    }
+}
+
+/// A non-2xx answer: the call, the status and the server's body as is.
+#[derive(Debug)]
+pub struct ApiError {
+    pub method: Method,
+    pub path: String,
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl ApiError {
+    /// The server's `error` and `message` fields, when the body is the usual JSON error.
+    pub fn parts(&self) -> Option<(String, String)> {
+        let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        let field = |k: &str| v.get(k).and_then(|s| s.as_str()).map(str::to_owned);
+        Some((field("error")?, field("message").unwrap_or_default()))
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: HTTP {}", self.method, self.path, self.status)?;
+        match self.parts() {
+            Some((code, msg)) if msg.is_empty() => write!(f, ": {code}"),
+            Some((code, msg)) => write!(f, ": {code}: {msg}"),
+            None if self.body.trim().is_empty() => Ok(()),
+            None => write!(f, ": {}", self.body.trim()),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl AdminClient {
+    /// A client for the admin API at `url` (`http://host:port`, optionally with a path
+    /// prefix) with the admin-plane credential `key`/`secret`.
+    pub fn new(url: &str, key: &str, secret: &str) -> anyhow::Result<Self> {
+        use base64::Engine;
+        let uri: http::Uri = url
+            .parse()
+            .with_context(|| format!("bad admin URL {url:?}"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => bail!(
+                "bad admin URL {url:?}: stelectl speaks plain HTTP; put a TLS proxy's \
+                 plain-HTTP side or an SSH tunnel in front of the admin port"
+            ),
+            _ => bail!("bad admin URL {url:?}: expected http://host:port"),
+        }
+        if uri.authority().is_none() {
+            bail!("bad admin URL {url:?}: expected http://host:port");
+        }
+        if uri.query().is_some() {
+            bail!("bad admin URL {url:?}: no query string, please");
+        }
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"))
+        );
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        Ok(Self {
+            base: url.trim_end_matches('/').to_owned(),
+            auth,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+        })
+    }
+
+    pub fn get(&self, path: &str) -> anyhow::Result<Reply> {
+        self.call(Method::GET, path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Option<&serde_json::Value>) -> anyhow::Result<Reply> {
+        self.call(Method::POST, path, body)
+    }
+
+    pub fn put(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<Reply> {
+        self.call(Method::PUT, path, Some(body))
+    }
+
+    pub fn delete(&self, path: &str) -> anyhow::Result<Reply> {
+        self.call(Method::DELETE, path, None)
+    }
+
+    /// One call; `path` starts with `/` and has its segments already escaped (see
+    /// [`segment`]). A non-2xx answer is an [`ApiError`].
+    pub fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<Reply> {
+        let mut req = http::Request::builder()
+            .method(method.clone())
+            .uri(format!("{}{path}", self.base))
+            .header(http::header::AUTHORIZATION, &self.auth)
+            .header(http::header::ACCEPT, "application/json");
+        let bytes = match body {
+            Some(v) => {
+                req = req.header(http::header::CONTENT_TYPE, "application/json");
+                Bytes::from(serde_json::to_vec(v)?)
+            }
+            None => Bytes::new(),
+        };
+        let req = req.body(Full::new(bytes))?;
+        let (status, body) = self
+            .rt
+            .block_on(async {
+                tokio::time::timeout(TIMEOUT, async {
+                    let resp = self.client.request(req).await?;
+                    let status = resp.status();
+                    let body = resp.into_body().collect().await?.to_bytes();
+                    anyhow::Ok((status, body))
+                })
+                .await
+                .map_err(|_| anyhow::anyhow!("no answer within {}s", TIMEOUT.as_secs()))?
+            })
+            .with_context(|| format!("{method} {}{path}", self.base))?;
+        if !status.is_success() {
+            return Err(ApiError {
+                method,
+                path: path.to_owned(),
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }
+            .into());
+        }
+        Ok(Reply { status, body })
+    }
+}
+
+/// `s` escaped for use as one path segment: everything but RFC 3986's unreserved
+/// characters is percent-encoded, and so are the dots of `.` and `..`.
+pub fn segment(s: &str) -> String {
+    let dots = s == "." || s == "..";
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') || (b == b'.' && !dots) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_escaped() {
+        assert_eq!(segment("alice-1.x_y~"), "alice-1.x_y~");
+        assert_eq!(segment("a/b c?"), "a%2Fb%20c%3F");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("a..b"), "a..b");
+    }
+
+    #[test]
+    fn api_errors_show_the_server_message() {
+        let e = ApiError {
+            method: Method::GET,
+            path: "/v1/users".into(),
+            status: StatusCode::UNAUTHORIZED,
+            body: r#"{"error":"Unauthorized","message":"admin credentials required"}"#.into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "GET /v1/users: HTTP 401 Unauthorized: Unauthorized: admin credentials required"
+        );
+    }
+
+    #[test]
+    fn only_plain_http_urls() {
+        assert!(AdminClient::new("https://h:1", "k", "s").is_err());
+        assert!(AdminClient::new("h:1", "k", "s").is_err());
+        assert!(AdminClient::new("http://127.0.0.1:9001/", "k", "s").is_ok());
+    }
+}
