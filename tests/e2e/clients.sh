@@ -54,7 +54,32 @@ if [ -z "$endpoint" ]; then
   exit 1
 fi
 hostport=${endpoint#http://}
-echo "server at $endpoint"
+admin_endpoint=$(sed -n 's/.* admin=\(http:[^ ]*\).*/\1/p' <<<"$line")
+echo "server at $endpoint (admin $admin_endpoint)"
+
+# --- a backup-writer identity, made through the admin API ------------------------------
+# restic, rclone and the "backup-writer" checks use this key instead of the owner
+# credential above. The key's JSON passes to them through $work/bw-key.json.
+admin_post() { # admin_post PATH JSON: POST JSON to the admin API; body to stdout, 201 or fail
+  local code
+  code=$(curl -sS -o "$work/admin.out" -w '%{http_code}' -u "$STELE_ADMIN_KEY:$STELE_ADMIN_SECRET" \
+    -H 'content-type: application/json' -d "$2" "$admin_endpoint$1") || return 1
+  cat "$work/admin.out" && echo
+  [ "$code" = 201 ] || { echo "POST $1: HTTP $code, expected 201"; return 1; }
+}
+make_backup_writer() {
+  [ -n "$admin_endpoint" ] || { echo "no admin= address on the ready line: $line"; return 1; }
+  admin_post /v1/users '{"name":"backup","grants":[{"role":"backup-writer"}]}' || return 1
+  admin_post /v1/users/backup/keys '{"plane":"s3"}' >"$work/bw-key.json" || { cat "$work/bw-key.json"; return 1; }
+  cat "$work/bw-key.json"
+  jq -e '.user == "backup" and .plane == "s3" and (.access_key | test("^[A-Z0-9]+$"))
+         and (.secret_key | test("^[A-Za-z0-9]+$"))' "$work/bw-key.json"
+}
+check "admin: user with role backup-writer, and an S3 key for it" make_backup_writer
+bw_key=$(jq -r '.access_key // empty' "$work/bw-key.json" 2>/dev/null)
+bw_secret=$(jq -r '.secret_key // empty' "$work/bw-key.json" 2>/dev/null)
+# Prefix for commands that run as the backup-writer (the values are alphanumeric).
+as_bw="env AWS_ACCESS_KEY_ID=${bw_key:-none} AWS_SECRET_ACCESS_KEY=${bw_secret:-none}"
 
 # A tree of files: empty, small, odd sizes, and two above the multipart cut-offs used below.
 tree=$work/tree
@@ -115,10 +140,10 @@ check "s3cmd: get is byte-identical" bash -c \
 check "s3cmd: del" s3cmd del s3://s3cmd/dir/odd.bin
 check "s3cmd: gone after del" bash -c "out=\$(s3cmd ls s3://s3cmd/dir/) && ! grep -q odd.bin <<<\"\$out\""
 
-# --- rclone ----------------------------------------------------------------------------
+# --- rclone (as the backup-writer) -----------------------------------------------------
 export RCLONE_CONFIG_STELE_TYPE=s3 RCLONE_CONFIG_STELE_PROVIDER=Other \
-  RCLONE_CONFIG_STELE_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID \
-  RCLONE_CONFIG_STELE_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+  RCLONE_CONFIG_STELE_ACCESS_KEY_ID=${bw_key:-none} \
+  RCLONE_CONFIG_STELE_SECRET_ACCESS_KEY=${bw_secret:-none} \
   RCLONE_CONFIG_STELE_ENDPOINT=$endpoint RCLONE_CONFIG_STELE_FORCE_PATH_STYLE=true \
   RCLONE_CONFIG_STELE_REGION=us-east-1
 rc="rclone --config /dev/null --s3-upload-cutoff 5M --s3-chunk-size 5M"
@@ -130,9 +155,9 @@ check "rclone: copy back is identical" bash -c \
 check "rclone: sync deletes what was removed" bash -c \
   "rm '$tree/c/small-3' && $rc sync '$tree' stele:rclone/backup && out=\$($rc lsf stele:rclone/backup/c) && grep -qx small-4 <<<\"\$out\" && ! grep -qx small-3 <<<\"\$out\""
 
-# --- restic ----------------------------------------------------------------------------
+# --- restic (as the backup-writer) -----------------------------------------------------
 export RESTIC_PASSWORD=stele-e2e RESTIC_REPOSITORY=s3:$endpoint/restic
-rs="restic -o s3.bucket-lookup=path --no-cache"
+rs="$as_bw restic -o s3.bucket-lookup=path --no-cache"
 check "restic: init" $rs init
 check "restic: backup" $rs backup "$tree"
 check "restic: second backup" bash -c "echo more >'$tree/a/new.txt' && $rs backup '$tree'"
@@ -178,6 +203,27 @@ check "aws lock: retention reads back extended; shortening is AccessDenied" bash
    grep AccessDenied <<<\"\$out\" || { echo \"\$out\"; exit 1; }
    out=\$(read_back) && echo \"after refused shortening: \$out\" && \
    [ \"\${out%T*}\" = \"\$(printf 'COMPLIANCE\t${lock_until%%T*}')\" ]"
+
+# --- backup-writer against the Object Lock bucket (aws CLI) ----------------------------
+# The role may read lock state but not weaken it: the locked version made by the owner key
+# above must survive a delete, and the bucket's lock configuration must not change. The
+# refused configuration is a stricter one, so only the role (not a loosening rule) refuses it.
+check "backup-writer: deleting the locked version is AccessDenied, it stays readable" bash -c \
+  "vid=\$(cat '$work/lock-version') && [ -n \"\$vid\" ] || exit 1
+   out=\$($as_bw aws s3api delete-object --bucket locked --key held.txt --version-id \"\$vid\" 2>&1) && \
+     { echo \"delete unexpectedly succeeded: \$out\"; exit 1; }
+   grep AccessDenied <<<\"\$out\" || { echo \"\$out\"; exit 1; }
+   $as_bw aws s3api get-object --bucket locked --key held.txt --version-id \"\$vid\" '$work/bw-locked.back' && \
+   cmp '$work/locked.txt' '$work/bw-locked.back'"
+bw_lock_cfg='{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"COMPLIANCE","Days":30}}}'
+check "backup-writer: changing the lock configuration is AccessDenied, it stays as it was" bash -c \
+  "out=\$($as_bw aws s3api put-object-lock-configuration --bucket locked \
+     --object-lock-configuration '$bw_lock_cfg' 2>&1) && \
+     { echo \"configuration change unexpectedly succeeded: \$out\"; exit 1; }
+   grep AccessDenied <<<\"\$out\" || { echo \"\$out\"; exit 1; }
+   out=\$($as_bw aws s3api get-object-lock-configuration --bucket locked --output text \
+     --query 'ObjectLockConfiguration.[ObjectLockEnabled,Rule.DefaultRetention.Mode,Rule.DefaultRetention.Days]') && \
+   echo \"\$out\" && [ \"\$out\" = \"\$(printf 'Enabled\tCOMPLIANCE\t1')\" ]"
 
 echo "clients: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

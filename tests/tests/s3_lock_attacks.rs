@@ -126,6 +126,9 @@ fn overwrite_attempts_make_new_versions_and_leave_the_locked_one() {
         );
         intact(&c, "att", "k", &v).await;
     });
+    // Every refusal to touch protected data leaves an audit line.
+    let log = std::fs::read_to_string(&server.stderr_log).expect("log");
+    assert!(log.contains("lock-refused"), "{log}");
 }
 
 #[test]

@@ -61,7 +61,12 @@ pub fn to_s3(e: StoreError) -> S3Error {
             LockError::RetentionActive { .. }
             | LockError::LegalHold
             | LockError::CannotShorten { .. }
-            | LockError::CannotChangeMode { .. } => err(C::AccessDenied, msg),
+            | LockError::CannotChangeMode { .. } => {
+                // A refused attempt on protected data is what auditors ask about; the
+                // request span carries the request id, method and path.
+                tracing::warn!(target: "stele::audit", event = "lock-refused", reason = %msg);
+                err(C::AccessDenied, msg)
+            }
             LockError::RetainUntilInPast { .. } => err(
                 C::InvalidArgument,
                 "The retain until date must be in the future!".into(),
