@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::AuditEvent;
 use crate::identity::{ApprovalRecord, Identities, IdentityError, Privileged, Requested, Scope};
 use crate::lock::{self, PolicyChange};
 use crate::meta::RetentionPolicy;
@@ -61,7 +62,12 @@ impl Control {
                 Ok(Outcome::Done)
             }
             Requested::Pending(rec) => {
-                tracing::warn!(target: "stele::audit", event = "approval-requested", id = %rec.id, actor, operation = ?rec.operation);
+                AuditEvent::ApprovalRequested {
+                    actor: actor.to_owned(),
+                    id: rec.id.clone(),
+                    operation: rec.operation.clone(),
+                }
+                .emit();
                 Ok(Outcome::Pending(rec))
             }
         }
@@ -75,7 +81,10 @@ impl Control {
             }
             other => self.ids.execute(other)?,
         }
-        tracing::warn!(target: "stele::audit", event = "privileged-done", operation = ?op);
+        AuditEvent::PrivilegedDone {
+            operation: op.clone(),
+        }
+        .emit();
         Ok(())
     }
 

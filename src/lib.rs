@@ -14,12 +14,14 @@
 //! - [`lock`]: Object Lock's pure decisions and the retention clock.
 //! - [`store`]: the engine: buckets, the write path and the read path.
 //! - [`lifecycle`]: the background worker that ages versions out by bucket rules.
+//! - [`audit`]: the typed audit events (logged today; the audit log's input later).
 //! - [`control`]: administrative operations across identities and the engine, under the
 //!   two-person rule.
 //!
 //! Still to come on top of `store`: `audit` and the other background workers (scrub,
 //! repair, replication).
 
+pub mod audit;
 pub mod checksum;
 pub mod clock;
 pub mod config;

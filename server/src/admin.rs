@@ -14,6 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
+use stele::audit::AuditEvent;
 use stele::control::{Control, ControlError, Outcome};
 use stele::identity::{
     Action, Grant, Identities, IdentityError, KeyRecord, NewKey, Plane, Role, Scope, UserRecord,
@@ -146,7 +147,12 @@ fn need(actor: &Actor, action: Action, bucket: Option<&BucketName>) -> Result<()
     if access::allows(&actor.user, action, bucket) {
         Ok(())
     } else {
-        tracing::warn!(target: "stele::audit", event = "access-denied", plane = "admin", actor = %actor.user.name, ?action);
+        AuditEvent::AccessDenied {
+            plane: Plane::Admin,
+            actor: actor.user.name.clone(),
+            action: format!("{action:?}"),
+        }
+        .emit();
         Err(ApiError(
             StatusCode::FORBIDDEN,
             "AccessDenied",
@@ -192,7 +198,12 @@ async fn authenticate(
     };
     let addr = Some(peer.ip());
     if admin.limiter.blocked(key.as_deref(), addr) {
-        tracing::warn!(target: "stele::audit", event = "auth-rate-limited", plane = "admin", access_key = ?key, %peer);
+        AuditEvent::AuthRateLimited {
+            plane: Plane::Admin,
+            access_key: key.clone(),
+            source: Some(peer.ip().to_string()),
+        }
+        .emit();
         return ApiError(
             StatusCode::TOO_MANY_REQUESTS,
             "SlowDown",
@@ -217,7 +228,12 @@ async fn authenticate(
         }
         _ => {
             admin.limiter.failed(key.as_deref(), addr);
-            tracing::warn!(target: "stele::audit", event = "auth-failed", plane = "admin", access_key = ?key, %peer, path = %req.uri().path());
+            AuditEvent::AuthFailed {
+                plane: Plane::Admin,
+                access_key: key.clone(),
+                source: Some(peer.ip().to_string()),
+            }
+            .emit();
             ApiError(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",
@@ -416,7 +432,11 @@ async fn add_user(
         user_view(&ids, &u)
     })
     .await?;
-    tracing::info!(target: "stele::audit", event = "user-created", actor = %actor.user.name, user = %view.name);
+    AuditEvent::UserCreated {
+        actor: actor.user.name.clone(),
+        user: view.name.clone(),
+    }
+    .emit();
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -446,8 +466,14 @@ async fn delete_user(
     need(&actor, Action::ManageIdentities, None)?;
     let control = admin.control.clone();
     let who = actor.user.name.clone();
+    let user = name.clone();
     let o = blocking(move || Ok(control.delete_user(&who, &name)?)).await?;
-    tracing::info!(target: "stele::audit", event = "user-delete", actor = %actor.user.name, outcome = ?o);
+    AuditEvent::UserDeleted {
+        actor: actor.user.name.clone(),
+        user,
+        pending: matches!(o, Outcome::Pending(_)),
+    }
+    .emit();
     Ok(outcome(o))
 }
 
@@ -470,7 +496,11 @@ async fn set_grants(
         user_view(&ids, &u)
     })
     .await?;
-    tracing::info!(target: "stele::audit", event = "grants-set", actor = %actor.user.name, user = %view.name);
+    AuditEvent::GrantsSet {
+        actor: actor.user.name.clone(),
+        user: view.name.clone(),
+    }
+    .emit();
     Ok(Json(view))
 }
 
@@ -487,7 +517,12 @@ async fn toggle_user(
         user_view(&ids, &u)
     })
     .await?;
-    tracing::info!(target: "stele::audit", event = "user-disabled", actor = %actor.user.name, user = %view.name, disabled);
+    AuditEvent::UserDisabled {
+        actor: actor.user.name.clone(),
+        user: view.name.clone(),
+        disabled,
+    }
+    .emit();
     Ok(Json(view))
 }
 
@@ -545,7 +580,12 @@ async fn create_key(
     };
     let ids = admin.ids.clone();
     let k = blocking(move || Ok(ids.create_key(&name, plane, None)?)).await?;
-    tracing::info!(target: "stele::audit", event = "key-created", actor = %actor.user.name, user = %k.record.user, access_key = %k.record.access_key);
+    AuditEvent::KeyCreated {
+        actor: actor.user.name.clone(),
+        user: k.record.user.clone(),
+        access_key: k.record.access_key.clone(),
+    }
+    .emit();
     Ok((StatusCode::CREATED, Json(new_key_view(k))))
 }
 
@@ -558,7 +598,12 @@ async fn rotate_key(
     let ids = admin.ids.clone();
     let old = access_key.clone();
     let k = blocking(move || Ok(ids.rotate_key(&old)?)).await?;
-    tracing::info!(target: "stele::audit", event = "key-rotated", actor = %actor.user.name, old = %access_key, new = %k.record.access_key);
+    AuditEvent::KeyRotated {
+        actor: actor.user.name.clone(),
+        old: access_key,
+        new: k.record.access_key.clone(),
+    }
+    .emit();
     Ok((StatusCode::CREATED, Json(new_key_view(k))))
 }
 
@@ -571,7 +616,11 @@ async fn revoke_key(
     let ids = admin.ids.clone();
     let k = access_key.clone();
     blocking(move || Ok(ids.revoke_key(&k)?)).await?;
-    tracing::info!(target: "stele::audit", event = "key-revoked", actor = %actor.user.name, %access_key);
+    AuditEvent::KeyRevoked {
+        actor: actor.user.name.clone(),
+        access_key,
+    }
+    .emit();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -599,7 +648,13 @@ async fn bypass_for(
     let who = actor.user.name.clone();
     let u = user.clone();
     let o = blocking(move || Ok(control.set_bypass(&who, &u, scope)?)).await?;
-    tracing::warn!(target: "stele::audit", event = "governance-bypass", actor = %actor.user.name, %user, allowed = body.allowed, outcome = ?o);
+    AuditEvent::GovernanceBypass {
+        actor: actor.user.name.clone(),
+        user,
+        allowed: body.allowed,
+        pending: matches!(o, Outcome::Pending(_)),
+    }
+    .emit();
     Ok(outcome(o))
 }
 
@@ -662,7 +717,12 @@ async fn create_bucket(
         Ok(())
     })
     .await?;
-    tracing::info!(target: "stele::audit", event = "bucket-created", actor = %actor.user.name, bucket = %name, lock);
+    AuditEvent::BucketCreated {
+        actor: actor.user.name.clone(),
+        bucket: name.to_string(),
+        lock,
+    }
+    .emit();
     Ok(StatusCode::CREATED)
 }
 
@@ -726,7 +786,12 @@ async fn put_policy(
     let control = admin.control.clone();
     let who = actor.user.name.clone();
     let o = blocking(move || Ok(control.set_retention_policy(&who, &b, policy)?)).await?;
-    tracing::info!(target: "stele::audit", event = "retention-policy", actor = %actor.user.name, bucket = %name, outcome = ?o);
+    AuditEvent::RetentionPolicy {
+        actor: actor.user.name.clone(),
+        bucket: name,
+        pending: matches!(o, Outcome::Pending(_)),
+    }
+    .emit();
     Ok(outcome(o))
 }
 
@@ -759,7 +824,11 @@ async fn approve(
     let control = admin.control.clone();
     let who = actor.user.name.clone();
     let op = blocking(move || Ok(control.approve(&who, &id)?)).await?;
-    tracing::warn!(target: "stele::audit", event = "approved", actor = %actor.user.name, operation = ?op);
+    AuditEvent::Approved {
+        actor: actor.user.name.clone(),
+        operation: op.clone(),
+    }
+    .emit();
     Ok(Json(serde_json::json!({"status": "done", "operation": op})))
 }
 
@@ -771,7 +840,11 @@ async fn deny(
     need(&actor, Action::Approve, None)?;
     let ids = admin.ids.clone();
     let rec = blocking(move || Ok(ids.deny(&id)?)).await?;
-    tracing::info!(target: "stele::audit", event = "denied", actor = %actor.user.name, id = %rec.id);
+    AuditEvent::ApprovalDenied {
+        actor: actor.user.name.clone(),
+        id: rec.id,
+    }
+    .emit();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -789,7 +862,12 @@ async fn set_two_person(
     let control = admin.control.clone();
     let who = actor.user.name.clone();
     let o = blocking(move || Ok(control.set_two_person_rule(&who, body.enabled)?)).await?;
-    tracing::warn!(target: "stele::audit", event = "two-person-rule", actor = %actor.user.name, enabled = body.enabled, outcome = ?o);
+    AuditEvent::TwoPersonRule {
+        actor: actor.user.name.clone(),
+        enabled: body.enabled,
+        pending: matches!(o, Outcome::Pending(_)),
+    }
+    .emit();
     Ok(outcome(o))
 }
 

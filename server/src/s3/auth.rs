@@ -186,7 +186,12 @@ impl S3Access for Access {
         .await
         .map_err(|_| denied())?;
         if let Err(e) = verdict {
-            tracing::warn!(target: "stele::audit", event = "access-denied", access_key = %creds.access_key, op, error = %e);
+            stele::audit::AuditEvent::AccessDenied {
+                plane: Plane::S3,
+                actor: creds.access_key.clone(),
+                action: format!("{op}: {e}"),
+            }
+            .emit();
             return Err(denied());
         }
         Ok(())

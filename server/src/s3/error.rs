@@ -64,7 +64,10 @@ pub fn to_s3(e: StoreError) -> S3Error {
             | LockError::CannotChangeMode { .. } => {
                 // A refused attempt on protected data is what auditors ask about; the
                 // request span carries the request id, method and path.
-                tracing::warn!(target: "stele::audit", event = "lock-refused", reason = %msg);
+                stele::audit::AuditEvent::LockRefused {
+                    reason: msg.clone(),
+                }
+                .emit();
                 err(C::AccessDenied, msg)
             }
             LockError::RetainUntilInPast { .. } => err(

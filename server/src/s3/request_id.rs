@@ -153,7 +153,12 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
         Box::pin(
             async move {
                 let resp = if limiter.blocked(access_key.as_deref(), peer) {
-                    tracing::warn!(target: "stele::audit", event = "auth-rate-limited", plane = "s3", access_key = ?access_key, peer = ?peer);
+                    stele::audit::AuditEvent::AuthRateLimited {
+                        plane: stele::identity::Plane::S3,
+                        access_key: access_key.clone(),
+                        source: peer.map(|p| p.to_string()),
+                    }
+                    .emit();
                     slow_down()?
                 } else if skewed {
                     tracing::warn!("request time too skewed");
@@ -193,7 +198,12 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                         || text.contains("<Code>InvalidAccessKeyId</Code>"))
                 {
                     limiter.failed(access_key.as_deref(), peer);
-                    tracing::warn!(target: "stele::audit", event = "auth-failed", plane = "s3", access_key = ?access_key, peer = ?peer);
+                    stele::audit::AuditEvent::AuthFailed {
+                        plane: stele::identity::Plane::S3,
+                        access_key: access_key.clone(),
+                        source: peer.map(|p| p.to_string()),
+                    }
+                    .emit();
                 }
                 let extra = format!(
                     "<Resource>{}</Resource><RequestId>{}</RequestId>",
