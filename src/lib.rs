@@ -13,7 +13,8 @@
 //! - [`identity`]: users, roles and grants, sealed access keys, the two-person rule.
 //! - [`lock`]: Object Lock's pure decisions and the retention clock.
 //! - [`store`]: the engine: buckets, the write path and the read path.
-//! - [`lifecycle`]: the background worker that ages versions out by bucket rules.
+//! - [`worker`], [`lifecycle`], [`scrub`]: background workers (what they share; aging
+//!   versions out by bucket rules; verifying and rebuilding shards).
 //! - [`audit`]: the typed audit events (logged today; the audit log's input later).
 //! - [`control`]: administrative operations across identities and the engine, under the
 //!   two-person rule.
@@ -33,9 +34,11 @@ pub mod identity;
 pub mod lifecycle;
 pub mod lock;
 pub mod meta;
+pub mod scrub;
 pub mod store;
 pub mod topology;
 pub mod types;
+pub mod worker;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{EcParams, NodeConfig};

@@ -21,6 +21,7 @@ use crate::meta::{
 };
 use crate::store::{Store, StoreError};
 use crate::types::{BucketName, ObjectKey, Timestamp};
+use crate::worker::Throttle;
 
 const CHECKPOINT_KEY: &str = "worker.lifecycle.checkpoint";
 
@@ -460,31 +461,6 @@ impl LifecycleWorker {
                     Err(_) => self.count(|r| r.errors += 1),
                 }
             }
-        }
-    }
-}
-
-/// Spreads work so that at most `rate` units are done per second.
-struct Throttle {
-    rate: u32,
-    start: std::time::Instant,
-    done: u64,
-}
-
-impl Throttle {
-    fn new(rate: u32) -> Self {
-        Self {
-            rate: rate.max(1),
-            start: std::time::Instant::now(),
-            done: 0,
-        }
-    }
-
-    fn wait(&mut self, units: u64) {
-        self.done += units;
-        let due = Duration::from_secs_f64(self.done as f64 / f64::from(self.rate));
-        if let Some(ahead) = due.checked_sub(self.start.elapsed()) {
-            std::thread::sleep(ahead.min(Duration::from_secs(1)));
         }
     }
 }

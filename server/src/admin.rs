@@ -35,6 +35,7 @@ pub struct Admin {
     pub control: Control,
     pub ids: Arc<Identities>,
     pub lifecycle: Arc<LifecycleWorker>,
+    pub scrub: Arc<stele::scrub::ScrubWorker>,
     pub limiter: Arc<AuthLimiter>,
 }
 
@@ -71,6 +72,9 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
         .route("/v1/settings/two-person-rule", put(set_two_person))
+        .route("/v1/scrub", get(scrub_status))
+        .route("/v1/scrub/run", post(scrub_run))
+        .route("/v1/disks/{id}/heal", post(heal_disk))
         .route("/v1/lifecycle", get(lifecycle_status))
         .route("/v1/lifecycle/run", post(lifecycle_run))
         .route_layer(middleware::from_fn_with_state(admin.clone(), authenticate));
@@ -894,6 +898,47 @@ async fn lifecycle_run(
         Ok(Json(admin.lifecycle.run_and_wait().await))
     } else {
         admin.lifecycle.run_now();
+        Ok(Json(None))
+    }
+}
+
+async fn scrub_status(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<stele::scrub::ScrubStatus>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    Ok(Json(admin.scrub.status()))
+}
+
+async fn scrub_run(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Query(q): Query<RunQuery>,
+) -> Result<Json<Option<stele::scrub::ScrubReport>>, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
+    if q.wait.unwrap_or(false) {
+        Ok(Json(admin.scrub.run_and_wait().await))
+    } else {
+        admin.scrub.run_now();
+        Ok(Json(None))
+    }
+}
+
+/// Heal: a replaced (emptied) disk directory is stamped and brought online; a scrub pass
+/// with repair then rebuilds its shards. With `?wait=true` the pass's report is returned.
+async fn heal_disk(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(id): Path<String>,
+    Query(q): Query<RunQuery>,
+) -> Result<Json<Option<stele::scrub::ScrubReport>>, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
+    let store = admin.control.store().clone();
+    blocking(move || Ok(store.heal_disk(&id)?)).await?;
+    if q.wait.unwrap_or(false) {
+        Ok(Json(admin.scrub.run_and_wait().await))
+    } else {
+        admin.scrub.run_now();
         Ok(Json(None))
     }
 }

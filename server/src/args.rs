@@ -59,6 +59,12 @@ pub struct Args {
     /// Every new bucket gets Object Lock (and versioning), whatever the request says.
     #[arg(long, env = "STELE_REQUIRE_OBJECT_LOCK")]
     pub require_object_lock: bool,
+    /// Seconds between scrub passes (default 7 days).
+    #[arg(long, env = "STELE_SCRUB_INTERVAL", default_value_t = 7 * 24 * 3600)]
+    pub scrub_interval: u64,
+    /// Scrub rate limit, MB verified per second (leaves the disks to foreground traffic).
+    #[arg(long, env = "STELE_SCRUB_RATE", default_value_t = 50)]
+    pub scrub_rate: u32,
     /// Seconds between lifecycle passes.
     #[arg(long, env = "STELE_LIFECYCLE_INTERVAL", default_value_t = 3600)]
     pub lifecycle_interval: u64,

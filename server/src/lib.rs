@@ -115,11 +115,18 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         1000,
     );
     let lifecycle_task = tokio::spawn(lifecycle.clone().run(rx.clone()));
+    let scrub = stele::scrub::ScrubWorker::new(
+        store.clone(),
+        std::time::Duration::from_secs(args.scrub_interval.max(1)),
+        args.scrub_rate.saturating_mul(1_000_000).max(1),
+    );
+    let scrub_task = tokio::spawn(scrub.clone().run(rx.clone()));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
             control: stele::control::Control::new(store, ids.clone()),
             ids,
             lifecycle,
+            scrub,
             limiter: Arc::new(limiter::AuthLimiter::default()),
         },
         admin_listener,
@@ -131,6 +138,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     s3.await??;
     admin.await??;
     lifecycle_task.await?;
+    scrub_task.await?;
     Ok(())
 }
 

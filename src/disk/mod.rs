@@ -366,6 +366,29 @@ impl Disk {
         )
     }
 
+    /// Starts the rebuild of a missing or corrupt shard (repair): written like a new one,
+    /// then renamed over the old name only if it hashes to `root`.
+    pub fn rebuild_shard(
+        self: &Arc<Self>,
+        segment: &SegmentId,
+        index: usize,
+        block_size: u32,
+        root: shard::Hash,
+    ) -> Result<ShardWriter, DiskError> {
+        let mut w = self.create_shard(segment, index, block_size)?;
+        w.set_replaces(root);
+        Ok(w)
+    }
+
+    /// Heal: a disk whose directory was emptied (replaced) is stamped and brought online
+    /// again, so repair can rebuild its shards. A directory holding anything else is left
+    /// alone.
+    pub fn heal(&self) -> Result<(), DiskError> {
+        self.format_or_check()?;
+        self.set_state(DiskState::Online);
+        Ok(())
+    }
+
     /// Opens a finished shard file and checks its hash list against `root`.
     pub fn open_shard(
         &self,

@@ -58,6 +58,9 @@ pub struct ShardWriter {
     block_size: u32,
     hashes: Vec<u8>,
     data_len: u64,
+    /// A rebuilt shard (repair): it must hash to this root, and it replaces whatever is at
+    /// its name (missing or corrupt) by an atomic rename.
+    replaces: Option<Hash>,
     /// Bytes written since the last background flush started.
     unflushed: u64,
     flusher: Option<std::thread::JoinHandle<()>>,
@@ -87,6 +90,7 @@ impl ShardWriter {
             block_size,
             hashes: Vec::new(),
             data_len: 0,
+            replaces: None,
             unflushed: 0,
             flusher: None,
         })
@@ -94,6 +98,10 @@ impl ShardWriter {
 
     pub fn disk(&self) -> &Disk {
         &self.disk
+    }
+
+    pub(super) fn set_replaces(&mut self, root: Hash) {
+        self.replaces = Some(root);
     }
 
     /// Appends the next block. Every block but the last must be `block_size` long.
@@ -155,6 +163,21 @@ impl ShardWriter {
             .map_err(|e| disk.io_err("chmod", tmp, e))?;
         file.sync_all().map_err(|e| disk.io_err("fsync", tmp, e))?;
         drop(file);
+        if let Some(expected) = self.replaces {
+            // Repair: the rebuilt file must be exactly the one the metadata names; it takes
+            // the place of the bad one in one rename, never by writing into it.
+            if root != expected {
+                return Err(DiskError::Corrupt {
+                    path: self.dest.clone(),
+                    what: Corruption::RootMismatch,
+                });
+            }
+            std::fs::rename(tmp, &self.dest).map_err(|e| disk.io_err("rename", &self.dest, e))?;
+            if let Some(dir) = self.dest.parent() {
+                sync_dir(dir).map_err(|e| disk.io_err("fsync dir", dir, e))?;
+            }
+            return Ok(root);
+        }
         // A hard link fails if the destination exists: shard files are create-only.
         if let Err(e) = std::fs::hard_link(tmp, &self.dest) {
             if e.kind() == io::ErrorKind::AlreadyExists {

@@ -14,6 +14,7 @@ mod multipart;
 mod object_lock;
 mod range;
 mod read;
+mod scrub;
 mod tagging;
 mod versions;
 mod write;
@@ -28,6 +29,7 @@ pub use multipart::{CompletedPart, MAX_PARTS, MIN_PART_SIZE, MultipartChecksum, 
 pub use object_lock::LockConfiguration;
 pub use range::ByteRange;
 pub use read::{Body, ObjectRead};
+pub use scrub::{ShardFault, VersionScrub};
 pub use versions::{
     DeleteOutcome, ListPage, ListQuery, VersionEntry, VersionRef, VersionsPage, VersionsQuery,
 };

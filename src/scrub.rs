@@ -1,0 +1,337 @@
+//! Scrub: the worker that walks every version, verifies every shard block against its
+//! BLAKE3 hash, rebuilds what is missing or corrupt from the other shards, and reports
+//! what it could not rebuild by bucket, key and version. It runs on a schedule (default
+//! every 7 days) and on demand, at a bounded rate, with a checkpoint in the metadata store
+//! (a pass killed midway resumes after the last key it finished), a status, and a clean
+//! shutdown.
+
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+
+use crate::meta::{Record, VersionRecord};
+use crate::store::Store;
+use crate::types::{BucketName, ObjectKey, Timestamp};
+use crate::worker::Throttle;
+
+const CHECKPOINT_KEY: &str = "worker.scrub.checkpoint";
+
+/// A version scrub could not rebuild.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unrepairable {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    /// As clients name it (`null` or the id).
+    pub version_id: String,
+    pub stripe: u64,
+}
+
+/// The counts of one pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScrubReport {
+    pub started: Option<Timestamp>,
+    pub finished: Option<Timestamp>,
+    pub versions: u64,
+    pub shards_verified: u64,
+    pub bytes_verified: u64,
+    pub missing: u64,
+    pub corrupt: u64,
+    pub repaired: u64,
+    pub unrepairable: Vec<Unrepairable>,
+    /// The pass continued one that was interrupted (by a crash or shutdown).
+    pub resumed: bool,
+    /// Keys handled before the interruption, when resumed.
+    pub keys_before_resume: u64,
+    pub keys: u64,
+    pub duration_ms: u64,
+}
+
+/// Where an interrupted pass resumes, with what it had counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub bucket: BucketName,
+    pub after: ObjectKey,
+    pub report: ScrubReport,
+}
+
+impl Record for Checkpoint {
+    const NAME: &'static str = "scrub-checkpoint";
+    const FORMAT: u8 = 1;
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScrubStatus {
+    pub running: bool,
+    pub paused: bool,
+    pub passes: u64,
+    pub current: Option<ScrubReport>,
+    pub last_pass: Option<ScrubReport>,
+    /// Throttle: bytes verified per second.
+    pub rate_bytes_per_sec: u32,
+    pub interval_secs: u64,
+}
+
+pub struct ScrubWorker {
+    store: Store,
+    status: Mutex<ScrubStatus>,
+    trigger: Notify,
+    done: Notify,
+}
+
+impl ScrubWorker {
+    pub fn new(store: Store, interval: Duration, rate_bytes_per_sec: u32) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            status: Mutex::new(ScrubStatus {
+                rate_bytes_per_sec: rate_bytes_per_sec.max(1),
+                interval_secs: interval.as_secs(),
+                ..Default::default()
+            }),
+            trigger: Notify::new(),
+            done: Notify::new(),
+        })
+    }
+
+    fn with_status<R>(&self, f: impl FnOnce(&mut ScrubStatus) -> R) -> R {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn status(&self) -> ScrubStatus {
+        self.with_status(|s| s.clone())
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.with_status(|s| s.paused = paused);
+        if !paused {
+            self.trigger.notify_one();
+        }
+    }
+
+    pub fn run_now(&self) {
+        self.trigger.notify_one();
+    }
+
+    /// Starts a pass (or lets the one running finish) and waits for it; its report.
+    pub async fn run_and_wait(&self) -> Option<ScrubReport> {
+        let before = self.with_status(|s| s.passes);
+        loop {
+            let done = self.done.notified();
+            self.trigger.notify_one();
+            done.await;
+            let (passes, report) = self.with_status(|s| (s.passes, s.last_pass.clone()));
+            if passes > before {
+                return report;
+            }
+        }
+    }
+
+    fn load_checkpoint(&self) -> Option<Checkpoint> {
+        self.store
+            .meta()
+            .system_get(CHECKPOINT_KEY)
+            .ok()
+            .flatten()
+            .and_then(|b| Checkpoint::decode(&b).ok())
+    }
+
+    /// Runs until `shutdown`: a pass every interval or when asked; an interrupted pass
+    /// resumes at start.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let interval = Duration::from_secs(self.with_status(|s| s.interval_secs).max(1));
+        let mut resume = self.load_checkpoint();
+        loop {
+            if resume.is_none() {
+                tokio::select! {
+                    _ = shutdown.wait_for(|s| *s) => return,
+                    _ = self.trigger.notified() => {}
+                    _ = tokio::time::sleep(interval) => {}
+                }
+            }
+            if self.with_status(|s| s.paused) {
+                resume = None;
+                continue;
+            }
+            let from = resume.take();
+            let me = self.clone();
+            let stop = shutdown.clone();
+            let finished = tokio::task::spawn_blocking(move || me.pass(from, &stop))
+                .await
+                .unwrap_or(false);
+            if !finished {
+                return;
+            }
+            self.done.notify_waiters();
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut ScrubReport)) {
+        self.with_status(|s| {
+            if let Some(r) = s.current.as_mut() {
+                f(r)
+            }
+        });
+    }
+
+    /// One pass over every version; false if interrupted by shutdown.
+    fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
+        let clock = Instant::now();
+        let report = match &resume {
+            Some(c) => ScrubReport {
+                resumed: true,
+                keys_before_resume: c.report.keys,
+                ..c.report.clone()
+            },
+            None => ScrubReport {
+                started: Some(self.store.retention_clock().now()),
+                ..Default::default()
+            },
+        };
+        if resume.is_some() {
+            tracing::info!(keys_done = report.keys, "scrub resumes from its checkpoint");
+        }
+        self.with_status(|s| {
+            s.running = true;
+            s.current = Some(report);
+        });
+        let rate = self.with_status(|s| s.rate_bytes_per_sec);
+        let mut throttle = Throttle::new(rate);
+        let mut interrupted = false;
+        for b in self.store.buckets().unwrap_or_default() {
+            if let Some(c) = &resume
+                && b.name < c.bucket
+            {
+                continue;
+            }
+            let after = resume
+                .as_ref()
+                .filter(|c| c.bucket == b.name)
+                .map(|c| c.after.clone());
+            if !self.bucket_pass(&b.name, after, &mut throttle, stop) {
+                interrupted = true;
+                break;
+            }
+        }
+        let report = self.with_status(|s| {
+            s.running = false;
+            let mut r = s.current.take().unwrap_or_default();
+            if !interrupted {
+                r.finished = Some(self.store.retention_clock().now());
+                r.duration_ms = clock.elapsed().as_millis() as u64;
+                s.passes += 1;
+                s.last_pass = Some(r.clone());
+            }
+            r
+        });
+        if !interrupted {
+            if let Err(e) = self.store.meta().system_delete(CHECKPOINT_KEY) {
+                tracing::warn!(error = %e, "scrub: cannot clear its checkpoint");
+            }
+            tracing::info!(
+                shards = report.shards_verified,
+                missing = report.missing,
+                corrupt = report.corrupt,
+                repaired = report.repaired,
+                unrepairable = report.unrepairable.len(),
+                "scrub pass done"
+            );
+        }
+        !interrupted
+    }
+
+    fn bucket_pass(
+        &self,
+        bucket: &BucketName,
+        after: Option<ObjectKey>,
+        throttle: &mut Throttle,
+        stop: &watch::Receiver<bool>,
+    ) -> bool {
+        let mut from = after;
+        loop {
+            let mut key: Option<ObjectKey> = None;
+            let mut versions: Vec<VersionRecord> = Vec::new();
+            let start = from.as_ref().map_or("", |k| k.as_str()).to_owned();
+            let skip = from.clone();
+            let scanned = self.store.meta().scan_versions(bucket, &start, |k, v| {
+                if skip.as_ref() == Some(&k) {
+                    return ControlFlow::Continue(());
+                }
+                match &key {
+                    None => {
+                        key = Some(k);
+                        versions.push(v);
+                        ControlFlow::Continue(())
+                    }
+                    Some(cur) if *cur == k => {
+                        versions.push(v);
+                        ControlFlow::Continue(())
+                    }
+                    Some(_) => ControlFlow::Break(()),
+                }
+            });
+            if let Err(e) = scanned {
+                tracing::error!(bucket = %bucket, error = %e, "scrub: cannot list versions");
+                return true;
+            }
+            let Some(k) = key else { return true };
+            for v in &versions {
+                let found = self.store.scrub_version(bucket, &k, v, true);
+                throttle.wait(found.bytes_verified.max(1));
+                self.update(|r| {
+                    r.versions += 1;
+                    r.shards_verified += found.shards_verified;
+                    r.bytes_verified += found.bytes_verified;
+                    r.missing += found.missing;
+                    r.corrupt += found.corrupt;
+                    r.repaired += found.repaired;
+                    if let Some(stripe) = found.unrepairable {
+                        r.unrepairable.push(Unrepairable {
+                            bucket: bucket.clone(),
+                            key: k.clone(),
+                            version_id: v.version_ref().to_string(),
+                            stripe,
+                        });
+                    }
+                });
+            }
+            self.update(|r| r.keys += 1);
+            let report = self.with_status(|s| s.current.clone().unwrap_or_default());
+            let cp = Checkpoint {
+                bucket: bucket.clone(),
+                after: k.clone(),
+                report,
+            };
+            if let Err(e) = self
+                .store
+                .meta()
+                .system_put(CHECKPOINT_KEY, cp.encode(), false)
+            {
+                tracing::warn!(error = %e, "scrub: cannot save its checkpoint");
+            }
+            if *stop.borrow() {
+                return false;
+            }
+            from = Some(k);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_of_format_1_decodes() {
+        let c = Checkpoint {
+            bucket: BucketName::new("bkt").expect("name"),
+            after: ObjectKey::new("k").expect("key"),
+            report: ScrubReport::default(),
+        };
+        let bytes = c.encode();
+        assert_eq!(bytes[0], 1);
+        assert_eq!(&bytes[1..7], &[3, b'b', b'k', b't', 1, b'k']);
+        assert_eq!(Checkpoint::decode(&bytes).expect("decode"), c);
+    }
+}
