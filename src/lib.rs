@@ -13,8 +13,10 @@
 //! - [`identity`]: users, roles and grants, sealed access keys, the two-person rule.
 //! - [`lock`]: Object Lock's pure decisions and the retention clock.
 //! - [`store`]: the engine: buckets, the write path and the read path.
-//! - [`worker`], [`lifecycle`], [`scrub`]: background workers (what they share; aging
-//!   versions out by bucket rules; verifying and rebuilding shards).
+//! - [`worker`], [`lifecycle`], [`scrub`], [`watchdog`]: background workers (what they
+//!   share; aging versions out by bucket rules; verifying and rebuilding shards; disks,
+//!   clock and backup freshness).
+//! - [`alert`]: alerts and their durable delivery queue (the server delivers them).
 //! - [`audit`]: the typed audit events (logged today; the audit log's input later).
 //! - [`control`]: administrative operations across identities and the engine, under the
 //!   two-person rule.
@@ -22,6 +24,7 @@
 //! Still to come on top of `store`: `audit` and the other background workers (scrub,
 //! repair, replication).
 
+pub mod alert;
 pub mod audit;
 pub mod checksum;
 pub mod clock;
@@ -38,6 +41,7 @@ pub mod scrub;
 pub mod store;
 pub mod topology;
 pub mod types;
+pub mod watchdog;
 pub mod worker;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

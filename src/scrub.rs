@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
+use crate::alert::{Alert, Alerts};
 use crate::meta::{Record, VersionRecord};
 use crate::store::Store;
 use crate::types::{BucketName, ObjectKey, Timestamp};
@@ -76,15 +77,22 @@ pub struct ScrubStatus {
 
 pub struct ScrubWorker {
     store: Store,
+    alerts: Option<Arc<Alerts>>,
     status: Mutex<ScrubStatus>,
     trigger: Notify,
     done: Notify,
 }
 
 impl ScrubWorker {
-    pub fn new(store: Store, interval: Duration, rate_bytes_per_sec: u32) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        alerts: Option<Arc<Alerts>>,
+        interval: Duration,
+        rate_bytes_per_sec: u32,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
+            alerts,
             status: Mutex::new(ScrubStatus {
                 rate_bytes_per_sec: rate_bytes_per_sec.max(1),
                 interval_secs: interval.as_secs(),
@@ -167,6 +175,12 @@ impl ScrubWorker {
         }
     }
 
+    fn raise(&self, alert: Alert) {
+        if let Some(a) = &self.alerts {
+            a.raise(alert);
+        }
+    }
+
     fn update(&self, f: impl FnOnce(&mut ScrubReport)) {
         self.with_status(|s| {
             if let Some(r) = s.current.as_mut() {
@@ -229,6 +243,14 @@ impl ScrubWorker {
             if let Err(e) = self.store.meta().system_delete(CHECKPOINT_KEY) {
                 tracing::warn!(error = %e, "scrub: cannot clear its checkpoint");
             }
+            self.raise(Alert::ScrubPassDone {
+                versions: report.versions,
+                shards_verified: report.shards_verified,
+                missing: report.missing,
+                corrupt: report.corrupt,
+                repaired: report.repaired,
+                unrepairable: report.unrepairable.len() as u64,
+            });
             tracing::info!(
                 shards = report.shards_verified,
                 missing = report.missing,
@@ -279,6 +301,32 @@ impl ScrubWorker {
             for v in &versions {
                 let found = self.store.scrub_version(bucket, &k, v, true);
                 throttle.wait(found.bytes_verified.max(1));
+                let version = v.version_ref().to_string();
+                if found.missing + found.corrupt > 0 {
+                    self.raise(Alert::CorruptionFound {
+                        bucket: bucket.to_string(),
+                        key: k.to_string(),
+                        version: version.clone(),
+                        missing: found.missing,
+                        corrupt: found.corrupt,
+                    });
+                }
+                if found.repaired > 0 {
+                    self.raise(Alert::Repaired {
+                        bucket: bucket.to_string(),
+                        key: k.to_string(),
+                        version: version.clone(),
+                        shards: found.repaired,
+                    });
+                }
+                if let Some(stripe) = found.unrepairable {
+                    self.raise(Alert::Unrepairable {
+                        bucket: bucket.to_string(),
+                        key: k.to_string(),
+                        version,
+                        stripe,
+                    });
+                }
                 self.update(|r| {
                     r.versions += 1;
                     r.shards_verified += found.shards_verified;

@@ -36,6 +36,8 @@ pub struct Admin {
     pub ids: Arc<Identities>,
     pub lifecycle: Arc<LifecycleWorker>,
     pub scrub: Arc<stele::scrub::ScrubWorker>,
+    pub alerts: Arc<stele::alert::Alerts>,
+    pub watchdog: Arc<stele::watchdog::Watchdog>,
     pub limiter: Arc<AuthLimiter>,
 }
 
@@ -72,6 +74,12 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
         .route("/v1/settings/two-person-rule", put(set_two_person))
+        .route("/v1/alerts/sinks", get(list_sinks))
+        .route("/v1/alerts/sinks/{name}", put(set_sink).delete(remove_sink))
+        .route("/v1/alerts/queue", get(alert_queue))
+        .route("/v1/alerts/test", post(alert_test))
+        .route("/v1/buckets/{bucket}/expect", put(set_expectation))
+        .route("/v1/watchdog", get(watchdog_status))
         .route("/v1/scrub", get(scrub_status))
         .route("/v1/scrub/run", post(scrub_run))
         .route("/v1/disks/{id}/heal", post(heal_disk))
@@ -900,6 +908,112 @@ async fn lifecycle_run(
         admin.lifecycle.run_now();
         Ok(Json(None))
     }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        e.to_string(),
+    )
+}
+
+async fn list_sinks(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<Vec<stele::alert::SinkRecord>>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let a = admin.alerts.clone();
+    blocking(move || a.sinks().map_err(internal))
+        .await
+        .map(Json)
+}
+
+#[derive(Deserialize)]
+struct SinkBody {
+    url: String,
+}
+
+async fn set_sink(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+    Json(body): Json<SinkBody>,
+) -> Result<Json<stele::alert::SinkRecord>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    if !body.url.starts_with("http://") && !body.url.starts_with("https://") {
+        return Err(bad("a sink URL starts with http:// or https://"));
+    }
+    let a = admin.alerts.clone();
+    blocking(move || a.set_sink(&name, &body.url).map_err(internal))
+        .await
+        .map(Json)
+}
+
+async fn remove_sink(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let a = admin.alerts.clone();
+    blocking(move || a.remove_sink(&name).map_err(internal)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn alert_queue(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<Vec<stele::alert::QueuedAlert>>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let a = admin.alerts.clone();
+    blocking(move || a.queue(1000).map_err(internal))
+        .await
+        .map(Json)
+}
+
+async fn alert_test(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<StatusCode, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
+    let a = admin.alerts.clone();
+    let who = actor.user.name.clone();
+    blocking(move || {
+        a.raise(stele::alert::Alert::Test {
+            message: format!("test alert sent by {who}"),
+        });
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+struct ExpectBody {
+    every_secs: Option<u64>,
+}
+
+async fn set_expectation(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+    Json(body): Json<ExpectBody>,
+) -> Result<StatusCode, ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::ManageBuckets, Some(&b))?;
+    admin.control.store().bucket(&b)?;
+    let a = admin.alerts.clone();
+    blocking(move || a.expect(&name, body.every_secs).map_err(internal)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn watchdog_status(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<stele::watchdog::WatchStatus>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    Ok(Json(admin.watchdog.status()))
 }
 
 async fn scrub_status(

@@ -65,6 +65,12 @@ pub struct Args {
     /// Scrub rate limit, MB verified per second (leaves the disks to foreground traffic).
     #[arg(long, env = "STELE_SCRUB_RATE", default_value_t = 50)]
     pub scrub_rate: u32,
+    /// Longest wait between two delivery attempts of an alert to a webhook, in seconds.
+    #[arg(long, env = "STELE_ALERT_RETRY_MAX", default_value_t = 60)]
+    pub alert_retry_max: u64,
+    /// Seconds between watchdog rounds (disk states, clock anomalies, backup freshness).
+    #[arg(long, env = "STELE_WATCH_INTERVAL", default_value_t = 30)]
+    pub watch_interval: u64,
     /// Seconds between lifecycle passes.
     #[arg(long, env = "STELE_LIFECYCLE_INTERVAL", default_value_t = 3600)]
     pub lifecycle_interval: u64,

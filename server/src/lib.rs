@@ -3,6 +3,7 @@
 //! answer; no storage logic lives here.
 
 pub mod admin;
+pub mod alerts;
 pub mod args;
 pub mod limiter;
 pub mod s3;
@@ -39,6 +40,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let admin_addr = args.admin_addr()?;
     let (wall, mono) = clocks(&args);
     let ids_clock = wall.clone();
+    let alert_clock = wall.clone();
     let store = tokio::task::spawn_blocking(move || Store::open_with(config, wall, mono))
         .await?
         .context("cannot open the node")?;
@@ -115,8 +117,20 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         1000,
     );
     let lifecycle_task = tokio::spawn(lifecycle.clone().run(rx.clone()));
+    let alerts = Arc::new(stele::alert::Alerts::new(
+        store.meta_handle(),
+        alert_clock.clone(),
+        (args.alert_retry_max.max(1) as i64).saturating_mul(1_000_000),
+    ));
+    let alerts_task = tokio::spawn(alerts::run(alerts.clone(), rx.clone()));
+    let watchdog = stele::watchdog::Watchdog::new(store.clone(), alerts.clone(), alert_clock);
+    let watch_task = tokio::spawn(watchdog.clone().run(
+        std::time::Duration::from_secs(args.watch_interval.max(1)),
+        rx.clone(),
+    ));
     let scrub = stele::scrub::ScrubWorker::new(
         store.clone(),
+        Some(alerts.clone()),
         std::time::Duration::from_secs(args.scrub_interval.max(1)),
         args.scrub_rate.saturating_mul(1_000_000).max(1),
     );
@@ -127,6 +141,8 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             ids,
             lifecycle,
             scrub,
+            alerts,
+            watchdog,
             limiter: Arc::new(limiter::AuthLimiter::default()),
         },
         admin_listener,
@@ -139,6 +155,8 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     admin.await??;
     lifecycle_task.await?;
     scrub_task.await?;
+    alerts_task.await?;
+    watch_task.await?;
     Ok(())
 }
 

@@ -23,7 +23,7 @@ pub use model::{
 
 use crate::clock::SharedClock;
 use crate::crypto::SealKey;
-use crate::meta::{Meta, MetaError, Record};
+use crate::meta::{Meta, MetaError, Record, Space};
 use crate::types::{BucketName, Timestamp};
 
 /// How long a privileged request waits for a second administrator.
@@ -163,16 +163,19 @@ impl Identities {
     }
 
     pub fn settings(&self) -> Result<Settings, IdentityError> {
-        Ok(self.meta.identity_get(SETTINGS)?.unwrap_or_default())
+        Ok(self
+            .meta
+            .kv_get(Space::Identity, SETTINGS)?
+            .unwrap_or_default())
     }
 
     pub fn users(&self) -> Result<Vec<UserRecord>, IdentityError> {
-        Ok(self.meta.identity_list("user/")?)
+        Ok(self.meta.kv_list(Space::Identity, "user/", usize::MAX)?)
     }
 
     pub fn user(&self, name: &str) -> Result<UserRecord, IdentityError> {
         self.meta
-            .identity_get(&user_key(name))?
+            .kv_get(Space::Identity, &user_key(name))?
             .ok_or_else(|| IdentityError::UnknownUser {
                 name: name.to_owned(),
             })
@@ -182,7 +185,7 @@ impl Identities {
     pub fn keys_of(&self, user: &str) -> Result<Vec<KeyRecord>, IdentityError> {
         Ok(self
             .meta
-            .identity_list::<KeyRecord>("key/")?
+            .kv_list::<KeyRecord>(Space::Identity, "key/", usize::MAX)?
             .into_iter()
             .filter(|k| k.user == user)
             .collect())
@@ -190,7 +193,7 @@ impl Identities {
 
     fn put_user(&self, u: &UserRecord) -> Result<(), IdentityError> {
         self.meta
-            .identity_write(&[(user_key(&u.name), u.encode())], &[])?;
+            .kv_write(Space::Identity, &[(user_key(&u.name), u.encode())], &[])?;
         Ok(())
     }
 
@@ -203,7 +206,7 @@ impl Identities {
         let _g = self.guard();
         if self
             .meta
-            .identity_get::<UserRecord>(&user_key(name))?
+            .kv_get::<UserRecord>(Space::Identity, &user_key(name))?
             .is_some()
         {
             return Err(IdentityError::UserExists {
@@ -225,7 +228,9 @@ impl Identities {
     /// the admin listener. (The first S3 identity has the admin role for S3 bucket
     /// settings but no admin-plane key, so it is not a second pair of eyes.)
     pub fn admins(&self) -> Result<Vec<UserRecord>, IdentityError> {
-        let keys = self.meta.identity_list::<KeyRecord>("key/")?;
+        let keys = self
+            .meta
+            .kv_list::<KeyRecord>(Space::Identity, "key/", usize::MAX)?;
         Ok(self
             .users()?
             .into_iter()
@@ -291,7 +296,8 @@ impl Identities {
                 puts.push((key_key(&k.access_key), k.encode()));
             }
         }
-        self.meta.identity_write(&puts, &[user_key(name)])?;
+        self.meta
+            .kv_write(Space::Identity, &puts, &[user_key(name)])?;
         Ok(())
     }
 
@@ -313,14 +319,17 @@ impl Identities {
             created: self.clock.now(),
             revoked: None,
         };
-        self.meta
-            .identity_write(&[(key_key(&record.access_key), record.encode())], &[])?;
+        self.meta.kv_write(
+            Space::Identity,
+            &[(key_key(&record.access_key), record.encode())],
+            &[],
+        )?;
         Ok(NewKey { record, secret })
     }
 
     pub fn key(&self, access_key: &str) -> Result<KeyRecord, IdentityError> {
         self.meta
-            .identity_get(&key_key(access_key))?
+            .kv_get(Space::Identity, &key_key(access_key))?
             .ok_or_else(|| IdentityError::UnknownKey {
                 access_key: access_key.to_owned(),
             })
@@ -332,7 +341,7 @@ impl Identities {
         if k.revoked.is_none() {
             k.revoked = Some(self.clock.now());
             self.meta
-                .identity_write(&[(key_key(access_key), k.encode())], &[])?;
+                .kv_write(Space::Identity, &[(key_key(access_key), k.encode())], &[])?;
         }
         Ok(k)
     }
@@ -357,13 +366,19 @@ impl Identities {
         access_key: &str,
         plane: Plane,
     ) -> Result<Option<(UserRecord, String)>, IdentityError> {
-        let Some(k) = self.meta.identity_get::<KeyRecord>(&key_key(access_key))? else {
+        let Some(k) = self
+            .meta
+            .kv_get::<KeyRecord>(Space::Identity, &key_key(access_key))?
+        else {
             return Ok(None);
         };
         if k.revoked.is_some() || k.plane != plane {
             return Ok(None);
         }
-        let Some(u) = self.meta.identity_get::<UserRecord>(&user_key(&k.user))? else {
+        let Some(u) = self
+            .meta
+            .kv_get::<UserRecord>(Space::Identity, &user_key(&k.user))?
+        else {
             return Ok(None);
         };
         if u.disabled {
@@ -431,13 +446,18 @@ impl Identities {
             created,
             expires: created.plus_micros(APPROVAL_WINDOW_MICROS),
         };
-        self.meta
-            .identity_write(&[(approval_key(&rec.id), rec.encode())], &[])?;
+        self.meta.kv_write(
+            Space::Identity,
+            &[(approval_key(&rec.id), rec.encode())],
+            &[],
+        )?;
         Ok(Requested::Pending(rec))
     }
 
     pub fn approvals(&self) -> Result<Vec<ApprovalRecord>, IdentityError> {
-        Ok(self.meta.identity_list("approval/")?)
+        Ok(self
+            .meta
+            .kv_list(Space::Identity, "approval/", usize::MAX)?)
     }
 
     /// A second administrator approves: the request is consumed and its operation returned
@@ -446,14 +466,15 @@ impl Identities {
         let _g = self.guard();
         let rec: ApprovalRecord = self
             .meta
-            .identity_get(&approval_key(id))?
+            .kv_get(Space::Identity, &approval_key(id))?
             .ok_or_else(|| IdentityError::UnknownApproval { id: id.to_owned() })?;
         if rec.requested_by == actor {
             return Err(IdentityError::SameApprover {
                 requested_by: rec.requested_by,
             });
         }
-        self.meta.identity_write(&[], &[approval_key(id)])?;
+        self.meta
+            .kv_write(Space::Identity, &[], &[approval_key(id)])?;
         if self.clock.now() > rec.expires {
             return Err(IdentityError::ApprovalExpired { id: id.to_owned() });
         }
@@ -464,9 +485,10 @@ impl Identities {
     pub fn deny(&self, id: &str) -> Result<ApprovalRecord, IdentityError> {
         let rec: ApprovalRecord = self
             .meta
-            .identity_get(&approval_key(id))?
+            .kv_get(Space::Identity, &approval_key(id))?
             .ok_or_else(|| IdentityError::UnknownApproval { id: id.to_owned() })?;
-        self.meta.identity_write(&[], &[approval_key(id)])?;
+        self.meta
+            .kv_write(Space::Identity, &[], &[approval_key(id)])?;
         Ok(rec)
     }
 
@@ -482,7 +504,7 @@ impl Identities {
                     two_person_rule: *enabled,
                 };
                 self.meta
-                    .identity_write(&[(SETTINGS.to_owned(), s.encode())], &[])?;
+                    .kv_write(Space::Identity, &[(SETTINGS.to_owned(), s.encode())], &[])?;
             }
             Privileged::LoosenPolicy { .. } => {}
         }
@@ -541,7 +563,7 @@ impl Identities {
     ) -> Result<Option<NewKey>, IdentityError> {
         let exists = self
             .meta
-            .identity_get::<UserRecord>(&user_key(name))?
+            .kv_get::<UserRecord>(Space::Identity, &user_key(name))?
             .is_some();
         if !exists {
             if !first_start && given.is_none() {
@@ -608,7 +630,7 @@ impl Identities {
                 };
                 if self
                     .meta
-                    .identity_get::<UserRecord>(&user_key(name))?
+                    .kv_get::<UserRecord>(Space::Identity, &user_key(name))?
                     .is_none()
                 {
                     self.create_user(name, grants)?;

@@ -46,7 +46,10 @@ fn secrets_are_sealed_and_keys_open_one_plane() {
     let k = r.ids.create_key("w", Plane::S3, None).expect("key");
     let stored: KeyRecord = r
         .meta
-        .identity_get(&format!("key/{}", k.record.access_key))
+        .kv_get(
+            crate::meta::Space::Identity,
+            &format!("key/{}", k.record.access_key),
+        )
         .expect("get")
         .expect("stored");
     let raw = stored.encode();

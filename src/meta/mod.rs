@@ -74,6 +74,24 @@ pub struct NewVersion<'a> {
     pub lock: Option<&'a LockRecord>,
 }
 
+/// Keyed spaces of records that layers above keep here by string keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    /// Users, keys, approvals, identity settings.
+    Identity,
+    /// Alert sinks and the alert delivery queue.
+    Alerts,
+}
+
+impl Space {
+    fn cf(self) -> Cf {
+        match self {
+            Space::Identity => Cf::Identity,
+            Space::Alerts => Cf::Alerts,
+        }
+    }
+}
+
 /// Column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cf {
@@ -87,10 +105,11 @@ pub enum Cf {
     Inline,
     Locks,
     Identity,
+    Alerts,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 10] = [
+    pub const ALL: [Cf; 11] = [
         Cf::Buckets,
         Cf::Versions,
         Cf::Uploads,
@@ -101,6 +120,7 @@ impl Cf {
         Cf::Inline,
         Cf::Locks,
         Cf::Identity,
+        Cf::Alerts,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -114,6 +134,7 @@ impl Cf {
             Cf::Inline => "inline",
             Cf::Locks => "locks",
             Cf::Identity => "identity",
+            Cf::Alerts => "alerts",
         }
     }
 }
@@ -724,30 +745,36 @@ impl Meta {
         self.db.get(Cf::System, key.as_bytes())
     }
 
-    /// An identity record (users, keys, approvals, settings) by its key.
-    pub fn identity_get<R: Record>(&self, key: &str) -> Result<Option<R>, MetaError> {
-        self.get(Cf::Identity, key.as_bytes())
+    /// A record of a keyed space (identities, alerts) by its key.
+    pub fn kv_get<R: Record>(&self, space: Space, key: &str) -> Result<Option<R>, MetaError> {
+        self.get(space.cf(), key.as_bytes())
     }
 
-    /// Writes identity records and removes others in one synced batch.
-    pub fn identity_write(
+    /// Writes records of a space and removes others in one synced batch.
+    pub fn kv_write(
         &self,
+        space: Space,
         puts: &[(String, Vec<u8>)],
         deletes: &[String],
     ) -> Result<(), MetaError> {
         let mut b = Batch::default();
         for (k, v) in puts {
-            b.put(Cf::Identity, k.as_bytes().to_vec(), v.clone());
+            b.put(space.cf(), k.as_bytes().to_vec(), v.clone());
         }
         for k in deletes {
-            b.delete(Cf::Identity, k.as_bytes().to_vec());
+            b.delete(space.cf(), k.as_bytes().to_vec());
         }
         self.db.write(b, true)
     }
 
-    /// Every identity record whose key starts with `prefix`, in key order.
-    pub fn identity_list<R: Record>(&self, prefix: &str) -> Result<Vec<R>, MetaError> {
-        self.collect(Cf::Identity, prefix.as_bytes(), usize::MAX)
+    /// Up to `limit` records of a space whose keys start with `prefix`, in key order.
+    pub fn kv_list<R: Record>(
+        &self,
+        space: Space,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<R>, MetaError> {
+        self.collect(space.cf(), prefix.as_bytes(), limit)
     }
 
     pub fn system_delete(&self, key: &str) -> Result<(), MetaError> {

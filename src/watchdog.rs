@@ -1,0 +1,154 @@
+//! The watchdog: a worker that notices what nobody asked about — a disk going offline,
+//! online or full, a clock anomaly, a bucket whose backups stopped arriving — and raises
+//! the alert.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::alert::{Alert, Alerts};
+use crate::clock::SharedClock;
+use crate::disk::DiskState;
+use crate::store::Store;
+use crate::types::{BucketName, Timestamp};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WatchStatus {
+    pub checks: u64,
+    /// Buckets whose backups are overdue now.
+    pub overdue: Vec<String>,
+}
+
+pub struct Watchdog {
+    store: Store,
+    alerts: Arc<Alerts>,
+    clock: SharedClock,
+    disks: Mutex<HashMap<String, DiskState>>,
+    anomalies: Mutex<u64>,
+    status: Mutex<WatchStatus>,
+}
+
+impl Watchdog {
+    pub fn new(store: Store, alerts: Arc<Alerts>, clock: SharedClock) -> Arc<Self> {
+        let anomalies = store.retention_clock().status().anomalies;
+        Arc::new(Self {
+            store,
+            alerts,
+            clock,
+            disks: Mutex::new(HashMap::new()),
+            anomalies: Mutex::new(anomalies),
+            status: Mutex::new(WatchStatus::default()),
+        })
+    }
+
+    pub fn status(&self) -> WatchStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// One round of checks.
+    pub fn check(&self) {
+        self.check_disks();
+        self.check_clock();
+        let overdue = self.check_freshness();
+        if let Ok(mut s) = self.status.lock() {
+            s.checks += 1;
+            s.overdue = overdue;
+        }
+    }
+
+    fn check_disks(&self) {
+        let Ok(mut seen) = self.disks.lock() else {
+            return;
+        };
+        for d in self.store.disks() {
+            let before = seen.insert(d.id.clone(), d.state);
+            if before == Some(d.state) || (before.is_none() && d.state == DiskState::Online) {
+                continue;
+            }
+            let disk = d.id.clone();
+            self.alerts.raise(match d.state {
+                DiskState::Offline => Alert::DiskOffline { disk },
+                DiskState::Online => Alert::DiskOnline { disk },
+                DiskState::Full => Alert::DiskFull { disk },
+            });
+        }
+    }
+
+    fn check_clock(&self) {
+        let st = self.store.retention_clock().status();
+        let Ok(mut seen) = self.anomalies.lock() else {
+            return;
+        };
+        if st.anomalies > *seen {
+            *seen = st.anomalies;
+            self.alerts.raise(Alert::ClockAnomaly {
+                anomalies: st.anomalies,
+                step_micros: st.last_anomaly.map_or(0, |a| a.step_micros),
+            });
+        }
+    }
+
+    /// Raises one alert per missed deadline; returns the buckets overdue now.
+    fn check_freshness(&self) -> Vec<String> {
+        let now = self.clock.now();
+        let mut overdue = Vec::new();
+        for mut e in self.alerts.expectations().unwrap_or_default() {
+            let Ok(bucket) = BucketName::new(e.bucket.clone()) else {
+                continue;
+            };
+            let Ok(b) = self.store.bucket(&bucket) else {
+                continue;
+            };
+            let newest = self.store.newest_version_time(&bucket).ok().flatten();
+            let basis = newest.unwrap_or(b.created);
+            let deadline = basis.plus_micros(e.every_secs as i64 * 1_000_000);
+            if deadline > now {
+                continue;
+            }
+            overdue.push(e.bucket.clone());
+            if e.alerted_for == Some(deadline) {
+                continue;
+            }
+            self.alerts.raise(Alert::BackupOverdue {
+                bucket: e.bucket.clone(),
+                last_version: newest,
+                every_secs: e.every_secs,
+            });
+            e.alerted_for = Some(deadline);
+            if let Err(err) = self.alerts.save_expectation(&e) {
+                tracing::warn!(error = %err, "watchdog: cannot save expectation");
+            }
+        }
+        overdue
+    }
+
+    /// Runs a round every `every` until `shutdown`.
+    pub async fn run(self: Arc<Self>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let me = self.clone();
+            let _ = tokio::task::spawn_blocking(move || me.check()).await;
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
+
+impl Store {
+    /// When the newest version of any key in `bucket` was created (scans the bucket).
+    pub fn newest_version_time(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Option<Timestamp>, crate::store::StoreError> {
+        let mut newest: Option<Timestamp> = None;
+        self.meta().scan_versions(bucket, "", |_, v| {
+            newest = newest.max(Some(v.created));
+            std::ops::ControlFlow::Continue(())
+        })?;
+        Ok(newest)
+    }
+}

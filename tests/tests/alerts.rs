@@ -1,0 +1,265 @@
+//! Alerts reach webhooks: an unrepairable version, a receiver that was down (every alert
+//! arrives once it is back), backup freshness with an injected clock, a clock anomaly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use stele_tests::{DAY_SECS, Server, runtime, start_default, start_with_clock};
+
+/// A webhook receiver: keeps every JSON body POSTed to it.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Receiver {
+    fn serve(listener: TcpListener) -> Receiver {
+        let r = Receiver::default();
+        let got = r.got.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_ok()
+                    && let Ok(v) = serde_json::from_slice(&body)
+                {
+                    got.lock().expect("lock").push(v);
+                }
+                let mut s = reader.into_inner();
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        r
+    }
+
+    fn start() -> (Receiver, String) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/hook", l.local_addr().expect("addr"));
+        (Receiver::serve(l), url)
+    }
+
+    fn of_kind(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.got
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|v| v["kind"] == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `n` alerts of `kind` arrived.
+    fn wait_for(&self, kind: &str, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = self.of_kind(kind);
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} {kind} alerts arrived",
+                found.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn add_sink(server: &Server, url: &str) {
+    let (s, body) = server.admin(
+        "PUT",
+        "/v1/alerts/sinks/ops",
+        Some(&format!(r#"{{"url":"{url}"}}"#)),
+    );
+    assert_eq!(s, 200, "{body}");
+}
+
+fn flip_byte(p: &Path) {
+    use std::os::unix::fs::FileExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(p)
+        .expect("open");
+    let at = f.metadata().expect("meta").len() / 3;
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, at).expect("read");
+    b[0] ^= 0xa5;
+    f.write_all_at(&b, at).expect("write");
+}
+
+#[test]
+fn an_unrepairable_version_is_alerted_by_name() {
+    let (dir, server) = start_default();
+    let (rx, url) = Receiver::start();
+    add_sink(&server, &url);
+    let c = server.client();
+    runtime().block_on(async {
+        c.create_bucket()
+            .bucket("alarm")
+            .send()
+            .await
+            .expect("bucket");
+        c.put_object()
+            .bucket("alarm")
+            .key("doomed")
+            .body(ByteStream::from(vec![7u8; 300_000]))
+            .send()
+            .await
+            .expect("put");
+    });
+    // Its one segment: corrupt three of its six shard files (M = 2).
+    let mut files = Vec::new();
+    for d in std::fs::read_dir(dir.path().join("data/disks"))
+        .expect("disks")
+        .flatten()
+    {
+        for sub in std::fs::read_dir(d.path().join("shards"))
+            .expect("shards")
+            .flatten()
+        {
+            for f in std::fs::read_dir(sub.path()).expect("dir").flatten() {
+                files.push(f.path());
+            }
+        }
+    }
+    assert_eq!(files.len(), 6);
+    for p in files.iter().take(3) {
+        flip_byte(p);
+    }
+    let (s, body) = server.admin("POST", "/v1/scrub/run?wait=true", None);
+    assert_eq!(s, 200, "{body}");
+    let got = rx.wait_for("unrepairable", 1);
+    assert_eq!(got[0]["alert"]["bucket"], "alarm", "{got:?}");
+    assert_eq!(got[0]["alert"]["key"], "doomed", "{got:?}");
+    assert_eq!(got[0]["alert"]["version"], "null", "{got:?}");
+    rx.wait_for("corruption-found", 1);
+    rx.wait_for("scrub-pass-done", 1);
+}
+
+#[test]
+fn a_receiver_that_was_down_gets_every_alert_once_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(
+        &[
+            "--data",
+            data.to_str().expect("path"),
+            "--alert-retry-max",
+            "1",
+        ],
+        dir.path(),
+    );
+    // A port nobody listens on yet.
+    let reserved = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = reserved.local_addr().expect("addr");
+    drop(reserved);
+    add_sink(&server, &format!("http://{addr}/hook"));
+    for _ in 0..3 {
+        let (s, _) = server.admin("POST", "/v1/alerts/test", None);
+        assert_eq!(s, 202);
+    }
+    // Deliveries fail and back off; the alerts wait in the durable queue.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, q) = server.admin("GET", "/v1/alerts/queue", None);
+        let q: serde_json::Value = serde_json::from_str(&q).expect("json");
+        let list = q.as_array().expect("list");
+        if list.len() == 3 && list.iter().all(|e| e["attempts"].as_u64() >= Some(1)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{q}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rx = Receiver::serve(TcpListener::bind(addr).expect("rebind"));
+    assert_eq!(rx.wait_for("test", 3).len(), 3);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, q) = server.admin("GET", "/v1/alerts/queue", None);
+        if q.trim() == "[]" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{q}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rx.of_kind("test").len(), 3, "each alert exactly once");
+}
+
+#[test]
+fn overdue_backups_and_clock_anomalies_raise_alerts() {
+    let (_dir, server, clock) = start_with_clock(&["--watch-interval", "1"]);
+    let (rx, url) = Receiver::start();
+    add_sink(&server, &url);
+    let c = server.client();
+    runtime().block_on(async {
+        c.create_bucket()
+            .bucket("nightly")
+            .send()
+            .await
+            .expect("bucket");
+        c.put_object()
+            .bucket("nightly")
+            .key("backup-1")
+            .body(ByteStream::from_static(b"day one"))
+            .send()
+            .await
+            .expect("put");
+    });
+    let (s, body) = server.admin(
+        "PUT",
+        "/v1/buckets/nightly/expect",
+        Some(r#"{"every_secs": 86400}"#),
+    );
+    assert_eq!(s, 204, "{body}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(rx.of_kind("backup-overdue").is_empty(), "not due yet");
+    // Two days pass without a backup (wall and monotonic clocks together).
+    clock.pass(2 * DAY_SECS);
+    let got = rx.wait_for("backup-overdue", 1);
+    assert_eq!(got[0]["alert"]["bucket"], "nightly");
+    let (_, st) = server.admin("GET", "/v1/watchdog", None);
+    assert!(st.contains("nightly"), "{st}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        rx.of_kind("backup-overdue").len(),
+        1,
+        "one alert per missed deadline"
+    );
+    // A new backup clears it.
+    runtime().block_on(async {
+        c.put_object()
+            .bucket("nightly")
+            .key("backup-2")
+            .body(ByteStream::from_static(b"day three"))
+            .send()
+            .await
+            .expect("put");
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, st) = server.admin("GET", "/v1/watchdog", None);
+    assert!(!st.contains("nightly"), "{st}");
+    // Someone sets the date forward: a clock anomaly alert.
+    clock.jump_wall(100 * 365 * DAY_SECS);
+    let _ = server.admin("GET", "/health", None);
+    rx.wait_for("clock-anomaly", 1);
+}
