@@ -15,7 +15,7 @@
 //! - [`store`]: the engine: buckets, the write path and the read path.
 //! - [`worker`], [`lifecycle`], [`scrub`], [`watchdog`]: background workers (what they
 //!   share; aging versions out by bucket rules; verifying and rebuilding shards; disks,
-//!   clock and backup freshness).
+//!   clock and backup freshness); [`drill`]: restore drills and the repair queue.
 //! - [`alert`]: alerts and their durable delivery queue (the server delivers them).
 //! - [`audit`]: the typed audit events (logged today; the audit log's input later).
 //! - [`control`]: administrative operations across identities and the engine, under the
@@ -32,6 +32,7 @@ pub mod config;
 pub mod control;
 pub mod crypto;
 pub mod disk;
+pub mod drill;
 pub mod erasure;
 pub mod identity;
 pub mod lifecycle;

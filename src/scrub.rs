@@ -63,8 +63,19 @@ impl Record for Checkpoint {
     const FORMAT: u8 = 1;
 }
 
+/// Counts since the process started, across passes (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ScrubTotals {
+    pub shards_verified: u64,
+    pub bytes_verified: u64,
+    pub missing: u64,
+    pub corrupt: u64,
+    pub repaired: u64,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScrubStatus {
+    pub totals: ScrubTotals,
     pub running: bool,
     pub paused: bool,
     pub passes: u64,
@@ -189,6 +200,16 @@ impl ScrubWorker {
         });
     }
 
+    fn add_totals(&self, found: &crate::store::VersionScrub) {
+        self.with_status(|s| {
+            s.totals.shards_verified += found.shards_verified;
+            s.totals.bytes_verified += found.bytes_verified;
+            s.totals.missing += found.missing;
+            s.totals.corrupt += found.corrupt;
+            s.totals.repaired += found.repaired;
+        });
+    }
+
     /// One pass over every version; false if interrupted by shutdown.
     fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
         let clock = Instant::now();
@@ -300,6 +321,7 @@ impl ScrubWorker {
             let Some(k) = key else { return true };
             for v in &versions {
                 let found = self.store.scrub_version(bucket, &k, v, true);
+                self.add_totals(&found);
                 throttle.wait(found.bytes_verified.max(1));
                 let version = v.version_ref().to_string();
                 if found.missing + found.corrupt > 0 {

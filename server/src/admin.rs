@@ -38,6 +38,9 @@ pub struct Admin {
     pub scrub: Arc<stele::scrub::ScrubWorker>,
     pub alerts: Arc<stele::alert::Alerts>,
     pub watchdog: Arc<stele::watchdog::Watchdog>,
+    pub drill: Arc<stele::drill::DrillWorker>,
+    pub repair: Arc<stele::drill::RepairWorker>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub limiter: Arc<AuthLimiter>,
 }
 
@@ -80,6 +83,9 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/alerts/test", post(alert_test))
         .route("/v1/buckets/{bucket}/expect", put(set_expectation))
         .route("/v1/watchdog", get(watchdog_status))
+        .route("/v1/drill", get(drill_status))
+        .route("/v1/drill/run", post(drill_run))
+        .route("/v1/repair", get(repair_status))
         .route("/v1/scrub", get(scrub_status))
         .route("/v1/scrub/run", post(scrub_run))
         .route("/v1/disks/{id}/heal", post(heal_disk))
@@ -88,6 +94,8 @@ pub fn router(admin: Admin) -> axum::Router {
         .route_layer(middleware::from_fn_with_state(admin.clone(), authenticate));
     axum::Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .merge(v1)
         .with_state(admin)
 }
@@ -272,6 +280,176 @@ async fn health(State(admin): State<Admin>) -> Json<Health> {
         },
         clock_anomalies: clock.anomalies,
     })
+}
+
+/// Ready: enough disks online to take writes.
+async fn ready(State(admin): State<Admin>) -> (StatusCode, Json<serde_json::Value>) {
+    let store = admin.control.store();
+    let online = store
+        .disks()
+        .iter()
+        .filter(|d| d.state == stele::disk::DiskState::Online)
+        .count();
+    let needed = store.config().write_quorum;
+    let status = if online >= needed {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({"disks_online": online, "write_quorum": needed})),
+    )
+}
+
+/// The node's state as Prometheus metrics (open, like `/health`: no secrets in it).
+async fn metrics(State(admin): State<Admin>) -> Response {
+    use crate::metrics::gauge;
+    let store = admin.control.store().clone();
+    let repair = admin.repair.clone();
+    let alerts = admin.alerts.clone();
+    let (disks, repair_st, alert_queue) = tokio::task::spawn_blocking(move || {
+        (
+            store.disks(),
+            repair.status(),
+            alerts.queue(100_000).map(|q| q.len()).unwrap_or(0),
+        )
+    })
+    .await
+    .unwrap_or_default();
+    let scrub = admin.scrub.status();
+    let drill = admin.drill.status();
+    let watch = admin.watchdog.status();
+    let clock = admin.control.store().retention_clock().status();
+    let lifecycle = admin.lifecycle.status();
+    let mut x = String::new();
+    let per_disk = |f: &dyn Fn(&stele::disk::DiskStatus) -> Option<f64>| -> Vec<(String, f64)> {
+        disks
+            .iter()
+            .filter_map(|d| f(d).map(|v| (format!("disk=\"{}\"", d.id), v)))
+            .collect()
+    };
+    gauge(
+        &mut x,
+        "stele_disk_online",
+        "gauge",
+        "1 if the disk is online",
+        &per_disk(&|d| {
+            Some(f64::from(u8::from(
+                d.state == stele::disk::DiskState::Online,
+            )))
+        }),
+    );
+    gauge(
+        &mut x,
+        "stele_disk_full",
+        "gauge",
+        "1 if the disk is full",
+        &per_disk(&|d| Some(f64::from(u8::from(d.state == stele::disk::DiskState::Full)))),
+    );
+    gauge(
+        &mut x,
+        "stele_disk_free_bytes",
+        "gauge",
+        "Bytes free on the disk's filesystem",
+        &per_disk(&|d| d.free_bytes.map(|b| b as f64)),
+    );
+    let t = scrub.totals;
+    for (name, help, v) in [
+        (
+            "stele_scrub_shards_verified",
+            "Shards verified by scrub",
+            t.shards_verified,
+        ),
+        (
+            "stele_scrub_bytes_verified",
+            "Bytes verified by scrub",
+            t.bytes_verified,
+        ),
+        (
+            "stele_scrub_shards_corrupt",
+            "Corrupt shards found by scrub",
+            t.corrupt,
+        ),
+        (
+            "stele_scrub_shards_missing",
+            "Missing shards found by scrub",
+            t.missing,
+        ),
+        (
+            "stele_scrub_shards_repaired",
+            "Shards rebuilt by scrub",
+            t.repaired,
+        ),
+        ("stele_scrub_passes", "Scrub passes finished", scrub.passes),
+        (
+            "stele_repair_shards_rebuilt",
+            "Shards rebuilt from the repair queue",
+            repair_st.shards_rebuilt,
+        ),
+        ("stele_drills", "Restore drills run", drill.drills),
+        (
+            "stele_clock_anomalies",
+            "Wall-clock steps the retention clock refused",
+            clock.anomalies,
+        ),
+        (
+            "stele_lifecycle_passes",
+            "Lifecycle passes finished",
+            lifecycle.passes,
+        ),
+    ] {
+        gauge(&mut x, name, "counter", help, &[(String::new(), v as f64)]);
+    }
+    let last_unrepairable = scrub.last_pass.as_ref().map_or(0, |r| r.unrepairable.len());
+    let (drill_passed, drill_failed) = drill.last.as_ref().map_or((0, 0), |r| (r.passed, r.failed));
+    for (name, help, v) in [
+        (
+            "stele_unrepairable_versions",
+            "Versions the last scrub pass could not rebuild",
+            last_unrepairable as f64,
+        ),
+        (
+            "stele_repair_queue_length",
+            "Entries waiting in the repair queue",
+            repair_st.queue_length as f64,
+        ),
+        (
+            "stele_drill_last_passed",
+            "Versions the last restore drill read back intact",
+            drill_passed as f64,
+        ),
+        (
+            "stele_drill_last_failed",
+            "Versions the last restore drill could not read back",
+            drill_failed as f64,
+        ),
+        (
+            "stele_backups_overdue",
+            "Buckets whose expected backups are overdue",
+            watch.overdue.len() as f64,
+        ),
+        (
+            "stele_alerts_queued",
+            "Alerts waiting for delivery",
+            alert_queue as f64,
+        ),
+        (
+            "stele_retention_clock_behind_wall_seconds",
+            "How far retention time runs behind the wall clock",
+            clock.behind_wall_micros as f64 / 1e6,
+        ),
+    ] {
+        gauge(&mut x, name, "gauge", help, &[(String::new(), v)]);
+    }
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        admin.metrics.render(&x),
+    )
+        .into_response()
 }
 
 async fn status(
@@ -1014,6 +1192,31 @@ async fn watchdog_status(
 ) -> Result<Json<stele::watchdog::WatchStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     Ok(Json(admin.watchdog.status()))
+}
+
+async fn drill_status(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<stele::drill::DrillStatus>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    Ok(Json(admin.drill.status()))
+}
+
+async fn drill_run(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<Option<stele::drill::DrillReport>>, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
+    Ok(Json(admin.drill.run_and_wait().await))
+}
+
+async fn repair_status(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<stele::drill::RepairStatus>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let r = admin.repair.clone();
+    blocking(move || Ok(r.status())).await.map(Json)
 }
 
 async fn scrub_status(

@@ -71,6 +71,12 @@ pub struct Args {
     /// Seconds between watchdog rounds (disk states, clock anomalies, backup freshness).
     #[arg(long, env = "STELE_WATCH_INTERVAL", default_value_t = 30)]
     pub watch_interval: u64,
+    /// Seconds between restore drills (default: daily).
+    #[arg(long, env = "STELE_DRILL_INTERVAL", default_value_t = 24 * 3600)]
+    pub drill_interval: u64,
+    /// Versions a restore drill reads back.
+    #[arg(long, env = "STELE_DRILL_SAMPLE", default_value_t = 16)]
+    pub drill_sample: usize,
     /// Seconds between lifecycle passes.
     #[arg(long, env = "STELE_LIFECYCLE_INTERVAL", default_value_t = 3600)]
     pub lifecycle_interval: u64,

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod alerts;
 pub mod args;
 pub mod limiter;
+pub mod metrics;
 pub mod s3;
 #[cfg(feature = "test-clock")]
 mod test_clock;
@@ -104,9 +105,11 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         admin_listener.local_addr()?
     );
     let (tx, rx) = watch::channel(false);
+    let metrics = Arc::new(metrics::Metrics::default());
     let s3 = tokio::spawn(s3::run(
         store.clone(),
         ids.clone(),
+        metrics.clone(),
         args.domain.clone(),
         s3_listener,
         rx.clone(),
@@ -135,6 +138,19 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         args.scrub_rate.saturating_mul(1_000_000).max(1),
     );
     let scrub_task = tokio::spawn(scrub.clone().run(rx.clone()));
+    let drill = stele::drill::DrillWorker::new(
+        store.clone(),
+        alerts.clone(),
+        std::time::Duration::from_secs(args.drill_interval.max(1)),
+        args.drill_sample,
+    );
+    let drill_task = tokio::spawn(drill.clone().run(rx.clone()));
+    let repair = stele::drill::RepairWorker::new(store.clone());
+    let repair_task = tokio::spawn(
+        repair
+            .clone()
+            .run(std::time::Duration::from_secs(10), rx.clone()),
+    );
     let admin = tokio::spawn(admin::run(
         admin::Admin {
             control: stele::control::Control::new(store, ids.clone()),
@@ -143,6 +159,9 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             scrub,
             alerts,
             watchdog,
+            drill,
+            repair,
+            metrics,
             limiter: Arc::new(limiter::AuthLimiter::default()),
         },
         admin_listener,
@@ -156,6 +175,8 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     lifecycle_task.await?;
     scrub_task.await?;
     alerts_task.await?;
+    drill_task.await?;
+    repair_task.await?;
     watch_task.await?;
     Ok(())
 }

@@ -75,6 +75,8 @@ pub struct DiskStatus {
     pub node: String,
     pub site: String,
     pub state: DiskState,
+    /// Bytes free for the node's user on the disk's filesystem, if it can be read.
+    pub free_bytes: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -137,6 +139,9 @@ impl Disk {
             node: self.spec.node.clone(),
             site: self.spec.site.clone(),
             state: self.state(),
+            free_bytes: rustix::fs::statvfs(&self.spec.path)
+                .ok()
+                .map(|v| v.f_bavail.saturating_mul(v.f_frsize)),
         }
     }
 

@@ -741,6 +741,13 @@ impl Meta {
         self.collect(Cf::Repair, b"", limit)
     }
 
+    /// Removes a repair entry once the repair worker handled it.
+    pub fn dequeue_repair(&self, rec: &RepairRecord) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.delete(Cf::Repair, repair_key(rec));
+        self.db.write(b, false)
+    }
+
     pub fn system_get(&self, key: &str) -> Result<Option<Vec<u8>>, MetaError> {
         self.db.get(Cf::System, key.as_bytes())
     }

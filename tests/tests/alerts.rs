@@ -146,6 +146,18 @@ fn an_unrepairable_version_is_alerted_by_name() {
     for p in files.iter().take(3) {
         flip_byte(p);
     }
+    // A restore drill reads it back and fails, loudly.
+    let (s, body) = server.admin("POST", "/v1/drill/run", None);
+    assert_eq!(s, 200, "{body}");
+    let drill: serde_json::Value = serde_json::from_str(&body).expect("report");
+    assert_eq!(
+        (drill["passed"].as_u64(), drill["failed"].as_u64()),
+        (Some(0), Some(1)),
+        "{drill}"
+    );
+    assert_eq!(drill["sample"][0]["key"], "doomed", "{drill}");
+    let failed = rx.wait_for("drill-failed", 1);
+    assert_eq!(failed[0]["alert"]["key"], "doomed", "{failed:?}");
     let (s, body) = server.admin("POST", "/v1/scrub/run?wait=true", None);
     assert_eq!(s, 200, "{body}");
     let got = rx.wait_for("unrepairable", 1);

@@ -1498,6 +1498,7 @@ fn decode_token(t: &str) -> S3Result<String> {
 pub async fn run(
     store: Store,
     ids: Arc<Identities>,
+    metrics: Arc<crate::metrics::Metrics>,
     domain: Option<String>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
@@ -1513,6 +1514,7 @@ pub async fn run(
     let service = request_id::WithRequestId::new(
         builder.build(),
         Arc::new(crate::limiter::AuthLimiter::default()),
+        metrics,
     );
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::limiter::AuthLimiter;
+use crate::metrics::Metrics;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -23,16 +24,18 @@ pub struct WithRequestId {
     inner: S3Service,
     prefix: u32,
     limiter: Arc<AuthLimiter>,
+    metrics: Arc<Metrics>,
     peer: Option<IpAddr>,
 }
 
 impl WithRequestId {
-    pub fn new(inner: S3Service, limiter: Arc<AuthLimiter>) -> Self {
+    pub fn new(inner: S3Service, limiter: Arc<AuthLimiter>, metrics: Arc<Metrics>) -> Self {
         // A per-process prefix keeps ids unique across restarts without coordination.
         Self {
             inner,
             prefix: rand::random(),
             limiter,
+            metrics,
             peer: None,
         }
     }
@@ -149,6 +152,15 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
         let limiter = self.limiter.clone();
         let peer = self.peer;
         let access_key = access_key_of(&req);
+        let metrics = self.metrics.clone();
+        let started = std::time::Instant::now();
+        let op = crate::metrics::op_label(req.method().as_str(), &path, req.uri().query());
+        let bytes_in = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
         let skewed = super::skew::too_skewed(req.headers(), stele::Clock::now(&stele::SystemClock));
         Box::pin(
             async move {
@@ -172,6 +184,13 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                     hyper::service::Service::call(&inner, req).await?
                 };
                 let status = resp.status();
+                let bytes_out = resp
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                metrics.observe(&op, status.as_u16(), started.elapsed(), bytes_in, bytes_out);
                 let (mut parts, body) = resp.into_parts();
                 if let Ok(v) = http::HeaderValue::from_str(&id) {
                     parts.headers.insert("x-amz-request-id", v);
