@@ -48,6 +48,8 @@ pub struct ScrubReport {
     pub keys_before_resume: u64,
     pub keys: u64,
     pub duration_ms: u64,
+    /// Shard files no version references, moved to `quarantine/` (never deleted).
+    pub orphans_quarantined: u64,
 }
 
 /// Where an interrupted pass resumes, with what it had counted.
@@ -60,7 +62,69 @@ pub struct Checkpoint {
 
 impl Record for Checkpoint {
     const NAME: &'static str = "scrub-checkpoint";
-    const FORMAT: u8 = 1;
+    const FORMAT: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, crate::meta::MetaError>> {
+        (version == 1).then(|| {
+            postcard::from_bytes::<CheckpointV1>(body)
+                .map(Checkpoint::from)
+                .map_err(|e| crate::meta::MetaError::Decode {
+                    record: Self::NAME,
+                    message: e.to_string(),
+                })
+        })
+    }
+}
+
+/// Format 1 of [`Checkpoint`]: before orphan counts.
+#[derive(Deserialize)]
+struct CheckpointV1 {
+    bucket: BucketName,
+    after: ObjectKey,
+    report: ScrubReportV1,
+}
+
+#[derive(Deserialize)]
+struct ScrubReportV1 {
+    started: Option<Timestamp>,
+    finished: Option<Timestamp>,
+    versions: u64,
+    shards_verified: u64,
+    bytes_verified: u64,
+    missing: u64,
+    corrupt: u64,
+    repaired: u64,
+    unrepairable: Vec<Unrepairable>,
+    resumed: bool,
+    keys_before_resume: u64,
+    keys: u64,
+    duration_ms: u64,
+}
+
+impl From<CheckpointV1> for Checkpoint {
+    fn from(c: CheckpointV1) -> Self {
+        let r = c.report;
+        Checkpoint {
+            bucket: c.bucket,
+            after: c.after,
+            report: ScrubReport {
+                started: r.started,
+                finished: r.finished,
+                versions: r.versions,
+                shards_verified: r.shards_verified,
+                bytes_verified: r.bytes_verified,
+                missing: r.missing,
+                corrupt: r.corrupt,
+                repaired: r.repaired,
+                unrepairable: r.unrepairable,
+                resumed: r.resumed,
+                keys_before_resume: r.keys_before_resume,
+                keys: r.keys,
+                duration_ms: r.duration_ms,
+                orphans_quarantined: 0,
+            },
+        }
+    }
 }
 
 /// Counts since the process started, across passes (for metrics).
@@ -134,7 +198,11 @@ impl ScrubWorker {
     }
 
     /// Starts a pass (or lets the one running finish) and waits for it; its report.
+    /// `None` at once while scrub is paused.
     pub async fn run_and_wait(&self) -> Option<ScrubReport> {
+        if self.with_status(|s| s.paused) {
+            return None;
+        }
         let before = self.with_status(|s| s.passes);
         loop {
             let done = self.done.notified();
@@ -162,7 +230,8 @@ impl ScrubWorker {
         let interval = Duration::from_secs(self.with_status(|s| s.interval_secs).max(1));
         let mut resume = self.load_checkpoint();
         loop {
-            if resume.is_none() {
+            let paused = self.with_status(|s| s.paused);
+            if resume.is_none() || paused {
                 tokio::select! {
                     _ = shutdown.wait_for(|s| *s) => return,
                     _ = self.trigger.notified() => {}
@@ -170,8 +239,7 @@ impl ScrubWorker {
                 }
             }
             if self.with_status(|s| s.paused) {
-                resume = None;
-                continue;
+                continue; // an interrupted pass keeps its checkpoint for resume
             }
             let from = resume.take();
             let me = self.clone();
@@ -180,7 +248,12 @@ impl ScrubWorker {
                 .await
                 .unwrap_or(false);
             if !finished {
-                return;
+                if *shutdown.borrow() {
+                    return;
+                }
+                // Paused midway: continue from the checkpoint when resumed.
+                resume = self.load_checkpoint();
+                continue;
             }
             self.done.notify_waiters();
         }
@@ -231,6 +304,7 @@ impl ScrubWorker {
             s.running = true;
             s.current = Some(report);
         });
+        let wall_start = std::time::SystemTime::now();
         let rate = self.with_status(|s| s.rate_bytes_per_sec);
         let mut throttle = Throttle::new(rate);
         let mut interrupted = false;
@@ -247,6 +321,14 @@ impl ScrubWorker {
             if !self.bucket_pass(&b.name, after, &mut throttle, stop) {
                 interrupted = true;
                 break;
+            }
+        }
+        if !interrupted {
+            // Files older than the pass: a write in flight now is never mistaken for one.
+            let cutoff = wall_start - Duration::from_secs(60);
+            match self.store.quarantine_orphans(cutoff) {
+                Ok(n) => self.update(|r| r.orphans_quarantined = n),
+                Err(e) => tracing::warn!(error = %e, "scrub: orphan check failed"),
             }
         }
         let report = self.with_status(|s| {
@@ -380,7 +462,7 @@ impl ScrubWorker {
             {
                 tracing::warn!(error = %e, "scrub: cannot save its checkpoint");
             }
-            if *stop.borrow() {
+            if *stop.borrow() || self.with_status(|s| s.paused) {
                 return false;
             }
             from = Some(k);
@@ -393,15 +475,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checkpoint_of_format_1_decodes() {
+    fn checkpoints_of_formats_1_and_2_decode() {
         let c = Checkpoint {
             bucket: BucketName::new("bkt").expect("name"),
             after: ObjectKey::new("k").expect("key"),
-            report: ScrubReport::default(),
+            report: ScrubReport {
+                versions: 5,
+                ..Default::default()
+            },
         };
         let bytes = c.encode();
-        assert_eq!(bytes[0], 1);
-        assert_eq!(&bytes[1..7], &[3, b'b', b'k', b't', 1, b'k']);
+        assert_eq!(bytes[0], 2);
         assert_eq!(Checkpoint::decode(&bytes).expect("decode"), c);
+        // Format 1: bucket "bkt", after "k", a report of 5 versions and nothing else
+        // (no orphan count).
+        let v1 = [
+            1, 3, b'b', b'k', b't', 1, b'k', // bucket, key
+            0, 0, 5, 0, 0, 0, 0, 0, // started, finished, versions, shards..repaired
+            0, 0, 0, 0, 0, // unrepairable, resumed, keys_before_resume, keys, duration
+        ];
+        assert_eq!(Checkpoint::decode(&v1).expect("decode v1"), c);
     }
 }

@@ -88,6 +88,8 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/repair", get(repair_status))
         .route("/v1/scrub", get(scrub_status))
         .route("/v1/scrub/run", post(scrub_run))
+        .route("/v1/scrub/pause", post(scrub_pause))
+        .route("/v1/scrub/resume", post(scrub_resume))
         .route("/v1/disks/{id}/heal", post(heal_disk))
         .route("/v1/lifecycle", get(lifecycle_status))
         .route("/v1/lifecycle/run", post(lifecycle_run))
@@ -1194,6 +1196,24 @@ async fn watchdog_status(
     Ok(Json(admin.watchdog.status()))
 }
 
+async fn scrub_pause(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<StatusCode, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
+    admin.scrub.set_paused(true);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn scrub_resume(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<StatusCode, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
+    admin.scrub.set_paused(false);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn drill_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
@@ -1251,6 +1271,13 @@ async fn heal_disk(
 ) -> Result<Json<Option<stele::scrub::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     let store = admin.control.store().clone();
+    if !store.disks().iter().any(|d| d.id == id) {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "NoSuchDisk",
+            format!("no disk {id}"),
+        ));
+    }
     blocking(move || Ok(store.heal_disk(&id)?)).await?;
     if q.wait.unwrap_or(false) {
         Ok(Json(admin.scrub.run_and_wait().await))

@@ -219,6 +219,66 @@ impl Store {
         out
     }
 
+    /// Moves shard files no version, upload or pending write references — and older than
+    /// `older_than`, so a write finishing right now is never taken — into each disk's
+    /// `quarantine/` folder. Nothing is deleted: an administrator decides. Returns how many.
+    pub fn quarantine_orphans(&self, older_than: std::time::SystemTime) -> Result<u64, StoreError> {
+        use std::collections::HashSet;
+        let mut referenced: HashSet<String> = HashSet::new();
+        for b in self.buckets()? {
+            self.inner.meta.scan_versions(&b.name, "", |_, v| {
+                for seg in &v.segments {
+                    referenced.insert(seg.id.to_string());
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+            for u in self.inner.meta.uploads(&b.name)? {
+                for p in self.inner.meta.parts(&u.upload_id)? {
+                    if let Some(seg) = p.segment {
+                        referenced.insert(seg.id.to_string());
+                    }
+                }
+            }
+        }
+        for p in self.inner.meta.pending()? {
+            referenced.insert(p.segment.to_string());
+        }
+        let mut moved = 0u64;
+        for disk in &self.inner.disks {
+            let root = disk.spec().path.clone();
+            let Ok(dirs) = std::fs::read_dir(root.join("shards")) else {
+                continue;
+            };
+            for d in dirs.flatten() {
+                let Ok(files) = std::fs::read_dir(d.path()) else {
+                    continue;
+                };
+                for f in files.flatten() {
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    let segment = name.split('.').next().unwrap_or_default();
+                    if referenced.contains(segment) {
+                        continue;
+                    }
+                    let old = f
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t < older_than);
+                    if !old {
+                        continue;
+                    }
+                    let q = root.join("quarantine");
+                    if std::fs::create_dir_all(&q).is_ok()
+                        && std::fs::rename(f.path(), q.join(&name)).is_ok()
+                    {
+                        moved += 1;
+                        tracing::warn!(disk = %disk.id(), file = %name, "orphan shard file quarantined");
+                    }
+                }
+            }
+        }
+        Ok(moved)
+    }
+
     /// Heals a disk whose directory was emptied: stamps it and brings it online; the next
     /// scrub with repair rebuilds its shards.
     pub fn heal_disk(&self, id: &str) -> Result<(), StoreError> {

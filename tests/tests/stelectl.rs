@@ -1,9 +1,11 @@
 //! `stelectl`'s admin commands against the real server: users, grants, keys, buckets,
-//! retention policies, status and the two-person rule, through the binary exactly as an
-//! operator runs it (credentials from the environment, `--json` parsed back).
+//! retention policies, status and the two-person rule; scrub, repair, restore drills,
+//! alerts and backup expectations, through the binary exactly as an operator runs it
+//! (credentials from the environment, `--json` parsed back).
 
 use std::process::{Command, Output};
 
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ObjectLockEnabled, ObjectLockRetentionMode};
 use serde_json::Value;
 use stele_tests::{ADMIN_KEY, ADMIN_SECRET, Server, runtime, start_default, workspace_bin};
@@ -266,4 +268,134 @@ fn privileged_calls_wait_for_a_second_administrator() {
     assert_eq!(pending, serde_json::json!([]), "{pending}");
     let status = stelectl_json(&server, &["status"]);
     assert_eq!(status["two_person_rule_in_force"], true, "{status}");
+}
+
+#[test]
+fn scrub_repair_drill_alerts_and_expectations() {
+    let (_dir, server) = start_default();
+    // Two objects large enough to live in shard files.
+    let c = server.client();
+    runtime().block_on(async {
+        c.create_bucket()
+            .bucket("bkup")
+            .send()
+            .await
+            .expect("bucket");
+        for i in 0..2usize {
+            let body: Vec<u8> = (0..300_000)
+                .map(|j| ((i * 7 + j * 13) % 251) as u8)
+                .collect();
+            c.put_object()
+                .bucket("bkup")
+                .key(format!("obj{i}"))
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .expect("put");
+        }
+    });
+
+    let report = stelectl_json(&server, &["scrub", "run", "--wait"]);
+    assert!(
+        report["versions"].as_u64().is_some_and(|n| n >= 2),
+        "{report}"
+    );
+    assert!(
+        report["shards_verified"].as_u64().is_some_and(|n| n > 0),
+        "{report}"
+    );
+    assert_eq!(report["corrupt"], 0, "{report}");
+    assert_eq!(report["missing"], 0, "{report}");
+    assert_eq!(report["unrepairable"], serde_json::json!([]), "{report}");
+    let human = stelectl(&server, &["scrub", "run", "--wait"]);
+    assert!(human.contains("shards verified"), "{human}");
+    assert!(human.contains("unrepairable"), "{human}");
+    // Without --wait it only starts a pass.
+    let out = stelectl(&server, &["scrub", "run"]);
+    assert!(out.contains("started"), "{out}");
+
+    let status = stelectl_json(&server, &["scrub", "status"]);
+    assert!(
+        status["passes"].as_u64().is_some_and(|n| n >= 2),
+        "{status}"
+    );
+    assert!(
+        status["last_pass"]["versions"].as_u64() >= Some(2),
+        "{status}"
+    );
+    assert_eq!(status["last_pass"]["corrupt"], 0, "{status}");
+    let human = stelectl(&server, &["scrub", "status"]);
+    assert!(human.contains("last pass"), "{human}");
+
+    let repair = stelectl_json(&server, &["repair", "status"]);
+    assert_eq!(repair["queue_length"], 0, "{repair}");
+    assert_eq!(repair["unrepairable"], 0, "{repair}");
+    let human = stelectl(&server, &["repair", "status"]);
+    assert!(human.contains("queue length"), "{human}");
+
+    let drill = stelectl_json(&server, &["drill", "run"]);
+    assert!(drill["passed"].as_u64().is_some_and(|n| n >= 2), "{drill}");
+    assert_eq!(drill["failed"], 0, "{drill}");
+    assert!(
+        drill["sample"]
+            .as_array()
+            .expect("sample")
+            .iter()
+            .all(|s| s["failure"].is_null() && s["bytes"] == 300_000),
+        "{drill}"
+    );
+    let human = stelectl(&server, &["drill", "run"]);
+    assert!(human.contains("passed"), "{human}");
+    let drills = stelectl_json(&server, &["drill", "status"]);
+    assert!(drills["drills"].as_u64() >= Some(2), "{drills}");
+    assert_eq!(drills["last"]["failed"], 0, "{drills}");
+
+    // Sinks: set, listed; a test alert is queued for it (port 9 takes nothing).
+    let out = stelectl(
+        &server,
+        &["alerts", "sink", "set", "ops", "http://127.0.0.1:9/x"],
+    );
+    assert!(out.contains("ops"), "{out}");
+    let sinks = stelectl_json(&server, &["alerts", "sink", "list"]);
+    let list = sinks.as_array().expect("sinks");
+    assert!(
+        list.iter()
+            .any(|s| s["name"] == "ops" && s["url"] == "http://127.0.0.1:9/x"),
+        "{sinks}"
+    );
+    let human = stelectl(&server, &["alerts", "sink", "list"]);
+    assert!(human.contains("http://127.0.0.1:9/x"), "{human}");
+    let out = stelectl(&server, &["alerts", "test"]);
+    assert!(out.contains("test alert"), "{out}");
+    let queue = stelectl_json(&server, &["alerts", "queue"]);
+    assert!(
+        queue
+            .as_array()
+            .expect("queue")
+            .iter()
+            .any(|q| q["sink"] == "ops"
+                && q["payload"]
+                    .as_str()
+                    .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                    .is_some_and(|p| p["kind"] == "test")),
+        "{queue}"
+    );
+    let human = stelectl(&server, &["alerts", "queue"]);
+    assert!(human.contains("test"), "{human}");
+    // A sink URL must be http(s): the server's 400 on stderr.
+    let args = ["alerts", "sink", "set", "bad", "ftp://h/x"];
+    let out = stelectl_as(&server, ADMIN_KEY, ADMIN_SECRET, &args);
+    assert!(!out.status.success(), "{out:?}");
+    stelectl(&server, &["alerts", "sink", "remove", "ops"]);
+    let sinks = stelectl_json(&server, &["alerts", "sink", "list"]);
+    assert_eq!(sinks, serde_json::json!([]), "{sinks}");
+
+    // Backup freshness expectations.
+    let out = stelectl(&server, &["bucket", "expect", "bkup", "--every", "24h"]);
+    assert!(out.contains("every 1d (86400s)"), "{out}");
+    stelectl(&server, &["bucket", "expect", "bkup", "--every", "90s"]);
+    stelectl(&server, &["bucket", "expect", "bkup", "--none"]);
+    let args = ["bucket", "expect", "nosuchbucket", "--every", "1d"];
+    let out = stelectl_as(&server, ADMIN_KEY, ADMIN_SECRET, &args);
+    assert!(!out.status.success(), "{out:?}");
 }

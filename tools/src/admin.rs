@@ -16,7 +16,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-/// How long one call may take, connection included.
+/// How long one call may take, connection included (calls that wait for a worker's pass,
+/// [`AdminClient::post_waiting`], have no such limit).
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct AdminClient {
@@ -142,6 +143,16 @@ impl AdminClient {
         self.call(Method::DELETE, path, None)
     }
 
+    /// A POST that answers when a worker's pass is done (a scrub pass, a restore drill):
+    /// it may take as long as the pass does, so only the connection has a time limit.
+    pub fn post_waiting(
+        &self,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<Reply> {
+        self.call_within(Method::POST, path, body, None)
+    }
+
     /// One call; `path` starts with `/` and has its segments already escaped (see
     /// [`segment`]). A non-2xx answer is an [`ApiError`].
     pub fn call(
@@ -149,6 +160,18 @@ impl AdminClient {
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<Reply> {
+        self.call_within(method, path, body, Some(TIMEOUT))
+    }
+
+    /// [`Self::call`] with the answer due within `limit` (`None`: no limit but the
+    /// connection's).
+    fn call_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        limit: Option<Duration>,
     ) -> anyhow::Result<Reply> {
         let mut req = http::Request::builder()
             .method(method.clone())
@@ -166,14 +189,18 @@ impl AdminClient {
         let (status, body) = self
             .rt
             .block_on(async {
-                tokio::time::timeout(TIMEOUT, async {
+                let exchange = async {
                     let resp = self.client.request(req).await?;
                     let status = resp.status();
                     let body = resp.into_body().collect().await?.to_bytes();
                     anyhow::Ok((status, body))
-                })
-                .await
-                .map_err(|_| anyhow::anyhow!("no answer within {}s", TIMEOUT.as_secs()))?
+                };
+                match limit {
+                    Some(limit) => tokio::time::timeout(limit, exchange)
+                        .await
+                        .map_err(|_| anyhow::anyhow!("no answer within {}s", limit.as_secs()))?,
+                    None => exchange.await,
+                }
             })
             .with_context(|| format!("{method} {}{path}", self.base))?;
         if !status.is_success() {

@@ -1,11 +1,12 @@
 //! `stelectl`'s admin commands: users, keys, grants, governance bypass, buckets, retention
-//! policies, approvals, the two-person rule and status, each one call (or two) to the
+//! policies, approvals, the two-person rule and status; scrub, repair, restore drills,
+//! alerts, backup freshness expectations and disk heal, each one call (or two) to the
 //! node's admin API through [`crate::admin`].
 //!
 //! Output is a human-readable table or summary by default; with `--json` the server's
 //! JSON is printed as is. A failed call prints the server's JSON error on stderr and exits
 //! non-zero; a call that waits for a second administrator (HTTP 202) prints the approval
-//! id and exits zero.
+//! id and exits zero. A restore drill with a failed version exits non-zero too.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,6 +110,21 @@ pub enum AdminCommand {
     },
     /// The node's disks, counts, clock and lifecycle worker.
     Status,
+    /// Scrub: verify every shard, rebuild what is missing or corrupt.
+    #[command(subcommand)]
+    Scrub(ScrubCommand),
+    /// The repair queue that reads and writes feed.
+    #[command(subcommand)]
+    Repair(RepairCommand),
+    /// Restore drills: a random sample of versions read back end to end and checked.
+    #[command(subcommand)]
+    Drill(DrillCommand),
+    /// Alerts: webhook sinks, the delivery queue, a test alert.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Disks: bring a replaced one back.
+    #[command(subcommand)]
+    Disk(DiskCommand),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -189,6 +205,22 @@ pub enum BucketCommand {
         #[arg(long, value_enum, ignore_case = true, requires = "retention")]
         mode: Option<Mode>,
     },
+    /// Expect a new version in a bucket at least this often: an overdue backup raises an
+    /// alert.
+    Expect {
+        bucket: String,
+        /// How often: 90s, 30m, 24h, 7d or plain seconds.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            value_parser = parse_duration,
+            required_unless_present = "none"
+        )]
+        every: Option<u64>,
+        /// Remove the expectation instead.
+        #[arg(long, conflicts_with = "every")]
+        none: bool,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -230,6 +262,66 @@ pub enum ApprovalsCommand {
     Approve { id: String },
     /// Deny a pending operation.
     Deny { id: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ScrubCommand {
+    /// Start a scrub pass now (after the one running, if any).
+    Run {
+        /// Wait for the pass and print its report (however long it takes; interrupting
+        /// stops the waiting, not the pass).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Whether a pass is running, the last pass's counts, the rate and the schedule.
+    Status,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RepairCommand {
+    /// The repair queue's length and what the repair worker did.
+    Status,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DrillCommand {
+    /// Run a restore drill now and wait for it; exits non-zero if a version failed.
+    Run,
+    /// The last drill's result and the schedule.
+    Status,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AlertsCommand {
+    /// Raise a test alert: it is logged and queued for every sink.
+    Test,
+    /// Webhook sinks: set, list, remove.
+    #[command(subcommand)]
+    Sink(SinkCommand),
+    /// Alerts waiting for delivery.
+    Queue,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SinkCommand {
+    /// Add or replace a sink: every alert is POSTed to URL as JSON.
+    Set { name: String, url: String },
+    /// List the sinks.
+    List,
+    /// Remove a sink.
+    Remove { name: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DiskCommand {
+    /// Bring a replaced (emptied) disk back: it is stamped and put online, and a scrub
+    /// pass rebuilds its shards.
+    Heal {
+        id: String,
+        /// Wait for the scrub pass and print its report.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -304,6 +396,35 @@ fn parse_days(s: &str) -> Result<u32, String> {
         return Err("at least 1 day".into());
     }
     Ok(n)
+}
+
+/// `90s`, `30m`, `24h`, `7d` or `3600`: a duration in seconds, at least 1.
+fn parse_duration(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_lowercase()),
+        _ => (t, 's'),
+    };
+    let bad = || format!("{s:?}: expected a duration, e.g. 90s, 30m, 24h, 7d or 3600");
+    let scale: u64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(bad()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let secs = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{s:?}: too long"))?;
+    if secs == 0 {
+        return Err("at least 1 second".into());
+    }
+    Ok(secs)
 }
 
 /// Runs one admin command; any failure is reported on stderr, a failed API call with the
@@ -404,6 +525,219 @@ impl Ctx {
             AdminCommand::Status => {
                 let r = self.client.get("/v1/status")?;
                 self.show(&r, status)
+            }
+            AdminCommand::Scrub(c) => self.scrub(c),
+            AdminCommand::Repair(RepairCommand::Status) => {
+                let r = self.client.get("/v1/repair")?;
+                self.show(&r, |v| {
+                    let n = |k: &str| v.get(k).map(text).unwrap_or_else(|| "-".into());
+                    rows(&[
+                        ("queue length", n("queue_length")),
+                        ("handled", n("handled")),
+                        ("shards rebuilt", n("shards_rebuilt")),
+                        ("unrepairable", n("unrepairable")),
+                    ]);
+                    Ok(())
+                })
+            }
+            AdminCommand::Drill(c) => self.drill(c),
+            AdminCommand::Alerts(c) => self.alerts(c),
+            AdminCommand::Disk(DiskCommand::Heal { id, wait }) => {
+                let path = format!("/v1/disks/{}/heal", segment(&id));
+                if wait {
+                    let r = self
+                        .client
+                        .post_waiting(&format!("{path}?wait=true"), None)?;
+                    self.show(&r, |v| {
+                        out!("disk {id} healed; the scrub pass that rebuilt its shards:");
+                        scrub_report(v)
+                    })
+                } else {
+                    let r = self.client.post(&path, None)?;
+                    self.outcome(
+                        &r,
+                        &format!(
+                            "disk {id} healed and online; a scrub pass rebuilds its shards \
+                             (follow it with: stelectl scrub status)"
+                        ),
+                    )
+                }
+            }
+        }
+    }
+
+    fn scrub(&self, cmd: ScrubCommand) -> anyhow::Result<()> {
+        match cmd {
+            ScrubCommand::Run { wait: false } => {
+                let r = self.client.post("/v1/scrub/run", None)?;
+                self.outcome(
+                    &r,
+                    "scrub pass started (after the one running, if any); \
+                     follow it with: stelectl scrub status",
+                )
+            }
+            ScrubCommand::Run { wait: true } => {
+                let r = self.client.post_waiting("/v1/scrub/run?wait=true", None)?;
+                self.show(&r, |v| {
+                    out!("scrub pass done:");
+                    scrub_report(v)
+                })
+            }
+            ScrubCommand::Status => {
+                let r = self.client.get("/v1/scrub")?;
+                self.show(&r, scrub_status)
+            }
+        }
+    }
+
+    fn drill(&self, cmd: DrillCommand) -> anyhow::Result<()> {
+        match cmd {
+            DrillCommand::Run => {
+                let r = self.client.post_waiting("/v1/drill/run", None)?;
+                self.show(&r, |v| {
+                    out!("restore drill done:");
+                    drill_report(v)
+                })?;
+                let failed = r.json()?.get("failed").and_then(Value::as_u64);
+                match failed.unwrap_or(0) {
+                    0 => Ok(()),
+                    1 => bail!("restore drill: 1 version did not read back whole"),
+                    n => bail!("restore drill: {n} versions did not read back whole"),
+                }
+            }
+            DrillCommand::Status => {
+                let r = self.client.get("/v1/drill")?;
+                self.show(&r, |v| {
+                    let n = |k: &str| v.get(k).map(text).unwrap_or_else(|| "-".into());
+                    let last = v.get("last").filter(|l| !l.is_null());
+                    rows(&[
+                        ("drills", n("drills")),
+                        ("sample size", n("sample_size")),
+                        (
+                            "interval",
+                            v.get("interval_secs")
+                                .and_then(Value::as_u64)
+                                .map(|s| format!("every {}", secs_text(s)))
+                                .unwrap_or_else(|| "-".into()),
+                        ),
+                        (
+                            "last drill",
+                            match last {
+                                Some(l) => {
+                                    let c = |k: &str| l.get(k).map(text).unwrap_or_default();
+                                    format!(
+                                        "finished {}: {} passed, {} failed",
+                                        l.get("finished").map(time).unwrap_or_default(),
+                                        c("passed"),
+                                        c("failed")
+                                    )
+                                }
+                                None => "never".into(),
+                            },
+                        ),
+                    ]);
+                    if let Some(l) = last {
+                        failures_table(l);
+                    }
+                    Ok(())
+                })
+            }
+        }
+    }
+
+    fn alerts(&self, cmd: AlertsCommand) -> anyhow::Result<()> {
+        match cmd {
+            AlertsCommand::Test => {
+                let r = self.client.post("/v1/alerts/test", None)?;
+                // Its 202 means "accepted", not a pending approval: no `show`.
+                if self.json {
+                    print_raw(&r);
+                } else {
+                    out!(
+                        "test alert raised: logged and queued for every sink \
+                         (see stelectl alerts queue)"
+                    );
+                }
+                Ok(())
+            }
+            AlertsCommand::Sink(SinkCommand::Set { name, url }) => {
+                let r = self.client.put(&sink_path(&name), &json!({ "url": url }))?;
+                self.show(&r, |v| {
+                    let url = v.get("url").map(text).unwrap_or(url);
+                    out!("alert sink {name} set: alerts are POSTed to {url}");
+                    Ok(())
+                })
+            }
+            AlertsCommand::Sink(SinkCommand::List) => {
+                let r = self.client.get("/v1/alerts/sinks")?;
+                self.show(&r, |v| {
+                    let list = v.as_array().context("expected a list of sinks")?;
+                    if list.is_empty() {
+                        out!("no alert sinks: alerts only reach the log");
+                        return Ok(());
+                    }
+                    table(
+                        &["SINK", "CREATED", "URL"],
+                        list.iter()
+                            .map(|s| {
+                                vec![
+                                    s.get("name").map(text).unwrap_or_default(),
+                                    s.get("created").map(time).unwrap_or_default(),
+                                    s.get("url").map(text).unwrap_or_default(),
+                                ]
+                            })
+                            .collect(),
+                    );
+                    Ok(())
+                })
+            }
+            AlertsCommand::Sink(SinkCommand::Remove { name }) => {
+                let r = self.client.delete(&sink_path(&name))?;
+                self.outcome(&r, &format!("alert sink {name} removed"))
+            }
+            AlertsCommand::Queue => {
+                let r = self.client.get("/v1/alerts/queue")?;
+                self.show(&r, |v| {
+                    let list = v.as_array().context("expected a list of queued alerts")?;
+                    if list.is_empty() {
+                        out!("no alerts waiting for delivery");
+                        return Ok(());
+                    }
+                    let f = |a: &Value, k: &str| a.get(k).map(text).unwrap_or_default();
+                    let t = |a: &Value, k: &str| a.get(k).map(time).unwrap_or_default();
+                    table(
+                        &[
+                            "ID",
+                            "SINK",
+                            "KIND",
+                            "RAISED",
+                            "ATTEMPTS",
+                            "NEXT ATTEMPT",
+                            "LAST ERROR",
+                        ],
+                        list.iter()
+                            .map(|a| {
+                                // The payload is the JSON the sink receives.
+                                let kind = a
+                                    .get("payload")
+                                    .and_then(Value::as_str)
+                                    .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                                    .and_then(|p| p.get("kind").map(text))
+                                    .unwrap_or_else(|| "-".into());
+                                vec![
+                                    f(a, "id"),
+                                    f(a, "sink"),
+                                    kind,
+                                    t(a, "raised"),
+                                    f(a, "attempts"),
+                                    t(a, "next_attempt"),
+                                    f(a, "last_error"),
+                                ]
+                            })
+                            .collect(),
+                    );
+                    Ok(())
+                })
             }
         }
     }
@@ -533,6 +867,28 @@ impl Ctx {
                     }
                     Ok(())
                 })
+            }
+            BucketCommand::Expect {
+                bucket,
+                every,
+                none: _,
+            } => {
+                let path = format!("/v1/buckets/{}/expect", segment(&bucket));
+                let r = self.client.put(&path, &json!({ "every_secs": every }))?;
+                let what = match every {
+                    Some(secs) => {
+                        let every = match secs_text(secs) {
+                            t if t.ends_with('s') => t,
+                            t => format!("{t} ({secs}s)"),
+                        };
+                        format!(
+                            "bucket {bucket}: a new version expected at least every {every}; \
+                             an overdue backup raises an alert"
+                        )
+                    }
+                    None => format!("bucket {bucket}: no backup freshness expectation"),
+                };
+                self.outcome(&r, &what)
             }
         }
     }
@@ -691,6 +1047,10 @@ impl Ctx {
 
 fn policy_path(bucket: &str) -> String {
     format!("/v1/buckets/{}/retention-policy", segment(bucket))
+}
+
+fn sink_path(name: &str) -> String {
+    format!("/v1/alerts/sinks/{}", segment(name))
 }
 
 fn print_raw(r: &Reply) {
@@ -918,6 +1278,264 @@ fn status(v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A scrub pass's report: its counts, then every version past repair.
+fn scrub_report(v: &Value) -> anyhow::Result<()> {
+    if v.is_null() {
+        out!("the server sent no report");
+        return Ok(());
+    }
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let unrepairable = v
+        .get("unrepairable")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut lines = vec![
+        ("versions", n("versions").to_string()),
+        ("shards verified", n("shards_verified").to_string()),
+        ("corrupt", n("corrupt").to_string()),
+        ("missing", n("missing").to_string()),
+        ("repaired", n("repaired").to_string()),
+        ("unrepairable", unrepairable.len().to_string()),
+        ("bytes verified", exact_bytes_text(n("bytes_verified"))),
+        ("duration", millis_text(n("duration_ms"))),
+        ("finished", v.get("finished").map(time).unwrap_or_default()),
+    ];
+    if let Some(q) = v
+        .get("orphans_quarantined")
+        .and_then(Value::as_u64)
+        .filter(|q| *q > 0)
+    {
+        lines.push((
+            "orphans",
+            format!("{q} unreferenced shard files moved to quarantine/"),
+        ));
+    }
+    if v.get("resumed").and_then(Value::as_bool) == Some(true) {
+        lines.push((
+            "resumed",
+            format!(
+                "after an interruption, {} keys done before it",
+                n("keys_before_resume")
+            ),
+        ));
+    }
+    rows(&lines);
+    unrepairable_table(unrepairable);
+    Ok(())
+}
+
+/// `12 versions, 72 shards verified, ...`: a pass's counts on one line.
+fn pass_counts(p: &Value) -> String {
+    let n = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let unrepairable = p
+        .get("unrepairable")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    format!(
+        "{} versions, {} shards verified ({}), {} corrupt, {} missing, {} repaired, \
+         {unrepairable} unrepairable",
+        n("versions"),
+        n("shards_verified"),
+        bytes_text(n("bytes_verified")),
+        n("corrupt"),
+        n("missing"),
+        n("repaired"),
+    )
+}
+
+fn scrub_status(v: &Value) -> anyhow::Result<()> {
+    let b = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let state = if b("paused") {
+        "paused"
+    } else if b("running") {
+        "running"
+    } else {
+        "idle"
+    };
+    let u = |k: &str| v.get(k).and_then(Value::as_u64);
+    let mut lines = vec![
+        ("state", state.to_owned()),
+        ("passes", v.get("passes").map(text).unwrap_or_default()),
+        (
+            "rate",
+            u("rate_bytes_per_sec")
+                .map(|r| format!("{}/s", bytes_text(r)))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "interval",
+            u("interval_secs")
+                .map(|s| format!("every {}", secs_text(s)))
+                .unwrap_or_else(|| "-".into()),
+        ),
+    ];
+    if let Some(c) = v.get("current").filter(|c| !c.is_null()) {
+        lines.push((
+            "current pass",
+            format!(
+                "started {}, so far {}",
+                c.get("started").map(time).unwrap_or_default(),
+                pass_counts(c)
+            ),
+        ));
+    }
+    let last = v.get("last_pass").filter(|p| !p.is_null());
+    lines.push((
+        "last pass",
+        match last {
+            Some(p) => format!(
+                "finished {} after {}: {}",
+                p.get("finished").map(time).unwrap_or_default(),
+                millis_text(p.get("duration_ms").and_then(Value::as_u64).unwrap_or(0)),
+                pass_counts(p)
+            ),
+            None => "never".into(),
+        },
+    ));
+    rows(&lines);
+    if let Some(list) = last
+        .and_then(|p| p.get("unrepairable"))
+        .and_then(Value::as_array)
+    {
+        unrepairable_table(list);
+    }
+    Ok(())
+}
+
+/// Versions scrub could not rebuild, by name (nothing when there are none).
+fn unrepairable_table(list: &[Value]) {
+    if list.is_empty() {
+        return;
+    }
+    out!();
+    out!("past repair (restore these versions from another copy):");
+    let f = |u: &Value, k: &str| u.get(k).map(text).unwrap_or_default();
+    table(
+        &["BUCKET", "KEY", "VERSION", "STRIPE"],
+        list.iter()
+            .map(|u| {
+                vec![
+                    f(u, "bucket"),
+                    f(u, "key"),
+                    f(u, "version_id"),
+                    f(u, "stripe"),
+                ]
+            })
+            .collect(),
+    );
+}
+
+/// A restore drill's report: its counts, then every version that failed and why.
+fn drill_report(v: &Value) -> anyhow::Result<()> {
+    if v.is_null() {
+        out!("the server sent no report");
+        return Ok(());
+    }
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let sample = v
+        .get("sample")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let bytes: u64 = sample
+        .iter()
+        .filter_map(|s| s.get("bytes").and_then(Value::as_u64))
+        .sum();
+    rows(&[
+        ("versions", n("versions_total").to_string()),
+        ("sampled", sample.len().to_string()),
+        ("passed", n("passed").to_string()),
+        ("failed", n("failed").to_string()),
+        ("bytes read", exact_bytes_text(bytes)),
+        ("finished", v.get("finished").map(time).unwrap_or_default()),
+    ]);
+    failures_table(v);
+    Ok(())
+}
+
+/// The versions of a drill report that did not read back, and why.
+fn failures_table(report: &Value) {
+    let failed: Vec<&Value> = report
+        .get("sample")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|s| s.get("failure").is_some_and(|f| !f.is_null()))
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    out!();
+    let f = |s: &Value, k: &str| s.get(k).map(text).unwrap_or_default();
+    table(
+        &["BUCKET", "KEY", "VERSION", "FAILURE"],
+        failed
+            .iter()
+            .map(|s| {
+                vec![
+                    f(s, "bucket"),
+                    f(s, "key"),
+                    f(s, "version"),
+                    f(s, "failure"),
+                ]
+            })
+            .collect(),
+    );
+}
+
+/// A byte count for people: `512 B`, `3.4 MiB`.
+fn bytes_text(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut x = n as f64 / 1024.0;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < UNITS.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    format!("{x:.1} {}", UNITS[u])
+}
+
+/// [`bytes_text`] with the exact count past a KiB: `3.0 MiB (3145728 bytes)`.
+fn exact_bytes_text(n: u64) -> String {
+    if n < 1024 {
+        bytes_text(n)
+    } else {
+        format!("{} ({n} bytes)", bytes_text(n))
+    }
+}
+
+/// Seconds in the syntax `--every` takes: the largest unit that divides them.
+fn secs_text(s: u64) -> String {
+    match s {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// A duration in milliseconds: `850 ms`, `12.3 s`, `1h 02m 03s`.
+fn millis_text(ms: u64) -> String {
+    if ms < 1000 {
+        return format!("{ms} ms");
+    }
+    if ms < 60_000 {
+        return format!("{:.1} s", ms as f64 / 1000.0);
+    }
+    let s = ms / 1000;
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {s:02}s")
+    } else {
+        format!("{m}m {s:02}s")
+    }
+}
+
 /// `label  value` lines, the values aligned.
 fn rows<S: AsRef<str>>(lines: &[(&str, S)]) {
     let w = lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
@@ -985,6 +1603,44 @@ mod tests {
         assert!(parse_days("1y").is_err());
         assert!(parse_days("-3").is_err());
         assert!(parse_days("d").is_err());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("30m"), Ok(1800));
+        assert_eq!(parse_duration("24h"), Ok(86_400));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        assert_eq!(parse_duration("7D"), Ok(604_800));
+        assert_eq!(parse_duration("3600"), Ok(3600));
+        for bad in [
+            "",
+            "h",
+            "0",
+            "0h",
+            "1y",
+            "-5m",
+            "1.5h",
+            "24 h",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        for s in [90, 1800, 86_400, 604_800, 3601] {
+            assert_eq!(parse_duration(&secs_text(s)), Ok(s));
+        }
+    }
+
+    #[test]
+    fn sizes_and_times_render() {
+        assert_eq!(bytes_text(512), "512 B");
+        assert_eq!(bytes_text(50_000_000), "47.7 MiB");
+        assert_eq!(exact_bytes_text(3 * 1024 * 1024), "3.0 MiB (3145728 bytes)");
+        assert_eq!(exact_bytes_text(1000), "1000 B");
+        assert_eq!(millis_text(850), "850 ms");
+        assert_eq!(millis_text(12_345), "12.3 s");
+        assert_eq!(millis_text(3_723_000), "1h 02m 03s");
+        assert_eq!(millis_text(61_000), "1m 01s");
     }
 
     #[test]
@@ -1056,5 +1712,36 @@ mod tests {
         assert_eq!(below_min, BelowMin::Refuse);
         assert!(T::try_parse_from(["t", "two-person-rule", "on"]).is_ok());
         assert!(T::try_parse_from(["t", "two-person-rule", "maybe"]).is_err());
+        let t = T::try_parse_from(["t", "bucket", "expect", "b", "--every", "24h"]).expect("parse");
+        assert!(matches!(
+            t.cmd,
+            AdminCommand::Bucket(BucketCommand::Expect {
+                every: Some(86_400),
+                none: false,
+                ..
+            })
+        ));
+        assert!(T::try_parse_from(["t", "bucket", "expect", "b", "--none"]).is_ok());
+        assert!(T::try_parse_from(["t", "bucket", "expect", "b"]).is_err());
+        assert!(
+            T::try_parse_from(["t", "bucket", "expect", "b", "--none", "--every", "1h"]).is_err()
+        );
+        let t = T::try_parse_from(["t", "scrub", "run", "--wait", "--json"]).expect("parse");
+        assert!(t.opts.json);
+        assert!(matches!(
+            t.cmd,
+            AdminCommand::Scrub(ScrubCommand::Run { wait: true })
+        ));
+        let t =
+            T::try_parse_from(["t", "alerts", "sink", "set", "ops", "http://h/x"]).expect("parse");
+        assert!(matches!(
+            t.cmd,
+            AdminCommand::Alerts(AlertsCommand::Sink(SinkCommand::Set { .. }))
+        ));
+        let t = T::try_parse_from(["t", "disk", "heal", "d3", "--wait"]).expect("parse");
+        assert!(matches!(
+            t.cmd,
+            AdminCommand::Disk(DiskCommand::Heal { wait: true, .. })
+        ));
     }
 }
