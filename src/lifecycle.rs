@@ -192,6 +192,7 @@ pub struct LifecycleWorker {
     status: Mutex<LifecycleStatus>,
     trigger: Notify,
     done: Notify,
+    cancel: std::sync::atomic::AtomicBool,
 }
 
 impl LifecycleWorker {
@@ -205,7 +206,15 @@ impl LifecycleWorker {
             }),
             trigger: Notify::new(),
             done: Notify::new(),
+            cancel: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Stops the pass in progress at the next key and forgets it (no resume).
+    pub fn cancel(&self) {
+        if self.with_status(|s| s.running) {
+            self.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     fn with_status<R>(&self, f: impl FnOnce(&mut LifecycleStatus) -> R) -> R {
@@ -230,6 +239,9 @@ impl LifecycleWorker {
 
     /// Starts a pass and waits for it; its report.
     pub async fn run_and_wait(&self) -> Option<PassReport> {
+        if self.with_status(|s| s.paused) {
+            return None;
+        }
         let before = self.with_status(|s| s.passes);
         loop {
             let done = self.done.notified();
@@ -248,7 +260,7 @@ impl LifecycleWorker {
         let interval = Duration::from_secs(self.with_status(|s| s.interval_secs).max(1));
         let mut resume = self.load_checkpoint();
         loop {
-            if resume.is_none() {
+            if resume.is_none() || self.with_status(|s| s.paused) {
                 tokio::select! {
                     _ = shutdown.wait_for(|s| *s) => return,
                     _ = self.trigger.notified() => {}
@@ -256,8 +268,7 @@ impl LifecycleWorker {
                 }
             }
             if self.with_status(|s| s.paused) {
-                resume = None;
-                continue;
+                continue; // an interrupted pass keeps its checkpoint for resume
             }
             let from = resume.take();
             let me = self.clone();
@@ -266,7 +277,15 @@ impl LifecycleWorker {
                 .await
                 .unwrap_or(false);
             if !finished {
-                return; // shutting down; the checkpoint says where to resume
+                if *shutdown.borrow() {
+                    return; // the checkpoint says where to resume
+                }
+                if self.cancel.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    self.save_checkpoint(None);
+                    continue;
+                }
+                resume = self.load_checkpoint();
+                continue;
             }
             self.done.notify_waiters();
         }
@@ -400,7 +419,10 @@ impl LifecycleWorker {
                 bucket: bucket.clone(),
                 after: Some(k.clone()),
             }));
-            if *stop.borrow() {
+            if *stop.borrow()
+                || self.with_status(|s| s.paused)
+                || self.cancel.load(std::sync::atomic::Ordering::SeqCst)
+            {
                 return false;
             }
             from = Some(k.as_str().to_owned());

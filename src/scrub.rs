@@ -156,6 +156,7 @@ pub struct ScrubWorker {
     status: Mutex<ScrubStatus>,
     trigger: Notify,
     done: Notify,
+    cancel: std::sync::atomic::AtomicBool,
 }
 
 impl ScrubWorker {
@@ -175,7 +176,19 @@ impl ScrubWorker {
             }),
             trigger: Notify::new(),
             done: Notify::new(),
+            cancel: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Stops the pass in progress at the next key and forgets it (no resume).
+    pub fn cancel(&self) {
+        if self.with_status(|s| s.running) {
+            self.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn with_status<R>(&self, f: impl FnOnce(&mut ScrubStatus) -> R) -> R {
@@ -250,6 +263,11 @@ impl ScrubWorker {
             if !finished {
                 if *shutdown.borrow() {
                     return;
+                }
+                if self.cancel.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    let _ = self.store.meta().system_delete(CHECKPOINT_KEY);
+                    tracing::info!("scrub pass cancelled");
+                    continue;
                 }
                 // Paused midway: continue from the checkpoint when resumed.
                 resume = self.load_checkpoint();
@@ -462,7 +480,7 @@ impl ScrubWorker {
             {
                 tracing::warn!(error = %e, "scrub: cannot save its checkpoint");
             }
-            if *stop.borrow() || self.with_status(|s| s.paused) {
+            if *stop.borrow() || self.with_status(|s| s.paused) || self.cancelled() {
                 return false;
             }
             from = Some(k);

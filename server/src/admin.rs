@@ -83,6 +83,8 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/alerts/test", post(alert_test))
         .route("/v1/buckets/{bucket}/expect", put(set_expectation))
         .route("/v1/watchdog", get(watchdog_status))
+        .route("/v1/workers", get(workers))
+        .route("/v1/workers/{name}/{action}", post(worker_action))
         .route("/v1/drill", get(drill_status))
         .route("/v1/drill/run", post(drill_run))
         .route("/v1/repair", get(repair_status))
@@ -1194,6 +1196,54 @@ async fn watchdog_status(
 ) -> Result<Json<stele::watchdog::WatchStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     Ok(Json(admin.watchdog.status()))
+}
+
+/// The status of every background worker.
+async fn workers(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let r = admin.repair.clone();
+    let repair = blocking(move || Ok(r.status())).await?;
+    Ok(Json(serde_json::json!({
+        "scrub": admin.scrub.status(),
+        "lifecycle": admin.lifecycle.status(),
+        "drill": admin.drill.status(),
+        "repair": repair,
+        "watchdog": admin.watchdog.status(),
+    })))
+}
+
+/// `run`, `pause`, `resume` or `cancel` a worker (`scrub`, `lifecycle`; `drill`: run).
+async fn worker_action(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
+    match (name.as_str(), action.as_str()) {
+        ("scrub", "run") => admin.scrub.run_now(),
+        ("scrub", "pause") => admin.scrub.set_paused(true),
+        ("scrub", "resume") => admin.scrub.set_paused(false),
+        ("scrub", "cancel") => admin.scrub.cancel(),
+        ("lifecycle", "run") => admin.lifecycle.run_now(),
+        ("lifecycle", "pause") => admin.lifecycle.set_paused(true),
+        ("lifecycle", "resume") => admin.lifecycle.set_paused(false),
+        ("lifecycle", "cancel") => admin.lifecycle.cancel(),
+        ("drill", "run") => {
+            let d = admin.drill.clone();
+            tokio::spawn(async move { d.run_and_wait().await });
+        }
+        _ => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                "NoSuchWorkerAction",
+                format!("no action {action} for worker {name}"),
+            ));
+        }
+    }
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn scrub_pause(

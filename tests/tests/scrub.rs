@@ -405,3 +405,46 @@ fn a_paused_scrub_resumes_where_it_stopped() {
     assert_eq!(last["resumed"], true, "{last}");
     assert_eq!(last["keys"], 10, "{last}");
 }
+
+/// Cancelling stops a pass and forgets it: the next pass starts from the beginning.
+#[test]
+fn a_cancelled_scrub_is_forgotten_and_workers_report_their_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(
+        &["--data", data.to_str().expect("path"), "--scrub-rate", "1"],
+        dir.path(),
+    );
+    fill(&server.client(), "cancel", 8);
+    let (s, _) = server.admin("POST", "/v1/workers/scrub/run", None);
+    assert_eq!(s, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scrub_status(&server)["current"]["keys"]
+        .as_u64()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the scrub never got going");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (s, _) = server.admin("POST", "/v1/workers/scrub/cancel", None);
+    assert_eq!(s, 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scrub_status(&server)["running"] == true {
+        assert!(Instant::now() < deadline, "cancel did not stop the pass");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = scrub_status(&server);
+    assert!(st["last_pass"].is_null() && st["passes"] == 0, "{st}");
+    // Nothing resumes by itself; the workers' status names each of them.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(scrub_status(&server)["running"], false);
+    let (s, body) = server.admin("GET", "/v1/workers", None);
+    assert_eq!(s, 200, "{body}");
+    let w: serde_json::Value = serde_json::from_str(&body).expect("json");
+    for name in ["scrub", "lifecycle", "drill", "repair", "watchdog"] {
+        assert!(!w[name].is_null(), "{name} missing: {w}");
+    }
+    let (s, _) = server.admin("POST", "/v1/workers/scrub/explode", None);
+    assert_eq!(s, 404);
+}
