@@ -16,8 +16,8 @@ use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 pub use record::{
     BelowMinimum, BucketRecord, DefaultRetention, InlineRecord, LifecycleConfig, LifecycleRule,
     LockRecord, LockRequest, PartRecord, PendingRecord, Record, RepairReason, RepairRecord,
-    Retention, RetentionMode, RetentionPeriod, RetentionPolicy, SegmentRecord, ShardRecord, TagSet,
-    UploadRecord, VersionKind, VersionRecord, Versioning,
+    Retention, RetentionMode, RetentionPeriod, RetentionPolicy, SegmentRecord, ShardPlacement,
+    ShardRecord, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -106,10 +106,11 @@ pub enum Cf {
     Locks,
     Identity,
     Alerts,
+    Placement,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 11] = [
+    pub const ALL: [Cf; 12] = [
         Cf::Buckets,
         Cf::Versions,
         Cf::Uploads,
@@ -121,6 +122,7 @@ impl Cf {
         Cf::Locks,
         Cf::Identity,
         Cf::Alerts,
+        Cf::Placement,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -135,6 +137,7 @@ impl Cf {
             Cf::Locks => "locks",
             Cf::Identity => "identity",
             Cf::Alerts => "alerts",
+            Cf::Placement => "placement",
         }
     }
 }
@@ -739,6 +742,55 @@ impl Meta {
 
     pub fn repairs(&self, limit: usize) -> Result<Vec<RepairRecord>, MetaError> {
         self.collect(Cf::Repair, b"", limit)
+    }
+
+    /// The shards of `segment` that repair placed elsewhere: (index, placement).
+    pub fn placements(&self, segment: &SegmentId) -> Result<Vec<(u16, ShardPlacement)>, MetaError> {
+        let prefix = segment.as_bytes().to_vec();
+        let mut out = Vec::new();
+        let mut err = None;
+        self.db.scan(Cf::Placement, &prefix, |k, v| {
+            if !k.starts_with(&prefix) || k.len() != prefix.len() + 2 {
+                return ControlFlow::Break(());
+            }
+            let index = u16::from_be_bytes([k[prefix.len()], k[prefix.len() + 1]]);
+            match ShardPlacement::decode(v) {
+                Ok(p) => {
+                    out.push((index, p));
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    err = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        })?;
+        err.map_or(Ok(out), Err)
+    }
+
+    /// Records where repair put shard `index` of `segment`.
+    pub fn set_placement(
+        &self,
+        segment: &SegmentId,
+        index: u16,
+        p: &ShardPlacement,
+    ) -> Result<(), MetaError> {
+        let mut key = segment.as_bytes().to_vec();
+        key.extend_from_slice(&index.to_be_bytes());
+        let mut b = Batch::default();
+        b.put(Cf::Placement, key, p.encode());
+        self.db.write(b, true)
+    }
+
+    /// Forgets the placements of a segment whose data was removed.
+    pub fn drop_placements(&self, segment: &SegmentId) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        for (i, _) in self.placements(segment)? {
+            let mut key = segment.as_bytes().to_vec();
+            key.extend_from_slice(&i.to_be_bytes());
+            b.delete(Cf::Placement, key);
+        }
+        self.db.write(b, true)
     }
 
     /// Removes a repair entry once the repair worker handled it.

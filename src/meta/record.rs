@@ -399,6 +399,20 @@ impl From<VersionRecordV1> for VersionRecordV2 {
     }
 }
 
+/// Where a shard lives when repair rebuilt it somewhere else than its segment record says
+/// (its disk was gone, or it was never written): the version record is never rewritten,
+/// so the new place and the rebuilt file's root are kept here, keyed by segment and index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardPlacement {
+    pub disk: String,
+    pub root: Hash,
+}
+
+impl Record for ShardPlacement {
+    const NAME: &'static str = "shard-placement";
+    const FORMAT: u8 = 1;
+}
+
 /// A segment whose shard files are being written and that no version references yet. If
 /// the process dies, start-up removes its shard files: a write either commits whole or
 /// leaves nothing behind.
@@ -720,6 +734,22 @@ mod tests {
             }
         );
         assert_eq!(rec.encode(), vec![1, 1, 1, 0x80, 0x01, 1]);
+        Ok(())
+    }
+
+    #[test]
+    fn shard_placements_of_format_1_decode() -> Result<(), MetaError> {
+        let mut bytes = vec![1u8, 2, b'd', b'4'];
+        bytes.extend([9u8; 32]);
+        let p = ShardPlacement::decode(&bytes)?;
+        assert_eq!(
+            p,
+            ShardPlacement {
+                disk: "d4".into(),
+                root: [9; 32]
+            }
+        );
+        assert_eq!(p.encode(), bytes);
         Ok(())
     }
 

@@ -61,6 +61,9 @@ struct Inner {
     clock: SharedClock,
     /// The time every Object Lock decision reads.
     retention: RetentionClock,
+    /// One repair at a time: scrub and the repair worker must not rebuild the same shard
+    /// twice (each checks again once it holds this).
+    repair: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -118,6 +121,7 @@ impl Store {
                 codec,
                 clock,
                 retention,
+                repair: std::sync::Mutex::new(()),
             }),
         };
         store.roll_back_pending()?;

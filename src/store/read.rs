@@ -240,6 +240,8 @@ struct SegmentReader<'a> {
     store: &'a Store,
     seg: &'a SegmentRecord,
     slots: Vec<Slot>,
+    /// Where each shard is (the record, or where repair placed it).
+    locations: Vec<(String, Option<crate::disk::shard::Hash>)>,
     bad: Vec<u16>,
     reason: RepairReason,
 }
@@ -250,6 +252,7 @@ impl<'a> SegmentReader<'a> {
             store,
             seg,
             slots: (0..seg.shards.len()).map(|_| Slot::Unopened).collect(),
+            locations: store.shard_locations(seg),
             bad: Vec::new(),
             reason: RepairReason::ReadFailed,
         }
@@ -280,9 +283,9 @@ impl<'a> SegmentReader<'a> {
     /// Opens shard `i` if it is not yet; false if it is bad.
     fn open(&mut self, i: usize) -> bool {
         if let Slot::Unopened = self.slots[i] {
-            let shard = &self.seg.shards[i];
+            let (disk_id, root) = self.locations[i].clone();
             let g = &self.seg.geometry;
-            let opened = match (shard.root, self.store.disk(&shard.disk)) {
+            let opened = match (root, self.store.disk(&disk_id)) {
                 (Some(root), Some(disk)) => disk
                     .open_shard(
                         &self.seg.id,
@@ -295,9 +298,7 @@ impl<'a> SegmentReader<'a> {
                         },
                     )
                     .map(Slot::Open),
-                (Some(_), None) => Err(DiskError::Offline {
-                    disk: shard.disk.clone(),
-                }),
+                (Some(_), None) => Err(DiskError::Offline { disk: disk_id }),
                 (None, _) => {
                     // Never written: the write queued it for repair already.
                     self.slots[i] = Slot::Bad;

@@ -5,8 +5,9 @@
 use serde::Serialize;
 
 use super::{Store, StoreError};
-use crate::disk::DiskError;
 use crate::disk::shard::Expect;
+use crate::disk::shard::Hash;
+use crate::disk::{DiskError, DiskState};
 use crate::meta::{SegmentRecord, VersionKind, VersionRecord};
 use crate::types::{BucketName, ObjectKey};
 
@@ -66,8 +67,8 @@ impl Store {
         let mut good = vec![0usize; stripes as usize];
         let mut faults = Vec::new();
         let mut bytes = 0u64;
-        for (i, shard) in seg.shards.iter().enumerate() {
-            let (Some(root), Some(disk)) = (shard.root, self.disk(&shard.disk)) else {
+        for (i, (disk_id, root)) in self.shard_locations(seg).into_iter().enumerate() {
+            let (Some(root), Some(disk)) = (root, self.disk(&disk_id)) else {
                 faults.push((i, ShardFault::Missing));
                 continue;
             };
@@ -100,31 +101,61 @@ impl Store {
         }
     }
 
-    /// Rebuilds shards `bad` of `seg` from the others: each stripe is read from K good
-    /// shards (verified), re-encoded whole, and the missing blocks written to new files
-    /// that replace the bad ones only once complete and matching their recorded root.
-    fn rebuild_segment(&self, seg: &SegmentRecord, bad: &[usize]) -> Result<(), StoreError> {
-        let g = seg.geometry;
-        let mut writers = Vec::with_capacity(bad.len());
-        for &i in bad {
-            let shard = &seg.shards[i];
-            let (Some(root), Some(disk)) = (shard.root, self.disk(&shard.disk)) else {
-                return Err(StoreError::Disk(DiskError::Offline {
-                    disk: shard.disk.clone(),
-                }));
-            };
-            writers.push((i, disk.rebuild_shard(&seg.id, i, g.block_size, root)?));
-        }
-        let readers: Vec<Option<crate::disk::ShardReader>> = seg
-            .shards
+    /// Where a rebuilt shard goes when its own disk cannot take it: an online disk that
+    /// holds no shard of this segment if there is one, else the online disk holding the
+    /// fewest (losing it then costs two shards, still within M for the default geometry).
+    fn new_home(&self, locations: &[(String, Option<Hash>)]) -> Option<usize> {
+        self.inner
+            .disks
             .iter()
             .enumerate()
-            .map(|(i, s)| {
+            .filter(|(_, d)| d.state() == DiskState::Online)
+            .min_by_key(|(_, d)| locations.iter().filter(|(id, _)| id == d.id()).count())
+            .map(|(n, _)| n)
+    }
+
+    /// Rebuilds shards `bad` of `seg` from the others: each stripe is read from K good
+    /// shards (verified), re-encoded whole, and the missing blocks written to new files.
+    /// On its own (online) disk a shard replaces the bad file by rename, only if it hashes
+    /// to its recorded root; a shard whose disk is gone, or that was never written, goes
+    /// to another disk and its new place is recorded.
+    fn rebuild_segment(&self, seg: &SegmentRecord, bad: &[usize]) -> Result<(), StoreError> {
+        let g = seg.geometry;
+        let mut locations = self.shard_locations(seg);
+        let mut writers = Vec::with_capacity(bad.len());
+        for &i in bad {
+            let (disk_id, root) = locations[i].clone();
+            let own = self
+                .disk(&disk_id)
+                .filter(|d| d.state() == DiskState::Online);
+            match (own, root) {
+                (Some(disk), Some(root)) => {
+                    writers.push((i, None, disk.rebuild_shard(&seg.id, i, g.block_size, root)?));
+                }
+                _ => {
+                    let n = self
+                        .new_home(&locations)
+                        .ok_or(StoreError::InsufficientDisks {
+                            available: 0,
+                            needed: 1,
+                        })?;
+                    let disk = &self.inner.disks[n];
+                    // Nothing references a file of this shard there: clear any leftover.
+                    disk.remove_uncommitted_shard(&seg.id, i);
+                    locations[i] = (disk.id().to_owned(), None);
+                    writers.push((i, Some(n), disk.create_shard(&seg.id, i, g.block_size)?));
+                }
+            }
+        }
+        let readers: Vec<Option<crate::disk::ShardReader>> = locations
+            .iter()
+            .enumerate()
+            .map(|(i, (disk_id, root))| {
                 if bad.contains(&i) {
                     return None;
                 }
-                let (root, disk) = (s.root?, self.disk(&s.disk)?);
-                disk.open_shard(&seg.id, i, &expect(seg, root)).ok()
+                let disk = self.disk(disk_id)?;
+                disk.open_shard(&seg.id, i, &expect(seg, (*root)?)).ok()
             })
             .collect();
         for s in 0..g.stripes() {
@@ -144,15 +175,24 @@ impl Store {
                 }
             }
             self.inner.codec.reconstruct(&mut blocks, true)?;
-            for (i, w) in &mut writers {
+            for (i, _, w) in &mut writers {
                 let block = blocks[*i]
                     .as_deref()
                     .ok_or(StoreError::Codec(crate::erasure::CodecError::ShardLength))?;
                 w.append(block)?;
             }
         }
-        for (_, w) in writers {
-            w.finish()?;
+        for (i, moved_to, w) in writers {
+            let root = w.finish()?;
+            if let Some(n) = moved_to {
+                let disk = self.inner.disks[n].id().to_owned();
+                tracing::info!(segment = %seg.id, shard = i, %disk, "shard rebuilt on another disk");
+                self.inner.meta.set_placement(
+                    &seg.id,
+                    i as u16,
+                    &crate::meta::ShardPlacement { disk, root },
+                )?;
+            }
         }
         Ok(())
     }
@@ -188,6 +228,9 @@ impl Store {
             }
             return out;
         }
+        // Held across check and rebuild, so two workers never rebuild one shard twice.
+        let _one_repair_at_a_time =
+            repair.then(|| self.inner.repair.lock().unwrap_or_else(|p| p.into_inner()));
         for seg in &rec.segments {
             let check = self.check_segment(seg);
             out.bytes_verified += check.bytes;

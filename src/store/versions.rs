@@ -234,6 +234,41 @@ impl Store {
                 d.remove_shard_of_removed_version(&seg.id, i);
             }
         }
+        // Shards repair placed elsewhere.
+        let placed = self.inner.meta.placements(&seg.id).unwrap_or_default();
+        for (i, p) in &placed {
+            if let Some(d) = self.disk(&p.disk) {
+                d.remove_shard_of_removed_version(&seg.id, *i as usize);
+            }
+        }
+        if !placed.is_empty()
+            && let Err(e) = self.inner.meta.drop_placements(&seg.id)
+        {
+            tracing::warn!(segment = %seg.id, error = %e, "could not drop shard placements");
+        }
+    }
+
+    /// Where each shard of `seg` is: its segment record, or where repair placed it since.
+    pub(crate) fn shard_locations(
+        &self,
+        seg: &crate::meta::SegmentRecord,
+    ) -> Vec<(String, Option<crate::disk::shard::Hash>)> {
+        let mut locs: Vec<(String, Option<crate::disk::shard::Hash>)> = seg
+            .shards
+            .iter()
+            .map(|s| (s.disk.clone(), s.root))
+            .collect();
+        match self.inner.meta.placements(&seg.id) {
+            Ok(placed) => {
+                for (i, p) in placed {
+                    if let Some(l) = locs.get_mut(i as usize) {
+                        *l = (p.disk, Some(p.root));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(segment = %seg.id, error = %e, "cannot read shard placements"),
+        }
+        locs
     }
 
     /// DeleteObject. With a version: removes that version (if the lock layer allows;

@@ -448,3 +448,42 @@ fn a_cancelled_scrub_is_forgotten_and_workers_report_their_status() {
     let (s, _) = server.admin("POST", "/v1/workers/scrub/explode", None);
     assert_eq!(s, 404);
 }
+
+/// Shards that could not be written because their disk was gone are rebuilt on other
+/// disks (their new place recorded, the version record untouched), so the objects again
+/// survive the loss of M more shards.
+#[test]
+fn shards_of_a_lost_disk_are_rebuilt_on_healthy_disks() {
+    let (dir, server) = start_default();
+    let c = server.client();
+    let data = dir.path().join("data");
+    let gone = data.join("disks/d5");
+    std::fs::rename(&gone, data.join("d5.gone")).expect("lose d5");
+    fill(&c, "lost", 4);
+    let r = scrub(&server);
+    assert_eq!(r["unrepairable"], serde_json::json!([]), "{r}");
+    assert_eq!(
+        r["missing"], r["repaired"],
+        "everything found was rebuilt: {r}"
+    );
+    let again = scrub(&server);
+    assert_eq!(
+        (&again["missing"], &again["corrupt"]),
+        (&serde_json::json!(0), &serde_json::json!(0)),
+        "{again}"
+    );
+    assert_eq!(again["shards_verified"], 24, "{again}");
+    // Six shards per object again, on five disks: lose two more of each and read.
+    let files = shard_files(&data);
+    assert_eq!(files.len(), 4);
+    for shards in files.values() {
+        assert_eq!(shards.len(), 6, "{shards:?}");
+        let mut on_d0_or_d1 = shards.iter().filter(|p| {
+            p.starts_with(data.join("disks/d0")) || p.starts_with(data.join("disks/d1"))
+        });
+        for p in on_d0_or_d1.by_ref().take(2) {
+            std::fs::remove_file(p).expect("delete");
+        }
+    }
+    all_read_back(&c, "lost", 4);
+}
