@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::lock::retention::add_period;
 use crate::meta::{
@@ -21,7 +21,7 @@ use crate::meta::{
 };
 use crate::store::{Store, StoreError};
 use crate::types::{BucketName, ObjectKey, Timestamp};
-use crate::worker::Throttle;
+use crate::worker::{Control, PassWorker, Throttle};
 
 const CHECKPOINT_KEY: &str = "worker.lifecycle.checkpoint";
 
@@ -190,9 +190,7 @@ pub struct LifecycleStatus {
 pub struct LifecycleWorker {
     store: Store,
     status: Mutex<LifecycleStatus>,
-    trigger: Notify,
-    done: Notify,
-    cancel: std::sync::atomic::AtomicBool,
+    control: Control,
 }
 
 impl LifecycleWorker {
@@ -204,17 +202,8 @@ impl LifecycleWorker {
                 interval_secs: interval.as_secs(),
                 ..Default::default()
             }),
-            trigger: Notify::new(),
-            done: Notify::new(),
-            cancel: std::sync::atomic::AtomicBool::new(false),
+            control: Control::default(),
         })
-    }
-
-    /// Stops the pass in progress at the next key and forgets it (no resume).
-    pub fn cancel(&self) {
-        if self.with_status(|s| s.running) {
-            self.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
     }
 
     fn with_status<R>(&self, f: impl FnOnce(&mut LifecycleStatus) -> R) -> R {
@@ -222,82 +211,41 @@ impl LifecycleWorker {
     }
 
     pub fn status(&self) -> LifecycleStatus {
-        self.with_status(|s| s.clone())
+        let mut st = self.with_status(|s| s.clone());
+        st.paused = self.control.paused();
+        st
     }
 
+    /// Pause (the pass in progress stops at its next key and resumes later) or resume.
     pub fn set_paused(&self, paused: bool) {
-        self.with_status(|s| s.paused = paused);
-        if !paused {
-            self.trigger.notify_one();
-        }
+        self.control.set_paused(paused);
+    }
+
+    /// Stops the pass in progress at its next key and forgets it.
+    pub fn cancel(&self) {
+        self.control.cancel();
     }
 
     /// Starts a pass now (after the one running, if any).
     pub fn run_now(&self) {
-        self.trigger.notify_one();
+        self.control.run_now();
     }
 
-    /// Starts a pass and waits for it; its report.
+    /// Starts a pass and waits for it; its report (`None` at once while paused).
     pub async fn run_and_wait(&self) -> Option<PassReport> {
-        if self.with_status(|s| s.paused) {
+        if !self.control.run_and_wait().await {
             return None;
         }
-        let before = self.with_status(|s| s.passes);
-        loop {
-            let done = self.done.notified();
-            self.trigger.notify_one();
-            done.await;
-            let (passes, report) = self.with_status(|s| (s.passes, s.last_pass.clone()));
-            if passes > before {
-                return report;
-            }
-        }
+        self.with_status(|s| s.last_pass.clone())
     }
 
-    /// Runs until `shutdown` turns true: a pass every interval, or when asked; a pass
-    /// interrupted by a crash resumes from its checkpoint at start.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let interval = Duration::from_secs(self.with_status(|s| s.interval_secs).max(1));
-        let mut resume = self.load_checkpoint();
-        loop {
-            if resume.is_none() || self.with_status(|s| s.paused) {
-                tokio::select! {
-                    _ = shutdown.wait_for(|s| *s) => return,
-                    _ = self.trigger.notified() => {}
-                    _ = tokio::time::sleep(interval) => {}
-                }
-            }
-            if self.with_status(|s| s.paused) {
-                continue; // an interrupted pass keeps its checkpoint for resume
-            }
-            let from = resume.take();
-            let me = self.clone();
-            let stop = shutdown.clone();
-            let finished = tokio::task::spawn_blocking(move || me.pass(from, &stop))
-                .await
-                .unwrap_or(false);
-            if !finished {
-                if *shutdown.borrow() {
-                    return; // the checkpoint says where to resume
-                }
-                if self.cancel.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                    self.save_checkpoint(None);
-                    continue;
-                }
-                resume = self.load_checkpoint();
-                continue;
-            }
-            self.done.notify_waiters();
-        }
+    /// Runs until `shutdown` (see [`crate::worker::run`]).
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        crate::worker::run(self, shutdown).await;
     }
 
     fn load_checkpoint(&self) -> Option<Checkpoint> {
-        self.store
-            .meta()
-            .system_get(CHECKPOINT_KEY)
-            .ok()
-            .flatten()
-            .and_then(|b| Checkpoint::decode(&b).ok())
+        crate::worker::load_checkpoint(self.store.meta(), CHECKPOINT_KEY)
     }
 
     fn save_checkpoint(&self, c: Option<&Checkpoint>) {
@@ -314,7 +262,7 @@ impl LifecycleWorker {
     }
 
     /// One pass over every bucket with rules. Returns false if interrupted by shutdown.
-    fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
+    fn one_pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
         let now = self.store.retention_clock().readings().earliest;
         let started = resume.as_ref().map_or(now, |c| c.started);
         self.with_status(|s| {
@@ -419,10 +367,7 @@ impl LifecycleWorker {
                 bucket: bucket.clone(),
                 after: Some(k.clone()),
             }));
-            if *stop.borrow()
-                || self.with_status(|s| s.paused)
-                || self.cancel.load(std::sync::atomic::Ordering::SeqCst)
-            {
+            if self.control.should_stop(stop) {
                 return false;
             }
             from = Some(k.as_str().to_owned());
@@ -484,6 +429,30 @@ impl LifecycleWorker {
                 }
             }
         }
+    }
+}
+
+impl PassWorker for LifecycleWorker {
+    type Checkpoint = Checkpoint;
+
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(self.with_status(|s| s.interval_secs).max(1))
+    }
+
+    fn load_checkpoint(&self) -> Option<Checkpoint> {
+        LifecycleWorker::load_checkpoint(self)
+    }
+
+    fn clear_checkpoint(&self) {
+        self.save_checkpoint(None);
+    }
+
+    fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
+        self.one_pass(resume, stop)
     }
 }
 

@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::alert::{Alert, Alerts};
 use crate::meta::{Record, VersionRecord};
 use crate::store::Store;
 use crate::types::{BucketName, ObjectKey, Timestamp};
-use crate::worker::Throttle;
+use crate::worker::{Control, PassWorker, Throttle};
 
 const CHECKPOINT_KEY: &str = "worker.scrub.checkpoint";
 
@@ -154,9 +154,7 @@ pub struct ScrubWorker {
     store: Store,
     alerts: Option<Arc<Alerts>>,
     status: Mutex<ScrubStatus>,
-    trigger: Notify,
-    done: Notify,
-    cancel: std::sync::atomic::AtomicBool,
+    control: Control,
 }
 
 impl ScrubWorker {
@@ -174,21 +172,8 @@ impl ScrubWorker {
                 interval_secs: interval.as_secs(),
                 ..Default::default()
             }),
-            trigger: Notify::new(),
-            done: Notify::new(),
-            cancel: std::sync::atomic::AtomicBool::new(false),
+            control: Control::default(),
         })
-    }
-
-    /// Stops the pass in progress at the next key and forgets it (no resume).
-    pub fn cancel(&self) {
-        if self.with_status(|s| s.running) {
-            self.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    fn cancelled(&self) -> bool {
-        self.cancel.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn with_status<R>(&self, f: impl FnOnce(&mut ScrubStatus) -> R) -> R {
@@ -196,85 +181,37 @@ impl ScrubWorker {
     }
 
     pub fn status(&self) -> ScrubStatus {
-        self.with_status(|s| s.clone())
+        let mut st = self.with_status(|s| s.clone());
+        st.paused = self.control.paused();
+        st
     }
 
+    /// Pause (the pass in progress stops at its next key and resumes later) or resume.
     pub fn set_paused(&self, paused: bool) {
-        self.with_status(|s| s.paused = paused);
-        if !paused {
-            self.trigger.notify_one();
-        }
+        self.control.set_paused(paused);
     }
 
+    /// Stops the pass in progress at its next key and forgets it.
+    pub fn cancel(&self) {
+        self.control.cancel();
+    }
+
+    /// Starts a pass now (after the one running, if any).
     pub fn run_now(&self) {
-        self.trigger.notify_one();
+        self.control.run_now();
     }
 
-    /// Starts a pass (or lets the one running finish) and waits for it; its report.
-    /// `None` at once while scrub is paused.
+    /// Starts a pass and waits for it; its report (`None` at once while paused).
     pub async fn run_and_wait(&self) -> Option<ScrubReport> {
-        if self.with_status(|s| s.paused) {
+        if !self.control.run_and_wait().await {
             return None;
         }
-        let before = self.with_status(|s| s.passes);
-        loop {
-            let done = self.done.notified();
-            self.trigger.notify_one();
-            done.await;
-            let (passes, report) = self.with_status(|s| (s.passes, s.last_pass.clone()));
-            if passes > before {
-                return report;
-            }
-        }
+        self.with_status(|s| s.last_pass.clone())
     }
 
-    fn load_checkpoint(&self) -> Option<Checkpoint> {
-        self.store
-            .meta()
-            .system_get(CHECKPOINT_KEY)
-            .ok()
-            .flatten()
-            .and_then(|b| Checkpoint::decode(&b).ok())
-    }
-
-    /// Runs until `shutdown`: a pass every interval or when asked; an interrupted pass
-    /// resumes at start.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let interval = Duration::from_secs(self.with_status(|s| s.interval_secs).max(1));
-        let mut resume = self.load_checkpoint();
-        loop {
-            let paused = self.with_status(|s| s.paused);
-            if resume.is_none() || paused {
-                tokio::select! {
-                    _ = shutdown.wait_for(|s| *s) => return,
-                    _ = self.trigger.notified() => {}
-                    _ = tokio::time::sleep(interval) => {}
-                }
-            }
-            if self.with_status(|s| s.paused) {
-                continue; // an interrupted pass keeps its checkpoint for resume
-            }
-            let from = resume.take();
-            let me = self.clone();
-            let stop = shutdown.clone();
-            let finished = tokio::task::spawn_blocking(move || me.pass(from, &stop))
-                .await
-                .unwrap_or(false);
-            if !finished {
-                if *shutdown.borrow() {
-                    return;
-                }
-                if self.cancel.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                    let _ = self.store.meta().system_delete(CHECKPOINT_KEY);
-                    tracing::info!("scrub pass cancelled");
-                    continue;
-                }
-                // Paused midway: continue from the checkpoint when resumed.
-                resume = self.load_checkpoint();
-                continue;
-            }
-            self.done.notify_waiters();
-        }
+    /// Runs until `shutdown` (see [`crate::worker::run`]).
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        crate::worker::run(self, shutdown).await;
     }
 
     fn raise(&self, alert: Alert) {
@@ -302,7 +239,7 @@ impl ScrubWorker {
     }
 
     /// One pass over every version; false if interrupted by shutdown.
-    fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
+    fn one_pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
         let clock = Instant::now();
         let report = match &resume {
             Some(c) => ScrubReport {
@@ -480,11 +417,37 @@ impl ScrubWorker {
             {
                 tracing::warn!(error = %e, "scrub: cannot save its checkpoint");
             }
-            if *stop.borrow() || self.with_status(|s| s.paused) || self.cancelled() {
+            if self.control.should_stop(stop) {
                 return false;
             }
             from = Some(k);
         }
+    }
+}
+
+impl PassWorker for ScrubWorker {
+    type Checkpoint = Checkpoint;
+
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(self.with_status(|s| s.interval_secs).max(1))
+    }
+
+    fn load_checkpoint(&self) -> Option<Checkpoint> {
+        crate::worker::load_checkpoint(self.store.meta(), CHECKPOINT_KEY)
+    }
+
+    fn clear_checkpoint(&self) {
+        if let Err(e) = self.store.meta().system_delete(CHECKPOINT_KEY) {
+            tracing::warn!(error = %e, "scrub: cannot clear its checkpoint");
+        }
+    }
+
+    fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
+        self.one_pass(resume, stop)
     }
 }
 
