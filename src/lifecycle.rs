@@ -216,32 +216,12 @@ impl LifecycleWorker {
         st
     }
 
-    /// Pause (the pass in progress stops at its next key and resumes later) or resume.
-    pub fn set_paused(&self, paused: bool) {
-        self.control.set_paused(paused);
-    }
-
-    /// Stops the pass in progress at its next key and forgets it.
-    pub fn cancel(&self) {
-        self.control.cancel();
-    }
-
-    /// Starts a pass now (after the one running, if any).
-    pub fn run_now(&self) {
-        self.control.run_now();
-    }
-
     /// Starts a pass and waits for it; its report (`None` at once while paused).
     pub async fn run_and_wait(&self) -> Option<PassReport> {
         if !self.control.run_and_wait().await {
             return None;
         }
         self.with_status(|s| s.last_pass.clone())
-    }
-
-    /// Runs until `shutdown` (see [`crate::worker::run`]).
-    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
-        crate::worker::run(self, shutdown).await;
     }
 
     fn load_checkpoint(&self) -> Option<Checkpoint> {

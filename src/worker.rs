@@ -106,6 +106,21 @@ pub trait PassWorker: Send + Sync + 'static {
     fn clear_checkpoint(&self);
     /// One pass (from `resume`); false if it stopped early (see [`Control::should_stop`]).
     fn pass(&self, resume: Option<Self::Checkpoint>, stop: &watch::Receiver<bool>) -> bool;
+
+    /// Pause (the pass in progress stops at its next key and resumes later) or resume.
+    fn set_paused(&self, paused: bool) {
+        self.control().set_paused(paused);
+    }
+
+    /// Stops the pass in progress at its next key and forgets it.
+    fn cancel(&self) {
+        self.control().cancel();
+    }
+
+    /// Starts a pass now (after the one running, if any).
+    fn run_now(&self) {
+        self.control().run_now();
+    }
 }
 
 /// The runner of every pass worker: a pass each interval or when asked; a pass cut short

@@ -25,6 +25,7 @@ use stele::meta::{
     BelowMinimum, DefaultRetention, RetentionMode, RetentionPeriod, RetentionPolicy,
 };
 use stele::types::BucketName;
+use stele::worker::PassWorker;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 

@@ -119,7 +119,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         std::time::Duration::from_secs(args.lifecycle_interval.max(1)),
         1000,
     );
-    let lifecycle_task = tokio::spawn(lifecycle.clone().run(rx.clone()));
+    let lifecycle_task = tokio::spawn(stele::worker::run(lifecycle.clone(), rx.clone()));
     let alerts = Arc::new(stele::alert::Alerts::new(
         store.meta_handle(),
         alert_clock.clone(),
@@ -137,7 +137,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         std::time::Duration::from_secs(args.scrub_interval.max(1)),
         args.scrub_rate.saturating_mul(1_000_000).max(1),
     );
-    let scrub_task = tokio::spawn(scrub.clone().run(rx.clone()));
+    let scrub_task = tokio::spawn(stele::worker::run(scrub.clone(), rx.clone()));
     let drill = stele::drill::DrillWorker::new(
         store.clone(),
         alerts.clone(),
