@@ -133,6 +133,10 @@ pub struct Identities {
     clock: SharedClock,
     /// Serialises check-then-write sequences (unique names, last-admin checks).
     write: Mutex<()>,
+    /// Active keys and their users, as read for authentication: every request needs
+    /// them. Every identity change goes through [`Identities::write`], which empties it,
+    /// so a revocation or a disabled user takes effect at once.
+    cache: Mutex<std::collections::HashMap<String, (KeyRecord, UserRecord, String)>>,
 }
 
 impl std::fmt::Debug for Identities {
@@ -155,7 +159,64 @@ impl Identities {
             seal: SealKey::new(&key),
             clock,
             write: Mutex::new(()),
+            cache: Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// Every identity write: the records, then the authentication cache emptied.
+    fn write(&self, puts: &[(String, Vec<u8>)], deletes: &[String]) -> Result<(), MetaError> {
+        let r = self.meta.kv_write(Space::Identity, puts, deletes);
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        r
+    }
+
+    /// The cached key, user and secret of an active key of an enabled user, if cached.
+    pub fn cached(&self, access_key: &str) -> Option<(KeyRecord, UserRecord, String)> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(access_key)
+            .cloned()
+    }
+
+    /// The active key, user and secret behind `access_key` (cached), `None` if the key is
+    /// unknown or revoked or its user gone or disabled.
+    fn active(
+        &self,
+        access_key: &str,
+    ) -> Result<Option<(KeyRecord, UserRecord, String)>, IdentityError> {
+        if let Some(hit) = self.cached(access_key) {
+            return Ok(Some(hit));
+        }
+        let Some(k) = self
+            .meta
+            .kv_get::<KeyRecord>(Space::Identity, &key_key(access_key))?
+        else {
+            return Ok(None);
+        };
+        if k.revoked.is_some() {
+            return Ok(None);
+        }
+        let Some(u) = self
+            .meta
+            .kv_get::<UserRecord>(Space::Identity, &user_key(&k.user))?
+        else {
+            return Ok(None);
+        };
+        if u.disabled {
+            return Ok(None);
+        }
+        let secret = self
+            .seal
+            .open(access_key.as_bytes(), &k.sealed_secret)
+            .ok_or(IdentityError::Unseal)?;
+        let secret = String::from_utf8(secret).map_err(|_| IdentityError::Unseal)?;
+        let entry = (k, u, secret);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(access_key.to_owned(), entry.clone());
+        Ok(Some(entry))
     }
 
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -192,8 +253,7 @@ impl Identities {
     }
 
     fn put_user(&self, u: &UserRecord) -> Result<(), IdentityError> {
-        self.meta
-            .kv_write(Space::Identity, &[(user_key(&u.name), u.encode())], &[])?;
+        self.write(&[(user_key(&u.name), u.encode())], &[])?;
         Ok(())
     }
 
@@ -296,8 +356,7 @@ impl Identities {
                 puts.push((key_key(&k.access_key), k.encode()));
             }
         }
-        self.meta
-            .kv_write(Space::Identity, &puts, &[user_key(name)])?;
+        self.write(&puts, &[user_key(name)])?;
         Ok(())
     }
 
@@ -319,11 +378,7 @@ impl Identities {
             created: self.clock.now(),
             revoked: None,
         };
-        self.meta.kv_write(
-            Space::Identity,
-            &[(key_key(&record.access_key), record.encode())],
-            &[],
-        )?;
+        self.write(&[(key_key(&record.access_key), record.encode())], &[])?;
         Ok(NewKey { record, secret })
     }
 
@@ -340,8 +395,7 @@ impl Identities {
         let mut k = self.key(access_key)?;
         if k.revoked.is_none() {
             k.revoked = Some(self.clock.now());
-            self.meta
-                .kv_write(Space::Identity, &[(key_key(access_key), k.encode())], &[])?;
+            self.write(&[(key_key(access_key), k.encode())], &[])?;
         }
         Ok(k)
     }
@@ -366,41 +420,19 @@ impl Identities {
         access_key: &str,
         plane: Plane,
     ) -> Result<Option<(UserRecord, String)>, IdentityError> {
-        let Some(k) = self
-            .meta
-            .kv_get::<KeyRecord>(Space::Identity, &key_key(access_key))?
-        else {
-            return Ok(None);
-        };
-        if k.revoked.is_some() || k.plane != plane {
-            return Ok(None);
-        }
-        let Some(u) = self
-            .meta
-            .kv_get::<UserRecord>(Space::Identity, &user_key(&k.user))?
-        else {
-            return Ok(None);
-        };
-        if u.disabled {
-            return Ok(None);
-        }
-        let secret = self
-            .seal
-            .open(access_key.as_bytes(), &k.sealed_secret)
-            .ok_or(IdentityError::Unseal)?;
-        let secret = String::from_utf8(secret).map_err(|_| IdentityError::Unseal)?;
-        Ok(Some((u, secret)))
+        Ok(self
+            .active(access_key)?
+            .filter(|(k, _, _)| k.plane == plane)
+            .map(|(_, u, secret)| (u, secret)))
     }
 
     /// The user behind an active key (of any plane).
     pub fn user_of(&self, access_key: &str) -> Result<UserRecord, IdentityError> {
-        let k = self.key(access_key)?;
-        if k.revoked.is_some() {
-            return Err(IdentityError::UnknownKey {
+        self.active(access_key)?
+            .map(|(_, u, _)| u)
+            .ok_or_else(|| IdentityError::UnknownKey {
                 access_key: access_key.to_owned(),
-            });
-        }
-        self.user(&k.user)
+            })
     }
 
     /// Whether the identity behind `access_key` may do `action` (on `bucket`).
@@ -446,11 +478,7 @@ impl Identities {
             created,
             expires: created.plus_micros(APPROVAL_WINDOW_MICROS),
         };
-        self.meta.kv_write(
-            Space::Identity,
-            &[(approval_key(&rec.id), rec.encode())],
-            &[],
-        )?;
+        self.write(&[(approval_key(&rec.id), rec.encode())], &[])?;
         Ok(Requested::Pending(rec))
     }
 
@@ -473,8 +501,7 @@ impl Identities {
                 requested_by: rec.requested_by,
             });
         }
-        self.meta
-            .kv_write(Space::Identity, &[], &[approval_key(id)])?;
+        self.write(&[], &[approval_key(id)])?;
         if self.clock.now() > rec.expires {
             return Err(IdentityError::ApprovalExpired { id: id.to_owned() });
         }
@@ -487,8 +514,7 @@ impl Identities {
             .meta
             .kv_get(Space::Identity, &approval_key(id))?
             .ok_or_else(|| IdentityError::UnknownApproval { id: id.to_owned() })?;
-        self.meta
-            .kv_write(Space::Identity, &[], &[approval_key(id)])?;
+        self.write(&[], &[approval_key(id)])?;
         Ok(rec)
     }
 
@@ -503,8 +529,7 @@ impl Identities {
                 let s = Settings {
                     two_person_rule: *enabled,
                 };
-                self.meta
-                    .kv_write(Space::Identity, &[(SETTINGS.to_owned(), s.encode())], &[])?;
+                self.write(&[(SETTINGS.to_owned(), s.encode())], &[])?;
             }
             Privileged::LoosenPolicy { .. } => {}
         }

@@ -32,6 +32,13 @@ fn unknown_key() -> S3Error {
 #[async_trait::async_trait]
 impl S3Auth for Auth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        // Most requests come with a key already cached: no blocking task needed.
+        if let Some((k, _, secret)) = self.ids.cached(access_key) {
+            if k.plane == Plane::S3 {
+                return Ok(SecretKey::from(secret));
+            }
+            return Err(unknown_key());
+        }
         let ids = self.ids.clone();
         let key = access_key.to_owned();
         let found = tokio::task::spawn_blocking(move || ids.credential(&key, Plane::S3))
@@ -177,14 +184,21 @@ impl S3Access for Access {
         let ids = self.ids.clone();
         let key = creds.access_key.clone();
         let op = cx.s3_op().name().to_owned();
-        let verdict = tokio::task::spawn_blocking(move || {
+        let decide = move || {
             for (action, bucket) in &checks {
                 ids.authorize(&key, *action, bucket.as_ref())?;
             }
             Ok::<_, stele::identity::IdentityError>(())
-        })
-        .await
-        .map_err(|_| denied())?;
+        };
+        // A cached identity is decided in place; otherwise the store is read off the
+        // async threads.
+        let verdict = if self.ids.cached(&creds.access_key).is_some() {
+            decide()
+        } else {
+            tokio::task::spawn_blocking(decide)
+                .await
+                .map_err(|_| denied())?
+        };
         if let Err(e) = verdict {
             stele::audit::AuditEvent::AccessDenied {
                 plane: Plane::S3,
