@@ -48,6 +48,35 @@ macro_rules! checksum_fields {
     };
 }
 
+/// The digests a body upload (PutObject, UploadPart) announces: its `x-amz-checksum-*`
+/// (header or trailer) and its Content-MD5, both checked against the body by the core.
+macro_rules! body_digests {
+    ($input:expr, $trailers:expr) => {
+        (
+            checksum::spec(
+                &checksum_fields!($input, $input.checksum_algorithm.as_ref()),
+                $trailers,
+            )?,
+            $input
+                .content_md5
+                .as_deref()
+                .map(error::decode_content_md5)
+                .transpose()?,
+        )
+    };
+}
+
+/// The `x-amz-object-lock-*` headers of PutObject, CreateMultipartUpload and CopyObject.
+macro_rules! lock_request {
+    ($input:expr) => {
+        object_lock::lock_request(
+            $input.object_lock_mode.as_ref(),
+            $input.object_lock_retain_until_date.as_ref(),
+            $input.object_lock_legal_hold_status.as_ref(),
+        )
+    };
+}
+
 /// The `x-amz-copy-source-if-*` conditions of CopyObject and UploadPartCopy.
 macro_rules! copy_source_conditions {
     ($input:expr) => {
@@ -196,17 +225,9 @@ impl S3 for SteleS3 {
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
         let trailers = req.trailing_headers.clone();
         let input = req.input;
-        let checksum = checksum::spec(
-            &checksum_fields!(input, input.checksum_algorithm.as_ref()),
-            trailers,
-        )?;
+        let (checksum, content_md5) = body_digests!(input, trailers);
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        let content_md5 = input
-            .content_md5
-            .as_deref()
-            .map(error::decode_content_md5)
-            .transpose()?;
         let opts = PutOptions {
             content_type: input.content_type.clone(),
             user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
@@ -220,11 +241,7 @@ impl S3 for SteleS3 {
                 .map(parse_tagging)
                 .transpose()?
                 .unwrap_or_default(),
-            lock: object_lock::lock_request(
-                input.object_lock_mode.as_ref(),
-                input.object_lock_retain_until_date.as_ref(),
-                input.object_lock_legal_hold_status.as_ref(),
-            )?,
+            lock: lock_request!(input)?,
             verified_source: false,
         };
         let body = body_stream(input.body);
@@ -658,11 +675,7 @@ impl S3 for SteleS3 {
                 .map(parse_tagging)
                 .transpose()?
                 .unwrap_or_default(),
-            lock: object_lock::lock_request(
-                input.object_lock_mode.as_ref(),
-                input.object_lock_retain_until_date.as_ref(),
-                input.object_lock_legal_hold_status.as_ref(),
-            )?,
+            lock: lock_request!(input)?,
             ..Default::default()
         };
         let store = self.store.clone();
@@ -682,17 +695,9 @@ impl S3 for SteleS3 {
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
         let trailers = req.trailing_headers.clone();
         let input = req.input;
-        let checksum = checksum::spec(
-            &checksum_fields!(input, input.checksum_algorithm.as_ref()),
-            trailers,
-        )?;
+        let (checksum, content_md5) = body_digests!(input, trailers);
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
-        let content_md5 = input
-            .content_md5
-            .as_deref()
-            .map(error::decode_content_md5)
-            .transpose()?;
         let opts = PutOptions {
             content_length: input.content_length.map(|l| l.max(0) as u64),
             content_md5,
@@ -1013,11 +1018,7 @@ impl S3 for SteleS3 {
         } else {
             None
         };
-        let lock = object_lock::lock_request(
-            input.object_lock_mode.as_ref(),
-            input.object_lock_retain_until_date.as_ref(),
-            input.object_lock_legal_hold_status.as_ref(),
-        )?;
+        let lock = lock_request!(input)?;
         let (out, source) = self
             .store
             .copy_object(&src, &bucket, &key, directive, tags, lock)
