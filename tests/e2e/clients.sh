@@ -92,9 +92,13 @@ head -c 7340033 /dev/urandom >"$tree/seven.bin"
 for i in $(seq 1 30); do head -c $((i * 997)) /dev/urandom >"$tree/c/small-$i"; done
 
 # Wrappers on PATH, so checks written as `bash -c` strings see the same commands.
+# They run the clients found on PATH before them (a fresh image's aws CLI is Python's, not
+# Debian's), never a fixed path.
+real_aws=$(command -v aws) || { echo "no aws CLI on PATH"; exit 1; }
+real_s3cmd=$(command -v s3cmd) || { echo "no s3cmd on PATH"; exit 1; }
 mkdir -p "$work/bin"
-printf '#!/bin/sh\nexec /usr/bin/aws --endpoint-url %s "$@"\n' "$endpoint" >"$work/bin/aws"
-printf '#!/bin/sh\nexec /usr/bin/s3cmd -c %s "$@"\n' "$work/s3cfg" >"$work/bin/s3cmd"
+printf '#!/bin/sh\nexec %q --endpoint-url %s "$@"\n' "$real_aws" "$endpoint" >"$work/bin/aws"
+printf '#!/bin/sh\nexec %q -c %s "$@"\n' "$real_s3cmd" "$work/s3cfg" >"$work/bin/s3cmd"
 chmod +x "$work/bin/aws" "$work/bin/s3cmd"
 export PATH="$work/bin:$PATH"
 
