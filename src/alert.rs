@@ -1,6 +1,6 @@
-//! Alerts: what must reach a person — corruption found, repaired or past repair, a disk
-//! going offline, online or full, a scrub pass done, a failed restore drill, an overdue
-//! backup, a clock anomaly. Each alert is a structured log line and, for every webhook
+//! Alerts: what must reach a person — corruption found, repaired or past repair, a repair
+//! that keeps failing, a disk going offline, online or full, a scrub pass done, a
+//! background pass that failed, a failed restore drill, an overdue backup, a clock anomaly. Each alert is a structured log line and, for every webhook
 //! sink an administrator configured, an entry in a durable queue in the metadata store
 //! that the server delivers (JSON POST) and retries with backoff until it is taken. The
 //! core keeps the queue; the HTTP delivery lives in the server.
@@ -58,6 +58,20 @@ pub enum Alert {
         key: String,
         version: String,
         reason: String,
+    },
+    /// A background pass (scrub, lifecycle, restore drill) met an error and did not
+    /// finish; it is retried from its checkpoint.
+    WorkerPassFailed {
+        worker: String,
+        reason: String,
+    },
+    /// A queued repair keeps failing (alerted at its 3rd failed attempt, then every 10th).
+    RepairFailing {
+        bucket: String,
+        key: String,
+        version: String,
+        attempts: u32,
+        error: String,
     },
     BackupOverdue {
         bucket: String,
@@ -172,7 +186,7 @@ impl Alerts {
         };
         self.meta.kv_write(
             Space::Alerts,
-            &[(format!("sink/{name}"), rec.encode())],
+            &[(format!("sink/{name}"), rec.encode()?)],
             &[],
         )?;
         Ok(rec)
@@ -218,7 +232,7 @@ impl Alerts {
             "alert": serde_json::to_value(&alert).unwrap_or_default(),
         })
         .to_string();
-        let puts: Vec<(String, Vec<u8>)> = sinks
+        let puts: Result<Vec<(String, Vec<u8>)>, MetaError> = sinks
             .iter()
             .map(|s| {
                 let q = QueuedAlert {
@@ -230,12 +244,16 @@ impl Alerts {
                     next_attempt: now,
                     last_error: None,
                 };
-                (queue_key(&q.id), q.encode())
+                Ok((queue_key(&q.id), q.encode()?))
             })
             .collect();
-        if !puts.is_empty()
-            && let Err(e) = self.meta.kv_write(Space::Alerts, &puts, &[])
-        {
+        if let Err(e) = puts.and_then(|puts| {
+            if puts.is_empty() {
+                Ok(())
+            } else {
+                self.meta.kv_write(Space::Alerts, &puts, &[])
+            }
+        }) {
             tracing::error!(error = %e, "alerts: cannot queue an alert");
         }
     }
@@ -275,7 +293,7 @@ impl Alerts {
             .plus_micros(backoff_micros(q.attempts, self.max_backoff_micros));
         next.last_error = Some(error.to_owned());
         self.meta
-            .kv_write(Space::Alerts, &[(queue_key(&q.id), next.encode())], &[])
+            .kv_write(Space::Alerts, &[(queue_key(&q.id), next.encode()?)], &[])
     }
 
     /// Declares (or with `None` removes) how often backups are expected in `bucket`.
@@ -288,7 +306,8 @@ impl Alerts {
                     every_secs,
                     alerted_for: None,
                 };
-                self.meta.kv_write(Space::Alerts, &[(key, e.encode())], &[])
+                self.meta
+                    .kv_write(Space::Alerts, &[(key, e.encode()?)], &[])
             }
             None => self.meta.kv_write(Space::Alerts, &[], &[key]),
         }
@@ -301,7 +320,7 @@ impl Alerts {
     pub(crate) fn save_expectation(&self, e: &Expectation) -> Result<(), MetaError> {
         self.meta.kv_write(
             Space::Alerts,
-            &[(format!("expect/{}", e.bucket), e.encode())],
+            &[(format!("expect/{}", e.bucket), e.encode()?)],
             &[],
         )
     }
@@ -354,7 +373,7 @@ mod tests {
             next_attempt: Timestamp(64),
             last_error: None,
         };
-        let bytes = q.encode();
+        let bytes = q.encode().expect("encode");
         assert_eq!(bytes[0], 1);
         assert_eq!(QueuedAlert::decode(&bytes).expect("decode"), q);
     }

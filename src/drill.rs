@@ -14,8 +14,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::alert::{Alert, Alerts};
 use crate::checksum::{ChecksumHasher, Md5};
-use crate::meta::VersionKind;
-use crate::store::{Store, VersionRef};
+use crate::meta::{RepairRecord, VersionKind};
+use crate::store::{Store, StoreError, VersionRef};
 use crate::types::{BucketName, ObjectKey, Timestamp};
 
 /// One version a drill read.
@@ -37,6 +37,9 @@ pub struct DrillReport {
     pub sample: Vec<Sampled>,
     pub passed: u64,
     pub failed: u64,
+    /// The drill could not draw its sample (the metadata store failed): it did not run,
+    /// whatever `passed` says.
+    pub error: Option<String>,
 }
 
 /// Reads `v` end to end and checks it against what was stored: the MD5 (single-part
@@ -90,12 +93,12 @@ type Pick = (BucketName, ObjectKey, VersionRef);
 
 /// A uniform random sample (reservoir sampling) of up to `sample` object versions of every
 /// bucket, and how many there are.
-fn sample_versions(store: &Store, sample: usize) -> (Vec<Pick>, u64) {
+fn sample_versions(store: &Store, sample: usize) -> Result<(Vec<Pick>, u64), StoreError> {
     let mut chosen: Vec<Pick> = Vec::new();
     let mut seen = 0u64;
     let mut rng = rand::rng();
-    for b in store.buckets().unwrap_or_default() {
-        let _ = store.meta().scan_versions(&b.name, "", |k, v| {
+    for b in store.buckets()? {
+        store.meta().scan_versions(&b.name, "", |k, v| {
             if v.kind == VersionKind::Object {
                 seen += 1;
                 let item = (b.name.clone(), k, v.version_ref());
@@ -109,9 +112,9 @@ fn sample_versions(store: &Store, sample: usize) -> (Vec<Pick>, u64) {
                 }
             }
             ControlFlow::Continue(())
-        });
+        })?;
     }
-    (chosen, seen)
+    Ok((chosen, seen))
 }
 
 /// Runs one drill over a random sample of up to `sample` object versions.
@@ -120,7 +123,22 @@ pub async fn drill(store: &Store, alerts: Option<&Alerts>, sample: usize) -> Dri
         started: Some(store.retention_clock().now()),
         ..Default::default()
     };
-    let (chosen, seen) = sample_versions(store, sample);
+    let (chosen, seen) = match sample_versions(store, sample) {
+        Ok(s) => s,
+        Err(e) => {
+            let reason = format!("cannot draw the sample: {e}");
+            tracing::error!(%reason, "restore drill failed to run");
+            if let Some(a) = alerts {
+                a.raise(Alert::WorkerPassFailed {
+                    worker: "drill".into(),
+                    reason: reason.clone(),
+                });
+            }
+            report.error = Some(reason);
+            report.finished = Some(store.retention_clock().now());
+            return report;
+        }
+    };
     report.versions_total = seen;
     for (b, k, v) in chosen {
         let r = read_back(store, &b, &k, &v).await;
@@ -158,7 +176,12 @@ pub async fn drill(store: &Store, alerts: Option<&Alerts>, sample: usize) -> Dri
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DrillStatus {
+    /// Drills that ran (drew their sample and read it back).
     pub drills: u64,
+    /// Drills that could not run; each is retried after a backoff.
+    pub failed_runs: u64,
+    /// Why the last drill could not run; `None` once one runs.
+    pub last_failure: Option<String>,
     pub last: Option<DrillReport>,
     pub sample_size: usize,
     pub interval_secs: u64,
@@ -192,15 +215,22 @@ impl DrillWorker {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    pub async fn run_and_wait(&self) -> Option<DrillReport> {
-        let before = self.status().drills;
+    /// Runs a drill now and waits for it: its report, or why it could not run.
+    pub async fn run_and_wait(&self) -> Result<DrillReport, String> {
+        let before = {
+            let st = self.status();
+            st.drills + st.failed_runs
+        };
         loop {
             let done = self.done.notified();
             self.trigger.notify_one();
             done.await;
             let st = self.status();
-            if st.drills > before {
-                return st.last;
+            if st.drills + st.failed_runs > before {
+                return match st.last_failure {
+                    Some(reason) => Err(reason),
+                    None => Ok(st.last.unwrap_or_default()),
+                };
             }
         }
     }
@@ -210,83 +240,230 @@ impl DrillWorker {
             let st = self.status();
             (Duration::from_secs(st.interval_secs.max(1)), st.sample_size)
         };
+        let mut failures_in_row = 0u32;
         loop {
+            let wait = if failures_in_row > 0 {
+                crate::worker::error_backoff(failures_in_row, interval)
+            } else {
+                interval
+            };
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return,
                 _ = self.trigger.notified() => {}
-                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
             let report = drill(&self.store, Some(&self.alerts), sample).await;
             if let Ok(mut s) = self.status.lock() {
-                s.drills += 1;
-                s.last = Some(report);
+                match &report.error {
+                    Some(reason) => {
+                        failures_in_row += 1;
+                        s.failed_runs += 1;
+                        s.last_failure = Some(reason.clone());
+                    }
+                    None => {
+                        failures_in_row = 0;
+                        s.drills += 1;
+                        s.last_failure = None;
+                        s.last = Some(report);
+                    }
+                }
             }
             self.done.notify_waiters();
         }
     }
 }
 
-/// The repair queue's length and oldest entries, and what the repair worker did.
+/// The repair queue's length and what the repair worker did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RepairStatus {
     pub queue_length: u64,
+    /// Entries in the queue whose last attempt failed.
+    pub failing: u64,
+    /// Entries handled (repaired, found healthy, or whose version is gone).
     pub handled: u64,
     pub shards_rebuilt: u64,
     pub unrepairable: u64,
+    /// Attempts that failed (each entry stays queued and is retried with backoff).
+    pub failed_attempts: u64,
+    /// The entries whose last attempt failed, oldest due first (at most 20).
+    pub failing_entries: Vec<FailingRepair>,
+}
+
+/// A queued repair whose last attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailingRepair {
+    pub bucket: String,
+    pub key: String,
+    pub version: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt: Timestamp,
 }
 
 /// Drains the repair queue: each entry's version is verified and its bad shards rebuilt.
+/// An entry leaves the queue only when its version is whole again (or gone); a failed
+/// attempt stays queued, pushed back by a doubling backoff from the worker's interval up
+/// to an hour, counted, and alerted at its 3rd failure and every 10th after.
 pub struct RepairWorker {
     store: Store,
+    alerts: Option<Arc<Alerts>>,
+    every: Duration,
     status: Mutex<RepairStatus>,
 }
 
+/// How long after its `attempts`th failure an entry is tried again.
+fn retry_after(attempts: u32, every: Duration) -> Duration {
+    let base = every.max(Duration::from_secs(1));
+    base.saturating_mul(1 << attempts.saturating_sub(1).min(16))
+        .min(Duration::from_secs(3600))
+}
+
 impl RepairWorker {
-    pub fn new(store: Store) -> Arc<Self> {
+    pub fn new(store: Store, alerts: Option<Arc<Alerts>>, every: Duration) -> Arc<Self> {
         Arc::new(Self {
             store,
+            alerts,
+            every,
             status: Mutex::new(RepairStatus::default()),
         })
     }
 
     pub fn status(&self) -> RepairStatus {
         let mut st = self.status.lock().map(|s| s.clone()).unwrap_or_default();
-        st.queue_length = self
-            .store
-            .repair_queue(100_000)
-            .map(|q| q.len() as u64)
-            .unwrap_or(0);
+        let queue = self.store.repair_queue(100_000).unwrap_or_default();
+        st.queue_length = queue.len() as u64;
+        let failing: Vec<&RepairRecord> = queue.iter().filter(|e| e.attempts > 0).collect();
+        st.failing = failing.len() as u64;
+        st.failing_entries = failing
+            .iter()
+            .take(20)
+            .map(|e| FailingRepair {
+                bucket: e.bucket.to_string(),
+                key: e.key.to_string(),
+                version: e.version_id.to_string(),
+                attempts: e.attempts,
+                last_error: e.last_error.clone(),
+                next_attempt: e.due,
+            })
+            .collect();
         st
     }
 
-    /// Handles what is queued now; returns how many entries.
-    pub fn drain(&self) -> usize {
-        let entries = self.store.repair_queue(100).unwrap_or_default();
-        for e in &entries {
-            if let Ok(Some(v)) = self.store.meta().version(&e.bucket, &e.key, &e.version_id) {
-                let found = self.store.scrub_version(&e.bucket, &e.key, &v, true);
-                if let Ok(mut s) = self.status.lock() {
-                    s.shards_rebuilt += found.repaired;
-                    s.unrepairable += u64::from(found.unrepairable.is_some());
-                }
-            }
-            if let Err(err) = self.store.meta().dequeue_repair(e) {
-                tracing::warn!(error = %err, "repair: cannot dequeue");
-            }
-            if let Ok(mut s) = self.status.lock() {
-                s.handled += 1;
-            }
+    /// One attempt at `e`: `Ok` when the version is whole again (or gone).
+    fn attempt(&self, e: &RepairRecord) -> Result<(), String> {
+        let v = match self.store.meta().version(&e.bucket, &e.key, &e.version_id) {
+            Ok(Some(v)) => v,
+            Ok(None) => return Ok(()),
+            Err(err) => return Err(format!("cannot read the version: {err}")),
+        };
+        let found = self
+            .store
+            .scrub_version(&e.bucket, &e.key, &v, true)
+            .map_err(|err| err.to_string())?;
+        if let Ok(mut s) = self.status.lock() {
+            s.shards_rebuilt += found.repaired;
+            s.unrepairable += u64::from(found.unrepairable.is_some());
         }
-        entries.len()
+        if let Some(stripe) = found.unrepairable {
+            return Err(format!(
+                "stripe {stripe} has fewer good shards than it needs to be rebuilt"
+            ));
+        }
+        match found.repair_error {
+            Some(err) => Err(format!("rebuild failed: {err}")),
+            None => Ok(()),
+        }
     }
 
-    pub async fn run(self: Arc<Self>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    /// Handles the segments with an entry due now; returns how many. Several reads of one
+    /// bad version queue several entries: they are handled, and merged, as one.
+    pub fn drain(&self) -> usize {
+        let now = self.store.clock().now();
+        let entries = match self.store.repair_queue(1000) {
+            Ok(q) => q,
+            Err(err) => {
+                tracing::error!(error = %err, "repair: cannot read the queue");
+                return 0;
+            }
+        };
+        let mut segments: Vec<Vec<RepairRecord>> = Vec::new();
+        for e in entries {
+            match segments.iter_mut().find(|g| g[0].segment == e.segment) {
+                Some(g) => g.push(e),
+                None => segments.push(vec![e]),
+            }
+        }
+        let mut handled = 0;
+        for group in segments.iter().filter(|g| g.iter().any(|e| e.due <= now)) {
+            handled += 1;
+            match self.attempt(&group[0]) {
+                Ok(()) => {
+                    for e in group {
+                        if let Err(err) = self.store.meta().dequeue_repair(e) {
+                            tracing::warn!(error = %err, "repair: cannot dequeue");
+                        }
+                    }
+                    if let Ok(mut s) = self.status.lock() {
+                        s.handled += 1;
+                    }
+                }
+                Err(reason) => self.failed(group, reason, now),
+            }
+        }
+        handled
+    }
+
+    /// Replaces the entries of one segment by one, pushed back after its failure.
+    fn failed(&self, group: &[RepairRecord], reason: String, now: Timestamp) {
+        let e = &group[0];
+        let attempts = group
+            .iter()
+            .map(|e| e.attempts)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        let wait = retry_after(attempts, self.every);
+        tracing::warn!(bucket = %e.bucket, key = %e.key, version = %e.version_id, attempts, %reason, "repair attempt failed; retried later");
+        let mut shards: Vec<u16> = group
+            .iter()
+            .flat_map(|e| e.shards.iter().copied())
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let next = RepairRecord {
+            shards,
+            queued: group.iter().map(|e| e.queued).min().unwrap_or(e.queued),
+            attempts,
+            last_error: Some(reason.clone()),
+            due: now.plus_micros(wait.as_micros() as i64),
+            ..e.clone()
+        };
+        if let Err(err) = self.store.meta().requeue_repair(group, &next) {
+            tracing::error!(error = %err, "repair: cannot requeue a failed attempt");
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.failed_attempts += 1;
+        }
+        if (attempts == 3 || (attempts > 3 && attempts.is_multiple_of(10)))
+            && let Some(a) = &self.alerts
+        {
+            a.raise(Alert::RepairFailing {
+                bucket: e.bucket.to_string(),
+                key: e.key.to_string(),
+                version: e.version_id.to_string(),
+                attempts,
+                error: reason,
+            });
+        }
+    }
+
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
             let me = self.clone();
             let _ = tokio::task::spawn_blocking(move || me.drain()).await;
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return,
-                _ = tokio::time::sleep(every) => {}
+                _ = tokio::time::sleep(self.every) => {}
             }
         }
     }

@@ -4,7 +4,8 @@
 //! # Layout
 //! Layers point one way (a module may use those above it in this list, never below):
 //!
-//! - [`types`], [`clock`], [`checksum`], [`crypto`]: names and ids, injected time, digests.
+//! - [`types`], [`clock`], [`checksum`], [`crypto`], [`geometry`]: names, ids and hashes,
+//!   injected time, digests, AEAD, the stripe geometry records name.
 //! - [`config`], [`topology`]: node configuration, failure domains and shard placement.
 //! - [`meta`]: the metadata store (RocksDB lives only in `meta/rocks.rs`) and its
 //!   versioned records.
@@ -34,6 +35,7 @@ pub mod crypto;
 pub mod disk;
 pub mod drill;
 pub mod erasure;
+pub mod geometry;
 pub mod identity;
 pub mod lifecycle;
 pub mod lock;

@@ -15,13 +15,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::alert::Alerts;
 use crate::lock::retention::add_period;
 use crate::meta::{
-    LifecycleConfig, LifecycleRule, Record, RetentionPeriod, VersionKind, VersionRecord,
+    LifecycleConfig, LifecycleRule, MetaError, Record, RetentionPeriod, VersionKind, VersionRecord,
 };
 use crate::store::{Store, StoreError};
 use crate::types::{BucketName, ObjectKey, Timestamp};
-use crate::worker::{Control, PassWorker, Throttle};
+use crate::worker::{Control, PassEnd, PassWorker, Throttle};
 
 const CHECKPOINT_KEY: &str = "worker.lifecycle.checkpoint";
 
@@ -184,19 +185,30 @@ pub struct LifecycleStatus {
     /// Throttle: versions examined per second.
     pub rate_limit: u32,
     pub interval_secs: u64,
+    /// Passes that met an error and did not finish (each resumed from its checkpoint).
+    pub failed_passes: u64,
+    /// Why the last pass that ended failed; `None` when it finished.
+    pub last_failure: Option<String>,
 }
 
 /// The lifecycle worker.
 pub struct LifecycleWorker {
     store: Store,
+    alerts: Option<Arc<Alerts>>,
     status: Mutex<LifecycleStatus>,
     control: Control,
 }
 
 impl LifecycleWorker {
-    pub fn new(store: Store, interval: Duration, rate_limit: u32) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        alerts: Option<Arc<Alerts>>,
+        interval: Duration,
+        rate_limit: u32,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
+            alerts,
             status: Mutex::new(LifecycleStatus {
                 rate_limit: rate_limit.max(1),
                 interval_secs: interval.as_secs(),
@@ -213,36 +225,37 @@ impl LifecycleWorker {
     pub fn status(&self) -> LifecycleStatus {
         let mut st = self.with_status(|s| s.clone());
         st.paused = self.control.paused();
+        st.failed_passes = self.control.failed_passes();
+        st.last_failure = self.control.last_failure();
         st
     }
 
-    /// Starts a pass and waits for it; its report (`None` at once while paused).
-    pub async fn run_and_wait(&self) -> Option<PassReport> {
-        if !self.control.run_and_wait().await {
-            return None;
-        }
-        self.with_status(|s| s.last_pass.clone())
+    /// Starts a pass and waits for it to end: `None` at once while paused, its report if
+    /// it finished, why not if it failed.
+    pub async fn run_and_wait(&self) -> Option<Result<PassReport, String>> {
+        let end = self.control.run_and_wait().await?;
+        Some(end.map(|()| {
+            self.with_status(|s| s.last_pass.clone())
+                .unwrap_or_default()
+        }))
     }
 
     fn load_checkpoint(&self) -> Option<Checkpoint> {
         crate::worker::load_checkpoint(self.store.meta(), CHECKPOINT_KEY)
     }
 
-    fn save_checkpoint(&self, c: Option<&Checkpoint>) {
-        let r = match c {
+    fn save_checkpoint(&self, c: Option<&Checkpoint>) -> Result<(), MetaError> {
+        match c {
             Some(c) => self
                 .store
                 .meta()
-                .system_put(CHECKPOINT_KEY, c.encode(), false),
+                .system_put(CHECKPOINT_KEY, c.encode()?, false),
             None => self.store.meta().system_delete(CHECKPOINT_KEY),
-        };
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "lifecycle: cannot save checkpoint");
         }
     }
 
-    /// One pass over every bucket with rules. Returns false if interrupted by shutdown.
-    fn one_pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
+    /// One pass over every bucket with rules.
+    fn one_pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> PassEnd {
         let now = self.store.retention_clock().readings().earliest;
         let started = resume.as_ref().map_or(now, |c| c.started);
         self.with_status(|s| {
@@ -252,43 +265,67 @@ impl LifecycleWorker {
                 ..Default::default()
             });
         });
-        let rate = self.with_status(|s| s.rate_limit);
-        let mut throttle = Throttle::new(rate);
-        let buckets = self.store.buckets().unwrap_or_default();
-        let mut interrupted = false;
-        for b in buckets {
-            if let Some(c) = &resume
-                && b.name < c.bucket
-            {
-                continue;
-            }
-            let Ok(Some(config)) = self.store.meta().lifecycle(&b.name) else {
-                continue;
-            };
-            let after = resume
-                .as_ref()
-                .filter(|c| c.bucket == b.name)
-                .and_then(|c| c.after.clone());
-            if !self.bucket_pass(&b.name, &config, after, started, now, &mut throttle, stop) {
-                interrupted = true;
-                break;
-            }
+        let mut end = self.walk(resume.as_ref(), started, now, stop);
+        if end == PassEnd::Finished
+            && let Err(e) = self.save_checkpoint(None)
+        {
+            end = PassEnd::Failed(format!("cannot clear the checkpoint: {e}"));
         }
         let report = self.with_status(|s| {
             s.running = false;
             let mut r = s.current.take().unwrap_or_default();
-            if !interrupted {
+            if end == PassEnd::Finished {
                 r.finished = Some(self.store.retention_clock().now());
                 s.passes += 1;
                 s.last_pass = Some(r.clone());
             }
             r
         });
-        if !interrupted {
-            self.save_checkpoint(None);
+        if end == PassEnd::Finished {
             tracing::info!(?report, "lifecycle pass done");
         }
-        !interrupted
+        end
+    }
+
+    /// Every bucket with rules, from `resume` on.
+    fn walk(
+        &self,
+        resume: Option<&Checkpoint>,
+        started: Timestamp,
+        now: Timestamp,
+        stop: &watch::Receiver<bool>,
+    ) -> PassEnd {
+        let rate = self.with_status(|s| s.rate_limit);
+        let mut throttle = Throttle::new(rate);
+        let buckets = match self.store.buckets() {
+            Ok(b) => b,
+            Err(e) => return PassEnd::Failed(format!("cannot list buckets: {e}")),
+        };
+        for b in buckets {
+            if let Some(c) = resume
+                && b.name < c.bucket
+            {
+                continue;
+            }
+            let config = match self.store.meta().lifecycle(&b.name) {
+                Ok(Some(c)) => c,
+                Ok(None) => continue,
+                Err(e) => {
+                    return PassEnd::Failed(format!(
+                        "cannot read the lifecycle configuration of bucket {}: {e}",
+                        b.name
+                    ));
+                }
+            };
+            let after = resume
+                .filter(|c| c.bucket == b.name)
+                .and_then(|c| c.after.clone());
+            match self.bucket_pass(&b.name, &config, after, started, now, &mut throttle, stop) {
+                PassEnd::Finished => {}
+                other => return other,
+            }
+        }
+        PassEnd::Finished
     }
 
     fn count(&self, f: impl FnOnce(&mut PassReport)) {
@@ -309,7 +346,7 @@ impl LifecycleWorker {
         now: Timestamp,
         throttle: &mut Throttle,
         stop: &watch::Receiver<bool>,
-    ) -> bool {
+    ) -> PassEnd {
         let mut from = after.as_ref().map(|k| k.as_str().to_owned());
         loop {
             // One key at a time: its versions, then the next key.
@@ -334,26 +371,34 @@ impl LifecycleWorker {
                     Some(_) => ControlFlow::Break(()),
                 }
             });
-            if scanned.is_err() {
-                self.count(|r| r.errors += 1);
-                return true;
+            if let Err(e) = scanned {
+                return PassEnd::Failed(format!(
+                    "cannot list the versions of bucket {bucket} after {start:?}: {e}"
+                ));
             }
             let Some(k) = key else { break };
             throttle.wait(versions.len() as u64);
             self.count(|r| r.versions_examined += versions.len() as u64);
-            self.apply(bucket, &k, &config.rules, &versions, now);
-            self.save_checkpoint(Some(&Checkpoint {
+            if let Err(e) = self.apply(bucket, &k, &config.rules, &versions, now) {
+                return PassEnd::Failed(format!("{bucket}/{k}: {e}"));
+            }
+            let saved = self.save_checkpoint(Some(&Checkpoint {
                 started,
                 bucket: bucket.clone(),
                 after: Some(k.clone()),
             }));
+            if let Err(e) = saved {
+                return PassEnd::Failed(format!("cannot save the checkpoint: {e}"));
+            }
             if self.control.should_stop(stop) {
-                return false;
+                return PassEnd::Stopped;
             }
             from = Some(k.as_str().to_owned());
         }
-        self.abort_uploads(bucket, &config.rules, now);
-        true
+        match self.abort_uploads(bucket, &config.rules, now) {
+            Ok(()) => PassEnd::Finished,
+            Err(e) => PassEnd::Failed(format!("uploads of bucket {bucket}: {e}")),
+        }
     }
 
     fn apply(
@@ -363,7 +408,7 @@ impl LifecycleWorker {
         rules: &[LifecycleRule],
         versions: &[VersionRecord],
         now: Timestamp,
-    ) {
+    ) -> Result<(), StoreError> {
         for (i, action) in decide(rules, key.as_str(), versions, now) {
             let v = &versions[i];
             let r = match action {
@@ -380,18 +425,24 @@ impl LifecycleWorker {
                 Ok(true) => self.count(|r| r.delete_markers_added += 1),
                 Ok(false) => self.count(|r| r.versions_removed += 1),
                 Err(StoreError::Lock(_)) => self.count(|r| r.kept_locked += 1),
+                // The metadata store failing is the pass failing, not one version's luck.
+                Err(e @ StoreError::Meta(_)) => return Err(e),
                 Err(e) => {
                     tracing::warn!(bucket = %bucket, key = %key, error = %e, "lifecycle action failed");
                     self.count(|r| r.errors += 1);
                 }
             }
         }
+        Ok(())
     }
 
-    fn abort_uploads(&self, bucket: &BucketName, rules: &[LifecycleRule], now: Timestamp) {
-        let Ok(uploads) = self.store.list_uploads(bucket) else {
-            return;
-        };
+    fn abort_uploads(
+        &self,
+        bucket: &BucketName,
+        rules: &[LifecycleRule],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let uploads = self.store.list_uploads(bucket)?;
         for u in uploads {
             let due = rules.iter().any(|r| {
                 r.enabled
@@ -405,18 +456,28 @@ impl LifecycleWorker {
                     .abort_multipart_upload(bucket, &u.key, &u.upload_id.to_string())
                 {
                     Ok(()) => self.count(|r| r.uploads_aborted += 1),
+                    Err(e @ StoreError::Meta(_)) => return Err(e),
                     Err(_) => self.count(|r| r.errors += 1),
                 }
             }
         }
+        Ok(())
     }
 }
 
 impl PassWorker for LifecycleWorker {
     type Checkpoint = Checkpoint;
 
+    fn name(&self) -> &'static str {
+        "lifecycle"
+    }
+
     fn control(&self) -> &Control {
         &self.control
+    }
+
+    fn alerts(&self) -> Option<&Alerts> {
+        self.alerts.as_deref()
     }
 
     fn interval(&self) -> Duration {
@@ -428,10 +489,12 @@ impl PassWorker for LifecycleWorker {
     }
 
     fn clear_checkpoint(&self) {
-        self.save_checkpoint(None);
+        if let Err(e) = self.save_checkpoint(None) {
+            tracing::warn!(error = %e, "lifecycle: cannot clear its checkpoint");
+        }
     }
 
-    fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
+    fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> PassEnd {
         self.one_pass(resume, stop)
     }
 }
@@ -561,7 +624,7 @@ mod tests {
                 ..rule()
             }]
         );
-        assert_eq!(c.encode(), bytes);
+        assert_eq!(c.encode().expect("encode"), bytes);
     }
 
     #[test]
@@ -572,7 +635,7 @@ mod tests {
             after: Some(ObjectKey::new("k").expect("key")),
         };
         assert_eq!(
-            c.encode(),
+            c.encode().expect("encode"),
             vec![1, 0x80, 0x01, 3, b'b', b'k', b't', 1, 1, b'k']
         );
         assert_eq!(
@@ -624,15 +687,19 @@ mod tests {
         clock.advance_micros(2 * DAY);
         let _ = clock.now();
         let (_tx, stopped) = watch::channel(true);
-        let first = LifecycleWorker::new(store.clone(), Duration::from_secs(60), 1_000_000);
-        assert!(!first.pass(None, &stopped), "the pass stops after one key");
+        let first = LifecycleWorker::new(store.clone(), None, Duration::from_secs(60), 1_000_000);
+        assert_eq!(
+            first.pass(None, &stopped),
+            PassEnd::Stopped,
+            "the pass stops after one key"
+        );
         let cp = first.load_checkpoint().expect("checkpoint saved");
         assert_eq!(cp.after.as_ref().map(|k| k.as_str()), Some("k0"));
         // "Restart": a new worker picks the checkpoint up.
         let (_tx, running) = watch::channel(false);
-        let second = LifecycleWorker::new(store.clone(), Duration::from_secs(60), 1_000_000);
+        let second = LifecycleWorker::new(store.clone(), None, Duration::from_secs(60), 1_000_000);
         let resume = second.load_checkpoint();
-        assert!(second.pass(resume, &running));
+        assert_eq!(second.pass(resume, &running), PassEnd::Finished);
         let report = second.status().last_pass.expect("report");
         assert_eq!(report.versions_examined, 4, "{report:?}");
         assert_eq!(report.delete_markers_added, 4, "{report:?}");
@@ -647,5 +714,73 @@ mod tests {
             .filter(|(_, v)| v.kind == VersionKind::DeleteMarker)
             .count();
         assert_eq!((all.len(), markers), (10, 5));
+    }
+
+    /// A pass that cannot read a bucket's lifecycle configuration (here: a record of a
+    /// format this release does not know, as a newer release would write) fails and says
+    /// why; it never reports a pass done, and after the record reads again the next pass
+    /// resumes from the checkpoint.
+    #[test]
+    fn a_pass_that_meets_a_metadata_error_fails_and_resumes() {
+        use crate::config::NodeConfig;
+        use crate::store::PutOptions;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(crate::clock::ManualClock::new(T0));
+        let store = Store::open_with(
+            NodeConfig::embedded(dir.path()),
+            clock.clone(),
+            clock.clone(),
+        )
+        .expect("open");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let config = LifecycleConfig {
+            rules: vec![LifecycleRule {
+                expiration_days: Some(1),
+                ..rule()
+            }],
+        };
+        for name in ["a-good", "b-unreadable"] {
+            let bucket = BucketName::new(name).expect("name");
+            store.create_bucket(&bucket, false).expect("bucket");
+            let key = ObjectKey::new("k").expect("key");
+            let body = futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"x"))]);
+            rt.block_on(store.put_object(&bucket, &key, PutOptions::default(), body))
+                .expect("put");
+            store.set_lifecycle(&bucket, Some(&config)).expect("rules");
+        }
+        store
+            .meta()
+            .system_put("lifecycle/b-unreadable", vec![99, 0], true)
+            .expect("plant");
+        clock.advance_micros(2 * DAY);
+        let (_tx, running) = watch::channel(false);
+        let w = LifecycleWorker::new(store.clone(), None, Duration::from_secs(60), 1_000_000);
+        let end = w.pass(None, &running);
+        let PassEnd::Failed(reason) = end else {
+            panic!("the pass must fail, not {end:?}");
+        };
+        assert!(reason.contains("b-unreadable"), "{reason}");
+        let st = w.status();
+        assert_eq!(
+            (st.passes, st.last_pass),
+            (0, None),
+            "no pass reported done"
+        );
+        let cp = w.load_checkpoint().expect("checkpoint kept");
+        assert_eq!(cp.bucket.as_str(), "a-good");
+        let b = BucketName::new("b-unreadable").expect("name");
+        store
+            .set_lifecycle(&b, Some(&config))
+            .expect("readable again");
+        assert_eq!(w.pass(Some(cp), &running), PassEnd::Finished);
+        let report = w.status().last_pass.expect("report");
+        // Only b's key was left (unversioned: its expiry removes the null version).
+        assert_eq!(
+            (report.versions_examined, report.versions_removed),
+            (1, 1),
+            "{report:?}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use crate::alert::{Alert, Alerts};
 use crate::meta::{Record, VersionRecord};
 use crate::store::Store;
 use crate::types::{BucketName, ObjectKey, Timestamp};
-use crate::worker::{Control, PassWorker, Throttle};
+use crate::worker::{Control, PassEnd, PassWorker, Throttle};
 
 const CHECKPOINT_KEY: &str = "worker.scrub.checkpoint";
 
@@ -148,6 +148,10 @@ pub struct ScrubStatus {
     /// Throttle: bytes verified per second.
     pub rate_bytes_per_sec: u32,
     pub interval_secs: u64,
+    /// Passes that met an error and did not finish (each resumed from its checkpoint).
+    pub failed_passes: u64,
+    /// Why the last pass that ended failed; `None` when it finished.
+    pub last_failure: Option<String>,
 }
 
 pub struct ScrubWorker {
@@ -183,15 +187,19 @@ impl ScrubWorker {
     pub fn status(&self) -> ScrubStatus {
         let mut st = self.with_status(|s| s.clone());
         st.paused = self.control.paused();
+        st.failed_passes = self.control.failed_passes();
+        st.last_failure = self.control.last_failure();
         st
     }
 
-    /// Starts a pass and waits for it; its report (`None` at once while paused).
-    pub async fn run_and_wait(&self) -> Option<ScrubReport> {
-        if !self.control.run_and_wait().await {
-            return None;
-        }
-        self.with_status(|s| s.last_pass.clone())
+    /// Starts a pass and waits for it to end: `None` at once while paused, its report if
+    /// it finished, why not if it failed.
+    pub async fn run_and_wait(&self) -> Option<Result<ScrubReport, String>> {
+        let end = self.control.run_and_wait().await?;
+        Some(end.map(|()| {
+            self.with_status(|s| s.last_pass.clone())
+                .unwrap_or_default()
+        }))
     }
 
     fn raise(&self, alert: Alert) {
@@ -218,8 +226,8 @@ impl ScrubWorker {
         });
     }
 
-    /// One pass over every version; false if interrupted by shutdown.
-    fn one_pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
+    /// One pass over every version.
+    fn one_pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> PassEnd {
         let clock = Instant::now();
         let report = match &resume {
             Some(c) => ScrubReport {
@@ -239,37 +247,29 @@ impl ScrubWorker {
             s.running = true;
             s.current = Some(report);
         });
-        let wall_start = std::time::SystemTime::now();
-        let rate = self.with_status(|s| s.rate_bytes_per_sec);
-        let mut throttle = Throttle::new(rate);
-        let mut interrupted = false;
-        for b in self.store.buckets().unwrap_or_default() {
-            if let Some(c) = &resume
-                && b.name < c.bucket
-            {
-                continue;
+        // Read on the injected clock, like every time the store keeps.
+        let pass_start = self.store.clock().now();
+        let end = self.walk(resume.as_ref(), stop);
+        let end = match end {
+            PassEnd::Finished => {
+                // Shard files older than the pass: a write in flight now is never taken.
+                match self
+                    .store
+                    .quarantine_orphans(pass_start.plus_micros(-60_000_000))
+                {
+                    Ok(n) => {
+                        self.update(|r| r.orphans_quarantined = n);
+                        PassEnd::Finished
+                    }
+                    Err(e) => PassEnd::Failed(format!("orphan check: {e}")),
+                }
             }
-            let after = resume
-                .as_ref()
-                .filter(|c| c.bucket == b.name)
-                .map(|c| c.after.clone());
-            if !self.bucket_pass(&b.name, after, &mut throttle, stop) {
-                interrupted = true;
-                break;
-            }
-        }
-        if !interrupted {
-            // Files older than the pass: a write in flight now is never mistaken for one.
-            let cutoff = wall_start - Duration::from_secs(60);
-            match self.store.quarantine_orphans(cutoff) {
-                Ok(n) => self.update(|r| r.orphans_quarantined = n),
-                Err(e) => tracing::warn!(error = %e, "scrub: orphan check failed"),
-            }
-        }
+            other => other,
+        };
         let report = self.with_status(|s| {
             s.running = false;
             let mut r = s.current.take().unwrap_or_default();
-            if !interrupted {
+            if end == PassEnd::Finished {
                 r.finished = Some(self.store.retention_clock().now());
                 r.duration_ms = clock.elapsed().as_millis() as u64;
                 s.passes += 1;
@@ -277,28 +277,54 @@ impl ScrubWorker {
             }
             r
         });
-        if !interrupted {
-            if let Err(e) = self.store.meta().system_delete(CHECKPOINT_KEY) {
-                tracing::warn!(error = %e, "scrub: cannot clear its checkpoint");
-            }
-            self.raise(Alert::ScrubPassDone {
-                versions: report.versions,
-                shards_verified: report.shards_verified,
-                missing: report.missing,
-                corrupt: report.corrupt,
-                repaired: report.repaired,
-                unrepairable: report.unrepairable.len() as u64,
-            });
-            tracing::info!(
-                shards = report.shards_verified,
-                missing = report.missing,
-                corrupt = report.corrupt,
-                repaired = report.repaired,
-                unrepairable = report.unrepairable.len(),
-                "scrub pass done"
-            );
+        if end != PassEnd::Finished {
+            return end;
         }
-        !interrupted
+        if let Err(e) = self.store.meta().system_delete(CHECKPOINT_KEY) {
+            return PassEnd::Failed(format!("cannot clear the checkpoint: {e}"));
+        }
+        self.raise(Alert::ScrubPassDone {
+            versions: report.versions,
+            shards_verified: report.shards_verified,
+            missing: report.missing,
+            corrupt: report.corrupt,
+            repaired: report.repaired,
+            unrepairable: report.unrepairable.len() as u64,
+        });
+        tracing::info!(
+            shards = report.shards_verified,
+            missing = report.missing,
+            corrupt = report.corrupt,
+            repaired = report.repaired,
+            unrepairable = report.unrepairable.len(),
+            "scrub pass done"
+        );
+        PassEnd::Finished
+    }
+
+    /// Every bucket from `resume` on.
+    fn walk(&self, resume: Option<&Checkpoint>, stop: &watch::Receiver<bool>) -> PassEnd {
+        let rate = self.with_status(|s| s.rate_bytes_per_sec);
+        let mut throttle = Throttle::new(rate);
+        let buckets = match self.store.buckets() {
+            Ok(b) => b,
+            Err(e) => return PassEnd::Failed(format!("cannot list buckets: {e}")),
+        };
+        for b in buckets {
+            if let Some(c) = resume
+                && b.name < c.bucket
+            {
+                continue;
+            }
+            let after = resume
+                .filter(|c| c.bucket == b.name)
+                .map(|c| c.after.clone());
+            match self.bucket_pass(&b.name, after, &mut throttle, stop) {
+                PassEnd::Finished => {}
+                other => return other,
+            }
+        }
+        PassEnd::Finished
     }
 
     fn bucket_pass(
@@ -307,7 +333,7 @@ impl ScrubWorker {
         after: Option<ObjectKey>,
         throttle: &mut Throttle,
         stop: &watch::Receiver<bool>,
-    ) -> bool {
+    ) -> PassEnd {
         let mut from = after;
         loop {
             let mut key: Option<ObjectKey> = None;
@@ -332,12 +358,23 @@ impl ScrubWorker {
                 }
             });
             if let Err(e) = scanned {
-                tracing::error!(bucket = %bucket, error = %e, "scrub: cannot list versions");
-                return true;
+                return PassEnd::Failed(format!(
+                    "cannot list the versions of bucket {bucket} after {start:?}: {e}"
+                ));
             }
-            let Some(k) = key else { return true };
+            let Some(k) = key else {
+                return PassEnd::Finished;
+            };
             for v in &versions {
-                let found = self.store.scrub_version(bucket, &k, v, true);
+                let found = match self.store.scrub_version(bucket, &k, v, true) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        return PassEnd::Failed(format!(
+                            "cannot check {bucket}/{k} version {}: {e}",
+                            v.version_ref()
+                        ));
+                    }
+                };
                 self.add_totals(&found);
                 throttle.wait(found.bytes_verified.max(1));
                 let version = v.version_ref().to_string();
@@ -390,15 +427,14 @@ impl ScrubWorker {
                 after: k.clone(),
                 report,
             };
-            if let Err(e) = self
-                .store
-                .meta()
-                .system_put(CHECKPOINT_KEY, cp.encode(), false)
+            if let Err(e) = cp
+                .encode()
+                .and_then(|b| self.store.meta().system_put(CHECKPOINT_KEY, b, false))
             {
-                tracing::warn!(error = %e, "scrub: cannot save its checkpoint");
+                return PassEnd::Failed(format!("cannot save the checkpoint: {e}"));
             }
             if self.control.should_stop(stop) {
-                return false;
+                return PassEnd::Stopped;
             }
             from = Some(k);
         }
@@ -408,8 +444,16 @@ impl ScrubWorker {
 impl PassWorker for ScrubWorker {
     type Checkpoint = Checkpoint;
 
+    fn name(&self) -> &'static str {
+        "scrub"
+    }
+
     fn control(&self) -> &Control {
         &self.control
+    }
+
+    fn alerts(&self) -> Option<&Alerts> {
+        self.alerts.as_deref()
     }
 
     fn interval(&self) -> Duration {
@@ -426,7 +470,7 @@ impl PassWorker for ScrubWorker {
         }
     }
 
-    fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> bool {
+    fn pass(&self, resume: Option<Checkpoint>, stop: &watch::Receiver<bool>) -> PassEnd {
         self.one_pass(resume, stop)
     }
 }
@@ -445,7 +489,7 @@ mod tests {
                 ..Default::default()
             },
         };
-        let bytes = c.encode();
+        let bytes = c.encode().expect("encode");
         assert_eq!(bytes[0], 2);
         assert_eq!(Checkpoint::decode(&bytes).expect("decode"), c);
         // Format 1: bucket "bkt", after "k", a report of 5 versions and nothing else

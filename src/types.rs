@@ -132,6 +132,9 @@ impl fmt::Display for ObjectKey {
     }
 }
 
+/// A BLAKE3 digest: of a shard block, of a shard's hash list (its root), of inline bytes.
+pub type Hash = [u8; 32];
+
 /// Microseconds since the Unix epoch, UTC.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,

@@ -32,14 +32,33 @@ impl Throttle {
     }
 }
 
+/// How a pass ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassEnd {
+    /// Every key was handled.
+    Finished,
+    /// Stopped early by shutdown, pause or cancel; its checkpoint is kept (but on cancel).
+    Stopped,
+    /// It met an error it could not go past (a metadata read or write, a checkpoint that
+    /// could not be saved). Its checkpoint is kept: the next pass resumes there. Never
+    /// reported as a pass done.
+    Failed(String),
+}
+
 /// The controls every pass-based worker shares: run now, pause, resume, cancel, and
-/// waiting for a pass to finish.
+/// waiting for a pass to end.
 #[derive(Debug, Default)]
 pub struct Control {
     paused: AtomicBool,
     cancel: AtomicBool,
     running: AtomicBool,
+    /// Passes finished.
     passes: AtomicU64,
+    /// Passes that ended, finished or failed.
+    ended: AtomicU64,
+    failed: AtomicU64,
+    /// Why the last pass that ended failed; `None` once one finishes.
+    last_failure: std::sync::Mutex<Option<String>>,
     trigger: Notify,
     done: Notify,
 }
@@ -78,34 +97,69 @@ impl Control {
         *stop.borrow() || self.paused() || self.cancel.load(Ordering::SeqCst)
     }
 
-    /// Starts a pass and waits for one to finish; false at once while paused.
-    pub async fn run_and_wait(&self) -> bool {
+    /// Passes that failed since the process started.
+    pub fn failed_passes(&self) -> u64 {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Why the last pass that ended failed, if it did.
+    pub fn last_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn ended(&self, end: Result<(), String>) {
+        match &end {
+            Ok(()) => self.passes.fetch_add(1, Ordering::SeqCst),
+            Err(_) => self.failed.fetch_add(1, Ordering::SeqCst),
+        };
+        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = end.err();
+        self.ended.fetch_add(1, Ordering::SeqCst);
+        self.done.notify_waiters();
+    }
+
+    /// Starts a pass and waits for one to end: `None` at once while paused, else
+    /// `Ok` if it finished or `Err(reason)` if it failed.
+    pub async fn run_and_wait(&self) -> Option<Result<(), String>> {
         if self.paused() {
-            return false;
+            return None;
         }
-        let before = self.passes.load(Ordering::SeqCst);
+        let before = self.ended.load(Ordering::SeqCst);
         loop {
             let done = self.done.notified();
             self.trigger.notify_one();
             done.await;
-            if self.passes.load(Ordering::SeqCst) > before {
-                return true;
+            if self.ended.load(Ordering::SeqCst) > before {
+                return Some(self.last_failure().map_or(Ok(()), Err));
             }
         }
     }
+}
+
+/// The wait before retrying after the `n`th failed pass in a row: 10 s doubling, never
+/// more than the worker's interval nor an hour.
+pub fn error_backoff(n: u32, interval: Duration) -> Duration {
+    let secs = 10u64.saturating_mul(1 << n.saturating_sub(1).min(16));
+    Duration::from_secs(secs.min(3600)).min(interval.max(Duration::from_secs(1)))
 }
 
 /// A worker that works in passes, each resumable from a checkpoint.
 pub trait PassWorker: Send + Sync + 'static {
     type Checkpoint: Send + 'static;
 
+    /// The worker's name in statuses, alerts and metrics (`scrub`, `lifecycle`).
+    fn name(&self) -> &'static str;
     fn control(&self) -> &Control;
+    /// Where a failed pass is alerted.
+    fn alerts(&self) -> Option<&crate::alert::Alerts>;
     /// Time between scheduled passes.
     fn interval(&self) -> Duration;
     fn load_checkpoint(&self) -> Option<Self::Checkpoint>;
     fn clear_checkpoint(&self);
-    /// One pass (from `resume`); false if it stopped early (see [`Control::should_stop`]).
-    fn pass(&self, resume: Option<Self::Checkpoint>, stop: &watch::Receiver<bool>) -> bool;
+    /// One pass (from `resume`); see [`PassEnd`] and [`Control::should_stop`].
+    fn pass(&self, resume: Option<Self::Checkpoint>, stop: &watch::Receiver<bool>) -> PassEnd;
 
     /// Pause (the pass in progress stops at its next key and resumes later) or resume.
     fn set_paused(&self, paused: bool) {
@@ -125,12 +179,16 @@ pub trait PassWorker: Send + Sync + 'static {
 
 /// The runner of every pass worker: a pass each interval or when asked; a pass cut short
 /// by a crash or shutdown resumes from its checkpoint at the next start, a paused one when
-/// resumed, a cancelled one never.
+/// resumed, a cancelled one never, a failed one after an error backoff ([`error_backoff`]),
+/// its failure counted, shown in the worker's status and alerted.
 pub async fn run<W: PassWorker>(w: Arc<W>, mut shutdown: watch::Receiver<bool>) {
     let mut resume = w.load_checkpoint();
+    // A pass to continue at once (an interrupted one, or the retry after a failure).
+    let mut pending = resume.is_some();
+    let mut failures_in_row = 0u32;
     loop {
         let c = w.control();
-        if resume.is_none() || c.paused() {
+        if !pending || c.paused() {
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return,
                 _ = c.trigger.notified() => {}
@@ -140,29 +198,52 @@ pub async fn run<W: PassWorker>(w: Arc<W>, mut shutdown: watch::Receiver<bool>) 
         if w.control().paused() {
             continue;
         }
+        pending = false;
         let from = resume.take();
         let me = w.clone();
         let stop = shutdown.clone();
         w.control().running.store(true, Ordering::SeqCst);
-        let finished = tokio::task::spawn_blocking(move || me.pass(from, &stop))
+        let end = tokio::task::spawn_blocking(move || me.pass(from, &stop))
             .await
-            .unwrap_or(false);
+            .unwrap_or_else(|e| PassEnd::Failed(format!("the pass panicked: {e}")));
         let c = w.control();
         c.running.store(false, Ordering::SeqCst);
-        if finished {
-            c.passes.fetch_add(1, Ordering::SeqCst);
-            c.done.notify_waiters();
-            continue;
+        match end {
+            PassEnd::Finished => {
+                failures_in_row = 0;
+                c.ended(Ok(()));
+            }
+            PassEnd::Failed(reason) => {
+                failures_in_row += 1;
+                tracing::error!(worker = w.name(), %reason, "worker pass failed");
+                if let Some(a) = w.alerts() {
+                    a.raise(crate::alert::Alert::WorkerPassFailed {
+                        worker: w.name().to_owned(),
+                        reason: reason.clone(),
+                    });
+                }
+                c.ended(Err(reason));
+                tokio::select! {
+                    _ = shutdown.wait_for(|s| *s) => return,
+                    _ = c.trigger.notified() => {}
+                    _ = tokio::time::sleep(error_backoff(failures_in_row, w.interval())) => {}
+                }
+                resume = w.load_checkpoint();
+                pending = true;
+            }
+            PassEnd::Stopped => {
+                if *shutdown.borrow() {
+                    return;
+                }
+                if c.cancel.swap(false, Ordering::SeqCst) {
+                    w.clear_checkpoint();
+                    tracing::info!(worker = w.name(), "worker pass cancelled");
+                    continue;
+                }
+                resume = w.load_checkpoint();
+                pending = resume.is_some();
+            }
         }
-        if *shutdown.borrow() {
-            return;
-        }
-        if c.cancel.swap(false, Ordering::SeqCst) {
-            w.clear_checkpoint();
-            tracing::info!("worker pass cancelled");
-            continue;
-        }
-        resume = w.load_checkpoint();
     }
 }
 

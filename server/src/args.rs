@@ -65,6 +65,10 @@ pub struct Args {
     /// Scrub rate limit, MB verified per second (leaves the disks to foreground traffic).
     #[arg(long, env = "STELE_SCRUB_RATE", default_value_t = 50)]
     pub scrub_rate: u32,
+    /// Seconds between two drains of the repair queue; also the first retry delay of a
+    /// failed repair (doubling up to an hour).
+    #[arg(long, env = "STELE_REPAIR_INTERVAL", default_value_t = 10)]
+    pub repair_interval: u64,
     /// Longest wait between two delivery attempts of an alert to a webhook, in seconds.
     #[arg(long, env = "STELE_ALERT_RETRY_MAX", default_value_t = 60)]
     pub alert_retry_max: u64,

@@ -114,17 +114,18 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         s3_listener,
         rx.clone(),
     ));
-    let lifecycle = stele::lifecycle::LifecycleWorker::new(
-        store.clone(),
-        std::time::Duration::from_secs(args.lifecycle_interval.max(1)),
-        1000,
-    );
-    let lifecycle_task = tokio::spawn(stele::worker::run(lifecycle.clone(), rx.clone()));
     let alerts = Arc::new(stele::alert::Alerts::new(
         store.meta_handle(),
         alert_clock.clone(),
         (args.alert_retry_max.max(1) as i64).saturating_mul(1_000_000),
     ));
+    let lifecycle = stele::lifecycle::LifecycleWorker::new(
+        store.clone(),
+        Some(alerts.clone()),
+        std::time::Duration::from_secs(args.lifecycle_interval.max(1)),
+        1000,
+    );
+    let lifecycle_task = tokio::spawn(stele::worker::run(lifecycle.clone(), rx.clone()));
     let alerts_task = tokio::spawn(alerts::run(alerts.clone(), rx.clone()));
     let watchdog = stele::watchdog::Watchdog::new(store.clone(), alerts.clone(), alert_clock);
     let watch_task = tokio::spawn(watchdog.clone().run(
@@ -145,12 +146,12 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         args.drill_sample,
     );
     let drill_task = tokio::spawn(drill.clone().run(rx.clone()));
-    let repair = stele::drill::RepairWorker::new(store.clone());
-    let repair_task = tokio::spawn(
-        repair
-            .clone()
-            .run(std::time::Duration::from_secs(10), rx.clone()),
+    let repair = stele::drill::RepairWorker::new(
+        store.clone(),
+        Some(alerts.clone()),
+        std::time::Duration::from_secs(args.repair_interval.max(1)),
     );
+    let repair_task = tokio::spawn(repair.clone().run(rx.clone()));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
             control: stele::control::Control::new(store, ids.clone()),

@@ -25,7 +25,7 @@ const MAGIC: &[u8; 8] = b"STELE-SH";
 const FORMAT: u32 = 1;
 const TRAILER: usize = 64;
 
-pub type Hash = [u8; 32];
+pub use crate::types::Hash;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum Corruption {

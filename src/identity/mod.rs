@@ -136,7 +136,19 @@ pub struct Identities {
     /// Active keys and their users, as read for authentication: every request needs
     /// them. Every identity change goes through [`Identities::write`], which empties it,
     /// so a revocation or a disabled user takes effect at once.
-    cache: Mutex<std::collections::HashMap<String, (KeyRecord, UserRecord, String)>>,
+    cache: Mutex<AuthCache>,
+}
+
+type Active = (KeyRecord, UserRecord, String);
+
+/// The authentication cache and its generation. A lookup that missed reads the records,
+/// then fills the cache only if no identity write happened since it began (the generation
+/// is unchanged): a revocation that lands between the read and the fill can never leave
+/// the revoked key cached.
+#[derive(Default)]
+struct AuthCache {
+    generation: u64,
+    entries: std::collections::HashMap<String, Active>,
 }
 
 impl std::fmt::Debug for Identities {
@@ -159,35 +171,57 @@ impl Identities {
             seal: SealKey::new(&key),
             clock,
             write: Mutex::new(()),
-            cache: Mutex::new(std::collections::HashMap::new()),
+            cache: Mutex::new(AuthCache::default()),
         })
     }
 
-    /// Every identity write: the records, then the authentication cache emptied.
+    fn cache(&self) -> std::sync::MutexGuard<'_, AuthCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every identity write: the records, then the authentication cache emptied and its
+    /// generation moved on (also when the write failed: it may have landed).
     fn write(&self, puts: &[(String, Vec<u8>)], deletes: &[String]) -> Result<(), MetaError> {
         let r = self.meta.kv_write(Space::Identity, puts, deletes);
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut c = self.cache();
+        c.generation += 1;
+        c.entries.clear();
         r
     }
 
     /// The cached key, user and secret of an active key of an enabled user, if cached.
-    pub fn cached(&self, access_key: &str) -> Option<(KeyRecord, UserRecord, String)> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(access_key)
-            .cloned()
+    pub fn cached(&self, access_key: &str) -> Option<Active> {
+        self.cache().entries.get(access_key).cloned()
     }
 
     /// The active key, user and secret behind `access_key` (cached), `None` if the key is
     /// unknown or revoked or its user gone or disabled.
-    fn active(
-        &self,
-        access_key: &str,
-    ) -> Result<Option<(KeyRecord, UserRecord, String)>, IdentityError> {
-        if let Some(hit) = self.cached(access_key) {
-            return Ok(Some(hit));
+    fn active(&self, access_key: &str) -> Result<Option<Active>, IdentityError> {
+        let generation = {
+            let c = self.cache();
+            if let Some(hit) = c.entries.get(access_key) {
+                return Ok(Some(hit.clone()));
+            }
+            c.generation
+        };
+        let found = self.read_active(access_key)?;
+        if let Some(entry) = &found {
+            self.fill(access_key, generation, entry);
         }
+        Ok(found)
+    }
+
+    /// Caches `entry`, read from the records while the cache was at `generation`, unless
+    /// an identity write happened since (then the entry may already be stale).
+    fn fill(&self, access_key: &str, generation: u64, entry: &Active) {
+        let mut c = self.cache();
+        if c.generation == generation {
+            c.entries.insert(access_key.to_owned(), entry.clone());
+        }
+    }
+
+    /// The active key, user and secret behind `access_key`, read from the records.
+    fn read_active(&self, access_key: &str) -> Result<Option<Active>, IdentityError> {
         let Some(k) = self
             .meta
             .kv_get::<KeyRecord>(Space::Identity, &key_key(access_key))?
@@ -211,12 +245,7 @@ impl Identities {
             .open(access_key.as_bytes(), &k.sealed_secret)
             .ok_or(IdentityError::Unseal)?;
         let secret = String::from_utf8(secret).map_err(|_| IdentityError::Unseal)?;
-        let entry = (k, u, secret);
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(access_key.to_owned(), entry.clone());
-        Ok(Some(entry))
+        Ok(Some((k, u, secret)))
     }
 
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -253,7 +282,7 @@ impl Identities {
     }
 
     fn put_user(&self, u: &UserRecord) -> Result<(), IdentityError> {
-        self.write(&[(user_key(&u.name), u.encode())], &[])?;
+        self.write(&[(user_key(&u.name), u.encode()?)], &[])?;
         Ok(())
     }
 
@@ -353,7 +382,7 @@ impl Identities {
         for mut k in self.keys_of(name)? {
             if k.revoked.is_none() {
                 k.revoked = Some(now);
-                puts.push((key_key(&k.access_key), k.encode()));
+                puts.push((key_key(&k.access_key), k.encode()?));
             }
         }
         self.write(&puts, &[user_key(name)])?;
@@ -378,7 +407,7 @@ impl Identities {
             created: self.clock.now(),
             revoked: None,
         };
-        self.write(&[(key_key(&record.access_key), record.encode())], &[])?;
+        self.write(&[(key_key(&record.access_key), record.encode()?)], &[])?;
         Ok(NewKey { record, secret })
     }
 
@@ -395,7 +424,7 @@ impl Identities {
         let mut k = self.key(access_key)?;
         if k.revoked.is_none() {
             k.revoked = Some(self.clock.now());
-            self.write(&[(key_key(access_key), k.encode())], &[])?;
+            self.write(&[(key_key(access_key), k.encode()?)], &[])?;
         }
         Ok(k)
     }
@@ -478,7 +507,7 @@ impl Identities {
             created,
             expires: created.plus_micros(APPROVAL_WINDOW_MICROS),
         };
-        self.write(&[(approval_key(&rec.id), rec.encode())], &[])?;
+        self.write(&[(approval_key(&rec.id), rec.encode()?)], &[])?;
         Ok(Requested::Pending(rec))
     }
 
@@ -529,7 +558,7 @@ impl Identities {
                 let s = Settings {
                     two_person_rule: *enabled,
                 };
-                self.write(&[(SETTINGS.to_owned(), s.encode())], &[])?;
+                self.write(&[(SETTINGS.to_owned(), s.encode()?)], &[])?;
             }
             Privileged::LoosenPolicy { .. } => {}
         }

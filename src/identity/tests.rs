@@ -52,7 +52,7 @@ fn secrets_are_sealed_and_keys_open_one_plane() {
         )
         .expect("get")
         .expect("stored");
-    let raw = stored.encode();
+    let raw = stored.encode().expect("encode");
     assert!(
         !raw.windows(k.secret.len())
             .any(|w| w == k.secret.as_bytes())
@@ -197,4 +197,85 @@ fn bootstrap_makes_an_admin_and_an_owner_once() {
             .map(|c| c.1),
         Some("given-secret".to_owned())
     );
+}
+
+/// The interleaving that once left a revoked key cached: a lookup reads the key's records
+/// (still active), the key is revoked, then the lookup fills the cache. The fill must not
+/// take: the key is refused from the moment `revoke_key` returns.
+#[test]
+fn a_revocation_between_read_and_fill_is_never_undone() {
+    let r = rig();
+    r.ids
+        .create_user("w", grant(Role::BackupWriter))
+        .expect("user");
+    let k = r.ids.create_key("w", Plane::S3, None).expect("key");
+    let access = k.record.access_key.clone();
+    // The lookup's first half: the generation it starts from, and the records it reads.
+    let generation = r.ids.cache().generation;
+    let read = r
+        .ids
+        .read_active(&access)
+        .expect("read")
+        .expect("active before the revocation");
+    r.ids.revoke_key(&access).expect("revoke");
+    // The lookup's second half lands after the revocation.
+    r.ids.fill(&access, generation, &read);
+    assert!(r.ids.cached(&access).is_none(), "a stale entry was cached");
+    assert!(
+        r.ids
+            .credential(&access, Plane::S3)
+            .expect("credential")
+            .is_none(),
+        "a revoked key authenticated"
+    );
+}
+
+/// Revocations and disabled users racing authentications on other threads, many times:
+/// once `revoke_key` (or `disable_user`) has returned, no authentication succeeds.
+#[test]
+fn revocations_racing_authentications_always_win() {
+    let r = Arc::new(rig());
+    r.ids
+        .create_user("w", grant(Role::BackupWriter))
+        .expect("user");
+    for round in 0..150 {
+        let k = r.ids.create_key("w", Plane::S3, None).expect("key");
+        let access = k.record.access_key.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let (r, access, stop) = (r.clone(), access.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let _ = r.ids.credential(&access, Plane::S3);
+                    }
+                })
+            })
+            .collect();
+        // Let the racers fill the cache, then revoke under them.
+        while r.ids.cached(&access).is_none() {
+            std::thread::yield_now();
+        }
+        if round % 2 == 0 {
+            r.ids.revoke_key(&access).expect("revoke");
+        } else {
+            r.ids.set_disabled("w", true).expect("disable");
+        }
+        // Racers still running after the change: none may bring the key back.
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in racers {
+            t.join().expect("racer");
+        }
+        assert!(
+            r.ids
+                .credential(&access, Plane::S3)
+                .expect("credential")
+                .is_none(),
+            "round {round}: the key authenticates after its revocation"
+        );
+        if round % 2 == 1 {
+            r.ids.set_disabled("w", false).expect("enable");
+        }
+    }
 }

@@ -188,7 +188,7 @@ impl RetentionClock {
                 };
                 meta.system_put(
                     HIGH_WATER_KEY,
-                    ClockRecord { high_water: first }.encode(),
+                    ClockRecord { high_water: first }.encode()?,
                     true,
                 )?;
                 first
@@ -197,7 +197,7 @@ impl RetentionClock {
         if let Some(a) = found {
             seen.count += 1;
             seen.last = Some(a);
-            meta.system_put(ANOMALIES_KEY, seen.encode(), true)?;
+            meta.system_put(ANOMALIES_KEY, seen.encode()?, true)?;
         }
         Ok(Self {
             wall,
@@ -240,16 +240,20 @@ impl RetentionClock {
                 count: s.anomalies,
                 last: s.last_anomaly,
             };
-            if let Err(e) = self.meta.system_put(ANOMALIES_KEY, rec.encode(), true) {
+            if let Err(e) = rec
+                .encode()
+                .and_then(|b| self.meta.system_put(ANOMALIES_KEY, b, true))
+            {
                 tracing::error!(error = %e, "cannot persist the clock anomaly");
             }
         }
         s.offset = offset;
         let t = w.min(bound).max(s.returned);
         if t.micros() - s.persisted.micros() >= PERSIST_STEP_MICROS {
-            match self
-                .meta
-                .system_put(HIGH_WATER_KEY, ClockRecord { high_water: t }.encode(), true)
+            let record = ClockRecord { high_water: t };
+            match record
+                .encode()
+                .and_then(|b| self.meta.system_put(HIGH_WATER_KEY, b, true))
             {
                 Ok(()) => s.persisted = t,
                 Err(e) => tracing::error!(error = %e, "cannot persist the retention clock"),
@@ -439,7 +443,7 @@ mod tests {
                 step_micros: -1
             })
         );
-        assert_eq!(rec.encode(), bytes);
+        assert_eq!(rec.encode().expect("encode"), bytes);
     }
 
     #[test]

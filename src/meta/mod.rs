@@ -26,6 +26,11 @@ pub enum MetaError {
     Engine { op: &'static str, message: String },
     #[error("{record} record has unknown format version {version}")]
     UnknownFormat { record: &'static str, version: u8 },
+    #[error("{record} record cannot be encoded: {message}")]
+    Encode {
+        record: &'static str,
+        message: String,
+    },
     #[error("{record} record is undecodable: {message}")]
     Decode {
         record: &'static str,
@@ -72,6 +77,17 @@ pub struct NewVersion<'a> {
     pub inline: Option<&'a InlineRecord>,
     /// The version's initial Object Lock state.
     pub lock: Option<&'a LockRecord>,
+}
+
+/// The version a multipart Complete commits, with what goes in its batch.
+#[derive(Clone, Copy)]
+pub struct FinishedVersion<'a> {
+    pub record: &'a VersionRecord,
+    /// The key's null version it replaces, whose removal the lock layer allowed.
+    pub replaces: Option<&'a VersionId>,
+    pub lock: &'a LockRecord,
+    /// Entries for shards the parts' writes could not place.
+    pub repairs: &'a [RepairRecord],
 }
 
 /// Keyed spaces of records that layers above keep here by string keys.
@@ -188,7 +204,7 @@ fn lifecycle_key(bucket: &BucketName) -> Vec<u8> {
 }
 
 fn repair_key(r: &RepairRecord) -> Vec<u8> {
-    let mut k = (r.queued.micros().max(0) as u64).to_be_bytes().to_vec();
+    let mut k = (r.due.micros().max(0) as u64).to_be_bytes().to_vec();
     k.extend_from_slice(r.segment.as_bytes());
     k
 }
@@ -247,7 +263,7 @@ impl Meta {
         b.put(
             Cf::Buckets,
             rec.name.as_str().as_bytes().to_vec(),
-            rec.encode(),
+            rec.encode()?,
         );
         self.db.write(b, true)?;
         Ok(true)
@@ -331,7 +347,7 @@ impl Meta {
     /// survive are unreferenced orphans that scrub finds.
     pub fn add_pending(&self, rec: &PendingRecord) -> Result<(), MetaError> {
         let mut b = Batch::default();
-        b.put(Cf::Pending, rec.segment.as_bytes().to_vec(), rec.encode());
+        b.put(Cf::Pending, rec.segment.as_bytes().to_vec(), rec.encode()?);
         self.db.write(b, false)
     }
 
@@ -377,21 +393,21 @@ impl Meta {
             delete_version_keys(&mut b, keys::version_key(bucket, key, old));
         }
         if let Some(lock) = lock.filter(|l| !l.is_empty()) {
-            b.put(Cf::Locks, vkey.clone(), lock.encode());
+            b.put(Cf::Locks, vkey.clone(), lock.encode()?);
         }
         if let Some(tags) = tags.filter(|t| !t.tags.is_empty()) {
-            b.put(Cf::Tags, vkey.clone(), tags.encode());
+            b.put(Cf::Tags, vkey.clone(), tags.encode()?);
         }
         if let Some(data) = inline {
-            b.put(Cf::Inline, vkey.clone(), data.encode());
+            b.put(Cf::Inline, vkey.clone(), data.encode()?);
         }
         for seg in &rec.segments {
             b.delete(Cf::Pending, seg.id.as_bytes().to_vec());
         }
         for r in repairs {
-            b.put(Cf::Repair, repair_key(r), r.encode());
+            b.put(Cf::Repair, repair_key(r), r.encode()?);
         }
-        b.put(Cf::Versions, vkey.clone(), rec.encode());
+        b.put(Cf::Versions, vkey.clone(), rec.encode()?);
         let _g = self.guard();
         // Checked under the guard: a bucket deleted while the body streamed takes no version.
         if self.bucket(bucket)?.is_none() {
@@ -493,7 +509,7 @@ impl Meta {
         if next.is_empty() {
             b.delete(Cf::Locks, vkey);
         } else {
-            b.put(Cf::Locks, vkey, next.encode());
+            b.put(Cf::Locks, vkey, next.encode()?);
         }
         self.db.write(b, true)?;
         Ok(Some(next))
@@ -519,7 +535,7 @@ impl Meta {
         }
         let mut b = Batch::default();
         match config {
-            Some(c) => b.put(Cf::System, lifecycle_key(bucket), c.encode()),
+            Some(c) => b.put(Cf::System, lifecycle_key(bucket), c.encode()?),
             None => b.delete(Cf::System, lifecycle_key(bucket)),
         }
         self.db.write(b, true)
@@ -562,7 +578,7 @@ impl Meta {
         if tags.tags.is_empty() {
             b.delete(Cf::Tags, vkey.clone());
         } else {
-            b.put(Cf::Tags, vkey.clone(), tags.encode());
+            b.put(Cf::Tags, vkey.clone(), tags.encode()?);
         }
         let _g = self.guard();
         if self.db.get(Cf::Versions, &vkey)?.is_none() {
@@ -589,7 +605,7 @@ impl Meta {
         b.put(
             Cf::Buckets,
             rec.name.as_str().as_bytes().to_vec(),
-            rec.encode(),
+            rec.encode()?,
         );
         self.db.write(b, true)?;
         Ok(Some(rec))
@@ -614,7 +630,7 @@ impl Meta {
         b.put(
             Cf::Uploads,
             keys::upload_key(&rec.bucket, &rec.key, &rec.upload_id),
-            rec.encode(),
+            rec.encode()?,
         );
         self.db.write(b, true)
     }
@@ -650,7 +666,7 @@ impl Meta {
         if let Some(seg) = &part.segment {
             b.delete(Cf::Pending, seg.id.as_bytes().to_vec());
         }
-        b.put(Cf::Uploads, pkey.clone(), part.encode());
+        b.put(Cf::Uploads, pkey.clone(), part.encode()?);
         let _g = self.guard();
         if self
             .upload(&upload.bucket, &upload.key, &upload.upload_id)?
@@ -666,13 +682,14 @@ impl Meta {
     }
 
     /// Ends an upload: removes its record and all its part records, and (on Complete)
-    /// commits `version` replacing `replaces`, in one synced batch. `used` are the parts
+    /// commits `version` (with its lock state and repair entries) replacing its
+    /// `replaces`, in one synced batch. `used` are the parts
     /// the version is made of, as Complete read them: if one was re-uploaded since, the
     /// version would point at removed data, so Complete fails instead.
     pub fn finish_upload(
         &self,
         upload: &UploadRecord,
-        version: Option<(&VersionRecord, Option<&VersionId>, &LockRecord)>,
+        version: Option<FinishedVersion<'_>>,
         used: &[&PartRecord],
     ) -> Result<Vec<PartRecord>, MetaError> {
         let tags = TagSet {
@@ -702,7 +719,13 @@ impl Meta {
                 keys::part_key(&upload.upload_id, p.part_number),
             );
         }
-        if let Some((rec, replaces, lock)) = version {
+        if let Some(FinishedVersion {
+            record: rec,
+            replaces,
+            lock,
+            repairs,
+        }) = version
+        {
             if self.bucket(&upload.bucket)?.is_none() {
                 return Err(MetaError::BucketGone {
                     bucket: upload.bucket.clone(),
@@ -721,12 +744,15 @@ impl Meta {
             }
             let vkey = keys::version_key(&upload.bucket, &upload.key, &rec.version_id);
             if !tags.tags.is_empty() {
-                b.put(Cf::Tags, vkey.clone(), tags.encode());
+                b.put(Cf::Tags, vkey.clone(), tags.encode()?);
             }
             if !lock.is_empty() {
-                b.put(Cf::Locks, vkey.clone(), lock.encode());
+                b.put(Cf::Locks, vkey.clone(), lock.encode()?);
             }
-            b.put(Cf::Versions, vkey, rec.encode());
+            for r in repairs {
+                b.put(Cf::Repair, repair_key(r), r.encode()?);
+            }
+            b.put(Cf::Versions, vkey, rec.encode()?);
         }
         self.db.write(b, true)?;
         Ok(parts)
@@ -736,12 +762,44 @@ impl Meta {
     /// or scrub of the same version.
     pub fn enqueue_repair(&self, rec: &RepairRecord) -> Result<(), MetaError> {
         let mut b = Batch::default();
-        b.put(Cf::Repair, repair_key(rec), rec.encode());
+        b.put(Cf::Repair, repair_key(rec), rec.encode()?);
         self.db.write(b, false)
     }
 
     pub fn repairs(&self, limit: usize) -> Result<Vec<RepairRecord>, MetaError> {
         self.collect(Cf::Repair, b"", limit)
+    }
+
+    /// Replaces the entries `old` by `next` (a failed attempt pushed back to `next.due`),
+    /// in one batch.
+    pub fn requeue_repair(
+        &self,
+        old: &[RepairRecord],
+        next: &RepairRecord,
+    ) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        for o in old {
+            b.delete(Cf::Repair, repair_key(o));
+        }
+        b.put(Cf::Repair, repair_key(next), next.encode()?);
+        self.db.write(b, false)
+    }
+
+    /// Writes raw bytes under `key` in `cf`, bypassing every record check: for tests that
+    /// plant a record this release cannot read (a newer release's format, a torn value).
+    #[cfg(test)]
+    pub(crate) fn put_raw(&self, cf: Cf, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.put(cf, key.to_vec(), value.to_vec());
+        self.db.write(b, true)
+    }
+
+    /// Removes what `put_raw` planted.
+    #[cfg(test)]
+    pub(crate) fn delete_raw(&self, cf: Cf, key: &[u8]) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.delete(cf, key.to_vec());
+        self.db.write(b, true)
     }
 
     /// The shards of `segment` that repair placed elsewhere: (index, placement).
@@ -778,7 +836,7 @@ impl Meta {
         let mut key = segment.as_bytes().to_vec();
         key.extend_from_slice(&index.to_be_bytes());
         let mut b = Batch::default();
-        b.put(Cf::Placement, key, p.encode());
+        b.put(Cf::Placement, key, p.encode()?);
         self.db.write(b, true)
     }
 

@@ -7,20 +7,27 @@ use serde::{Deserialize, Serialize};
 
 use super::MetaError;
 use crate::checksum::Checksum;
-use crate::disk::shard::Hash;
-use crate::erasure::Geometry;
-use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
+use crate::geometry::Geometry;
+use crate::types::{BucketName, Hash, ObjectKey, SegmentId, Timestamp, VersionId};
 
 /// A record type with a current format version.
 pub trait Record: Serialize + DeserializeOwned {
     const NAME: &'static str;
     const FORMAT: u8;
 
-    fn encode(&self) -> Vec<u8> {
+    /// The format byte followed by the record in postcard.
+    ///
+    /// # Errors
+    /// [`MetaError::Encode`] when the record cannot be serialised (a custom `Serialize`
+    /// that fails, or a sequence of unknown length): never an empty body in its place.
+    fn encode(&self) -> Result<Vec<u8>, MetaError> {
         let mut out = vec![Self::FORMAT];
-        // Serializing plain data into a Vec cannot fail.
-        out.extend(postcard::to_stdvec(self).unwrap_or_default());
-        out
+        let body = postcard::to_stdvec(self).map_err(|e| MetaError::Encode {
+            record: Self::NAME,
+            message: e.to_string(),
+        })?;
+        out.extend(body);
+        Ok(out)
     }
 
     /// Decodes a record written in an older format `version`, upgrading it; `None` if that
@@ -437,7 +444,7 @@ pub enum RepairReason {
 }
 
 /// A version with shards to rebuild. Keyed by (due time, segment) so the repair worker
-/// drains the oldest first and can push a failed attempt back by re-keying it.
+/// drains the oldest first and pushes a failed attempt back by re-keying it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepairRecord {
     pub bucket: BucketName,
@@ -447,11 +454,71 @@ pub struct RepairRecord {
     pub shards: Vec<u16>,
     pub reason: RepairReason,
     pub queued: Timestamp,
+    /// When the next attempt is due (the queue's order): `queued` until one fails.
+    pub due: Timestamp,
+    /// Attempts that failed so far.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl RepairRecord {
+    /// A new entry, due at once.
+    pub fn new(
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+        segment: SegmentId,
+        shards: Vec<u16>,
+        reason: RepairReason,
+        queued: Timestamp,
+    ) -> Self {
+        Self {
+            bucket,
+            key,
+            version_id,
+            segment,
+            shards,
+            reason,
+            queued,
+            due: queued,
+            attempts: 0,
+            last_error: None,
+        }
+    }
 }
 
 impl Record for RepairRecord {
     const NAME: &'static str = "repair";
-    const FORMAT: u8 = 1;
+    const FORMAT: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
+        (version == 1).then(|| {
+            decode_body::<RepairRecordV1>(Self::NAME, body).map(|r| {
+                Self::new(
+                    r.bucket,
+                    r.key,
+                    r.version_id,
+                    r.segment,
+                    r.shards,
+                    r.reason,
+                    r.queued,
+                )
+            })
+        })
+    }
+}
+
+/// Format 1 of [`RepairRecord`]: before retries (due time, attempts, last error).
+#[derive(Deserialize)]
+struct RepairRecordV1 {
+    bucket: BucketName,
+    key: ObjectKey,
+    version_id: VersionId,
+    segment: SegmentId,
+    shards: Vec<u16>,
+    reason: RepairReason,
+    queued: Timestamp,
 }
 
 /// A version's tags (S3 object tagging): at most 10 key/value pairs.
@@ -620,7 +687,7 @@ mod tests {
     #[test]
     fn version_record_round_trips() -> Result<(), MetaError> {
         let v = sample_version();
-        assert_eq!(VersionRecord::decode(&v.encode())?, v);
+        assert_eq!(VersionRecord::decode(&v.encode()?)?, v);
         Ok(())
     }
 
@@ -673,7 +740,7 @@ mod tests {
         v.null_version = true;
         v.inline = true;
         v.composite_checksum = true;
-        let bytes = v.encode();
+        let bytes = v.encode()?;
         assert_eq!(bytes[0], 4);
         assert_eq!(VersionRecord::decode(&bytes)?, v);
         Ok(())
@@ -733,7 +800,7 @@ mod tests {
                 legal_hold: true,
             }
         );
-        assert_eq!(rec.encode(), vec![1, 1, 1, 0x80, 0x01, 1]);
+        assert_eq!(rec.encode()?, vec![1, 1, 1, 0x80, 0x01, 1]);
         Ok(())
     }
 
@@ -749,17 +816,80 @@ mod tests {
                 root: [9; 32]
             }
         );
-        assert_eq!(p.encode(), bytes);
+        assert_eq!(p.encode()?, bytes);
         Ok(())
     }
 
     #[test]
     fn unknown_format_is_refused() {
-        let mut b = sample_version().encode();
+        let mut b = sample_version().encode().expect("encode");
         b[0] = 99;
         assert!(matches!(
             VersionRecord::decode(&b),
             Err(MetaError::UnknownFormat { version: 99, .. })
         ));
+    }
+
+    /// A record that cannot be serialised is an error, never a format byte with an empty
+    /// body that would later decode as garbage or not at all.
+    #[test]
+    fn a_record_that_cannot_be_serialised_is_an_error() {
+        #[derive(Deserialize)]
+        struct Unserialisable;
+        impl Serialize for Unserialisable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("refuses"))
+            }
+        }
+        impl Record for Unserialisable {
+            const NAME: &'static str = "unserialisable";
+            const FORMAT: u8 = 1;
+        }
+        assert!(matches!(
+            Unserialisable.encode(),
+            Err(MetaError::Encode {
+                record: "unserialisable",
+                ..
+            })
+        ));
+    }
+
+    fn sample_repair() -> RepairRecord {
+        RepairRecord::new(
+            BucketName::new("bkt").expect("name"),
+            ObjectKey::new("k").expect("key"),
+            VersionId([1; 16]),
+            SegmentId([2; 16]),
+            vec![5],
+            RepairReason::ReadFailed,
+            Timestamp(64),
+        )
+    }
+
+    #[test]
+    fn repair_records_of_format_1_decode_as_first_attempts() -> Result<(), MetaError> {
+        // Format 1: bucket, key, version id, segment, shards [5], ReadFailed (1), queued 64.
+        let mut v1 = vec![1u8, 3, b'b', b'k', b't', 1, b'k'];
+        v1.extend([1u8; 16]);
+        v1.extend([2u8; 16]);
+        v1.extend([1, 5, 1, 0x80, 0x01]);
+        assert_eq!(RepairRecord::decode(&v1)?, sample_repair());
+        Ok(())
+    }
+
+    /// The current format's bytes, pinned: a field reordered without a format bump fails.
+    #[test]
+    fn repair_records_of_format_2_are_pinned() -> Result<(), MetaError> {
+        let mut r = sample_repair();
+        r.attempts = 3;
+        r.due = Timestamp(128);
+        r.last_error = Some("e".into());
+        let mut v2 = vec![2u8, 3, b'b', b'k', b't', 1, b'k'];
+        v2.extend([1u8; 16]);
+        v2.extend([2u8; 16]);
+        v2.extend([1, 5, 1, 0x80, 0x01, 0x80, 0x02, 3, 1, 1, b'e']);
+        assert_eq!(r.encode()?, v2);
+        assert_eq!(RepairRecord::decode(&v2)?, r);
+        Ok(())
     }
 }

@@ -163,6 +163,11 @@ impl Store {
         self.inner.meta.clone()
     }
 
+    /// The wall clock the store reads (injected: tests drive it).
+    pub fn clock(&self) -> &crate::clock::SharedClock {
+        &self.inner.clock
+    }
+
     /// The clock Object Lock decisions read.
     pub fn retention_clock(&self) -> &RetentionClock {
         &self.inner.retention

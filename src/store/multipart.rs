@@ -10,8 +10,8 @@ use futures::Stream;
 use super::{PutOptions, PutOutcome, Store, StoreError, VersionRef};
 use crate::checksum::{Checksum, ChecksumHasher, Md5};
 use crate::meta::{
-    MetaError, PartRecord, RepairReason, RepairRecord, SegmentRecord, UploadRecord, VersionKind,
-    VersionRecord, Versioning,
+    FinishedVersion, MetaError, PartRecord, RepairReason, RepairRecord, SegmentRecord,
+    UploadRecord, VersionKind, VersionRecord, Versioning,
 };
 use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 
@@ -343,16 +343,43 @@ impl Store {
         if let Some(old) = &replaced {
             self.may_replace(bucket, key, old)?;
         }
+        // Shards that could not be written when the parts were uploaded: queued in the
+        // batch that commits the version, so no acknowledged version lacks its entry.
+        let repairs: Vec<RepairRecord> = record
+            .segments
+            .iter()
+            .filter_map(|seg| {
+                let missing: Vec<u16> = seg
+                    .shards
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.root.is_none())
+                    .map(|(i, _)| i as u16)
+                    .collect();
+                (!missing.is_empty()).then(|| {
+                    RepairRecord::new(
+                        bucket.clone(),
+                        key.clone(),
+                        version_id,
+                        seg.id,
+                        missing,
+                        RepairReason::WriteFailed,
+                        created,
+                    )
+                })
+            })
+            .collect();
         let all = self
             .inner
             .meta
             .finish_upload(
                 &upload,
-                Some((
-                    &record,
-                    replaced.as_ref().map(|r| &r.version_id),
-                    &lock_state,
-                )),
+                Some(FinishedVersion {
+                    record: &record,
+                    replaces: replaced.as_ref().map(|r| &r.version_id),
+                    lock: &lock_state,
+                    repairs: &repairs,
+                }),
                 &used,
             )
             .map_err(|e| upload_error(e, &upload.upload_id))?;
@@ -363,27 +390,6 @@ impl Store {
             let kept = used.iter().any(|u| u.part_number == p.part_number);
             if !kept && let Some(seg) = &p.segment {
                 self.remove_segment_data(seg);
-            }
-        }
-        // Shards that could not be written when the parts were uploaded.
-        for seg in &record.segments {
-            let missing: Vec<u16> = seg
-                .shards
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.root.is_none())
-                .map(|(i, _)| i as u16)
-                .collect();
-            if !missing.is_empty() {
-                let _ = self.inner.meta.enqueue_repair(&RepairRecord {
-                    bucket: bucket.clone(),
-                    key: key.clone(),
-                    version_id,
-                    segment: seg.id,
-                    shards: missing,
-                    reason: RepairReason::WriteFailed,
-                    queued: created,
-                });
             }
         }
         Ok(PutOutcome {

@@ -201,15 +201,15 @@ impl ReadJob {
     }
 
     fn queue_repair(&self, seg: &SegmentRecord, bad: &[u16], reason: RepairReason) {
-        let rec = RepairRecord {
-            bucket: self.bucket.clone(),
-            key: self.key.clone(),
-            version_id: self.record.version_id,
-            segment: seg.id,
-            shards: bad.to_vec(),
+        let rec = RepairRecord::new(
+            self.bucket.clone(),
+            self.key.clone(),
+            self.record.version_id,
+            seg.id,
+            bad.to_vec(),
             reason,
-            queued: self.store.inner.clock.now(),
-        };
+            self.store.inner.clock.now(),
+        );
         tracing::warn!(bucket = %self.bucket, key = %self.key, version = %self.record.version_id, shards = ?bad, "bad shards queued for repair");
         if let Err(e) = self.store.inner.meta.enqueue_repair(&rec) {
             tracing::error!(error = %e, "could not queue repair");
@@ -241,7 +241,7 @@ struct SegmentReader<'a> {
     seg: &'a SegmentRecord,
     slots: Vec<Slot>,
     /// Where each shard is (the record, or where repair placed it).
-    locations: Vec<(String, Option<crate::disk::shard::Hash>)>,
+    locations: Vec<(String, Option<crate::types::Hash>)>,
     bad: Vec<u16>,
     reason: RepairReason,
 }
@@ -252,7 +252,12 @@ impl<'a> SegmentReader<'a> {
             store,
             seg,
             slots: (0..seg.shards.len()).map(|_| Slot::Unopened).collect(),
-            locations: store.shard_locations(seg),
+            // A read verifies every block against the roots, so when the placements
+            // cannot be read it reads where the record says and reconstructs the rest.
+            locations: store.shard_locations(seg).unwrap_or_else(|e| {
+                tracing::warn!(segment = %seg.id, error = %e, "cannot read shard placements");
+                Store::recorded_locations(seg)
+            }),
             bad: Vec::new(),
             reason: RepairReason::ReadFailed,
         }

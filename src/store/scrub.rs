@@ -9,7 +9,7 @@ use crate::disk::shard::Expect;
 use crate::disk::shard::Hash;
 use crate::disk::{DiskError, DiskState};
 use crate::meta::{SegmentRecord, VersionKind, VersionRecord};
-use crate::types::{BucketName, ObjectKey};
+use crate::types::{BucketName, ObjectKey, Timestamp};
 
 /// What is wrong with one shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,6 +30,9 @@ pub struct VersionScrub {
     pub repaired: u64,
     /// A stripe with fewer than K good blocks: the version cannot be rebuilt.
     pub unrepairable: Option<u64>,
+    /// A rebuild that was tried and failed (a disk refused the new file, none was free),
+    /// and why: the shards stay bad until a later attempt succeeds.
+    pub repair_error: Option<String>,
 }
 
 struct SegmentCheck {
@@ -39,7 +42,7 @@ struct SegmentCheck {
     bytes: u64,
 }
 
-fn expect(seg: &SegmentRecord, root: crate::disk::shard::Hash) -> Expect {
+fn expect(seg: &SegmentRecord, root: crate::types::Hash) -> Expect {
     let g = &seg.geometry;
     Expect {
         block_size: g.block_size,
@@ -61,13 +64,13 @@ fn fault_of(e: &DiskError) -> ShardFault {
 
 impl Store {
     /// Reads every block of every shard of `seg`, verifying each.
-    fn check_segment(&self, seg: &SegmentRecord) -> SegmentCheck {
+    fn check_segment(&self, seg: &SegmentRecord) -> Result<SegmentCheck, StoreError> {
         let g = seg.geometry;
         let stripes = g.stripes();
         let mut good = vec![0usize; stripes as usize];
         let mut faults = Vec::new();
         let mut bytes = 0u64;
-        for (i, (disk_id, root)) in self.shard_locations(seg).into_iter().enumerate() {
+        for (i, (disk_id, root)) in self.shard_locations(seg)?.into_iter().enumerate() {
             let (Some(root), Some(disk)) = (root, self.disk(&disk_id)) else {
                 faults.push((i, ShardFault::Missing));
                 continue;
@@ -94,11 +97,11 @@ impl Store {
                 faults.push((i, ShardFault::Corrupt));
             }
         }
-        SegmentCheck {
+        Ok(SegmentCheck {
             lost_stripe: good.iter().position(|&n| n < g.k()).map(|s| s as u64),
             faults,
             bytes,
-        }
+        })
     }
 
     /// Where a rebuilt shard goes when its own disk cannot take it: an online disk that
@@ -121,7 +124,7 @@ impl Store {
     /// to another disk and its new place is recorded.
     fn rebuild_segment(&self, seg: &SegmentRecord, bad: &[usize]) -> Result<(), StoreError> {
         let g = seg.geometry;
-        let mut locations = self.shard_locations(seg);
+        let mut locations = self.shard_locations(seg)?;
         let mut writers = Vec::with_capacity(bad.len());
         for &i in bad {
             let (disk_id, root) = locations[i].clone();
@@ -200,24 +203,28 @@ impl Store {
     /// Verifies every shard of a version and, with `repair`, rebuilds what is missing or
     /// corrupt. Inline versions are checked against their hash (they cannot be rebuilt:
     /// their only copy is the metadata store's).
+    ///
+    /// # Errors
+    /// [`StoreError::Meta`] when the metadata needed to check the version (its inline
+    /// bytes, its shards' placements) cannot be read: nothing is concluded about the
+    /// version then, rather than reporting it corrupt. A failed rebuild is not an error:
+    /// it is [`VersionScrub::repair_error`].
     pub fn scrub_version(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         rec: &VersionRecord,
         repair: bool,
-    ) -> VersionScrub {
+    ) -> Result<VersionScrub, StoreError> {
         let mut out = VersionScrub::default();
         if rec.kind == VersionKind::DeleteMarker {
-            return out;
+            return Ok(out);
         }
         if rec.inline {
             let ok = self
                 .inner
                 .meta
-                .inline(bucket, key, &rec.version_id)
-                .ok()
-                .flatten()
+                .inline(bucket, key, &rec.version_id)?
                 .is_some_and(|r| {
                     r.data.len() as u64 == rec.size && blake3::hash(&r.data).as_bytes() == &r.blake3
                 });
@@ -226,13 +233,13 @@ impl Store {
                 out.corrupt = 1;
                 out.unrepairable = Some(0);
             }
-            return out;
+            return Ok(out);
         }
         // Held across check and rebuild, so two workers never rebuild one shard twice.
         let _one_repair_at_a_time =
             repair.then(|| self.inner.repair.lock().unwrap_or_else(|p| p.into_inner()));
         for seg in &rec.segments {
-            let check = self.check_segment(seg);
+            let check = self.check_segment(seg)?;
             out.bytes_verified += check.bytes;
             out.shards_verified += (seg.shards.len() - check.faults.len()) as u64;
             for (_, f) in &check.faults {
@@ -255,38 +262,30 @@ impl Store {
                     }
                     Err(e) => {
                         tracing::error!(bucket = %bucket, key = %key, version = %rec.version_id, error = %e, "repair failed");
+                        out.repair_error.get_or_insert(e.to_string());
                     }
                 }
             }
         }
-        out
+        Ok(out)
     }
 
-    /// Moves shard files no version, upload or pending write references — and older than
-    /// `older_than`, so a write finishing right now is never taken — into each disk's
-    /// `quarantine/` folder. Nothing is deleted: an administrator decides. Returns how many.
-    pub fn quarantine_orphans(&self, older_than: std::time::SystemTime) -> Result<u64, StoreError> {
+    /// Moves shard files no version, upload or pending write references — and last
+    /// modified before `older_than` (on the store's clock), as a second guard — into each
+    /// disk's `quarantine/` folder. Nothing is deleted: an administrator decides. Returns
+    /// how many.
+    ///
+    /// The files are listed *before* the references are read, pending writes first, then
+    /// parts, then versions: a file listed was linked after its pending record was written,
+    /// and that record is removed only in the batch that commits its part or version (a
+    /// part's segment leaves it only in the batch that commits its version), so every live
+    /// file is seen referenced.
+    ///
+    /// # Errors
+    /// A metadata read that fails ([`StoreError::Meta`]): then nothing is moved.
+    pub fn quarantine_orphans(&self, older_than: Timestamp) -> Result<u64, StoreError> {
         use std::collections::HashSet;
-        let mut referenced: HashSet<String> = HashSet::new();
-        for b in self.buckets()? {
-            self.inner.meta.scan_versions(&b.name, "", |_, v| {
-                for seg in &v.segments {
-                    referenced.insert(seg.id.to_string());
-                }
-                std::ops::ControlFlow::Continue(())
-            })?;
-            for u in self.inner.meta.uploads(&b.name)? {
-                for p in self.inner.meta.parts(&u.upload_id)? {
-                    if let Some(seg) = p.segment {
-                        referenced.insert(seg.id.to_string());
-                    }
-                }
-            }
-        }
-        for p in self.inner.meta.pending()? {
-            referenced.insert(p.segment.to_string());
-        }
-        let mut moved = 0u64;
+        let mut candidates = Vec::new();
         for disk in &self.inner.disks {
             let root = disk.spec().path.clone();
             let Ok(dirs) = std::fs::read_dir(root.join("shards")) else {
@@ -297,26 +296,52 @@ impl Store {
                     continue;
                 };
                 for f in files.flatten() {
-                    let name = f.file_name().to_string_lossy().into_owned();
-                    let segment = name.split('.').next().unwrap_or_default();
-                    if referenced.contains(segment) {
-                        continue;
-                    }
                     let old = f
                         .metadata()
                         .and_then(|m| m.modified())
-                        .is_ok_and(|t| t < older_than);
-                    if !old {
-                        continue;
-                    }
-                    let q = root.join("quarantine");
-                    if std::fs::create_dir_all(&q).is_ok()
-                        && std::fs::rename(f.path(), q.join(&name)).is_ok()
-                    {
-                        moved += 1;
-                        tracing::warn!(disk = %disk.id(), file = %name, "orphan shard file quarantined");
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .is_some_and(|t| (t.as_micros() as i64) < older_than.micros());
+                    if old {
+                        candidates.push((disk, root.clone(), f));
                     }
                 }
+            }
+        }
+        let mut referenced: HashSet<String> = HashSet::new();
+        for p in self.inner.meta.pending()? {
+            referenced.insert(p.segment.to_string());
+        }
+        // A segment moves from pending to a part or a version, and from a part to a
+        // version: read in that order, it cannot slip between two reads unseen.
+        for b in self.buckets()? {
+            for u in self.inner.meta.uploads(&b.name)? {
+                for p in self.inner.meta.parts(&u.upload_id)? {
+                    if let Some(seg) = p.segment {
+                        referenced.insert(seg.id.to_string());
+                    }
+                }
+            }
+            self.inner.meta.scan_versions(&b.name, "", |_, v| {
+                for seg in &v.segments {
+                    referenced.insert(seg.id.to_string());
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+        }
+        let mut moved = 0u64;
+        for (disk, root, f) in candidates {
+            let name = f.file_name().to_string_lossy().into_owned();
+            let segment = name.split('.').next().unwrap_or_default();
+            if referenced.contains(segment) {
+                continue;
+            }
+            let q = root.join("quarantine");
+            if std::fs::create_dir_all(&q).is_ok()
+                && std::fs::rename(f.path(), q.join(&name)).is_ok()
+            {
+                moved += 1;
+                tracing::warn!(disk = %disk.id(), file = %name, "orphan shard file quarantined");
             }
         }
         Ok(moved)

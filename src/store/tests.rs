@@ -8,8 +8,9 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::clock::SystemClock;
-use crate::meta::SegmentRecord;
+use crate::clock::{Clock, SystemClock};
+use crate::meta::{RepairReason, RepairRecord, SegmentRecord};
+use crate::types::{SegmentId, Timestamp, VersionId};
 
 const BLOCK: usize = 4096;
 
@@ -444,7 +445,6 @@ fn the_engine_refuses_to_remove_locked_versions() {
     use crate::meta::{LockRequest, Retention, RetentionMode};
     let rt = rt();
     let dir = tempfile::tempdir().expect("tempdir");
-    use crate::clock::Clock;
     let clock = Arc::new(crate::clock::ManualClock::new(crate::Timestamp::from_secs(
         1_800_000_000,
     )));
@@ -567,4 +567,384 @@ fn bucket_changes_never_overwrite_each_other() {
     suspender.join().expect("join");
     let b = n.store.bucket(&n.bucket).expect("bucket");
     assert!(locked && b.object_lock && b.versioning == crate::meta::Versioning::Enabled);
+}
+
+/// A node on a hand-driven clock (wall and monotonic), with the default inline size.
+struct ClockedNode {
+    _dir: tempfile::TempDir,
+    store: Store,
+    clock: Arc<crate::clock::ManualClock>,
+}
+
+fn clocked_node() -> ClockedNode {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = NodeConfig::embedded(dir.path());
+    config.block_size = BLOCK;
+    config.inline_max = BLOCK;
+    let clock = Arc::new(crate::clock::ManualClock::new(SystemClock.now()));
+    let store = Store::open_with(config, clock.clone(), clock.clone()).expect("open");
+    ClockedNode {
+        _dir: dir,
+        store,
+        clock,
+    }
+}
+
+impl ClockedNode {
+    fn put(&self, rt: &tokio::runtime::Runtime, bucket: &str, key: &str, bytes: &[u8]) {
+        let b = BucketName::new(bucket).expect("name");
+        if self.store.bucket(&b).is_err() {
+            self.store.create_bucket(&b, false).expect("bucket");
+        }
+        let k = ObjectKey::new(key).expect("key");
+        rt.block_on(
+            self.store
+                .put_object(&b, &k, PutOptions::default(), body(bytes)),
+        )
+        .expect("put");
+    }
+
+    /// Plants, inside `bucket` after `key`, a version record this release cannot read (as
+    /// a newer release's format would be): the key under which it sits.
+    fn plant_unreadable_version(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let k = crate::meta::keys::version_key(
+            &BucketName::new(bucket).expect("name"),
+            &ObjectKey::new(key).expect("key"),
+            &VersionId::generate(self.clock.now()),
+        );
+        self.store
+            .inner
+            .meta
+            .put_raw(crate::meta::Cf::Versions, &k, &[99, 1, 2, 3])
+            .expect("plant");
+        k
+    }
+}
+
+/// Scrub's orphan cutoff reads the store's injected clock, not the system's: a file
+/// written "now" in real time is an hour old once the store's clock has moved an hour.
+#[test]
+fn scrub_judges_orphans_on_the_injected_clock() {
+    use crate::worker::{PassEnd, PassWorker};
+    let n = clocked_node();
+    let seg = SegmentId::generate(n.clock.now());
+    let path = n.store.disk("d0").expect("d0").shard_path(&seg, 0);
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&path, b"no version names me").expect("plant");
+    let scrub = crate::scrub::ScrubWorker::new(
+        n.store.clone(),
+        None,
+        std::time::Duration::from_secs(60),
+        u32::MAX,
+    );
+    let (_tx, running) = tokio::sync::watch::channel(false);
+    assert_eq!(scrub.pass(None, &running), PassEnd::Finished);
+    assert!(path.exists(), "a file written just now is never taken");
+    n.clock.advance_micros(3_600_000_000);
+    assert_eq!(scrub.pass(None, &running), PassEnd::Finished);
+    assert!(
+        !path.exists(),
+        "an hour later on the store's clock it is an orphan"
+    );
+    let report = scrub.status().last_pass.expect("report");
+    assert_eq!(report.orphans_quarantined, 1);
+}
+
+/// A scrub pass that meets a metadata error ends as failed (never as a pass done), keeps
+/// its checkpoint, and the next pass resumes there once the record reads again.
+#[test]
+fn a_scrub_pass_that_meets_a_metadata_error_fails_and_resumes() {
+    use crate::worker::{PassEnd, PassWorker};
+    let rt = rt();
+    let n = clocked_node();
+    for b in ["alpha", "bravo"] {
+        for k in ["k0", "k1", "k2"] {
+            n.put(&rt, b, k, k.as_bytes());
+        }
+    }
+    let planted = n.plant_unreadable_version("bravo", "k0x");
+    let scrub = crate::scrub::ScrubWorker::new(
+        n.store.clone(),
+        None,
+        std::time::Duration::from_secs(60),
+        u32::MAX,
+    );
+    let (_tx, running) = tokio::sync::watch::channel(false);
+    let end = scrub.pass(None, &running);
+    let PassEnd::Failed(reason) = end else {
+        panic!("the pass must fail, not {end:?}");
+    };
+    assert!(reason.contains("bucket bravo"), "{reason}");
+    let st = scrub.status();
+    assert_eq!(
+        (st.passes, st.last_pass),
+        (0, None),
+        "no pass reported done"
+    );
+    // The scan that would hand out bravo/k0 meets the planted record right after it.
+    let cp = scrub.load_checkpoint().expect("checkpoint kept");
+    assert_eq!((cp.bucket.as_str(), cp.after.as_str()), ("alpha", "k2"));
+    n.store
+        .inner
+        .meta
+        .delete_raw(crate::meta::Cf::Versions, &planted)
+        .expect("unplant");
+    assert_eq!(scrub.pass(Some(cp), &running), PassEnd::Finished);
+    let report = scrub.status().last_pass.expect("report");
+    assert!(report.resumed);
+    assert_eq!((report.keys_before_resume, report.keys), (3, 6));
+}
+
+/// The runner: a failed pass is counted and shown in the status, alerted, and retried
+/// from its checkpoint; the next pass that finishes clears the failure.
+#[test]
+fn the_runner_counts_alerts_and_retries_a_failed_pass() {
+    let rt = rt();
+    let n = clocked_node();
+    for k in ["k0", "k1", "k2"] {
+        n.put(&rt, "alpha", k, b"x");
+    }
+    let planted = n.plant_unreadable_version("alpha", "k1x");
+    let alerts = Arc::new(crate::alert::Alerts::new(
+        n.store.meta_handle(),
+        n.clock.clone(),
+        1_000_000,
+    ));
+    alerts.set_sink("ops", "http://127.0.0.1:9/").expect("sink");
+    let scrub = crate::scrub::ScrubWorker::new(
+        n.store.clone(),
+        Some(alerts.clone()),
+        std::time::Duration::from_secs(3600),
+        u32::MAX,
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let runner = rt.spawn(crate::worker::run(scrub.clone(), rx));
+    let first = rt.block_on(scrub.run_and_wait()).expect("not paused");
+    assert!(first.is_err(), "{first:?}");
+    let st = scrub.status();
+    assert_eq!(st.failed_passes, 1);
+    assert!(st.last_failure.is_some_and(|r| r.contains("bucket alpha")));
+    let queued = alerts.queue(100).expect("queue");
+    assert!(
+        queued.iter().any(
+            |q| q.payload.contains("\"worker-pass-failed\"") && q.payload.contains("\"scrub\"")
+        ),
+        "{queued:?}"
+    );
+    n.store
+        .inner
+        .meta
+        .delete_raw(crate::meta::Cf::Versions, &planted)
+        .expect("unplant");
+    let second = rt
+        .block_on(scrub.run_and_wait())
+        .expect("not paused")
+        .expect("the retry finishes");
+    assert!(second.resumed, "{second:?}");
+    assert_eq!(
+        (second.keys_before_resume, second.keys),
+        (1, 3),
+        "{second:?}"
+    );
+    let st = scrub.status();
+    assert_eq!((st.passes, st.failed_passes), (1, 1));
+    assert_eq!(st.last_failure, None);
+    tx.send(true).expect("shutdown");
+    rt.block_on(runner).expect("runner ends");
+}
+
+/// A restore drill that cannot draw its sample says so: it is not a drill that passed.
+#[test]
+fn a_drill_that_cannot_sample_reports_an_error() {
+    let rt = rt();
+    let n = clocked_node();
+    n.put(&rt, "alpha", "k0", b"x");
+    let ok = rt.block_on(crate::drill::drill(&n.store, None, 4));
+    assert_eq!((ok.passed, ok.error), (1, None));
+    let planted = n.plant_unreadable_version("alpha", "k1");
+    let r = rt.block_on(crate::drill::drill(&n.store, None, 4));
+    assert!(r.error.is_some(), "{r:?}");
+    n.store
+        .inner
+        .meta
+        .delete_raw(crate::meta::Cf::Versions, &planted)
+        .expect("unplant");
+}
+
+/// A repair that fails stays queued with its error and attempt count, pushed back by a
+/// growing delay, and is alerted at its third failure; it leaves the queue only once the
+/// version is whole again (here: never, it lost more shards than M).
+#[test]
+fn a_failed_repair_stays_queued_with_backoff_and_is_alerted() {
+    let rt = rt();
+    let n = clocked_node();
+    n.put(&rt, "alpha", "big", &data(3 * STRIPE + 5, 3));
+    let bucket = BucketName::new("alpha").expect("name");
+    let key = ObjectKey::new("big").expect("key");
+    let rec = n.store.head_object(&bucket, &key, None).expect("head");
+    let seg = rec.segments[0].clone();
+    for i in [0usize, 2, 4] {
+        let p = n
+            .store
+            .disk(&seg.shards[i].disk)
+            .expect("disk")
+            .shard_path(&seg.id, i);
+        std::fs::remove_file(p).expect("delete");
+    }
+    n.store
+        .inner
+        .meta
+        .enqueue_repair(&RepairRecord::new(
+            bucket.clone(),
+            key.clone(),
+            rec.version_id,
+            seg.id,
+            vec![0, 2],
+            RepairReason::ReadFailed,
+            n.clock.now(),
+        ))
+        .expect("queue");
+    // A second read of the same version queues the same segment again: one repair.
+    n.store
+        .inner
+        .meta
+        .enqueue_repair(&RepairRecord::new(
+            bucket.clone(),
+            key.clone(),
+            rec.version_id,
+            seg.id,
+            vec![4],
+            RepairReason::ReadFailed,
+            n.clock.now().plus_micros(1),
+        ))
+        .expect("queue");
+    n.clock.advance_micros(1);
+    let alerts = Arc::new(crate::alert::Alerts::new(
+        n.store.meta_handle(),
+        n.clock.clone(),
+        1_000_000,
+    ));
+    alerts.set_sink("ops", "http://127.0.0.1:9/").expect("sink");
+    let every = std::time::Duration::from_secs(10);
+    let worker = crate::drill::RepairWorker::new(n.store.clone(), Some(alerts.clone()), every);
+    let mut waits = Vec::new();
+    for attempt in 1..=3u32 {
+        assert_eq!(worker.drain(), 1, "attempt {attempt} is due");
+        let q = n.store.repair_queue(10).expect("queue");
+        assert_eq!(q.len(), 1, "a failed repair stays queued, merged: {q:?}");
+        assert_eq!(q[0].attempts, attempt);
+        assert_eq!(q[0].shards, vec![0, 2, 4]);
+        assert!(
+            q[0].last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("fewer"))
+        );
+        let wait = q[0].due.micros() - n.clock.now().micros();
+        waits.push(wait);
+        assert_eq!(worker.drain(), 0, "not due again before its delay");
+        n.clock.advance_micros(wait);
+    }
+    assert_eq!(waits, vec![10_000_000, 20_000_000, 40_000_000]);
+    let st = worker.status();
+    assert_eq!((st.failing, st.failed_attempts, st.handled), (1, 3, 0));
+    assert_eq!(st.failing_entries[0].attempts, 3);
+    let queued = alerts.queue(100).expect("alerts");
+    assert_eq!(
+        queued
+            .iter()
+            .filter(|q| q.payload.contains("\"repair-failing\""))
+            .count(),
+        1,
+        "alerted once, at the third failure"
+    );
+}
+
+/// Shards a part's write could not place are queued for repair in the batch that commits
+/// the completed version: after Complete the entry is there; a Complete the metadata
+/// store refuses queues nothing.
+#[test]
+fn complete_queues_missing_shards_in_its_own_commit() {
+    let rt = rt();
+    let n = node();
+    let key = ObjectKey::new("mp").expect("key");
+    // Disk d5 is gone: the shard each segment places there cannot be written.
+    let d5 = n.store.disk("d5").expect("d5").spec().path.clone();
+    std::fs::remove_dir_all(&d5).expect("remove d5");
+    let id = n
+        .store
+        .create_multipart_upload(&n.bucket, &key, PutOptions::default())
+        .expect("create");
+    let part = rt
+        .block_on(n.store.upload_part(
+            &n.bucket,
+            &key,
+            &id.to_string(),
+            1,
+            PutOptions::default(),
+            body(&data(STRIPE + 1, 9)),
+        ))
+        .expect("part");
+    // A refused commit (the part changed under it) writes no repair entry.
+    let upload = n
+        .store
+        .inner
+        .meta
+        .upload(&n.bucket, &key, &id)
+        .expect("meta")
+        .expect("upload");
+    let mut stale = n.store.inner.meta.parts(&id).expect("parts");
+    stale[0].etag = "0".repeat(32);
+    let entry = RepairRecord::new(
+        n.bucket.clone(),
+        key.clone(),
+        VersionId::generate(Timestamp::from_secs(1)),
+        id,
+        vec![5],
+        RepairReason::WriteFailed,
+        Timestamp::from_secs(1),
+    );
+    let record = crate::meta::VersionRecord {
+        version_id: entry.version_id,
+        created: Timestamp::from_secs(1),
+        kind: crate::meta::VersionKind::Object,
+        size: 0,
+        etag: String::new(),
+        content_type: None,
+        user_meta: Vec::new(),
+        checksums: Vec::new(),
+        segments: Vec::new(),
+        null_version: true,
+        inline: false,
+        composite_checksum: false,
+    };
+    let refused = n.store.inner.meta.finish_upload(
+        &upload,
+        Some(crate::meta::FinishedVersion {
+            record: &record,
+            replaces: None,
+            lock: &crate::meta::LockRecord::default(),
+            repairs: std::slice::from_ref(&entry),
+        }),
+        &stale.iter().collect::<Vec<_>>(),
+    );
+    assert!(refused.is_err());
+    assert!(n.store.repair_queue(10).expect("queue").is_empty());
+    let done = n
+        .store
+        .complete_multipart_upload(
+            &n.bucket,
+            &key,
+            &id.to_string(),
+            &[super::multipart::CompletedPart {
+                part_number: 1,
+                etag: part.etag.clone(),
+                checksum: None,
+            }],
+            &Default::default(),
+        )
+        .expect("complete");
+    let q = n.store.repair_queue(10).expect("queue");
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].version_id, done.version_id);
+    assert_eq!(q[0].reason, RepairReason::WriteFailed);
 }

@@ -252,23 +252,24 @@ impl Store {
     pub(crate) fn shard_locations(
         &self,
         seg: &crate::meta::SegmentRecord,
-    ) -> Vec<(String, Option<crate::disk::shard::Hash>)> {
-        let mut locs: Vec<(String, Option<crate::disk::shard::Hash>)> = seg
-            .shards
+    ) -> Result<Vec<(String, Option<crate::types::Hash>)>, StoreError> {
+        let mut locs = Self::recorded_locations(seg);
+        for (i, p) in self.inner.meta.placements(&seg.id)? {
+            if let Some(l) = locs.get_mut(i as usize) {
+                *l = (p.disk, Some(p.root));
+            }
+        }
+        Ok(locs)
+    }
+
+    /// Where the version record says the shards of `seg` are (before any repair moved one).
+    pub(crate) fn recorded_locations(
+        seg: &crate::meta::SegmentRecord,
+    ) -> Vec<(String, Option<crate::types::Hash>)> {
+        seg.shards
             .iter()
             .map(|s| (s.disk.clone(), s.root))
-            .collect();
-        match self.inner.meta.placements(&seg.id) {
-            Ok(placed) => {
-                for (i, p) in placed {
-                    if let Some(l) = locs.get_mut(i as usize) {
-                        *l = (p.disk, Some(p.root));
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(segment = %seg.id, error = %e, "cannot read shard placements"),
-        }
-        locs
+            .collect()
     }
 
     /// DeleteObject. With a version: removes that version (if the lock layer allows;

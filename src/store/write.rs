@@ -124,15 +124,15 @@ impl Store {
         let version_id = VersionId::generate(created);
         let etag = hex::encode(seg.md5);
         let repairs: Vec<RepairRecord> = match (&seg.record, seg.missing.is_empty()) {
-            (Some(r), false) => vec![RepairRecord {
-                bucket: bucket.clone(),
-                key: key.clone(),
+            (Some(r), false) => vec![RepairRecord::new(
+                bucket.clone(),
+                key.clone(),
                 version_id,
-                segment: r.id,
-                shards: seg.missing.clone(),
-                reason: RepairReason::WriteFailed,
-                queued: created,
-            }],
+                r.id,
+                seg.missing.clone(),
+                RepairReason::WriteFailed,
+                created,
+            )],
             _ => Vec::new(),
         };
         let record = VersionRecord {

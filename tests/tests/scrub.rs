@@ -487,3 +487,165 @@ fn shards_of_a_lost_disk_are_rebuilt_on_healthy_disks() {
     }
     all_read_back(&c, "lost", 4);
 }
+
+/// An alert sink on an address this test made and closed: deliveries fail, so raised
+/// alerts stay visible in the durable queue.
+fn add_dead_sink(server: &Server) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let (s, body) = server.admin(
+        "PUT",
+        "/v1/alerts/sinks/ops",
+        Some(&format!(r#"{{"url":"http://127.0.0.1:{port}/"}}"#)),
+    );
+    assert_eq!(s, 200, "{body}");
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = f();
+        if let Some(v) = last {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A repair that cannot succeed (a version that lost more shards than M) stays in the
+/// queue with its error and attempt count, is retried with backoff, and is alerted once
+/// it keeps failing; it never silently leaves the queue.
+#[test]
+fn a_repair_that_keeps_failing_stays_queued_and_is_alerted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(
+        &[
+            "--data",
+            data.to_str().expect("path"),
+            "--repair-interval",
+            "1",
+        ],
+        dir.path(),
+    );
+    add_dead_sink(&server);
+    let c = server.client();
+    fill(&c, "lost", 1);
+    let files = shard_files(&data);
+    let (_, shards) = files.iter().next().expect("one segment");
+    for p in shards.iter().take(3) {
+        std::fs::remove_file(p).expect("rm");
+    }
+    let read = runtime().block_on(c.get_object().bucket("lost").key("k0").send());
+    assert!(read.is_err(), "a version past M losses cannot be read");
+    let status = wait_for("three failed attempts", Duration::from_secs(60), || {
+        let (s, body) = server.admin("GET", "/v1/repair", None);
+        assert_eq!(s, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        (v["failed_attempts"].as_u64() >= Some(3)).then_some(body)
+    });
+    let v: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(v["queue_length"], 1, "{v}");
+    assert_eq!(v["failing"], 1, "{v}");
+    assert_eq!(v["handled"], 0, "{v}");
+    let entry = &v["failing_entries"][0];
+    assert_eq!(entry["key"], "k0", "{v}");
+    assert!(entry["attempts"].as_u64() >= Some(3), "{v}");
+    assert!(
+        entry["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("fewer")),
+        "{v}"
+    );
+    let (_, queue) = server.admin("GET", "/v1/alerts/queue", None);
+    assert!(queue.contains("repair-failing"), "{queue}");
+    let (_, metrics) = server.admin("GET", "/metrics", None);
+    assert!(
+        metrics.contains("stele_repair_queue_failing 1"),
+        "{metrics}"
+    );
+}
+
+/// Heal stamps only an empty directory: one that holds unknown files, or that is stamped
+/// as another disk, is refused with 409 and a code saying which, and left untouched.
+#[test]
+fn heal_refuses_a_directory_that_is_not_an_empty_disk() {
+    let (dir, server) = start_default();
+    let d2 = dir.path().join("data/disks/d2");
+    let stamp = d2.join(".stele-disk");
+    let original = std::fs::read_to_string(&stamp).expect("stamp");
+    // Stamped as another disk.
+    std::fs::write(&stamp, original.replace("\"d2\"", "\"d4\"")).expect("restamp");
+    let (s, body) = server.admin("POST", "/v1/disks/d2/heal", None);
+    assert_eq!(s, 409, "{body}");
+    assert!(body.contains("\"DiskMismatch\""), "{body}");
+    // Unknown files and no stamp.
+    std::fs::remove_file(&stamp).expect("unstamp");
+    std::fs::write(d2.join("someone-elses.dat"), b"keep me").expect("plant");
+    let (s, body) = server.admin("POST", "/v1/disks/d2/heal", None);
+    assert_eq!(s, 409, "{body}");
+    assert!(body.contains("\"DiskNotEmpty\""), "{body}");
+    assert_eq!(
+        std::fs::read(d2.join("someone-elses.dat")).expect("kept"),
+        b"keep me"
+    );
+    assert!(!stamp.exists(), "nothing was stamped");
+}
+
+/// A lifecycle pass that meets metadata it cannot read (a record of a newer release's
+/// format, planted while the node was down) fails: the admin call says why (500
+/// PassFailed), the status and `/metrics` show it, an alert is raised; nothing reports a
+/// pass done.
+#[test]
+fn a_failed_lifecycle_pass_shows_in_status_metrics_and_alerts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let args = ["--data", data.to_str().expect("path")];
+    let server = Server::start(&args, dir.path());
+    let c = server.client();
+    fill(&c, "aging", 1);
+    server.kill();
+    let planted = std::process::Command::new(stele_tests::workspace_bin("engine-driver"))
+        .args(["plant-lifecycle", data.to_str().expect("path"), "aging"])
+        .status()
+        .expect("engine-driver");
+    assert!(planted.success());
+    let server = Server::start(&args, dir.path());
+    add_dead_sink(&server);
+    let (s, body) = server.admin("POST", "/v1/lifecycle/run?wait=true", None);
+    assert_eq!(s, 500, "{body}");
+    assert!(
+        body.contains("\"PassFailed\"") && body.contains("aging"),
+        "{body}"
+    );
+    let (_, st) = server.admin("GET", "/v1/lifecycle", None);
+    let st: serde_json::Value = serde_json::from_str(&st).expect("json");
+    assert_eq!(st["passes"], 0, "{st}");
+    assert_eq!(st["failed_passes"], 1, "{st}");
+    assert!(st["last_pass"].is_null(), "{st}");
+    assert!(
+        st["last_failure"]
+            .as_str()
+            .is_some_and(|r| r.contains("aging")),
+        "{st}"
+    );
+    let (_, metrics) = server.admin("GET", "/metrics", None);
+    assert!(
+        metrics.contains("stele_worker_failed_passes_total{worker=\"lifecycle\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stele_worker_last_pass_failed{worker=\"lifecycle\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stele_lifecycle_passes_total 0"),
+        "{metrics}"
+    );
+    let (_, queue) = server.admin("GET", "/v1/alerts/queue", None);
+    assert!(queue.contains("worker-pass-failed"), "{queue}");
+}

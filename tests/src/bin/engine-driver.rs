@@ -8,6 +8,9 @@
 //!   `OK key version` per version and exits non-zero on any violation.
 //! - `engine-driver big DATA GIB`: puts then gets a GIB-sized object, printing the peak RSS
 //!   above the idle RSS for each (`RSS put=.. get=..` in KiB).
+//! - `engine-driver plant-lifecycle DATA BUCKET`: writes, as BUCKET's lifecycle
+//!   configuration, a record of a format this release does not know (as a newer release
+//!   would), for tests of how workers meet unreadable metadata.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -251,6 +254,11 @@ async fn main() -> anyhow::Result<()> {
         "put" => put(Path::new(&arg(2)?), arg(3)?.parse()?, arg(4)?.parse()?).await,
         "verify" => verify(Path::new(&arg(2)?)).await,
         "big" => big(Path::new(&arg(2)?), arg(3)?.parse()?).await,
+        "plant-lifecycle" => {
+            let store = open(Path::new(&arg(2)?))?;
+            let key = format!("lifecycle/{}", arg(3)?);
+            Ok(store.meta().system_put(&key, vec![99, 0], true)?)
+        }
         other => bail!("unknown command {other}"),
     }
 }

@@ -15,10 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use stele::audit::AuditEvent;
-use stele::control::{Control, ControlError, Outcome};
+use stele::control::{Control, Outcome};
 use stele::identity::{
-    Action, Grant, Identities, IdentityError, KeyRecord, NewKey, Plane, Role, Scope, UserRecord,
-    access,
+    Action, Grant, Identities, KeyRecord, NewKey, Plane, Role, Scope, UserRecord, access,
 };
 use stele::lifecycle::LifecycleWorker;
 use stele::meta::{
@@ -30,6 +29,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::limiter::AuthLimiter;
+
+mod error;
+
+pub use error::ApiError;
+use error::bad;
 
 #[derive(Clone)]
 pub struct Admin {
@@ -103,69 +107,6 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/metrics", get(metrics))
         .merge(v1)
         .with_state(admin)
-}
-
-/// An error answer: status and a JSON body `{"error": ..., "message": ...}`.
-pub struct ApiError(StatusCode, &'static str, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.0,
-            Json(serde_json::json!({"error": self.1, "message": self.2})),
-        )
-            .into_response()
-    }
-}
-
-fn bad(m: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, "InvalidRequest", m.into())
-}
-
-impl From<stele::StoreError> for ApiError {
-    fn from(e: stele::StoreError) -> Self {
-        use stele::StoreError as E;
-        let (status, code) = match &e {
-            E::NoSuchBucket { .. } => (StatusCode::NOT_FOUND, "NoSuchBucket"),
-            E::BucketExists { .. } => (StatusCode::CONFLICT, "BucketExists"),
-            E::Name(_) => (StatusCode::BAD_REQUEST, "InvalidName"),
-            E::PolicyLoosening { .. } => (StatusCode::FORBIDDEN, "PolicyLoosening"),
-            E::LockNotEnabled { .. } => (StatusCode::BAD_REQUEST, "LockNotEnabled"),
-            E::Lock(_) => (StatusCode::BAD_REQUEST, "InvalidPolicy"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
-        };
-        ApiError(status, code, e.to_string())
-    }
-}
-
-impl From<IdentityError> for ApiError {
-    fn from(e: IdentityError) -> Self {
-        use IdentityError as E;
-        let (status, code) = match &e {
-            E::UnknownUser { .. } | E::UnknownKey { .. } | E::UnknownApproval { .. } => {
-                (StatusCode::NOT_FOUND, "NotFound")
-            }
-            E::UserExists { .. } => (StatusCode::CONFLICT, "UserExists"),
-            E::InvalidName { .. } => (StatusCode::BAD_REQUEST, "InvalidName"),
-            E::AccessDenied { .. } => (StatusCode::FORBIDDEN, "AccessDenied"),
-            E::LastAdmin => (StatusCode::CONFLICT, "LastAdmin"),
-            E::ApprovalExpired { .. } => (StatusCode::GONE, "ApprovalExpired"),
-            E::SameApprover { .. } => (StatusCode::FORBIDDEN, "SameApprover"),
-            E::Meta(_) | E::KeyFile { .. } | E::Unseal => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
-            }
-        };
-        ApiError(status, code, e.to_string())
-    }
-}
-
-impl From<ControlError> for ApiError {
-    fn from(e: ControlError) -> Self {
-        match e {
-            ControlError::Identity(e) => e.into(),
-            ControlError::Store(e) => e.into(),
-        }
-    }
 }
 
 fn need(actor: &Actor, action: Action, bucket: Option<&BucketName>) -> Result<(), ApiError> {
@@ -447,6 +388,51 @@ async fn metrics(State(admin): State<Admin>) -> Response {
     ] {
         gauge(&mut x, name, "gauge", help, &[(String::new(), v)]);
     }
+    // A pass that did not finish is never counted as one: it is counted here, and its
+    // worker shows 1 in the gauge until a pass finishes.
+    let workers = [
+        ("scrub", scrub.failed_passes, scrub.last_failure.is_some()),
+        (
+            "lifecycle",
+            lifecycle.failed_passes,
+            lifecycle.last_failure.is_some(),
+        ),
+        ("drill", drill.failed_runs, drill.last_failure.is_some()),
+    ];
+    gauge(
+        &mut x,
+        "stele_worker_failed_passes",
+        "counter",
+        "Background passes that met an error and did not finish",
+        &workers
+            .iter()
+            .map(|(w, n, _)| (format!("worker=\"{w}\""), *n as f64))
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut x,
+        "stele_worker_last_pass_failed",
+        "gauge",
+        "1 if the worker's last pass failed",
+        &workers
+            .iter()
+            .map(|(w, _, f)| (format!("worker=\"{w}\""), f64::from(u8::from(*f))))
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut x,
+        "stele_repair_failed_attempts",
+        "counter",
+        "Repair attempts that failed (the entry stays queued)",
+        &[(String::new(), repair_st.failed_attempts as f64)],
+    );
+    gauge(
+        &mut x,
+        "stele_repair_queue_failing",
+        "gauge",
+        "Repair queue entries whose last attempt failed",
+        &[(String::new(), repair_st.failing as f64)],
+    );
     (
         [(
             http::header::CONTENT_TYPE,
@@ -1079,6 +1065,16 @@ struct RunQuery {
     wait: Option<bool>,
 }
 
+/// A pass that ended in failure: 500 `PassFailed` with the reason (also in the worker's
+/// status, `/metrics` and an alert).
+fn pass_failed(worker: &str, reason: String) -> ApiError {
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "PassFailed",
+        format!("the {worker} pass failed: {reason}"),
+    )
+}
+
 async fn lifecycle_run(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
@@ -1086,7 +1082,11 @@ async fn lifecycle_run(
 ) -> Result<Json<Option<stele::lifecycle::PassReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     if q.wait.unwrap_or(false) {
-        Ok(Json(admin.lifecycle.run_and_wait().await))
+        match admin.lifecycle.run_and_wait().await {
+            None => Ok(Json(None)),
+            Some(Ok(r)) => Ok(Json(Some(r))),
+            Some(Err(reason)) => Err(pass_failed("lifecycle", reason)),
+        }
     } else {
         admin.lifecycle.run_now();
         Ok(Json(None))
@@ -1276,9 +1276,12 @@ async fn drill_status(
 async fn drill_run(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<Option<stele::drill::DrillReport>>, ApiError> {
+) -> Result<Json<stele::drill::DrillReport>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    Ok(Json(admin.drill.run_and_wait().await))
+    match admin.drill.run_and_wait().await {
+        Ok(r) => Ok(Json(r)),
+        Err(reason) => Err(pass_failed("drill", reason)),
+    }
 }
 
 async fn repair_status(
@@ -1305,10 +1308,20 @@ async fn scrub_run(
 ) -> Result<Json<Option<stele::scrub::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     if q.wait.unwrap_or(false) {
-        Ok(Json(admin.scrub.run_and_wait().await))
+        scrub_and_wait(&admin).await
     } else {
         admin.scrub.run_now();
         Ok(Json(None))
+    }
+}
+
+async fn scrub_and_wait(
+    admin: &Admin,
+) -> Result<Json<Option<stele::scrub::ScrubReport>>, ApiError> {
+    match admin.scrub.run_and_wait().await {
+        None => Ok(Json(None)),
+        Some(Ok(r)) => Ok(Json(Some(r))),
+        Some(Err(reason)) => Err(pass_failed("scrub", reason)),
     }
 }
 
@@ -1331,7 +1344,7 @@ async fn heal_disk(
     }
     blocking(move || Ok(store.heal_disk(&id)?)).await?;
     if q.wait.unwrap_or(false) {
-        Ok(Json(admin.scrub.run_and_wait().await))
+        scrub_and_wait(&admin).await
     } else {
         admin.scrub.run_now();
         Ok(Json(None))

@@ -1,0 +1,174 @@
+//! The one table from core errors to admin API answers. Like the S3 table
+//! (`crate::s3::error`) it matches every variant without a wildcard, so a new core error
+//! cannot reach an administrator without a decision here.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use stele::StoreError;
+use stele::config::ConfigError;
+use stele::control::ControlError;
+use stele::disk::DiskError;
+use stele::identity::IdentityError;
+use stele::lock::LockError;
+use stele::types::NameError;
+
+/// An error answer: status, a stable code and a message, as the JSON body
+/// `{"error": CODE, "message": MESSAGE}`.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub &'static str, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(serde_json::json!({"error": self.1, "message": self.2})),
+        )
+            .into_response()
+    }
+}
+
+/// 400 `InvalidRequest`: a request the admin API cannot take as it is.
+pub fn bad(m: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, "InvalidRequest", m.into())
+}
+
+/// Internal failures are logged in full and answered with their message (the admin API
+/// is for the node's operators: no secret is in a core error's text).
+fn internal(msg: String) -> (StatusCode, &'static str, String) {
+    tracing::error!(error = %msg, "admin API: internal error");
+    (StatusCode::INTERNAL_SERVER_ERROR, "InternalError", msg)
+}
+
+/// The status and code of a core error.
+fn classify(e: &StoreError) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    use StoreError as E;
+    match e {
+        E::Name(n) => match n {
+            NameError::InvalidBucketName { .. } => (S::BAD_REQUEST, "InvalidBucketName"),
+            NameError::KeyTooLong { .. } | NameError::EmptyKey | NameError::InvalidId { .. } => {
+                (S::BAD_REQUEST, "InvalidName")
+            }
+        },
+        E::NoSuchBucket { .. } => (S::NOT_FOUND, "NoSuchBucket"),
+        E::BucketExists { .. } => (S::CONFLICT, "BucketExists"),
+        E::BucketNotEmpty { .. } => (S::CONFLICT, "BucketNotEmpty"),
+        E::NoSuchKey { .. } | E::NoSuchVersion { .. } | E::NoSuchUpload { .. } => {
+            (S::NOT_FOUND, "NotFound")
+        }
+        E::IsDeleteMarker { .. } => (S::METHOD_NOT_ALLOWED, "IsDeleteMarker"),
+        E::PreconditionFailed { .. } => (S::PRECONDITION_FAILED, "PreconditionFailed"),
+        // Object requests (the S3 listener's): mapped for completeness.
+        E::InvalidVersioningState
+        | E::InvalidPartNumber { .. }
+        | E::PartNotInObject { .. }
+        | E::InvalidPart { .. }
+        | E::InvalidPartOrder
+        | E::EntityTooSmall { .. }
+        | E::MalformedParts
+        | E::InvalidTag { .. }
+        | E::CopyToItself
+        | E::InvalidRange { .. }
+        | E::MissingLockDigest
+        | E::ChecksumMissing { .. }
+        | E::IncompleteBody { .. }
+        | E::Body(_) => (S::BAD_REQUEST, "InvalidRequest"),
+        E::BadDigest { .. } | E::ChecksumMismatch { .. } => (S::BAD_REQUEST, "BadDigest"),
+        E::Lock(l) => match l {
+            LockError::RetentionActive { .. }
+            | LockError::LegalHold
+            | LockError::CannotShorten { .. }
+            | LockError::CannotChangeMode { .. } => (S::FORBIDDEN, "LockRefused"),
+            LockError::RetainUntilInPast { .. }
+            | LockError::PolicyBelowMinimum { .. }
+            | LockError::PolicyAboveMaximum { .. }
+            | LockError::PolicyModeNotAllowed { .. }
+            | LockError::InvalidRetentionPeriod
+            | LockError::InvalidPolicy => (S::BAD_REQUEST, "InvalidPolicy"),
+        },
+        E::ReplacesLocked { .. } => (S::FORBIDDEN, "LockRefused"),
+        E::PolicyLoosening { .. } => (S::FORBIDDEN, "PolicyLoosening"),
+        E::LockNotEnabled { .. } => (S::BAD_REQUEST, "LockNotEnabled"),
+        E::NoLockConfiguration { .. } => (S::NOT_FOUND, "NoLockConfiguration"),
+        E::InvalidBucketState { .. } => (S::CONFLICT, "InvalidBucketState"),
+        E::NoLifecycle { .. } => (S::NOT_FOUND, "NoLifecycle"),
+        E::InvalidLifecycle { .. } => (S::BAD_REQUEST, "InvalidLifecycle"),
+        E::InsufficientDisks { .. } => (S::SERVICE_UNAVAILABLE, "InsufficientDisks"),
+        E::Disk(d) => match d {
+            DiskError::Offline { .. } => (S::SERVICE_UNAVAILABLE, "DiskOffline"),
+            DiskError::Full { .. } => (S::INSUFFICIENT_STORAGE, "DiskFull"),
+            // Heal refuses a directory that is another disk's, or holds unknown files:
+            // the operator must look before anything is written there.
+            DiskError::WrongDisk { .. } => (S::CONFLICT, "DiskMismatch"),
+            DiskError::Unformatted { .. } => (S::CONFLICT, "DiskNotEmpty"),
+            DiskError::AlreadyExists { .. } => (S::CONFLICT, "ShardExists"),
+            DiskError::Io { .. } | DiskError::Corrupt { .. } => {
+                (S::INTERNAL_SERVER_ERROR, "InternalError")
+            }
+        },
+        E::Config(c) => match c {
+            ConfigError::EcSyntax { .. }
+            | ConfigError::NoDataShards
+            | ConfigError::TooWide { .. }
+            | ConfigError::NotEnoughDisks { .. }
+            | ConfigError::NoDisks
+            | ConfigError::DiskIsFile { .. }
+            | ConfigError::DuplicateDiskPath { .. }
+            | ConfigError::DuplicateDiskId { .. }
+            | ConfigError::BadQuorum { .. }
+            | ConfigError::BadBlockSize { .. }
+            | ConfigError::BadInlineMax { .. }
+            | ConfigError::ReadFile { .. }
+            | ConfigError::Parse { .. }
+            | ConfigError::CreateDir { .. } => (S::INTERNAL_SERVER_ERROR, "InternalError"),
+        },
+        E::Unreadable { .. }
+        | E::InlineCorrupt { .. }
+        | E::Meta(_)
+        | E::Codec(_)
+        | E::Task { .. } => (S::INTERNAL_SERVER_ERROR, "InternalError"),
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let (status, code) = classify(&e);
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            let (s, c, m) = internal(e.to_string());
+            return ApiError(s, c, m);
+        }
+        ApiError(status, code, e.to_string())
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        use IdentityError as E;
+        let (status, code) = match &e {
+            E::UnknownUser { .. } | E::UnknownKey { .. } | E::UnknownApproval { .. } => {
+                (StatusCode::NOT_FOUND, "NotFound")
+            }
+            E::UserExists { .. } => (StatusCode::CONFLICT, "UserExists"),
+            E::InvalidName { .. } => (StatusCode::BAD_REQUEST, "InvalidName"),
+            E::AccessDenied { .. } => (StatusCode::FORBIDDEN, "AccessDenied"),
+            E::LastAdmin => (StatusCode::CONFLICT, "LastAdmin"),
+            E::ApprovalExpired { .. } => (StatusCode::GONE, "ApprovalExpired"),
+            E::SameApprover { .. } => (StatusCode::FORBIDDEN, "SameApprover"),
+            E::Meta(_) | E::KeyFile { .. } | E::Unseal => {
+                let (s, c, m) = internal(e.to_string());
+                return ApiError(s, c, m);
+            }
+        };
+        ApiError(status, code, e.to_string())
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::Identity(e) => e.into(),
+            ControlError::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# scripts/check-layers holds on this tree, and fails on planted violations of each kind
+# (a layer using one below it, the core importing an HTTP crate, a heavy dependency
+# outside its module). Prints one line per check and "layers: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+pass=0
+fail=0
+check() { # check NAME COMMAND...
+  local name=$1
+  shift
+  if "$@" >"$work/last.log" 2>&1; then
+    pass=$((pass + 1))
+    echo "ok   $name"
+  else
+    fail=$((fail + 1))
+    echo "FAIL $name"
+    sed 's/^/     | /' "$work/last.log" | tail -n 10
+  fi
+}
+planted() { # planted FILE LINE: a copy of src/ with LINE put first in FILE fails the check
+  rm -rf "$work/src" && cp -r src "$work/src" && sed -i "1i $2" "$work/src/$1"
+  local out
+  out=$(scripts/check-layers "$work/src") && { echo "$out"; return 1; }
+  echo "$out"
+  grep -q "^src/$1:1: " <<<"$out"
+}
+check "the dependency rule holds on src/" scripts/check-layers
+check "meta using store is refused" planted meta/record.rs "use crate::store::Store;"
+check "meta using disk (the old record.rs) is refused" planted meta/record.rs "use crate::disk::shard::Hash;"
+check "the core importing axum is refused" planted store/mod.rs "use axum::Router;"
+check "rocksdb outside meta/rocks.rs is refused" planted meta/mod.rs "use rocksdb::DB;"
+check "ring outside crypto.rs is refused" planted identity/mod.rs "use ring::rand;"
+check "reed_solomon_erasure outside the codec is refused" planted store/write.rs "use reed_solomon_erasure::Error;"
+echo "layers: $pass passed, $fail failed"
+[ "$fail" = 0 ]
