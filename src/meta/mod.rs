@@ -43,8 +43,12 @@ pub enum MetaError {
         upload_id: SegmentId,
         part_number: u16,
     },
-    #[error("{bucket}/{key} exists and the write asked for it not to")]
-    KeyExists { bucket: BucketName, key: ObjectKey },
+    #[error("the write's condition on {bucket}/{key} does not hold: {failure:?}")]
+    ConditionFailed {
+        bucket: BucketName,
+        key: ObjectKey,
+        failure: ConditionFailure,
+    },
     #[error("bucket {bucket} was deleted")]
     BucketGone { bucket: BucketName },
     #[error(
@@ -63,6 +67,47 @@ pub enum MetaError {
     },
 }
 
+/// What a write requires of the key's current object (S3's conditional writes:
+/// `If-None-Match: *` and `If-Match` on PutObject and CompleteMultipartUpload), checked
+/// under the write guard in the commit itself, so two writers cannot both pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// No requirement.
+    #[default]
+    Always,
+    /// `If-None-Match: *`: the key has no current object.
+    Absent,
+    /// `If-Match: *`: the key has a current object.
+    Exists,
+    /// `If-Match: "ETAG"`: the current object has this ETag (hex, without quotes).
+    ETag(String),
+}
+
+/// Why a [`WriteCondition`] does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionFailure {
+    /// A current object exists (`If-None-Match: *`), or its ETag differs (`If-Match`):
+    /// S3's 412 PreconditionFailed.
+    Failed,
+    /// `If-Match` and the key has no current object: S3's 404 NoSuchKey.
+    NoObject,
+}
+
+impl WriteCondition {
+    /// Checks the condition against the key's newest version (a delete marker is no
+    /// object).
+    pub fn check(&self, newest: Option<&VersionRecord>) -> Result<(), ConditionFailure> {
+        let current = newest.filter(|v| v.kind == VersionKind::Object);
+        match (self, current) {
+            (Self::Always, _) | (Self::Absent, None) | (Self::Exists, Some(_)) => Ok(()),
+            (Self::Absent, Some(_)) => Err(ConditionFailure::Failed),
+            (Self::Exists | Self::ETag(_), None) => Err(ConditionFailure::NoObject),
+            (Self::ETag(e), Some(v)) if v.etag == *e => Ok(()),
+            (Self::ETag(_), Some(_)) => Err(ConditionFailure::Failed),
+        }
+    }
+}
+
 /// Everything committed with a new version.
 #[derive(Clone, Copy)]
 pub struct NewVersion<'a> {
@@ -71,7 +116,8 @@ pub struct NewVersion<'a> {
     pub record: &'a VersionRecord,
     pub repairs: &'a [RepairRecord],
     pub replaces: Option<&'a VersionId>,
-    pub require_absent: bool,
+    /// What the key's current object must be for the commit to happen.
+    pub condition: &'a WriteCondition,
     pub tags: Option<&'a TagSet>,
     /// The object's bytes, when small enough to live here instead of in shard files.
     pub inline: Option<&'a InlineRecord>,
@@ -88,6 +134,8 @@ pub struct FinishedVersion<'a> {
     pub lock: &'a LockRecord,
     /// Entries for shards the parts' writes could not place.
     pub repairs: &'a [RepairRecord],
+    /// What the key's current object must be for the commit to happen.
+    pub condition: &'a WriteCondition,
 }
 
 /// Keyed spaces of records that layers above keep here by string keys.
@@ -374,7 +422,7 @@ impl Meta {
     /// of its segments' pending state, repair entries for shards that could not be written,
     /// and the removal of the version it `replaces` (a key's previous null version), whose
     /// deletion the lock layer has already allowed. Fails if the version already exists,
-    /// or (with `require_absent`) if the key has a current object.
+    /// or if the key's current object does not meet `condition`.
     pub fn commit_version(&self, new: &NewVersion<'_>) -> Result<(), MetaError> {
         let NewVersion {
             bucket,
@@ -382,7 +430,7 @@ impl Meta {
             record: rec,
             repairs,
             replaces,
-            require_absent,
+            condition,
             tags,
             inline,
             lock,
@@ -415,14 +463,13 @@ impl Meta {
                 bucket: bucket.clone(),
             });
         }
-        if require_absent
-            && self
-                .latest(bucket, key)?
-                .is_some_and(|v| v.kind == VersionKind::Object)
+        if *condition != WriteCondition::Always
+            && let Err(failure) = condition.check(self.latest(bucket, key)?.as_ref())
         {
-            return Err(MetaError::KeyExists {
+            return Err(MetaError::ConditionFailed {
                 bucket: bucket.clone(),
                 key: key.clone(),
+                failure,
             });
         }
         // Defence in depth: the store asked the lock layer before replacing, but a lock
@@ -724,11 +771,22 @@ impl Meta {
             replaces,
             lock,
             repairs,
+            condition,
         }) = version
         {
             if self.bucket(&upload.bucket)?.is_none() {
                 return Err(MetaError::BucketGone {
                     bucket: upload.bucket.clone(),
+                });
+            }
+            if *condition != WriteCondition::Always
+                && let Err(failure) =
+                    condition.check(self.latest(&upload.bucket, &upload.key)?.as_ref())
+            {
+                return Err(MetaError::ConditionFailed {
+                    bucket: upload.bucket.clone(),
+                    key: upload.key.clone(),
+                    failure,
                 });
             }
             if let Some(old) = replaces {

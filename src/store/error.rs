@@ -5,7 +5,7 @@ use crate::disk::DiskError;
 use crate::erasure::CodecError;
 use crate::lock::LockError;
 use crate::meta::MetaError;
-use crate::types::{BucketName, NameError, ObjectKey, VersionId};
+use crate::types::{BucketName, NameError, ObjectKey, Timestamp, VersionId};
 
 /// Everything the engine can refuse or fail with. The server maps each variant to one S3
 /// error in a single exhaustive table.
@@ -29,8 +29,19 @@ pub enum StoreError {
         key: ObjectKey,
         version: String,
     },
+    /// A request named a delete marker's version (S3: 405, `x-amz-delete-marker: true`
+    /// and the marker's `Last-Modified`).
     #[error("{bucket}/{key} version {version} is a delete marker")]
     IsDeleteMarker {
+        bucket: BucketName,
+        key: ObjectKey,
+        version: String,
+        last_modified: Timestamp,
+    },
+    /// The key's current version is a delete marker: it reads as absent (S3: 404
+    /// `NoSuchKey` with `x-amz-delete-marker: true` and the marker's version id).
+    #[error("{bucket}/{key} does not exist (its current version {version} is a delete marker)")]
+    DeletedKey {
         bucket: BucketName,
         key: ObjectKey,
         version: String,
@@ -131,6 +142,27 @@ impl From<tokio::task::JoinError> for StoreError {
     fn from(e: tokio::task::JoinError) -> Self {
         StoreError::Task {
             reason: e.to_string(),
+        }
+    }
+}
+
+impl StoreError {
+    /// The error a failed write condition is, as S3 answers it: 412 PreconditionFailed,
+    /// or 404 NoSuchKey for `If-Match` on a key with no current object.
+    pub fn condition(
+        bucket: &BucketName,
+        key: &ObjectKey,
+        failure: crate::meta::ConditionFailure,
+    ) -> Self {
+        match failure {
+            crate::meta::ConditionFailure::Failed => StoreError::PreconditionFailed {
+                bucket: bucket.clone(),
+                key: key.clone(),
+            },
+            crate::meta::ConditionFailure::NoObject => StoreError::NoSuchKey {
+                bucket: bucket.clone(),
+                key: key.clone(),
+            },
         }
     }
 }

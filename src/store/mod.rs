@@ -233,8 +233,8 @@ impl Store {
     }
 
     /// The version record of `key`: the given version, or the current one. A current
-    /// version that is a delete marker reads as "no such key"; naming a delete marker is
-    /// [`StoreError::IsDeleteMarker`].
+    /// version that is a delete marker reads as absent ([`StoreError::DeletedKey`]);
+    /// naming a delete marker is [`StoreError::IsDeleteMarker`].
     pub fn head_object(
         &self,
         bucket: &BucketName,
@@ -249,6 +249,7 @@ impl Store {
                     bucket: bucket.clone(),
                     key: key.clone(),
                     version: v.to_string(),
+                    last_modified: r.created,
                 }),
                 Some(r) => Ok(r),
                 None => Err(StoreError::NoSuchVersion {
@@ -259,7 +260,12 @@ impl Store {
             },
             None => match meta.latest(bucket, key)? {
                 Some(r) if r.kind == VersionKind::Object => Ok(r),
-                _ => Err(StoreError::NoSuchKey {
+                Some(r) => Err(StoreError::DeletedKey {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    version: r.version_ref().to_string(),
+                }),
+                None => Err(StoreError::NoSuchKey {
                     bucket: bucket.clone(),
                     key: key.clone(),
                 }),

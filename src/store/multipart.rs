@@ -68,6 +68,11 @@ fn upload_error(e: MetaError, upload_id: &SegmentId) -> StoreError {
             upload_id: upload_id.to_string(),
         },
         MetaError::BucketGone { bucket } => StoreError::NoSuchBucket { bucket },
+        MetaError::ConditionFailed {
+            bucket,
+            key,
+            failure,
+        } => StoreError::condition(&bucket, &key, failure),
         MetaError::PartChanged { part_number, .. } => StoreError::InvalidPart {
             part_number: i32::from(part_number),
         },
@@ -239,7 +244,8 @@ impl Store {
     }
 
     /// Completes an upload from the client's list of (part number, ETag), which must name
-    /// uploaded parts in ascending order.
+    /// uploaded parts in ascending order, if the key's current object meets `condition`
+    /// (checked first and again in the commit; the upload stays open when it does not).
     pub fn complete_multipart_upload(
         &self,
         bucket: &BucketName,
@@ -247,9 +253,13 @@ impl Store {
         upload_id: &str,
         chosen: &[CompletedPart],
         kind: &MultipartChecksum,
+        condition: &crate::meta::WriteCondition,
     ) -> Result<PutOutcome, StoreError> {
         let upload = self.open_upload(bucket, key, upload_id)?;
         let b = self.bucket(bucket)?;
+        if let Err(f) = condition.check(self.inner.meta.latest(bucket, key)?.as_ref()) {
+            return Err(StoreError::condition(bucket, key, f));
+        }
         if chosen.is_empty() {
             return Err(StoreError::MalformedParts);
         }
@@ -379,6 +389,7 @@ impl Store {
                     replaces: replaced.as_ref().map(|r| &r.version_id),
                     lock: &lock_state,
                     repairs: &repairs,
+                    condition,
                 }),
                 &used,
             )

@@ -924,6 +924,7 @@ fn complete_queues_missing_shards_in_its_own_commit() {
             replaces: None,
             lock: &crate::meta::LockRecord::default(),
             repairs: std::slice::from_ref(&entry),
+            condition: &crate::meta::WriteCondition::Always,
         }),
         &stale.iter().collect::<Vec<_>>(),
     );
@@ -941,6 +942,7 @@ fn complete_queues_missing_shards_in_its_own_commit() {
                 checksum: None,
             }],
             &Default::default(),
+            &crate::meta::WriteCondition::Always,
         )
         .expect("complete");
     let q = n.store.repair_queue(10).expect("queue");

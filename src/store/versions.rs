@@ -355,7 +355,7 @@ impl Store {
                         record: &marker,
                         repairs: &[],
                         replaces: None,
-                        require_absent: false,
+                        condition: &crate::meta::WriteCondition::Always,
                         tags: None,
                         inline: None,
                         lock: None,
@@ -386,8 +386,12 @@ impl Store {
             Err(MetaError::BucketGone { bucket }) => {
                 return Err(StoreError::NoSuchBucket { bucket });
             }
-            Err(MetaError::KeyExists { bucket, key }) => {
-                return Err(StoreError::PreconditionFailed { bucket, key });
+            Err(MetaError::ConditionFailed {
+                bucket,
+                key,
+                failure,
+            }) => {
+                return Err(StoreError::condition(&bucket, &key, failure));
             }
             Err(MetaError::ReplacesLocked {
                 bucket,
@@ -451,7 +455,8 @@ impl Store {
                 return ControlFlow::Continue(());
             }
             if count == q.max_keys {
-                page.truncated = true;
+                // Amazon S3 answers max-keys=0 with no keys and not truncated.
+                page.truncated = q.max_keys > 0;
                 return ControlFlow::Break(());
             }
             count += 1;
@@ -528,7 +533,8 @@ impl Store {
                 return ControlFlow::Continue(());
             }
             if count == q.max_keys {
-                page.truncated = true;
+                // Amazon S3 answers max-keys=0 with no keys and not truncated.
+                page.truncated = q.max_keys > 0;
                 return ControlFlow::Break(());
             }
             count += 1;

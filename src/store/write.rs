@@ -38,8 +38,9 @@ pub struct PutOptions {
     pub content_md5: Option<[u8; 16]>,
     /// An `x-amz-checksum-*` to compute, verify and keep; a mismatch stores nothing.
     pub checksum: Option<ChecksumSpec>,
-    /// `If-None-Match: *`: store only if the key has no current object.
-    pub create_only: bool,
+    /// What the key's current object must be (`If-None-Match: *`, `If-Match`): checked
+    /// before the body streams and again in the commit.
+    pub condition: crate::meta::WriteCondition,
     /// Initial tags (`x-amz-tagging`).
     pub tags: Vec<(String, String)>,
     /// The Object Lock the request asks for (`x-amz-object-lock-*`).
@@ -88,7 +89,7 @@ impl Store {
     {
         let b = self.bucket(bucket)?;
         let null_version = b.versioning != Versioning::Enabled;
-        let create_only = opts.create_only;
+        let condition = opts.condition.clone();
         if Self::lock_needs_digest(&b, &opts.lock)
             && !opts.verified_source
             && opts.content_md5.is_none()
@@ -100,18 +101,11 @@ impl Store {
         let tags = crate::meta::TagSet {
             tags: opts.tags.clone(),
         };
-        if create_only
-            && self
-                .inner
-                .meta
-                .latest(bucket, key)?
-                .is_some_and(|v| v.kind == VersionKind::Object)
+        if condition != crate::meta::WriteCondition::Always
+            && let Err(f) = condition.check(self.inner.meta.latest(bucket, key)?.as_ref())
         {
             // Checked again at commit; this spares streaming a body that cannot be stored.
-            return Err(StoreError::PreconditionFailed {
-                bucket: bucket.clone(),
-                key: key.clone(),
-            });
+            return Err(StoreError::condition(bucket, key, f));
         }
         let created = self.inner.clock.now();
         // Decided now to refuse early, and again at commit with the bucket as it is then
@@ -175,7 +169,7 @@ impl Store {
                         record: &record,
                         repairs: &repairs,
                         replaces: None,
-                        require_absent: create_only,
+                        condition: &condition,
                         tags: Some(&tags),
                         inline: inline.as_ref(),
                         lock: Some(&lock_state),

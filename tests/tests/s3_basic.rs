@@ -16,9 +16,21 @@ fn buckets_and_objects_round_trip() {
             .send()
             .await
             .expect("create");
+        // In us-east-1 Amazon S3 answers its owner's CreateBucket of an existing bucket
+        // with 200 and changes nothing; naming another region it is 409.
+        c.create_bucket()
+            .bucket("backups")
+            .send()
+            .await
+            .expect("exists: 200 in us-east-1");
         let e = c
             .create_bucket()
             .bucket("backups")
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                    .build(),
+            )
             .send()
             .await
             .expect_err("exists");

@@ -54,9 +54,10 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
         E::NoSuchBucket { .. } => (S::NOT_FOUND, "NoSuchBucket"),
         E::BucketExists { .. } => (S::CONFLICT, "BucketExists"),
         E::BucketNotEmpty { .. } => (S::CONFLICT, "BucketNotEmpty"),
-        E::NoSuchKey { .. } | E::NoSuchVersion { .. } | E::NoSuchUpload { .. } => {
-            (S::NOT_FOUND, "NotFound")
-        }
+        E::NoSuchKey { .. }
+        | E::DeletedKey { .. }
+        | E::NoSuchVersion { .. }
+        | E::NoSuchUpload { .. } => (S::NOT_FOUND, "NotFound"),
         E::IsDeleteMarker { .. } => (S::METHOD_NOT_ALLOWED, "IsDeleteMarker"),
         E::PreconditionFailed { .. } => (S::PRECONDITION_FAILED, "PreconditionFailed"),
         // Object requests (the S3 listener's): mapped for completeness.

@@ -63,7 +63,13 @@ pub fn action_of(op: &str) -> Option<Action> {
         "ListBuckets" => A::ListBuckets,
         "CreateBucket" => A::CreateBucket,
         "DeleteBucket" => A::DeleteBucket,
-        "HeadBucket" | "GetBucketLocation" | "GetBucketVersioning" => A::ReadBucket,
+        "HeadBucket" | "GetBucketLocation" | "GetBucketVersioning" | "GetBucketAcl" => {
+            A::ReadBucket
+        }
+        // Accepted only when it changes nothing, but asked of whoever configures buckets.
+        "PutBucketAcl" => A::WriteVersioning,
+        "GetObjectAcl" => A::HeadObject,
+        "PutObjectAcl" => A::WriteTags,
         "PutBucketVersioning" => A::WriteVersioning,
         "GetObjectLockConfiguration" => A::ReadLockConfig,
         "PutObjectLockConfiguration" => A::WriteLockConfig,

@@ -31,14 +31,23 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::NoSuchKey { .. } => err(C::NoSuchKey, msg),
         StoreError::NoSuchVersion { .. } => err(C::NoSuchVersion, msg),
         StoreError::InvalidRange { .. } => err(C::InvalidRange, msg),
-        StoreError::IsDeleteMarker { .. } => {
-            let mut e = err(C::MethodNotAllowed, msg);
-            let mut h = http::HeaderMap::new();
-            h.insert(
-                "x-amz-delete-marker",
-                http::HeaderValue::from_static("true"),
+        StoreError::IsDeleteMarker { last_modified, .. } => {
+            let mut e = err(
+                C::MethodNotAllowed,
+                "The specified method is not allowed against this resource.".into(),
             );
+            let mut h = marker_headers(None);
+            if let Some(v) = super::conditions::http_date(last_modified)
+                .and_then(|d| http::HeaderValue::from_str(&d).ok())
+            {
+                h.insert(http::header::LAST_MODIFIED, v);
+            }
             e.set_headers(h);
+            e
+        }
+        StoreError::DeletedKey { version, .. } => {
+            let mut e = err(C::NoSuchKey, "The specified key does not exist.".into());
+            e.set_headers(marker_headers(Some(&version)));
             e
         }
         StoreError::NoSuchUpload { .. } => err(C::NoSuchUpload, msg),
@@ -126,6 +135,19 @@ pub fn to_s3(e: StoreError) -> S3Error {
         | StoreError::Codec(_)
         | StoreError::Task { .. } => internal(msg),
     }
+}
+
+/// `x-amz-delete-marker: true`, and the marker's `x-amz-version-id` when given.
+fn marker_headers(version: Option<&str>) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert(
+        "x-amz-delete-marker",
+        http::HeaderValue::from_static("true"),
+    );
+    if let Some(v) = version.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+        h.insert("x-amz-version-id", v);
+    }
+    h
 }
 
 /// S3's `InvalidRetentionPeriod` (400), which s3s does not name.

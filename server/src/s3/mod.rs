@@ -1,6 +1,7 @@
 //! The S3 API through s3s. Each operation translates its input, calls one core method and
 //! translates the answer; [`error`] holds the one table from core errors to S3 errors.
 
+mod acl;
 pub mod auth;
 pub mod checksum;
 pub mod conditions;
@@ -141,23 +142,42 @@ fn max_keys(m: Option<i32>) -> S3Result<usize> {
     }
 }
 
-/// With `encoding-type=url`, keys and prefixes in a listing are URL-encoded.
+/// With `encoding-type=url`, keys and prefixes in a listing are URL-encoded, `/` left as
+/// it is (as Amazon S3 does: clients split on it before decoding).
 fn encoder(encoding: Option<&dto::EncodingType>) -> impl Fn(&str) -> String {
     let url = encoding.is_some_and(|e| e.as_str() == dto::EncodingType::URL);
     move |s: &str| {
         if url {
-            urlencoding::encode(s).into_owned()
+            urlencoding::encode(s).replace("%2F", "/")
         } else {
             s.to_owned()
         }
     }
 }
 
-fn owner() -> dto::Owner {
-    dto::Owner {
-        display_name: Some("stele".into()),
-        id: Some("stele".into()),
-    }
+/// The delimiter as a listing echoes it: an empty one is no delimiter, and S3 omits it.
+fn echoed_delimiter(d: Option<&str>, enc: &impl Fn(&str) -> String) -> Option<String> {
+    d.filter(|d| !d.is_empty()).map(enc)
+}
+
+use acl::owner;
+
+/// The ACL a write names (`x-amz-acl`, `x-amz-grant-*`): nothing wider than the owner's
+/// own (see [`acl`]).
+macro_rules! acl_of_write {
+    ($input:expr) => {
+        acl::check_canned($input.acl.as_ref().map(|a| a.as_str())).and_then(|()| {
+            acl::check_grant_headers(
+                $input.grant_full_control.as_deref(),
+                [
+                    $input.grant_read.as_deref(),
+                    $input.grant_read_acp.as_deref(),
+                    $input.grant_write_acp.as_deref(),
+                    None,
+                ],
+            )
+        })
+    };
 }
 
 fn time(t: Timestamp) -> dto::Timestamp {
@@ -170,16 +190,46 @@ fn etag(hex: &str) -> dto::ETag {
 
 #[async_trait::async_trait]
 impl S3 for SteleS3 {
+    /// ListBuckets, paged as Amazon S3 pages it since 2024: `max-buckets` (1 to 10000),
+    /// `continuation-token` (opaque: the last name of the previous page) and `prefix`.
     async fn list_buckets(
         &self,
-        _req: S3Request<dto::ListBucketsInput>,
+        req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
+        let input = req.input;
+        let max = match input.max_buckets {
+            None => usize::MAX,
+            Some(m) if (1..=10_000).contains(&m) => m as usize,
+            Some(_) => {
+                return Err(bad_request(
+                    s3s::S3ErrorCode::InvalidArgument,
+                    "max-buckets must be an integer between 1 and 10000",
+                ));
+            }
+        };
+        let after = input
+            .continuation_token
+            .as_deref()
+            .map(decode_token)
+            .transpose()?;
         let store = self.store.clone();
         let buckets = tokio::task::spawn_blocking(move || store.buckets())
             .await
             .map_err(|e| to_s3(e.into()))?
             .map_err(to_s3)?;
-        let buckets = buckets
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let mut page: Vec<_> = buckets
+            .into_iter()
+            .filter(|b| b.name.as_str().starts_with(&prefix))
+            .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a))
+            .take(max.saturating_add(1))
+            .collect();
+        let more = page.len() > max;
+        page.truncate(max);
+        let next = more
+            .then(|| page.last().map(|b| encode_token(b.name.as_str())))
+            .flatten();
+        let buckets = page
             .into_iter()
             .map(|b| dto::Bucket {
                 name: Some(b.name.to_string()),
@@ -189,7 +239,9 @@ impl S3 for SteleS3 {
             .collect();
         Ok(S3Response::new(dto::ListBucketsOutput {
             buckets: Some(buckets),
-            ..Default::default()
+            continuation_token: next,
+            owner: Some(owner()),
+            prefix: input.prefix,
         }))
     }
 
@@ -197,14 +249,37 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::CreateBucketInput>,
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
+        acl::check_canned(req.input.acl.as_ref().map(|a| a.as_str()))?;
+        acl::check_grant_headers(
+            req.input.grant_full_control.as_deref(),
+            [
+                req.input.grant_read.as_deref(),
+                req.input.grant_read_acp.as_deref(),
+                req.input.grant_write.as_deref(),
+                req.input.grant_write_acp.as_deref(),
+            ],
+        )?;
         let name = bucket_name(&req.input.bucket)?;
         let store = self.store.clone();
         let n = name.clone();
         let lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
-        tokio::task::spawn_blocking(move || store.create_bucket(&n, lock))
+        // In us-east-1 (the region a request without a LocationConstraint names) Amazon S3
+        // answers 200 to its owner's CreateBucket of a bucket that exists, and changes
+        // nothing; elsewhere it is BucketAlreadyOwnedByYou.
+        let us_east_1 = req
+            .input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .is_none_or(|l| l.as_str().is_empty() || l.as_str() == "us-east-1");
+        match tokio::task::spawn_blocking(move || store.create_bucket(&n, lock))
             .await
             .map_err(|e| to_s3(e.into()))?
-            .map_err(to_s3)?;
+        {
+            Ok(_) => {}
+            Err(stele::StoreError::BucketExists { .. }) if us_east_1 => {}
+            Err(e) => return Err(to_s3(e)),
+        }
         Ok(S3Response::new(dto::CreateBucketOutput {
             location: Some(format!("/{name}")),
         }))
@@ -225,6 +300,7 @@ impl S3 for SteleS3 {
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
         let trailers = req.trailing_headers.clone();
         let input = req.input;
+        acl_of_write!(input)?;
         let (checksum, content_md5) = body_digests!(input, trailers);
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
@@ -234,7 +310,10 @@ impl S3 for SteleS3 {
             content_length: input.content_length.map(|l| l.max(0) as u64),
             content_md5,
             checksum,
-            create_only: matches!(input.if_none_match, Some(dto::ETagCondition::Any)),
+            condition: conditions::write_condition(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+            )?,
             tags: input
                 .tagging
                 .as_deref()
@@ -366,10 +445,31 @@ impl S3 for SteleS3 {
         let key = object_key(&input.key)?;
         let version = version_ref(input.version_id.as_deref())?;
         let want = checksum::wanted(input.checksum_mode.as_ref());
+        let part = match input.part_number {
+            None => None,
+            Some(n) if n >= 1 => Some(n as u32),
+            Some(_) => {
+                return Err(bad_request(
+                    s3s::S3ErrorCode::InvalidArgument,
+                    "Part number must be an integer between 1 and 10000, inclusive",
+                ));
+            }
+        };
         let store = self.store.clone();
         let bucket2 = bucket.clone();
         let (rec, lock) =
             blocking(move || store.head_object_with_lock(&bucket, &key, version.as_ref())).await?;
+        // HEAD with partNumber describes that part, as GET would send it (206).
+        let part = part
+            .map(|n| {
+                rec.part_interval(n).ok_or_else(|| {
+                    to_s3(stele::StoreError::PartNotInObject {
+                        part_number: n,
+                        parts: rec.parts_count(),
+                    })
+                })
+            })
+            .transpose()?;
         let lock = object_lock::lock_headers(&lock);
         conditions::check(
             &conditions::Conditions {
@@ -382,8 +482,12 @@ impl S3 for SteleS3 {
             rec.created,
             false,
         )?;
-        Ok(S3Response::new(dto::HeadObjectOutput {
-            content_length: Some(rec.size as i64),
+        let mut resp = S3Response::new(dto::HeadObjectOutput {
+            content_length: Some(part.map_or(rec.size, |(a, b)| b - a) as i64),
+            content_range: part
+                .filter(|(a, b)| b > a)
+                .map(|(a, b)| format!("bytes {}-{}/{}", a, b - 1, rec.size)),
+            parts_count: part.map(|_| rec.parts_count() as i32),
             content_type: rec.content_type.clone(),
             e_tag: Some(etag(&rec.etag)),
             last_modified: Some(time(rec.created)),
@@ -409,7 +513,11 @@ impl S3 for SteleS3 {
             object_lock_retain_until_date: lock.until,
             object_lock_legal_hold_status: lock.legal_hold,
             ..Default::default()
-        }))
+        });
+        if part.is_some() {
+            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(resp)
     }
 
     async fn delete_bucket(
@@ -533,7 +641,7 @@ impl S3 for SteleS3 {
         Ok(S3Response::new(dto::ListObjectsV2Output {
             name: Some(bucket.to_string()),
             prefix: Some(enc(input.prefix.as_deref().unwrap_or(""))),
-            delimiter: input.delimiter.as_deref().map(&enc),
+            delimiter: echoed_delimiter(input.delimiter.as_deref(), &enc),
             max_keys: Some(max as i32),
             key_count: Some((contents.len() + prefixes.len()) as i32),
             continuation_token: input.continuation_token.clone(),
@@ -569,14 +677,15 @@ impl S3 for SteleS3 {
         let enc = encoder(input.encoding_type.as_ref());
         let (contents, prefixes) = listing(&page, &enc, true);
         // S3 sends NextMarker only with a delimiter; clients use the last key otherwise.
-        let next_marker = (page.truncated && input.delimiter.is_some())
-            .then(|| page.last.as_deref().map(&enc))
-            .flatten();
+        let next_marker = (page.truncated
+            && input.delimiter.as_deref().is_some_and(|d| !d.is_empty()))
+        .then(|| page.last.as_deref().map(&enc))
+        .flatten();
         Ok(S3Response::new(dto::ListObjectsOutput {
             name: Some(bucket.to_string()),
             prefix: Some(enc(input.prefix.as_deref().unwrap_or(""))),
             marker: Some(enc(input.marker.as_deref().unwrap_or(""))),
-            delimiter: input.delimiter.as_deref().map(&enc),
+            delimiter: echoed_delimiter(input.delimiter.as_deref(), &enc),
             max_keys: Some(max as i32),
             is_truncated: Some(page.truncated),
             next_marker,
@@ -637,7 +746,7 @@ impl S3 for SteleS3 {
         Ok(S3Response::new(dto::ListObjectVersionsOutput {
             name: Some(bucket.to_string()),
             prefix: Some(enc(input.prefix.as_deref().unwrap_or(""))),
-            delimiter: input.delimiter.as_deref().map(&enc),
+            delimiter: echoed_delimiter(input.delimiter.as_deref(), &enc),
             key_marker: Some(enc(input.key_marker.as_deref().unwrap_or(""))),
             version_id_marker: Some(input.version_id_marker.clone().unwrap_or_default()),
             max_keys: Some(max as i32),
@@ -664,6 +773,7 @@ impl S3 for SteleS3 {
         req: S3Request<dto::CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
         let input = req.input;
+        acl_of_write!(input)?;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let opts = PutOptions {
@@ -763,10 +873,14 @@ impl S3 for SteleS3 {
         } else {
             MultipartChecksum::Composite
         };
+        let condition =
+            conditions::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let store = self.store.clone();
         let (b, k, id) = (bucket.clone(), key.clone(), input.upload_id.clone());
-        let out =
-            blocking(move || store.complete_multipart_upload(&b, &k, &id, &chosen, &kind)).await?;
+        let out = blocking(move || {
+            store.complete_multipart_upload(&b, &k, &id, &chosen, &kind, &condition)
+        })
+        .await?;
         let shown = |a| {
             if full_object {
                 checksum::value(&out.checksums, a)
@@ -980,6 +1094,7 @@ impl S3 for SteleS3 {
         req: S3Request<dto::CopyObjectInput>,
     ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
         let input = req.input;
+        acl_of_write!(input)?;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let src = self
@@ -1278,6 +1393,80 @@ impl S3 for SteleS3 {
         Ok(resp)
     }
 
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<dto::GetBucketAclInput>,
+    ) -> S3Result<S3Response<dto::GetBucketAclOutput>> {
+        let name = bucket_name(&req.input.bucket)?;
+        self.store.bucket(&name).map_err(to_s3)?;
+        Ok(S3Response::new(dto::GetBucketAclOutput {
+            grants: Some(acl::grants()),
+            owner: Some(owner()),
+        }))
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<dto::PutBucketAclInput>,
+    ) -> S3Result<S3Response<dto::PutBucketAclOutput>> {
+        let input = req.input;
+        let name = bucket_name(&input.bucket)?;
+        self.store.bucket(&name).map_err(to_s3)?;
+        acl::check_canned(input.acl.as_ref().map(|a| a.as_str()))?;
+        acl::check_grant_headers(
+            input.grant_full_control.as_deref(),
+            [
+                input.grant_read.as_deref(),
+                input.grant_read_acp.as_deref(),
+                input.grant_write.as_deref(),
+                input.grant_write_acp.as_deref(),
+            ],
+        )?;
+        acl::check_policy(input.access_control_policy.as_ref())?;
+        Ok(S3Response::new(dto::PutBucketAclOutput::default()))
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<dto::GetObjectAclInput>,
+    ) -> S3Result<S3Response<dto::GetObjectAclOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let store = self.store.clone();
+        blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
+        Ok(S3Response::new(dto::GetObjectAclOutput {
+            grants: Some(acl::grants()),
+            owner: Some(owner()),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<dto::PutObjectAclInput>,
+    ) -> S3Result<S3Response<dto::PutObjectAclOutput>> {
+        let input = req.input;
+        let bucket = bucket_name(&input.bucket)?;
+        let key = object_key(&input.key)?;
+        let version = version_ref(input.version_id.as_deref())?;
+        let store = self.store.clone();
+        blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
+        acl::check_canned(input.acl.as_ref().map(|a| a.as_str()))?;
+        acl::check_grant_headers(
+            input.grant_full_control.as_deref(),
+            [
+                input.grant_read.as_deref(),
+                input.grant_read_acp.as_deref(),
+                input.grant_write.as_deref(),
+                input.grant_write_acp.as_deref(),
+            ],
+        )?;
+        acl::check_policy(input.access_control_policy.as_ref())?;
+        Ok(S3Response::new(dto::PutObjectAclOutput::default()))
+    }
+
     async fn get_object_attributes(
         &self,
         req: S3Request<dto::GetObjectAttributesInput>,
@@ -1289,7 +1478,15 @@ impl S3 for SteleS3 {
         let store = self.store.clone();
         let b = bucket.clone();
         let rec = blocking(move || store.head_object(&b, &key, version.as_ref())).await?;
-        let want = |a: &str| input.object_attributes.iter().any(|x| x.as_str() == a);
+        // The attribute list arrives as repeated headers (the SDKs) or as one
+        // comma-separated header (the aws CLI): both name the same set.
+        let want = |a: &str| {
+            input
+                .object_attributes
+                .iter()
+                .flat_map(|x| x.as_str().split(','))
+                .any(|x| x.trim() == a)
+        };
         let checksum = want(dto::ObjectAttributes::CHECKSUM)
             .then(|| dto::Checksum {
                 checksum_crc32: checksum::value_of(&rec, ChecksumAlgorithm::Crc32),

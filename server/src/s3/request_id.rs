@@ -162,6 +162,7 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
         let skewed = super::skew::too_skewed(req.headers(), stele::Clock::now(&stele::SystemClock));
+        let is_head = req.method() == http::Method::HEAD;
         Box::pin(
             async move {
                 let resp = if limiter.blocked(access_key.as_deref(), peer) {
@@ -192,6 +193,14 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                     .unwrap_or(0);
                 metrics.observe(&op, status.as_u16(), started.elapsed(), bytes_in, bytes_out);
                 let (mut parts, body) = resp.into_parts();
+                // s3s answers every successful HEAD with 200; a HEAD of one part
+                // (partNumber) describes a partial answer, 206 as S3 sends it.
+                if is_head
+                    && parts.status == http::StatusCode::OK
+                    && parts.headers.contains_key(http::header::CONTENT_RANGE)
+                {
+                    parts.status = http::StatusCode::PARTIAL_CONTENT;
+                }
                 if let Ok(v) = http::HeaderValue::from_str(&id) {
                     parts.headers.insert("x-amz-request-id", v);
                 }
