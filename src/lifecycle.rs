@@ -522,6 +522,7 @@ mod tests {
             null_version: false,
             inline: false,
             composite_checksum: false,
+            system: crate::meta::SystemMeta::default(),
         }
     }
 

@@ -17,7 +17,7 @@ pub use record::{
     BelowMinimum, BucketRecord, DefaultRetention, InlineRecord, LifecycleConfig, LifecycleRule,
     LockRecord, LockRequest, PartRecord, PendingRecord, Record, RepairReason, RepairRecord,
     Retention, RetentionMode, RetentionPeriod, RetentionPolicy, SegmentRecord, ShardPlacement,
-    ShardRecord, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
+    ShardRecord, SystemMeta, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -272,11 +272,25 @@ pub struct VersionRecord {
     /// `checksums` of a multipart object are composite (a checksum of the parts'
     /// checksums, shown as `...-N`) rather than of the whole object.
     pub composite_checksum: bool,
+    /// The HTTP headers stored with the object and sent back on GET and HEAD.
+    pub system: SystemMeta,
+}
+
+/// The HTTP headers Amazon S3 stores with an object and returns on GET and HEAD
+/// (`Content-Encoding`, `Cache-Control`, `Content-Disposition`, `Content-Language`,
+/// `Expires`), as the write gave them (`Content-Type` has its own field).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemMeta {
+    pub content_encoding: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub expires: Option<Timestamp>,
 }
 
 impl Record for VersionRecord {
     const NAME: &'static str = "version";
-    const FORMAT: u8 = 4;
+    const FORMAT: u8 = 5;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
         let v3 = match version {
@@ -285,9 +299,47 @@ impl Record for VersionRecord {
                 .map(VersionRecordV3::from),
             2 => decode_body::<VersionRecordV2>(Self::NAME, body).map(VersionRecordV3::from),
             3 => decode_body::<VersionRecordV3>(Self::NAME, body),
+            4 => return Some(decode_body::<VersionRecordV4>(Self::NAME, body).map(Into::into)),
             _ => return None,
         };
-        Some(v3.map(Into::into))
+        Some(v3.map(VersionRecordV4::from).map(Into::into))
+    }
+}
+
+/// Format 4 of [`VersionRecord`]: before the stored HTTP headers ([`SystemMeta`]).
+#[derive(Deserialize)]
+struct VersionRecordV4 {
+    version_id: VersionId,
+    created: Timestamp,
+    kind: VersionKind,
+    size: u64,
+    etag: String,
+    content_type: Option<String>,
+    user_meta: Vec<(String, String)>,
+    checksums: Vec<Checksum>,
+    segments: Vec<SegmentRecord>,
+    null_version: bool,
+    inline: bool,
+    composite_checksum: bool,
+}
+
+impl From<VersionRecordV4> for VersionRecord {
+    fn from(v: VersionRecordV4) -> Self {
+        VersionRecord {
+            version_id: v.version_id,
+            created: v.created,
+            kind: v.kind,
+            size: v.size,
+            etag: v.etag,
+            content_type: v.content_type,
+            user_meta: v.user_meta,
+            checksums: v.checksums,
+            segments: v.segments,
+            null_version: v.null_version,
+            inline: v.inline,
+            composite_checksum: v.composite_checksum,
+            system: SystemMeta::default(),
+        }
     }
 }
 
@@ -308,9 +360,9 @@ struct VersionRecordV3 {
     inline: bool,
 }
 
-impl From<VersionRecordV3> for VersionRecord {
+impl From<VersionRecordV3> for VersionRecordV4 {
     fn from(v: VersionRecordV3) -> Self {
-        VersionRecord {
+        VersionRecordV4 {
             composite_checksum: v.etag.contains('-') && !v.checksums.is_empty(),
             version_id: v.version_id,
             created: v.created,
@@ -547,6 +599,10 @@ pub struct UploadRecord {
     pub tags: Vec<(String, String)>,
     /// Object Lock asked for at create; applied at Complete.
     pub lock: LockRequest,
+    /// The HTTP headers the completed version will carry.
+    pub system: SystemMeta,
+    /// The checksum algorithm the upload was created with (`x-amz-checksum-algorithm`).
+    pub checksum_algorithm: Option<crate::checksum::ChecksumAlgorithm>,
 }
 
 /// The Object Lock a write asks for (`x-amz-object-lock-*` headers).
@@ -564,15 +620,48 @@ impl LockRequest {
 
 impl Record for UploadRecord {
     const NAME: &'static str = "upload";
-    const FORMAT: u8 = 3;
+    const FORMAT: u8 = 4;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
-        let v2 = match version {
-            1 => decode_body::<UploadRecordV1>(Self::NAME, body).map(UploadRecordV2::from),
-            2 => decode_body::<UploadRecordV2>(Self::NAME, body),
+        let v3 = match version {
+            1 => decode_body::<UploadRecordV1>(Self::NAME, body)
+                .map(UploadRecordV2::from)
+                .map(UploadRecordV3::from),
+            2 => decode_body::<UploadRecordV2>(Self::NAME, body).map(UploadRecordV3::from),
+            3 => decode_body::<UploadRecordV3>(Self::NAME, body),
             _ => return None,
         };
-        Some(v2.map(|v| UploadRecord {
+        Some(v3.map(|v| UploadRecord {
+            upload_id: v.upload_id,
+            bucket: v.bucket,
+            key: v.key,
+            created: v.created,
+            content_type: v.content_type,
+            user_meta: v.user_meta,
+            tags: v.tags,
+            lock: v.lock,
+            system: SystemMeta::default(),
+            checksum_algorithm: None,
+        }))
+    }
+}
+
+/// Format 3 of [`UploadRecord`]: before the stored HTTP headers and checksum algorithm.
+#[derive(Deserialize)]
+struct UploadRecordV3 {
+    upload_id: SegmentId,
+    bucket: BucketName,
+    key: ObjectKey,
+    created: Timestamp,
+    content_type: Option<String>,
+    user_meta: Vec<(String, String)>,
+    tags: Vec<(String, String)>,
+    lock: LockRequest,
+}
+
+impl From<UploadRecordV2> for UploadRecordV3 {
+    fn from(v: UploadRecordV2) -> Self {
+        UploadRecordV3 {
             upload_id: v.upload_id,
             bucket: v.bucket,
             key: v.key,
@@ -581,7 +670,7 @@ impl Record for UploadRecord {
             user_meta: v.user_meta,
             tags: v.tags,
             lock: LockRequest::default(),
-        }))
+        }
     }
 }
 
@@ -672,6 +761,7 @@ mod tests {
             null_version: false,
             inline: false,
             composite_checksum: false,
+            system: SystemMeta::default(),
         }
     }
 
@@ -709,6 +799,41 @@ mod tests {
         "0707070707070707070707070707070707070707070707026431000101",
     );
 
+    /// Bytes written by format 4 (composite flag, before the stored HTTP headers): the
+    /// format-3 sample with `composite_checksum` false.
+    const VERSION_V4: &str = concat!(
+        "04010101010101010101010101010101018080f28183898506000520356434313430326162633462",
+        "3261373662393731396439313130313763353932010a746578742f706c61696e0101610162010004",
+        "01020304010202020202020202020202020202020202018020050202643001070707070707070707",
+        "070707070707070707070707070707070707070707070702643100010100",
+    );
+
+    /// The current format (5) of the sample with `null_version` and `inline` set and the
+    /// stored HTTP headers: pinned, so a field moved without a format bump fails here.
+    const VERSION_V5: &str = concat!(
+        "05010101010101010101010101010101018080f28183898506000520356434313430326162633462",
+        "3261373662393731396439313130313763353932010a746578742f706c61696e0101610162010004",
+        "01020304010202020202020202020202020202020202018020050202643001070707070707070707",
+        "070707070707070707070707070707070707070707070702643100010100",
+        "0104677a6970000000018080f28183898506",
+    );
+
+    #[test]
+    fn format_5_is_pinned() -> Result<(), MetaError> {
+        let v = VersionRecord {
+            null_version: true,
+            inline: true,
+            system: SystemMeta {
+                content_encoding: Some("gzip".into()),
+                expires: Some(Timestamp(1_700_000_000_000_000)),
+                ..SystemMeta::default()
+            },
+            ..sample_version()
+        };
+        assert_eq!(hex::encode(v.encode()?), VERSION_V5);
+        Ok(())
+    }
+
     /// Every older format's bytes decode to the record they stood for.
     #[test]
     fn decodes_bytes_of_every_older_format() -> Result<(), MetaError> {
@@ -723,7 +848,8 @@ mod tests {
         for (fixture, expected) in [
             (VERSION_V1, sample_version()),
             (VERSION_V2, v2),
-            (VERSION_V3, v3),
+            (VERSION_V3, v3.clone()),
+            (VERSION_V4, v3),
         ] {
             let bytes = hex::decode(fixture).map_err(|e| MetaError::Decode {
                 record: "fixture",
@@ -735,13 +861,14 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_format_4() -> Result<(), MetaError> {
+    fn round_trips_format_5() -> Result<(), MetaError> {
         let mut v = sample_version();
         v.null_version = true;
         v.inline = true;
         v.composite_checksum = true;
+        v.system.cache_control = Some("no-cache".into());
         let bytes = v.encode()?;
-        assert_eq!(bytes[0], 4);
+        assert_eq!(bytes[0], 5);
         assert_eq!(VersionRecord::decode(&bytes)?, v);
         Ok(())
     }
@@ -771,6 +898,36 @@ mod tests {
         let rec = UploadRecord::decode(&v2)?;
         assert_eq!(rec.tags, vec![("a".to_owned(), "b".to_owned())]);
         assert!(rec.lock.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn upload_records_of_format_3_decode_and_format_4_is_pinned() -> Result<(), MetaError> {
+        // Format 3: format 2's fields (no tags), then the lock request: legal hold on.
+        let mut v3 = vec![3u8];
+        v3.extend([9u8; 16]);
+        v3.extend([3, b'b', b'k', b't', 1, b'k', 0x80, 0x01, 0, 0, 0]);
+        v3.extend([0, 1, 1]);
+        let rec = UploadRecord::decode(&v3)?;
+        assert_eq!(rec.lock.legal_hold, Some(true));
+        assert_eq!(
+            (rec.system.clone(), rec.checksum_algorithm),
+            (SystemMeta::default(), None)
+        );
+        // Format 4 adds the HTTP headers and the checksum algorithm.
+        let rec = UploadRecord {
+            system: SystemMeta {
+                cache_control: Some("c".into()),
+                ..SystemMeta::default()
+            },
+            checksum_algorithm: Some(crate::checksum::ChecksumAlgorithm::Crc32),
+            ..rec
+        };
+        let mut v4 = v3.clone();
+        v4[0] = 4;
+        v4.extend([0, 1, 1, b'c', 0, 0, 0, 1, 0]);
+        assert_eq!(rec.encode()?, v4);
+        assert_eq!(UploadRecord::decode(&v4)?, rec);
         Ok(())
     }
 

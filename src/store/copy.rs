@@ -9,10 +9,13 @@ use crate::types::{BucketName, ObjectKey};
 /// What a copy does with the source's metadata.
 #[derive(Debug, Clone)]
 pub enum MetadataDirective {
+    /// The source's content type, user metadata and stored HTTP headers.
     Copy,
+    /// The request's, in their place.
     Replace {
         content_type: Option<String>,
         user_meta: Vec<(String, String)>,
+        system: crate::meta::SystemMeta,
     },
 }
 
@@ -55,12 +58,17 @@ impl Store {
             .get_object(&src.bucket, &src.key, src.read_version().as_ref(), None)
             .await?;
         let source = read.record.clone();
-        let (content_type, user_meta) = match directive {
-            MetadataDirective::Copy => (source.content_type.clone(), source.user_meta.clone()),
+        let (content_type, user_meta, system) = match directive {
+            MetadataDirective::Copy => (
+                source.content_type.clone(),
+                source.user_meta.clone(),
+                source.system.clone(),
+            ),
             MetadataDirective::Replace {
                 content_type,
                 user_meta,
-            } => (content_type, user_meta),
+                system,
+            } => (content_type, user_meta, system),
         };
         let tags = match tags {
             Some(t) => t,
@@ -74,6 +82,7 @@ impl Store {
         let opts = PutOptions {
             content_type,
             user_meta,
+            system,
             content_length: Some(source.size),
             tags,
             lock,

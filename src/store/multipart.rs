@@ -144,6 +144,8 @@ impl Store {
             user_meta: opts.user_meta,
             tags: opts.tags,
             lock: opts.lock,
+            system: opts.system,
+            checksum_algorithm: opts.checksum_algorithm,
         };
         self.inner.meta.put_upload(&rec)?;
         Ok(rec.upload_id)
@@ -221,20 +223,23 @@ impl Store {
     }
 
     /// The parts uploaded so far.
+    /// The parts uploaded so far, by part number, and the checksum algorithm the upload
+    /// was created with.
     pub fn list_parts(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &str,
-    ) -> Result<Vec<PartInfo>, StoreError> {
+    ) -> Result<(Vec<PartInfo>, Option<crate::checksum::ChecksumAlgorithm>), StoreError> {
         let upload = self.open_upload(bucket, key, upload_id)?;
-        Ok(self
+        let parts = self
             .inner
             .meta
             .parts(&upload.upload_id)?
             .iter()
             .map(PartInfo::from)
-            .collect())
+            .collect();
+        Ok((parts, upload.checksum_algorithm))
     }
 
     /// The uploads in progress in a bucket, by key then age.
@@ -344,6 +349,7 @@ impl Store {
             null_version,
             inline: false,
             composite_checksum: composite,
+            system: upload.system.clone(),
         };
         let replaced = if null_version {
             self.null_version(bucket, key)?

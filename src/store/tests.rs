@@ -916,6 +916,7 @@ fn complete_queues_missing_shards_in_its_own_commit() {
         null_version: true,
         inline: false,
         composite_checksum: false,
+        system: crate::meta::SystemMeta::default(),
     };
     let refused = n.store.inner.meta.finish_upload(
         &upload,

@@ -339,6 +339,7 @@ impl Store {
                     null_version: null,
                     inline: false,
                     composite_checksum: false,
+                    system: crate::meta::SystemMeta::default(),
                 };
                 let replaced = if null {
                     self.null_version(bucket, key)?

@@ -48,6 +48,11 @@ pub struct PutOptions {
     /// The bytes come from a version of this store, verified as they were read (a
     /// server-side copy): no client digest is needed even where Object Lock asks for one.
     pub verified_source: bool,
+    /// The HTTP headers stored with the version (`Content-Encoding`, `Cache-Control`,
+    /// `Content-Disposition`, `Content-Language`, `Expires`).
+    pub system: crate::meta::SystemMeta,
+    /// CreateMultipartUpload's `x-amz-checksum-algorithm`, kept with the upload.
+    pub checksum_algorithm: Option<crate::checksum::ChecksumAlgorithm>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +147,7 @@ impl Store {
             null_version,
             inline: seg.inline.is_some(),
             composite_checksum: false,
+            system: opts.system,
         };
         let inline = seg.inline.as_ref().map(|b| InlineRecord {
             blake3: *blake3::hash(b).as_bytes(),

@@ -510,3 +510,151 @@ fn get_and_head_of_a_part_carry_the_parts_count() {
     let raw = server.s3_raw("HEAD", "/parts/k", "partNumber=3", &[], b"");
     assert_eq!(http_status(&raw), 416, "{raw}");
 }
+
+/// The stored HTTP headers S3 keeps with an object, checked on HEAD and GET.
+async fn stored_headers(c: &Client, key: &str) -> [Option<String>; 5] {
+    let h = c
+        .head_object()
+        .bucket("sysmeta")
+        .key(key)
+        .send()
+        .await
+        .expect("head");
+    [
+        h.content_encoding().map(str::to_owned),
+        h.cache_control().map(str::to_owned),
+        h.content_disposition().map(str::to_owned),
+        h.content_language().map(str::to_owned),
+        h.expires_string().map(str::to_owned),
+    ]
+}
+
+#[test]
+fn system_metadata_round_trips_on_put_multipart_and_copy() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    bucket(&c, "sysmeta");
+    let expires = "Thu, 01 Dec 2033 16:00:00 GMT";
+    let expected = [
+        Some("gzip".to_owned()),
+        Some("max-age=60".to_owned()),
+        Some("attachment; filename=\"b.tar\"".to_owned()),
+        Some("en".to_owned()),
+        Some(expires.to_owned()),
+    ];
+    rt().block_on(async {
+        let when = aws_sdk_s3::primitives::DateTime::from_str(
+            expires,
+            aws_sdk_s3::primitives::DateTimeFormat::HttpDate,
+        )
+        .expect("date");
+        c.put_object()
+            .bucket("sysmeta")
+            .key("put")
+            .content_encoding("gzip")
+            .cache_control("max-age=60")
+            .content_disposition("attachment; filename=\"b.tar\"")
+            .content_language("en")
+            .expires(when)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(stored_headers(&c, "put").await, expected);
+        // GET sends them too; its response-* overrides still win.
+        let got = c
+            .get_object()
+            .bucket("sysmeta")
+            .key("put")
+            .response_cache_control("no-store")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(got.cache_control(), Some("no-store"));
+        assert_eq!(got.content_encoding(), Some("gzip"));
+        assert_eq!(got.content_language(), Some("en"));
+        // Given at CreateMultipartUpload, applied at Complete.
+        let up = c
+            .create_multipart_upload()
+            .bucket("sysmeta")
+            .key("mp")
+            .content_encoding("gzip")
+            .cache_control("max-age=60")
+            .content_disposition("attachment; filename=\"b.tar\"")
+            .content_language("en")
+            .expires(when)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(
+            up.checksum_algorithm(),
+            Some(&aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        );
+        let id = up.upload_id().expect("id").to_owned();
+        let part = c
+            .upload_part()
+            .bucket("sysmeta")
+            .key("mp")
+            .upload_id(&id)
+            .part_number(1)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from_static(b"part"))
+            .send()
+            .await
+            .expect("part");
+        let listed = c
+            .list_parts()
+            .bucket("sysmeta")
+            .key("mp")
+            .upload_id(&id)
+            .send()
+            .await
+            .expect("list parts");
+        assert_eq!(
+            listed.checksum_algorithm(),
+            Some(&aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        );
+        c.complete_multipart_upload()
+            .bucket("sysmeta")
+            .key("mp")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .parts(
+                        CompletedPart::builder()
+                            .part_number(1)
+                            .e_tag(part.e_tag().expect("etag"))
+                            .checksum_crc32(part.checksum_crc32().expect("crc"))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("complete");
+        assert_eq!(stored_headers(&c, "mp").await, expected);
+        // CopyObject keeps them (COPY) or takes the request's (REPLACE).
+        c.copy_object()
+            .bucket("sysmeta")
+            .key("copied")
+            .copy_source("sysmeta/put")
+            .send()
+            .await
+            .expect("copy");
+        assert_eq!(stored_headers(&c, "copied").await, expected);
+        c.copy_object()
+            .bucket("sysmeta")
+            .key("replaced")
+            .copy_source("sysmeta/put")
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .cache_control("no-cache")
+            .send()
+            .await
+            .expect("copy");
+        assert_eq!(
+            stored_headers(&c, "replaced").await,
+            [None, Some("no-cache".to_owned()), None, None, None]
+        );
+    });
+}

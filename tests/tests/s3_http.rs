@@ -304,6 +304,17 @@ fn bytes_past_content_length_are_not_part_of_the_object() {
 
 /// An aws-chunked PUT whose CRC32 arrives in a trailer, as current SDKs send over HTTPS.
 fn put_with_trailer(server: &Server, path: &str, data: &[u8], crc32_b64: &str) -> String {
+    put_chunked(server, path, data, crc32_b64, "aws-chunked")
+}
+
+/// [`put_with_trailer`] with the given `Content-Encoding` (which names aws-chunked).
+fn put_chunked(
+    server: &Server,
+    path: &str,
+    data: &[u8],
+    crc32_b64: &str,
+    encoding: &str,
+) -> String {
     let host = server
         .s3_url
         .strip_prefix("http://")
@@ -318,7 +329,7 @@ fn put_with_trailer(server: &Server, path: &str, data: &[u8], crc32_b64: &str) -
     body.extend_from_slice(data);
     body.extend_from_slice(format!("\r\n0\r\nx-amz-checksum-crc32:{crc32_b64}\r\n\r\n").as_bytes());
     let mut head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nContent-Encoding: aws-chunked\r\nx-amz-decoded-content-length: {}\r\nx-amz-trailer: x-amz-checksum-crc32\r\nx-amz-sdk-checksum-algorithm: CRC32\r\nConnection: close",
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nContent-Encoding: {encoding}\r\nx-amz-decoded-content-length: {}\r\nx-amz-trailer: x-amz-checksum-crc32\r\nx-amz-sdk-checksum-algorithm: CRC32\r\nConnection: close",
         body.len(),
         data.len()
     );
@@ -367,4 +378,43 @@ fn trailer_checksums_are_verified() {
             .expect_err("nothing");
         assert_eq!(stele_tests::error_status(&e), 404);
     });
+}
+
+/// `aws-chunked` in Content-Encoding is the request's framing: it is not stored; the
+/// object's own encoding beside it is (either order).
+#[test]
+fn aws_chunked_is_not_the_objects_content_encoding() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    runtime().block_on(async {
+        c.create_bucket()
+            .bucket("chunked")
+            .send()
+            .await
+            .expect("create");
+    });
+    for (key, encoding, stored) in [
+        ("a", "aws-chunked,gzip", Some("gzip")),
+        ("b", "gzip,aws-chunked", Some("gzip")),
+        ("c", "aws-chunked", None),
+    ] {
+        let r = put_chunked(
+            &server,
+            &format!("/chunked/{key}"),
+            b"123456789",
+            "y/Q5Jg==",
+            encoding,
+        );
+        assert!(r.starts_with("HTTP/1.1 200"), "{encoding}: {r}");
+        let head = runtime().block_on(async {
+            c.head_object()
+                .bucket("chunked")
+                .key(key)
+                .send()
+                .await
+                .expect("head")
+        });
+        assert_eq!(head.content_encoding(), stored, "{encoding}");
+        assert_eq!(head.content_length(), Some(9));
+    }
 }

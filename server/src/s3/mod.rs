@@ -162,6 +162,35 @@ fn echoed_delimiter(d: Option<&str>, enc: &impl Fn(&str) -> String) -> Option<St
 
 use acl::owner;
 
+/// The HTTP headers a write stores with the object ([`stele::meta::SystemMeta`]).
+/// `aws-chunked` in `Content-Encoding` names the request's framing, not the object's, and
+/// is dropped (`aws-chunked,gzip` is stored as `gzip`, `aws-chunked` alone as nothing).
+macro_rules! system_meta {
+    ($input:expr) => {
+        stele::meta::SystemMeta {
+            content_encoding: $input.content_encoding.as_deref().and_then(object_encoding),
+            cache_control: $input.cache_control.clone(),
+            content_disposition: $input.content_disposition.clone(),
+            content_language: $input.content_language.clone(),
+            expires: $input.expires.clone().map(from_time),
+        }
+    };
+}
+
+fn object_encoding(header: &str) -> Option<String> {
+    let kept: Vec<&str> = header
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
+fn from_time(t: dto::Timestamp) -> Timestamp {
+    let t = time::OffsetDateTime::from(t);
+    Timestamp::from_micros((t.unix_timestamp_nanos() / 1000) as i64)
+}
+
 /// The ACL a write names (`x-amz-acl`, `x-amz-grant-*`): nothing wider than the owner's
 /// own (see [`acl`]).
 macro_rules! acl_of_write {
@@ -306,6 +335,7 @@ impl S3 for SteleS3 {
         let key = object_key(&input.key)?;
         let opts = PutOptions {
             content_type: input.content_type.clone(),
+            system: system_meta!(input),
             user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
             content_length: input.content_length.map(|l| l.max(0) as u64),
             content_md5,
@@ -322,6 +352,7 @@ impl S3 for SteleS3 {
                 .unwrap_or_default(),
             lock: lock_request!(input)?,
             verified_source: false,
+            checksum_algorithm: None,
         };
         let body = body_stream(input.body);
         let out = self
@@ -403,11 +434,26 @@ impl S3 for SteleS3 {
                 .response_content_type
                 .clone()
                 .or_else(|| rec.content_type.clone()),
-            cache_control: input.response_cache_control.clone(),
-            content_disposition: input.response_content_disposition.clone(),
-            content_encoding: input.response_content_encoding.clone(),
-            content_language: input.response_content_language.clone(),
-            expires: input.response_expires.clone(),
+            cache_control: input
+                .response_cache_control
+                .clone()
+                .or_else(|| rec.system.cache_control.clone()),
+            content_disposition: input
+                .response_content_disposition
+                .clone()
+                .or_else(|| rec.system.content_disposition.clone()),
+            content_encoding: input
+                .response_content_encoding
+                .clone()
+                .or_else(|| rec.system.content_encoding.clone()),
+            content_language: input
+                .response_content_language
+                .clone()
+                .or_else(|| rec.system.content_language.clone()),
+            expires: input
+                .response_expires
+                .clone()
+                .or_else(|| rec.system.expires.map(time)),
             e_tag: Some(etag(&rec.etag)),
             last_modified: Some(time(rec.created)),
             metadata: Some(rec.user_meta.iter().cloned().collect()),
@@ -489,6 +535,11 @@ impl S3 for SteleS3 {
                 .map(|(a, b)| format!("bytes {}-{}/{}", a, b - 1, rec.size)),
             parts_count: part.map(|_| rec.parts_count() as i32),
             content_type: rec.content_type.clone(),
+            cache_control: rec.system.cache_control.clone(),
+            content_disposition: rec.system.content_disposition.clone(),
+            content_encoding: rec.system.content_encoding.clone(),
+            content_language: rec.system.content_language.clone(),
+            expires: rec.system.expires.map(time),
             e_tag: Some(etag(&rec.etag)),
             last_modified: Some(time(rec.created)),
             metadata: Some(rec.user_meta.iter().cloned().collect()),
@@ -776,8 +827,22 @@ impl S3 for SteleS3 {
         acl_of_write!(input)?;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
+        let algorithm = input
+            .checksum_algorithm
+            .as_ref()
+            .map(|a| {
+                ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
+                    bad_request(
+                        s3s::S3ErrorCode::InvalidRequest,
+                        "Checksum algorithm provided is unsupported",
+                    )
+                })
+            })
+            .transpose()?;
         let opts = PutOptions {
             content_type: input.content_type.clone(),
+            system: system_meta!(input),
+            checksum_algorithm: algorithm,
             user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
             tags: input
                 .tagging
@@ -795,6 +860,8 @@ impl S3 for SteleS3 {
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             upload_id: Some(id.to_string()),
+            checksum_algorithm: input.checksum_algorithm.clone(),
+            checksum_type: input.checksum_type.clone(),
             ..Default::default()
         }))
     }
@@ -932,7 +999,7 @@ impl S3 for SteleS3 {
         let key = object_key(&input.key)?;
         let store = self.store.clone();
         let (b, k, id) = (bucket.clone(), key.clone(), input.upload_id.clone());
-        let parts = blocking(move || store.list_parts(&b, &k, &id)).await?;
+        let (parts, algorithm) = blocking(move || store.list_parts(&b, &k, &id)).await?;
         let marker = input.part_number_marker.unwrap_or(0);
         let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000)) as usize;
         let after: Vec<_> = parts
@@ -963,6 +1030,8 @@ impl S3 for SteleS3 {
             is_truncated: Some(truncated),
             parts: Some(page),
             owner: Some(owner()),
+            checksum_algorithm: algorithm
+                .map(|a| dto::ChecksumAlgorithm::from(a.name().to_owned())),
             ..Default::default()
         }))
     }
@@ -1106,6 +1175,7 @@ impl S3 for SteleS3 {
             .is_some_and(|d| d.as_str() == dto::MetadataDirective::REPLACE);
         let directive = if replace {
             MetadataDirective::Replace {
+                system: system_meta!(input),
                 content_type: input.content_type.clone(),
                 user_meta: input
                     .metadata

@@ -35,6 +35,7 @@ fn version() -> VersionRecord {
         null_version: false,
         inline: false,
         composite_checksum: false,
+        system: crate::meta::SystemMeta::default(),
     }
 }
 
