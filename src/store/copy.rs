@@ -93,7 +93,9 @@ impl Store {
         Ok((out, source))
     }
 
-    /// Uploads a part whose bytes are (a range of) an existing version.
+    /// Uploads a part whose bytes are (a range of) an existing version. Unlike a GET's, a
+    /// copy range must lie wholly within the source ([`StoreError::InvalidRange`]
+    /// otherwise, as Amazon S3 answers `x-amz-copy-source-range` past the end).
     pub async fn upload_part_copy(
         &self,
         src: &CopySource,
@@ -107,6 +109,11 @@ impl Store {
             .get_object(&src.bucket, &src.key, src.read_version().as_ref(), range)
             .await?;
         let source = read.record.clone();
+        if let Some(ByteRange::FromTo { last, .. }) = range
+            && last >= source.size
+        {
+            return Err(StoreError::InvalidRange { len: source.size });
+        }
         let opts = PutOptions {
             content_length: Some(read.range.1 - read.range.0),
             verified_source: true,

@@ -46,9 +46,14 @@ pub fn spec(
             .ok()
             .filter(|v| v.len() == algorithm.digest_len());
         let Some(value) = value else {
+            // Amazon S3's answer to a value that is no digest of the algorithm (not base64,
+            // or the wrong length); a well-formed value that does not match is BadDigest.
             return Err(S3Error::with_message(
-                S3ErrorCode::InvalidDigest,
-                "The checksum you specified is not valid base64 of the right length.",
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "Value for x-amz-checksum-{} header is invalid.",
+                    algorithm.name().to_ascii_lowercase()
+                ),
             ));
         };
         return Ok(Some(ChecksumSpec {

@@ -67,6 +67,32 @@ macro_rules! body_digests {
     };
 }
 
+/// What S3 refuses about a body upload's headers before reading the body: an empty
+/// `Content-MD5` (400 InvalidDigest), and a body framed neither by `Content-Length` nor by
+/// chunked transfer coding (plain or aws-chunked): 411 MissingContentLength.
+fn body_headers(h: &http::HeaderMap) -> S3Result<()> {
+    if h.get("content-md5")
+        .is_some_and(|v| v.as_bytes().iter().all(u8::is_ascii_whitespace))
+    {
+        return Err(bad_request(
+            s3s::S3ErrorCode::InvalidDigest,
+            "The Content-MD5 you specified was invalid.",
+        ));
+    }
+    let framed = h.contains_key(http::header::CONTENT_LENGTH)
+        || h.contains_key(http::header::TRANSFER_ENCODING)
+        || h.contains_key("x-amz-decoded-content-length");
+    if !framed {
+        let mut e = bad_request(
+            s3s::S3ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        );
+        e.set_status_code(http::StatusCode::LENGTH_REQUIRED);
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// The `x-amz-object-lock-*` headers of PutObject, CreateMultipartUpload and CopyObject.
 macro_rules! lock_request {
     ($input:expr) => {
@@ -327,6 +353,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
+        body_headers(&req.headers)?;
         let trailers = req.trailing_headers.clone();
         let input = req.input;
         acl_of_write!(input)?;
@@ -870,6 +897,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::UploadPartInput>,
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
+        body_headers(&req.headers)?;
         let trailers = req.trailing_headers.clone();
         let input = req.input;
         let (checksum, content_md5) = body_digests!(input, trailers);

@@ -163,6 +163,7 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
             .unwrap_or(0);
         let skewed = super::skew::too_skewed(req.headers(), stele::Clock::now(&stele::SystemClock));
         let is_head = req.method() == http::Method::HEAD;
+        let bad_expiry = super::skew::bad_presign_expiry(req.uri().query());
         Box::pin(
             async move {
                 let resp = if limiter.blocked(access_key.as_deref(), peer) {
@@ -173,6 +174,15 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                     }
                     .emit();
                     slow_down()?
+                } else if let Some(reason) = bad_expiry {
+                    let body = format!(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AuthorizationQueryParametersError</Code><Message>{reason}</Message></Error>"
+                    );
+                    http::Response::builder()
+                        .status(http::StatusCode::BAD_REQUEST)
+                        .header(http::header::CONTENT_TYPE, "application/xml")
+                        .body(s3s::Body::from(Bytes::from(body)))
+                        .map_err(|e| s3s::HttpError::new(Box::new(e)))?
                 } else if skewed {
                     tracing::warn!("request time too skewed");
                     let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>";

@@ -48,6 +48,24 @@ pub fn too_skewed(headers: &http::HeaderMap, now: Timestamp) -> bool {
     (now.micros() / 1_000_000 - t).abs() > MAX_SKEW_SECS
 }
 
+/// The longest a presigned URL may live: a week (SigV4's limit).
+pub const MAX_PRESIGN_EXPIRY_SECS: u64 = 7 * 24 * 3600;
+
+/// A presigned request's `X-Amz-Expires` that is not a number of seconds from 1 to a week:
+/// Amazon S3 refuses it as a malformed query (400 AuthorizationQueryParametersError)
+/// before it looks at the signature or the time; the reason, if so.
+pub fn bad_presign_expiry(query: Option<&str>) -> Option<&'static str> {
+    let value = query?
+        .split('&')
+        .find_map(|p| p.strip_prefix("X-Amz-Expires="))?;
+    match value.parse::<u64>() {
+        Ok(n) if (1..=MAX_PRESIGN_EXPIRY_SECS).contains(&n) => None,
+        Ok(0) => Some("X-Amz-Expires must be non-negative and greater than zero"),
+        Ok(_) => Some("X-Amz-Expires must be less than a week (in seconds) that is 604800"),
+        Err(_) => Some("X-Amz-Expires should be a number"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
