@@ -271,6 +271,16 @@ impl LifecycleWorker {
         {
             end = PassEnd::Failed(format!("cannot clear the checkpoint: {e}"));
         }
+        // Housekeeping of the node's own records: outcomes kept for retried Completes.
+        let kept = crate::store::COMPLETED_KEPT.as_micros() as i64;
+        if end == PassEnd::Finished
+            && let Err(e) = self
+                .store
+                .meta()
+                .forget_completed_uploads(self.store.clock().now().plus_micros(-kept))
+        {
+            end = PassEnd::Failed(format!("cannot forget old Complete outcomes: {e}"));
+        }
         let report = self.with_status(|s| {
             s.running = false;
             let mut r = s.current.take().unwrap_or_default();

@@ -54,6 +54,14 @@ pub fn upload_key_prefix(bucket: &BucketName) -> Vec<u8> {
     out
 }
 
+/// A completed upload's outcome, kept for a while under `C upload_id` so that a Complete
+/// retried after it succeeded gets the same answer.
+pub fn completed_key(id: &SegmentId) -> Vec<u8> {
+    let mut out = vec![b'C'];
+    out.extend_from_slice(id.as_bytes());
+    out
+}
+
 pub fn part_prefix(id: &SegmentId) -> Vec<u8> {
     let mut out = vec![b'P'];
     out.extend_from_slice(id.as_bytes());

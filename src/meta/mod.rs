@@ -12,12 +12,13 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
+use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 pub use record::{
-    BelowMinimum, BucketRecord, DefaultRetention, InlineRecord, LifecycleConfig, LifecycleRule,
-    LockRecord, LockRequest, PartRecord, PendingRecord, Record, RepairReason, RepairRecord,
-    Retention, RetentionMode, RetentionPeriod, RetentionPolicy, SegmentRecord, ShardPlacement,
-    ShardRecord, SystemMeta, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
+    BelowMinimum, BucketRecord, CompletedUpload, DefaultRetention, InlineRecord, LifecycleConfig,
+    LifecycleRule, LockRecord, LockRequest, PartRecord, PendingRecord, Record, RepairReason,
+    RepairRecord, Retention, RetentionMode, RetentionPeriod, RetentionPolicy, SegmentRecord,
+    ShardPlacement, ShardRecord, SystemMeta, TagSet, UploadRecord, VersionKind, VersionRecord,
+    Versioning,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +137,8 @@ pub struct FinishedVersion<'a> {
     pub repairs: &'a [RepairRecord],
     /// What the key's current object must be for the commit to happen.
     pub condition: &'a WriteCondition,
+    /// The outcome kept for retried Completes.
+    pub completed: &'a CompletedUpload,
 }
 
 /// Keyed spaces of records that layers above keep here by string keys.
@@ -772,6 +775,7 @@ impl Meta {
             lock,
             repairs,
             condition,
+            completed,
         }) = version
         {
             if self.bucket(&upload.bucket)?.is_none() {
@@ -810,10 +814,52 @@ impl Meta {
             for r in repairs {
                 b.put(Cf::Repair, repair_key(r), r.encode()?);
             }
+            b.put(
+                Cf::Uploads,
+                keys::completed_key(&upload.upload_id),
+                completed.encode()?,
+            );
             b.put(Cf::Versions, vkey, rec.encode()?);
         }
         self.db.write(b, true)?;
         Ok(parts)
+    }
+
+    /// The outcome of upload `id`'s Complete, if it completed and the record is kept.
+    pub fn completed_upload(&self, id: &SegmentId) -> Result<Option<CompletedUpload>, MetaError> {
+        self.get(Cf::Uploads, &keys::completed_key(id))
+    }
+
+    /// Forgets the outcomes of Completes older than `before`; returns how many.
+    pub fn forget_completed_uploads(&self, before: Timestamp) -> Result<usize, MetaError> {
+        let mut old: Vec<Vec<u8>> = Vec::new();
+        let mut err = None;
+        self.db.scan(Cf::Uploads, b"C", |k, v| {
+            if !k.starts_with(b"C") {
+                return ControlFlow::Break(());
+            }
+            match CompletedUpload::decode(v) {
+                Ok(c) if c.completed < before => old.push(k.to_vec()),
+                Ok(_) => {}
+                Err(e) => {
+                    err = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let n = old.len();
+        if n > 0 {
+            let mut b = Batch::default();
+            for k in old {
+                b.delete(Cf::Uploads, k);
+            }
+            self.db.write(b, false)?;
+        }
+        Ok(n)
     }
 
     /// Queues shards for repair. Not synced: a lost entry is found again by the next read

@@ -605,6 +605,29 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<crate::checksum::ChecksumAlgorithm>,
 }
 
+/// What a completed multipart upload became, kept for a day after its Complete so that a
+/// client whose answer was lost can send Complete again and get the same answer (Amazon
+/// S3 does the same "for a while").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedUpload {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub version_id: VersionId,
+    /// Whether the version is the key's null version (unversioned or suspended bucket).
+    pub null_version: bool,
+    pub etag: String,
+    pub size: u64,
+    pub checksums: Vec<Checksum>,
+    /// The (part number, ETag) list the Complete named: a retry must name the same.
+    pub parts: Vec<(u16, String)>,
+    pub completed: Timestamp,
+}
+
+impl Record for CompletedUpload {
+    const NAME: &'static str = "completed-upload";
+    const FORMAT: u8 = 1;
+}
+
 /// The Object Lock a write asks for (`x-amz-object-lock-*` headers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRequest {
@@ -1047,6 +1070,27 @@ mod tests {
         v2.extend([1, 5, 1, 0x80, 0x01, 0x80, 0x02, 3, 1, 1, b'e']);
         assert_eq!(r.encode()?, v2);
         assert_eq!(RepairRecord::decode(&v2)?, r);
+        Ok(())
+    }
+
+    #[test]
+    fn completed_uploads_of_format_1_are_pinned() -> Result<(), MetaError> {
+        let c = CompletedUpload {
+            bucket: BucketName::new("bkt").expect("name"),
+            key: ObjectKey::new("k").expect("key"),
+            version_id: VersionId([1; 16]),
+            null_version: false,
+            etag: "e-1".into(),
+            size: 5,
+            checksums: Vec::new(),
+            parts: vec![(1, "p".into())],
+            completed: Timestamp(64),
+        };
+        let mut bytes = vec![1u8, 3, b'b', b'k', b't', 1, b'k'];
+        bytes.extend([1u8; 16]);
+        bytes.extend([0, 3, b'e', b'-', b'1', 5, 0, 1, 1, 1, b'p', 0x80, 0x01]);
+        assert_eq!(c.encode()?, bytes);
+        assert_eq!(CompletedUpload::decode(&bytes)?, c);
         Ok(())
     }
 }

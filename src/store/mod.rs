@@ -25,7 +25,9 @@ use std::sync::Arc;
 
 pub use copy::{CopySource, MetadataDirective};
 pub use error::StoreError;
-pub use multipart::{CompletedPart, MAX_PARTS, MIN_PART_SIZE, MultipartChecksum, PartInfo};
+pub use multipart::{
+    COMPLETED_KEPT, CompletedPart, MAX_PARTS, MIN_PART_SIZE, MultipartChecksum, PartInfo,
+};
 pub use object_lock::LockConfiguration;
 pub use range::ByteRange;
 pub use read::{Body, ObjectRead};

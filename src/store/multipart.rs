@@ -10,8 +10,8 @@ use futures::Stream;
 use super::{PutOptions, PutOutcome, Store, StoreError, VersionRef};
 use crate::checksum::{Checksum, ChecksumHasher, Md5};
 use crate::meta::{
-    FinishedVersion, MetaError, PartRecord, RepairReason, RepairRecord, SegmentRecord,
-    UploadRecord, VersionKind, VersionRecord, Versioning,
+    CompletedUpload, FinishedVersion, MetaError, PartRecord, RepairReason, RepairRecord,
+    SegmentRecord, UploadRecord, VersionKind, VersionRecord, Versioning,
 };
 use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 
@@ -61,6 +61,9 @@ pub struct CompletedPart {
     pub etag: String,
     pub checksum: Option<Checksum>,
 }
+
+/// How long the outcome of a Complete is kept for a retried Complete.
+pub const COMPLETED_KEPT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 fn upload_error(e: MetaError, upload_id: &SegmentId) -> StoreError {
     match e {
@@ -251,6 +254,10 @@ impl Store {
     /// Completes an upload from the client's list of (part number, ETag), which must name
     /// uploaded parts in ascending order, if the key's current object meets `condition`
     /// (checked first and again in the commit; the upload stays open when it does not).
+    ///
+    /// A Complete sent again for an upload that completed within [`COMPLETED_KEPT`] with
+    /// the same parts gets the same outcome (a client whose answer was lost retries), as
+    /// Amazon S3 answers it; otherwise an unknown upload is [`StoreError::NoSuchUpload`].
     pub fn complete_multipart_upload(
         &self,
         bucket: &BucketName,
@@ -260,7 +267,17 @@ impl Store {
         kind: &MultipartChecksum,
         condition: &crate::meta::WriteCondition,
     ) -> Result<PutOutcome, StoreError> {
-        let upload = self.open_upload(bucket, key, upload_id)?;
+        let upload = match self.open_upload(bucket, key, upload_id) {
+            Err(StoreError::NoSuchUpload { .. }) => {
+                if let Some(out) = self.completed_before(bucket, key, upload_id, chosen)? {
+                    return Ok(out);
+                }
+                return Err(StoreError::NoSuchUpload {
+                    upload_id: upload_id.to_owned(),
+                });
+            }
+            other => other?,
+        };
         let b = self.bucket(bucket)?;
         if let Err(f) = condition.check(self.inner.meta.latest(bucket, key)?.as_ref()) {
             return Err(StoreError::condition(bucket, key, f));
@@ -385,6 +402,20 @@ impl Store {
                 })
             })
             .collect();
+        let completed = CompletedUpload {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id,
+            null_version,
+            etag: etag.clone(),
+            size: record.size,
+            checksums: checksums.clone(),
+            parts: used
+                .iter()
+                .map(|p| (p.part_number, p.etag.clone()))
+                .collect(),
+            completed: created,
+        };
         let all = self
             .inner
             .meta
@@ -396,6 +427,7 @@ impl Store {
                     lock: &lock_state,
                     repairs: &repairs,
                     condition,
+                    completed: &completed,
                 }),
                 &used,
             )
@@ -421,6 +453,46 @@ impl Store {
             created,
             checksums,
         })
+    }
+
+    /// The outcome of an earlier Complete of `upload_id` with the same parts, if it is
+    /// still kept. Outcomes older than [`COMPLETED_KEPT`] are forgotten on the way.
+    fn completed_before(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        chosen: &[CompletedPart],
+    ) -> Result<Option<PutOutcome>, StoreError> {
+        let Ok(id) = upload_id.parse::<SegmentId>() else {
+            return Ok(None);
+        };
+        let now = self.inner.clock.now();
+        let cutoff = now.plus_micros(-(COMPLETED_KEPT.as_micros() as i64));
+        self.inner.meta.forget_completed_uploads(cutoff)?;
+        let Some(c) = self.inner.meta.completed_upload(&id)? else {
+            return Ok(None);
+        };
+        let same_parts = c.parts.len() == chosen.len()
+            && c.parts
+                .iter()
+                .zip(chosen)
+                .all(|((n, e), p)| i32::from(*n) == p.part_number && *e == p.etag);
+        if c.bucket != *bucket || c.key != *key || c.completed < cutoff || !same_parts {
+            return Ok(None);
+        }
+        Ok(Some(PutOutcome {
+            version_id: c.version_id,
+            version: if c.null_version {
+                VersionRef::Null
+            } else {
+                VersionRef::Id(c.version_id)
+            },
+            etag: c.etag,
+            size: c.size,
+            created: c.completed,
+            checksums: c.checksums,
+        }))
     }
 
     /// Aborts an upload and removes its parts' data.

@@ -926,6 +926,17 @@ fn complete_queues_missing_shards_in_its_own_commit() {
             lock: &crate::meta::LockRecord::default(),
             repairs: std::slice::from_ref(&entry),
             condition: &crate::meta::WriteCondition::Always,
+            completed: &crate::meta::CompletedUpload {
+                bucket: n.bucket.clone(),
+                key: key.clone(),
+                version_id: entry.version_id,
+                null_version: true,
+                etag: String::new(),
+                size: 0,
+                checksums: Vec::new(),
+                parts: Vec::new(),
+                completed: Timestamp::from_secs(1),
+            },
         }),
         &stale.iter().collect::<Vec<_>>(),
     );

@@ -819,3 +819,158 @@ fn upload_part_copy_refuses_a_range_past_the_source() {
         assert!(ok.copy_part_result().and_then(|r| r.e_tag()).is_some());
     });
 }
+
+/// Two uploads of one part number at once: the one that finishes last is the part, and
+/// a Complete naming its ETag returns its bytes.
+#[test]
+fn the_part_uploaded_last_is_the_part() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    bucket(&c, "racing");
+    rt().block_on(async {
+        let up = c
+            .create_multipart_upload()
+            .bucket("racing")
+            .key("k")
+            .send()
+            .await
+            .expect("create");
+        let id = up.upload_id().expect("id").to_owned();
+        for round in 0..5u8 {
+            let big = vec![round; 6 * 1024 * 1024];
+            let small = vec![round.wrapping_add(100); 1024];
+            let send = |body: Vec<u8>| {
+                c.upload_part()
+                    .bucket("racing")
+                    .key("k")
+                    .upload_id(&id)
+                    .part_number(1)
+                    .body(ByteStream::from(body))
+                    .send()
+            };
+            let timed = |body: Vec<u8>, delay: u64| {
+                let send = &send;
+                async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    let r = send(body).await;
+                    (r, std::time::Instant::now())
+                }
+            };
+            let ((a, a_done), (b, b_done)) =
+                tokio::join!(timed(big.clone(), 0), timed(small.clone(), 5));
+            let (a, b) = (a.expect("big"), b.expect("small"));
+            let last = if a_done > b_done { &a } else { &b };
+            // The one that finished last is what the listing shows as part 1.
+            let listed = c
+                .list_parts()
+                .bucket("racing")
+                .key("k")
+                .upload_id(&id)
+                .send()
+                .await
+                .expect("list");
+            assert_eq!(
+                listed.parts()[0].e_tag(),
+                last.e_tag(),
+                "round {round}: the part is the upload that finished last"
+            );
+        }
+        let listed = c
+            .list_parts()
+            .bucket("racing")
+            .key("k")
+            .upload_id(&id)
+            .send()
+            .await
+            .expect("list");
+        let part = &listed.parts()[0];
+        let etag = part.e_tag().expect("etag").to_owned();
+        let size = part.size().expect("size");
+        c.complete_multipart_upload()
+            .bucket("racing")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .parts(CompletedPart::builder().part_number(1).e_tag(&etag).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("complete with the listed part");
+        let got = c
+            .get_object()
+            .bucket("racing")
+            .key("k")
+            .send()
+            .await
+            .expect("get")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert_eq!(got.len() as i64, size);
+    });
+}
+
+/// A Complete sent again after it succeeded (its answer lost) gets the same answer;
+/// naming other parts, or an upload that never was, is NoSuchUpload.
+#[test]
+fn a_retried_complete_gets_the_same_answer() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    bucket(&c, "retry");
+    rt().block_on(async {
+        let up = c
+            .create_multipart_upload()
+            .bucket("retry")
+            .key("k")
+            .send()
+            .await
+            .expect("create");
+        let id = up.upload_id().expect("id").to_owned();
+        let part = c
+            .upload_part()
+            .bucket("retry")
+            .key("k")
+            .upload_id(&id)
+            .part_number(1)
+            .body(ByteStream::from_static(b"payload"))
+            .send()
+            .await
+            .expect("part");
+        let parts = |etag: &str| {
+            CompletedMultipartUpload::builder()
+                .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
+                .build()
+        };
+        let complete = |body: CompletedMultipartUpload| {
+            c.complete_multipart_upload()
+                .bucket("retry")
+                .key("k")
+                .upload_id(&id)
+                .multipart_upload(body)
+                .send()
+        };
+        let first = complete(parts(part.e_tag().expect("etag")))
+            .await
+            .expect("complete");
+        let again = complete(parts(part.e_tag().expect("etag")))
+            .await
+            .expect("the same Complete again");
+        assert_eq!(first.e_tag(), again.e_tag());
+        assert_eq!(first.version_id(), again.version_id());
+        let e = complete(parts("\"00000000000000000000000000000000\""))
+            .await
+            .expect_err("other parts");
+        assert_eq!(error_code(&e), "NoSuchUpload");
+        let versions = c
+            .list_object_versions()
+            .bucket("retry")
+            .send()
+            .await
+            .expect("versions");
+        assert_eq!(versions.versions().len(), 1, "one version, not two");
+    });
+}
