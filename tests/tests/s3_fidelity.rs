@@ -974,3 +974,68 @@ fn a_retried_complete_gets_the_same_answer() {
         assert_eq!(versions.versions().len(), 1, "one version, not two");
     });
 }
+
+/// User metadata with non-ASCII characters comes back as the bytes that were sent.
+#[test]
+fn non_ascii_user_metadata_comes_back_as_sent() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    bucket(&c, "unicode");
+    let value = "Hello Worldé — ünïcödé ✓";
+    let raw = server.s3_raw("PUT", "/unicode/k", "", &[("x-amz-meta-note", value)], b"x");
+    assert_eq!(http_status(&raw), 200, "{raw}");
+    for method in ["HEAD", "GET"] {
+        let raw = server.s3_raw(method, "/unicode/k", "", &[], b"");
+        assert_eq!(http_status(&raw), 200, "{raw}");
+        assert_eq!(
+            header(&raw, "x-amz-meta-note"),
+            Some(value),
+            "{method}: {raw}"
+        );
+    }
+}
+
+/// An unversioned bucket's answers carry no version id; a versioned one's do.
+#[test]
+fn unversioned_answers_name_no_version() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    bucket(&c, "plain");
+    for (method, path) in [
+        ("PUT", "/plain/k"),
+        ("HEAD", "/plain/k"),
+        ("GET", "/plain/k"),
+    ] {
+        let raw = server.s3_raw(method, path, "", &[], b"body");
+        assert!(http_status(&raw) < 300, "{raw}");
+        assert_eq!(header(&raw, "x-amz-version-id"), None, "{method}: {raw}");
+    }
+    for query in ["versionId=null", ""] {
+        let raw = server.s3_raw("PUT", "/plain/k", "", &[], b"body");
+        assert_eq!(http_status(&raw), 200, "{raw}");
+        let raw = server.s3_raw("DELETE", "/plain/k", query, &[], b"");
+        assert_eq!(http_status(&raw), 204, "{raw}");
+        assert_eq!(
+            header(&raw, "x-amz-version-id"),
+            None,
+            "DELETE ?{query}: {raw}"
+        );
+    }
+    rt().block_on(async {
+        c.put_bucket_versioning()
+            .bucket("plain")
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("versioning");
+    });
+    let raw = server.s3_raw("PUT", "/plain/v", "", &[], b"body");
+    assert!(header(&raw, "x-amz-version-id").is_some(), "{raw}");
+    let raw = server.s3_raw("DELETE", "/plain/v", "", &[], b"");
+    assert!(header(&raw, "x-amz-version-id").is_some(), "{raw}");
+    assert_eq!(header(&raw, "x-amz-delete-marker"), Some("true"), "{raw}");
+}

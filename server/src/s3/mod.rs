@@ -688,7 +688,8 @@ impl S3 for SteleS3 {
             .map_err(to_s3)?;
         Ok(S3Response::new(dto::DeleteObjectOutput {
             delete_marker: out.delete_marker.then_some(true),
-            version_id: out.version.map(|v| v.to_string()),
+            // An unversioned bucket's answers name no version, as S3's.
+            version_id: out.version.and_then(|v| versioned(&self.store, &bucket, v)),
             ..Default::default()
         }))
     }

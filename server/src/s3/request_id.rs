@@ -117,6 +117,34 @@ fn access_key_of(req: &http::Request<Incoming>) -> Option<String> {
     })
 }
 
+/// User metadata goes back as it came: s3s encodes a non-ASCII value as RFC 2047
+/// encoded-words (`=?UTF-8?B?...?=`), where Amazon S3 returns the bytes a client sent
+/// (`x-amz-meta-x: Hello Worldé` comes back as `Hello Worldé`). A value that holds bytes
+/// a header cannot carry (control characters) keeps its encoding.
+fn raw_user_metadata(headers: &mut http::HeaderMap) {
+    use base64::Engine;
+    for (name, value) in headers.iter_mut() {
+        if !name.as_str().starts_with("x-amz-meta-") || !value.as_bytes().starts_with(b"=?UTF-8?B?")
+        {
+            continue;
+        }
+        let Ok(text) = value.to_str() else { continue };
+        let decoded: Option<Vec<u8>> = text
+            .split(' ')
+            .map(|word| {
+                let b64 = word.strip_prefix("=?UTF-8?B?")?.strip_suffix("?=")?;
+                base64::engine::general_purpose::STANDARD.decode(b64).ok()
+            })
+            .collect::<Option<Vec<Vec<u8>>>>()
+            .map(|words| words.concat());
+        if let Some(raw) = decoded.filter(|b| std::str::from_utf8(b).is_ok())
+            && let Ok(v) = http::HeaderValue::from_bytes(&raw)
+        {
+            *value = v;
+        }
+    }
+}
+
 fn slow_down() -> Result<http::Response<s3s::Body>, s3s::HttpError> {
     let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Too many failed authentications; try again later.</Message></Error>";
     http::Response::builder()
@@ -214,6 +242,7 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                 if let Ok(v) = http::HeaderValue::from_str(&id) {
                     parts.headers.insert("x-amz-request-id", v);
                 }
+                raw_user_metadata(&mut parts.headers);
                 let is_xml = parts
                     .headers
                     .get(http::header::CONTENT_TYPE)
