@@ -6,8 +6,6 @@
 set -uo pipefail
 server_bin=${1:?usage: clients.sh PATH/TO/stele-server}
 work=$(mktemp -d)
-pass=0
-fail=0
 server_pid=""
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
@@ -15,18 +13,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() { # check NAME COMMAND...: runs the command, records the outcome
-  local name=$1
-  shift
-  if "$@" >"$work/last.log" 2>&1; then
-    pass=$((pass + 1))
-    echo "ok   $name"
-  else
-    fail=$((fail + 1))
-    echo "FAIL $name"
-    sed 's/^/     | /' "$work/last.log" | tail -n 25
-  fi
-}
+. "$(dirname "$0")/check.sh"
 
 export AWS_ACCESS_KEY_ID=STELEE2EACCESSKEY001
 export AWS_SECRET_ACCESS_KEY=stele-e2e-secret-key-0123456789abcdefghij
@@ -229,5 +216,4 @@ check "backup-writer: changing the lock configuration is AccessDenied, it stays 
      --query 'ObjectLockConfiguration.[ObjectLockEnabled,Rule.DefaultRetention.Mode,Rule.DefaultRetention.Days]') && \
    echo \"\$out\" && [ \"\$out\" = \"\$(printf 'Enabled\tCOMPLIANCE\t1')\" ]"
 
-echo "clients: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary clients

@@ -6,20 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
-check() { # check NAME COMMAND...
-  local name=$1
-  shift
-  if "$@" >"$work/last.log" 2>&1; then
-    pass=$((pass + 1))
-    echo "ok   $name"
-  else
-    fail=$((fail + 1))
-    echo "FAIL $name"
-    sed 's/^/     | /' "$work/last.log" | tail -n 10
-  fi
-}
+. tests/e2e/check.sh
 planted() { # planted FILE LINE: a copy of src/ with LINE put first in FILE fails the check
   rm -rf "$work/src" && cp -r src "$work/src" && sed -i "1i $2" "$work/src/$1"
   local out
@@ -34,5 +21,4 @@ check "the core importing axum is refused" planted store/mod.rs "use axum::Route
 check "rocksdb outside meta/rocks.rs is refused" planted meta/mod.rs "use rocksdb::DB;"
 check "ring outside crypto.rs is refused" planted identity/mod.rs "use ring::rand;"
 check "reed_solomon_erasure outside the codec is refused" planted store/write.rs "use reed_solomon_erasure::Error;"
-echo "layers: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary layers

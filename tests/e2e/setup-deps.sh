@@ -8,20 +8,7 @@ cd "$(dirname "$0")/../.."
 fresh=tests/fixtures/fresh-image-packages.txt
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
-check() { # check NAME COMMAND...
-  local name=$1
-  shift
-  if "$@" >"$work/last.log" 2>&1; then
-    pass=$((pass + 1))
-    echo "ok   $name"
-  else
-    fail=$((fail + 1))
-    echo "FAIL $name"
-    sed 's/^/     | /' "$work/last.log" | tail -n 10
-  fi
-}
+. tests/e2e/check.sh
 plan() { scripts/setup-deps --plan --clients --packages "$1" | tr '\n' ' '; }
 expect_plan() { # expect_plan LIST "pkg pkg ": the plan is exactly that
   local got
@@ -53,5 +40,4 @@ no_absolute_tools() {
     tests/e2e/*.sh scripts/*
 }
 check "scripts run aws, s3cmd, rclone, restic, curl and jq from PATH" no_absolute_tools
-echo "setup-deps: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary setup-deps

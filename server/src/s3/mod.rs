@@ -217,10 +217,11 @@ fn from_time(t: dto::Timestamp) -> Timestamp {
     Timestamp::from_micros((t.unix_timestamp_nanos() / 1000) as i64)
 }
 
-/// The ACL a write names (`x-amz-acl`, `x-amz-grant-*`): nothing wider than the owner's
+/// The ACL a request names (`x-amz-acl`, `x-amz-grant-*`; `$write` is its
+/// `x-amz-grant-write`, which only bucket requests have): nothing wider than the owner's
 /// own (see [`acl`]).
-macro_rules! acl_of_write {
-    ($input:expr) => {
+macro_rules! acl_headers {
+    ($input:expr, $write:expr) => {
         acl::check_canned($input.acl.as_ref().map(|a| a.as_str())).and_then(|()| {
             acl::check_grant_headers(
                 $input.grant_full_control.as_deref(),
@@ -228,7 +229,7 @@ macro_rules! acl_of_write {
                     $input.grant_read.as_deref(),
                     $input.grant_read_acp.as_deref(),
                     $input.grant_write_acp.as_deref(),
-                    None,
+                    $write,
                 ],
             )
         })
@@ -304,16 +305,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::CreateBucketInput>,
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
-        acl::check_canned(req.input.acl.as_ref().map(|a| a.as_str()))?;
-        acl::check_grant_headers(
-            req.input.grant_full_control.as_deref(),
-            [
-                req.input.grant_read.as_deref(),
-                req.input.grant_read_acp.as_deref(),
-                req.input.grant_write.as_deref(),
-                req.input.grant_write_acp.as_deref(),
-            ],
-        )?;
+        acl_headers!(req.input, req.input.grant_write.as_deref())?;
         let name = bucket_name(&req.input.bucket)?;
         let store = self.store.clone();
         let n = name.clone();
@@ -356,7 +348,7 @@ impl S3 for SteleS3 {
         body_headers(&req.headers)?;
         let trailers = req.trailing_headers.clone();
         let input = req.input;
-        acl_of_write!(input)?;
+        acl_headers!(input, None)?;
         let (checksum, content_md5) = body_digests!(input, trailers);
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
@@ -852,7 +844,7 @@ impl S3 for SteleS3 {
         req: S3Request<dto::CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
         let input = req.input;
-        acl_of_write!(input)?;
+        acl_headers!(input, None)?;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let algorithm = input
@@ -1192,7 +1184,7 @@ impl S3 for SteleS3 {
         req: S3Request<dto::CopyObjectInput>,
     ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
         let input = req.input;
-        acl_of_write!(input)?;
+        acl_headers!(input, None)?;
         let bucket = bucket_name(&input.bucket)?;
         let key = object_key(&input.key)?;
         let src = self
@@ -1511,16 +1503,7 @@ impl S3 for SteleS3 {
         let input = req.input;
         let name = bucket_name(&input.bucket)?;
         self.store.bucket(&name).map_err(to_s3)?;
-        acl::check_canned(input.acl.as_ref().map(|a| a.as_str()))?;
-        acl::check_grant_headers(
-            input.grant_full_control.as_deref(),
-            [
-                input.grant_read.as_deref(),
-                input.grant_read_acp.as_deref(),
-                input.grant_write.as_deref(),
-                input.grant_write_acp.as_deref(),
-            ],
-        )?;
+        acl_headers!(input, input.grant_write.as_deref())?;
         acl::check_policy(input.access_control_policy.as_ref())?;
         Ok(S3Response::new(dto::PutBucketAclOutput::default()))
     }
@@ -1552,16 +1535,7 @@ impl S3 for SteleS3 {
         let version = version_ref(input.version_id.as_deref())?;
         let store = self.store.clone();
         blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
-        acl::check_canned(input.acl.as_ref().map(|a| a.as_str()))?;
-        acl::check_grant_headers(
-            input.grant_full_control.as_deref(),
-            [
-                input.grant_read.as_deref(),
-                input.grant_read_acp.as_deref(),
-                input.grant_write.as_deref(),
-                input.grant_write_acp.as_deref(),
-            ],
-        )?;
+        acl_headers!(input, input.grant_write.as_deref())?;
         acl::check_policy(input.access_control_policy.as_ref())?;
         Ok(S3Response::new(dto::PutObjectAclOutput::default()))
     }
