@@ -287,6 +287,9 @@ pub struct RepairStatus {
     pub failed_attempts: u64,
     /// The entries whose last attempt failed, oldest due first (at most 20).
     pub failing_entries: Vec<FailingRepair>,
+    /// The last time the worker could not read or update the queue itself, and why
+    /// (`None` once a drain went through).
+    pub last_error: Option<String>,
 }
 
 /// A queued repair whose last attempt failed.
@@ -328,9 +331,13 @@ impl RepairWorker {
         })
     }
 
-    pub fn status(&self) -> RepairStatus {
+    /// What the worker did, and the queue as it is now.
+    ///
+    /// # Errors
+    /// The queue cannot be read ([`StoreError::Meta`]): no length is made up then.
+    pub fn status(&self) -> Result<RepairStatus, StoreError> {
         let mut st = self.status.lock().map(|s| s.clone()).unwrap_or_default();
-        let queue = self.store.repair_queue(100_000).unwrap_or_default();
+        let queue = self.store.repair_queue(100_000)?;
         st.queue_length = queue.len() as u64;
         let failing: Vec<&RepairRecord> = queue.iter().filter(|e| e.attempts > 0).collect();
         st.failing = failing.len() as u64;
@@ -346,7 +353,13 @@ impl RepairWorker {
                 next_attempt: e.due,
             })
             .collect();
-        st
+        Ok(st)
+    }
+
+    fn note_error(&self, error: Option<String>) {
+        if let Ok(mut s) = self.status.lock() {
+            s.last_error = error;
+        }
     }
 
     /// One attempt at `e`: `Ok` when the version is whole again (or gone).
@@ -383,9 +396,11 @@ impl RepairWorker {
             Ok(q) => q,
             Err(err) => {
                 tracing::error!(error = %err, "repair: cannot read the queue");
+                self.note_error(Some(format!("cannot read the queue: {err}")));
                 return 0;
             }
         };
+        self.note_error(None);
         let mut segments: Vec<Vec<RepairRecord>> = Vec::new();
         for e in entries {
             match segments.iter_mut().find(|g| g[0].segment == e.segment) {
@@ -440,6 +455,7 @@ impl RepairWorker {
         };
         if let Err(err) = self.store.meta().requeue_repair(group, &next) {
             tracing::error!(error = %err, "repair: cannot requeue a failed attempt");
+            self.note_error(Some(format!("cannot requeue a failed attempt: {err}")));
         }
         if let Ok(mut s) = self.status.lock() {
             s.failed_attempts += 1;

@@ -266,6 +266,13 @@ impl ScrubWorker {
             }
             other => other,
         };
+        let end = match end {
+            PassEnd::Finished => match self.store.meta().system_delete(CHECKPOINT_KEY) {
+                Ok(()) => PassEnd::Finished,
+                Err(e) => PassEnd::Failed(format!("cannot clear the checkpoint: {e}")),
+            },
+            other => other,
+        };
         let report = self.with_status(|s| {
             s.running = false;
             let mut r = s.current.take().unwrap_or_default();
@@ -279,9 +286,6 @@ impl ScrubWorker {
         });
         if end != PassEnd::Finished {
             return end;
-        }
-        if let Err(e) = self.store.meta().system_delete(CHECKPOINT_KEY) {
-            return PassEnd::Failed(format!("cannot clear the checkpoint: {e}"));
         }
         self.raise(Alert::ScrubPassDone {
             versions: report.versions,

@@ -253,7 +253,12 @@ fn revocations_racing_authentications_always_win() {
             })
             .collect();
         // Let the racers fill the cache, then revoke under them.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while r.ids.cached(&access).is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: the racers never filled the cache"
+            );
             std::thread::yield_now();
         }
         if round % 2 == 0 {

@@ -830,10 +830,10 @@ impl Meta {
         self.get(Cf::Uploads, &keys::completed_key(id))
     }
 
-    /// Forgets the outcomes of Completes older than `before`; returns how many.
+    /// Forgets the outcomes of Completes older than `before`; returns how many. One this
+    /// release cannot read (a newer release's) is left alone: it only answers retries.
     pub fn forget_completed_uploads(&self, before: Timestamp) -> Result<usize, MetaError> {
         let mut old: Vec<Vec<u8>> = Vec::new();
-        let mut err = None;
         self.db.scan(Cf::Uploads, b"C", |k, v| {
             if !k.starts_with(b"C") {
                 return ControlFlow::Break(());
@@ -841,16 +841,10 @@ impl Meta {
             match CompletedUpload::decode(v) {
                 Ok(c) if c.completed < before => old.push(k.to_vec()),
                 Ok(_) => {}
-                Err(e) => {
-                    err = Some(e);
-                    return ControlFlow::Break(());
-                }
+                Err(e) => tracing::warn!(error = %e, "an unreadable Complete outcome is kept"),
             }
             ControlFlow::Continue(())
         })?;
-        if let Some(e) = err {
-            return Err(e);
-        }
         let n = old.len();
         if n > 0 {
             let mut b = Batch::default();

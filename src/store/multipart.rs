@@ -225,7 +225,6 @@ impl Store {
         Ok(info)
     }
 
-    /// The parts uploaded so far.
     /// The parts uploaded so far, by part number, and the checksum algorithm the upload
     /// was created with.
     pub fn list_parts(
@@ -416,22 +415,32 @@ impl Store {
                 .collect(),
             completed: created,
         };
-        let all = self
-            .inner
-            .meta
-            .finish_upload(
-                &upload,
-                Some(FinishedVersion {
-                    record: &record,
-                    replaces: replaced.as_ref().map(|r| &r.version_id),
-                    lock: &lock_state,
-                    repairs: &repairs,
-                    condition,
-                    completed: &completed,
-                }),
-                &used,
-            )
-            .map_err(|e| upload_error(e, &upload.upload_id))?;
+        let all = self.inner.meta.finish_upload(
+            &upload,
+            Some(FinishedVersion {
+                record: &record,
+                replaces: replaced.as_ref().map(|r| &r.version_id),
+                lock: &lock_state,
+                repairs: &repairs,
+                condition,
+                completed: &completed,
+            }),
+            &used,
+        );
+        let all = match all {
+            Ok(all) => all,
+            // Another Complete of this upload (a client's retry racing its first try)
+            // committed first: the same parts get its answer.
+            Err(MetaError::UploadGone { .. }) => {
+                return match self.completed_before(bucket, key, upload_id, chosen)? {
+                    Some(out) => Ok(out),
+                    None => Err(StoreError::NoSuchUpload {
+                        upload_id: upload_id.to_owned(),
+                    }),
+                };
+            }
+            Err(e) => return Err(upload_error(e, &upload.upload_id)),
+        };
         if let Some(old) = &replaced {
             self.remove_version_data(old);
         }
@@ -456,7 +465,8 @@ impl Store {
     }
 
     /// The outcome of an earlier Complete of `upload_id` with the same parts, if it is
-    /// still kept. Outcomes older than [`COMPLETED_KEPT`] are forgotten on the way.
+    /// still kept and younger than [`COMPLETED_KEPT`] (the lifecycle pass forgets older
+    /// ones).
     fn completed_before(
         &self,
         bucket: &BucketName,
@@ -469,7 +479,6 @@ impl Store {
         };
         let now = self.inner.clock.now();
         let cutoff = now.plus_micros(-(COMPLETED_KEPT.as_micros() as i64));
-        self.inner.meta.forget_completed_uploads(cutoff)?;
         let Some(c) = self.inner.meta.completed_upload(&id)? else {
             return Ok(None);
         };

@@ -14,6 +14,13 @@ planted() { # planted FILE LINE: a copy of src/ with LINE put first in FILE fail
   echo "$out"
   grep -q "^src/$1:1: " <<<"$out"
 }
+appended() { # appended FILE LINE: a copy of src/ with LINE added at the end of FILE fails
+  rm -rf "$work/src" && cp -r src "$work/src" && echo "$2" >>"$work/src/$1"
+  local out
+  out=$(scripts/check-layers "$work/src") && { echo "$out"; return 1; }
+  echo "$out"
+  grep -q "^src/$1:" <<<"$out"
+}
 check "the dependency rule holds on src/" scripts/check-layers
 check "meta using store is refused" planted meta/record.rs "use crate::store::Store;"
 check "meta using disk (the old record.rs) is refused" planted meta/record.rs "use crate::disk::shard::Hash;"
@@ -21,4 +28,7 @@ check "the core importing axum is refused" planted store/mod.rs "use axum::Route
 check "rocksdb outside meta/rocks.rs is refused" planted meta/mod.rs "use rocksdb::DB;"
 check "ring outside crypto.rs is refused" planted identity/mod.rs "use ring::rand;"
 check "reed_solomon_erasure outside the codec is refused" planted store/write.rs "use reed_solomon_erasure::Error;"
+check "a grouped import of a lower layer is refused" planted meta/record.rs "use crate::{types::Hash, disk::Disk};"
+check "code after a #[cfg(test)] helper is still checked" \
+  appended meta/mod.rs "pub fn leak() { let _ = crate::store::Store::open; }"
 summary layers

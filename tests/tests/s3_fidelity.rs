@@ -5,7 +5,7 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, EncodingType};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use stele_tests::{Server, error_code, error_status, http_status, runtime as rt, start_default};
 
 fn put(c: &Client, bucket: &str, key: &str, body: &[u8]) -> String {
@@ -118,7 +118,6 @@ fn listings_encode_keys_as_s3_does_and_page_buckets() {
             .expect_err("0 buckets per page");
         assert_eq!(error_code(&e), "InvalidArgument");
     });
-    let _ = EncodingType::Url;
 }
 
 #[test]
@@ -436,7 +435,6 @@ fn acls_answer_the_owner_and_accept_only_private() {
         404,
         "a refused write stores nothing: {raw}"
     );
-    let _: Option<&Server> = None;
 }
 
 #[test]
@@ -856,8 +854,13 @@ fn the_part_uploaded_last_is_the_part() {
                     (r, std::time::Instant::now())
                 }
             };
-            let ((a, a_done), (b, b_done)) =
-                tokio::join!(timed(big.clone(), 0), timed(small.clone(), 5));
+            // Even rounds start the big upload first, odd rounds the small one: the part
+            // is the upload that finished last either way (not the first or last started).
+            let (big_delay, small_delay) = if round % 2 == 0 { (0, 5) } else { (5, 0) };
+            let ((a, a_done), (b, b_done)) = tokio::join!(
+                timed(big.clone(), big_delay),
+                timed(small.clone(), small_delay)
+            );
             let (a, b) = (a.expect("big"), b.expect("small"));
             let last = if a_done > b_done { &a } else { &b };
             // The one that finished last is what the listing shows as part 1.
@@ -1038,4 +1041,146 @@ fn unversioned_answers_name_no_version() {
     let raw = server.s3_raw("DELETE", "/plain/v", "", &[], b"");
     assert!(header(&raw, "x-amz-version-id").is_some(), "{raw}");
     assert_eq!(header(&raw, "x-amz-delete-marker"), Some("true"), "{raw}");
+}
+
+/// The kinds above, on the other operations that take them: If-Match on a Complete with
+/// no object, UploadPart's digests and length, ACL headers on CreateBucket,
+/// CreateMultipartUpload and CopyObject, HEAD's response-* overrides, no parts count for
+/// an object uploaded whole, and CreateBucket asking for Object Lock on a bucket without.
+#[test]
+fn the_same_rules_on_the_other_operations() {
+    let (_dir, server) = start_default();
+    let c = server.client();
+    bucket(&c, "others");
+    put(&c, "others", "whole", b"0123456789");
+    let id = rt().block_on(async {
+        let up = c
+            .create_multipart_upload()
+            .bucket("others")
+            .key("fresh")
+            .send()
+            .await
+            .expect("create");
+        let id = up.upload_id().expect("id").to_owned();
+        let part = c
+            .upload_part()
+            .bucket("others")
+            .key("fresh")
+            .upload_id(&id)
+            .part_number(1)
+            .body(ByteStream::from_static(b"p"))
+            .send()
+            .await
+            .expect("part");
+        let e = c
+            .complete_multipart_upload()
+            .bucket("others")
+            .key("fresh")
+            .upload_id(&id)
+            .if_match("\"0123\"")
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .parts(
+                        CompletedPart::builder()
+                            .part_number(1)
+                            .e_tag(part.e_tag().expect("etag"))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect_err("nothing to match");
+        assert_eq!(
+            (error_status(&e), error_code(&e).as_str()),
+            (404, "NoSuchKey")
+        );
+        id
+    });
+    // UploadPart: an empty Content-MD5, a checksum that is no digest, no length at all.
+    let q = format!("partNumber=2&uploadId={id}");
+    let raw = server.s3_raw("PUT", "/others/fresh", &q, &[("content-md5", "")], b"p");
+    assert!(raw.contains("<Code>InvalidDigest</Code>"), "{raw}");
+    let raw = server.s3_raw(
+        "PUT",
+        "/others/fresh",
+        &q,
+        &[("x-amz-checksum-crc32", "bad")],
+        b"p",
+    );
+    assert!(raw.contains("<Code>InvalidRequest</Code>"), "{raw}");
+    let raw = send_raw(
+        &server,
+        &signed_head(&server, "PUT", "/others/fresh", &q),
+        b"",
+    );
+    assert_eq!(http_status(&raw), 411, "{raw}");
+    // ACL headers wider than the owner's own, on the other writes.
+    for (method, path, query, extra) in [
+        ("PUT", "/others-new", "", None),
+        ("POST", "/others/mp", "uploads=", None),
+        (
+            "PUT",
+            "/others/copy",
+            "",
+            Some(("x-amz-copy-source", "/others/whole")),
+        ),
+    ] {
+        let mut headers = vec![("x-amz-acl", "public-read")];
+        headers.extend(extra);
+        let raw = server.s3_raw(method, path, query, &headers, b"");
+        assert_eq!(http_status(&raw), 400, "{method} {path}: {raw}");
+        assert!(
+            raw.contains("<Code>AccessControlListNotSupported</Code>"),
+            "{raw}"
+        );
+    }
+    rt().block_on(async {
+        let e = c
+            .head_bucket()
+            .bucket("others-new")
+            .send()
+            .await
+            .expect_err("not created");
+        assert_eq!(error_status(&e), 404);
+        let e = c
+            .head_object()
+            .bucket("others")
+            .key("copy")
+            .send()
+            .await
+            .expect_err("not copied");
+        assert_eq!(error_status(&e), 404);
+        // HEAD takes the response-* overrides, as GET does.
+        let h = c
+            .head_object()
+            .bucket("others")
+            .key("whole")
+            .response_content_type("text/x-override")
+            .response_cache_control("no-store")
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(h.content_type(), Some("text/x-override"));
+        assert_eq!(h.cache_control(), Some("no-store"));
+        // CreateBucket asking for Object Lock on an existing bucket without it: refused.
+        let e = c
+            .create_bucket()
+            .bucket("others")
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await
+            .expect_err("the bucket has no Object Lock");
+        assert_eq!(error_code(&e), "BucketAlreadyOwnedByYou");
+    });
+    // An object uploaded whole has no parts count, even with partNumber=1.
+    for method in ["GET", "HEAD"] {
+        let raw = server.s3_raw(method, "/others/whole", "partNumber=1", &[], b"");
+        assert_eq!(http_status(&raw), 206, "{method}: {raw}");
+        assert_eq!(
+            header(&raw, "x-amz-mp-parts-count"),
+            None,
+            "{method}: {raw}"
+        );
+    }
 }

@@ -257,12 +257,16 @@ async fn metrics(State(admin): State<Admin>) -> Response {
     let (disks, repair_st, alert_queue) = tokio::task::spawn_blocking(move || {
         (
             store.disks(),
-            repair.status(),
+            repair.status().ok(),
             alerts.queue(100_000).map(|q| q.len()).unwrap_or(0),
         )
     })
     .await
     .unwrap_or_default();
+    // A queue that cannot be read has no length: NaN, never a made-up 0.
+    let queue_read = repair_st.is_some();
+    let repair_st = repair_st.unwrap_or_default();
+    let queue_gauge = |n: u64| if queue_read { n as f64 } else { f64::NAN };
     let scrub = admin.scrub.status();
     let drill = admin.drill.status();
     let watch = admin.watchdog.status();
@@ -358,7 +362,7 @@ async fn metrics(State(admin): State<Admin>) -> Response {
         (
             "stele_repair_queue_length",
             "Entries waiting in the repair queue",
-            repair_st.queue_length as f64,
+            queue_gauge(repair_st.queue_length),
         ),
         (
             "stele_drill_last_passed",
@@ -431,7 +435,7 @@ async fn metrics(State(admin): State<Admin>) -> Response {
         "stele_repair_queue_failing",
         "gauge",
         "Repair queue entries whose last attempt failed",
-        &[(String::new(), repair_st.failing as f64)],
+        &[(String::new(), queue_gauge(repair_st.failing))],
     );
     (
         [(
@@ -1206,7 +1210,7 @@ async fn workers(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     let r = admin.repair.clone();
-    let repair = blocking(move || Ok(r.status())).await?;
+    let repair = blocking(move || Ok(r.status()?)).await?;
     Ok(Json(serde_json::json!({
         "scrub": admin.scrub.status(),
         "lifecycle": admin.lifecycle.status(),
@@ -1290,7 +1294,7 @@ async fn repair_status(
 ) -> Result<Json<stele::drill::RepairStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     let r = admin.repair.clone();
-    blocking(move || Ok(r.status())).await.map(Json)
+    blocking(move || Ok(r.status()?)).await.map(Json)
 }
 
 async fn scrub_status(

@@ -69,13 +69,21 @@ pub fn check_grant_headers(full_control: Option<&str>, others: [Option<&str>; 4]
 /// An `AccessControlPolicy` body: accepted only when it grants exactly what is true.
 pub fn check_policy(policy: Option<&dto::AccessControlPolicy>) -> S3Result<()> {
     let Some(p) = policy else { return Ok(()) };
-    let only_owner = p.grants.as_deref().unwrap_or_default().iter().all(|g| {
-        g.permission.as_ref().map(|p| p.as_str()) == Some(dto::Permission::FULL_CONTROL)
-            && g.grantee.as_ref().is_some_and(|e| {
-                e.type_.as_str() == dto::Type::CANONICAL_USER && e.id.as_deref() == Some("stele")
-            })
-    });
-    if only_owner {
+    let grants = p.grants.as_deref().unwrap_or_default();
+    // Exactly the owner's FULL_CONTROL: an empty list would take the owner's away.
+    let only_owner = grants.len() == 1
+        && grants.iter().all(|g| {
+            g.permission.as_ref().map(|p| p.as_str()) == Some(dto::Permission::FULL_CONTROL)
+                && g.grantee.as_ref().is_some_and(|e| {
+                    e.type_.as_str() == dto::Type::CANONICAL_USER
+                        && e.id.as_deref() == Some("stele")
+                })
+        });
+    let owner_kept = p
+        .owner
+        .as_ref()
+        .is_none_or(|o| o.id.as_deref().is_none_or(|id| id == "stele"));
+    if only_owner && owner_kept {
         Ok(())
     } else {
         Err(not_supported())

@@ -319,12 +319,21 @@ impl S3 for SteleS3 {
             .as_ref()
             .and_then(|c| c.location_constraint.as_ref())
             .is_none_or(|l| l.as_str().is_empty() || l.as_str() == "us-east-1");
+        let existing = self.store.clone();
         match tokio::task::spawn_blocking(move || store.create_bucket(&n, lock))
             .await
             .map_err(|e| to_s3(e.into()))?
         {
             Ok(_) => {}
-            Err(stele::StoreError::BucketExists { .. }) if us_east_1 => {}
+            // ...but never when the request asks for Object Lock and the bucket has none:
+            // a backup tool that "creates" its lock bucket must not be told it has one.
+            Err(e @ stele::StoreError::BucketExists { .. }) if us_east_1 => {
+                let nm = name.clone();
+                let has_lock = blocking(move || existing.bucket(&nm)).await?.object_lock;
+                if lock && !has_lock {
+                    return Err(to_s3(e));
+                }
+            }
             Err(e) => return Err(to_s3(e)),
         }
         Ok(S3Response::new(dto::CreateBucketOutput {
@@ -443,8 +452,9 @@ impl S3 for SteleS3 {
         let content_range = range
             .filter(|_| end > start)
             .map(|_| format!("bytes {}-{}/{}", start, end - 1, rec.size));
-        let parts_count =
-            matches!(range, Some(ByteRange::Part { .. })).then(|| rec.parts_count() as i32);
+        let parts_count = matches!(range, Some(ByteRange::Part { .. }))
+            .then(|| multipart_parts(rec))
+            .flatten();
         let output = dto::GetObjectOutput {
             body: Some(StreamingBlob::wrap(read.body)),
             content_length: Some((end - start) as i64),
@@ -552,13 +562,32 @@ impl S3 for SteleS3 {
             content_range: part
                 .filter(|(a, b)| b > a)
                 .map(|(a, b)| format!("bytes {}-{}/{}", a, b - 1, rec.size)),
-            parts_count: part.map(|_| rec.parts_count() as i32),
-            content_type: rec.content_type.clone(),
-            cache_control: rec.system.cache_control.clone(),
-            content_disposition: rec.system.content_disposition.clone(),
-            content_encoding: rec.system.content_encoding.clone(),
-            content_language: rec.system.content_language.clone(),
-            expires: rec.system.expires.map(time),
+            parts_count: part.and(multipart_parts(&rec)),
+            // As on GET, the response-* parameters override what is stored.
+            content_type: input
+                .response_content_type
+                .clone()
+                .or_else(|| rec.content_type.clone()),
+            cache_control: input
+                .response_cache_control
+                .clone()
+                .or_else(|| rec.system.cache_control.clone()),
+            content_disposition: input
+                .response_content_disposition
+                .clone()
+                .or_else(|| rec.system.content_disposition.clone()),
+            content_encoding: input
+                .response_content_encoding
+                .clone()
+                .or_else(|| rec.system.content_encoding.clone()),
+            content_language: input
+                .response_content_language
+                .clone()
+                .or_else(|| rec.system.content_language.clone()),
+            expires: input
+                .response_expires
+                .clone()
+                .or_else(|| rec.system.expires.map(time)),
             e_tag: Some(etag(&rec.etag)),
             last_modified: Some(time(rec.created)),
             metadata: Some(rec.user_meta.iter().cloned().collect()),
@@ -1740,6 +1769,12 @@ fn etag_value(e: &dto::ETag) -> &str {
 }
 
 /// The version id to report: none for a bucket that was never versioned.
+/// `x-amz-mp-parts-count` of a GET or HEAD with `partNumber`: S3 sends it only for
+/// objects uploaded in parts.
+fn multipart_parts(rec: &stele::meta::VersionRecord) -> Option<i32> {
+    rec.etag.contains('-').then(|| rec.parts_count() as i32)
+}
+
 fn versioned(store: &Store, bucket: &BucketName, v: VersionRef) -> Option<String> {
     match store.bucket(bucket).map(|b| b.versioning) {
         Ok(Versioning::Unversioned) | Err(_) => None,
