@@ -101,7 +101,7 @@ pub fn action_of(op: &str) -> Option<Action> {
 
 /// Every operation the S3 layer implements (kept next to the table so a test can check
 /// that none is missing from it).
-pub const IMPLEMENTED: [&str; 36] = [
+pub const IMPLEMENTED: [&str; 40] = [
     "ListBuckets",
     "CreateBucket",
     "DeleteBucket",
@@ -138,6 +138,10 @@ pub const IMPLEMENTED: [&str; 36] = [
     "PutObjectRetention",
     "GetObjectLegalHold",
     "PutObjectLegalHold",
+    "GetBucketAcl",
+    "PutBucketAcl",
+    "GetObjectAcl",
+    "PutObjectAcl",
 ];
 
 pub struct Access {
@@ -225,5 +229,35 @@ mod tests {
         for op in super::IMPLEMENTED {
             assert!(super::action_of(op).is_some(), "{op} has no action class");
         }
+    }
+
+    /// IMPLEMENTED is every operation the S3 trait impl answers (read from its source),
+    /// so an operation added there cannot miss its action class.
+    #[test]
+    fn implemented_lists_every_operation_of_the_trait_impl() {
+        let src = include_str!("mod.rs");
+        let start = src.find("impl S3 for SteleS3 {").expect("the impl");
+        let body = &src[start..];
+        let end = body.find("\n}\n").expect("its end");
+        let mut found: Vec<String> = body[..end]
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("async fn "))
+            .filter_map(|l| l.split('(').next())
+            .map(|snake| {
+                snake
+                    .split('_')
+                    .map(|w| {
+                        let mut c = w.chars();
+                        c.next()
+                            .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                            .unwrap_or_default()
+                    })
+                    .collect::<String>()
+            })
+            .collect();
+        found.sort();
+        let mut listed: Vec<String> = super::IMPLEMENTED.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(found, listed);
     }
 }
