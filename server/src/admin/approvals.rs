@@ -1,0 +1,79 @@
+//! The two-person rule: approvals pending, approving, denying, turning it on or off.
+
+use super::*;
+
+pub(super) async fn list_approvals(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    need(&actor, Action::Approve, None)?;
+    let ids = admin.ids.clone();
+    let list = blocking(move || Ok(ids.approvals()?)).await?;
+    Ok(Json(serde_json::json!(
+        list.iter()
+            .map(|r| serde_json::json!({
+                "id": r.id,
+                "operation": r.operation,
+                "requested_by": r.requested_by,
+                "created": r.created,
+                "expires": r.expires,
+            }))
+            .collect::<Vec<_>>()
+    )))
+}
+
+pub(super) async fn approve(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    need(&actor, Action::Approve, None)?;
+    let control = admin.control.clone();
+    let who = actor.user.name.clone();
+    let op = blocking(move || Ok(control.approve(&who, &id)?)).await?;
+    AuditEvent::Approved {
+        actor: actor.user.name.clone(),
+        operation: op.clone(),
+    }
+    .emit();
+    Ok(Json(serde_json::json!({"status": "done", "operation": op})))
+}
+
+pub(super) async fn deny(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    need(&actor, Action::Approve, None)?;
+    let ids = admin.ids.clone();
+    let rec = blocking(move || Ok(ids.deny(&id)?)).await?;
+    AuditEvent::ApprovalDenied {
+        actor: actor.user.name.clone(),
+        id: rec.id,
+    }
+    .emit();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub(super) struct TwoPersonBody {
+    enabled: bool,
+}
+
+pub(super) async fn set_two_person(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Json(body): Json<TwoPersonBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let control = admin.control.clone();
+    let who = actor.user.name.clone();
+    let o = blocking(move || Ok(control.set_two_person_rule(&who, body.enabled)?)).await?;
+    AuditEvent::TwoPersonRule {
+        actor: actor.user.name.clone(),
+        enabled: body.enabled,
+        pending: matches!(o, Outcome::Pending(_)),
+    }
+    .emit();
+    Ok(outcome(o))
+}

@@ -1,0 +1,119 @@
+//! Buckets made through the admin API, and their retention policies.
+
+use super::*;
+
+#[derive(Deserialize)]
+pub(super) struct NewBucket {
+    name: String,
+    #[serde(default)]
+    lock: bool,
+    /// Default retention: mode and days.
+    #[serde(default)]
+    retention_mode: Option<String>,
+    #[serde(default)]
+    retention_days: Option<u32>,
+}
+
+pub(super) async fn create_bucket(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Json(body): Json<NewBucket>,
+) -> Result<StatusCode, ApiError> {
+    let name = bucket(&body.name)?;
+    need(&actor, Action::ManageBuckets, Some(&name))?;
+    let default = match (body.retention_mode.as_deref(), body.retention_days) {
+        (None, None) => None,
+        (Some(m), Some(d)) => Some(DefaultRetention {
+            mode: RetentionMode::parse(m).ok_or_else(|| bad("mode is GOVERNANCE or COMPLIANCE"))?,
+            period: RetentionPeriod::Days(d),
+        }),
+        _ => return Err(bad("retention_mode and retention_days go together")),
+    };
+    let lock = body.lock || default.is_some();
+    let store = admin.control.store().clone();
+    let n = name.clone();
+    blocking(move || {
+        store.create_bucket(&n, lock)?;
+        if default.is_some() {
+            store.set_lock_configuration(&n, default)?;
+        }
+        Ok(())
+    })
+    .await?;
+    AuditEvent::BucketCreated {
+        actor: actor.user.name.clone(),
+        bucket: name.to_string(),
+        lock,
+    }
+    .emit();
+    Ok(StatusCode::CREATED)
+}
+
+/// A retention policy as the admin API reads and writes it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PolicyBody {
+    pub min_days: Option<u32>,
+    pub max_days: Option<u32>,
+    /// "GOVERNANCE" and/or "COMPLIANCE".
+    pub modes: Vec<String>,
+    /// "refuse" or "raise".
+    pub below_min: String,
+}
+
+pub(super) async fn get_policy(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<Option<PolicyBody>>, ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::ReadPolicy, Some(&b))?;
+    let rec = admin.control.store().bucket(&b)?;
+    Ok(Json(rec.policy.map(|p| PolicyBody {
+        min_days: p.min_days,
+        max_days: p.max_days,
+        modes: p.modes.iter().map(|m| m.as_str().to_owned()).collect(),
+        below_min: match p.below_min {
+            BelowMinimum::Refuse => "refuse".into(),
+            BelowMinimum::Raise => "raise".into(),
+        },
+    })))
+}
+
+pub(super) async fn put_policy(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+    Json(body): Json<Option<PolicyBody>>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::WritePolicy, Some(&b))?;
+    let policy = match body {
+        None => None,
+        Some(p) => Some(RetentionPolicy {
+            min_days: p.min_days,
+            max_days: p.max_days,
+            modes: p
+                .modes
+                .iter()
+                .map(|m| {
+                    RetentionMode::parse(m).ok_or_else(|| bad("modes are GOVERNANCE or COMPLIANCE"))
+                })
+                .collect::<Result<_, _>>()?,
+            below_min: match p.below_min.as_str() {
+                "refuse" => BelowMinimum::Refuse,
+                "raise" => BelowMinimum::Raise,
+                _ => return Err(bad("below_min is refuse or raise")),
+            },
+        }),
+    };
+    let control = admin.control.clone();
+    let who = actor.user.name.clone();
+    let o = blocking(move || Ok(control.set_retention_policy(&who, &b, policy)?)).await?;
+    AuditEvent::RetentionPolicy {
+        actor: actor.user.name.clone(),
+        bucket: name,
+        pending: matches!(o, Outcome::Pending(_)),
+    }
+    .emit();
+    Ok(outcome(o))
+}

@@ -1,0 +1,378 @@
+//! Users, their role grants and keys, and governance-bypass grants.
+
+use super::*;
+
+/// A grant as the API reads and writes it: a role and its buckets (none: all buckets).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GrantBody {
+    pub role: String,
+    #[serde(default)]
+    pub buckets: Option<Vec<String>>,
+}
+
+pub(super) fn scope_of(buckets: &Option<Vec<String>>) -> Result<Scope, ApiError> {
+    match buckets {
+        None => Ok(Scope::All),
+        Some(list) => Ok(Scope::Buckets(
+            list.iter().map(|b| bucket(b)).collect::<Result<_, _>>()?,
+        )),
+    }
+}
+
+pub(super) fn scope_body(s: &Scope) -> Option<Vec<String>> {
+    match s {
+        Scope::All => None,
+        Scope::Buckets(l) => Some(l.iter().map(|b| b.to_string()).collect()),
+    }
+}
+
+pub(super) fn grants_of(body: &[GrantBody]) -> Result<Vec<Grant>, ApiError> {
+    body.iter()
+        .map(|g| {
+            Ok(Grant {
+                role: Role::parse(&g.role).ok_or_else(|| {
+                    bad("roles: backup-writer, restore-reader, auditor, admin, replication-peer")
+                })?,
+                scope: scope_of(&g.buckets)?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+pub(super) struct KeyView {
+    access_key: String,
+    plane: &'static str,
+    created: stele::Timestamp,
+    revoked: Option<stele::Timestamp>,
+}
+
+pub(super) fn key_view(k: &KeyRecord) -> KeyView {
+    KeyView {
+        access_key: k.access_key.clone(),
+        plane: match k.plane {
+            Plane::S3 => "s3",
+            Plane::Admin => "admin",
+        },
+        created: k.created,
+        revoked: k.revoked,
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct BypassView {
+    buckets: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+pub(super) struct UserView {
+    name: String,
+    disabled: bool,
+    grants: Vec<GrantBody>,
+    /// `null`: no bypass; `{"buckets": null}`: every bucket; `{"buckets": [..]}`: those.
+    governance_bypass: Option<BypassView>,
+    keys: Vec<KeyView>,
+}
+
+pub(super) fn user_view(ids: &Identities, u: &UserRecord) -> Result<UserView, ApiError> {
+    Ok(UserView {
+        name: u.name.clone(),
+        disabled: u.disabled,
+        grants: u
+            .grants
+            .iter()
+            .map(|g| GrantBody {
+                role: g.role.as_str().to_owned(),
+                buckets: scope_body(&g.scope),
+            })
+            .collect(),
+        governance_bypass: u.bypass_governance.as_ref().map(|s| BypassView {
+            buckets: scope_body(s),
+        }),
+        keys: ids.keys_of(&u.name)?.iter().map(key_view).collect(),
+    })
+}
+
+pub(super) async fn list_users(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let ids = admin.ids.clone();
+    blocking(move || {
+        let users = ids.users()?;
+        users
+            .iter()
+            .map(|u| user_view(&ids, u))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewUser {
+    name: String,
+    #[serde(default)]
+    grants: Vec<GrantBody>,
+}
+
+pub(super) async fn add_user(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Json(body): Json<NewUser>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let grants = grants_of(&body.grants)?;
+    let ids = admin.ids.clone();
+    let view = blocking(move || {
+        let u = ids.create_user(&body.name, grants)?;
+        user_view(&ids, &u)
+    })
+    .await?;
+    AuditEvent::UserCreated {
+        actor: actor.user.name.clone(),
+        user: view.name.clone(),
+    }
+    .emit();
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+pub(super) fn outcome(o: Outcome) -> (StatusCode, Json<serde_json::Value>) {
+    match o {
+        Outcome::Done => (StatusCode::OK, Json(serde_json::json!({"status": "done"}))),
+        Outcome::Pending(rec) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({
+                "status": "pending",
+                "approval": {
+                    "id": rec.id,
+                    "operation": rec.operation,
+                    "requested_by": rec.requested_by,
+                    "expires": rec.expires,
+                },
+            })),
+        ),
+    }
+}
+
+pub(super) async fn delete_user(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let control = admin.control.clone();
+    let who = actor.user.name.clone();
+    let user = name.clone();
+    let o = blocking(move || Ok(control.delete_user(&who, &name)?)).await?;
+    AuditEvent::UserDeleted {
+        actor: actor.user.name.clone(),
+        user,
+        pending: matches!(o, Outcome::Pending(_)),
+    }
+    .emit();
+    Ok(outcome(o))
+}
+
+#[derive(Deserialize)]
+pub(super) struct GrantsBody {
+    grants: Vec<GrantBody>,
+}
+
+pub(super) async fn set_grants(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+    Json(body): Json<GrantsBody>,
+) -> Result<Json<UserView>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let grants = grants_of(&body.grants)?;
+    let ids = admin.ids.clone();
+    let view = blocking(move || {
+        let u = ids.set_grants(&name, grants)?;
+        user_view(&ids, &u)
+    })
+    .await?;
+    AuditEvent::GrantsSet {
+        actor: actor.user.name.clone(),
+        user: view.name.clone(),
+    }
+    .emit();
+    Ok(Json(view))
+}
+
+pub(super) async fn toggle_user(
+    admin: Admin,
+    actor: Actor,
+    name: String,
+    disabled: bool,
+) -> Result<Json<UserView>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let ids = admin.ids.clone();
+    let view = blocking(move || {
+        let u = ids.set_disabled(&name, disabled)?;
+        user_view(&ids, &u)
+    })
+    .await?;
+    AuditEvent::UserDisabled {
+        actor: actor.user.name.clone(),
+        user: view.name.clone(),
+        disabled,
+    }
+    .emit();
+    Ok(Json(view))
+}
+
+pub(super) async fn disable_user(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    toggle_user(admin, actor, name, true).await
+}
+
+pub(super) async fn enable_user(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    toggle_user(admin, actor, name, false).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct KeyBody {
+    /// "s3" (default) or "admin".
+    #[serde(default)]
+    plane: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct NewKeyView {
+    user: String,
+    access_key: String,
+    secret_key: String,
+    plane: &'static str,
+}
+
+pub(super) fn new_key_view(k: NewKey) -> NewKeyView {
+    NewKeyView {
+        user: k.record.user.clone(),
+        plane: key_view(&k.record).plane,
+        access_key: k.record.access_key.clone(),
+        secret_key: k.secret,
+    }
+}
+
+pub(super) async fn create_key(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+    body: Option<Json<KeyBody>>,
+) -> Result<(StatusCode, Json<NewKeyView>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let plane = match body.and_then(|b| b.0.plane).as_deref() {
+        None | Some("s3") => Plane::S3,
+        Some("admin") => Plane::Admin,
+        Some(_) => return Err(bad("plane is s3 or admin")),
+    };
+    let ids = admin.ids.clone();
+    let k = blocking(move || Ok(ids.create_key(&name, plane, None)?)).await?;
+    AuditEvent::KeyCreated {
+        actor: actor.user.name.clone(),
+        user: k.record.user.clone(),
+        access_key: k.record.access_key.clone(),
+    }
+    .emit();
+    Ok((StatusCode::CREATED, Json(new_key_view(k))))
+}
+
+pub(super) async fn rotate_key(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(access_key): Path<String>,
+) -> Result<(StatusCode, Json<NewKeyView>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let ids = admin.ids.clone();
+    let old = access_key.clone();
+    let k = blocking(move || Ok(ids.rotate_key(&old)?)).await?;
+    AuditEvent::KeyRotated {
+        actor: actor.user.name.clone(),
+        old: access_key,
+        new: k.record.access_key.clone(),
+    }
+    .emit();
+    Ok((StatusCode::CREATED, Json(new_key_view(k))))
+}
+
+pub(super) async fn revoke_key(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(access_key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let ids = admin.ids.clone();
+    let k = access_key.clone();
+    blocking(move || Ok(ids.revoke_key(&k)?)).await?;
+    AuditEvent::KeyRevoked {
+        actor: actor.user.name.clone(),
+        access_key,
+    }
+    .emit();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub(super) struct BypassBody {
+    allowed: bool,
+    /// The buckets it covers; none: all.
+    #[serde(default)]
+    buckets: Option<Vec<String>>,
+}
+
+pub(super) async fn bypass_for(
+    admin: Admin,
+    actor: Actor,
+    user: String,
+    body: BypassBody,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let scope = if body.allowed {
+        Some(scope_of(&body.buckets)?)
+    } else {
+        None
+    };
+    let control = admin.control.clone();
+    let who = actor.user.name.clone();
+    let u = user.clone();
+    let o = blocking(move || Ok(control.set_bypass(&who, &u, scope)?)).await?;
+    AuditEvent::GovernanceBypass {
+        actor: actor.user.name.clone(),
+        user,
+        allowed: body.allowed,
+        pending: matches!(o, Outcome::Pending(_)),
+    }
+    .emit();
+    Ok(outcome(o))
+}
+
+pub(super) async fn set_user_bypass(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(user): Path<String>,
+    Json(body): Json<BypassBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    bypass_for(admin, actor, user, body).await
+}
+
+/// The same, naming the user by one of its S3 keys.
+pub(super) async fn set_key_bypass(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(access_key): Path<String>,
+    Json(body): Json<BypassBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let ids = admin.ids.clone();
+    let user = blocking(move || Ok(ids.key(&access_key)?.user)).await?;
+    bypass_for(admin, actor, user, body).await
+}

@@ -1,0 +1,283 @@
+//! The node's own state: `/health`, `/ready`, `/metrics` (open, for probes and
+//! scrapers), status, disks and the retention clock.
+
+use super::*;
+
+#[derive(Serialize)]
+pub(super) struct Health {
+    status: &'static str,
+    clock_anomalies: u64,
+}
+
+pub(super) async fn health(State(admin): State<Admin>) -> Json<Health> {
+    let clock = admin.control.store().retention_clock().status();
+    Json(Health {
+        status: if clock.anomalies > 0 {
+            "clock-anomaly"
+        } else {
+            "ok"
+        },
+        clock_anomalies: clock.anomalies,
+    })
+}
+
+/// Ready: enough disks online to take writes.
+pub(super) async fn ready(State(admin): State<Admin>) -> (StatusCode, Json<serde_json::Value>) {
+    let store = admin.control.store();
+    let online = store
+        .disks()
+        .iter()
+        .filter(|d| d.state == stele::disk::DiskState::Online)
+        .count();
+    let needed = store.config().write_quorum;
+    let status = if online >= needed {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({"disks_online": online, "write_quorum": needed})),
+    )
+}
+
+/// The node's state as Prometheus metrics (open, like `/health`: no secrets in it).
+pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
+    use crate::metrics::gauge;
+    let store = admin.control.store().clone();
+    let repair = admin.repair.clone();
+    let alerts = admin.alerts.clone();
+    let (disks, repair_st, alert_queue) = tokio::task::spawn_blocking(move || {
+        (
+            store.disks(),
+            repair.status().ok(),
+            alerts.queue(100_000).map(|q| q.len()).unwrap_or(0),
+        )
+    })
+    .await
+    .unwrap_or_default();
+    // A queue that cannot be read has no length: NaN, never a made-up 0.
+    let queue_read = repair_st.is_some();
+    let repair_st = repair_st.unwrap_or_default();
+    let queue_gauge = |n: u64| if queue_read { n as f64 } else { f64::NAN };
+    let scrub = admin.scrub.status();
+    let drill = admin.drill.status();
+    let watch = admin.watchdog.status();
+    let clock = admin.control.store().retention_clock().status();
+    let lifecycle = admin.lifecycle.status();
+    let mut x = String::new();
+    let per_disk = |f: &dyn Fn(&stele::disk::DiskStatus) -> Option<f64>| -> Vec<(String, f64)> {
+        disks
+            .iter()
+            .filter_map(|d| f(d).map(|v| (format!("disk=\"{}\"", d.id), v)))
+            .collect()
+    };
+    gauge(
+        &mut x,
+        "stele_disk_online",
+        "gauge",
+        "1 if the disk is online",
+        &per_disk(&|d| {
+            Some(f64::from(u8::from(
+                d.state == stele::disk::DiskState::Online,
+            )))
+        }),
+    );
+    gauge(
+        &mut x,
+        "stele_disk_full",
+        "gauge",
+        "1 if the disk is full",
+        &per_disk(&|d| Some(f64::from(u8::from(d.state == stele::disk::DiskState::Full)))),
+    );
+    gauge(
+        &mut x,
+        "stele_disk_free_bytes",
+        "gauge",
+        "Bytes free on the disk's filesystem",
+        &per_disk(&|d| d.free_bytes.map(|b| b as f64)),
+    );
+    let t = scrub.totals;
+    for (name, help, v) in [
+        (
+            "stele_scrub_shards_verified",
+            "Shards verified by scrub",
+            t.shards_verified,
+        ),
+        (
+            "stele_scrub_bytes_verified",
+            "Bytes verified by scrub",
+            t.bytes_verified,
+        ),
+        (
+            "stele_scrub_shards_corrupt",
+            "Corrupt shards found by scrub",
+            t.corrupt,
+        ),
+        (
+            "stele_scrub_shards_missing",
+            "Missing shards found by scrub",
+            t.missing,
+        ),
+        (
+            "stele_scrub_shards_repaired",
+            "Shards rebuilt by scrub",
+            t.repaired,
+        ),
+        ("stele_scrub_passes", "Scrub passes finished", scrub.passes),
+        (
+            "stele_repair_shards_rebuilt",
+            "Shards rebuilt from the repair queue",
+            repair_st.shards_rebuilt,
+        ),
+        ("stele_drills", "Restore drills run", drill.drills),
+        (
+            "stele_clock_anomalies",
+            "Wall-clock steps the retention clock refused",
+            clock.anomalies,
+        ),
+        (
+            "stele_lifecycle_passes",
+            "Lifecycle passes finished",
+            lifecycle.passes,
+        ),
+    ] {
+        gauge(&mut x, name, "counter", help, &[(String::new(), v as f64)]);
+    }
+    let last_unrepairable = scrub.last_pass.as_ref().map_or(0, |r| r.unrepairable.len());
+    let (drill_passed, drill_failed) = drill.last.as_ref().map_or((0, 0), |r| (r.passed, r.failed));
+    for (name, help, v) in [
+        (
+            "stele_unrepairable_versions",
+            "Versions the last scrub pass could not rebuild",
+            last_unrepairable as f64,
+        ),
+        (
+            "stele_repair_queue_length",
+            "Entries waiting in the repair queue",
+            queue_gauge(repair_st.queue_length),
+        ),
+        (
+            "stele_drill_last_passed",
+            "Versions the last restore drill read back intact",
+            drill_passed as f64,
+        ),
+        (
+            "stele_drill_last_failed",
+            "Versions the last restore drill could not read back",
+            drill_failed as f64,
+        ),
+        (
+            "stele_backups_overdue",
+            "Buckets whose expected backups are overdue",
+            watch.overdue.len() as f64,
+        ),
+        (
+            "stele_alerts_queued",
+            "Alerts waiting for delivery",
+            alert_queue as f64,
+        ),
+        (
+            "stele_retention_clock_behind_wall_seconds",
+            "How far retention time runs behind the wall clock",
+            clock.behind_wall_micros as f64 / 1e6,
+        ),
+    ] {
+        gauge(&mut x, name, "gauge", help, &[(String::new(), v)]);
+    }
+    // A pass that did not finish is never counted as one: it is counted here, and its
+    // worker shows 1 in the gauge until a pass finishes.
+    let workers = [
+        ("scrub", scrub.failed_passes, scrub.last_failure.is_some()),
+        (
+            "lifecycle",
+            lifecycle.failed_passes,
+            lifecycle.last_failure.is_some(),
+        ),
+        ("drill", drill.failed_runs, drill.last_failure.is_some()),
+    ];
+    gauge(
+        &mut x,
+        "stele_worker_failed_passes",
+        "counter",
+        "Background passes that met an error and did not finish",
+        &workers
+            .iter()
+            .map(|(w, n, _)| (format!("worker=\"{w}\""), *n as f64))
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut x,
+        "stele_worker_last_pass_failed",
+        "gauge",
+        "1 if the worker's last pass failed",
+        &workers
+            .iter()
+            .map(|(w, _, f)| (format!("worker=\"{w}\""), f64::from(u8::from(*f))))
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut x,
+        "stele_repair_failed_attempts",
+        "counter",
+        "Repair attempts that failed (the entry stays queued)",
+        &[(String::new(), repair_st.failed_attempts as f64)],
+    );
+    gauge(
+        &mut x,
+        "stele_repair_queue_failing",
+        "gauge",
+        "Repair queue entries whose last attempt failed",
+        &[(String::new(), queue_gauge(repair_st.failing))],
+    );
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        admin.metrics.render(&x),
+    )
+        .into_response()
+}
+
+pub(super) async fn status(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let ids = admin.ids.clone();
+    let (users, approvals, in_force) = blocking(move || {
+        Ok((
+            ids.users()?.len(),
+            ids.approvals()?.len(),
+            ids.two_person_in_force()?,
+        ))
+    })
+    .await?;
+    let store = admin.control.store();
+    Ok(Json(serde_json::json!({
+        "disks": store.disks(),
+        "buckets": store.buckets().map(|b| b.len()).unwrap_or(0),
+        "users": users,
+        "pending_approvals": approvals,
+        "two_person_rule_in_force": in_force,
+        "clock": store.retention_clock().status(),
+        "lifecycle": admin.lifecycle.status(),
+    })))
+}
+
+pub(super) async fn disks(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<Vec<stele::disk::DiskStatus>>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    Ok(Json(admin.control.store().disks()))
+}
+
+pub(super) async fn clock(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<stele::lock::ClockStatus>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    Ok(Json(admin.control.store().retention_clock().status()))
+}
