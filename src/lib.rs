@@ -47,6 +47,9 @@ pub mod types;
 pub mod watchdog;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{EcParams, NodeConfig};
 pub use store::{ByteRange, ObjectRead, PutOptions, PutOutcome, Store, StoreError};

@@ -275,11 +275,12 @@ impl Disk {
         }
         let tmp_dir = root.join("tmp");
         std::fs::create_dir_all(&tmp_dir).map_err(|e| io("create", &tmp_dir, e))?;
+        // Never an empty stamp in place of one that could not be written.
         let stamp = toml::to_string(&Stamp {
             format: STAMP_FORMAT,
             id: self.spec.id.clone(),
         })
-        .unwrap_or_default();
+        .map_err(|e| io("encode stamp", root, io::Error::other(e)))?;
         let tmp = tmp_dir.join(STAMP_FILE);
         write_durable(&tmp, stamp.as_bytes()).map_err(|e| io("write stamp", &tmp, e))?;
         std::fs::rename(&tmp, self.stamp_path()).map_err(|e| io("rename stamp", &tmp, e))?;

@@ -1,0 +1,3 @@
+//! Tests that span the core's modules.
+
+mod formats;
