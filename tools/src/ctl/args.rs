@@ -1,0 +1,382 @@
+//! The command line: every command, subcommand and argument (clap), and their parsers.
+
+use super::*;
+
+/// Options every admin command shares (global: they may follow any subcommand).
+#[derive(Debug, clap::Args)]
+pub struct AdminOpts {
+    /// The node's admin API.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Admin API",
+        env = "STELE_ADMIN_URL",
+        default_value = "http://127.0.0.1:9001"
+    )]
+    pub(super) admin_url: String,
+    /// Admin-plane access key.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Admin API",
+        env = "STELE_ADMIN_KEY"
+    )]
+    pub(super) admin_key: Option<String>,
+    /// Admin-plane secret (prefer the environment variable: flags show up in `ps`).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Admin API",
+        env = "STELE_ADMIN_SECRET",
+        hide_env_values = true
+    )]
+    pub(super) admin_secret: Option<String>,
+    /// Print the server's JSON as is instead of a table.
+    #[arg(long, global = true)]
+    pub(super) json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Users: add, list, disable, enable, delete.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Access keys: create, rotate, revoke.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Replace a user's grants.
+    Grant(GrantArgs),
+    /// Allow (or with --revoke, withdraw) a user's bypass of GOVERNANCE retention.
+    Bypass(BypassArgs),
+    /// Buckets.
+    #[command(subcommand)]
+    Bucket(BucketCommand),
+    /// Retention policies: bounds on the retention of new versions in a bucket.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Privileged operations waiting for a second administrator.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Turn the two-person rule on or off.
+    TwoPersonRule {
+        #[arg(value_enum)]
+        state: OnOff,
+    },
+    /// The node's disks, counts, clock and lifecycle worker.
+    Status,
+    /// Scrub: verify every shard, rebuild what is missing or corrupt.
+    #[command(subcommand)]
+    Scrub(ScrubCommand),
+    /// The repair queue that reads and writes feed.
+    #[command(subcommand)]
+    Repair(RepairCommand),
+    /// Restore drills: a random sample of versions read back end to end and checked.
+    #[command(subcommand)]
+    Drill(DrillCommand),
+    /// Alerts: webhook sinks, the delivery queue, a test alert.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Disks: bring a replaced one back.
+    #[command(subcommand)]
+    Disk(DiskCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Add a user.
+    Add {
+        name: String,
+        /// ROLE or ROLE:bucket1,bucket2 (no buckets: all buckets); repeatable. Roles:
+        /// backup-writer, restore-reader, auditor, admin, replication-peer.
+        #[arg(long = "role", value_name = "ROLE[:BUCKETS]", value_parser = parse_grant)]
+        roles: Vec<GrantSpec>,
+    },
+    /// List users, their grants and their keys.
+    List,
+    /// Disable a user: its keys stop working until it is enabled again.
+    Disable { name: String },
+    /// Enable a disabled user.
+    Enable { name: String },
+    /// Delete a user and its keys (an administrator: needs approval under the two-person rule).
+    Delete { name: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KeyCommand {
+    /// Create an access key for a user (S3 unless --admin); the secret is shown only once.
+    Create {
+        user: String,
+        /// An admin-plane key (for this API) instead of an S3 key.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Create a new key for the same user and plane; the old one keeps working until it
+    /// is revoked.
+    Rotate { access_key: String },
+    /// Revoke a key.
+    Revoke { access_key: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GrantArgs {
+    pub(super) user: String,
+    /// ROLE or ROLE:bucket1,bucket2 (no buckets: all buckets); repeatable.
+    #[arg(
+        long = "role",
+        value_name = "ROLE[:BUCKETS]",
+        value_parser = parse_grant,
+        required_unless_present = "none"
+    )]
+    pub(super) roles: Vec<GrantSpec>,
+    /// Remove every grant instead.
+    #[arg(long, conflicts_with = "roles")]
+    pub(super) none: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BypassArgs {
+    pub(super) user: String,
+    /// Limit the bypass to these buckets (repeatable; none: all buckets).
+    #[arg(long = "bucket", value_name = "BUCKET")]
+    pub(super) buckets: Vec<String>,
+    /// Withdraw the bypass.
+    #[arg(long, conflicts_with = "buckets")]
+    pub(super) revoke: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BucketCommand {
+    /// Create a bucket.
+    Create {
+        name: String,
+        /// Enable Object Lock (cannot be undone).
+        #[arg(long)]
+        lock: bool,
+        /// Default retention of new versions: Nd or N (days); implies --lock.
+        #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+        retention: Option<u32>,
+        /// Mode of the default retention.
+        #[arg(long, value_enum, ignore_case = true, requires = "retention")]
+        mode: Option<Mode>,
+    },
+    /// Expect a new version in a bucket at least this often: an overdue backup raises an
+    /// alert.
+    Expect {
+        bucket: String,
+        /// How often: 90s, 30m, 24h, 7d or plain seconds.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            value_parser = parse_duration,
+            required_unless_present = "none"
+        )]
+        every: Option<u64>,
+        /// Remove the expectation instead.
+        #[arg(long, conflicts_with = "every")]
+        none: bool,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Set (replace) a bucket's retention policy. Loosening one needs approval under the
+    /// two-person rule.
+    Set {
+        bucket: String,
+        /// Shortest retention a new version may have.
+        #[arg(long, value_name = "N", value_parser = parse_days)]
+        min_days: Option<u32>,
+        /// Longest retention a new version may have.
+        #[arg(long, value_name = "N", value_parser = parse_days)]
+        max_days: Option<u32>,
+        /// Retention modes allowed.
+        #[arg(
+            long,
+            value_enum,
+            ignore_case = true,
+            value_delimiter = ',',
+            default_value = "GOVERNANCE,COMPLIANCE"
+        )]
+        modes: Vec<Mode>,
+        /// What happens to a new version below the minimum: refused, or raised to it.
+        #[arg(long, value_enum, default_value = "refuse")]
+        below_min: BelowMin,
+    },
+    /// Show a bucket's retention policy.
+    Show { bucket: String },
+    /// Remove a bucket's retention policy (a loosening: approval under the two-person rule).
+    Clear { bucket: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ApprovalsCommand {
+    /// List pending approvals.
+    List,
+    /// Approve (and so carry out) a pending operation requested by another administrator.
+    Approve { id: String },
+    /// Deny a pending operation.
+    Deny { id: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ScrubCommand {
+    /// Start a scrub pass now (after the one running, if any).
+    Run {
+        /// Wait for the pass and print its report (however long it takes; interrupting
+        /// stops the waiting, not the pass).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Whether a pass is running, the last pass's counts, the rate and the schedule.
+    Status,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RepairCommand {
+    /// The repair queue's length and what the repair worker did.
+    Status,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DrillCommand {
+    /// Run a restore drill now and wait for it; exits non-zero if a version failed.
+    Run,
+    /// The last drill's result and the schedule.
+    Status,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AlertsCommand {
+    /// Raise a test alert: it is logged and queued for every sink.
+    Test,
+    /// Webhook sinks: set, list, remove.
+    #[command(subcommand)]
+    Sink(SinkCommand),
+    /// Alerts waiting for delivery.
+    Queue,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SinkCommand {
+    /// Add or replace a sink: every alert is POSTed to URL as JSON.
+    Set { name: String, url: String },
+    /// List the sinks.
+    List,
+    /// Remove a sink.
+    Remove { name: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DiskCommand {
+    /// Bring a replaced (emptied) disk back: it is stamped and put online, and a scrub
+    /// pass rebuilds its shards.
+    Heal {
+        id: String,
+        /// Wait for the scrub pass and print its report.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    #[value(name = "COMPLIANCE")]
+    Compliance,
+    #[value(name = "GOVERNANCE")]
+    Governance,
+}
+
+impl Mode {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Mode::Compliance => "COMPLIANCE",
+            Mode::Governance => "GOVERNANCE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BelowMin {
+    Refuse,
+    Raise,
+}
+
+/// A grant as the API takes it: a role and its buckets (`None`: all buckets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GrantSpec {
+    pub(super) role: String,
+    pub(super) buckets: Option<Vec<String>>,
+}
+
+/// `ROLE` or `ROLE:bucket1,bucket2`.
+pub(super) fn parse_grant(s: &str) -> Result<GrantSpec, String> {
+    let (role, buckets) = match s.split_once(':') {
+        None => (s, None),
+        Some((role, list)) => {
+            let buckets: Vec<String> = list.split(',').map(|b| b.trim().to_owned()).collect();
+            if buckets.iter().any(String::is_empty) {
+                return Err(format!(
+                    "{s:?}: empty bucket name (ROLE alone means all buckets)"
+                ));
+            }
+            (role, Some(buckets))
+        }
+    };
+    let role = role.trim();
+    if role.is_empty() {
+        return Err(format!("{s:?}: no role"));
+    }
+    Ok(GrantSpec {
+        role: role.to_owned(),
+        buckets,
+    })
+}
+
+/// `30d`, `30D` or `30`: a number of days, at least 1.
+pub(super) fn parse_days(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let n = t
+        .strip_suffix(['d', 'D'])
+        .unwrap_or(t)
+        .parse::<u32>()
+        .map_err(|_| format!("{s:?}: expected a number of days, e.g. 30d or 30"))?;
+    if n == 0 {
+        return Err("at least 1 day".into());
+    }
+    Ok(n)
+}
+
+/// `90s`, `30m`, `24h`, `7d` or `3600`: a duration in seconds, at least 1.
+pub(super) fn parse_duration(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_lowercase()),
+        _ => (t, 's'),
+    };
+    let bad = || format!("{s:?}: expected a duration, e.g. 90s, 30m, 24h, 7d or 3600");
+    let scale: u64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(bad()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let secs = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{s:?}: too long"))?;
+    if secs == 0 {
+        return Err("at least 1 second".into());
+    }
+    Ok(secs)
+}

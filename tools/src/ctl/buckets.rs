@@ -1,0 +1,130 @@
+//! `bucket` and `policy`: buckets, default retention, retention policies, expectations.
+
+use super::*;
+
+impl Ctx {
+    pub(super) fn bucket(&self, cmd: BucketCommand) -> anyhow::Result<()> {
+        match cmd {
+            BucketCommand::Create {
+                name,
+                lock,
+                retention,
+                mode,
+            } => {
+                let mode = retention.map(|_| mode.unwrap_or(Mode::Compliance));
+                let body = json!({
+                    "name": name,
+                    "lock": lock || retention.is_some(),
+                    "retention_mode": mode.map(Mode::as_str),
+                    "retention_days": retention,
+                });
+                let r = self.client.post("/v1/buckets", Some(&body))?;
+                self.show(&r, |_| {
+                    match (retention, mode) {
+                        (Some(days), Some(mode)) => {
+                            let plural = if days == 1 { "" } else { "s" };
+                            out!(
+                                "bucket {name} created: Object Lock on, \
+                                 default retention {} {days} day{plural}",
+                                mode.as_str()
+                            )
+                        }
+                        _ if lock => out!("bucket {name} created: Object Lock on"),
+                        _ => out!("bucket {name} created"),
+                    }
+                    Ok(())
+                })
+            }
+            BucketCommand::Expect {
+                bucket,
+                every,
+                none: _,
+            } => {
+                let path = format!("/v1/buckets/{}/expect", segment(&bucket));
+                let r = self.client.put(&path, &json!({ "every_secs": every }))?;
+                let what = match every {
+                    Some(secs) => {
+                        let every = match secs_text(secs) {
+                            t if t.ends_with('s') => t,
+                            t => format!("{t} ({secs}s)"),
+                        };
+                        format!(
+                            "bucket {bucket}: a new version expected at least every {every}; \
+                             an overdue backup raises an alert"
+                        )
+                    }
+                    None => format!("bucket {bucket}: no backup freshness expectation"),
+                };
+                self.outcome(&r, &what)
+            }
+        }
+    }
+
+    pub(super) fn policy(&self, cmd: PolicyCommand) -> anyhow::Result<()> {
+        match cmd {
+            PolicyCommand::Set {
+                bucket,
+                min_days,
+                max_days,
+                mut modes,
+                below_min,
+            } => {
+                if let (Some(min), Some(max)) = (min_days, max_days)
+                    && min > max
+                {
+                    bail!("--min-days {min} is above --max-days {max}");
+                }
+                let mut seen = Vec::new();
+                modes.retain(|m| {
+                    let first = !seen.contains(m);
+                    seen.push(*m);
+                    first
+                });
+                let body = json!({
+                    "min_days": min_days,
+                    "max_days": max_days,
+                    "modes": modes.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                    "below_min": match below_min {
+                        BelowMin::Refuse => "refuse",
+                        BelowMin::Raise => "raise",
+                    },
+                });
+                let r = self.client.put(&policy_path(&bucket), &body)?;
+                self.outcome(&r, &format!("retention policy of {bucket} set"))
+            }
+            PolicyCommand::Show { bucket } => {
+                let r = self.client.get(&policy_path(&bucket))?;
+                self.show(&r, |v| {
+                    if v.is_null() {
+                        out!("bucket {bucket} has no retention policy");
+                        return Ok(());
+                    }
+                    let days = |k: &str| match v.get(k) {
+                        Some(Value::Number(n)) => format!("{n}"),
+                        _ => "-".into(),
+                    };
+                    let modes = v
+                        .get("modes")
+                        .and_then(Value::as_array)
+                        .map(|m| m.iter().map(text).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default();
+                    rows(&[
+                        ("bucket", bucket.clone()),
+                        ("min days", days("min_days")),
+                        ("max days", days("max_days")),
+                        ("modes", modes),
+                        (
+                            "below minimum",
+                            v.get("below_min").map(text).unwrap_or_default(),
+                        ),
+                    ]);
+                    Ok(())
+                })
+            }
+            PolicyCommand::Clear { bucket } => {
+                let r = self.client.put(&policy_path(&bucket), &Value::Null)?;
+                self.outcome(&r, &format!("retention policy of {bucket} removed"))
+            }
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! `stelectl`'s admin commands: users, keys, grants, governance bypass, buckets, retention
+//! policies, approvals, the two-person rule and status; scrub, repair, restore drills,
+//! alerts, backup freshness expectations and disk heal, each one call (or two) to the
+//! node's admin API through [`crate::admin`].
+//!
+//! Output is a human-readable table or summary by default; with `--json` the server's
+//! JSON is printed as is. A failed call prints the server's JSON error on stderr and exits
+//! non-zero; a call that waits for a second administrator (HTTP 202) prints the approval
+//! id and exits zero. A restore drill with a failed version exits non-zero too.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::admin::{AdminClient, ApiError, Reply, segment};
+
+/// Set when a write to stdout failed (a closed pipe, a full disk): the command then exits
+/// non-zero; only a closed pipe goes unmentioned.
+static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// `println!` that never panics: a failed write is remembered in [`STDOUT_FAILED`].
+macro_rules! out {
+    () => {
+        $crate::ctl::emit(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::ctl::emit(format_args!($($arg)*))
+    };
+}
+
+fn emit(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if STDOUT_FAILED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"))
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("stelectl: cannot write the output: {e}");
+        }
+        STDOUT_FAILED.store(true, Ordering::Relaxed);
+    }
+}
+
+mod alerts;
+mod approvals;
+mod args;
+mod buckets;
+mod identities;
+mod render;
+mod workers;
+
+pub use args::*;
+use render::*;
+
+/// Runs one admin command; any failure is reported on stderr, a failed API call with the
+/// server's JSON error as is.
+pub fn run(cmd: AdminCommand, opts: AdminOpts) -> ExitCode {
+    let json = opts.json;
+    match connect(opts).and_then(|client| Ctx { client, json }.dispatch(cmd)) {
+        Ok(()) if STDOUT_FAILED.load(Ordering::Relaxed) => ExitCode::FAILURE,
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e, json);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(e: &anyhow::Error, json: bool) {
+    let Some(api) = e.downcast_ref::<ApiError>() else {
+        eprintln!("stelectl: {e:#}");
+        return;
+    };
+    if !json {
+        eprintln!("stelectl: {api}");
+    }
+    let body = api.body.trim_end();
+    if !body.is_empty() {
+        eprintln!("{body}");
+    } else if json {
+        eprintln!("HTTP {}", api.status);
+    }
+}
+
+fn connect(opts: AdminOpts) -> anyhow::Result<AdminClient> {
+    let key = opts
+        .admin_key
+        .context("no admin credential: set STELE_ADMIN_KEY (or --admin-key)")?;
+    let secret = opts
+        .admin_secret
+        .context("no admin secret: set STELE_ADMIN_SECRET (or --admin-secret)")?;
+    AdminClient::new(&opts.admin_url, &key, &secret)
+}
+
+struct Ctx {
+    client: AdminClient,
+    json: bool,
+}
+
+impl Ctx {
+    fn dispatch(&self, cmd: AdminCommand) -> anyhow::Result<()> {
+        match cmd {
+            AdminCommand::User(c) => self.user(c),
+            AdminCommand::Key(c) => self.key(c),
+            AdminCommand::Grant(a) => {
+                let grants = if a.none { Vec::new() } else { a.roles };
+                let path = format!("/v1/users/{}/grants", segment(&a.user));
+                let r = self.client.put(&path, &json!({ "grants": grants }))?;
+                self.show(&r, |v| {
+                    out!("grants of {} set:", a.user);
+                    users_table(std::slice::from_ref(v));
+                    Ok(())
+                })
+            }
+            AdminCommand::Bypass(a) => {
+                let buckets = (!a.buckets.is_empty()).then_some(&a.buckets);
+                let path = format!("/v1/users/{}/governance-bypass", segment(&a.user));
+                let r = self
+                    .client
+                    .put(&path, &json!({ "allowed": !a.revoke, "buckets": buckets }))?;
+                let what = match (a.revoke, buckets) {
+                    (true, _) => format!("{} may no longer bypass GOVERNANCE retention", a.user),
+                    (false, None) => {
+                        format!("{} may bypass GOVERNANCE retention in every bucket", a.user)
+                    }
+                    (false, Some(b)) => format!(
+                        "{} may bypass GOVERNANCE retention in {}",
+                        a.user,
+                        b.join(", ")
+                    ),
+                };
+                self.outcome(&r, &what)
+            }
+            AdminCommand::Bucket(c) => self.bucket(c),
+            AdminCommand::Policy(c) => self.policy(c),
+            AdminCommand::Approvals(c) => self.approvals(c),
+            AdminCommand::TwoPersonRule { state } => {
+                let enabled = state == OnOff::On;
+                let r = self.client.put(
+                    "/v1/settings/two-person-rule",
+                    &json!({ "enabled": enabled }),
+                )?;
+                let what = if enabled {
+                    "two-person rule on (in force while there are at least two administrators)"
+                } else {
+                    "two-person rule off"
+                };
+                self.outcome(&r, what)
+            }
+            AdminCommand::Status => {
+                let r = self.client.get("/v1/status")?;
+                self.show(&r, status)
+            }
+            AdminCommand::Scrub(c) => self.scrub(c),
+            AdminCommand::Repair(RepairCommand::Status) => {
+                let r = self.client.get("/v1/repair")?;
+                self.show(&r, |v| {
+                    let n = |k: &str| v.get(k).map(text).unwrap_or_else(|| "-".into());
+                    rows(&[
+                        ("queue length", n("queue_length")),
+                        ("handled", n("handled")),
+                        ("shards rebuilt", n("shards_rebuilt")),
+                        ("unrepairable", n("unrepairable")),
+                    ]);
+                    Ok(())
+                })
+            }
+            AdminCommand::Drill(c) => self.drill(c),
+            AdminCommand::Alerts(c) => self.alerts(c),
+            AdminCommand::Disk(DiskCommand::Heal { id, wait }) => {
+                let path = format!("/v1/disks/{}/heal", segment(&id));
+                if wait {
+                    let r = self
+                        .client
+                        .post_waiting(&format!("{path}?wait=true"), None)?;
+                    self.show(&r, |v| {
+                        out!("disk {id} healed; the scrub pass that rebuilt its shards:");
+                        scrub_report(v)
+                    })
+                } else {
+                    let r = self.client.post(&path, None)?;
+                    self.outcome(
+                        &r,
+                        &format!(
+                            "disk {id} healed and online; a scrub pass rebuilds its shards \
+                             (follow it with: stelectl scrub status)"
+                        ),
+                    )
+                }
+            }
+        }
+    }
+
+    /// Prints the body as is with `--json`, else calls `human` with it parsed.
+    fn show(
+        &self,
+        r: &Reply,
+        human: impl FnOnce(&Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        if self.json {
+            print_raw(r);
+            if r.is_pending() {
+                // stdout stays the server's JSON; the reminder goes to stderr.
+                let id = r.json()?.pointer("/approval/id").map(text);
+                eprintln!(
+                    "pending approval {}: a second administrator must approve it",
+                    id.unwrap_or_default()
+                );
+            }
+            return Ok(());
+        }
+        if r.is_pending() {
+            return pending(&r.json()?);
+        }
+        human(&r.json()?)
+    }
+
+    /// For calls that answer `{"status": "done"}` (200) or a pending approval (202).
+    fn outcome(&self, r: &Reply, done: &str) -> anyhow::Result<()> {
+        self.show(r, |_| {
+            out!("{done}");
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_parse() {
+        assert_eq!(
+            parse_grant("backup-writer"),
+            Ok(GrantSpec {
+                role: "backup-writer".into(),
+                buckets: None
+            })
+        );
+        assert_eq!(
+            parse_grant("restore-reader:b1,b2"),
+            Ok(GrantSpec {
+                role: "restore-reader".into(),
+                buckets: Some(vec!["b1".into(), "b2".into()])
+            })
+        );
+        assert!(parse_grant("auditor:").is_err());
+        assert!(parse_grant("auditor:a,,b").is_err());
+        assert!(parse_grant(":b1").is_err());
+    }
+
+    #[test]
+    fn days_parse() {
+        assert_eq!(parse_days("30d"), Ok(30));
+        assert_eq!(parse_days("7D"), Ok(7));
+        assert_eq!(parse_days("365"), Ok(365));
+        assert!(parse_days("0d").is_err());
+        assert!(parse_days("1y").is_err());
+        assert!(parse_days("-3").is_err());
+        assert!(parse_days("d").is_err());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("30m"), Ok(1800));
+        assert_eq!(parse_duration("24h"), Ok(86_400));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        assert_eq!(parse_duration("7D"), Ok(604_800));
+        assert_eq!(parse_duration("3600"), Ok(3600));
+        for bad in [
+            "",
+            "h",
+            "0",
+            "0h",
+            "1y",
+            "-5m",
+            "1.5h",
+            "24 h",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        for s in [90, 1800, 86_400, 604_800, 3601] {
+            assert_eq!(parse_duration(&secs_text(s)), Ok(s));
+        }
+    }
+
+    #[test]
+    fn sizes_and_times_render() {
+        assert_eq!(bytes_text(512), "512 B");
+        assert_eq!(bytes_text(50_000_000), "47.7 MiB");
+        assert_eq!(exact_bytes_text(3 * 1024 * 1024), "3.0 MiB (3145728 bytes)");
+        assert_eq!(exact_bytes_text(1000), "1000 B");
+        assert_eq!(millis_text(850), "850 ms");
+        assert_eq!(millis_text(12_345), "12.3 s");
+        assert_eq!(millis_text(3_723_000), "1h 02m 03s");
+        assert_eq!(millis_text(61_000), "1m 01s");
+    }
+
+    #[test]
+    fn grants_render_as_role_args() {
+        let v =
+            json!([{"role": "admin", "buckets": null}, {"role": "auditor", "buckets": ["a", "b"]}]);
+        assert_eq!(grants_text(&v), "admin auditor:a,b");
+        assert_eq!(grants_text(&json!([])), "-");
+    }
+
+    #[test]
+    fn command_line_parses() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct T {
+            #[command(flatten)]
+            opts: AdminOpts,
+            #[command(subcommand)]
+            cmd: AdminCommand,
+        }
+        let t = T::try_parse_from([
+            "t",
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "backup-writer:b1",
+            "--role",
+            "auditor",
+            "--json",
+        ])
+        .expect("parse");
+        assert!(t.opts.json);
+        let AdminCommand::User(UserCommand::Add { roles, .. }) = t.cmd else {
+            panic!("{:?}", t.cmd)
+        };
+        assert_eq!(roles.len(), 2);
+        assert!(T::try_parse_from(["t", "bucket", "create", "b", "--mode", "GOVERNANCE"]).is_err());
+        let t = T::try_parse_from([
+            "t",
+            "bucket",
+            "create",
+            "b",
+            "--retention",
+            "30d",
+            "--mode",
+            "governance",
+        ])
+        .expect("parse");
+        assert!(matches!(
+            t.cmd,
+            AdminCommand::Bucket(BucketCommand::Create {
+                retention: Some(30),
+                mode: Some(Mode::Governance),
+                ..
+            })
+        ));
+        assert!(T::try_parse_from(["t", "grant", "alice"]).is_err());
+        assert!(T::try_parse_from(["t", "grant", "alice", "--none"]).is_ok());
+        assert!(T::try_parse_from(["t", "bypass", "alice", "--bucket", "b", "--revoke"]).is_err());
+        let t = T::try_parse_from(["t", "policy", "set", "b", "--min-days", "7"]).expect("parse");
+        let AdminCommand::Policy(PolicyCommand::Set {
+            modes, below_min, ..
+        }) = t.cmd
+        else {
+            panic!("{:?}", t.cmd)
+        };
+        assert_eq!(modes, [Mode::Governance, Mode::Compliance]);
+        assert_eq!(below_min, BelowMin::Refuse);
+        assert!(T::try_parse_from(["t", "two-person-rule", "on"]).is_ok());
+        assert!(T::try_parse_from(["t", "two-person-rule", "maybe"]).is_err());
+        let t = T::try_parse_from(["t", "bucket", "expect", "b", "--every", "24h"]).expect("parse");
+        assert!(matches!(
+            t.cmd,
+            AdminCommand::Bucket(BucketCommand::Expect {
+                every: Some(86_400),
+                none: false,
+                ..
+            })
+        ));
+        assert!(T::try_parse_from(["t", "bucket", "expect", "b", "--none"]).is_ok());
+        assert!(T::try_parse_from(["t", "bucket", "expect", "b"]).is_err());
+        assert!(
+            T::try_parse_from(["t", "bucket", "expect", "b", "--none", "--every", "1h"]).is_err()
+        );
+        let t = T::try_parse_from(["t", "scrub", "run", "--wait", "--json"]).expect("parse");
+        assert!(t.opts.json);
+        assert!(matches!(
+            t.cmd,
+            AdminCommand::Scrub(ScrubCommand::Run { wait: true })
+        ));
+        let t =
+            T::try_parse_from(["t", "alerts", "sink", "set", "ops", "http://h/x"]).expect("parse");
+        assert!(matches!(
+            t.cmd,
+            AdminCommand::Alerts(AlertsCommand::Sink(SinkCommand::Set { .. }))
+        ));
+        let t = T::try_parse_from(["t", "disk", "heal", "d3", "--wait"]).expect("parse");
+        assert!(matches!(
+            t.cmd,
+            AdminCommand::Disk(DiskCommand::Heal { wait: true, .. })
+        ));
+    }
+}
