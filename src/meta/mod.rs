@@ -4,9 +4,14 @@
 //! Versions are create-only: [`Meta::commit_version`] refuses to put a version record whose
 //! key already exists, and no function here rewrites one.
 
+pub mod engine;
 pub mod keys;
 pub mod record;
 mod rocks;
+#[cfg(test)]
+mod tests;
+
+pub use engine::{KvEngine, MemoryEngine};
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -160,7 +165,7 @@ impl Space {
 }
 
 /// Column families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cf {
     Buckets,
     Versions,
@@ -230,7 +235,7 @@ impl Batch {
 }
 
 pub struct Meta {
-    db: rocks::Rocks,
+    db: Box<dyn KvEngine>,
     /// Serialises check-then-write sequences (bucket creation, version commit) so two
     /// writers cannot both see "absent" and both write.
     write_lock: Mutex<()>,
@@ -261,11 +266,17 @@ fn repair_key(r: &RepairRecord) -> Vec<u8> {
 }
 
 impl Meta {
+    /// Opens (or creates) the RocksDB metadata store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, MetaError> {
-        Ok(Self {
-            db: rocks::Rocks::open(dir)?,
+        Ok(Self::with_engine(Box::new(rocks::Rocks::open(dir)?)))
+    }
+
+    /// A metadata store on `engine` (the in-memory one for tests).
+    pub fn with_engine(engine: Box<dyn KvEngine>) -> Self {
+        Self {
+            db: engine,
             write_lock: Mutex::new(()),
-        })
+        }
     }
 
     fn get<R: Record>(&self, cf: Cf, key: &[u8]) -> Result<Option<R>, MetaError> {
@@ -276,7 +287,7 @@ impl Meta {
     fn collect<R: Record>(&self, cf: Cf, prefix: &[u8], limit: usize) -> Result<Vec<R>, MetaError> {
         let mut out = Vec::new();
         let mut err = None;
-        self.db.scan(cf, prefix, |k, v| {
+        self.db.scan(cf, prefix, &mut |k, v| {
             if !k.starts_with(prefix) || out.len() >= limit {
                 return ControlFlow::Break(());
             }
@@ -341,7 +352,7 @@ impl Meta {
     ) -> Result<Option<VersionRecord>, MetaError> {
         let prefix = keys::object_prefix(bucket, key);
         let mut found = None;
-        self.db.scan(Cf::Versions, &prefix, |k, v| {
+        self.db.scan(Cf::Versions, &prefix, &mut |k, v| {
             if k.starts_with(&prefix) {
                 found = Some(v.to_vec());
             }
@@ -361,7 +372,7 @@ impl Meta {
         let prefix = keys::bucket_prefix(bucket);
         let start = keys::key_start(bucket, from);
         let mut err = None;
-        self.db.scan(Cf::Versions, &start, |k, v| {
+        self.db.scan(Cf::Versions, &start, &mut |k, v| {
             let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
                 return ControlFlow::Break(());
             };
@@ -834,7 +845,7 @@ impl Meta {
     /// release cannot read (a newer release's) is left alone: it only answers retries.
     pub fn forget_completed_uploads(&self, before: Timestamp) -> Result<usize, MetaError> {
         let mut old: Vec<Vec<u8>> = Vec::new();
-        self.db.scan(Cf::Uploads, b"C", |k, v| {
+        self.db.scan(Cf::Uploads, b"C", &mut |k, v| {
             if !k.starts_with(b"C") {
                 return ControlFlow::Break(());
             }
@@ -905,7 +916,7 @@ impl Meta {
         let prefix = segment.as_bytes().to_vec();
         let mut out = Vec::new();
         let mut err = None;
-        self.db.scan(Cf::Placement, &prefix, |k, v| {
+        self.db.scan(Cf::Placement, &prefix, &mut |k, v| {
             if !k.starts_with(&prefix) || k.len() != prefix.len() + 2 {
                 return ControlFlow::Break(());
             }

@@ -1,12 +1,12 @@
 //! RocksDB behind a narrow interface. Only this file imports `rocksdb`.
 
-use std::ops::ControlFlow;
 use std::path::Path;
 
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
+use super::engine::KvEngine;
 use super::{Batch, Cf, MetaError, Op};
 
 pub struct Rocks {
@@ -44,14 +44,16 @@ impl Rocks {
             message: format!("missing column family {}", cf.name()),
         })
     }
+}
 
-    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+impl KvEngine for Rocks {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
         self.db.get_cf(self.handle(cf)?, key).map_err(engine("get"))
     }
 
     /// Applies the batch atomically. With `sync`, the write-ahead log is fsynced before this
     /// returns (RocksDB groups concurrent synced writes into one fsync).
-    pub fn write(&self, batch: Batch, sync: bool) -> Result<(), MetaError> {
+    fn write(&self, batch: Batch, sync: bool) -> Result<(), MetaError> {
         let mut wb = WriteBatch::default();
         for op in batch.ops {
             match op {
@@ -65,12 +67,7 @@ impl Rocks {
     }
 
     /// Visits keys from `from` upward, while `f` says continue.
-    pub fn scan(
-        &self,
-        cf: Cf,
-        from: &[u8],
-        mut f: impl FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), MetaError> {
+    fn scan(&self, cf: Cf, from: &[u8], f: &mut super::engine::Visit<'_>) -> Result<(), MetaError> {
         let it = self.db.iterator_cf(
             self.handle(cf)?,
             IteratorMode::From(from, Direction::Forward),
