@@ -139,16 +139,24 @@ impl Watchdog {
 }
 
 impl Store {
-    /// When the newest version of any key in `bucket` was created (scans the bucket).
+    /// When `bucket` last took a version (object or delete marker): kept at commit time,
+    /// so this reads one record. A bucket written before that was kept is scanned once
+    /// and its time recorded.
     pub fn newest_version_time(
         &self,
         bucket: &BucketName,
     ) -> Result<Option<Timestamp>, crate::store::StoreError> {
+        if let Some(t) = self.meta().last_write(bucket)? {
+            return Ok(Some(t));
+        }
         let mut newest: Option<Timestamp> = None;
         self.meta().scan_versions(bucket, "", |_, v| {
             newest = newest.max(Some(v.created));
             std::ops::ControlFlow::Continue(())
         })?;
+        if let Some(t) = newest {
+            self.meta().note_last_write(bucket, t)?;
+        }
         Ok(newest)
     }
 }

@@ -19,11 +19,11 @@ use std::sync::Mutex;
 
 use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 pub use record::{
-    BelowMinimum, BucketRecord, CompletedUpload, DefaultRetention, InlineRecord, LifecycleConfig,
-    LifecycleRule, LockRecord, LockRequest, PartRecord, PendingRecord, Record, RepairReason,
-    RepairRecord, Retention, RetentionMode, RetentionPeriod, RetentionPolicy, SegmentRecord,
-    ShardPlacement, ShardRecord, SystemMeta, TagSet, UploadRecord, VersionKind, VersionRecord,
-    Versioning,
+    BelowMinimum, BucketActivity, BucketRecord, CompletedUpload, DefaultRetention, InlineRecord,
+    LifecycleConfig, LifecycleRule, LockRecord, LockRequest, PartRecord, PendingRecord, Record,
+    RepairReason, RepairRecord, Retention, RetentionMode, RetentionPeriod, RetentionPolicy,
+    SegmentRecord, ShardPlacement, ShardRecord, SystemMeta, TagSet, UploadRecord, VersionKind,
+    VersionRecord, Versioning,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -259,6 +259,10 @@ fn lifecycle_key(bucket: &BucketName) -> Vec<u8> {
     format!("lifecycle/{bucket}").into_bytes()
 }
 
+fn activity_key(bucket: &BucketName) -> Vec<u8> {
+    format!("activity/{bucket}").into_bytes()
+}
+
 fn repair_key(r: &RepairRecord) -> Vec<u8> {
     let mut k = (r.due.micros().max(0) as u64).to_be_bytes().to_vec();
     k.extend_from_slice(r.segment.as_bytes());
@@ -303,6 +307,41 @@ impl Meta {
             }
         })?;
         err.map_or(Ok(out), Err)
+    }
+
+    /// Adds to `b` the bucket's last-write time moved up to `at` (never back), as read now:
+    /// call it under the write guard.
+    fn note_write(
+        &self,
+        b: &mut Batch,
+        bucket: &BucketName,
+        at: Timestamp,
+    ) -> Result<(), MetaError> {
+        let key = activity_key(bucket);
+        let newer = self
+            .get::<BucketActivity>(Cf::System, &key)?
+            .is_none_or(|a| a.last_write < at);
+        if newer {
+            b.put(Cf::System, key, BucketActivity { last_write: at }.encode()?);
+        }
+        Ok(())
+    }
+
+    /// When `bucket` last took a version, as kept at commit time (`None` for a bucket
+    /// written before this was kept, or never written).
+    pub fn last_write(&self, bucket: &BucketName) -> Result<Option<Timestamp>, MetaError> {
+        Ok(self
+            .get::<BucketActivity>(Cf::System, &activity_key(bucket))?
+            .map(|a| a.last_write))
+    }
+
+    /// Records that `bucket` took a version at `at` (for a bucket whose last write was
+    /// found by a scan), never moving the time back.
+    pub fn note_last_write(&self, bucket: &BucketName, at: Timestamp) -> Result<(), MetaError> {
+        let _g = self.guard();
+        let mut b = Batch::default();
+        self.note_write(&mut b, bucket, at)?;
+        self.db.write(b, false)
     }
 
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -507,6 +546,7 @@ impl Meta {
                 version_id: rec.version_id,
             });
         }
+        self.note_write(&mut b, bucket, rec.created)?;
         self.db.write(b, true)
     }
 
@@ -681,6 +721,7 @@ impl Meta {
         let mut b = Batch::default();
         b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
         b.delete(Cf::System, lifecycle_key(name));
+        b.delete(Cf::System, activity_key(name));
         self.db.write(b, true)?;
         Ok(true)
     }
@@ -831,6 +872,7 @@ impl Meta {
                 completed.encode()?,
             );
             b.put(Cf::Versions, vkey, rec.encode()?);
+            self.note_write(&mut b, &upload.bucket, rec.created)?;
         }
         self.db.write(b, true)?;
         Ok(parts)

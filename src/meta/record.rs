@@ -628,6 +628,18 @@ impl Record for CompletedUpload {
     const FORMAT: u8 = 1;
 }
 
+/// When a bucket last took a version (object or delete marker), kept at commit time so
+/// the watchdog's freshness check reads one record instead of scanning the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketActivity {
+    pub last_write: Timestamp,
+}
+
+impl Record for BucketActivity {
+    const NAME: &'static str = "bucket-activity";
+    const FORMAT: u8 = 1;
+}
+
 /// The Object Lock a write asks for (`x-amz-object-lock-*` headers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRequest {

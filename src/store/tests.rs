@@ -962,3 +962,50 @@ fn complete_queues_missing_shards_in_its_own_commit() {
     assert_eq!(q[0].version_id, done.version_id);
     assert_eq!(q[0].reason, RepairReason::WriteFailed);
 }
+
+/// The watchdog's freshness reads the bucket's last write, kept at commit time, instead of
+/// scanning the bucket; a bucket from before that was kept is scanned once.
+#[test]
+fn a_buckets_last_write_is_kept_at_commit() {
+    let rt = rt();
+    let n = clocked_node();
+    n.put(&rt, "fresh", "a", b"1");
+    n.clock.advance_micros(5_000_000);
+    n.put(&rt, "fresh", "b", b"2");
+    let bucket = BucketName::new("fresh").expect("name");
+    let newest = n
+        .store
+        .head_object(&bucket, &ObjectKey::new("b").expect("key"), None)
+        .expect("head")
+        .created;
+    assert_eq!(
+        n.store.newest_version_time(&bucket).expect("time"),
+        Some(newest)
+    );
+    // Not a scan: a record the scan could not read does not stop it.
+    let planted = n.plant_unreadable_version("fresh", "c");
+    assert_eq!(
+        n.store.newest_version_time(&bucket).expect("time"),
+        Some(newest)
+    );
+    n.store
+        .inner
+        .meta
+        .delete_raw(crate::meta::Cf::Versions, &planted)
+        .expect("unplant");
+    // A bucket without the record (written by an older release): one scan, then kept.
+    n.store
+        .inner
+        .meta
+        .delete_raw(crate::meta::Cf::System, b"activity/fresh")
+        .expect("forget");
+    assert_eq!(n.store.inner.meta.last_write(&bucket).expect("read"), None);
+    assert_eq!(
+        n.store.newest_version_time(&bucket).expect("time"),
+        Some(newest)
+    );
+    assert_eq!(
+        n.store.inner.meta.last_write(&bucket).expect("read"),
+        Some(newest)
+    );
+}

@@ -10,9 +10,9 @@ use crate::identity::{
 };
 use crate::lock::clock::{Anomaly, AnomalyRecord, ClockRecord};
 use crate::meta::{
-    BelowMinimum, BucketRecord, DefaultRetention, InlineRecord, PartRecord, PendingRecord, Record,
-    RetentionMode, RetentionPeriod, RetentionPolicy, SegmentRecord, ShardRecord, TagSet,
-    Versioning,
+    BelowMinimum, BucketActivity, BucketRecord, DefaultRetention, InlineRecord, PartRecord,
+    PendingRecord, Record, RetentionMode, RetentionPeriod, RetentionPolicy, SegmentRecord,
+    ShardRecord, TagSet, Versioning,
 };
 use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp};
 
@@ -196,6 +196,10 @@ fn current() -> Vec<(&'static str, String)> {
             .encode()),
         ),
         (
+            "bucket-activity",
+            enc(BucketActivity { last_write: T }.encode()),
+        ),
+        (
             "expectation",
             enc(Expectation {
                 bucket: "bkt".into(),
@@ -238,6 +242,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     ("alert-sink", "01036f707309687474703a2f2f782f8001"),
     ("queued-alert", "010171036f7073027b7d8001018001010165"),
+    ("bucket-activity", "018001"),
     ("expectation", "0103626b7480a305018001"),
 ];
 
