@@ -251,7 +251,7 @@ impl Alerts {
             if puts.is_empty() {
                 Ok(())
             } else {
-                self.meta.kv_write(Space::Alerts, &puts, &[])
+                self.meta.kv_write(Space::Node, &puts, &[])
             }
         }) {
             tracing::error!(error = %e, "alerts: cannot queue an alert");
@@ -260,7 +260,7 @@ impl Alerts {
 
     /// Everything still to deliver, oldest first.
     pub fn queue(&self, limit: usize) -> Result<Vec<QueuedAlert>, MetaError> {
-        self.meta.kv_list(Space::Alerts, "q/", limit)
+        self.meta.kv_list(Space::Node, "q/", limit)
     }
 
     /// Entries whose next attempt is due.
@@ -280,7 +280,7 @@ impl Alerts {
 
     /// The sink took it.
     pub fn delivered(&self, q: &QueuedAlert) -> Result<(), MetaError> {
-        self.meta.kv_write(Space::Alerts, &[], &[queue_key(&q.id)])
+        self.meta.kv_write(Space::Node, &[], &[queue_key(&q.id)])
     }
 
     /// The sink did not take it: try again later.
@@ -293,7 +293,7 @@ impl Alerts {
             .plus_micros(backoff_micros(q.attempts, self.max_backoff_micros));
         next.last_error = Some(error.to_owned());
         self.meta
-            .kv_write(Space::Alerts, &[(queue_key(&q.id), next.encode()?)], &[])
+            .kv_write(Space::Node, &[(queue_key(&q.id), next.encode()?)], &[])
     }
 
     /// Declares (or with `None` removes) how often backups are expected in `bucket`.

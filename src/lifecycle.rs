@@ -249,8 +249,8 @@ impl LifecycleWorker {
             Some(c) => self
                 .store
                 .meta()
-                .system_put(CHECKPOINT_KEY, c.encode()?, false),
-            None => self.store.meta().system_delete(CHECKPOINT_KEY),
+                .node_put(CHECKPOINT_KEY, c.encode()?, false),
+            None => self.store.meta().node_delete(CHECKPOINT_KEY),
         }
     }
 
@@ -763,7 +763,11 @@ mod tests {
         }
         store
             .meta()
-            .system_put("lifecycle/b-unreadable", vec![99, 0], true)
+            .put_raw_record(
+                crate::meta::Cf::Cluster,
+                b"lifecycle/b-unreadable",
+                &[99, 0],
+            )
             .expect("plant");
         clock.advance_micros(2 * DAY);
         let (_tx, running) = watch::channel(false);

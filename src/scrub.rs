@@ -267,7 +267,7 @@ impl ScrubWorker {
             other => other,
         };
         let end = match end {
-            PassEnd::Finished => match self.store.meta().system_delete(CHECKPOINT_KEY) {
+            PassEnd::Finished => match self.store.meta().node_delete(CHECKPOINT_KEY) {
                 Ok(()) => PassEnd::Finished,
                 Err(e) => PassEnd::Failed(format!("cannot clear the checkpoint: {e}")),
             },
@@ -433,7 +433,7 @@ impl ScrubWorker {
             };
             if let Err(e) = cp
                 .encode()
-                .and_then(|b| self.store.meta().system_put(CHECKPOINT_KEY, b, false))
+                .and_then(|b| self.store.meta().node_put(CHECKPOINT_KEY, b, false))
             {
                 return PassEnd::Failed(format!("cannot save the checkpoint: {e}"));
             }
@@ -469,7 +469,7 @@ impl PassWorker for ScrubWorker {
     }
 
     fn clear_checkpoint(&self) {
-        if let Err(e) = self.store.meta().system_delete(CHECKPOINT_KEY) {
+        if let Err(e) = self.store.meta().node_delete(CHECKPOINT_KEY) {
             tracing::warn!(error = %e, "scrub: cannot clear its checkpoint");
         }
     }

@@ -141,13 +141,13 @@ impl RetentionClock {
         mono: std::sync::Arc<dyn Monotonic>,
     ) -> Result<Self, MetaError> {
         let stored = meta
-            .system_get(HIGH_WATER_KEY)?
+            .node_get(HIGH_WATER_KEY)?
             .map(|b| ClockRecord::decode(&b))
             .transpose()?;
         let w = wall.now();
         let m = mono.micros();
         let mut seen = meta
-            .system_get(ANOMALIES_KEY)?
+            .node_get(ANOMALIES_KEY)?
             .map(|b| AnomalyRecord::decode(&b))
             .transpose()?
             .unwrap_or_default();
@@ -186,7 +186,7 @@ impl RetentionClock {
                 } else {
                     w
                 };
-                meta.system_put(
+                meta.node_put(
                     HIGH_WATER_KEY,
                     ClockRecord { high_water: first }.encode()?,
                     true,
@@ -197,7 +197,7 @@ impl RetentionClock {
         if let Some(a) = found {
             seen.count += 1;
             seen.last = Some(a);
-            meta.system_put(ANOMALIES_KEY, seen.encode()?, true)?;
+            meta.node_put(ANOMALIES_KEY, seen.encode()?, true)?;
         }
         Ok(Self {
             wall,
@@ -242,7 +242,7 @@ impl RetentionClock {
             };
             if let Err(e) = rec
                 .encode()
-                .and_then(|b| self.meta.system_put(ANOMALIES_KEY, b, true))
+                .and_then(|b| self.meta.node_put(ANOMALIES_KEY, b, true))
             {
                 tracing::error!(error = %e, "cannot persist the clock anomaly");
             }
@@ -253,7 +253,7 @@ impl RetentionClock {
             let record = ClockRecord { high_water: t };
             match record
                 .encode()
-                .and_then(|b| self.meta.system_put(HIGH_WATER_KEY, b, true))
+                .and_then(|b| self.meta.node_put(HIGH_WATER_KEY, b, true))
             {
                 Ok(()) => s.persisted = t,
                 Err(e) => tracing::error!(error = %e, "cannot persist the retention clock"),
@@ -422,7 +422,7 @@ mod tests {
             let t = c.now();
             let stored = r
                 .meta
-                .system_get(HIGH_WATER_KEY)
+                .node_get(HIGH_WATER_KEY)
                 .expect("get")
                 .map(|b| ClockRecord::decode(&b).expect("decode"))
                 .expect("mark");

@@ -149,10 +149,12 @@ pub struct FinishedVersion<'a> {
 /// Keyed spaces of records that layers above keep here by string keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Space {
-    /// Users, keys, approvals, identity settings.
+    /// Users, keys, approvals, identity settings (cluster-wide).
     Identity,
-    /// Alert sinks and the alert delivery queue.
+    /// Alert sinks and backup-freshness expectations (cluster-wide).
     Alerts,
+    /// This node's own records: the alert delivery queue (node-local).
+    Node,
 }
 
 impl Space {
@@ -160,6 +162,7 @@ impl Space {
         match self {
             Space::Identity => Cf::Identity,
             Space::Alerts => Cf::Alerts,
+            Space::Node => Cf::Node,
         }
     }
 }
@@ -172,6 +175,7 @@ pub enum Cf {
     Uploads,
     Pending,
     Repair,
+    /// Records of earlier releases only (see [`Meta::open`]'s migration).
     System,
     Tags,
     Inline,
@@ -179,10 +183,30 @@ pub enum Cf {
     Identity,
     Alerts,
     Placement,
+    /// Cluster-wide records kept by key: bucket lifecycle configurations, last writes.
+    Cluster,
+    /// This node's own records: worker checkpoints, the retention clock, alert deliveries.
+    Node,
+}
+
+/// Where a family's records belong once a cluster spans nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyScope {
+    /// The same on every node (agreed through the cluster's consensus): buckets,
+    /// identities, bucket configurations, alert sinks and expectations.
+    ClusterWide,
+    /// Split across the cluster by bucket and key, each part agreed by its owners:
+    /// versions and what is keyed like them, uploads, shard placements.
+    ShardedByKey,
+    /// This node's alone, never replicated: writes in flight, its repair queue, worker
+    /// checkpoints, its retention clock, its alert deliveries.
+    NodeLocal,
+    /// Only what earlier releases wrote, moved to its family at open.
+    Legacy,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 12] = [
+    pub const ALL: [Cf; 14] = [
         Cf::Buckets,
         Cf::Versions,
         Cf::Uploads,
@@ -195,6 +219,8 @@ impl Cf {
         Cf::Identity,
         Cf::Alerts,
         Cf::Placement,
+        Cf::Cluster,
+        Cf::Node,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -210,9 +236,33 @@ impl Cf {
             Cf::Identity => "identity",
             Cf::Alerts => "alerts",
             Cf::Placement => "placement",
+            Cf::Cluster => "cluster",
+            Cf::Node => "node",
+        }
+    }
+
+    /// The family's scope (no wildcard: a new family must be classified).
+    pub fn scope(self) -> FamilyScope {
+        match self {
+            Cf::Buckets | Cf::Identity | Cf::Alerts | Cf::Cluster => FamilyScope::ClusterWide,
+            Cf::Versions | Cf::Uploads | Cf::Tags | Cf::Inline | Cf::Locks | Cf::Placement => {
+                FamilyScope::ShardedByKey
+            }
+            Cf::Pending | Cf::Repair | Cf::Node => FamilyScope::NodeLocal,
+            Cf::System => FamilyScope::Legacy,
         }
     }
 }
+
+/// Where records that earlier releases kept in `system` (and the alert queue, kept with
+/// the cluster-wide alert records) live now: (from family, key prefix, to family).
+const MOVED: [(Cf, &str, Cf); 5] = [
+    (Cf::System, "lifecycle/", Cf::Cluster),
+    (Cf::System, "activity/", Cf::Cluster),
+    (Cf::System, "worker.", Cf::Node),
+    (Cf::System, "clock.", Cf::Node),
+    (Cf::Alerts, "q/", Cf::Node),
+];
 
 enum Op {
     Put(Cf, Vec<u8>, Vec<u8>),
@@ -270,9 +320,44 @@ fn repair_key(r: &RepairRecord) -> Vec<u8> {
 }
 
 impl Meta {
-    /// Opens (or creates) the RocksDB metadata store in `dir`.
+    /// Opens (or creates) the RocksDB metadata store in `dir`, moving records an earlier
+    /// release kept elsewhere to their family ([`MOVED`]) in one synced batch.
     pub fn open(dir: &Path) -> Result<Self, MetaError> {
-        Ok(Self::with_engine(Box::new(rocks::Rocks::open(dir)?)))
+        let meta = Self::with_engine(Box::new(rocks::Rocks::open(dir)?));
+        meta.move_old_records()?;
+        Ok(meta)
+    }
+
+    /// Moves what earlier releases kept in `system` (and the alert queue) to the family it
+    /// belongs to now; a record already in its new place wins. Idempotent.
+    fn move_old_records(&self) -> Result<usize, MetaError> {
+        let mut b = Batch::default();
+        let mut moved = 0;
+        for (from, prefix, to) in MOVED {
+            let mut found: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            self.db.scan(from, prefix.as_bytes(), &mut |k, v| {
+                if !k.starts_with(prefix.as_bytes()) {
+                    return ControlFlow::Break(());
+                }
+                found.push((k.to_vec(), v.to_vec()));
+                ControlFlow::Continue(())
+            })?;
+            for (k, v) in found {
+                if self.db.get(to, &k)?.is_none() {
+                    b.put(to, k.clone(), v);
+                }
+                b.delete(from, k);
+                moved += 1;
+            }
+        }
+        if moved > 0 {
+            self.db.write(b, true)?;
+            tracing::info!(
+                records = moved,
+                "moved records of an earlier release to their family"
+            );
+        }
+        Ok(moved)
     }
 
     /// A metadata store on `engine` (the in-memory one for tests).
@@ -319,10 +404,14 @@ impl Meta {
     ) -> Result<(), MetaError> {
         let key = activity_key(bucket);
         let newer = self
-            .get::<BucketActivity>(Cf::System, &key)?
+            .get::<BucketActivity>(Cf::Cluster, &key)?
             .is_none_or(|a| a.last_write < at);
         if newer {
-            b.put(Cf::System, key, BucketActivity { last_write: at }.encode()?);
+            b.put(
+                Cf::Cluster,
+                key,
+                BucketActivity { last_write: at }.encode()?,
+            );
         }
         Ok(())
     }
@@ -331,7 +420,7 @@ impl Meta {
     /// written before this was kept, or never written).
     pub fn last_write(&self, bucket: &BucketName) -> Result<Option<Timestamp>, MetaError> {
         Ok(self
-            .get::<BucketActivity>(Cf::System, &activity_key(bucket))?
+            .get::<BucketActivity>(Cf::Cluster, &activity_key(bucket))?
             .map(|a| a.last_write))
     }
 
@@ -618,7 +707,7 @@ impl Meta {
 
     /// A bucket's lifecycle configuration, if it has one.
     pub fn lifecycle(&self, bucket: &BucketName) -> Result<Option<LifecycleConfig>, MetaError> {
-        self.get(Cf::System, &lifecycle_key(bucket))
+        self.get(Cf::Cluster, &lifecycle_key(bucket))
     }
 
     /// Sets (or, with `None`, removes) a bucket's lifecycle configuration.
@@ -636,8 +725,8 @@ impl Meta {
         }
         let mut b = Batch::default();
         match config {
-            Some(c) => b.put(Cf::System, lifecycle_key(bucket), c.encode()?),
-            None => b.delete(Cf::System, lifecycle_key(bucket)),
+            Some(c) => b.put(Cf::Cluster, lifecycle_key(bucket), c.encode()?),
+            None => b.delete(Cf::Cluster, lifecycle_key(bucket)),
         }
         self.db.write(b, true)
     }
@@ -720,8 +809,8 @@ impl Meta {
         }
         let mut b = Batch::default();
         b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
-        b.delete(Cf::System, lifecycle_key(name));
-        b.delete(Cf::System, activity_key(name));
+        b.delete(Cf::Cluster, lifecycle_key(name));
+        b.delete(Cf::Cluster, activity_key(name));
         self.db.write(b, true)?;
         Ok(true)
     }
@@ -1009,8 +1098,35 @@ impl Meta {
         self.db.write(b, false)
     }
 
+    /// A record an earlier release kept in `system` (for imports of old records).
     pub fn system_get(&self, key: &str) -> Result<Option<Vec<u8>>, MetaError> {
         self.db.get(Cf::System, key.as_bytes())
+    }
+
+    /// One of this node's own records (checkpoints, the retention clock), raw.
+    pub fn node_get(&self, key: &str) -> Result<Option<Vec<u8>>, MetaError> {
+        self.db.get(Cf::Node, key.as_bytes())
+    }
+
+    /// Writes one of this node's own records; with `sync`, durable on return.
+    pub fn node_put(&self, key: &str, value: Vec<u8>, sync: bool) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.put(Cf::Node, key.as_bytes().to_vec(), value);
+        self.db.write(b, sync)
+    }
+
+    pub fn node_delete(&self, key: &str) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.delete(Cf::Node, key.as_bytes().to_vec());
+        self.db.write(b, true)
+    }
+
+    /// Writes raw bytes under `key` in `cf`, bypassing every record check: for tools and
+    /// tests that plant a record a release cannot read (a newer release's format).
+    pub fn put_raw_record(&self, cf: Cf, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
+        let mut b = Batch::default();
+        b.put(cf, key.to_vec(), value.to_vec());
+        self.db.write(b, true)
     }
 
     /// A record of a keyed space (identities, alerts) by its key.
@@ -1045,15 +1161,10 @@ impl Meta {
         self.collect(space.cf(), prefix.as_bytes(), limit)
     }
 
+    /// Removes a record an earlier release kept in `system` (once imported).
     pub fn system_delete(&self, key: &str) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.delete(Cf::System, key.as_bytes().to_vec());
         self.db.write(b, true)
-    }
-
-    pub fn system_put(&self, key: &str, value: Vec<u8>, sync: bool) -> Result<(), MetaError> {
-        let mut b = Batch::default();
-        b.put(Cf::System, key.as_bytes().to_vec(), value);
-        self.db.write(b, sync)
     }
 }

@@ -228,3 +228,79 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
         assert_eq!(held + removed, rounds, "{name}");
     }
 }
+
+/// Records an earlier release kept in `system` (and the alert queue, kept with the
+/// cluster-wide alert records) move to their family at open; one already in its new place
+/// wins; a second open moves nothing.
+#[test]
+fn records_of_an_earlier_release_move_to_their_family_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("meta");
+    {
+        let meta = Meta::open(&path).expect("open");
+        for (cf, k, v) in [
+            (Cf::System, "lifecycle/bkt", "rules"),
+            (Cf::System, "activity/bkt", "old"),
+            (Cf::Cluster, "activity/bkt", "new"),
+            (Cf::System, "worker.scrub.checkpoint", "cp"),
+            (Cf::System, "clock.retention-high-water", "hw"),
+            (Cf::System, "legacy/credential", "kept"),
+            (Cf::Alerts, "q/1", "delivery"),
+            (Cf::Alerts, "sink/ops", "sink"),
+        ] {
+            meta.put_raw_record(cf, k.as_bytes(), v.as_bytes())
+                .expect("plant");
+        }
+    }
+    let meta = Meta::open(&path).expect("reopen");
+    let get = |cf: Cf, k: &str| {
+        meta.db
+            .get(cf, k.as_bytes())
+            .expect("get")
+            .map(|v| String::from_utf8(v).expect("utf-8"))
+    };
+    assert_eq!(get(Cf::Cluster, "lifecycle/bkt").as_deref(), Some("rules"));
+    assert_eq!(get(Cf::Cluster, "activity/bkt").as_deref(), Some("new"));
+    assert_eq!(
+        get(Cf::Node, "worker.scrub.checkpoint").as_deref(),
+        Some("cp")
+    );
+    assert_eq!(
+        get(Cf::Node, "clock.retention-high-water").as_deref(),
+        Some("hw")
+    );
+    assert_eq!(get(Cf::Node, "q/1").as_deref(), Some("delivery"));
+    for (cf, k) in [
+        (Cf::System, "lifecycle/bkt"),
+        (Cf::System, "activity/bkt"),
+        (Cf::System, "worker.scrub.checkpoint"),
+        (Cf::System, "clock.retention-high-water"),
+        (Cf::Alerts, "q/1"),
+    ] {
+        assert_eq!(get(cf, k), None, "{k} left behind");
+    }
+    // What no rule moves stays: cluster-wide alert records, an old release's credential.
+    assert_eq!(get(Cf::Alerts, "sink/ops").as_deref(), Some("sink"));
+    assert_eq!(
+        get(Cf::System, "legacy/credential").as_deref(),
+        Some("kept")
+    );
+    assert_eq!(meta.move_old_records().expect("again"), 0);
+}
+
+/// Every family has a scope; the node-local ones are exactly those a cluster never
+/// replicates.
+#[test]
+fn families_are_classified() {
+    let node_local: Vec<&str> = Cf::ALL
+        .iter()
+        .filter(|cf| cf.scope() == FamilyScope::NodeLocal)
+        .map(|cf| cf.name())
+        .collect();
+    assert_eq!(node_local, ["pending", "repair", "node"]);
+    assert!(
+        Cf::ALL
+            .iter()
+            .all(|cf| (cf.scope() == FamilyScope::Legacy) == (*cf == Cf::System))
+    );
+}

@@ -997,7 +997,7 @@ fn a_buckets_last_write_is_kept_at_commit() {
     n.store
         .inner
         .meta
-        .delete_raw(crate::meta::Cf::System, b"activity/fresh")
+        .delete_raw(crate::meta::Cf::Cluster, b"activity/fresh")
         .expect("forget");
     assert_eq!(n.store.inner.meta.last_write(&bucket).expect("read"), None);
     assert_eq!(

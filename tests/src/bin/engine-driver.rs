@@ -257,7 +257,8 @@ async fn main() -> anyhow::Result<()> {
         "plant-lifecycle" => {
             let store = open(Path::new(&arg(2)?))?;
             let key = format!("lifecycle/{}", arg(3)?);
-            Ok(store.meta().system_put(&key, vec![99, 0], true)?)
+            let cf = stele::meta::Cf::Cluster;
+            Ok(store.meta().put_raw_record(cf, key.as_bytes(), &[99, 0])?)
         }
         other => bail!("unknown command {other}"),
     }
