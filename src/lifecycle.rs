@@ -763,7 +763,7 @@ mod tests {
         }
         store
             .meta()
-            .put_raw_record(
+            .put_raw(
                 crate::meta::Cf::Cluster,
                 b"lifecycle/b-unreadable",
                 &[99, 0],

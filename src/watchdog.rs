@@ -146,7 +146,12 @@ impl Store {
         &self,
         bucket: &BucketName,
     ) -> Result<Option<Timestamp>, crate::store::StoreError> {
-        if let Some(t) = self.meta().last_write(bucket)? {
+        // An unreadable record (torn, a newer format) is as good as none: scan instead.
+        let kept = self.meta().last_write(bucket).unwrap_or_else(|e| {
+            tracing::warn!(bucket = %bucket, error = %e, "unreadable last-write record");
+            None
+        });
+        if let Some(t) = kept {
             return Ok(Some(t));
         }
         let mut newest: Option<Timestamp> = None;

@@ -403,9 +403,13 @@ impl Meta {
         at: Timestamp,
     ) -> Result<(), MetaError> {
         let key = activity_key(bucket);
-        let newer = self
-            .get::<BucketActivity>(Cf::Cluster, &key)?
-            .is_none_or(|a| a.last_write < at);
+        // A record this release cannot read (torn, or a newer format) must not stop the
+        // bucket's writes: it is overwritten.
+        let current = self.get::<BucketActivity>(Cf::Cluster, &key).unwrap_or_else(|e| {
+            tracing::warn!(bucket = %bucket, error = %e, "unreadable last-write record replaced");
+            None
+        });
+        let newer = current.is_none_or(|a| a.last_write < at);
         if newer {
             b.put(
                 Cf::Cluster,
@@ -1025,10 +1029,12 @@ impl Meta {
         self.db.write(b, false)
     }
 
-    /// Writes raw bytes under `key` in `cf`, bypassing every record check: for tests that
-    /// plant a record this release cannot read (a newer release's format, a torn value).
-    #[cfg(test)]
-    pub(crate) fn put_raw(&self, cf: Cf, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
+    /// Writes raw bytes under `key` in `cf`, bypassing every record check and the write
+    /// guard: for tests that plant a record this release cannot read (a newer release's
+    /// format, a torn value). Only in test builds (`cfg(test)` or the `test-hooks` feature,
+    /// which the end-to-end tests' `engine-driver` enables): never in a node's binary.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn put_raw(&self, cf: Cf, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.put(cf, key.to_vec(), value.to_vec());
         self.db.write(b, true)
@@ -1118,14 +1124,6 @@ impl Meta {
     pub fn node_delete(&self, key: &str) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.delete(Cf::Node, key.as_bytes().to_vec());
-        self.db.write(b, true)
-    }
-
-    /// Writes raw bytes under `key` in `cf`, bypassing every record check: for tools and
-    /// tests that plant a record a release cannot read (a newer release's format).
-    pub fn put_raw_record(&self, cf: Cf, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
-        let mut b = Batch::default();
-        b.put(cf, key.to_vec(), value.to_vec());
         self.db.write(b, true)
     }
 

@@ -188,21 +188,35 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
                 lock: None,
             })
             .expect("commit");
-            let hold = {
-                let (meta, bucket, key) = (meta.clone(), bucket.clone(), key.clone());
+            // Both threads wait at a barrier and go at once; which one is spawned first
+            // alternates, so each wins often.
+            let start = Arc::new(std::sync::Barrier::new(2));
+            let spawn_hold = || {
+                let (meta, bucket, key, start) =
+                    (meta.clone(), bucket.clone(), key.clone(), start.clone());
                 std::thread::spawn(move || {
+                    start.wait();
                     meta.update_lock::<Refused>(&bucket, &key, &vid, |_, cur| {
                         Ok(set_legal_hold(cur, true))
                     })
                 })
             };
-            let remove = {
-                let (meta, bucket, key) = (meta.clone(), bucket.clone(), key.clone());
+            let spawn_remove = || {
+                let (meta, bucket, key, start) =
+                    (meta.clone(), bucket.clone(), key.clone(), start.clone());
                 std::thread::spawn(move || {
+                    start.wait();
                     meta.delete_version::<Refused>(&bucket, &key, &vid, |v, lock| {
                         may_remove(v, lock, t, false).map_err(Refused::Lock)
                     })
                 })
+            };
+            let (hold, remove) = if i % 2 == 0 {
+                let h = spawn_hold();
+                (h, spawn_remove())
+            } else {
+                let r = spawn_remove();
+                (spawn_hold(), r)
             };
             let hold = hold.join().expect("hold thread").expect("hold");
             let remove = remove.join().expect("remove thread");
@@ -217,7 +231,9 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
                     held += 1;
                 }
                 (None, Ok(Some(_))) => {
-                    assert!(!still_there, "{name} round {i}");
+                    let vkey = keys::version_key(&bucket, &key, &vid);
+                    let orphan_lock = meta.db.get(Cf::Locks, &vkey).expect("read");
+                    assert!(!still_there && orphan_lock.is_none(), "{name} round {i}");
                     removed += 1;
                 }
                 (h, r) => {
@@ -225,7 +241,11 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
                 }
             }
         }
-        assert_eq!(held + removed, rounds, "{name}");
+        // Both orders happened: the test raced, it did not run the rounds one after the other.
+        assert!(
+            held > 0 && removed > 0,
+            "{name}: held {held}, removed {removed}"
+        );
     }
 }
 
@@ -248,8 +268,7 @@ fn records_of_an_earlier_release_move_to_their_family_at_open() {
             (Cf::Alerts, "q/1", "delivery"),
             (Cf::Alerts, "sink/ops", "sink"),
         ] {
-            meta.put_raw_record(cf, k.as_bytes(), v.as_bytes())
-                .expect("plant");
+            meta.put_raw(cf, k.as_bytes(), v.as_bytes()).expect("plant");
         }
     }
     let meta = Meta::open(&path).expect("reopen");

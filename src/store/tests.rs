@@ -1009,3 +1009,63 @@ fn a_buckets_last_write_is_kept_at_commit() {
         Some(newest)
     );
 }
+
+/// The last write moves with a multipart Complete and a delete marker, and never back.
+#[test]
+fn a_buckets_last_write_follows_completes_and_markers_and_never_goes_back() {
+    let rt = rt();
+    let n = clocked_node();
+    n.put(&rt, "moving", "a", b"1");
+    let bucket = BucketName::new("moving").expect("name");
+    n.store
+        .set_versioning(&bucket, crate::meta::Versioning::Enabled)
+        .expect("versioning");
+    let key = ObjectKey::new("mp").expect("key");
+    let last = || n.store.inner.meta.last_write(&bucket).expect("read");
+    n.clock.advance_micros(1_000_000);
+    let id = n
+        .store
+        .create_multipart_upload(&bucket, &key, PutOptions::default())
+        .expect("create");
+    let part = rt
+        .block_on(n.store.upload_part(
+            &bucket,
+            &key,
+            &id.to_string(),
+            1,
+            PutOptions::default(),
+            body(b"part"),
+        ))
+        .expect("part");
+    n.clock.advance_micros(1_000_000);
+    let done = n
+        .store
+        .complete_multipart_upload(
+            &bucket,
+            &key,
+            &id.to_string(),
+            &[super::multipart::CompletedPart {
+                part_number: 1,
+                etag: part.etag,
+                checksum: None,
+            }],
+            &Default::default(),
+            &crate::meta::WriteCondition::Always,
+        )
+        .expect("complete");
+    assert_eq!(last(), Some(done.created));
+    n.clock.advance_micros(1_000_000);
+    let marker = rt
+        .block_on(n.store.delete_object(&bucket, &key, None, false))
+        .expect("delete");
+    assert!(marker.delete_marker);
+    let after_marker = last().expect("kept");
+    assert!(after_marker > done.created);
+    // An older time never moves it back.
+    n.store
+        .inner
+        .meta
+        .note_last_write(&bucket, done.created)
+        .expect("note");
+    assert_eq!(last(), Some(after_marker));
+}

@@ -258,7 +258,7 @@ async fn main() -> anyhow::Result<()> {
             let store = open(Path::new(&arg(2)?))?;
             let key = format!("lifecycle/{}", arg(3)?);
             let cf = stele::meta::Cf::Cluster;
-            Ok(store.meta().put_raw_record(cf, key.as_bytes(), &[99, 0])?)
+            Ok(store.meta().put_raw(cf, key.as_bytes(), &[99, 0])?)
         }
         other => bail!("unknown command {other}"),
     }
