@@ -247,7 +247,7 @@ pub async fn run<W: PassWorker>(w: Arc<W>, mut shutdown: watch::Receiver<bool>) 
     }
 }
 
-/// A worker's checkpoint from the `system` family, if there is a readable one.
+/// A worker's checkpoint from the `node` family, if there is a readable one.
 pub fn load_checkpoint<R: crate::meta::Record>(meta: &crate::meta::Meta, key: &str) -> Option<R> {
     meta.node_get(key)
         .ok()

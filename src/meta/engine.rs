@@ -1,7 +1,8 @@
 //! The key-value engine under [`super::Meta`]: keys ordered byte-wise within each column
 //! family, atomic batches. RocksDB ([`super::rocks`]) is the engine of a node; the
-//! in-memory one ([`MemoryEngine`]) runs the same conformance suite and serves tests,
-//! and is where a replicated engine (the Raft state machine) will stand beside them.
+//! in-memory one ([`MemoryEngine`]) runs the same conformance suite and serves tests
+//! (nothing in it survives the process: never a node's metadata). A replicated engine
+//! (the Raft state machine) will stand beside them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
@@ -30,15 +31,17 @@ pub trait KvEngine: Send + Sync + 'static {
     /// [`MetaError::Engine`] when the engine cannot write; nothing is applied then.
     fn write(&self, batch: Batch, sync: bool) -> Result<(), MetaError>;
 
-    /// Visits `(key, value)` in key order from `from` upward while `f` continues.
+    /// Visits `(key, value)` in key order from `from` upward while `f` continues. A scan
+    /// need not be a snapshot (RocksDB's is; the in-memory engine's sees batches applied
+    /// while it runs): callers that need one decision over several keys read them under
+    /// `Meta`'s write guard.
     ///
     /// # Errors
     /// [`MetaError::Engine`] when the engine cannot read.
     fn scan(&self, cf: Cf, from: &[u8], f: &mut Visit<'_>) -> Result<(), MetaError>;
 }
 
-/// An engine in memory: nothing survives the process. For tests, and for a node whose
-/// metadata lives elsewhere.
+/// An engine in memory: nothing survives the process. For tests.
 #[derive(Debug, Default)]
 pub struct MemoryEngine {
     families: RwLock<HashMap<Cf, Family>>,

@@ -345,6 +345,11 @@ impl Meta {
             for (k, v) in found {
                 if self.db.get(to, &k)?.is_none() {
                     b.put(to, k.clone(), v);
+                } else {
+                    tracing::warn!(
+                        key = %String::from_utf8_lossy(&k),
+                        "an earlier release's record is dropped: its new place already has one"
+                    );
                 }
                 b.delete(from, k);
                 moved += 1;

@@ -251,288 +251,288 @@ mod listing;
 mod multipart;
 mod object;
 
-/// Each operation is an inherent method of the same name in its group's module; inherent
-/// methods win over the trait's in `SteleS3::name` paths.
+/// Each operation is a function of the same name in its group's module, called by path:
+/// a function renamed or removed there is a compile error here, not a recursion.
 #[async_trait::async_trait]
 impl S3 for SteleS3 {
     async fn list_buckets(
         &self,
         req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
-        SteleS3::list_buckets(self, req).await
+        bucket::list_buckets(self, req).await
     }
 
     async fn create_bucket(
         &self,
         req: S3Request<dto::CreateBucketInput>,
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
-        SteleS3::create_bucket(self, req).await
+        bucket::create_bucket(self, req).await
     }
 
     async fn head_bucket(
         &self,
         req: S3Request<dto::HeadBucketInput>,
     ) -> S3Result<S3Response<dto::HeadBucketOutput>> {
-        SteleS3::head_bucket(self, req).await
+        bucket::head_bucket(self, req).await
     }
 
     async fn put_object(
         &self,
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
-        SteleS3::put_object(self, req).await
+        object::put_object(self, req).await
     }
 
     async fn get_object(
         &self,
         req: S3Request<dto::GetObjectInput>,
     ) -> S3Result<S3Response<dto::GetObjectOutput>> {
-        SteleS3::get_object(self, req).await
+        object::get_object(self, req).await
     }
 
     async fn head_object(
         &self,
         req: S3Request<dto::HeadObjectInput>,
     ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
-        SteleS3::head_object(self, req).await
+        object::head_object(self, req).await
     }
 
     async fn delete_bucket(
         &self,
         req: S3Request<dto::DeleteBucketInput>,
     ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
-        SteleS3::delete_bucket(self, req).await
+        bucket::delete_bucket(self, req).await
     }
 
     async fn get_bucket_location(
         &self,
         req: S3Request<dto::GetBucketLocationInput>,
     ) -> S3Result<S3Response<dto::GetBucketLocationOutput>> {
-        SteleS3::get_bucket_location(self, req).await
+        bucket::get_bucket_location(self, req).await
     }
 
     async fn get_bucket_versioning(
         &self,
         req: S3Request<dto::GetBucketVersioningInput>,
     ) -> S3Result<S3Response<dto::GetBucketVersioningOutput>> {
-        SteleS3::get_bucket_versioning(self, req).await
+        bucket::get_bucket_versioning(self, req).await
     }
 
     async fn put_bucket_versioning(
         &self,
         req: S3Request<dto::PutBucketVersioningInput>,
     ) -> S3Result<S3Response<dto::PutBucketVersioningOutput>> {
-        SteleS3::put_bucket_versioning(self, req).await
+        bucket::put_bucket_versioning(self, req).await
     }
 
     async fn delete_object(
         &self,
         req: S3Request<dto::DeleteObjectInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
-        SteleS3::delete_object(self, req).await
+        object::delete_object(self, req).await
     }
 
     async fn list_objects_v2(
         &self,
         req: S3Request<dto::ListObjectsV2Input>,
     ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
-        SteleS3::list_objects_v2(self, req).await
+        listing::list_objects_v2(self, req).await
     }
 
     async fn list_objects(
         &self,
         req: S3Request<dto::ListObjectsInput>,
     ) -> S3Result<S3Response<dto::ListObjectsOutput>> {
-        SteleS3::list_objects(self, req).await
+        listing::list_objects(self, req).await
     }
 
     async fn list_object_versions(
         &self,
         req: S3Request<dto::ListObjectVersionsInput>,
     ) -> S3Result<S3Response<dto::ListObjectVersionsOutput>> {
-        SteleS3::list_object_versions(self, req).await
+        listing::list_object_versions(self, req).await
     }
 
     async fn create_multipart_upload(
         &self,
         req: S3Request<dto::CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
-        SteleS3::create_multipart_upload(self, req).await
+        multipart::create_multipart_upload(self, req).await
     }
 
     async fn upload_part(
         &self,
         req: S3Request<dto::UploadPartInput>,
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
-        SteleS3::upload_part(self, req).await
+        multipart::upload_part(self, req).await
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<dto::CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CompleteMultipartUploadOutput>> {
-        SteleS3::complete_multipart_upload(self, req).await
+        multipart::complete_multipart_upload(self, req).await
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<dto::AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::AbortMultipartUploadOutput>> {
-        SteleS3::abort_multipart_upload(self, req).await
+        multipart::abort_multipart_upload(self, req).await
     }
 
     async fn list_parts(
         &self,
         req: S3Request<dto::ListPartsInput>,
     ) -> S3Result<S3Response<dto::ListPartsOutput>> {
-        SteleS3::list_parts(self, req).await
+        multipart::list_parts(self, req).await
     }
 
     async fn list_multipart_uploads(
         &self,
         req: S3Request<dto::ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
-        SteleS3::list_multipart_uploads(self, req).await
+        multipart::list_multipart_uploads(self, req).await
     }
 
     async fn delete_objects(
         &self,
         req: S3Request<dto::DeleteObjectsInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
-        SteleS3::delete_objects(self, req).await
+        object::delete_objects(self, req).await
     }
 
     async fn copy_object(
         &self,
         req: S3Request<dto::CopyObjectInput>,
     ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
-        SteleS3::copy_object(self, req).await
+        object::copy_object(self, req).await
     }
 
     async fn upload_part_copy(
         &self,
         req: S3Request<dto::UploadPartCopyInput>,
     ) -> S3Result<S3Response<dto::UploadPartCopyOutput>> {
-        SteleS3::upload_part_copy(self, req).await
+        multipart::upload_part_copy(self, req).await
     }
 
     async fn get_object_lock_configuration(
         &self,
         req: S3Request<dto::GetObjectLockConfigurationInput>,
     ) -> S3Result<S3Response<dto::GetObjectLockConfigurationOutput>> {
-        SteleS3::get_object_lock_configuration(self, req).await
+        bucket::get_object_lock_configuration(self, req).await
     }
 
     async fn put_object_lock_configuration(
         &self,
         req: S3Request<dto::PutObjectLockConfigurationInput>,
     ) -> S3Result<S3Response<dto::PutObjectLockConfigurationOutput>> {
-        SteleS3::put_object_lock_configuration(self, req).await
+        bucket::put_object_lock_configuration(self, req).await
     }
 
     async fn get_object_retention(
         &self,
         req: S3Request<dto::GetObjectRetentionInput>,
     ) -> S3Result<S3Response<dto::GetObjectRetentionOutput>> {
-        SteleS3::get_object_retention(self, req).await
+        object::get_object_retention(self, req).await
     }
 
     async fn put_object_retention(
         &self,
         req: S3Request<dto::PutObjectRetentionInput>,
     ) -> S3Result<S3Response<dto::PutObjectRetentionOutput>> {
-        SteleS3::put_object_retention(self, req).await
+        object::put_object_retention(self, req).await
     }
 
     async fn get_object_legal_hold(
         &self,
         req: S3Request<dto::GetObjectLegalHoldInput>,
     ) -> S3Result<S3Response<dto::GetObjectLegalHoldOutput>> {
-        SteleS3::get_object_legal_hold(self, req).await
+        object::get_object_legal_hold(self, req).await
     }
 
     async fn put_object_legal_hold(
         &self,
         req: S3Request<dto::PutObjectLegalHoldInput>,
     ) -> S3Result<S3Response<dto::PutObjectLegalHoldOutput>> {
-        SteleS3::put_object_legal_hold(self, req).await
+        object::put_object_legal_hold(self, req).await
     }
 
     async fn get_bucket_lifecycle_configuration(
         &self,
         req: S3Request<dto::GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<dto::GetBucketLifecycleConfigurationOutput>> {
-        SteleS3::get_bucket_lifecycle_configuration(self, req).await
+        bucket::get_bucket_lifecycle_configuration(self, req).await
     }
 
     async fn put_bucket_lifecycle_configuration(
         &self,
         req: S3Request<dto::PutBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<dto::PutBucketLifecycleConfigurationOutput>> {
-        SteleS3::put_bucket_lifecycle_configuration(self, req).await
+        bucket::put_bucket_lifecycle_configuration(self, req).await
     }
 
     async fn delete_bucket_lifecycle(
         &self,
         req: S3Request<dto::DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<dto::DeleteBucketLifecycleOutput>> {
-        SteleS3::delete_bucket_lifecycle(self, req).await
+        bucket::delete_bucket_lifecycle(self, req).await
     }
 
     async fn get_object_tagging(
         &self,
         req: S3Request<dto::GetObjectTaggingInput>,
     ) -> S3Result<S3Response<dto::GetObjectTaggingOutput>> {
-        SteleS3::get_object_tagging(self, req).await
+        object::get_object_tagging(self, req).await
     }
 
     async fn put_object_tagging(
         &self,
         req: S3Request<dto::PutObjectTaggingInput>,
     ) -> S3Result<S3Response<dto::PutObjectTaggingOutput>> {
-        SteleS3::put_object_tagging(self, req).await
+        object::put_object_tagging(self, req).await
     }
 
     async fn delete_object_tagging(
         &self,
         req: S3Request<dto::DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectTaggingOutput>> {
-        SteleS3::delete_object_tagging(self, req).await
+        object::delete_object_tagging(self, req).await
     }
 
     async fn get_bucket_acl(
         &self,
         req: S3Request<dto::GetBucketAclInput>,
     ) -> S3Result<S3Response<dto::GetBucketAclOutput>> {
-        SteleS3::get_bucket_acl(self, req).await
+        bucket::get_bucket_acl(self, req).await
     }
 
     async fn put_bucket_acl(
         &self,
         req: S3Request<dto::PutBucketAclInput>,
     ) -> S3Result<S3Response<dto::PutBucketAclOutput>> {
-        SteleS3::put_bucket_acl(self, req).await
+        bucket::put_bucket_acl(self, req).await
     }
 
     async fn get_object_acl(
         &self,
         req: S3Request<dto::GetObjectAclInput>,
     ) -> S3Result<S3Response<dto::GetObjectAclOutput>> {
-        SteleS3::get_object_acl(self, req).await
+        object::get_object_acl(self, req).await
     }
 
     async fn put_object_acl(
         &self,
         req: S3Request<dto::PutObjectAclInput>,
     ) -> S3Result<S3Response<dto::PutObjectAclOutput>> {
-        SteleS3::put_object_acl(self, req).await
+        object::put_object_acl(self, req).await
     }
 
     async fn get_object_attributes(
         &self,
         req: S3Request<dto::GetObjectAttributesInput>,
     ) -> S3Result<S3Response<dto::GetObjectAttributesOutput>> {
-        SteleS3::get_object_attributes(self, req).await
+        object::get_object_attributes(self, req).await
     }
 }
 

@@ -3,668 +3,666 @@
 
 use super::*;
 
-impl SteleS3 {
-    pub(super) async fn put_object(
-        &self,
-        req: S3Request<dto::PutObjectInput>,
-    ) -> S3Result<S3Response<dto::PutObjectOutput>> {
-        body_headers(&req.headers)?;
-        let trailers = req.trailing_headers.clone();
-        let input = req.input;
-        acl_headers!(input, None)?;
-        let (checksum, content_md5) = body_digests!(input, trailers);
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let opts = PutOptions {
-            content_type: input.content_type.clone(),
+pub(super) async fn put_object(
+    s3: &SteleS3,
+    req: S3Request<dto::PutObjectInput>,
+) -> S3Result<S3Response<dto::PutObjectOutput>> {
+    body_headers(&req.headers)?;
+    let trailers = req.trailing_headers.clone();
+    let input = req.input;
+    acl_headers!(input, None)?;
+    let (checksum, content_md5) = body_digests!(input, trailers);
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let opts = PutOptions {
+        content_type: input.content_type.clone(),
+        system: system_meta!(input),
+        user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
+        content_length: input.content_length.map(|l| l.max(0) as u64),
+        content_md5,
+        checksum,
+        condition: conditions::write_condition(
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+        )?,
+        tags: input
+            .tagging
+            .as_deref()
+            .map(parse_tagging)
+            .transpose()?
+            .unwrap_or_default(),
+        lock: lock_request!(input)?,
+        verified_source: false,
+        checksum_algorithm: None,
+    };
+    let body = body_stream(input.body);
+    let out = s3
+        .store
+        .put_object(&bucket, &key, opts, body)
+        .await
+        .map_err(to_s3)?;
+    Ok(S3Response::new(dto::PutObjectOutput {
+        e_tag: Some(etag(&out.etag)),
+        version_id: versioned(&s3.store, &bucket, out.version),
+        checksum_crc32: checksum::value(&out.checksums, ChecksumAlgorithm::Crc32),
+        checksum_crc32c: checksum::value(&out.checksums, ChecksumAlgorithm::Crc32c),
+        checksum_crc64nvme: checksum::value(&out.checksums, ChecksumAlgorithm::Crc64Nvme),
+        checksum_sha1: checksum::value(&out.checksums, ChecksumAlgorithm::Sha1),
+        checksum_sha256: checksum::value(&out.checksums, ChecksumAlgorithm::Sha256),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn get_object(
+    s3: &SteleS3,
+    req: S3Request<dto::GetObjectInput>,
+) -> S3Result<S3Response<dto::GetObjectOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let range = match (input.range, input.part_number) {
+        (Some(_), Some(_)) => {
+            return Err(bad_request(
+                s3s::S3ErrorCode::InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter",
+            ));
+        }
+        (None, Some(n)) if n >= 1 => Some(ByteRange::Part { number: n as u32 }),
+        (None, Some(_)) => {
+            return Err(bad_request(
+                s3s::S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            ));
+        }
+        (r, None) => r.map(|r| match r {
+            dto::Range::Int {
+                first,
+                last: Some(last),
+            } => ByteRange::FromTo { first, last },
+            dto::Range::Int { first, last: None } => ByteRange::From { first },
+            dto::Range::Suffix { length } => ByteRange::Suffix { len: length },
+        }),
+    };
+    let read = s3
+        .store
+        .get_object(&bucket, &key, version.as_ref(), range)
+        .await
+        .map_err(to_s3)?;
+    let rec = &read.record;
+    conditions::check(
+        &conditions::Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        },
+        &rec.etag,
+        rec.created,
+        false,
+    )?;
+    let (start, end) = read.range;
+    let content_range = range
+        .filter(|_| end > start)
+        .map(|_| format!("bytes {}-{}/{}", start, end - 1, rec.size));
+    let parts_count = matches!(range, Some(ByteRange::Part { .. }))
+        .then(|| multipart_parts(rec))
+        .flatten();
+    let output = dto::GetObjectOutput {
+        body: Some(StreamingBlob::wrap(read.body)),
+        content_length: Some((end - start) as i64),
+        content_range,
+        content_type: input
+            .response_content_type
+            .clone()
+            .or_else(|| rec.content_type.clone()),
+        cache_control: input
+            .response_cache_control
+            .clone()
+            .or_else(|| rec.system.cache_control.clone()),
+        content_disposition: input
+            .response_content_disposition
+            .clone()
+            .or_else(|| rec.system.content_disposition.clone()),
+        content_encoding: input
+            .response_content_encoding
+            .clone()
+            .or_else(|| rec.system.content_encoding.clone()),
+        content_language: input
+            .response_content_language
+            .clone()
+            .or_else(|| rec.system.content_language.clone()),
+        expires: input
+            .response_expires
+            .clone()
+            .or_else(|| rec.system.expires.map(time)),
+        e_tag: Some(etag(&rec.etag)),
+        last_modified: Some(time(rec.created)),
+        metadata: Some(rec.user_meta.iter().cloned().collect()),
+        accept_ranges: Some("bytes".into()),
+        version_id: versioned(&s3.store, &bucket, rec.version_ref()),
+        parts_count,
+        tag_count: (read.tag_count > 0).then_some(read.tag_count as i32),
+        ..Default::default()
+    };
+    let mut output = output;
+    let lock = object_lock::lock_headers(&read.lock);
+    output.object_lock_mode = lock.mode;
+    output.object_lock_retain_until_date = lock.until;
+    output.object_lock_legal_hold_status = lock.legal_hold;
+    if checksum::wanted(input.checksum_mode.as_ref()) && range.is_none() {
+        output.checksum_crc32 = checksum::value_of(rec, ChecksumAlgorithm::Crc32);
+        output.checksum_crc32c = checksum::value_of(rec, ChecksumAlgorithm::Crc32c);
+        output.checksum_crc64nvme = checksum::value_of(rec, ChecksumAlgorithm::Crc64Nvme);
+        output.checksum_sha1 = checksum::value_of(rec, ChecksumAlgorithm::Sha1);
+        output.checksum_sha256 = checksum::value_of(rec, ChecksumAlgorithm::Sha256);
+    }
+    let mut resp = S3Response::new(output);
+    if range.is_some() {
+        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(resp)
+}
+
+pub(super) async fn head_object(
+    s3: &SteleS3,
+    req: S3Request<dto::HeadObjectInput>,
+) -> S3Result<S3Response<dto::HeadObjectOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let want = checksum::wanted(input.checksum_mode.as_ref());
+    let part = match input.part_number {
+        None => None,
+        Some(n) if n >= 1 => Some(n as u32),
+        Some(_) => {
+            return Err(bad_request(
+                s3s::S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            ));
+        }
+    };
+    let store = s3.store.clone();
+    let bucket2 = bucket.clone();
+    let (rec, lock) =
+        blocking(move || store.head_object_with_lock(&bucket, &key, version.as_ref())).await?;
+    // HEAD with partNumber describes that part, as GET would send it (206).
+    let part = part
+        .map(|n| {
+            rec.part_interval(n).ok_or_else(|| {
+                to_s3(stele::StoreError::PartNotInObject {
+                    part_number: n,
+                    parts: rec.parts_count(),
+                })
+            })
+        })
+        .transpose()?;
+    let lock = object_lock::lock_headers(&lock);
+    conditions::check(
+        &conditions::Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        },
+        &rec.etag,
+        rec.created,
+        false,
+    )?;
+    let mut resp = S3Response::new(dto::HeadObjectOutput {
+        content_length: Some(part.map_or(rec.size, |(a, b)| b - a) as i64),
+        content_range: part
+            .filter(|(a, b)| b > a)
+            .map(|(a, b)| format!("bytes {}-{}/{}", a, b - 1, rec.size)),
+        parts_count: part.and(multipart_parts(&rec)),
+        // As on GET, the response-* parameters override what is stored.
+        content_type: input
+            .response_content_type
+            .clone()
+            .or_else(|| rec.content_type.clone()),
+        cache_control: input
+            .response_cache_control
+            .clone()
+            .or_else(|| rec.system.cache_control.clone()),
+        content_disposition: input
+            .response_content_disposition
+            .clone()
+            .or_else(|| rec.system.content_disposition.clone()),
+        content_encoding: input
+            .response_content_encoding
+            .clone()
+            .or_else(|| rec.system.content_encoding.clone()),
+        content_language: input
+            .response_content_language
+            .clone()
+            .or_else(|| rec.system.content_language.clone()),
+        expires: input
+            .response_expires
+            .clone()
+            .or_else(|| rec.system.expires.map(time)),
+        e_tag: Some(etag(&rec.etag)),
+        last_modified: Some(time(rec.created)),
+        metadata: Some(rec.user_meta.iter().cloned().collect()),
+        accept_ranges: Some("bytes".into()),
+        version_id: versioned(&s3.store, &bucket2, rec.version_ref()),
+        checksum_crc32: want
+            .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc32))
+            .flatten(),
+        checksum_crc32c: want
+            .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc32c))
+            .flatten(),
+        checksum_crc64nvme: want
+            .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc64Nvme))
+            .flatten(),
+        checksum_sha1: want
+            .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Sha1))
+            .flatten(),
+        checksum_sha256: want
+            .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Sha256))
+            .flatten(),
+        object_lock_mode: lock.mode,
+        object_lock_retain_until_date: lock.until,
+        object_lock_legal_hold_status: lock.legal_hold,
+        ..Default::default()
+    });
+    if part.is_some() {
+        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(resp)
+}
+
+pub(super) async fn delete_object(
+    s3: &SteleS3,
+    req: S3Request<dto::DeleteObjectInput>,
+) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
+    let bypass = object_lock::bypass(
+        &s3.ids,
+        &req,
+        &req.input.bucket,
+        req.input.bypass_governance_retention,
+    );
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let out = s3
+        .store
+        .delete_object(&bucket, &key, version.as_ref(), bypass)
+        .await
+        .map_err(to_s3)?;
+    Ok(S3Response::new(dto::DeleteObjectOutput {
+        delete_marker: out.delete_marker.then_some(true),
+        // An unversioned bucket's answers name no version, as S3's.
+        version_id: out.version.and_then(|v| versioned(&s3.store, &bucket, v)),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn delete_objects(
+    s3: &SteleS3,
+    req: S3Request<dto::DeleteObjectsInput>,
+) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
+    let bypass = object_lock::bypass(
+        &s3.ids,
+        &req,
+        &req.input.bucket,
+        req.input.bypass_governance_retention,
+    );
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    if input.delete.objects.len() > 1000 {
+        return Err(bad_request(
+            s3s::S3ErrorCode::MalformedXML,
+            "A DeleteObjects request names at most 1000 keys.",
+        ));
+    }
+    s3.store.bucket(&bucket).map_err(to_s3)?;
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for obj in &input.delete.objects {
+        let outcome = async {
+            let key = object_key(&obj.key)?;
+            let version = version_ref(obj.version_id.as_deref())?;
+            s3.store
+                .delete_object(&bucket, &key, version.as_ref(), bypass)
+                .await
+                .map_err(to_s3)
+        }
+        .await;
+        match outcome {
+            Ok(out) => {
+                if !quiet {
+                    let marker_id = out
+                        .delete_marker
+                        .then(|| out.version.map(|v| v.to_string()))
+                        .flatten();
+                    deleted.push(dto::DeletedObject {
+                        key: Some(obj.key.clone()),
+                        version_id: obj.version_id.clone(),
+                        delete_marker: out.delete_marker.then_some(true),
+                        delete_marker_version_id: if obj.version_id.is_none() {
+                            marker_id
+                        } else {
+                            None
+                        },
+                    });
+                }
+            }
+            Err(e) => errors.push(dto::Error {
+                key: Some(obj.key.clone()),
+                version_id: obj.version_id.clone(),
+                code: Some(e.code().as_str().to_owned()),
+                message: e.message().map(str::to_owned),
+            }),
+        }
+    }
+    Ok(S3Response::new(dto::DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: Some(errors),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn copy_object(
+    s3: &SteleS3,
+    req: S3Request<dto::CopyObjectInput>,
+) -> S3Result<S3Response<dto::CopyObjectOutput>> {
+    let input = req.input;
+    acl_headers!(input, None)?;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let src = s3
+        .pinned_source(&input.copy_source, &copy_source_conditions!(input))
+        .await?;
+    let replace = input
+        .metadata_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == dto::MetadataDirective::REPLACE);
+    let directive = if replace {
+        MetadataDirective::Replace {
             system: system_meta!(input),
-            user_meta: input.metadata.unwrap_or_default().into_iter().collect(),
-            content_length: input.content_length.map(|l| l.max(0) as u64),
-            content_md5,
-            checksum,
-            condition: conditions::write_condition(
-                input.if_match.as_ref(),
-                input.if_none_match.as_ref(),
-            )?,
-            tags: input
+            content_type: input.content_type.clone(),
+            user_meta: input
+                .metadata
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        }
+    } else {
+        MetadataDirective::Copy
+    };
+    let replace_tags = input
+        .tagging_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == dto::TaggingDirective::REPLACE);
+    let tags = if replace_tags {
+        Some(
+            input
                 .tagging
                 .as_deref()
                 .map(parse_tagging)
                 .transpose()?
                 .unwrap_or_default(),
-            lock: lock_request!(input)?,
-            verified_source: false,
-            checksum_algorithm: None,
-        };
-        let body = body_stream(input.body);
-        let out = self
-            .store
-            .put_object(&bucket, &key, opts, body)
-            .await
-            .map_err(to_s3)?;
-        Ok(S3Response::new(dto::PutObjectOutput {
+        )
+    } else {
+        None
+    };
+    let lock = lock_request!(input)?;
+    let (out, source) = s3
+        .store
+        .copy_object(&src, &bucket, &key, directive, tags, lock)
+        .await
+        .map_err(to_s3)?;
+    Ok(S3Response::new(dto::CopyObjectOutput {
+        copy_object_result: Some(dto::CopyObjectResult {
             e_tag: Some(etag(&out.etag)),
-            version_id: versioned(&self.store, &bucket, out.version),
-            checksum_crc32: checksum::value(&out.checksums, ChecksumAlgorithm::Crc32),
-            checksum_crc32c: checksum::value(&out.checksums, ChecksumAlgorithm::Crc32c),
-            checksum_crc64nvme: checksum::value(&out.checksums, ChecksumAlgorithm::Crc64Nvme),
-            checksum_sha1: checksum::value(&out.checksums, ChecksumAlgorithm::Sha1),
-            checksum_sha256: checksum::value(&out.checksums, ChecksumAlgorithm::Sha256),
+            last_modified: Some(time(out.created)),
             ..Default::default()
-        }))
-    }
+        }),
+        version_id: versioned(&s3.store, &bucket, out.version),
+        copy_source_version_id: versioned(&s3.store, &src.bucket, source.version_ref()),
+        ..Default::default()
+    }))
+}
 
-    pub(super) async fn get_object(
-        &self,
-        req: S3Request<dto::GetObjectInput>,
-    ) -> S3Result<S3Response<dto::GetObjectOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let range = match (input.range, input.part_number) {
-            (Some(_), Some(_)) => {
-                return Err(bad_request(
-                    s3s::S3ErrorCode::InvalidRequest,
-                    "Cannot specify both Range header and partNumber query parameter",
-                ));
-            }
-            (None, Some(n)) if n >= 1 => Some(ByteRange::Part { number: n as u32 }),
-            (None, Some(_)) => {
-                return Err(bad_request(
-                    s3s::S3ErrorCode::InvalidArgument,
-                    "Part number must be an integer between 1 and 10000, inclusive",
-                ));
-            }
-            (r, None) => r.map(|r| match r {
-                dto::Range::Int {
-                    first,
-                    last: Some(last),
-                } => ByteRange::FromTo { first, last },
-                dto::Range::Int { first, last: None } => ByteRange::From { first },
-                dto::Range::Suffix { length } => ByteRange::Suffix { len: length },
-            }),
-        };
-        let read = self
-            .store
-            .get_object(&bucket, &key, version.as_ref(), range)
-            .await
-            .map_err(to_s3)?;
-        let rec = &read.record;
-        conditions::check(
-            &conditions::Conditions {
-                if_match: input.if_match.as_ref(),
-                if_none_match: input.if_none_match.as_ref(),
-                if_modified_since: input.if_modified_since.as_ref(),
-                if_unmodified_since: input.if_unmodified_since.as_ref(),
-            },
-            &rec.etag,
-            rec.created,
-            false,
-        )?;
-        let (start, end) = read.range;
-        let content_range = range
-            .filter(|_| end > start)
-            .map(|_| format!("bytes {}-{}/{}", start, end - 1, rec.size));
-        let parts_count = matches!(range, Some(ByteRange::Part { .. }))
-            .then(|| multipart_parts(rec))
-            .flatten();
-        let output = dto::GetObjectOutput {
-            body: Some(StreamingBlob::wrap(read.body)),
-            content_length: Some((end - start) as i64),
-            content_range,
-            content_type: input
-                .response_content_type
-                .clone()
-                .or_else(|| rec.content_type.clone()),
-            cache_control: input
-                .response_cache_control
-                .clone()
-                .or_else(|| rec.system.cache_control.clone()),
-            content_disposition: input
-                .response_content_disposition
-                .clone()
-                .or_else(|| rec.system.content_disposition.clone()),
-            content_encoding: input
-                .response_content_encoding
-                .clone()
-                .or_else(|| rec.system.content_encoding.clone()),
-            content_language: input
-                .response_content_language
-                .clone()
-                .or_else(|| rec.system.content_language.clone()),
-            expires: input
-                .response_expires
-                .clone()
-                .or_else(|| rec.system.expires.map(time)),
-            e_tag: Some(etag(&rec.etag)),
-            last_modified: Some(time(rec.created)),
-            metadata: Some(rec.user_meta.iter().cloned().collect()),
-            accept_ranges: Some("bytes".into()),
-            version_id: versioned(&self.store, &bucket, rec.version_ref()),
-            parts_count,
-            tag_count: (read.tag_count > 0).then_some(read.tag_count as i32),
-            ..Default::default()
-        };
-        let mut output = output;
-        let lock = object_lock::lock_headers(&read.lock);
-        output.object_lock_mode = lock.mode;
-        output.object_lock_retain_until_date = lock.until;
-        output.object_lock_legal_hold_status = lock.legal_hold;
-        if checksum::wanted(input.checksum_mode.as_ref()) && range.is_none() {
-            output.checksum_crc32 = checksum::value_of(rec, ChecksumAlgorithm::Crc32);
-            output.checksum_crc32c = checksum::value_of(rec, ChecksumAlgorithm::Crc32c);
-            output.checksum_crc64nvme = checksum::value_of(rec, ChecksumAlgorithm::Crc64Nvme);
-            output.checksum_sha1 = checksum::value_of(rec, ChecksumAlgorithm::Sha1);
-            output.checksum_sha256 = checksum::value_of(rec, ChecksumAlgorithm::Sha256);
-        }
-        let mut resp = S3Response::new(output);
-        if range.is_some() {
-            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
-        }
-        Ok(resp)
-    }
+pub(super) async fn get_object_retention(
+    s3: &SteleS3,
+    req: S3Request<dto::GetObjectRetentionInput>,
+) -> S3Result<S3Response<dto::GetObjectRetentionOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let store = s3.store.clone();
+    let lock = blocking(move || store.object_lock(&bucket, &key, version.as_ref())).await?;
+    // S3 answers 404 for a version that has no retention (never set, or removed).
+    let retention = object_lock::retention_dto(&lock).ok_or_else(|| {
+        s3s::S3Error::with_message(
+            s3s::S3ErrorCode::NoSuchObjectLockConfiguration,
+            "The specified object does not have a ObjectLock configuration",
+        )
+    })?;
+    Ok(S3Response::new(dto::GetObjectRetentionOutput {
+        retention: Some(retention),
+    }))
+}
 
-    pub(super) async fn head_object(
-        &self,
-        req: S3Request<dto::HeadObjectInput>,
-    ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let want = checksum::wanted(input.checksum_mode.as_ref());
-        let part = match input.part_number {
-            None => None,
-            Some(n) if n >= 1 => Some(n as u32),
-            Some(_) => {
-                return Err(bad_request(
-                    s3s::S3ErrorCode::InvalidArgument,
-                    "Part number must be an integer between 1 and 10000, inclusive",
-                ));
-            }
-        };
-        let store = self.store.clone();
-        let bucket2 = bucket.clone();
-        let (rec, lock) =
-            blocking(move || store.head_object_with_lock(&bucket, &key, version.as_ref())).await?;
-        // HEAD with partNumber describes that part, as GET would send it (206).
-        let part = part
-            .map(|n| {
-                rec.part_interval(n).ok_or_else(|| {
-                    to_s3(stele::StoreError::PartNotInObject {
-                        part_number: n,
-                        parts: rec.parts_count(),
-                    })
-                })
-            })
-            .transpose()?;
-        let lock = object_lock::lock_headers(&lock);
-        conditions::check(
-            &conditions::Conditions {
-                if_match: input.if_match.as_ref(),
-                if_none_match: input.if_none_match.as_ref(),
-                if_modified_since: input.if_modified_since.as_ref(),
-                if_unmodified_since: input.if_unmodified_since.as_ref(),
-            },
-            &rec.etag,
-            rec.created,
-            false,
-        )?;
-        let mut resp = S3Response::new(dto::HeadObjectOutput {
-            content_length: Some(part.map_or(rec.size, |(a, b)| b - a) as i64),
-            content_range: part
-                .filter(|(a, b)| b > a)
-                .map(|(a, b)| format!("bytes {}-{}/{}", a, b - 1, rec.size)),
-            parts_count: part.and(multipart_parts(&rec)),
-            // As on GET, the response-* parameters override what is stored.
-            content_type: input
-                .response_content_type
-                .clone()
-                .or_else(|| rec.content_type.clone()),
-            cache_control: input
-                .response_cache_control
-                .clone()
-                .or_else(|| rec.system.cache_control.clone()),
-            content_disposition: input
-                .response_content_disposition
-                .clone()
-                .or_else(|| rec.system.content_disposition.clone()),
-            content_encoding: input
-                .response_content_encoding
-                .clone()
-                .or_else(|| rec.system.content_encoding.clone()),
-            content_language: input
-                .response_content_language
-                .clone()
-                .or_else(|| rec.system.content_language.clone()),
-            expires: input
-                .response_expires
-                .clone()
-                .or_else(|| rec.system.expires.map(time)),
-            e_tag: Some(etag(&rec.etag)),
-            last_modified: Some(time(rec.created)),
-            metadata: Some(rec.user_meta.iter().cloned().collect()),
-            accept_ranges: Some("bytes".into()),
-            version_id: versioned(&self.store, &bucket2, rec.version_ref()),
-            checksum_crc32: want
-                .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc32))
-                .flatten(),
-            checksum_crc32c: want
-                .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc32c))
-                .flatten(),
-            checksum_crc64nvme: want
-                .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc64Nvme))
-                .flatten(),
-            checksum_sha1: want
-                .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Sha1))
-                .flatten(),
-            checksum_sha256: want
-                .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Sha256))
-                .flatten(),
-            object_lock_mode: lock.mode,
-            object_lock_retain_until_date: lock.until,
-            object_lock_legal_hold_status: lock.legal_hold,
-            ..Default::default()
-        });
-        if part.is_some() {
-            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
-        }
-        Ok(resp)
-    }
+pub(super) async fn put_object_retention(
+    s3: &SteleS3,
+    req: S3Request<dto::PutObjectRetentionInput>,
+) -> S3Result<S3Response<dto::PutObjectRetentionOutput>> {
+    let bypass = object_lock::bypass(
+        &s3.ids,
+        &req,
+        &req.input.bucket,
+        req.input.bypass_governance_retention,
+    );
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let requested = object_lock::parse_retention(input.retention.as_ref())?;
+    let store = s3.store.clone();
+    blocking(move || {
+        store.set_object_retention(&bucket, &key, version.as_ref(), requested, bypass)
+    })
+    .await?;
+    Ok(S3Response::new(dto::PutObjectRetentionOutput::default()))
+}
 
-    pub(super) async fn delete_object(
-        &self,
-        req: S3Request<dto::DeleteObjectInput>,
-    ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
-        let bypass = object_lock::bypass(
-            &self.ids,
-            &req,
-            &req.input.bucket,
-            req.input.bypass_governance_retention,
-        );
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let out = self
-            .store
-            .delete_object(&bucket, &key, version.as_ref(), bypass)
-            .await
-            .map_err(to_s3)?;
-        Ok(S3Response::new(dto::DeleteObjectOutput {
-            delete_marker: out.delete_marker.then_some(true),
-            // An unversioned bucket's answers name no version, as S3's.
-            version_id: out.version.and_then(|v| versioned(&self.store, &bucket, v)),
-            ..Default::default()
-        }))
-    }
+pub(super) async fn get_object_legal_hold(
+    s3: &SteleS3,
+    req: S3Request<dto::GetObjectLegalHoldInput>,
+) -> S3Result<S3Response<dto::GetObjectLegalHoldOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let store = s3.store.clone();
+    let lock = blocking(move || store.object_lock(&bucket, &key, version.as_ref())).await?;
+    Ok(S3Response::new(dto::GetObjectLegalHoldOutput {
+        legal_hold: Some(object_lock::legal_hold_dto(&lock)),
+    }))
+}
 
-    pub(super) async fn delete_objects(
-        &self,
-        req: S3Request<dto::DeleteObjectsInput>,
-    ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
-        let bypass = object_lock::bypass(
-            &self.ids,
-            &req,
-            &req.input.bucket,
-            req.input.bypass_governance_retention,
-        );
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        if input.delete.objects.len() > 1000 {
-            return Err(bad_request(
-                s3s::S3ErrorCode::MalformedXML,
-                "A DeleteObjects request names at most 1000 keys.",
-            ));
-        }
-        self.store.bucket(&bucket).map_err(to_s3)?;
-        let quiet = input.delete.quiet.unwrap_or(false);
-        let mut deleted = Vec::new();
-        let mut errors = Vec::new();
-        for obj in &input.delete.objects {
-            let outcome = async {
-                let key = object_key(&obj.key)?;
-                let version = version_ref(obj.version_id.as_deref())?;
-                self.store
-                    .delete_object(&bucket, &key, version.as_ref(), bypass)
-                    .await
-                    .map_err(to_s3)
-            }
-            .await;
-            match outcome {
-                Ok(out) => {
-                    if !quiet {
-                        let marker_id = out
-                            .delete_marker
-                            .then(|| out.version.map(|v| v.to_string()))
-                            .flatten();
-                        deleted.push(dto::DeletedObject {
-                            key: Some(obj.key.clone()),
-                            version_id: obj.version_id.clone(),
-                            delete_marker: out.delete_marker.then_some(true),
-                            delete_marker_version_id: if obj.version_id.is_none() {
-                                marker_id
-                            } else {
-                                None
-                            },
-                        });
-                    }
-                }
-                Err(e) => errors.push(dto::Error {
-                    key: Some(obj.key.clone()),
-                    version_id: obj.version_id.clone(),
-                    code: Some(e.code().as_str().to_owned()),
-                    message: e.message().map(str::to_owned),
-                }),
-            }
-        }
-        Ok(S3Response::new(dto::DeleteObjectsOutput {
-            deleted: Some(deleted),
-            errors: Some(errors),
-            ..Default::default()
-        }))
-    }
+pub(super) async fn put_object_legal_hold(
+    s3: &SteleS3,
+    req: S3Request<dto::PutObjectLegalHoldInput>,
+) -> S3Result<S3Response<dto::PutObjectLegalHoldOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let on = object_lock::parse_legal_hold(input.legal_hold.as_ref())?;
+    let store = s3.store.clone();
+    blocking(move || store.set_object_legal_hold(&bucket, &key, version.as_ref(), on)).await?;
+    Ok(S3Response::new(dto::PutObjectLegalHoldOutput::default()))
+}
 
-    pub(super) async fn copy_object(
-        &self,
-        req: S3Request<dto::CopyObjectInput>,
-    ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
-        let input = req.input;
-        acl_headers!(input, None)?;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let src = self
-            .pinned_source(&input.copy_source, &copy_source_conditions!(input))
-            .await?;
-        let replace = input
-            .metadata_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == dto::MetadataDirective::REPLACE);
-        let directive = if replace {
-            MetadataDirective::Replace {
-                system: system_meta!(input),
-                content_type: input.content_type.clone(),
-                user_meta: input
-                    .metadata
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect(),
-            }
-        } else {
-            MetadataDirective::Copy
-        };
-        let replace_tags = input
-            .tagging_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == dto::TaggingDirective::REPLACE);
-        let tags = if replace_tags {
-            Some(
-                input
-                    .tagging
-                    .as_deref()
-                    .map(parse_tagging)
-                    .transpose()?
-                    .unwrap_or_default(),
-            )
-        } else {
-            None
-        };
-        let lock = lock_request!(input)?;
-        let (out, source) = self
-            .store
-            .copy_object(&src, &bucket, &key, directive, tags, lock)
-            .await
-            .map_err(to_s3)?;
-        Ok(S3Response::new(dto::CopyObjectOutput {
-            copy_object_result: Some(dto::CopyObjectResult {
-                e_tag: Some(etag(&out.etag)),
-                last_modified: Some(time(out.created)),
-                ..Default::default()
-            }),
-            version_id: versioned(&self.store, &bucket, out.version),
-            copy_source_version_id: versioned(&self.store, &src.bucket, source.version_ref()),
-            ..Default::default()
-        }))
-    }
-
-    pub(super) async fn get_object_retention(
-        &self,
-        req: S3Request<dto::GetObjectRetentionInput>,
-    ) -> S3Result<S3Response<dto::GetObjectRetentionOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let store = self.store.clone();
-        let lock = blocking(move || store.object_lock(&bucket, &key, version.as_ref())).await?;
-        // S3 answers 404 for a version that has no retention (never set, or removed).
-        let retention = object_lock::retention_dto(&lock).ok_or_else(|| {
-            s3s::S3Error::with_message(
-                s3s::S3ErrorCode::NoSuchObjectLockConfiguration,
-                "The specified object does not have a ObjectLock configuration",
-            )
-        })?;
-        Ok(S3Response::new(dto::GetObjectRetentionOutput {
-            retention: Some(retention),
-        }))
-    }
-
-    pub(super) async fn put_object_retention(
-        &self,
-        req: S3Request<dto::PutObjectRetentionInput>,
-    ) -> S3Result<S3Response<dto::PutObjectRetentionOutput>> {
-        let bypass = object_lock::bypass(
-            &self.ids,
-            &req,
-            &req.input.bucket,
-            req.input.bypass_governance_retention,
-        );
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let requested = object_lock::parse_retention(input.retention.as_ref())?;
-        let store = self.store.clone();
-        blocking(move || {
-            store.set_object_retention(&bucket, &key, version.as_ref(), requested, bypass)
-        })
-        .await?;
-        Ok(S3Response::new(dto::PutObjectRetentionOutput::default()))
-    }
-
-    pub(super) async fn get_object_legal_hold(
-        &self,
-        req: S3Request<dto::GetObjectLegalHoldInput>,
-    ) -> S3Result<S3Response<dto::GetObjectLegalHoldOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let store = self.store.clone();
-        let lock = blocking(move || store.object_lock(&bucket, &key, version.as_ref())).await?;
-        Ok(S3Response::new(dto::GetObjectLegalHoldOutput {
-            legal_hold: Some(object_lock::legal_hold_dto(&lock)),
-        }))
-    }
-
-    pub(super) async fn put_object_legal_hold(
-        &self,
-        req: S3Request<dto::PutObjectLegalHoldInput>,
-    ) -> S3Result<S3Response<dto::PutObjectLegalHoldOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let on = object_lock::parse_legal_hold(input.legal_hold.as_ref())?;
-        let store = self.store.clone();
-        blocking(move || store.set_object_legal_hold(&bucket, &key, version.as_ref(), on)).await?;
-        Ok(S3Response::new(dto::PutObjectLegalHoldOutput::default()))
-    }
-
-    pub(super) async fn get_object_tagging(
-        &self,
-        req: S3Request<dto::GetObjectTaggingInput>,
-    ) -> S3Result<S3Response<dto::GetObjectTaggingOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let store = self.store.clone();
-        let b = bucket.clone();
-        let (rec, tags) = blocking(move || store.object_tags(&b, &key, version.as_ref())).await?;
-        Ok(S3Response::new(dto::GetObjectTaggingOutput {
-            tag_set: tags
-                .into_iter()
-                .map(|(k, v)| dto::Tag {
-                    key: Some(k),
-                    value: Some(v),
-                })
-                .collect(),
-            version_id: versioned(&self.store, &bucket, rec.version_ref()),
-        }))
-    }
-
-    pub(super) async fn put_object_tagging(
-        &self,
-        req: S3Request<dto::PutObjectTaggingInput>,
-    ) -> S3Result<S3Response<dto::PutObjectTaggingOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let tags: Vec<(String, String)> = input
-            .tagging
-            .tag_set
+pub(super) async fn get_object_tagging(
+    s3: &SteleS3,
+    req: S3Request<dto::GetObjectTaggingInput>,
+) -> S3Result<S3Response<dto::GetObjectTaggingOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let store = s3.store.clone();
+    let b = bucket.clone();
+    let (rec, tags) = blocking(move || store.object_tags(&b, &key, version.as_ref())).await?;
+    Ok(S3Response::new(dto::GetObjectTaggingOutput {
+        tag_set: tags
             .into_iter()
-            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
-            .collect();
-        let store = self.store.clone();
-        let b = bucket.clone();
-        let rec = blocking(move || store.set_object_tags(&b, &key, version.as_ref(), tags)).await?;
-        Ok(S3Response::new(dto::PutObjectTaggingOutput {
-            version_id: versioned(&self.store, &bucket, rec.version_ref()),
-        }))
-    }
-
-    pub(super) async fn delete_object_tagging(
-        &self,
-        req: S3Request<dto::DeleteObjectTaggingInput>,
-    ) -> S3Result<S3Response<dto::DeleteObjectTaggingOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let store = self.store.clone();
-        let b = bucket.clone();
-        let rec =
-            blocking(move || store.set_object_tags(&b, &key, version.as_ref(), Vec::new())).await?;
-        let mut resp = S3Response::new(dto::DeleteObjectTaggingOutput {
-            version_id: versioned(&self.store, &bucket, rec.version_ref()),
-        });
-        resp.status = Some(http::StatusCode::NO_CONTENT);
-        Ok(resp)
-    }
-
-    pub(super) async fn get_object_acl(
-        &self,
-        req: S3Request<dto::GetObjectAclInput>,
-    ) -> S3Result<S3Response<dto::GetObjectAclOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let store = self.store.clone();
-        blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
-        Ok(S3Response::new(dto::GetObjectAclOutput {
-            grants: Some(acl::grants()),
-            owner: Some(owner()),
-            ..Default::default()
-        }))
-    }
-
-    pub(super) async fn put_object_acl(
-        &self,
-        req: S3Request<dto::PutObjectAclInput>,
-    ) -> S3Result<S3Response<dto::PutObjectAclOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let store = self.store.clone();
-        blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
-        acl_headers!(input, input.grant_write.as_deref())?;
-        acl::check_policy(input.access_control_policy.as_ref())?;
-        Ok(S3Response::new(dto::PutObjectAclOutput::default()))
-    }
-
-    pub(super) async fn get_object_attributes(
-        &self,
-        req: S3Request<dto::GetObjectAttributesInput>,
-    ) -> S3Result<S3Response<dto::GetObjectAttributesOutput>> {
-        let input = req.input;
-        let bucket = bucket_name(&input.bucket)?;
-        let key = object_key(&input.key)?;
-        let version = version_ref(input.version_id.as_deref())?;
-        let store = self.store.clone();
-        let b = bucket.clone();
-        let rec = blocking(move || store.head_object(&b, &key, version.as_ref())).await?;
-        // The attribute list arrives as repeated headers (the SDKs) or as one
-        // comma-separated header (the aws CLI): both name the same set.
-        let want = |a: &str| {
-            input
-                .object_attributes
-                .iter()
-                .flat_map(|x| x.as_str().split(','))
-                .any(|x| x.trim() == a)
-        };
-        let checksum = want(dto::ObjectAttributes::CHECKSUM)
-            .then(|| dto::Checksum {
-                checksum_crc32: checksum::value_of(&rec, ChecksumAlgorithm::Crc32),
-                checksum_crc32c: checksum::value_of(&rec, ChecksumAlgorithm::Crc32c),
-                checksum_crc64nvme: checksum::value_of(&rec, ChecksumAlgorithm::Crc64Nvme),
-                checksum_sha1: checksum::value_of(&rec, ChecksumAlgorithm::Sha1),
-                checksum_sha256: checksum::value_of(&rec, ChecksumAlgorithm::Sha256),
-                ..Default::default()
+            .map(|(k, v)| dto::Tag {
+                key: Some(k),
+                value: Some(v),
             })
-            .filter(|_| !rec.checksums.is_empty());
-        let object_parts = (want(dto::ObjectAttributes::OBJECT_PARTS) && rec.etag.contains('-'))
-            .then(|| {
-                let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
-                let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000)) as u32;
-                let total = rec.parts_count();
-                let parts: Vec<dto::ObjectPart> = (marker + 1..=total)
-                    .take(max as usize)
-                    .filter_map(|n| {
-                        rec.part_interval(n).map(|(a, b)| dto::ObjectPart {
-                            part_number: Some(n as i32),
-                            size: Some((b - a) as i64),
-                            ..Default::default()
-                        })
-                    })
-                    .collect();
-                let last = parts.last().and_then(|p| p.part_number);
-                let truncated = last.is_some_and(|l| (l as u32) < total);
-                dto::GetObjectAttributesParts {
-                    total_parts_count: Some(total as i32),
-                    part_number_marker: input.part_number_marker,
-                    next_part_number_marker: if truncated { last } else { None },
-                    max_parts: Some(max as i32),
-                    is_truncated: Some(truncated),
-                    parts: Some(parts),
-                }
-            });
-        Ok(S3Response::new(dto::GetObjectAttributesOutput {
-            e_tag: want(dto::ObjectAttributes::ETAG).then(|| etag(&rec.etag)),
-            object_size: want(dto::ObjectAttributes::OBJECT_SIZE).then_some(rec.size as i64),
-            storage_class: want(dto::ObjectAttributes::STORAGE_CLASS)
-                .then(|| dto::StorageClass::from_static(dto::StorageClass::STANDARD)),
-            checksum,
-            object_parts,
-            last_modified: Some(time(rec.created)),
-            version_id: versioned(&self.store, &bucket, rec.version_ref()),
+            .collect(),
+        version_id: versioned(&s3.store, &bucket, rec.version_ref()),
+    }))
+}
+
+pub(super) async fn put_object_tagging(
+    s3: &SteleS3,
+    req: S3Request<dto::PutObjectTaggingInput>,
+) -> S3Result<S3Response<dto::PutObjectTaggingOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let tags: Vec<(String, String)> = input
+        .tagging
+        .tag_set
+        .into_iter()
+        .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+        .collect();
+    let store = s3.store.clone();
+    let b = bucket.clone();
+    let rec = blocking(move || store.set_object_tags(&b, &key, version.as_ref(), tags)).await?;
+    Ok(S3Response::new(dto::PutObjectTaggingOutput {
+        version_id: versioned(&s3.store, &bucket, rec.version_ref()),
+    }))
+}
+
+pub(super) async fn delete_object_tagging(
+    s3: &SteleS3,
+    req: S3Request<dto::DeleteObjectTaggingInput>,
+) -> S3Result<S3Response<dto::DeleteObjectTaggingOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let store = s3.store.clone();
+    let b = bucket.clone();
+    let rec =
+        blocking(move || store.set_object_tags(&b, &key, version.as_ref(), Vec::new())).await?;
+    let mut resp = S3Response::new(dto::DeleteObjectTaggingOutput {
+        version_id: versioned(&s3.store, &bucket, rec.version_ref()),
+    });
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    Ok(resp)
+}
+
+pub(super) async fn get_object_acl(
+    s3: &SteleS3,
+    req: S3Request<dto::GetObjectAclInput>,
+) -> S3Result<S3Response<dto::GetObjectAclOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let store = s3.store.clone();
+    blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
+    Ok(S3Response::new(dto::GetObjectAclOutput {
+        grants: Some(acl::grants()),
+        owner: Some(owner()),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn put_object_acl(
+    s3: &SteleS3,
+    req: S3Request<dto::PutObjectAclInput>,
+) -> S3Result<S3Response<dto::PutObjectAclOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let store = s3.store.clone();
+    blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
+    acl_headers!(input, input.grant_write.as_deref())?;
+    acl::check_policy(input.access_control_policy.as_ref())?;
+    Ok(S3Response::new(dto::PutObjectAclOutput::default()))
+}
+
+pub(super) async fn get_object_attributes(
+    s3: &SteleS3,
+    req: S3Request<dto::GetObjectAttributesInput>,
+) -> S3Result<S3Response<dto::GetObjectAttributesOutput>> {
+    let input = req.input;
+    let bucket = bucket_name(&input.bucket)?;
+    let key = object_key(&input.key)?;
+    let version = version_ref(input.version_id.as_deref())?;
+    let store = s3.store.clone();
+    let b = bucket.clone();
+    let rec = blocking(move || store.head_object(&b, &key, version.as_ref())).await?;
+    // The attribute list arrives as repeated headers (the SDKs) or as one
+    // comma-separated header (the aws CLI): both name the same set.
+    let want = |a: &str| {
+        input
+            .object_attributes
+            .iter()
+            .flat_map(|x| x.as_str().split(','))
+            .any(|x| x.trim() == a)
+    };
+    let checksum = want(dto::ObjectAttributes::CHECKSUM)
+        .then(|| dto::Checksum {
+            checksum_crc32: checksum::value_of(&rec, ChecksumAlgorithm::Crc32),
+            checksum_crc32c: checksum::value_of(&rec, ChecksumAlgorithm::Crc32c),
+            checksum_crc64nvme: checksum::value_of(&rec, ChecksumAlgorithm::Crc64Nvme),
+            checksum_sha1: checksum::value_of(&rec, ChecksumAlgorithm::Sha1),
+            checksum_sha256: checksum::value_of(&rec, ChecksumAlgorithm::Sha256),
             ..Default::default()
-        }))
-    }
+        })
+        .filter(|_| !rec.checksums.is_empty());
+    let object_parts =
+        (want(dto::ObjectAttributes::OBJECT_PARTS) && rec.etag.contains('-')).then(|| {
+            let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+            let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000)) as u32;
+            let total = rec.parts_count();
+            let parts: Vec<dto::ObjectPart> = (marker + 1..=total)
+                .take(max as usize)
+                .filter_map(|n| {
+                    rec.part_interval(n).map(|(a, b)| dto::ObjectPart {
+                        part_number: Some(n as i32),
+                        size: Some((b - a) as i64),
+                        ..Default::default()
+                    })
+                })
+                .collect();
+            let last = parts.last().and_then(|p| p.part_number);
+            let truncated = last.is_some_and(|l| (l as u32) < total);
+            dto::GetObjectAttributesParts {
+                total_parts_count: Some(total as i32),
+                part_number_marker: input.part_number_marker,
+                next_part_number_marker: if truncated { last } else { None },
+                max_parts: Some(max as i32),
+                is_truncated: Some(truncated),
+                parts: Some(parts),
+            }
+        });
+    Ok(S3Response::new(dto::GetObjectAttributesOutput {
+        e_tag: want(dto::ObjectAttributes::ETAG).then(|| etag(&rec.etag)),
+        object_size: want(dto::ObjectAttributes::OBJECT_SIZE).then_some(rec.size as i64),
+        storage_class: want(dto::ObjectAttributes::STORAGE_CLASS)
+            .then(|| dto::StorageClass::from_static(dto::StorageClass::STANDARD)),
+        checksum,
+        object_parts,
+        last_modified: Some(time(rec.created)),
+        version_id: versioned(&s3.store, &bucket, rec.version_ref()),
+        ..Default::default()
+    }))
 }
