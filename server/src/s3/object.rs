@@ -3,6 +3,49 @@
 
 use super::*;
 
+/// The stored headers a GET or HEAD answers with (content type, cache control,
+/// disposition, encoding, language, expiry): the version's, each unless the request's
+/// `response-*` parameter overrides it (as S3 lets GET and HEAD do).
+struct Shown {
+    content_type: Option<String>,
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+    content_language: Option<String>,
+    expires: Option<dto::Timestamp>,
+}
+
+macro_rules! shown_headers {
+    ($input:expr, $rec:expr) => {
+        Shown {
+            content_type: $input
+                .response_content_type
+                .clone()
+                .or_else(|| $rec.content_type.clone()),
+            cache_control: $input
+                .response_cache_control
+                .clone()
+                .or_else(|| $rec.system.cache_control.clone()),
+            content_disposition: $input
+                .response_content_disposition
+                .clone()
+                .or_else(|| $rec.system.content_disposition.clone()),
+            content_encoding: $input
+                .response_content_encoding
+                .clone()
+                .or_else(|| $rec.system.content_encoding.clone()),
+            content_language: $input
+                .response_content_language
+                .clone()
+                .or_else(|| $rec.system.content_language.clone()),
+            expires: $input
+                .response_expires
+                .clone()
+                .or_else(|| $rec.system.expires.map(time)),
+        }
+    };
+}
+
 pub(super) async fn put_object(
     s3: &SteleS3,
     req: S3Request<dto::PutObjectInput>,
@@ -108,34 +151,17 @@ pub(super) async fn get_object(
     let parts_count = matches!(range, Some(ByteRange::Part { .. }))
         .then(|| multipart_parts(rec))
         .flatten();
+    let shown = shown_headers!(input, rec);
     let output = dto::GetObjectOutput {
         body: Some(StreamingBlob::wrap(read.body)),
         content_length: Some((end - start) as i64),
         content_range,
-        content_type: input
-            .response_content_type
-            .clone()
-            .or_else(|| rec.content_type.clone()),
-        cache_control: input
-            .response_cache_control
-            .clone()
-            .or_else(|| rec.system.cache_control.clone()),
-        content_disposition: input
-            .response_content_disposition
-            .clone()
-            .or_else(|| rec.system.content_disposition.clone()),
-        content_encoding: input
-            .response_content_encoding
-            .clone()
-            .or_else(|| rec.system.content_encoding.clone()),
-        content_language: input
-            .response_content_language
-            .clone()
-            .or_else(|| rec.system.content_language.clone()),
-        expires: input
-            .response_expires
-            .clone()
-            .or_else(|| rec.system.expires.map(time)),
+        content_type: shown.content_type,
+        cache_control: shown.cache_control,
+        content_disposition: shown.content_disposition,
+        content_encoding: shown.content_encoding,
+        content_language: shown.content_language,
+        expires: shown.expires,
         e_tag: Some(etag(&rec.etag)),
         last_modified: Some(time(rec.created)),
         metadata: Some(rec.user_meta.iter().cloned().collect()),
@@ -210,37 +236,19 @@ pub(super) async fn head_object(
         rec.created,
         false,
     )?;
+    let shown = shown_headers!(input, rec);
     let mut resp = S3Response::new(dto::HeadObjectOutput {
         content_length: Some(part.map_or(rec.size, |(a, b)| b - a) as i64),
         content_range: part
             .filter(|(a, b)| b > a)
             .map(|(a, b)| format!("bytes {}-{}/{}", a, b - 1, rec.size)),
         parts_count: part.and(multipart_parts(&rec)),
-        // As on GET, the response-* parameters override what is stored.
-        content_type: input
-            .response_content_type
-            .clone()
-            .or_else(|| rec.content_type.clone()),
-        cache_control: input
-            .response_cache_control
-            .clone()
-            .or_else(|| rec.system.cache_control.clone()),
-        content_disposition: input
-            .response_content_disposition
-            .clone()
-            .or_else(|| rec.system.content_disposition.clone()),
-        content_encoding: input
-            .response_content_encoding
-            .clone()
-            .or_else(|| rec.system.content_encoding.clone()),
-        content_language: input
-            .response_content_language
-            .clone()
-            .or_else(|| rec.system.content_language.clone()),
-        expires: input
-            .response_expires
-            .clone()
-            .or_else(|| rec.system.expires.map(time)),
+        content_type: shown.content_type,
+        cache_control: shown.cache_control,
+        content_disposition: shown.content_disposition,
+        content_encoding: shown.content_encoding,
+        content_language: shown.content_language,
+        expires: shown.expires,
         e_tag: Some(etag(&rec.etag)),
         last_modified: Some(time(rec.created)),
         metadata: Some(rec.user_meta.iter().cloned().collect()),
