@@ -241,6 +241,19 @@ impl NodeConfig {
         self.data_dir.join("meta")
     }
 
+    /// Creates the metadata folder (and its parents) if missing; its path.
+    ///
+    /// # Errors
+    /// [`ConfigError::CreateDir`] when it cannot be created.
+    pub fn create_meta_dir(&self) -> Result<PathBuf, ConfigError> {
+        let dir = self.meta_dir();
+        std::fs::create_dir_all(&dir).map_err(|source| ConfigError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(dir)
+    }
+
     /// Refuses combinations the engine cannot honour. Checks the filesystem too (a disk path
     /// that is a file, two disks on one directory), so run it at start.
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -59,6 +59,17 @@ pub enum DiskError {
     Unformatted { path: PathBuf, id: String },
 }
 
+/// A file found in a disk's shard folders (see [`Disk::shard_files_older_than`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundShard {
+    /// The segment id as the file name writes it (the part before the first `.`).
+    pub segment: String,
+    /// The file's name.
+    pub name: String,
+    /// The shard folder it is in.
+    folder: String,
+}
+
 /// What the engine reports about a disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -393,6 +404,50 @@ impl Disk {
         self.format_or_check()?;
         self.set_state(DiskState::Online);
         Ok(())
+    }
+
+    /// The files in the disk's shard folders last modified before `older_than_micros`
+    /// (µs since the epoch). Unreadable folders are skipped.
+    pub fn shard_files_older_than(&self, older_than_micros: i64) -> Vec<FoundShard> {
+        let mut out = Vec::new();
+        let Ok(dirs) = std::fs::read_dir(self.spec.path.join("shards")) else {
+            return out;
+        };
+        for d in dirs.flatten() {
+            let Ok(files) = std::fs::read_dir(d.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let old = f
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .is_some_and(|t| (t.as_micros() as i64) < older_than_micros);
+                if old {
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    out.push(FoundShard {
+                        segment: name.split('.').next().unwrap_or_default().to_owned(),
+                        folder: d.file_name().to_string_lossy().into_owned(),
+                        name,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Moves `file` into the disk's `quarantine/` folder: never deleted, an administrator
+    /// decides. Whether it moved.
+    pub fn quarantine_shard_file(&self, file: &FoundShard) -> bool {
+        let from = self
+            .spec
+            .path
+            .join("shards")
+            .join(&file.folder)
+            .join(&file.name);
+        let q = self.spec.path.join("quarantine");
+        std::fs::create_dir_all(&q).is_ok() && std::fs::rename(from, q.join(&file.name)).is_ok()
     }
 
     /// Opens a finished shard file and checks its hash list against `root`.

@@ -92,13 +92,7 @@ impl Store {
         mono: Arc<dyn Monotonic>,
     ) -> Result<Self, StoreError> {
         config.validate()?;
-        let meta_dir = config.meta_dir();
-        std::fs::create_dir_all(&meta_dir).map_err(|source| {
-            crate::config::ConfigError::CreateDir {
-                path: meta_dir.clone(),
-                source,
-            }
-        })?;
+        let meta_dir = config.create_meta_dir()?;
         let disks = config
             .disks
             .iter()

@@ -285,29 +285,16 @@ impl Store {
     /// A metadata read that fails ([`StoreError::Meta`]): then nothing is moved.
     pub fn quarantine_orphans(&self, older_than: Timestamp) -> Result<u64, StoreError> {
         use std::collections::HashSet;
-        let mut candidates = Vec::new();
-        for disk in &self.inner.disks {
-            let root = disk.spec().path.clone();
-            let Ok(dirs) = std::fs::read_dir(root.join("shards")) else {
-                continue;
-            };
-            for d in dirs.flatten() {
-                let Ok(files) = std::fs::read_dir(d.path()) else {
-                    continue;
-                };
-                for f in files.flatten() {
-                    let old = f
-                        .metadata()
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .is_some_and(|t| (t.as_micros() as i64) < older_than.micros());
-                    if old {
-                        candidates.push((disk, root.clone(), f));
-                    }
-                }
-            }
-        }
+        let candidates: Vec<(&std::sync::Arc<crate::disk::Disk>, crate::disk::FoundShard)> = self
+            .inner
+            .disks
+            .iter()
+            .flat_map(|disk| {
+                disk.shard_files_older_than(older_than.micros())
+                    .into_iter()
+                    .map(move |f| (disk, f))
+            })
+            .collect();
         let mut referenced: HashSet<String> = HashSet::new();
         for p in self.inner.meta.pending()? {
             referenced.insert(p.segment.to_string());
@@ -330,18 +317,13 @@ impl Store {
             })?;
         }
         let mut moved = 0u64;
-        for (disk, root, f) in candidates {
-            let name = f.file_name().to_string_lossy().into_owned();
-            let segment = name.split('.').next().unwrap_or_default();
-            if referenced.contains(segment) {
+        for (disk, file) in candidates {
+            if referenced.contains(&file.segment) {
                 continue;
             }
-            let q = root.join("quarantine");
-            if std::fs::create_dir_all(&q).is_ok()
-                && std::fs::rename(f.path(), q.join(&name)).is_ok()
-            {
+            if disk.quarantine_shard_file(&file) {
                 moved += 1;
-                tracing::warn!(disk = %disk.id(), file = %name, "orphan shard file quarantined");
+                tracing::warn!(disk = %disk.id(), file = %file.name, "orphan shard file quarantined");
             }
         }
         Ok(moved)

@@ -31,4 +31,6 @@ check "reed_solomon_erasure outside the codec is refused" planted store/write.rs
 check "a grouped import of a lower layer is refused" planted meta/record.rs "use crate::{types::Hash, disk::Disk};"
 check "code after a #[cfg(test)] helper is still checked" \
   appended meta/mod.rs "pub fn leak() { let _ = crate::store::Store::open; }"
+check "std::fs outside the disks and the configuration is refused" \
+  planted store/write.rs "use std::fs::File;"
 summary layers
