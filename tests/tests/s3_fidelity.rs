@@ -37,6 +37,43 @@ fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// Starts an upload of `key` and uploads `body` as its part 1: the upload id and the part
+/// list a Complete names.
+async fn one_part_upload(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    body: &'static [u8],
+) -> (String, CompletedMultipartUpload) {
+    let up = c
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("create");
+    let id = up.upload_id().expect("id").to_owned();
+    let part = c
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(body))
+        .send()
+        .await
+        .expect("part");
+    let parts = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().expect("etag"))
+                .build(),
+        )
+        .build();
+    (id, parts)
+}
+
 #[test]
 fn listings_encode_keys_as_s3_does_and_page_buckets() {
     let (_dir, server) = start_default();
@@ -163,32 +200,7 @@ fn conditional_writes_hold_on_put_and_complete() {
             .expect("etag matches");
         // Complete with If-None-Match: * onto an existing key: 412, key unchanged, the
         // upload still open; and with If-Match of the current ETag it completes.
-        let up = c
-            .create_multipart_upload()
-            .bucket("cond")
-            .key("k")
-            .send()
-            .await
-            .expect("create");
-        let id = up.upload_id().expect("id").to_owned();
-        let part = c
-            .upload_part()
-            .bucket("cond")
-            .key("k")
-            .upload_id(&id)
-            .part_number(1)
-            .body(ByteStream::from_static(b"three"))
-            .send()
-            .await
-            .expect("part");
-        let parts = CompletedMultipartUpload::builder()
-            .parts(
-                CompletedPart::builder()
-                    .part_number(1)
-                    .e_tag(part.e_tag().expect("etag"))
-                    .build(),
-            )
-            .build();
+        let (id, parts) = one_part_upload(&c, "cond", "k", b"three").await;
         let e = c
             .complete_multipart_upload()
             .bucket("cond")
@@ -925,24 +937,7 @@ fn a_retried_complete_gets_the_same_answer() {
     let c = server.client();
     bucket(&c, "retry");
     rt().block_on(async {
-        let up = c
-            .create_multipart_upload()
-            .bucket("retry")
-            .key("k")
-            .send()
-            .await
-            .expect("create");
-        let id = up.upload_id().expect("id").to_owned();
-        let part = c
-            .upload_part()
-            .bucket("retry")
-            .key("k")
-            .upload_id(&id)
-            .part_number(1)
-            .body(ByteStream::from_static(b"payload"))
-            .send()
-            .await
-            .expect("part");
+        let (id, named) = one_part_upload(&c, "retry", "k", b"payload").await;
         let parts = |etag: &str| {
             CompletedMultipartUpload::builder()
                 .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
@@ -956,12 +951,8 @@ fn a_retried_complete_gets_the_same_answer() {
                 .multipart_upload(body)
                 .send()
         };
-        let first = complete(parts(part.e_tag().expect("etag")))
-            .await
-            .expect("complete");
-        let again = complete(parts(part.e_tag().expect("etag")))
-            .await
-            .expect("the same Complete again");
+        let first = complete(named.clone()).await.expect("complete");
+        let again = complete(named).await.expect("the same Complete again");
         assert_eq!(first.e_tag(), again.e_tag());
         assert_eq!(first.version_id(), again.version_id());
         let e = complete(parts("\"00000000000000000000000000000000\""))
@@ -1054,40 +1045,14 @@ fn the_same_rules_on_the_other_operations() {
     bucket(&c, "others");
     put(&c, "others", "whole", b"0123456789");
     let id = rt().block_on(async {
-        let up = c
-            .create_multipart_upload()
-            .bucket("others")
-            .key("fresh")
-            .send()
-            .await
-            .expect("create");
-        let id = up.upload_id().expect("id").to_owned();
-        let part = c
-            .upload_part()
-            .bucket("others")
-            .key("fresh")
-            .upload_id(&id)
-            .part_number(1)
-            .body(ByteStream::from_static(b"p"))
-            .send()
-            .await
-            .expect("part");
+        let (id, parts) = one_part_upload(&c, "others", "fresh", b"p").await;
         let e = c
             .complete_multipart_upload()
             .bucket("others")
             .key("fresh")
             .upload_id(&id)
             .if_match("\"0123\"")
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .parts(
-                        CompletedPart::builder()
-                            .part_number(1)
-                            .e_tag(part.e_tag().expect("etag"))
-                            .build(),
-                    )
-                    .build(),
-            )
+            .multipart_upload(parts)
             .send()
             .await
             .expect_err("nothing to match");
