@@ -30,6 +30,11 @@ pub enum ConfigError {
         second: String,
         path: PathBuf,
     },
+    #[error("the shard stores given ({given:?}) are not the configured disks ({configured:?})")]
+    DisksMismatch {
+        configured: Vec<String>,
+        given: Vec<String>,
+    },
     #[error("two disks share the id {id:?}")]
     DuplicateDiskId { id: String },
     #[error("write quorum {quorum} must lie between K = {k} and K+M = {width}")]

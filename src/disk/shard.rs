@@ -15,11 +15,11 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Disk, DiskError, sync_dir};
+use super::local::{LocalDisk, sync_dir};
+use super::{DiskError, ShardSink, ShardSource};
 
 const MAGIC: &[u8; 8] = b"STELE-SH";
 const FORMAT: u32 = 1;
@@ -40,7 +40,7 @@ pub enum Corruption {
 }
 
 /// What the metadata says a shard file must contain.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expect {
     pub block_size: u32,
     pub blocks: u64,
@@ -51,7 +51,7 @@ pub struct Expect {
 /// Writes one shard file under a temporary name. Dropped before [`ShardWriter::finish`], the
 /// temporary file is removed.
 pub struct ShardWriter {
-    disk: Arc<Disk>,
+    disk: LocalDisk,
     file: Option<File>,
     tmp: PathBuf,
     dest: PathBuf,
@@ -72,7 +72,7 @@ const FLUSH_EVERY: u64 = 8 << 20;
 
 impl ShardWriter {
     pub(super) fn create(
-        disk: Arc<Disk>,
+        disk: LocalDisk,
         tmp: PathBuf,
         dest: PathBuf,
         block_size: u32,
@@ -96,19 +96,15 @@ impl ShardWriter {
         })
     }
 
-    pub fn disk(&self) -> &Disk {
-        &self.disk
-    }
-
-    pub(super) fn set_replaces(&mut self, root: Hash) {
+    pub(crate) fn set_replaces(&mut self, root: Hash) {
         self.replaces = Some(root);
     }
 
     /// Appends the next block. Every block but the last must be `block_size` long.
-    pub fn append(&mut self, block: &[u8]) -> Result<(), DiskError> {
+    pub(crate) fn append(&mut self, block: &[u8]) -> Result<(), DiskError> {
         let hash = blake3::hash(block);
         let file = self.file.as_mut().ok_or_else(|| DiskError::Io {
-            disk: self.disk.id().to_owned(),
+            disk: self.disk.root_id().to_owned(),
             op: "append",
             path: self.tmp.clone(),
             source: io::Error::other("writer already failed"),
@@ -134,7 +130,7 @@ impl ShardWriter {
 
     /// Writes the hash list and trailer, makes the file read-only and durable, and links it
     /// under its final name (never replacing an existing file). Returns the root hash.
-    pub fn finish(mut self) -> Result<Hash, DiskError> {
+    pub(crate) fn finish(mut self) -> Result<Hash, DiskError> {
         let root = *blake3::hash(&self.hashes).as_bytes();
         let blocks = (self.hashes.len() / 32) as u64;
         let mut trailer = Vec::with_capacity(TRAILER);
@@ -145,7 +141,7 @@ impl ShardWriter {
         trailer.extend_from_slice(&self.data_len.to_le_bytes());
         trailer.extend_from_slice(&root);
         let file = self.file.take().ok_or_else(|| DiskError::Io {
-            disk: self.disk.id().to_owned(),
+            disk: self.disk.root_id().to_owned(),
             op: "finish",
             path: self.tmp.clone(),
             source: io::Error::other("writer already failed"),
@@ -153,7 +149,7 @@ impl ShardWriter {
         if let Some(f) = self.flusher.take() {
             let _ = f.join();
         }
-        let disk = Arc::clone(&self.disk);
+        let disk = self.disk.clone();
         let tmp = &self.tmp;
         let mut file = file;
         file.write_all(&self.hashes)
@@ -211,7 +207,11 @@ pub struct ShardReader {
 }
 
 impl ShardReader {
-    pub(super) fn open(disk: &Disk, path: PathBuf, expect: &Expect) -> Result<Self, DiskError> {
+    pub(super) fn open(
+        disk: &LocalDisk,
+        path: PathBuf,
+        expect: &Expect,
+    ) -> Result<Self, DiskError> {
         let corrupt = |what| DiskError::Corrupt {
             path: path.clone(),
             what,
@@ -220,7 +220,7 @@ impl ShardReader {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(DiskError::Io {
-                    disk: disk.id().to_owned(),
+                    disk: disk.root_id().to_owned(),
                     op: "open",
                     path,
                     source: e,
@@ -267,7 +267,7 @@ impl ShardReader {
             return Err(corrupt(Corruption::RootMismatch));
         }
         Ok(Self {
-            disk: disk.id().to_owned(),
+            disk: disk.root_id().to_owned(),
             file,
             path,
             hashes,
@@ -276,7 +276,7 @@ impl ShardReader {
     }
 
     /// Reads block `s` (of `len` bytes) into `buf` and checks it against its hash.
-    pub fn read_block(&self, s: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+    pub(crate) fn read_block(&self, s: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         let off = s * self.block_size as u64;
         let h = s as usize * 32;
         let Some(expected) = self.hashes.get(h..h + 32) else {
@@ -300,5 +300,20 @@ impl ShardReader {
             });
         }
         Ok(())
+    }
+}
+
+impl ShardSink for ShardWriter {
+    fn append(&mut self, block: &[u8]) -> Result<(), DiskError> {
+        ShardWriter::append(self, block)
+    }
+    fn finish(self: Box<Self>) -> Result<Hash, DiskError> {
+        ShardWriter::finish(*self)
+    }
+}
+
+impl ShardSource for ShardReader {
+    fn read_block(&self, s: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        ShardReader::read_block(self, s, buf)
     }
 }

@@ -39,7 +39,7 @@ pub use write::{PutOptions, PutOutcome};
 
 use crate::clock::SharedClock;
 use crate::config::NodeConfig;
-use crate::disk::{Disk, DiskStatus};
+use crate::disk::{DiskStatus, LocalDisk, ShardName, ShardStore};
 use crate::erasure::Codec;
 use crate::lock::{Monotonic, RetentionClock, SystemMonotonic};
 use crate::meta::{BucketRecord, Meta, RepairRecord, VersionKind, VersionRecord, Versioning};
@@ -55,7 +55,7 @@ pub struct Store {
 struct Inner {
     config: NodeConfig,
     meta: Arc<Meta>,
-    disks: Vec<Arc<Disk>>,
+    disks: Vec<Arc<dyn ShardStore>>,
     disk_index: HashMap<String, usize>,
     topology: Topology,
     codec: Codec,
@@ -92,12 +92,32 @@ impl Store {
         mono: Arc<dyn Monotonic>,
     ) -> Result<Self, StoreError> {
         config.validate()?;
-        let meta_dir = config.create_meta_dir()?;
         let disks = config
             .disks
             .iter()
-            .map(|spec| Disk::open(spec.clone()).map(Arc::new))
+            .map(|spec| LocalDisk::open(spec.clone()).map(|d| Arc::new(d) as Arc<dyn ShardStore>))
             .collect::<Result<Vec<_>, _>>()?;
+        Self::open_on(config, clock, mono, disks)
+    }
+
+    /// [`Store::open_with`] on shard stores the caller opened (tests inject faulty disks).
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] when `disks` are not the configured disks in their order,
+    /// and the errors of [`Store::open`].
+    pub fn open_on(
+        config: NodeConfig,
+        clock: SharedClock,
+        mono: Arc<dyn Monotonic>,
+        disks: Vec<Arc<dyn ShardStore>>,
+    ) -> Result<Self, StoreError> {
+        config.validate()?;
+        let given: Vec<String> = disks.iter().map(|d| d.id().to_owned()).collect();
+        let configured: Vec<String> = config.disks.iter().map(|d| d.id.clone()).collect();
+        if given != configured {
+            return Err(crate::config::ConfigError::DisksMismatch { configured, given }.into());
+        }
+        let meta_dir = config.create_meta_dir()?;
         let disk_index = config
             .disks
             .iter()
@@ -131,7 +151,7 @@ impl Store {
         for p in &pending {
             for (index, disk) in &p.shards {
                 if let Some(d) = self.disk(disk) {
-                    d.remove_uncommitted_shard(&p.segment, *index as usize);
+                    d.remove(ShardName::new(p.segment, *index as usize))?;
                 }
             }
             self.inner.meta.drop_pending(&p.segment)?;
@@ -169,7 +189,7 @@ impl Store {
         &self.inner.retention
     }
 
-    fn disk(&self, id: &str) -> Option<&Arc<Disk>> {
+    fn disk(&self, id: &str) -> Option<&Arc<dyn ShardStore>> {
         self.inner.disk_index.get(id).map(|&i| &self.inner.disks[i])
     }
 

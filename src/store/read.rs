@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::{ByteRange, Store, StoreError, VersionRef};
 use crate::disk::shard::Expect;
-use crate::disk::{Corruption, DiskError, ShardReader};
+use crate::disk::{Corruption, DiskError, ShardName, ShardSource};
 use crate::meta::{LockRecord, RepairReason, RepairRecord, SegmentRecord, VersionRecord};
 use crate::types::{BucketName, ObjectKey};
 
@@ -232,7 +232,7 @@ enum Failure {
 
 enum Slot {
     Unopened,
-    Open(ShardReader),
+    Open(Box<dyn ShardSource>),
     Bad,
 }
 
@@ -292,9 +292,8 @@ impl<'a> SegmentReader<'a> {
             let g = &self.seg.geometry;
             let opened = match (root, self.store.disk(&disk_id)) {
                 (Some(root), Some(disk)) => disk
-                    .open_shard(
-                        &self.seg.id,
-                        i,
+                    .open(
+                        ShardName::new(self.seg.id, i),
                         &Expect {
                             block_size: g.block_size,
                             blocks: g.stripes(),
@@ -325,15 +324,15 @@ impl<'a> SegmentReader<'a> {
     /// blocks are large); `None` for each that is not good.
     fn read(&mut self, shards: &[usize], s: u64, len: usize) -> Vec<Option<Vec<u8>>> {
         let open: Vec<bool> = shards.iter().map(|&i| self.open(i)).collect();
-        let readers: Vec<Option<&ShardReader>> = shards
+        let readers: Vec<Option<&dyn ShardSource>> = shards
             .iter()
             .zip(&open)
             .map(|(&i, &ok)| match (&self.slots[i], ok) {
-                (Slot::Open(r), true) => Some(r),
+                (Slot::Open(r), true) => Some(r.as_ref()),
                 _ => None,
             })
             .collect();
-        let read_one = |r: &Option<&ShardReader>| {
+        let read_one = |r: &Option<&dyn ShardSource>| {
             r.map(|r| {
                 let mut buf = vec![0u8; len];
                 r.read_block(s, &mut buf).map(|()| buf)

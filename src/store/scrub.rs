@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{Store, StoreError};
 use crate::disk::shard::Expect;
 use crate::disk::shard::Hash;
-use crate::disk::{DiskError, DiskState};
+use crate::disk::{DiskError, DiskState, ShardName, ShardSource};
 use crate::meta::{SegmentRecord, VersionKind, VersionRecord};
 use crate::types::{BucketName, ObjectKey, Timestamp};
 
@@ -75,7 +75,7 @@ impl Store {
                 faults.push((i, ShardFault::Missing));
                 continue;
             };
-            let reader = match disk.open_shard(&seg.id, i, &expect(seg, root)) {
+            let reader = match disk.open(ShardName::new(seg.id, i), &expect(seg, root)) {
                 Ok(r) => r,
                 Err(e) => {
                     faults.push((i, fault_of(&e)));
@@ -133,7 +133,8 @@ impl Store {
                 .filter(|d| d.state() == DiskState::Online);
             match (own, root) {
                 (Some(disk), Some(root)) => {
-                    writers.push((i, None, disk.rebuild_shard(&seg.id, i, g.block_size, root)?));
+                    let name = ShardName::new(seg.id, i);
+                    writers.push((i, None, disk.rebuild(name, g.block_size, root)?));
                 }
                 _ => {
                     let n = self
@@ -144,13 +145,14 @@ impl Store {
                         })?;
                     let disk = &self.inner.disks[n];
                     // Nothing references a file of this shard there: clear any leftover.
-                    disk.remove_uncommitted_shard(&seg.id, i);
+                    let name = ShardName::new(seg.id, i);
+                    disk.remove(name)?;
                     locations[i] = (disk.id().to_owned(), None);
-                    writers.push((i, Some(n), disk.create_shard(&seg.id, i, g.block_size)?));
+                    writers.push((i, Some(n), disk.create(name, g.block_size)?));
                 }
             }
         }
-        let readers: Vec<Option<crate::disk::ShardReader>> = locations
+        let readers: Vec<Option<Box<dyn ShardSource>>> = locations
             .iter()
             .enumerate()
             .map(|(i, (disk_id, root))| {
@@ -158,7 +160,8 @@ impl Store {
                     return None;
                 }
                 let disk = self.disk(disk_id)?;
-                disk.open_shard(&seg.id, i, &expect(seg, (*root)?)).ok()
+                disk.open(ShardName::new(seg.id, i), &expect(seg, (*root)?))
+                    .ok()
             })
             .collect();
         for s in 0..g.stripes() {
@@ -285,16 +288,14 @@ impl Store {
     /// A metadata read that fails ([`StoreError::Meta`]): then nothing is moved.
     pub fn quarantine_orphans(&self, older_than: Timestamp) -> Result<u64, StoreError> {
         use std::collections::HashSet;
-        let candidates: Vec<(&std::sync::Arc<crate::disk::Disk>, crate::disk::FoundShard)> = self
-            .inner
-            .disks
-            .iter()
-            .flat_map(|disk| {
-                disk.shard_files_older_than(older_than.micros())
-                    .into_iter()
-                    .map(move |f| (disk, f))
-            })
-            .collect();
+        let mut candidates = Vec::new();
+        for disk in &self.inner.disks {
+            // An offline disk's files are checked when it is back.
+            match disk.list_older_than(older_than.micros()) {
+                Ok(files) => candidates.extend(files.into_iter().map(|f| (disk, f))),
+                Err(e) => tracing::warn!(disk = %disk.id(), error = %e, "cannot list shard files"),
+            }
+        }
         let mut referenced: HashSet<String> = HashSet::new();
         for p in self.inner.meta.pending()? {
             referenced.insert(p.segment.to_string());
@@ -321,9 +322,14 @@ impl Store {
             if referenced.contains(&file.segment) {
                 continue;
             }
-            if disk.quarantine_shard_file(&file) {
-                moved += 1;
-                tracing::warn!(disk = %disk.id(), file = %file.name, "orphan shard file quarantined");
+            match disk.quarantine(&file) {
+                Ok(()) => {
+                    moved += 1;
+                    tracing::warn!(disk = %disk.id(), file = %file.name, "orphan shard file quarantined");
+                }
+                Err(e) => {
+                    tracing::warn!(disk = %disk.id(), file = %file.name, error = %e, "cannot quarantine orphan shard file")
+                }
             }
         }
         Ok(moved)

@@ -95,10 +95,15 @@ impl Node {
     }
 
     fn shard_path(&self, seg: &SegmentRecord, i: usize) -> std::path::PathBuf {
-        self.store
-            .disk(&seg.shards[i].disk)
-            .expect("disk")
-            .shard_path(&seg.id, i)
+        crate::disk::local::shard_path(
+            &self
+                .store
+                .disk(&seg.shards[i].disk)
+                .expect("disk")
+                .spec()
+                .path,
+            crate::disk::ShardName::new(seg.id, i),
+        )
     }
 
     /// Flips one byte of block `s` of shard `i`.
@@ -429,7 +434,7 @@ fn shard_files_are_read_only_and_never_replaced() {
     let before = std::fs::read(&p).expect("read");
     let disk = n.store.disk(&seg.shards[0].disk).expect("disk").clone();
     let again = disk
-        .create_shard(&seg.id, 0, BLOCK as u32)
+        .create(crate::disk::ShardName::new(seg.id, 0), BLOCK as u32)
         .and_then(|mut w| {
             w.append(&[0x66; BLOCK])?;
             w.finish()
@@ -628,7 +633,10 @@ fn scrub_judges_orphans_on_the_injected_clock() {
     use crate::worker::{PassEnd, PassWorker};
     let n = clocked_node();
     let seg = SegmentId::generate(n.clock.now());
-    let path = n.store.disk("d0").expect("d0").shard_path(&seg, 0);
+    let path = crate::disk::local::shard_path(
+        &n.store.disk("d0").expect("d0").spec().path,
+        crate::disk::ShardName::new(seg, 0),
+    );
     std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
     std::fs::write(&path, b"no version names me").expect("plant");
     let scrub = crate::scrub::ScrubWorker::new(
@@ -784,11 +792,10 @@ fn a_failed_repair_stays_queued_with_backoff_and_is_alerted() {
     let rec = n.store.head_object(&bucket, &key, None).expect("head");
     let seg = rec.segments[0].clone();
     for i in [0usize, 2, 4] {
-        let p = n
-            .store
-            .disk(&seg.shards[i].disk)
-            .expect("disk")
-            .shard_path(&seg.id, i);
+        let p = crate::disk::local::shard_path(
+            &n.store.disk(&seg.shards[i].disk).expect("disk").spec().path,
+            crate::disk::ShardName::new(seg.id, i),
+        );
         std::fs::remove_file(p).expect("delete");
     }
     n.store

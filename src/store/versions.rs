@@ -5,6 +5,7 @@ use std::fmt;
 use std::ops::ControlFlow;
 
 use super::{Store, StoreError};
+use crate::disk::ShardName;
 use crate::lock;
 use crate::meta::{BucketRecord, MetaError, NewVersion, VersionKind, VersionRecord, Versioning};
 use crate::types::{BucketName, NameError, ObjectKey, VersionId};
@@ -230,15 +231,18 @@ impl Store {
         for (i, s) in seg.shards.iter().enumerate() {
             if s.root.is_some()
                 && let Some(d) = self.disk(&s.disk)
+                && let Err(e) = d.remove(ShardName::new(seg.id, i))
             {
-                d.remove_shard_of_removed_version(&seg.id, i);
+                tracing::warn!(error = %e, "could not remove a removed version's shard");
             }
         }
         // Shards repair placed elsewhere.
         let placed = self.inner.meta.placements(&seg.id).unwrap_or_default();
         for (i, p) in &placed {
-            if let Some(d) = self.disk(&p.disk) {
-                d.remove_shard_of_removed_version(&seg.id, *i as usize);
+            if let Some(d) = self.disk(&p.disk)
+                && let Err(e) = d.remove(ShardName::new(seg.id, *i as usize))
+            {
+                tracing::warn!(error = %e, "could not remove a removed version's shard");
             }
         }
         if !placed.is_empty()

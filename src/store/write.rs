@@ -19,8 +19,8 @@ use futures::{Stream, StreamExt};
 
 use super::{Store, StoreError};
 use crate::checksum::{Checksum, ChecksumHasher, ChecksumSpec, Expected, Md5};
-use crate::disk::ShardWriter;
 use crate::disk::shard::Hash;
+use crate::disk::{ShardName, ShardSink};
 use crate::erasure::Geometry;
 use crate::meta::{
     InlineRecord, LockRequest, PendingRecord, RepairReason, RepairRecord, SegmentRecord,
@@ -209,8 +209,10 @@ impl Store {
     /// Removes the shard files of a segment no version references, and its pending record.
     pub(super) fn discard_segment(&self, id: SegmentId, shards: &[ShardRecord]) {
         for (i, s) in shards.iter().enumerate() {
-            if let Some(d) = self.disk(&s.disk) {
-                d.remove_uncommitted_shard(&id, i);
+            if let Some(d) = self.disk(&s.disk)
+                && let Err(e) = d.remove(ShardName::new(id, i))
+            {
+                tracing::warn!(error = %e, "could not remove an unreferenced shard");
             }
         }
         if let Err(e) = self.inner.meta.drop_pending(&id) {
@@ -506,7 +508,7 @@ impl<S: Stream<Item = io::Result<Bytes>> + Unpin> StripeReader<S> {
 /// failed.
 struct ShardSet {
     store: Store,
-    writers: Vec<Option<ShardWriter>>,
+    writers: Vec<Option<Box<dyn ShardSink>>>,
     parity: Vec<Vec<u8>>,
     pad: Vec<u8>,
 }
@@ -514,12 +516,12 @@ struct ShardSet {
 impl ShardSet {
     fn open(store: &Store, id: SegmentId, placement: &[usize]) -> Result<Self, StoreError> {
         let cfg = &store.inner.config;
-        let writers: Vec<Option<ShardWriter>> = placement
+        let writers: Vec<Option<Box<dyn ShardSink>>> = placement
             .iter()
             .enumerate()
             .map(|(i, &d)| {
                 store.inner.disks[d]
-                    .create_shard(&id, i, cfg.block_size as u32)
+                    .create(ShardName::new(id, i), cfg.block_size as u32)
                     .map_err(|e| tracing::warn!(error = %e, "shard not written"))
                     .ok()
             })

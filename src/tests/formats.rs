@@ -377,25 +377,23 @@ fn every_record_type_is_pinned() {
 #[test]
 fn the_disk_stamp_and_the_shard_trailer_keep_their_bytes() {
     use crate::config::DiskSpec;
-    use crate::disk::Disk;
+    use crate::disk::{LocalDisk, ShardName, ShardStore, local::shard_path};
     let dir = tempfile::tempdir().expect("tempdir");
-    let disk = std::sync::Arc::new(
-        Disk::open(DiskSpec {
-            id: "d0".into(),
-            path: dir.path().join("d0"),
-            node: "node1".into(),
-            site: "site1".into(),
-        })
-        .expect("open"),
-    );
+    let disk = LocalDisk::open(DiskSpec {
+        id: "d0".into(),
+        path: dir.path().join("d0"),
+        node: "node1".into(),
+        site: "site1".into(),
+    })
+    .expect("open");
     let stamp = std::fs::read_to_string(dir.path().join("d0/.stele-disk")).expect("stamp");
     assert_eq!(stamp, "format = 1\nid = \"d0\"\n");
     let seg = SegmentId([2; 16]);
-    let mut w = disk.create_shard(&seg, 0, 4).expect("create");
+    let mut w = disk.create(ShardName::new(seg, 0), 4).expect("create");
     w.append(b"abcd").expect("block 0");
     w.append(b"ef").expect("block 1");
     let root = w.finish().expect("finish");
-    let bytes = std::fs::read(disk.shard_path(&seg, 0)).expect("shard file");
+    let bytes = std::fs::read(shard_path(disk.root(), ShardName::new(seg, 0))).expect("shard file");
     let hashes = [
         *blake3::hash(b"abcd").as_bytes(),
         *blake3::hash(b"ef").as_bytes(),

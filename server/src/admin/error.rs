@@ -117,6 +117,7 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
             | ConfigError::DiskIsFile { .. }
             | ConfigError::DuplicateDiskPath { .. }
             | ConfigError::DuplicateDiskId { .. }
+            | ConfigError::DisksMismatch { .. }
             | ConfigError::BadQuorum { .. }
             | ConfigError::BadBlockSize { .. }
             | ConfigError::BadInlineMax { .. }

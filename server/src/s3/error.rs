@@ -123,6 +123,7 @@ pub fn to_s3(e: StoreError) -> S3Error {
             | ConfigError::DiskIsFile { .. }
             | ConfigError::DuplicateDiskPath { .. }
             | ConfigError::DuplicateDiskId { .. }
+            | ConfigError::DisksMismatch { .. }
             | ConfigError::BadQuorum { .. }
             | ConfigError::BadBlockSize { .. }
             | ConfigError::BadInlineMax { .. }

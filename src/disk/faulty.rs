@@ -1,0 +1,257 @@
+//! A local disk that fails on purpose (feature `test-hooks`): the faults real disks have,
+//! injected at the [`ShardStore`] seam so the engine above meets them through its
+//! production code paths.
+//!
+//! Each fault returns the `io::Error` the kernel would (EIO, ENOSPC) through the local
+//! disk's own error path, so the disk's health changes as it would for a real fault: ENOSPC
+//! makes it full, EIO on a write offline. A read error condemns the shard, not the disk, as
+//! on a real disk.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::local::LocalDisk;
+use super::shard::{ShardReader, ShardWriter};
+use super::{
+    DiskError, DiskState, DiskStatus, DiskTiming, Expect, FoundShard, Hash, ShardName, ShardSink,
+    ShardSource, ShardStore,
+};
+use crate::config::DiskSpec;
+
+const EIO: i32 = 5;
+const ENOSPC: i32 = 28;
+
+/// Which faults a [`FaultyDisk`] injects from now on. The default injects none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultPlan {
+    /// Every block read fails with EIO.
+    pub read_eio: bool,
+    /// Every block write fails with EIO once this many more blocks have been written.
+    pub write_eio_after_blocks: Option<u64>,
+    /// The disk fills up (ENOSPC) once this many more bytes have been written to it.
+    pub enospc_after_bytes: Option<u64>,
+    /// The next write to a shard file is torn: only the first half of the block reaches
+    /// the file, then the write fails with EIO (as when power is lost mid-write).
+    pub torn_write: bool,
+    /// Every block read and write takes this long first.
+    pub delay: Duration,
+}
+
+/// A [`LocalDisk`] with a [`FaultPlan`] that a test can change at any time.
+#[derive(Debug, Clone)]
+pub struct FaultyDisk {
+    disk: LocalDisk,
+    state: Arc<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    plan: Mutex<FaultPlan>,
+    /// Blocks and bytes written since the plan was set.
+    blocks: AtomicU64,
+    bytes: AtomicU64,
+    /// Faults injected so far (a test checks that its fault happened).
+    injected: AtomicU64,
+}
+
+impl FaultyDisk {
+    /// Opens the local disk at `spec.path` with no fault planned.
+    ///
+    /// # Errors
+    /// As [`LocalDisk::open_with`].
+    pub fn open(spec: DiskSpec, timing: DiskTiming) -> Result<Self, DiskError> {
+        Ok(Self {
+            disk: LocalDisk::open_with(spec, timing)?,
+            state: Arc::default(),
+        })
+    }
+
+    /// Replaces the plan; counting for `*_after_*` starts again from zero.
+    pub fn set_plan(&self, plan: FaultPlan) {
+        if let Ok(mut p) = self.state.plan.lock() {
+            *p = plan;
+        }
+        self.state.blocks.store(0, Ordering::SeqCst);
+        self.state.bytes.store(0, Ordering::SeqCst);
+    }
+
+    /// How many faults have been injected.
+    pub fn injected(&self) -> u64 {
+        self.state.injected.load(Ordering::SeqCst)
+    }
+
+    /// The disk's directory disappears (an unmounted or pulled disk): it is renamed aside
+    /// until [`FaultyDisk::reappear`].
+    ///
+    /// # Errors
+    /// The rename's.
+    pub fn vanish(&self) -> io::Result<()> {
+        std::fs::rename(self.disk.root(), self.aside())
+    }
+
+    /// Puts a vanished directory back.
+    ///
+    /// # Errors
+    /// The rename's.
+    pub fn reappear(&self) -> io::Result<()> {
+        std::fs::rename(self.aside(), self.disk.root())
+    }
+
+    fn aside(&self) -> PathBuf {
+        let mut p = self.disk.root().as_os_str().to_owned();
+        p.push(".vanished");
+        PathBuf::from(p)
+    }
+}
+
+/// The fault a write of `len` bytes meets, if any; counts the write.
+fn write_fault(state: &State, len: usize) -> Option<(i32, bool)> {
+    let plan = state.plan.lock().ok()?.clone();
+    if !plan.delay.is_zero() {
+        std::thread::sleep(plan.delay);
+    }
+    let blocks = state.blocks.fetch_add(1, Ordering::SeqCst);
+    let bytes = state.bytes.fetch_add(len as u64, Ordering::SeqCst) + len as u64;
+    let fault = if plan.torn_write {
+        if let Ok(mut p) = state.plan.lock() {
+            p.torn_write = false;
+        }
+        Some((EIO, true))
+    } else if plan.write_eio_after_blocks.is_some_and(|n| blocks >= n) {
+        Some((EIO, false))
+    } else if plan.enospc_after_bytes.is_some_and(|n| bytes > n) {
+        Some((ENOSPC, false))
+    } else {
+        None
+    };
+    if fault.is_some() {
+        state.injected.fetch_add(1, Ordering::SeqCst);
+    }
+    fault
+}
+
+struct FaultySink {
+    disk: LocalDisk,
+    state: Arc<State>,
+    writer: ShardWriter,
+}
+
+impl ShardSink for FaultySink {
+    fn append(&mut self, block: &[u8]) -> Result<(), DiskError> {
+        match write_fault(&self.state, block.len()) {
+            None => self.writer.append(block),
+            Some((errno, torn)) => {
+                if torn {
+                    // Half the block reaches the file; the writer is dropped by the caller
+                    // after this error, as after a real failed write.
+                    self.writer.append(&block[..block.len() / 2])?;
+                }
+                Err(self.disk.io_err(
+                    "write",
+                    self.disk.root(),
+                    io::Error::from_raw_os_error(errno),
+                ))
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<Hash, DiskError> {
+        self.writer.finish()
+    }
+}
+
+struct FaultySource {
+    disk: String,
+    path: PathBuf,
+    state: Arc<State>,
+    reader: ShardReader,
+}
+
+impl ShardSource for FaultySource {
+    fn read_block(&self, s: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        let plan = self
+            .state
+            .plan
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        if !plan.delay.is_zero() {
+            std::thread::sleep(plan.delay);
+        }
+        if plan.read_eio {
+            self.state.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(DiskError::Io {
+                disk: self.disk.clone(),
+                op: "read",
+                path: self.path.clone(),
+                source: io::Error::from_raw_os_error(EIO),
+            });
+        }
+        self.reader.read_block(s, buf)
+    }
+}
+
+impl ShardStore for FaultyDisk {
+    fn spec(&self) -> &DiskSpec {
+        self.disk.spec()
+    }
+    fn status(&self) -> DiskStatus {
+        self.disk.status()
+    }
+    fn state(&self) -> DiskState {
+        self.disk.state()
+    }
+    fn usable(&self) -> bool {
+        self.disk.usable()
+    }
+    fn probe(&self) -> bool {
+        self.disk.probe()
+    }
+    fn heal(&self) -> Result<(), DiskError> {
+        self.disk.heal()
+    }
+
+    fn create(&self, name: ShardName, block_size: u32) -> Result<Box<dyn ShardSink>, DiskError> {
+        Ok(Box::new(FaultySink {
+            disk: self.disk.clone(),
+            state: self.state.clone(),
+            writer: self.disk.create_writer(name, block_size, None)?,
+        }))
+    }
+
+    fn rebuild(
+        &self,
+        name: ShardName,
+        block_size: u32,
+        root: Hash,
+    ) -> Result<Box<dyn ShardSink>, DiskError> {
+        Ok(Box::new(FaultySink {
+            disk: self.disk.clone(),
+            state: self.state.clone(),
+            writer: self.disk.create_writer(name, block_size, Some(root))?,
+        }))
+    }
+
+    fn open(&self, name: ShardName, expect: &Expect) -> Result<Box<dyn ShardSource>, DiskError> {
+        let reader = self.disk.open_reader(name, expect)?;
+        Ok(Box::new(FaultySource {
+            disk: self.disk.spec().id.clone(),
+            path: super::local::shard_path(self.disk.root(), name),
+            state: self.state.clone(),
+            reader,
+        }))
+    }
+
+    fn remove(&self, name: ShardName) -> Result<(), DiskError> {
+        self.disk.remove(name)
+    }
+    fn list_older_than(&self, older_than_micros: i64) -> Result<Vec<FoundShard>, DiskError> {
+        self.disk.list_older_than(older_than_micros)
+    }
+    fn quarantine(&self, file: &FoundShard) -> Result<(), DiskError> {
+        self.disk.quarantine(file)
+    }
+}
