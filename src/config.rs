@@ -35,6 +35,8 @@ pub enum ConfigError {
         configured: Vec<String>,
         given: Vec<String>,
     },
+    #[error("disk id {id:?} looks like a disk UUID (32 hex digits); choose another")]
+    DiskIdLikeUuid { id: String },
     #[error("two disks share the id {id:?}")]
     DuplicateDiskId { id: String },
     #[error("write quorum {quorum} must lie between K = {k} and K+M = {width}")]
@@ -302,6 +304,10 @@ impl NodeConfig {
         for d in &self.disks {
             if !ids.insert(d.id.as_str()) {
                 return Err(ConfigError::DuplicateDiskId { id: d.id.clone() });
+            }
+            // Shard records name disks by UUID (32 hex digits) or by id: never ambiguous.
+            if d.id.len() == 32 && d.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::DiskIdLikeUuid { id: d.id.clone() });
             }
             if d.path.is_file() {
                 return Err(ConfigError::DiskIsFile {

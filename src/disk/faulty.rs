@@ -16,8 +16,8 @@ use std::time::Duration;
 use super::local::LocalDisk;
 use super::shard::{ShardReader, ShardWriter};
 use super::{
-    DiskError, DiskState, DiskStatus, DiskTiming, Expect, FoundShard, Hash, ShardName, ShardSink,
-    ShardSource, ShardStore,
+    DiskError, DiskState, DiskStatus, DiskTiming, DiskUuid, Expect, FoundShard, Hash, ShardName,
+    ShardSink, ShardSource, ShardStore,
 };
 use crate::config::DiskSpec;
 
@@ -203,6 +203,9 @@ impl ShardStore for FaultyDisk {
     }
     fn state(&self) -> DiskState {
         self.disk.state()
+    }
+    fn uuid(&self) -> Option<DiskUuid> {
+        self.disk.uuid()
     }
     fn usable(&self) -> bool {
         self.disk.usable()

@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 
 use super::shard::{ShardReader, ShardWriter};
 use super::{
-    DiskError, DiskState, DiskStatus, Expect, FoundShard, Hash, ShardName, ShardSink, ShardSource,
-    ShardStore,
+    DiskError, DiskState, DiskStatus, DiskUuid, Expect, FoundShard, Hash, ShardName, ShardSink,
+    ShardSource, ShardStore,
 };
 use crate::config::DiskSpec;
 
 const STAMP_FILE: &str = ".stele-disk";
-const STAMP_FORMAT: u32 = 1;
+/// Format 2 added the disk's UUID; format 1 (id only) is upgraded at open.
+const STAMP_FORMAT: u32 = 2;
 
 /// How a disk's health is checked.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +41,9 @@ impl Default for DiskTiming {
 struct Stamp {
     format: u32,
     id: String,
+    /// Absent in format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    uuid: Option<DiskUuid>,
 }
 
 #[derive(Debug)]
@@ -60,6 +64,8 @@ struct Inner {
     spec: DiskSpec,
     timing: DiskTiming,
     health: Mutex<Health>,
+    /// From the stamp, once it has been read.
+    uuid: Mutex<Option<DiskUuid>>,
 }
 
 /// Where shard `name` lives under the disk directory `root`.
@@ -88,6 +94,7 @@ impl LocalDisk {
                 }),
                 spec,
                 timing,
+                uuid: Mutex::new(None),
             }),
         };
         match disk.format_or_check() {
@@ -95,7 +102,11 @@ impl LocalDisk {
                 disk.sweep_tmp();
                 Ok(disk)
             }
-            Err(e @ (DiskError::WrongDisk { .. } | DiskError::Unformatted { .. })) => Err(e),
+            Err(
+                e @ (DiskError::WrongDisk { .. }
+                | DiskError::Unformatted { .. }
+                | DiskError::UnknownStampFormat { .. }),
+            ) => Err(e),
             Err(e) => {
                 tracing::warn!(disk = %disk.inner.spec.id, error = %e, "disk offline at start");
                 disk.set_state(DiskState::Offline);
@@ -146,8 +157,12 @@ impl LocalDisk {
         if since.elapsed() < self.inner.timing.retry_after {
             return false;
         }
-        let ok = self.read_stamp().is_ok_and(|s| s.id == self.inner.spec.id);
+        let ok = self.read_stamp().is_ok_and(|s| self.accept(&s));
         if ok {
+            // A disk that was offline at start may still carry a format-1 stamp.
+            if let Err(e) = self.upgrade_stamp() {
+                tracing::warn!(disk = %self.inner.spec.id, error = %e, "cannot upgrade disk stamp");
+            }
             self.set_state(DiskState::Online);
         } else {
             self.set_state(state);
@@ -158,7 +173,7 @@ impl LocalDisk {
     /// Checks now that the disk's stamp is still there and names this disk; an online disk
     /// without it goes offline. Returns whether the disk is online.
     fn check_stamp(&self) -> bool {
-        let ok = self.read_stamp().is_ok_and(|s| s.id == self.inner.spec.id);
+        let ok = self.read_stamp().is_ok_and(|s| self.accept(&s));
         if let Ok(mut h) = self.inner.health.lock() {
             h.checked = Instant::now();
         }
@@ -213,12 +228,20 @@ impl LocalDisk {
             path: p.clone(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| DiskError::Io {
+        let stamp: Stamp = toml::from_str(&text).map_err(|e| DiskError::Io {
             disk: self.inner.spec.id.clone(),
             op: "parse stamp",
-            path: p,
+            path: p.clone(),
             source: io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
-        })
+        })?;
+        // A stamp from a newer release may mean files this one cannot read.
+        if !(1..=STAMP_FORMAT).contains(&stamp.format) {
+            return Err(DiskError::UnknownStampFormat {
+                path: p,
+                format: stamp.format,
+            });
+        }
+        Ok(stamp)
     }
 
     fn format_or_check(&self) -> Result<(), DiskError> {
@@ -239,6 +262,8 @@ impl LocalDisk {
                     found: stamp.id,
                 });
             }
+            self.accept(&stamp);
+            self.upgrade_stamp()?;
             return self.make_dirs();
         }
         // The stamp is written first, so an unstamped directory can hold only `tmp/` from
@@ -253,21 +278,60 @@ impl LocalDisk {
                 id: self.inner.spec.id.clone(),
             });
         }
-        let tmp_dir = root.join("tmp");
-        std::fs::create_dir_all(&tmp_dir).map_err(|e| io("create", &tmp_dir, e))?;
-        // Never an empty stamp in place of one that could not be written.
-        let stamp = toml::to_string(&Stamp {
-            format: STAMP_FORMAT,
-            id: self.inner.spec.id.clone(),
-        })
-        .map_err(|e| io("encode stamp", root, io::Error::other(e)))?;
-        let tmp = tmp_dir.join(STAMP_FILE);
-        write_durable(&tmp, stamp.as_bytes()).map_err(|e| io("write stamp", &tmp, e))?;
-        std::fs::rename(&tmp, self.stamp_path()).map_err(|e| io("rename stamp", &tmp, e))?;
-        sync_dir(root).map_err(|e| io("sync", root, e))?;
+        self.write_stamp(DiskUuid::generate())?;
         self.make_dirs()?;
         tracing::info!(disk = %self.inner.spec.id, path = %root.display(), "formatted new disk");
         Ok(())
+    }
+
+    /// Takes a stamp naming this disk: remembers its UUID. Whether it names this disk.
+    fn accept(&self, stamp: &Stamp) -> bool {
+        if stamp.id != self.inner.spec.id {
+            return false;
+        }
+        if let (Some(u), Ok(mut mine)) = (stamp.uuid, self.inner.uuid.lock()) {
+            *mine = Some(u);
+        }
+        true
+    }
+
+    /// Gives a format-1 stamp (id only) its UUID: written once, atomically, beside the
+    /// shards it names.
+    fn upgrade_stamp(&self) -> Result<(), DiskError> {
+        if self.uuid().is_some() {
+            return Ok(());
+        }
+        let uuid = DiskUuid::generate();
+        self.write_stamp(uuid)?;
+        tracing::info!(disk = %self.inner.spec.id, %uuid, "disk stamp upgraded to format 2");
+        Ok(())
+    }
+
+    /// Writes the stamp through `tmp/` and a rename: never an empty or half stamp.
+    fn write_stamp(&self, uuid: DiskUuid) -> Result<(), DiskError> {
+        let root = self.root();
+        let stamp = toml::to_string(&Stamp {
+            format: STAMP_FORMAT,
+            id: self.inner.spec.id.clone(),
+            uuid: Some(uuid),
+        })
+        .map_err(|e| self.plain_io("encode stamp", root, io::Error::other(e)))?;
+        let tmp_dir = root.join("tmp");
+        std::fs::create_dir_all(&tmp_dir).map_err(|e| self.plain_io("create", &tmp_dir, e))?;
+        let tmp = tmp_dir.join(STAMP_FILE);
+        write_durable(&tmp, stamp.as_bytes()).map_err(|e| self.plain_io("write stamp", &tmp, e))?;
+        std::fs::rename(&tmp, self.stamp_path())
+            .map_err(|e| self.plain_io("rename stamp", &tmp, e))?;
+        sync_dir(root).map_err(|e| self.plain_io("sync", root, e))?;
+        if let Ok(mut mine) = self.inner.uuid.lock() {
+            *mine = Some(uuid);
+        }
+        Ok(())
+    }
+
+    /// The UUID from the disk's stamp, once read.
+    pub fn uuid(&self) -> Option<DiskUuid> {
+        self.inner.uuid.lock().ok().and_then(|u| *u)
     }
 
     fn make_dirs(&self) -> Result<(), DiskError> {
@@ -375,6 +439,7 @@ impl ShardStore for LocalDisk {
             node: spec.node.clone(),
             site: spec.site.clone(),
             state: self.current_state(),
+            uuid: self.uuid(),
             free_bytes: rustix::fs::statvfs(&spec.path)
                 .ok()
                 .map(|v| v.f_bavail.saturating_mul(v.f_frsize)),
@@ -383,6 +448,10 @@ impl ShardStore for LocalDisk {
 
     fn state(&self) -> DiskState {
         self.current_state()
+    }
+
+    fn uuid(&self) -> Option<DiskUuid> {
+        LocalDisk::uuid(self)
     }
 
     fn usable(&self) -> bool {

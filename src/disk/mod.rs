@@ -74,6 +74,54 @@ pub enum DiskError {
     },
     #[error("directory {path} holds files but no disk stamp; refusing to use it as disk {id:?}")]
     Unformatted { path: PathBuf, id: String },
+    #[error("disk stamp {path} has format {format}, newer than this release reads")]
+    UnknownStampFormat { path: PathBuf, format: u32 },
+}
+
+/// A disk's identity across nodes and sites: 16 random bytes written into its stamp when it
+/// is formatted (or when a format-1 stamp is upgraded). Shard records written since name
+/// the disk by it, as 32 lowercase hex digits; older records name it by its node-local id
+/// (`d0`), which only the node itself resolves. A replaced disk gets a new UUID: records
+/// naming the old one are rebuilt elsewhere by repair.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DiskUuid(pub [u8; 16]);
+
+impl DiskUuid {
+    /// A fresh random UUID.
+    pub fn generate() -> Self {
+        Self(rand::random())
+    }
+
+    /// Reads 32 hex digits; `None` for anything else (a node-local id such as `d0`).
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut out = [0u8; 16];
+        (text.len() == 32 && hex::decode_to_slice(text, &mut out).is_ok()).then_some(Self(out))
+    }
+}
+
+impl std::fmt::Display for DiskUuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for DiskUuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DiskUuid({self})")
+    }
+}
+
+impl Serialize for DiskUuid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for DiskUuid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).ok_or_else(|| serde::de::Error::custom("a disk UUID is 32 hex digits"))
+    }
 }
 
 /// One shard: shard `index` (0-based, data shards first) of segment `segment`.
@@ -123,6 +171,8 @@ pub struct DiskStatus {
     pub node: String,
     pub site: String,
     pub state: DiskState,
+    /// From the disk's stamp, once read (an offline disk's may not be known yet).
+    pub uuid: Option<DiskUuid>,
     /// Bytes free for the node's user on the disk's filesystem, if it can be read.
     pub free_bytes: Option<u64>,
 }
@@ -148,6 +198,14 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug {
     fn status(&self) -> DiskStatus;
     /// The last known state.
     fn state(&self) -> DiskState;
+    /// The disk's UUID, once its stamp has been read.
+    fn uuid(&self) -> Option<DiskUuid>;
+    /// How shard records written now name this disk: its UUID, or its configured id while
+    /// the UUID is unknown.
+    fn record_name(&self) -> String {
+        self.uuid()
+            .map_or_else(|| self.id().to_owned(), |u| u.to_string())
+    }
     /// Whether to send work to the disk now; may probe a disk that has rested.
     fn usable(&self) -> bool;
     /// Checks now that the disk is still the one configured; returns whether it is online.

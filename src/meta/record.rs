@@ -237,6 +237,11 @@ pub enum VersionKind {
 /// `root` is `None` when the shard could not be written; it is then in the repair queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardRecord {
+    /// The disk: its UUID as 32 hex digits in records of [`VersionRecord`] format 6 and
+    /// [`PartRecord`] format 2 on (unique across nodes); its node-local id (`d0`) in older
+    /// ones, which only the node that wrote them resolves. The bytes did not change, the
+    /// meaning did: the format was bumped so an older release refuses such a record
+    /// instead of looking for a disk it cannot find.
     pub disk: String,
     pub root: Option<Hash>,
 }
@@ -290,10 +295,12 @@ pub struct SystemMeta {
 
 impl Record for VersionRecord {
     const NAME: &'static str = "version";
-    const FORMAT: u8 = 5;
+    const FORMAT: u8 = 6;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
         let v3 = match version {
+            // Format 5: the same fields; shard records name disks by node-local id.
+            5 => return Some(decode_body(Self::NAME, body)),
             1 => decode_body::<VersionRecordV1>(Self::NAME, body)
                 .map(VersionRecordV2::from)
                 .map(VersionRecordV3::from),
@@ -463,13 +470,19 @@ impl From<VersionRecordV1> for VersionRecordV2 {
 /// so the new place and the rebuilt file's root are kept here, keyed by segment and index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardPlacement {
+    /// The disk, named as in [`ShardRecord::disk`] (UUID from format 2 on).
     pub disk: String,
     pub root: Hash,
 }
 
 impl Record for ShardPlacement {
     const NAME: &'static str = "shard-placement";
-    const FORMAT: u8 = 1;
+    const FORMAT: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
+        // Format 1: the same fields; the disk by node-local id.
+        (version == 1).then(|| decode_body(Self::NAME, body))
+    }
 }
 
 /// A segment whose shard files are being written and that no version references yet. If
@@ -478,14 +491,20 @@ impl Record for ShardPlacement {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingRecord {
     pub segment: SegmentId,
-    /// (shard index, disk id) of every shard file that may exist.
+    /// (shard index, disk) of every shard file that may exist; the disk named as in
+    /// [`ShardRecord::disk`] (UUID from format 2 on).
     pub shards: Vec<(u16, String)>,
     pub created: Timestamp,
 }
 
 impl Record for PendingRecord {
     const NAME: &'static str = "pending";
-    const FORMAT: u8 = 1;
+    const FORMAT: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
+        // Format 1: the same fields; disks by node-local id.
+        (version == 1).then(|| decode_body(Self::NAME, body))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -758,7 +777,12 @@ pub struct PartRecord {
 
 impl Record for PartRecord {
     const NAME: &'static str = "part";
-    const FORMAT: u8 = 1;
+    const FORMAT: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
+        // Format 1: the same fields; shard records name disks by node-local id.
+        (version == 1).then(|| decode_body(Self::NAME, body))
+    }
 }
 
 #[cfg(test)]
@@ -843,7 +867,7 @@ mod tests {
         "070707070707070707070707070707070707070707070702643100010100",
     );
 
-    /// The current format (5) of the sample with `null_version` and `inline` set and the
+    /// Format 5 of the sample with `null_version` and `inline` set and the
     /// stored HTTP headers: pinned, so a field moved without a format bump fails here.
     const VERSION_V5: &str = concat!(
         "05010101010101010101010101010101018080f28183898506000520356434313430326162633462",
@@ -852,9 +876,18 @@ mod tests {
         "070707070707070707070707070707070707070707070702643100010100",
         "0104677a6970000000018080f28183898506",
     );
+    /// The current format (6): format 5's bytes under a new format byte (shard records
+    /// name disks by UUID from 6 on).
+    const VERSION_V6: &str = concat!(
+        "06010101010101010101010101010101018080f28183898506000520356434313430326162633462",
+        "3261373662393731396439313130313763353932010a746578742f706c61696e0101610162010004",
+        "01020304010202020202020202020202020202020202018020050202643001070707070707070707",
+        "070707070707070707070707070707070707070707070702643100010100",
+        "0104677a6970000000018080f28183898506",
+    );
 
     #[test]
-    fn format_5_is_pinned() -> Result<(), MetaError> {
+    fn format_6_is_pinned() -> Result<(), MetaError> {
         let v = VersionRecord {
             null_version: true,
             inline: true,
@@ -865,7 +898,13 @@ mod tests {
             },
             ..sample_version()
         };
-        assert_eq!(hex::encode(v.encode()?), VERSION_V5);
+        assert_eq!(hex::encode(v.encode()?), VERSION_V6);
+        // Format 5's bytes are the same record.
+        let v5 = hex::decode(VERSION_V5).map_err(|e| MetaError::Decode {
+            record: "fixture",
+            message: e.to_string(),
+        })?;
+        assert_eq!(VersionRecord::decode(&v5)?, v);
         Ok(())
     }
 
@@ -896,14 +935,14 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_format_5() -> Result<(), MetaError> {
+    fn round_trips_format_6() -> Result<(), MetaError> {
         let mut v = sample_version();
         v.null_version = true;
         v.inline = true;
         v.composite_checksum = true;
         v.system.cache_control = Some("no-cache".into());
         let bytes = v.encode()?;
-        assert_eq!(bytes[0], 5);
+        assert_eq!(bytes[0], 6);
         assert_eq!(VersionRecord::decode(&bytes)?, v);
         Ok(())
     }
@@ -1008,6 +1047,8 @@ mod tests {
                 root: [9; 32]
             }
         );
+        // Written again, it is format 2 with the same body.
+        bytes[0] = 2;
         assert_eq!(p.encode()?, bytes);
         Ok(())
     }

@@ -39,7 +39,7 @@ pub use write::{PutOptions, PutOutcome};
 
 use crate::clock::SharedClock;
 use crate::config::NodeConfig;
-use crate::disk::{DiskStatus, LocalDisk, ShardName, ShardStore};
+use crate::disk::{DiskStatus, DiskUuid, LocalDisk, ShardName, ShardStore};
 use crate::erasure::Codec;
 use crate::lock::{Monotonic, RetentionClock, SystemMonotonic};
 use crate::meta::{BucketRecord, Meta, RepairRecord, VersionKind, VersionRecord, Versioning};
@@ -189,8 +189,25 @@ impl Store {
         &self.inner.retention
     }
 
-    fn disk(&self, id: &str) -> Option<&Arc<dyn ShardStore>> {
-        self.inner.disk_index.get(id).map(|&i| &self.inner.disks[i])
+    /// Which of this node's disks a shard record names: by UUID (records of this format
+    /// on), or by configured id (older records, which only this node wrote).
+    fn disk_slot(&self, name: &str) -> Option<usize> {
+        if let Some(&i) = self.inner.disk_index.get(name) {
+            return Some(i);
+        }
+        let uuid = DiskUuid::parse(name)?;
+        self.inner.disks.iter().position(|d| d.uuid() == Some(uuid))
+    }
+
+    fn disk(&self, name: &str) -> Option<&Arc<dyn ShardStore>> {
+        self.disk_slot(name).map(|i| &self.inner.disks[i])
+    }
+
+    /// The configured id of the disk a shard record names (its UUID, or its id in records
+    /// older than the UUIDs); `None` when no disk of this node is, or is known to be, it
+    /// (a replaced disk, or one offline since start).
+    pub fn disk_id_of(&self, name: &str) -> Option<&str> {
+        self.disk(name).map(|d| d.id())
     }
 
     /// The state of every disk: online, offline or full.

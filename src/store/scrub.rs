@@ -113,7 +113,12 @@ impl Store {
             .iter()
             .enumerate()
             .filter(|(_, d)| d.state() == DiskState::Online)
-            .min_by_key(|(_, d)| locations.iter().filter(|(id, _)| id == d.id()).count())
+            .min_by_key(|(n, _)| {
+                locations
+                    .iter()
+                    .filter(|(name, _)| self.disk_slot(name) == Some(*n))
+                    .count()
+            })
             .map(|(n, _)| n)
     }
 
@@ -147,7 +152,7 @@ impl Store {
                     // Nothing references a file of this shard there: clear any leftover.
                     let name = ShardName::new(seg.id, i);
                     disk.remove(name)?;
-                    locations[i] = (disk.id().to_owned(), None);
+                    locations[i] = (disk.record_name(), None);
                     writers.push((i, Some(n), disk.create(name, g.block_size)?));
                 }
             }
@@ -191,7 +196,7 @@ impl Store {
         for (i, moved_to, w) in writers {
             let root = w.finish()?;
             if let Some(n) = moved_to {
-                let disk = self.inner.disks[n].id().to_owned();
+                let disk = self.inner.disks[n].record_name();
                 tracing::info!(segment = %seg.id, shard = i, %disk, "shard rebuilt on another disk");
                 self.inner.meta.set_placement(
                     &seg.id,

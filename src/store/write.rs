@@ -279,7 +279,7 @@ impl Store {
             .place(id.as_bytes(), width, |i| self.inner.disks[i].usable());
         let disk_ids: Vec<String> = placement
             .iter()
-            .map(|&i| self.inner.disks[i].id().to_owned())
+            .map(|&i| self.inner.disks[i].record_name())
             .collect();
         let pending = PendingRecord {
             segment: id,

@@ -271,7 +271,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("bucket", "0203626b7480010101010001020101010109010101"),
     (
         "version",
-        "05010101010101010101010101010101018001000501650103742f7001016101620101040102030401020202020202020202020202020202020201802005010264300107070707070707070707070707070707070707070707070707070707070707070001000104677a69700001016400018201",
+        "06010101010101010101010101010101018001000501650103742f7001016101620101040102030401020202020202020202020202020202020201802005010264300107070707070707070707070707070707070707070707070707070707070707070001000104677a69700001016400018201",
     ),
     ("lock", "010101820101"),
     ("lifecycle", "010101720102702f0103000104000105"),
@@ -281,7 +281,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "part",
-        "01030165058001010104010203040102020202020202020202020202020202020180200501026430010707070707070707070707070707070707070707070707070707070707070707",
+        "02030165058001010104010203040102020202020202020202020202020202020180200501026430010707070707070707070707070707070707070707070707070707070707070707",
     ),
     (
         "completed-upload",
@@ -289,7 +289,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "pending",
-        "010202020202020202020202020202020201010264318001",
+        "020202020202020202020202020202020201010264318001",
     ),
     (
         "repair",
@@ -297,7 +297,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "shard-placement",
-        "010264340909090909090909090909090909090909090909090909090909090909090909",
+        "020264340909090909090909090909090909090909090909090909090909090909090909",
     ),
     ("tags", "010101610162"),
     (
@@ -320,6 +320,23 @@ const GOLDEN: &[(&str, &str)] = &[
     ("queued-alert", "010171036f7073027b7d8001018201010165"),
     ("expectation", "0103626b7480a305018001"),
 ];
+
+/// The records whose disk field changed meaning (node-local id → disk UUID) kept their
+/// bytes: the previous format's bytes decode to the same record.
+#[test]
+fn records_naming_disks_decode_their_previous_format() {
+    fn same<R: Record + PartialEq + std::fmt::Debug>(name: &str, previous: u8) {
+        let (_, hex) = GOLDEN.iter().find(|(n, _)| *n == name).expect("pinned");
+        let mut bytes = hex::decode(hex).expect("hex");
+        let now = R::decode(&bytes).expect("current");
+        bytes[0] = previous;
+        assert_eq!(R::decode(&bytes).expect("previous"), now, "{name}");
+    }
+    same::<VersionRecord>("version", 5);
+    same::<PartRecord>("part", 1);
+    same::<PendingRecord>("pending", 1);
+    same::<ShardPlacement>("shard-placement", 1);
+}
 
 #[test]
 fn every_record_keeps_its_current_bytes() {
@@ -387,7 +404,11 @@ fn the_disk_stamp_and_the_shard_trailer_keep_their_bytes() {
     })
     .expect("open");
     let stamp = std::fs::read_to_string(dir.path().join("d0/.stele-disk")).expect("stamp");
-    assert_eq!(stamp, "format = 1\nid = \"d0\"\n");
+    let uuid = disk.uuid().expect("uuid");
+    assert_eq!(
+        stamp,
+        format!("format = 2\nid = \"d0\"\nuuid = \"{uuid}\"\n")
+    );
     let seg = SegmentId([2; 16]);
     let mut w = disk.create(ShardName::new(seg, 0), 4).expect("create");
     w.append(b"abcd").expect("block 0");
@@ -409,4 +430,56 @@ fn the_disk_stamp_and_the_shard_trailer_keep_their_bytes() {
     expected.extend([0u8; 4]);
     expected.extend(root);
     assert_eq!(bytes, expected);
+}
+
+/// A disk stamped by the previous release (format 1: id only) gets its UUID at open, once,
+/// and keeps its shards; a stamp newer than this release reads is refused.
+#[test]
+fn a_format_1_stamp_is_upgraded_and_a_newer_one_refused() {
+    use crate::config::DiskSpec;
+    use crate::disk::{DiskError, Expect, LocalDisk, ShardName, ShardStore};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = DiskSpec {
+        id: "d0".into(),
+        path: dir.path().join("d0"),
+        node: "node1".into(),
+        site: "site1".into(),
+    };
+    let disk = LocalDisk::open(spec.clone()).expect("open");
+    let name = ShardName::new(SegmentId([3; 16]), 1);
+    let mut w = disk.create(name, 4).expect("create");
+    w.append(b"abcd").expect("block");
+    let root = w.finish().expect("finish");
+    drop(disk);
+    let stamp = dir.path().join("d0/.stele-disk");
+    std::fs::write(&stamp, "format = 1\nid = \"d0\"\n").expect("old stamp");
+    let disk = LocalDisk::open(spec.clone()).expect("reopen");
+    let uuid = disk.uuid().expect("upgraded");
+    assert_eq!(
+        std::fs::read_to_string(&stamp).expect("stamp"),
+        format!("format = 2\nid = \"d0\"\nuuid = \"{uuid}\"\n")
+    );
+    let expect = Expect {
+        block_size: 4,
+        blocks: 1,
+        data_len: 4,
+        root,
+    };
+    let mut buf = [0u8; 4];
+    disk.open(name, &expect)
+        .expect("open shard")
+        .read_block(0, &mut buf)
+        .expect("read");
+    assert_eq!(&buf, b"abcd");
+    drop(disk);
+    // Opened again, the UUID stays.
+    assert_eq!(
+        LocalDisk::open(spec.clone()).expect("again").uuid(),
+        Some(uuid)
+    );
+    std::fs::write(&stamp, "format = 3\nid = \"d0\"\n").expect("newer stamp");
+    assert!(matches!(
+        LocalDisk::open(spec),
+        Err(DiskError::UnknownStampFormat { format: 3, .. })
+    ));
 }

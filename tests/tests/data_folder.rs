@@ -187,7 +187,38 @@ fn the_data_folder_of_release_23ecec5_opens_reads_and_takes_writes() {
             .expect("body")
             .into_bytes();
         assert_eq!(&got[..], b"written by this release");
+        // One in shard files too: named by the disks' UUIDs beside records naming `d0`.
+        let big = body(3 << 20);
+        c.put_object()
+            .bucket("plain")
+            .key("new-big")
+            .body(ByteStream::from(big.clone()))
+            .send()
+            .await
+            .expect("new big write");
+        let got = c
+            .get_object()
+            .bucket("plain")
+            .key("new-big")
+            .send()
+            .await
+            .expect("read back")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes();
+        assert!(got[..] == big[..], "the new object reads back");
     });
+    // The release's disk stamps (format 1) were given their UUIDs.
+    for d in 0..6 {
+        let stamp =
+            std::fs::read_to_string(data.join(format!("disks/d{d}/.stele-disk"))).expect("stamp");
+        assert!(
+            stamp.starts_with(&format!("format = 2\nid = \"d{d}\"\nuuid = \"")),
+            "{stamp}"
+        );
+    }
     // Alerting as that release kept it: the sink, the alert still queued for it (its
     // delivery queue moved to this node's family), and the freshness expectation.
     let (status, sinks) = server.admin("GET", "/v1/alerts/sinks", None);

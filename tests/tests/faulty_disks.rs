@@ -54,6 +54,16 @@ fn open(dir: &Path) -> Node {
     }
 }
 
+/// The number N of disk `dN` that a shard record names (by UUID).
+fn disk_number(store: &Store, name: &str) -> usize {
+    assert!(
+        stele::disk::DiskUuid::parse(name).is_some(),
+        "new shard records name disks by UUID: {name}"
+    );
+    let id = store.disk_id_of(name).expect("a disk of this node");
+    id[1..].parse().expect("disk number")
+}
+
 fn bucket() -> BucketName {
     BucketName::new("faults").expect("bucket")
 }
@@ -160,7 +170,7 @@ async fn eio_on_read_is_reconstructed_around_and_queued_for_repair() {
         .expect("head");
     let failing: Vec<usize> = rec.segments[0].shards[..2]
         .iter()
-        .map(|s| s.disk[1..].parse().expect("disk number"))
+        .map(|s| disk_number(&n.store, &s.disk))
         .collect();
     for &i in &failing {
         n.disks[i].set_plan(FaultPlan {
@@ -285,7 +295,7 @@ async fn a_torn_write_is_never_visible() {
         .filter(|&i| seg.shards[i].root.is_none())
         .collect();
     assert_eq!(torn.len(), 1, "exactly one shard missing: {:?}", seg.shards);
-    assert_eq!(seg.shards[torn[0]].disk, "d0");
+    assert_eq!(n.store.disk_id_of(&seg.shards[torn[0]].disk), Some("d0"));
     let d0 = n.config.disks[0].path.clone();
     assert!(
         !files_under(&d0.join("shards"))
@@ -331,7 +341,7 @@ async fn a_vanished_directory_goes_offline_and_comes_back() {
         rec.segments[0]
             .shards
             .iter()
-            .all(|s| s.disk != "d5" || s.root.is_none()),
+            .all(|s| n.store.disk_id_of(&s.disk) != Some("d5") || s.root.is_none()),
         "a shard was written to a vanished disk"
     );
     n.disks[5].reappear().expect("reappear");
@@ -347,7 +357,7 @@ async fn a_vanished_directory_goes_offline_and_comes_back() {
         rec.segments[0]
             .shards
             .iter()
-            .any(|s| s.disk == "d5" && s.root.is_some()),
+            .any(|s| n.store.disk_id_of(&s.disk) == Some("d5") && s.root.is_some()),
         "the disk that came back takes no shards"
     );
     let mut all = before;

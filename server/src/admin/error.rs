@@ -103,6 +103,7 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
             // the operator must look before anything is written there.
             DiskError::WrongDisk { .. } => (S::CONFLICT, "DiskMismatch"),
             DiskError::Unformatted { .. } => (S::CONFLICT, "DiskNotEmpty"),
+            DiskError::UnknownStampFormat { .. } => (S::CONFLICT, "DiskStampNewer"),
             DiskError::AlreadyExists { .. } => (S::CONFLICT, "ShardExists"),
             DiskError::Io { .. } | DiskError::Corrupt { .. } => {
                 (S::INTERNAL_SERVER_ERROR, "InternalError")
@@ -118,6 +119,7 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
             | ConfigError::DuplicateDiskPath { .. }
             | ConfigError::DuplicateDiskId { .. }
             | ConfigError::DisksMismatch { .. }
+            | ConfigError::DiskIdLikeUuid { .. }
             | ConfigError::BadQuorum { .. }
             | ConfigError::BadBlockSize { .. }
             | ConfigError::BadInlineMax { .. }

@@ -124,6 +124,7 @@ pub fn to_s3(e: StoreError) -> S3Error {
             | ConfigError::DuplicateDiskPath { .. }
             | ConfigError::DuplicateDiskId { .. }
             | ConfigError::DisksMismatch { .. }
+            | ConfigError::DiskIdLikeUuid { .. }
             | ConfigError::BadQuorum { .. }
             | ConfigError::BadBlockSize { .. }
             | ConfigError::BadInlineMax { .. }
