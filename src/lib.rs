@@ -9,10 +9,13 @@
 //! - [`config`], [`topology`]: node configuration, failure domains and shard placement.
 //! - [`meta`]: the metadata store (RocksDB lives only in `meta/rocks.rs`) and its
 //!   versioned records.
-//! - [`disk`]: disk directories, their health, and the shard file format.
+//! - [`disk`]: where shards live: the `ShardStore` seam, local disks behind it, the shard
+//!   file format, and (feature `test-hooks`) the faulty disk and the seam's conformance suite.
 //! - [`erasure`]: the Reed-Solomon codec (the only user of the crate) and stripe geometry.
 //! - [`identity`]: users, roles and grants, sealed access keys, the two-person rule.
 //! - [`lock`]: Object Lock's pure decisions and the retention clock.
+//! - [`command`]: metadata check-then-writes as commands, applied by one deterministic
+//!   function (the shape of a Raft state machine), and the log they go through.
 //! - [`store`]: the engine: buckets, the write path and the read path.
 //! - [`worker`], [`lifecycle`], [`scrub`], [`watchdog`]: background workers (what they
 //!   share; aging versions out by bucket rules; verifying and rebuilding shards; disks,
@@ -29,6 +32,7 @@ pub mod alert;
 pub mod audit;
 pub mod checksum;
 pub mod clock;
+pub mod command;
 pub mod config;
 pub mod control;
 pub mod crypto;

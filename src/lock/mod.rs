@@ -35,7 +35,7 @@ use crate::types::Timestamp;
 ///   clock set back cannot give new versions a retention that is already over;
 /// - `wall` checks that a client's retain-until date is in the future, as the client sees
 ///   time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Now {
     pub earliest: Timestamp,
     pub latest: Timestamp,

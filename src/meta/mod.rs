@@ -76,7 +76,7 @@ pub enum MetaError {
 /// What a write requires of the key's current object (S3's conditional writes:
 /// `If-None-Match: *` and `If-Match` on PutObject and CompleteMultipartUpload), checked
 /// under the write guard in the commit itself, so two writers cannot both pass.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WriteCondition {
     /// No requirement.
     #[default]
@@ -282,7 +282,54 @@ impl Batch {
     fn delete(&mut self, cf: Cf, key: Vec<u8>) {
         self.ops.push(Op::Delete(cf, key));
     }
+
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Removes a version's record and everything keyed like it (lock, tags, inline bytes).
+    pub fn remove_version(&mut self, bucket: &BucketName, key: &ObjectKey, vid: &VersionId) {
+        delete_version_keys(self, keys::version_key(bucket, key, vid));
+    }
+
+    /// Sets a version's Object Lock state; an empty one is removed.
+    ///
+    /// # Errors
+    /// [`MetaError::Encode`].
+    pub fn set_lock(
+        &mut self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        vid: &VersionId,
+        lock: &LockRecord,
+    ) -> Result<(), MetaError> {
+        let vkey = keys::version_key(bucket, key, vid);
+        if lock.is_empty() {
+            self.delete(Cf::Locks, vkey);
+        } else {
+            self.put(Cf::Locks, vkey, lock.encode()?);
+        }
+        Ok(())
+    }
+
+    /// Writes a bucket's record.
+    ///
+    /// # Errors
+    /// [`MetaError::Encode`].
+    pub fn put_bucket(&mut self, rec: &BucketRecord) -> Result<(), MetaError> {
+        self.put(
+            Cf::Buckets,
+            rec.name.as_str().as_bytes().to_vec(),
+            rec.encode()?,
+        );
+        Ok(())
+    }
 }
+
+/// One record as [`Meta::dump`] lists it: family name, key, value.
+#[cfg(any(test, feature = "test-hooks"))]
+pub type DumpedRecord = (&'static str, Vec<u8>, Vec<u8>);
 
 pub struct Meta {
     db: Box<dyn KvEngine>,
@@ -442,6 +489,42 @@ impl Meta {
         self.db.write(b, false)
     }
 
+    /// Every record of every family, in order: two replicas that applied the same
+    /// commands hold the same dump.
+    ///
+    /// # Errors
+    /// A scan's.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn dump(&self) -> Result<Vec<DumpedRecord>, MetaError> {
+        let mut out = Vec::new();
+        for cf in Cf::ALL {
+            self.db.scan(cf, b"", &mut |k, v| {
+                out.push((cf.name(), k.to_vec(), v.to_vec()));
+                ControlFlow::Continue(())
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// Runs a check-then-write on one node: `f` reads and returns the batch to write
+    /// (and an answer), with no other guarded write in between; the batch is written
+    /// synced. This is the single-node stand-in for a replicated log: the command
+    /// applier (`command::apply`) runs inside it here, and on every replica there.
+    ///
+    /// # Errors
+    /// `f`'s, or the write's.
+    pub fn write_guarded<T, E: From<MetaError>>(
+        &self,
+        f: impl FnOnce(&Self) -> Result<(Batch, T), E>,
+    ) -> Result<T, E> {
+        let _g = self.guard();
+        let (b, out) = f(self)?;
+        if !b.is_empty() {
+            self.db.write(b, true)?;
+        }
+        Ok(out)
+    }
+
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
         self.write_lock
             .lock()
@@ -575,6 +658,16 @@ impl Meta {
     /// deletion the lock layer has already allowed. Fails if the version already exists,
     /// or if the key's current object does not meet `condition`.
     pub fn commit_version(&self, new: &NewVersion<'_>) -> Result<(), MetaError> {
+        self.write_guarded(|m| Ok((m.commit_version_batch(new)?, ())))
+    }
+
+    /// The checks and the batch of [`Meta::commit_version`], without writing: call it
+    /// under the write guard ([`Meta::write_guarded`]), as the command applier does.
+    ///
+    /// # Errors
+    /// [`MetaError::BucketGone`], [`MetaError::ConditionFailed`],
+    /// [`MetaError::ReplacesLocked`], [`MetaError::VersionExists`], or a read's error.
+    pub fn commit_version_batch(&self, new: &NewVersion<'_>) -> Result<Batch, MetaError> {
         let NewVersion {
             bucket,
             key,
@@ -607,7 +700,6 @@ impl Meta {
             b.put(Cf::Repair, repair_key(r), r.encode()?);
         }
         b.put(Cf::Versions, vkey.clone(), rec.encode()?);
-        let _g = self.guard();
         // Checked under the guard: a bucket deleted while the body streamed takes no version.
         if self.bucket(bucket)?.is_none() {
             return Err(MetaError::BucketGone {
@@ -645,32 +737,7 @@ impl Meta {
             });
         }
         self.note_write(&mut b, bucket, rec.created)?;
-        self.db.write(b, true)
-    }
-
-    /// Removes a version record if `allow` (the lock layer's decision, made on the record
-    /// and lock state read under the write guard, so no concurrent retention or legal-hold
-    /// change slips in between) says so. `Ok(None)` if the version is already gone.
-    pub fn delete_version<E: From<MetaError>>(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        vid: &VersionId,
-        allow: impl FnOnce(&VersionRecord, &LockRecord) -> Result<(), E>,
-    ) -> Result<Option<VersionRecord>, E> {
-        let vkey = keys::version_key(bucket, key, vid);
-        let _g = self.guard();
-        let Some(rec) = self.get::<VersionRecord>(Cf::Versions, &vkey)? else {
-            return Ok(None);
-        };
-        let lock = self
-            .get::<LockRecord>(Cf::Locks, &vkey)?
-            .unwrap_or_default();
-        allow(&rec, &lock)?;
-        let mut b = Batch::default();
-        delete_version_keys(&mut b, vkey);
-        self.db.write(b, true)?;
-        Ok(Some(rec))
+        Ok(b)
     }
 
     /// The Object Lock state of a version (empty if it has none).
@@ -683,35 +750,6 @@ impl Meta {
         Ok(self
             .get(Cf::Locks, &keys::version_key(bucket, key, vid))?
             .unwrap_or_default())
-    }
-
-    /// Changes a version's Object Lock state to what `change` (a decision of the lock
-    /// layer) makes of the current one, atomically with respect to deletions and other
-    /// changes. `Ok(None)` if the version is gone.
-    pub fn update_lock<E: From<MetaError>>(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        vid: &VersionId,
-        change: impl FnOnce(&VersionRecord, &LockRecord) -> Result<LockRecord, E>,
-    ) -> Result<Option<LockRecord>, E> {
-        let vkey = keys::version_key(bucket, key, vid);
-        let _g = self.guard();
-        let Some(rec) = self.get::<VersionRecord>(Cf::Versions, &vkey)? else {
-            return Ok(None);
-        };
-        let current = self
-            .get::<LockRecord>(Cf::Locks, &vkey)?
-            .unwrap_or_default();
-        let next = change(&rec, &current)?;
-        let mut b = Batch::default();
-        if next.is_empty() {
-            b.delete(Cf::Locks, vkey);
-        } else {
-            b.put(Cf::Locks, vkey, next.encode()?);
-        }
-        self.db.write(b, true)?;
-        Ok(Some(next))
     }
 
     /// A bucket's lifecycle configuration, if it has one.
@@ -787,29 +825,6 @@ impl Meta {
         Ok(true)
     }
 
-    /// Changes a bucket's record (versioning, Object Lock, policy) by `change`, which sees
-    /// the current record under the write guard: two changes never overwrite each other,
-    /// and a bucket deleted meanwhile is not brought back (`Ok(None)`).
-    pub fn update_bucket<E: From<MetaError>>(
-        &self,
-        name: &BucketName,
-        change: impl FnOnce(&mut BucketRecord) -> Result<(), E>,
-    ) -> Result<Option<BucketRecord>, E> {
-        let _g = self.guard();
-        let Some(mut rec) = self.bucket(name)? else {
-            return Ok(None);
-        };
-        change(&mut rec)?;
-        let mut b = Batch::default();
-        b.put(
-            Cf::Buckets,
-            rec.name.as_str().as_bytes().to_vec(),
-            rec.encode()?,
-        );
-        self.db.write(b, true)?;
-        Ok(Some(rec))
-    }
-
     /// Removes a bucket if it holds no version; returns whether it was removed.
     pub fn delete_bucket_if_empty(&self, name: &BucketName) -> Result<bool, MetaError> {
         let _g = self.guard();
@@ -861,13 +876,25 @@ impl Meta {
         upload: &UploadRecord,
         part: &PartRecord,
     ) -> Result<Option<PartRecord>, MetaError> {
+        self.write_guarded(|m| m.commit_part_batch(upload, part))
+    }
+
+    /// The checks and the batch of [`Meta::commit_part`], without writing (under the
+    /// write guard).
+    ///
+    /// # Errors
+    /// [`MetaError::UploadGone`], or a read's error.
+    pub fn commit_part_batch(
+        &self,
+        upload: &UploadRecord,
+        part: &PartRecord,
+    ) -> Result<(Batch, Option<PartRecord>), MetaError> {
         let pkey = keys::part_key(&upload.upload_id, part.part_number);
         let mut b = Batch::default();
         if let Some(seg) = &part.segment {
             b.delete(Cf::Pending, seg.id.as_bytes().to_vec());
         }
         b.put(Cf::Uploads, pkey.clone(), part.encode()?);
-        let _g = self.guard();
         if self
             .upload(&upload.bucket, &upload.key, &upload.upload_id)?
             .is_none()
@@ -877,8 +904,7 @@ impl Meta {
             });
         }
         let replaced = self.get::<PartRecord>(Cf::Uploads, &pkey)?;
-        self.db.write(b, true)?;
-        Ok(replaced)
+        Ok((b, replaced))
     }
 
     /// Ends an upload: removes its record and all its part records, and (on Complete)
@@ -892,10 +918,24 @@ impl Meta {
         version: Option<FinishedVersion<'_>>,
         used: &[&PartRecord],
     ) -> Result<Vec<PartRecord>, MetaError> {
+        self.write_guarded(|m| m.finish_upload_batch(upload, version, used))
+    }
+
+    /// The checks and the batch of [`Meta::finish_upload`], without writing (under the
+    /// write guard).
+    ///
+    /// # Errors
+    /// [`MetaError::UploadGone`], [`MetaError::PartChanged`], [`MetaError::BucketGone`],
+    /// [`MetaError::ConditionFailed`], [`MetaError::ReplacesLocked`], or a read's error.
+    pub fn finish_upload_batch(
+        &self,
+        upload: &UploadRecord,
+        version: Option<FinishedVersion<'_>>,
+        used: &[&PartRecord],
+    ) -> Result<(Batch, Vec<PartRecord>), MetaError> {
         let tags = TagSet {
             tags: upload.tags.clone(),
         };
-        let _g = self.guard();
         let ukey = keys::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
         if self.db.get(Cf::Uploads, &ukey)?.is_none() {
             return Err(MetaError::UploadGone {
@@ -972,8 +1012,7 @@ impl Meta {
             b.put(Cf::Versions, vkey, rec.encode()?);
             self.note_write(&mut b, &upload.bucket, rec.created)?;
         }
-        self.db.write(b, true)?;
-        Ok(parts)
+        Ok((b, parts))
     }
 
     /// The outcome of upload `id`'s Complete, if it completed and the record is kept.

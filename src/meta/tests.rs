@@ -196,8 +196,14 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
                     (meta.clone(), bucket.clone(), key.clone(), start.clone());
                 std::thread::spawn(move || {
                     start.wait();
-                    meta.update_lock::<Refused>(&bucket, &key, &vid, |_, cur| {
-                        Ok(set_legal_hold(cur, true))
+                    meta.write_guarded::<_, Refused>(|m| {
+                        let mut b = Batch::default();
+                        if m.version(&bucket, &key, &vid)?.is_none() {
+                            return Ok((b, None));
+                        }
+                        let next = set_legal_hold(&m.lock(&bucket, &key, &vid)?, true);
+                        b.set_lock(&bucket, &key, &vid, &next)?;
+                        Ok((b, Some(next)))
                     })
                 })
             };
@@ -206,8 +212,15 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
                     (meta.clone(), bucket.clone(), key.clone(), start.clone());
                 std::thread::spawn(move || {
                     start.wait();
-                    meta.delete_version::<Refused>(&bucket, &key, &vid, |v, lock| {
-                        may_remove(v, lock, t, false).map_err(Refused::Lock)
+                    meta.write_guarded::<_, Refused>(|m| {
+                        let mut b = Batch::default();
+                        let Some(v) = m.version(&bucket, &key, &vid)? else {
+                            return Ok((b, None));
+                        };
+                        may_remove(&v, &m.lock(&bucket, &key, &vid)?, t, false)
+                            .map_err(Refused::Lock)?;
+                        b.remove_version(&bucket, &key, &vid);
+                        Ok((b, Some(v)))
                     })
                 })
             };

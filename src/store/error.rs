@@ -166,3 +166,17 @@ impl StoreError {
         }
     }
 }
+
+impl From<crate::command::CommandError> for StoreError {
+    fn from(e: crate::command::CommandError) -> Self {
+        use crate::command::CommandError as C;
+        match e {
+            C::Meta(m) => m.into(),
+            C::Lock(l) => l.into(),
+            C::InvalidBucketState { bucket, reason } => Self::InvalidBucketState { bucket, reason },
+            C::LockNotEnabled { bucket } => Self::LockNotEnabled { bucket },
+            C::PolicyLoosening { bucket } => Self::PolicyLoosening { bucket },
+            C::UnexpectedOutcome { outcome } => Self::Task { reason: outcome },
+        }
+    }
+}

@@ -38,6 +38,7 @@ pub use versions::{
 pub use write::{PutOptions, PutOutcome};
 
 use crate::clock::SharedClock;
+use crate::command::{CommandError, CommandLog, LocalLog, MetaCommand, Outcome, Stamped};
 use crate::config::NodeConfig;
 use crate::disk::{DiskStatus, DiskUuid, LocalDisk, ShardName, ShardStore};
 use crate::erasure::Codec;
@@ -55,6 +56,8 @@ pub struct Store {
 struct Inner {
     config: NodeConfig,
     meta: Arc<Meta>,
+    /// Where metadata commands are agreed and applied (one node: under the write guard).
+    log: Arc<dyn CommandLog>,
     disks: Vec<Arc<dyn ShardStore>>,
     disk_index: HashMap<String, usize>,
     topology: Topology,
@@ -131,6 +134,7 @@ impl Store {
             inner: Arc::new(Inner {
                 topology: Topology::new(config.disks.clone()),
                 config,
+                log: Arc::new(LocalLog::new(meta.clone())),
                 meta,
                 disks,
                 disk_index,
@@ -187,6 +191,15 @@ impl Store {
     /// The clock Object Lock decisions read.
     pub fn retention_clock(&self) -> &RetentionClock {
         &self.inner.retention
+    }
+
+    /// Proposes a metadata command, stamped with the retention clock's readings (the
+    /// applier never reads a clock).
+    fn propose(&self, cmd: MetaCommand) -> Result<Outcome, CommandError> {
+        self.inner.log.propose(Stamped {
+            cmd,
+            now: self.inner.retention.readings(),
+        })
     }
 
     /// Which of this node's disks a shard record names: by UUID (records of this format

@@ -9,9 +9,10 @@ use futures::Stream;
 
 use super::{PutOptions, PutOutcome, Store, StoreError, VersionRef};
 use crate::checksum::{Checksum, ChecksumHasher, Md5};
+use crate::command::{CommandError, CompletedVersion, MetaCommand, Outcome, unexpected};
 use crate::meta::{
-    CompletedUpload, FinishedVersion, MetaError, PartRecord, RepairReason, RepairRecord,
-    SegmentRecord, UploadRecord, VersionKind, VersionRecord, Versioning,
+    CompletedUpload, MetaError, PartRecord, RepairReason, RepairRecord, SegmentRecord,
+    UploadRecord, VersionKind, VersionRecord, Versioning,
 };
 use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 
@@ -64,6 +65,13 @@ pub struct CompletedPart {
 
 /// How long the outcome of a Complete is kept for a retried Complete.
 pub const COMPLETED_KEPT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+fn command_error(e: CommandError, upload_id: &SegmentId) -> StoreError {
+    match e {
+        CommandError::Meta(m) => upload_error(m, upload_id),
+        other => other.into(),
+    }
+}
 
 fn upload_error(e: MetaError, upload_id: &SegmentId) -> StoreError {
     match e {
@@ -207,7 +215,7 @@ impl Store {
         };
         let store = self.clone();
         let info = PartInfo::from(&part);
-        tokio::task::spawn_blocking(move || match store.inner.meta.commit_part(&upload, &part) {
+        tokio::task::spawn_blocking(move || match store.commit_part(&upload, &part) {
             Ok(replaced) => {
                 if let Some(old) = replaced.and_then(|p| p.segment) {
                     store.remove_segment_data(&old);
@@ -218,7 +226,7 @@ impl Store {
                 if let Some(s) = &part.segment {
                     store.discard_segment(s.id, &s.shards);
                 }
-                Err(upload_error(e, &upload.upload_id))
+                Err(command_error(e, &upload.upload_id))
             }
         })
         .await??;
@@ -415,23 +423,23 @@ impl Store {
                 .collect(),
             completed: created,
         };
-        let all = self.inner.meta.finish_upload(
+        let all = self.finish_upload(
             &upload,
-            Some(FinishedVersion {
-                record: &record,
-                replaces: replaced.as_ref().map(|r| &r.version_id),
-                lock: &lock_state,
-                repairs: &repairs,
-                condition,
-                completed: &completed,
-            }),
-            &used,
+            Some(Box::new(CompletedVersion {
+                record: record.clone(),
+                replaces: replaced.as_ref().map(|r| r.version_id),
+                lock: lock_state,
+                repairs: repairs.clone(),
+                condition: condition.clone(),
+                completed: completed.clone(),
+            })),
+            used.iter().map(|p| (*p).clone()).collect(),
         );
         let all = match all {
             Ok(all) => all,
             // Another Complete of this upload (a client's retry racing its first try)
             // committed first: the same parts get its answer.
-            Err(MetaError::UploadGone { .. }) => {
+            Err(CommandError::Meta(MetaError::UploadGone { .. })) => {
                 return match self.completed_before(bucket, key, upload_id, chosen)? {
                     Some(out) => Ok(out),
                     None => Err(StoreError::NoSuchUpload {
@@ -439,7 +447,7 @@ impl Store {
                     }),
                 };
             }
-            Err(e) => return Err(upload_error(e, &upload.upload_id)),
+            Err(e) => return Err(command_error(e, &upload.upload_id)),
         };
         if let Some(old) = &replaced {
             self.remove_version_data(old);
@@ -513,15 +521,45 @@ impl Store {
     ) -> Result<(), StoreError> {
         let upload = self.open_upload(bucket, key, upload_id)?;
         let parts = self
-            .inner
-            .meta
-            .finish_upload(&upload, None, &[])
-            .map_err(|e| upload_error(e, &upload.upload_id))?;
+            .finish_upload(&upload, None, Vec::new())
+            .map_err(|e| command_error(e, &upload.upload_id))?;
         for p in &parts {
             if let Some(seg) = &p.segment {
                 self.remove_segment_data(seg);
             }
         }
         Ok(())
+    }
+}
+
+impl Store {
+    fn commit_part(
+        &self,
+        upload: &UploadRecord,
+        part: &PartRecord,
+    ) -> Result<Option<PartRecord>, CommandError> {
+        match self.propose(MetaCommand::CommitPart {
+            upload: Box::new(upload.clone()),
+            part: Box::new(part.clone()),
+        })? {
+            Outcome::PartCommitted(replaced) => Ok(replaced),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn finish_upload(
+        &self,
+        upload: &UploadRecord,
+        version: Option<Box<CompletedVersion>>,
+        used: Vec<PartRecord>,
+    ) -> Result<Vec<PartRecord>, CommandError> {
+        match self.propose(MetaCommand::FinishUpload {
+            upload: upload.clone(),
+            version,
+            used,
+        })? {
+            Outcome::UploadFinished(parts) => Ok(parts),
+            other => Err(unexpected(other)),
+        }
     }
 }

@@ -3,10 +3,11 @@
 //! [`crate::lock`] and applied atomically by the metadata store.
 
 use super::{Store, StoreError, VersionRef};
-use crate::lock::{self, LockError, PolicyChange};
+use crate::command::{BucketChange, LockChange, MetaCommand, Outcome};
+use crate::lock::{self, PolicyChange};
 use crate::meta::{
     BucketRecord, DefaultRetention, LockRecord, LockRequest, Retention, RetentionPolicy,
-    VersionKind, VersionRecord, Versioning,
+    VersionKind, VersionRecord,
 };
 use crate::types::{BucketName, ObjectKey};
 
@@ -52,27 +53,17 @@ impl Store {
         if let Some(d) = &default_retention {
             lock::retention::validate_period(d.period)?;
         }
-        self.inner
-            .meta
-            .update_bucket(bucket, |b| {
-                if !b.object_lock && b.versioning != Versioning::Enabled {
-                    return Err(StoreError::InvalidBucketState {
-                        bucket: bucket.clone(),
-                        reason: "Object Lock needs versioning enabled first",
-                    });
-                }
-                if let (Some(d), Some(p)) = (&default_retention, &b.policy)
-                    && !p.modes.contains(&d.mode)
-                {
-                    return Err(LockError::PolicyModeNotAllowed { mode: d.mode }.into());
-                }
-                b.object_lock = true;
-                b.default_retention = default_retention;
-                Ok(())
-            })?
-            .ok_or_else(|| StoreError::NoSuchBucket {
-                bucket: bucket.clone(),
-            })?;
+        match self.propose(MetaCommand::UpdateBucket {
+            bucket: bucket.clone(),
+            change: BucketChange::LockConfiguration(default_retention),
+        })? {
+            Outcome::Bucket(Some(_)) => {}
+            _ => {
+                return Err(StoreError::NoSuchBucket {
+                    bucket: bucket.clone(),
+                });
+            }
+        }
         Ok(LockConfiguration { default_retention })
     }
 
@@ -88,30 +79,24 @@ impl Store {
         if let Some(p) = &policy {
             lock::policy::validate(p)?;
         }
-        let mut change = PolicyChange::Tightens;
-        self.inner
-            .meta
-            .update_bucket(bucket, |b| {
-                if !b.object_lock {
-                    return Err(StoreError::LockNotEnabled {
-                        bucket: bucket.clone(),
-                    });
-                }
-                change = lock::policy_change(b.policy.as_ref(), policy.as_ref());
-                if change == PolicyChange::Loosens && !privileged {
-                    return Err(StoreError::PolicyLoosening {
-                        bucket: bucket.clone(),
-                    });
-                }
-                if change == PolicyChange::Loosens {
-                    tracing::warn!(bucket = %bucket, old = ?b.policy, new = ?policy, "retention policy loosened");
-                }
-                b.policy = policy;
-                Ok(())
-            })?
-            .ok_or_else(|| StoreError::NoSuchBucket {
-                bucket: bucket.clone(),
-            })?;
+        let old = self.bucket(bucket)?.policy;
+        let change = match self.propose(MetaCommand::UpdateBucket {
+            bucket: bucket.clone(),
+            change: BucketChange::RetentionPolicy {
+                policy: policy.clone(),
+                privileged,
+            },
+        })? {
+            Outcome::Bucket(Some((_, change))) => change,
+            _ => {
+                return Err(StoreError::NoSuchBucket {
+                    bucket: bucket.clone(),
+                });
+            }
+        };
+        if change == PolicyChange::Loosens {
+            tracing::warn!(bucket = %bucket, ?old, new = ?policy, "retention policy loosened");
+        }
         Ok(change)
     }
 
@@ -196,23 +181,14 @@ impl Store {
         requested: Option<Retention>,
         bypass: bool,
     ) -> Result<LockRecord, StoreError> {
-        let b = self.lock_bucket(bucket)?;
+        self.lock_bucket(bucket)?;
         let rec = self.lock_target(bucket, key, version)?;
-        let now = self.inner.retention.readings();
-        self.inner
-            .meta
-            .update_lock(bucket, key, &rec.version_id, |v, current| {
-                lock::change_retention(
-                    current,
-                    requested,
-                    v.created,
-                    b.policy.as_ref(),
-                    now,
-                    bypass,
-                )
-                .map_err(StoreError::from)
-            })?
-            .ok_or_else(|| gone(bucket, key, &rec))
+        self.change_lock(
+            bucket,
+            key,
+            &rec,
+            LockChange::Retention { requested, bypass },
+        )
     }
 
     /// PutObjectLegalHold.
@@ -225,12 +201,25 @@ impl Store {
     ) -> Result<LockRecord, StoreError> {
         self.lock_bucket(bucket)?;
         let rec = self.lock_target(bucket, key, version)?;
-        self.inner
-            .meta
-            .update_lock(bucket, key, &rec.version_id, |_, current| {
-                Ok::<_, StoreError>(lock::set_legal_hold(current, on))
-            })?
-            .ok_or_else(|| gone(bucket, key, &rec))
+        self.change_lock(bucket, key, &rec, LockChange::LegalHold(on))
+    }
+
+    fn change_lock(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        rec: &VersionRecord,
+        change: LockChange,
+    ) -> Result<LockRecord, StoreError> {
+        match self.propose(MetaCommand::UpdateLock {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id: rec.version_id,
+            change,
+        })? {
+            Outcome::Lock(Some(l)) => Ok(l),
+            _ => Err(gone(bucket, key, rec)),
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use std::ops::ControlFlow;
 
 use super::{Store, StoreError};
+use crate::command::{BucketChange, CommandError, CommitVersion, MetaCommand, Outcome};
 use crate::disk::ShardName;
 use crate::lock;
 use crate::meta::{BucketRecord, MetaError, NewVersion, VersionKind, VersionRecord, Versioning};
@@ -128,21 +129,15 @@ impl Store {
         if state == Versioning::Unversioned {
             return Err(StoreError::InvalidVersioningState);
         }
-        self.inner
-            .meta
-            .update_bucket(bucket, |rec| {
-                if rec.object_lock && state != Versioning::Enabled {
-                    return Err(StoreError::InvalidBucketState {
-                        bucket: bucket.clone(),
-                        reason: "versioning cannot be suspended while Object Lock is enabled",
-                    });
-                }
-                rec.versioning = state;
-                Ok(())
-            })?
-            .ok_or_else(|| StoreError::NoSuchBucket {
+        match self.propose(MetaCommand::UpdateBucket {
+            bucket: bucket.clone(),
+            change: BucketChange::Versioning(state),
+        })? {
+            Outcome::Bucket(Some((rec, _))) => Ok(rec),
+            _ => Err(StoreError::NoSuchBucket {
                 bucket: bucket.clone(),
-            })
+            }),
+        }
     }
 
     /// Deletes an empty bucket.
@@ -194,14 +189,13 @@ impl Store {
         rec: &VersionRecord,
         bypass: bool,
     ) -> Result<(), StoreError> {
-        let now = self.inner.retention.readings().earliest;
-        let removed =
-            self.inner
-                .meta
-                .delete_version(bucket, key, &rec.version_id, |v, lock_state| {
-                    lock::may_remove(v, lock_state, now, bypass).map_err(StoreError::from)
-                })?;
-        if let Some(v) = removed {
+        let removed = self.propose(MetaCommand::RemoveVersion {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id: rec.version_id,
+            bypass,
+        })?;
+        if let Outcome::Removed(Some(v)) = removed {
             self.remove_version_data(&v);
         }
         Ok(())
@@ -386,23 +380,30 @@ impl Store {
             replaces: replaced.map(|r| &r.version_id),
             ..new
         };
-        match self.inner.meta.commit_version(&new) {
-            Ok(()) => {}
-            Err(MetaError::BucketGone { bucket }) => {
+        let committed = self.propose(MetaCommand::CommitVersion(Box::new(
+            CommitVersion::from_new(&new),
+        )));
+        match committed.map_err(|e| match e {
+            CommandError::Meta(m) => Ok(m),
+            other => Err(StoreError::from(other)),
+        }) {
+            Ok(_) => {}
+            Err(Err(e)) => return Err(e),
+            Err(Ok(MetaError::BucketGone { bucket })) => {
                 return Err(StoreError::NoSuchBucket { bucket });
             }
-            Err(MetaError::ConditionFailed {
+            Err(Ok(MetaError::ConditionFailed {
                 bucket,
                 key,
                 failure,
-            }) => {
+            })) => {
                 return Err(StoreError::condition(&bucket, &key, failure));
             }
-            Err(MetaError::ReplacesLocked {
+            Err(Ok(MetaError::ReplacesLocked {
                 bucket,
                 key,
                 version_id,
-            }) => {
+            })) => {
                 return Err(StoreError::ReplacesLocked {
                     bucket,
                     key,
@@ -410,7 +411,7 @@ impl Store {
                 });
             }
 
-            Err(e) => return Err(e.into()),
+            Err(Ok(e)) => return Err(e.into()),
         }
         if let Some(old) = replaced {
             self.remove_version_data(old);

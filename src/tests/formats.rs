@@ -207,6 +207,25 @@ fn current() -> Vec<(&'static str, String)> {
             two_person_rule: true,
         }),
         entry(ClockRecord { high_water: T1 }),
+        entry(crate::command::Stamped {
+            cmd: crate::command::MetaCommand::UpdateLock {
+                bucket: bucket(),
+                key: key(),
+                version_id: VersionId([1; 16]),
+                change: crate::command::LockChange::Retention {
+                    requested: Some(Retention {
+                        mode: RetentionMode::Governance,
+                        until: T2,
+                    }),
+                    bypass: true,
+                },
+            },
+            now: crate::lock::Now {
+                earliest: T1,
+                latest: T2,
+                wall: Timestamp(3),
+            },
+        }),
         entry(AnomalyRecord {
             count: 2,
             last: Some(Anomaly {
@@ -310,6 +329,10 @@ const GOLDEN: &[(&str, &str)] = &[
     ("approval", "0101610003626b740101010109010101017580018201"),
     ("identity-settings", "0101"),
     ("clock", "018001"),
+    (
+        "command",
+        "010203626b74016b010101010101010101010101010101010001008201018001820106",
+    ),
     ("clock-anomalies", "010201800105"),
     (
         "scrub-checkpoint",

@@ -1,0 +1,379 @@
+//! How metadata is agreed: every check-then-write the engine makes (commit a version,
+//! remove one under its lock, change a lock, change a bucket, commit a part, finish an
+//! upload) is a [`MetaCommand`] — a value — applied by one deterministic function,
+//! [`apply`], that reads state, asks the pure `lock::` decisions and returns the batch to
+//! write and the answer.
+//!
+//! This is the shape a Raft state machine needs: the proposer stamps the command with the
+//! time ([`Stamped::now`]) and every id it needs (version ids are inside the records), and
+//! each replica applies the same log to the same state with the same result. On one node
+//! [`LocalLog`] stands in for the log: it applies one command at a time under
+//! [`Meta::write_guarded`] and writes the batch synced. The cluster's log (openraft)
+//! implements [`CommandLog`] too.
+//!
+//! Rules `apply` keeps (checked by [`tests`]): no clock reads, no randomness, no I/O
+//! besides the metadata reads, no iteration over hash maps into the output, no panic; a
+//! refusal writes nothing.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lock::{self, LockError, Now, PolicyChange};
+use crate::meta::{
+    Batch, BucketRecord, CompletedUpload, DefaultRetention, FinishedVersion, InlineRecord,
+    LockRecord, Meta, MetaError, NewVersion, PartRecord, Record, RepairRecord, Retention,
+    RetentionPolicy, TagSet, UploadRecord, VersionRecord, Versioning, WriteCondition,
+};
+use crate::types::{BucketName, ObjectKey, VersionId};
+
+/// A check-then-write on the metadata, as data.
+// One command is built per request and moved into the log once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MetaCommand {
+    /// Commit a new version (PUT, copy, delete marker).
+    CommitVersion(Box<CommitVersion>),
+    /// Remove a version if Object Lock allows it now (`bypass`: the request may bypass
+    /// GOVERNANCE). Answers [`Outcome::Removed`].
+    RemoveVersion {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+        bypass: bool,
+    },
+    /// Change a version's Object Lock state. Answers [`Outcome::Lock`].
+    UpdateLock {
+        bucket: BucketName,
+        key: ObjectKey,
+        version_id: VersionId,
+        change: LockChange,
+    },
+    /// Change a bucket's record. Answers [`Outcome::Bucket`].
+    UpdateBucket {
+        bucket: BucketName,
+        change: BucketChange,
+    },
+    /// Commit a multipart part. Answers [`Outcome::PartCommitted`].
+    CommitPart {
+        upload: Box<UploadRecord>,
+        part: Box<PartRecord>,
+    },
+    /// End an upload: Complete (with the version) or Abort (without). Answers
+    /// [`Outcome::UploadFinished`].
+    FinishUpload {
+        upload: UploadRecord,
+        version: Option<Box<CompletedVersion>>,
+        /// The parts the version is made of, as Complete read them.
+        used: Vec<PartRecord>,
+    },
+}
+
+/// The owned form of [`NewVersion`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitVersion {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub record: VersionRecord,
+    pub repairs: Vec<RepairRecord>,
+    pub replaces: Option<VersionId>,
+    pub condition: WriteCondition,
+    pub tags: Option<TagSet>,
+    pub inline: Option<InlineRecord>,
+    pub lock: Option<LockRecord>,
+}
+
+impl CommitVersion {
+    /// Owns a borrowed [`NewVersion`].
+    pub fn from_new(n: &NewVersion<'_>) -> Self {
+        Self {
+            bucket: n.bucket.clone(),
+            key: n.key.clone(),
+            record: n.record.clone(),
+            repairs: n.repairs.to_vec(),
+            replaces: n.replaces.copied(),
+            condition: n.condition.clone(),
+            tags: n.tags.cloned(),
+            inline: n.inline.cloned(),
+            lock: n.lock.cloned(),
+        }
+    }
+
+    fn as_new(&self) -> NewVersion<'_> {
+        NewVersion {
+            bucket: &self.bucket,
+            key: &self.key,
+            record: &self.record,
+            repairs: &self.repairs,
+            replaces: self.replaces.as_ref(),
+            condition: &self.condition,
+            tags: self.tags.as_ref(),
+            inline: self.inline.as_ref(),
+            lock: self.lock.as_ref(),
+        }
+    }
+}
+
+/// The owned form of [`FinishedVersion`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompletedVersion {
+    pub record: VersionRecord,
+    pub replaces: Option<VersionId>,
+    pub lock: LockRecord,
+    pub repairs: Vec<RepairRecord>,
+    pub condition: WriteCondition,
+    pub completed: CompletedUpload,
+}
+
+/// A change to a version's Object Lock state (S3 PutObjectRetention, PutObjectLegalHold).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockChange {
+    /// Set, extend or (with `bypass`, in GOVERNANCE mode) shorten or remove the retention,
+    /// within the bucket's retention policy as the applier reads it.
+    Retention {
+        requested: Option<Retention>,
+        bypass: bool,
+    },
+    /// Place or lift the legal hold.
+    LegalHold(bool),
+}
+
+/// A change to a bucket's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BucketChange {
+    /// PutBucketVersioning (never back to unversioned).
+    Versioning(Versioning),
+    /// PutObjectLockConfiguration: enable Object Lock for good, set the default retention.
+    LockConfiguration(Option<DefaultRetention>),
+    /// The bucket's retention policy; loosening it needs `privileged`.
+    RetentionPolicy {
+        policy: Option<RetentionPolicy>,
+        privileged: bool,
+    },
+}
+
+/// A command with what the proposer adds: everything the applier must not compute
+/// itself. Persisted and sent between nodes, so it carries a format byte ([`Record`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped {
+    pub cmd: MetaCommand,
+    /// The proposer's retention-clock readings: every Object Lock decision uses them.
+    pub now: Now,
+}
+
+impl Record for Stamped {
+    const NAME: &'static str = "command";
+    const FORMAT: u8 = 1;
+}
+
+/// What an applied command answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The version was committed.
+    Committed,
+    /// The removed version; `None` if it was already gone.
+    Removed(Option<VersionRecord>),
+    /// The version's new lock state; `None` if the version is gone.
+    Lock(Option<LockRecord>),
+    /// The bucket's new record and whether the change loosened its policy; `None` if
+    /// the bucket is gone.
+    Bucket(Option<(BucketRecord, PolicyChange)>),
+    /// The part the committed one replaced.
+    PartCommitted(Option<PartRecord>),
+    /// Every part the upload had.
+    UploadFinished(Vec<PartRecord>),
+}
+
+/// An answer of the wrong kind for its command: a log that routed answers wrongly.
+pub fn unexpected(outcome: Outcome) -> CommandError {
+    CommandError::UnexpectedOutcome {
+        outcome: format!("{outcome:?}"),
+    }
+}
+
+/// Why a command was refused (nothing written), or could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("bucket {bucket}: {reason}")]
+    InvalidBucketState {
+        bucket: BucketName,
+        reason: &'static str,
+    },
+    #[error("bucket {bucket} does not have Object Lock enabled")]
+    LockNotEnabled { bucket: BucketName },
+    #[error("loosening the retention policy of bucket {bucket} needs privilege")]
+    PolicyLoosening { bucket: BucketName },
+    #[error("the log answered a command with {outcome}")]
+    UnexpectedOutcome { outcome: String },
+}
+
+/// Applies `c` to the state `meta` holds: the batch to write and the answer. Deterministic
+/// (see the module's rules); a refusal is an error and writes nothing.
+///
+/// # Errors
+/// The refusal ([`CommandError`]), or a metadata read's error.
+pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError> {
+    let mut b = Batch::default();
+    let outcome = match &c.cmd {
+        MetaCommand::CommitVersion(v) => {
+            b = meta.commit_version_batch(&v.as_ref().as_new())?;
+            Outcome::Committed
+        }
+        MetaCommand::RemoveVersion {
+            bucket,
+            key,
+            version_id,
+            bypass,
+        } => match meta.version(bucket, key, version_id)? {
+            None => Outcome::Removed(None),
+            Some(v) => {
+                let state = meta.lock(bucket, key, version_id)?;
+                lock::may_remove(&v, &state, c.now.earliest, *bypass)?;
+                b.remove_version(bucket, key, version_id);
+                Outcome::Removed(Some(v))
+            }
+        },
+        MetaCommand::UpdateLock {
+            bucket,
+            key,
+            version_id,
+            change,
+        } => match meta.version(bucket, key, version_id)? {
+            None => Outcome::Lock(None),
+            Some(v) => {
+                let current = meta.lock(bucket, key, version_id)?;
+                let next = match change {
+                    LockChange::Retention { requested, bypass } => {
+                        // The policy as it is now, not as the proposer saw it.
+                        let policy = meta.bucket(bucket)?.and_then(|r| r.policy);
+                        lock::change_retention(
+                            &current,
+                            *requested,
+                            v.created,
+                            policy.as_ref(),
+                            c.now,
+                            *bypass,
+                        )?
+                    }
+                    LockChange::LegalHold(on) => lock::set_legal_hold(&current, *on),
+                };
+                b.set_lock(bucket, key, version_id, &next)?;
+                Outcome::Lock(Some(next))
+            }
+        },
+        MetaCommand::UpdateBucket { bucket, change } => match meta.bucket(bucket)? {
+            None => Outcome::Bucket(None),
+            Some(mut rec) => {
+                let how = change_bucket(&mut rec, change)?;
+                b.put_bucket(&rec)?;
+                Outcome::Bucket(Some((rec, how)))
+            }
+        },
+        MetaCommand::CommitPart { upload, part } => {
+            let (batch, replaced) = meta.commit_part_batch(upload, part)?;
+            b = batch;
+            Outcome::PartCommitted(replaced)
+        }
+        MetaCommand::FinishUpload {
+            upload,
+            version,
+            used,
+        } => {
+            let used: Vec<&PartRecord> = used.iter().collect();
+            let finished = version.as_ref().map(|v| FinishedVersion {
+                record: &v.record,
+                replaces: v.replaces.as_ref(),
+                lock: &v.lock,
+                repairs: &v.repairs,
+                condition: &v.condition,
+                completed: &v.completed,
+            });
+            let (batch, parts) = meta.finish_upload_batch(upload, finished, &used)?;
+            b = batch;
+            Outcome::UploadFinished(parts)
+        }
+    };
+    Ok((b, outcome))
+}
+
+/// The rules of a bucket change, on the record as it is now.
+fn change_bucket(
+    rec: &mut BucketRecord,
+    change: &BucketChange,
+) -> Result<PolicyChange, CommandError> {
+    let bucket = rec.name.clone();
+    match change {
+        BucketChange::Versioning(state) => {
+            if rec.object_lock && *state != Versioning::Enabled {
+                return Err(CommandError::InvalidBucketState {
+                    bucket,
+                    reason: "versioning cannot be suspended while Object Lock is enabled",
+                });
+            }
+            rec.versioning = *state;
+            Ok(PolicyChange::Tightens)
+        }
+        BucketChange::LockConfiguration(default_retention) => {
+            if !rec.object_lock && rec.versioning != Versioning::Enabled {
+                return Err(CommandError::InvalidBucketState {
+                    bucket,
+                    reason: "Object Lock needs versioning enabled first",
+                });
+            }
+            if let (Some(d), Some(p)) = (default_retention, &rec.policy)
+                && !p.modes.contains(&d.mode)
+            {
+                return Err(LockError::PolicyModeNotAllowed { mode: d.mode }.into());
+            }
+            rec.object_lock = true;
+            rec.default_retention = *default_retention;
+            Ok(PolicyChange::Tightens)
+        }
+        BucketChange::RetentionPolicy { policy, privileged } => {
+            if !rec.object_lock {
+                return Err(CommandError::LockNotEnabled { bucket });
+            }
+            let how = lock::policy_change(rec.policy.as_ref(), policy.as_ref());
+            if how == PolicyChange::Loosens && !privileged {
+                return Err(CommandError::PolicyLoosening { bucket });
+            }
+            rec.policy = policy.clone();
+            Ok(how)
+        }
+    }
+}
+
+/// Where commands go to be agreed and applied: the single node's [`LocalLog`], or the
+/// cluster's replicated log.
+pub trait CommandLog: Send + Sync + std::fmt::Debug {
+    /// Applies `c` once it is agreed; returns its answer.
+    ///
+    /// # Errors
+    /// The refusal from [`apply`], or the log's failure.
+    fn propose(&self, c: Stamped) -> Result<Outcome, CommandError>;
+}
+
+/// One node's log: commands applied one at a time under the metadata write guard.
+#[derive(Debug, Clone)]
+pub struct LocalLog {
+    meta: Arc<Meta>,
+}
+
+impl LocalLog {
+    pub fn new(meta: Arc<Meta>) -> Self {
+        Self { meta }
+    }
+}
+
+impl CommandLog for LocalLog {
+    fn propose(&self, c: Stamped) -> Result<Outcome, CommandError> {
+        self.meta.write_guarded(|m| apply(m, &c))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,368 @@
+//! The applier's rules: replicas that apply the same commands hold the same bytes; a
+//! refusal writes nothing; a legal hold racing a removal never loses protection.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::lock::LockError;
+use crate::meta::{
+    KvEngine, MemoryEngine, RetentionMode, SystemMeta, UploadRecord, VersionKind, Versioning,
+};
+use crate::types::Timestamp;
+
+const T: Timestamp = Timestamp(1_800_000_000_000_000);
+const DAY: i64 = 86_400_000_000;
+
+fn bucket() -> BucketName {
+    BucketName::new("cmds").expect("bucket")
+}
+
+fn key() -> ObjectKey {
+    ObjectKey::new("k").expect("key")
+}
+
+fn memory() -> Meta {
+    Meta::with_engine(Box::new(MemoryEngine::default()) as Box<dyn KvEngine>)
+}
+
+fn version(n: u8) -> VersionRecord {
+    VersionRecord {
+        version_id: VersionId([n; 16]),
+        created: T,
+        kind: VersionKind::Object,
+        size: 0,
+        etag: format!("e{n}"),
+        content_type: None,
+        user_meta: Vec::new(),
+        checksums: Vec::new(),
+        segments: Vec::new(),
+        null_version: false,
+        inline: false,
+        composite_checksum: false,
+        system: SystemMeta::default(),
+    }
+}
+
+fn commit(n: u8, lock: Option<LockRecord>) -> MetaCommand {
+    MetaCommand::CommitVersion(Box::new(CommitVersion {
+        bucket: bucket(),
+        key: key(),
+        record: version(n),
+        repairs: Vec::new(),
+        replaces: None,
+        condition: WriteCondition::Always,
+        tags: None,
+        inline: None,
+        lock,
+    }))
+}
+
+fn at(cmd: MetaCommand, t: Timestamp) -> Stamped {
+    Stamped {
+        cmd,
+        now: Now::at(t),
+    }
+}
+
+fn create_bucket(meta: &Meta) {
+    assert!(
+        meta.create_bucket(&BucketRecord {
+            name: bucket(),
+            created: T,
+            versioning: Versioning::Enabled,
+            object_lock: false,
+            default_retention: None,
+            policy: None,
+        })
+        .expect("bucket")
+    );
+}
+
+/// A log touching every command kind, refusals included.
+fn log() -> Vec<Stamped> {
+    let retained = LockRecord {
+        retention: Some(Retention {
+            mode: RetentionMode::Compliance,
+            until: Timestamp(T.0 + 10 * DAY),
+        }),
+        legal_hold: false,
+    };
+    let upload = upload();
+    vec![
+        at(
+            MetaCommand::UpdateBucket {
+                bucket: bucket(),
+                change: BucketChange::LockConfiguration(None),
+            },
+            T,
+        ),
+        at(commit(1, Some(retained)), T),
+        at(commit(2, None), T),
+        // Refused: retained for ten days.
+        at(
+            MetaCommand::RemoveVersion {
+                bucket: bucket(),
+                key: key(),
+                version_id: VersionId([1; 16]),
+                bypass: true,
+            },
+            Timestamp(T.0 + DAY),
+        ),
+        at(
+            MetaCommand::UpdateLock {
+                bucket: bucket(),
+                key: key(),
+                version_id: VersionId([2; 16]),
+                change: LockChange::LegalHold(true),
+            },
+            T,
+        ),
+        // Refused: under legal hold.
+        at(
+            MetaCommand::RemoveVersion {
+                bucket: bucket(),
+                key: key(),
+                version_id: VersionId([2; 16]),
+                bypass: false,
+            },
+            T,
+        ),
+        at(
+            MetaCommand::UpdateLock {
+                bucket: bucket(),
+                key: key(),
+                version_id: VersionId([2; 16]),
+                change: LockChange::LegalHold(false),
+            },
+            T,
+        ),
+        at(
+            MetaCommand::RemoveVersion {
+                bucket: bucket(),
+                key: key(),
+                version_id: VersionId([2; 16]),
+                bypass: false,
+            },
+            T,
+        ),
+        // Refused: versioning cannot be suspended under Object Lock.
+        at(
+            MetaCommand::UpdateBucket {
+                bucket: bucket(),
+                change: BucketChange::Versioning(Versioning::Suspended),
+            },
+            T,
+        ),
+        // After the retention, the removal goes through.
+        at(
+            MetaCommand::RemoveVersion {
+                bucket: bucket(),
+                key: key(),
+                version_id: VersionId([1; 16]),
+                bypass: false,
+            },
+            Timestamp(T.0 + 11 * DAY),
+        ),
+        at(
+            MetaCommand::FinishUpload {
+                upload,
+                version: None,
+                used: Vec::new(),
+            },
+            T,
+        ),
+    ]
+}
+
+fn upload() -> UploadRecord {
+    UploadRecord {
+        upload_id: crate::types::SegmentId([5; 16]),
+        bucket: bucket(),
+        key: key(),
+        created: T,
+        content_type: None,
+        user_meta: Vec::new(),
+        tags: Vec::new(),
+        lock: crate::meta::LockRequest::default(),
+        system: SystemMeta::default(),
+        checksum_algorithm: None,
+    }
+}
+
+fn run(meta: &Meta, commands: &[Stamped]) -> Vec<String> {
+    commands
+        .iter()
+        .map(|c| match meta.write_guarded(|m| apply(m, c)) {
+            Ok(o) => format!("{o:?}"),
+            Err(e) => format!("refused: {e}"),
+        })
+        .collect()
+}
+
+#[test]
+fn replicas_that_apply_the_same_log_hold_the_same_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rocks = Meta::open(dir.path()).expect("rocksdb");
+    let mem = memory();
+    let mut dumps = Vec::new();
+    let mut answers = Vec::new();
+    for meta in [&rocks, &mem] {
+        create_bucket(meta);
+        meta.put_upload(&upload()).expect("upload");
+        answers.push(run(meta, &log()));
+        dumps.push(meta.dump().expect("dump"));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(dumps[0], dumps[1]);
+    let refused = answers[0]
+        .iter()
+        .filter(|a| a.starts_with("refused"))
+        .count();
+    assert_eq!(refused, 3, "{:#?}", answers[0]);
+    // Both versions are gone in the end, the removals having waited for their locks.
+    assert!(mem.versions_of(&bucket(), &key()).expect("read").is_empty());
+}
+
+#[test]
+fn a_refused_command_writes_nothing() {
+    let meta = memory();
+    create_bucket(&meta);
+    let all = log();
+    run(&meta, &all[..3]);
+    let before = meta.dump().expect("dump");
+    let refused = meta.write_guarded(|m| apply(m, &all[3]));
+    assert!(
+        matches!(
+            refused,
+            Err(CommandError::Lock(LockError::RetentionActive { .. }))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(meta.dump().expect("dump"), before);
+}
+
+#[test]
+fn the_policy_is_read_when_the_command_is_applied() {
+    let meta = memory();
+    create_bucket(&meta);
+    let all = log();
+    run(&meta, &all[..3]);
+    // A policy set after the proposer looked still bounds the retention.
+    let policy = RetentionPolicy {
+        min_days: None,
+        max_days: Some(30),
+        modes: vec![RetentionMode::Compliance, RetentionMode::Governance],
+        below_min: crate::meta::BelowMinimum::Refuse,
+    };
+    run(
+        &meta,
+        &[at(
+            MetaCommand::UpdateBucket {
+                bucket: bucket(),
+                change: BucketChange::RetentionPolicy {
+                    policy: Some(policy),
+                    privileged: false,
+                },
+            },
+            T,
+        )],
+    );
+    let too_long = at(
+        MetaCommand::UpdateLock {
+            bucket: bucket(),
+            key: key(),
+            version_id: VersionId([2; 16]),
+            change: LockChange::Retention {
+                requested: Some(Retention {
+                    mode: RetentionMode::Compliance,
+                    until: Timestamp(T.0 + 400 * DAY),
+                }),
+                bypass: false,
+            },
+        },
+        T,
+    );
+    let r = meta.write_guarded(|m| apply(m, &too_long));
+    assert!(
+        matches!(
+            r,
+            Err(CommandError::Lock(LockError::PolicyAboveMaximum {
+                max_days: 30
+            }))
+        ),
+        "{r:?}"
+    );
+}
+
+/// One thread places a legal hold while another removes the version, through the log,
+/// a thousand times on each engine: the version is either held and kept, or removed
+/// with no lock state left behind; never both.
+#[test]
+fn a_legal_hold_racing_a_removal_never_loses_protection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, meta) in [
+        ("rocksdb", Meta::open(dir.path()).expect("rocksdb")),
+        ("memory", memory()),
+    ] {
+        let meta = Arc::new(meta);
+        create_bucket(&meta);
+        let log: Arc<dyn CommandLog> = Arc::new(LocalLog::new(meta.clone()));
+        let (mut held, mut removed) = (0, 0);
+        for i in 0..1000u32 {
+            let vid = VersionId::generate(Timestamp(T.0 + i64::from(i)));
+            let mut rec = version(0);
+            rec.version_id = vid;
+            let mut c = commit(0, None);
+            if let MetaCommand::CommitVersion(v) = &mut c {
+                v.record = rec;
+            }
+            log.propose(at(c, T)).expect("commit");
+            let start = Arc::new(std::sync::Barrier::new(2));
+            let go = |cmd: MetaCommand| {
+                let (log, start) = (log.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    log.propose(at(cmd, T))
+                })
+            };
+            let hold = MetaCommand::UpdateLock {
+                bucket: bucket(),
+                key: key(),
+                version_id: vid,
+                change: LockChange::LegalHold(true),
+            };
+            let remove = MetaCommand::RemoveVersion {
+                bucket: bucket(),
+                key: key(),
+                version_id: vid,
+                bypass: false,
+            };
+            let (h, r) = if i % 2 == 0 {
+                let h = go(hold);
+                (h, go(remove))
+            } else {
+                let r = go(remove);
+                (go(hold), r)
+            };
+            let h = h.join().expect("hold thread").expect("hold");
+            let r = r.join().expect("remove thread");
+            let kept = meta.version(&bucket(), &key(), &vid).expect("read");
+            let lock = meta.lock(&bucket(), &key(), &vid).expect("read");
+            match (h, r) {
+                (Outcome::Lock(Some(l)), Err(CommandError::Lock(LockError::LegalHold))) => {
+                    assert!(l.legal_hold && kept.is_some(), "{name} round {i}");
+                    held += 1;
+                }
+                (Outcome::Lock(None), Ok(Outcome::Removed(Some(_)))) => {
+                    assert!(kept.is_none() && lock.is_empty(), "{name} round {i}");
+                    removed += 1;
+                }
+                (h, r) => panic!("{name} round {i}: hold {h:?} and removal {r:?}"),
+            }
+        }
+        assert!(
+            held > 0 && removed > 0,
+            "{name}: {held} held, {removed} removed"
+        );
+    }
+}
