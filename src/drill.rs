@@ -356,6 +356,20 @@ impl RepairWorker {
         Ok(st)
     }
 
+    /// What the worker did, and the queue's lengths as kept at commit time (no scan: for
+    /// `/metrics`). `failing` is `None` while an entry cannot be decoded.
+    ///
+    /// # Errors
+    /// The first count of the queue ([`StoreError::Meta`]).
+    pub fn totals(&self) -> Result<(RepairStatus, Option<u64>), StoreError> {
+        let mut st = self.status.lock().map(|s| s.clone()).unwrap_or_default();
+        let q = self.store.meta().queue_lengths()?;
+        st.queue_length = q.repair;
+        st.failing = q.repair_failing;
+        let failing = (q.repair_unreadable == 0).then_some(q.repair_failing);
+        Ok((st, failing))
+    }
+
     fn note_error(&self, error: Option<String>) {
         if let Ok(mut s) = self.status.lock() {
             s.last_error = error;

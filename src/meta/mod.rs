@@ -331,8 +331,73 @@ impl Batch {
 #[cfg(any(test, feature = "test-hooks"))]
 pub type DumpedRecord = (&'static str, Vec<u8>, Vec<u8>);
 
+/// The lengths of the node's queues, kept as each batch is written, so `/metrics` reads
+/// counters instead of scanning the queues on every scrape. Computed by one scan the
+/// first time they are asked for, then moved by every write that touches a queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueLengths {
+    /// Repair queue entries.
+    pub repair: u64,
+    /// Of those, entries whose last attempt failed.
+    pub repair_failing: u64,
+    /// Of those, entries this release cannot decode (a newer release's, or torn): whether
+    /// they are failing is unknown.
+    pub repair_unreadable: u64,
+    /// Alerts waiting for delivery (`node` family, `q/`).
+    pub alerts: u64,
+}
+
+impl QueueLengths {
+    /// What one stored value adds to the lengths (`None`: not a queue entry).
+    fn of(cf: Cf, key: &[u8], value: &[u8]) -> Option<Self> {
+        match cf {
+            Cf::Repair => Some(match RepairRecord::decode(value) {
+                Ok(r) => Self {
+                    repair: 1,
+                    repair_failing: u64::from(r.attempts > 0),
+                    ..Self::default()
+                },
+                Err(_) => Self {
+                    repair: 1,
+                    repair_unreadable: 1,
+                    ..Self::default()
+                },
+            }),
+            Cf::Node if key.starts_with(ALERT_QUEUE) => Some(Self {
+                alerts: 1,
+                ..Self::default()
+            }),
+            _ => None,
+        }
+    }
+
+    fn tracked(cf: Cf, key: &[u8]) -> bool {
+        cf == Cf::Repair || (cf == Cf::Node && key.starts_with(ALERT_QUEUE))
+    }
+
+    fn add(&mut self, o: Self, sign: i8) {
+        let f = |a: &mut u64, b: u64| {
+            *a = if sign > 0 {
+                a.saturating_add(b)
+            } else {
+                a.saturating_sub(b)
+            }
+        };
+        f(&mut self.repair, o.repair);
+        f(&mut self.repair_failing, o.repair_failing);
+        f(&mut self.repair_unreadable, o.repair_unreadable);
+        f(&mut self.alerts, o.alerts);
+    }
+}
+
+/// Where the alert delivery queue lives in the `node` family.
+const ALERT_QUEUE: &[u8] = b"q/";
+
 pub struct Meta {
     db: Box<dyn KvEngine>,
+    /// [`QueueLengths`], once counted; held across the check and the write of a batch
+    /// that touches a queue, so two such batches cannot both count one entry.
+    queues: Mutex<Option<QueueLengths>>,
     /// Serialises check-then-write sequences (bucket creation, version commit) so two
     /// writers cannot both see "absent" and both write.
     write_lock: Mutex<()>,
@@ -403,7 +468,7 @@ impl Meta {
             }
         }
         if moved > 0 {
-            self.db.write(b, true)?;
+            self.commit(b, true)?;
             tracing::info!(
                 records = moved,
                 "moved records of an earlier release to their family"
@@ -416,8 +481,79 @@ impl Meta {
     pub fn with_engine(engine: Box<dyn KvEngine>) -> Self {
         Self {
             db: engine,
+            queues: Mutex::new(None),
             write_lock: Mutex::new(()),
         }
+    }
+
+    /// Writes a batch, moving the queue lengths by what it adds and removes.
+    fn commit(&self, b: Batch, sync: bool) -> Result<(), MetaError> {
+        if !b.ops.iter().any(|op| match op {
+            Op::Put(cf, k, _) | Op::Delete(cf, k) => QueueLengths::tracked(*cf, k),
+        }) {
+            return self.db.write(b, sync);
+        }
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(mut lengths) = *queues else {
+            // Not counted yet: the first reader scans.
+            return self.db.write(b, sync);
+        };
+        // Later operations on a key in the batch see the earlier ones.
+        fn parts(op: &Op) -> (Cf, &[u8], Option<&[u8]>) {
+            match op {
+                Op::Put(cf, k, v) => (*cf, k.as_slice(), Some(v.as_slice())),
+                Op::Delete(cf, k) => (*cf, k.as_slice(), None),
+            }
+        }
+        for (i, op) in b.ops.iter().enumerate() {
+            let (cf, key, new) = parts(op);
+            if !QueueLengths::tracked(cf, key) {
+                continue;
+            }
+            let earlier = b.ops[..i]
+                .iter()
+                .rev()
+                .map(parts)
+                .find(|(c, k, _)| *c == cf && *k == key);
+            let before = match earlier {
+                Some((_, _, v)) => v.map(<[u8]>::to_vec),
+                None => self.db.get(cf, key)?,
+            };
+            if let Some(old) = before.and_then(|v| QueueLengths::of(cf, key, &v)) {
+                lengths.add(old, -1);
+            }
+            if let Some(added) = new.and_then(|v| QueueLengths::of(cf, key, v)) {
+                lengths.add(added, 1);
+            }
+        }
+        self.db.write(b, sync)?;
+        *queues = Some(lengths);
+        Ok(())
+    }
+
+    /// The node's queue lengths ([`QueueLengths`]).
+    ///
+    /// # Errors
+    /// The first call's scan.
+    pub fn queue_lengths(&self) -> Result<QueueLengths, MetaError> {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = *queues {
+            return Ok(l);
+        }
+        let mut l = QueueLengths::default();
+        for (cf, prefix) in [(Cf::Repair, &b""[..]), (Cf::Node, ALERT_QUEUE)] {
+            self.db.scan(cf, prefix, &mut |k, v| {
+                if !k.starts_with(prefix) {
+                    return ControlFlow::Break(());
+                }
+                if let Some(o) = QueueLengths::of(cf, k, v) {
+                    l.add(o, 1);
+                }
+                ControlFlow::Continue(())
+            })?;
+        }
+        *queues = Some(l);
+        Ok(l)
     }
 
     fn get<R: Record>(&self, cf: Cf, key: &[u8]) -> Result<Option<R>, MetaError> {
@@ -486,7 +622,7 @@ impl Meta {
         let _g = self.guard();
         let mut b = Batch::default();
         self.note_write(&mut b, bucket, at)?;
-        self.db.write(b, false)
+        self.commit(b, false)
     }
 
     /// Every record of every family, in order: two replicas that applied the same
@@ -520,7 +656,7 @@ impl Meta {
         let _g = self.guard();
         let (b, out) = f(self)?;
         if !b.is_empty() {
-            self.db.write(b, true)?;
+            self.commit(b, true)?;
         }
         Ok(out)
     }
@@ -547,7 +683,7 @@ impl Meta {
             rec.name.as_str().as_bytes().to_vec(),
             rec.encode()?,
         );
-        self.db.write(b, true)?;
+        self.commit(b, true)?;
         Ok(true)
     }
 
@@ -630,13 +766,13 @@ impl Meta {
     pub fn add_pending(&self, rec: &PendingRecord) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.put(Cf::Pending, rec.segment.as_bytes().to_vec(), rec.encode()?);
-        self.db.write(b, false)
+        self.commit(b, false)
     }
 
     pub fn drop_pending(&self, segment: &SegmentId) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.delete(Cf::Pending, segment.as_bytes().to_vec());
-        self.db.write(b, false)
+        self.commit(b, false)
     }
 
     pub fn pending(&self) -> Result<Vec<PendingRecord>, MetaError> {
@@ -775,7 +911,7 @@ impl Meta {
             Some(c) => b.put(Cf::Cluster, lifecycle_key(bucket), c.encode()?),
             None => b.delete(Cf::Cluster, lifecycle_key(bucket)),
         }
-        self.db.write(b, true)
+        self.commit(b, true)
     }
 
     /// The inline bytes of a version.
@@ -821,7 +957,7 @@ impl Meta {
         if self.db.get(Cf::Versions, &vkey)?.is_none() {
             return Ok(false);
         }
-        self.db.write(b, true)?;
+        self.commit(b, true)?;
         Ok(true)
     }
 
@@ -835,7 +971,7 @@ impl Meta {
         b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
         b.delete(Cf::Cluster, lifecycle_key(name));
         b.delete(Cf::Cluster, activity_key(name));
-        self.db.write(b, true)?;
+        self.commit(b, true)?;
         Ok(true)
     }
 
@@ -847,7 +983,7 @@ impl Meta {
             keys::upload_key(&rec.bucket, &rec.key, &rec.upload_id),
             rec.encode()?,
         );
-        self.db.write(b, true)
+        self.commit(b, true)
     }
 
     pub fn upload(
@@ -1041,7 +1177,7 @@ impl Meta {
             for k in old {
                 b.delete(Cf::Uploads, k);
             }
-            self.db.write(b, false)?;
+            self.commit(b, false)?;
         }
         Ok(n)
     }
@@ -1051,7 +1187,7 @@ impl Meta {
     pub fn enqueue_repair(&self, rec: &RepairRecord) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.put(Cf::Repair, repair_key(rec), rec.encode()?);
-        self.db.write(b, false)
+        self.commit(b, false)
     }
 
     pub fn repairs(&self, limit: usize) -> Result<Vec<RepairRecord>, MetaError> {
@@ -1070,7 +1206,7 @@ impl Meta {
             b.delete(Cf::Repair, repair_key(o));
         }
         b.put(Cf::Repair, repair_key(next), next.encode()?);
-        self.db.write(b, false)
+        self.commit(b, false)
     }
 
     /// Writes raw bytes under `key` in `cf`, bypassing every record check and the write
@@ -1081,7 +1217,7 @@ impl Meta {
     pub fn put_raw(&self, cf: Cf, key: &[u8], value: &[u8]) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.put(cf, key.to_vec(), value.to_vec());
-        self.db.write(b, true)
+        self.commit(b, true)
     }
 
     /// Removes what `put_raw` planted.
@@ -1089,7 +1225,7 @@ impl Meta {
     pub(crate) fn delete_raw(&self, cf: Cf, key: &[u8]) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.delete(cf, key.to_vec());
-        self.db.write(b, true)
+        self.commit(b, true)
     }
 
     /// The shards of `segment` that repair placed elsewhere: (index, placement).
@@ -1127,7 +1263,7 @@ impl Meta {
         key.extend_from_slice(&index.to_be_bytes());
         let mut b = Batch::default();
         b.put(Cf::Placement, key, p.encode()?);
-        self.db.write(b, true)
+        self.commit(b, true)
     }
 
     /// Forgets the placements of a segment whose data was removed.
@@ -1138,14 +1274,14 @@ impl Meta {
             key.extend_from_slice(&i.to_be_bytes());
             b.delete(Cf::Placement, key);
         }
-        self.db.write(b, true)
+        self.commit(b, true)
     }
 
     /// Removes a repair entry once the repair worker handled it.
     pub fn dequeue_repair(&self, rec: &RepairRecord) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.delete(Cf::Repair, repair_key(rec));
-        self.db.write(b, false)
+        self.commit(b, false)
     }
 
     /// A record an earlier release kept in `system` (for imports of old records).
@@ -1162,13 +1298,13 @@ impl Meta {
     pub fn node_put(&self, key: &str, value: Vec<u8>, sync: bool) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.put(Cf::Node, key.as_bytes().to_vec(), value);
-        self.db.write(b, sync)
+        self.commit(b, sync)
     }
 
     pub fn node_delete(&self, key: &str) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.delete(Cf::Node, key.as_bytes().to_vec());
-        self.db.write(b, true)
+        self.commit(b, true)
     }
 
     /// A record of a keyed space (identities, alerts) by its key.
@@ -1190,7 +1326,7 @@ impl Meta {
         for k in deletes {
             b.delete(space.cf(), k.as_bytes().to_vec());
         }
-        self.db.write(b, true)
+        self.commit(b, true)
     }
 
     /// Up to `limit` records of a space whose keys start with `prefix`, in key order.
@@ -1207,6 +1343,6 @@ impl Meta {
     pub fn system_delete(&self, key: &str) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.delete(Cf::System, key.as_bytes().to_vec());
-        self.db.write(b, true)
+        self.commit(b, true)
     }
 }

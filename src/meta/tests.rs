@@ -336,3 +336,81 @@ fn families_are_classified() {
             .all(|cf| (cf.scope() == FamilyScope::Legacy) == (*cf == Cf::System))
     );
 }
+
+/// The queue lengths `/metrics` reads are counters moved by every write, equal at every
+/// step to what a scan of the queues finds (a fresh `Meta` on the same engine counts by
+/// scanning).
+#[test]
+fn queue_lengths_follow_every_write_and_match_a_scan() {
+    for (name, engine, _dir) in engines() {
+        let meta = Meta::with_engine(engine);
+        // Forgets the counters: the next read counts by scanning.
+        let scan = |m: &Meta| {
+            *m.queues.lock().expect("counters") = None;
+            m.queue_lengths().expect("scan")
+        };
+        assert_eq!(
+            meta.queue_lengths().expect("count"),
+            QueueLengths::default()
+        );
+        let t = Timestamp(1_000);
+        let entry = |n: u8| {
+            RepairRecord::new(
+                BucketName::new("qqq").expect("bucket"),
+                ObjectKey::new("k").expect("key"),
+                VersionId([n; 16]),
+                SegmentId([n; 16]),
+                vec![1],
+                RepairReason::WriteFailed,
+                t,
+            )
+        };
+        let check = |m: &Meta, want: (u64, u64, u64, u64), step: &str| {
+            let got = m.queue_lengths().expect("count");
+            assert_eq!(
+                (
+                    got.repair,
+                    got.repair_failing,
+                    got.repair_unreadable,
+                    got.alerts
+                ),
+                want,
+                "{name}: {step}"
+            );
+            assert_eq!(got, scan(m), "{name}: {step}: counter and scan differ");
+            // Counted again from the scan, the counter keeps moving from there.
+        };
+        meta.enqueue_repair(&entry(1)).expect("enqueue");
+        meta.enqueue_repair(&entry(2)).expect("enqueue");
+        // The same entry again is one entry.
+        meta.enqueue_repair(&entry(2)).expect("enqueue");
+        check(&meta, (2, 0, 0, 0), "two entries");
+        let mut failed = entry(1);
+        failed.attempts = 1;
+        failed.due = Timestamp(9_000);
+        meta.requeue_repair(&[entry(1)], &failed).expect("requeue");
+        check(&meta, (2, 1, 0, 0), "one failing");
+        meta.put_raw(Cf::Repair, b"\xff\xffnewer", &[99, 1, 2])
+            .expect("plant");
+        check(&meta, (3, 1, 1, 0), "one unreadable");
+        meta.kv_write(
+            Space::Node,
+            &[
+                ("q/1".into(), vec![1]),
+                ("q/2".into(), vec![2]),
+                ("x".into(), vec![3]),
+            ],
+            &[],
+        )
+        .expect("alerts");
+        check(&meta, (3, 1, 1, 2), "two alerts");
+        meta.kv_write(Space::Node, &[], &["q/1".into(), "q/9".into()])
+            .expect("deliver");
+        check(&meta, (3, 1, 1, 1), "one delivered");
+        meta.dequeue_repair(&failed).expect("dequeue");
+        meta.dequeue_repair(&entry(2)).expect("dequeue");
+        meta.delete_raw(Cf::Repair, b"\xff\xffnewer")
+            .expect("unplant");
+        check(&meta, (0, 0, 0, 1), "repairs done");
+    }
+}

@@ -202,6 +202,9 @@ fn a_receiver_that_was_down_gets_every_alert_once_back() {
         assert!(Instant::now() < deadline, "{q}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // `/metrics` counts them (a counter kept at each write, not a scan).
+    let (_, metrics) = server.admin("GET", "/metrics", None);
+    assert!(metrics.contains("stele_alerts_queued 3\n"), "{metrics}");
     let rx = Receiver::serve(TcpListener::bind(addr).expect("rebind"));
     assert_eq!(rx.wait_for("test", 3).len(), 3);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -213,6 +216,8 @@ fn a_receiver_that_was_down_gets_every_alert_once_back() {
         assert!(Instant::now() < deadline, "{q}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    let (_, metrics) = server.admin("GET", "/metrics", None);
+    assert!(metrics.contains("stele_alerts_queued 0\n"), "{metrics}");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(rx.of_kind("test").len(), 3, "each alert exactly once");
 }

@@ -565,7 +565,11 @@ fn a_repair_that_keeps_failing_stays_queued_and_is_alerted() {
     assert!(queue.contains("repair-failing"), "{queue}");
     let (_, metrics) = server.admin("GET", "/metrics", None);
     assert!(
-        metrics.contains("stele_repair_queue_failing 1"),
+        metrics.contains("stele_repair_queue_failing 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stele_repair_queue_length 1\n"),
         "{metrics}"
     );
 }

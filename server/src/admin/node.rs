@@ -46,20 +46,23 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
     use crate::metrics::gauge;
     let store = admin.control.store().clone();
     let repair = admin.repair.clone();
-    let alerts = admin.alerts.clone();
-    let (disks, repair_st, alert_queue) = tokio::task::spawn_blocking(move || {
+    // Queue lengths are counters kept at commit time: no scan per scrape.
+    let (disks, totals, queues) = tokio::task::spawn_blocking(move || {
         (
             store.disks(),
-            repair.status().ok(),
-            alerts.queue(100_000).map(|q| q.len()).unwrap_or(0),
+            repair.totals().ok(),
+            store.meta().queue_lengths().ok(),
         )
     })
     .await
     .unwrap_or_default();
-    // A queue that cannot be read has no length: NaN, never a made-up 0.
-    let queue_read = repair_st.is_some();
-    let repair_st = repair_st.unwrap_or_default();
+    // A queue that cannot be read has no length: NaN, never a made-up 0; the failing
+    // count is unknown while an entry cannot be decoded.
+    let queue_read = totals.is_some();
+    let (repair_st, failing) = totals.unwrap_or_default();
     let queue_gauge = |n: u64| if queue_read { n as f64 } else { f64::NAN };
+    let alert_queue = queues.map_or(f64::NAN, |q| q.alerts as f64);
+    let failing_gauge = failing.map_or(f64::NAN, |n| n as f64);
     let scrub = admin.scrub.status();
     let drill = admin.drill.status();
     let watch = admin.watchdog.status();
@@ -175,7 +178,7 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
         (
             "stele_alerts_queued",
             "Alerts waiting for delivery",
-            alert_queue as f64,
+            alert_queue,
         ),
         (
             "stele_retention_clock_behind_wall_seconds",
@@ -228,7 +231,7 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
         "stele_repair_queue_failing",
         "gauge",
         "Repair queue entries whose last attempt failed",
-        &[(String::new(), queue_gauge(repair_st.failing))],
+        &[(String::new(), failing_gauge)],
     );
     (
         [(
