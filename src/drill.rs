@@ -10,13 +10,14 @@ use std::time::Duration;
 use futures::StreamExt;
 use rand::Rng;
 use serde::Serialize;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use crate::alert::{Alert, Alerts};
 use crate::checksum::{ChecksumHasher, Md5};
 use crate::meta::{RepairRecord, VersionKind};
 use crate::store::{Store, StoreError, VersionRef};
 use crate::types::{BucketName, ObjectKey, Timestamp};
+use crate::worker::{Control, PassEnd, PassWorker, Scope};
 
 /// One version a drill read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -187,13 +188,14 @@ pub struct DrillStatus {
     pub interval_secs: u64,
 }
 
-/// Runs drills on a schedule and on demand.
+/// Runs drills on a schedule and on demand, on the worker runner (`worker::run`): a drill
+/// that cannot run is a failed pass (counted, alerted, retried after a backoff).
 pub struct DrillWorker {
     store: Store,
     alerts: Arc<Alerts>,
     status: Mutex<DrillStatus>,
-    trigger: Notify,
-    done: Notify,
+    control: Control,
+    interval: Duration,
 }
 
 impl DrillWorker {
@@ -206,8 +208,8 @@ impl DrillWorker {
                 interval_secs: interval.as_secs(),
                 ..Default::default()
             }),
-            trigger: Notify::new(),
-            done: Notify::new(),
+            control: Control::default(),
+            interval: interval.max(Duration::from_secs(1)),
         })
     }
 
@@ -215,60 +217,63 @@ impl DrillWorker {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Runs a drill now and waits for it: its report, or why it could not run.
+    /// Runs a drill now and waits for it: its report, or why it could not run (or that
+    /// the worker is paused).
     pub async fn run_and_wait(&self) -> Result<DrillReport, String> {
-        let before = {
-            let st = self.status();
-            st.drills + st.failed_runs
-        };
-        loop {
-            let done = self.done.notified();
-            self.trigger.notify_one();
-            done.await;
-            let st = self.status();
-            if st.drills + st.failed_runs > before {
-                return match st.last_failure {
-                    Some(reason) => Err(reason),
-                    None => Ok(st.last.unwrap_or_default()),
-                };
-            }
+        match self.control.run_and_wait().await {
+            None => Err("the drill worker is paused".to_owned()),
+            Some(Err(reason)) => Err(reason),
+            Some(Ok(())) => Ok(self.status().last.unwrap_or_default()),
         }
     }
+}
 
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let (interval, sample) = {
-            let st = self.status();
-            (Duration::from_secs(st.interval_secs.max(1)), st.sample_size)
+impl PassWorker for DrillWorker {
+    type Checkpoint = ();
+
+    fn name(&self) -> &'static str {
+        "drill"
+    }
+
+    /// A drill proves the cluster's data can be read back: once per cluster.
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn alerts(&self) -> Option<&Alerts> {
+        Some(&self.alerts)
+    }
+
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn pass(&self, _: Option<()>, _: &watch::Receiver<bool>) -> PassEnd {
+        let sample = self.status().sample_size;
+        // The runner runs passes on blocking threads, inside the runtime.
+        let report = match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt.block_on(drill(&self.store, Some(&self.alerts), sample)),
+            Err(e) => return PassEnd::Failed(format!("no runtime to read through: {e}")),
         };
-        let mut failures_in_row = 0u32;
-        loop {
-            let wait = if failures_in_row > 0 {
-                crate::worker::error_backoff(failures_in_row, interval)
-            } else {
-                interval
-            };
-            tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return,
-                _ = self.trigger.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+        let Ok(mut s) = self.status.lock() else {
+            return PassEnd::Failed("drill status poisoned".to_owned());
+        };
+        match report.error.clone() {
+            Some(reason) => {
+                s.failed_runs += 1;
+                s.last_failure = Some(reason.clone());
+                PassEnd::Failed(reason)
             }
-            let report = drill(&self.store, Some(&self.alerts), sample).await;
-            if let Ok(mut s) = self.status.lock() {
-                match &report.error {
-                    Some(reason) => {
-                        failures_in_row += 1;
-                        s.failed_runs += 1;
-                        s.last_failure = Some(reason.clone());
-                    }
-                    None => {
-                        failures_in_row = 0;
-                        s.drills += 1;
-                        s.last_failure = None;
-                        s.last = Some(report);
-                    }
-                }
+            None => {
+                s.drills += 1;
+                s.last_failure = None;
+                s.last = Some(report);
+                PassEnd::Finished
             }
-            self.done.notify_waiters();
         }
     }
 }
@@ -312,6 +317,7 @@ pub struct RepairWorker {
     alerts: Option<Arc<Alerts>>,
     every: Duration,
     status: Mutex<RepairStatus>,
+    control: Control,
 }
 
 /// How long after its `attempts`th failure an entry is tried again.
@@ -328,6 +334,7 @@ impl RepairWorker {
             alerts,
             every,
             status: Mutex::new(RepairStatus::default()),
+            control: Control::default(),
         })
     }
 
@@ -405,6 +412,11 @@ impl RepairWorker {
     /// Handles the segments with an entry due now; returns how many. Several reads of one
     /// bad version queue several entries: they are handled, and merged, as one.
     pub fn drain(&self) -> usize {
+        self.drain_until(&|| false)
+    }
+
+    /// [`RepairWorker::drain`], stopping before the next segment once `stop` says so.
+    fn drain_until(&self, stop: &dyn Fn() -> bool) -> usize {
         let now = self.store.clock().now();
         let entries = match self.store.repair_queue(1000) {
             Ok(q) => q,
@@ -424,6 +436,9 @@ impl RepairWorker {
         }
         let mut handled = 0;
         for group in segments.iter().filter(|g| g.iter().any(|e| e.due <= now)) {
+            if stop() {
+                break;
+            }
             handled += 1;
             match self.attempt(&group[0]) {
                 Ok(()) => {
@@ -486,15 +501,42 @@ impl RepairWorker {
             });
         }
     }
+}
 
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let me = self.clone();
-            let _ = tokio::task::spawn_blocking(move || me.drain()).await;
-            tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return,
-                _ = tokio::time::sleep(self.every) => {}
-            }
+impl PassWorker for RepairWorker {
+    type Checkpoint = ();
+
+    fn name(&self) -> &'static str {
+        "repair"
+    }
+
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn alerts(&self) -> Option<&Alerts> {
+        self.alerts.as_deref()
+    }
+
+    fn interval(&self) -> Duration {
+        self.every.max(Duration::from_secs(1))
+    }
+
+    /// What a crash left queued is drained at start.
+    fn pass_at_start(&self) -> bool {
+        true
+    }
+
+    /// Drains what is due. A queue that cannot be read or updated fails the pass; a
+    /// repair that fails does not (its entry stays queued with its own backoff).
+    fn pass(&self, _: Option<()>, stop: &watch::Receiver<bool>) -> PassEnd {
+        self.drain_until(&|| self.control.should_stop(stop));
+        if self.control.should_stop(stop) {
+            return PassEnd::Stopped;
+        }
+        match self.status.lock().ok().and_then(|s| s.last_error.clone()) {
+            Some(reason) => PassEnd::Failed(reason),
+            None => PassEnd::Finished,
         }
     }
 }

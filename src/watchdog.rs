@@ -14,6 +14,7 @@ use crate::clock::SharedClock;
 use crate::disk::DiskState;
 use crate::store::Store;
 use crate::types::{BucketName, Timestamp};
+use crate::worker::{Control, PassEnd, PassWorker, Scope};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WatchStatus {
@@ -29,10 +30,18 @@ pub struct Watchdog {
     disks: Mutex<HashMap<String, DiskState>>,
     anomalies: Mutex<u64>,
     status: Mutex<WatchStatus>,
+    control: Control,
+    every: Duration,
 }
 
 impl Watchdog {
-    pub fn new(store: Store, alerts: Arc<Alerts>, clock: SharedClock) -> Arc<Self> {
+    /// A watchdog that checks every `every` (on the worker runner).
+    pub fn new(
+        store: Store,
+        alerts: Arc<Alerts>,
+        clock: SharedClock,
+        every: Duration,
+    ) -> Arc<Self> {
         let anomalies = store.retention_clock().status().anomalies;
         Arc::new(Self {
             store,
@@ -41,6 +50,8 @@ impl Watchdog {
             disks: Mutex::new(HashMap::new()),
             anomalies: Mutex::new(anomalies),
             status: Mutex::new(WatchStatus::default()),
+            control: Control::default(),
+            every: every.max(Duration::from_secs(1)),
         })
     }
 
@@ -124,17 +135,40 @@ impl Watchdog {
         }
         overdue
     }
+}
 
-    /// Runs a round every `every` until `shutdown`.
-    pub async fn run(self: Arc<Self>, every: Duration, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let me = self.clone();
-            let _ = tokio::task::spawn_blocking(move || me.check()).await;
-            tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return,
-                _ = tokio::time::sleep(every) => {}
-            }
-        }
+impl PassWorker for Watchdog {
+    type Checkpoint = ();
+
+    fn name(&self) -> &'static str {
+        "watchdog"
+    }
+
+    /// It watches this node's disks and retention clock (and, today, backup freshness,
+    /// which a cluster will watch once, on the lease holder).
+    fn scope(&self) -> Scope {
+        Scope::Node
+    }
+
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn alerts(&self) -> Option<&Alerts> {
+        Some(&self.alerts)
+    }
+
+    fn interval(&self) -> Duration {
+        self.every
+    }
+
+    fn pass_at_start(&self) -> bool {
+        true
+    }
+
+    fn pass(&self, _: Option<()>, _: &watch::Receiver<bool>) -> PassEnd {
+        self.check();
+        PassEnd::Finished
     }
 }
 

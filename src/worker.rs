@@ -1,5 +1,8 @@
 //! What the background workers share: the throttle, the controls (run, pause, resume,
-//! cancel) and the runner of pass-based workers (lifecycle, scrub), after Garage's worker.
+//! cancel) and the one runner every background job runs on (scrub, lifecycle, repair,
+//! restore drills, the watchdog, alert delivery), after Garage's worker: a pass each
+//! interval or when asked, resumable from a checkpoint, error backoff, a failure counted,
+//! shown and alerted, an exit deadline at shutdown, and a scope.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -145,19 +148,50 @@ pub fn error_backoff(n: u32, interval: Duration) -> Duration {
     Duration::from_secs(secs.min(3600)).min(interval.max(Duration::from_secs(1)))
 }
 
+/// Where a worker runs once a cluster spans nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// On every node, over that node's own state (its disks, its queues).
+    Node,
+    /// Once per cluster (on the node that holds the cluster's lease), over cluster-wide
+    /// state. On a single node, there.
+    Cluster,
+}
+
+/// How long the runner waits at shutdown for a pass to stop at its next key before it
+/// gives up on it (the pass's checkpoint, saved as it goes, is where the next start
+/// resumes).
+pub const EXIT_DEADLINE: Duration = Duration::from_secs(10);
+
 /// A worker that works in passes, each resumable from a checkpoint.
 pub trait PassWorker: Send + Sync + 'static {
+    /// What a pass resumes from; `()` for workers whose state is their queue.
     type Checkpoint: Send + 'static;
 
     /// The worker's name in statuses, alerts and metrics (`scrub`, `lifecycle`).
     fn name(&self) -> &'static str;
+    /// Where it runs in a cluster.
+    fn scope(&self) -> Scope {
+        Scope::Node
+    }
     fn control(&self) -> &Control;
     /// Where a failed pass is alerted.
     fn alerts(&self) -> Option<&crate::alert::Alerts>;
     /// Time between scheduled passes.
     fn interval(&self) -> Duration;
-    fn load_checkpoint(&self) -> Option<Self::Checkpoint>;
-    fn clear_checkpoint(&self);
+    /// How long shutdown waits for a pass to stop ([`EXIT_DEADLINE`]).
+    fn exit_deadline(&self) -> Duration {
+        EXIT_DEADLINE
+    }
+    /// Whether a pass runs as soon as the worker starts (not only after an interval).
+    fn pass_at_start(&self) -> bool {
+        false
+    }
+    fn load_checkpoint(&self) -> Option<Self::Checkpoint> {
+        None
+    }
+    fn clear_checkpoint(&self) {}
     /// One pass (from `resume`); see [`PassEnd`] and [`Control::should_stop`].
     fn pass(&self, resume: Option<Self::Checkpoint>, stop: &watch::Receiver<bool>) -> PassEnd;
 
@@ -184,7 +218,7 @@ pub trait PassWorker: Send + Sync + 'static {
 pub async fn run<W: PassWorker>(w: Arc<W>, mut shutdown: watch::Receiver<bool>) {
     let mut resume = w.load_checkpoint();
     // A pass to continue at once (an interrupted one, or the retry after a failure).
-    let mut pending = resume.is_some();
+    let mut pending = resume.is_some() || w.pass_at_start();
     let mut failures_in_row = 0u32;
     loop {
         let c = w.control();
@@ -203,9 +237,24 @@ pub async fn run<W: PassWorker>(w: Arc<W>, mut shutdown: watch::Receiver<bool>) 
         let me = w.clone();
         let stop = shutdown.clone();
         w.control().running.store(true, Ordering::SeqCst);
-        let end = tokio::task::spawn_blocking(move || me.pass(from, &stop))
-            .await
-            .unwrap_or_else(|e| PassEnd::Failed(format!("the pass panicked: {e}")));
+        let mut pass = tokio::task::spawn_blocking(move || me.pass(from, &stop));
+        let joined = tokio::select! {
+            j = &mut pass => Some(j),
+            () = async {
+                let _ = shutdown.wait_for(|s| *s).await;
+                tokio::time::sleep(w.exit_deadline()).await;
+            } => None,
+        };
+        let Some(joined) = joined else {
+            // The pass did not stop in time; its thread is left to the process's exit.
+            tracing::warn!(
+                worker = w.name(),
+                "pass still running at the exit deadline; left behind"
+            );
+            w.control().running.store(false, Ordering::SeqCst);
+            return;
+        };
+        let end = joined.unwrap_or_else(|e| PassEnd::Failed(format!("the pass panicked: {e}")));
         let c = w.control();
         c.running.store(false, Ordering::SeqCst);
         match end {
@@ -247,10 +296,117 @@ pub async fn run<W: PassWorker>(w: Arc<W>, mut shutdown: watch::Receiver<bool>) 
     }
 }
 
+/// What every worker shows, whatever it does (`/v1/workers`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WorkerStatus {
+    pub name: &'static str,
+    pub scope: Scope,
+    pub running: bool,
+    pub paused: bool,
+    /// Passes finished since the process started.
+    pub passes: u64,
+    /// Passes that failed since the process started.
+    pub failed_passes: u64,
+    /// Why the last pass that ended failed; `None` once one finishes.
+    pub last_failure: Option<String>,
+    pub interval_secs: u64,
+}
+
+/// The common status of `w`.
+pub fn status_of<W: PassWorker + ?Sized>(w: &W) -> WorkerStatus {
+    let c = w.control();
+    WorkerStatus {
+        name: w.name(),
+        scope: w.scope(),
+        running: c.running(),
+        paused: c.paused(),
+        passes: c.passes.load(Ordering::SeqCst),
+        failed_passes: c.failed_passes(),
+        last_failure: c.last_failure(),
+        interval_secs: w.interval().as_secs(),
+    }
+}
+
 /// A worker's checkpoint from the `node` family, if there is a readable one.
 pub fn load_checkpoint<R: crate::meta::Record>(meta: &crate::meta::Meta, key: &str) -> Option<R> {
     meta.node_get(key)
         .ok()
         .flatten()
         .and_then(|b| R::decode(&b).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// A pass that does not look at shutdown: it runs until `release`.
+    struct Stubborn {
+        control: Control,
+        started: AtomicBool,
+        release: AtomicBool,
+        finished: AtomicBool,
+    }
+
+    impl PassWorker for Stubborn {
+        type Checkpoint = ();
+        fn name(&self) -> &'static str {
+            "stubborn"
+        }
+        fn scope(&self) -> Scope {
+            Scope::Cluster
+        }
+        fn control(&self) -> &Control {
+            &self.control
+        }
+        fn alerts(&self) -> Option<&crate::alert::Alerts> {
+            None
+        }
+        fn interval(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+        fn exit_deadline(&self) -> Duration {
+            Duration::from_millis(50)
+        }
+        fn pass_at_start(&self) -> bool {
+            true
+        }
+        fn pass(&self, _: Option<()>, _: &watch::Receiver<bool>) -> PassEnd {
+            self.started.store(true, Ordering::SeqCst);
+            while !self.release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            self.finished.store(true, Ordering::SeqCst);
+            PassEnd::Finished
+        }
+    }
+
+    /// Shutdown does not wait forever for a pass that will not stop: the runner returns
+    /// at its exit deadline, with the pass still running, and says it is not running.
+    #[test]
+    fn the_runner_leaves_a_pass_that_will_not_stop_at_its_exit_deadline() {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let w = Arc::new(Stubborn {
+            control: Control::default(),
+            started: AtomicBool::new(false),
+            release: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        });
+        let (tx, rx) = watch::channel(false);
+        let runner = rt.spawn(run(w.clone(), rx));
+        while !w.started.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let st = status_of(w.as_ref());
+        assert!(st.running && st.scope == Scope::Cluster && st.name == "stubborn");
+        tx.send(true).expect("shutdown");
+        rt.block_on(runner).expect("runner");
+        assert!(
+            !w.finished.load(Ordering::SeqCst),
+            "the runner waited for the pass"
+        );
+        assert!(!status_of(w.as_ref()).running);
+        w.release.store(true, Ordering::SeqCst);
+    }
 }

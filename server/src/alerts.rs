@@ -59,22 +59,70 @@ async fn deliver(alerts: &Arc<Alerts>, client: &HttpClient, q: QueuedAlert) {
     tracing::debug!(%sink, "alert delivery attempt done");
 }
 
-/// Delivers due alerts every half second until `shutdown`.
-pub async fn run(alerts: Arc<Alerts>, mut shutdown: watch::Receiver<bool>) {
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    loop {
-        let a = alerts.clone();
+/// Delivers due alerts every half second, on the worker runner: a pass that cannot read
+/// the queue fails (counted and retried after a backoff; not alerted, since alerts are
+/// what it could not deliver). A failed delivery is not a failed pass: the entry stays
+/// queued with its own backoff.
+pub struct DeliveryWorker {
+    alerts: Arc<Alerts>,
+    client: HttpClient,
+    control: stele::worker::Control,
+}
+
+impl DeliveryWorker {
+    pub fn new(alerts: Arc<Alerts>) -> Arc<Self> {
+        Arc::new(Self {
+            alerts,
+            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            control: stele::worker::Control::default(),
+        })
+    }
+
+    async fn deliver_due(&self) -> Result<(), String> {
+        let a = self.alerts.clone();
         let due = tokio::task::spawn_blocking(move || a.due(100))
             .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot read the alert queue: {e}"))?;
         for q in due {
-            deliver(&alerts, &client, q).await;
+            deliver(&self.alerts, &self.client, q).await;
         }
-        tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => return,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        Ok(())
+    }
+}
+
+impl stele::worker::PassWorker for DeliveryWorker {
+    type Checkpoint = ();
+
+    fn name(&self) -> &'static str {
+        "alert-delivery"
+    }
+
+    fn control(&self) -> &stele::worker::Control {
+        &self.control
+    }
+
+    fn alerts(&self) -> Option<&Alerts> {
+        None
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_millis(500)
+    }
+
+    fn pass_at_start(&self) -> bool {
+        true
+    }
+
+    fn pass(&self, _: Option<()>, _: &watch::Receiver<bool>) -> stele::worker::PassEnd {
+        use stele::worker::PassEnd;
+        let rt = match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt,
+            Err(e) => return PassEnd::Failed(format!("no runtime to deliver on: {e}")),
+        };
+        match rt.block_on(self.deliver_due()) {
+            Ok(()) => PassEnd::Finished,
+            Err(reason) => PassEnd::Failed(reason),
         }
     }
 }

@@ -126,12 +126,15 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         1000,
     );
     let lifecycle_task = tokio::spawn(stele::worker::run(lifecycle.clone(), rx.clone()));
-    let alerts_task = tokio::spawn(alerts::run(alerts.clone(), rx.clone()));
-    let watchdog = stele::watchdog::Watchdog::new(store.clone(), alerts.clone(), alert_clock);
-    let watch_task = tokio::spawn(watchdog.clone().run(
+    let delivery = alerts::DeliveryWorker::new(alerts.clone());
+    let alerts_task = tokio::spawn(stele::worker::run(delivery.clone(), rx.clone()));
+    let watchdog = stele::watchdog::Watchdog::new(
+        store.clone(),
+        alerts.clone(),
+        alert_clock,
         std::time::Duration::from_secs(args.watch_interval.max(1)),
-        rx.clone(),
-    ));
+    );
+    let watch_task = tokio::spawn(stele::worker::run(watchdog.clone(), rx.clone()));
     let scrub = stele::scrub::ScrubWorker::new(
         store.clone(),
         Some(alerts.clone()),
@@ -145,13 +148,13 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         std::time::Duration::from_secs(args.drill_interval.max(1)),
         args.drill_sample,
     );
-    let drill_task = tokio::spawn(drill.clone().run(rx.clone()));
+    let drill_task = tokio::spawn(stele::worker::run(drill.clone(), rx.clone()));
     let repair = stele::drill::RepairWorker::new(
         store.clone(),
         Some(alerts.clone()),
         std::time::Duration::from_secs(args.repair_interval.max(1)),
     );
-    let repair_task = tokio::spawn(repair.clone().run(rx.clone()));
+    let repair_task = tokio::spawn(stele::worker::run(repair.clone(), rx.clone()));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
             control: stele::control::Control::new(store, ids.clone()),
@@ -162,6 +165,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             watchdog,
             drill,
             repair,
+            delivery,
             metrics,
             limiter: Arc::new(limiter::AuthLimiter::default()),
         },

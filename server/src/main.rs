@@ -34,7 +34,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(stele_server::serve(args, config)) {
+    let served = rt.block_on(stele_server::serve(args, config));
+    // A pass a worker left behind at its exit deadline is not waited for again here.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stele-server: {e:#}");

@@ -445,7 +445,46 @@ fn a_cancelled_scrub_is_forgotten_and_workers_report_their_status() {
     for name in ["scrub", "lifecycle", "drill", "repair", "watchdog"] {
         assert!(!w[name].is_null(), "{name} missing: {w}");
     }
+    // Every background job runs on the one runner, with one status shape and scope.
+    let runners = w["runners"].as_array().expect("runners");
+    let names: Vec<&str> = runners.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "scrub",
+            "lifecycle",
+            "repair",
+            "drill",
+            "watchdog",
+            "alert-delivery"
+        ],
+        "{w}"
+    );
+    let drill = runners
+        .iter()
+        .find(|r| r["name"] == "drill")
+        .expect("drill");
+    assert_eq!(drill["scope"], "cluster", "{w}");
+    // The watchdog and the alert delivery ran a pass at start.
+    for name in ["watchdog", "alert-delivery"] {
+        let r = runners.iter().find(|r| r["name"] == name).expect("runner");
+        assert!(r["passes"].as_u64() >= Some(1), "{name}: {w}");
+    }
+    // Any of them can be paused and resumed through the same action.
+    for action in ["pause", "resume"] {
+        let (s, _) = server.admin("POST", &format!("/v1/workers/repair/{action}"), None);
+        assert_eq!(s, 202, "{action}");
+        let (_, body) = server.admin("GET", "/v1/workers", None);
+        let w: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let repair = w["runners"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == "repair").cloned())
+            .expect("repair");
+        assert_eq!(repair["paused"], action == "pause", "{w}");
+    }
     let (s, _) = server.admin("POST", "/v1/workers/scrub/explode", None);
+    assert_eq!(s, 404);
+    let (s, _) = server.admin("POST", "/v1/workers/nobody/run", None);
     assert_eq!(s, 404);
 }
 

@@ -58,6 +58,7 @@ pub struct Admin {
     pub watchdog: Arc<stele::watchdog::Watchdog>,
     pub drill: Arc<stele::drill::DrillWorker>,
     pub repair: Arc<stele::drill::RepairWorker>,
+    pub delivery: Arc<crate::alerts::DeliveryWorker>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub limiter: Arc<AuthLimiter>,
 }
@@ -238,4 +239,33 @@ pub async fn run(
     })
     .await?;
     Ok(())
+}
+
+impl Admin {
+    /// Every background worker, as the runner sees it.
+    pub(crate) fn runners(&self) -> Vec<stele::worker::WorkerStatus> {
+        use stele::worker::status_of;
+        vec![
+            status_of(self.scrub.as_ref()),
+            status_of(self.lifecycle.as_ref()),
+            status_of(self.repair.as_ref()),
+            status_of(self.drill.as_ref()),
+            status_of(self.watchdog.as_ref()),
+            status_of(self.delivery.as_ref()),
+        ]
+    }
+
+    /// The runner controls of the worker named `name`.
+    pub(crate) fn runner(&self, name: &str) -> Option<&stele::worker::Control> {
+        use stele::worker::PassWorker;
+        Some(match name {
+            "scrub" => self.scrub.control(),
+            "lifecycle" => self.lifecycle.control(),
+            "repair" => self.repair.control(),
+            "drill" => self.drill.control(),
+            "watchdog" => self.watchdog.control(),
+            "alert-delivery" => self.delivery.control(),
+            _ => return None,
+        })
+    }
 }

@@ -190,15 +190,11 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
     }
     // A pass that did not finish is never counted as one: it is counted here, and its
     // worker shows 1 in the gauge until a pass finishes.
-    let workers = [
-        ("scrub", scrub.failed_passes, scrub.last_failure.is_some()),
-        (
-            "lifecycle",
-            lifecycle.failed_passes,
-            lifecycle.last_failure.is_some(),
-        ),
-        ("drill", drill.failed_runs, drill.last_failure.is_some()),
-    ];
+    let workers: Vec<(&str, u64, bool)> = admin
+        .runners()
+        .iter()
+        .map(|w| (w.name, w.failed_passes, w.last_failure.is_some()))
+        .collect();
     gauge(
         &mut x,
         "stele_worker_failed_passes",

@@ -74,36 +74,32 @@ pub(super) async fn workers(
         "drill": admin.drill.status(),
         "repair": repair,
         "watchdog": admin.watchdog.status(),
+        "runners": admin.runners(),
     })))
 }
 
-/// `run`, `pause`, `resume` or `cancel` a worker (`scrub`, `lifecycle`; `drill`: run).
+/// `run`, `pause`, `resume` or `cancel` any worker on the runner (`scrub`, `lifecycle`,
+/// `repair`, `drill`, `watchdog`, `alert-delivery`).
 pub(super) async fn worker_action(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    match (name.as_str(), action.as_str()) {
-        ("scrub", "run") => admin.scrub.run_now(),
-        ("scrub", "pause") => admin.scrub.set_paused(true),
-        ("scrub", "resume") => admin.scrub.set_paused(false),
-        ("scrub", "cancel") => admin.scrub.cancel(),
-        ("lifecycle", "run") => admin.lifecycle.run_now(),
-        ("lifecycle", "pause") => admin.lifecycle.set_paused(true),
-        ("lifecycle", "resume") => admin.lifecycle.set_paused(false),
-        ("lifecycle", "cancel") => admin.lifecycle.cancel(),
-        ("drill", "run") => {
-            let d = admin.drill.clone();
-            tokio::spawn(async move { d.run_and_wait().await });
-        }
-        _ => {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
-                "NoSuchWorkerAction",
-                format!("no action {action} for worker {name}"),
-            ));
-        }
+    let no_such = || {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "NoSuchWorkerAction",
+            format!("no action {action} for worker {name}"),
+        )
+    };
+    let c = admin.runner(&name).ok_or_else(no_such)?;
+    match action.as_str() {
+        "run" => c.run_now(),
+        "pause" => c.set_paused(true),
+        "resume" => c.set_paused(false),
+        "cancel" => c.cancel(),
+        _ => return Err(no_such()),
     }
     Ok(StatusCode::ACCEPTED)
 }
