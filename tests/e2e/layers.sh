@@ -33,4 +33,12 @@ check "code after a #[cfg(test)] helper is still checked" \
   appended meta/mod.rs "pub fn leak() { let _ = crate::store::Store::open; }"
 check "std::fs outside the disks and the configuration is refused" \
   planted store/write.rs "use std::fs::File;"
+tools_with_core() { # a tools manifest that depends on the core fails the check
+  sed 's/^\[dependencies\]$/[dependencies]\nstele.workspace = true/' tools/Cargo.toml >"$work/Cargo.toml"
+  local out
+  out=$(STELE_TOOLS_MANIFEST="$work/Cargo.toml" scripts/check-layers) && { echo "$out"; return 1; }
+  echo "$out"
+  grep -q "stelectl depends on the core" <<<"$out"
+}
+check "stelectl depending on the core (RocksDB) is refused" tools_with_core
 summary layers

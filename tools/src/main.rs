@@ -1,7 +1,7 @@
-//! `stelectl`: the Stele admin/auditor CLI and benchmark driver.
+//! `stelectl`: the Stele admin/auditor CLI. It speaks the admin API over HTTP and links
+//! neither the engine nor RocksDB; the benchmarks are `stele-bench`.
 
 mod admin;
-mod bench;
 mod ctl;
 
 use std::process::ExitCode;
@@ -23,9 +23,6 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Benchmarks.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
     #[command(flatten)]
     Admin(ctl::AdminCommand),
 }
@@ -33,7 +30,6 @@ enum Command {
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench(b) => bench::run(b).map(|()| ExitCode::SUCCESS),
         Command::Admin(c) => Ok(ctl::run(c, cli.admin)),
     }
 }

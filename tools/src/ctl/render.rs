@@ -46,10 +46,22 @@ pub(super) fn text(v: &Value) -> String {
     }
 }
 
+/// Microseconds since the epoch as ISO 8601 in UTC with milliseconds, as S3 and the
+/// server write dates (`2030-01-01T00:00:00.000Z`).
+fn iso8601(us: i64) -> String {
+    const ISO: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .ok()
+        .and_then(|t| t.format(ISO).ok())
+        .unwrap_or_else(|| format!("{us}us"))
+}
+
 /// A timestamp (microseconds since the epoch) as ISO 8601.
 pub(super) fn time(v: &Value) -> String {
     match v.as_i64() {
-        Some(us) => stele::Timestamp::from_micros(us).to_string(),
+        Some(us) => iso8601(us),
         None => text(v),
     }
 }

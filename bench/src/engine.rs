@@ -1,4 +1,4 @@
-//! `stelectl bench engine`: PUT and GET throughput of the engine itself (no HTTP), beside
+//! `stele-bench engine`: PUT and GET throughput of the engine itself (no HTTP), beside
 //! this machine's bound for the same bytes on one core: MD5 + BLAKE3 + Reed-Solomon encode
 //! for a PUT, BLAKE3 + copy for a GET.
 
@@ -13,14 +13,12 @@ use stele::checksum::Md5;
 use stele::erasure::Codec;
 use stele::{BucketName, EcParams, NodeConfig, ObjectKey, PutOptions, Store, SystemClock};
 
-mod s3;
-
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// Engine PUT/GET throughput against a fresh node in a temporary directory.
     Engine(EngineArgs),
     /// S3 load against any endpoint: PUT / GET / LIST / mixed.
-    S3(s3::S3Args),
+    S3(crate::s3::S3Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,7 +46,7 @@ pub struct EngineArgs {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Engine(a) => engine(a),
-        BenchCommand::S3(a) => s3::run(a),
+        BenchCommand::S3(a) => crate::s3::run(a),
     }
 }
 

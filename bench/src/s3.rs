@@ -1,4 +1,4 @@
-//! `stelectl bench s3`: an S3 load generator in the spirit of MinIO's warp, usable against
+//! `stele-bench s3`: an S3 load generator in the spirit of MinIO's warp, usable against
 //! any S3 endpoint. Plain HTTP/1.1 with keep-alive and TCP_NODELAY, SigV4 with
 //! UNSIGNED-PAYLOAD, so the client stays cheap next to the server it measures.
 
@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::parse_size;
+use crate::engine::parse_size;
 use stele_tools::sigv4::Signer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
