@@ -6,7 +6,7 @@
 //!
 //! - [`types`], [`clock`], [`checksum`], [`crypto`], [`geometry`]: names, ids and hashes,
 //!   injected time, digests, AEAD, the stripe geometry records name.
-//! - [`config`], [`topology`]: node configuration, failure domains and shard placement.
+//! - [`config`], [`cluster`]: node configuration; failure domains and shard placement.
 //! - [`meta`]: the metadata store (RocksDB lives only in `meta/rocks.rs`) and its
 //!   versioned records.
 //! - [`disk`]: where shards live: the `ShardStore` seam, local disks behind it, the shard
@@ -17,39 +17,35 @@
 //! - [`command`]: metadata check-then-writes as commands, applied by one deterministic
 //!   function (the shape of a Raft state machine), and the log they go through.
 //! - [`store`]: the engine: buckets, the write path and the read path.
-//! - [`worker`], [`lifecycle`], [`scrub`], [`watchdog`]: background workers (what they
-//!   share; aging versions out by bucket rules; verifying and rebuilding shards; disks,
-//!   clock and backup freshness); [`drill`]: restore drills and the repair queue.
+//! - [`background`]: the one runner every background job runs on, and the jobs: aging
+//!   versions out by bucket rules, verifying and rebuilding shards, restore drills and the
+//!   repair queue, watching disks, clock and backup freshness.
 //! - [`alert`]: alerts and their durable delivery queue (the server delivers them).
 //! - [`audit`]: the typed audit events (logged today; the audit log's input later).
 //! - [`control`]: administrative operations across identities and the engine, under the
 //!   two-person rule.
 //!
-//! Still to come on top of `store`: `audit` and the other background workers (scrub,
-//! repair, replication).
+//! Still to come: the audit log, replication to a peer site and the cluster (Raft) on top
+//! of `command`, `disk` and `cluster`.
 
 pub mod alert;
 pub mod audit;
+pub mod background;
 pub mod checksum;
 pub mod clock;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod control;
 pub mod crypto;
 pub mod disk;
-pub mod drill;
 pub mod erasure;
 pub mod geometry;
 pub mod identity;
-pub mod lifecycle;
 pub mod lock;
 pub mod meta;
-pub mod scrub;
 pub mod store;
-pub mod topology;
 pub mod types;
-pub mod watchdog;
-pub mod worker;
 
 #[cfg(test)]
 mod tests;

@@ -66,7 +66,7 @@ async fn deliver(alerts: &Arc<Alerts>, client: &HttpClient, q: QueuedAlert) {
 pub struct DeliveryWorker {
     alerts: Arc<Alerts>,
     client: HttpClient,
-    control: stele::worker::Control,
+    control: stele::background::runner::Control,
 }
 
 impl DeliveryWorker {
@@ -74,7 +74,7 @@ impl DeliveryWorker {
         Arc::new(Self {
             alerts,
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
-            control: stele::worker::Control::default(),
+            control: stele::background::runner::Control::default(),
         })
     }
 
@@ -91,14 +91,14 @@ impl DeliveryWorker {
     }
 }
 
-impl stele::worker::PassWorker for DeliveryWorker {
+impl stele::background::runner::PassWorker for DeliveryWorker {
     type Checkpoint = ();
 
     fn name(&self) -> &'static str {
         "alert-delivery"
     }
 
-    fn control(&self) -> &stele::worker::Control {
+    fn control(&self) -> &stele::background::runner::Control {
         &self.control
     }
 
@@ -114,8 +114,8 @@ impl stele::worker::PassWorker for DeliveryWorker {
         true
     }
 
-    fn pass(&self, _: Option<()>, _: &watch::Receiver<bool>) -> stele::worker::PassEnd {
-        use stele::worker::PassEnd;
+    fn pass(&self, _: Option<()>, _: &watch::Receiver<bool>) -> stele::background::runner::PassEnd {
+        use stele::background::runner::PassEnd;
         let rt = match tokio::runtime::Handle::try_current() {
             Ok(rt) => rt,
             Err(e) => return PassEnd::Failed(format!("no runtime to deliver on: {e}")),

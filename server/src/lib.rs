@@ -119,42 +119,45 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         alert_clock.clone(),
         (args.alert_retry_max.max(1) as i64).saturating_mul(1_000_000),
     ));
-    let lifecycle = stele::lifecycle::LifecycleWorker::new(
+    let lifecycle = stele::background::lifecycle::LifecycleWorker::new(
         store.clone(),
         Some(alerts.clone()),
         std::time::Duration::from_secs(args.lifecycle_interval.max(1)),
         1000,
     );
-    let lifecycle_task = tokio::spawn(stele::worker::run(lifecycle.clone(), rx.clone()));
+    let lifecycle_task = tokio::spawn(stele::background::runner::run(
+        lifecycle.clone(),
+        rx.clone(),
+    ));
     let delivery = alerts::DeliveryWorker::new(alerts.clone());
-    let alerts_task = tokio::spawn(stele::worker::run(delivery.clone(), rx.clone()));
-    let watchdog = stele::watchdog::Watchdog::new(
+    let alerts_task = tokio::spawn(stele::background::runner::run(delivery.clone(), rx.clone()));
+    let watchdog = stele::background::watchdog::Watchdog::new(
         store.clone(),
         alerts.clone(),
         alert_clock,
         std::time::Duration::from_secs(args.watch_interval.max(1)),
     );
-    let watch_task = tokio::spawn(stele::worker::run(watchdog.clone(), rx.clone()));
-    let scrub = stele::scrub::ScrubWorker::new(
+    let watch_task = tokio::spawn(stele::background::runner::run(watchdog.clone(), rx.clone()));
+    let scrub = stele::background::scrub::ScrubWorker::new(
         store.clone(),
         Some(alerts.clone()),
         std::time::Duration::from_secs(args.scrub_interval.max(1)),
         args.scrub_rate.saturating_mul(1_000_000).max(1),
     );
-    let scrub_task = tokio::spawn(stele::worker::run(scrub.clone(), rx.clone()));
-    let drill = stele::drill::DrillWorker::new(
+    let scrub_task = tokio::spawn(stele::background::runner::run(scrub.clone(), rx.clone()));
+    let drill = stele::background::drill::DrillWorker::new(
         store.clone(),
         alerts.clone(),
         std::time::Duration::from_secs(args.drill_interval.max(1)),
         args.drill_sample,
     );
-    let drill_task = tokio::spawn(stele::worker::run(drill.clone(), rx.clone()));
-    let repair = stele::drill::RepairWorker::new(
+    let drill_task = tokio::spawn(stele::background::runner::run(drill.clone(), rx.clone()));
+    let repair = stele::background::drill::RepairWorker::new(
         store.clone(),
         Some(alerts.clone()),
         std::time::Duration::from_secs(args.repair_interval.max(1)),
     );
-    let repair_task = tokio::spawn(stele::worker::run(repair.clone(), rx.clone()));
+    let repair_task = tokio::spawn(stele::background::runner::run(repair.clone(), rx.clone()));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
             control: stele::control::Control::new(store, ids.clone()),

@@ -38,13 +38,13 @@ pub use versions::{
 pub use write::{PutOptions, PutOutcome};
 
 use crate::clock::SharedClock;
+use crate::cluster::placement::Topology;
 use crate::command::{CommandError, CommandLog, LocalLog, MetaCommand, Outcome, Stamped};
 use crate::config::NodeConfig;
 use crate::disk::{DiskStatus, DiskUuid, LocalDisk, ShardName, ShardStore};
 use crate::erasure::Codec;
 use crate::lock::{Monotonic, RetentionClock, SystemMonotonic};
 use crate::meta::{BucketRecord, Meta, RepairRecord, VersionKind, VersionRecord, Versioning};
-use crate::topology::Topology;
 use crate::types::{BucketName, ObjectKey};
 
 /// A handle on one node's engine. Cheap to clone.

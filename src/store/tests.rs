@@ -630,7 +630,7 @@ impl ClockedNode {
 /// written "now" in real time is an hour old once the store's clock has moved an hour.
 #[test]
 fn scrub_judges_orphans_on_the_injected_clock() {
-    use crate::worker::{PassEnd, PassWorker};
+    use crate::background::runner::{PassEnd, PassWorker};
     let n = clocked_node();
     let seg = SegmentId::generate(n.clock.now());
     let path = crate::disk::local::shard_path(
@@ -639,7 +639,7 @@ fn scrub_judges_orphans_on_the_injected_clock() {
     );
     std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
     std::fs::write(&path, b"no version names me").expect("plant");
-    let scrub = crate::scrub::ScrubWorker::new(
+    let scrub = crate::background::scrub::ScrubWorker::new(
         n.store.clone(),
         None,
         std::time::Duration::from_secs(60),
@@ -662,7 +662,7 @@ fn scrub_judges_orphans_on_the_injected_clock() {
 /// its checkpoint, and the next pass resumes there once the record reads again.
 #[test]
 fn a_scrub_pass_that_meets_a_metadata_error_fails_and_resumes() {
-    use crate::worker::{PassEnd, PassWorker};
+    use crate::background::runner::{PassEnd, PassWorker};
     let rt = rt();
     let n = clocked_node();
     for b in ["alpha", "bravo"] {
@@ -671,7 +671,7 @@ fn a_scrub_pass_that_meets_a_metadata_error_fails_and_resumes() {
         }
     }
     let planted = n.plant_unreadable_version("bravo", "k0x");
-    let scrub = crate::scrub::ScrubWorker::new(
+    let scrub = crate::background::scrub::ScrubWorker::new(
         n.store.clone(),
         None,
         std::time::Duration::from_secs(60),
@@ -719,14 +719,14 @@ fn the_runner_counts_alerts_and_retries_a_failed_pass() {
         1_000_000,
     ));
     alerts.set_sink("ops", "http://127.0.0.1:9/").expect("sink");
-    let scrub = crate::scrub::ScrubWorker::new(
+    let scrub = crate::background::scrub::ScrubWorker::new(
         n.store.clone(),
         Some(alerts.clone()),
         std::time::Duration::from_secs(3600),
         u32::MAX,
     );
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let runner = rt.spawn(crate::worker::run(scrub.clone(), rx));
+    let runner = rt.spawn(crate::background::runner::run(scrub.clone(), rx));
     let first = rt.block_on(scrub.run_and_wait()).expect("not paused");
     assert!(first.is_err(), "{first:?}");
     let st = scrub.status();
@@ -767,10 +767,10 @@ fn a_drill_that_cannot_sample_reports_an_error() {
     let rt = rt();
     let n = clocked_node();
     n.put(&rt, "alpha", "k0", b"x");
-    let ok = rt.block_on(crate::drill::drill(&n.store, None, 4));
+    let ok = rt.block_on(crate::background::drill::drill(&n.store, None, 4));
     assert_eq!((ok.passed, ok.error), (1, None));
     let planted = n.plant_unreadable_version("alpha", "k1");
-    let r = rt.block_on(crate::drill::drill(&n.store, None, 4));
+    let r = rt.block_on(crate::background::drill::drill(&n.store, None, 4));
     assert!(r.error.is_some(), "{r:?}");
     n.store
         .inner
@@ -833,7 +833,8 @@ fn a_failed_repair_stays_queued_with_backoff_and_is_alerted() {
     ));
     alerts.set_sink("ops", "http://127.0.0.1:9/").expect("sink");
     let every = std::time::Duration::from_secs(10);
-    let worker = crate::drill::RepairWorker::new(n.store.clone(), Some(alerts.clone()), every);
+    let worker =
+        crate::background::drill::RepairWorker::new(n.store.clone(), Some(alerts.clone()), every);
     let mut waits = Vec::new();
     for attempt in 1..=3u32 {
         assert_eq!(worker.drain(), 1, "attempt {attempt} is due");

@@ -233,10 +233,10 @@ fn current() -> Vec<(&'static str, String)> {
                 step_micros: -3,
             }),
         }),
-        entry(crate::scrub::Checkpoint {
+        entry(crate::background::scrub::Checkpoint {
             bucket: bucket(),
             after: key(),
-            report: crate::scrub::ScrubReport {
+            report: crate::background::scrub::ScrubReport {
                 started: Some(T1),
                 finished: Some(T2),
                 versions: 1,
@@ -245,7 +245,7 @@ fn current() -> Vec<(&'static str, String)> {
                 missing: 4,
                 corrupt: 5,
                 repaired: 6,
-                unrepairable: vec![crate::scrub::Unrepairable {
+                unrepairable: vec![crate::background::scrub::Unrepairable {
                     bucket: bucket(),
                     key: key(),
                     version_id: "null".into(),
@@ -258,7 +258,7 @@ fn current() -> Vec<(&'static str, String)> {
                 orphans_quarantined: 11,
             },
         }),
-        entry(crate::lifecycle::Checkpoint {
+        entry(crate::background::lifecycle::Checkpoint {
             started: T1,
             bucket: bucket(),
             after: Some(key()),

@@ -15,16 +15,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use stele::audit::AuditEvent;
+use stele::background::lifecycle::LifecycleWorker;
+use stele::background::runner::PassWorker;
 use stele::control::{Control, Outcome};
 use stele::identity::{
     Action, Grant, Identities, KeyRecord, NewKey, Plane, Role, Scope, UserRecord, access,
 };
-use stele::lifecycle::LifecycleWorker;
 use stele::meta::{
     BelowMinimum, DefaultRetention, RetentionMode, RetentionPeriod, RetentionPolicy,
 };
 use stele::types::BucketName;
-use stele::worker::PassWorker;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -53,11 +53,11 @@ pub struct Admin {
     pub control: Control,
     pub ids: Arc<Identities>,
     pub lifecycle: Arc<LifecycleWorker>,
-    pub scrub: Arc<stele::scrub::ScrubWorker>,
+    pub scrub: Arc<stele::background::scrub::ScrubWorker>,
     pub alerts: Arc<stele::alert::Alerts>,
-    pub watchdog: Arc<stele::watchdog::Watchdog>,
-    pub drill: Arc<stele::drill::DrillWorker>,
-    pub repair: Arc<stele::drill::RepairWorker>,
+    pub watchdog: Arc<stele::background::watchdog::Watchdog>,
+    pub drill: Arc<stele::background::drill::DrillWorker>,
+    pub repair: Arc<stele::background::drill::RepairWorker>,
     pub delivery: Arc<crate::alerts::DeliveryWorker>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub limiter: Arc<AuthLimiter>,
@@ -243,8 +243,8 @@ pub async fn run(
 
 impl Admin {
     /// Every background worker, as the runner sees it.
-    pub(crate) fn runners(&self) -> Vec<stele::worker::WorkerStatus> {
-        use stele::worker::status_of;
+    pub(crate) fn runners(&self) -> Vec<stele::background::runner::WorkerStatus> {
+        use stele::background::runner::status_of;
         vec![
             status_of(self.scrub.as_ref()),
             status_of(self.lifecycle.as_ref()),
@@ -256,8 +256,8 @@ impl Admin {
     }
 
     /// The runner controls of the worker named `name`.
-    pub(crate) fn runner(&self, name: &str) -> Option<&stele::worker::Control> {
-        use stele::worker::PassWorker;
+    pub(crate) fn runner(&self, name: &str) -> Option<&stele::background::runner::Control> {
+        use stele::background::runner::PassWorker;
         Some(match name {
             "scrub" => self.scrub.control(),
             "lifecycle" => self.lifecycle.control(),

@@ -6,7 +6,7 @@ use super::*;
 pub(super) async fn lifecycle_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::lifecycle::LifecycleStatus>, ApiError> {
+) -> Result<Json<stele::background::lifecycle::LifecycleStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     Ok(Json(admin.lifecycle.status()))
 }
@@ -30,7 +30,7 @@ pub(super) async fn lifecycle_run(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Query(q): Query<RunQuery>,
-) -> Result<Json<Option<stele::lifecycle::PassReport>>, ApiError> {
+) -> Result<Json<Option<stele::background::lifecycle::PassReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     if q.wait.unwrap_or(false) {
         match admin.lifecycle.run_and_wait().await {
@@ -55,7 +55,7 @@ pub(super) fn internal(e: impl std::fmt::Display) -> ApiError {
 pub(super) async fn watchdog_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::watchdog::WatchStatus>, ApiError> {
+) -> Result<Json<stele::background::watchdog::WatchStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     Ok(Json(admin.watchdog.status()))
 }
@@ -125,7 +125,7 @@ pub(super) async fn scrub_resume(
 pub(super) async fn drill_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::drill::DrillStatus>, ApiError> {
+) -> Result<Json<stele::background::drill::DrillStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     Ok(Json(admin.drill.status()))
 }
@@ -133,7 +133,7 @@ pub(super) async fn drill_status(
 pub(super) async fn drill_run(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::drill::DrillReport>, ApiError> {
+) -> Result<Json<stele::background::drill::DrillReport>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     match admin.drill.run_and_wait().await {
         Ok(r) => Ok(Json(r)),
@@ -144,7 +144,7 @@ pub(super) async fn drill_run(
 pub(super) async fn repair_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::drill::RepairStatus>, ApiError> {
+) -> Result<Json<stele::background::drill::RepairStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     let r = admin.repair.clone();
     blocking(move || Ok(r.status()?)).await.map(Json)
@@ -153,7 +153,7 @@ pub(super) async fn repair_status(
 pub(super) async fn scrub_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::scrub::ScrubStatus>, ApiError> {
+) -> Result<Json<stele::background::scrub::ScrubStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     Ok(Json(admin.scrub.status()))
 }
@@ -162,7 +162,7 @@ pub(super) async fn scrub_run(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Query(q): Query<RunQuery>,
-) -> Result<Json<Option<stele::scrub::ScrubReport>>, ApiError> {
+) -> Result<Json<Option<stele::background::scrub::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     if q.wait.unwrap_or(false) {
         scrub_and_wait(&admin).await
@@ -174,7 +174,7 @@ pub(super) async fn scrub_run(
 
 pub(super) async fn scrub_and_wait(
     admin: &Admin,
-) -> Result<Json<Option<stele::scrub::ScrubReport>>, ApiError> {
+) -> Result<Json<Option<stele::background::scrub::ScrubReport>>, ApiError> {
     match admin.scrub.run_and_wait().await {
         None => Ok(Json(None)),
         Some(Ok(r)) => Ok(Json(Some(r))),
@@ -189,7 +189,7 @@ pub(super) async fn heal_disk(
     axum::Extension(actor): axum::Extension<Actor>,
     Path(id): Path<String>,
     Query(q): Query<RunQuery>,
-) -> Result<Json<Option<stele::scrub::ScrubReport>>, ApiError> {
+) -> Result<Json<Option<stele::background::scrub::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     let store = admin.control.store().clone();
     if !store.disks().iter().any(|d| d.id == id) {

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::alert::{Alert, Alerts};
+use crate::background::runner::{Control, PassEnd, PassWorker, Throttle};
 use crate::meta::{Record, VersionRecord};
 use crate::store::Store;
 use crate::types::{BucketName, ObjectKey, Timestamp};
-use crate::worker::{Control, PassEnd, PassWorker, Throttle};
 
 const CHECKPOINT_KEY: &str = "worker.scrub.checkpoint";
 
@@ -465,7 +465,7 @@ impl PassWorker for ScrubWorker {
     }
 
     fn load_checkpoint(&self) -> Option<Checkpoint> {
-        crate::worker::load_checkpoint(self.store.meta(), CHECKPOINT_KEY)
+        crate::background::runner::load_checkpoint(self.store.meta(), CHECKPOINT_KEY)
     }
 
     fn clear_checkpoint(&self) {

@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::alert::Alerts;
+use crate::background::runner::{Control, PassEnd, PassWorker, Throttle};
 use crate::lock::retention::add_period;
 use crate::meta::{
     LifecycleConfig, LifecycleRule, MetaError, Record, RetentionPeriod, VersionKind, VersionRecord,
 };
 use crate::store::{Store, StoreError};
 use crate::types::{BucketName, ObjectKey, Timestamp};
-use crate::worker::{Control, PassEnd, PassWorker, Throttle};
 
 const CHECKPOINT_KEY: &str = "worker.lifecycle.checkpoint";
 
@@ -241,7 +241,7 @@ impl LifecycleWorker {
     }
 
     fn load_checkpoint(&self) -> Option<Checkpoint> {
-        crate::worker::load_checkpoint(self.store.meta(), CHECKPOINT_KEY)
+        crate::background::runner::load_checkpoint(self.store.meta(), CHECKPOINT_KEY)
     }
 
     fn save_checkpoint(&self, c: Option<&Checkpoint>) -> Result<(), MetaError> {

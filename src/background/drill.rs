@@ -13,11 +13,11 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::alert::{Alert, Alerts};
+use crate::background::runner::{Control, PassEnd, PassWorker, Scope};
 use crate::checksum::{ChecksumHasher, Md5};
 use crate::meta::{RepairRecord, VersionKind};
 use crate::store::{Store, StoreError, VersionRef};
 use crate::types::{BucketName, ObjectKey, Timestamp};
-use crate::worker::{Control, PassEnd, PassWorker, Scope};
 
 /// One version a drill read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -10,11 +10,11 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::alert::{Alert, Alerts};
+use crate::background::runner::{Control, PassEnd, PassWorker, Scope};
 use crate::clock::SharedClock;
 use crate::disk::DiskState;
 use crate::store::Store;
 use crate::types::{BucketName, Timestamp};
-use crate::worker::{Control, PassEnd, PassWorker, Scope};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WatchStatus {

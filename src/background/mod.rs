@@ -1,0 +1,11 @@
+//! Background work: the one runner every job runs on, and the jobs — aging versions out by
+//! bucket rules ([`lifecycle`]), verifying and rebuilding shards ([`scrub`]), restore drills
+//! and the repair queue ([`drill`]), and watching disks, the retention clock and backup
+//! freshness ([`watchdog`]). Alert delivery, which needs HTTP, runs on the same runner from
+//! the server.
+
+pub mod drill;
+pub mod lifecycle;
+pub mod runner;
+pub mod scrub;
+pub mod watchdog;
