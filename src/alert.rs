@@ -1,6 +1,7 @@
 //! Alerts: what must reach a person — corruption found, repaired or past repair, a repair
 //! that keeps failing, a disk going offline, online or full, a scrub pass done, a
-//! background pass that failed, a failed restore drill, an overdue backup, a clock anomaly. Each alert is a structured log line and, for every webhook
+//! background pass that failed, a failed restore drill, an overdue backup, a clock
+//! anomaly. Each alert is a structured log line and, for every webhook
 //! sink an administrator configured, an entry in a durable queue in the metadata store
 //! that the server delivers (JSON POST) and retries with backoff until it is taken. The
 //! core keeps the queue; the HTTP delivery lives in the server.
@@ -14,80 +15,144 @@ use crate::clock::SharedClock;
 use crate::meta::{Meta, MetaError, Record, Space};
 use crate::types::Timestamp;
 
+/// Something a person must know about. Serialized with its kind as a kebab-case `kind` tag
+/// (`corruption-found`, `disk-offline`, ...) beside its fields, which is what a webhook
+/// sink receives under `alert`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Alert {
+    /// Scrub found missing or corrupt shards in a version. It tries to rebuild them in the
+    /// same pass: a `repaired` or `unrepairable` alert for the same version follows.
     CorruptionFound {
+        /// The bucket of the damaged version.
         bucket: String,
+        /// Its object key.
         key: String,
+        /// Its version id, as S3 clients name it (`null` for the null version).
         version: String,
+        /// Shards whose file is gone or whose disk is offline.
         missing: u64,
+        /// Shards present whose content no longer hashes to the recorded root.
         corrupt: u64,
     },
+    /// Scrub rebuilt bad shards of a version; the version is whole again and the record
+    /// unchanged.
     Repaired {
+        /// The bucket of the repaired version.
         bucket: String,
+        /// Its object key.
         key: String,
+        /// Its version id, as S3 clients name it (`null` for the null version).
         version: String,
+        /// How many shards were rewritten.
         shards: u64,
     },
+    /// A version has a stripe with fewer than K good blocks: its data cannot be rebuilt
+    /// from this node's disks. The version is kept, never dropped; restore it from another
+    /// copy or bring back the missing disks.
     Unrepairable {
+        /// The bucket of the lost version.
         bucket: String,
+        /// Its object key.
         key: String,
+        /// Its version id, as S3 clients name it (`null` for the null version).
         version: String,
+        /// The first stripe found below K good blocks (0 for a corrupt inline version).
         stripe: u64,
     },
+    /// A disk went offline (an I/O error, or its stamp is gone or names another disk). Its
+    /// shards count as missing: scrub and repair rebuild them on other disks.
     DiskOffline {
+        /// The disk's id, as `/v1/disks` shows it.
         disk: String,
     },
+    /// A disk that was offline or full is online again.
     DiskOnline {
+        /// The disk's id, as `/v1/disks` shows it.
         disk: String,
     },
+    /// A disk ran out of space: it takes no new shards until space is freed.
     DiskFull {
+        /// The disk's id, as `/v1/disks` shows it.
         disk: String,
     },
+    /// A scrub pass finished over every bucket; its totals. Not raised for a pass that
+    /// stopped or failed.
     ScrubPassDone {
+        /// Versions checked.
         versions: u64,
+        /// Shards that read back whole and matched their root.
         shards_verified: u64,
+        /// Shards found missing.
         missing: u64,
+        /// Shards found corrupt.
         corrupt: u64,
+        /// Shards rebuilt.
         repaired: u64,
+        /// Versions that could not be rebuilt (each also raised as `unrepairable`).
         unrepairable: u64,
     },
+    /// A restore drill could not read a sampled version back whole through the read path:
+    /// a restore of it would fail today.
     DrillFailed {
+        /// The bucket of the sampled version.
         bucket: String,
+        /// Its object key.
         key: String,
+        /// Its version id.
         version: String,
+        /// What went wrong: the read error or the check (size, MD5, checksum) that failed.
         reason: String,
     },
     /// A background pass (scrub, lifecycle, restore drill) met an error and did not
     /// finish; it is retried from its checkpoint.
     WorkerPassFailed {
+        /// The worker's name, as `GET /v1/workers` lists it.
         worker: String,
+        /// Why the pass stopped.
         reason: String,
     },
     /// A queued repair keeps failing (alerted at its 3rd failed attempt, then every 10th).
     RepairFailing {
+        /// The bucket of the version waiting for repair.
         bucket: String,
+        /// Its object key.
         key: String,
+        /// Its version id.
         version: String,
+        /// Failed attempts so far.
         attempts: u32,
+        /// The last attempt's error.
         error: String,
     },
+    /// A bucket with a backup expectation has had no new version within `every_secs`.
+    /// Raised once per missed deadline, judged on the wall clock.
     BackupOverdue {
+        /// The bucket whose backups stopped arriving.
         bucket: String,
+        /// When its newest version was written; `None` if it has none (the deadline then
+        /// runs from the bucket's creation).
         last_version: Option<Timestamp>,
+        /// The expected interval between backups, in seconds.
         every_secs: u64,
     },
+    /// The wall clock jumped and the retention clock refused to follow it: check the
+    /// node's time source. Retention keeps counting monotonic time meanwhile.
     ClockAnomaly {
+        /// Anomalies seen since the node was first started (kept across restarts).
         anomalies: u64,
+        /// The latest jump, in microseconds (negative: the wall clock went backwards).
         step_micros: i64,
     },
+    /// Sent on request (`POST /v1/alerts/test`) to check that sinks are reached.
     Test {
+        /// Free text naming who asked for it.
         message: String,
     },
 }
 
 impl Alert {
+    /// The alert's kebab-case kind (`corruption-found`, `disk-full`, ...), as in its JSON.
     pub fn kind(&self) -> String {
         serde_json::to_value(self)
             .ok()
@@ -99,8 +164,11 @@ impl Alert {
 /// A webhook an administrator configured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkRecord {
+    /// The administrator's name for it; setting a sink of the same name replaces it.
     pub name: String,
+    /// Where alerts are POSTed as JSON.
     pub url: String,
+    /// When it was last set.
     pub created: Timestamp,
 }
 
@@ -113,12 +181,19 @@ impl Record for SinkRecord {
 /// (`{"kind": ..., ...}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedAlert {
+    /// Time-ordered id (16 hex digits), so the queue lists oldest first.
     pub id: String,
+    /// The name of the sink it is for; an entry whose sink was removed is dropped.
     pub sink: String,
+    /// The JSON body POSTed: `{"kind", "raised", "alert"}`.
     pub payload: String,
+    /// When the alert was raised.
     pub raised: Timestamp,
+    /// Failed deliveries so far.
     pub attempts: u32,
+    /// Not retried before this time (backoff after each failure).
     pub next_attempt: Timestamp,
+    /// Why the last delivery failed, if one did.
     pub last_error: Option<String>,
 }
 
@@ -130,7 +205,9 @@ impl Record for QueuedAlert {
 /// A bucket's backup freshness expectation: a new version at least every `every_secs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectation {
+    /// The bucket watched.
     pub bucket: String,
+    /// The longest expected gap between new versions, in seconds.
     pub every_secs: u64,
     /// The deadline already alerted on (one alert per missed deadline).
     pub alerted_for: Option<Timestamp>,
@@ -147,6 +224,8 @@ pub fn backoff_micros(attempts: u32, max_micros: i64) -> i64 {
     base.min(max_micros)
 }
 
+/// The alert raiser and its durable delivery queue, with the sinks and backup
+/// expectations administrators configured.
 pub struct Alerts {
     meta: Arc<Meta>,
     clock: SharedClock,
@@ -165,6 +244,8 @@ fn queue_key(id: &str) -> String {
 }
 
 impl Alerts {
+    /// Alerts kept in `meta`; a failed delivery waits at most `max_backoff_micros` before
+    /// the next try (`--alert-retry-max`).
     pub fn new(meta: Arc<Meta>, clock: SharedClock, max_backoff_micros: i64) -> Self {
         Self {
             meta,
@@ -174,10 +255,13 @@ impl Alerts {
         }
     }
 
+    /// Every configured webhook sink.
     pub fn sinks(&self) -> Result<Vec<SinkRecord>, MetaError> {
         self.meta.kv_list(Space::Alerts, "sink/", usize::MAX)
     }
 
+    /// Adds the sink `name`, or points it at a new `url`. Only alerts raised from now on
+    /// are queued for it.
     pub fn set_sink(&self, name: &str, url: &str) -> Result<SinkRecord, MetaError> {
         let rec = SinkRecord {
             name: name.to_owned(),
@@ -192,6 +276,7 @@ impl Alerts {
         Ok(rec)
     }
 
+    /// Removes a sink; entries still queued for it are dropped at their next delivery.
     pub fn remove_sink(&self, name: &str) -> Result<(), MetaError> {
         self.meta
             .kv_write(Space::Alerts, &[], &[format!("sink/{name}")])
@@ -274,6 +359,7 @@ impl Alerts {
             .collect())
     }
 
+    /// The sink `name`, if configured.
     pub fn sink(&self, name: &str) -> Result<Option<SinkRecord>, MetaError> {
         self.meta.kv_get(Space::Alerts, &format!("sink/{name}"))
     }
@@ -313,6 +399,7 @@ impl Alerts {
         }
     }
 
+    /// Every bucket's backup expectation, as the watchdog checks them.
     pub fn expectations(&self) -> Result<Vec<Expectation>, MetaError> {
         self.meta.kv_list(Space::Alerts, "expect/", usize::MAX)
     }

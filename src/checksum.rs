@@ -10,14 +10,20 @@ use crate::crypto;
 /// S3's additional checksum algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ChecksumAlgorithm {
+    /// CRC-32 (ISO-HDLC, the CRC of zlib and Ethernet).
     Crc32,
+    /// CRC-32C (Castagnoli).
     Crc32c,
+    /// SHA-1 (an integrity check here, nothing security-related).
     Sha1,
+    /// SHA-256.
     Sha256,
+    /// CRC-64/NVME.
     Crc64Nvme,
 }
 
 impl ChecksumAlgorithm {
+    /// Every algorithm S3 offers.
     pub const ALL: [ChecksumAlgorithm; 5] = [
         ChecksumAlgorithm::Crc32,
         ChecksumAlgorithm::Crc32c,
@@ -37,6 +43,8 @@ impl ChecksumAlgorithm {
         }
     }
 
+    /// The algorithm S3 calls `name`, in any case (`crc32c` or `CRC32C`); `None` for
+    /// a name S3 does not know.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
@@ -57,7 +65,10 @@ impl ChecksumAlgorithm {
 /// A checksum value as stored with a version: the raw digest bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checksum {
+    /// The algorithm that computed it.
     pub algorithm: ChecksumAlgorithm,
+    /// The digest, [`ChecksumAlgorithm::digest_len`] bytes, big-endian for the CRCs
+    /// (headers carry it in base64).
     pub value: Vec<u8>,
 }
 
@@ -93,6 +104,7 @@ enum State {
 }
 
 impl ChecksumHasher {
+    /// A checksum of `algorithm` over no bytes yet.
     pub fn new(algorithm: ChecksumAlgorithm) -> Self {
         use crc_fast::CrcAlgorithm as C;
         let state = match algorithm {
@@ -105,6 +117,7 @@ impl ChecksumHasher {
         Self { algorithm, state }
     }
 
+    /// Feeds the next bytes of the body.
     pub fn update(&mut self, bytes: &[u8]) {
         match &mut self.state {
             State::Crc(d) => d.update(bytes),
@@ -131,7 +144,9 @@ impl ChecksumHasher {
 /// The checksum a client asked for, and the value it claims.
 #[derive(Clone)]
 pub struct ChecksumSpec {
+    /// The algorithm the client named, by its checksum header or for its trailer.
     pub algorithm: ChecksumAlgorithm,
+    /// The client's value, or where it will come from.
     pub expected: Expected,
 }
 
@@ -159,10 +174,12 @@ impl std::fmt::Debug for ChecksumSpec {
 pub struct Md5(md5::Md5);
 
 impl Md5 {
+    /// Feeds the next bytes of the body.
     pub fn update(&mut self, bytes: &[u8]) {
         use md5::Digest;
         self.0.update(bytes);
     }
+    /// The 16-byte digest.
     pub fn finish(self) -> [u8; 16] {
         use md5::Digest;
         self.0.finalize().into()

@@ -8,10 +8,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::types::Timestamp;
 
+/// A source of wall-clock time.
 pub trait Clock: Send + Sync + 'static {
+    /// The time now, as this clock reads it.
     fn now(&self) -> Timestamp;
 }
 
+/// The clock a node's parts share (the system clock, or a test's manual one).
 pub type SharedClock = Arc<dyn Clock>;
 
 /// The operating system's wall clock.
@@ -33,12 +36,15 @@ impl Clock for SystemClock {
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
+    /// A clock that reads `start` until moved.
     pub fn new(start: Timestamp) -> Self {
         Self(AtomicI64::new(start.micros()))
     }
+    /// Sets the clock to `t`, which may be earlier than it reads (a wall clock set back).
     pub fn set(&self, t: Timestamp) {
         self.0.store(t.micros(), Ordering::SeqCst);
     }
+    /// Moves the clock `us` microseconds forward (backwards if negative).
     pub fn advance_micros(&self, us: i64) {
         self.0.fetch_add(us, Ordering::SeqCst);
     }

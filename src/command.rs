@@ -11,7 +11,7 @@
 //! [`Meta::write_guarded`] and writes the batch synced. The cluster's log (openraft)
 //! implements [`CommandLog`] too.
 //!
-//! Rules `apply` keeps (checked by [`tests`]): no clock reads, no randomness, no I/O
+//! Rules `apply` keeps (checked by its tests, `command/tests.rs`): no clock reads, no randomness, no I/O
 //! besides the metadata reads, no iteration over hash maps into the output, no panic; a
 //! refusal writes nothing.
 
@@ -37,32 +37,47 @@ pub enum MetaCommand {
     /// Remove a version if Object Lock allows it now (`bypass`: the request may bypass
     /// GOVERNANCE). Answers [`Outcome::Removed`].
     RemoveVersion {
+        /// The bucket the version is in.
         bucket: BucketName,
+        /// The version's object key.
         key: ObjectKey,
+        /// The version to remove; the applier reads its record and lock state itself.
         version_id: VersionId,
+        /// The request carried `x-amz-bypass-governance-retention` and may use it.
         bypass: bool,
     },
     /// Change a version's Object Lock state. Answers [`Outcome::Lock`].
     UpdateLock {
+        /// The bucket the version is in.
         bucket: BucketName,
+        /// The version's object key.
         key: ObjectKey,
+        /// The version whose lock state changes (never its record).
         version_id: VersionId,
+        /// What the request asks for; judged against the lock state as the applier reads it.
         change: LockChange,
     },
     /// Change a bucket's record. Answers [`Outcome::Bucket`].
     UpdateBucket {
+        /// The bucket to change.
         bucket: BucketName,
+        /// What the request asks for; judged against the record as the applier reads it.
         change: BucketChange,
     },
     /// Commit a multipart part. Answers [`Outcome::PartCommitted`].
     CommitPart {
+        /// The upload the part belongs to; the commit fails if it is gone by then.
         upload: Box<UploadRecord>,
+        /// The part's record. Its segment (if any) is written and durable; the segment's
+        /// pending record is dropped in the same batch.
         part: Box<PartRecord>,
     },
     /// End an upload: Complete (with the version) or Abort (without). Answers
     /// [`Outcome::UploadFinished`].
     FinishUpload {
+        /// The upload to end: its record and all its part records are removed.
         upload: UploadRecord,
+        /// The version a Complete commits; `None` for an Abort.
         version: Option<Box<CompletedVersion>>,
         /// The parts the version is made of, as Complete read them.
         used: Vec<PartRecord>,
@@ -72,14 +87,26 @@ pub enum MetaCommand {
 /// The owned form of [`NewVersion`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommitVersion {
+    /// The bucket to commit into; the commit fails if it was deleted meanwhile.
     pub bucket: BucketName,
+    /// The object key.
     pub key: ObjectKey,
+    /// The new version, its id drawn by the proposer; a version already under that id
+    /// refuses the commit (create-only).
     pub record: VersionRecord,
+    /// Repair-queue entries for shards the write could not place, queued in the same batch.
     pub repairs: Vec<RepairRecord>,
+    /// The key's previous null version, which a new null version replaces (unversioned or
+    /// suspended bucket); refused if that version has an Object Lock state.
     pub replaces: Option<VersionId>,
+    /// What the key's current object must be for the commit to happen.
     pub condition: WriteCondition,
+    /// The version's tags; an empty set writes nothing.
     pub tags: Option<TagSet>,
+    /// The object's bytes, when small enough to live in the metadata instead of in shard
+    /// files.
     pub inline: Option<InlineRecord>,
+    /// The version's initial Object Lock state; an empty one writes nothing.
     pub lock: Option<LockRecord>,
 }
 
@@ -117,11 +144,19 @@ impl CommitVersion {
 /// The owned form of [`FinishedVersion`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompletedVersion {
+    /// The new version, made of the upload's parts' segments.
     pub record: VersionRecord,
+    /// The key's null version it replaces, whose removal the lock layer allowed; refused
+    /// if that version has an Object Lock state by the time the command is applied.
     pub replaces: Option<VersionId>,
+    /// The version's initial Object Lock state (the upload's lock request or the bucket's
+    /// default retention).
     pub lock: LockRecord,
+    /// Entries for shards the parts' writes could not place.
     pub repairs: Vec<RepairRecord>,
+    /// What the key's current object must be for the commit to happen.
     pub condition: WriteCondition,
+    /// The outcome kept for a day so that a retried Complete gets the same answer.
     pub completed: CompletedUpload,
 }
 
@@ -131,7 +166,9 @@ pub enum LockChange {
     /// Set, extend or (with `bypass`, in GOVERNANCE mode) shorten or remove the retention,
     /// within the bucket's retention policy as the applier reads it.
     Retention {
+        /// The retention asked for; `None` removes it.
         requested: Option<Retention>,
+        /// The request carried `x-amz-bypass-governance-retention` and may use it.
         bypass: bool,
     },
     /// Place or lift the legal hold.
@@ -147,7 +184,10 @@ pub enum BucketChange {
     LockConfiguration(Option<DefaultRetention>),
     /// The bucket's retention policy; loosening it needs `privileged`.
     RetentionPolicy {
+        /// The new policy; `None` removes it (a loosening).
         policy: Option<RetentionPolicy>,
+        /// The caller may loosen the policy (today: an administrator confirmed it; with
+        /// identities: a second administrator approved it).
         privileged: bool,
     },
 }
@@ -156,6 +196,7 @@ pub enum BucketChange {
 /// itself. Persisted and sent between nodes, so it carries a format byte ([`Record`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stamped {
+    /// The command to apply.
     pub cmd: MetaCommand,
     /// The proposer's retention-clock readings: every Object Lock decision uses them.
     pub now: Now,
@@ -194,21 +235,43 @@ pub fn unexpected(outcome: Outcome) -> CommandError {
 /// Why a command was refused (nothing written), or could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
+    /// The metadata refused (the bucket is gone, a failed write condition, a version
+    /// already there, a replaced version that is locked, a re-uploaded part) or a
+    /// metadata read or encoding failed.
     #[error(transparent)]
     Meta(#[from] MetaError),
+    /// Object Lock refused: a removal or retention change protection does not allow, or
+    /// a default retention the bucket's policy does not allow.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The bucket change does not fit the bucket's state: suspending versioning under
+    /// Object Lock, or enabling Object Lock before versioning.
     #[error("bucket {bucket}: {reason}")]
     InvalidBucketState {
+        /// The bucket the change was for.
         bucket: BucketName,
+        /// Why the change does not fit, for the client.
         reason: &'static str,
     },
+    /// A retention policy was set on a bucket without Object Lock.
     #[error("bucket {bucket} does not have Object Lock enabled")]
-    LockNotEnabled { bucket: BucketName },
+    LockNotEnabled {
+        /// The bucket the policy was for.
+        bucket: BucketName,
+    },
+    /// A retention policy change loosens the policy and the caller is not privileged.
     #[error("loosening the retention policy of bucket {bucket} needs privilege")]
-    PolicyLoosening { bucket: BucketName },
+    PolicyLoosening {
+        /// The bucket whose policy would have loosened.
+        bucket: BucketName,
+    },
+    /// The log answered with an [`Outcome`] of another command's kind (see
+    /// [`unexpected`]): a bug in the log, never a refusal.
     #[error("the log answered a command with {outcome}")]
-    UnexpectedOutcome { outcome: String },
+    UnexpectedOutcome {
+        /// The answer, as `Debug` prints it.
+        outcome: String,
+    },
 }
 
 /// Applies `c` to the state `meta` holds: the batch to write and the answer. Deterministic
@@ -364,6 +427,7 @@ pub struct LocalLog {
 }
 
 impl LocalLog {
+    /// A log that applies commands to `meta`.
     pub fn new(meta: Arc<Meta>) -> Self {
         Self { meta }
     }

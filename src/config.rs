@@ -12,54 +12,123 @@ use serde::{Deserialize, Serialize};
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// `--ec`, `STELE_EC` or the file's `ec` is not `K+M`.
     #[error("erasure coding {text:?} is not of the form K+M (for example 4+2)")]
-    EcSyntax { text: String },
+    EcSyntax {
+        /// The text given.
+        text: String,
+    },
+    /// K is 0: there would be nothing to reconstruct from.
     #[error("erasure coding needs at least one data shard (K = 0 given)")]
     NoDataShards,
+    /// K+M above 256, the most shards Reed-Solomon over GF(2^8) can code.
     #[error("erasure coding {k}+{m} is wider than the 256 shards Reed-Solomon allows")]
-    TooWide { k: usize, m: usize },
+    TooWide {
+        /// Data shards asked for.
+        k: usize,
+        /// Parity shards asked for.
+        m: usize,
+    },
+    /// Fewer disks than K+M: each shard of a segment must go to a distinct disk.
     #[error("erasure coding {k}+{m} needs at least {} disks; {disks} configured", k + m)]
-    NotEnoughDisks { k: usize, m: usize, disks: usize },
+    NotEnoughDisks {
+        /// Data shards asked for.
+        k: usize,
+        /// Parity shards asked for.
+        m: usize,
+        /// Disks configured.
+        disks: usize,
+    },
+    /// The disk list is empty.
     #[error("no disks configured")]
     NoDisks,
+    /// A disk path names a regular file.
     #[error("disk path {path} is a file, not a directory")]
-    DiskIsFile { path: PathBuf },
+    DiskIsFile {
+        /// The path as configured.
+        path: PathBuf,
+    },
+    /// Two disk paths resolve to one directory (through `..` or a symlink): they would be
+    /// one failure domain counted twice.
     #[error("disks {first} and {second} are the same directory ({path})")]
     DuplicateDiskPath {
+        /// The id of the disk listed first.
         first: String,
+        /// The id of the disk listed second.
         second: String,
+        /// The directory both resolve to.
         path: PathBuf,
     },
+    /// `Store::open_on` was given shard stores other than the configured disks, or in
+    /// another order.
     #[error("the shard stores given ({given:?}) are not the configured disks ({configured:?})")]
     DisksMismatch {
+        /// The configured disks' ids, in order.
         configured: Vec<String>,
+        /// The ids of the shard stores given, in order.
         given: Vec<String>,
     },
+    /// A disk id of 32 hex digits: shard records name disks by UUID or by id, and the two
+    /// must never collide.
     #[error("disk id {id:?} looks like a disk UUID (32 hex digits); choose another")]
-    DiskIdLikeUuid { id: String },
+    DiskIdLikeUuid {
+        /// The id.
+        id: String,
+    },
+    /// Two disks have one id.
     #[error("two disks share the id {id:?}")]
-    DuplicateDiskId { id: String },
+    DuplicateDiskId {
+        /// The id.
+        id: String,
+    },
+    /// The write quorum is below K (a write could not be read back) or above K+M (no
+    /// write could meet it).
     #[error("write quorum {quorum} must lie between K = {k} and K+M = {width}")]
     BadQuorum {
+        /// The quorum asked for.
         quorum: usize,
+        /// Data shards per stripe.
         k: usize,
+        /// Shards per stripe, K+M.
         width: usize,
     },
+    /// The block size is outside 4 KiB to 16 MiB.
     #[error("block size {size} must be between 4 KiB and 16 MiB")]
-    BadBlockSize { size: usize },
+    BadBlockSize {
+        /// The block size asked for, in bytes.
+        size: usize,
+    },
+    /// `inline_max` is not below a stripe: an inline object must fit in less than one.
     #[error("inline_max {size} must be below the stripe size {stripe}")]
-    BadInlineMax { size: usize, stripe: usize },
+    BadInlineMax {
+        /// `inline_max` asked for, in bytes.
+        size: usize,
+        /// The stripe size, K × block size, in bytes.
+        stripe: usize,
+    },
+    /// The config file cannot be read.
     #[error("cannot read config file {path}: {source}")]
     ReadFile {
+        /// The file.
         path: PathBuf,
+        /// Why it cannot be read.
         #[source]
         source: std::io::Error,
     },
+    /// The config file is not valid TOML for [`ConfigFile`] (an unknown field included).
     #[error("config file {path} is invalid: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message, with the line.
+        message: String,
+    },
+    /// A folder the node needs cannot be created.
     #[error("cannot create {path}: {source}")]
     CreateDir {
+        /// The folder.
         path: PathBuf,
+        /// Why it cannot be created.
         #[source]
         source: std::io::Error,
     },
@@ -69,14 +138,18 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EcParams {
+    /// K: data shards per stripe, the fewest a read needs.
     pub data: usize,
+    /// M: parity shards per stripe, the shards that may be lost.
     pub parity: usize,
 }
 
 impl EcParams {
+    /// K+M as given; [`NodeConfig::validate`] checks them.
     pub const fn new(data: usize, parity: usize) -> Self {
         Self { data, parity }
     }
+    /// K+M: shards per stripe, and the disks each segment is spread over.
     pub const fn width(&self) -> usize {
         self.data + self.parity
     }
@@ -121,10 +194,15 @@ impl fmt::Display for EcParams {
 /// One disk: a directory (a mount point in production) in a node in a site.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiskSpec {
+    /// The node-local id (`d0`): written into the disk's stamp, which must match at every
+    /// start, and how records before disk UUIDs name the disk.
     pub id: String,
+    /// The directory; formatted (stamped) only when empty.
     pub path: PathBuf,
+    /// The node the disk belongs to, a failure domain for placement.
     #[serde(default = "default_node")]
     pub node: String,
+    /// The site the node is in, the widest failure domain: shards spread over sites first.
     #[serde(default = "default_site")]
     pub site: String,
 }
@@ -137,6 +215,7 @@ fn default_site() -> String {
 }
 
 impl DiskSpec {
+    /// A disk of the default node (`node1`) in the default site (`site1`).
     pub fn local(id: impl Into<String>, path: impl Into<PathBuf>) -> Self {
         Self {
             id: id.into(),
@@ -147,8 +226,11 @@ impl DiskSpec {
     }
 }
 
+/// Bytes per shard block: 256 KiB, so a 4+2 stripe holds 1 MiB of data.
 pub const DEFAULT_BLOCK_SIZE: usize = 256 * 1024;
+/// Objects up to 16 KiB are kept inline in the metadata store.
 pub const DEFAULT_INLINE_MAX: usize = 16 * 1024;
+/// Disks of the embedded default: six, the width of 4+2.
 pub const EMBEDDED_DISKS: usize = 6;
 
 /// Everything the engine needs to open a node.
@@ -156,7 +238,9 @@ pub const EMBEDDED_DISKS: usize = 6;
 pub struct NodeConfig {
     /// Holds the metadata store (`meta/`) and, in the embedded default, the disks.
     pub data_dir: PathBuf,
+    /// The disks, in order: shard stores are opened in this order and must match it.
     pub disks: Vec<DiskSpec>,
+    /// K+M for new segments (each segment records its own geometry).
     pub ec: EcParams,
     /// Shards per stripe that must be durable before a write is acknowledged.
     pub write_quorum: usize,
@@ -174,28 +258,47 @@ pub struct NodeConfig {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// [`NodeConfig::data_dir`] (`--data`, `STELE_DATA`).
     pub data_dir: Option<PathBuf>,
+    /// Erasure coding as `"K+M"` (`--ec`, `STELE_EC`).
     pub ec: Option<EcParams>,
+    /// [`NodeConfig::write_quorum`] (`--write-quorum`, `STELE_WRITE_QUORUM`).
     pub write_quorum: Option<usize>,
+    /// [`NodeConfig::block_size`] in bytes; set only here.
     pub block_size: Option<usize>,
+    /// [`NodeConfig::inline_max`] in bytes; set only here.
     pub inline_max: Option<usize>,
+    /// [`NodeConfig::require_object_lock`]; the flag turns it on whatever the file says.
     pub require_object_lock: Option<bool>,
+    /// The `[[disk]]` tables, in order; `--disk` replaces them all.
     #[serde(default, rename = "disk")]
     pub disks: Vec<DiskFileEntry>,
+    /// The S3 listener's address (`--s3-addr`, `STELE_S3_ADDR`).
     pub s3_addr: Option<String>,
+    /// The admin API listener's address (`--admin-addr`, `STELE_ADMIN_ADDR`).
     pub admin_addr: Option<String>,
 }
 
+/// One `[[disk]]` table of the config file: a [`DiskSpec`] in which every field but the
+/// path may be left out.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiskFileEntry {
+    /// The disk's directory.
     pub path: PathBuf,
+    /// Its id; default `d<position>` (`d0` for the first table).
     pub id: Option<String>,
+    /// Its node; default `node1`.
     pub node: Option<String>,
+    /// Its site; default `site1`.
     pub site: Option<String>,
 }
 
 impl ConfigFile {
+    /// Reads and parses a config file; an unknown field is refused, not ignored.
+    ///
+    /// # Errors
+    /// [`ConfigError::ReadFile`], [`ConfigError::Parse`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
             path: path.to_owned(),
@@ -223,6 +326,8 @@ impl NodeConfig {
         Self::with_disks(data_dir, disks, EcParams::default())
     }
 
+    /// `disks` with `ec`, and the defaults for the rest: [`default_quorum`], 256 KiB blocks,
+    /// 16 KiB inline, Object Lock not required.
     pub fn with_disks(data_dir: impl Into<PathBuf>, disks: Vec<DiskSpec>, ec: EcParams) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -244,6 +349,7 @@ impl NodeConfig {
             .collect()
     }
 
+    /// Where the metadata store (RocksDB) lives: `data_dir/meta`.
     pub fn meta_dir(&self) -> PathBuf {
         self.data_dir.join("meta")
     }

@@ -13,10 +13,14 @@ use crate::meta::RetentionPolicy;
 use crate::store::{Store, StoreError};
 use crate::types::BucketName;
 
+/// Why an administrative operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
+    /// From the identity store: an unknown user, the last administrator, an approval that
+    /// is unknown, expired or approved by its own requester, ...
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// From the engine: an unknown bucket, an invalid retention policy, ...
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -24,11 +28,14 @@ pub enum ControlError {
 /// What a privileged call did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// Carried out now.
     Done,
     /// Waiting for a second administrator.
     Pending(ApprovalRecord),
 }
 
+/// The administrative operations the admin API calls, over the engine and the identity
+/// store; cheap to clone.
 #[derive(Clone)]
 pub struct Control {
     store: Store,
@@ -42,14 +49,17 @@ impl std::fmt::Debug for Control {
 }
 
 impl Control {
+    /// Operations over `store` and `ids`.
     pub fn new(store: Store, ids: Arc<Identities>) -> Self {
         Self { store, ids }
     }
 
+    /// The engine, for calls that need no two-person rule.
     pub fn store(&self) -> &Store {
         &self.store
     }
 
+    /// The identity store, for calls that need no two-person rule.
     pub fn identities(&self) -> &Identities {
         &self.ids
     }

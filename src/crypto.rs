@@ -25,6 +25,7 @@ impl std::fmt::Debug for SealKey {
 }
 
 impl SealKey {
+    /// The sealing key made from 32 bytes of key material (the node's master key).
     pub fn new(bytes: &[u8; 32]) -> Self {
         // A 32-byte key is exactly what ChaCha20-Poly1305 takes; this cannot fail.
         let key = UnboundKey::new(&CHACHA20_POLY1305, bytes)
@@ -74,15 +75,19 @@ pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
 pub struct Digest(digest::Context);
 
 impl Digest {
+    /// A SHA-1 over no bytes yet (S3's `x-amz-checksum-sha1`; not for security).
     pub fn sha1() -> Self {
         Self(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY))
     }
+    /// A SHA-256 over no bytes yet.
     pub fn sha256() -> Self {
         Self(digest::Context::new(&digest::SHA256))
     }
+    /// Feeds the next bytes.
     pub fn update(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
     }
+    /// The digest: 20 bytes for SHA-1, 32 for SHA-256.
     pub fn finish(self) -> Vec<u8> {
         self.0.finish().as_ref().to_vec()
     }

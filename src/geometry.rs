@@ -7,15 +7,23 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How one segment is erasure-coded: K+M shards, the block size and the segment's length.
+/// Kept in the segment's record, so a segment is read with the geometry it was written with
+/// whatever the node's configuration says now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Geometry {
+    /// K: data shards, blocks of object bytes per stripe.
     pub data: u16,
+    /// M: parity shards; any M of the K+M shards may be lost.
     pub parity: u16,
+    /// Bytes of a full block; only the last stripe's blocks are shorter.
     pub block_size: u32,
+    /// The segment's length in bytes (object bytes, before padding).
     pub len: u64,
 }
 
 impl Geometry {
+    /// K data shards, M parity shards, blocks of `block_size` bytes, `len` bytes in all.
     pub fn new(data: usize, parity: usize, block_size: usize, len: u64) -> Self {
         Self {
             data: data as u16,
@@ -25,16 +33,20 @@ impl Geometry {
         }
     }
 
+    /// K: the data shards, and the good blocks a stripe needs to be read.
     pub fn k(&self) -> usize {
         self.data as usize
     }
+    /// K+M: the shards of the segment, each on its own disk.
     pub fn width(&self) -> usize {
         (self.data + self.parity) as usize
     }
+    /// Object bytes in a full stripe: K × `block_size`.
     pub fn stripe_size(&self) -> u64 {
         self.data as u64 * self.block_size as u64
     }
 
+    /// Stripes in the segment (0 for an empty one); also the blocks in each shard file.
     pub fn stripes(&self) -> u64 {
         self.len.div_ceil(self.stripe_size())
     }

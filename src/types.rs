@@ -10,14 +10,33 @@ use serde::{Deserialize, Serialize};
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
+    /// A bucket name breaks one of S3's naming rules ([`BucketName::new`]).
     #[error("invalid bucket name {name:?}: {reason}")]
-    InvalidBucketName { name: String, reason: &'static str },
+    InvalidBucketName {
+        /// The name as given.
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// An object key longer than [`ObjectKey::MAX_LEN`].
     #[error("object key is {len} bytes; the limit is {max}")]
-    KeyTooLong { len: usize, max: usize },
+    KeyTooLong {
+        /// The key's length in bytes (UTF-8).
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// An empty object key.
     #[error("object key is empty")]
     EmptyKey,
+    /// A version or segment id that is not 32 hex digits.
     #[error("invalid id {text:?}: {reason}")]
-    InvalidId { text: String, reason: &'static str },
+    InvalidId {
+        /// The text as given.
+        text: String,
+        /// What an id must look like.
+        reason: &'static str,
+    },
 }
 
 /// A bucket name that follows S3's naming rules (3-63 characters of lower-case letters,
@@ -27,6 +46,10 @@ pub enum NameError {
 pub struct BucketName(String);
 
 impl BucketName {
+    /// Checks `name` against S3's naming rules.
+    ///
+    /// # Errors
+    /// [`NameError::InvalidBucketName`], with the rule it breaks.
     pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
         let name = name.into();
         let bad = |reason| NameError::InvalidBucketName {
@@ -61,6 +84,7 @@ impl BucketName {
         Ok(Self(name))
     }
 
+    /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -92,8 +116,13 @@ impl fmt::Display for BucketName {
 pub struct ObjectKey(String);
 
 impl ObjectKey {
+    /// The longest key in bytes of UTF-8, as in S3.
     pub const MAX_LEN: usize = 1024;
 
+    /// Checks that `key` is not empty and at most [`Self::MAX_LEN`] bytes.
+    ///
+    /// # Errors
+    /// [`NameError::EmptyKey`] or [`NameError::KeyTooLong`].
     pub fn new(key: impl Into<String>) -> Result<Self, NameError> {
         let key = key.into();
         if key.is_empty() {
@@ -108,6 +137,7 @@ impl ObjectKey {
         Ok(Self(key))
     }
 
+    /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -142,15 +172,19 @@ pub type Hash = [u8; 32];
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The instant `us` microseconds after the Unix epoch (before it if negative).
     pub const fn from_micros(us: i64) -> Self {
         Self(us)
     }
+    /// The instant `s` seconds after the Unix epoch.
     pub const fn from_secs(s: i64) -> Self {
         Self(s * 1_000_000)
     }
+    /// Microseconds since the Unix epoch.
     pub const fn micros(self) -> i64 {
         self.0
     }
+    /// `us` microseconds later (earlier if negative), saturating instead of overflowing.
     pub fn plus_micros(self, us: i64) -> Self {
         Self(self.0.saturating_add(us))
     }
@@ -176,6 +210,8 @@ impl fmt::Display for Timestamp {
 /// sort by creation time; the last 8 are random so ids from different nodes never collide.
 macro_rules! time_sortable_id {
     ($name:ident, $what:literal) => {
+        /// A time-sortable id: a big-endian microsecond timestamp, then 8 random bytes.
+        /// Written as 32 lower-case hex digits.
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub struct $name(pub [u8; 16]);
 
@@ -186,12 +222,15 @@ macro_rules! time_sortable_id {
                 Self(crate::types::next_id_bytes(now))
             }
 
+            /// When the id was made, from its first 8 bytes: the clock's reading, or a
+            /// microsecond past the previous id if the clock stood still or stepped back.
             pub fn timestamp(&self) -> Timestamp {
                 let mut t = [0u8; 8];
                 t.copy_from_slice(&self.0[..8]);
                 Timestamp(u64::from_be_bytes(t) as i64)
             }
 
+            /// The 16 bytes, as metadata keys hold them (they sort by time).
             pub fn as_bytes(&self) -> &[u8; 16] {
                 &self.0
             }

@@ -22,21 +22,33 @@ use crate::types::{BucketName, ObjectKey, Timestamp};
 /// One version a drill read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Sampled {
+    /// The version's bucket.
     pub bucket: String,
+    /// The version's object key.
     pub key: String,
+    /// As clients name it (`null` or the id).
     pub version: String,
+    /// Bytes read back; 0 when the read failed.
     pub bytes: u64,
     /// `None` when the bytes came back whole and matched; else why not.
     pub failure: Option<String>,
 }
 
+/// What one drill read and found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DrillReport {
+    /// When the drill began, on the retention clock.
     pub started: Option<Timestamp>,
+    /// When it ended, on the retention clock.
     pub finished: Option<Timestamp>,
+    /// Object versions in every bucket (delete markers not counted): what the sample was
+    /// drawn from.
     pub versions_total: u64,
+    /// The versions read, in the order read.
     pub sample: Vec<Sampled>,
+    /// Versions that came back whole and matched.
     pub passed: u64,
+    /// Versions that did not (each one alerted).
     pub failed: u64,
     /// The drill could not draw its sample (the metadata store failed): it did not run,
     /// whatever `passed` says.
@@ -175,6 +187,7 @@ pub async fn drill(store: &Store, alerts: Option<&Alerts>, sample: usize) -> Dri
     report
 }
 
+/// What the drill worker has done, as `GET /v1/drill` shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DrillStatus {
     /// Drills that ran (drew their sample and read it back).
@@ -183,8 +196,11 @@ pub struct DrillStatus {
     pub failed_runs: u64,
     /// Why the last drill could not run; `None` once one runs.
     pub last_failure: Option<String>,
+    /// The report of the last drill that ran.
     pub last: Option<DrillReport>,
+    /// Versions a drill reads at most (`--drill-sample`).
     pub sample_size: usize,
+    /// Seconds from the end of one drill to the start of the next (`--drill-interval`).
     pub interval_secs: u64,
 }
 
@@ -199,6 +215,8 @@ pub struct DrillWorker {
 }
 
 impl DrillWorker {
+    /// A worker that reads a sample of up to `sample` versions every `interval` (at
+    /// least a second), alerting every failure to `alerts`.
     pub fn new(store: Store, alerts: Arc<Alerts>, interval: Duration, sample: usize) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -213,6 +231,7 @@ impl DrillWorker {
         })
     }
 
+    /// A copy of the status.
     pub fn status(&self) -> DrillStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
@@ -281,12 +300,15 @@ impl PassWorker for DrillWorker {
 /// The repair queue's length and what the repair worker did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RepairStatus {
+    /// Entries queued, due or not (several may name one segment).
     pub queue_length: u64,
     /// Entries in the queue whose last attempt failed.
     pub failing: u64,
     /// Entries handled (repaired, found healthy, or whose version is gone).
     pub handled: u64,
+    /// Shards rebuilt since the process started.
     pub shards_rebuilt: u64,
+    /// Attempts that found a stripe with fewer than K good blocks (the entry stays queued).
     pub unrepairable: u64,
     /// Attempts that failed (each entry stays queued and is retried with backoff).
     pub failed_attempts: u64,
@@ -300,11 +322,17 @@ pub struct RepairStatus {
 /// A queued repair whose last attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FailingRepair {
+    /// The version's bucket.
     pub bucket: String,
+    /// The version's object key.
     pub key: String,
+    /// The version id (32 hex digits).
     pub version: String,
+    /// Attempts that failed so far.
     pub attempts: u32,
+    /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// When the entry is due again, on the store's clock.
     pub next_attempt: Timestamp,
 }
 
@@ -328,6 +356,8 @@ fn retry_after(attempts: u32, every: Duration) -> Duration {
 }
 
 impl RepairWorker {
+    /// A worker that drains what is due every `every` (`--repair-interval`, at least a
+    /// second), which is also the first wait after a failed attempt.
     pub fn new(store: Store, alerts: Option<Arc<Alerts>>, every: Duration) -> Arc<Self> {
         Arc::new(Self {
             store,

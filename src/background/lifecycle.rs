@@ -118,6 +118,11 @@ pub fn validate(config: &LifecycleConfig) -> Result<(), StoreError> {
 }
 
 impl Store {
+    /// GetBucketLifecycleConfiguration: the bucket's rules.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], [`StoreError::NoLifecycle`] if it has none, or a
+    /// metadata error.
     pub fn lifecycle(&self, bucket: &BucketName) -> Result<LifecycleConfig, StoreError> {
         self.bucket(bucket)?;
         self.meta()
@@ -127,6 +132,12 @@ impl Store {
             })
     }
 
+    /// PutBucketLifecycleConfiguration (`Some`, checked by [`validate`] first) or
+    /// DeleteBucketLifecycle (`None`). The next pass applies the new rules.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`] (also when the bucket goes meanwhile),
+    /// [`StoreError::InvalidLifecycle`], or a metadata error.
     pub fn set_lifecycle(
         &self,
         bucket: &BucketName,
@@ -150,7 +161,9 @@ impl Store {
 /// Where an interrupted pass resumes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// When the interrupted pass began (retention clock), so the resumed one reports it.
     pub started: Timestamp,
+    /// The bucket the pass was in; buckets before it are done.
     pub bucket: BucketName,
     /// The last key whose versions were fully handled.
     pub after: Option<ObjectKey>,
@@ -164,26 +177,42 @@ impl Record for Checkpoint {
 /// The counts of one pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PassReport {
+    /// When the pass began, on the retention clock (kept across a resume).
     pub started: Option<Timestamp>,
+    /// When the pass finished, on the retention clock; `None` while it runs.
     pub finished: Option<Timestamp>,
+    /// Versions (delete markers included) of keys in buckets with rules.
     pub versions_examined: u64,
+    /// Current versions expired by a delete marker (versioned buckets).
     pub delete_markers_added: u64,
+    /// Versions removed: noncurrent ones, lone delete markers, current ones of
+    /// unversioned buckets.
     pub versions_removed: u64,
     /// Versions the rules would remove but Object Lock protects.
     pub kept_locked: u64,
+    /// Multipart uploads aborted by AbortIncompleteMultipartUpload.
     pub uploads_aborted: u64,
+    /// Actions that failed for another reason than Object Lock (logged; the pass goes on).
+    /// A metadata failure fails the pass instead.
     pub errors: u64,
 }
 
+/// What the lifecycle worker is doing and has done, as `GET /v1/lifecycle` shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LifecycleStatus {
+    /// A pass is under way.
     pub running: bool,
+    /// Paused by an administrator: the pass is stopped at its checkpoint until resumed.
     pub paused: bool,
+    /// Passes finished since the process started.
     pub passes: u64,
+    /// The pass under way, with its counts so far.
     pub current: Option<PassReport>,
+    /// The last pass that finished.
     pub last_pass: Option<PassReport>,
     /// Throttle: versions examined per second.
     pub rate_limit: u32,
+    /// Seconds from the end of one pass to the start of the next.
     pub interval_secs: u64,
     /// Passes that met an error and did not finish (each resumed from its checkpoint).
     pub failed_passes: u64,
@@ -200,6 +229,8 @@ pub struct LifecycleWorker {
 }
 
 impl LifecycleWorker {
+    /// A worker that starts a pass every `interval` and examines at most `rate_limit`
+    /// versions a second (at least 1).
     pub fn new(
         store: Store,
         alerts: Option<Arc<Alerts>>,
@@ -222,6 +253,7 @@ impl LifecycleWorker {
         f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// A copy of the status, with the runner's pause state and failures.
     pub fn status(&self) -> LifecycleStatus {
         let mut st = self.with_status(|s| s.clone());
         st.paused = self.control.paused();

@@ -18,6 +18,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// A throttle of `rate` units a second (at least 1), counting from now.
     pub fn new(rate: u32) -> Self {
         Self {
             rate: rate.max(1),
@@ -26,6 +27,8 @@ impl Throttle {
         }
     }
 
+    /// Counts `units` more done and, if that is ahead of the rate, sleeps until it is not
+    /// (at most a second per call, so a pass still sees a stop in good time).
     pub fn wait(&mut self, units: u64) {
         self.done += units;
         let due = Duration::from_secs_f64(self.done as f64 / f64::from(self.rate));
@@ -67,10 +70,13 @@ pub struct Control {
 }
 
 impl Control {
+    /// Whether the worker is paused: its pass stops at the next key and no pass starts
+    /// until it is resumed.
     pub fn paused(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
     }
 
+    /// Whether a pass is under way.
     pub fn running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }
@@ -175,6 +181,7 @@ pub trait PassWorker: Send + Sync + 'static {
     fn scope(&self) -> Scope {
         Scope::Node
     }
+    /// The worker's controls, which the runner and the admin API share.
     fn control(&self) -> &Control;
     /// Where a failed pass is alerted.
     fn alerts(&self) -> Option<&crate::alert::Alerts>;
@@ -188,9 +195,12 @@ pub trait PassWorker: Send + Sync + 'static {
     fn pass_at_start(&self) -> bool {
         false
     }
+    /// The checkpoint an interrupted or failed pass left, if any: the next pass resumes
+    /// from it.
     fn load_checkpoint(&self) -> Option<Self::Checkpoint> {
         None
     }
+    /// Forgets the checkpoint (a cancelled pass), so the next pass starts from the top.
     fn clear_checkpoint(&self) {}
     /// One pass (from `resume`); see [`PassEnd`] and [`Control::should_stop`].
     fn pass(&self, resume: Option<Self::Checkpoint>, stop: &watch::Receiver<bool>) -> PassEnd;
@@ -299,9 +309,13 @@ pub async fn run<W: PassWorker>(w: Arc<W>, mut shutdown: watch::Receiver<bool>) 
 /// What every worker shows, whatever it does (`/v1/workers`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WorkerStatus {
+    /// The worker's name ([`PassWorker::name`]).
     pub name: &'static str,
+    /// Where it runs in a cluster.
     pub scope: Scope,
+    /// A pass is under way.
     pub running: bool,
+    /// Paused by an administrator: no pass runs until it is resumed.
     pub paused: bool,
     /// Passes finished since the process started.
     pub passes: u64,
@@ -309,6 +323,7 @@ pub struct WorkerStatus {
     pub failed_passes: u64,
     /// Why the last pass that ended failed; `None` once one finishes.
     pub last_failure: Option<String>,
+    /// Seconds from the end of one pass to the start of the next.
     pub interval_secs: u64,
 }
 

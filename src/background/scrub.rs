@@ -23,30 +23,47 @@ const CHECKPOINT_KEY: &str = "worker.scrub.checkpoint";
 /// A version scrub could not rebuild.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unrepairable {
+    /// The version's bucket.
     pub bucket: BucketName,
+    /// The version's object key.
     pub key: ObjectKey,
     /// As clients name it (`null` or the id).
     pub version_id: String,
+    /// The first stripe (counted within its segment) with fewer than K good blocks; 0 for
+    /// an inline version whose bytes fail their hash.
     pub stripe: u64,
 }
 
 /// The counts of one pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScrubReport {
+    /// When the pass began, on the retention clock (kept across a resume).
     pub started: Option<Timestamp>,
+    /// When the pass finished, on the retention clock; `None` while it runs.
     pub finished: Option<Timestamp>,
+    /// Versions checked, delete markers included.
     pub versions: u64,
+    /// Shards that opened and matched their recorded root.
     pub shards_verified: u64,
+    /// Bytes read and hashed: every good block (padding included) and inline objects.
     pub bytes_verified: u64,
+    /// Shards not there to check: no file, an unreadable or offline disk, or never written
+    /// (their disk failed during the PUT).
     pub missing: u64,
+    /// Shards whose trailer, hash list or a block does not verify against the recorded root
+    /// (a block that cannot be read counts too).
     pub corrupt: u64,
+    /// Shards rebuilt, in place or on another disk.
     pub repaired: u64,
+    /// Versions with a stripe below K good blocks: reported and alerted, never dropped.
     pub unrepairable: Vec<Unrepairable>,
     /// The pass continued one that was interrupted (by a crash or shutdown).
     pub resumed: bool,
     /// Keys handled before the interruption, when resumed.
     pub keys_before_resume: u64,
+    /// Keys handled, all versions of each, counting those before a resume.
     pub keys: u64,
+    /// Milliseconds the pass ran (since its resume, if it was resumed).
     pub duration_ms: u64,
     /// Shard files no version references, moved to `quarantine/` (never deleted).
     pub orphans_quarantined: u64,
@@ -55,8 +72,11 @@ pub struct ScrubReport {
 /// Where an interrupted pass resumes, with what it had counted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// The bucket the pass was in; buckets before it are done.
     pub bucket: BucketName,
+    /// The last key whose versions were all checked: the pass resumes after it.
     pub after: ObjectKey,
+    /// The counts so far, carried into the resumed pass.
     pub report: ScrubReport,
 }
 
@@ -130,23 +150,36 @@ impl From<CheckpointV1> for Checkpoint {
 /// Counts since the process started, across passes (for metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ScrubTotals {
+    /// As [`ScrubReport::shards_verified`].
     pub shards_verified: u64,
+    /// As [`ScrubReport::bytes_verified`].
     pub bytes_verified: u64,
+    /// As [`ScrubReport::missing`].
     pub missing: u64,
+    /// As [`ScrubReport::corrupt`].
     pub corrupt: u64,
+    /// As [`ScrubReport::repaired`].
     pub repaired: u64,
 }
 
+/// What the scrub worker is doing and has done, as `GET /v1/scrub` and `/metrics` show it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScrubStatus {
+    /// Counts since the process started.
     pub totals: ScrubTotals,
+    /// A pass is under way.
     pub running: bool,
+    /// Paused by an administrator: the pass is stopped at its checkpoint until resumed.
     pub paused: bool,
+    /// Passes finished since the process started.
     pub passes: u64,
+    /// The pass under way, with its counts so far.
     pub current: Option<ScrubReport>,
+    /// The last pass that finished.
     pub last_pass: Option<ScrubReport>,
     /// Throttle: bytes verified per second.
     pub rate_bytes_per_sec: u32,
+    /// Seconds from the end of one pass to the start of the next (`--scrub-interval`).
     pub interval_secs: u64,
     /// Passes that met an error and did not finish (each resumed from its checkpoint).
     pub failed_passes: u64,
@@ -154,6 +187,7 @@ pub struct ScrubStatus {
     pub last_failure: Option<String>,
 }
 
+/// The scrub worker of one node: its passes run on [`runner::run`](super::runner::run).
 pub struct ScrubWorker {
     store: Store,
     alerts: Option<Arc<Alerts>>,
@@ -162,6 +196,8 @@ pub struct ScrubWorker {
 }
 
 impl ScrubWorker {
+    /// A worker that starts a pass every `interval` and verifies at most
+    /// `rate_bytes_per_sec` bytes a second (at least 1); `alerts` receives what it finds.
     pub fn new(
         store: Store,
         alerts: Option<Arc<Alerts>>,
@@ -184,6 +220,7 @@ impl ScrubWorker {
         f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// A copy of the status, with the runner's pause state and failures.
     pub fn status(&self) -> ScrubStatus {
         let mut st = self.with_status(|s| s.clone());
         st.paused = self.control.paused();

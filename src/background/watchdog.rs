@@ -16,13 +16,18 @@ use crate::disk::DiskState;
 use crate::store::Store;
 use crate::types::{BucketName, Timestamp};
 
+/// What the watchdog has seen, as `GET /v1/watchdog` shows it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WatchStatus {
+    /// Rounds of checks since the process started.
     pub checks: u64,
     /// Buckets whose backups are overdue now.
     pub overdue: Vec<String>,
 }
 
+/// The watchdog worker: each round compares disk states and the retention clock's anomaly
+/// count with the last round's, and backup freshness with each bucket's expectation, and
+/// alerts what changed or is overdue.
 pub struct Watchdog {
     store: Store,
     alerts: Arc<Alerts>,
@@ -55,6 +60,7 @@ impl Watchdog {
         })
     }
 
+    /// A copy of the status.
     pub fn status(&self) -> WatchStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }

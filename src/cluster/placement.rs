@@ -10,16 +10,20 @@ use std::collections::BTreeMap;
 
 use crate::config::DiskSpec;
 
+/// The disks shards may go to, each with its node and site, in configuration order (a
+/// disk's index here is the index [`Topology::place`] answers with).
 #[derive(Debug, Clone)]
 pub struct Topology {
     disks: Vec<DiskSpec>,
 }
 
 impl Topology {
+    /// The topology of `disks`, as configured.
     pub fn new(disks: Vec<DiskSpec>) -> Self {
         Self { disks }
     }
 
+    /// Every disk, in configuration order.
     pub fn disks(&self) -> &[DiskSpec] {
         &self.disks
     }

@@ -50,32 +50,76 @@ pub use shard::{Corruption, Expect, Hash};
 /// them apart.
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
+    /// The disk is offline (an earlier I/O error, its stamp gone or naming another disk):
+    /// the operation was not tried.
     #[error("disk {disk} is offline")]
-    Offline { disk: String },
+    Offline {
+        /// The disk's configured id.
+        disk: String,
+    },
+    /// The disk ran out of space (ENOSPC) earlier: it takes no new shards, but its shards
+    /// can still be read.
     #[error("disk {disk} is full")]
-    Full { disk: String },
+    Full {
+        /// The disk's configured id.
+        disk: String,
+    },
+    /// An I/O call failed. Most such failures change the disk's [`DiskState`] too (ENOSPC
+    /// makes it full, others offline); a missing file or a failed block read does not.
     #[error("disk {disk}: {op} {path}: {source}")]
     Io {
+        /// The disk's configured id.
         disk: String,
+        /// The operation that failed (`create`, `write`, `fsync`, `link`, `read`, ...).
         op: &'static str,
+        /// The file or directory it failed on.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
+    /// A shard file does not match what the metadata says it holds, or a rebuilt one does
+    /// not hash to the recorded root. The shard is bad, not the disk.
     #[error("shard file {path} is corrupt: {what}")]
-    Corrupt { path: PathBuf, what: Corruption },
+    Corrupt {
+        /// The shard file.
+        path: PathBuf,
+        /// What does not match.
+        what: Corruption,
+    },
+    /// A shard of that name is already finished: finishing a new one never replaces it.
     #[error("shard file {path} already exists; shard files are never rewritten")]
-    AlreadyExists { path: PathBuf },
+    AlreadyExists {
+        /// The finished shard file.
+        path: PathBuf,
+    },
+    /// The directory's stamp names another disk: a mount or configuration mix-up. Refused
+    /// at start rather than writing into another disk.
     #[error("directory {path} is stamped as disk {found:?} but configured as {expected:?}")]
     WrongDisk {
+        /// The disk directory.
         path: PathBuf,
+        /// The id in the configuration.
         expected: String,
+        /// The id in the stamp.
         found: String,
     },
+    /// The directory holds files but no stamp: someone else's data, never formatted over.
     #[error("directory {path} holds files but no disk stamp; refusing to use it as disk {id:?}")]
-    Unformatted { path: PathBuf, id: String },
+    Unformatted {
+        /// The disk directory.
+        path: PathBuf,
+        /// The id it is configured as.
+        id: String,
+    },
+    /// The stamp was written by a newer release, whose files this one may not read.
     #[error("disk stamp {path} has format {format}, newer than this release reads")]
-    UnknownStampFormat { path: PathBuf, format: u32 },
+    UnknownStampFormat {
+        /// The stamp file.
+        path: PathBuf,
+        /// The format number in it.
+        format: u32,
+    },
 }
 
 /// A disk's identity across nodes and sites: 16 random bytes written into its stamp when it
@@ -127,11 +171,14 @@ impl<'de> Deserialize<'de> for DiskUuid {
 /// One shard: shard `index` (0-based, data shards first) of segment `segment`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ShardName {
+    /// The segment the shard belongs to.
     pub segment: SegmentId,
+    /// Which of the segment's K+M shards: 0..K hold data blocks, K..K+M parity blocks.
     pub index: usize,
 }
 
 impl ShardName {
+    /// Shard `index` of `segment`.
     pub fn new(segment: SegmentId, index: usize) -> Self {
         Self { segment, index }
     }
@@ -158,18 +205,28 @@ pub struct FoundShard {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DiskState {
+    /// Takes new shards and serves reads.
     Online,
+    /// Failed (an I/O error, its stamp gone or naming another disk): takes no work until a
+    /// probe after a rest finds it well again.
     Offline,
+    /// Out of space (ENOSPC): still serves reads, takes no new shards until a probe after a
+    /// rest finds it well again.
     Full,
 }
 
 /// A disk's place, state and free space, as `/v1/disks` and the watchdog show it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DiskStatus {
+    /// The disk's configured, node-local id (`d0`).
     pub id: String,
+    /// The disk's directory.
     pub path: PathBuf,
+    /// The node the disk belongs to (a failure domain).
     pub node: String,
+    /// The site the disk's node is in (the widest failure domain).
     pub site: String,
+    /// The last known state; reading the status does not probe the disk.
     pub state: DiskState,
     /// From the disk's stamp, once read (an offline disk's may not be known yet).
     pub uuid: Option<DiskUuid>,

@@ -27,28 +27,43 @@ const TRAILER: usize = 64;
 
 pub use crate::types::Hash;
 
+/// How a shard file differs from what the metadata says it holds ([`Expect`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum Corruption {
+    /// The file is shorter than its blocks, hash list and trailer: a torn or cut file.
     #[error("file is shorter than its trailer says")]
     Truncated,
+    /// The file is too long, or its trailer's magic, format, block size, block count or
+    /// data length is not what the metadata expects.
     #[error("trailer is unreadable or does not match the metadata")]
     BadTrailer,
+    /// The hash list (or the root in the trailer) does not hash to the recorded root, or a
+    /// rebuilt shard came out with another root: no block of the file can be trusted.
     #[error("hash list does not match the root in the metadata")]
     RootMismatch,
+    /// One block's bytes do not match its hash: only that stripe's block is bad, the rest
+    /// of the file can still be read.
     #[error("block {block} does not match its hash")]
-    BlockHash { block: u64 },
+    BlockHash {
+        /// The block's index, which is its stripe's index.
+        block: u64,
+    },
 }
 
 /// What the metadata says a shard file must contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expect {
+    /// Bytes of a full block (the segment's geometry).
     pub block_size: u32,
+    /// Blocks in the file: the segment's stripes.
     pub blocks: u64,
+    /// Bytes of block data, before the hash list and trailer.
     pub data_len: u64,
+    /// BLAKE3 of the hash list, as recorded when the shard was written.
     pub root: Hash,
 }
 
-/// Writes one shard file under a temporary name. Dropped before [`ShardWriter::finish`], the
+/// Writes one shard file under a temporary name. Dropped before `ShardWriter::finish`, the
 /// temporary file is removed.
 pub struct ShardWriter {
     disk: LocalDisk,

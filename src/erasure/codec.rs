@@ -6,20 +6,36 @@ use reed_solomon_erasure::galois_8::ReedSolomon;
 /// (K+M slices) then stays in cache, which is about twice as fast as whole large blocks.
 const SLICE: usize = 64 * 1024;
 
+/// Why encoding or reconstruction failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
+    /// The Reed-Solomon crate refuses this K+M (no data shards, or more than 256 shards in
+    /// all): a configuration error, met when the codec is made.
     #[error("erasure coding {data}+{parity} is not supported: {reason}")]
     Unsupported {
+        /// K, the data shards asked for.
         data: usize,
+        /// M, the parity shards asked for.
         parity: usize,
+        /// The crate's refusal.
         reason: String,
     },
+    /// Fewer than K blocks of a stripe are present: the stripe cannot be read or rebuilt.
     #[error("{have} good shards, {need} needed to reconstruct")]
-    TooFewShards { have: usize, need: usize },
+    TooFewShards {
+        /// Blocks present.
+        have: usize,
+        /// K, blocks needed.
+        need: usize,
+    },
+    /// The blocks handed in are not K data and M parity blocks (K+M in all) of one
+    /// length.
     #[error("shards have different lengths")]
     ShardLength,
 }
 
+/// A Reed-Solomon codec for K data and M parity shards, working on one stripe (K+M blocks
+/// of one length) at a time. M may be 0: plain striping, nothing to encode or rebuild.
 pub struct Codec {
     rs: ReedSolomon,
     data: usize,
@@ -33,6 +49,10 @@ impl std::fmt::Debug for Codec {
 }
 
 impl Codec {
+    /// A codec for `data` (K) data shards and `parity` (M) parity shards.
+    ///
+    /// # Errors
+    /// [`CodecError::Unsupported`] if the Reed-Solomon crate refuses K+M.
     pub fn new(data: usize, parity: usize) -> Result<Self, CodecError> {
         if parity == 0 {
             // The crate refuses zero parity; a 0-parity codec is plain striping.
@@ -54,9 +74,11 @@ impl Codec {
         Ok(Self { rs, data, parity })
     }
 
+    /// K: data shards per stripe.
     pub fn data_shards(&self) -> usize {
         self.data
     }
+    /// M: parity shards per stripe.
     pub fn parity_shards(&self) -> usize {
         self.parity
     }

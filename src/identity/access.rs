@@ -7,16 +7,26 @@ use crate::types::BucketName;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     // S3 listener.
+    /// ListBuckets. Any grant allows it whatever its scope.
     ListBuckets,
+    /// CreateBucket.
     CreateBucket,
+    /// DeleteBucket (only an empty bucket is ever deleted).
     DeleteBucket,
     /// HeadBucket, GetBucketLocation, GetBucketVersioning.
     ReadBucket,
+    /// PutBucketVersioning (and PutBucketAcl, accepted only when it changes nothing).
     WriteVersioning,
+    /// GetObjectLockConfiguration.
     ReadLockConfig,
+    /// PutObjectLockConfiguration: the bucket's default retention. Admin only.
     WriteLockConfig,
+    /// GetBucketLifecycleConfiguration.
     ReadLifecycle,
+    /// PutBucketLifecycleConfiguration, DeleteBucketLifecycle.
     WriteLifecycle,
+    /// ListObjects(V2), ListObjectVersions, ListMultipartUploads: keys and metadata, no
+    /// data.
     ListObjects,
     /// Object data: GetObject (and a copy's source).
     ReadObject,
@@ -24,24 +34,41 @@ pub enum Action {
     HeadObject,
     /// PutObject, multipart, a copy's destination.
     WriteObject,
+    /// DeleteObject(s); Object Lock still refuses to remove a protected version (short of
+    /// a GOVERNANCE bypass).
     DeleteObject,
+    /// GetObjectTagging.
     ReadTags,
+    /// PutObjectTagging, DeleteObjectTagging.
     WriteTags,
+    /// GetObjectRetention.
     ReadRetention,
+    /// PutObjectRetention; shortening GOVERNANCE retention also needs the bypass grant.
     WriteRetention,
+    /// GetObjectLegalHold.
     ReadLegalHold,
+    /// PutObjectLegalHold.
     WriteLegalHold,
     // Admin listener.
+    /// Status, disks, clock, workers, queues and alert sinks (health, readiness and
+    /// metrics need no key).
     ReadStatus,
+    /// Read a bucket's retention policy.
     ReadPolicy,
+    /// Set or remove a bucket's retention policy (loosening is held for approval).
     WritePolicy,
+    /// Create buckets and set their backup expectations.
     ManageBuckets,
+    /// Users, grants, keys, governance bypass, alert sinks and the two-person rule.
     ManageIdentities,
+    /// Run, pause, resume or cancel background workers; heal a disk; send a test alert.
     RunWorkers,
+    /// List, approve or deny pending privileged operations.
     Approve,
 }
 
 impl Action {
+    /// Every action, for tests that walk the whole table.
     pub const ALL: [Action; 27] = [
         Action::ListBuckets,
         Action::CreateBucket,

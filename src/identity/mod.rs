@@ -29,30 +29,78 @@ use crate::types::{BucketName, Timestamp};
 /// How long a privileged request waits for a second administrator.
 pub const APPROVAL_WINDOW_MICROS: i64 = 24 * 3600 * 1_000_000;
 
+/// Why an identity operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
+    /// The metadata store failed.
     #[error(transparent)]
     Meta(#[from] MetaError),
+    /// The key folder or a file in it cannot be used (a master key that is unreadable, not
+    /// 64 hex digits or readable by others; a `first-admin` that cannot be written): the
+    /// server does not start.
     #[error("key folder {path}: {message}")]
-    KeyFile { path: String, message: String },
+    KeyFile {
+        /// The file or folder at fault.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No user has this name.
     #[error("user {name} does not exist")]
-    UnknownUser { name: String },
+    UnknownUser {
+        /// The name asked for.
+        name: String,
+    },
+    /// A user of this name exists already.
     #[error("user {name} already exists")]
-    UserExists { name: String },
+    UserExists {
+        /// The name asked for.
+        name: String,
+    },
+    /// The name is not a valid user name.
     #[error("invalid user name {name:?}: 1 to 64 letters, digits, '.', '_' or '-'")]
-    InvalidName { name: String },
+    InvalidName {
+        /// The name refused.
+        name: String,
+    },
+    /// No such access key, or it is revoked (also: its user is gone or disabled).
     #[error("access key {access_key} does not exist or is revoked")]
-    UnknownKey { access_key: String },
+    UnknownKey {
+        /// The access key id asked for.
+        access_key: String,
+    },
+    /// The user's grants do not allow the action.
     #[error("{actor} may not {action:?}")]
-    AccessDenied { actor: String, action: Action },
+    AccessDenied {
+        /// The user's name.
+        actor: String,
+        /// The action refused.
+        action: Action,
+    },
+    /// The change would leave no administrator that can act.
     #[error("the last administrator cannot be removed or disabled")]
     LastAdmin,
+    /// No pending approval has this id.
     #[error("approval {id} does not exist (approved, denied or never requested)")]
-    UnknownApproval { id: String },
+    UnknownApproval {
+        /// The id asked for.
+        id: String,
+    },
+    /// The approval came after its 24 h window; the request is removed and nothing runs.
     #[error("approval {id} expired before it was approved")]
-    ApprovalExpired { id: String },
+    ApprovalExpired {
+        /// The expired request's id.
+        id: String,
+    },
+    /// The requester tried to approve its own request: the two-person rule needs another
+    /// administrator.
     #[error("a request must be approved by another administrator than {requested_by}")]
-    SameApprover { requested_by: String },
+    SameApprover {
+        /// The administrator who filed the request.
+        requested_by: String,
+    },
+    /// A sealed secret did not open: the master key is not the one it was sealed with, or
+    /// the record was altered or moved to another access key id.
     #[error("a secret could not be unsealed: wrong master key or altered record")]
     Unseal,
 }
@@ -68,7 +116,9 @@ pub enum Requested {
 
 /// A newly made key, with its secret (shown once, never stored in plaintext).
 pub struct NewKey {
+    /// The stored key, with its secret sealed.
     pub record: KeyRecord,
+    /// The secret in plaintext: give it to its holder now, as nothing shows it again.
     pub secret: String,
 }
 
@@ -252,6 +302,7 @@ impl Identities {
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The node-wide identity settings (defaults until first changed).
     pub fn settings(&self) -> Result<Settings, IdentityError> {
         Ok(self
             .meta
@@ -259,10 +310,12 @@ impl Identities {
             .unwrap_or_default())
     }
 
+    /// Every user, disabled ones included.
     pub fn users(&self) -> Result<Vec<UserRecord>, IdentityError> {
         Ok(self.meta.kv_list(Space::Identity, "user/", usize::MAX)?)
     }
 
+    /// The user `name`, or [`IdentityError::UnknownUser`].
     pub fn user(&self, name: &str) -> Result<UserRecord, IdentityError> {
         self.meta
             .kv_get(Space::Identity, &user_key(name))?
@@ -286,6 +339,7 @@ impl Identities {
         Ok(())
     }
 
+    /// Creates an enabled user with `grants` and no key; it cannot act until it has one.
     pub fn create_user(&self, name: &str, grants: Vec<Grant>) -> Result<UserRecord, IdentityError> {
         if !valid_name(name) {
             return Err(IdentityError::InvalidName {
@@ -355,6 +409,8 @@ impl Identities {
         self.change_user(name, |u| u.grants = grants)
     }
 
+    /// Disables a user (its keys stop working at once, and are kept) or enables it again.
+    /// Disabling the last administrator is refused.
     pub fn set_disabled(&self, name: &str, disabled: bool) -> Result<UserRecord, IdentityError> {
         self.change_user(name, |u| u.disabled = disabled)
     }
@@ -411,6 +467,7 @@ impl Identities {
         Ok(NewKey { record, secret })
     }
 
+    /// The record of `access_key`, revoked or not.
     pub fn key(&self, access_key: &str) -> Result<KeyRecord, IdentityError> {
         self.meta
             .kv_get(Space::Identity, &key_key(access_key))?
@@ -511,6 +568,8 @@ impl Identities {
         Ok(Requested::Pending(rec))
     }
 
+    /// Every request still waiting for a second administrator, expired ones included
+    /// until someone tries to approve or deny them.
     pub fn approvals(&self) -> Result<Vec<ApprovalRecord>, IdentityError> {
         Ok(self
             .meta

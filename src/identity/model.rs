@@ -24,6 +24,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, for listing and parsing.
     pub const ALL: [Role; 5] = [
         Role::BackupWriter,
         Role::RestoreReader,
@@ -32,6 +33,7 @@ impl Role {
         Role::ReplicationPeer,
     ];
 
+    /// The role's name in the admin API and `stelectl` (`backup-writer`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Role::BackupWriter => "backup-writer",
@@ -42,6 +44,7 @@ impl Role {
         }
     }
 
+    /// The role named `s` (as [`Role::as_str`] spells it), if any.
     pub fn parse(s: &str) -> Option<Self> {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
@@ -50,11 +53,16 @@ impl Role {
 /// The buckets a grant covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scope {
+    /// Every bucket, present and future. Node-wide actions (status, identities, workers,
+    /// approvals) need it.
     All,
+    /// Only these buckets.
     Buckets(Vec<BucketName>),
 }
 
 impl Scope {
+    /// Whether the scope reaches `bucket`; `None` (an action about no one bucket) only
+    /// [`Scope::All`] covers.
     pub fn covers(&self, bucket: Option<&BucketName>) -> bool {
         match (self, bucket) {
             (Scope::All, _) => true,
@@ -64,9 +72,12 @@ impl Scope {
     }
 }
 
+/// One role on some buckets. A user's permissions are the union of its grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
+    /// What the grant allows.
     pub role: Role,
+    /// Where it allows it.
     pub scope: Scope,
 }
 
@@ -74,10 +85,17 @@ pub struct Grant {
 /// granted explicitly, and under the two-person rule).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
+    /// Unique: 1 to 64 letters, digits, '.', '_' or '-'.
     pub name: String,
+    /// When it was created.
     pub created: Timestamp,
+    /// A disabled user may do nothing and none of its keys authenticate; its grants and
+    /// keys are kept for when it is enabled again.
     pub disabled: bool,
+    /// What it may do, and on which buckets.
     pub grants: Vec<Grant>,
+    /// The buckets where it may bypass GOVERNANCE retention; `None`: nowhere. No role
+    /// implies it, not even admin.
     pub bypass_governance: Option<Scope>,
 }
 
@@ -87,6 +105,9 @@ impl Record for UserRecord {
 }
 
 impl UserRecord {
+    /// Whether it is an enabled administrator (admin role on any scope). Whether it can
+    /// act on the admin listener also takes an active admin key: see
+    /// [`super::Identities::admins`].
     pub fn is_admin(&self) -> bool {
         !self.disabled && self.grants.iter().any(|g| g.role == Role::Admin)
     }
@@ -95,7 +116,9 @@ impl UserRecord {
 /// Which listener a key opens: the S3 port or the admin port, never both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Plane {
+    /// The S3 API port; its key ids start with `SK`.
     S3,
+    /// The admin API port; its key ids start with `SA`.
     Admin,
 }
 
@@ -103,11 +126,18 @@ pub enum Plane {
 /// key id; it is never stored or logged in plaintext.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
+    /// The access key id clients present; public.
     pub access_key: String,
+    /// The user it acts as.
     pub user: String,
+    /// The one listener it opens.
     pub plane: Plane,
+    /// The secret, sealed (ChaCha20-Poly1305) under the master key with the access key id
+    /// as associated data: moved to another key id, it does not open.
     pub sealed_secret: Vec<u8>,
+    /// When it was made.
     pub created: Timestamp,
+    /// When it was revoked; a revoked key is kept for the record but never authenticates.
     pub revoked: Option<Timestamp>,
 }
 
@@ -131,18 +161,29 @@ impl Record for KeyRecord {
 /// it needs a second one's approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Privileged {
+    /// Replace a bucket's retention policy with a looser one (a lower minimum, a higher
+    /// maximum, a newly allowed mode) or remove it.
     LoosenPolicy {
+        /// The bucket whose policy changes.
         bucket: BucketName,
+        /// The new policy; `None` removes it.
         policy: Option<RetentionPolicy>,
     },
+    /// Let a user bypass GOVERNANCE retention.
     GrantBypass {
+        /// The user who gets the permission.
         user: String,
+        /// The buckets it covers (`None` would remove it, which is never held).
         scope: Option<Scope>,
     },
+    /// Delete a user holding the admin role (and revoke its keys).
     DeleteAdmin {
+        /// The administrator deleted.
         user: String,
     },
+    /// Turn the two-person rule on or off (only turning it off is held).
     SetTwoPersonRule {
+        /// The rule's new state.
         enabled: bool,
     },
 }
@@ -150,10 +191,15 @@ pub enum Privileged {
 /// A privileged operation waiting for a second administrator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalRecord {
+    /// Random id (16 hex digits) that approve and deny name.
     pub id: String,
+    /// What runs when it is approved.
     pub operation: Privileged,
+    /// The administrator who asked; it cannot approve its own request.
     pub requested_by: String,
+    /// When it was filed.
     pub created: Timestamp,
+    /// `created` plus 24 h; approved later, it does nothing and is removed.
     pub expires: Timestamp,
 }
 

@@ -24,6 +24,7 @@ use crate::types::Timestamp;
 
 /// A source of monotonic time: microseconds since an arbitrary origin, never decreasing.
 pub trait Monotonic: Send + Sync + 'static {
+    /// Microseconds since this source's origin; never less than an earlier reading.
     fn micros(&self) -> i64;
 }
 
@@ -65,6 +66,7 @@ pub const EARLIEST_PLAUSIBLE: Timestamp = Timestamp::from_secs(1_767_225_600); /
 /// The persisted high-water mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClockRecord {
+    /// No retention time handed out is later than this; a restart resumes from it.
     pub high_water: Timestamp,
 }
 
@@ -85,7 +87,9 @@ pub struct Anomaly {
 /// The anomalies seen so far, kept so a restart does not clear the alarm.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnomalyRecord {
+    /// How many anomalies this node has seen since its first start.
     pub count: u64,
+    /// The most recent one.
     pub last: Option<Anomaly>,
 }
 
@@ -97,11 +101,17 @@ impl Record for AnomalyRecord {
 /// What the clock reports for health and metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClockStatus {
+    /// Retention time now: what Object Lock decisions read.
     pub retention_now: Timestamp,
+    /// The wall clock now.
     pub wall_now: Timestamp,
     /// How far retention time runs behind the wall clock (downtime, refused jumps).
     pub behind_wall_micros: i64,
+    /// Anomalies since the node's first start: wall-clock steps not followed, a first
+    /// start before [`EARLIEST_PLAUSIBLE`], a restart with the wall clock more than two
+    /// minutes behind the high-water mark.
     pub anomalies: u64,
+    /// The most recent of them.
     pub last_anomaly: Option<Anomaly>,
 }
 
@@ -119,6 +129,8 @@ struct State {
     last_anomaly: Option<Anomaly>,
 }
 
+/// The retention clock of one node (see the module): the wall clock, held never to run
+/// backwards nor faster than monotonic time, with its high-water mark in the metadata store.
 pub struct RetentionClock {
     wall: SharedClock,
     mono: std::sync::Arc<dyn Monotonic>,
@@ -275,6 +287,7 @@ impl RetentionClock {
         }
     }
 
+    /// Both clocks' readings and the anomalies seen, for health checks and metrics.
     pub fn status(&self) -> ClockStatus {
         let now = self.now();
         let wall_now = self.wall.now();

@@ -37,8 +37,11 @@ use crate::types::Timestamp;
 ///   time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Now {
+    /// The lower of the wall clock and the retention clock: whether a protection has ended.
     pub earliest: Timestamp,
+    /// The higher of the two: where a new version's retention period starts.
     pub latest: Timestamp,
+    /// The wall clock: whether a client's retain-until date is in the future.
     pub wall: Timestamp,
 }
 
@@ -57,33 +60,72 @@ impl Now {
 /// variants, never strings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LockError {
+    /// The version cannot be removed yet: COMPLIANCE retention, or GOVERNANCE without a
+    /// permitted bypass (S3: 403 `AccessDenied`).
     #[error("the version is protected in {} mode until {until}", mode.as_str())]
     RetentionActive {
+        /// The mode of the retention in force.
         mode: RetentionMode,
+        /// When it ends.
         until: Timestamp,
     },
+    /// The version is under legal hold, which blocks removal whatever its retention, until
+    /// someone lifts the hold (S3: 403 `AccessDenied`).
     #[error("the version is under legal hold")]
     LegalHold,
+    /// A retention change would shorten or remove an active retention: never for
+    /// COMPLIANCE, only with a permitted bypass for GOVERNANCE (S3: 403 `AccessDenied`).
     #[error("the {} retention until {until} cannot be shortened or removed", mode.as_str())]
     CannotShorten {
+        /// The mode of the retention in force.
         mode: RetentionMode,
+        /// When it ends: a new date must be this or later.
         until: Timestamp,
     },
+    /// A retention change would switch an active retention's mode: COMPLIANCE never
+    /// becomes GOVERNANCE, and GOVERNANCE becomes COMPLIANCE only with a permitted bypass
+    /// (S3: 403 `AccessDenied`).
     #[error("an active {} retention cannot become {}", from.as_str(), to.as_str())]
     CannotChangeMode {
+        /// The mode in force.
         from: RetentionMode,
+        /// The mode the request asked for.
         to: RetentionMode,
     },
+    /// The retain-until date a request gave is not later than now by the wall clock (S3: 400
+    /// `InvalidArgument`, "The retain until date must be in the future!").
     #[error("the retain-until date {until} is not in the future")]
-    RetainUntilInPast { until: Timestamp },
+    RetainUntilInPast {
+        /// The date the request gave.
+        until: Timestamp,
+    },
+    /// The retention asked for ends before the bucket's policy minimum, or would remove a
+    /// retention the minimum still demands (S3: 400 `InvalidRequest`).
     #[error("the bucket's retention policy requires at least {min_days} days")]
-    PolicyBelowMinimum { min_days: u32 },
+    PolicyBelowMinimum {
+        /// The policy's minimum, in days from the version's creation.
+        min_days: u32,
+    },
+    /// The retention asked for ends after the bucket's policy maximum (S3: 400
+    /// `InvalidRequest`).
     #[error("the bucket's retention policy allows at most {max_days} days")]
-    PolicyAboveMaximum { max_days: u32 },
+    PolicyAboveMaximum {
+        /// The policy's maximum, in days from the version's creation.
+        max_days: u32,
+    },
+    /// The retention mode asked for, or a default retention's, is not one the bucket's
+    /// policy allows (S3: 400 `InvalidRequest`).
     #[error("the bucket's retention policy does not allow {} mode", mode.as_str())]
-    PolicyModeNotAllowed { mode: RetentionMode },
+    PolicyModeNotAllowed {
+        /// The mode the request asked for.
+        mode: RetentionMode,
+    },
+    /// A default retention period outside S3's bounds (S3: 400 `InvalidRetentionPeriod`).
     #[error("the retention period must be 1 to 36500 days or 1 to 100 years")]
     InvalidRetentionPeriod,
+    /// A retention policy that is not coherent: a minimum above the maximum, a bound
+    /// outside 1 to 36500 days, or no mode allowed (S3: 400 `InvalidArgument`; admin API:
+    /// 400 `InvalidPolicy`).
     #[error("a retention policy needs min <= max and at least one mode")]
     InvalidPolicy,
 }

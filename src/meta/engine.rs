@@ -1,5 +1,5 @@
 //! The key-value engine under [`super::Meta`]: keys ordered byte-wise within each column
-//! family, atomic batches. RocksDB ([`super::rocks`]) is the engine of a node; the
+//! family, atomic batches. RocksDB (`meta/rocks.rs`) is the engine of a node; the
 //! in-memory one ([`MemoryEngine`]) runs the same conformance suite and serves tests
 //! (nothing in it survives the process: never a node's metadata). A replicated engine
 //! (the Raft state machine) will stand beside them.

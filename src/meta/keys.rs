@@ -7,6 +7,7 @@
 
 use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 
+/// `bucket 0x00`: the prefix of every version key in the bucket.
 pub fn bucket_prefix(bucket: &BucketName) -> Vec<u8> {
     let mut out = Vec::with_capacity(bucket.as_str().len() + 1);
     out.extend_from_slice(bucket.as_str().as_bytes());
@@ -33,6 +34,8 @@ pub fn object_prefix(bucket: &BucketName, key: &ObjectKey) -> Vec<u8> {
     out
 }
 
+/// The key of one version in `versions`, and of what is keyed like it (`tags`, `inline`,
+/// `locks`): the object prefix, then the inverted version id, so newer sorts first.
 pub fn version_key(bucket: &BucketName, key: &ObjectKey, vid: &VersionId) -> Vec<u8> {
     let mut out = object_prefix(bucket, key);
     out.extend(vid.0.iter().map(|b| !b));
@@ -48,6 +51,7 @@ pub fn upload_key(bucket: &BucketName, key: &ObjectKey, id: &SegmentId) -> Vec<u
     out
 }
 
+/// `U bucket 0x00`: the prefix of every upload record in the bucket.
 pub fn upload_key_prefix(bucket: &BucketName) -> Vec<u8> {
     let mut out = vec![b'U'];
     out.extend(bucket_prefix(bucket));
@@ -62,12 +66,14 @@ pub fn completed_key(id: &SegmentId) -> Vec<u8> {
     out
 }
 
+/// `P upload_id`: the prefix of every part record of an upload.
 pub fn part_prefix(id: &SegmentId) -> Vec<u8> {
     let mut out = vec![b'P'];
     out.extend_from_slice(id.as_bytes());
     out
 }
 
+/// `P upload_id part_number`, the number big-endian so parts list in ascending order.
 pub fn part_key(id: &SegmentId, part: u16) -> Vec<u8> {
     let mut out = part_prefix(id);
     out.extend_from_slice(&part.to_be_bytes());

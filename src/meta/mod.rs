@@ -26,49 +26,94 @@ pub use record::{
     VersionRecord, Versioning,
 };
 
+/// Why a metadata read or write failed, or the store refused a write.
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
+    /// The engine under [`Meta`] (RocksDB, or the in-memory one) failed.
     #[error("metadata store: {op}: {message}")]
-    Engine { op: &'static str, message: String },
+    Engine {
+        /// What it was doing (`"open"`, `"get"`, `"write"`, `"scan"`, ...).
+        op: &'static str,
+        /// The engine's own message.
+        message: String,
+    },
+    /// A stored value's format byte is one this release does not know: written by a newer
+    /// release, or damaged. Never guessed at.
     #[error("{record} record has unknown format version {version}")]
-    UnknownFormat { record: &'static str, version: u8 },
+    UnknownFormat {
+        /// The record type ([`Record::NAME`]).
+        record: &'static str,
+        /// The format byte found.
+        version: u8,
+    },
+    /// A record could not be serialised; nothing was written in its place.
     #[error("{record} record cannot be encoded: {message}")]
     Encode {
+        /// The record type ([`Record::NAME`]).
         record: &'static str,
+        /// The serialiser's message.
         message: String,
     },
+    /// A stored value (or key) of a known format does not parse.
     #[error("{record} record is undecodable: {message}")]
     Decode {
+        /// The record type ([`Record::NAME`]), or what else was being read.
         record: &'static str,
+        /// The decoder's message.
         message: String,
     },
+    /// The multipart upload was completed or aborted meanwhile (S3's `NoSuchUpload`).
     #[error("upload {upload_id} does not exist")]
-    UploadGone { upload_id: SegmentId },
+    UploadGone {
+        /// The upload's id.
+        upload_id: SegmentId,
+    },
+    /// A part Complete uses was uploaded again between Complete's read and its commit: the
+    /// version would name removed data, so Complete fails instead.
     #[error("part {part_number} of upload {upload_id} was re-uploaded while completing")]
     PartChanged {
+        /// The upload's id.
         upload_id: SegmentId,
+        /// The part that changed.
         part_number: u16,
     },
+    /// The write's [`WriteCondition`] did not hold under the write guard.
     #[error("the write's condition on {bucket}/{key} does not hold: {failure:?}")]
     ConditionFailed {
+        /// The bucket written to.
         bucket: BucketName,
+        /// The key written to.
         key: ObjectKey,
+        /// Which S3 error it is.
         failure: ConditionFailure,
     },
+    /// The bucket was deleted while the write was under way: it takes no version.
     #[error("bucket {bucket} was deleted")]
-    BucketGone { bucket: BucketName },
+    BucketGone {
+        /// The bucket.
+        bucket: BucketName,
+    },
+    /// The null version a write would replace has Object Lock state (checked again under
+    /// the guard, whatever the lock layer said before).
     #[error(
         "version {version_id} of {bucket}/{key} has an Object Lock state; it is never replaced"
     )]
     ReplacesLocked {
+        /// The version's bucket.
         bucket: BucketName,
+        /// The version's key.
         key: ObjectKey,
+        /// The locked version.
         version_id: VersionId,
     },
+    /// A version record of this id is already stored: versions are create-only.
     #[error("version {version_id} of {bucket}/{key} already exists; versions are never rewritten")]
     VersionExists {
+        /// The version's bucket.
         bucket: BucketName,
+        /// The version's key.
         key: ObjectKey,
+        /// The id already taken.
         version_id: VersionId,
     },
 }
@@ -117,13 +162,21 @@ impl WriteCondition {
 /// Everything committed with a new version.
 #[derive(Clone, Copy)]
 pub struct NewVersion<'a> {
+    /// The bucket; the commit fails if it is gone.
     pub bucket: &'a BucketName,
+    /// The object key.
     pub key: &'a ObjectKey,
+    /// The version itself.
     pub record: &'a VersionRecord,
+    /// Entries for shards the write could not place, queued in the same batch so that no
+    /// acknowledged version lacks its repair.
     pub repairs: &'a [RepairRecord],
+    /// The key's null version this one replaces (versioning off or suspended), whose
+    /// removal the lock layer allowed; it is removed with everything keyed like it.
     pub replaces: Option<&'a VersionId>,
     /// What the key's current object must be for the commit to happen.
     pub condition: &'a WriteCondition,
+    /// The version's tags (`x-amz-tagging`); an empty set stores nothing.
     pub tags: Option<&'a TagSet>,
     /// The object's bytes, when small enough to live here instead of in shard files.
     pub inline: Option<&'a InlineRecord>,
@@ -134,9 +187,11 @@ pub struct NewVersion<'a> {
 /// The version a multipart Complete commits, with what goes in its batch.
 #[derive(Clone, Copy)]
 pub struct FinishedVersion<'a> {
+    /// The version, whose segments are the chosen parts' segments.
     pub record: &'a VersionRecord,
     /// The key's null version it replaces, whose removal the lock layer allowed.
     pub replaces: Option<&'a VersionId>,
+    /// The Object Lock state decided from the upload's request; an empty one stores nothing.
     pub lock: &'a LockRecord,
     /// Entries for shards the parts' writes could not place.
     pub repairs: &'a [RepairRecord],
@@ -170,18 +225,32 @@ impl Space {
 /// Column families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cf {
+    /// [`BucketRecord`]s by bucket name.
     Buckets,
+    /// [`VersionRecord`]s by version key ([`keys::version_key`]).
     Versions,
+    /// [`UploadRecord`]s (`U`), their [`PartRecord`]s (`P`) and the [`CompletedUpload`]s
+    /// kept a day for retried Completes (`C`).
     Uploads,
+    /// [`PendingRecord`]s by segment id: writes whose shard files may exist unreferenced.
     Pending,
+    /// The repair queue: [`RepairRecord`]s keyed by due time (µs, big-endian), then
+    /// segment id.
     Repair,
     /// Records of earlier releases only (see [`Meta::open`]'s migration).
     System,
+    /// [`TagSet`]s, keyed like the version.
     Tags,
+    /// [`InlineRecord`]s (small objects' bytes), keyed like the version.
     Inline,
+    /// [`LockRecord`]s, keyed like the version; kept apart so that a lock change rewrites
+    /// no version record and leaves Last-Modified alone.
     Locks,
+    /// Users, sealed keys, approvals and identity settings ([`Space::Identity`]).
     Identity,
+    /// Alert sinks and backup-freshness expectations ([`Space::Alerts`]).
     Alerts,
+    /// [`ShardPlacement`]s, keyed by segment id then shard index (u16, big-endian).
     Placement,
     /// Cluster-wide records kept by key: bucket lifecycle configurations, last writes.
     Cluster,
@@ -206,6 +275,7 @@ pub enum FamilyScope {
 }
 
 impl Cf {
+    /// Every family, each opened (and created if missing) at start.
     pub const ALL: [Cf; 14] = [
         Cf::Buckets,
         Cf::Versions,
@@ -222,6 +292,7 @@ impl Cf {
         Cf::Cluster,
         Cf::Node,
     ];
+    /// The family's name in RocksDB; never changed, since existing data folders hold it.
     pub fn name(self) -> &'static str {
         match self {
             Cf::Buckets => "buckets",
@@ -393,6 +464,8 @@ impl QueueLengths {
 /// Where the alert delivery queue lives in the `node` family.
 const ALERT_QUEUE: &[u8] = b"q/";
 
+/// The metadata store: typed reads and writes of every record over a [`KvEngine`], with
+/// one write guard under which each check-then-write runs.
 pub struct Meta {
     db: Box<dyn KvEngine>,
     /// [`QueueLengths`], once counted; held across the check and the write of a batch
@@ -433,7 +506,7 @@ fn repair_key(r: &RepairRecord) -> Vec<u8> {
 
 impl Meta {
     /// Opens (or creates) the RocksDB metadata store in `dir`, moving records an earlier
-    /// release kept elsewhere to their family ([`MOVED`]) in one synced batch.
+    /// release kept elsewhere to their family (`MOVED`) in one synced batch.
     pub fn open(dir: &Path) -> Result<Self, MetaError> {
         let meta = Self::with_engine(Box::new(rocks::Rocks::open(dir)?));
         meta.move_old_records()?;
@@ -667,6 +740,7 @@ impl Meta {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A bucket's record, if the bucket exists.
     pub fn bucket(&self, name: &BucketName) -> Result<Option<BucketRecord>, MetaError> {
         self.get(Cf::Buckets, name.as_str().as_bytes())
     }
@@ -687,10 +761,12 @@ impl Meta {
         Ok(true)
     }
 
+    /// Every bucket, by name.
     pub fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError> {
         self.collect(Cf::Buckets, b"", usize::MAX)
     }
 
+    /// One version of `key`, if it exists (delete markers included).
     pub fn version(
         &self,
         bucket: &BucketName,
@@ -769,12 +845,17 @@ impl Meta {
         self.commit(b, false)
     }
 
+    /// Forgets a pending write once its shard files are gone (removed, or never made). Not
+    /// synced: a record that survives a power cut only makes start-up remove files again,
+    /// which is harmless.
     pub fn drop_pending(&self, segment: &SegmentId) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.delete(Cf::Pending, segment.as_bytes().to_vec());
         self.commit(b, false)
     }
 
+    /// Every write whose shard files may exist without a version naming them: at start,
+    /// the store removes their files.
     pub fn pending(&self) -> Result<Vec<PendingRecord>, MetaError> {
         self.collect(Cf::Pending, b"", usize::MAX)
     }
@@ -986,6 +1067,7 @@ impl Meta {
         self.commit(b, true)
     }
 
+    /// A multipart upload in progress, if it is (not yet completed or aborted).
     pub fn upload(
         &self,
         bucket: &BucketName,
@@ -1190,6 +1272,7 @@ impl Meta {
         self.commit(b, false)
     }
 
+    /// Up to `limit` repair entries, the earliest due first (due or not).
     pub fn repairs(&self, limit: usize) -> Result<Vec<RepairRecord>, MetaError> {
         self.collect(Cf::Repair, b"", limit)
     }
@@ -1301,6 +1384,7 @@ impl Meta {
         self.commit(b, sync)
     }
 
+    /// Removes one of this node's own records, synced.
     pub fn node_delete(&self, key: &str) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.delete(Cf::Node, key.as_bytes().to_vec());

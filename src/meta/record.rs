@@ -12,7 +12,10 @@ use crate::types::{BucketName, Hash, ObjectKey, SegmentId, Timestamp, VersionId}
 
 /// A record type with a current format version.
 pub trait Record: Serialize + DeserializeOwned {
+    /// The record's name in errors (`"version"`, `"upload"`).
     const NAME: &'static str;
+    /// The format byte written before the body; bumped whenever the body's shape or
+    /// meaning changes, so an older release refuses what it cannot read.
     const FORMAT: u8;
 
     /// The format byte followed by the record in postcard.
@@ -59,23 +62,33 @@ fn decode_body<T: DeserializeOwned>(name: &'static str, bytes: &[u8]) -> Result<
     })
 }
 
+/// A bucket's versioning state (S3's `PutBucketVersioning`). Once enabled, a bucket never
+/// goes back to unversioned, only to suspended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Versioning {
+    /// Never enabled: every write replaces the key's null version.
     Unversioned,
+    /// Every write adds a version with its own id.
     Enabled,
+    /// Enabled once, now off: writes replace the null version again, older versions stay.
     Suspended,
 }
 
+/// A bucket, keyed by its name in the `buckets` family.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketRecord {
+    /// The bucket's name, also its key.
     pub name: BucketName,
+    /// When CreateBucket ran (wall clock): the freshness watchdog's basis for a bucket
+    /// never written.
     pub created: Timestamp,
+    /// The versioning state; always `Enabled` when `object_lock` is set.
     pub versioning: Versioning,
     /// Object Lock is enabled (it can never be turned off again).
     pub object_lock: bool,
-    /// The retention new versions get when their request names none.
+    /// The retention new versions get when their request names none (format 2 on).
     pub default_retention: Option<DefaultRetention>,
-    /// The administrator's bounds on retention in this bucket.
+    /// The administrator's bounds on retention in this bucket (format 2 on).
     pub policy: Option<RetentionPolicy>,
 }
 
@@ -113,7 +126,10 @@ struct BucketRecordV1 {
 /// it; COMPLIANCE by nobody.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum RetentionMode {
+    /// Removable early, or shortened, only with `x-amz-bypass-governance-retention` by a
+    /// user who holds the bucket's governance-bypass grant.
     Governance,
+    /// Neither removable nor shortened before its date, by anyone.
     Compliance,
 }
 
@@ -139,7 +155,9 @@ impl RetentionMode {
 /// A retention: the version is protected in `mode` until `until`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retention {
+    /// How strongly the version is protected.
     pub mode: RetentionMode,
+    /// The retain-until date (`x-amz-object-lock-retain-until-date`).
     pub until: Timestamp,
 }
 
@@ -147,11 +165,15 @@ pub struct Retention {
 /// through the pure decisions in `lock`, which never let protection end early.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRecord {
+    /// The retention granted; it may be extended but, in COMPLIANCE mode, never shortened.
     pub retention: Option<Retention>,
+    /// A legal hold is on: the version cannot be removed, whatever its retention says,
+    /// until the hold is lifted.
     pub legal_hold: bool,
 }
 
 impl LockRecord {
+    /// No retention and no legal hold: such a state is not stored (its key is removed).
     pub fn is_empty(&self) -> bool {
         self.retention.is_none() && !self.legal_hold
     }
@@ -165,14 +187,18 @@ impl Record for LockRecord {
 /// A retention length, as S3 states a bucket default: whole days or whole years.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RetentionPeriod {
+    /// Days of 24 hours; S3 allows 1 to 36500.
     Days(u32),
+    /// Calendar years (29 February moves to 1 March); S3 allows 1 to 100.
     Years(u32),
 }
 
 /// A bucket's default retention (`ObjectLockConfiguration` rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DefaultRetention {
+    /// The mode new versions get.
     pub mode: RetentionMode,
+    /// How long from a version's creation its retention runs.
     pub period: RetentionPeriod,
 }
 
@@ -189,17 +215,24 @@ pub enum BelowMinimum {
 /// creation: at least `min_days`, at most `max_days`, in one of `modes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionPolicy {
+    /// The shortest retention a new version may have, in days from its creation; `None`
+    /// for no minimum.
     pub min_days: Option<u32>,
+    /// The longest retention that may be set, in days from the version's creation; `None`
+    /// for no maximum.
     pub max_days: Option<u32>,
     /// The modes allowed; never empty.
     pub modes: Vec<RetentionMode>,
+    /// Whether a write below `min_days` is refused or raised to it.
     pub below_min: BelowMinimum,
 }
 
 /// One lifecycle rule, in the subset of S3's rules that Stele applies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleRule {
+    /// The rule's `ID`; empty when the configuration gave none.
     pub id: String,
+    /// `Status` is `Enabled`; a disabled rule is kept and shown but never applied.
     pub enabled: bool,
     /// Keys the rule applies to.
     pub prefix: String,
@@ -219,6 +252,7 @@ pub struct LifecycleRule {
 /// A bucket's lifecycle configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleConfig {
+    /// The rules, in the order PutBucketLifecycleConfiguration gave them.
     pub rules: Vec<LifecycleRule>,
 }
 
@@ -227,9 +261,12 @@ impl Record for LifecycleConfig {
     const FORMAT: u8 = 1;
 }
 
+/// What a version is: an object with bytes, or an S3 delete marker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VersionKind {
+    /// An object (possibly of 0 bytes).
     Object,
+    /// A delete marker: no bytes; as the newest version, the key reads as absent.
     DeleteMarker,
 }
 
@@ -243,41 +280,62 @@ pub struct ShardRecord {
     /// meaning did: the format was bumped so an older release refuses such a record
     /// instead of looking for a disk it cannot find.
     pub disk: String,
+    /// BLAKE3 of the shard file's hash list, as the write computed it: a read trusts only
+    /// a file that hashes to it.
     pub root: Option<Hash>,
 }
 
 /// A run of object bytes erasure-coded as one unit: a whole object, or one multipart part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentRecord {
+    /// Names the shard files (`shards/<xx>/<segment>.<index>`) and seeds their placement
+    /// (a rendezvous hash of it).
     pub id: SegmentId,
+    /// K, M, block size and length in bytes: every offset in the shards follows from it.
     pub geometry: Geometry,
     /// K+M entries; entry `i` is shard `i` (data shards first).
     pub shards: Vec<ShardRecord>,
 }
 
+/// One version of a key (an object or a delete marker), under its version key in
+/// `versions`. Never rewritten once committed: what may change about a version (its lock
+/// state, its tags) lives in families keyed like it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionRecord {
+    /// Time-sortable and unique; also the end of the record's key. Clients see `null`
+    /// instead when `null_version` is set.
     pub version_id: VersionId,
+    /// When the version was written (wall clock): its Last-Modified, and where lifecycle
+    /// ages and retention policy bounds count from.
     pub created: Timestamp,
+    /// An object or a delete marker.
     pub kind: VersionKind,
+    /// The object's length in bytes (0 for a delete marker).
     pub size: u64,
     /// Hex MD5 of the body (single part) or `hex-N` (multipart), without quotes.
     pub etag: String,
+    /// `Content-Type` as the write gave it; `None` when it gave none.
     pub content_type: Option<String>,
+    /// User metadata (`x-amz-meta-*`), names without the prefix, values as sent.
     pub user_meta: Vec<(String, String)>,
+    /// The object's `x-amz-checksum-*` (raw digests, at most one today), verified when
+    /// the bytes were received and returned on request.
     pub checksums: Vec<Checksum>,
     /// The object's bytes, in order. Empty for a 0-byte object and for a delete marker.
     pub segments: Vec<SegmentRecord>,
     /// This is the key's "null" version (written while versioning was off or suspended):
-    /// S3 names it `null`, and the next such write replaces it.
+    /// S3 names it `null`, and the next such write replaces it. Format 2 on; format 1
+    /// reads as false.
     pub null_version: bool,
     /// The bytes are small enough to live in the metadata store ([`InlineRecord`]) instead
-    /// of shard files.
+    /// of shard files. Format 3 on.
     pub inline: bool,
     /// `checksums` of a multipart object are composite (a checksum of the parts'
-    /// checksums, shown as `...-N`) rather than of the whole object.
+    /// checksums, shown as `...-N`) rather than of the whole object. Format 4 on; older
+    /// records read as composite when a multipart ETag has a checksum.
     pub composite_checksum: bool,
-    /// The HTTP headers stored with the object and sent back on GET and HEAD.
+    /// The HTTP headers stored with the object and sent back on GET and HEAD. Format 5
+    /// on; older records read as none.
     pub system: SystemMeta,
 }
 
@@ -286,10 +344,15 @@ pub struct VersionRecord {
 /// `Expires`), as the write gave them (`Content-Type` has its own field).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemMeta {
+    /// `Content-Encoding`.
     pub content_encoding: Option<String>,
+    /// `Cache-Control`.
     pub cache_control: Option<String>,
+    /// `Content-Disposition`.
     pub content_disposition: Option<String>,
+    /// `Content-Language`.
     pub content_language: Option<String>,
+    /// `Expires`, as the date it names.
     pub expires: Option<Timestamp>,
 }
 
@@ -424,7 +487,10 @@ impl From<VersionRecordV2> for VersionRecordV3 {
 /// Verified against its BLAKE3 hash on every read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InlineRecord {
+    /// BLAKE3 of `data`, taken as the bytes arrived: a read that finds another hash fails
+    /// rather than return them.
     pub blake3: Hash,
+    /// The object's bytes, all of them (at most `inline_max` when they were written).
     pub data: Vec<u8>,
 }
 
@@ -472,6 +538,7 @@ impl From<VersionRecordV1> for VersionRecordV2 {
 pub struct ShardPlacement {
     /// The disk, named as in [`ShardRecord::disk`] (UUID from format 2 on).
     pub disk: String,
+    /// The root of the rebuilt shard file: reads check it instead of the segment record's.
     pub root: Hash,
 }
 
@@ -490,10 +557,12 @@ impl Record for ShardPlacement {
 /// leaves nothing behind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingRecord {
+    /// The segment being written; also the record's key in `pending`.
     pub segment: SegmentId,
     /// (shard index, disk) of every shard file that may exist; the disk named as in
     /// [`ShardRecord::disk`] (UUID from format 2 on).
     pub shards: Vec<(u16, String)>,
+    /// When the write began.
     pub created: Timestamp,
 }
 
@@ -507,10 +576,15 @@ impl Record for PendingRecord {
     }
 }
 
+/// Why shards were queued for repair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RepairReason {
+    /// The write could not store them (a disk failed or was full); the version was still
+    /// acknowledged because the write quorum held.
     WriteFailed,
+    /// A read could not open or read them (missing file, unreadable disk).
     ReadFailed,
+    /// A read found bytes that do not hash to the recorded root.
     Corrupt,
 }
 
@@ -518,14 +592,22 @@ pub enum RepairReason {
 /// drains the oldest first and pushes a failed attempt back by re-keying it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepairRecord {
+    /// The version's bucket.
     pub bucket: BucketName,
+    /// The version's key.
     pub key: ObjectKey,
+    /// The version whose segment lost shards: repair reads it to find the segment.
     pub version_id: VersionId,
+    /// The segment to rebuild shards of.
     pub segment: SegmentId,
+    /// Indexes of the shards to rebuild (0 to K+M-1, data shards first).
     pub shards: Vec<u16>,
+    /// Why they were queued.
     pub reason: RepairReason,
+    /// When the entry was first queued.
     pub queued: Timestamp,
     /// When the next attempt is due (the queue's order): `queued` until one fails.
+    /// Format 2 on, as are `attempts` and `last_error`.
     pub due: Timestamp,
     /// Attempts that failed so far.
     pub attempts: u32,
@@ -595,6 +677,7 @@ struct RepairRecordV1 {
 /// A version's tags (S3 object tagging): at most 10 key/value pairs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagSet {
+    /// (key, value) pairs.
     pub tags: Vec<(String, String)>,
 }
 
@@ -608,19 +691,27 @@ impl Record for TagSet {
 /// into one version or Abort removes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadRecord {
+    /// S3's `UploadId`; time-sortable, so a key's uploads list oldest first.
     pub upload_id: SegmentId,
+    /// The bucket the upload writes to.
     pub bucket: BucketName,
+    /// The key the completed version will have.
     pub key: ObjectKey,
+    /// When CreateMultipartUpload ran: S3's `Initiated`, and where the lifecycle's
+    /// AbortIncompleteMultipartUpload days count from.
     pub created: Timestamp,
+    /// `Content-Type` the completed version will carry.
     pub content_type: Option<String>,
+    /// User metadata (`x-amz-meta-*`) the completed version will carry.
     pub user_meta: Vec<(String, String)>,
-    /// Tags the completed version will carry (`x-amz-tagging` at create).
+    /// Tags the completed version will carry (`x-amz-tagging` at create). Format 2 on.
     pub tags: Vec<(String, String)>,
-    /// Object Lock asked for at create; applied at Complete.
+    /// Object Lock asked for at create; applied at Complete. Format 3 on.
     pub lock: LockRequest,
-    /// The HTTP headers the completed version will carry.
+    /// The HTTP headers the completed version will carry. Format 4 on.
     pub system: SystemMeta,
     /// The checksum algorithm the upload was created with (`x-amz-checksum-algorithm`).
+    /// Format 4 on; older uploads read as none.
     pub checksum_algorithm: Option<crate::checksum::ChecksumAlgorithm>,
 }
 
@@ -629,16 +720,23 @@ pub struct UploadRecord {
 /// S3 does the same "for a while").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompletedUpload {
+    /// The bucket of the version Complete made.
     pub bucket: BucketName,
+    /// Its key.
     pub key: ObjectKey,
+    /// Its version id, answered again to a retry.
     pub version_id: VersionId,
     /// Whether the version is the key's null version (unversioned or suspended bucket).
     pub null_version: bool,
+    /// The version's ETag (`hex-N`, without quotes).
     pub etag: String,
+    /// The version's length in bytes.
     pub size: u64,
+    /// The version's checksums, as Complete answered them.
     pub checksums: Vec<Checksum>,
     /// The (part number, ETag) list the Complete named: a retry must name the same.
     pub parts: Vec<(u16, String)>,
+    /// When Complete committed: the first lifecycle pass a day later forgets the record.
     pub completed: Timestamp,
 }
 
@@ -651,6 +749,7 @@ impl Record for CompletedUpload {
 /// the watchdog's freshness check reads one record instead of scanning the bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketActivity {
+    /// The newest `created` of a version committed to the bucket; never moves back.
     pub last_write: Timestamp,
 }
 
@@ -662,11 +761,14 @@ impl Record for BucketActivity {
 /// The Object Lock a write asks for (`x-amz-object-lock-*` headers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRequest {
+    /// `x-amz-object-lock-mode` with `x-amz-object-lock-retain-until-date`.
     pub retention: Option<Retention>,
+    /// `x-amz-object-lock-legal-hold` (`ON` or `OFF`); `None` when absent.
     pub legal_hold: Option<bool>,
 }
 
 impl LockRequest {
+    /// The write names no Object Lock header at all.
     pub fn is_empty(&self) -> bool {
         self.retention.is_none() && self.legal_hold.is_none()
     }
@@ -765,13 +867,22 @@ impl From<UploadRecordV1> for UploadRecordV2 {
     }
 }
 
+/// One uploaded part of a multipart upload, under `P upload_id part_number` in `uploads`.
+/// Its shards are written exactly like a whole object's; Complete reuses its segment as is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartRecord {
+    /// S3's part number (1 to 10000).
     pub part_number: u16,
+    /// Hex MD5 of the part's bytes, without quotes: Complete checks the client's list
+    /// against it, and the object's ETag is made of them.
     pub etag: String,
+    /// The part's length in bytes (every part of a Complete but the last needs 5 MiB).
     pub size: u64,
+    /// When the part was uploaded (ListParts' `LastModified`).
     pub created: Timestamp,
+    /// The part's `x-amz-checksum-*`, verified at upload: Complete combines them.
     pub checksums: Vec<Checksum>,
+    /// Where the part's bytes are; `None` for an empty part (parts are never inline).
     pub segment: Option<SegmentRecord>,
 }
 

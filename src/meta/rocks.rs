@@ -9,6 +9,7 @@ use rocksdb::{
 use super::engine::KvEngine;
 use super::{Batch, Cf, MetaError, Op};
 
+/// The node's metadata store: one RocksDB database with a column family per [`Cf`].
 pub struct Rocks {
     db: DB,
 }
@@ -21,6 +22,8 @@ fn engine(op: &'static str) -> impl Fn(rocksdb::Error) -> MetaError {
 }
 
 impl Rocks {
+    /// Opens the database in `path`, creating it and any missing family ([`Cf::ALL`]).
+    /// RocksDB refuses a folder holding a family this release does not know.
     pub fn open(path: &Path) -> Result<Self, MetaError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);

@@ -13,8 +13,11 @@ pub enum MetadataDirective {
     Copy,
     /// The request's, in their place.
     Replace {
+        /// The request's `Content-Type`, if any.
         content_type: Option<String>,
+        /// The request's `x-amz-meta-*` pairs (names without the prefix).
         user_meta: Vec<(String, String)>,
+        /// The request's stored HTTP headers (`Content-Encoding`, `Cache-Control`, ...).
         system: crate::meta::SystemMeta,
     },
 }
@@ -22,7 +25,9 @@ pub enum MetadataDirective {
 /// The source of a copy.
 #[derive(Debug, Clone)]
 pub struct CopySource {
+    /// The bucket `x-amz-copy-source` names.
     pub bucket: BucketName,
+    /// The key `x-amz-copy-source` names.
     pub key: ObjectKey,
     /// The version the client named, if any.
     pub version: Option<VersionRef>,

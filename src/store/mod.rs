@@ -2,7 +2,7 @@
 //!
 //! The write path ([`write`]) streams a body in stripes, encodes each stripe K+M, appends the
 //! blocks to one shard file per disk, makes the files durable, and only then commits the
-//! version's metadata. The read path ([`read`]) streams a version back, verifying every block
+//! version's metadata. The read path (`store/read.rs`) streams a version back, verifying every block
 //! it uses and reconstructing around missing or corrupt shards.
 //!
 //! There is no overwrite: every write creates a new version, and no method rewrites a
@@ -169,10 +169,14 @@ impl Store {
         Ok(())
     }
 
+    /// The node configuration the store was opened with.
     pub fn config(&self) -> &NodeConfig {
         &self.inner.config
     }
 
+    /// The metadata store, for the layers above the engine (background workers, the admin
+    /// API's reads). Removals and lock changes go through the store, which asks the lock
+    /// layer.
     pub fn meta(&self) -> &Meta {
         &self.inner.meta
     }
@@ -265,6 +269,7 @@ impl Store {
         Ok(rec)
     }
 
+    /// The bucket's record, or [`StoreError::NoSuchBucket`].
     pub fn bucket(&self, name: &BucketName) -> Result<BucketRecord, StoreError> {
         self.inner
             .meta
@@ -274,6 +279,7 @@ impl Store {
             })
     }
 
+    /// Every bucket's record, by name.
     pub fn buckets(&self) -> Result<Vec<BucketRecord>, StoreError> {
         Ok(self.inner.meta.buckets()?)
     }

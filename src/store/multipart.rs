@@ -24,9 +24,13 @@ pub const MIN_PART_SIZE: u64 = 5 << 20;
 /// A part as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartInfo {
+    /// The part's number, 1 to [`MAX_PARTS`].
     pub part_number: u16,
+    /// Hex MD5 of the part's bytes, without quotes: what Complete must name it by.
     pub etag: String,
+    /// The part's length in bytes.
     pub size: u64,
+    /// When the part was last uploaded (a part uploaded again replaces the earlier one).
     pub created: crate::types::Timestamp,
     /// The part's `x-amz-checksum-*`, verified when it was uploaded.
     pub checksums: Vec<Checksum>,
@@ -52,14 +56,21 @@ pub enum MultipartChecksum {
     Composite,
     /// The CRC of the whole object, combined from the parts' CRCs; checked against the
     /// client's value when it sends one.
-    FullObject { claimed: Option<Checksum> },
+    FullObject {
+        /// The client's value for the whole object, if it sent one.
+        claimed: Option<Checksum>,
+    },
 }
 
 /// A part as Complete names it: its number, ETag, and the checksum the client saw.
 #[derive(Debug, Clone, Default)]
 pub struct CompletedPart {
+    /// The part number as the client sent it; the list must be in strictly ascending order.
     pub part_number: i32,
+    /// The part's ETag as the client sent it, quotes allowed.
     pub etag: String,
+    /// A checksum the client names for the part; it must be the one verified when the part
+    /// was uploaded.
     pub checksum: Option<Checksum>,
 }
 

@@ -14,6 +14,8 @@ use crate::types::{BucketName, ObjectKey};
 /// A bucket's Object Lock configuration as S3 shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockConfiguration {
+    /// The retention a new version gets when its write asks for none; `None` when the
+    /// bucket has no default.
     pub default_retention: Option<DefaultRetention>,
 }
 

@@ -2,16 +2,33 @@
 
 use super::StoreError;
 
+/// The part of an object a read asks for: one HTTP range, or S3's `partNumber`. Offsets
+/// are bytes from the start of the object, counted from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ByteRange {
     /// `bytes=first-last`, both inclusive.
-    FromTo { first: u64, last: u64 },
+    FromTo {
+        /// The first byte.
+        first: u64,
+        /// The last byte; past the object's end it means the end, as HTTP says, except in
+        /// a copy range (see [`super::Store::upload_part_copy`]).
+        last: u64,
+    },
     /// `bytes=first-`.
-    From { first: u64 },
+    From {
+        /// The first byte; the range runs to the end.
+        first: u64,
+    },
     /// `bytes=-len`: the last `len` bytes.
-    Suffix { len: u64 },
+    Suffix {
+        /// How many bytes from the end; more than the object has selects all of it.
+        len: u64,
+    },
     /// `partNumber=n`: the bytes of one uploaded part.
-    Part { number: u32 },
+    Part {
+        /// The part's number, from 1; an object not uploaded in parts has only part 1.
+        number: u32,
+    },
 }
 
 impl ByteRange {

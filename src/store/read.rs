@@ -26,6 +26,7 @@ use crate::types::{BucketName, ObjectKey};
 
 /// A version being read: its record, the byte interval served, and the bytes.
 pub struct ObjectRead {
+    /// The version read: the one named, else the key's current version.
     pub record: VersionRecord,
     /// Half-open interval of object bytes in `body`.
     pub range: (u64, u64),
@@ -33,6 +34,8 @@ pub struct ObjectRead {
     pub tag_count: usize,
     /// The version's Object Lock state (for the response headers).
     pub lock: LockRecord,
+    /// The bytes of `range`. An error after the first block ends the stream with an
+    /// error, never with wrong bytes.
     pub body: Body,
 }
 

@@ -23,10 +23,16 @@ pub enum ShardFault {
 /// The findings on one version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct VersionScrub {
+    /// Shards whose every block verified, over all the version's segments.
     pub shards_verified: u64,
+    /// Bytes in blocks that verified, parity included; an inline version's size.
     pub bytes_verified: u64,
+    /// Shards that could not be opened: no file, a disk gone or offline, never written.
     pub missing: u64,
+    /// Shards with a trailer, hash list or block that does not verify (an inline version
+    /// that fails its hash counts as one).
     pub corrupt: u64,
+    /// Shards rebuilt in this pass (only with repair).
     pub repaired: u64,
     /// A stripe with fewer than K good blocks: the version cannot be rebuilt.
     pub unrepairable: Option<u64>,

@@ -14,7 +14,10 @@ use crate::types::{BucketName, NameError, ObjectKey, VersionId};
 /// A version as a client names it: `null` or an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionRef {
+    /// The key's null version: the one written while versioning was off or suspended,
+    /// which S3 names `null`.
     Null,
+    /// A version written while versioning was enabled, by its id.
     Id(VersionId),
 }
 
@@ -61,17 +64,29 @@ pub struct DeleteOutcome {
 /// A ListObjects request.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
+    /// Only keys that start with this; empty for every key.
     pub prefix: String,
+    /// Keys with this after the prefix roll up into one common prefix each, up to and
+    /// including it (`None` or empty: no roll-up).
     pub delimiter: Option<String>,
     /// Only keys (or common prefixes) after this one.
     pub after: Option<String>,
+    /// At most this many keys and common prefixes together (the server caps it at 1000,
+    /// as Amazon S3 does). 0 gives an empty page that is not truncated.
     pub max_keys: usize,
 }
 
+/// One page of a ListObjects listing.
 #[derive(Debug, Clone, Default)]
 pub struct ListPage {
+    /// Each key's current version, by key. Keys whose current version is a delete marker
+    /// are left out.
     pub objects: Vec<(ObjectKey, VersionRecord)>,
+    /// The common prefixes keys rolled up into, in order; each counts once against
+    /// `max_keys`.
     pub common_prefixes: Vec<String>,
+    /// More keys or common prefixes follow: the next page asks with `after` set to
+    /// [`ListPage::last`].
     pub truncated: bool,
     /// The last key or common prefix returned: where the next page starts after.
     pub last: Option<String>,
@@ -80,26 +95,50 @@ pub struct ListPage {
 /// A ListObjectVersions request.
 #[derive(Debug, Clone, Default)]
 pub struct VersionsQuery {
+    /// Only keys that start with this; empty for every key.
     pub prefix: String,
+    /// Keys with this after the prefix roll up into one common prefix each, up to and
+    /// including it (`None` or empty: no roll-up).
     pub delimiter: Option<String>,
+    /// Resume at this key (S3's `key-marker`): keys before it are skipped, and so are all
+    /// its own versions unless `version_marker` is given.
     pub key_marker: Option<String>,
+    /// With `key_marker`, resume after this version of that key (S3's
+    /// `version-id-marker`).
     pub version_marker: Option<VersionRef>,
+    /// At most this many versions, delete markers and common prefixes together (the
+    /// server caps it at 1000, as Amazon S3 does). 0 gives an empty page that is not
+    /// truncated.
     pub max_keys: usize,
 }
 
+/// One version or delete marker in a ListObjectVersions page.
 #[derive(Debug, Clone)]
 pub struct VersionEntry {
+    /// The key the version belongs to.
     pub key: ObjectKey,
+    /// The version's record; its `kind` tells a delete marker from an object.
     pub record: VersionRecord,
+    /// Whether it is the key's current version (S3's `IsLatest`); a delete marker can be.
     pub is_latest: bool,
 }
 
+/// One page of a ListObjectVersions listing.
 #[derive(Debug, Clone, Default)]
 pub struct VersionsPage {
+    /// Versions and delete markers by key, newest first within a key.
     pub versions: Vec<VersionEntry>,
+    /// The common prefixes keys rolled up into, in order; each counts once against
+    /// `max_keys`.
     pub common_prefixes: Vec<String>,
+    /// More follow: the next page asks with the two markers below.
     pub truncated: bool,
+    /// The last key or common prefix on the page, for the next page's `key_marker` (S3's
+    /// `NextKeyMarker`); `None` unless truncated.
     pub next_key_marker: Option<String>,
+    /// The last version on the page, for the next page's `version_marker` (S3's
+    /// `NextVersionIdMarker`); `None` unless truncated, or when the page ends with a
+    /// common prefix.
     pub next_version_marker: Option<VersionRef>,
 }
 

@@ -28,9 +28,14 @@ use crate::meta::{
 };
 use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 
+/// What a write (PutObject, CreateMultipartUpload, UploadPart, a copy) asks for besides its
+/// bytes: the metadata to keep with the version and the checks the body must pass. The
+/// default stores a bare object and checks nothing.
 #[derive(Debug, Clone, Default)]
 pub struct PutOptions {
+    /// The `Content-Type` to store and send back on GET and HEAD, if the client gave one.
     pub content_type: Option<String>,
+    /// User metadata: the `x-amz-meta-*` headers as (name without the prefix, value).
     pub user_meta: Vec<(String, String)>,
     /// The length the client declared; a body of another length stores nothing.
     pub content_length: Option<u64>,
@@ -55,6 +60,8 @@ pub struct PutOptions {
     pub checksum_algorithm: Option<crate::checksum::ChecksumAlgorithm>,
 }
 
+/// What a write stored: the answer to PutObject, CopyObject and
+/// CompleteMultipartUpload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutOutcome {
     /// The new version's internal id (unique even for a null version).
@@ -63,8 +70,11 @@ pub struct PutOutcome {
     pub version: super::VersionRef,
     /// The `x-amz-checksum-*` values computed (and verified) for the body.
     pub checksums: Vec<Checksum>,
+    /// Hex MD5 of the body (single part) or `hex-N` (multipart), without quotes.
     pub etag: String,
+    /// The object's length in bytes.
     pub size: u64,
+    /// When the version was created (its `Last-Modified`).
     pub created: Timestamp,
 }
 

@@ -11,6 +11,7 @@ use crate::types::Timestamp;
 const DAY_MICROS: i64 = 86_400 * 1_000_000;
 /// S3's longest retention period.
 pub const MAX_DAYS: u32 = 36_500;
+/// The same in years, for a default retention given in years.
 pub const MAX_YEARS: u32 = 100;
 
 /// The moment `period` after `from`. Years are calendar years (29 February moves to
