@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: locating the workspace's binaries, starting a real
 //! `stele-server` on 127.0.0.1 with ports chosen by the OS, and stopping it.
 
+pub mod engine;
 pub mod lock;
 
 use std::io::{BufRead, BufReader};

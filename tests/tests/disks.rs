@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use rand::{Rng, SeedableRng};
 use stele::disk::DiskState;
 use stele::{BucketName, NodeConfig, ObjectKey, PutOptions, Store, StoreError, SystemClock};
+use stele_tests::engine;
 
 fn open(dir: &Path) -> Store {
     let mut c = NodeConfig::embedded(dir);
@@ -43,33 +43,11 @@ fn objects() -> Vec<(ObjectKey, Vec<u8>)> {
 }
 
 async fn put_all(store: &Store, objs: &[(ObjectKey, Vec<u8>)]) {
-    for (k, v) in objs {
-        let body = futures::stream::iter(vec![Ok(Bytes::copy_from_slice(v))]);
-        store
-            .put_object(&bucket(), k, PutOptions::default(), body)
-            .await
-            .expect("put");
-    }
-}
-
-async fn read(store: &Store, key: &ObjectKey) -> Result<Vec<u8>, String> {
-    let r = store
-        .get_object(&bucket(), key, None, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let mut body = r.body;
-    while let Some(c) = body.next().await {
-        out.extend_from_slice(&c.map_err(|e| e.to_string())?);
-    }
-    Ok(out)
+    engine::put_all(store, &bucket(), objs).await;
 }
 
 async fn assert_all_exact(store: &Store, objs: &[(ObjectKey, Vec<u8>)]) {
-    for (k, v) in objs {
-        let got = read(store, k).await.unwrap_or_else(|e| panic!("{k}: {e}"));
-        assert!(got == *v, "{k}: bytes differ");
-    }
+    engine::assert_all_exact(store, &bucket(), objs).await;
 }
 
 fn empty_dir(p: &Path) {

@@ -7,13 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::StreamExt;
 use rand::{Rng, SeedableRng};
 use stele::disk::{DiskState, DiskTiming, FaultPlan, FaultyDisk, ShardStore};
 use stele::lock::SystemMonotonic;
 use stele::meta::RepairReason;
-use stele::{BucketName, NodeConfig, ObjectKey, PutOptions, Store, StoreError, SystemClock};
+use stele::{BucketName, NodeConfig, ObjectKey, Store, StoreError, SystemClock};
+use stele_tests::engine;
 
 /// A failed disk is probed again after this rest (production: 5 s).
 const REST: Duration = Duration::from_millis(100);
@@ -82,37 +81,19 @@ fn objects(tag: &str) -> Vec<(ObjectKey, Vec<u8>)> {
 }
 
 async fn put(store: &Store, key: &ObjectKey, v: &[u8]) -> Result<(), StoreError> {
-    let body = futures::stream::iter(vec![Ok(Bytes::copy_from_slice(v))]);
-    store
-        .put_object(&bucket(), key, PutOptions::default(), body)
-        .await
-        .map(|_| ())
+    engine::put(store, &bucket(), key, v).await
 }
 
 async fn put_all(store: &Store, objs: &[(ObjectKey, Vec<u8>)]) {
-    for (k, v) in objs {
-        put(store, k, v).await.expect("put");
-    }
+    engine::put_all(store, &bucket(), objs).await;
 }
 
 async fn read(store: &Store, key: &ObjectKey) -> Result<Vec<u8>, String> {
-    let r = store
-        .get_object(&bucket(), key, None, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let mut body = r.body;
-    while let Some(c) = body.next().await {
-        out.extend_from_slice(&c.map_err(|e| e.to_string())?);
-    }
-    Ok(out)
+    engine::read(store, &bucket(), key).await
 }
 
 async fn assert_all_exact(store: &Store, objs: &[(ObjectKey, Vec<u8>)]) {
-    for (k, v) in objs {
-        let got = read(store, k).await.unwrap_or_else(|e| panic!("{k}: {e}"));
-        assert!(got == *v, "{k}: bytes differ");
-    }
+    engine::assert_all_exact(store, &bucket(), objs).await;
 }
 
 fn queued_for(store: &Store, reason: RepairReason) -> usize {
