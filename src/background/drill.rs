@@ -140,13 +140,8 @@ pub async fn drill(store: &Store, alerts: Option<&Alerts>, sample: usize) -> Dri
         Ok(s) => s,
         Err(e) => {
             let reason = format!("cannot draw the sample: {e}");
+            // The runner counts and alerts the failed pass (`worker-pass-failed`).
             tracing::error!(%reason, "restore drill failed to run");
-            if let Some(a) = alerts {
-                a.raise(Alert::WorkerPassFailed {
-                    worker: "drill".into(),
-                    reason: reason.clone(),
-                });
-            }
             report.error = Some(reason);
             report.finished = Some(store.retention_clock().now());
             return report;

@@ -251,7 +251,10 @@ pub async fn run<W: PassWorker>(w: Arc<W>, mut shutdown: watch::Receiver<bool>) 
         let joined = tokio::select! {
             j = &mut pass => Some(j),
             () = async {
-                let _ = shutdown.wait_for(|s| *s).await;
+                // A sender dropped without a shutdown is no shutdown: the pass runs on.
+                if shutdown.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
                 tokio::time::sleep(w.exit_deadline()).await;
             } => None,
         };

@@ -38,6 +38,8 @@ pub struct FaultPlan {
     pub torn_write: bool,
     /// Every block read and write takes this long first.
     pub delay: Duration,
+    /// Removing a shard fails with EIO.
+    pub remove_eio: bool,
 }
 
 /// A [`LocalDisk`] with a [`FaultPlan`] that a test can change at any time.
@@ -249,6 +251,20 @@ impl ShardStore for FaultyDisk {
     }
 
     fn remove(&self, name: ShardName) -> Result<(), DiskError> {
+        let fail = self
+            .state
+            .plan
+            .lock()
+            .map(|p| p.remove_eio)
+            .unwrap_or(false);
+        if fail {
+            self.state.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(self.disk.io_err(
+                "remove",
+                self.disk.root(),
+                io::Error::from_raw_os_error(EIO),
+            ));
+        }
         self.disk.remove(name)
     }
     fn list_older_than(&self, older_than_micros: i64) -> Result<Vec<FoundShard>, DiskError> {

@@ -66,6 +66,9 @@ struct Inner {
     health: Mutex<Health>,
     /// From the stamp, once it has been read.
     uuid: Mutex<Option<DiskUuid>>,
+    /// Held across reading and writing the stamp: two threads never stamp one disk with
+    /// two UUIDs.
+    stamping: Mutex<()>,
 }
 
 /// Where shard `name` lives under the disk directory `root`.
@@ -95,6 +98,7 @@ impl LocalDisk {
                 spec,
                 timing,
                 uuid: Mutex::new(None),
+                stamping: Mutex::new(()),
             }),
         };
         match disk.format_or_check() {
@@ -278,7 +282,19 @@ impl LocalDisk {
                 id: self.inner.spec.id.clone(),
             });
         }
-        self.write_stamp(DiskUuid::generate())?;
+        {
+            let _one = self
+                .inner
+                .stamping
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Stamped by another thread (a heal) meanwhile: check that stamp instead.
+            if self.stamp_path().exists() {
+                drop(_one);
+                return self.format_or_check();
+            }
+            self.write_stamp(DiskUuid::generate())?;
+        }
         self.make_dirs()?;
         tracing::info!(disk = %self.inner.spec.id, path = %root.display(), "formatted new disk");
         Ok(())
@@ -290,6 +306,12 @@ impl LocalDisk {
             return false;
         }
         if let (Some(u), Ok(mut mine)) = (stamp.uuid, self.inner.uuid.lock()) {
+            if mine.is_some_and(|m| m != u) {
+                // Another disk stamped with this id took its place (replaced, healed
+                // elsewhere): records naming the old UUID count as lost shards, and
+                // repair rebuilds them.
+                tracing::warn!(disk = %self.inner.spec.id, was = ?*mine, now = %u, "disk UUID changed");
+            }
             *mine = Some(u);
         }
         true
@@ -299,6 +321,17 @@ impl LocalDisk {
     /// shards it names.
     fn upgrade_stamp(&self) -> Result<(), DiskError> {
         if self.uuid().is_some() {
+            return Ok(());
+        }
+        let _one = self
+            .inner
+            .stamping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Another thread may have upgraded it while this one waited.
+        let current = self.read_stamp()?;
+        if current.uuid.is_some() {
+            self.accept(&current);
             return Ok(());
         }
         let uuid = DiskUuid::generate();

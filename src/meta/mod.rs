@@ -360,7 +360,7 @@ impl Batch {
     }
 
     /// Removes a version's record and everything keyed like it (lock, tags, inline bytes).
-    pub fn remove_version(&mut self, bucket: &BucketName, key: &ObjectKey, vid: &VersionId) {
+    pub(crate) fn remove_version(&mut self, bucket: &BucketName, key: &ObjectKey, vid: &VersionId) {
         delete_version_keys(self, keys::version_key(bucket, key, vid));
     }
 
@@ -368,7 +368,7 @@ impl Batch {
     ///
     /// # Errors
     /// [`MetaError::Encode`].
-    pub fn set_lock(
+    pub(crate) fn set_lock(
         &mut self,
         bucket: &BucketName,
         key: &ObjectKey,
@@ -722,7 +722,7 @@ impl Meta {
     ///
     /// # Errors
     /// `f`'s, or the write's.
-    pub fn write_guarded<T, E: From<MetaError>>(
+    pub(crate) fn write_guarded<T, E: From<MetaError>>(
         &self,
         f: impl FnOnce(&Self) -> Result<(Batch, T), E>,
     ) -> Result<T, E> {

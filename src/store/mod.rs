@@ -153,12 +153,20 @@ impl Store {
     fn roll_back_pending(&self) -> Result<(), StoreError> {
         let pending = self.inner.meta.pending()?;
         for p in &pending {
+            let mut removed = true;
             for (index, disk) in &p.shards {
-                if let Some(d) = self.disk(disk) {
-                    d.remove(ShardName::new(p.segment, *index as usize))?;
+                if let Some(d) = self.disk(disk)
+                    && let Err(e) = d.remove(ShardName::new(p.segment, *index as usize))
+                {
+                    // One bad disk does not stop the node: the record stays, so the next
+                    // start tries again (and scrub's orphan check finds the file).
+                    tracing::warn!(segment = %p.segment, error = %e, "cannot remove an unfinished shard");
+                    removed = false;
                 }
             }
-            self.inner.meta.drop_pending(&p.segment)?;
+            if removed {
+                self.inner.meta.drop_pending(&p.segment)?;
+            }
         }
         if !pending.is_empty() {
             tracing::info!(

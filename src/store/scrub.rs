@@ -157,7 +157,10 @@ impl Store {
                     let disk = &self.inner.disks[n];
                     // Nothing references a file of this shard there: clear any leftover.
                     let name = ShardName::new(seg.id, i);
-                    disk.remove(name)?;
+                    if let Err(e) = disk.remove(name) {
+                        // The new file's link then fails, and the repair with it.
+                        tracing::warn!(error = %e, "cannot clear a leftover shard file");
+                    }
                     locations[i] = (disk.record_name(), None);
                     writers.push((i, Some(n), disk.create(name, g.block_size)?));
                 }

@@ -24,6 +24,11 @@ struct Node {
 }
 
 fn open(dir: &Path) -> Node {
+    open_with(dir, |_| FaultPlan::default())
+}
+
+/// Opens the node on faulty disks whose plans are set before the store opens.
+fn open_with(dir: &Path, plan: impl Fn(usize) -> FaultPlan) -> Node {
     let mut config = NodeConfig::embedded(dir);
     config.block_size = 64 * 1024;
     let timing = DiskTiming {
@@ -35,6 +40,9 @@ fn open(dir: &Path) -> Node {
         .iter()
         .map(|spec| FaultyDisk::open(spec.clone(), timing).expect("disk"))
         .collect();
+    for (i, d) in disks.iter().enumerate() {
+        d.set_plan(plan(i));
+    }
     let store = Store::open_on(
         config.clone(),
         Arc::new(SystemClock),
@@ -362,4 +370,45 @@ async fn a_slow_disk_slows_but_does_not_change_an_answer() {
     assert_all_exact(&n.store, &objs).await;
     assert_eq!(queued_for(&n.store, RepairReason::WriteFailed), 0);
     assert_eq!(queued_for(&n.store, RepairReason::ReadFailed), 0);
+}
+
+/// A crash left a write unfinished, and at the next start one disk cannot remove its
+/// shard: the node still opens (one bad disk does not stop it), keeps the unfinished
+/// record so a later start tries again, and does so once the disk is well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_cannot_remove_does_not_stop_the_node_from_starting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = open(dir.path());
+    let seg = stele::SegmentId([9; 16]);
+    let names: Vec<String> = n
+        .store
+        .disks()
+        .iter()
+        .map(|d| d.uuid.expect("uuid").to_string())
+        .collect();
+    n.store
+        .meta()
+        .add_pending(&stele::meta::PendingRecord {
+            segment: seg,
+            shards: names
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (i as u16, d.clone()))
+                .collect(),
+            created: stele::Timestamp(1),
+        })
+        .expect("pending");
+    drop(n);
+    let n = open_with(dir.path(), |i| FaultPlan {
+        remove_eio: i == 2,
+        ..FaultPlan::default()
+    });
+    assert!(n.disks[2].injected() > 0, "the remove was not tried");
+    let pending = n.store.meta().pending().expect("pending");
+    assert_eq!(pending.len(), 1, "the unfinished write was forgotten");
+    // Still serving.
+    put_all(&n.store, &objects("after")).await;
+    drop(n);
+    let n = open(dir.path());
+    assert!(n.store.meta().pending().expect("pending").is_empty());
 }
