@@ -8,7 +8,7 @@
 //! time ([`Stamped::now`]) and every id it needs (version ids are inside the records), and
 //! each replica applies the same log to the same state with the same result. On one node
 //! [`LocalLog`] stands in for the log: it applies one command at a time under
-//! [`Meta::write_guarded`] and writes the batch synced. The cluster's log (openraft)
+//! `Meta::write_guarded` and writes the batch synced. The cluster's log (openraft)
 //! implements [`CommandLog`] too.
 //!
 //! Rules `apply` keeps (checked by its tests, `command/tests.rs`): no clock reads, no randomness, no I/O

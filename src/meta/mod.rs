@@ -879,7 +879,7 @@ impl Meta {
     }
 
     /// The checks and the batch of [`Meta::commit_version`], without writing: call it
-    /// under the write guard ([`Meta::write_guarded`]), as the command applier does.
+    /// under the write guard (`Meta::write_guarded`), as the command applier does.
     ///
     /// # Errors
     /// [`MetaError::BucketGone`], [`MetaError::ConditionFailed`],
