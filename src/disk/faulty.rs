@@ -36,6 +36,10 @@ pub struct FaultPlan {
     /// The next write to a shard file is torn: only the first half of the block reaches
     /// the file, then the write fails with EIO (as when power is lost mid-write).
     pub torn_write: bool,
+    /// Like `torn_write`, but the writer is then abandoned as by a process that died
+    /// mid-write: the half-written file stays in the disk's `tmp/` (no `Drop` removes it)
+    /// until the disk is opened again and sweeps it.
+    pub torn_and_abandoned: bool,
     /// Every block read and write takes this long first.
     pub delay: Duration,
     /// Removing a shard fails with EIO.
@@ -110,22 +114,39 @@ impl FaultyDisk {
 }
 
 /// The fault a write of `len` bytes meets, if any; counts the write.
-fn write_fault(state: &State, len: usize) -> Option<(i32, bool)> {
+/// What happens to the writer after a fault.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Torn {
+    /// The write fails whole.
+    No,
+    /// Half the block reaches the file, then the write fails.
+    Half,
+    /// Half the block reaches the file and the writer is abandoned (a crash).
+    HalfAbandoned,
+}
+
+fn write_fault(state: &State, len: usize) -> Option<(i32, Torn)> {
     let plan = state.plan.lock().ok()?.clone();
     if !plan.delay.is_zero() {
         std::thread::sleep(plan.delay);
     }
     let blocks = state.blocks.fetch_add(1, Ordering::SeqCst);
     let bytes = state.bytes.fetch_add(len as u64, Ordering::SeqCst) + len as u64;
-    let fault = if plan.torn_write {
+    let fault = if plan.torn_write || plan.torn_and_abandoned {
         if let Ok(mut p) = state.plan.lock() {
             p.torn_write = false;
+            p.torn_and_abandoned = false;
         }
-        Some((EIO, true))
+        let how = if plan.torn_and_abandoned {
+            Torn::HalfAbandoned
+        } else {
+            Torn::Half
+        };
+        Some((EIO, how))
     } else if plan.write_eio_after_blocks.is_some_and(|n| blocks >= n) {
-        Some((EIO, false))
+        Some((EIO, Torn::No))
     } else if plan.enospc_after_bytes.is_some_and(|n| bytes > n) {
-        Some((ENOSPC, false))
+        Some((ENOSPC, Torn::No))
     } else {
         None
     };
@@ -138,30 +159,47 @@ fn write_fault(state: &State, len: usize) -> Option<(i32, bool)> {
 struct FaultySink {
     disk: LocalDisk,
     state: Arc<State>,
-    writer: ShardWriter,
+    /// `None` once abandoned.
+    writer: Option<ShardWriter>,
+}
+
+impl FaultySink {
+    fn failed(&self, errno: i32) -> DiskError {
+        self.disk.io_err(
+            "write",
+            self.disk.root(),
+            io::Error::from_raw_os_error(errno),
+        )
+    }
 }
 
 impl ShardSink for FaultySink {
     fn append(&mut self, block: &[u8]) -> Result<(), DiskError> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(self.failed(EIO));
+        };
         match write_fault(&self.state, block.len()) {
-            None => self.writer.append(block),
+            None => writer.append(block),
             Some((errno, torn)) => {
-                if torn {
-                    // Half the block reaches the file; the writer is dropped by the caller
-                    // after this error, as after a real failed write.
-                    self.writer.append(&block[..block.len() / 2])?;
+                if torn != Torn::No {
+                    // Half the block reaches the file; the caller drops the writer after
+                    // this error, as after a real failed write.
+                    writer.append(&block[..block.len() / 2])?;
                 }
-                Err(self.disk.io_err(
-                    "write",
-                    self.disk.root(),
-                    io::Error::from_raw_os_error(errno),
-                ))
+                if torn == Torn::HalfAbandoned {
+                    // As if the process died here: nothing removes the temporary file.
+                    std::mem::forget(self.writer.take());
+                }
+                Err(self.failed(errno))
             }
         }
     }
 
     fn finish(self: Box<Self>) -> Result<Hash, DiskError> {
-        self.writer.finish()
+        match self.writer {
+            Some(w) => w.finish(),
+            None => Err(self.failed(EIO)),
+        }
     }
 }
 
@@ -223,7 +261,7 @@ impl ShardStore for FaultyDisk {
         Ok(Box::new(FaultySink {
             disk: self.disk.clone(),
             state: self.state.clone(),
-            writer: self.disk.create_writer(name, block_size, None)?,
+            writer: Some(self.disk.create_writer(name, block_size, None)?),
         }))
     }
 
@@ -236,7 +274,7 @@ impl ShardStore for FaultyDisk {
         Ok(Box::new(FaultySink {
             disk: self.disk.clone(),
             state: self.state.clone(),
-            writer: self.disk.create_writer(name, block_size, Some(root))?,
+            writer: Some(self.disk.create_writer(name, block_size, Some(root))?),
         }))
     }
 
