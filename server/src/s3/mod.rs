@@ -49,6 +49,23 @@ macro_rules! checksum_fields {
     };
 }
 
+/// An S3 output with its five `checksum_*` fields from `shown(algorithm)` (the base64
+/// value shown for that algorithm, if any) and every other field not named defaulted.
+macro_rules! with_checksums {
+    ($ty:path { $($field:ident: $value:expr),* $(,)? }, $shown:expr) => {{
+        let shown = $shown;
+        $ty {
+            $($field: $value,)*
+            checksum_crc32: shown(ChecksumAlgorithm::Crc32),
+            checksum_crc32c: shown(ChecksumAlgorithm::Crc32c),
+            checksum_crc64nvme: shown(ChecksumAlgorithm::Crc64Nvme),
+            checksum_sha1: shown(ChecksumAlgorithm::Sha1),
+            checksum_sha256: shown(ChecksumAlgorithm::Sha256),
+            ..Default::default()
+        }
+    }};
+}
+
 /// The digests a body upload (PutObject, UploadPart) announces: its `x-amz-checksum-*`
 /// (header or trailer) and its Content-MD5, both checked against the body by the core.
 macro_rules! body_digests {

@@ -78,15 +78,12 @@ pub(super) async fn upload_part(
         )
         .await
         .map_err(to_s3)?;
-    Ok(S3Response::new(dto::UploadPartOutput {
-        e_tag: Some(etag(&part.etag)),
-        checksum_crc32: checksum::value(&part.checksums, ChecksumAlgorithm::Crc32),
-        checksum_crc32c: checksum::value(&part.checksums, ChecksumAlgorithm::Crc32c),
-        checksum_crc64nvme: checksum::value(&part.checksums, ChecksumAlgorithm::Crc64Nvme),
-        checksum_sha1: checksum::value(&part.checksums, ChecksumAlgorithm::Sha1),
-        checksum_sha256: checksum::value(&part.checksums, ChecksumAlgorithm::Sha256),
-        ..Default::default()
-    }))
+    Ok(S3Response::new(with_checksums!(
+        dto::UploadPartOutput {
+            e_tag: Some(etag(&part.etag)),
+        },
+        |a| checksum::value(&part.checksums, a)
+    )))
 }
 
 pub(super) async fn complete_multipart_upload(
@@ -139,26 +136,23 @@ pub(super) async fn complete_multipart_upload(
             composite(&out, a)
         }
     };
-    Ok(S3Response::new(dto::CompleteMultipartUploadOutput {
-        bucket: Some(bucket.to_string()),
-        key: Some(key.to_string()),
-        e_tag: Some(etag(&out.etag)),
-        location: Some(format!("/{bucket}/{key}")),
-        version_id: versioned(&s3.store, &bucket, out.version),
-        checksum_crc32: shown(ChecksumAlgorithm::Crc32),
-        checksum_crc32c: shown(ChecksumAlgorithm::Crc32c),
-        checksum_crc64nvme: shown(ChecksumAlgorithm::Crc64Nvme),
-        checksum_sha1: shown(ChecksumAlgorithm::Sha1),
-        checksum_sha256: shown(ChecksumAlgorithm::Sha256),
-        checksum_type: (!out.checksums.is_empty()).then(|| {
-            dto::ChecksumType::from_static(if full_object {
-                dto::ChecksumType::FULL_OBJECT
-            } else {
-                dto::ChecksumType::COMPOSITE
-            })
-        }),
-        ..Default::default()
-    }))
+    Ok(S3Response::new(with_checksums!(
+        dto::CompleteMultipartUploadOutput {
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
+            e_tag: Some(etag(&out.etag)),
+            location: Some(format!("/{bucket}/{key}")),
+            version_id: versioned(&s3.store, &bucket, out.version),
+            checksum_type: (!out.checksums.is_empty()).then(|| {
+                dto::ChecksumType::from_static(if full_object {
+                    dto::ChecksumType::FULL_OBJECT
+                } else {
+                    dto::ChecksumType::COMPOSITE
+                })
+            }),
+        },
+        shown
+    )))
 }
 
 pub(super) async fn abort_multipart_upload(

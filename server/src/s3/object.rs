@@ -84,16 +84,13 @@ pub(super) async fn put_object(
         .put_object(&bucket, &key, opts, body)
         .await
         .map_err(to_s3)?;
-    Ok(S3Response::new(dto::PutObjectOutput {
-        e_tag: Some(etag(&out.etag)),
-        version_id: versioned(&s3.store, &bucket, out.version),
-        checksum_crc32: checksum::value(&out.checksums, ChecksumAlgorithm::Crc32),
-        checksum_crc32c: checksum::value(&out.checksums, ChecksumAlgorithm::Crc32c),
-        checksum_crc64nvme: checksum::value(&out.checksums, ChecksumAlgorithm::Crc64Nvme),
-        checksum_sha1: checksum::value(&out.checksums, ChecksumAlgorithm::Sha1),
-        checksum_sha256: checksum::value(&out.checksums, ChecksumAlgorithm::Sha256),
-        ..Default::default()
-    }))
+    Ok(S3Response::new(with_checksums!(
+        dto::PutObjectOutput {
+            e_tag: Some(etag(&out.etag)),
+            version_id: versioned(&s3.store, &bucket, out.version),
+        },
+        |a| checksum::value(&out.checksums, a)
+    )))
 }
 
 pub(super) async fn get_object(
@@ -237,43 +234,33 @@ pub(super) async fn head_object(
         false,
     )?;
     let shown = shown_headers!(input, rec);
-    let mut resp = S3Response::new(dto::HeadObjectOutput {
-        content_length: Some(part.map_or(rec.size, |(a, b)| b - a) as i64),
-        content_range: part
-            .filter(|(a, b)| b > a)
-            .map(|(a, b)| format!("bytes {}-{}/{}", a, b - 1, rec.size)),
-        parts_count: part.and(multipart_parts(&rec)),
-        content_type: shown.content_type,
-        cache_control: shown.cache_control,
-        content_disposition: shown.content_disposition,
-        content_encoding: shown.content_encoding,
-        content_language: shown.content_language,
-        expires: shown.expires,
-        e_tag: Some(etag(&rec.etag)),
-        last_modified: Some(time(rec.created)),
-        metadata: Some(rec.user_meta.iter().cloned().collect()),
-        accept_ranges: Some("bytes".into()),
-        version_id: versioned(&s3.store, &bucket2, rec.version_ref()),
-        checksum_crc32: want
-            .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc32))
-            .flatten(),
-        checksum_crc32c: want
-            .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc32c))
-            .flatten(),
-        checksum_crc64nvme: want
-            .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Crc64Nvme))
-            .flatten(),
-        checksum_sha1: want
-            .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Sha1))
-            .flatten(),
-        checksum_sha256: want
-            .then(|| checksum::value_of(&rec, ChecksumAlgorithm::Sha256))
-            .flatten(),
-        object_lock_mode: lock.mode,
-        object_lock_retain_until_date: lock.until,
-        object_lock_legal_hold_status: lock.legal_hold,
-        ..Default::default()
-    });
+    let mut resp = S3Response::new(with_checksums!(
+        dto::HeadObjectOutput {
+            content_length: Some(part.map_or(rec.size, |(a, b)| b - a) as i64),
+            content_range: part.filter(|(a, b)| b > a).map(|(a, b)| format!(
+                "bytes {}-{}/{}",
+                a,
+                b - 1,
+                rec.size
+            )),
+            parts_count: part.and(multipart_parts(&rec)),
+            content_type: shown.content_type,
+            cache_control: shown.cache_control,
+            content_disposition: shown.content_disposition,
+            content_encoding: shown.content_encoding,
+            content_language: shown.content_language,
+            expires: shown.expires,
+            e_tag: Some(etag(&rec.etag)),
+            last_modified: Some(time(rec.created)),
+            metadata: Some(rec.user_meta.iter().cloned().collect()),
+            accept_ranges: Some("bytes".into()),
+            version_id: versioned(&s3.store, &bucket2, rec.version_ref()),
+            object_lock_mode: lock.mode,
+            object_lock_retain_until_date: lock.until,
+            object_lock_legal_hold_status: lock.legal_hold,
+        },
+        |a| want.then(|| checksum::value_of(&rec, a)).flatten()
+    ));
     if part.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
     }
@@ -627,14 +614,7 @@ pub(super) async fn get_object_attributes(
             .any(|x| x.trim() == a)
     };
     let checksum = want(dto::ObjectAttributes::CHECKSUM)
-        .then(|| dto::Checksum {
-            checksum_crc32: checksum::value_of(&rec, ChecksumAlgorithm::Crc32),
-            checksum_crc32c: checksum::value_of(&rec, ChecksumAlgorithm::Crc32c),
-            checksum_crc64nvme: checksum::value_of(&rec, ChecksumAlgorithm::Crc64Nvme),
-            checksum_sha1: checksum::value_of(&rec, ChecksumAlgorithm::Sha1),
-            checksum_sha256: checksum::value_of(&rec, ChecksumAlgorithm::Sha256),
-            ..Default::default()
-        })
+        .then(|| with_checksums!(dto::Checksum {}, |a| checksum::value_of(&rec, a)))
         .filter(|_| !rec.checksums.is_empty());
     let object_parts =
         (want(dto::ObjectAttributes::OBJECT_PARTS) && rec.etag.contains('-')).then(|| {
