@@ -25,6 +25,12 @@ pub enum ControlError {
     Store(#[from] StoreError),
 }
 
+impl From<tokio::task::JoinError> for ControlError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ControlError::Store(e.into())
+    }
+}
+
 /// What a privileged call did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -62,6 +68,11 @@ impl Control {
     /// The identity store, for calls that need no two-person rule.
     pub fn identities(&self) -> &Identities {
         &self.ids
+    }
+
+    /// A shared handle on the identity store (for work moved to another thread).
+    pub fn identities_handle(&self) -> Arc<Identities> {
+        self.ids.clone()
     }
 
     /// Runs `op` now if the two-person rule is not in force, else files it.

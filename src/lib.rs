@@ -24,6 +24,8 @@
 //! - [`audit`]: the typed audit events (logged today; the audit log's input later).
 //! - [`control`]: administrative operations across identities and the engine, under the
 //!   two-person rule.
+//! - [`node`]: the async facade the listeners call; it decides what runs in place and what
+//!   on the blocking pool.
 //!
 //! Still to come: the audit log, replication to a peer site and the cluster (Raft) on top
 //! of `command`, `disk` and `cluster`.
@@ -48,6 +50,7 @@ pub mod geometry;
 pub mod identity;
 pub mod lock;
 pub mod meta;
+pub mod node;
 pub mod store;
 pub mod types;
 
@@ -56,5 +59,6 @@ mod tests;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use config::{EcParams, NodeConfig};
+pub use node::Node;
 pub use store::{ByteRange, ObjectRead, PutOptions, PutOutcome, Store, StoreError};
 pub use types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};

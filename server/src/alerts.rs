@@ -32,33 +32,6 @@ async fn post(client: &HttpClient, url: &str, payload: &str) -> Result<(), Strin
     }
 }
 
-async fn deliver(alerts: &Arc<Alerts>, client: &HttpClient, q: QueuedAlert) {
-    let a = alerts.clone();
-    let name = q.sink.clone();
-    let sink = tokio::task::spawn_blocking(move || a.sink(&name)).await;
-    let url = match sink {
-        Ok(Ok(Some(s))) => s.url,
-        Ok(Ok(None)) => {
-            let a = alerts.clone();
-            let _ = tokio::task::spawn_blocking(move || a.drop_entry(&q)).await;
-            return;
-        }
-        _ => return,
-    };
-    let result = post(client, &url, &q.payload).await;
-    let a = alerts.clone();
-    let sink = q.sink.clone();
-    let _ = tokio::task::spawn_blocking(move || match &result {
-        Ok(()) => a.delivered(&q),
-        Err(e) => {
-            tracing::warn!(sink = %q.sink, attempts = q.attempts + 1, error = %e, "alert not delivered; will retry");
-            a.failed(&q, e)
-        }
-    })
-    .await;
-    tracing::debug!(%sink, "alert delivery attempt done");
-}
-
 /// Delivers due alerts every half second, on the worker runner: a pass that cannot read
 /// the queue fails (counted and retried after a backoff; not alerted, since alerts are
 /// what it could not deliver). A failed delivery is not a failed pass: the entry stays
@@ -78,16 +51,40 @@ impl DeliveryWorker {
         })
     }
 
-    async fn deliver_due(&self) -> Result<(), String> {
-        let a = self.alerts.clone();
-        let due = tokio::task::spawn_blocking(move || a.due(100))
-            .await
-            .map_err(|e| e.to_string())?
+    /// One pass. It runs on the runner's blocking thread, so the queue is read and
+    /// updated in place; only the POSTs go through the runtime.
+    fn deliver_due(&self, rt: &tokio::runtime::Handle) -> Result<(), String> {
+        let due = self
+            .alerts
+            .due(100)
             .map_err(|e| format!("cannot read the alert queue: {e}"))?;
         for q in due {
-            deliver(&self.alerts, &self.client, q).await;
+            self.deliver(rt, q);
         }
         Ok(())
+    }
+
+    fn deliver(&self, rt: &tokio::runtime::Handle, q: QueuedAlert) {
+        let url = match self.alerts.sink(&q.sink) {
+            Ok(Some(s)) => s.url,
+            Ok(None) => {
+                // The sink was removed: its deliveries go with it.
+                let _ = self.alerts.drop_entry(&q);
+                return;
+            }
+            Err(_) => return,
+        };
+        let recorded = match rt.block_on(post(&self.client, &url, &q.payload)) {
+            Ok(()) => self.alerts.delivered(&q),
+            Err(e) => {
+                tracing::warn!(sink = %q.sink, attempts = q.attempts + 1, error = %e, "alert not delivered; will retry");
+                self.alerts.failed(&q, &e)
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(sink = %q.sink, error = %e, "cannot record an alert delivery attempt");
+        }
+        tracing::debug!(sink = %q.sink, "alert delivery attempt done");
     }
 }
 
@@ -120,7 +117,7 @@ impl stele::background::runner::PassWorker for DeliveryWorker {
             Ok(rt) => rt,
             Err(e) => return PassEnd::Failed(format!("no runtime to deliver on: {e}")),
         };
-        match rt.block_on(self.deliver_due()) {
+        match self.deliver_due(&rt) {
             Ok(()) => PassEnd::Finished,
             Err(reason) => PassEnd::Failed(reason),
         }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use stele::lock::{Monotonic, SystemMonotonic};
-use stele::{NodeConfig, SharedClock, Store, SystemClock};
+use stele::{NodeConfig, SharedClock, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -40,11 +40,17 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let s3_addr = args.s3_addr()?;
     let admin_addr = args.admin_addr()?;
     let (wall, mono) = clocks(&args);
-    let ids_clock = wall.clone();
     let alert_clock = wall.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open_with(config, wall, mono))
-        .await?
-        .context("cannot open the node")?;
+    let key_dir = args.key_dir()?;
+    let node = stele::Node::open(
+        config,
+        wall,
+        mono,
+        &key_dir,
+        std::time::Duration::from_secs(args.alert_retry_max),
+    )
+    .await?;
+    let store = node.store().clone();
     let s3_listener = TcpListener::bind(&s3_addr)
         .await
         .with_context(|| format!("cannot listen on {s3_addr} (S3)"))?;
@@ -61,22 +67,9 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         (None, None) => None,
         _ => anyhow::bail!("STELE_ADMIN_KEY and STELE_ADMIN_SECRET go together"),
     };
-    let key_dir = args.key_dir()?;
-    let ids = {
-        let (meta, dir) = (store.meta_handle(), key_dir.clone());
-        tokio::task::spawn_blocking(move || {
-            stele::identity::Identities::open(meta, &dir, ids_clock)
-        })
-        .await?
-        .with_context(|| {
-            format!(
-                "cannot open the identity store (key folder {})",
-                key_dir.display()
-            )
-        })?
-    };
-    let (new_admin, new_s3) = ids
+    let (new_admin, new_s3) = node
         .bootstrap(admin_given, given)
+        .await
         .context("cannot create the first credentials")?;
     if let Some(k) = new_admin {
         stele::identity::keyfile::write_first_admin(&key_dir, &k.record.access_key, &k.secret)
@@ -94,8 +87,8 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             k.record.access_key, k.secret
         );
     }
-    let ids = Arc::new(ids);
-    for d in store.disks() {
+    let ids = node.control().identities_handle();
+    for d in node.disks().await {
         tracing::info!(disk = %d.id, path = %d.path.display(), state = ?d.state, "disk");
     }
     // Tests and scripts wait for this line; with port 0 it is how they learn the ports.
@@ -106,18 +99,14 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     );
     let (tx, rx) = watch::channel(false);
     let metrics = Arc::new(metrics::Metrics::default());
+    let alerts = node.alerts().clone();
+    let control = node.control().clone();
     let s3 = tokio::spawn(s3::run(
-        store.clone(),
-        ids.clone(),
+        node.clone(),
         metrics.clone(),
         args.domain.clone(),
         s3_listener,
         rx.clone(),
-    ));
-    let alerts = Arc::new(stele::alert::Alerts::new(
-        store.meta_handle(),
-        alert_clock.clone(),
-        (args.alert_retry_max.max(1) as i64).saturating_mul(1_000_000),
     ));
     let lifecycle = stele::background::lifecycle::LifecycleWorker::new(
         store.clone(),
@@ -160,7 +149,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let repair_task = tokio::spawn(stele::background::runner::run(repair.clone(), rx.clone()));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
-            control: stele::control::Control::new(store, ids.clone()),
+            control,
             ids,
             lifecycle,
             scrub,

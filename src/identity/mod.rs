@@ -35,6 +35,13 @@ pub enum IdentityError {
     /// The metadata store failed.
     #[error(transparent)]
     Meta(#[from] MetaError),
+    /// A blocking task running the call did not finish (it panicked, or the runtime is
+    /// shutting down).
+    #[error("identity task failed: {reason}")]
+    Task {
+        /// What the runtime said.
+        reason: String,
+    },
     /// The key folder or a file in it cannot be used (a master key that is unreadable, not
     /// 64 hex digits or readable by others; a `first-admin` that cannot be written): the
     /// server does not start.
@@ -103,6 +110,14 @@ pub enum IdentityError {
     /// the record was altered or moved to another access key id.
     #[error("a secret could not be unsealed: wrong master key or altered record")]
     Unseal,
+}
+
+impl From<tokio::task::JoinError> for IdentityError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        IdentityError::Task {
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// What a privileged request became.

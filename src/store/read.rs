@@ -79,14 +79,10 @@ impl Store {
         version: Option<&VersionRef>,
         range: Option<ByteRange>,
     ) -> Result<ObjectRead, StoreError> {
-        let store = self.clone();
-        let (b, k, v) = (bucket.clone(), key.clone(), version.copied());
-        let (record, tags, lock) = tokio::task::spawn_blocking(move || {
-            let (record, tags) = store.object_tags(&b, &k, v.as_ref())?;
-            let lock = store.inner.meta.lock(&b, &k, &record.version_id)?;
-            Ok::<_, StoreError>((record, tags, lock))
-        })
-        .await??;
+        // Point reads of metadata run in place (see `node`): a hand-off to the blocking
+        // pool costs more than the lookups.
+        let (record, tags) = self.object_tags(bucket, key, version)?;
+        let lock = self.inner.meta.lock(bucket, key, &record.version_id)?;
         let interval = match range {
             Some(ByteRange::Part { number }) => {
                 record
@@ -99,13 +95,24 @@ impl Store {
             Some(r) => r.resolve(record.size)?,
             None => (0, record.size),
         };
-        let (tx, mut rx) = mpsc::channel::<Result<Bytes, StoreError>>(2);
         let job = ReadJob {
             store: self.clone(),
             bucket: bucket.clone(),
             key: key.clone(),
             record: record.clone(),
         };
+        if record.inline {
+            // A small object's bytes are one more point read: no shard file, no thread.
+            let bytes = job.inline_bytes(interval.0, interval.1)?;
+            return Ok(ObjectRead {
+                record,
+                range: interval,
+                tag_count: tags.len(),
+                lock,
+                body: Box::pin(futures::stream::iter([Ok(bytes)])),
+            });
+        }
+        let (tx, mut rx) = mpsc::channel::<Result<Bytes, StoreError>>(2);
         tokio::task::spawn_blocking(move || job.run(interval, &tx));
         // Wait for the first block so a version that cannot be read fails as an error
         // response rather than as a truncated body.
@@ -134,10 +141,7 @@ struct ReadJob {
 
 impl ReadJob {
     fn run(self, (start, end): (u64, u64), tx: &mpsc::Sender<Result<Bytes, StoreError>>) {
-        if self.record.inline {
-            let _ = tx.blocking_send(self.inline_bytes(start, end));
-            return;
-        }
+        debug_assert!(!self.record.inline, "inline bytes are read in place");
         let mut seg_start = 0u64;
         for seg in &self.record.segments {
             let seg_end = seg_start + seg.geometry.len;

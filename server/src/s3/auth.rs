@@ -3,22 +3,21 @@
 //! every authenticated request is then checked against the caller's roles before its
 //! handler runs, so a request outside its role changes nothing.
 
-use std::sync::Arc;
-
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Result};
-use stele::identity::{Action, Identities, Plane};
+use stele::Node;
+use stele::identity::{Action, Plane};
 use stele::types::BucketName;
 
 pub struct Auth {
-    ids: Arc<Identities>,
+    node: Node,
 }
 
 impl Auth {
-    pub fn new(ids: Arc<Identities>) -> Self {
-        Self { ids }
+    pub fn new(node: Node) -> Self {
+        Self { node }
     }
 }
 
@@ -32,19 +31,7 @@ fn unknown_key() -> S3Error {
 #[async_trait::async_trait]
 impl S3Auth for Auth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        // Most requests come with a key already cached: no blocking task needed.
-        if let Some((k, _, secret)) = self.ids.cached(access_key) {
-            if k.plane == Plane::S3 {
-                return Ok(SecretKey::from(secret));
-            }
-            return Err(unknown_key());
-        }
-        let ids = self.ids.clone();
-        let key = access_key.to_owned();
-        let found = tokio::task::spawn_blocking(move || ids.credential(&key, Plane::S3))
-            .await
-            .map_err(|_| unknown_key())?;
-        match found {
+        match self.node.credential(access_key, Plane::S3).await {
             Ok(Some((_, secret))) => Ok(SecretKey::from(secret)),
             Ok(None) => Err(unknown_key()),
             Err(e) => {
@@ -145,12 +132,12 @@ pub const IMPLEMENTED: [&str; 40] = [
 ];
 
 pub struct Access {
-    ids: Arc<Identities>,
+    node: Node,
 }
 
 impl Access {
-    pub fn new(ids: Arc<Identities>) -> Self {
-        Self { ids }
+    pub fn new(node: Node) -> Self {
+        Self { node }
     }
 }
 
@@ -191,24 +178,8 @@ impl S3Access for Access {
                 Some(BucketName::new(src).map_err(|_| denied())?),
             ));
         }
-        let ids = self.ids.clone();
-        let key = creds.access_key.clone();
         let op = cx.s3_op().name().to_owned();
-        let decide = move || {
-            for (action, bucket) in &checks {
-                ids.authorize(&key, *action, bucket.as_ref())?;
-            }
-            Ok::<_, stele::identity::IdentityError>(())
-        };
-        // A cached identity is decided in place; otherwise the store is read off the
-        // async threads.
-        let verdict = if self.ids.cached(&creds.access_key).is_some() {
-            decide()
-        } else {
-            tokio::task::spawn_blocking(decide)
-                .await
-                .map_err(|_| denied())?
-        };
+        let verdict = self.node.authorize(&creds.access_key, checks).await;
         if let Err(e) = verdict {
             stele::audit::AuditEvent::AccessDenied {
                 plane: Plane::S3,

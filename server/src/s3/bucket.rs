@@ -25,11 +25,7 @@ pub(super) async fn list_buckets(
         .as_deref()
         .map(decode_token)
         .transpose()?;
-    let store = s3.store.clone();
-    let buckets = tokio::task::spawn_blocking(move || store.buckets())
-        .await
-        .map_err(|e| to_s3(e.into()))?
-        .map_err(to_s3)?;
+    let buckets = s3.node.buckets().await.map_err(to_s3)?;
     let prefix = input.prefix.clone().unwrap_or_default();
     let mut page: Vec<_> = buckets
         .into_iter()
@@ -64,8 +60,6 @@ pub(super) async fn create_bucket(
 ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
     acl_headers!(req.input, req.input.grant_write.as_deref())?;
     let name = bucket_name(&req.input.bucket)?;
-    let store = s3.store.clone();
-    let n = name.clone();
     let lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
     // In us-east-1 (the region a request without a LocationConstraint names) Amazon S3
     // answers 200 to its owner's CreateBucket of a bucket that exists, and changes
@@ -76,17 +70,12 @@ pub(super) async fn create_bucket(
         .as_ref()
         .and_then(|c| c.location_constraint.as_ref())
         .is_none_or(|l| l.as_str().is_empty() || l.as_str() == "us-east-1");
-    let existing = s3.store.clone();
-    match tokio::task::spawn_blocking(move || store.create_bucket(&n, lock))
-        .await
-        .map_err(|e| to_s3(e.into()))?
-    {
+    match s3.node.create_bucket(&name, lock).await {
         Ok(_) => {}
         // ...but never when the request asks for Object Lock and the bucket has none:
         // a backup tool that "creates" its lock bucket must not be told it has one.
         Err(e @ stele::StoreError::BucketExists { .. }) if us_east_1 => {
-            let nm = name.clone();
-            let has_lock = blocking(move || existing.bucket(&nm)).await?.object_lock;
+            let has_lock = s3.node.bucket(&name).await.map_err(to_s3)?.object_lock;
             if lock && !has_lock {
                 return Err(to_s3(e));
             }
@@ -103,7 +92,7 @@ pub(super) async fn head_bucket(
     req: S3Request<dto::HeadBucketInput>,
 ) -> S3Result<S3Response<dto::HeadBucketOutput>> {
     let name = bucket_name(&req.input.bucket)?;
-    s3.store.bucket(&name).map_err(to_s3)?;
+    s3.node.bucket(&name).await.map_err(to_s3)?;
     Ok(S3Response::new(dto::HeadBucketOutput::default()))
 }
 
@@ -112,8 +101,7 @@ pub(super) async fn delete_bucket(
     req: S3Request<dto::DeleteBucketInput>,
 ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
     let name = bucket_name(&req.input.bucket)?;
-    let store = s3.store.clone();
-    blocking(move || store.delete_bucket(&name)).await?;
+    s3.node.delete_bucket(&name).await.map_err(to_s3)?;
     Ok(S3Response::new(dto::DeleteBucketOutput::default()))
 }
 
@@ -122,8 +110,7 @@ pub(super) async fn get_bucket_location(
     req: S3Request<dto::GetBucketLocationInput>,
 ) -> S3Result<S3Response<dto::GetBucketLocationOutput>> {
     let name = bucket_name(&req.input.bucket)?;
-    let store = s3.store.clone();
-    blocking(move || store.bucket(&name)).await?;
+    s3.node.bucket(&name).await.map_err(to_s3)?;
     // us-east-1 is written as an empty LocationConstraint, as S3 does.
     Ok(S3Response::new(dto::GetBucketLocationOutput::default()))
 }
@@ -133,8 +120,7 @@ pub(super) async fn get_bucket_versioning(
     req: S3Request<dto::GetBucketVersioningInput>,
 ) -> S3Result<S3Response<dto::GetBucketVersioningOutput>> {
     let name = bucket_name(&req.input.bucket)?;
-    let store = s3.store.clone();
-    let b = blocking(move || store.bucket(&name)).await?;
+    let b = s3.node.bucket(&name).await.map_err(to_s3)?;
     let status = match b.versioning {
         Versioning::Unversioned => None,
         Versioning::Enabled => Some(dto::BucketVersioningStatus::from_static(
@@ -171,8 +157,7 @@ pub(super) async fn put_bucket_versioning(
             ));
         }
     };
-    let store = s3.store.clone();
-    blocking(move || store.set_versioning(&name, state)).await?;
+    s3.node.set_versioning(&name, state).await.map_err(to_s3)?;
     Ok(S3Response::new(dto::PutBucketVersioningOutput::default()))
 }
 
@@ -181,8 +166,7 @@ pub(super) async fn get_object_lock_configuration(
     req: S3Request<dto::GetObjectLockConfigurationInput>,
 ) -> S3Result<S3Response<dto::GetObjectLockConfigurationOutput>> {
     let name = bucket_name(&req.input.bucket)?;
-    let store = s3.store.clone();
-    let c = blocking(move || store.lock_configuration(&name)).await?;
+    let c = s3.node.lock_configuration(&name).await.map_err(to_s3)?;
     Ok(S3Response::new(dto::GetObjectLockConfigurationOutput {
         object_lock_configuration: Some(object_lock::lock_configuration_dto(c.default_retention)),
     }))
@@ -195,8 +179,10 @@ pub(super) async fn put_object_lock_configuration(
     let name = bucket_name(&req.input.bucket)?;
     let default =
         object_lock::parse_lock_configuration(req.input.object_lock_configuration.as_ref())?;
-    let store = s3.store.clone();
-    blocking(move || store.set_lock_configuration(&name, default)).await?;
+    s3.node
+        .set_lock_configuration(&name, default)
+        .await
+        .map_err(to_s3)?;
     Ok(S3Response::new(
         dto::PutObjectLockConfigurationOutput::default(),
     ))
@@ -207,8 +193,7 @@ pub(super) async fn get_bucket_lifecycle_configuration(
     req: S3Request<dto::GetBucketLifecycleConfigurationInput>,
 ) -> S3Result<S3Response<dto::GetBucketLifecycleConfigurationOutput>> {
     let name = bucket_name(&req.input.bucket)?;
-    let store = s3.store.clone();
-    let c = blocking(move || store.lifecycle(&name)).await?;
+    let c = s3.node.lifecycle(&name).await.map_err(to_s3)?;
     Ok(S3Response::new(
         dto::GetBucketLifecycleConfigurationOutput {
             rules: Some(lifecycle::to_dto(&c)),
@@ -223,8 +208,10 @@ pub(super) async fn put_bucket_lifecycle_configuration(
 ) -> S3Result<S3Response<dto::PutBucketLifecycleConfigurationOutput>> {
     let name = bucket_name(&req.input.bucket)?;
     let config = lifecycle::parse(req.input.lifecycle_configuration.as_ref())?;
-    let store = s3.store.clone();
-    blocking(move || store.set_lifecycle(&name, Some(&config))).await?;
+    s3.node
+        .set_lifecycle(&name, Some(config))
+        .await
+        .map_err(to_s3)?;
     Ok(S3Response::new(
         dto::PutBucketLifecycleConfigurationOutput::default(),
     ))
@@ -235,8 +222,7 @@ pub(super) async fn delete_bucket_lifecycle(
     req: S3Request<dto::DeleteBucketLifecycleInput>,
 ) -> S3Result<S3Response<dto::DeleteBucketLifecycleOutput>> {
     let name = bucket_name(&req.input.bucket)?;
-    let store = s3.store.clone();
-    blocking(move || store.set_lifecycle(&name, None)).await?;
+    s3.node.set_lifecycle(&name, None).await.map_err(to_s3)?;
     Ok(S3Response::new(dto::DeleteBucketLifecycleOutput::default()))
 }
 
@@ -245,7 +231,7 @@ pub(super) async fn get_bucket_acl(
     req: S3Request<dto::GetBucketAclInput>,
 ) -> S3Result<S3Response<dto::GetBucketAclOutput>> {
     let name = bucket_name(&req.input.bucket)?;
-    s3.store.bucket(&name).map_err(to_s3)?;
+    s3.node.bucket(&name).await.map_err(to_s3)?;
     Ok(S3Response::new(dto::GetBucketAclOutput {
         grants: Some(acl::grants()),
         owner: Some(owner()),
@@ -258,7 +244,7 @@ pub(super) async fn put_bucket_acl(
 ) -> S3Result<S3Response<dto::PutBucketAclOutput>> {
     let input = req.input;
     let name = bucket_name(&input.bucket)?;
-    s3.store.bucket(&name).map_err(to_s3)?;
+    s3.node.bucket(&name).await.map_err(to_s3)?;
     acl_headers!(input, input.grant_write.as_deref())?;
     acl::check_policy(input.access_control_policy.as_ref())?;
     Ok(S3Response::new(dto::PutBucketAclOutput::default()))

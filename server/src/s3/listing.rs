@@ -19,9 +19,8 @@ pub(super) async fn list_objects_v2(
         after,
         max_keys: max,
     };
-    let store = s3.store.clone();
     let b = bucket.clone();
-    let page = blocking(move || store.list_objects(&b, &q)).await?;
+    let page = s3.node.list_objects(&b, q).await.map_err(to_s3)?;
     let enc = encoder(input.encoding_type.as_ref());
     let fetch_owner = input.fetch_owner.unwrap_or(false);
     let (contents, prefixes) = listing(&page, &enc, fetch_owner);
@@ -58,9 +57,8 @@ pub(super) async fn list_objects(
         after: input.marker.clone().filter(|m| !m.is_empty()),
         max_keys: max,
     };
-    let store = s3.store.clone();
     let b = bucket.clone();
-    let page = blocking(move || store.list_objects(&b, &q)).await?;
+    let page = s3.node.list_objects(&b, q).await.map_err(to_s3)?;
     let enc = encoder(input.encoding_type.as_ref());
     let (contents, prefixes) = listing(&page, &enc, true);
     // S3 sends NextMarker only with a delimiter; clients use the last key otherwise.
@@ -97,9 +95,8 @@ pub(super) async fn list_object_versions(
         version_marker,
         max_keys: max,
     };
-    let store = s3.store.clone();
     let b = bucket.clone();
-    let page = blocking(move || store.list_object_versions(&b, &q)).await?;
+    let page = s3.node.list_object_versions(&b, q).await.map_err(to_s3)?;
     let enc = encoder(input.encoding_type.as_ref());
     let mut versions = Vec::new();
     let mut markers = Vec::new();

@@ -22,13 +22,12 @@ use s3s::dto::{self, StreamingBlob};
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use stele::checksum::ChecksumAlgorithm;
-use stele::identity::Identities;
 use stele::meta::{VersionKind, Versioning};
 use stele::store::{
     CompletedPart, CopySource, ListQuery, MetadataDirective, MultipartChecksum, VersionRef,
     VersionsQuery,
 };
-use stele::{BucketName, ByteRange, ObjectKey, PutOptions, Store, Timestamp};
+use stele::{BucketName, ByteRange, Node, ObjectKey, PutOptions, Timestamp};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -134,13 +133,12 @@ macro_rules! copy_source_conditions {
 }
 
 pub struct SteleS3 {
-    store: Store,
-    ids: Arc<Identities>,
+    node: Node,
 }
 
 impl SteleS3 {
-    pub fn new(store: Store, ids: Arc<Identities>) -> Self {
-        Self { store, ids }
+    pub fn new(node: Node) -> Self {
+        Self { node }
     }
 }
 
@@ -162,16 +160,6 @@ fn version_ref(v: Option<&str>) -> S3Result<Option<VersionRef>> {
         })
     })
     .transpose()
-}
-
-/// Runs a blocking core call (metadata reads and writes) off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, stele::StoreError> + Send + 'static,
-) -> S3Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| to_s3(e.into()))?
-        .map_err(to_s3)
 }
 
 fn max_keys(m: Option<i32>) -> S3Result<usize> {
@@ -597,9 +585,12 @@ impl SteleS3 {
         let b = bucket_name(bucket)?;
         let k = object_key(key)?;
         let v = version_ref(version_id.as_deref())?;
-        let store = self.store.clone();
         let (b2, k2) = (b.clone(), k.clone());
-        let rec = blocking(move || store.head_object(&b2, &k2, v.as_ref())).await?;
+        let rec = self
+            .node
+            .head_object(&b2, &k2, v.as_ref())
+            .await
+            .map_err(to_s3)?;
         conditions::check(cond, &rec.etag, rec.created, true)?;
         Ok(CopySource {
             bucket: b,
@@ -689,8 +680,8 @@ fn multipart_parts(rec: &stele::meta::VersionRecord) -> Option<i32> {
     rec.etag.contains('-').then(|| rec.parts_count() as i32)
 }
 
-fn versioned(store: &Store, bucket: &BucketName, v: VersionRef) -> Option<String> {
-    match store.bucket(bucket).map(|b| b.versioning) {
+async fn versioned(node: &Node, bucket: &BucketName, v: VersionRef) -> Option<String> {
+    match node.bucket(bucket).await.map(|b| b.versioning) {
         Ok(Versioning::Unversioned) | Err(_) => None,
         Ok(_) => Some(v.to_string()),
     }
@@ -716,16 +707,15 @@ fn decode_token(t: &str) -> S3Result<String> {
 /// Serves S3 on `listener` until `shutdown` turns true, then lets requests in flight finish.
 /// With `domain`, `BUCKET.DOMAIN` hosts address buckets (virtual-host style) too.
 pub async fn run(
-    store: Store,
-    ids: Arc<Identities>,
+    node: Node,
     metrics: Arc<crate::metrics::Metrics>,
     domain: Option<String>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut builder = S3ServiceBuilder::new(SteleS3::new(store, ids.clone()));
-    builder.set_auth(auth::Auth::new(ids.clone()));
-    builder.set_access(auth::Access::new(ids));
+    let mut builder = S3ServiceBuilder::new(SteleS3::new(node.clone()));
+    builder.set_auth(auth::Auth::new(node.clone()));
+    builder.set_access(auth::Access::new(node));
     if let Some(d) = domain {
         let host =
             host::Domain::new(&d).ok_or_else(|| anyhow::anyhow!("invalid --domain {d:?}"))?;

@@ -37,9 +37,12 @@ pub(super) async fn create_multipart_upload(
         lock: lock_request!(input)?,
         ..Default::default()
     };
-    let store = s3.store.clone();
     let (b, k) = (bucket.clone(), key.clone());
-    let id = blocking(move || store.create_multipart_upload(&b, &k, opts)).await?;
+    let id = s3
+        .node
+        .create_multipart_upload(&b, &k, opts)
+        .await
+        .map_err(to_s3)?;
     Ok(S3Response::new(dto::CreateMultipartUploadOutput {
         bucket: Some(bucket.to_string()),
         key: Some(key.to_string()),
@@ -67,7 +70,7 @@ pub(super) async fn upload_part(
         ..Default::default()
     };
     let part = s3
-        .store
+        .node
         .upload_part(
             &bucket,
             &key,
@@ -124,11 +127,11 @@ pub(super) async fn complete_multipart_upload(
     };
     let condition =
         conditions::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-    let store = s3.store.clone();
-    let (b, k, id) = (bucket.clone(), key.clone(), input.upload_id.clone());
-    let out =
-        blocking(move || store.complete_multipart_upload(&b, &k, &id, &chosen, &kind, &condition))
-            .await?;
+    let out = s3
+        .node
+        .complete_multipart_upload(&bucket, &key, &input.upload_id, chosen, kind, condition)
+        .await
+        .map_err(to_s3)?;
     let shown = |a| {
         if full_object {
             checksum::value(&out.checksums, a)
@@ -142,7 +145,7 @@ pub(super) async fn complete_multipart_upload(
             key: Some(key.to_string()),
             e_tag: Some(etag(&out.etag)),
             location: Some(format!("/{bucket}/{key}")),
-            version_id: versioned(&s3.store, &bucket, out.version),
+            version_id: versioned(&s3.node, &bucket, out.version).await,
             checksum_type: (!out.checksums.is_empty()).then(|| {
                 dto::ChecksumType::from_static(if full_object {
                     dto::ChecksumType::FULL_OBJECT
@@ -162,9 +165,11 @@ pub(super) async fn abort_multipart_upload(
     let input = req.input;
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
-    let store = s3.store.clone();
     let id = input.upload_id.clone();
-    blocking(move || store.abort_multipart_upload(&bucket, &key, &id)).await?;
+    s3.node
+        .abort_multipart_upload(&bucket, &key, &id)
+        .await
+        .map_err(to_s3)?;
     Ok(S3Response::new(dto::AbortMultipartUploadOutput::default()))
 }
 
@@ -175,9 +180,8 @@ pub(super) async fn list_parts(
     let input = req.input;
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
-    let store = s3.store.clone();
     let (b, k, id) = (bucket.clone(), key.clone(), input.upload_id.clone());
-    let (parts, algorithm) = blocking(move || store.list_parts(&b, &k, &id)).await?;
+    let (parts, algorithm) = s3.node.list_parts(&b, &k, &id).await.map_err(to_s3)?;
     let marker = input.part_number_marker.unwrap_or(0);
     let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000)) as usize;
     let after: Vec<_> = parts
@@ -219,9 +223,8 @@ pub(super) async fn list_multipart_uploads(
 ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
     let input = req.input;
     let bucket = bucket_name(&input.bucket)?;
-    let store = s3.store.clone();
     let b = bucket.clone();
-    let uploads = blocking(move || store.list_uploads(&b)).await?;
+    let uploads = s3.node.list_uploads(&b).await.map_err(to_s3)?;
     let prefix = input.prefix.clone().unwrap_or_default();
     let key_marker = input.key_marker.clone().unwrap_or_default();
     let id_marker = input.upload_id_marker.clone().unwrap_or_default();
@@ -285,7 +288,7 @@ pub(super) async fn upload_part_copy(
         .map(parse_copy_range)
         .transpose()?;
     let (part, source) = s3
-        .store
+        .node
         .upload_part_copy(
             &src,
             range,
@@ -302,7 +305,7 @@ pub(super) async fn upload_part_copy(
             last_modified: Some(time(part.created)),
             ..Default::default()
         }),
-        copy_source_version_id: versioned(&s3.store, &src.bucket, source.version_ref()),
+        copy_source_version_id: versioned(&s3.node, &src.bucket, source.version_ref()).await,
         ..Default::default()
     }))
 }

@@ -80,14 +80,14 @@ pub(super) async fn put_object(
     };
     let body = body_stream(input.body);
     let out = s3
-        .store
+        .node
         .put_object(&bucket, &key, opts, body)
         .await
         .map_err(to_s3)?;
     Ok(S3Response::new(with_checksums!(
         dto::PutObjectOutput {
             e_tag: Some(etag(&out.etag)),
-            version_id: versioned(&s3.store, &bucket, out.version),
+            version_id: versioned(&s3.node, &bucket, out.version).await,
         },
         |a| checksum::value(&out.checksums, a)
     )))
@@ -125,7 +125,7 @@ pub(super) async fn get_object(
         }),
     };
     let read = s3
-        .store
+        .node
         .get_object(&bucket, &key, version.as_ref(), range)
         .await
         .map_err(to_s3)?;
@@ -163,7 +163,7 @@ pub(super) async fn get_object(
         last_modified: Some(time(rec.created)),
         metadata: Some(rec.user_meta.iter().cloned().collect()),
         accept_ranges: Some("bytes".into()),
-        version_id: versioned(&s3.store, &bucket, rec.version_ref()),
+        version_id: versioned(&s3.node, &bucket, rec.version_ref()).await,
         parts_count,
         tag_count: (read.tag_count > 0).then_some(read.tag_count as i32),
         ..Default::default()
@@ -206,10 +206,12 @@ pub(super) async fn head_object(
             ));
         }
     };
-    let store = s3.store.clone();
     let bucket2 = bucket.clone();
-    let (rec, lock) =
-        blocking(move || store.head_object_with_lock(&bucket, &key, version.as_ref())).await?;
+    let (rec, lock) = s3
+        .node
+        .head_object_with_lock(&bucket, &key, version.as_ref())
+        .await
+        .map_err(to_s3)?;
     // HEAD with partNumber describes that part, as GET would send it (206).
     let part = part
         .map(|n| {
@@ -254,7 +256,7 @@ pub(super) async fn head_object(
             last_modified: Some(time(rec.created)),
             metadata: Some(rec.user_meta.iter().cloned().collect()),
             accept_ranges: Some("bytes".into()),
-            version_id: versioned(&s3.store, &bucket2, rec.version_ref()),
+            version_id: versioned(&s3.node, &bucket2, rec.version_ref()).await,
             object_lock_mode: lock.mode,
             object_lock_retain_until_date: lock.until,
             object_lock_legal_hold_status: lock.legal_hold,
@@ -272,7 +274,7 @@ pub(super) async fn delete_object(
     req: S3Request<dto::DeleteObjectInput>,
 ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
     let bypass = object_lock::bypass(
-        &s3.ids,
+        s3.node.identities(),
         &req,
         &req.input.bucket,
         req.input.bypass_governance_retention,
@@ -282,14 +284,17 @@ pub(super) async fn delete_object(
     let key = object_key(&input.key)?;
     let version = version_ref(input.version_id.as_deref())?;
     let out = s3
-        .store
+        .node
         .delete_object(&bucket, &key, version.as_ref(), bypass)
         .await
         .map_err(to_s3)?;
     Ok(S3Response::new(dto::DeleteObjectOutput {
         delete_marker: out.delete_marker.then_some(true),
         // An unversioned bucket's answers name no version, as S3's.
-        version_id: out.version.and_then(|v| versioned(&s3.store, &bucket, v)),
+        version_id: match out.version {
+            Some(v) => versioned(&s3.node, &bucket, v).await,
+            None => None,
+        },
         ..Default::default()
     }))
 }
@@ -299,7 +304,7 @@ pub(super) async fn delete_objects(
     req: S3Request<dto::DeleteObjectsInput>,
 ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
     let bypass = object_lock::bypass(
-        &s3.ids,
+        s3.node.identities(),
         &req,
         &req.input.bucket,
         req.input.bypass_governance_retention,
@@ -312,7 +317,7 @@ pub(super) async fn delete_objects(
             "A DeleteObjects request names at most 1000 keys.",
         ));
     }
-    s3.store.bucket(&bucket).map_err(to_s3)?;
+    s3.node.bucket(&bucket).await.map_err(to_s3)?;
     let quiet = input.delete.quiet.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
@@ -320,7 +325,7 @@ pub(super) async fn delete_objects(
         let outcome = async {
             let key = object_key(&obj.key)?;
             let version = version_ref(obj.version_id.as_deref())?;
-            s3.store
+            s3.node
                 .delete_object(&bucket, &key, version.as_ref(), bypass)
                 .await
                 .map_err(to_s3)
@@ -407,7 +412,7 @@ pub(super) async fn copy_object(
     };
     let lock = lock_request!(input)?;
     let (out, source) = s3
-        .store
+        .node
         .copy_object(&src, &bucket, &key, directive, tags, lock)
         .await
         .map_err(to_s3)?;
@@ -417,8 +422,8 @@ pub(super) async fn copy_object(
             last_modified: Some(time(out.created)),
             ..Default::default()
         }),
-        version_id: versioned(&s3.store, &bucket, out.version),
-        copy_source_version_id: versioned(&s3.store, &src.bucket, source.version_ref()),
+        version_id: versioned(&s3.node, &bucket, out.version).await,
+        copy_source_version_id: versioned(&s3.node, &src.bucket, source.version_ref()).await,
         ..Default::default()
     }))
 }
@@ -431,8 +436,11 @@ pub(super) async fn get_object_retention(
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
     let version = version_ref(input.version_id.as_deref())?;
-    let store = s3.store.clone();
-    let lock = blocking(move || store.object_lock(&bucket, &key, version.as_ref())).await?;
+    let lock = s3
+        .node
+        .object_lock(&bucket, &key, version.as_ref())
+        .await
+        .map_err(to_s3)?;
     // S3 answers 404 for a version that has no retention (never set, or removed).
     let retention = object_lock::retention_dto(&lock).ok_or_else(|| {
         s3s::S3Error::with_message(
@@ -450,7 +458,7 @@ pub(super) async fn put_object_retention(
     req: S3Request<dto::PutObjectRetentionInput>,
 ) -> S3Result<S3Response<dto::PutObjectRetentionOutput>> {
     let bypass = object_lock::bypass(
-        &s3.ids,
+        s3.node.identities(),
         &req,
         &req.input.bucket,
         req.input.bypass_governance_retention,
@@ -460,11 +468,10 @@ pub(super) async fn put_object_retention(
     let key = object_key(&input.key)?;
     let version = version_ref(input.version_id.as_deref())?;
     let requested = object_lock::parse_retention(input.retention.as_ref())?;
-    let store = s3.store.clone();
-    blocking(move || {
-        store.set_object_retention(&bucket, &key, version.as_ref(), requested, bypass)
-    })
-    .await?;
+    s3.node
+        .set_object_retention(&bucket, &key, version.as_ref(), requested, bypass)
+        .await
+        .map_err(to_s3)?;
     Ok(S3Response::new(dto::PutObjectRetentionOutput::default()))
 }
 
@@ -476,8 +483,11 @@ pub(super) async fn get_object_legal_hold(
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
     let version = version_ref(input.version_id.as_deref())?;
-    let store = s3.store.clone();
-    let lock = blocking(move || store.object_lock(&bucket, &key, version.as_ref())).await?;
+    let lock = s3
+        .node
+        .object_lock(&bucket, &key, version.as_ref())
+        .await
+        .map_err(to_s3)?;
     Ok(S3Response::new(dto::GetObjectLegalHoldOutput {
         legal_hold: Some(object_lock::legal_hold_dto(&lock)),
     }))
@@ -492,8 +502,10 @@ pub(super) async fn put_object_legal_hold(
     let key = object_key(&input.key)?;
     let version = version_ref(input.version_id.as_deref())?;
     let on = object_lock::parse_legal_hold(input.legal_hold.as_ref())?;
-    let store = s3.store.clone();
-    blocking(move || store.set_object_legal_hold(&bucket, &key, version.as_ref(), on)).await?;
+    s3.node
+        .set_object_legal_hold(&bucket, &key, version.as_ref(), on)
+        .await
+        .map_err(to_s3)?;
     Ok(S3Response::new(dto::PutObjectLegalHoldOutput::default()))
 }
 
@@ -505,9 +517,12 @@ pub(super) async fn get_object_tagging(
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
     let version = version_ref(input.version_id.as_deref())?;
-    let store = s3.store.clone();
     let b = bucket.clone();
-    let (rec, tags) = blocking(move || store.object_tags(&b, &key, version.as_ref())).await?;
+    let (rec, tags) = s3
+        .node
+        .object_tags(&b, &key, version.as_ref())
+        .await
+        .map_err(to_s3)?;
     Ok(S3Response::new(dto::GetObjectTaggingOutput {
         tag_set: tags
             .into_iter()
@@ -516,7 +531,7 @@ pub(super) async fn get_object_tagging(
                 value: Some(v),
             })
             .collect(),
-        version_id: versioned(&s3.store, &bucket, rec.version_ref()),
+        version_id: versioned(&s3.node, &bucket, rec.version_ref()).await,
     }))
 }
 
@@ -534,11 +549,14 @@ pub(super) async fn put_object_tagging(
         .into_iter()
         .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
         .collect();
-    let store = s3.store.clone();
     let b = bucket.clone();
-    let rec = blocking(move || store.set_object_tags(&b, &key, version.as_ref(), tags)).await?;
+    let rec = s3
+        .node
+        .set_object_tags(&b, &key, version.as_ref(), tags)
+        .await
+        .map_err(to_s3)?;
     Ok(S3Response::new(dto::PutObjectTaggingOutput {
-        version_id: versioned(&s3.store, &bucket, rec.version_ref()),
+        version_id: versioned(&s3.node, &bucket, rec.version_ref()).await,
     }))
 }
 
@@ -550,12 +568,14 @@ pub(super) async fn delete_object_tagging(
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
     let version = version_ref(input.version_id.as_deref())?;
-    let store = s3.store.clone();
     let b = bucket.clone();
-    let rec =
-        blocking(move || store.set_object_tags(&b, &key, version.as_ref(), Vec::new())).await?;
+    let rec = s3
+        .node
+        .set_object_tags(&b, &key, version.as_ref(), Vec::new())
+        .await
+        .map_err(to_s3)?;
     let mut resp = S3Response::new(dto::DeleteObjectTaggingOutput {
-        version_id: versioned(&s3.store, &bucket, rec.version_ref()),
+        version_id: versioned(&s3.node, &bucket, rec.version_ref()).await,
     });
     resp.status = Some(http::StatusCode::NO_CONTENT);
     Ok(resp)
@@ -569,8 +589,10 @@ pub(super) async fn get_object_acl(
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
     let version = version_ref(input.version_id.as_deref())?;
-    let store = s3.store.clone();
-    blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
+    s3.node
+        .head_object(&bucket, &key, version.as_ref())
+        .await
+        .map_err(to_s3)?;
     Ok(S3Response::new(dto::GetObjectAclOutput {
         grants: Some(acl::grants()),
         owner: Some(owner()),
@@ -586,8 +608,10 @@ pub(super) async fn put_object_acl(
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
     let version = version_ref(input.version_id.as_deref())?;
-    let store = s3.store.clone();
-    blocking(move || store.head_object(&bucket, &key, version.as_ref())).await?;
+    s3.node
+        .head_object(&bucket, &key, version.as_ref())
+        .await
+        .map_err(to_s3)?;
     acl_headers!(input, input.grant_write.as_deref())?;
     acl::check_policy(input.access_control_policy.as_ref())?;
     Ok(S3Response::new(dto::PutObjectAclOutput::default()))
@@ -601,9 +625,12 @@ pub(super) async fn get_object_attributes(
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
     let version = version_ref(input.version_id.as_deref())?;
-    let store = s3.store.clone();
     let b = bucket.clone();
-    let rec = blocking(move || store.head_object(&b, &key, version.as_ref())).await?;
+    let rec = s3
+        .node
+        .head_object(&b, &key, version.as_ref())
+        .await
+        .map_err(to_s3)?;
     // The attribute list arrives as repeated headers (the SDKs) or as one
     // comma-separated header (the aws CLI): both name the same set.
     let want = |a: &str| {
@@ -650,7 +677,7 @@ pub(super) async fn get_object_attributes(
         checksum,
         object_parts,
         last_modified: Some(time(rec.created)),
-        version_id: versioned(&s3.store, &bucket, rec.version_ref()),
+        version_id: versioned(&s3.node, &bucket, rec.version_ref()).await,
         ..Default::default()
     }))
 }

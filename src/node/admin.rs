@@ -1,0 +1,370 @@
+//! The admin plane's calls on [`Node`]: identities, the two-person rule, bucket policy,
+//! alert sinks and the node's state. Every write, and every read that scans, runs on the
+//! blocking pool; counters kept at commit time are read in place.
+
+use super::{Node, offload};
+use crate::alert::{Alert, QueuedAlert, SinkRecord};
+use crate::control::{ControlError, Outcome};
+use crate::disk::DiskStatus;
+use crate::identity::{
+    ApprovalRecord, Grant, IdentityError, KeyRecord, NewKey, Plane, Privileged, Scope, UserRecord,
+};
+use crate::meta::{DefaultRetention, MetaError, QueueLengths, RetentionPolicy};
+use crate::store::StoreError;
+use crate::types::BucketName;
+
+/// A user with its keys (secrets sealed), as the admin API lists users.
+pub type UserWithKeys = (UserRecord, Vec<KeyRecord>);
+
+/// What `GET /v1/status` counts of the identity store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityCounts {
+    /// Users, enabled or not.
+    pub users: usize,
+    /// Privileged operations waiting for a second administrator.
+    pub pending_approvals: usize,
+    /// Whether the two-person rule is in force (two administrators or more, enabled).
+    pub two_person_rule_in_force: bool,
+}
+
+/// Runs `f` on the blocking pool; the alert queue's errors are metadata errors, so a task
+/// that could not finish is one too.
+async fn offload_meta<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, MetaError> + Send + 'static,
+) -> Result<T, MetaError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(MetaError::Engine {
+            op: "blocking task",
+            message: e.to_string(),
+        }),
+    }
+}
+
+impl Node {
+    // ---- identities -------------------------------------------------------------------
+
+    /// Every user with its keys, by name.
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn users(&self) -> Result<Vec<UserWithKeys>, IdentityError> {
+        let ids = self.control.identities_handle();
+        offload(move || {
+            ids.users()?
+                .into_iter()
+                .map(|u| {
+                    let keys = ids.keys_of(&u.name)?;
+                    Ok((u, keys))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Creates a user with `grants` (no keys yet).
+    ///
+    /// # Errors
+    /// [`IdentityError::UserExists`], [`IdentityError::InvalidName`], a metadata error.
+    pub async fn create_user(
+        &self,
+        name: &str,
+        grants: Vec<Grant>,
+    ) -> Result<UserWithKeys, IdentityError> {
+        let (ids, name) = (self.control.identities_handle(), name.to_owned());
+        offload(move || {
+            let u = ids.create_user(&name, grants)?;
+            let keys = ids.keys_of(&u.name)?;
+            Ok((u, keys))
+        })
+        .await
+    }
+
+    /// Replaces a user's grants.
+    ///
+    /// # Errors
+    /// [`IdentityError::UnknownUser`], [`IdentityError::LastAdmin`], a metadata error.
+    pub async fn set_grants(
+        &self,
+        name: &str,
+        grants: Vec<Grant>,
+    ) -> Result<UserWithKeys, IdentityError> {
+        let (ids, name) = (self.control.identities_handle(), name.to_owned());
+        offload(move || {
+            let u = ids.set_grants(&name, grants)?;
+            let keys = ids.keys_of(&u.name)?;
+            Ok((u, keys))
+        })
+        .await
+    }
+
+    /// Disables or enables a user (a disabled user's keys authenticate nothing).
+    ///
+    /// # Errors
+    /// [`IdentityError::UnknownUser`], [`IdentityError::LastAdmin`], a metadata error.
+    pub async fn set_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+    ) -> Result<UserWithKeys, IdentityError> {
+        let (ids, name) = (self.control.identities_handle(), name.to_owned());
+        offload(move || {
+            let u = ids.set_disabled(&name, disabled)?;
+            let keys = ids.keys_of(&u.name)?;
+            Ok((u, keys))
+        })
+        .await
+    }
+
+    /// Deletes a user (an administrator: a privileged operation); see
+    /// [`crate::control::Control::delete_user`].
+    ///
+    /// # Errors
+    /// See [`crate::control::Control::delete_user`].
+    pub async fn delete_user(&self, actor: &str, user: &str) -> Result<Outcome, ControlError> {
+        let (c, actor, user) = (self.control.clone(), actor.to_owned(), user.to_owned());
+        offload(move || c.delete_user(&actor, &user)).await
+    }
+
+    /// A new key for `user` on `plane`; the secret is in the answer only.
+    ///
+    /// # Errors
+    /// [`IdentityError::UnknownUser`], a metadata error.
+    pub async fn create_key(&self, user: &str, plane: Plane) -> Result<NewKey, IdentityError> {
+        let (ids, user) = (self.control.identities_handle(), user.to_owned());
+        offload(move || ids.create_key(&user, plane, None)).await
+    }
+
+    /// Replaces a key by a new one of the same user and plane (the old one is revoked).
+    ///
+    /// # Errors
+    /// [`IdentityError::UnknownKey`], a metadata error.
+    pub async fn rotate_key(&self, access_key: &str) -> Result<NewKey, IdentityError> {
+        let (ids, k) = (self.control.identities_handle(), access_key.to_owned());
+        offload(move || ids.rotate_key(&k)).await
+    }
+
+    /// Revokes a key.
+    ///
+    /// # Errors
+    /// [`IdentityError::UnknownKey`], [`IdentityError::LastAdmin`], a metadata error.
+    pub async fn revoke_key(&self, access_key: &str) -> Result<KeyRecord, IdentityError> {
+        let (ids, k) = (self.control.identities_handle(), access_key.to_owned());
+        offload(move || ids.revoke_key(&k)).await
+    }
+
+    /// A key's record (its secret sealed).
+    ///
+    /// # Errors
+    /// [`IdentityError::UnknownKey`], a metadata error.
+    pub async fn key(&self, access_key: &str) -> Result<KeyRecord, IdentityError> {
+        let (ids, k) = (self.control.identities_handle(), access_key.to_owned());
+        offload(move || ids.key(&k)).await
+    }
+
+    /// Grants (privileged) or removes a user's governance-bypass permission; see
+    /// [`crate::control::Control::set_bypass`].
+    ///
+    /// # Errors
+    /// See [`crate::control::Control::set_bypass`].
+    pub async fn set_bypass(
+        &self,
+        actor: &str,
+        user: &str,
+        scope: Option<Scope>,
+    ) -> Result<Outcome, ControlError> {
+        let (c, actor, user) = (self.control.clone(), actor.to_owned(), user.to_owned());
+        offload(move || c.set_bypass(&actor, &user, scope)).await
+    }
+
+    /// How many users and pending approvals there are, and whether the two-person rule
+    /// is in force.
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn identity_counts(&self) -> Result<IdentityCounts, IdentityError> {
+        let ids = self.control.identities_handle();
+        offload(move || {
+            Ok(IdentityCounts {
+                users: ids.users()?.len(),
+                pending_approvals: ids.approvals()?.len(),
+                two_person_rule_in_force: ids.two_person_in_force()?,
+            })
+        })
+        .await
+    }
+
+    // ---- the two-person rule ----------------------------------------------------------
+
+    /// The privileged operations waiting for a second administrator.
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn approvals(&self) -> Result<Vec<ApprovalRecord>, IdentityError> {
+        let ids = self.control.identities_handle();
+        offload(move || ids.approvals()).await
+    }
+
+    /// Approves and carries out a pending operation; see
+    /// [`crate::control::Control::approve`].
+    ///
+    /// # Errors
+    /// See [`crate::control::Control::approve`].
+    pub async fn approve(&self, actor: &str, id: &str) -> Result<Privileged, ControlError> {
+        let (c, actor, id) = (self.control.clone(), actor.to_owned(), id.to_owned());
+        offload(move || c.approve(&actor, &id)).await
+    }
+
+    /// Drops a pending operation unexecuted.
+    ///
+    /// # Errors
+    /// [`IdentityError::UnknownApproval`], a metadata error.
+    pub async fn deny(&self, id: &str) -> Result<ApprovalRecord, IdentityError> {
+        let (ids, id) = (self.control.identities_handle(), id.to_owned());
+        offload(move || ids.deny(&id)).await
+    }
+
+    /// Turns the two-person rule on (at once) or off (privileged); see
+    /// [`crate::control::Control::set_two_person_rule`].
+    ///
+    /// # Errors
+    /// See [`crate::control::Control::set_two_person_rule`].
+    pub async fn set_two_person_rule(
+        &self,
+        actor: &str,
+        enabled: bool,
+    ) -> Result<Outcome, ControlError> {
+        let (c, actor) = (self.control.clone(), actor.to_owned());
+        offload(move || c.set_two_person_rule(&actor, enabled)).await
+    }
+
+    // ---- buckets ----------------------------------------------------------------------
+
+    /// Creates a bucket, with Object Lock when `object_lock` and then `default` as its
+    /// default retention (the admin API's one-call bucket creation).
+    ///
+    /// # Errors
+    /// [`StoreError::BucketExists`], [`StoreError::NoSuchBucket`] if it goes meanwhile,
+    /// an invalid default retention, a metadata error.
+    pub async fn create_bucket_with_default(
+        &self,
+        name: &BucketName,
+        object_lock: bool,
+        default: Option<DefaultRetention>,
+    ) -> Result<(), StoreError> {
+        let (s, n) = (self.owned(), name.clone());
+        offload(move || {
+            s.create_bucket(&n, object_lock)?;
+            if default.is_some() {
+                s.set_lock_configuration(&n, default)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets a bucket's retention policy (loosening is privileged); see
+    /// [`crate::control::Control::set_retention_policy`].
+    ///
+    /// # Errors
+    /// See [`crate::control::Control::set_retention_policy`].
+    pub async fn set_retention_policy(
+        &self,
+        actor: &str,
+        bucket: &BucketName,
+        policy: Option<RetentionPolicy>,
+    ) -> Result<Outcome, ControlError> {
+        let (c, actor, b) = (self.control.clone(), actor.to_owned(), bucket.clone());
+        offload(move || c.set_retention_policy(&actor, &b, policy)).await
+    }
+
+    // ---- the node ---------------------------------------------------------------------
+
+    /// Every configured disk's state (each is probed: blocking pool).
+    pub async fn disks(&self) -> Vec<DiskStatus> {
+        let s = self.owned();
+        offload(move || Ok::<_, StoreError>(s.disks()))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// The queue lengths kept at commit time (counters: in place).
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn queue_lengths(&self) -> Result<QueueLengths, MetaError> {
+        self.store().meta().queue_lengths()
+    }
+
+    /// Clears a disk's failed state after the operator fixed it; see
+    /// [`crate::store::Store::heal_disk`].
+    ///
+    /// # Errors
+    /// See [`crate::store::Store::heal_disk`].
+    pub async fn heal_disk(&self, id: &str) -> Result<(), StoreError> {
+        let (s, id) = (self.owned(), id.to_owned());
+        offload(move || s.heal_disk(&id)).await
+    }
+
+    // ---- alerts -----------------------------------------------------------------------
+
+    /// The alert sinks, by name.
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn alert_sinks(&self) -> Result<Vec<SinkRecord>, MetaError> {
+        let a = self.alerts.clone();
+        offload_meta(move || a.sinks()).await
+    }
+
+    /// Adds or replaces the sink `name` (a webhook URL).
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn set_alert_sink(&self, name: &str, url: &str) -> Result<SinkRecord, MetaError> {
+        let (a, n, u) = (self.alerts.clone(), name.to_owned(), url.to_owned());
+        offload_meta(move || a.set_sink(&n, &u)).await
+    }
+
+    /// Removes the sink `name` and its queued deliveries.
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn remove_alert_sink(&self, name: &str) -> Result<(), MetaError> {
+        let (a, n) = (self.alerts.clone(), name.to_owned());
+        offload_meta(move || a.remove_sink(&n)).await
+    }
+
+    /// Up to `limit` queued deliveries, oldest first.
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn alert_queue(&self, limit: usize) -> Result<Vec<QueuedAlert>, MetaError> {
+        let a = self.alerts.clone();
+        offload_meta(move || a.queue(limit)).await
+    }
+
+    /// Raises `alert` (queued for every sink; failures to queue are logged by the alert
+    /// layer).
+    pub async fn raise(&self, alert: Alert) {
+        let a = self.alerts.clone();
+        let _ = offload_meta(move || {
+            a.raise(alert);
+            Ok(())
+        })
+        .await;
+    }
+
+    /// Expects a backup into `bucket` at least every `every_secs` (`None`: no longer).
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn expect_backups(
+        &self,
+        bucket: &str,
+        every_secs: Option<u64>,
+    ) -> Result<(), MetaError> {
+        let (a, b) = (self.alerts.clone(), bucket.to_owned());
+        offload_meta(move || a.expect(&b, every_secs)).await
+    }
+}

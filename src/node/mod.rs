@@ -1,0 +1,532 @@
+//! One node's async API: what the S3 and admin listeners call.
+//!
+//! The engine ([`Store`]), the identity store and [`Control`] are blocking: RocksDB
+//! commits wait for their write-ahead log to sync, scans walk many keys, shard files are
+//! read and written with blocking calls. [`Node`] is their async facade, so the server
+//! never decides where a call runs:
+//!
+//! - **in place** (on the calling task): point reads of metadata — a bucket, a version
+//!   record, its lock or tags, a cached credential. A few RocksDB lookups served from its
+//!   block cache or the page cache; handing them to another thread costs more CPU than
+//!   the lookup (two futex wake-ups per call, measured in BENCHMARKS.md).
+//! - **on the blocking pool**: every commit (it syncs the log), every scan (listings,
+//!   uploads, parts, users), every identity or administrative write, and the shard I/O of
+//!   the data path (which [`Store`]'s own async methods already confine).
+//!
+//! Errors are the wrapped layer's own ([`StoreError`], [`IdentityError`],
+//! [`crate::control::ControlError`], [`crate::meta::MetaError`] for the alert queue),
+//! unchanged; a blocking task that could not finish (a panic, or the runtime shutting
+//! down) is [`StoreError::Task`], [`IdentityError::Task`], `ControlError::Store` around
+//! the former, or `MetaError::Engine` with the operation `"blocking task"`.
+
+mod admin;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use crate::alert::Alerts;
+use crate::clock::SharedClock;
+use crate::config::NodeConfig;
+use crate::control::Control;
+use crate::identity::{Action, Identities, IdentityError, NewKey, Plane, UserRecord};
+use crate::lock::Monotonic;
+use crate::meta::{
+    BucketRecord, DefaultRetention, LifecycleConfig, LockRecord, LockRequest, Retention,
+    UploadRecord, VersionRecord, Versioning, WriteCondition,
+};
+use crate::store::{
+    ByteRange, CompletedPart, CopySource, DeleteOutcome, ListPage, ListQuery, LockConfiguration,
+    MetadataDirective, MultipartChecksum, ObjectRead, PartInfo, PutOptions, PutOutcome, Store,
+    StoreError, VersionRef, VersionsPage, VersionsQuery,
+};
+use crate::types::{BucketName, ObjectKey, SegmentId};
+
+/// A node's engine, identities and administrative operations behind async methods.
+/// Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Node {
+    control: Control,
+    alerts: Arc<Alerts>,
+}
+
+pub use admin::{IdentityCounts, UserWithKeys};
+
+/// Why a node could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The engine did not open (configuration, disks, metadata store).
+    #[error("cannot open the node: {0}")]
+    Store(#[from] StoreError),
+    /// The identity store did not open (the key folder's master key).
+    #[error("cannot open the identity store (key folder {}): {source}", key_dir.display())]
+    Identities {
+        /// The key folder it was opened with.
+        key_dir: PathBuf,
+        /// Why.
+        source: IdentityError,
+    },
+}
+
+/// Runs `f` on the blocking pool; a task that could not finish becomes `E`'s task error.
+async fn offload<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static + From<tokio::task::JoinError>,
+{
+    tokio::task::spawn_blocking(f).await?
+}
+
+impl Node {
+    /// Opens the engine on `config`, the identity store with the master key in
+    /// `key_dir`, and the alert queue whose retries back off up to `alert_backoff_max`
+    /// (at least a second); all on the blocking pool.
+    ///
+    /// # Errors
+    /// [`OpenError::Store`], [`OpenError::Identities`].
+    pub async fn open(
+        config: NodeConfig,
+        wall: SharedClock,
+        mono: Arc<dyn Monotonic>,
+        key_dir: &Path,
+        alert_backoff_max: Duration,
+    ) -> Result<Self, OpenError> {
+        let key_dir = key_dir.to_owned();
+        let opened = tokio::task::spawn_blocking(move || {
+            let store = Store::open_with(config, wall.clone(), mono)?;
+            let ids = Identities::open(store.meta_handle(), &key_dir, wall.clone())
+                .map_err(|source| OpenError::Identities { key_dir, source })?;
+            let micros = alert_backoff_max
+                .as_micros()
+                .clamp(1_000_000, i64::MAX as u128);
+            let alerts = Alerts::new(store.meta_handle(), wall, micros as i64);
+            Ok::<_, OpenError>(Self::new(
+                Control::new(store, Arc::new(ids)),
+                Arc::new(alerts),
+            ))
+        });
+        opened.await.map_err(StoreError::from)?
+    }
+
+    /// Makes the first credentials on a node with no users (`given` ones, or new ones
+    /// returned with their secrets), and imports a previous release's key; see
+    /// [`Identities::bootstrap`]. Blocking pool.
+    ///
+    /// # Errors
+    /// See [`Identities::bootstrap`].
+    pub async fn bootstrap(
+        &self,
+        admin: Option<(String, String)>,
+        s3: Option<(String, String)>,
+    ) -> Result<(Option<NewKey>, Option<NewKey>), IdentityError> {
+        let ids = self.control.identities_handle();
+        offload(move || ids.bootstrap(admin, s3)).await
+    }
+
+    /// A facade over `control` (which holds the engine and the identity store) and the
+    /// node's alert queue.
+    pub fn new(control: Control, alerts: Arc<Alerts>) -> Self {
+        Self { control, alerts }
+    }
+
+    /// The engine, for blocking callers (workers, start-up) and for what needs no I/O.
+    pub fn store(&self) -> &Store {
+        self.control.store()
+    }
+
+    /// The identity store, for blocking callers and for what needs no I/O.
+    pub fn identities(&self) -> &Identities {
+        self.control.identities()
+    }
+
+    /// The administrative operations, for blocking callers.
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// The alert queue, for blocking callers (workers).
+    pub fn alerts(&self) -> &Arc<Alerts> {
+        &self.alerts
+    }
+
+    fn owned(&self) -> Store {
+        self.store().clone()
+    }
+
+    // ---- buckets ----------------------------------------------------------------------
+
+    /// ListBuckets: every bucket's record, by name (a scan: blocking pool).
+    pub async fn buckets(&self) -> Result<Vec<BucketRecord>, StoreError> {
+        let s = self.owned();
+        offload(move || s.buckets()).await
+    }
+
+    /// CreateBucket; see [`Store::create_bucket`] (a commit: blocking pool).
+    pub async fn create_bucket(
+        &self,
+        name: &BucketName,
+        object_lock: bool,
+    ) -> Result<BucketRecord, StoreError> {
+        let (s, n) = (self.owned(), name.clone());
+        offload(move || s.create_bucket(&n, object_lock)).await
+    }
+
+    /// The bucket's record or [`StoreError::NoSuchBucket`] (a point read: in place).
+    pub async fn bucket(&self, name: &BucketName) -> Result<BucketRecord, StoreError> {
+        self.store().bucket(name)
+    }
+
+    /// DeleteBucket; see [`Store::delete_bucket`] (blocking pool).
+    pub async fn delete_bucket(&self, name: &BucketName) -> Result<(), StoreError> {
+        let (s, n) = (self.owned(), name.clone());
+        offload(move || s.delete_bucket(&n)).await
+    }
+
+    /// PutBucketVersioning; see [`Store::set_versioning`] (blocking pool).
+    pub async fn set_versioning(
+        &self,
+        name: &BucketName,
+        state: Versioning,
+    ) -> Result<BucketRecord, StoreError> {
+        let (s, n) = (self.owned(), name.clone());
+        offload(move || s.set_versioning(&n, state)).await
+    }
+
+    /// GetObjectLockConfiguration; see [`Store::lock_configuration`] (in place).
+    pub async fn lock_configuration(
+        &self,
+        name: &BucketName,
+    ) -> Result<LockConfiguration, StoreError> {
+        self.store().lock_configuration(name)
+    }
+
+    /// PutObjectLockConfiguration; see [`Store::set_lock_configuration`] (blocking pool).
+    pub async fn set_lock_configuration(
+        &self,
+        name: &BucketName,
+        default_retention: Option<DefaultRetention>,
+    ) -> Result<LockConfiguration, StoreError> {
+        let (s, n) = (self.owned(), name.clone());
+        offload(move || s.set_lock_configuration(&n, default_retention)).await
+    }
+
+    /// GetBucketLifecycleConfiguration; see [`Store::lifecycle`] (in place).
+    pub async fn lifecycle(&self, name: &BucketName) -> Result<LifecycleConfig, StoreError> {
+        self.store().lifecycle(name)
+    }
+
+    /// PutBucketLifecycleConfiguration (`Some`) or DeleteBucketLifecycle (`None`); see
+    /// [`Store::set_lifecycle`] (blocking pool).
+    pub async fn set_lifecycle(
+        &self,
+        name: &BucketName,
+        config: Option<LifecycleConfig>,
+    ) -> Result<(), StoreError> {
+        let (s, n) = (self.owned(), name.clone());
+        offload(move || s.set_lifecycle(&n, config.as_ref())).await
+    }
+
+    // ---- objects ----------------------------------------------------------------------
+
+    /// PutObject; see [`Store::put_object`].
+    pub async fn put_object<S>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: PutOptions,
+        body: S,
+    ) -> Result<PutOutcome, StoreError>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+    {
+        self.store().put_object(bucket, key, opts, body).await
+    }
+
+    /// GetObject; see [`Store::get_object`].
+    pub async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+        range: Option<ByteRange>,
+    ) -> Result<ObjectRead, StoreError> {
+        self.store().get_object(bucket, key, version, range).await
+    }
+
+    /// HeadObject; see [`Store::head_object`] (in place).
+    pub async fn head_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+    ) -> Result<VersionRecord, StoreError> {
+        self.store().head_object(bucket, key, version)
+    }
+
+    /// HeadObject with its lock; see [`Store::head_object_with_lock`] (in place).
+    pub async fn head_object_with_lock(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+    ) -> Result<(VersionRecord, LockRecord), StoreError> {
+        self.store().head_object_with_lock(bucket, key, version)
+    }
+
+    /// DeleteObject; see [`Store::delete_object`].
+    pub async fn delete_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+        bypass: bool,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.store()
+            .delete_object(bucket, key, version, bypass)
+            .await
+    }
+
+    /// CopyObject; see [`Store::copy_object`].
+    pub async fn copy_object(
+        &self,
+        src: &CopySource,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        directive: MetadataDirective,
+        tags: Option<Vec<(String, String)>>,
+        lock: LockRequest,
+    ) -> Result<(PutOutcome, VersionRecord), StoreError> {
+        self.store()
+            .copy_object(src, bucket, key, directive, tags, lock)
+            .await
+    }
+
+    /// GetObjectRetention and GetObjectLegalHold; see [`Store::object_lock`] (in place).
+    pub async fn object_lock(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+    ) -> Result<LockRecord, StoreError> {
+        self.store().object_lock(bucket, key, version)
+    }
+
+    /// PutObjectRetention; see [`Store::set_object_retention`] (blocking pool).
+    pub async fn set_object_retention(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+        requested: Option<Retention>,
+        bypass: bool,
+    ) -> Result<LockRecord, StoreError> {
+        let (s, b, k, v) = (self.owned(), bucket.clone(), key.clone(), version.copied());
+        offload(move || s.set_object_retention(&b, &k, v.as_ref(), requested, bypass)).await
+    }
+
+    /// PutObjectLegalHold; see [`Store::set_object_legal_hold`] (blocking pool).
+    pub async fn set_object_legal_hold(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+        on: bool,
+    ) -> Result<LockRecord, StoreError> {
+        let (s, b, k, v) = (self.owned(), bucket.clone(), key.clone(), version.copied());
+        offload(move || s.set_object_legal_hold(&b, &k, v.as_ref(), on)).await
+    }
+
+    /// GetObjectTagging; see [`Store::object_tags`] (in place).
+    pub async fn object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+    ) -> Result<(VersionRecord, Vec<(String, String)>), StoreError> {
+        self.store().object_tags(bucket, key, version)
+    }
+
+    /// PutObjectTagging (and DeleteObjectTagging with no tags); see
+    /// [`Store::set_object_tags`] (blocking pool).
+    pub async fn set_object_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+        tags: Vec<(String, String)>,
+    ) -> Result<VersionRecord, StoreError> {
+        let (s, b, k, v) = (self.owned(), bucket.clone(), key.clone(), version.copied());
+        offload(move || s.set_object_tags(&b, &k, v.as_ref(), tags)).await
+    }
+
+    // ---- multipart uploads ------------------------------------------------------------
+
+    /// CreateMultipartUpload; see [`Store::create_multipart_upload`] (blocking pool).
+    pub async fn create_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        opts: PutOptions,
+    ) -> Result<SegmentId, StoreError> {
+        let (s, b, k) = (self.owned(), bucket.clone(), key.clone());
+        offload(move || s.create_multipart_upload(&b, &k, opts)).await
+    }
+
+    /// UploadPart; see [`Store::upload_part`].
+    pub async fn upload_part<S>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: i32,
+        opts: PutOptions,
+        body: S,
+    ) -> Result<PartInfo, StoreError>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+    {
+        self.store()
+            .upload_part(bucket, key, upload_id, part_number, opts, body)
+            .await
+    }
+
+    /// UploadPartCopy; see [`Store::upload_part_copy`].
+    pub async fn upload_part_copy(
+        &self,
+        src: &CopySource,
+        range: Option<ByteRange>,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: i32,
+    ) -> Result<(PartInfo, VersionRecord), StoreError> {
+        self.store()
+            .upload_part_copy(src, range, bucket, key, upload_id, part_number)
+            .await
+    }
+
+    /// ListParts; see [`Store::list_parts`] (a scan: blocking pool).
+    pub async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<(Vec<PartInfo>, Option<crate::checksum::ChecksumAlgorithm>), StoreError> {
+        let (s, b, k, u) = (
+            self.owned(),
+            bucket.clone(),
+            key.clone(),
+            upload_id.to_owned(),
+        );
+        offload(move || s.list_parts(&b, &k, &u)).await
+    }
+
+    /// ListMultipartUploads; see [`Store::list_uploads`] (a scan: blocking pool).
+    pub async fn list_uploads(&self, bucket: &BucketName) -> Result<Vec<UploadRecord>, StoreError> {
+        let (s, b) = (self.owned(), bucket.clone());
+        offload(move || s.list_uploads(&b)).await
+    }
+
+    /// CompleteMultipartUpload; see [`Store::complete_multipart_upload`] (blocking pool).
+    pub async fn complete_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        chosen: Vec<CompletedPart>,
+        kind: MultipartChecksum,
+        condition: WriteCondition,
+    ) -> Result<PutOutcome, StoreError> {
+        let (s, b, k, u) = (
+            self.owned(),
+            bucket.clone(),
+            key.clone(),
+            upload_id.to_owned(),
+        );
+        offload(move || s.complete_multipart_upload(&b, &k, &u, &chosen, &kind, &condition)).await
+    }
+
+    /// AbortMultipartUpload; see [`Store::abort_multipart_upload`] (blocking pool).
+    pub async fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
+        let (s, b, k, u) = (
+            self.owned(),
+            bucket.clone(),
+            key.clone(),
+            upload_id.to_owned(),
+        );
+        offload(move || s.abort_multipart_upload(&b, &k, &u)).await
+    }
+
+    // ---- listings ---------------------------------------------------------------------
+
+    /// ListObjects (V1 and V2); see [`Store::list_objects`] (a scan: blocking pool).
+    pub async fn list_objects(
+        &self,
+        bucket: &BucketName,
+        q: ListQuery,
+    ) -> Result<ListPage, StoreError> {
+        let (s, b) = (self.owned(), bucket.clone());
+        offload(move || s.list_objects(&b, &q)).await
+    }
+
+    /// ListObjectVersions; see [`Store::list_object_versions`] (a scan: blocking pool).
+    pub async fn list_object_versions(
+        &self,
+        bucket: &BucketName,
+        q: VersionsQuery,
+    ) -> Result<VersionsPage, StoreError> {
+        let (s, b) = (self.owned(), bucket.clone());
+        offload(move || s.list_object_versions(&b, &q)).await
+    }
+
+    // ---- identities -------------------------------------------------------------------
+
+    /// The active user and secret behind `access_key` on `plane`, `None` if unknown,
+    /// revoked, disabled or of the other plane; see [`Identities::credential`] (in place
+    /// when the key is cached, else on the blocking pool).
+    pub async fn credential(
+        &self,
+        access_key: &str,
+        plane: Plane,
+    ) -> Result<Option<(UserRecord, String)>, IdentityError> {
+        if self.identities().cached(access_key).is_some() {
+            return self.identities().credential(access_key, plane);
+        }
+        let (ids, key) = (self.control.identities_handle(), access_key.to_owned());
+        offload(move || ids.credential(&key, plane)).await
+    }
+
+    /// Whether `access_key` may do every `(action, bucket)` of `checks`: the first refusal
+    /// ([`IdentityError::AccessDenied`], [`IdentityError::UnknownKey`], ...) or `Ok`; see
+    /// [`Identities::authorize`] (in place when the key is cached, else on the blocking
+    /// pool).
+    pub async fn authorize(
+        &self,
+        access_key: &str,
+        checks: Vec<(Action, Option<BucketName>)>,
+    ) -> Result<(), IdentityError> {
+        let decide = {
+            let (ids, key) = (self.control.identities_handle(), access_key.to_owned());
+            move || {
+                for (action, bucket) in &checks {
+                    ids.authorize(&key, *action, bucket.as_ref())?;
+                }
+                Ok(())
+            }
+        };
+        if self.identities().cached(access_key).is_some() {
+            decide()
+        } else {
+            offload(decide).await
+        }
+    }
+}
