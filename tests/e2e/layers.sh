@@ -41,4 +41,14 @@ tools_with_core() { # a tools manifest that depends on the core fails the check
   grep -q "stelectl depends on the core" <<<"$out"
 }
 check "stelectl depending on the core (RocksDB) is refused" tools_with_core
+api_with() { # api_with CRATE: an api manifest that depends on CRATE fails the check
+  sed "s/^\[dependencies\]$/[dependencies]\n$1.workspace = true/" api/Cargo.toml >"$work/Cargo.toml"
+  local out
+  out=$(STELE_API_MANIFEST="$work/Cargo.toml" scripts/check-layers) && { echo "$out"; return 1; }
+  echo "$out"
+  grep -q "wire types depend on \`$1\`" <<<"$out"
+}
+check "the admin API's wire types depending on the core are refused" api_with stele
+check "the admin API's wire types depending on axum are refused" api_with axum
+check "the admin API's wire types depending on http are refused" api_with http
 summary layers

@@ -1,5 +1,7 @@
 //! The client behind `stelectl`'s admin commands: HTTP/1.1 to a node's admin listener
-//! (never the S3 port), HTTP Basic with an admin-plane credential, JSON both ways.
+//! (never the S3 port), HTTP Basic with an admin-plane credential, JSON both ways: request
+//! bodies are serialized from, and answers read into, the wire types of [`stele_api`],
+//! which the server answers with too.
 //!
 //! A non-2xx answer becomes an [`ApiError`] holding the server's body as is, so the caller
 //! can show the server's `{"error": ..., "message": ...}` unchanged.
@@ -15,6 +17,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use stele_api::errors::ErrorBody;
 
 /// How long one call may take, connection included (calls that wait for a worker's pass,
 /// [`AdminClient::post_waiting`], have no such limit).
@@ -42,12 +47,15 @@ impl Reply {
         String::from_utf8_lossy(&self.body)
     }
 
-    /// The body parsed as JSON (`null` when empty).
-    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(serde_json::Value::Null);
-        }
-        serde_json::from_slice(&self.body).context("the server's answer is not JSON")
+    /// The body read as JSON into the wire type `T` (an empty body reads as `null`, so
+    /// as `None` for an `Option`).
+    pub fn json<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &self.body
+        };
+        serde_json::from_slice(body).context("the server's answer is not the JSON expected")
     }
 
     /// 202: the operation waits for a second administrator's approval.
@@ -68,9 +76,8 @@ pub struct ApiError {
 impl ApiError {
     /// The server's `error` and `message` fields, when the body is the usual JSON error.
     pub fn parts(&self) -> Option<(String, String)> {
-        let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
-        let field = |k: &str| v.get(k).and_then(|s| s.as_str()).map(str::to_owned);
-        Some((field("error")?, field("message").unwrap_or_default()))
+        let e: ErrorBody = serde_json::from_str(&self.body).ok()?;
+        Some((e.error, e.message))
     }
 }
 
@@ -131,36 +138,35 @@ impl AdminClient {
         self.call(Method::GET, path, None)
     }
 
-    pub fn post(&self, path: &str, body: Option<&serde_json::Value>) -> anyhow::Result<Reply> {
-        self.call(Method::POST, path, body)
+    /// A POST without a body.
+    pub fn post(&self, path: &str) -> anyhow::Result<Reply> {
+        self.call(Method::POST, path, None)
     }
 
-    pub fn put(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<Reply> {
-        self.call(Method::PUT, path, Some(body))
+    /// A POST of `body` as JSON.
+    pub fn post_json(&self, path: &str, body: &impl Serialize) -> anyhow::Result<Reply> {
+        self.call(Method::POST, path, Some(serde_json::to_vec(body)?))
+    }
+
+    /// A PUT of `body` as JSON.
+    pub fn put(&self, path: &str, body: &impl Serialize) -> anyhow::Result<Reply> {
+        self.call(Method::PUT, path, Some(serde_json::to_vec(body)?))
     }
 
     pub fn delete(&self, path: &str) -> anyhow::Result<Reply> {
         self.call(Method::DELETE, path, None)
     }
 
-    /// A POST that answers when a worker's pass is done (a scrub pass, a restore drill):
-    /// it may take as long as the pass does, so only the connection has a time limit.
-    pub fn post_waiting(
-        &self,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> anyhow::Result<Reply> {
-        self.call_within(Method::POST, path, body, None)
+    /// A POST without a body that answers when a worker's pass is done (a scrub pass, a
+    /// restore drill): it may take as long as the pass does, so only the connection has
+    /// a time limit.
+    pub fn post_waiting(&self, path: &str) -> anyhow::Result<Reply> {
+        self.call_within(Method::POST, path, None, None)
     }
 
-    /// One call; `path` starts with `/` and has its segments already escaped (see
-    /// [`segment`]). A non-2xx answer is an [`ApiError`].
-    pub fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> anyhow::Result<Reply> {
+    /// One call with `body` (JSON) if any; `path` starts with `/` and has its segments
+    /// already escaped (see [`segment`]). A non-2xx answer is an [`ApiError`].
+    pub fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Reply> {
         self.call_within(method, path, body, Some(TIMEOUT))
     }
 
@@ -170,7 +176,7 @@ impl AdminClient {
         &self,
         method: Method,
         path: &str,
-        body: Option<&serde_json::Value>,
+        body: Option<Vec<u8>>,
         limit: Option<Duration>,
     ) -> anyhow::Result<Reply> {
         let mut req = http::Request::builder()
@@ -179,9 +185,9 @@ impl AdminClient {
             .header(http::header::AUTHORIZATION, &self.auth)
             .header(http::header::ACCEPT, "application/json");
         let bytes = match body {
-            Some(v) => {
+            Some(json) => {
                 req = req.header(http::header::CONTENT_TYPE, "application/json");
-                Bytes::from(serde_json::to_vec(v)?)
+                Bytes::from(json)
             }
             None => Bytes::new(),
         };

@@ -6,25 +6,20 @@ use super::*;
 pub(super) async fn list_sinks(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<Vec<stele::alert::SinkRecord>>, ApiError> {
+) -> Result<Json<Vec<api::alerts::Sink>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     let a = admin.alerts.clone();
     blocking(move || a.sinks().map_err(internal))
         .await
-        .map(Json)
-}
-
-#[derive(Deserialize)]
-pub(super) struct SinkBody {
-    url: String,
+        .map(|l| Json(l.into_iter().map(wire::sink).collect()))
 }
 
 pub(super) async fn set_sink(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
-    Json(body): Json<SinkBody>,
-) -> Result<Json<stele::alert::SinkRecord>, ApiError> {
+    Json(body): Json<api::alerts::SetSink>,
+) -> Result<Json<api::alerts::Sink>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     if !body.url.starts_with("http://") && !body.url.starts_with("https://") {
         return Err(bad("a sink URL starts with http:// or https://"));
@@ -32,7 +27,7 @@ pub(super) async fn set_sink(
     let a = admin.alerts.clone();
     blocking(move || a.set_sink(&name, &body.url).map_err(internal))
         .await
-        .map(Json)
+        .map(|s| Json(wire::sink(s)))
 }
 
 pub(super) async fn remove_sink(
@@ -49,12 +44,12 @@ pub(super) async fn remove_sink(
 pub(super) async fn alert_queue(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<Vec<stele::alert::QueuedAlert>>, ApiError> {
+) -> Result<Json<Vec<api::alerts::QueuedAlert>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     let a = admin.alerts.clone();
     blocking(move || a.queue(1000).map_err(internal))
         .await
-        .map(Json)
+        .map(|l| Json(l.into_iter().map(wire::queued_alert).collect()))
 }
 
 pub(super) async fn alert_test(
@@ -74,16 +69,11 @@ pub(super) async fn alert_test(
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Deserialize)]
-pub(super) struct ExpectBody {
-    every_secs: Option<u64>,
-}
-
 pub(super) async fn set_expectation(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
-    Json(body): Json<ExpectBody>,
+    Json(body): Json<api::alerts::Expectation>,
 ) -> Result<StatusCode, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ManageBuckets, Some(&b))?;

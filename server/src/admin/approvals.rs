@@ -5,28 +5,18 @@ use super::*;
 pub(super) async fn list_approvals(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Vec<api::approvals::Approval>>, ApiError> {
     need(&actor, Action::Approve, None)?;
     let ids = admin.ids.clone();
     let list = blocking(move || Ok(ids.approvals()?)).await?;
-    Ok(Json(serde_json::json!(
-        list.iter()
-            .map(|r| serde_json::json!({
-                "id": r.id,
-                "operation": r.operation,
-                "requested_by": r.requested_by,
-                "created": r.created,
-                "expires": r.expires,
-            }))
-            .collect::<Vec<_>>()
-    )))
+    Ok(Json(list.into_iter().map(wire::approval).collect()))
 }
 
 pub(super) async fn approve(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<api::approvals::Approved>, ApiError> {
     need(&actor, Action::Approve, None)?;
     let control = admin.control.clone();
     let who = actor.user.name.clone();
@@ -36,7 +26,10 @@ pub(super) async fn approve(
         operation: op.clone(),
     }
     .emit();
-    Ok(Json(serde_json::json!({"status": "done", "operation": op})))
+    Ok(Json(api::approvals::Approved {
+        operation: wire::operation(op),
+        status: api::approvals::OutcomeStatus::Done,
+    }))
 }
 
 pub(super) async fn deny(
@@ -55,16 +48,11 @@ pub(super) async fn deny(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-pub(super) struct TwoPersonBody {
-    enabled: bool,
-}
-
 pub(super) async fn set_two_person(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-    Json(body): Json<TwoPersonBody>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    Json(body): Json<api::approvals::SetTwoPersonRule>,
+) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let control = admin.control.clone();
     let who = actor.user.name.clone();

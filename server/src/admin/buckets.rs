@@ -2,22 +2,10 @@
 
 use super::*;
 
-#[derive(Deserialize)]
-pub(super) struct NewBucket {
-    name: String,
-    #[serde(default)]
-    lock: bool,
-    /// Default retention: mode and days.
-    #[serde(default)]
-    retention_mode: Option<String>,
-    #[serde(default)]
-    retention_days: Option<u32>,
-}
-
 pub(super) async fn create_bucket(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-    Json(body): Json<NewBucket>,
+    Json(body): Json<api::buckets::NewBucket>,
 ) -> Result<StatusCode, ApiError> {
     let name = bucket(&body.name)?;
     need(&actor, Action::ManageBuckets, Some(&name))?;
@@ -49,26 +37,15 @@ pub(super) async fn create_bucket(
     Ok(StatusCode::CREATED)
 }
 
-/// A retention policy as the admin API reads and writes it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PolicyBody {
-    pub min_days: Option<u32>,
-    pub max_days: Option<u32>,
-    /// "GOVERNANCE" and/or "COMPLIANCE".
-    pub modes: Vec<String>,
-    /// "refuse" or "raise".
-    pub below_min: String,
-}
-
 pub(super) async fn get_policy(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
-) -> Result<Json<Option<PolicyBody>>, ApiError> {
+) -> Result<Json<Option<api::buckets::Policy>>, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ReadPolicy, Some(&b))?;
     let rec = admin.control.store().bucket(&b)?;
-    Ok(Json(rec.policy.map(|p| PolicyBody {
+    Ok(Json(rec.policy.map(|p| api::buckets::Policy {
         min_days: p.min_days,
         max_days: p.max_days,
         modes: p.modes.iter().map(|m| m.as_str().to_owned()).collect(),
@@ -83,8 +60,8 @@ pub(super) async fn put_policy(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
-    Json(body): Json<Option<PolicyBody>>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    Json(body): Json<Option<api::buckets::Policy>>,
+) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::WritePolicy, Some(&b))?;
     let policy = match body {

@@ -22,7 +22,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.0,
-            Json(serde_json::json!({"error": self.1, "message": self.2})),
+            Json(stele_api::errors::ErrorBody {
+                error: self.1.to_owned(),
+                message: self.2,
+            }),
         )
             .into_response()
     }

@@ -2,14 +2,6 @@
 
 use super::*;
 
-/// A grant as the API reads and writes it: a role and its buckets (none: all buckets).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct GrantBody {
-    pub role: String,
-    #[serde(default)]
-    pub buckets: Option<Vec<String>>,
-}
-
 pub(super) fn scope_of(buckets: &Option<Vec<String>>) -> Result<Scope, ApiError> {
     match buckets {
         None => Ok(Scope::All),
@@ -26,7 +18,7 @@ pub(super) fn scope_body(s: &Scope) -> Option<Vec<String>> {
     }
 }
 
-pub(super) fn grants_of(body: &[GrantBody]) -> Result<Vec<Grant>, ApiError> {
+pub(super) fn grants_of(body: &[api::identities::Grant]) -> Result<Vec<Grant>, ApiError> {
     body.iter()
         .map(|g| {
             Ok(Grant {
@@ -39,56 +31,36 @@ pub(super) fn grants_of(body: &[GrantBody]) -> Result<Vec<Grant>, ApiError> {
         .collect()
 }
 
-#[derive(Serialize)]
-pub(super) struct KeyView {
-    access_key: String,
-    plane: &'static str,
-    created: stele::Timestamp,
-    revoked: Option<stele::Timestamp>,
-}
-
-pub(super) fn key_view(k: &KeyRecord) -> KeyView {
-    KeyView {
+pub(super) fn key_view(k: &KeyRecord) -> api::identities::Key {
+    api::identities::Key {
         access_key: k.access_key.clone(),
-        plane: match k.plane {
-            Plane::S3 => "s3",
-            Plane::Admin => "admin",
-        },
-        created: k.created,
-        revoked: k.revoked,
+        plane: wire::plane(k.plane),
+        created: wire::time(k.created),
+        revoked: k.revoked.map(wire::time),
     }
 }
 
-#[derive(Serialize)]
-pub(super) struct BypassView {
-    buckets: Option<Vec<String>>,
-}
-
-#[derive(Serialize)]
-pub(super) struct UserView {
-    name: String,
-    disabled: bool,
-    grants: Vec<GrantBody>,
-    /// `null`: no bypass; `{"buckets": null}`: every bucket; `{"buckets": [..]}`: those.
-    governance_bypass: Option<BypassView>,
-    keys: Vec<KeyView>,
-}
-
-pub(super) fn user_view(ids: &Identities, u: &UserRecord) -> Result<UserView, ApiError> {
-    Ok(UserView {
+pub(super) fn user_view(
+    ids: &Identities,
+    u: &UserRecord,
+) -> Result<api::identities::User, ApiError> {
+    Ok(api::identities::User {
         name: u.name.clone(),
         disabled: u.disabled,
         grants: u
             .grants
             .iter()
-            .map(|g| GrantBody {
+            .map(|g| api::identities::Grant {
                 role: g.role.as_str().to_owned(),
                 buckets: scope_body(&g.scope),
             })
             .collect(),
-        governance_bypass: u.bypass_governance.as_ref().map(|s| BypassView {
-            buckets: scope_body(s),
-        }),
+        governance_bypass: u
+            .bypass_governance
+            .as_ref()
+            .map(|s| api::identities::Bypass {
+                buckets: scope_body(s),
+            }),
         keys: ids.keys_of(&u.name)?.iter().map(key_view).collect(),
     })
 }
@@ -96,7 +68,7 @@ pub(super) fn user_view(ids: &Identities, u: &UserRecord) -> Result<UserView, Ap
 pub(super) async fn list_users(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<Vec<UserView>>, ApiError> {
+) -> Result<Json<Vec<api::identities::User>>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let ids = admin.ids.clone();
     blocking(move || {
@@ -110,18 +82,11 @@ pub(super) async fn list_users(
     .map(Json)
 }
 
-#[derive(Deserialize)]
-pub(super) struct NewUser {
-    name: String,
-    #[serde(default)]
-    grants: Vec<GrantBody>,
-}
-
 pub(super) async fn add_user(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-    Json(body): Json<NewUser>,
-) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    Json(body): Json<api::identities::NewUser>,
+) -> Result<(StatusCode, Json<api::identities::User>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let grants = grants_of(&body.grants)?;
     let ids = admin.ids.clone();
@@ -138,20 +103,12 @@ pub(super) async fn add_user(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-pub(super) fn outcome(o: Outcome) -> (StatusCode, Json<serde_json::Value>) {
+pub(super) fn outcome(o: Outcome) -> (StatusCode, Json<api::approvals::Outcome>) {
     match o {
-        Outcome::Done => (StatusCode::OK, Json(serde_json::json!({"status": "done"}))),
+        Outcome::Done => (StatusCode::OK, Json(api::approvals::Outcome::done())),
         Outcome::Pending(rec) => (
             StatusCode::ACCEPTED,
-            Json(serde_json::json!({
-                "status": "pending",
-                "approval": {
-                    "id": rec.id,
-                    "operation": rec.operation,
-                    "requested_by": rec.requested_by,
-                    "expires": rec.expires,
-                },
-            })),
+            Json(api::approvals::Outcome::pending(wire::pending(rec))),
         ),
     }
 }
@@ -160,7 +117,7 @@ pub(super) async fn delete_user(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let control = admin.control.clone();
     let who = actor.user.name.clone();
@@ -175,17 +132,12 @@ pub(super) async fn delete_user(
     Ok(outcome(o))
 }
 
-#[derive(Deserialize)]
-pub(super) struct GrantsBody {
-    grants: Vec<GrantBody>,
-}
-
 pub(super) async fn set_grants(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
-    Json(body): Json<GrantsBody>,
-) -> Result<Json<UserView>, ApiError> {
+    Json(body): Json<api::identities::SetGrants>,
+) -> Result<Json<api::identities::User>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let grants = grants_of(&body.grants)?;
     let ids = admin.ids.clone();
@@ -207,7 +159,7 @@ pub(super) async fn toggle_user(
     actor: Actor,
     name: String,
     disabled: bool,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<Json<api::identities::User>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let ids = admin.ids.clone();
     let view = blocking(move || {
@@ -228,7 +180,7 @@ pub(super) async fn disable_user(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<Json<api::identities::User>, ApiError> {
     toggle_user(admin, actor, name, true).await
 }
 
@@ -236,29 +188,14 @@ pub(super) async fn enable_user(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<Json<api::identities::User>, ApiError> {
     toggle_user(admin, actor, name, false).await
 }
 
-#[derive(Deserialize)]
-pub(super) struct KeyBody {
-    /// "s3" (default) or "admin".
-    #[serde(default)]
-    plane: Option<String>,
-}
-
-#[derive(Serialize)]
-pub(super) struct NewKeyView {
-    user: String,
-    access_key: String,
-    secret_key: String,
-    plane: &'static str,
-}
-
-pub(super) fn new_key_view(k: NewKey) -> NewKeyView {
-    NewKeyView {
+pub(super) fn new_key_view(k: NewKey) -> api::identities::NewKey {
+    api::identities::NewKey {
         user: k.record.user.clone(),
-        plane: key_view(&k.record).plane,
+        plane: wire::plane(k.record.plane),
         access_key: k.record.access_key.clone(),
         secret_key: k.secret,
     }
@@ -268,8 +205,8 @@ pub(super) async fn create_key(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
-    body: Option<Json<KeyBody>>,
-) -> Result<(StatusCode, Json<NewKeyView>), ApiError> {
+    body: Option<Json<api::identities::KeyRequest>>,
+) -> Result<(StatusCode, Json<api::identities::NewKey>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let plane = match body.and_then(|b| b.0.plane).as_deref() {
         None | Some("s3") => Plane::S3,
@@ -291,7 +228,7 @@ pub(super) async fn rotate_key(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(access_key): Path<String>,
-) -> Result<(StatusCode, Json<NewKeyView>), ApiError> {
+) -> Result<(StatusCode, Json<api::identities::NewKey>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let ids = admin.ids.clone();
     let old = access_key.clone();
@@ -322,20 +259,12 @@ pub(super) async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-pub(super) struct BypassBody {
-    allowed: bool,
-    /// The buckets it covers; none: all.
-    #[serde(default)]
-    buckets: Option<Vec<String>>,
-}
-
 pub(super) async fn bypass_for(
     admin: Admin,
     actor: Actor,
     user: String,
-    body: BypassBody,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    body: api::identities::SetBypass,
+) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let scope = if body.allowed {
         Some(scope_of(&body.buckets)?)
@@ -360,8 +289,8 @@ pub(super) async fn set_user_bypass(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(user): Path<String>,
-    Json(body): Json<BypassBody>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    Json(body): Json<api::identities::SetBypass>,
+) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
     bypass_for(admin, actor, user, body).await
 }
 
@@ -370,8 +299,8 @@ pub(super) async fn set_key_bypass(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(access_key): Path<String>,
-    Json(body): Json<BypassBody>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    Json(body): Json<api::identities::SetBypass>,
+) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
     let ids = admin.ids.clone();
     let user = blocking(move || Ok(ids.key(&access_key)?.user)).await?;
     bypass_for(admin, actor, user, body).await

@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use serde::{Deserialize, Serialize};
 use stele::audit::AuditEvent;
 use stele::background::lifecycle::LifecycleWorker;
 use stele::background::runner::PassWorker;
@@ -25,6 +24,7 @@ use stele::meta::{
     BelowMinimum, DefaultRetention, RetentionMode, RetentionPeriod, RetentionPolicy,
 };
 use stele::types::BucketName;
+use stele_api as api;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -36,6 +36,7 @@ mod buckets;
 mod error;
 mod identities;
 mod node;
+mod wire;
 mod workers;
 
 use alerts::*;

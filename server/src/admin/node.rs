@@ -3,26 +3,20 @@
 
 use super::*;
 
-#[derive(Serialize)]
-pub(super) struct Health {
-    status: &'static str,
-    clock_anomalies: u64,
-}
-
-pub(super) async fn health(State(admin): State<Admin>) -> Json<Health> {
+pub(super) async fn health(State(admin): State<Admin>) -> Json<api::node::Health> {
     let clock = admin.control.store().retention_clock().status();
-    Json(Health {
+    Json(api::node::Health {
         status: if clock.anomalies > 0 {
-            "clock-anomaly"
+            api::node::HealthState::ClockAnomaly
         } else {
-            "ok"
+            api::node::HealthState::Ok
         },
         clock_anomalies: clock.anomalies,
     })
 }
 
 /// Ready: enough disks online to take writes.
-pub(super) async fn ready(State(admin): State<Admin>) -> (StatusCode, Json<serde_json::Value>) {
+pub(super) async fn ready(State(admin): State<Admin>) -> (StatusCode, Json<api::node::Ready>) {
     let store = admin.control.store();
     let online = store
         .disks()
@@ -37,7 +31,10 @@ pub(super) async fn ready(State(admin): State<Admin>) -> (StatusCode, Json<serde
     };
     (
         status,
-        Json(serde_json::json!({"disks_online": online, "write_quorum": needed})),
+        Json(api::node::Ready {
+            disks_online: online as u64,
+            write_quorum: needed as u64,
+        }),
     )
 }
 
@@ -242,7 +239,7 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
 pub(super) async fn status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<api::node::Status>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     let ids = admin.ids.clone();
     let (users, approvals, in_force) = blocking(move || {
@@ -254,29 +251,31 @@ pub(super) async fn status(
     })
     .await?;
     let store = admin.control.store();
-    Ok(Json(serde_json::json!({
-        "disks": store.disks(),
-        "buckets": store.buckets().map(|b| b.len()).unwrap_or(0),
-        "users": users,
-        "pending_approvals": approvals,
-        "two_person_rule_in_force": in_force,
-        "clock": store.retention_clock().status(),
-        "lifecycle": admin.lifecycle.status(),
-    })))
+    Ok(Json(api::node::Status {
+        disks: wire::disks(store.disks()),
+        buckets: store.buckets().map(|b| b.len()).unwrap_or(0) as u64,
+        users: users as u64,
+        pending_approvals: approvals as u64,
+        two_person_rule_in_force: in_force,
+        clock: wire::clock(store.retention_clock().status()),
+        lifecycle: wire::lifecycle_status(admin.lifecycle.status()),
+    }))
 }
 
 pub(super) async fn disks(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<Vec<stele::disk::DiskStatus>>, ApiError> {
+) -> Result<Json<Vec<api::node::DiskStatus>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    Ok(Json(admin.control.store().disks()))
+    Ok(Json(wire::disks(admin.control.store().disks())))
 }
 
 pub(super) async fn clock(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::lock::ClockStatus>, ApiError> {
+) -> Result<Json<api::node::ClockStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    Ok(Json(admin.control.store().retention_clock().status()))
+    Ok(Json(wire::clock(
+        admin.control.store().retention_clock().status(),
+    )))
 }

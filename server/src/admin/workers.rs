@@ -6,14 +6,9 @@ use super::*;
 pub(super) async fn lifecycle_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::background::lifecycle::LifecycleStatus>, ApiError> {
+) -> Result<Json<api::workers::LifecycleStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    Ok(Json(admin.lifecycle.status()))
-}
-
-#[derive(Deserialize)]
-pub(super) struct RunQuery {
-    wait: Option<bool>,
+    Ok(Json(wire::lifecycle_status(admin.lifecycle.status())))
 }
 
 /// A pass that ended in failure: 500 `PassFailed` with the reason (also in the worker's
@@ -29,13 +24,13 @@ pub(super) fn pass_failed(worker: &str, reason: String) -> ApiError {
 pub(super) async fn lifecycle_run(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-    Query(q): Query<RunQuery>,
-) -> Result<Json<Option<stele::background::lifecycle::PassReport>>, ApiError> {
+    Query(q): Query<api::workers::RunQuery>,
+) -> Result<Json<Option<api::workers::LifecyclePass>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     if q.wait.unwrap_or(false) {
         match admin.lifecycle.run_and_wait().await {
             None => Ok(Json(None)),
-            Some(Ok(r)) => Ok(Json(Some(r))),
+            Some(Ok(r)) => Ok(Json(Some(wire::lifecycle_pass(r)))),
             Some(Err(reason)) => Err(pass_failed("lifecycle", reason)),
         }
     } else {
@@ -55,27 +50,31 @@ pub(super) fn internal(e: impl std::fmt::Display) -> ApiError {
 pub(super) async fn watchdog_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::background::watchdog::WatchStatus>, ApiError> {
+) -> Result<Json<api::workers::WatchStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    Ok(Json(admin.watchdog.status()))
+    Ok(Json(wire::watch_status(admin.watchdog.status())))
 }
 
 /// The status of every background worker.
 pub(super) async fn workers(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<api::workers::Workers>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     let r = admin.repair.clone();
     let repair = blocking(move || Ok(r.status()?)).await?;
-    Ok(Json(serde_json::json!({
-        "scrub": admin.scrub.status(),
-        "lifecycle": admin.lifecycle.status(),
-        "drill": admin.drill.status(),
-        "repair": repair,
-        "watchdog": admin.watchdog.status(),
-        "runners": admin.runners(),
-    })))
+    Ok(Json(api::workers::Workers {
+        scrub: wire::scrub_status(admin.scrub.status()),
+        lifecycle: wire::lifecycle_status(admin.lifecycle.status()),
+        drill: wire::drill_status(admin.drill.status()),
+        repair: wire::repair_status(repair),
+        watchdog: wire::watch_status(admin.watchdog.status()),
+        runners: admin
+            .runners()
+            .into_iter()
+            .map(wire::worker_status)
+            .collect(),
+    }))
 }
 
 /// `run`, `pause`, `resume` or `cancel` any worker on the runner (`scrub`, `lifecycle`,
@@ -125,18 +124,18 @@ pub(super) async fn scrub_resume(
 pub(super) async fn drill_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::background::drill::DrillStatus>, ApiError> {
+) -> Result<Json<api::workers::DrillStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    Ok(Json(admin.drill.status()))
+    Ok(Json(wire::drill_status(admin.drill.status())))
 }
 
 pub(super) async fn drill_run(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::background::drill::DrillReport>, ApiError> {
+) -> Result<Json<api::workers::DrillReport>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     match admin.drill.run_and_wait().await {
-        Ok(r) => Ok(Json(r)),
+        Ok(r) => Ok(Json(wire::drill_report(r))),
         Err(reason) => Err(pass_failed("drill", reason)),
     }
 }
@@ -144,25 +143,27 @@ pub(super) async fn drill_run(
 pub(super) async fn repair_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::background::drill::RepairStatus>, ApiError> {
+) -> Result<Json<api::workers::RepairStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     let r = admin.repair.clone();
-    blocking(move || Ok(r.status()?)).await.map(Json)
+    blocking(move || Ok(r.status()?))
+        .await
+        .map(|s| Json(wire::repair_status(s)))
 }
 
 pub(super) async fn scrub_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-) -> Result<Json<stele::background::scrub::ScrubStatus>, ApiError> {
+) -> Result<Json<api::workers::ScrubStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    Ok(Json(admin.scrub.status()))
+    Ok(Json(wire::scrub_status(admin.scrub.status())))
 }
 
 pub(super) async fn scrub_run(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
-    Query(q): Query<RunQuery>,
-) -> Result<Json<Option<stele::background::scrub::ScrubReport>>, ApiError> {
+    Query(q): Query<api::workers::RunQuery>,
+) -> Result<Json<Option<api::workers::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     if q.wait.unwrap_or(false) {
         scrub_and_wait(&admin).await
@@ -174,10 +175,10 @@ pub(super) async fn scrub_run(
 
 pub(super) async fn scrub_and_wait(
     admin: &Admin,
-) -> Result<Json<Option<stele::background::scrub::ScrubReport>>, ApiError> {
+) -> Result<Json<Option<api::workers::ScrubReport>>, ApiError> {
     match admin.scrub.run_and_wait().await {
         None => Ok(Json(None)),
-        Some(Ok(r)) => Ok(Json(Some(r))),
+        Some(Ok(r)) => Ok(Json(Some(wire::scrub_report(r)))),
         Some(Err(reason)) => Err(pass_failed("scrub", reason)),
     }
 }
@@ -188,8 +189,8 @@ pub(super) async fn heal_disk(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(id): Path<String>,
-    Query(q): Query<RunQuery>,
-) -> Result<Json<Option<stele::background::scrub::ScrubReport>>, ApiError> {
+    Query(q): Query<api::workers::RunQuery>,
+) -> Result<Json<Option<api::workers::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
     let store = admin.control.store().clone();
     if !store.disks().iter().any(|d| d.id == id) {

@@ -6,7 +6,7 @@ impl Ctx {
     pub(super) fn alerts(&self, cmd: AlertsCommand) -> anyhow::Result<()> {
         match cmd {
             AlertsCommand::Test => {
-                let r = self.client.post("/v1/alerts/test", None)?;
+                let r = self.client.post("/v1/alerts/test")?;
                 // Its 202 means "accepted", not a pending approval: no `show`.
                 if self.json {
                     print_raw(&r);
@@ -19,17 +19,16 @@ impl Ctx {
                 Ok(())
             }
             AlertsCommand::Sink(SinkCommand::Set { name, url }) => {
-                let r = self.client.put(&sink_path(&name), &json!({ "url": url }))?;
-                self.show(&r, |v| {
-                    let url = v.get("url").map(text).unwrap_or(url);
+                let r = self.client.put(&sink_path(&name), &SetSink { url })?;
+                self.show(&r, |v: &Sink| {
+                    let url = &v.url;
                     out!("alert sink {name} set: alerts are POSTed to {url}");
                     Ok(())
                 })
             }
             AlertsCommand::Sink(SinkCommand::List) => {
                 let r = self.client.get("/v1/alerts/sinks")?;
-                self.show(&r, |v| {
-                    let list = v.as_array().context("expected a list of sinks")?;
+                self.show(&r, |list: &Vec<Sink>| {
                     if list.is_empty() {
                         out!("no alert sinks: alerts only reach the log");
                         return Ok(());
@@ -37,13 +36,7 @@ impl Ctx {
                     table(
                         &["SINK", "CREATED", "URL"],
                         list.iter()
-                            .map(|s| {
-                                vec![
-                                    s.get("name").map(text).unwrap_or_default(),
-                                    s.get("created").map(time).unwrap_or_default(),
-                                    s.get("url").map(text).unwrap_or_default(),
-                                ]
-                            })
+                            .map(|s| vec![s.name.clone(), time(s.created), s.url.clone()])
                             .collect(),
                     );
                     Ok(())
@@ -55,14 +48,11 @@ impl Ctx {
             }
             AlertsCommand::Queue => {
                 let r = self.client.get("/v1/alerts/queue")?;
-                self.show(&r, |v| {
-                    let list = v.as_array().context("expected a list of queued alerts")?;
+                self.show(&r, |list: &Vec<QueuedAlert>| {
                     if list.is_empty() {
                         out!("no alerts waiting for delivery");
                         return Ok(());
                     }
-                    let f = |a: &Value, k: &str| a.get(k).map(text).unwrap_or_default();
-                    let t = |a: &Value, k: &str| a.get(k).map(time).unwrap_or_default();
                     table(
                         &[
                             "ID",
@@ -76,20 +66,16 @@ impl Ctx {
                         list.iter()
                             .map(|a| {
                                 // The payload is the JSON the sink receives.
-                                let kind = a
-                                    .get("payload")
-                                    .and_then(Value::as_str)
-                                    .and_then(|p| serde_json::from_str::<Value>(p).ok())
-                                    .and_then(|p| p.get("kind").map(text))
-                                    .unwrap_or_else(|| "-".into());
+                                let kind = serde_json::from_str::<PayloadKind>(&a.payload)
+                                    .map_or_else(|_| "-".into(), |p| p.kind);
                                 vec![
-                                    f(a, "id"),
-                                    f(a, "sink"),
+                                    a.id.clone(),
+                                    a.sink.clone(),
                                     kind,
-                                    t(a, "raised"),
-                                    f(a, "attempts"),
-                                    t(a, "next_attempt"),
-                                    f(a, "last_error"),
+                                    time(a.raised),
+                                    a.attempts.to_string(),
+                                    time(a.next_attempt),
+                                    opt_text(a.last_error.as_deref()),
                                 ]
                             })
                             .collect(),

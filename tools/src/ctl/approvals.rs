@@ -7,27 +7,26 @@ impl Ctx {
         match cmd {
             ApprovalsCommand::List => {
                 let r = self.client.get("/v1/approvals")?;
-                self.show(&r, |v| {
-                    let list = v.as_array().context("expected a list of approvals")?;
+                self.show(&r, |list: &Vec<Approval>| {
                     if list.is_empty() {
                         out!("no pending approvals");
                         return Ok(());
                     }
-                    let f = |a: &Value, k: &str| a.get(k).map(text).unwrap_or_default();
-                    let t = |a: &Value, k: &str| a.get(k).map(time).unwrap_or_default();
+                    let lines = list
+                        .iter()
+                        .map(|a| {
+                            Ok(vec![
+                                a.id.clone(),
+                                a.requested_by.clone(),
+                                time(a.created),
+                                time(a.expires),
+                                operation_text(&a.operation)?,
+                            ])
+                        })
+                        .collect::<anyhow::Result<_>>()?;
                     table(
                         &["ID", "REQUESTED BY", "CREATED", "EXPIRES", "OPERATION"],
-                        list.iter()
-                            .map(|a| {
-                                vec![
-                                    f(a, "id"),
-                                    f(a, "requested_by"),
-                                    t(a, "created"),
-                                    t(a, "expires"),
-                                    f(a, "operation"),
-                                ]
-                            })
-                            .collect(),
+                        lines,
                     );
                     Ok(())
                 })
@@ -35,9 +34,9 @@ impl Ctx {
             ApprovalsCommand::Approve { id } => {
                 let r = self
                     .client
-                    .post(&format!("/v1/approvals/{}/approve", segment(&id)), None)?;
-                self.show(&r, |v| {
-                    let op = v.get("operation").map(text).unwrap_or_default();
+                    .post(&format!("/v1/approvals/{}/approve", segment(&id)))?;
+                self.show(&r, |v: &Approved| {
+                    let op = operation_text(&v.operation)?;
                     out!("approved {id}; carried out: {op}");
                     Ok(())
                 })
@@ -45,8 +44,8 @@ impl Ctx {
             ApprovalsCommand::Deny { id } => {
                 let r = self
                     .client
-                    .post(&format!("/v1/approvals/{}/deny", segment(&id)), None)?;
-                self.show(&r, |_| {
+                    .post(&format!("/v1/approvals/{}/deny", segment(&id)))?;
+                self.show(&r, |_: &IgnoredAny| {
                     out!("denied {id}");
                     Ok(())
                 })

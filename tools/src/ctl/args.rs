@@ -1,7 +1,5 @@
 //! The command line: every command, subcommand and argument (clap), and their parsers.
 
-use super::*;
-
 /// Options every admin command shares (global: they may follow any subcommand).
 #[derive(Debug, clap::Args)]
 pub struct AdminOpts {
@@ -308,11 +306,7 @@ pub enum BelowMin {
 }
 
 /// A grant as the API takes it: a role and its buckets (`None`: all buckets).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GrantSpec {
-    pub(super) role: String,
-    pub(super) buckets: Option<Vec<String>>,
-}
+pub type GrantSpec = stele_api::identities::Grant;
 
 /// `ROLE` or `ROLE:bucket1,bucket2`.
 pub(super) fn parse_grant(s: &str) -> Result<GrantSpec, String> {

@@ -12,14 +12,14 @@ impl Ctx {
                 mode,
             } => {
                 let mode = retention.map(|_| mode.unwrap_or(Mode::Compliance));
-                let body = json!({
-                    "name": name,
-                    "lock": lock || retention.is_some(),
-                    "retention_mode": mode.map(Mode::as_str),
-                    "retention_days": retention,
-                });
-                let r = self.client.post("/v1/buckets", Some(&body))?;
-                self.show(&r, |_| {
+                let body = NewBucket {
+                    name: name.clone(),
+                    lock: lock || retention.is_some(),
+                    retention_mode: mode.map(|m| m.as_str().to_owned()),
+                    retention_days: retention,
+                };
+                let r = self.client.post_json("/v1/buckets", &body)?;
+                self.show(&r, |_: &IgnoredAny| {
                     match (retention, mode) {
                         (Some(days), Some(mode)) => {
                             let plural = if days == 1 { "" } else { "s" };
@@ -41,7 +41,7 @@ impl Ctx {
                 none: _,
             } => {
                 let path = format!("/v1/buckets/{}/expect", segment(&bucket));
-                let r = self.client.put(&path, &json!({ "every_secs": every }))?;
+                let r = self.client.put(&path, &Expectation { every_secs: every })?;
                 let what = match every {
                     Some(secs) => {
                         let every = match secs_text(secs) {
@@ -80,49 +80,39 @@ impl Ctx {
                     seen.push(*m);
                     first
                 });
-                let body = json!({
-                    "min_days": min_days,
-                    "max_days": max_days,
-                    "modes": modes.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-                    "below_min": match below_min {
+                let body = Policy {
+                    min_days,
+                    max_days,
+                    modes: modes.iter().map(|m| m.as_str().to_owned()).collect(),
+                    below_min: match below_min {
                         BelowMin::Refuse => "refuse",
                         BelowMin::Raise => "raise",
-                    },
-                });
-                let r = self.client.put(&policy_path(&bucket), &body)?;
+                    }
+                    .to_owned(),
+                };
+                let r = self.client.put(&policy_path(&bucket), &Some(body))?;
                 self.outcome(&r, &format!("retention policy of {bucket} set"))
             }
             PolicyCommand::Show { bucket } => {
                 let r = self.client.get(&policy_path(&bucket))?;
-                self.show(&r, |v| {
-                    if v.is_null() {
+                self.show(&r, |v: &Option<Policy>| {
+                    let Some(v) = v else {
                         out!("bucket {bucket} has no retention policy");
                         return Ok(());
-                    }
-                    let days = |k: &str| match v.get(k) {
-                        Some(Value::Number(n)) => format!("{n}"),
-                        _ => "-".into(),
                     };
-                    let modes = v
-                        .get("modes")
-                        .and_then(Value::as_array)
-                        .map(|m| m.iter().map(text).collect::<Vec<_>>().join(", "))
-                        .unwrap_or_default();
+                    let days = |d: Option<u32>| d.map_or_else(|| "-".into(), |n| n.to_string());
                     rows(&[
                         ("bucket", bucket.clone()),
-                        ("min days", days("min_days")),
-                        ("max days", days("max_days")),
-                        ("modes", modes),
-                        (
-                            "below minimum",
-                            v.get("below_min").map(text).unwrap_or_default(),
-                        ),
+                        ("min days", days(v.min_days)),
+                        ("max days", days(v.max_days)),
+                        ("modes", v.modes.join(", ")),
+                        ("below minimum", v.below_min.clone()),
                     ]);
                     Ok(())
                 })
             }
             PolicyCommand::Clear { bucket } => {
-                let r = self.client.put(&policy_path(&bucket), &Value::Null)?;
+                let r = self.client.put(&policy_path(&bucket), &None::<Policy>)?;
                 self.outcome(&r, &format!("retention policy of {bucket} removed"))
             }
         }

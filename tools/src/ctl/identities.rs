@@ -6,10 +6,12 @@ impl Ctx {
     pub(super) fn user(&self, cmd: UserCommand) -> anyhow::Result<()> {
         match cmd {
             UserCommand::Add { name, roles } => {
-                let r = self
-                    .client
-                    .post("/v1/users", Some(&json!({ "name": name, "grants": roles })))?;
-                self.show(&r, |v| {
+                let body = NewUser {
+                    name: name.clone(),
+                    grants: roles,
+                };
+                let r = self.client.post_json("/v1/users", &body)?;
+                self.show(&r, |v: &User| {
                     out!("user {name} added:");
                     users_table(std::slice::from_ref(v));
                     out!("create a key with: stelectl key create {name}");
@@ -18,8 +20,7 @@ impl Ctx {
             }
             UserCommand::List => {
                 let r = self.client.get("/v1/users")?;
-                self.show(&r, |v| {
-                    let users = v.as_array().context("expected a list of users")?;
+                self.show(&r, |users: &Vec<User>| {
                     if users.is_empty() {
                         out!("no users");
                         return Ok(());
@@ -43,8 +44,8 @@ impl Ctx {
     pub(super) fn toggle(&self, name: &str, verb: &str) -> anyhow::Result<()> {
         let r = self
             .client
-            .post(&format!("/v1/users/{}/{verb}", segment(name)), None)?;
-        self.show(&r, |v| {
+            .post(&format!("/v1/users/{}/{verb}", segment(name)))?;
+        self.show(&r, |v: &User| {
             out!("user {name} {verb}d");
             users_table(std::slice::from_ref(v));
             Ok(())
@@ -55,16 +56,18 @@ impl Ctx {
         let mut rotated = None;
         let r = match cmd {
             KeyCommand::Create { user, admin } => {
-                let plane = if admin { "admin" } else { "s3" };
-                self.client.post(
+                let plane = if admin { Plane::Admin } else { Plane::S3 };
+                self.client.post_json(
                     &format!("/v1/users/{}/keys", segment(&user)),
-                    Some(&json!({ "plane": plane })),
+                    &KeyRequest {
+                        plane: Some(plane.as_str().to_owned()),
+                    },
                 )?
             }
             KeyCommand::Rotate { access_key } => {
                 let r = self
                     .client
-                    .post(&format!("/v1/keys/{}/rotate", segment(&access_key)), None)?;
+                    .post(&format!("/v1/keys/{}/rotate", segment(&access_key)))?;
                 rotated = Some(access_key);
                 r
             }
@@ -72,19 +75,18 @@ impl Ctx {
                 let r = self
                     .client
                     .delete(&format!("/v1/keys/{}", segment(&access_key)))?;
-                return self.show(&r, |_| {
+                return self.show(&r, |_: &IgnoredAny| {
                     out!("key {access_key} revoked");
                     Ok(())
                 });
             }
         };
-        self.show(&r, |v| {
-            let s = |k: &str| v.get(k).map(text).unwrap_or_default();
+        self.show(&r, |v: &NewKey| {
             rows(&[
-                ("user", s("user")),
-                ("plane", s("plane")),
-                ("access key", s("access_key")),
-                ("secret key", s("secret_key")),
+                ("user", v.user.as_str()),
+                ("plane", v.plane.as_str()),
+                ("access key", v.access_key.as_str()),
+                ("secret key", v.secret_key.as_str()),
             ]);
             out!("The secret key is shown only this once: store it now.");
             if let Some(old) = rotated {

@@ -3,6 +3,9 @@
 //! alerts, backup freshness expectations and disk heal, each one call (or two) to the
 //! node's admin API through [`crate::admin`].
 //!
+//! Requests are built from, and answers read into, the admin API's wire types
+//! ([`stele_api`]), which the server answers with too.
+//!
 //! Output is a human-readable table or summary by default; with `--json` the server's
 //! JSON is printed as is. A failed call prints the server's JSON error on stderr and exits
 //! non-zero; a call that waits for a second administrator (HTTP 202) prints the approval
@@ -12,8 +15,13 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use stele_api::alerts::{Expectation, PayloadKind, QueuedAlert, SetSink, Sink};
+use stele_api::approvals::{Approval, Approved, Outcome, SetTwoPersonRule};
+use stele_api::buckets::{NewBucket, Policy};
+use stele_api::identities::{KeyRequest, NewKey, NewUser, Plane, SetBypass, SetGrants, User};
+use stele_api::node::Status;
+use stele_api::workers::{DrillReport, DrillStatus, RepairStatus, ScrubReport, ScrubStatus};
 
 use crate::admin::{AdminClient, ApiError, Reply, segment};
 
@@ -112,8 +120,8 @@ impl Ctx {
             AdminCommand::Grant(a) => {
                 let grants = if a.none { Vec::new() } else { a.roles };
                 let path = format!("/v1/users/{}/grants", segment(&a.user));
-                let r = self.client.put(&path, &json!({ "grants": grants }))?;
-                self.show(&r, |v| {
+                let r = self.client.put(&path, &SetGrants { grants })?;
+                self.show(&r, |v: &User| {
                     out!("grants of {} set:", a.user);
                     users_table(std::slice::from_ref(v));
                     Ok(())
@@ -122,9 +130,11 @@ impl Ctx {
             AdminCommand::Bypass(a) => {
                 let buckets = (!a.buckets.is_empty()).then_some(&a.buckets);
                 let path = format!("/v1/users/{}/governance-bypass", segment(&a.user));
-                let r = self
-                    .client
-                    .put(&path, &json!({ "allowed": !a.revoke, "buckets": buckets }))?;
+                let body = SetBypass {
+                    allowed: !a.revoke,
+                    buckets: buckets.cloned(),
+                };
+                let r = self.client.put(&path, &body)?;
                 let what = match (a.revoke, buckets) {
                     (true, _) => format!("{} may no longer bypass GOVERNANCE retention", a.user),
                     (false, None) => {
@@ -145,7 +155,7 @@ impl Ctx {
                 let enabled = state == OnOff::On;
                 let r = self.client.put(
                     "/v1/settings/two-person-rule",
-                    &json!({ "enabled": enabled }),
+                    &SetTwoPersonRule { enabled },
                 )?;
                 let what = if enabled {
                     "two-person rule on (in force while there are at least two administrators)"
@@ -156,18 +166,17 @@ impl Ctx {
             }
             AdminCommand::Status => {
                 let r = self.client.get("/v1/status")?;
-                self.show(&r, status)
+                self.show(&r, |v: &Status| status(v))
             }
             AdminCommand::Scrub(c) => self.scrub(c),
             AdminCommand::Repair(RepairCommand::Status) => {
                 let r = self.client.get("/v1/repair")?;
-                self.show(&r, |v| {
-                    let n = |k: &str| v.get(k).map(text).unwrap_or_else(|| "-".into());
+                self.show(&r, |v: &RepairStatus| {
                     rows(&[
-                        ("queue length", n("queue_length")),
-                        ("handled", n("handled")),
-                        ("shards rebuilt", n("shards_rebuilt")),
-                        ("unrepairable", n("unrepairable")),
+                        ("queue length", v.queue_length.to_string()),
+                        ("handled", v.handled.to_string()),
+                        ("shards rebuilt", v.shards_rebuilt.to_string()),
+                        ("unrepairable", v.unrepairable.to_string()),
                     ]);
                     Ok(())
                 })
@@ -177,15 +186,13 @@ impl Ctx {
             AdminCommand::Disk(DiskCommand::Heal { id, wait }) => {
                 let path = format!("/v1/disks/{}/heal", segment(&id));
                 if wait {
-                    let r = self
-                        .client
-                        .post_waiting(&format!("{path}?wait=true"), None)?;
-                    self.show(&r, |v| {
+                    let r = self.client.post_waiting(&format!("{path}?wait=true"))?;
+                    self.show(&r, |v: &Option<ScrubReport>| {
                         out!("disk {id} healed; the scrub pass that rebuilt its shards:");
-                        scrub_report(v)
+                        scrub_report(v.as_ref())
                     })
                 } else {
-                    let r = self.client.post(&path, None)?;
+                    let r = self.client.post(&path)?;
                     self.outcome(
                         &r,
                         &format!(
@@ -198,17 +205,18 @@ impl Ctx {
         }
     }
 
-    /// Prints the body as is with `--json`, else calls `human` with it parsed.
-    fn show(
+    /// Prints the body as is with `--json`, else calls `human` with it read into its wire
+    /// type `T`; a 202 is a pending approval (an [`Outcome`]) whatever `T` is.
+    fn show<T: DeserializeOwned>(
         &self,
         r: &Reply,
-        human: impl FnOnce(&Value) -> anyhow::Result<()>,
+        human: impl FnOnce(&T) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         if self.json {
             print_raw(r);
             if r.is_pending() {
                 // stdout stays the server's JSON; the reminder goes to stderr.
-                let id = r.json()?.pointer("/approval/id").map(text);
+                let id = r.json::<Outcome>()?.approval.map(|a| a.id);
                 eprintln!(
                     "pending approval {}: a second administrator must approve it",
                     id.unwrap_or_default()
@@ -222,9 +230,10 @@ impl Ctx {
         human(&r.json()?)
     }
 
-    /// For calls that answer `{"status": "done"}` (200) or a pending approval (202).
+    /// For calls that answer `{"status": "done"}` (200), a pending approval (202), or
+    /// nothing worth showing: the body is not read.
     fn outcome(&self, r: &Reply, done: &str) -> anyhow::Result<()> {
-        self.show(r, |_| {
+        self.show(r, |_: &IgnoredAny| {
             out!("{done}");
             Ok(())
         })
@@ -307,10 +316,12 @@ mod tests {
 
     #[test]
     fn grants_render_as_role_args() {
-        let v =
-            json!([{"role": "admin", "buckets": null}, {"role": "auditor", "buckets": ["a", "b"]}]);
+        let v: Vec<GrantSpec> = serde_json::from_str(
+            r#"[{"role": "admin", "buckets": null}, {"role": "auditor", "buckets": ["a", "b"]}]"#,
+        )
+        .expect("grants");
         assert_eq!(grants_text(&v), "admin auditor:a,b");
-        assert_eq!(grants_text(&json!([])), "-");
+        assert_eq!(grants_text(&[]), "-");
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! How answers are shown: tables, summaries and the units of sizes and times.
 
+use stele_api::Timestamp;
+use stele_api::approvals::Operation;
+use stele_api::identities::Grant;
+use stele_api::workers::{Sampled, Unrepairable};
+
 use super::*;
 
 pub(super) fn policy_path(bucket: &str) -> String {
@@ -18,32 +23,33 @@ pub(super) fn print_raw(r: &Reply) {
 }
 
 /// A 202: the operation waits for a second administrator.
-pub(super) fn pending(v: &Value) -> anyhow::Result<()> {
-    let a = v
-        .get("approval")
+pub(super) fn pending(o: &Outcome) -> anyhow::Result<()> {
+    let a = o
+        .approval
+        .as_ref()
         .context("HTTP 202 without an approval in the answer")?;
-    let f = |k: &str| a.get(k).map(text).unwrap_or_default();
-    let id = f("id");
-    out!("pending approval {id}");
+    out!("pending approval {}", a.id);
     rows(&[
-        ("operation", f("operation")),
-        ("requested by", f("requested_by")),
-        ("expires", a.get("expires").map(time).unwrap_or_default()),
+        ("operation", operation_text(&a.operation)?),
+        ("requested by", a.requested_by.clone()),
+        ("expires", time(a.expires)),
     ]);
     out!(
         "The two-person rule is in force: a second administrator must approve it with\n  \
-         stelectl approvals approve {id}"
+         stelectl approvals approve {}",
+        a.id
     );
     Ok(())
 }
 
-/// A JSON value as a table cell: strings bare, null as `-`.
-pub(super) fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
+/// A privileged operation as its compact JSON (`{"DeleteAdmin":{"user":"bob"}}`).
+pub(super) fn operation_text(op: &Operation) -> anyhow::Result<String> {
+    Ok(serde_json::to_string(op)?)
+}
+
+/// An optional table cell: `-` when absent.
+pub(super) fn opt_text(v: Option<&str>) -> String {
+    v.unwrap_or("-").to_owned()
 }
 
 /// Microseconds since the epoch as ISO 8601 in UTC with milliseconds, as S3 and the
@@ -58,33 +64,25 @@ fn iso8601(us: i64) -> String {
         .unwrap_or_else(|| format!("{us}us"))
 }
 
-/// A timestamp (microseconds since the epoch) as ISO 8601.
-pub(super) fn time(v: &Value) -> String {
-    match v.as_i64() {
-        Some(us) => iso8601(us),
-        None => text(v),
-    }
+/// A timestamp as ISO 8601.
+pub(super) fn time(t: Timestamp) -> String {
+    iso8601(t.micros())
+}
+
+/// An optional timestamp as ISO 8601, `-` when absent.
+pub(super) fn opt_time(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "-".into(), time)
 }
 
 /// Grants in the syntax `--role` takes: `backup-writer:b1,b2 auditor`.
-pub(super) fn grants_text(v: &Value) -> String {
-    let list: Vec<String> = v
-        .as_array()
-        .map(|gs| {
-            gs.iter()
-                .map(|g| {
-                    let role = g.get("role").map(text).unwrap_or_default();
-                    match g.get("buckets").and_then(Value::as_array) {
-                        Some(b) => {
-                            let b: Vec<String> = b.iter().map(text).collect();
-                            format!("{role}:{}", b.join(","))
-                        }
-                        None => role,
-                    }
-                })
-                .collect()
+pub(super) fn grants_text(grants: &[Grant]) -> String {
+    let list: Vec<String> = grants
+        .iter()
+        .map(|g| match &g.buckets {
+            Some(b) => format!("{}:{}", g.role, b.join(",")),
+            None => g.role.clone(),
         })
-        .unwrap_or_default();
+        .collect();
     if list.is_empty() {
         "-".into()
     } else {
@@ -92,34 +90,27 @@ pub(super) fn grants_text(v: &Value) -> String {
     }
 }
 
-pub(super) fn users_table(users: &[Value]) {
+pub(super) fn users_table(users: &[User]) {
     table(
         &["USER", "STATE", "GRANTS", "GOVERNANCE BYPASS", "KEYS"],
         users
             .iter()
             .map(|u| {
-                let keys = u.get("keys").and_then(Value::as_array);
-                let active = keys.map_or(0, |k| {
-                    k.iter()
-                        .filter(|k| k.get("revoked").is_none_or(Value::is_null))
-                        .count()
-                });
-                let total = keys.map_or(0, Vec::len);
+                let active = u.keys.iter().filter(|k| k.revoked.is_none()).count();
+                let total = u.keys.len();
                 vec![
-                    u.get("name").map(text).unwrap_or_default(),
-                    if u.get("disabled").and_then(Value::as_bool) == Some(true) {
+                    u.name.clone(),
+                    if u.disabled {
                         "disabled".into()
                     } else {
                         "enabled".into()
                     },
-                    u.get("grants").map(grants_text).unwrap_or_default(),
-                    match u.get("governance_bypass") {
-                        None | Some(Value::Null) => "-".into(),
-                        Some(b) => match b.get("buckets") {
-                            Some(Value::Array(list)) => {
-                                list.iter().map(text).collect::<Vec<_>>().join(",")
-                            }
-                            _ => "all buckets".into(),
+                    grants_text(&u.grants),
+                    match &u.governance_bypass {
+                        None => "-".into(),
+                        Some(b) => match &b.buckets {
+                            Some(list) => list.join(","),
+                            None => "all buckets".into(),
                         },
                     },
                     if total == active {
@@ -133,22 +124,16 @@ pub(super) fn users_table(users: &[Value]) {
     );
 }
 
-pub(super) fn keys_table(users: &[Value]) {
+pub(super) fn keys_table(users: &[User]) {
     let mut lines = Vec::new();
     for u in users {
-        let name = u.get("name").map(text).unwrap_or_default();
-        for k in u
-            .get("keys")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for k in &u.keys {
             lines.push(vec![
-                k.get("access_key").map(text).unwrap_or_default(),
-                name.clone(),
-                k.get("plane").map(text).unwrap_or_default(),
-                k.get("created").map(time).unwrap_or_default(),
-                k.get("revoked").map(time).unwrap_or_else(|| "-".into()),
+                k.access_key.clone(),
+                u.name.clone(),
+                k.plane.as_str().to_owned(),
+                time(k.created),
+                opt_time(k.revoked),
             ]);
         }
     }
@@ -162,233 +147,189 @@ pub(super) fn keys_table(users: &[Value]) {
     );
 }
 
-pub(super) fn status(v: &Value) -> anyhow::Result<()> {
-    let n = |k: &str| v.get(k).map(text).unwrap_or_else(|| "-".into());
-    let in_force = v.get("two_person_rule_in_force").and_then(Value::as_bool);
+pub(super) fn status(v: &Status) -> anyhow::Result<()> {
     let mut lines = vec![
-        ("buckets", n("buckets")),
-        ("users", n("users")),
-        ("pending approvals", n("pending_approvals")),
+        ("buckets", v.buckets.to_string()),
+        ("users", v.users.to_string()),
+        ("pending approvals", v.pending_approvals.to_string()),
         (
             "two-person rule",
-            match in_force {
-                Some(true) => "in force".into(),
-                Some(false) => "not in force".into(),
-                None => "-".into(),
+            if v.two_person_rule_in_force {
+                "in force".into()
+            } else {
+                "not in force".into()
             },
         ),
     ];
-    if let Some(c) = v.get("clock") {
-        let behind = c
-            .get("behind_wall_micros")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        lines.push((
-            "retention clock",
-            format!(
-                "{} ({}s behind the wall clock)",
-                c.get("retention_now").map(time).unwrap_or_default(),
-                behind / 1_000_000
-            ),
-        ));
-        let anomalies = c.get("anomalies").and_then(Value::as_u64).unwrap_or(0);
-        lines.push((
-            "clock anomalies",
-            match c.get("last_anomaly").and_then(|a| a.get("at")) {
-                Some(at) if anomalies > 0 => format!("{anomalies} (last at {})", time(at)),
-                _ => anomalies.to_string(),
-            },
-        ));
-    }
-    if let Some(l) = v.get("lifecycle") {
-        let b = |k: &str| l.get(k).and_then(Value::as_bool).unwrap_or(false);
-        let state = if b("paused") {
-            "paused"
-        } else if b("running") {
-            "running"
-        } else {
-            "idle"
-        };
-        let last = l
-            .get("last_pass")
-            .and_then(|p| p.get("finished"))
-            .filter(|f| !f.is_null())
-            .map(time)
-            .unwrap_or_else(|| "never".into());
-        lines.push((
-            "lifecycle",
-            format!(
-                "{state}, {} passes, last finished {last}, every {}s",
-                l.get("passes").map(text).unwrap_or_default(),
-                l.get("interval_secs").map(text).unwrap_or_default(),
-            ),
-        ));
-    }
-    rows(&lines);
-    if let Some(disks) = v.get("disks").and_then(Value::as_array) {
-        out!();
-        let f = |d: &Value, k: &str| d.get(k).map(text).unwrap_or_default();
-        table(
-            &["DISK", "STATE", "NODE", "SITE", "PATH"],
-            disks
-                .iter()
-                .map(|d| {
-                    vec![
-                        f(d, "id"),
-                        f(d, "state"),
-                        f(d, "node"),
-                        f(d, "site"),
-                        f(d, "path"),
-                    ]
-                })
-                .collect(),
-        );
-    }
-    Ok(())
-}
-
-/// A scrub pass's report: its counts, then every version past repair.
-pub(super) fn scrub_report(v: &Value) -> anyhow::Result<()> {
-    if v.is_null() {
-        out!("the server sent no report");
-        return Ok(());
-    }
-    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let unrepairable = v
-        .get("unrepairable")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let mut lines = vec![
-        ("versions", n("versions").to_string()),
-        ("shards verified", n("shards_verified").to_string()),
-        ("corrupt", n("corrupt").to_string()),
-        ("missing", n("missing").to_string()),
-        ("repaired", n("repaired").to_string()),
-        ("unrepairable", unrepairable.len().to_string()),
-        ("bytes verified", exact_bytes_text(n("bytes_verified"))),
-        ("duration", millis_text(n("duration_ms"))),
-        ("finished", v.get("finished").map(time).unwrap_or_default()),
-    ];
-    if let Some(q) = v
-        .get("orphans_quarantined")
-        .and_then(Value::as_u64)
-        .filter(|q| *q > 0)
-    {
-        lines.push((
-            "orphans",
-            format!("{q} unreferenced shard files moved to quarantine/"),
-        ));
-    }
-    if v.get("resumed").and_then(Value::as_bool) == Some(true) {
-        lines.push((
-            "resumed",
-            format!(
-                "after an interruption, {} keys done before it",
-                n("keys_before_resume")
-            ),
-        ));
-    }
-    rows(&lines);
-    unrepairable_table(unrepairable);
-    Ok(())
-}
-
-/// `12 versions, 72 shards verified, ...`: a pass's counts on one line.
-pub(super) fn pass_counts(p: &Value) -> String {
-    let n = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let unrepairable = p
-        .get("unrepairable")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    format!(
-        "{} versions, {} shards verified ({}), {} corrupt, {} missing, {} repaired, \
-         {unrepairable} unrepairable",
-        n("versions"),
-        n("shards_verified"),
-        bytes_text(n("bytes_verified")),
-        n("corrupt"),
-        n("missing"),
-        n("repaired"),
-    )
-}
-
-pub(super) fn scrub_status(v: &Value) -> anyhow::Result<()> {
-    let b = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-    let state = if b("paused") {
+    let c = &v.clock;
+    lines.push((
+        "retention clock",
+        format!(
+            "{} ({}s behind the wall clock)",
+            time(c.retention_now),
+            c.behind_wall_micros / 1_000_000
+        ),
+    ));
+    lines.push((
+        "clock anomalies",
+        match &c.last_anomaly {
+            Some(a) if c.anomalies > 0 => format!("{} (last at {})", c.anomalies, time(a.at)),
+            _ => c.anomalies.to_string(),
+        },
+    ));
+    let l = &v.lifecycle;
+    let state = if l.paused {
         "paused"
-    } else if b("running") {
+    } else if l.running {
         "running"
     } else {
         "idle"
     };
-    let u = |k: &str| v.get(k).and_then(Value::as_u64);
+    let last = l
+        .last_pass
+        .as_ref()
+        .and_then(|p| p.finished)
+        .map_or_else(|| "never".into(), time);
+    lines.push((
+        "lifecycle",
+        format!(
+            "{state}, {} passes, last finished {last}, every {}s",
+            l.passes, l.interval_secs,
+        ),
+    ));
+    rows(&lines);
+    out!();
+    table(
+        &["DISK", "STATE", "NODE", "SITE", "PATH"],
+        v.disks
+            .iter()
+            .map(|d| {
+                vec![
+                    d.id.clone(),
+                    d.state.as_str().to_owned(),
+                    d.node.clone(),
+                    d.site.clone(),
+                    d.path.clone(),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+/// A scrub pass's report: its counts, then every version past repair.
+pub(super) fn scrub_report(v: Option<&ScrubReport>) -> anyhow::Result<()> {
+    let Some(v) = v else {
+        out!("the server sent no report");
+        return Ok(());
+    };
     let mut lines = vec![
-        ("state", state.to_owned()),
-        ("passes", v.get("passes").map(text).unwrap_or_default()),
-        (
-            "rate",
-            u("rate_bytes_per_sec")
-                .map(|r| format!("{}/s", bytes_text(r)))
-                .unwrap_or_else(|| "-".into()),
-        ),
-        (
-            "interval",
-            u("interval_secs")
-                .map(|s| format!("every {}", secs_text(s)))
-                .unwrap_or_else(|| "-".into()),
-        ),
+        ("versions", v.versions.to_string()),
+        ("shards verified", v.shards_verified.to_string()),
+        ("corrupt", v.corrupt.to_string()),
+        ("missing", v.missing.to_string()),
+        ("repaired", v.repaired.to_string()),
+        ("unrepairable", v.unrepairable.len().to_string()),
+        ("bytes verified", exact_bytes_text(v.bytes_verified)),
+        ("duration", millis_text(v.duration_ms)),
+        ("finished", opt_time(v.finished)),
     ];
-    if let Some(c) = v.get("current").filter(|c| !c.is_null()) {
+    if v.orphans_quarantined > 0 {
         lines.push((
-            "current pass",
+            "orphans",
             format!(
-                "started {}, so far {}",
-                c.get("started").map(time).unwrap_or_default(),
-                pass_counts(c)
+                "{} unreferenced shard files moved to quarantine/",
+                v.orphans_quarantined
             ),
         ));
     }
-    let last = v.get("last_pass").filter(|p| !p.is_null());
+    if v.resumed {
+        lines.push((
+            "resumed",
+            format!(
+                "after an interruption, {} keys done before it",
+                v.keys_before_resume
+            ),
+        ));
+    }
+    rows(&lines);
+    unrepairable_table(&v.unrepairable);
+    Ok(())
+}
+
+/// `12 versions, 72 shards verified, ...`: a pass's counts on one line.
+pub(super) fn pass_counts(p: &ScrubReport) -> String {
+    format!(
+        "{} versions, {} shards verified ({}), {} corrupt, {} missing, {} repaired, \
+         {} unrepairable",
+        p.versions,
+        p.shards_verified,
+        bytes_text(p.bytes_verified),
+        p.corrupt,
+        p.missing,
+        p.repaired,
+        p.unrepairable.len(),
+    )
+}
+
+pub(super) fn scrub_status(v: &ScrubStatus) -> anyhow::Result<()> {
+    let state = if v.paused {
+        "paused"
+    } else if v.running {
+        "running"
+    } else {
+        "idle"
+    };
+    let mut lines = vec![
+        ("state", state.to_owned()),
+        ("passes", v.passes.to_string()),
+        (
+            "rate",
+            format!("{}/s", bytes_text(u64::from(v.rate_bytes_per_sec))),
+        ),
+        ("interval", format!("every {}", secs_text(v.interval_secs))),
+    ];
+    if let Some(c) = &v.current {
+        lines.push((
+            "current pass",
+            format!("started {}, so far {}", opt_time(c.started), pass_counts(c)),
+        ));
+    }
     lines.push((
         "last pass",
-        match last {
+        match &v.last_pass {
             Some(p) => format!(
                 "finished {} after {}: {}",
-                p.get("finished").map(time).unwrap_or_default(),
-                millis_text(p.get("duration_ms").and_then(Value::as_u64).unwrap_or(0)),
+                opt_time(p.finished),
+                millis_text(p.duration_ms),
                 pass_counts(p)
             ),
             None => "never".into(),
         },
     ));
     rows(&lines);
-    if let Some(list) = last
-        .and_then(|p| p.get("unrepairable"))
-        .and_then(Value::as_array)
-    {
-        unrepairable_table(list);
+    if let Some(p) = &v.last_pass {
+        unrepairable_table(&p.unrepairable);
     }
     Ok(())
 }
 
 /// Versions scrub could not rebuild, by name (nothing when there are none).
-pub(super) fn unrepairable_table(list: &[Value]) {
+pub(super) fn unrepairable_table(list: &[Unrepairable]) {
     if list.is_empty() {
         return;
     }
     out!();
     out!("past repair (restore these versions from another copy):");
-    let f = |u: &Value, k: &str| u.get(k).map(text).unwrap_or_default();
     table(
         &["BUCKET", "KEY", "VERSION", "STRIPE"],
         list.iter()
             .map(|u| {
                 vec![
-                    f(u, "bucket"),
-                    f(u, "key"),
-                    f(u, "version_id"),
-                    f(u, "stripe"),
+                    u.bucket.clone(),
+                    u.key.clone(),
+                    u.version_id.clone(),
+                    u.stripe.to_string(),
                 ]
             })
             .collect(),
@@ -396,57 +337,45 @@ pub(super) fn unrepairable_table(list: &[Value]) {
 }
 
 /// A restore drill's report: its counts, then every version that failed and why.
-pub(super) fn drill_report(v: &Value) -> anyhow::Result<()> {
-    if v.is_null() {
+pub(super) fn drill_report(v: Option<&DrillReport>) -> anyhow::Result<()> {
+    let Some(v) = v else {
         out!("the server sent no report");
         return Ok(());
-    }
-    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let sample = v
-        .get("sample")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let bytes: u64 = sample
-        .iter()
-        .filter_map(|s| s.get("bytes").and_then(Value::as_u64))
-        .sum();
+    };
+    let bytes: u64 = v.sample.iter().map(|s| s.bytes).sum();
     rows(&[
-        ("versions", n("versions_total").to_string()),
-        ("sampled", sample.len().to_string()),
-        ("passed", n("passed").to_string()),
-        ("failed", n("failed").to_string()),
+        ("versions", v.versions_total.to_string()),
+        ("sampled", v.sample.len().to_string()),
+        ("passed", v.passed.to_string()),
+        ("failed", v.failed.to_string()),
         ("bytes read", exact_bytes_text(bytes)),
-        ("finished", v.get("finished").map(time).unwrap_or_default()),
+        ("finished", opt_time(v.finished)),
     ]);
     failures_table(v);
     Ok(())
 }
 
 /// The versions of a drill report that did not read back, and why.
-pub(super) fn failures_table(report: &Value) {
-    let failed: Vec<&Value> = report
-        .get("sample")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|s| s.get("failure").is_some_and(|f| !f.is_null()))
+pub(super) fn failures_table(report: &DrillReport) {
+    let failed: Vec<(&Sampled, &str)> = report
+        .sample
+        .iter()
+        .filter_map(|s| s.failure.as_deref().map(|f| (s, f)))
         .collect();
     if failed.is_empty() {
         return;
     }
     out!();
-    let f = |s: &Value, k: &str| s.get(k).map(text).unwrap_or_default();
     table(
         &["BUCKET", "KEY", "VERSION", "FAILURE"],
         failed
             .iter()
-            .map(|s| {
+            .map(|(s, f)| {
                 vec![
-                    f(s, "bucket"),
-                    f(s, "key"),
-                    f(s, "version"),
-                    f(s, "failure"),
+                    s.bucket.clone(),
+                    s.key.clone(),
+                    s.version.clone(),
+                    (*f).to_owned(),
                 ]
             })
             .collect(),

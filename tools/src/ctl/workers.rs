@@ -6,7 +6,7 @@ impl Ctx {
     pub(super) fn scrub(&self, cmd: ScrubCommand) -> anyhow::Result<()> {
         match cmd {
             ScrubCommand::Run { wait: false } => {
-                let r = self.client.post("/v1/scrub/run", None)?;
+                let r = self.client.post("/v1/scrub/run")?;
                 self.outcome(
                     &r,
                     "scrub pass started (after the one running, if any); \
@@ -14,15 +14,15 @@ impl Ctx {
                 )
             }
             ScrubCommand::Run { wait: true } => {
-                let r = self.client.post_waiting("/v1/scrub/run?wait=true", None)?;
-                self.show(&r, |v| {
+                let r = self.client.post_waiting("/v1/scrub/run?wait=true")?;
+                self.show(&r, |v: &Option<ScrubReport>| {
                     out!("scrub pass done:");
-                    scrub_report(v)
+                    scrub_report(v.as_ref())
                 })
             }
             ScrubCommand::Status => {
                 let r = self.client.get("/v1/scrub")?;
-                self.show(&r, scrub_status)
+                self.show(&r, |v: &ScrubStatus| scrub_status(v))
             }
         }
     }
@@ -30,13 +30,13 @@ impl Ctx {
     pub(super) fn drill(&self, cmd: DrillCommand) -> anyhow::Result<()> {
         match cmd {
             DrillCommand::Run => {
-                let r = self.client.post_waiting("/v1/drill/run", None)?;
-                self.show(&r, |v| {
+                let r = self.client.post_waiting("/v1/drill/run")?;
+                self.show(&r, |v: &Option<DrillReport>| {
                     out!("restore drill done:");
-                    drill_report(v)
+                    drill_report(v.as_ref())
                 })?;
-                let failed = r.json()?.get("failed").and_then(Value::as_u64);
-                match failed.unwrap_or(0) {
+                let report = r.json::<Option<DrillReport>>()?;
+                match report.map_or(0, |d| d.failed) {
                     0 => Ok(()),
                     1 => bail!("restore drill: 1 version did not read back whole"),
                     n => bail!("restore drill: {n} versions did not read back whole"),
@@ -44,31 +44,21 @@ impl Ctx {
             }
             DrillCommand::Status => {
                 let r = self.client.get("/v1/drill")?;
-                self.show(&r, |v| {
-                    let n = |k: &str| v.get(k).map(text).unwrap_or_else(|| "-".into());
-                    let last = v.get("last").filter(|l| !l.is_null());
+                self.show(&r, |v: &DrillStatus| {
+                    let last = v.last.as_ref();
                     rows(&[
-                        ("drills", n("drills")),
-                        ("sample size", n("sample_size")),
-                        (
-                            "interval",
-                            v.get("interval_secs")
-                                .and_then(Value::as_u64)
-                                .map(|s| format!("every {}", secs_text(s)))
-                                .unwrap_or_else(|| "-".into()),
-                        ),
+                        ("drills", v.drills.to_string()),
+                        ("sample size", v.sample_size.to_string()),
+                        ("interval", format!("every {}", secs_text(v.interval_secs))),
                         (
                             "last drill",
                             match last {
-                                Some(l) => {
-                                    let c = |k: &str| l.get(k).map(text).unwrap_or_default();
-                                    format!(
-                                        "finished {}: {} passed, {} failed",
-                                        l.get("finished").map(time).unwrap_or_default(),
-                                        c("passed"),
-                                        c("failed")
-                                    )
-                                }
+                                Some(l) => format!(
+                                    "finished {}: {} passed, {} failed",
+                                    opt_time(l.finished),
+                                    l.passed,
+                                    l.failed
+                                ),
                                 None => "never".into(),
                             },
                         ),

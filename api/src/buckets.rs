@@ -1,0 +1,37 @@
+//! Buckets made through the admin API (`POST /v1/buckets`: 201, no body) and their
+//! retention policies (`GET`/`PUT /v1/buckets/{bucket}/retention-policy`).
+
+use serde::{Deserialize, Serialize};
+
+/// The body of `POST /v1/buckets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewBucket {
+    /// The bucket's name (S3's naming rules).
+    pub name: String,
+    /// Turn Object Lock on; implied by a default retention. Absent means `false`.
+    #[serde(default)]
+    pub lock: bool,
+    /// Default retention mode: `GOVERNANCE` or `COMPLIANCE`; goes with
+    /// `retention_days`. Absent or `null`: no default retention.
+    #[serde(default)]
+    pub retention_mode: Option<String>,
+    /// Default retention in days; goes with `retention_mode`.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+}
+
+/// A retention policy as `GET /v1/buckets/{bucket}/retention-policy` answers it and `PUT`
+/// takes it (both `null` for none: a `PUT` of `null` removes it). Days count from each
+/// version's creation. Loosening a policy under the two-person rule answers 202 with a
+/// [`crate::approvals::Outcome`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// The shortest retention a new version may have, in days; `null`: no minimum.
+    pub min_days: Option<u32>,
+    /// The longest retention that may be set, in days; `null`: no maximum.
+    pub max_days: Option<u32>,
+    /// The modes allowed: `GOVERNANCE` and/or `COMPLIANCE` (S3's spelling).
+    pub modes: Vec<String>,
+    /// What a write below `min_days` gets: `refuse` (refused) or `raise` (raised to it).
+    pub below_min: String,
+}

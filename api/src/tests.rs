@@ -1,0 +1,207 @@
+//! The wire spelling, pinned: the server writes these types and `stelectl` reads them, so
+//! one test per shape here is what catches a renamed field, a retyped value or a changed
+//! enum spelling before a deployed client or script does.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Timestamp;
+use crate::alerts::{Expectation, PayloadKind};
+use crate::approvals::{
+    Approval, Operation, OperationBelowMin, OperationMode, OperationPolicy, OperationScope,
+    Outcome, PendingApproval,
+};
+use crate::buckets::{NewBucket, Policy};
+use crate::errors::ErrorBody;
+use crate::identities::{Bypass, Grant, Key, KeyRequest, Plane, User};
+use crate::node::{DiskState, DiskStatus, Health, HealthState};
+use crate::workers::{WorkerScope, WorkerStatus};
+
+/// `value` serializes to exactly `json` and reads back from it unchanged.
+#[track_caller]
+fn pinned<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: T, json: &str) {
+    let written = serde_json::to_string(&value).expect("serialize");
+    assert_eq!(written, json);
+    let read: T = serde_json::from_str(json).expect("deserialize");
+    assert_eq!(read, value);
+}
+
+#[test]
+fn error_body() {
+    pinned(
+        ErrorBody {
+            error: "BucketExists".into(),
+            message: "bucket b exists".into(),
+        },
+        r#"{"error":"BucketExists","message":"bucket b exists"}"#,
+    );
+    // A client reads an error without a message as an empty one.
+    let e: ErrorBody = serde_json::from_str(r#"{"error":"SlowDown"}"#).expect("error");
+    assert_eq!(e.message, "");
+}
+
+#[test]
+fn disk_status() {
+    pinned(
+        DiskStatus {
+            id: "d0".into(),
+            path: "/srv/d0".into(),
+            node: "node1".into(),
+            site: "site1".into(),
+            state: DiskState::Full,
+            uuid: Some("00112233445566778899aabbccddeeff".into()),
+            free_bytes: Some(4096),
+        },
+        r#"{"id":"d0","path":"/srv/d0","node":"node1","site":"site1","state":"full","uuid":"00112233445566778899aabbccddeeff","free_bytes":4096}"#,
+    );
+    pinned(
+        DiskStatus {
+            id: "d1".into(),
+            path: "/srv/d1".into(),
+            node: "node1".into(),
+            site: "site1".into(),
+            state: DiskState::Offline,
+            uuid: None,
+            free_bytes: None,
+        },
+        r#"{"id":"d1","path":"/srv/d1","node":"node1","site":"site1","state":"offline","uuid":null,"free_bytes":null}"#,
+    );
+}
+
+#[test]
+fn worker_status() {
+    pinned(
+        WorkerStatus {
+            name: "alert-delivery".into(),
+            scope: WorkerScope::Node,
+            running: false,
+            paused: true,
+            passes: 3,
+            failed_passes: 1,
+            last_failure: Some("metadata store: closed".into()),
+            interval_secs: 60,
+        },
+        r#"{"name":"alert-delivery","scope":"node","running":false,"paused":true,"passes":3,"failed_passes":1,"last_failure":"metadata store: closed","interval_secs":60}"#,
+    );
+}
+
+#[test]
+fn health_and_times() {
+    pinned(
+        Health {
+            status: HealthState::ClockAnomaly,
+            clock_anomalies: 2,
+        },
+        r#"{"status":"clock-anomaly","clock_anomalies":2}"#,
+    );
+    pinned(Timestamp(1_767_225_600_000_000), "1767225600000000");
+}
+
+#[test]
+fn users_and_grants() {
+    pinned(
+        User {
+            name: "alice".into(),
+            disabled: false,
+            grants: vec![
+                Grant {
+                    role: "admin".into(),
+                    buckets: None,
+                },
+                Grant {
+                    role: "backup-writer".into(),
+                    buckets: Some(vec!["b1".into()]),
+                },
+            ],
+            governance_bypass: Some(Bypass { buckets: None }),
+            keys: vec![Key {
+                access_key: "SKX".into(),
+                plane: Plane::S3,
+                created: Timestamp(5),
+                revoked: None,
+            }],
+        },
+        r#"{"name":"alice","disabled":false,"grants":[{"role":"admin","buckets":null},{"role":"backup-writer","buckets":["b1"]}],"governance_bypass":{"buckets":null},"keys":[{"access_key":"SKX","plane":"s3","created":5,"revoked":null}]}"#,
+    );
+    // Requests may leave optional fields out.
+    let g: Grant = serde_json::from_str(r#"{"role":"auditor"}"#).expect("grant");
+    assert_eq!(g.buckets, None);
+    let k: KeyRequest = serde_json::from_str("{}").expect("key request");
+    assert_eq!(k.plane, None);
+    let b: NewBucket = serde_json::from_str(r#"{"name":"b"}"#).expect("bucket");
+    assert!(!b.lock && b.retention_mode.is_none() && b.retention_days.is_none());
+}
+
+#[test]
+fn policies() {
+    pinned(
+        Some(Policy {
+            min_days: Some(7),
+            max_days: None,
+            modes: vec!["COMPLIANCE".into()],
+            below_min: "refuse".into(),
+        }),
+        r#"{"min_days":7,"max_days":null,"modes":["COMPLIANCE"],"below_min":"refuse"}"#,
+    );
+    pinned(None::<Policy>, "null");
+    pinned(
+        Expectation {
+            every_secs: Some(86_400),
+        },
+        r#"{"every_secs":86400}"#,
+    );
+}
+
+#[test]
+fn outcomes_and_operations() {
+    pinned(Outcome::done(), r#"{"status":"done"}"#);
+    pinned(
+        Outcome::pending(PendingApproval {
+            expires: Timestamp(9),
+            id: "ab12".into(),
+            operation: Operation::GrantBypass {
+                scope: Some(OperationScope::Buckets(vec!["vault".into()])),
+                user: "carol".into(),
+            },
+            requested_by: "admin".into(),
+        }),
+        r#"{"approval":{"expires":9,"id":"ab12","operation":{"GrantBypass":{"scope":{"Buckets":["vault"]},"user":"carol"}},"requested_by":"admin"},"status":"pending"}"#,
+    );
+    pinned(
+        Approval {
+            created: Timestamp(1),
+            expires: Timestamp(2),
+            id: "cd34".into(),
+            operation: Operation::LoosenPolicy {
+                bucket: "b1".into(),
+                policy: Some(OperationPolicy {
+                    below_min: OperationBelowMin::Raise,
+                    max_days: None,
+                    min_days: Some(1),
+                    modes: vec![OperationMode::Governance, OperationMode::Compliance],
+                }),
+            },
+            requested_by: "admin".into(),
+        },
+        r#"{"created":1,"expires":2,"id":"cd34","operation":{"LoosenPolicy":{"bucket":"b1","policy":{"below_min":"Raise","max_days":null,"min_days":1,"modes":["Governance","Compliance"]}}},"requested_by":"admin"}"#,
+    );
+    pinned(
+        Operation::GrantBypass {
+            scope: Some(OperationScope::All),
+            user: "u".into(),
+        },
+        r#"{"GrantBypass":{"scope":"All","user":"u"}}"#,
+    );
+    pinned(
+        Operation::DeleteAdmin { user: "bob".into() },
+        r#"{"DeleteAdmin":{"user":"bob"}}"#,
+    );
+    pinned(
+        Operation::SetTwoPersonRule { enabled: false },
+        r#"{"SetTwoPersonRule":{"enabled":false}}"#,
+    );
+    let k: PayloadKind =
+        serde_json::from_str(r#"{"kind":"test","raised":1,"alert":{"kind":"test","message":"m"}}"#)
+            .expect("payload");
+    assert_eq!(k.kind, "test");
+}

@@ -1,0 +1,453 @@
+//! From the core's types to the admin API's wire types (`stele_api`): one function per
+//! type the API shows. Each takes the core type apart field by field, so a field added to
+//! the core does not reach the wire, or fail to, without a decision here.
+
+use stele::Timestamp;
+use stele::background::{drill, lifecycle, runner, scrub, watchdog};
+use stele::identity::{ApprovalRecord, Privileged, Scope};
+use stele::meta::{BelowMinimum, RetentionMode, RetentionPolicy};
+use stele_api as api;
+
+pub(super) fn time(t: Timestamp) -> api::Timestamp {
+    api::Timestamp(t.micros())
+}
+
+pub(super) fn plane(p: stele::identity::Plane) -> api::identities::Plane {
+    match p {
+        stele::identity::Plane::S3 => api::identities::Plane::S3,
+        stele::identity::Plane::Admin => api::identities::Plane::Admin,
+    }
+}
+
+pub(super) fn disk(d: stele::disk::DiskStatus) -> api::node::DiskStatus {
+    let stele::disk::DiskStatus {
+        id,
+        path,
+        node,
+        site,
+        state,
+        uuid,
+        free_bytes,
+    } = d;
+    api::node::DiskStatus {
+        id,
+        path: path.to_string_lossy().into_owned(),
+        node,
+        site,
+        state: match state {
+            stele::disk::DiskState::Online => api::node::DiskState::Online,
+            stele::disk::DiskState::Offline => api::node::DiskState::Offline,
+            stele::disk::DiskState::Full => api::node::DiskState::Full,
+        },
+        uuid: uuid.map(|u| u.to_string()),
+        free_bytes,
+    }
+}
+
+pub(super) fn disks(list: Vec<stele::disk::DiskStatus>) -> Vec<api::node::DiskStatus> {
+    list.into_iter().map(disk).collect()
+}
+
+pub(super) fn clock(c: stele::lock::ClockStatus) -> api::node::ClockStatus {
+    let stele::lock::ClockStatus {
+        retention_now,
+        wall_now,
+        behind_wall_micros,
+        anomalies,
+        last_anomaly,
+    } = c;
+    api::node::ClockStatus {
+        retention_now: time(retention_now),
+        wall_now: time(wall_now),
+        behind_wall_micros,
+        anomalies,
+        last_anomaly: last_anomaly.map(|a| api::node::ClockAnomaly {
+            at: time(a.at),
+            step_micros: a.step_micros,
+        }),
+    }
+}
+
+pub(super) fn lifecycle_pass(p: lifecycle::PassReport) -> api::workers::LifecyclePass {
+    let lifecycle::PassReport {
+        started,
+        finished,
+        versions_examined,
+        delete_markers_added,
+        versions_removed,
+        kept_locked,
+        uploads_aborted,
+        errors,
+    } = p;
+    api::workers::LifecyclePass {
+        started: started.map(time),
+        finished: finished.map(time),
+        versions_examined,
+        delete_markers_added,
+        versions_removed,
+        kept_locked,
+        uploads_aborted,
+        errors,
+    }
+}
+
+pub(super) fn lifecycle_status(s: lifecycle::LifecycleStatus) -> api::workers::LifecycleStatus {
+    let lifecycle::LifecycleStatus {
+        running,
+        paused,
+        passes,
+        current,
+        last_pass,
+        rate_limit,
+        interval_secs,
+        failed_passes,
+        last_failure,
+    } = s;
+    api::workers::LifecycleStatus {
+        running,
+        paused,
+        passes,
+        current: current.map(lifecycle_pass),
+        last_pass: last_pass.map(lifecycle_pass),
+        rate_limit,
+        interval_secs,
+        failed_passes,
+        last_failure,
+    }
+}
+
+pub(super) fn scrub_report(r: scrub::ScrubReport) -> api::workers::ScrubReport {
+    let scrub::ScrubReport {
+        started,
+        finished,
+        versions,
+        shards_verified,
+        bytes_verified,
+        missing,
+        corrupt,
+        repaired,
+        unrepairable,
+        resumed,
+        keys_before_resume,
+        keys,
+        duration_ms,
+        orphans_quarantined,
+    } = r;
+    api::workers::ScrubReport {
+        started: started.map(time),
+        finished: finished.map(time),
+        versions,
+        shards_verified,
+        bytes_verified,
+        missing,
+        corrupt,
+        repaired,
+        unrepairable: unrepairable
+            .into_iter()
+            .map(|u| {
+                let scrub::Unrepairable {
+                    bucket,
+                    key,
+                    version_id,
+                    stripe,
+                } = u;
+                api::workers::Unrepairable {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                    version_id,
+                    stripe,
+                }
+            })
+            .collect(),
+        resumed,
+        keys_before_resume,
+        keys,
+        duration_ms,
+        orphans_quarantined,
+    }
+}
+
+pub(super) fn scrub_status(s: scrub::ScrubStatus) -> api::workers::ScrubStatus {
+    let scrub::ScrubStatus {
+        totals,
+        running,
+        paused,
+        passes,
+        current,
+        last_pass,
+        rate_bytes_per_sec,
+        interval_secs,
+        failed_passes,
+        last_failure,
+    } = s;
+    let scrub::ScrubTotals {
+        shards_verified,
+        bytes_verified,
+        missing,
+        corrupt,
+        repaired,
+    } = totals;
+    api::workers::ScrubStatus {
+        totals: api::workers::ScrubTotals {
+            shards_verified,
+            bytes_verified,
+            missing,
+            corrupt,
+            repaired,
+        },
+        running,
+        paused,
+        passes,
+        current: current.map(scrub_report),
+        last_pass: last_pass.map(scrub_report),
+        rate_bytes_per_sec,
+        interval_secs,
+        failed_passes,
+        last_failure,
+    }
+}
+
+pub(super) fn drill_report(r: drill::DrillReport) -> api::workers::DrillReport {
+    let drill::DrillReport {
+        started,
+        finished,
+        versions_total,
+        sample,
+        passed,
+        failed,
+        error,
+    } = r;
+    api::workers::DrillReport {
+        started: started.map(time),
+        finished: finished.map(time),
+        versions_total,
+        sample: sample
+            .into_iter()
+            .map(|s| {
+                let drill::Sampled {
+                    bucket,
+                    key,
+                    version,
+                    bytes,
+                    failure,
+                } = s;
+                api::workers::Sampled {
+                    bucket,
+                    key,
+                    version,
+                    bytes,
+                    failure,
+                }
+            })
+            .collect(),
+        passed,
+        failed,
+        error,
+    }
+}
+
+pub(super) fn drill_status(s: drill::DrillStatus) -> api::workers::DrillStatus {
+    let drill::DrillStatus {
+        drills,
+        failed_runs,
+        last_failure,
+        last,
+        sample_size,
+        interval_secs,
+    } = s;
+    api::workers::DrillStatus {
+        drills,
+        failed_runs,
+        last_failure,
+        last: last.map(drill_report),
+        sample_size: sample_size as u64,
+        interval_secs,
+    }
+}
+
+pub(super) fn repair_status(s: drill::RepairStatus) -> api::workers::RepairStatus {
+    let drill::RepairStatus {
+        queue_length,
+        failing,
+        handled,
+        shards_rebuilt,
+        unrepairable,
+        failed_attempts,
+        failing_entries,
+        last_error,
+    } = s;
+    api::workers::RepairStatus {
+        queue_length,
+        failing,
+        handled,
+        shards_rebuilt,
+        unrepairable,
+        failed_attempts,
+        failing_entries: failing_entries
+            .into_iter()
+            .map(|f| {
+                let drill::FailingRepair {
+                    bucket,
+                    key,
+                    version,
+                    attempts,
+                    last_error,
+                    next_attempt,
+                } = f;
+                api::workers::FailingRepair {
+                    bucket,
+                    key,
+                    version,
+                    attempts,
+                    last_error,
+                    next_attempt: time(next_attempt),
+                }
+            })
+            .collect(),
+        last_error,
+    }
+}
+
+pub(super) fn watch_status(s: watchdog::WatchStatus) -> api::workers::WatchStatus {
+    let watchdog::WatchStatus { checks, overdue } = s;
+    api::workers::WatchStatus { checks, overdue }
+}
+
+pub(super) fn worker_status(w: runner::WorkerStatus) -> api::workers::WorkerStatus {
+    let runner::WorkerStatus {
+        name,
+        scope,
+        running,
+        paused,
+        passes,
+        failed_passes,
+        last_failure,
+        interval_secs,
+    } = w;
+    api::workers::WorkerStatus {
+        name: name.to_owned(),
+        scope: match scope {
+            runner::Scope::Node => api::workers::WorkerScope::Node,
+            runner::Scope::Cluster => api::workers::WorkerScope::Cluster,
+        },
+        running,
+        paused,
+        passes,
+        failed_passes,
+        last_failure,
+        interval_secs,
+    }
+}
+
+pub(super) fn sink(s: stele::alert::SinkRecord) -> api::alerts::Sink {
+    let stele::alert::SinkRecord { name, url, created } = s;
+    api::alerts::Sink {
+        name,
+        url,
+        created: time(created),
+    }
+}
+
+pub(super) fn queued_alert(q: stele::alert::QueuedAlert) -> api::alerts::QueuedAlert {
+    let stele::alert::QueuedAlert {
+        id,
+        sink,
+        payload,
+        raised,
+        attempts,
+        next_attempt,
+        last_error,
+    } = q;
+    api::alerts::QueuedAlert {
+        id,
+        sink,
+        payload,
+        raised: time(raised),
+        attempts,
+        next_attempt: time(next_attempt),
+        last_error,
+    }
+}
+
+fn scope(s: Scope) -> api::approvals::OperationScope {
+    match s {
+        Scope::All => api::approvals::OperationScope::All,
+        Scope::Buckets(list) => {
+            api::approvals::OperationScope::Buckets(list.into_iter().map(String::from).collect())
+        }
+    }
+}
+
+fn recorded_policy(p: RetentionPolicy) -> api::approvals::OperationPolicy {
+    use api::approvals::{OperationBelowMin, OperationMode};
+    let RetentionPolicy {
+        min_days,
+        max_days,
+        modes,
+        below_min,
+    } = p;
+    api::approvals::OperationPolicy {
+        below_min: match below_min {
+            BelowMinimum::Refuse => OperationBelowMin::Refuse,
+            BelowMinimum::Raise => OperationBelowMin::Raise,
+        },
+        max_days,
+        min_days,
+        modes: modes
+            .into_iter()
+            .map(|m| match m {
+                RetentionMode::Governance => OperationMode::Governance,
+                RetentionMode::Compliance => OperationMode::Compliance,
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn operation(p: Privileged) -> api::approvals::Operation {
+    use api::approvals::Operation as O;
+    match p {
+        Privileged::LoosenPolicy { bucket, policy } => O::LoosenPolicy {
+            bucket: bucket.into(),
+            policy: policy.map(recorded_policy),
+        },
+        Privileged::GrantBypass { user, scope: s } => O::GrantBypass {
+            scope: s.map(scope),
+            user,
+        },
+        Privileged::DeleteAdmin { user } => O::DeleteAdmin { user },
+        Privileged::SetTwoPersonRule { enabled } => O::SetTwoPersonRule { enabled },
+    }
+}
+
+pub(super) fn approval(r: ApprovalRecord) -> api::approvals::Approval {
+    let ApprovalRecord {
+        id,
+        operation: op,
+        requested_by,
+        created,
+        expires,
+    } = r;
+    api::approvals::Approval {
+        created: time(created),
+        expires: time(expires),
+        id,
+        operation: operation(op),
+        requested_by,
+    }
+}
+
+pub(super) fn pending(r: ApprovalRecord) -> api::approvals::PendingApproval {
+    let api::approvals::Approval {
+        created: _,
+        expires,
+        id,
+        operation,
+        requested_by,
+    } = approval(r);
+    api::approvals::PendingApproval {
+        expires,
+        id,
+        operation,
+        requested_by,
+    }
+}
