@@ -87,7 +87,6 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             k.record.access_key, k.secret
         );
     }
-    let ids = node.control().identities_handle();
     for d in node.disks().await {
         tracing::info!(disk = %d.id, path = %d.path.display(), state = ?d.state, "disk");
     }
@@ -100,7 +99,6 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let (tx, rx) = watch::channel(false);
     let metrics = Arc::new(metrics::Metrics::default());
     let alerts = node.alerts().clone();
-    let control = node.control().clone();
     let s3 = tokio::spawn(s3::run(
         node.clone(),
         metrics.clone(),
@@ -149,11 +147,9 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let repair_task = tokio::spawn(stele::background::runner::run(repair.clone(), rx.clone()));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
-            control,
-            ids,
+            node: node.clone(),
             lifecycle,
             scrub,
-            alerts,
             watchdog,
             drill,
             repair,

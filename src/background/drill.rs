@@ -363,11 +363,18 @@ impl RepairWorker {
         })
     }
 
-    /// What the worker did, and the queue as it is now.
+    /// What the worker did, and the queue as it is now (a scan of the queue, on the
+    /// blocking pool).
     ///
     /// # Errors
     /// The queue cannot be read ([`StoreError::Meta`]): no length is made up then.
-    pub fn status(&self) -> Result<RepairStatus, StoreError> {
+    pub async fn status(self: &Arc<Self>) -> Result<RepairStatus, StoreError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.status_blocking()).await?
+    }
+
+    /// [`RepairWorker::status`] on the calling thread.
+    pub(crate) fn status_blocking(&self) -> Result<RepairStatus, StoreError> {
         let mut st = self.status.lock().map(|s| s.clone()).unwrap_or_default();
         let queue = self.store.repair_queue(100_000)?;
         st.queue_length = queue.len() as u64;
@@ -389,7 +396,7 @@ impl RepairWorker {
     }
 
     /// What the worker did, and the queue's lengths as kept at commit time (no scan: for
-    /// `/metrics`). `failing` is `None` while an entry cannot be decoded.
+    /// `/metrics`; a point read, fine on an async thread). `failing` is `None` while an entry cannot be decoded.
     ///
     /// # Errors
     /// The first count of the queue ([`StoreError::Meta`]).

@@ -853,7 +853,7 @@ fn a_failed_repair_stays_queued_with_backoff_and_is_alerted() {
         n.clock.advance_micros(wait);
     }
     assert_eq!(waits, vec![10_000_000, 20_000_000, 40_000_000]);
-    let st = worker.status().expect("status");
+    let st = worker.status_blocking().expect("status");
     assert_eq!((st.failing, st.failed_attempts, st.handled), (1, 3, 0));
     assert_eq!(st.failing_entries[0].attempts, 3);
     let queued = alerts.queue(100).expect("alerts");

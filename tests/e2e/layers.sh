@@ -51,4 +51,13 @@ api_with() { # api_with CRATE: an api manifest that depends on CRATE fails the c
 check "the admin API's wire types depending on the core are refused" api_with stele
 check "the admin API's wire types depending on axum are refused" api_with axum
 check "the admin API's wire types depending on http are refused" api_with http
+server_blocking() { # a server source that spawns blocking work fails the check
+  rm -rf "$work/server" && cp -r server/src "$work/server"
+  echo 'async fn f() { let _ = tokio::task::spawn_blocking(|| ()).await; }' >>"$work/server/s3/bucket.rs"
+  local out
+  out=$(STELE_SERVER_SRC="$work/server" scripts/check-layers) && { echo "$out"; return 1; }
+  echo "$out"
+  grep -q "s3/bucket.rs:.*the server spawns blocking work" <<<"$out"
+}
+check "the server spawning blocking work itself is refused" server_blocking
 summary layers

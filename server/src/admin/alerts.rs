@@ -8,9 +8,11 @@ pub(super) async fn list_sinks(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::alerts::Sink>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let a = admin.alerts.clone();
-    blocking(move || a.sinks().map_err(internal))
+    admin
+        .node
+        .alert_sinks()
         .await
+        .map_err(internal)
         .map(|l| Json(l.into_iter().map(wire::sink).collect()))
 }
 
@@ -24,9 +26,11 @@ pub(super) async fn set_sink(
     if !body.url.starts_with("http://") && !body.url.starts_with("https://") {
         return Err(bad("a sink URL starts with http:// or https://"));
     }
-    let a = admin.alerts.clone();
-    blocking(move || a.set_sink(&name, &body.url).map_err(internal))
+    admin
+        .node
+        .set_alert_sink(&name, &body.url)
         .await
+        .map_err(internal)
         .map(|s| Json(wire::sink(s)))
 }
 
@@ -36,8 +40,11 @@ pub(super) async fn remove_sink(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let a = admin.alerts.clone();
-    blocking(move || a.remove_sink(&name).map_err(internal)).await?;
+    admin
+        .node
+        .remove_alert_sink(&name)
+        .await
+        .map_err(internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -46,9 +53,11 @@ pub(super) async fn alert_queue(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::alerts::QueuedAlert>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let a = admin.alerts.clone();
-    blocking(move || a.queue(1000).map_err(internal))
+    admin
+        .node
+        .alert_queue(1000)
         .await
+        .map_err(internal)
         .map(|l| Json(l.into_iter().map(wire::queued_alert).collect()))
 }
 
@@ -57,15 +66,12 @@ pub(super) async fn alert_test(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    let a = admin.alerts.clone();
-    let who = actor.user.name.clone();
-    blocking(move || {
-        a.raise(stele::alert::Alert::Test {
-            message: format!("test alert sent by {who}"),
-        });
-        Ok(())
-    })
-    .await?;
+    admin
+        .node
+        .raise(stele::alert::Alert::Test {
+            message: format!("test alert sent by {}", actor.user.name),
+        })
+        .await;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -77,8 +83,11 @@ pub(super) async fn set_expectation(
 ) -> Result<StatusCode, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ManageBuckets, Some(&b))?;
-    admin.control.store().bucket(&b)?;
-    let a = admin.alerts.clone();
-    blocking(move || a.expect(&name, body.every_secs).map_err(internal)).await?;
+    admin.node.bucket(&b).await?;
+    admin
+        .node
+        .expect_backups(&name, body.every_secs)
+        .await
+        .map_err(internal)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,8 +7,7 @@ pub(super) async fn list_approvals(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::approvals::Approval>>, ApiError> {
     need(&actor, Action::Approve, None)?;
-    let ids = admin.ids.clone();
-    let list = blocking(move || Ok(ids.approvals()?)).await?;
+    let list = admin.node.approvals().await?;
     Ok(Json(list.into_iter().map(wire::approval).collect()))
 }
 
@@ -18,9 +17,7 @@ pub(super) async fn approve(
     Path(id): Path<String>,
 ) -> Result<Json<api::approvals::Approved>, ApiError> {
     need(&actor, Action::Approve, None)?;
-    let control = admin.control.clone();
-    let who = actor.user.name.clone();
-    let op = blocking(move || Ok(control.approve(&who, &id)?)).await?;
+    let op = admin.node.approve(&actor.user.name, &id).await?;
     AuditEvent::Approved {
         actor: actor.user.name.clone(),
         operation: op.clone(),
@@ -38,8 +35,7 @@ pub(super) async fn deny(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::Approve, None)?;
-    let ids = admin.ids.clone();
-    let rec = blocking(move || Ok(ids.deny(&id)?)).await?;
+    let rec = admin.node.deny(&id).await?;
     AuditEvent::ApprovalDenied {
         actor: actor.user.name.clone(),
         id: rec.id,
@@ -54,9 +50,10 @@ pub(super) async fn set_two_person(
     Json(body): Json<api::approvals::SetTwoPersonRule>,
 ) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let control = admin.control.clone();
-    let who = actor.user.name.clone();
-    let o = blocking(move || Ok(control.set_two_person_rule(&who, body.enabled)?)).await?;
+    let o = admin
+        .node
+        .set_two_person_rule(&actor.user.name, body.enabled)
+        .await?;
     AuditEvent::TwoPersonRule {
         actor: actor.user.name.clone(),
         enabled: body.enabled,

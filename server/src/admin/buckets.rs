@@ -18,16 +18,10 @@ pub(super) async fn create_bucket(
         _ => return Err(bad("retention_mode and retention_days go together")),
     };
     let lock = body.lock || default.is_some();
-    let store = admin.control.store().clone();
-    let n = name.clone();
-    blocking(move || {
-        store.create_bucket(&n, lock)?;
-        if default.is_some() {
-            store.set_lock_configuration(&n, default)?;
-        }
-        Ok(())
-    })
-    .await?;
+    admin
+        .node
+        .create_bucket_with_default(&name, lock, default)
+        .await?;
     AuditEvent::BucketCreated {
         actor: actor.user.name.clone(),
         bucket: name.to_string(),
@@ -44,7 +38,7 @@ pub(super) async fn get_policy(
 ) -> Result<Json<Option<api::buckets::Policy>>, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ReadPolicy, Some(&b))?;
-    let rec = admin.control.store().bucket(&b)?;
+    let rec = admin.node.bucket(&b).await?;
     Ok(Json(rec.policy.map(|p| api::buckets::Policy {
         min_days: p.min_days,
         max_days: p.max_days,
@@ -83,9 +77,10 @@ pub(super) async fn put_policy(
             },
         }),
     };
-    let control = admin.control.clone();
-    let who = actor.user.name.clone();
-    let o = blocking(move || Ok(control.set_retention_policy(&who, &b, policy)?)).await?;
+    let o = admin
+        .node
+        .set_retention_policy(&actor.user.name, &b, policy)
+        .await?;
     AuditEvent::RetentionPolicy {
         actor: actor.user.name.clone(),
         bucket: name,

@@ -40,11 +40,8 @@ pub(super) fn key_view(k: &KeyRecord) -> api::identities::Key {
     }
 }
 
-pub(super) fn user_view(
-    ids: &Identities,
-    u: &UserRecord,
-) -> Result<api::identities::User, ApiError> {
-    Ok(api::identities::User {
+pub(super) fn user_view((u, keys): UserWithKeys) -> api::identities::User {
+    api::identities::User {
         name: u.name.clone(),
         disabled: u.disabled,
         grants: u
@@ -61,8 +58,8 @@ pub(super) fn user_view(
             .map(|s| api::identities::Bypass {
                 buckets: scope_body(s),
             }),
-        keys: ids.keys_of(&u.name)?.iter().map(key_view).collect(),
-    })
+        keys: keys.iter().map(key_view).collect(),
+    }
 }
 
 pub(super) async fn list_users(
@@ -70,16 +67,8 @@ pub(super) async fn list_users(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::identities::User>>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let ids = admin.ids.clone();
-    blocking(move || {
-        let users = ids.users()?;
-        users
-            .iter()
-            .map(|u| user_view(&ids, u))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map(Json)
+    let users = admin.node.users().await?;
+    Ok(Json(users.into_iter().map(user_view).collect()))
 }
 
 pub(super) async fn add_user(
@@ -89,12 +78,7 @@ pub(super) async fn add_user(
 ) -> Result<(StatusCode, Json<api::identities::User>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let grants = grants_of(&body.grants)?;
-    let ids = admin.ids.clone();
-    let view = blocking(move || {
-        let u = ids.create_user(&body.name, grants)?;
-        user_view(&ids, &u)
-    })
-    .await?;
+    let view = user_view(admin.node.create_user(&body.name, grants).await?);
     AuditEvent::UserCreated {
         actor: actor.user.name.clone(),
         user: view.name.clone(),
@@ -119,13 +103,10 @@ pub(super) async fn delete_user(
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let control = admin.control.clone();
-    let who = actor.user.name.clone();
-    let user = name.clone();
-    let o = blocking(move || Ok(control.delete_user(&who, &name)?)).await?;
+    let o = admin.node.delete_user(&actor.user.name, &name).await?;
     AuditEvent::UserDeleted {
         actor: actor.user.name.clone(),
-        user,
+        user: name,
         pending: matches!(o, Outcome::Pending(_)),
     }
     .emit();
@@ -140,12 +121,7 @@ pub(super) async fn set_grants(
 ) -> Result<Json<api::identities::User>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let grants = grants_of(&body.grants)?;
-    let ids = admin.ids.clone();
-    let view = blocking(move || {
-        let u = ids.set_grants(&name, grants)?;
-        user_view(&ids, &u)
-    })
-    .await?;
+    let view = user_view(admin.node.set_grants(&name, grants).await?);
     AuditEvent::GrantsSet {
         actor: actor.user.name.clone(),
         user: view.name.clone(),
@@ -161,12 +137,7 @@ pub(super) async fn toggle_user(
     disabled: bool,
 ) -> Result<Json<api::identities::User>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let ids = admin.ids.clone();
-    let view = blocking(move || {
-        let u = ids.set_disabled(&name, disabled)?;
-        user_view(&ids, &u)
-    })
-    .await?;
+    let view = user_view(admin.node.set_disabled(&name, disabled).await?);
     AuditEvent::UserDisabled {
         actor: actor.user.name.clone(),
         user: view.name.clone(),
@@ -213,8 +184,7 @@ pub(super) async fn create_key(
         Some("admin") => Plane::Admin,
         Some(_) => return Err(bad("plane is s3 or admin")),
     };
-    let ids = admin.ids.clone();
-    let k = blocking(move || Ok(ids.create_key(&name, plane, None)?)).await?;
+    let k = admin.node.create_key(&name, plane).await?;
     AuditEvent::KeyCreated {
         actor: actor.user.name.clone(),
         user: k.record.user.clone(),
@@ -230,9 +200,7 @@ pub(super) async fn rotate_key(
     Path(access_key): Path<String>,
 ) -> Result<(StatusCode, Json<api::identities::NewKey>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let ids = admin.ids.clone();
-    let old = access_key.clone();
-    let k = blocking(move || Ok(ids.rotate_key(&old)?)).await?;
+    let k = admin.node.rotate_key(&access_key).await?;
     AuditEvent::KeyRotated {
         actor: actor.user.name.clone(),
         old: access_key,
@@ -248,9 +216,7 @@ pub(super) async fn revoke_key(
     Path(access_key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let ids = admin.ids.clone();
-    let k = access_key.clone();
-    blocking(move || Ok(ids.revoke_key(&k)?)).await?;
+    admin.node.revoke_key(&access_key).await?;
     AuditEvent::KeyRevoked {
         actor: actor.user.name.clone(),
         access_key,
@@ -271,10 +237,10 @@ pub(super) async fn bypass_for(
     } else {
         None
     };
-    let control = admin.control.clone();
-    let who = actor.user.name.clone();
-    let u = user.clone();
-    let o = blocking(move || Ok(control.set_bypass(&who, &u, scope)?)).await?;
+    let o = admin
+        .node
+        .set_bypass(&actor.user.name, &user, scope)
+        .await?;
     AuditEvent::GovernanceBypass {
         actor: actor.user.name.clone(),
         user,
@@ -301,7 +267,6 @@ pub(super) async fn set_key_bypass(
     Path(access_key): Path<String>,
     Json(body): Json<api::identities::SetBypass>,
 ) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
-    let ids = admin.ids.clone();
-    let user = blocking(move || Ok(ids.key(&access_key)?.user)).await?;
+    let user = admin.node.key(&access_key).await?.user;
     bypass_for(admin, actor, user, body).await
 }

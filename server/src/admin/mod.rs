@@ -16,13 +16,12 @@ use axum::routing::{get, post, put};
 use stele::audit::AuditEvent;
 use stele::background::lifecycle::LifecycleWorker;
 use stele::background::runner::PassWorker;
-use stele::control::{Control, Outcome};
-use stele::identity::{
-    Action, Grant, Identities, KeyRecord, NewKey, Plane, Role, Scope, UserRecord, access,
-};
+use stele::control::Outcome;
+use stele::identity::{Action, Grant, KeyRecord, NewKey, Plane, Role, Scope, UserRecord, access};
 use stele::meta::{
     BelowMinimum, DefaultRetention, RetentionMode, RetentionPeriod, RetentionPolicy,
 };
+use stele::node::UserWithKeys;
 use stele::types::BucketName;
 use stele_api as api;
 use tokio::net::TcpListener;
@@ -51,11 +50,9 @@ use error::bad;
 
 #[derive(Clone)]
 pub struct Admin {
-    pub control: Control,
-    pub ids: Arc<Identities>,
+    pub node: stele::Node,
     pub lifecycle: Arc<LifecycleWorker>,
     pub scrub: Arc<stele::background::scrub::ScrubWorker>,
-    pub alerts: Arc<stele::alert::Alerts>,
     pub watchdog: Arc<stele::background::watchdog::Watchdog>,
     pub drill: Arc<stele::background::drill::DrillWorker>,
     pub repair: Arc<stele::background::drill::RepairWorker>,
@@ -147,18 +144,6 @@ fn bucket(name: &str) -> Result<BucketName, ApiError> {
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "InvalidBucketName", e.to_string()))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            e.to_string(),
-        )
-    })?
-}
-
 async fn authenticate(
     State(admin): State<Admin>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -192,14 +177,10 @@ async fn authenticate(
         )
         .into_response();
     }
-    let ids = admin.ids.clone();
-    let k = key.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        k.and_then(|k| ids.credential(&k, Plane::Admin).ok().flatten())
-    })
-    .await
-    .ok()
-    .flatten();
+    let found = match &key {
+        Some(k) => admin.node.credential(k, Plane::Admin).await.ok().flatten(),
+        None => None,
+    };
     match found {
         Some((user, stored))
             if stele::crypto::same_secret(stored.as_bytes(), secret.as_bytes()) =>

@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) async fn health(State(admin): State<Admin>) -> Json<api::node::Health> {
-    let clock = admin.control.store().retention_clock().status();
+    let clock = admin.node.store().retention_clock().status();
     Json(api::node::Health {
         status: if clock.anomalies > 0 {
             api::node::HealthState::ClockAnomaly
@@ -17,13 +17,14 @@ pub(super) async fn health(State(admin): State<Admin>) -> Json<api::node::Health
 
 /// Ready: enough disks online to take writes.
 pub(super) async fn ready(State(admin): State<Admin>) -> (StatusCode, Json<api::node::Ready>) {
-    let store = admin.control.store();
-    let online = store
+    let online = admin
+        .node
         .disks()
+        .await
         .iter()
         .filter(|d| d.state == stele::disk::DiskState::Online)
         .count();
-    let needed = store.config().write_quorum;
+    let needed = admin.node.store().config().write_quorum;
     let status = if online >= needed {
         StatusCode::OK
     } else {
@@ -41,18 +42,10 @@ pub(super) async fn ready(State(admin): State<Admin>) -> (StatusCode, Json<api::
 /// The node's state as Prometheus metrics (open, like `/health`: no secrets in it).
 pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
     use crate::metrics::gauge;
-    let store = admin.control.store().clone();
-    let repair = admin.repair.clone();
     // Queue lengths are counters kept at commit time: no scan per scrape.
-    let (disks, totals, queues) = tokio::task::spawn_blocking(move || {
-        (
-            store.disks(),
-            repair.totals().ok(),
-            store.meta().queue_lengths().ok(),
-        )
-    })
-    .await
-    .unwrap_or_default();
+    let disks = admin.node.disks().await;
+    let totals = admin.repair.totals().ok();
+    let queues = admin.node.queue_lengths().await.ok();
     // A queue that cannot be read has no length: NaN, never a made-up 0; the failing
     // count is unknown while an entry cannot be decoded.
     let queue_read = totals.is_some();
@@ -63,7 +56,7 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
     let scrub = admin.scrub.status();
     let drill = admin.drill.status();
     let watch = admin.watchdog.status();
-    let clock = admin.control.store().retention_clock().status();
+    let clock = admin.node.store().retention_clock().status();
     let lifecycle = admin.lifecycle.status();
     let mut x = String::new();
     let per_disk = |f: &dyn Fn(&stele::disk::DiskStatus) -> Option<f64>| -> Vec<(String, f64)> {
@@ -241,23 +234,14 @@ pub(super) async fn status(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<api::node::Status>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let ids = admin.ids.clone();
-    let (users, approvals, in_force) = blocking(move || {
-        Ok((
-            ids.users()?.len(),
-            ids.approvals()?.len(),
-            ids.two_person_in_force()?,
-        ))
-    })
-    .await?;
-    let store = admin.control.store();
+    let counts = admin.node.identity_counts().await?;
     Ok(Json(api::node::Status {
-        disks: wire::disks(store.disks()),
-        buckets: store.buckets().map(|b| b.len()).unwrap_or(0) as u64,
-        users: users as u64,
-        pending_approvals: approvals as u64,
-        two_person_rule_in_force: in_force,
-        clock: wire::clock(store.retention_clock().status()),
+        disks: wire::disks(admin.node.disks().await),
+        buckets: admin.node.buckets().await.map(|b| b.len()).unwrap_or(0) as u64,
+        users: counts.users as u64,
+        pending_approvals: counts.pending_approvals as u64,
+        two_person_rule_in_force: counts.two_person_rule_in_force,
+        clock: wire::clock(admin.node.store().retention_clock().status()),
         lifecycle: wire::lifecycle_status(admin.lifecycle.status()),
     }))
 }
@@ -267,7 +251,7 @@ pub(super) async fn disks(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::node::DiskStatus>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    Ok(Json(wire::disks(admin.control.store().disks())))
+    Ok(Json(wire::disks(admin.node.disks().await)))
 }
 
 pub(super) async fn clock(
@@ -276,6 +260,6 @@ pub(super) async fn clock(
 ) -> Result<Json<api::node::ClockStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     Ok(Json(wire::clock(
-        admin.control.store().retention_clock().status(),
+        admin.node.store().retention_clock().status(),
     )))
 }

@@ -61,8 +61,7 @@ pub(super) async fn workers(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<api::workers::Workers>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let r = admin.repair.clone();
-    let repair = blocking(move || Ok(r.status()?)).await?;
+    let repair = admin.repair.status().await?;
     Ok(Json(api::workers::Workers {
         scrub: wire::scrub_status(admin.scrub.status()),
         lifecycle: wire::lifecycle_status(admin.lifecycle.status()),
@@ -145,10 +144,8 @@ pub(super) async fn repair_status(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<api::workers::RepairStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let r = admin.repair.clone();
-    blocking(move || Ok(r.status()?))
-        .await
-        .map(|s| Json(wire::repair_status(s)))
+    let status = admin.repair.status().await?;
+    Ok(Json(wire::repair_status(status)))
 }
 
 pub(super) async fn scrub_status(
@@ -192,15 +189,14 @@ pub(super) async fn heal_disk(
     Query(q): Query<api::workers::RunQuery>,
 ) -> Result<Json<Option<api::workers::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    let store = admin.control.store().clone();
-    if !store.disks().iter().any(|d| d.id == id) {
+    if !admin.node.disks().await.iter().any(|d| d.id == id) {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             "NoSuchDisk",
             format!("no disk {id}"),
         ));
     }
-    blocking(move || Ok(store.heal_disk(&id)?)).await?;
+    admin.node.heal_disk(&id).await?;
     if q.wait.unwrap_or(false) {
         scrub_and_wait(&admin).await
     } else {
