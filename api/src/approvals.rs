@@ -19,6 +19,10 @@ pub enum OutcomeStatus {
     Done,
     /// `pending`: waits for a second administrator's approval.
     Pending,
+    /// A value this release does not know (sent by a newer server): shown, never
+    /// guessed at. Only read, never sent.
+    #[serde(other)]
+    Unknown,
 }
 
 /// The answer of a call that may need a second administrator (deleting a user, a

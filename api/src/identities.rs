@@ -29,6 +29,10 @@ pub enum Plane {
     S3,
     /// `admin`: the admin API port.
     Admin,
+    /// A value this release does not know (sent by a newer server): shown, never
+    /// guessed at. Only read, never sent.
+    #[serde(other)]
+    Unknown,
 }
 
 impl Plane {
@@ -37,6 +41,7 @@ impl Plane {
         match self {
             Plane::S3 => "s3",
             Plane::Admin => "admin",
+            Plane::Unknown => "unknown",
         }
     }
 }

@@ -24,6 +24,10 @@ pub enum HealthState {
     Ok,
     /// `clock-anomaly`: the wall clock jumped at least once; check the time source.
     ClockAnomaly,
+    /// A value this release does not know (sent by a newer server): shown, never
+    /// guessed at. Only read, never sent.
+    #[serde(other)]
+    Unknown,
 }
 
 /// `GET /ready`: 200 when at least `write_quorum` disks are online, else 503, with
@@ -46,6 +50,10 @@ pub enum DiskState {
     Offline,
     /// Out of space: still serves reads, takes no new shards.
     Full,
+    /// A value this release does not know (sent by a newer server): shown, never
+    /// guessed at. Only read, never sent.
+    #[serde(other)]
+    Unknown,
 }
 
 impl DiskState {
@@ -55,6 +63,7 @@ impl DiskState {
             DiskState::Online => "online",
             DiskState::Offline => "offline",
             DiskState::Full => "full",
+            DiskState::Unknown => "unknown",
         }
     }
 }
@@ -70,7 +79,7 @@ pub struct DiskStatus {
     pub node: String,
     /// The site the disk's node is in (the widest failure domain).
     pub site: String,
-    /// The last known state; reading the status does not probe the disk.
+    /// The disk's state when the answer was made (the server probes each disk for it).
     pub state: DiskState,
     /// The disk's UUID from its stamp (32 lower-case hex digits); `null` until read.
     pub uuid: Option<String>,

@@ -205,3 +205,24 @@ fn outcomes_and_operations() {
             .expect("payload");
     assert_eq!(k.kind, "test");
 }
+
+/// A newer server may send a state this release does not know (sites run mixed
+/// releases): it reads as `Unknown`, and the rest of the answer still reads.
+#[test]
+fn unknown_enum_values_read_as_unknown() {
+    let d: DiskState = serde_json::from_str(r#""draining""#).expect("disk state");
+    assert_eq!(d, DiskState::Unknown);
+    let h: HealthState = serde_json::from_str(r#""degraded""#).expect("health");
+    assert_eq!(h, HealthState::Unknown);
+    let p: Plane = serde_json::from_str(r#""rpc""#).expect("plane");
+    assert_eq!(p, Plane::Unknown);
+    let s: WorkerScope = serde_json::from_str(r#""site""#).expect("scope");
+    assert_eq!(s, WorkerScope::Unknown);
+    let o: crate::approvals::OutcomeStatus = serde_json::from_str(r#""queued""#).expect("outcome");
+    assert_eq!(o, crate::approvals::OutcomeStatus::Unknown);
+    // Known spellings are unchanged.
+    assert_eq!(
+        serde_json::from_str::<DiskState>(r#""online""#).expect("online"),
+        DiskState::Online
+    );
+}

@@ -25,6 +25,10 @@ pub enum WorkerScope {
     Node,
     /// `cluster`: once per cluster, over cluster-wide state.
     Cluster,
+    /// A value this release does not know (sent by a newer server): shown, never
+    /// guessed at. Only read, never sent.
+    #[serde(other)]
+    Unknown,
 }
 
 /// What every worker shows, whatever it does (`GET /v1/workers`, under `runners`).

@@ -40,6 +40,16 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let s3_addr = args.s3_addr()?;
     let admin_addr = args.admin_addr()?;
     let (wall, mono) = clocks(&args);
+    let given = match (args.access_key.clone(), args.secret_key.clone()) {
+        (Some(a), Some(s)) => Some((a, s)),
+        (None, None) => None,
+        _ => anyhow::bail!("STELE_ACCESS_KEY and STELE_SECRET_KEY go together"),
+    };
+    let admin_given = match (args.admin_key.clone(), args.admin_secret.clone()) {
+        (Some(a), Some(s)) => Some((a, s)),
+        (None, None) => None,
+        _ => anyhow::bail!("STELE_ADMIN_KEY and STELE_ADMIN_SECRET go together"),
+    };
     let alert_clock = wall.clone();
     let key_dir = args.key_dir()?;
     let node = stele::Node::open(
@@ -57,16 +67,6 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let admin_listener = TcpListener::bind(&admin_addr)
         .await
         .with_context(|| format!("cannot listen on {admin_addr} (admin)"))?;
-    let given = match (args.access_key.clone(), args.secret_key.clone()) {
-        (Some(a), Some(s)) => Some((a, s)),
-        (None, None) => None,
-        _ => anyhow::bail!("STELE_ACCESS_KEY and STELE_SECRET_KEY go together"),
-    };
-    let admin_given = match (args.admin_key.clone(), args.admin_secret.clone()) {
-        (Some(a), Some(s)) => Some((a, s)),
-        (None, None) => None,
-        _ => anyhow::bail!("STELE_ADMIN_KEY and STELE_ADMIN_SECRET go together"),
-    };
     let (new_admin, new_s3) = node
         .bootstrap(admin_given, given)
         .await
@@ -87,7 +87,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             k.record.access_key, k.secret
         );
     }
-    for d in node.disks().await {
+    for d in node.disks().await? {
         tracing::info!(disk = %d.id, path = %d.path.display(), state = ?d.state, "disk");
     }
     // Tests and scripts wait for this line; with port 0 it is how they learn the ports.

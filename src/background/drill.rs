@@ -396,7 +396,8 @@ impl RepairWorker {
     }
 
     /// What the worker did, and the queue's lengths as kept at commit time (no scan: for
-    /// `/metrics`; a point read, fine on an async thread). `failing` is `None` while an entry cannot be decoded.
+    /// `/metrics`; a point read, fine on an async thread). `failing` is `None` while an
+    /// entry cannot be decoded.
     ///
     /// # Errors
     /// The first count of the queue ([`StoreError::Meta`]).

@@ -226,7 +226,7 @@ pub struct DiskStatus {
     pub node: String,
     /// The site the disk's node is in (the widest failure domain).
     pub site: String,
-    /// The last known state; reading the status does not probe the disk.
+    /// The state when the status was taken (`Store::disks` probes each disk first).
     pub state: DiskState,
     /// From the disk's stamp, once read (an offline disk's may not be known yet).
     pub uuid: Option<DiskUuid>,

@@ -29,6 +29,13 @@ pub use record::{
 /// Why a metadata read or write failed, or the store refused a write.
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
+    /// A blocking task running the call did not finish (it panicked, or the runtime is
+    /// shutting down).
+    #[error("metadata task failed: {reason}")]
+    Task {
+        /// What the runtime said.
+        reason: String,
+    },
     /// The engine under [`Meta`] (RocksDB, or the in-memory one) failed.
     #[error("metadata store: {op}: {message}")]
     Engine {
@@ -116,6 +123,14 @@ pub enum MetaError {
         /// The id already taken.
         version_id: VersionId,
     },
+}
+
+impl From<tokio::task::JoinError> for MetaError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        MetaError::Task {
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// What a write requires of the key's current object (S3's conditional writes:

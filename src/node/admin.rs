@@ -1,6 +1,7 @@
 //! The admin plane's calls on [`Node`]: identities, the two-person rule, bucket policy,
 //! alert sinks and the node's state. Every write, and every read that scans, runs on the
-//! blocking pool; counters kept at commit time are read in place.
+//! blocking pool; counters kept at commit time are read in place. A blocking task that
+//! does not finish is its layer's `Task` error.
 
 use super::{Node, offload};
 use crate::alert::{Alert, QueuedAlert, SinkRecord};
@@ -9,6 +10,7 @@ use crate::disk::DiskStatus;
 use crate::identity::{
     ApprovalRecord, Grant, IdentityError, KeyRecord, NewKey, Plane, Privileged, Scope, UserRecord,
 };
+use crate::lock::ClockStatus;
 use crate::meta::{DefaultRetention, MetaError, QueueLengths, RetentionPolicy};
 use crate::store::StoreError;
 use crate::types::BucketName;
@@ -25,20 +27,6 @@ pub struct IdentityCounts {
     pub pending_approvals: usize,
     /// Whether the two-person rule is in force (two administrators or more, enabled).
     pub two_person_rule_in_force: bool,
-}
-
-/// Runs `f` on the blocking pool; the alert queue's errors are metadata errors, so a task
-/// that could not finish is one too.
-async fn offload_meta<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, MetaError> + Send + 'static,
-) -> Result<T, MetaError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) => Err(MetaError::Engine {
-            op: "blocking task",
-            message: e.to_string(),
-        }),
-    }
 }
 
 impl Node {
@@ -281,11 +269,22 @@ impl Node {
     // ---- the node ---------------------------------------------------------------------
 
     /// Every configured disk's state (each is probed: blocking pool).
-    pub async fn disks(&self) -> Vec<DiskStatus> {
+    ///
+    /// # Errors
+    /// [`StoreError::Task`] if the blocking task does not finish.
+    pub async fn disks(&self) -> Result<Vec<DiskStatus>, StoreError> {
         let s = self.owned();
-        offload(move || Ok::<_, StoreError>(s.disks()))
-            .await
-            .unwrap_or_default()
+        offload(move || Ok(s.disks())).await
+    }
+
+    /// The retention clock's state. Reading it advances the clock's persisted
+    /// high-water mark (a synced write at most once a second): blocking pool.
+    ///
+    /// # Errors
+    /// [`StoreError::Task`] if the blocking task does not finish.
+    pub async fn clock_status(&self) -> Result<ClockStatus, StoreError> {
+        let s = self.owned();
+        offload(move || Ok(s.retention_clock().status())).await
     }
 
     /// The queue lengths kept at commit time (counters: in place).
@@ -314,7 +313,7 @@ impl Node {
     /// A metadata error.
     pub async fn alert_sinks(&self) -> Result<Vec<SinkRecord>, MetaError> {
         let a = self.alerts.clone();
-        offload_meta(move || a.sinks()).await
+        offload(move || a.sinks()).await
     }
 
     /// Adds or replaces the sink `name` (a webhook URL).
@@ -323,7 +322,7 @@ impl Node {
     /// A metadata error.
     pub async fn set_alert_sink(&self, name: &str, url: &str) -> Result<SinkRecord, MetaError> {
         let (a, n, u) = (self.alerts.clone(), name.to_owned(), url.to_owned());
-        offload_meta(move || a.set_sink(&n, &u)).await
+        offload(move || a.set_sink(&n, &u)).await
     }
 
     /// Removes the sink `name` and its queued deliveries.
@@ -332,7 +331,7 @@ impl Node {
     /// A metadata error.
     pub async fn remove_alert_sink(&self, name: &str) -> Result<(), MetaError> {
         let (a, n) = (self.alerts.clone(), name.to_owned());
-        offload_meta(move || a.remove_sink(&n)).await
+        offload(move || a.remove_sink(&n)).await
     }
 
     /// Up to `limit` queued deliveries, oldest first.
@@ -341,18 +340,21 @@ impl Node {
     /// A metadata error.
     pub async fn alert_queue(&self, limit: usize) -> Result<Vec<QueuedAlert>, MetaError> {
         let a = self.alerts.clone();
-        offload_meta(move || a.queue(limit)).await
+        offload(move || a.queue(limit)).await
     }
 
     /// Raises `alert` (queued for every sink; failures to queue are logged by the alert
     /// layer).
-    pub async fn raise(&self, alert: Alert) {
+    ///
+    /// # Errors
+    /// [`MetaError::Task`] if the blocking task does not finish.
+    pub async fn raise(&self, alert: Alert) -> Result<(), MetaError> {
         let a = self.alerts.clone();
-        let _ = offload_meta(move || {
+        offload(move || {
             a.raise(alert);
             Ok(())
         })
-        .await;
+        .await
     }
 
     /// Expects a backup into `bucket` at least every `every_secs` (`None`: no longer).
@@ -365,6 +367,6 @@ impl Node {
         every_secs: Option<u64>,
     ) -> Result<(), MetaError> {
         let (a, b) = (self.alerts.clone(), bucket.to_owned());
-        offload_meta(move || a.expect(&b, every_secs)).await
+        offload(move || a.expect(&b, every_secs)).await
     }
 }

@@ -16,8 +16,8 @@
 //! Errors are the wrapped layer's own ([`StoreError`], [`IdentityError`],
 //! [`crate::control::ControlError`], [`crate::meta::MetaError`] for the alert queue),
 //! unchanged; a blocking task that could not finish (a panic, or the runtime shutting
-//! down) is [`StoreError::Task`], [`IdentityError::Task`], `ControlError::Store` around
-//! the former, or `MetaError::Engine` with the operation `"blocking task"`.
+//! down) is that layer's `Task` variant ([`StoreError::Task`], [`IdentityError::Task`],
+//! [`crate::meta::MetaError::Task`]; `ControlError::Store(StoreError::Task)`).
 
 mod admin;
 
@@ -60,10 +60,10 @@ pub use admin::{IdentityCounts, UserWithKeys};
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The engine did not open (configuration, disks, metadata store).
-    #[error("cannot open the node: {0}")]
+    #[error("cannot open the node")]
     Store(#[from] StoreError),
     /// The identity store did not open (the key folder's master key).
-    #[error("cannot open the identity store (key folder {}): {source}", key_dir.display())]
+    #[error("cannot open the identity store (key folder {})", key_dir.display())]
     Identities {
         /// The key folder it was opened with.
         key_dir: PathBuf,
@@ -133,12 +133,14 @@ impl Node {
         Self { control, alerts }
     }
 
-    /// The engine, for blocking callers (workers, start-up) and for what needs no I/O.
+    /// The engine, for blocking callers (workers, start-up). The listeners call `Node`'s
+    /// own methods (`scripts/check-layers` refuses `.store()` in `server/src/s3` and
+    /// `server/src/admin`).
     pub fn store(&self) -> &Store {
         self.control.store()
     }
 
-    /// The identity store, for blocking callers and for what needs no I/O.
+    /// The identity store, for blocking callers.
     pub fn identities(&self) -> &Identities {
         self.control.identities()
     }
@@ -153,19 +155,66 @@ impl Node {
         &self.alerts
     }
 
+    /// The node's configuration (in memory).
+    pub fn config(&self) -> &NodeConfig {
+        self.store().config()
+    }
+
+    /// Whether `access_key` may bypass GOVERNANCE retention in `bucket`; see
+    /// [`Identities::may_bypass`] (in place when the key is cached, else on the blocking
+    /// pool; a lookup that fails is no permission).
+    pub async fn may_bypass(&self, access_key: &str, bucket: &BucketName) -> bool {
+        if self.identities().cached(access_key).is_some() {
+            return self.identities().may_bypass(access_key, bucket);
+        }
+        let (ids, k, b) = (
+            self.control.identities_handle(),
+            access_key.to_owned(),
+            bucket.clone(),
+        );
+        tokio::task::spawn_blocking(move || ids.may_bypass(&k, &b))
+            .await
+            .unwrap_or(false)
+    }
+
     fn owned(&self) -> Store {
         self.store().clone()
+    }
+
+    /// Reads a version with `read`: in place when finding it is a point read (the current
+    /// version is one seek, a version id one lookup), on the blocking pool for the null
+    /// version, which is found by walking the key's versions.
+    async fn read_version<T: Send + 'static>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionRef>,
+        read: fn(&Store, &BucketName, &ObjectKey, Option<&VersionRef>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if !matches!(version, Some(VersionRef::Null)) {
+            return read(self.store(), bucket, key, version);
+        }
+        let (s, b, k, v) = (self.owned(), bucket.clone(), key.clone(), version.copied());
+        offload(move || read(&s, &b, &k, v.as_ref())).await
     }
 
     // ---- buckets ----------------------------------------------------------------------
 
     /// ListBuckets: every bucket's record, by name (a scan: blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::buckets`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn buckets(&self) -> Result<Vec<BucketRecord>, StoreError> {
         let s = self.owned();
         offload(move || s.buckets()).await
     }
 
     /// CreateBucket; see [`Store::create_bucket`] (a commit: blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::create_bucket`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn create_bucket(
         &self,
         name: &BucketName,
@@ -176,17 +225,28 @@ impl Node {
     }
 
     /// The bucket's record or [`StoreError::NoSuchBucket`] (a point read: in place).
+    ///
+    /// # Errors
+    /// Those of [`Store::bucket`].
     pub async fn bucket(&self, name: &BucketName) -> Result<BucketRecord, StoreError> {
         self.store().bucket(name)
     }
 
     /// DeleteBucket; see [`Store::delete_bucket`] (blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::delete_bucket`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn delete_bucket(&self, name: &BucketName) -> Result<(), StoreError> {
         let (s, n) = (self.owned(), name.clone());
         offload(move || s.delete_bucket(&n)).await
     }
 
     /// PutBucketVersioning; see [`Store::set_versioning`] (blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::set_versioning`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn set_versioning(
         &self,
         name: &BucketName,
@@ -197,6 +257,9 @@ impl Node {
     }
 
     /// GetObjectLockConfiguration; see [`Store::lock_configuration`] (in place).
+    ///
+    /// # Errors
+    /// Those of [`Store::lock_configuration`].
     pub async fn lock_configuration(
         &self,
         name: &BucketName,
@@ -205,6 +268,10 @@ impl Node {
     }
 
     /// PutObjectLockConfiguration; see [`Store::set_lock_configuration`] (blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::set_lock_configuration`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn set_lock_configuration(
         &self,
         name: &BucketName,
@@ -215,12 +282,19 @@ impl Node {
     }
 
     /// GetBucketLifecycleConfiguration; see [`Store::lifecycle`] (in place).
+    ///
+    /// # Errors
+    /// Those of [`Store::lifecycle`].
     pub async fn lifecycle(&self, name: &BucketName) -> Result<LifecycleConfig, StoreError> {
         self.store().lifecycle(name)
     }
 
     /// PutBucketLifecycleConfiguration (`Some`) or DeleteBucketLifecycle (`None`); see
     /// [`Store::set_lifecycle`] (blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::set_lifecycle`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn set_lifecycle(
         &self,
         name: &BucketName,
@@ -233,6 +307,10 @@ impl Node {
     // ---- objects ----------------------------------------------------------------------
 
     /// PutObject; see [`Store::put_object`].
+    ///
+    /// # Errors
+    /// Those of [`Store::put_object`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn put_object<S>(
         &self,
         bucket: &BucketName,
@@ -247,6 +325,10 @@ impl Node {
     }
 
     /// GetObject; see [`Store::get_object`].
+    ///
+    /// # Errors
+    /// Those of [`Store::get_object`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn get_object(
         &self,
         bucket: &BucketName,
@@ -257,27 +339,42 @@ impl Node {
         self.store().get_object(bucket, key, version, range).await
     }
 
-    /// HeadObject; see [`Store::head_object`] (in place).
+    /// HeadObject; see [`Store::head_object`] (in place; the null version on
+    /// the blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::head_object`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn head_object(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         version: Option<&VersionRef>,
     ) -> Result<VersionRecord, StoreError> {
-        self.store().head_object(bucket, key, version)
+        self.read_version(bucket, key, version, Store::head_object)
+            .await
     }
 
     /// HeadObject with its lock; see [`Store::head_object_with_lock`] (in place).
+    ///
+    /// # Errors
+    /// Those of [`Store::head_object_with_lock`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn head_object_with_lock(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         version: Option<&VersionRef>,
     ) -> Result<(VersionRecord, LockRecord), StoreError> {
-        self.store().head_object_with_lock(bucket, key, version)
+        self.read_version(bucket, key, version, Store::head_object_with_lock)
+            .await
     }
 
     /// DeleteObject; see [`Store::delete_object`].
+    ///
+    /// # Errors
+    /// Those of [`Store::delete_object`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn delete_object(
         &self,
         bucket: &BucketName,
@@ -291,6 +388,10 @@ impl Node {
     }
 
     /// CopyObject; see [`Store::copy_object`].
+    ///
+    /// # Errors
+    /// Those of [`Store::copy_object`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn copy_object(
         &self,
         src: &CopySource,
@@ -306,16 +407,25 @@ impl Node {
     }
 
     /// GetObjectRetention and GetObjectLegalHold; see [`Store::object_lock`] (in place).
+    ///
+    /// # Errors
+    /// Those of [`Store::object_lock`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn object_lock(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         version: Option<&VersionRef>,
     ) -> Result<LockRecord, StoreError> {
-        self.store().object_lock(bucket, key, version)
+        self.read_version(bucket, key, version, Store::object_lock)
+            .await
     }
 
     /// PutObjectRetention; see [`Store::set_object_retention`] (blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::set_object_retention`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn set_object_retention(
         &self,
         bucket: &BucketName,
@@ -329,6 +439,10 @@ impl Node {
     }
 
     /// PutObjectLegalHold; see [`Store::set_object_legal_hold`] (blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::set_object_legal_hold`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn set_object_legal_hold(
         &self,
         bucket: &BucketName,
@@ -341,17 +455,26 @@ impl Node {
     }
 
     /// GetObjectTagging; see [`Store::object_tags`] (in place).
+    ///
+    /// # Errors
+    /// Those of [`Store::object_tags`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn object_tags(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         version: Option<&VersionRef>,
     ) -> Result<(VersionRecord, Vec<(String, String)>), StoreError> {
-        self.store().object_tags(bucket, key, version)
+        self.read_version(bucket, key, version, Store::object_tags)
+            .await
     }
 
     /// PutObjectTagging (and DeleteObjectTagging with no tags); see
     /// [`Store::set_object_tags`] (blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::set_object_tags`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn set_object_tags(
         &self,
         bucket: &BucketName,
@@ -366,6 +489,10 @@ impl Node {
     // ---- multipart uploads ------------------------------------------------------------
 
     /// CreateMultipartUpload; see [`Store::create_multipart_upload`] (blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::create_multipart_upload`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn create_multipart_upload(
         &self,
         bucket: &BucketName,
@@ -377,6 +504,10 @@ impl Node {
     }
 
     /// UploadPart; see [`Store::upload_part`].
+    ///
+    /// # Errors
+    /// Those of [`Store::upload_part`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn upload_part<S>(
         &self,
         bucket: &BucketName,
@@ -395,6 +526,10 @@ impl Node {
     }
 
     /// UploadPartCopy; see [`Store::upload_part_copy`].
+    ///
+    /// # Errors
+    /// Those of [`Store::upload_part_copy`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn upload_part_copy(
         &self,
         src: &CopySource,
@@ -410,6 +545,10 @@ impl Node {
     }
 
     /// ListParts; see [`Store::list_parts`] (a scan: blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::list_parts`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn list_parts(
         &self,
         bucket: &BucketName,
@@ -426,12 +565,20 @@ impl Node {
     }
 
     /// ListMultipartUploads; see [`Store::list_uploads`] (a scan: blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::list_uploads`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn list_uploads(&self, bucket: &BucketName) -> Result<Vec<UploadRecord>, StoreError> {
         let (s, b) = (self.owned(), bucket.clone());
         offload(move || s.list_uploads(&b)).await
     }
 
     /// CompleteMultipartUpload; see [`Store::complete_multipart_upload`] (blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::complete_multipart_upload`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn complete_multipart_upload(
         &self,
         bucket: &BucketName,
@@ -451,6 +598,10 @@ impl Node {
     }
 
     /// AbortMultipartUpload; see [`Store::abort_multipart_upload`] (blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::abort_multipart_upload`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn abort_multipart_upload(
         &self,
         bucket: &BucketName,
@@ -469,6 +620,10 @@ impl Node {
     // ---- listings ---------------------------------------------------------------------
 
     /// ListObjects (V1 and V2); see [`Store::list_objects`] (a scan: blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::list_objects`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn list_objects(
         &self,
         bucket: &BucketName,
@@ -479,6 +634,10 @@ impl Node {
     }
 
     /// ListObjectVersions; see [`Store::list_object_versions`] (a scan: blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Store::list_object_versions`];
+    /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn list_object_versions(
         &self,
         bucket: &BucketName,
@@ -493,6 +652,10 @@ impl Node {
     /// The active user and secret behind `access_key` on `plane`, `None` if unknown,
     /// revoked, disabled or of the other plane; see [`Identities::credential`] (in place
     /// when the key is cached, else on the blocking pool).
+    ///
+    /// # Errors
+    /// Those of [`Identities::credential`];
+    /// [`IdentityError::Task`] if the blocking task does not finish.
     pub async fn credential(
         &self,
         access_key: &str,
@@ -509,6 +672,10 @@ impl Node {
     /// ([`IdentityError::AccessDenied`], [`IdentityError::UnknownKey`], ...) or `Ok`; see
     /// [`Identities::authorize`] (in place when the key is cached, else on the blocking
     /// pool).
+    ///
+    /// # Errors
+    /// Those of [`Identities::authorize`];
+    /// [`IdentityError::Task`] if the blocking task does not finish.
     pub async fn authorize(
         &self,
         access_key: &str,
@@ -530,3 +697,6 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -60,4 +60,13 @@ server_blocking() { # a server source that spawns blocking work fails the check
   grep -q "s3/bucket.rs:.*the server spawns blocking work" <<<"$out"
 }
 check "the server spawning blocking work itself is refused" server_blocking
+listener_past_node() { # an S3 handler calling the blocking engine directly fails the check
+  rm -rf "$work/server" && cp -r server/src "$work/server"
+  echo 'fn f(s3: &SteleS3) { let _ = s3.node.store().buckets(); }' >>"$work/server/s3/bucket.rs"
+  local out
+  out=$(STELE_SERVER_SRC="$work/server" scripts/check-layers) && { echo "$out"; return 1; }
+  echo "$out"
+  grep -q "s3/bucket.rs:.*past \`stele::Node\`" <<<"$out"
+}
+check "an S3 handler calling the blocking engine past Node is refused" listener_past_node
 summary layers

@@ -12,7 +12,7 @@ pub(super) async fn list_sinks(
         .node
         .alert_sinks()
         .await
-        .map_err(internal)
+        .map_err(ApiError::from)
         .map(|l| Json(l.into_iter().map(wire::sink).collect()))
 }
 
@@ -30,7 +30,7 @@ pub(super) async fn set_sink(
         .node
         .set_alert_sink(&name, &body.url)
         .await
-        .map_err(internal)
+        .map_err(ApiError::from)
         .map(|s| Json(wire::sink(s)))
 }
 
@@ -44,7 +44,7 @@ pub(super) async fn remove_sink(
         .node
         .remove_alert_sink(&name)
         .await
-        .map_err(internal)?;
+        .map_err(ApiError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -57,7 +57,7 @@ pub(super) async fn alert_queue(
         .node
         .alert_queue(1000)
         .await
-        .map_err(internal)
+        .map_err(ApiError::from)
         .map(|l| Json(l.into_iter().map(wire::queued_alert).collect()))
 }
 
@@ -71,7 +71,7 @@ pub(super) async fn alert_test(
         .raise(stele::alert::Alert::Test {
             message: format!("test alert sent by {}", actor.user.name),
         })
-        .await;
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -88,6 +88,6 @@ pub(super) async fn set_expectation(
         .node
         .expect_backups(&name, body.every_secs)
         .await
-        .map_err(internal)?;
+        .map_err(ApiError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,7 @@ use stele::control::ControlError;
 use stele::disk::DiskError;
 use stele::identity::IdentityError;
 use stele::lock::LockError;
+use stele::meta::MetaError;
 use stele::types::NameError;
 
 /// An error answer: status, a stable code and a message, as the JSON body
@@ -168,6 +169,29 @@ impl From<IdentityError> for ApiError {
             }
         };
         ApiError(status, code, e.to_string())
+    }
+}
+
+/// The alert queue's calls answer metadata errors directly. None of them is the client's
+/// doing there: every one is a 500, listed so that a new variant is decided here.
+impl From<MetaError> for ApiError {
+    fn from(e: MetaError) -> Self {
+        match &e {
+            MetaError::Task { .. }
+            | MetaError::Engine { .. }
+            | MetaError::UnknownFormat { .. }
+            | MetaError::Encode { .. }
+            | MetaError::Decode { .. }
+            | MetaError::UploadGone { .. }
+            | MetaError::PartChanged { .. }
+            | MetaError::ConditionFailed { .. }
+            | MetaError::BucketGone { .. }
+            | MetaError::ReplacesLocked { .. }
+            | MetaError::VersionExists { .. } => {
+                let (s, c, m) = internal(e.to_string());
+                ApiError(s, c, m)
+            }
+        }
     }
 }
 

@@ -3,47 +3,56 @@
 
 use super::*;
 
-pub(super) async fn health(State(admin): State<Admin>) -> Json<api::node::Health> {
-    let clock = admin.node.store().retention_clock().status();
-    Json(api::node::Health {
+pub(super) async fn health(
+    State(admin): State<Admin>,
+) -> Result<Json<api::node::Health>, ApiError> {
+    let clock = admin.node.clock_status().await?;
+    Ok(Json(api::node::Health {
         status: if clock.anomalies > 0 {
             api::node::HealthState::ClockAnomaly
         } else {
             api::node::HealthState::Ok
         },
         clock_anomalies: clock.anomalies,
-    })
+    }))
 }
 
 /// Ready: enough disks online to take writes.
-pub(super) async fn ready(State(admin): State<Admin>) -> (StatusCode, Json<api::node::Ready>) {
+pub(super) async fn ready(
+    State(admin): State<Admin>,
+) -> Result<(StatusCode, Json<api::node::Ready>), ApiError> {
     let online = admin
         .node
         .disks()
-        .await
+        .await?
         .iter()
         .filter(|d| d.state == stele::disk::DiskState::Online)
         .count();
-    let needed = admin.node.store().config().write_quorum;
+    let needed = admin.node.config().write_quorum;
     let status = if online >= needed {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
+    Ok((
         status,
         Json(api::node::Ready {
             disks_online: online as u64,
             write_quorum: needed as u64,
         }),
-    )
+    ))
 }
 
 /// The node's state as Prometheus metrics (open, like `/health`: no secrets in it).
 pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
     use crate::metrics::gauge;
     // Queue lengths are counters kept at commit time: no scan per scrape.
-    let disks = admin.node.disks().await;
+    // Disks that cannot be listed have no samples (never made-up states).
+    let disks = admin.node.disks().await.unwrap_or_default();
+    let clock = match admin.node.clock_status().await {
+        Ok(c) => c,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let totals = admin.repair.totals().ok();
     let queues = admin.node.queue_lengths().await.ok();
     // A queue that cannot be read has no length: NaN, never a made-up 0; the failing
@@ -56,7 +65,6 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
     let scrub = admin.scrub.status();
     let drill = admin.drill.status();
     let watch = admin.watchdog.status();
-    let clock = admin.node.store().retention_clock().status();
     let lifecycle = admin.lifecycle.status();
     let mut x = String::new();
     let per_disk = |f: &dyn Fn(&stele::disk::DiskStatus) -> Option<f64>| -> Vec<(String, f64)> {
@@ -236,12 +244,12 @@ pub(super) async fn status(
     need(&actor, Action::ReadStatus, None)?;
     let counts = admin.node.identity_counts().await?;
     Ok(Json(api::node::Status {
-        disks: wire::disks(admin.node.disks().await),
+        disks: wire::disks(admin.node.disks().await?),
         buckets: admin.node.buckets().await.map(|b| b.len()).unwrap_or(0) as u64,
         users: counts.users as u64,
         pending_approvals: counts.pending_approvals as u64,
         two_person_rule_in_force: counts.two_person_rule_in_force,
-        clock: wire::clock(admin.node.store().retention_clock().status()),
+        clock: wire::clock(admin.node.clock_status().await?),
         lifecycle: wire::lifecycle_status(admin.lifecycle.status()),
     }))
 }
@@ -251,7 +259,7 @@ pub(super) async fn disks(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::node::DiskStatus>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    Ok(Json(wire::disks(admin.node.disks().await)))
+    Ok(Json(wire::disks(admin.node.disks().await?)))
 }
 
 pub(super) async fn clock(
@@ -259,7 +267,5 @@ pub(super) async fn clock(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<api::node::ClockStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    Ok(Json(wire::clock(
-        admin.node.store().retention_clock().status(),
-    )))
+    Ok(Json(wire::clock(admin.node.clock_status().await?)))
 }

@@ -39,14 +39,6 @@ pub(super) async fn lifecycle_run(
     }
 }
 
-pub(super) fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "InternalError",
-        e.to_string(),
-    )
-}
-
 pub(super) async fn watchdog_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
@@ -189,7 +181,7 @@ pub(super) async fn heal_disk(
     Query(q): Query<api::workers::RunQuery>,
 ) -> Result<Json<Option<api::workers::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    if !admin.node.disks().await.iter().any(|d| d.id == id) {
+    if !admin.node.disks().await?.iter().any(|d| d.id == id) {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             "NoSuchDisk",

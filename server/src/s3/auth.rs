@@ -180,6 +180,11 @@ impl S3Access for Access {
         }
         let op = cx.s3_op().name().to_owned();
         let verdict = self.node.authorize(&creds.access_key, checks).await;
+        if let Err(e @ stele::identity::IdentityError::Task { .. }) = &verdict {
+            // The check did not run: refused, but not an access decision to audit.
+            tracing::error!(error = %e, "authorization check failed");
+            return Err(denied());
+        }
         if let Err(e) = verdict {
             stele::audit::AuditEvent::AccessDenied {
                 plane: Plane::S3,

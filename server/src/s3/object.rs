@@ -274,11 +274,12 @@ pub(super) async fn delete_object(
     req: S3Request<dto::DeleteObjectInput>,
 ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
     let bypass = object_lock::bypass(
-        s3.node.identities(),
+        &s3.node,
         &req,
         &req.input.bucket,
         req.input.bypass_governance_retention,
-    );
+    )
+    .await;
     let input = req.input;
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
@@ -304,11 +305,12 @@ pub(super) async fn delete_objects(
     req: S3Request<dto::DeleteObjectsInput>,
 ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
     let bypass = object_lock::bypass(
-        s3.node.identities(),
+        &s3.node,
         &req,
         &req.input.bucket,
         req.input.bypass_governance_retention,
-    );
+    )
+    .await;
     let input = req.input;
     let bucket = bucket_name(&input.bucket)?;
     if input.delete.objects.len() > 1000 {
@@ -458,11 +460,12 @@ pub(super) async fn put_object_retention(
     req: S3Request<dto::PutObjectRetentionInput>,
 ) -> S3Result<S3Response<dto::PutObjectRetentionOutput>> {
     let bypass = object_lock::bypass(
-        s3.node.identities(),
+        &s3.node,
         &req,
         &req.input.bucket,
         req.input.bypass_governance_retention,
-    );
+    )
+    .await;
     let input = req.input;
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;

@@ -4,7 +4,7 @@
 
 use s3s::dto;
 use s3s::{S3ErrorCode, S3Request, S3Result};
-use stele::identity::Identities;
+use stele::Node;
 use stele::meta::{
     DefaultRetention, LockRecord, LockRequest, Retention, RetentionMode, RetentionPeriod,
 };
@@ -90,8 +90,8 @@ fn legal_hold_str(on: bool) -> &'static str {
 /// Whether the request may bypass GOVERNANCE: it asked (`x-amz-bypass-governance-retention:
 /// true`) and its identity holds the permission. Asking without the permission is no
 /// bypass, so a protected version stays protected (403).
-pub(super) fn bypass<T>(
-    ids: &Identities,
+pub(super) async fn bypass<T>(
+    node: &Node,
     req: &S3Request<T>,
     bucket: &str,
     asked: Option<bool>,
@@ -102,7 +102,10 @@ pub(super) fn bypass<T>(
     let Some(c) = req.credentials.as_ref() else {
         return false;
     };
-    let allowed = stele::BucketName::new(bucket).is_ok_and(|b| ids.may_bypass(&c.access_key, &b));
+    let allowed = match stele::BucketName::new(bucket) {
+        Ok(b) => node.may_bypass(&c.access_key, &b).await,
+        Err(_) => false,
+    };
     if !allowed {
         tracing::warn!(access_key = %c.access_key, "governance bypass asked without the permission");
     }
