@@ -1,6 +1,6 @@
 //! How metadata is agreed: every check-then-write the engine makes (commit a version,
 //! remove one under its lock, change a lock, change a bucket, commit a part, finish an
-//! upload) is a [`MetaCommand`] — a value — applied by one deterministic function,
+//! upload) and every identity write (through [`IdentityProposer`]) is a [`MetaCommand`] — a value — applied by one deterministic function,
 //! [`apply`], that reads state, asks the pure `lock::` decisions and returns the batch to
 //! write and the answer.
 //!
@@ -19,13 +19,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::{IdentityChange, IdentityError, IdentityLog, IdentityOutcome};
 use crate::lock::{self, LockError, Now, PolicyChange};
 use crate::meta::{
     Batch, BucketRecord, CompletedUpload, DefaultRetention, FinishedVersion, InlineRecord,
     LockRecord, Meta, MetaError, NewVersion, PartRecord, Record, RepairRecord, Retention,
-    RetentionPolicy, TagSet, UploadRecord, VersionRecord, Versioning, WriteCondition,
+    RetentionPolicy, Space, TagSet, UploadRecord, VersionRecord, Versioning, WriteCondition,
 };
-use crate::types::{BucketName, ObjectKey, VersionId};
+use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
 
 /// A check-then-write on the metadata, as data.
 // One command is built per request and moved into the log once: its size does not matter.
@@ -82,6 +83,11 @@ pub enum MetaCommand {
         /// The parts the version is made of, as Complete read them.
         used: Vec<PartRecord>,
     },
+    /// An identity write (users, keys, approvals, settings), applied by
+    /// [`crate::identity::change::apply`] at the stamp's wall time. Answers
+    /// [`Outcome::Identity`]. Appended last: the encodings of the variants above are
+    /// unchanged.
+    Identity(IdentityChange),
 }
 
 /// The owned form of [`NewVersion`].
@@ -223,6 +229,8 @@ pub enum Outcome {
     PartCommitted(Option<PartRecord>),
     /// Every part the upload had.
     UploadFinished(Vec<PartRecord>),
+    /// What the identity change answered.
+    Identity(IdentityOutcome),
 }
 
 /// An answer of the wrong kind for its command: a log that routed answers wrongly.
@@ -265,6 +273,10 @@ pub enum CommandError {
         /// The bucket whose policy would have loosened.
         bucket: BucketName,
     },
+    /// The identity store refused the change (a taken name, the last administrator, an
+    /// unknown key or approval, the requester approving) or could not read its records.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// The log answered with an [`Outcome`] of another command's kind (see
     /// [`unexpected`]): a bug in the log, never a refusal.
     #[error("the log answered a command with {outcome}")]
@@ -359,6 +371,16 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
             b = batch;
             Outcome::UploadFinished(parts)
         }
+        MetaCommand::Identity(change) => {
+            let ((puts, deletes), o) = crate::identity::change::apply(meta, change, c.now.wall)?;
+            for (k, v) in puts {
+                b.kv_put(Space::Identity, &k, v);
+            }
+            for k in deletes {
+                b.kv_delete(Space::Identity, &k);
+            }
+            Outcome::Identity(o)
+        }
     };
     Ok((b, outcome))
 }
@@ -436,6 +458,36 @@ impl LocalLog {
 impl CommandLog for LocalLog {
     fn propose(&self, c: Stamped) -> Result<Outcome, CommandError> {
         self.meta.write_guarded(|m| apply(m, &c))
+    }
+}
+
+/// The identity store's way into a command log: each change is proposed as
+/// [`MetaCommand::Identity`], so identity writes are ordered with every other metadata
+/// command (one node: under the same write guard; a cluster: in the same log).
+#[derive(Debug, Clone)]
+pub struct IdentityProposer(pub Arc<dyn CommandLog>);
+
+impl IdentityLog for IdentityProposer {
+    fn propose(
+        &self,
+        change: IdentityChange,
+        now: Timestamp,
+    ) -> Result<IdentityOutcome, IdentityError> {
+        let stamped = Stamped {
+            cmd: MetaCommand::Identity(change),
+            now: Now::at(now),
+        };
+        match self.0.propose(stamped) {
+            Ok(Outcome::Identity(o)) => Ok(o),
+            Ok(other) => Err(IdentityError::Log {
+                reason: format!("the log answered an identity change with {other:?}"),
+            }),
+            Err(CommandError::Identity(e)) => Err(e),
+            Err(CommandError::Meta(e)) => Err(IdentityError::Meta(e)),
+            Err(e) => Err(IdentityError::Log {
+                reason: e.to_string(),
+            }),
+        }
     }
 }
 

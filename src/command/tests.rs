@@ -366,3 +366,190 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
         );
     }
 }
+
+mod identity {
+    //! Identity writes as commands: the same log gives the same records on every replica,
+    //! a refusal writes nothing, and the encoding is pinned like every command's.
+
+    use super::*;
+    use crate::identity::model::{Grant, KeyRecord, Plane, Role, Scope, Settings, UserRecord};
+    use crate::identity::{ApprovalRecord, IdentityChange, IdentityError, Privileged, UserChange};
+
+    fn user(name: &str, role: Role) -> UserRecord {
+        UserRecord {
+            name: name.into(),
+            created: T,
+            disabled: false,
+            grants: vec![Grant {
+                role,
+                scope: Scope::All,
+            }],
+            bypass_governance: None,
+        }
+    }
+
+    fn key(access: &str, user: &str) -> KeyRecord {
+        KeyRecord {
+            access_key: access.into(),
+            user: user.into(),
+            plane: Plane::Admin,
+            sealed_secret: vec![9; 8],
+            created: T,
+            revoked: None,
+        }
+    }
+
+    fn approval(by: &str, expires: Timestamp) -> ApprovalRecord {
+        ApprovalRecord {
+            id: "ap1".into(),
+            operation: Privileged::SetTwoPersonRule { enabled: false },
+            requested_by: by.into(),
+            created: T,
+            expires,
+        }
+    }
+
+    fn changes() -> Vec<Stamped> {
+        let c = |change| at(MetaCommand::Identity(change), T);
+        vec![
+            c(IdentityChange::CreateUser {
+                user: user("root", Role::Admin),
+            }),
+            c(IdentityChange::PutKey {
+                key: key("SAROOT", "root"),
+            }),
+            // Refused: the name is taken.
+            c(IdentityChange::CreateUser {
+                user: user("root", Role::Auditor),
+            }),
+            // Refused: the only administrator cannot lose the role.
+            c(IdentityChange::ChangeUser {
+                name: "root".into(),
+                change: UserChange::Grants(Vec::new()),
+            }),
+            c(IdentityChange::CreateUser {
+                user: user("second", Role::Admin),
+            }),
+            c(IdentityChange::PutKey {
+                key: key("SASECOND", "second"),
+            }),
+            c(IdentityChange::SetSettings {
+                settings: Settings {
+                    two_person_rule: true,
+                },
+            }),
+            c(IdentityChange::FileApproval {
+                approval: approval("root", Timestamp(T.0 + DAY)),
+            }),
+            // Refused: the requester cannot approve its own request.
+            c(IdentityChange::ConsumeApproval {
+                id: "ap1".into(),
+                actor: "root".into(),
+            }),
+            c(IdentityChange::ConsumeApproval {
+                id: "ap1".into(),
+                actor: "second".into(),
+            }),
+            // Refused: consumed once.
+            c(IdentityChange::DenyApproval { id: "ap1".into() }),
+            c(IdentityChange::ChangeUser {
+                name: "root".into(),
+                change: UserChange::Disabled(true),
+            }),
+            // Refused: "root" is disabled, so "second" is the last administrator.
+            c(IdentityChange::DeleteUser {
+                name: "second".into(),
+            }),
+            c(IdentityChange::DeleteUser {
+                name: "root".into(),
+            }),
+            c(IdentityChange::RevokeKey {
+                access_key: "SASECOND".into(),
+            }),
+        ]
+    }
+
+    #[test]
+    fn replicas_that_apply_the_same_identity_changes_hold_the_same_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rocks = Meta::open(dir.path()).expect("rocksdb");
+        let mem = memory();
+        let mut dumps = Vec::new();
+        let mut answers = Vec::new();
+        for meta in [&rocks, &mem] {
+            answers.push(run(meta, &changes()));
+            dumps.push(meta.dump().expect("dump"));
+        }
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(dumps[0], dumps[1]);
+        let refused: Vec<usize> = answers[0]
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.starts_with("refused"))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(refused, vec![2, 3, 8, 10, 12], "{:#?}", answers[0]);
+        // root's keys were revoked at the change's time when root was deleted.
+        let k: KeyRecord = mem
+            .kv_get(crate::meta::Space::Identity, "key/SAROOT")
+            .expect("read")
+            .expect("kept");
+        assert_eq!(k.revoked, Some(T));
+    }
+
+    #[test]
+    fn a_refused_identity_change_writes_nothing() {
+        let meta = memory();
+        let all = changes();
+        run(&meta, &all[..2]);
+        let before = meta.dump().expect("dump");
+        let refused = meta.write_guarded(|m| apply(m, &all[3]));
+        assert!(
+            matches!(
+                refused,
+                Err(CommandError::Identity(IdentityError::LastAdmin))
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(meta.dump().expect("dump"), before);
+    }
+
+    #[test]
+    fn an_expired_approval_is_consumed_not_approved() {
+        let meta = memory();
+        let c = |change, t| at(MetaCommand::Identity(change), t);
+        let filed = c(
+            IdentityChange::FileApproval {
+                approval: approval("root", Timestamp(T.0 + 10)),
+            },
+            T,
+        );
+        let late = c(
+            IdentityChange::ConsumeApproval {
+                id: "ap1".into(),
+                actor: "second".into(),
+            },
+            Timestamp(T.0 + 11),
+        );
+        let answers = run(&meta, &[filed, late.clone()]);
+        assert!(answers[1].starts_with("Identity(Expired("), "{answers:?}");
+        let again = run(&meta, &[late]);
+        assert!(again[0].starts_with("refused"), "consumed once: {again:?}");
+    }
+
+    /// The encoding of an identity command, pinned (the other commands' bytes are pinned
+    /// in `tests/formats.rs`).
+    #[test]
+    fn an_identity_command_keeps_its_bytes() {
+        let c = Stamped {
+            cmd: MetaCommand::Identity(IdentityChange::ChangeUser {
+                name: "u".into(),
+                change: UserChange::Disabled(true),
+            }),
+            now: Now::at(Timestamp(5)),
+        };
+        let bytes = c.encode().expect("encode");
+        assert_eq!(Stamped::decode(&bytes).expect("decode"), c);
+        assert_eq!(hex::encode(&bytes), "010601017501010a0a0a");
+    }
+}

@@ -8,8 +8,11 @@
 //! - [`model`]: the persisted records.
 //! - [`access`]: the role table and the pure authorization decision.
 //! - [`keyfile`]: the master key file.
+//! - [`change`]: every identity write as an [`IdentityChange`], applied by one
+//!   deterministic function through an [`IdentityLog`].
 
 pub mod access;
+pub mod change;
 pub mod keyfile;
 pub mod model;
 
@@ -17,13 +20,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub use access::Action;
+pub use change::{IdentityChange, IdentityLog, IdentityOutcome, UserChange};
 pub use model::{
     ApprovalRecord, Grant, KeyRecord, Plane, Privileged, Role, Scope, Settings, UserRecord,
 };
 
 use crate::clock::SharedClock;
 use crate::crypto::SealKey;
-use crate::meta::{Meta, MetaError, Record, Space};
+use crate::meta::{Meta, MetaError, Space};
 use crate::types::{BucketName, Timestamp};
 
 /// How long a privileged request waits for a second administrator.
@@ -40,6 +44,12 @@ pub enum IdentityError {
     #[error("identity task failed: {reason}")]
     Task {
         /// What the runtime said.
+        reason: String,
+    },
+    /// The log the change went through failed or answered wrongly (never a refusal).
+    #[error("identity log: {reason}")]
+    Log {
+        /// What went wrong.
         reason: String,
     },
     /// The key folder or a file in it cannot be used (a master key that is unreadable, not
@@ -110,6 +120,13 @@ pub enum IdentityError {
     /// the record was altered or moved to another access key id.
     #[error("a secret could not be unsealed: wrong master key or altered record")]
     Unseal,
+}
+
+/// An answer of the wrong kind for its change: a log that routed answers wrongly.
+fn unexpected(outcome: IdentityOutcome) -> IdentityError {
+    IdentityError::Log {
+        reason: format!("the log answered an identity change with {outcome:?}"),
+    }
 }
 
 impl From<tokio::task::JoinError> for IdentityError {
@@ -196,10 +213,12 @@ pub struct Identities {
     meta: Arc<Meta>,
     seal: SealKey,
     clock: SharedClock,
-    /// Serialises check-then-write sequences (unique names, last-admin checks).
-    write: Mutex<()>,
+    /// Where every write goes: a check-then-write (a unique name, the last administrator
+    /// kept, an approval consumed once) is an [`IdentityChange`] applied there, one at a
+    /// time with the other metadata commands.
+    log: Arc<dyn IdentityLog>,
     /// Active keys and their users, as read for authentication: every request needs
-    /// them. Every identity change goes through [`Identities::write`], which empties it,
+    /// them. Every identity change goes through [`Identities::change`], which empties it,
     /// so a revocation or a disabled user takes effect at once.
     cache: Mutex<AuthCache>,
 }
@@ -224,18 +243,22 @@ impl std::fmt::Debug for Identities {
 
 impl Identities {
     /// Opens the identity store with the master key from `key_dir` (created, with a new
-    /// key, on first start).
+    /// key, on first start); its writes go through `log`, its reads to `meta`.
+    ///
+    /// # Errors
+    /// [`IdentityError::KeyFile`] for a master key that cannot be used.
     pub fn open(
         meta: Arc<Meta>,
         key_dir: &Path,
         clock: SharedClock,
+        log: Arc<dyn IdentityLog>,
     ) -> Result<Self, IdentityError> {
         let key = keyfile::master_key(key_dir)?;
         Ok(Self {
             meta,
             seal: SealKey::new(&key),
             clock,
-            write: Mutex::new(()),
+            log,
             cache: Mutex::new(AuthCache::default()),
         })
     }
@@ -244,10 +267,11 @@ impl Identities {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Every identity write: the records, then the authentication cache emptied and its
-    /// generation moved on (also when the write failed: it may have landed).
-    fn write(&self, puts: &[(String, Vec<u8>)], deletes: &[String]) -> Result<(), MetaError> {
-        let r = self.meta.kv_write(Space::Identity, puts, deletes);
+    /// Every identity write: the change through the log at this node's time, then the
+    /// authentication cache emptied and its generation moved on (also when the change
+    /// failed: it may have landed).
+    fn change(&self, change: IdentityChange) -> Result<IdentityOutcome, IdentityError> {
+        let r = self.log.propose(change, self.clock.now());
         let mut c = self.cache();
         c.generation += 1;
         c.entries.clear();
@@ -313,10 +337,6 @@ impl Identities {
         Ok(Some((k, u, secret)))
     }
 
-    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.write.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The node-wide identity settings (defaults until first changed).
     pub fn settings(&self) -> Result<Settings, IdentityError> {
         Ok(self
@@ -349,25 +369,10 @@ impl Identities {
             .collect())
     }
 
-    fn put_user(&self, u: &UserRecord) -> Result<(), IdentityError> {
-        self.write(&[(user_key(&u.name), u.encode()?)], &[])?;
-        Ok(())
-    }
-
     /// Creates an enabled user with `grants` and no key; it cannot act until it has one.
     pub fn create_user(&self, name: &str, grants: Vec<Grant>) -> Result<UserRecord, IdentityError> {
         if !valid_name(name) {
             return Err(IdentityError::InvalidName {
-                name: name.to_owned(),
-            });
-        }
-        let _g = self.guard();
-        if self
-            .meta
-            .kv_get::<UserRecord>(Space::Identity, &user_key(name))?
-            .is_some()
-        {
-            return Err(IdentityError::UserExists {
                 name: name.to_owned(),
             });
         }
@@ -378,56 +383,40 @@ impl Identities {
             grants,
             bypass_governance: None,
         };
-        self.put_user(&u)?;
-        Ok(u)
+        match self.change(IdentityChange::CreateUser { user: u })? {
+            IdentityOutcome::User(u) => Ok(u),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// The administrators who can act: enabled, with the admin role and an active key on
     /// the admin listener. (The first S3 identity has the admin role for S3 bucket
     /// settings but no admin-plane key, so it is not a second pair of eyes.)
     pub fn admins(&self) -> Result<Vec<UserRecord>, IdentityError> {
-        let keys = self
-            .meta
-            .kv_list::<KeyRecord>(Space::Identity, "key/", usize::MAX)?;
-        Ok(self
-            .users()?
-            .into_iter()
-            .filter(|u| {
-                u.is_admin()
-                    && keys
-                        .iter()
-                        .any(|k| k.user == u.name && k.plane == Plane::Admin && k.revoked.is_none())
-            })
-            .collect())
+        change::admins(&self.meta)
     }
 
     /// Changes a user, refusing to leave the node without an administrator.
-    fn change_user(
-        &self,
-        name: &str,
-        change: impl FnOnce(&mut UserRecord),
-    ) -> Result<UserRecord, IdentityError> {
-        let _g = self.guard();
-        let mut u = self.user(name)?;
-        let was_admin = u.is_admin();
-        change(&mut u);
-        if was_admin && !u.is_admin() && self.admins()?.len() <= 1 {
-            return Err(IdentityError::LastAdmin);
+    fn change_user(&self, name: &str, change: UserChange) -> Result<UserRecord, IdentityError> {
+        match self.change(IdentityChange::ChangeUser {
+            name: name.to_owned(),
+            change,
+        })? {
+            IdentityOutcome::User(u) => Ok(u),
+            other => Err(unexpected(other)),
         }
-        self.put_user(&u)?;
-        Ok(u)
     }
 
     /// Replaces a user's grants. Granting the admin role is not privileged (a new admin
     /// adds a second pair of eyes); removing it from the last admin is refused.
     pub fn set_grants(&self, name: &str, grants: Vec<Grant>) -> Result<UserRecord, IdentityError> {
-        self.change_user(name, |u| u.grants = grants)
+        self.change_user(name, UserChange::Grants(grants))
     }
 
     /// Disables a user (its keys stop working at once, and are kept) or enables it again.
     /// Disabling the last administrator is refused.
     pub fn set_disabled(&self, name: &str, disabled: bool) -> Result<UserRecord, IdentityError> {
-        self.change_user(name, |u| u.disabled = disabled)
+        self.change_user(name, UserChange::Disabled(disabled))
     }
 
     /// Sets (or with `None` removes) a user's governance-bypass grant. Granting is
@@ -437,26 +426,15 @@ impl Identities {
         name: &str,
         scope: Option<Scope>,
     ) -> Result<UserRecord, IdentityError> {
-        self.change_user(name, |u| u.bypass_governance = scope)
+        self.change_user(name, UserChange::Bypass(scope))
     }
 
     /// Deletes a user and revokes its keys. Data is never touched: versions belong to
     /// buckets, not to users.
     pub fn delete_user(&self, name: &str) -> Result<(), IdentityError> {
-        let _g = self.guard();
-        let u = self.user(name)?;
-        if u.is_admin() && self.admins()?.len() <= 1 {
-            return Err(IdentityError::LastAdmin);
-        }
-        let now = self.clock.now();
-        let mut puts = Vec::new();
-        for mut k in self.keys_of(name)? {
-            if k.revoked.is_none() {
-                k.revoked = Some(now);
-                puts.push((key_key(&k.access_key), k.encode()?));
-            }
-        }
-        self.write(&puts, &[user_key(name)])?;
+        self.change(IdentityChange::DeleteUser {
+            name: name.to_owned(),
+        })?;
         Ok(())
     }
 
@@ -478,8 +456,10 @@ impl Identities {
             created: self.clock.now(),
             revoked: None,
         };
-        self.write(&[(key_key(&record.access_key), record.encode()?)], &[])?;
-        Ok(NewKey { record, secret })
+        match self.change(IdentityChange::PutKey { key: record })? {
+            IdentityOutcome::Key(record) => Ok(NewKey { record, secret }),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// The record of `access_key`, revoked or not.
@@ -493,12 +473,12 @@ impl Identities {
 
     /// Revokes a key at once; its user and data are unaffected.
     pub fn revoke_key(&self, access_key: &str) -> Result<KeyRecord, IdentityError> {
-        let mut k = self.key(access_key)?;
-        if k.revoked.is_none() {
-            k.revoked = Some(self.clock.now());
-            self.write(&[(key_key(access_key), k.encode()?)], &[])?;
+        match self.change(IdentityChange::RevokeKey {
+            access_key: access_key.to_owned(),
+        })? {
+            IdentityOutcome::Key(k) => Ok(k),
+            other => Err(unexpected(other)),
         }
-        Ok(k)
     }
 
     /// Rotation without downtime: a new key for the same user and plane, working at once;
@@ -579,8 +559,10 @@ impl Identities {
             created,
             expires: created.plus_micros(APPROVAL_WINDOW_MICROS),
         };
-        self.write(&[(approval_key(&rec.id), rec.encode()?)], &[])?;
-        Ok(Requested::Pending(rec))
+        match self.change(IdentityChange::FileApproval { approval: rec })? {
+            IdentityOutcome::Approval(rec) => Ok(Requested::Pending(rec)),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Every request still waiting for a second administrator, expired ones included
@@ -594,31 +576,24 @@ impl Identities {
     /// A second administrator approves: the request is consumed and its operation returned
     /// for the caller to carry out. An expired request does nothing (and is removed).
     pub fn approve(&self, actor: &str, id: &str) -> Result<Privileged, IdentityError> {
-        let _g = self.guard();
-        let rec: ApprovalRecord = self
-            .meta
-            .kv_get(Space::Identity, &approval_key(id))?
-            .ok_or_else(|| IdentityError::UnknownApproval { id: id.to_owned() })?;
-        if rec.requested_by == actor {
-            return Err(IdentityError::SameApprover {
-                requested_by: rec.requested_by,
-            });
+        match self.change(IdentityChange::ConsumeApproval {
+            id: id.to_owned(),
+            actor: actor.to_owned(),
+        })? {
+            IdentityOutcome::Approved(rec) => Ok(rec.operation),
+            IdentityOutcome::Expired(_) => {
+                Err(IdentityError::ApprovalExpired { id: id.to_owned() })
+            }
+            other => Err(unexpected(other)),
         }
-        self.write(&[], &[approval_key(id)])?;
-        if self.clock.now() > rec.expires {
-            return Err(IdentityError::ApprovalExpired { id: id.to_owned() });
-        }
-        Ok(rec.operation)
     }
 
     /// Any administrator (the requester too) may withdraw or deny a request.
     pub fn deny(&self, id: &str) -> Result<ApprovalRecord, IdentityError> {
-        let rec: ApprovalRecord = self
-            .meta
-            .kv_get(Space::Identity, &approval_key(id))?
-            .ok_or_else(|| IdentityError::UnknownApproval { id: id.to_owned() })?;
-        self.write(&[], &[approval_key(id)])?;
-        Ok(rec)
+        match self.change(IdentityChange::DenyApproval { id: id.to_owned() })? {
+            IdentityOutcome::Approval(rec) => Ok(rec),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Carries out the privileged operations that are about identities.
@@ -632,7 +607,7 @@ impl Identities {
                 let s = Settings {
                     two_person_rule: *enabled,
                 };
-                self.write(&[(SETTINGS.to_owned(), s.encode()?)], &[])?;
+                self.change(IdentityChange::SetSettings { settings: s })?;
             }
             Privileged::LoosenPolicy { .. } => {}
         }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::meta::Record;
 
 struct Rig {
     _dir: tempfile::TempDir,
@@ -16,7 +17,11 @@ fn rig() -> Rig {
     let dir = tempfile::tempdir().expect("tempdir");
     let meta = Arc::new(Meta::open(&dir.path().join("meta")).expect("meta"));
     let clock = Arc::new(ManualClock::new(Timestamp::from_secs(1_800_000_000)));
-    let ids = Identities::open(meta.clone(), &dir.path().join("keys"), clock.clone()).expect("ids");
+    let log = Arc::new(crate::command::IdentityProposer(Arc::new(
+        crate::command::LocalLog::new(meta.clone()),
+    )));
+    let ids =
+        Identities::open(meta.clone(), &dir.path().join("keys"), clock.clone(), log).expect("ids");
     Rig {
         _dir: dir,
         meta,
@@ -282,5 +287,51 @@ fn revocations_racing_authentications_always_win() {
         if round % 2 == 1 {
             r.ids.set_disabled("w", false).expect("enable");
         }
+    }
+}
+
+/// The check-then-writes are commands applied one at a time: two administrators
+/// demoting each other at once never leave the node without one, and one name is
+/// created once however many ask at the same time.
+#[test]
+fn racing_identity_writes_keep_the_last_admin_and_unique_names() {
+    let r = Arc::new(rig());
+    admin(&r, "a");
+    admin(&r, "b");
+    for round in 0..50 {
+        let threads: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let r = r.clone();
+                std::thread::spawn(move || r.ids.set_disabled(name, true))
+            })
+            .collect();
+        let results: Vec<_> = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        let done = results.iter().filter(|x| x.is_ok()).count();
+        let last = results
+            .iter()
+            .filter(|x| matches!(x, Err(IdentityError::LastAdmin)))
+            .count();
+        assert_eq!((done, last), (1, 1), "round {round}: {results:?}");
+        assert_eq!(r.ids.admins().expect("admins").len(), 1);
+        for name in ["a", "b"] {
+            r.ids.set_disabled(name, false).expect("enable");
+        }
+        let name = format!("u{round}");
+        let creators: Vec<_> = (0..4)
+            .map(|_| {
+                let (r, name) = (r.clone(), name.clone());
+                std::thread::spawn(move || r.ids.create_user(&name, grant(Role::Auditor)))
+            })
+            .collect();
+        let created = creators
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .filter(|x| x.is_ok())
+            .count();
+        assert_eq!(created, 1, "round {round}");
     }
 }

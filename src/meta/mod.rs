@@ -369,6 +369,16 @@ impl Batch {
         self.ops.push(Op::Delete(cf, key));
     }
 
+    /// Writes the record `key` of `space` (already encoded).
+    pub(crate) fn kv_put(&mut self, space: Space, key: &str, value: Vec<u8>) {
+        self.put(space.cf(), key.as_bytes().to_vec(), value);
+    }
+
+    /// Removes the record `key` of `space`.
+    pub(crate) fn kv_delete(&mut self, space: Space, key: &str) {
+        self.delete(space.cf(), key.as_bytes().to_vec());
+    }
+
     /// Whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()

@@ -98,7 +98,8 @@ impl Node {
         let key_dir = key_dir.to_owned();
         let opened = tokio::task::spawn_blocking(move || {
             let store = Store::open_with(config, wall.clone(), mono)?;
-            let ids = Identities::open(store.meta_handle(), &key_dir, wall.clone())
+            let log = Arc::new(crate::command::IdentityProposer(store.command_log()));
+            let ids = Identities::open(store.meta_handle(), &key_dir, wall.clone(), log)
                 .map_err(|source| OpenError::Identities { key_dir, source })?;
             let micros = alert_backoff_max
                 .as_micros()

@@ -370,6 +370,10 @@ impl From<crate::command::CommandError> for StoreError {
             C::LockNotEnabled { bucket } => Self::LockNotEnabled { bucket },
             C::PolicyLoosening { bucket } => Self::PolicyLoosening { bucket },
             C::UnexpectedOutcome { outcome } => Self::Task { reason: outcome },
+            // The engine proposes no identity change: only a misrouted answer gets here.
+            C::Identity(e) => Self::Task {
+                reason: e.to_string(),
+            },
         }
     }
 }

@@ -207,6 +207,12 @@ impl Store {
 
     /// Proposes a metadata command, stamped with the retention clock's readings (the
     /// applier never reads a clock).
+    /// The log this engine's metadata commands go through (the identity store's writes
+    /// go there too, through [`crate::command::IdentityProposer`]).
+    pub fn command_log(&self) -> Arc<dyn CommandLog> {
+        self.inner.log.clone()
+    }
+
     fn propose(&self, cmd: MetaCommand) -> Result<Outcome, CommandError> {
         self.inner.log.propose(Stamped {
             cmd,

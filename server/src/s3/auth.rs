@@ -180,7 +180,11 @@ impl S3Access for Access {
         }
         let op = cx.s3_op().name().to_owned();
         let verdict = self.node.authorize(&creds.access_key, checks).await;
-        if let Err(e @ stele::identity::IdentityError::Task { .. }) = &verdict {
+        if let Err(
+            e @ (stele::identity::IdentityError::Task { .. }
+            | stele::identity::IdentityError::Log { .. }),
+        ) = &verdict
+        {
             // The check did not run: refused, but not an access decision to audit.
             tracing::error!(error = %e, "authorization check failed");
             return Err(denied());
