@@ -277,6 +277,10 @@ pub struct ConfigFile {
     pub s3_addr: Option<String>,
     /// The admin API listener's address (`--admin-addr`, `STELE_ADMIN_ADDR`).
     pub admin_addr: Option<String>,
+    /// The listeners' PEM certificate chain (`--tls-cert`, `STELE_TLS_CERT`).
+    pub tls_cert: Option<PathBuf>,
+    /// Its PEM private key (`--tls-key`, `STELE_TLS_KEY`).
+    pub tls_key: Option<PathBuf>,
 }
 
 /// One `[[disk]]` table of the config file: a [`DiskSpec`] in which every field but the

@@ -127,9 +127,26 @@ pub struct Status {
     pub lifecycle: LifecycleStatus,
     /// Privileged operations waiting for a second administrator (a count).
     pub pending_approvals: u64,
+    /// The listeners' TLS; absent when both serve plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// Whether privileged operations need a second administrator now (the rule is on and
     /// there are at least two administrators).
     pub two_person_rule_in_force: bool,
     /// Users (a count).
     pub users: u64,
+}
+
+/// The listeners' TLS certificate and which listeners serve it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tls {
+    /// SHA-256 of the DER certificate handshakes present now, 64 lower-case hex digits
+    /// (what `stelectl --fingerprint` and the replication client pin).
+    pub fingerprint: String,
+    /// Made by the node on first start (then its PEM is `tls/cert.pem` in the key folder).
+    pub self_signed: bool,
+    /// The S3 listener serves TLS.
+    pub s3: bool,
+    /// The admin listener serves TLS.
+    pub admin: bool,
 }

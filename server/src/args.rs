@@ -84,6 +84,22 @@ pub struct Args {
     /// Seconds between lifecycle passes.
     #[arg(long, env = "STELE_LIFECYCLE_INTERVAL", default_value_t = 3600)]
     pub lifecycle_interval: u64,
+    /// TLS on both listeners: `auto` serves it on every address but loopback (and on
+    /// loopback too when a certificate is given), `on` everywhere, `off` nowhere (plain
+    /// HTTP, asked for explicitly).
+    #[arg(long, env = "STELE_TLS", value_enum, default_value_t = crate::tls::Mode::Auto)]
+    pub tls: crate::tls::Mode,
+    /// The listeners' PEM certificate chain, leaf first. Without it (and --tls-key), a
+    /// self-signed certificate is made on first start and kept in the key folder.
+    #[arg(long, env = "STELE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key.
+    #[arg(long, env = "STELE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// More names (host names, addresses) a generated certificate is valid for, besides
+    /// localhost, the loopback addresses and the listeners' own addresses.
+    #[arg(long = "tls-name", env = "STELE_TLS_NAMES", value_delimiter = ',')]
+    pub tls_names: Vec<String>,
     /// Test builds only: a file holding two offsets in seconds, "WALL MONO", added to the
     /// wall clock and to monotonic time, so tests can move time (both) or jump the wall
     /// clock alone. Not compiled into release builds of the server.
@@ -172,6 +188,15 @@ impl Args {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), PathBuf::from);
         Ok(parent.join("stele-keys"))
+    }
+
+    /// The listeners' certificate and key files: the flags, else the config file's.
+    pub fn tls_files(&self) -> Result<(Option<PathBuf>, Option<PathBuf>), ConfigError> {
+        let file = self.file()?;
+        Ok((
+            self.tls_cert.clone().or(file.tls_cert),
+            self.tls_key.clone().or(file.tls_key),
+        ))
     }
 
     pub fn admin_addr(&self) -> Result<String, ConfigError> {

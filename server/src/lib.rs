@@ -6,10 +6,12 @@ pub mod admin;
 pub mod alerts;
 pub mod args;
 pub mod limiter;
+pub mod listener;
 pub mod metrics;
 pub mod s3;
 #[cfg(feature = "test-clock")]
 mod test_clock;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -67,6 +69,29 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let admin_listener = TcpListener::bind(&admin_addr)
         .await
         .with_context(|| format!("cannot listen on {admin_addr} (admin)"))?;
+    let (s3_local, admin_local) = (s3_listener.local_addr()?, admin_listener.local_addr()?);
+    let (tls_cert, tls_key) = args.tls_files()?;
+    let cert_given = tls_cert.is_some() || tls_key.is_some();
+    let s3_tls = args.tls.serves_tls(s3_local.ip(), cert_given);
+    let admin_tls = args.tls.serves_tls(admin_local.ip(), cert_given);
+    let tls = if s3_tls || admin_tls {
+        let names = tls::names_for(&[s3_local, admin_local], &args.tls_names);
+        let source = tls::Source::resolve(tls_cert, tls_key, &key_dir, &names)?;
+        let t = tls::Tls::new(source).context("cannot set up TLS")?;
+        println!(
+            "stele-server TLS certificate sha256 {} ({}{})",
+            t.fingerprint(),
+            if t.source().generated {
+                "self-signed, "
+            } else {
+                ""
+            },
+            t.source().cert.display()
+        );
+        Some(t)
+    } else {
+        None
+    };
     let (new_admin, new_s3) = node
         .bootstrap(admin_given, given)
         .await
@@ -91,11 +116,16 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         tracing::info!(disk = %d.id, path = %d.path.display(), state = ?d.state, "disk");
     }
     // Tests and scripts wait for this line; with port 0 it is how they learn the ports.
+    let scheme = |on: bool| if on { "https" } else { "http" };
     println!(
-        "stele-server ready s3=http://{} admin=http://{}",
-        s3_listener.local_addr()?,
-        admin_listener.local_addr()?
+        "stele-server ready s3={}://{s3_local} admin={}://{admin_local}",
+        scheme(s3_tls),
+        scheme(admin_tls),
     );
+    if let Some(t) = &tls {
+        reload_on_sighup(t.clone());
+    }
+    let acceptor = |on: bool| tls.as_ref().filter(|_| on).map(tls::Tls::acceptor);
     let (tx, rx) = watch::channel(false);
     let metrics = Arc::new(metrics::Metrics::default());
     let alerts = node.alerts().clone();
@@ -104,6 +134,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         metrics.clone(),
         args.domain.clone(),
         s3_listener,
+        acceptor(s3_tls),
         rx.clone(),
     ));
     let lifecycle = stele::background::lifecycle::LifecycleWorker::new(
@@ -156,8 +187,10 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             delivery,
             metrics,
             limiter: Arc::new(limiter::AuthLimiter::default()),
+            tls: tls.clone().map(|t| (t, s3_tls, admin_tls)),
         },
         admin_listener,
+        acceptor(admin_tls),
         rx,
     ));
     shutdown_signal().await;
@@ -172,6 +205,29 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     repair_task.await?;
     watch_task.await?;
     Ok(())
+}
+
+/// SIGHUP reloads the listeners' certificate: new handshakes get the new one, open
+/// connections keep theirs; files that do not load leave the current one in use.
+fn reload_on_sighup(tls: tls::Tls) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot watch SIGHUP: the TLS certificate reloads only on restart");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(fingerprint) => {
+                    tracing::info!(%fingerprint, "TLS certificate reloaded");
+                    println!("stele-server TLS certificate reloaded sha256 {fingerprint}");
+                }
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "TLS certificate not reloaded; the previous one stays")
+                }
+            }
+        }
+    });
 }
 
 /// The wall and monotonic clocks: the system's, or (test builds with `--test-clock`) the

@@ -7,8 +7,10 @@ set -uo pipefail
 server_bin=${1:?usage: clients.sh PATH/TO/stele-server}
 work=$(mktemp -d)
 server_pid=""
+tls_pid=""
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  [ -n "$tls_pid" ] && kill "$tls_pid" 2>/dev/null && wait "$tls_pid" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -215,5 +217,43 @@ check "backup-writer: changing the lock configuration is AccessDenied, it stays 
    out=\$($as_bw aws s3api get-object-lock-configuration --bucket locked --output text \
      --query 'ObjectLockConfiguration.[ObjectLockEnabled,Rule.DefaultRetention.Mode,Rule.DefaultRetention.Days]') && \
    echo \"\$out\" && [ \"\$out\" = \"\$(printf 'Enabled\tCOMPLIANCE\t1')\" ]"
+
+# --- over HTTPS: a second server with its self-signed certificate as the clients' CA ---
+mkfifo "$work/tls-ready"
+"$server_bin" --data "$work/tls-data" --key-dir "$work/tls-keys" --tls on \
+  --s3-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 >"$work/tls-ready" 2>"$work/tls-server.log" &
+tls_pid=$!
+exec 3<"$work/tls-ready"
+tls_line=""
+while read -r tls_line <&3 && [[ $tls_line != "stele-server ready "* ]]; do :; done
+cat <&3 >/dev/null &
+exec 3<&-
+tls_endpoint=$(sed -n 's/.* s3=\(https:[^ ]*\).*/\1/p' <<<"$tls_line")
+ca=$work/tls-keys/tls/cert.pem
+check "https: the server serves S3 over TLS with a generated certificate" \
+  bash -c "[ -n '$tls_endpoint' ] && [ -s '$ca' ] || { echo 'no https endpoint: $tls_line'; cat '$work/tls-server.log'; exit 1; }"
+check "https: plain HTTP to the TLS listener gets no HTTP answer" bash -c \
+  "out=\$(curl -sS --max-time 10 'http://${tls_endpoint#https://}/' 2>&1); ! grep -q '<Error>' <<<\"\$out\""
+check "https: aws CLI with the certificate as CA" bash -c \
+  "aws --endpoint-url '$tls_endpoint' --ca-bundle '$ca' s3 mb s3://tls-aws && \
+   aws --endpoint-url '$tls_endpoint' --ca-bundle '$ca' s3 cp '$tree/a/b/odd.bin' s3://tls-aws/odd.bin && \
+   aws --endpoint-url '$tls_endpoint' --ca-bundle '$ca' s3 cp s3://tls-aws/odd.bin '$work/tls-odd.back' && \
+   cmp '$tree/a/b/odd.bin' '$work/tls-odd.back'"
+check "https: aws CLI without the CA refuses the certificate" bash -c \
+  "! aws --endpoint-url '$tls_endpoint' s3 ls >/dev/null 2>&1"
+export RCLONE_CONFIG_STELETLS_TYPE=s3 RCLONE_CONFIG_STELETLS_PROVIDER=Other \
+  RCLONE_CONFIG_STELETLS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID \
+  RCLONE_CONFIG_STELETLS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+  RCLONE_CONFIG_STELETLS_ENDPOINT=$tls_endpoint RCLONE_CONFIG_STELETLS_FORCE_PATH_STYLE=true \
+  RCLONE_CONFIG_STELETLS_REGION=us-east-1
+check "https: rclone sync and check with the certificate as CA" bash -c \
+  "rclone --config /dev/null --ca-cert '$ca' mkdir steletls:rclone-tls && \
+   rclone --config /dev/null --ca-cert '$ca' sync '$tree' steletls:rclone-tls/backup && \
+   rclone --config /dev/null --ca-cert '$ca' check '$tree' steletls:rclone-tls/backup"
+check "https: restic backup, check and restore with the certificate as CA" bash -c \
+  "export RESTIC_REPOSITORY='s3:$tls_endpoint/restic-tls' RESTIC_PASSWORD=stele-e2e-tls && \
+   rt='restic -o s3.bucket-lookup=path --no-cache --cacert $ca' && \
+   \$rt init && \$rt backup '$tree' && \$rt check && \
+   \$rt restore latest --target '$work/restic-tls-back' && diff -r '$tree' '$work/restic-tls-back$tree'"
 
 summary clients

@@ -112,6 +112,8 @@ pub struct Server {
     pub s3_url: String,
     pub admin_url: String,
     pub stderr_log: PathBuf,
+    /// The TLS certificate's SHA-256 fingerprint the server printed, when it serves TLS.
+    pub tls_fingerprint: Option<String>,
 }
 
 impl Server {
@@ -136,6 +138,7 @@ impl Server {
             s3_url: String::new(),
             admin_url: String::new(),
             stderr_log,
+            tls_fingerprint: None,
         };
         let stdout = server.child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -146,6 +149,9 @@ impl Server {
                 let log = std::fs::read_to_string(&server.stderr_log).unwrap_or_default();
                 panic!("server exited before it was ready: {log}");
             };
+            if let Some(rest) = line.strip_prefix("stele-server TLS certificate sha256 ") {
+                server.tls_fingerprint = rest.split_whitespace().next().map(str::to_owned);
+            }
             if let Some(rest) = line.strip_prefix("stele-server ready ") {
                 for part in rest.split_whitespace() {
                     if let Some(v) = part.strip_prefix("s3=") {

@@ -8,14 +8,18 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+
+use crate::tls::{Trust, client_config};
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,7 +34,7 @@ pub struct AdminClient {
     base: String,
     /// The `Authorization` header value.
     auth: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -95,22 +99,34 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// A client configuration that trusts nothing, for a client that only speaks plain HTTP.
+fn client_config_for_plain() -> anyhow::Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 impl AdminClient {
-    /// A client for the admin API at `url` (`http://host:port`, optionally with a path
-    /// prefix) with the admin-plane credential `key`/`secret`.
-    pub fn new(url: &str, key: &str, secret: &str) -> anyhow::Result<Self> {
+    /// A client for the admin API at `url` (`http://host:port` or `https://host:port`,
+    /// optionally with a path prefix) with the admin-plane credential `key`/`secret`;
+    /// over https, the node's certificate is checked as `trust` says (required then).
+    pub fn new(url: &str, key: &str, secret: &str, trust: Option<&Trust>) -> anyhow::Result<Self> {
         use base64::Engine;
         let uri: http::Uri = url
             .parse()
             .with_context(|| format!("bad admin URL {url:?}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => bail!(
-                "bad admin URL {url:?}: stelectl speaks plain HTTP; put a TLS proxy's \
-                 plain-HTTP side or an SSH tunnel in front of the admin port"
-            ),
-            _ => bail!("bad admin URL {url:?}: expected http://host:port"),
-        }
+        let tls = match uri.scheme_str() {
+            Some("http") => None,
+            Some("https") => Some(trust.with_context(|| {
+                format!(
+                    "{url} is https: give the node's certificate as --ca FILE (its \
+                     tls/cert.pem when self-signed) or --fingerprint HEX (printed at its start)"
+                )
+            })?),
+            _ => bail!("bad admin URL {url:?}: expected http://host:port or https://host:port"),
+        };
         if uri.authority().is_none() {
             bail!("bad admin URL {url:?}: expected http://host:port");
         }
@@ -124,6 +140,17 @@ impl AdminClient {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        connector.enforce_http(false);
+        // A plain URL never starts a handshake; its config is never used.
+        let config = match tls {
+            Some(t) => client_config(t)?,
+            None => client_config_for_plain()?,
+        };
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Ok(Self {
             base: url.trim_end_matches('/').to_owned(),
             auth,
@@ -264,9 +291,11 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_http_urls() {
-        assert!(AdminClient::new("https://h:1", "k", "s").is_err());
-        assert!(AdminClient::new("h:1", "k", "s").is_err());
-        assert!(AdminClient::new("http://127.0.0.1:9001/", "k", "s").is_ok());
+    fn http_urls_and_https_with_a_trust() {
+        assert!(AdminClient::new("https://h:1", "k", "s", None).is_err());
+        let pin = Trust::Fingerprint([1; 32]);
+        assert!(AdminClient::new("https://h:1", "k", "s", Some(&pin)).is_ok());
+        assert!(AdminClient::new("h:1", "k", "s", None).is_err());
+        assert!(AdminClient::new("http://127.0.0.1:9001/", "k", "s", None).is_ok());
     }
 }

@@ -1,8 +1,10 @@
-//! `stelectl`: the Stele admin/auditor CLI. It speaks the admin API over HTTP and links
-//! neither the engine nor RocksDB; the benchmarks are `stele-bench`.
+//! `stelectl`: the Stele admin/auditor CLI. It speaks the admin API over HTTP or HTTPS
+//! (checking the node's certificate by CA file or pinned fingerprint) and links neither
+//! the engine nor RocksDB; the benchmarks are `stele-bench`.
 
 mod admin;
 mod ctl;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -59,6 +59,8 @@ pub struct Admin {
     pub delivery: Arc<crate::alerts::DeliveryWorker>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub limiter: Arc<AuthLimiter>,
+    /// The listeners' TLS and which of them serve it (`None`: both plain).
+    pub tls: Option<(crate::tls::Tls, bool, bool)>,
 }
 
 /// The authenticated caller, put in the request by [`authenticate`].
@@ -206,21 +208,21 @@ async fn authenticate(
     }
 }
 
-/// Serves the admin API on `listener` until `shutdown` turns true.
+/// Serves the admin API on `listener` (over TLS with `tls`) until `shutdown` turns true.
 pub async fn run(
     admin: Admin,
     listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    axum::serve(
-        listener,
-        router(admin).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = shutdown.wait_for(|s| *s).await;
+    let app = router(admin);
+    crate::listener::serve(listener, tls, shutdown, move |peer: SocketAddr| {
+        // What `into_make_service_with_connect_info` would give the handlers.
+        hyper_util::service::TowerToHyperService::new(
+            app.clone().layer(axum::Extension(ConnectInfo(peer))),
+        )
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 impl Admin {

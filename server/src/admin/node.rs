@@ -249,6 +249,12 @@ pub(super) async fn status(
         users: counts.users as u64,
         pending_approvals: counts.pending_approvals as u64,
         two_person_rule_in_force: counts.two_person_rule_in_force,
+        tls: admin.tls.as_ref().map(|(t, s3, adm)| api::node::Tls {
+            fingerprint: t.fingerprint(),
+            self_signed: t.source().generated,
+            s3: *s3,
+            admin: *adm,
+        }),
         clock: wire::clock(admin.node.clock_status().await?),
         lifecycle: wire::lifecycle_status(admin.lifecycle.status()),
     }))

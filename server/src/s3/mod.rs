@@ -16,8 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::dto::{self, StreamingBlob};
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result};
@@ -704,14 +702,16 @@ fn decode_token(t: &str) -> S3Result<String> {
         })
 }
 
-/// Serves S3 on `listener` until `shutdown` turns true, then lets requests in flight finish.
+/// Serves S3 on `listener` (over TLS with `tls`) until `shutdown` turns true, then lets
+/// requests in flight finish.
 /// With `domain`, `BUCKET.DOMAIN` hosts address buckets (virtual-host style) too.
 pub async fn run(
     node: Node,
     metrics: Arc<crate::metrics::Metrics>,
     domain: Option<String>,
     listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut builder = S3ServiceBuilder::new(SteleS3::new(node.clone()));
     builder.set_auth(auth::Auth::new(node.clone()));
@@ -726,29 +726,8 @@ pub async fn run(
         Arc::new(crate::limiter::AuthLimiter::default()),
         metrics,
     );
-    let http = ConnBuilder::new(TokioExecutor::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let (socket, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.wait_for(|s| *s) => break,
-        };
-        // Small responses must not wait for Nagle's algorithm and delayed ACKs.
-        let _ = socket.set_nodelay(true);
-        let conn = http.serve_connection(TokioIo::new(socket), service.for_peer(peer.ip()));
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    graceful.shutdown().await;
-    Ok(())
+    crate::listener::serve(listener, tls, shutdown, move |peer| {
+        service.for_peer(peer.ip())
+    })
+    .await
 }

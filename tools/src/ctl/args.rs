@@ -29,6 +29,19 @@ pub struct AdminOpts {
         hide_env_values = true
     )]
     pub(super) admin_secret: Option<String>,
+    /// Over https: trust the node's certificate if a certificate in this PEM file signed
+    /// it or is it (a self-signed node's `tls/cert.pem` in its key folder).
+    #[arg(long, global = true, help_heading = "Admin API", env = "STELE_CA")]
+    pub(super) ca: Option<std::path::PathBuf>,
+    /// Over https: trust exactly the certificate with this SHA-256 fingerprint (as the
+    /// node prints it at start and `stelectl status` shows it).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Admin API",
+        env = "STELE_FINGERPRINT"
+    )]
+    pub(super) fingerprint: Option<String>,
     /// Print the server's JSON as is instead of a table.
     #[arg(long, global = true)]
     pub(super) json: bool,

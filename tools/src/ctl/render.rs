@@ -161,6 +161,24 @@ pub(super) fn status(v: &Status) -> anyhow::Result<()> {
             },
         ),
     ];
+    lines.push((
+        "TLS",
+        match &v.tls {
+            None => "off (plain HTTP on both listeners)".into(),
+            Some(t) => {
+                let on: Vec<&str> = [(t.s3, "S3"), (t.admin, "admin")]
+                    .into_iter()
+                    .filter_map(|(on, name)| on.then_some(name))
+                    .collect();
+                format!(
+                    "on ({}), certificate sha256 {}{}",
+                    on.join(" and "),
+                    t.fingerprint,
+                    if t.self_signed { " (self-signed)" } else { "" }
+                )
+            }
+        },
+    ));
     let c = &v.clock;
     lines.push((
         "retention clock",
