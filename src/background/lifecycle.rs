@@ -565,6 +565,7 @@ mod tests {
             inline: false,
             composite_checksum: false,
             system: crate::meta::SystemMeta::default(),
+            blake3: Vec::new(),
         }
     }
 

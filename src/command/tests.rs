@@ -40,6 +40,7 @@ fn version(n: u8) -> VersionRecord {
         inline: false,
         composite_checksum: false,
         system: SystemMeta::default(),
+        blake3: Vec::new(),
     }
 }
 

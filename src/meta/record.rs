@@ -337,6 +337,13 @@ pub struct VersionRecord {
     /// The HTTP headers stored with the object and sent back on GET and HEAD. Format 5
     /// on; older records read as none.
     pub system: SystemMeta,
+    /// BLAKE3 of the object's bytes as they were received (computed beside MD5), by
+    /// part: one digest for an object written whole (PUT, copy), one per part in order
+    /// for a multipart object ([`PartRecord::blake3`]; a whole-object BLAKE3 cannot be
+    /// combined from parts of arbitrary sizes without reading them again). What a replica
+    /// recomputes and compares. Empty for a delete marker and for records older than
+    /// format 7.
+    pub blake3: Vec<[u8; 32]>,
 }
 
 /// The HTTP headers Amazon S3 stores with an object and returns on GET and HEAD
@@ -358,12 +365,15 @@ pub struct SystemMeta {
 
 impl Record for VersionRecord {
     const NAME: &'static str = "version";
-    const FORMAT: u8 = 6;
+    const FORMAT: u8 = 7;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
         let v3 = match version {
-            // Format 5: the same fields; shard records name disks by node-local id.
-            5 => return Some(decode_body(Self::NAME, body)),
+            // Format 6 (disks by UUID) and 5 (by node-local id): the fields before the
+            // whole-object BLAKE3.
+            5 | 6 => {
+                return Some(decode_body::<VersionRecordV6>(Self::NAME, body).map(Into::into));
+            }
             1 => decode_body::<VersionRecordV1>(Self::NAME, body)
                 .map(VersionRecordV2::from)
                 .map(VersionRecordV3::from),
@@ -373,6 +383,45 @@ impl Record for VersionRecord {
             _ => return None,
         };
         Some(v3.map(VersionRecordV4::from).map(Into::into))
+    }
+}
+
+/// Formats 5 and 6 of [`VersionRecord`]: before the whole-object BLAKE3.
+#[derive(Deserialize)]
+struct VersionRecordV6 {
+    version_id: VersionId,
+    created: Timestamp,
+    kind: VersionKind,
+    size: u64,
+    etag: String,
+    content_type: Option<String>,
+    user_meta: Vec<(String, String)>,
+    checksums: Vec<Checksum>,
+    segments: Vec<SegmentRecord>,
+    null_version: bool,
+    inline: bool,
+    composite_checksum: bool,
+    system: SystemMeta,
+}
+
+impl From<VersionRecordV6> for VersionRecord {
+    fn from(v: VersionRecordV6) -> Self {
+        VersionRecord {
+            version_id: v.version_id,
+            created: v.created,
+            kind: v.kind,
+            size: v.size,
+            etag: v.etag,
+            content_type: v.content_type,
+            user_meta: v.user_meta,
+            checksums: v.checksums,
+            segments: v.segments,
+            null_version: v.null_version,
+            inline: v.inline,
+            composite_checksum: v.composite_checksum,
+            system: v.system,
+            blake3: Vec::new(),
+        }
     }
 }
 
@@ -409,6 +458,7 @@ impl From<VersionRecordV4> for VersionRecord {
             inline: v.inline,
             composite_checksum: v.composite_checksum,
             system: SystemMeta::default(),
+            blake3: Vec::new(),
         }
     }
 }
@@ -884,15 +934,36 @@ pub struct PartRecord {
     pub checksums: Vec<Checksum>,
     /// Where the part's bytes are; `None` for an empty part (parts are never inline).
     pub segment: Option<SegmentRecord>,
+    /// BLAKE3 of the part's bytes as received. `None` in records older than format 3.
+    pub blake3: Option<[u8; 32]>,
 }
 
 impl Record for PartRecord {
     const NAME: &'static str = "part";
-    const FORMAT: u8 = 2;
+    const FORMAT: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
-        // Format 1: the same fields; shard records name disks by node-local id.
-        (version == 1).then(|| decode_body(Self::NAME, body))
+        // Formats 1 (disks by node-local id) and 2 (by UUID): before the part's BLAKE3.
+        #[derive(Deserialize)]
+        struct PartRecordV2 {
+            part_number: u16,
+            etag: String,
+            size: u64,
+            created: Timestamp,
+            checksums: Vec<Checksum>,
+            segment: Option<SegmentRecord>,
+        }
+        matches!(version, 1 | 2).then(|| {
+            decode_body::<PartRecordV2>(Self::NAME, body).map(|p| PartRecord {
+                part_number: p.part_number,
+                etag: p.etag,
+                size: p.size,
+                created: p.created,
+                checksums: p.checksums,
+                segment: p.segment,
+                blake3: None,
+            })
+        })
     }
 }
 
@@ -932,6 +1003,7 @@ mod tests {
             inline: false,
             composite_checksum: false,
             system: SystemMeta::default(),
+            blake3: Vec::new(),
         }
     }
 

@@ -175,6 +175,7 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
                 inline: false,
                 composite_checksum: false,
                 system: SystemMeta::default(),
+                blake3: Vec::new(),
             };
             meta.commit_version(&NewVersion {
                 bucket: &bucket,

@@ -225,3 +225,125 @@ async fn facade_answers_match_the_engine() {
         Err(StoreError::NoSuchBucket { .. })
     ));
 }
+
+/// Every version written records the BLAKE3 of its bytes as received (what a replica
+/// recomputes): one digest for a PUT or a copy, whatever the size or layout, one per part
+/// for a multipart upload; none for a delete marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_version_records_the_blake3_of_its_bytes() {
+    let o = open(16 * 1024, 64 * 1024).await;
+    let digest = |b: &[u8]| *blake3::hash(b).as_bytes();
+    // Empty, inline, one stripe, several stripes.
+    for (name, len) in [
+        ("empty", 0),
+        ("inline", 700),
+        ("stripe", 100_000),
+        ("multi", 1 << 20),
+    ] {
+        let key = ObjectKey::new(name).expect("key");
+        let body = bytes(len);
+        put(&o, &key, &body).await;
+        let rec = o
+            .node
+            .head_object(&o.bucket, &key, None)
+            .await
+            .expect("head");
+        assert_eq!(rec.blake3, vec![digest(&body)], "{name}");
+    }
+    // A copy hashes the bytes it wrote.
+    let src = ObjectKey::new("multi").expect("key");
+    let dst = ObjectKey::new("copy").expect("key");
+    let source = CopySource {
+        bucket: o.bucket.clone(),
+        key: src,
+        version: None,
+        pinned: None,
+    };
+    let (_, _) = o
+        .node
+        .copy_object(
+            &source,
+            &o.bucket,
+            &dst,
+            MetadataDirective::Copy,
+            None,
+            LockRequest::default(),
+        )
+        .await
+        .expect("copy");
+    let rec = o
+        .node
+        .head_object(&o.bucket, &dst, None)
+        .await
+        .expect("head");
+    assert_eq!(rec.blake3, vec![digest(&bytes(1 << 20))]);
+    // Multipart: one digest per part, in order.
+    let key = ObjectKey::new("parts").expect("key");
+    let upload = o
+        .node
+        .create_multipart_upload(&o.bucket, &key, PutOptions::default())
+        .await
+        .expect("create")
+        .to_string();
+    let parts = [bytes(5 << 20), bytes(3000)];
+    let mut done = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let chunks = futures::stream::iter([Ok(Bytes::copy_from_slice(p))]);
+        let info = o
+            .node
+            .upload_part(
+                &o.bucket,
+                &key,
+                &upload,
+                i as i32 + 1,
+                PutOptions::default(),
+                chunks,
+            )
+            .await
+            .expect("part");
+        done.push(CompletedPart {
+            part_number: i as i32 + 1,
+            etag: info.etag,
+            checksum: None,
+        });
+    }
+    o.node
+        .complete_multipart_upload(
+            &o.bucket,
+            &key,
+            &upload,
+            done,
+            MultipartChecksum::Composite,
+            WriteCondition::Always,
+        )
+        .await
+        .expect("complete");
+    let rec = o
+        .node
+        .head_object(&o.bucket, &key, None)
+        .await
+        .expect("head");
+    assert_eq!(rec.blake3, vec![digest(&parts[0]), digest(&parts[1])]);
+    // A delete marker has none.
+    o.node
+        .set_versioning(&o.bucket, Versioning::Enabled)
+        .await
+        .expect("versioning");
+    let out = o
+        .node
+        .delete_object(&o.bucket, &key, None, false)
+        .await
+        .expect("delete");
+    let Some(VersionRef::Id(id)) = out.version else {
+        panic!("a versioned delete makes a marker: {out:?}");
+    };
+    assert!(out.delete_marker);
+    let marker = o
+        .node
+        .store()
+        .meta()
+        .version(&o.bucket, &key, &id)
+        .expect("read")
+        .expect("marker");
+    assert!(marker.blake3.is_empty());
+}

@@ -223,6 +223,7 @@ impl Store {
             created: self.inner.clock.now(),
             checksums: seg.checksum.into_iter().collect(),
             segment: seg.record,
+            blake3: Some(seg.blake3),
         };
         let store = self.clone();
         let info = PartInfo::from(&part);
@@ -385,6 +386,12 @@ impl Store {
             inline: false,
             composite_checksum: composite,
             system: upload.system.clone(),
+            // A part uploaded by a release before the digests leaves the object without.
+            blake3: used
+                .iter()
+                .map(|p| p.blake3)
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default(),
         };
         let replaced = if null_version {
             self.null_version(bucket, key)?

@@ -925,6 +925,7 @@ fn complete_queues_missing_shards_in_its_own_commit() {
         inline: false,
         composite_checksum: false,
         system: crate::meta::SystemMeta::default(),
+        blake3: Vec::new(),
     };
     let refused = n.store.inner.meta.finish_upload(
         &upload,

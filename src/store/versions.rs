@@ -377,6 +377,7 @@ impl Store {
                     inline: false,
                     composite_checksum: false,
                     system: crate::meta::SystemMeta::default(),
+                    blake3: Vec::new(),
                 };
                 let replaced = if null {
                     self.null_version(bucket, key)?

@@ -84,6 +84,8 @@ pub(super) struct WrittenSegment {
     /// The whole body, when it is small enough to be kept inline.
     pub(super) inline: Option<Bytes>,
     pub(super) md5: [u8; 16],
+    /// BLAKE3 of the body as received.
+    pub(super) blake3: [u8; 32],
     pub(super) checksum: Option<Checksum>,
     pub(super) len: u64,
     pub(super) missing: Vec<u16>,
@@ -158,6 +160,7 @@ impl Store {
             inline: seg.inline.is_some(),
             composite_checksum: false,
             system: opts.system,
+            blake3: vec![seg.blake3],
         };
         let inline = seg.inline.as_ref().map(|b| InlineRecord {
             blake3: *blake3::hash(b).as_bytes(),
@@ -247,6 +250,7 @@ impl Store {
         let first = reader.next().await?;
         if first.is_empty() {
             let md5 = Md5::default().finish();
+            let blake3 = *blake3::hash(&[]).as_bytes();
             let checksum = opts
                 .checksum
                 .as_ref()
@@ -256,6 +260,7 @@ impl Store {
                 record: None,
                 inline: None,
                 md5,
+                blake3,
                 checksum,
                 len: 0,
                 missing: Vec::new(),
@@ -266,6 +271,7 @@ impl Store {
             let mut md5 = Md5::default();
             md5.update(&first);
             let md5 = md5.finish();
+            let blake3 = *blake3::hash(&first).as_bytes();
             let checksum = opts.checksum.as_ref().map(|c| {
                 let mut h = ChecksumHasher::new(c.algorithm);
                 h.update(&first);
@@ -277,6 +283,7 @@ impl Store {
                 len: first.len() as u64,
                 inline: Some(first),
                 md5,
+                blake3,
                 checksum,
                 missing: Vec::new(),
             });
@@ -314,13 +321,14 @@ impl Store {
         })
         .await??;
 
-        type Hashes = (Md5, Option<ChecksumHasher>);
+        type Hashes = (Md5, Option<ChecksumHasher>, blake3::Hasher);
         let result: Result<(ShardSet, Hashes, u64), StoreError> = async {
             let mut hashes: Hashes = (
                 Md5::default(),
                 opts.checksum
                     .as_ref()
                     .map(|c| ChecksumHasher::new(c.algorithm)),
+                blake3::Hasher::new(),
             );
             let mut len = 0u64;
             let mut stripe = first;
@@ -340,6 +348,7 @@ impl Store {
                     if let Some(c) = &mut hashes.1 {
                         c.update(&s1);
                     }
+                    hashes.2.update(&s1);
                     hashes
                 });
                 let encode = tokio::task::spawn_blocking(move || {
@@ -358,7 +367,7 @@ impl Store {
             }
         }
         .await;
-        let (set, (md5, checksum), len) = match result {
+        let (set, (md5, checksum, whole), len) = match result {
             Ok(v) => v,
             Err(e) => {
                 self.discard_pending(id);
@@ -366,6 +375,7 @@ impl Store {
             }
         };
         let md5 = md5.finish();
+        let blake3 = *whole.finalize().as_bytes();
         let checksum = checksum.map(ChecksumHasher::finish);
         if let Err(e) = finish_checks(opts, md5, checksum.as_ref(), len) {
             drop(set);
@@ -405,6 +415,7 @@ impl Store {
                 shards,
             }),
             md5,
+            blake3,
             checksum,
             len,
             missing,

@@ -36,6 +36,7 @@ fn version() -> VersionRecord {
         inline: false,
         composite_checksum: false,
         system: crate::meta::SystemMeta::default(),
+        blake3: Vec::new(),
     }
 }
 
