@@ -210,7 +210,26 @@ pub struct Stamped {
 
 impl Record for Stamped {
     const NAME: &'static str = "command";
-    const FORMAT: u8 = 1;
+    // 2: the version and part records inside commands carry their BLAKE3 digests.
+    const FORMAT: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
+        if version != 1 {
+            return None;
+        }
+        // Format 1 embedded version and part records without digests. No release wrote a
+        // command to disk or sent one (one node applies them as they are made), so only
+        // the kinds that embed neither are read (RemoveVersion, UpdateLock,
+        // UpdateBucket: their bytes are unchanged); the others are refused, never
+        // guessed at (a shorter record would shift every field after it).
+        Some(match body.first() {
+            Some(1..=3) => crate::meta::record::decode_body(Self::NAME, body),
+            _ => Err(MetaError::Decode {
+                record: Self::NAME,
+                message: "a format-1 command that embeds a version or part record".into(),
+            }),
+        })
+    }
 }
 
 /// What an applied command answers.

@@ -190,13 +190,17 @@ impl Args {
         Ok(parent.join("stele-keys"))
     }
 
-    /// The listeners' certificate and key files: the flags, else the config file's.
+    /// The listeners' certificate and key files, as a pair from one place: the flags (or
+    /// variables) when either is given, else the config file's.
+    ///
+    /// # Errors
+    /// The config file cannot be read.
     pub fn tls_files(&self) -> Result<(Option<PathBuf>, Option<PathBuf>), ConfigError> {
+        if self.tls_cert.is_some() || self.tls_key.is_some() {
+            return Ok((self.tls_cert.clone(), self.tls_key.clone()));
+        }
         let file = self.file()?;
-        Ok((
-            self.tls_cert.clone().or(file.tls_cert),
-            self.tls_key.clone().or(file.tls_key),
-        ))
+        Ok((file.tls_cert, file.tls_key))
     }
 
     pub fn admin_addr(&self) -> Result<String, ConfigError> {

@@ -72,6 +72,11 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let (s3_local, admin_local) = (s3_listener.local_addr()?, admin_listener.local_addr()?);
     let (tls_cert, tls_key) = args.tls_files()?;
     let cert_given = tls_cert.is_some() || tls_key.is_some();
+    if cert_given && args.tls == tls::Mode::Off {
+        tracing::warn!(
+            "--tls off: the given certificate is not used; both listeners serve plain HTTP"
+        );
+    }
     let s3_tls = args.tls.serves_tls(s3_local.ip(), cert_given);
     let admin_tls = args.tls.serves_tls(admin_local.ip(), cert_given);
     let tls = if s3_tls || admin_tls {
@@ -116,15 +121,15 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         tracing::info!(disk = %d.id, path = %d.path.display(), state = ?d.state, "disk");
     }
     // Tests and scripts wait for this line; with port 0 it is how they learn the ports.
+    // Before the ready line: a SIGHUP sent once the node is ready must never find the
+    // default action (which ends the process).
+    reload_on_sighup(tls.clone());
     let scheme = |on: bool| if on { "https" } else { "http" };
     println!(
         "stele-server ready s3={}://{s3_local} admin={}://{admin_local}",
         scheme(s3_tls),
         scheme(admin_tls),
     );
-    if let Some(t) = &tls {
-        reload_on_sighup(t.clone());
-    }
     let acceptor = |on: bool| tls.as_ref().filter(|_| on).map(tls::Tls::acceptor);
     let (tx, rx) = watch::channel(false);
     let metrics = Arc::new(metrics::Metrics::default());
@@ -208,8 +213,9 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
 }
 
 /// SIGHUP reloads the listeners' certificate: new handshakes get the new one, open
-/// connections keep theirs; files that do not load leave the current one in use.
-fn reload_on_sighup(tls: tls::Tls) {
+/// connections keep theirs; files that do not load leave the current one in use. Without
+/// TLS it is logged and changes nothing (it never stops the node).
+fn reload_on_sighup(tls: Option<tls::Tls>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot watch SIGHUP: the TLS certificate reloads only on restart");
@@ -217,6 +223,12 @@ fn reload_on_sighup(tls: tls::Tls) {
     };
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
+            let Some(tls) = &tls else {
+                tracing::info!(
+                    "SIGHUP: no TLS certificate to reload (the listeners serve plain HTTP)"
+                );
+                continue;
+            };
             match tls.reload() {
                 Ok(fingerprint) => {
                     tracing::info!(%fingerprint, "TLS certificate reloaded");

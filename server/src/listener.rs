@@ -18,6 +18,14 @@ const HANDSHAKE: Duration = Duration::from_secs(10);
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionRefused | K::ConnectionAborted | K::ConnectionReset
+    )
+}
+
 /// Serves `listener` until `shutdown` turns true: each accepted connection (after its TLS
 /// handshake, with `tls`) gets the service `service_for` makes for its peer address.
 ///
@@ -43,15 +51,22 @@ where
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     loop {
-        let (socket, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
             _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let (socket, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // A connection that died before it was accepted is the client's
+                // business; anything else (out of file descriptors) would repeat at once:
+                // wait a second, as axum's serve does.
+                if !is_connection_error(&e) {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                continue;
+            }
         };
         // Small responses must not wait for Nagle's algorithm and delayed ACKs.
         let _ = socket.set_nodelay(true);

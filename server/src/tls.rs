@@ -82,6 +82,11 @@ impl Source {
                 let dir = key_dir.join("tls");
                 let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
                 if !cert.exists() || !key.exists() {
+                    if cert.exists() || key.exists() {
+                        // A crash between the two writes, or a file lost: clients that
+                        // pinned the old certificate will see a new fingerprint.
+                        tracing::warn!(dir = %dir.display(), "half a generated TLS pair found: making a new certificate (pinned fingerprints change)");
+                    }
                     generate(&dir, &cert, &key, names)?;
                 }
                 Ok(Self {
@@ -114,6 +119,8 @@ fn generate(dir: &Path, cert: &Path, key: &Path, names: &[String]) -> anyhow::Re
         .with_context(|| format!("cannot restrict {}", dir.display()))?;
     let write = |path: &Path, body: &str, mode: u32| -> anyhow::Result<()> {
         let tmp = path.with_extension("tmp");
+        // A leftover from a crash keeps its mode when reopened: start afresh.
+        let _ = fs::remove_file(&tmp);
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -129,6 +136,10 @@ fn generate(dir: &Path, cert: &Path, key: &Path, names: &[String]) -> anyhow::Re
     // The key first: a certificate is never on disk without its key.
     write(key, &made.key_pair.serialize_pem(), 0o600)?;
     write(cert, &made.cert.pem(), 0o644)?;
+    // The renames are durable before the fingerprint is printed (and pinned by clients).
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))?;
     Ok(())
 }
 

@@ -386,9 +386,11 @@ impl Store {
             inline: false,
             composite_checksum: composite,
             system: upload.system.clone(),
-            // A part uploaded by a release before the digests leaves the object without.
+            // One per segment, in order (an empty part has neither); a part uploaded by a
+            // release before the digests leaves the object without.
             blake3: used
                 .iter()
+                .filter(|p| p.segment.is_some())
                 .map(|p| p.blake3)
                 .collect::<Option<Vec<_>>>()
                 .unwrap_or_default(),

@@ -163,7 +163,8 @@ impl Store {
             blake3: vec![seg.blake3],
         };
         let inline = seg.inline.as_ref().map(|b| InlineRecord {
-            blake3: *blake3::hash(b).as_bytes(),
+            // The body's digest, computed once as it was received.
+            blake3: seg.blake3,
             data: b.to_vec(),
         });
         let store = self.clone();

@@ -333,7 +333,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("clock", "018001"),
     (
         "command",
-        "010203626b74016b010101010101010101010101010101010001008201018001820106",
+        "020203626b74016b010101010101010101010101010101010001008201018001820106",
     ),
     ("clock-anomalies", "010201800105"),
     (
@@ -542,4 +542,25 @@ fn a_format_1_stamp_is_upgraded_and_a_newer_one_refused() {
         LocalDisk::open(spec),
         Err(DiskError::UnknownStampFormat { format: 3, .. })
     ));
+}
+
+/// A command of format 1 that embeds no version or part record (here the pinned
+/// `UpdateLock`) reads as today's; one that embeds a version record is refused rather
+/// than misread.
+#[test]
+fn commands_of_format_1_read_where_their_bytes_are_unchanged() {
+    let (_, hex) = GOLDEN
+        .iter()
+        .find(|(n, _)| *n == "command")
+        .expect("pinned");
+    let mut bytes = hex::decode(hex).expect("hex");
+    let now = crate::command::Stamped::decode(&bytes).expect("current");
+    bytes[0] = 1;
+    assert_eq!(
+        crate::command::Stamped::decode(&bytes).expect("format 1"),
+        now
+    );
+    // CommitVersion is variant 0 of MetaCommand.
+    bytes[1] = 0;
+    assert!(crate::command::Stamped::decode(&bytes).is_err());
 }

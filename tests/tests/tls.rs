@@ -230,6 +230,11 @@ fn a_generated_certificate_serves_both_listeners_and_clients_verify_it() {
         .env_remove("AWS_CA_BUNDLE");
     let out = no_ca.output().expect("aws");
     assert!(!out.status.success(), "an untrusted certificate must fail");
+    assert!(
+        text(&out).contains("SSL") || text(&out).contains("certificate"),
+        "refused for its certificate: {}",
+        text(&out)
+    );
 
     // curl on the admin listener with the same CA.
     let out = Command::new("curl")
@@ -365,7 +370,17 @@ fn sighup_swaps_the_certificate_for_new_handshakes_and_keeps_open_connections() 
     // A broken file on reload changes nothing: handshakes keep the second certificate.
     std::fs::write(&cert, "not a certificate").expect("break");
     hup(server.pid());
-    std::thread::sleep(Duration::from_millis(500));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&server.stderr_log)
+        .unwrap_or_default()
+        .contains("TLS certificate not reloaded")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the failed reload was not logged"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (_, fp) = connect(&addr);
     assert_eq!(fp, second);
     assert_eq!(health(&mut open, &addr), 200);

@@ -118,7 +118,15 @@ impl AdminClient {
             .parse()
             .with_context(|| format!("bad admin URL {url:?}"))?;
         let tls = match uri.scheme_str() {
-            Some("http") => None,
+            Some("http") => {
+                if trust.is_some() {
+                    bail!(
+                        "{url} is plain http: --ca/--fingerprint (STELE_CA, STELE_FINGERPRINT) \
+                         apply to an https:// admin URL only"
+                    );
+                }
+                None
+            }
             Some("https") => Some(trust.with_context(|| {
                 format!(
                     "{url} is https: give the node's certificate as --ca FILE (its \
