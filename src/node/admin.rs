@@ -8,7 +8,8 @@ use crate::alert::{Alert, QueuedAlert, SinkRecord};
 use crate::control::{ControlError, Outcome};
 use crate::disk::DiskStatus;
 use crate::identity::{
-    ApprovalRecord, Grant, IdentityError, KeyRecord, NewKey, Plane, Privileged, Scope, UserRecord,
+    ApprovalRecord, Grant, Identities, IdentityError, KeyRecord, NewKey, Plane, Privileged, Scope,
+    UserRecord,
 };
 use crate::lock::ClockStatus;
 use crate::meta::{DefaultRetention, MetaError, QueueLengths, RetentionPolicy};
@@ -59,9 +60,20 @@ impl Node {
         name: &str,
         grants: Vec<Grant>,
     ) -> Result<UserWithKeys, IdentityError> {
+        self.user_write(name, move |ids, n| ids.create_user(n, grants))
+            .await
+    }
+
+    /// Runs a write on user `name` on the blocking pool; the user as it is then, with its
+    /// keys.
+    async fn user_write(
+        &self,
+        name: &str,
+        write: impl FnOnce(&Identities, &str) -> Result<UserRecord, IdentityError> + Send + 'static,
+    ) -> Result<UserWithKeys, IdentityError> {
         let (ids, name) = (self.control.identities_handle(), name.to_owned());
         offload(move || {
-            let u = ids.create_user(&name, grants)?;
+            let u = write(&ids, &name)?;
             let keys = ids.keys_of(&u.name)?;
             Ok((u, keys))
         })
@@ -77,13 +89,8 @@ impl Node {
         name: &str,
         grants: Vec<Grant>,
     ) -> Result<UserWithKeys, IdentityError> {
-        let (ids, name) = (self.control.identities_handle(), name.to_owned());
-        offload(move || {
-            let u = ids.set_grants(&name, grants)?;
-            let keys = ids.keys_of(&u.name)?;
-            Ok((u, keys))
-        })
-        .await
+        self.user_write(name, move |ids, n| ids.set_grants(n, grants))
+            .await
     }
 
     /// Disables or enables a user (a disabled user's keys authenticate nothing).
@@ -95,13 +102,8 @@ impl Node {
         name: &str,
         disabled: bool,
     ) -> Result<UserWithKeys, IdentityError> {
-        let (ids, name) = (self.control.identities_handle(), name.to_owned());
-        offload(move || {
-            let u = ids.set_disabled(&name, disabled)?;
-            let keys = ids.keys_of(&u.name)?;
-            Ok((u, keys))
-        })
-        .await
+        self.user_write(name, move |ids, n| ids.set_disabled(n, disabled))
+            .await
     }
 
     /// Deletes a user (an administrator: a privileged operation); see
