@@ -228,6 +228,18 @@ pub struct LifecycleWorker {
     control: Control,
 }
 
+impl crate::background::runner::PassStatus for LifecycleStatus {
+    type Report = PassReport;
+    fn last_report(&self) -> Option<PassReport> {
+        self.last_pass.clone()
+    }
+    fn set_runner(&mut self, paused: bool, failed_passes: u64, last_failure: Option<String>) {
+        self.paused = paused;
+        self.failed_passes = failed_passes;
+        self.last_failure = last_failure;
+    }
+}
+
 impl LifecycleWorker {
     /// A worker that starts a pass every `interval` and examines at most `rate_limit`
     /// versions a second (at least 1).
@@ -255,21 +267,13 @@ impl LifecycleWorker {
 
     /// A copy of the status, with the runner's pause state and failures.
     pub fn status(&self) -> LifecycleStatus {
-        let mut st = self.with_status(|s| s.clone());
-        st.paused = self.control.paused();
-        st.failed_passes = self.control.failed_passes();
-        st.last_failure = self.control.last_failure();
-        st
+        crate::background::runner::read_status(&self.status, &self.control)
     }
 
     /// Starts a pass and waits for it to end: `None` at once while paused, its report if
     /// it finished, why not if it failed.
     pub async fn run_and_wait(&self) -> Option<Result<PassReport, String>> {
-        let end = self.control.run_and_wait().await?;
-        Some(end.map(|()| {
-            self.with_status(|s| s.last_pass.clone())
-                .unwrap_or_default()
-        }))
+        crate::background::runner::run_and_report(&self.status, &self.control).await
     }
 
     fn load_checkpoint(&self) -> Option<Checkpoint> {

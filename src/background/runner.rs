@@ -353,6 +353,44 @@ pub fn load_checkpoint<R: crate::meta::Record>(meta: &crate::meta::Meta, key: &s
         .and_then(|b| R::decode(&b).ok())
 }
 
+/// The status of a pass worker that reports each pass (scrub, lifecycle): its own
+/// fields, plus the runner's pause state and failures copied in when it is read.
+pub(crate) trait PassStatus: Clone {
+    /// What one finished pass reports.
+    type Report: Clone + Default;
+    /// The report of the last finished pass.
+    fn last_report(&self) -> Option<Self::Report>;
+    /// Copies the runner's state in.
+    fn set_runner(&mut self, paused: bool, failed_passes: u64, last_failure: Option<String>);
+}
+
+/// A worker's status behind its lock, as read: a copy with the runner's state.
+pub(crate) fn read_status<S: PassStatus>(status: &std::sync::Mutex<S>, control: &Control) -> S {
+    let mut st = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    st.set_runner(
+        control.paused(),
+        control.failed_passes(),
+        control.last_failure(),
+    );
+    st
+}
+
+/// Starts a pass and waits for it to end: `None` at once while paused, the pass's report
+/// if it finished, why not if it failed.
+pub(crate) async fn run_and_report<S: PassStatus>(
+    status: &std::sync::Mutex<S>,
+    control: &Control,
+) -> Option<Result<S::Report, String>> {
+    let end = control.run_and_wait().await?;
+    Some(end.map(|()| {
+        status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_report()
+            .unwrap_or_default()
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicBool;

@@ -195,6 +195,18 @@ pub struct ScrubWorker {
     control: Control,
 }
 
+impl crate::background::runner::PassStatus for ScrubStatus {
+    type Report = ScrubReport;
+    fn last_report(&self) -> Option<ScrubReport> {
+        self.last_pass.clone()
+    }
+    fn set_runner(&mut self, paused: bool, failed_passes: u64, last_failure: Option<String>) {
+        self.paused = paused;
+        self.failed_passes = failed_passes;
+        self.last_failure = last_failure;
+    }
+}
+
 impl ScrubWorker {
     /// A worker that starts a pass every `interval` and verifies at most
     /// `rate_bytes_per_sec` bytes a second (at least 1); `alerts` receives what it finds.
@@ -222,21 +234,13 @@ impl ScrubWorker {
 
     /// A copy of the status, with the runner's pause state and failures.
     pub fn status(&self) -> ScrubStatus {
-        let mut st = self.with_status(|s| s.clone());
-        st.paused = self.control.paused();
-        st.failed_passes = self.control.failed_passes();
-        st.last_failure = self.control.last_failure();
-        st
+        crate::background::runner::read_status(&self.status, &self.control)
     }
 
     /// Starts a pass and waits for it to end: `None` at once while paused, its report if
     /// it finished, why not if it failed.
     pub async fn run_and_wait(&self) -> Option<Result<ScrubReport, String>> {
-        let end = self.control.run_and_wait().await?;
-        Some(end.map(|()| {
-            self.with_status(|s| s.last_pass.clone())
-                .unwrap_or_default()
-        }))
+        crate::background::runner::run_and_report(&self.status, &self.control).await
     }
 
     fn raise(&self, alert: Alert) {
