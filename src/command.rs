@@ -211,28 +211,31 @@ pub struct Stamped {
 impl Record for Stamped {
     const NAME: &'static str = "command";
     // 2: the version and part records inside commands carry their BLAKE3 digests.
-    const FORMAT: u8 = 2;
+    // 3: the version records inside carry their origin.
+    const FORMAT: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
-        if version != 1 {
-            return None;
-        }
-        // Format 1 embedded version and part records without digests. No release wrote a
-        // command to disk or sent one (one node applies them as they are made), so only
-        // the kinds that embed neither are read (RemoveVersion, UpdateLock,
-        // UpdateBucket: their bytes are unchanged); the others are refused, never
-        // guessed at (a shorter record would shift every field after it).
+        // No release wrote a command to disk or sent one (one node applies them as they
+        // are made), so only the kinds whose bytes did not change since are read: format
+        // 1 embedded version and part records without digests, so RemoveVersion,
+        // UpdateLock and UpdateBucket (variants 1..=3); format 2 version records without
+        // their origin, so those, CommitPart (4) and Identity (6) too. The others are
+        // refused, never guessed at (a shorter record would shift every field after it).
+        let readable = match version {
+            1 => |v: u8| (1..=3).contains(&v),
+            2 => |v: u8| (1..=4).contains(&v) || v == 6,
+            _ => return None,
+        };
         Some(match body.first() {
-            Some(1..=3) => crate::meta::record::decode_body(Self::NAME, body),
+            Some(&v) if readable(v) => crate::meta::record::decode_body(Self::NAME, body),
             _ => Err(MetaError::Decode {
                 record: Self::NAME,
-                message: "a format-1 command that embeds a version or part record".into(),
+                message: format!("a format-{version} command that embeds a version record"),
             }),
         })
     }
 }
 
-/// What an applied command answers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The version was committed.

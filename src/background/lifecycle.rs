@@ -460,7 +460,13 @@ impl LifecycleWorker {
             let r = match action {
                 Action::Expire => self
                     .store
-                    .delete_object_blocking(bucket, key, None, false)
+                    .delete_object_blocking(
+                        bucket,
+                        key,
+                        None,
+                        false,
+                        crate::meta::Origin::Lifecycle,
+                    )
                     .map(|o| o.delete_marker),
                 Action::Remove => self
                     .store
@@ -570,6 +576,7 @@ mod tests {
             composite_checksum: false,
             system: crate::meta::SystemMeta::default(),
             blake3: Vec::new(),
+            origin: crate::meta::Origin::Client,
         }
     }
 

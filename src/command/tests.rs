@@ -41,6 +41,7 @@ fn version(n: u8) -> VersionRecord {
         composite_checksum: false,
         system: SystemMeta::default(),
         blake3: Vec::new(),
+        origin: crate::meta::Origin::Client,
     }
 }
 
@@ -377,7 +378,7 @@ fn a_commit_command_keeps_its_bytes() {
     assert_eq!(Stamped::decode(&bytes).expect("decode"), c);
     assert_eq!(
         hex::encode(&bytes),
-        "020004636d6473016b010101010101010101010101010101018080c489e5c5b2060000026531000000000000000000000000000000000000008080c489e5c5b2068080c489e5c5b2068080c489e5c5b206"
+        "030004636d6473016b010101010101010101010101010101018080c489e5c5b206000002653100000000000000000000000000000000000000008080c489e5c5b2068080c489e5c5b2068080c489e5c5b206"
     );
 }
 
@@ -564,6 +565,6 @@ mod identity {
         };
         let bytes = c.encode().expect("encode");
         assert_eq!(Stamped::decode(&bytes).expect("decode"), c);
-        assert_eq!(hex::encode(&bytes), "020601017501010a0a0a");
+        assert_eq!(hex::encode(&bytes), "030601017501010a0a0a");
     }
 }

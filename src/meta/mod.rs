@@ -20,8 +20,8 @@ use std::sync::Mutex;
 use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 pub use record::{
     BelowMinimum, BucketActivity, BucketRecord, CompletedUpload, DefaultRetention, InlineRecord,
-    LifecycleConfig, LifecycleRule, LockRecord, LockRequest, PartRecord, PendingRecord, Record,
-    RepairReason, RepairRecord, Retention, RetentionMode, RetentionPeriod, RetentionPolicy,
+    LifecycleConfig, LifecycleRule, LockRecord, LockRequest, Origin, PartRecord, PendingRecord,
+    Record, RepairReason, RepairRecord, Retention, RetentionMode, RetentionPeriod, RetentionPolicy,
     SegmentRecord, ShardPlacement, ShardRecord, SystemMeta, TagSet, UploadRecord, VersionKind,
     VersionRecord, Versioning,
 };

@@ -348,6 +348,24 @@ pub struct VersionRecord {
     /// recomputes and compares. Empty for a delete marker, and for records older than
     /// format 7 or with a part uploaded before it.
     pub blake3: Vec<[u8; 32]>,
+    /// Who made the version: decides whether site replication sends it on and what
+    /// `x-amz-replication-status` it answers. Format 8 on; older records read as
+    /// [`Origin::Client`].
+    pub origin: Origin,
+}
+
+/// Where a version came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Origin {
+    /// A client's write through S3 (PUT, copy, Complete, DeleteObject).
+    #[default]
+    Client,
+    /// The store's own lifecycle worker (an expiration's delete marker): never replicated,
+    /// as S3 replication does not replicate lifecycle actions.
+    Lifecycle,
+    /// Received from a peer site by replication, with the source's id and creation time:
+    /// never replicated on, and answers `x-amz-replication-status: REPLICA`.
+    Replica,
 }
 
 /// The HTTP headers Amazon S3 stores with an object and returns on GET and HEAD
@@ -369,10 +387,14 @@ pub struct SystemMeta {
 
 impl Record for VersionRecord {
     const NAME: &'static str = "version";
-    const FORMAT: u8 = 7;
+    const FORMAT: u8 = 8;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
         let v3 = match version {
+            // Format 7: before the origin.
+            7 => {
+                return Some(decode_body::<VersionRecordV7>(Self::NAME, body).map(Into::into));
+            }
             // Format 6 (disks by UUID) and 5 (by node-local id): the fields before the
             // whole-object BLAKE3.
             5 | 6 => {
@@ -387,6 +409,47 @@ impl Record for VersionRecord {
             _ => return None,
         };
         Some(v3.map(VersionRecordV4::from).map(Into::into))
+    }
+}
+
+/// Format 7 of [`VersionRecord`]: before the origin (every version was a client's).
+#[derive(Deserialize)]
+struct VersionRecordV7 {
+    version_id: VersionId,
+    created: Timestamp,
+    kind: VersionKind,
+    size: u64,
+    etag: String,
+    content_type: Option<String>,
+    user_meta: Vec<(String, String)>,
+    checksums: Vec<Checksum>,
+    segments: Vec<SegmentRecord>,
+    null_version: bool,
+    inline: bool,
+    composite_checksum: bool,
+    system: SystemMeta,
+    blake3: Vec<[u8; 32]>,
+}
+
+impl From<VersionRecordV7> for VersionRecord {
+    fn from(v: VersionRecordV7) -> Self {
+        VersionRecord {
+            version_id: v.version_id,
+            created: v.created,
+            kind: v.kind,
+            size: v.size,
+            etag: v.etag,
+            content_type: v.content_type,
+            user_meta: v.user_meta,
+            checksums: v.checksums,
+            segments: v.segments,
+            null_version: v.null_version,
+            inline: v.inline,
+            composite_checksum: v.composite_checksum,
+            system: v.system,
+            blake3: v.blake3,
+            origin: Origin::Client,
+        }
     }
 }
 
@@ -425,6 +488,7 @@ impl From<VersionRecordV6> for VersionRecord {
             composite_checksum: v.composite_checksum,
             system: v.system,
             blake3: Vec::new(),
+            origin: Origin::Client,
         }
     }
 }
@@ -463,6 +527,7 @@ impl From<VersionRecordV4> for VersionRecord {
             composite_checksum: v.composite_checksum,
             system: SystemMeta::default(),
             blake3: Vec::new(),
+            origin: Origin::Client,
         }
     }
 }
@@ -1008,6 +1073,7 @@ mod tests {
             composite_checksum: false,
             system: SystemMeta::default(),
             blake3: Vec::new(),
+            origin: Origin::Client,
         }
     }
 

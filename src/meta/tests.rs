@@ -176,6 +176,7 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
                 composite_checksum: false,
                 system: SystemMeta::default(),
                 blake3: Vec::new(),
+                origin: crate::meta::Origin::Client,
             };
             meta.commit_version(&NewVersion {
                 bucket: &bucket,

@@ -394,6 +394,7 @@ impl Store {
                 .map(|p| p.blake3)
                 .collect::<Option<Vec<_>>>()
                 .unwrap_or_default(),
+            origin: crate::meta::Origin::Client,
         };
         let replaced = if null_version {
             self.null_version(bucket, key)?

@@ -926,6 +926,7 @@ fn complete_queues_missing_shards_in_its_own_commit() {
         composite_checksum: false,
         system: crate::meta::SystemMeta::default(),
         blake3: Vec::new(),
+        origin: crate::meta::Origin::Client,
     };
     let refused = n.store.inner.meta.finish_upload(
         &upload,

@@ -322,17 +322,20 @@ impl Store {
         let store = self.clone();
         let (b, k, v) = (bucket.clone(), key.clone(), version.copied());
         tokio::task::spawn_blocking(move || {
-            store.delete_object_blocking(&b, &k, v.as_ref(), bypass)
+            store.delete_object_blocking(&b, &k, v.as_ref(), bypass, crate::meta::Origin::Client)
         })
         .await?
     }
 
+    /// [`Store::delete_object`] on the calling thread; a delete marker it adds records
+    /// `origin` (the lifecycle worker's markers are never replicated).
     pub(crate) fn delete_object_blocking(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         version: Option<&VersionRef>,
         bypass: bool,
+        origin: crate::meta::Origin,
     ) -> Result<DeleteOutcome, StoreError> {
         let b = self.bucket(bucket)?;
         if let Some(v) = version {
@@ -378,6 +381,7 @@ impl Store {
                     composite_checksum: false,
                     system: crate::meta::SystemMeta::default(),
                     blake3: Vec::new(),
+                    origin,
                 };
                 let replaced = if null {
                     self.null_version(bucket, key)?

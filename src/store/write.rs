@@ -161,6 +161,7 @@ impl Store {
             composite_checksum: false,
             system: opts.system,
             blake3: vec![seg.blake3],
+            origin: crate::meta::Origin::Client,
         };
         let inline = seg.inline.as_ref().map(|b| InlineRecord {
             // The body's digest, computed once as it was received.

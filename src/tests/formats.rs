@@ -93,6 +93,7 @@ fn current() -> Vec<(&'static str, String)> {
                 expires: Some(T2),
             },
             blake3: vec![[0x3b; 32]],
+            origin: crate::meta::Origin::Replica,
         }),
         entry(LockRecord {
             retention: Some(Retention {
@@ -292,7 +293,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("bucket", "0203626b7480010101010001020101010109010101"),
     (
         "version",
-        "07010101010101010101010101010101018001000501650103742f7001016101620101040102030401020202020202020202020202020202020201802005010264300107070707070707070707070707070707070707070707070707070707070707070001000104677a69700001016400018201013b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b",
+        "08010101010101010101010101010101018001000501650103742f7001016101620101040102030401020202020202020202020202020202020201802005010264300107070707070707070707070707070707070707070707070707070707070707070001000104677a69700001016400018201013b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b02",
     ),
     ("lock", "010101820101"),
     ("lifecycle", "010101720102702f0103000104000105"),
@@ -333,7 +334,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("clock", "018001"),
     (
         "command",
-        "020203626b74016b010101010101010101010101010101010001008201018001820106",
+        "030203626b74016b010101010101010101010101010101010001008201018001820106",
     ),
     ("clock-anomalies", "010201800105"),
     (
@@ -362,6 +363,10 @@ fn records_naming_disks_decode_their_previous_format() {
 }
 
 /// `version` at format 6 and `part` at format 2, as pinned before the BLAKE3 digests.
+/// A version record of format 7 (before the origin): the pinned record's bytes without
+/// its last field.
+const VERSION_V7: &str = "07010101010101010101010101010101018001000501650103742f7001016101620101040102030401020202020202020202020202020202020201802005010264300107070707070707070707070707070707070707070707070707070707070707070001000104677a69700001016400018201013b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b";
+
 const VERSION_V6: &str = "06010101010101010101010101010101018001000501650103742f7001016101620101040102030401020202020202020202020202020202020201802005010264300107070707070707070707070707070707070707070707070707070707070707070001000104677a69700001016400018201";
 const PART_V2: &str = "02030165058001010104010203040102020202020202020202020202020202020180200501026430010707070707070707070707070707070707070707070707070707070707070707";
 
@@ -390,6 +395,11 @@ fn records_before_the_digests_decode_without_one() {
     }
     check::<VersionRecord>("version", VERSION_V6, [5, 6], |mut v| {
         v.blake3.clear();
+        v.origin = crate::meta::Origin::Client;
+        v
+    });
+    check::<VersionRecord>("version", VERSION_V7, [7, 7], |mut v| {
+        v.origin = crate::meta::Origin::Client;
         v
     });
     check::<PartRecord>("part", PART_V2, [1, 2], |mut p| {
@@ -544,23 +554,29 @@ fn a_format_1_stamp_is_upgraded_and_a_newer_one_refused() {
     ));
 }
 
-/// A command of format 1 that embeds no version or part record (here the pinned
+/// A command of an older format whose bytes did not change (here the pinned
 /// `UpdateLock`) reads as today's; one that embeds a version record is refused rather
 /// than misread.
 #[test]
-fn commands_of_format_1_read_where_their_bytes_are_unchanged() {
+fn commands_of_older_formats_read_where_their_bytes_are_unchanged() {
     let (_, hex) = GOLDEN
         .iter()
         .find(|(n, _)| *n == "command")
         .expect("pinned");
-    let mut bytes = hex::decode(hex).expect("hex");
-    let now = crate::command::Stamped::decode(&bytes).expect("current");
-    bytes[0] = 1;
-    assert_eq!(
-        crate::command::Stamped::decode(&bytes).expect("format 1"),
-        now
-    );
-    // CommitVersion is variant 0 of MetaCommand.
-    bytes[1] = 0;
-    assert!(crate::command::Stamped::decode(&bytes).is_err());
+    for format in [1, 2] {
+        let mut bytes = hex::decode(hex).expect("hex");
+        let now = crate::command::Stamped::decode(&bytes).expect("current");
+        bytes[0] = format;
+        assert_eq!(
+            crate::command::Stamped::decode(&bytes).expect("older format"),
+            now,
+            "format {format}"
+        );
+        // CommitVersion is variant 0 of MetaCommand.
+        bytes[1] = 0;
+        assert!(
+            crate::command::Stamped::decode(&bytes).is_err(),
+            "format {format}"
+        );
+    }
 }

@@ -37,6 +37,7 @@ fn version() -> VersionRecord {
         composite_checksum: false,
         system: crate::meta::SystemMeta::default(),
         blake3: Vec::new(),
+        origin: crate::meta::Origin::Client,
     }
 }
 
