@@ -236,6 +236,7 @@ impl Record for Stamped {
     }
 }
 
+/// What an applied command answers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The version was committed.
