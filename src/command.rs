@@ -24,8 +24,11 @@ use crate::lock::{self, LockError, Now, PolicyChange};
 use crate::meta::{
     Batch, BucketRecord, CompletedUpload, DefaultRetention, FinishedVersion, InlineRecord,
     LockRecord, Meta, MetaError, NewVersion, PartRecord, Record, RepairRecord, Retention,
-    RetentionPolicy, Space, TagSet, UploadRecord, VersionRecord, Versioning, WriteCondition,
+    RetentionPolicy, Space, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
+    WriteCondition,
 };
+use crate::replication::log::LogOp;
+use crate::replication::{ReplicationChange, ReplicationError, ReplicationOutcome};
 use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
 
 /// A check-then-write on the metadata, as data.
@@ -88,6 +91,10 @@ pub enum MetaCommand {
     /// [`Outcome::Identity`]. Appended last: the encodings of the variants above are
     /// unchanged.
     Identity(IdentityChange),
+    /// A replication peer, rule, acknowledgement or parking, applied by
+    /// [`crate::replication::apply`] at the stamp's wall time. Answers
+    /// [`Outcome::Replication`]. Appended last.
+    Replication(ReplicationChange),
 }
 
 /// The owned form of [`NewVersion`].
@@ -179,6 +186,9 @@ pub enum LockChange {
     },
     /// Place or lift the legal hold.
     LegalHold(bool),
+    /// Replication from a peer site: the state becomes `lock::replica_lock` of the
+    /// current one and this one, never weaker than either. Appended last.
+    Join(LockRecord),
 }
 
 /// A change to a bucket's record.
@@ -254,6 +264,8 @@ pub enum Outcome {
     UploadFinished(Vec<PartRecord>),
     /// What the identity change answered.
     Identity(IdentityOutcome),
+    /// What a replication change did.
+    Replication(ReplicationOutcome),
 }
 
 /// An answer of the wrong kind for its command: a log that routed answers wrongly.
@@ -300,6 +312,9 @@ pub enum CommandError {
     /// unknown key or approval, the requester approving) or could not read its records.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// A replication change was refused.
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
     /// The log answered with an [`Outcome`] of another command's kind (see
     /// [`unexpected`]): a bug in the log, never a refusal.
     #[error("the log answered a command with {outcome}")]
@@ -319,6 +334,13 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
     let outcome = match &c.cmd {
         MetaCommand::CommitVersion(v) => {
             b = meta.commit_version_batch(&v.as_ref().as_new())?;
+            let op = match v.record.kind {
+                VersionKind::Object => LogOp::Version,
+                VersionKind::DeleteMarker => LogOp::DeleteMarker,
+            };
+            crate::replication::log::record(
+                meta, &mut b, &v.bucket, &v.key, &v.record, op, c.now.wall,
+            )?;
             Outcome::Committed
         }
         MetaCommand::RemoveVersion {
@@ -358,8 +380,22 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
                         )?
                     }
                     LockChange::LegalHold(on) => lock::set_legal_hold(&current, *on),
+                    LockChange::Join(incoming) => {
+                        lock::replica_lock(&current, incoming, c.now.earliest)
+                    }
                 };
                 b.set_lock(bucket, key, version_id, &next)?;
+                if next != current {
+                    crate::replication::log::record(
+                        meta,
+                        &mut b,
+                        bucket,
+                        key,
+                        &v,
+                        LogOp::Lock,
+                        c.now.wall,
+                    )?;
+                }
                 Outcome::Lock(Some(next))
             }
         },
@@ -392,6 +428,17 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
             });
             let (batch, parts) = meta.finish_upload_batch(upload, finished, &used)?;
             b = batch;
+            if let Some(v) = version {
+                crate::replication::log::record(
+                    meta,
+                    &mut b,
+                    &upload.bucket,
+                    &upload.key,
+                    &v.record,
+                    LogOp::Version,
+                    c.now.wall,
+                )?;
+            }
             Outcome::UploadFinished(parts)
         }
         MetaCommand::Identity(change) => {
@@ -403,6 +450,9 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
                 b.kv_delete(Space::Identity, &k);
             }
             Outcome::Identity(o)
+        }
+        MetaCommand::Replication(change) => {
+            Outcome::Replication(crate::replication::apply(meta, &mut b, change, c.now.wall)?)
         }
     };
     Ok((b, outcome))

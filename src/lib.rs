@@ -14,6 +14,8 @@
 //! - [`erasure`]: the Reed-Solomon codec (the only user of the crate) and stripe geometry.
 //! - [`identity`]: users, roles and grants, sealed access keys, the two-person rule.
 //! - [`lock`]: Object Lock's pure decisions and the retention clock.
+//! - [`replication`]: peer sites, per-bucket replication rules, the durable replication
+//!   log written with each change, and what travels to a peer.
 //! - [`command`]: metadata check-then-writes as commands, applied by one deterministic
 //!   function (the shape of a Raft state machine), and the log they go through.
 //! - [`store`]: the engine: buckets, the write path and the read path.
@@ -27,8 +29,8 @@
 //! - [`node`]: the async facade the listeners call; it decides what runs in place and what
 //!   on the blocking pool.
 //!
-//! Still to come: the audit log, replication to a peer site and the cluster (Raft) on top
-//! of `command`, `disk` and `cluster`.
+//! Still to come: the audit log and the cluster (Raft) on top of `command`, `disk` and
+//! `cluster`.
 
 // Every public item of the core is documented: under the test command's
 // `clippy -D warnings` a gap is an error.
@@ -51,6 +53,7 @@ pub mod identity;
 pub mod lock;
 pub mod meta;
 pub mod node;
+pub mod replication;
 pub mod store;
 pub mod types;
 

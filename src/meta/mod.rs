@@ -225,6 +225,9 @@ pub enum Space {
     Alerts,
     /// This node's own records: the alert delivery queue (node-local).
     Node,
+    /// Replication peers and per-bucket replication rules (cluster-wide), under
+    /// `replication/`.
+    Replication,
 }
 
 impl Space {
@@ -233,6 +236,7 @@ impl Space {
             Space::Identity => Cf::Identity,
             Space::Alerts => Cf::Alerts,
             Space::Node => Cf::Node,
+            Space::Replication => Cf::Cluster,
         }
     }
 }
@@ -271,6 +275,9 @@ pub enum Cf {
     Cluster,
     /// This node's own records: worker checkpoints, the retention clock, alert deliveries.
     Node,
+    /// The replication log: per peer, the changes not yet acknowledged by it, their
+    /// head sequence number and the entries parked as dead (`replication::log`).
+    Replog,
 }
 
 /// Where a family's records belong once a cluster spans nodes.
@@ -291,7 +298,7 @@ pub enum FamilyScope {
 
 impl Cf {
     /// Every family, each opened (and created if missing) at start.
-    pub const ALL: [Cf; 14] = [
+    pub const ALL: [Cf; 15] = [
         Cf::Buckets,
         Cf::Versions,
         Cf::Uploads,
@@ -306,6 +313,7 @@ impl Cf {
         Cf::Placement,
         Cf::Cluster,
         Cf::Node,
+        Cf::Replog,
     ];
     /// The family's name in RocksDB; never changed, since existing data folders hold it.
     pub fn name(self) -> &'static str {
@@ -324,6 +332,7 @@ impl Cf {
             Cf::Placement => "placement",
             Cf::Cluster => "cluster",
             Cf::Node => "node",
+            Cf::Replog => "replog",
         }
     }
 
@@ -331,9 +340,13 @@ impl Cf {
     pub fn scope(self) -> FamilyScope {
         match self {
             Cf::Buckets | Cf::Identity | Cf::Alerts | Cf::Cluster => FamilyScope::ClusterWide,
-            Cf::Versions | Cf::Uploads | Cf::Tags | Cf::Inline | Cf::Locks | Cf::Placement => {
-                FamilyScope::ShardedByKey
-            }
+            Cf::Versions
+            | Cf::Uploads
+            | Cf::Tags
+            | Cf::Inline
+            | Cf::Locks
+            | Cf::Placement
+            | Cf::Replog => FamilyScope::ShardedByKey,
             Cf::Pending | Cf::Repair | Cf::Node => FamilyScope::NodeLocal,
             Cf::System => FamilyScope::Legacy,
         }
@@ -354,6 +367,9 @@ enum Op {
     Put(Cf, Vec<u8>, Vec<u8>),
     Delete(Cf, Vec<u8>),
 }
+
+/// A raw key and value.
+pub(crate) type RawPair = (Vec<u8>, Vec<u8>);
 
 /// Writes applied atomically by [`Meta`].
 #[derive(Default)]
@@ -377,6 +393,17 @@ impl Batch {
     /// Removes the record `key` of `space`.
     pub(crate) fn kv_delete(&mut self, space: Space, key: &str) {
         self.delete(space.cf(), key.as_bytes().to_vec());
+    }
+
+    /// Writes raw bytes under `key` in the replication log family (`replication::log`
+    /// owns its keys and values).
+    pub(crate) fn replog_put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.put(Cf::Replog, key, value);
+    }
+
+    /// Removes `key` from the replication log family.
+    pub(crate) fn replog_delete(&mut self, key: Vec<u8>) {
+        self.delete(Cf::Replog, key);
     }
 
     /// Whether the batch writes nothing.
@@ -1446,6 +1473,31 @@ impl Meta {
         limit: usize,
     ) -> Result<Vec<R>, MetaError> {
         self.collect(space.cf(), prefix.as_bytes(), limit)
+    }
+
+    /// The raw value under `key` in the replication log family.
+    pub(crate) fn replog_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        self.db.get(Cf::Replog, key)
+    }
+
+    /// Up to `limit` raw (key, value) pairs of the replication log family whose keys
+    /// start with `prefix` and are at least `from`, in key order.
+    pub(crate) fn replog_scan(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<RawPair>, MetaError> {
+        let mut out = Vec::new();
+        let start = if from > prefix { from } else { prefix };
+        self.db.scan(Cf::Replog, start, &mut |k, v| {
+            if !k.starts_with(prefix) || out.len() >= limit {
+                return ControlFlow::Break(());
+            }
+            out.push((k.to_vec(), v.to_vec()));
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
     }
 
     /// Removes a record an earlier release kept in `system` (once imported).

@@ -278,6 +278,43 @@ pub enum StoreError {
         /// The body's MD5, in hex.
         computed: String,
     },
+    /// A replica's body (from a peer site) is not what the source hashed: part `part`'s
+    /// BLAKE3 differs, or the body's length is not the parts' sum. Nothing was stored; the
+    /// sender retries (S3: 400 `BadDigest`).
+    #[error(
+        "replicated bytes of part {part} do not match the source's BLAKE3 {expected} (got {computed})"
+    )]
+    ReplicaDigest {
+        /// The part's index, from 0.
+        part: usize,
+        /// The source's digest, in hex.
+        expected: String,
+        /// The received bytes' digest (or length), in hex.
+        computed: String,
+    },
+    /// A peer sent a version whose id this bucket already holds with other bytes: the
+    /// stored one is kept, never overwritten (409 `ReplicaConflict`, a permanent refusal).
+    #[error("bucket {bucket} holds {key} version {version_id} with other bytes than the peer sent")]
+    ReplicaConflict {
+        /// The bucket.
+        bucket: BucketName,
+        /// The key.
+        key: ObjectKey,
+        /// The version.
+        version_id: VersionId,
+    },
+    /// A peer sent a version under Object Lock to a bucket without Object Lock, or to one
+    /// without versioning (S3: 400 `InvalidRequest`, a permanent refusal).
+    #[error("bucket {bucket} cannot keep replicas: {reason}")]
+    ReplicaNotAccepted {
+        /// The bucket.
+        bucket: BucketName,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A replication configuration change was refused.
+    #[error(transparent)]
+    Replication(#[from] crate::replication::ReplicationError),
     /// The body's `x-amz-checksum-*` (or a multipart object's full-object CRC) is not the
     /// client's value: nothing was stored (S3: 400 `BadDigest`).
     #[error("the {algorithm} checksum {expected} does not match the body's {computed}")]
@@ -374,6 +411,7 @@ impl From<crate::command::CommandError> for StoreError {
             C::Identity(e) => Self::Task {
                 reason: e.to_string(),
             },
+            C::Replication(e) => Self::Replication(e),
         }
     }
 }

@@ -14,6 +14,7 @@ mod multipart;
 mod object_lock;
 mod range;
 mod read;
+mod replica;
 mod scrub;
 mod tagging;
 mod versions;

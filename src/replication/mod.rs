@@ -1,0 +1,290 @@
+//! Site-to-site replication: peers, per-bucket rules and the durable replication log.
+//!
+//! A **peer** is another Stele deployment, reached at its S3 listener over TLS with a key
+//! that holds only the `replication-peer` role there ([`PeerRecord`]). A bucket's
+//! **rules** ([`BucketReplication`]) say which of its keys go to which bucket of which
+//! peer. The **log** ([`log`]) holds, per peer, every change a rule selected and the peer
+//! has not acknowledged yet; each entry is written by [`crate::command::apply`] in the same
+//! batch as the change it names, so no acknowledged write can be missing from it, and the
+//! RPO is read from it ([`log::Backlog`]) rather than counted in memory. Design:
+//! `sites.md` §4 (shared design notes); S3's own rules for what replicates:
+//! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-what-is-isnot-replicated.html>.
+//!
+//! What travels to a peer is a [`ReplicaOp`], one versioned record per request.
+
+pub mod log;
+mod model;
+
+pub use model::{
+    BucketReplication, DEFAULT_RPO_ALERT_SECS, PeerRecord, PeerTrust, ReplicaOp, ReplicaResult,
+    ReplicaVersion, ReplicationRule, peer_key, rules_key, valid_peer_name,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{BucketName, Timestamp};
+
+/// A replication configuration change, applied by [`apply`] inside a metadata command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ReplicationChange {
+    /// Add a peer (create-only by name); the applier assigns its log id. Answers
+    /// [`ReplicationOutcome::Peer`].
+    AddPeer(PeerRecord),
+    /// Remove a peer that no rule names, with its log. Answers
+    /// [`ReplicationOutcome::Removed`].
+    RemovePeer {
+        /// The peer's name.
+        name: String,
+    },
+    /// Set (`Some`) or remove (`None`) a bucket's rules. Every peer a rule names must
+    /// exist. Answers [`ReplicationOutcome::Done`].
+    SetRules {
+        /// The source bucket.
+        bucket: BucketName,
+        /// Its new rules.
+        rules: Option<BucketReplication>,
+    },
+    /// A peer acknowledged these entries: they leave the log. Answers
+    /// [`ReplicationOutcome::Done`].
+    Acknowledge {
+        /// The peer's log id.
+        peer: u32,
+        /// The entries' sequence numbers.
+        seqs: Vec<u64>,
+    },
+    /// Park an entry the peer refused for good: it leaves the live log for the dead list
+    /// with its reason, where it counts in the RPO until an administrator retries it.
+    /// Answers [`ReplicationOutcome::Done`].
+    Park {
+        /// The peer's log id.
+        peer: u32,
+        /// The entry's sequence number.
+        seq: u64,
+        /// Why (a class, for counting and alerting).
+        reason: log::DeadReason,
+        /// The peer's answer or the local error, for the operator.
+        detail: String,
+    },
+    /// Put every dead entry of a peer back in the live log. Answers
+    /// [`ReplicationOutcome::Retried`].
+    RetryDead {
+        /// The peer's log id.
+        peer: u32,
+    },
+}
+
+/// What an applied [`ReplicationChange`] answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplicationOutcome {
+    /// The peer as stored (with its log id).
+    Peer(PeerRecord),
+    /// Whether the peer existed.
+    Removed(bool),
+    /// Applied.
+    Done,
+    /// How many dead entries went back.
+    Retried(usize),
+}
+
+/// Why a replication change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicationError {
+    /// A peer of that name exists already.
+    #[error("replication peer {name} exists already")]
+    PeerExists {
+        /// The name.
+        name: String,
+    },
+    /// No peer of that name.
+    #[error("no replication peer named {name}")]
+    NoSuchPeer {
+        /// The name.
+        name: String,
+    },
+    /// The peer's name or settings are malformed.
+    #[error("invalid replication peer {name:?}: {reason}")]
+    InvalidPeer {
+        /// The name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A rule still names the peer.
+    #[error("replication peer {name} is named by a rule of bucket {bucket}")]
+    PeerInUse {
+        /// The peer.
+        name: String,
+        /// A bucket whose rule names it.
+        bucket: BucketName,
+    },
+    /// The source bucket does not exist.
+    #[error("bucket {bucket} does not exist")]
+    NoSuchBucket {
+        /// The bucket.
+        bucket: BucketName,
+    },
+    /// The rules are malformed (the reason says how), or the bucket cannot replicate.
+    #[error("invalid replication configuration for bucket {bucket}: {reason}")]
+    InvalidRules {
+        /// The bucket.
+        bucket: BucketName,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A metadata read or write failed.
+    #[error(transparent)]
+    Meta(#[from] crate::meta::MetaError),
+}
+
+/// Applies `change` to the metadata as read now (under the write guard), adding its writes
+/// to `b`. Deterministic: ids come from the metadata, time from `now`.
+///
+/// # Errors
+/// The [`ReplicationError`] refusals; a refusal writes nothing.
+pub fn apply(
+    meta: &crate::meta::Meta,
+    b: &mut crate::meta::Batch,
+    change: &ReplicationChange,
+    now: Timestamp,
+) -> Result<ReplicationOutcome, ReplicationError> {
+    use crate::meta::{Record, Space};
+    match change {
+        ReplicationChange::AddPeer(p) => {
+            if !valid_peer_name(&p.name) {
+                return Err(ReplicationError::InvalidPeer {
+                    name: p.name.clone(),
+                    reason: "a peer name is 1 to 63 of a-z, 0-9 and -".into(),
+                });
+            }
+            if meta
+                .kv_get::<PeerRecord>(Space::Replication, &peer_key(&p.name))?
+                .is_some()
+            {
+                return Err(ReplicationError::PeerExists {
+                    name: p.name.clone(),
+                });
+            }
+            let id = log::next_peer_id(meta)?;
+            let rec = PeerRecord {
+                id,
+                created: now,
+                ..p.clone()
+            };
+            b.kv_put(Space::Replication, &peer_key(&rec.name), rec.encode()?);
+            log::set_next_peer_id(b, id + 1);
+            Ok(ReplicationOutcome::Peer(rec))
+        }
+        ReplicationChange::RemovePeer { name } => {
+            let Some(p) = meta.kv_get::<PeerRecord>(Space::Replication, &peer_key(name))? else {
+                return Ok(ReplicationOutcome::Removed(false));
+            };
+            for (bucket, rules) in all_rules(meta)? {
+                if rules.rules.iter().any(|r| r.peer == *name) {
+                    return Err(ReplicationError::PeerInUse {
+                        name: name.clone(),
+                        bucket,
+                    });
+                }
+            }
+            b.kv_delete(Space::Replication, &peer_key(name));
+            log::drop_peer(meta, b, p.id)?;
+            Ok(ReplicationOutcome::Removed(true))
+        }
+        ReplicationChange::SetRules { bucket, rules } => {
+            let Some(rec) = meta.bucket(bucket)? else {
+                return Err(ReplicationError::NoSuchBucket {
+                    bucket: bucket.clone(),
+                });
+            };
+            match rules {
+                None => b.kv_delete(Space::Replication, &rules_key(bucket)),
+                Some(r) => {
+                    r.validate(&rec)
+                        .map_err(|reason| ReplicationError::InvalidRules {
+                            bucket: bucket.clone(),
+                            reason,
+                        })?;
+                    for rule in &r.rules {
+                        if meta
+                            .kv_get::<PeerRecord>(Space::Replication, &peer_key(&rule.peer))?
+                            .is_none()
+                        {
+                            return Err(ReplicationError::NoSuchPeer {
+                                name: rule.peer.clone(),
+                            });
+                        }
+                    }
+                    b.kv_put(Space::Replication, &rules_key(bucket), r.encode()?);
+                }
+            }
+            Ok(ReplicationOutcome::Done)
+        }
+        ReplicationChange::Acknowledge { peer, seqs } => {
+            for seq in seqs {
+                b.replog_delete(log::entry_key(*peer, *seq));
+            }
+            Ok(ReplicationOutcome::Done)
+        }
+        ReplicationChange::Park {
+            peer,
+            seq,
+            reason,
+            detail,
+        } => {
+            log::park(meta, b, *peer, *seq, *reason, detail, now)?;
+            Ok(ReplicationOutcome::Done)
+        }
+        ReplicationChange::RetryDead { peer } => Ok(ReplicationOutcome::Retried(log::retry_dead(
+            meta, b, *peer,
+        )?)),
+    }
+}
+
+/// Every peer, by name.
+///
+/// # Errors
+/// A read or decode failure.
+pub fn peers(meta: &crate::meta::Meta) -> Result<Vec<PeerRecord>, crate::meta::MetaError> {
+    meta.kv_list(
+        crate::meta::Space::Replication,
+        "replication/peer/",
+        usize::MAX,
+    )
+}
+
+/// One peer by name.
+///
+/// # Errors
+/// A read or decode failure.
+pub fn peer(
+    meta: &crate::meta::Meta,
+    name: &str,
+) -> Result<Option<PeerRecord>, crate::meta::MetaError> {
+    meta.kv_get(crate::meta::Space::Replication, &peer_key(name))
+}
+
+/// A bucket's rules, if it has any.
+///
+/// # Errors
+/// A read or decode failure.
+pub fn rules(
+    meta: &crate::meta::Meta,
+    bucket: &BucketName,
+) -> Result<Option<BucketReplication>, crate::meta::MetaError> {
+    meta.kv_get(crate::meta::Space::Replication, &rules_key(bucket))
+}
+
+/// Every bucket's rules.
+///
+/// # Errors
+/// A read or decode failure.
+pub fn all_rules(
+    meta: &crate::meta::Meta,
+) -> Result<Vec<(BucketName, BucketReplication)>, crate::meta::MetaError> {
+    let list: Vec<BucketReplication> = meta.kv_list(
+        crate::meta::Space::Replication,
+        "replication/rules/",
+        usize::MAX,
+    )?;
+    Ok(list.into_iter().map(|r| (r.bucket.clone(), r)).collect())
+}

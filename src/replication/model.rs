@@ -1,0 +1,255 @@
+//! The records of replication: peers, rules and what travels to a peer.
+
+use serde::{Deserialize, Serialize};
+
+use crate::checksum::Checksum;
+use crate::meta::{BucketRecord, LockRecord, Record, SystemMeta, Versioning};
+use crate::types::{BucketName, Timestamp, VersionId};
+
+/// The RPO alert threshold a rule gets when it names none: 15 minutes, the threshold of
+/// S3 Replication Time Control.
+pub const DEFAULT_RPO_ALERT_SECS: u64 = 900;
+
+/// How a peer's TLS certificate is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerTrust {
+    /// Certificates signed by (or equal to) one of these, PEM text (a peer's self-signed
+    /// `tls/cert.pem` serves as its own CA).
+    CaPem(String),
+    /// Exactly the certificate whose DER form has this SHA-256.
+    Fingerprint([u8; 32]),
+    /// No TLS: an `http://` endpoint (tests on one host; refused for `https://`).
+    Plain,
+}
+
+/// Another Stele deployment that buckets replicate to, under `replication/peer/<name>`
+/// in the cluster family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// 1 to 63 of `a-z`, `0-9`, `-`.
+    pub name: String,
+    /// The peer's log id, assigned when it is added and never reused (its log entries
+    /// are keyed by it).
+    pub id: u32,
+    /// The peer's S3 listener: `https://host:port` (or `http://` with [`PeerTrust::Plain`]).
+    pub endpoint: String,
+    /// How its certificate is checked.
+    pub trust: PeerTrust,
+    /// The access key id of a key made on the peer with only the `replication-peer` role.
+    pub access_key: String,
+    /// That key's secret, sealed under this node's master key (associated data: the peer's
+    /// name), so the record alone does not give it away.
+    pub sealed_secret: Vec<u8>,
+    /// When it was added.
+    pub created: Timestamp,
+}
+
+impl Record for PeerRecord {
+    const NAME: &'static str = "replication peer";
+    const FORMAT: u8 = 1;
+}
+
+/// Whether `name` may name a peer: 1 to 63 of `a-z`, `0-9`, `-`.
+pub fn valid_peer_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The key of a peer's record in [`crate::meta::Space::Replication`].
+pub fn peer_key(name: &str) -> String {
+    format!("replication/peer/{name}")
+}
+
+/// The key of a bucket's rules in [`crate::meta::Space::Replication`].
+pub fn rules_key(bucket: &BucketName) -> String {
+    format!("replication/rules/{bucket}")
+}
+
+/// One replication rule of a source bucket (S3's `ReplicationConfiguration/Rule`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationRule {
+    /// S3's `ID`: unique within the bucket, at most 255 characters.
+    pub id: String,
+    /// S3's `Status`: a disabled rule logs nothing.
+    pub enabled: bool,
+    /// Keys starting with this replicate (S3's `Filter/Prefix`); empty: every key.
+    pub prefix: String,
+    /// The peer's name.
+    pub peer: String,
+    /// The bucket on the peer (S3's `Destination/Bucket`).
+    pub target_bucket: BucketName,
+    /// Whether delete markers replicate (S3's `DeleteMarkerReplication`; off by default,
+    /// and never those lifecycle makes).
+    pub delete_markers: bool,
+    /// The RPO above which an alert is raised, in seconds (S3's `ReplicationTime`;
+    /// default [`DEFAULT_RPO_ALERT_SECS`]).
+    pub rpo_alert_secs: u64,
+    /// Body bytes per second sent for this rule's entries; `None`: no limit.
+    pub bandwidth: Option<u64>,
+    /// Whether versions written before the rule are sent too (S3's
+    /// `ExistingObjectReplication`).
+    pub backfill: bool,
+}
+
+impl ReplicationRule {
+    /// Whether the rule selects `key`.
+    pub fn selects(&self, key: &str) -> bool {
+        self.enabled && key.starts_with(&self.prefix)
+    }
+}
+
+/// A source bucket's replication rules, under `replication/rules/<bucket>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketReplication {
+    /// The source bucket.
+    pub bucket: BucketName,
+    /// Its rules, in the order given.
+    pub rules: Vec<ReplicationRule>,
+}
+
+impl Record for BucketReplication {
+    const NAME: &'static str = "replication rules";
+    const FORMAT: u8 = 1;
+}
+
+impl BucketReplication {
+    /// Checks the rules against S3's constraints and the source bucket: versioning enabled
+    /// (S3: "Versioning must be 'Enabled' on the bucket to apply a replication
+    /// configuration"), 1 to 1000 rules, unique ids of at most 255 characters, valid peer
+    /// names, a positive RPO threshold and bandwidth, and no two rules sending one key to
+    /// the same peer twice (prefixes of one peer must not overlap).
+    ///
+    /// # Errors
+    /// What is wrong, for the client.
+    pub fn validate(&self, source: &BucketRecord) -> Result<(), String> {
+        if source.versioning != Versioning::Enabled {
+            return Err(
+                "Versioning must be 'Enabled' on the bucket to apply a replication configuration"
+                    .into(),
+            );
+        }
+        if self.rules.is_empty() || self.rules.len() > 1000 {
+            return Err("a replication configuration has 1 to 1000 rules".into());
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.id.is_empty() || r.id.len() > 255 {
+                return Err(format!("rule {}: an ID has 1 to 255 characters", i + 1));
+            }
+            if !valid_peer_name(&r.peer) {
+                return Err(format!("rule {}: {:?} cannot name a peer", r.id, r.peer));
+            }
+            if r.rpo_alert_secs == 0 {
+                return Err(format!("rule {}: the RPO threshold must be positive", r.id));
+            }
+            if r.bandwidth == Some(0) {
+                return Err(format!("rule {}: a bandwidth limit must be positive", r.id));
+            }
+            for other in &self.rules[..i] {
+                if other.id == r.id {
+                    return Err(format!("rule ID {} is used twice", r.id));
+                }
+                if other.peer == r.peer
+                    && (other.prefix.starts_with(&r.prefix) || r.prefix.starts_with(&other.prefix))
+                {
+                    return Err(format!(
+                        "rules {} and {} both send some keys to peer {}",
+                        other.id, r.id, r.peer
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A version as it travels to a peer: everything the replica keeps of it. The receiver
+/// checks the body against `blake3` before anything is committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaVersion {
+    /// The source's version id, kept by the replica.
+    pub version_id: VersionId,
+    /// The source's creation time (Last-Modified), kept by the replica.
+    pub created: Timestamp,
+    /// The body's length in bytes.
+    pub size: u64,
+    /// The source's ETag (hex MD5, or `hex-N` for a multipart object), kept as it is.
+    pub etag: String,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// User metadata (`x-amz-meta-*` without the prefix).
+    pub user_meta: Vec<(String, String)>,
+    /// The stored HTTP headers.
+    pub system: SystemMeta,
+    /// The `x-amz-checksum-*` values.
+    pub checksums: Vec<Checksum>,
+    /// Whether those checksums are composite (of a multipart object's parts).
+    pub composite_checksum: bool,
+    /// The body's parts as the source wrote them (one for a PUT or copy, one per
+    /// non-empty part of a multipart object): length in bytes and BLAKE3 of each, in
+    /// order; their lengths sum to `size`.
+    pub parts: Vec<(u64, [u8; 32])>,
+    /// The version's Object Lock state at the source.
+    pub lock: LockRecord,
+    /// The version's tags.
+    pub tags: Vec<(String, String)>,
+}
+
+/// One replication request: what a peer is asked to add or strengthen. Sent as the
+/// `x-stele-replication` header (base64 of the encoded record) on a PUT to the target
+/// key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaOp {
+    /// Add a version with the given id and creation time (the body follows).
+    Version(Box<ReplicaVersion>),
+    /// Add a delete marker with the given id and creation time.
+    DeleteMarker {
+        /// The source's version id.
+        version_id: VersionId,
+        /// The source's creation time.
+        created: Timestamp,
+    },
+    /// Join a replica's Object Lock state with the source's (never weaker than either).
+    Lock {
+        /// The version.
+        version_id: VersionId,
+        /// The source's state now.
+        lock: LockRecord,
+    },
+}
+
+impl Record for ReplicaOp {
+    const NAME: &'static str = "replication request";
+    const FORMAT: u8 = 1;
+}
+
+/// What a replicated request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaResult {
+    /// Stored (a version or marker), or the lock state raised.
+    Applied,
+    /// Already here, identical: nothing changed.
+    Unchanged,
+    /// The lock state here is stronger than the one sent (the source weakened it): kept,
+    /// and reported to the sender as a lock divergence.
+    Diverged,
+}
+
+impl ReplicaResult {
+    /// The value of the `x-stele-replication-result` answer header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicaResult::Applied => "applied",
+            ReplicaResult::Unchanged => "unchanged",
+            ReplicaResult::Diverged => "diverged",
+        }
+    }
+
+    /// The result named `s` (as [`ReplicaResult::as_str`] spells it).
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Applied, Self::Unchanged, Self::Diverged]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}

@@ -1,0 +1,451 @@
+//! The receiving side of site replication: versions, delete markers and lock states a
+//! peer sends ([`ReplicaOp`]), and the replication configuration changes.
+//!
+//! A peer can only add: a version keeps the source's id and creation time, its bytes are
+//! checked part by part against the source's BLAKE3 before anything is committed, an id
+//! already held with the same bytes is a no-op and with other bytes a refusal (never an
+//! overwrite), and a lock state only ever joins upward (`lock::replica_lock`, over the
+//! bucket's own default retention).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::Stream;
+
+use super::{PutOptions, Store, StoreError};
+use crate::command::{LockChange, MetaCommand, Outcome};
+use crate::meta::{
+    InlineRecord, LockRecord, LockRequest, NewVersion, Origin, RepairReason, RepairRecord, TagSet,
+    VersionKind, VersionRecord, Versioning, WriteCondition,
+};
+use crate::replication::{ReplicaResult, ReplicaVersion, ReplicationChange, ReplicationOutcome};
+use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
+
+/// Whether every part matched, once the body has ended.
+type Verdict = Arc<Mutex<Option<Result<(), StoreError>>>>;
+
+/// Hashes a body part by part as it streams, and records whether every part matched.
+struct PartDigests<S> {
+    inner: S,
+    parts: Vec<(u64, [u8; 32])>,
+    index: usize,
+    left: u64,
+    hasher: blake3::Hasher,
+    verdict: Verdict,
+    failed: Option<StoreError>,
+}
+
+impl<S> PartDigests<S> {
+    fn new(
+        inner: S,
+        parts: Vec<(u64, [u8; 32])>,
+    ) -> (Self, Verdict) {
+        let verdict = Arc::new(Mutex::new(None));
+        let left = parts.first().map_or(0, |p| p.0);
+        (
+            Self {
+                inner,
+                parts,
+                index: 0,
+                left,
+                hasher: blake3::Hasher::new(),
+                verdict: verdict.clone(),
+                failed: None,
+            },
+            verdict,
+        )
+    }
+
+    fn close_part(&mut self) {
+        let Some(&(_, expected)) = self.parts.get(self.index) else {
+            return;
+        };
+        let got = *self.hasher.finalize().as_bytes();
+        if got != expected && self.failed.is_none() {
+            self.failed = Some(StoreError::ReplicaDigest {
+                part: self.index,
+                expected: hex::encode(expected),
+                computed: hex::encode(got),
+            });
+        }
+        self.hasher = blake3::Hasher::new();
+        self.index += 1;
+        self.left = self.parts.get(self.index).map_or(0, |p| p.0);
+    }
+
+    fn feed(&mut self, mut chunk: &[u8]) {
+        while !chunk.is_empty() {
+            if self.index >= self.parts.len() {
+                if self.failed.is_none() {
+                    self.failed = Some(StoreError::ReplicaDigest {
+                        part: self.index,
+                        expected: "end of body".into(),
+                        computed: "more bytes".into(),
+                    });
+                }
+                return;
+            }
+            let take = usize::try_from(self.left)
+                .unwrap_or(usize::MAX)
+                .min(chunk.len());
+            self.hasher.update(&chunk[..take]);
+            self.left -= take as u64;
+            chunk = &chunk[take..];
+            if self.left == 0 {
+                self.close_part();
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        // Parts of length 0 (an empty object) close without bytes.
+        while self.index < self.parts.len() && self.left == 0 {
+            self.close_part();
+        }
+        let result = match self.failed.take() {
+            Some(e) => Err(e),
+            None if self.index < self.parts.len() => Err(StoreError::ReplicaDigest {
+                part: self.index,
+                expected: "more bytes".into(),
+                computed: "end of body".into(),
+            }),
+            None => Ok(()),
+        };
+        if let Ok(mut v) = self.verdict.lock() {
+            *v = Some(result);
+        }
+    }
+}
+
+impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for PartDigests<S> {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = Pin::new(&mut self.inner).poll_next(cx);
+        match &next {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let chunk = chunk.clone();
+                self.feed(&chunk);
+            }
+            Poll::Ready(None) => self.finish(),
+            _ => {}
+        }
+        next
+    }
+}
+
+impl Store {
+    /// Stores a version a peer sent, under the source's id and creation time, after
+    /// checking every part of `body` against the source's BLAKE3. Its lock state is the
+    /// join of the source's and this bucket's default retention.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`]; [`StoreError::ReplicaNotAccepted`] (versioning off,
+    /// or a lock state for a bucket without Object Lock); [`StoreError::ReplicaDigest`]
+    /// (nothing stored); [`StoreError::ReplicaConflict`] (the id is here with other
+    /// bytes); the write path's errors.
+    pub async fn put_replica<S>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        rv: ReplicaVersion,
+        body: S,
+    ) -> Result<ReplicaResult, StoreError>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+    {
+        let b = self.bucket(bucket)?;
+        self.accepts_replicas(&b, &rv.lock)?;
+        if let Some(r) = self.existing_replica(bucket, key, &rv)? {
+            return Ok(r);
+        }
+        super::tagging::validate(&rv.tags)?;
+        let opts = PutOptions {
+            content_length: Some(rv.size),
+            verified_source: true,
+            ..PutOptions::default()
+        };
+        let (body, verdict) = PartDigests::new(body, rv.parts.clone());
+        let seg = self
+            .write_segment(body, &opts, self.inner.config.inline_max)
+            .await?;
+        let checked = verdict
+            .lock()
+            .ok()
+            .and_then(|mut v| v.take())
+            .unwrap_or(Err(StoreError::Task {
+                reason: "the replica body was not read to its end".into(),
+            }));
+        if let Err(e) = checked {
+            if let Some(r) = &seg.record {
+                self.discard_segment(r.id, &r.shards);
+            }
+            return Err(e);
+        }
+        let record = VersionRecord {
+            version_id: rv.version_id,
+            created: rv.created,
+            kind: VersionKind::Object,
+            size: seg.len,
+            etag: rv.etag.clone(),
+            content_type: rv.content_type.clone(),
+            user_meta: rv.user_meta.clone(),
+            checksums: rv.checksums.clone(),
+            segments: seg.record.clone().into_iter().collect(),
+            null_version: false,
+            inline: seg.inline.is_some(),
+            composite_checksum: rv.composite_checksum,
+            system: rv.system.clone(),
+            blake3: rv.parts.iter().map(|p| p.1).collect(),
+            origin: Origin::Replica,
+        };
+        let repairs: Vec<RepairRecord> = match (&seg.record, seg.missing.is_empty()) {
+            (Some(r), false) => vec![RepairRecord::new(
+                bucket.clone(),
+                key.clone(),
+                rv.version_id,
+                r.id,
+                seg.missing.clone(),
+                RepairReason::WriteFailed,
+                rv.created,
+            )],
+            _ => Vec::new(),
+        };
+        let inline = seg.inline.as_ref().map(|data| InlineRecord {
+            blake3: seg.blake3,
+            data: data.to_vec(),
+        });
+        let tags = TagSet {
+            tags: rv.tags.clone(),
+        };
+        let store = self.clone();
+        let (bk, k) = (bucket.clone(), key.clone());
+        tokio::task::spawn_blocking(move || {
+            let b = store.bucket(&bk)?;
+            let lock = store.replica_lock(&b, &LockRecord::default(), &rv.lock, rv.created)?;
+            let r = store.commit(
+                NewVersion {
+                    bucket: &bk,
+                    key: &k,
+                    record: &record,
+                    repairs: &repairs,
+                    replaces: None,
+                    condition: &WriteCondition::Always,
+                    tags: Some(&tags),
+                    inline: inline.as_ref(),
+                    lock: Some(&lock),
+                },
+                None,
+            );
+            match r {
+                Ok(()) => Ok(ReplicaResult::Applied),
+                Err(e) => {
+                    for s in &record.segments {
+                        store.discard_segment(s.id, &s.shards);
+                    }
+                    // Committed meanwhile by a retry of the same request.
+                    match (&e, store.existing_replica(&bk, &k, &rv)) {
+                        (
+                            StoreError::Meta(crate::meta::MetaError::VersionExists { .. }),
+                            Ok(Some(r)),
+                        ) => Ok(r),
+                        _ => Err(e),
+                    }
+                }
+            }
+        })
+        .await?
+    }
+
+    /// A delete marker a peer sent, under the source's id and creation time.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], [`StoreError::ReplicaNotAccepted`],
+    /// [`StoreError::ReplicaConflict`] (the id names an object here), a commit's errors.
+    pub fn put_replica_marker(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: VersionId,
+        created: Timestamp,
+    ) -> Result<ReplicaResult, StoreError> {
+        let b = self.bucket(bucket)?;
+        self.accepts_replicas(&b, &LockRecord::default())?;
+        match self.inner.meta.version(bucket, key, &version_id)? {
+            Some(v) if v.kind == VersionKind::DeleteMarker => return Ok(ReplicaResult::Unchanged),
+            Some(_) => {
+                return Err(StoreError::ReplicaConflict {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    version_id,
+                });
+            }
+            None => {}
+        }
+        let marker = VersionRecord {
+            version_id,
+            created,
+            kind: VersionKind::DeleteMarker,
+            size: 0,
+            etag: String::new(),
+            content_type: None,
+            user_meta: Vec::new(),
+            checksums: Vec::new(),
+            segments: Vec::new(),
+            null_version: false,
+            inline: false,
+            composite_checksum: false,
+            system: crate::meta::SystemMeta::default(),
+            blake3: Vec::new(),
+            origin: Origin::Replica,
+        };
+        self.commit(
+            NewVersion {
+                bucket,
+                key,
+                record: &marker,
+                repairs: &[],
+                replaces: None,
+                condition: &WriteCondition::Always,
+                tags: None,
+                inline: None,
+                lock: None,
+            },
+            None,
+        )?;
+        Ok(ReplicaResult::Applied)
+    }
+
+    /// Joins a replica's lock state with the one its source sent: never weaker than
+    /// either. [`ReplicaResult::Diverged`] when the state here stays stronger than the
+    /// source's (the source weakened it).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchVersion`] (not arrived yet: the sender retries),
+    /// [`StoreError::ReplicaNotAccepted`], a commit's errors.
+    pub fn put_replica_lock(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: VersionId,
+        incoming: &LockRecord,
+    ) -> Result<ReplicaResult, StoreError> {
+        let b = self.bucket(bucket)?;
+        self.accepts_replicas(&b, incoming)?;
+        if self.inner.meta.version(bucket, key, &version_id)?.is_none() {
+            return Err(StoreError::NoSuchVersion {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version: version_id.to_string(),
+            });
+        }
+        let current = self.inner.meta.lock(bucket, key, &version_id)?;
+        let outcome = self.propose(MetaCommand::UpdateLock {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id,
+            change: LockChange::Join(*incoming),
+        })?;
+        let next = match outcome {
+            Outcome::Lock(Some(next)) => next,
+            Outcome::Lock(None) => {
+                return Err(StoreError::NoSuchVersion {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    version: version_id.to_string(),
+                });
+            }
+            other => return Err(crate::command::unexpected(other).into()),
+        };
+        Ok(if next != *incoming {
+            ReplicaResult::Diverged
+        } else if next == current {
+            ReplicaResult::Unchanged
+        } else {
+            ReplicaResult::Applied
+        })
+    }
+
+    /// Applies a replication configuration change (peers, rules, acknowledgements).
+    ///
+    /// # Errors
+    /// [`StoreError::Replication`] for a refusal, a commit's errors.
+    pub fn change_replication(
+        &self,
+        change: ReplicationChange,
+    ) -> Result<ReplicationOutcome, StoreError> {
+        match self.propose(MetaCommand::Replication(change))? {
+            Outcome::Replication(o) => Ok(o),
+            other => Err(crate::command::unexpected(other).into()),
+        }
+    }
+
+    fn accepts_replicas(
+        &self,
+        b: &crate::meta::BucketRecord,
+        lock: &LockRecord,
+    ) -> Result<(), StoreError> {
+        if b.versioning != Versioning::Enabled {
+            return Err(StoreError::ReplicaNotAccepted {
+                bucket: b.name.clone(),
+                reason: "versioning is not enabled",
+            });
+        }
+        if !lock.is_empty() && !b.object_lock {
+            return Err(StoreError::ReplicaNotAccepted {
+                bucket: b.name.clone(),
+                reason: "the version has an Object Lock state and the bucket has no Object Lock",
+            });
+        }
+        Ok(())
+    }
+
+    /// The lock state a replica takes: the join of what is here, what the source sent,
+    /// and the bucket's default retention from the version's creation.
+    fn replica_lock(
+        &self,
+        b: &crate::meta::BucketRecord,
+        local: &LockRecord,
+        incoming: &LockRecord,
+        created: Timestamp,
+    ) -> Result<LockRecord, StoreError> {
+        let now = self.inner.retention.readings().earliest;
+        let default = if b.object_lock {
+            self.new_version_lock(b, &LockRequest::default(), created)?
+        } else {
+            LockRecord::default()
+        };
+        let joined = crate::lock::replica_lock(local, incoming, now);
+        Ok(crate::lock::replica_lock(&joined, &default, now))
+    }
+
+    /// `Some` when the version is already here: unchanged if its bytes are the ones sent
+    /// (same parts' BLAKE3, size and ETag), a conflict otherwise.
+    fn existing_replica(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        rv: &ReplicaVersion,
+    ) -> Result<Option<ReplicaResult>, StoreError> {
+        let Some(have) = self.inner.meta.version(bucket, key, &rv.version_id)? else {
+            return Ok(None);
+        };
+        let digests: Vec<[u8; 32]> = rv.parts.iter().map(|p| p.1).collect();
+        if have.kind == VersionKind::Object
+            && have.size == rv.size
+            && have.etag == rv.etag
+            && have.blake3 == digests
+        {
+            Ok(Some(ReplicaResult::Unchanged))
+        } else {
+            Err(StoreError::ReplicaConflict {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                version_id: rv.version_id,
+            })
+        }
+    }
+}
