@@ -51,6 +51,30 @@ api_with() { # api_with CRATE: an api manifest that depends on CRATE fails the c
 check "the admin API's wire types depending on the core are refused" api_with stele
 check "the admin API's wire types depending on axum are refused" api_with axum
 check "the admin API's wire types depending on http are refused" api_with http
+client_copy() { # a copy of client/ (manifest and sources) in $work/client
+  rm -rf "$work/client" && mkdir -p "$work/client" && cp -r client/Cargo.toml client/src "$work/client/"
+}
+client_with() { # client_with CRATE: a client manifest that depends on CRATE fails the check
+  client_copy
+  sed -i "s/^\[dependencies\]$/[dependencies]\n$1.workspace = true/" "$work/client/Cargo.toml"
+  local out
+  out=$(STELE_CLIENT_MANIFEST="$work/client/Cargo.toml" scripts/check-layers) && { echo "$out"; return 1; }
+  echo "$out"
+  grep -q "the client depends on \`$1\`" <<<"$out"
+}
+check "the HTTP client depending on the core is refused" client_with stele
+check "the HTTP client depending on s3s is refused" client_with s3s
+check "the HTTP client depending on axum is refused" client_with axum
+client_using() { # client_using LINE: a client source with LINE added fails the check
+  client_copy
+  echo "$1" >>"$work/client/src/s3.rs"
+  local out
+  out=$(STELE_CLIENT_MANIFEST="$work/client/Cargo.toml" scripts/check-layers) && { echo "$out"; return 1; }
+  echo "$out"
+  grep -q "client/src/s3.rs:.*the client uses" <<<"$out"
+}
+check "the HTTP client importing the core is refused" client_using "use stele::Node;"
+check "the HTTP client naming s3s is refused" client_using "fn f() { let _ = s3s::S3Error::new; }"
 server_blocking() { # a server source that spawns blocking work fails the check
   rm -rf "$work/server" && cp -r server/src "$work/server"
   echo 'async fn f() { let _ = tokio::task::spawn_blocking(|| ()).await; }' >>"$work/server/s3/bucket.rs"

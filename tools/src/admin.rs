@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -18,8 +17,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use stele_client::tls::{Trust, client_config, plain_config};
 
-use crate::tls::{Trust, client_config};
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -99,15 +98,6 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// A client configuration that trusts nothing, for a client that only speaks plain HTTP.
-fn client_config_for_plain() -> anyhow::Result<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth())
-}
-
 impl AdminClient {
     /// A client for the admin API at `url` (`http://host:port` or `https://host:port`,
     /// optionally with a path prefix) with the admin-plane credential `key`/`secret`;
@@ -152,7 +142,7 @@ impl AdminClient {
         // A plain URL never starts a handshake; its config is never used.
         let config = match tls {
             Some(t) => client_config(t)?,
-            None => client_config_for_plain()?,
+            None => plain_config()?,
         };
         let connector = HttpsConnectorBuilder::new()
             .with_tls_config(config)

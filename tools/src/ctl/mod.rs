@@ -104,7 +104,7 @@ fn connect(opts: AdminOpts) -> anyhow::Result<AdminClient> {
     let secret = opts
         .admin_secret
         .context("no admin secret: set STELE_ADMIN_SECRET (or --admin-secret)")?;
-    let trust = crate::tls::Trust::from_flags(opts.ca.as_deref(), opts.fingerprint.as_deref())?;
+    let trust = crate::tls::from_flags(opts.ca.as_deref(), opts.fingerprint.as_deref())?;
     AdminClient::new(&opts.admin_url, &key, &secret, trust.as_ref())
 }
 
