@@ -1,8 +1,12 @@
 //! Helpers for end-to-end tests: locating the workspace's binaries, starting a real
-//! `stele-server` on 127.0.0.1 with ports chosen by the OS, and stopping it.
+//! `stele-server` on 127.0.0.1 with ports chosen by the OS, and stopping it. For several
+//! sites on one box: [`netns`] (namespaces joined by a `wan` namespace) and [`relay`] (the
+//! user-space WAN relay: delay, rate, corruption, cuts).
 
 pub mod engine;
 pub mod lock;
+pub mod netns;
+pub mod relay;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
