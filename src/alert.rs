@@ -144,6 +144,41 @@ pub enum Alert {
         /// The latest jump, in microseconds (negative: the wall clock went backwards).
         step_micros: i64,
     },
+    /// The replication RPO to a peer passed the lowest threshold of the rules naming it.
+    ReplicationLag {
+        /// The peer.
+        peer: String,
+        /// The RPO now, in whole seconds.
+        rpo_secs: u64,
+        /// The threshold passed, in seconds.
+        threshold_secs: u64,
+        /// Entries the peer has not acknowledged.
+        backlog_entries: u64,
+    },
+    /// The replication RPO to a peer is back under its threshold.
+    ReplicationCaughtUp {
+        /// The peer.
+        peer: String,
+        /// The RPO now, in whole seconds.
+        rpo_secs: u64,
+    },
+    /// A peer refused a replication entry for good (or the version could not be read
+    /// here): parked with its reason, listed by `stelectl replication status`, retried
+    /// only by an administrator (or by itself after repair for `waiting_repair`).
+    ReplicationParked {
+        /// The peer.
+        peer: String,
+        /// The reason's name (`refused`, `conflict`, `waiting_repair`, ...).
+        reason: String,
+        /// The source bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The version.
+        version_id: String,
+        /// The peer's answer or the local error.
+        detail: String,
+    },
     /// Sent on request (`POST /v1/alerts/test`) to check that sinks are reached.
     Test {
         /// Free text naming who asked for it.

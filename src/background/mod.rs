@@ -6,6 +6,7 @@
 
 pub mod drill;
 pub mod lifecycle;
+pub mod replication;
 pub mod runner;
 pub mod scrub;
 pub mod watchdog;

@@ -49,6 +49,10 @@ pub enum Action {
     ReadLegalHold,
     /// PutObjectLegalHold.
     WriteLegalHold,
+    /// A replication request from a peer site (`x-stele-replication`): add a version or
+    /// delete marker with the source's id, or raise a lock state. Never a deletion, a
+    /// bypass or a configuration change.
+    Replicate,
     // Admin listener.
     /// Status, disks, clock, workers, queues and alert sinks (health, readiness and
     /// metrics need no key).
@@ -69,7 +73,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for tests that walk the whole table.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Action::ListBuckets,
         Action::CreateBucket,
         Action::DeleteBucket,
@@ -90,6 +94,7 @@ impl Action {
         Action::WriteRetention,
         Action::ReadLegalHold,
         Action::WriteLegalHold,
+        Action::Replicate,
         Action::ReadStatus,
         Action::ReadPolicy,
         Action::WritePolicy,
@@ -185,7 +190,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | A::RunWorkers
                 | A::Approve
         ),
-        Role::ReplicationPeer => false,
+        // Replicas and the probes a sender makes of its target bucket, nothing else.
+        Role::ReplicationPeer => matches!(action, A::ReadBucket | A::ReadLockConfig | A::Replicate),
     }
 }
 

@@ -337,6 +337,25 @@ impl Identities {
         Ok(Some((k, u, secret)))
     }
 
+    /// Seals a secret this node keeps for another system (a replication peer's key) under
+    /// the master key; `context` (e.g. `replication-peer:NAME`) must be given again to open
+    /// it, so a sealed value cannot be moved to another record.
+    pub fn seal_secret(&self, context: &str, secret: &str) -> Vec<u8> {
+        self.seal.seal(context.as_bytes(), secret.as_bytes())
+    }
+
+    /// Opens what [`Identities::seal_secret`] sealed with the same `context`.
+    ///
+    /// # Errors
+    /// [`IdentityError::Unseal`]: another master key, another context, or altered bytes.
+    pub fn open_secret(&self, context: &str, sealed: &[u8]) -> Result<String, IdentityError> {
+        let bytes = self
+            .seal
+            .open(context.as_bytes(), sealed)
+            .ok_or(IdentityError::Unseal)?;
+        String::from_utf8(bytes).map_err(|_| IdentityError::Unseal)
+    }
+
     /// The node-wide identity settings (defaults until first changed).
     pub fn settings(&self) -> Result<Settings, IdentityError> {
         Ok(self

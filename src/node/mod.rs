@@ -20,6 +20,7 @@
 //! [`crate::meta::MetaError::Task`]; `ControlError::Store(StoreError::Task)`).
 
 mod admin;
+mod replication;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -52,9 +53,12 @@ use crate::types::{BucketName, ObjectKey, SegmentId};
 pub struct Node {
     control: Control,
     alerts: Arc<Alerts>,
+    /// The replication senders, once the server started them.
+    senders: std::sync::OnceLock<Arc<crate::background::replication::Senders>>,
 }
 
 pub use admin::{IdentityCounts, UserWithKeys};
+pub use replication::{NewPeer, PeerStatus};
 
 /// Why a node could not open.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +135,11 @@ impl Node {
     /// A facade over `control` (which holds the engine and the identity store) and the
     /// node's alert queue.
     pub fn new(control: Control, alerts: Arc<Alerts>) -> Self {
-        Self { control, alerts }
+        Self {
+            control,
+            alerts,
+            senders: std::sync::OnceLock::new(),
+        }
     }
 
     /// The engine, for blocking callers (workers, start-up). The listeners call `Node`'s

@@ -219,15 +219,24 @@ pub(super) fn park(
     Ok(())
 }
 
-pub(super) fn retry_dead(meta: &Meta, b: &mut Batch, peer: u32) -> Result<usize, MetaError> {
+pub(super) fn retry_dead(
+    meta: &Meta,
+    b: &mut Batch,
+    peer: u32,
+    only: Option<DeadReason>,
+) -> Result<usize, MetaError> {
     let prefix = peer_prefix(b'D', peer);
-    let dead = meta.replog_scan(&prefix, &prefix, usize::MAX)?;
-    for (k, v) in &dead {
-        let d = DeadEntry::decode(v)?;
-        b.replog_delete(k.clone());
+    let mut n = 0;
+    for (k, v) in meta.replog_scan(&prefix, &prefix, usize::MAX)? {
+        let d = DeadEntry::decode(&v)?;
+        if only.is_some_and(|r| r != d.reason) {
+            continue;
+        }
+        b.replog_delete(k);
         b.replog_put(entry_key(peer, d.seq), d.entry.encode()?);
+        n += 1;
     }
-    Ok(dead.len())
+    Ok(n)
 }
 
 /// Adds to `b` the log entries the change `op` on `version` of `key` needs under the

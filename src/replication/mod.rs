@@ -65,11 +65,13 @@ pub enum ReplicationChange {
         /// The peer's answer or the local error, for the operator.
         detail: String,
     },
-    /// Put every dead entry of a peer back in the live log. Answers
-    /// [`ReplicationOutcome::Retried`].
+    /// Put a peer's dead entries back in the live log (those parked for `reason`, or
+    /// all). Answers [`ReplicationOutcome::Retried`].
     RetryDead {
         /// The peer's log id.
         peer: u32,
+        /// Only entries parked for this reason; `None`: all.
+        reason: Option<log::DeadReason>,
     },
 }
 
@@ -234,9 +236,9 @@ pub fn apply(
             log::park(meta, b, *peer, *seq, *reason, detail, now)?;
             Ok(ReplicationOutcome::Done)
         }
-        ReplicationChange::RetryDead { peer } => Ok(ReplicationOutcome::Retried(log::retry_dead(
-            meta, b, *peer,
-        )?)),
+        ReplicationChange::RetryDead { peer, reason } => Ok(ReplicationOutcome::Retried(
+            log::retry_dead(meta, b, *peer, *reason)?,
+        )),
     }
 }
 

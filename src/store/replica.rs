@@ -39,10 +39,7 @@ struct PartDigests<S> {
 }
 
 impl<S> PartDigests<S> {
-    fn new(
-        inner: S,
-        parts: Vec<(u64, [u8; 32])>,
-    ) -> (Self, Verdict) {
+    fn new(inner: S, parts: Vec<(u64, [u8; 32])>) -> (Self, Verdict) {
         let verdict = Arc::new(Mutex::new(None));
         let left = parts.first().map_or(0, |p| p.0);
         (

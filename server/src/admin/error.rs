@@ -12,6 +12,7 @@ use stele::disk::DiskError;
 use stele::identity::IdentityError;
 use stele::lock::LockError;
 use stele::meta::MetaError;
+use stele::replication::ReplicationError;
 use stele::types::NameError;
 
 /// An error answer: status, a stable code and a message, as the JSON body
@@ -79,7 +80,20 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
         | E::ChecksumMissing { .. }
         | E::IncompleteBody { .. }
         | E::Body(_) => (S::BAD_REQUEST, "InvalidRequest"),
-        E::BadDigest { .. } | E::ChecksumMismatch { .. } => (S::BAD_REQUEST, "BadDigest"),
+        E::BadDigest { .. } | E::ChecksumMismatch { .. } | E::ReplicaDigest { .. } => {
+            (S::BAD_REQUEST, "BadDigest")
+        }
+        E::ReplicaConflict { .. } => (S::CONFLICT, "ReplicaConflict"),
+        E::ReplicaNotAccepted { .. } => (S::BAD_REQUEST, "InvalidRequest"),
+        E::Replication(r) => match r {
+            ReplicationError::PeerExists { .. } => (S::CONFLICT, "PeerExists"),
+            ReplicationError::NoSuchPeer { .. } => (S::NOT_FOUND, "NoSuchPeer"),
+            ReplicationError::PeerInUse { .. } => (S::CONFLICT, "PeerInUse"),
+            ReplicationError::InvalidPeer { .. } => (S::BAD_REQUEST, "InvalidPeer"),
+            ReplicationError::InvalidRules { .. } => (S::BAD_REQUEST, "InvalidReplication"),
+            ReplicationError::NoSuchBucket { .. } => (S::NOT_FOUND, "NoSuchBucket"),
+            ReplicationError::Meta(_) => (S::INTERNAL_SERVER_ERROR, "InternalError"),
+        },
         E::Lock(l) => match l {
             LockError::RetentionActive { .. }
             | LockError::LegalHold

@@ -5,6 +5,7 @@ use s3s::{S3Error, S3ErrorCode};
 use stele::StoreError;
 use stele::config::ConfigError;
 use stele::lock::LockError;
+use stele::replication::ReplicationError;
 use stele::types::NameError;
 
 pub fn bad_request(code: S3ErrorCode, msg: &'static str) -> S3Error {
@@ -107,7 +108,24 @@ pub fn to_s3(e: StoreError) -> S3Error {
         ),
         StoreError::NoLifecycle { .. } => err(C::NoSuchLifecycleConfiguration, msg),
         StoreError::InvalidLifecycle { .. } => err(C::InvalidArgument, msg),
-        StoreError::BadDigest { .. } => err(C::BadDigest, msg),
+        StoreError::BadDigest { .. } | StoreError::ReplicaDigest { .. } => {
+            err(C::BadDigest, msg)
+        }
+        StoreError::ReplicaConflict { .. } => {
+            let mut e = err(C::Custom("ReplicaConflict".into()), msg);
+            e.set_status_code(http::StatusCode::CONFLICT);
+            e
+        }
+        StoreError::ReplicaNotAccepted { .. } => err(C::InvalidRequest, msg),
+        StoreError::Replication(r) => match r {
+            ReplicationError::NoSuchBucket { .. } => err(C::NoSuchBucket, msg),
+            ReplicationError::InvalidRules { .. }
+            | ReplicationError::InvalidPeer { .. }
+            | ReplicationError::NoSuchPeer { .. }
+            | ReplicationError::PeerExists { .. }
+            | ReplicationError::PeerInUse { .. } => err(C::InvalidRequest, msg),
+            ReplicationError::Meta(_) => internal(msg),
+        },
         StoreError::ChecksumMismatch { .. } => err(C::BadDigest, msg),
         StoreError::ChecksumMissing { .. } => err(C::InvalidRequest, msg),
         StoreError::IncompleteBody { .. } => err(C::IncompleteBody, msg),

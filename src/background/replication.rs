@@ -1,0 +1,911 @@
+//! The replication senders: one per peer, each draining that peer's part of the
+//! replication log (`replication::log`) through a [`Transport`] the server provides (S3
+//! requests signed with the peer's key, over TLS).
+//!
+//! A sender keeps a window of entries in flight; acknowledged entries leave the log in
+//! batches (so a crash resends at most a window, which the receiver answers as
+//! unchanged). Bytes come only from the verified read path; a version that cannot be read
+//! is parked `waiting_repair` and retried by itself later. Transient failures back off
+//! exponentially with jitter, and after [`BREAKER_AFTER`] in a row the peer's circuit
+//! breaker opens: nothing is sent but a probe every [`PROBE_EVERY`] until one succeeds.
+//! Permanent refusals are parked with their reason, alerted, and never retried in a loop.
+//! A token bucket holds the bytes sent to the slowest bandwidth limit of the peer's rules.
+//! Design: `sites.md` §4.3.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
+use tokio::sync::watch;
+
+use crate::alert::{Alert, Alerts};
+use crate::meta::{LockRecord, VersionKind, VersionRecord};
+use crate::replication::log::{DeadReason, LogEntry, LogOp};
+use crate::replication::{
+    PeerRecord, ReplicaOp, ReplicaResult, ReplicaVersion, ReplicationChange, log,
+};
+use crate::store::{Store, StoreError, VersionRef};
+use crate::types::{BucketName, ObjectKey, Timestamp};
+
+/// Entries in flight per peer.
+pub const WINDOW: usize = 8;
+/// Transient failures in a row that open a peer's circuit breaker.
+pub const BREAKER_AFTER: u32 = 5;
+/// How often an open breaker probes the peer.
+pub const PROBE_EVERY: Duration = Duration::from_secs(10);
+/// How often an idle sender looks at the log again.
+pub const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often parked `waiting_repair` entries are tried again.
+pub const REPAIR_RETRY_EVERY: Duration = Duration::from_secs(600);
+
+/// A body sent to a peer: verified blocks.
+pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// Why a request to a peer did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// The link or the peer failed (connection, timeout, 5xx, a body damaged in transit):
+    /// retried with backoff, and counted towards the circuit breaker.
+    Transient(String),
+    /// The peer cannot take this entry yet (a lock change whose version has not arrived):
+    /// retried later, not a link failure.
+    NotYet(String),
+    /// The peer refused for good: the entry is parked with this reason.
+    Permanent(DeadReason, String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Transient(s) | SendError::NotYet(s) => f.write_str(s),
+            SendError::Permanent(r, s) => write!(f, "{}: {s}", r.as_str()),
+        }
+    }
+}
+
+/// What the peer says about a target bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetBucket {
+    /// Versioning is enabled.
+    pub versioning: bool,
+    /// Object Lock is enabled.
+    pub object_lock: bool,
+}
+
+/// How replication requests reach one peer (the server implements it over HTTPS).
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    /// Sends `op` for `key` into `target`, with its body for a version.
+    fn send<'a>(
+        &'a self,
+        target: &'a BucketName,
+        key: &'a ObjectKey,
+        op: &'a ReplicaOp,
+        body: Option<(BodyStream, u64)>,
+    ) -> BoxFuture<'a, Result<ReplicaResult, SendError>>;
+
+    /// Reads the target bucket's versioning and Object Lock state (also the breaker's
+    /// probe).
+    fn bucket<'a>(
+        &'a self,
+        target: &'a BucketName,
+    ) -> BoxFuture<'a, Result<TargetBucket, SendError>>;
+}
+
+/// Makes the [`Transport`] of a peer from its record and its key's secret.
+pub trait Connector: Send + Sync + std::fmt::Debug {
+    /// # Errors
+    /// The peer's settings cannot make a client (a malformed endpoint or CA).
+    fn connect(&self, peer: &PeerRecord, secret: &str) -> Result<Arc<dyn Transport>, String>;
+}
+
+/// A token bucket on bytes: `take(n)` waits until the bucket is not in debt, then takes
+/// `n` (possibly going into debt), so the long-run rate holds whatever the sizes.
+#[derive(Debug)]
+struct TokenBucket {
+    rate: Option<u64>,
+    tokens: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: Option<u64>) -> Self {
+        Self {
+            rate,
+            tokens: 0.0,
+            at: Instant::now(),
+        }
+    }
+
+    /// How long to wait before `n` bytes may go, having taken them.
+    #[allow(clippy::cast_precision_loss)]
+    fn take(&mut self, n: u64) -> Duration {
+        let Some(rate) = self.rate else {
+            return Duration::ZERO;
+        };
+        let rate = rate as f64;
+        let now = Instant::now();
+        // At most one second of burst.
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(rate);
+        self.at = now;
+        let wait = if self.tokens < 0.0 {
+            Duration::from_secs_f64(-self.tokens / rate)
+        } else {
+            Duration::ZERO
+        };
+        self.tokens -= n as f64;
+        wait
+    }
+}
+
+/// What a sender shows besides the log's backlog.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SenderStatus {
+    /// The peer's name.
+    pub peer: String,
+    /// The last request or probe reached the peer.
+    pub link_up: bool,
+    /// The circuit breaker is open: only probes are sent.
+    pub breaker_open: bool,
+    /// Transient failures in a row.
+    pub failures_in_row: u32,
+    /// The last failure, if any since the last success.
+    pub last_error: Option<String>,
+    /// When the peer last acknowledged an entry.
+    pub last_ack: Option<Timestamp>,
+    /// Entries acknowledged since start.
+    pub sent_entries: u64,
+    /// Body bytes acknowledged since start.
+    pub sent_bytes: u64,
+    /// Lock changes the peer kept stronger than the source's since start.
+    pub lock_divergences: u64,
+    /// Entries parked since start.
+    pub parked: u64,
+    /// Body bytes per second acknowledged (moving average over about a minute).
+    pub throughput: f64,
+    /// The slowest bandwidth limit of the peer's rules, bytes per second.
+    pub bandwidth: Option<u64>,
+    /// Paused by an administrator.
+    pub paused: bool,
+}
+
+/// One peer's sender.
+#[derive(Debug)]
+pub struct Sender {
+    store: Store,
+    peer: PeerRecord,
+    transport: Arc<dyn Transport>,
+    alerts: Option<Arc<Alerts>>,
+    status: Mutex<SenderStatus>,
+    paused: AtomicBool,
+}
+
+enum Sent {
+    Done {
+        seq: u64,
+        bytes: u64,
+        result: ReplicaResult,
+    },
+    Failed {
+        seq: u64,
+        entry: LogEntry,
+        error: SendError,
+    },
+}
+
+impl Sender {
+    /// A sender for `peer` through `transport`.
+    pub fn new(
+        store: Store,
+        peer: PeerRecord,
+        transport: Arc<dyn Transport>,
+        alerts: Option<Arc<Alerts>>,
+    ) -> Self {
+        let status = SenderStatus {
+            peer: peer.name.clone(),
+            link_up: true,
+            ..SenderStatus::default()
+        };
+        Self {
+            store,
+            peer,
+            transport,
+            alerts,
+            status: Mutex::new(status),
+            paused: AtomicBool::new(false),
+        }
+    }
+
+    /// The peer it sends to.
+    pub fn peer(&self) -> &PeerRecord {
+        &self.peer
+    }
+
+    /// Its status now.
+    pub fn status(&self) -> SenderStatus {
+        let mut s = self.lock_status().clone();
+        s.paused = self.paused.load(Ordering::SeqCst);
+        s
+    }
+
+    /// Pause (nothing is sent; the log keeps growing and the RPO shows it) or resume.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    fn lock_status(&self) -> std::sync::MutexGuard<'_, SenderStatus> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bandwidth(&self) -> Option<u64> {
+        let rules = crate::replication::all_rules(self.store.meta()).unwrap_or_default();
+        rules
+            .iter()
+            .flat_map(|(_, r)| r.rules.iter())
+            .filter(|r| r.peer == self.peer.name && r.enabled)
+            .map(|r| r.bandwidth)
+            .try_fold(None::<u64>, |acc, b| match b {
+                // One unlimited rule does not lift the others' limits: the slowest holds.
+                None => Some(acc),
+                Some(b) => Some(Some(acc.map_or(b, |a| a.min(b)))),
+            })
+            .flatten()
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut bucket = TokenBucket::new(self.bandwidth());
+        let mut bucket_checked = Instant::now();
+        let mut inflight: FuturesUnordered<BoxFuture<'static, Sent>> = FuturesUnordered::new();
+        let mut dispatched: u64 = 0;
+        let mut acks: Vec<u64> = Vec::new();
+        let mut acked_bytes: u64 = 0;
+        let mut last_flush = Instant::now();
+        let mut backoff_until: Option<Instant> = None;
+        let mut last_rpo_check = Instant::now() - Duration::from_secs(60);
+        let mut last_repair_retry = Instant::now();
+        let mut lag_alerted = false;
+        let mut ewma = Ewma::default();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if last_rpo_check.elapsed() >= Duration::from_secs(5) {
+                last_rpo_check = Instant::now();
+                lag_alerted = self.check_rpo(lag_alerted).await;
+            }
+            if last_repair_retry.elapsed() >= REPAIR_RETRY_EVERY {
+                last_repair_retry = Instant::now();
+                self.retry_waiting_repair().await;
+            }
+            if bucket_checked.elapsed() >= Duration::from_secs(5) {
+                bucket_checked = Instant::now();
+                let rate = self.bandwidth();
+                if rate != bucket.rate {
+                    bucket = TokenBucket::new(rate);
+                }
+                self.lock_status().bandwidth = rate;
+            }
+            let breaker_open = self.lock_status().breaker_open;
+            let waiting = backoff_until.is_some_and(|t| Instant::now() < t);
+            if breaker_open && inflight.is_empty() && !waiting {
+                self.probe().await;
+                backoff_until = Some(Instant::now() + PROBE_EVERY);
+                continue;
+            }
+            // Fill the window.
+            if !breaker_open && !waiting && !self.paused.load(Ordering::SeqCst) {
+                let room = WINDOW.saturating_sub(inflight.len());
+                if room > 0 {
+                    let next = self.pending(dispatched, room).await;
+                    for (seq, entry) in next {
+                        dispatched = seq;
+                        let wait = if entry.op == LogOp::Version {
+                            bucket.take(entry.size)
+                        } else {
+                            Duration::ZERO
+                        };
+                        let me = self.clone();
+                        inflight.push(Box::pin(async move {
+                            tokio::time::sleep(wait).await;
+                            me.send_one(seq, entry).await
+                        }));
+                    }
+                }
+            }
+            if inflight.is_empty() {
+                self.flush(&mut acks, &mut acked_bytes, &mut ewma).await;
+                last_flush = Instant::now();
+                // Everything dispatched was answered: the next fill rescans from the start
+                // of the log, picking up what failed.
+                dispatched = 0;
+                let sleep = backoff_until
+                    .map_or(IDLE_POLL, |t| t.saturating_duration_since(Instant::now()))
+                    .max(Duration::from_millis(10));
+                tokio::select! {
+                    _ = shutdown.wait_for(|s| *s) => break,
+                    () = tokio::time::sleep(sleep) => {}
+                }
+                continue;
+            }
+            let done = tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => break,
+                d = inflight.next() => d,
+            };
+            match done {
+                Some(Sent::Done { seq, bytes, result }) => {
+                    acks.push(seq);
+                    acked_bytes += bytes;
+                    let mut s = self.lock_status();
+                    s.link_up = true;
+                    s.breaker_open = false;
+                    s.failures_in_row = 0;
+                    s.last_error = None;
+                    if result == ReplicaResult::Diverged {
+                        s.lock_divergences += 1;
+                    }
+                }
+                Some(Sent::Failed { seq, entry, error }) => match error {
+                    SendError::Permanent(reason, detail) => {
+                        self.park(seq, &entry, reason, &detail).await;
+                    }
+                    SendError::NotYet(detail) => {
+                        tracing::debug!(peer = %self.peer.name, seq, %detail, "not yet");
+                        backoff_until.get_or_insert(Instant::now() + Duration::from_secs(1));
+                    }
+                    SendError::Transient(detail) => {
+                        let n = {
+                            let mut s = self.lock_status();
+                            s.failures_in_row += 1;
+                            s.link_up = false;
+                            s.last_error = Some(detail.clone());
+                            if s.failures_in_row >= BREAKER_AFTER && !s.breaker_open {
+                                s.breaker_open = true;
+                                tracing::warn!(peer = %self.peer.name, %detail, "replication link down: circuit breaker open");
+                            }
+                            s.failures_in_row
+                        };
+                        tracing::info!(peer = %self.peer.name, seq, %detail, "replication send failed; retrying");
+                        backoff_until = Some(Instant::now() + backoff(n));
+                    }
+                },
+                None => {}
+            }
+            if acks.len() >= 64 || last_flush.elapsed() >= Duration::from_millis(200) {
+                self.flush(&mut acks, &mut acked_bytes, &mut ewma).await;
+                last_flush = Instant::now();
+            }
+        }
+        // Drain what is in flight a moment, so acknowledged work is not resent.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(d) = inflight.next().await {
+                if let Sent::Done { seq, bytes, .. } = d {
+                    acks.push(seq);
+                    acked_bytes += bytes;
+                }
+            }
+        })
+        .await;
+        self.flush(&mut acks, &mut acked_bytes, &mut ewma).await;
+    }
+
+    async fn pending(&self, after: u64, limit: usize) -> Vec<(u64, LogEntry)> {
+        let store = self.store.clone();
+        let peer = self.peer.id;
+        match tokio::task::spawn_blocking(move || log::pending(store.meta(), peer, after, limit))
+            .await
+        {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::error!(peer = %self.peer.name, error = %e, "cannot read the replication log");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::error!(peer = %self.peer.name, error = %e, "replication log read task failed");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn flush(&self, acks: &mut Vec<u64>, bytes: &mut u64, ewma: &mut Ewma) {
+        if acks.is_empty() {
+            ewma.add(0);
+            self.lock_status().throughput = ewma.rate();
+            return;
+        }
+        let seqs = std::mem::take(acks);
+        let n = seqs.len() as u64;
+        let store = self.store.clone();
+        let change = ReplicationChange::Acknowledge {
+            peer: self.peer.id,
+            seqs,
+        };
+        let r = tokio::task::spawn_blocking(move || store.change_replication(change)).await;
+        match r {
+            Ok(Ok(_)) => {
+                ewma.add(*bytes);
+                let mut s = self.lock_status();
+                s.sent_entries += n;
+                s.sent_bytes += *bytes;
+                s.last_ack = Some(self.store.clock().now());
+                s.throughput = ewma.rate();
+            }
+            // The entries stay in the log and go again: the receiver answers unchanged.
+            Ok(Err(e)) => {
+                tracing::error!(peer = %self.peer.name, error = %e, "cannot record acknowledgements")
+            }
+            Err(e) => {
+                tracing::error!(peer = %self.peer.name, error = %e, "acknowledgement task failed")
+            }
+        }
+        *bytes = 0;
+    }
+
+    async fn park(&self, seq: u64, entry: &LogEntry, reason: DeadReason, detail: &str) {
+        tracing::warn!(peer = %self.peer.name, seq, bucket = %entry.bucket, key = %entry.key,
+            version = %entry.version_id, reason = reason.as_str(), detail, "replication entry parked");
+        let store = self.store.clone();
+        let change = ReplicationChange::Park {
+            peer: self.peer.id,
+            seq,
+            reason,
+            detail: detail.to_owned(),
+        };
+        match tokio::task::spawn_blocking(move || store.change_replication(change)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot park a replication entry"),
+            Err(e) => tracing::error!(error = %e, "parking task failed"),
+        }
+        self.lock_status().parked += 1;
+        if let Some(a) = &self.alerts {
+            a.raise(Alert::ReplicationParked {
+                peer: self.peer.name.clone(),
+                reason: reason.as_str().to_owned(),
+                bucket: entry.bucket.to_string(),
+                key: entry.key.to_string(),
+                version_id: entry.version_id.to_string(),
+                detail: detail.to_owned(),
+            });
+        }
+    }
+
+    async fn retry_waiting_repair(&self) {
+        let store = self.store.clone();
+        let peer = self.peer.id;
+        let _ = tokio::task::spawn_blocking(move || {
+            store.change_replication(ReplicationChange::RetryDead {
+                peer,
+                reason: Some(DeadReason::WaitingRepair),
+            })
+        })
+        .await;
+    }
+
+    async fn probe(&self) {
+        let rules = crate::replication::all_rules(self.store.meta()).unwrap_or_default();
+        let target = rules
+            .iter()
+            .flat_map(|(_, r)| r.rules.iter())
+            .find(|r| r.peer == self.peer.name)
+            .map(|r| r.target_bucket.clone());
+        let Some(target) = target else {
+            let mut s = self.lock_status();
+            s.breaker_open = false;
+            s.failures_in_row = 0;
+            return;
+        };
+        match self.transport.bucket(&target).await {
+            Ok(_) | Err(SendError::Permanent(..) | SendError::NotYet(_)) => {
+                tracing::info!(peer = %self.peer.name, "replication link back: circuit breaker closed");
+                let mut s = self.lock_status();
+                s.breaker_open = false;
+                s.link_up = true;
+                s.failures_in_row = 0;
+            }
+            Err(SendError::Transient(e)) => {
+                self.lock_status().last_error = Some(e);
+            }
+        }
+    }
+
+    /// Raises the lag alert when the RPO passes the lowest threshold of the peer's rules,
+    /// and the recovery when it is back under. Returns whether the lag is alerted now.
+    async fn check_rpo(&self, alerted: bool) -> bool {
+        let store = self.store.clone();
+        let peer = self.peer.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let threshold = crate::replication::all_rules(store.meta())?
+                .iter()
+                .flat_map(|(_, r)| r.rules.iter())
+                .filter(|r| r.peer == peer.name)
+                .map(|r| r.rpo_alert_secs)
+                .min();
+            let backlog = log::backlog(store.meta(), peer.id)?;
+            Ok::<_, crate::meta::MetaError>((threshold, backlog))
+        })
+        .await;
+        let Ok(Ok((Some(threshold), backlog))) = r else {
+            return alerted;
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let over = backlog.rpo_secs(self.store.clock().now()) > threshold as f64;
+        if over != alerted
+            && let Some(a) = &self.alerts
+        {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let rpo = backlog.rpo_secs(self.store.clock().now()) as u64;
+            a.raise(if over {
+                Alert::ReplicationLag {
+                    peer: self.peer.name.clone(),
+                    rpo_secs: rpo,
+                    threshold_secs: threshold,
+                    backlog_entries: backlog.entries,
+                }
+            } else {
+                Alert::ReplicationCaughtUp {
+                    peer: self.peer.name.clone(),
+                    rpo_secs: rpo,
+                }
+            });
+        }
+        over
+    }
+
+    async fn send_one(self: Arc<Self>, seq: u64, entry: LogEntry) -> Sent {
+        match self.ship(&entry).await {
+            Ok((bytes, result)) => Sent::Done { seq, bytes, result },
+            Err(error) => Sent::Failed { seq, entry, error },
+        }
+    }
+
+    /// Sends one entry; `Ok` with the body bytes sent.
+    async fn ship(&self, e: &LogEntry) -> Result<(u64, ReplicaResult), SendError> {
+        let version = VersionRef::Id(e.version_id);
+        match e.op {
+            LogOp::Lock => {
+                let lock = self.local_lock(e).await?;
+                let Some(lock) = lock else {
+                    return Ok((0, ReplicaResult::Unchanged));
+                };
+                let op = ReplicaOp::Lock {
+                    version_id: e.version_id,
+                    lock,
+                };
+                let r = self.transport.send(&e.target, &e.key, &op, None).await?;
+                Ok((0, r))
+            }
+            LogOp::DeleteMarker => {
+                let op = ReplicaOp::DeleteMarker {
+                    version_id: e.version_id,
+                    created: e.version_id.timestamp(),
+                };
+                let r = self.transport.send(&e.target, &e.key, &op, None).await?;
+                Ok((0, r))
+            }
+            LogOp::Version => {
+                let read = match self
+                    .store
+                    .get_object(&e.bucket, &e.key, Some(&version), None)
+                    .await
+                {
+                    Ok(r) => r,
+                    // Removed before it could be sent (an unprotected version deleted):
+                    // there is nothing left to replicate.
+                    Err(StoreError::NoSuchVersion { .. } | StoreError::NoSuchKey { .. }) => {
+                        return Ok((0, ReplicaResult::Unchanged));
+                    }
+                    Err(
+                        err @ (StoreError::Unreadable { .. } | StoreError::InlineCorrupt { .. }),
+                    ) => {
+                        return Err(SendError::Permanent(
+                            DeadReason::WaitingRepair,
+                            err.to_string(),
+                        ));
+                    }
+                    Err(err) => return Err(SendError::Transient(format!("local read: {err}"))),
+                };
+                let record = read.record.clone();
+                if record.kind != VersionKind::Object {
+                    return Ok((0, ReplicaResult::Unchanged));
+                }
+                let parts = match known_parts(&record) {
+                    Some(p) => p,
+                    None => self.digest_parts(e, &record).await?,
+                };
+                let tags = self.local_tags(e).await;
+                let rv = ReplicaVersion {
+                    version_id: record.version_id,
+                    created: record.created,
+                    size: record.size,
+                    etag: record.etag.clone(),
+                    content_type: record.content_type.clone(),
+                    user_meta: record.user_meta.clone(),
+                    system: record.system.clone(),
+                    checksums: record.checksums.clone(),
+                    composite_checksum: record.composite_checksum,
+                    parts,
+                    lock: read.lock,
+                    tags,
+                };
+                let failed = Arc::new(AtomicBool::new(false));
+                let body = Watched {
+                    inner: read.body,
+                    failed: failed.clone(),
+                };
+                let op = ReplicaOp::Version(Box::new(rv));
+                let sent = self
+                    .transport
+                    .send(&e.target, &e.key, &op, Some((Box::pin(body), record.size)))
+                    .await;
+                if failed.load(Ordering::SeqCst) {
+                    // The local read failed mid-way: not the peer's fault.
+                    return Err(SendError::Permanent(
+                        DeadReason::WaitingRepair,
+                        "the version could not be read to its end".into(),
+                    ));
+                }
+                Ok((record.size, sent?))
+            }
+        }
+    }
+
+    async fn local_lock(&self, e: &LogEntry) -> Result<Option<LockRecord>, SendError> {
+        let store = self.store.clone();
+        let (b, k, v) = (e.bucket.clone(), e.key.clone(), e.version_id);
+        let r = tokio::task::spawn_blocking(move || {
+            if store.meta().version(&b, &k, &v)?.is_none() {
+                return Ok(None);
+            }
+            store.meta().lock(&b, &k, &v).map(Some)
+        })
+        .await;
+        match r {
+            Ok(Ok(l)) => Ok(l),
+            Ok(Err(e)) => Err(SendError::Transient(format!("local read: {e}"))),
+            Err(e) => Err(SendError::Transient(format!("local read: {e}"))),
+        }
+    }
+
+    async fn local_tags(&self, e: &LogEntry) -> Vec<(String, String)> {
+        let store = self.store.clone();
+        let (b, k, v) = (e.bucket.clone(), e.key.clone(), e.version_id);
+        tokio::task::spawn_blocking(move || store.meta().tags(&b, &k, &v))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|t| t.tags)
+            .unwrap_or_default()
+    }
+
+    /// The parts' digests of a version written before they were kept: one verified read.
+    async fn digest_parts(
+        &self,
+        e: &LogEntry,
+        record: &VersionRecord,
+    ) -> Result<Vec<(u64, [u8; 32])>, SendError> {
+        let lens: Vec<u64> = if record.segments.len() > 1 {
+            record.segments.iter().map(|s| s.geometry.len).collect()
+        } else {
+            vec![record.size]
+        };
+        let read = self
+            .store
+            .get_object(&e.bucket, &e.key, Some(&VersionRef::Id(e.version_id)), None)
+            .await
+            .map_err(|err| SendError::Permanent(DeadReason::WaitingRepair, err.to_string()))?;
+        let mut body = read.body;
+        let mut out = Vec::with_capacity(lens.len());
+        let mut i = 0;
+        let mut left = lens.first().copied().unwrap_or(0);
+        let mut h = blake3::Hasher::new();
+        while let Some(chunk) = body.next().await {
+            let mut chunk: &[u8] = &chunk
+                .map_err(|err| SendError::Permanent(DeadReason::WaitingRepair, err.to_string()))?;
+            while !chunk.is_empty() && i < lens.len() {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(chunk.len());
+                h.update(&chunk[..take]);
+                left -= take as u64;
+                chunk = &chunk[take..];
+                if left == 0 {
+                    out.push((lens[i], *h.finalize().as_bytes()));
+                    h = blake3::Hasher::new();
+                    i += 1;
+                    left = lens.get(i).copied().unwrap_or(0);
+                }
+            }
+        }
+        while out.len() < lens.len() {
+            out.push((lens[out.len()], *h.finalize().as_bytes()));
+            h = blake3::Hasher::new();
+        }
+        Ok(out)
+    }
+}
+
+/// The parts' lengths and digests as the record keeps them, when it has them all.
+fn known_parts(r: &VersionRecord) -> Option<Vec<(u64, [u8; 32])>> {
+    if r.segments.len() > 1 {
+        (r.blake3.len() == r.segments.len()).then(|| {
+            r.segments
+                .iter()
+                .zip(&r.blake3)
+                .map(|(s, d)| (s.geometry.len, *d))
+                .collect()
+        })
+    } else {
+        (r.blake3.len() == 1).then(|| vec![(r.size, r.blake3[0])])
+    }
+}
+
+/// Exponential backoff with jitter after `n` transient failures in a row: 1 s doubling up
+/// to a minute, times a random factor in [0.5, 1).
+fn backoff(n: u32) -> Duration {
+    let base = Duration::from_secs(1u64 << n.saturating_sub(1).min(6)).min(Duration::from_secs(60));
+    base.mul_f64(rand::random_range(0.5..1.0))
+}
+
+/// A body stream that notes whether the local read failed.
+struct Watched {
+    inner: crate::store::Body,
+    failed: Arc<AtomicBool>,
+}
+
+impl Stream for Watched {
+    type Item = io::Result<Bytes>;
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let p = self.inner.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(Some(Err(_))) = &p {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        p
+    }
+}
+
+/// A moving average of bytes per second over flushes.
+#[derive(Debug)]
+struct Ewma {
+    rate: f64,
+    at: Instant,
+}
+
+impl Default for Ewma {
+    fn default() -> Self {
+        Self {
+            rate: 0.0,
+            at: Instant::now(),
+        }
+    }
+}
+
+impl Ewma {
+    #[allow(clippy::cast_precision_loss)]
+    fn add(&mut self, bytes: u64) {
+        let dt = self.at.elapsed().as_secs_f64();
+        if dt < 0.05 {
+            return;
+        }
+        self.at = Instant::now();
+        let inst = bytes as f64 / dt;
+        let alpha = (dt / 60.0).min(1.0);
+        self.rate += alpha * (inst - self.rate);
+    }
+
+    fn rate(&self) -> f64 {
+        self.rate
+    }
+}
+
+/// A running sender and what stops it.
+type Running = (Arc<Sender>, watch::Sender<bool>);
+
+/// Every peer's sender, started and stopped as peers come and go.
+#[derive(Debug)]
+pub struct Senders {
+    store: Store,
+    alerts: Option<Arc<Alerts>>,
+    connector: Arc<dyn Connector>,
+    shutdown: watch::Receiver<bool>,
+    running: Mutex<BTreeMap<String, Running>>,
+}
+
+impl Senders {
+    /// No sender yet; [`Senders::sync`] starts them.
+    pub fn new(
+        store: Store,
+        alerts: Option<Arc<Alerts>>,
+        connector: Arc<dyn Connector>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            store,
+            alerts,
+            connector,
+            shutdown,
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Running>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a sender for each of `peers` (with its key's secret) that has none, and
+    /// stops those of peers no longer listed. Must run inside a tokio runtime.
+    pub fn sync(&self, peers: Vec<(PeerRecord, String)>) {
+        let mut running = self.lock();
+        let wanted: HashMap<String, ()> = peers.iter().map(|(p, _)| (p.name.clone(), ())).collect();
+        running.retain(|name, (_, stop)| {
+            let keep = wanted.contains_key(name);
+            if !keep {
+                let _ = stop.send(true);
+            }
+            keep
+        });
+        for (peer, secret) in peers {
+            if running
+                .get(&peer.name)
+                .is_some_and(|(s, _)| s.peer() == &peer)
+            {
+                continue;
+            }
+            if let Some((_, stop)) = running.remove(&peer.name) {
+                let _ = stop.send(true);
+            }
+            let transport = match self.connector.connect(&peer, &secret) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(peer = %peer.name, error = %e, "cannot make a replication client");
+                    continue;
+                }
+            };
+            let sender = Arc::new(Sender::new(
+                self.store.clone(),
+                peer.clone(),
+                transport,
+                self.alerts.clone(),
+            ));
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let mut outer = self.shutdown.clone();
+            let s = sender.clone();
+            tokio::spawn(async move {
+                // Stops on the node's shutdown or when the peer is removed.
+                let (tx, rx) = watch::channel(false);
+                let mut stop_rx = stop_rx;
+                let watcher = tokio::spawn(async move {
+                    tokio::select! {
+                        _ = outer.wait_for(|s| *s) => {}
+                        _ = stop_rx.wait_for(|s| *s) => {}
+                    }
+                    let _ = tx.send(true);
+                });
+                s.run(rx).await;
+                watcher.abort();
+            });
+            running.insert(peer.name.clone(), (sender, stop_tx));
+        }
+    }
+
+    /// Each running sender's status.
+    pub fn statuses(&self) -> Vec<SenderStatus> {
+        self.lock().values().map(|(s, _)| s.status()).collect()
+    }
+
+    /// The sender of the peer named `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Sender>> {
+        self.lock().get(name).map(|(s, _)| s.clone())
+    }
+
+    /// The transport to a peer, to ask it about a bucket before a rule names it.
+    pub fn transport(&self, name: &str) -> Option<Arc<dyn Transport>> {
+        self.lock().get(name).map(|(s, _)| s.transport.clone())
+    }
+}
