@@ -8,6 +8,7 @@ pub mod args;
 pub mod limiter;
 pub mod listener;
 pub mod metrics;
+pub mod replication;
 pub mod s3;
 #[cfg(feature = "test-clock")]
 mod test_clock;
@@ -181,6 +182,10 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         std::time::Duration::from_secs(args.repair_interval.max(1)),
     );
     let repair_task = tokio::spawn(stele::background::runner::run(repair.clone(), rx.clone()));
+    // One sender per replication peer, each stopped by the same shutdown; peers added
+    // later start their own.
+    node.start_replication(Arc::new(replication::HttpsConnector), rx.clone())
+        .await?;
     let admin = tokio::spawn(admin::run(
         admin::Admin {
             node: node.clone(),

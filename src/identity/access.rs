@@ -49,6 +49,11 @@ pub enum Action {
     ReadLegalHold,
     /// PutObjectLegalHold.
     WriteLegalHold,
+    /// GetBucketReplication.
+    ReadReplication,
+    /// PutBucketReplication, DeleteBucketReplication: which peer gets a bucket's
+    /// versions. Admin only.
+    WriteReplication,
     /// A replication request from a peer site (`x-stele-replication`): add a version or
     /// delete marker with the source's id, or raise a lock state. Never a deletion, a
     /// bypass or a configuration change.
@@ -73,7 +78,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for tests that walk the whole table.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 30] = [
         Action::ListBuckets,
         Action::CreateBucket,
         Action::DeleteBucket,
@@ -94,6 +99,8 @@ impl Action {
         Action::WriteRetention,
         Action::ReadLegalHold,
         Action::WriteLegalHold,
+        Action::ReadReplication,
+        Action::WriteReplication,
         Action::Replicate,
         Action::ReadStatus,
         Action::ReadPolicy,
@@ -167,6 +174,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | A::ReadLegalHold
                 | A::ReadLockConfig
                 | A::ReadLifecycle
+                | A::ReadReplication
                 | A::ReadStatus
                 | A::ReadPolicy
         ),
@@ -181,6 +189,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | A::WriteLockConfig
                 | A::ReadLifecycle
                 | A::WriteLifecycle
+                | A::ReadReplication
+                | A::WriteReplication
                 | A::ListObjects
                 | A::ReadStatus
                 | A::ReadPolicy

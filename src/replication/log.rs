@@ -66,7 +66,7 @@ pub struct LogEntry {
 }
 
 impl Record for LogEntry {
-    const NAME: &'static str = "replication log entry";
+    const NAME: &'static str = "replication-log-entry";
     const FORMAT: u8 = 1;
 }
 
@@ -133,7 +133,7 @@ pub struct DeadEntry {
 }
 
 impl Record for DeadEntry {
-    const NAME: &'static str = "replication dead entry";
+    const NAME: &'static str = "replication-dead-entry";
     const FORMAT: u8 = 1;
 }
 

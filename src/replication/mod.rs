@@ -290,3 +290,6 @@ pub fn all_rules(
     )?;
     Ok(list.into_iter().map(|r| (r.bucket.clone(), r)).collect())
 }
+
+#[cfg(test)]
+mod tests;

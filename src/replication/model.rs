@@ -45,7 +45,7 @@ pub struct PeerRecord {
 }
 
 impl Record for PeerRecord {
-    const NAME: &'static str = "replication peer";
+    const NAME: &'static str = "replication-peer";
     const FORMAT: u8 = 1;
 }
 
@@ -110,7 +110,7 @@ pub struct BucketReplication {
 }
 
 impl Record for BucketReplication {
-    const NAME: &'static str = "replication rules";
+    const NAME: &'static str = "replication-rules";
     const FORMAT: u8 = 1;
 }
 
@@ -220,7 +220,7 @@ pub enum ReplicaOp {
 }
 
 impl Record for ReplicaOp {
-    const NAME: &'static str = "replication request";
+    const NAME: &'static str = "replication-request";
     const FORMAT: u8 = 1;
 }
 

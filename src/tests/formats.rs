@@ -285,6 +285,79 @@ fn current() -> Vec<(&'static str, String)> {
             every_secs: 86_400,
             alerted_for: Some(T1),
         }),
+        entry(crate::replication::PeerRecord {
+            name: "b".into(),
+            id: 2,
+            endpoint: "https://b:9000".into(),
+            trust: crate::replication::PeerTrust::Fingerprint([0x5a; 32]),
+            access_key: "AK".into(),
+            sealed_secret: vec![9, 8],
+            created: T1,
+        }),
+        entry(crate::replication::BucketReplication {
+            bucket: bucket(),
+            rules: vec![crate::replication::ReplicationRule {
+                id: "r".into(),
+                enabled: true,
+                prefix: "p/".into(),
+                peer: "b".into(),
+                target_bucket: BucketName::new("dst").expect("name"),
+                delete_markers: false,
+                rpo_alert_secs: 900,
+                bandwidth: Some(3),
+                backfill: true,
+            }],
+        }),
+        entry(crate::replication::log::DeadEntry {
+            entry: crate::replication::log::LogEntry {
+                op: crate::replication::log::LogOp::Lock,
+                bucket: bucket(),
+                key: key(),
+                version_id: VersionId([1; 16]),
+                target: BucketName::new("dst").expect("name"),
+                size: 5,
+                enqueued_at: T1,
+                class: crate::replication::log::EntryClass::Backfill,
+                rule: "r".into(),
+            },
+            seq: 7,
+            reason: crate::replication::log::DeadReason::Conflict,
+            detail: "d".into(),
+            parked_at: T2,
+        }),
+        entry(crate::replication::log::LogEntry {
+            op: crate::replication::log::LogOp::DeleteMarker,
+            bucket: bucket(),
+            key: key(),
+            version_id: VersionId([4; 16]),
+            target: BucketName::new("dst").expect("name"),
+            size: 0,
+            enqueued_at: T3,
+            class: crate::replication::log::EntryClass::Live,
+            rule: "r".into(),
+        }),
+        entry(crate::replication::ReplicaOp::Version(Box::new(
+            crate::replication::ReplicaVersion {
+                version_id: VersionId([1; 16]),
+                created: T1,
+                size: 5,
+                etag: "e".into(),
+                content_type: Some("t/p".into()),
+                user_meta: vec![("a".into(), "b".into())],
+                system: SystemMeta::default(),
+                checksums: Vec::new(),
+                composite_checksum: false,
+                parts: vec![(5, [0x3d; 32])],
+                lock: LockRecord {
+                    retention: Some(Retention {
+                        mode: RetentionMode::Compliance,
+                        until: T2,
+                    }),
+                    legal_hold: false,
+                },
+                tags: vec![("t".into(), "v".into())],
+            },
+        ))),
     ]
 }
 
@@ -345,6 +418,26 @@ const GOLDEN: &[(&str, &str)] = &[
     ("alert-sink", "01036f707309687474703a2f2f782f8001"),
     ("queued-alert", "010171036f7073027b7d8001018201010165"),
     ("expectation", "0103626b7480a305018001"),
+    (
+        "replication-peer",
+        "010162020e68747470733a2f2f623a39303030015a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a02414b0209088001",
+    ),
+    (
+        "replication-rules",
+        "0103626b740101720102702f016203647374008407010301",
+    ),
+    (
+        "replication-dead-entry",
+        "010203626b74016b0101010101010101010101010101010103647374058001010172070301648201",
+    ),
+    (
+        "replication-log-entry",
+        "010103626b74016b0404040404040404040404040404040403647374008401000172",
+    ),
+    (
+        "replication-request",
+        "01000101010101010101010101010101010180010501650103742f7001016101620000000000000001053d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d01018201000101740176",
+    ),
 ];
 
 /// The records whose disk field changed meaning (node-local id → disk UUID) kept their

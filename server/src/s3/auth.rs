@@ -82,13 +82,15 @@ pub fn action_of(op: &str) -> Option<Action> {
         "PutObjectRetention" => A::WriteRetention,
         "GetObjectLegalHold" => A::ReadLegalHold,
         "PutObjectLegalHold" => A::WriteLegalHold,
+        "GetBucketReplication" => A::ReadReplication,
+        "PutBucketReplication" | "DeleteBucketReplication" => A::WriteReplication,
         _ => return None,
     })
 }
 
 /// Every operation the S3 layer implements (kept next to the table so a test can check
 /// that none is missing from it).
-pub const IMPLEMENTED: [&str; 40] = [
+pub const IMPLEMENTED: [&str; 43] = [
     "ListBuckets",
     "CreateBucket",
     "DeleteBucket",
@@ -129,6 +131,9 @@ pub const IMPLEMENTED: [&str; 40] = [
     "PutBucketAcl",
     "GetObjectAcl",
     "PutObjectAcl",
+    "GetBucketReplication",
+    "PutBucketReplication",
+    "DeleteBucketReplication",
 ];
 
 pub struct Access {
@@ -160,9 +165,15 @@ impl S3Access for Access {
         let Some(creds) = cx.credentials() else {
             return Err(denied());
         };
-        let Some(action) = action_of(cx.s3_op().name()) else {
+        let Some(mut action) = action_of(cx.s3_op().name()) else {
             return Ok(());
         };
+        // A replication request is a PUT only the replication-peer role may make: the
+        // header names a version id and creation time no client may choose.
+        if cx.s3_op().name() == "PutObject" && cx.headers().contains_key(super::replication::HEADER)
+        {
+            action = Action::Replicate;
+        }
         let bucket = match cx.s3_path() {
             S3Path::Root => None,
             S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => {

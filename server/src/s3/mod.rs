@@ -9,6 +9,7 @@ pub mod error;
 pub mod host;
 mod lifecycle;
 mod object_lock;
+pub mod replication;
 pub mod request_id;
 pub mod skew;
 
@@ -459,6 +460,27 @@ impl S3 for SteleS3 {
         req: S3Request<dto::PutObjectLegalHoldInput>,
     ) -> S3Result<S3Response<dto::PutObjectLegalHoldOutput>> {
         object::put_object_legal_hold(self, req).await
+    }
+
+    async fn put_bucket_replication(
+        &self,
+        req: S3Request<dto::PutBucketReplicationInput>,
+    ) -> S3Result<S3Response<dto::PutBucketReplicationOutput>> {
+        replication::put_bucket_replication(self, req).await
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<dto::GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<dto::GetBucketReplicationOutput>> {
+        replication::get_bucket_replication(self, req).await
+    }
+
+    async fn delete_bucket_replication(
+        &self,
+        req: S3Request<dto::DeleteBucketReplicationInput>,
+    ) -> S3Result<S3Response<dto::DeleteBucketReplicationOutput>> {
+        replication::delete_bucket_replication(self, req).await
     }
 
     async fn get_bucket_lifecycle_configuration(

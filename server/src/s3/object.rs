@@ -50,6 +50,10 @@ pub(super) async fn put_object(
     s3: &SteleS3,
     req: S3Request<dto::PutObjectInput>,
 ) -> S3Result<S3Response<dto::PutObjectOutput>> {
+    if req.headers.contains_key(super::replication::HEADER) {
+        // The access check asked for the replication-peer role (`auth::action_for`).
+        return super::replication::replicate(s3, req).await;
+    }
     body_headers(&req.headers)?;
     let trailers = req.trailing_headers.clone();
     let input = req.input;
@@ -169,6 +173,7 @@ pub(super) async fn get_object(
         ..Default::default()
     };
     let mut output = output;
+    output.replication_status = super::replication::status_of(rec);
     let lock = object_lock::lock_headers(&read.lock);
     output.object_lock_mode = lock.mode;
     output.object_lock_retain_until_date = lock.until;
@@ -263,6 +268,7 @@ pub(super) async fn head_object(
         },
         |a| want.then(|| checksum::value_of(&rec, a)).flatten()
     ));
+    resp.output.replication_status = super::replication::status_of(&rec);
     if part.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
     }

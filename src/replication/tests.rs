@@ -1,0 +1,484 @@
+//! The replication log and the receiving side, through a real engine: what is logged in
+//! the commit of each change, what never is, what the RPO reads, and what a replica
+//! refuses.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::log::{self, DeadReason, LogOp};
+use super::*;
+use crate::NodeConfig;
+use crate::clock::ManualClock;
+use crate::meta::{LockRecord, Origin, Retention, RetentionMode, Versioning};
+use crate::store::{PutOptions, Store, StoreError, VersionRef};
+use crate::types::{ObjectKey, Timestamp, VersionId};
+
+const T0: Timestamp = Timestamp(1_800_000_000_000_000);
+
+struct Site {
+    _dir: tempfile::TempDir,
+    store: Store,
+    clock: Arc<ManualClock>,
+}
+
+fn site(lock: bool) -> Site {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Store::open(NodeConfig::embedded(dir.path()), clock.clone()).expect("open");
+    for name in ["src", "dst"] {
+        let b = BucketName::new(name).expect("name");
+        store.create_bucket(&b, lock).expect("bucket");
+        if !lock {
+            store
+                .set_versioning(&b, Versioning::Enabled)
+                .expect("versioning");
+        }
+    }
+    Site {
+        _dir: dir,
+        store,
+        clock,
+    }
+}
+
+fn b(name: &str) -> BucketName {
+    BucketName::new(name).expect("name")
+}
+
+fn k(name: &str) -> ObjectKey {
+    ObjectKey::new(name).expect("key")
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn body(bytes: &[u8]) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + Unpin {
+    let chunks: Vec<std::io::Result<Bytes>> = bytes
+        .chunks(1000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    futures::stream::iter(chunks)
+}
+
+fn add_peer(store: &Store) -> u32 {
+    let out = store
+        .change_replication(ReplicationChange::AddPeer(PeerRecord {
+            name: "b".into(),
+            id: 0,
+            endpoint: "https://b:9000".into(),
+            trust: PeerTrust::Fingerprint([1; 32]),
+            access_key: "AK".into(),
+            sealed_secret: vec![1],
+            created: Timestamp(0),
+        }))
+        .expect("peer");
+    match out {
+        ReplicationOutcome::Peer(p) => p.id,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn rule(prefix: &str, delete_markers: bool) -> ReplicationRule {
+    ReplicationRule {
+        id: "r".into(),
+        enabled: true,
+        prefix: prefix.into(),
+        peer: "b".into(),
+        target_bucket: b("dst"),
+        delete_markers,
+        rpo_alert_secs: DEFAULT_RPO_ALERT_SECS,
+        bandwidth: None,
+        backfill: false,
+    }
+}
+
+fn set_rules(store: &Store, rules: Vec<ReplicationRule>) {
+    store
+        .change_replication(ReplicationChange::SetRules {
+            bucket: b("src"),
+            rules: Some(BucketReplication {
+                bucket: b("src"),
+                rules,
+            }),
+        })
+        .expect("rules");
+}
+
+fn put(rt: &tokio::runtime::Runtime, store: &Store, key: &str, data: &[u8]) -> VersionId {
+    rt.block_on(store.put_object(&b("src"), &k(key), PutOptions::default(), body(data)))
+        .expect("put")
+        .version_id
+}
+
+fn ops(store: &Store, peer: u32) -> Vec<(LogOp, String)> {
+    log::pending(store.meta(), peer, 0, usize::MAX)
+        .expect("log")
+        .into_iter()
+        .map(|(_, e)| (e.op, e.key.to_string()))
+        .collect()
+}
+
+#[test]
+fn each_change_a_rule_selects_is_logged_with_it_and_nothing_else_is() {
+    let rt = rt();
+    let s = site(true);
+    let peer = add_peer(&s.store);
+    set_rules(&s.store, vec![rule("p/", false)]);
+    let v = put(&rt, &s.store, "p/a", b"hello");
+    put(&rt, &s.store, "q/a", b"not selected");
+    // A delete marker: not logged while the rule leaves them out.
+    rt.block_on(s.store.delete_object(&b("src"), &k("p/a"), None, false))
+        .expect("marker");
+    assert_eq!(ops(&s.store, peer), vec![(LogOp::Version, "p/a".into())]);
+    let backlog = log::backlog(s.store.meta(), peer).expect("backlog");
+    assert_eq!((backlog.entries, backlog.bytes, backlog.head), (1, 5, 1));
+
+    set_rules(&s.store, vec![rule("p/", true)]);
+    rt.block_on(s.store.delete_object(&b("src"), &k("p/a"), None, false))
+        .expect("marker");
+    // The lifecycle worker's markers never replicate.
+    s.store
+        .delete_object_blocking(&b("src"), &k("p/b"), None, false, Origin::Lifecycle)
+        .expect("lifecycle marker");
+    // A lock change on a replicated version is logged; one that changes nothing is not.
+    s.store
+        .set_object_legal_hold(&b("src"), &k("p/a"), Some(&VersionRef::Id(v)), true)
+        .expect("hold");
+    s.store
+        .set_object_legal_hold(&b("src"), &k("p/a"), Some(&VersionRef::Id(v)), true)
+        .expect("hold again");
+    assert_eq!(
+        ops(&s.store, peer),
+        vec![
+            (LogOp::Version, "p/a".into()),
+            (LogOp::DeleteMarker, "p/a".into()),
+            (LogOp::Lock, "p/a".into()),
+        ]
+    );
+    // Version deletions never replicate.
+    let before = ops(&s.store, peer).len();
+    put(&rt, &s.store, "p/c", b"x");
+    let unlocked = log::pending(s.store.meta(), peer, 0, usize::MAX)
+        .expect("log")
+        .into_iter()
+        .find(|(_, e)| e.key.as_str() == "p/c")
+        .map(|(_, e)| e.version_id)
+        .expect("p/c logged");
+    rt.block_on(s.store.delete_object(
+        &b("src"),
+        &k("p/c"),
+        Some(&VersionRef::Id(unlocked)),
+        false,
+    ))
+    .expect("version delete");
+    assert_eq!(ops(&s.store, peer).len(), before + 1);
+}
+
+#[test]
+fn the_rpo_is_the_age_of_the_oldest_unacknowledged_change_and_zero_without_one() {
+    let rt = rt();
+    let s = site(false);
+    let peer = add_peer(&s.store);
+    set_rules(&s.store, vec![rule("", false)]);
+    let now = || s.store.clock().now();
+    assert_eq!(
+        log::backlog(s.store.meta(), peer)
+            .expect("b")
+            .rpo_secs(now()),
+        0.0
+    );
+    put(&rt, &s.store, "a", b"1");
+    s.clock.advance_micros(10_000_000);
+    put(&rt, &s.store, "b", b"2");
+    s.clock.advance_micros(5_000_000);
+    let backlog = log::backlog(s.store.meta(), peer).expect("b");
+    assert_eq!(backlog.rpo_secs(now()), 15.0);
+    // The peer acknowledges the newer entry first: the RPO still counts from the older.
+    let seqs: Vec<u64> = log::pending(s.store.meta(), peer, 0, 10)
+        .expect("log")
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    s.store
+        .change_replication(ReplicationChange::Acknowledge {
+            peer,
+            seqs: vec![seqs[1]],
+        })
+        .expect("ack");
+    assert_eq!(
+        log::backlog(s.store.meta(), peer)
+            .expect("b")
+            .rpo_secs(now()),
+        15.0
+    );
+    // A parked entry is not replicated: it still counts.
+    s.store
+        .change_replication(ReplicationChange::Park {
+            peer,
+            seq: seqs[0],
+            reason: DeadReason::Refused,
+            detail: "403".into(),
+        })
+        .expect("park");
+    let backlog = log::backlog(s.store.meta(), peer).expect("b");
+    assert_eq!((backlog.entries, backlog.dead_total()), (0, 1));
+    assert_eq!(backlog.rpo_secs(now()), 15.0);
+    let retried = s
+        .store
+        .change_replication(ReplicationChange::RetryDead { peer, reason: None })
+        .expect("retry");
+    assert_eq!(retried, ReplicationOutcome::Retried(1));
+    s.store
+        .change_replication(ReplicationChange::Acknowledge {
+            peer,
+            seqs: vec![seqs[0]],
+        })
+        .expect("ack");
+    assert_eq!(
+        log::backlog(s.store.meta(), peer)
+            .expect("b")
+            .rpo_secs(now()),
+        0.0
+    );
+}
+
+#[test]
+fn peers_and_rules_are_checked() {
+    let s = site(false);
+    // A rule naming no peer, an unversioned source, overlapping prefixes to one peer.
+    let refused = s.store.change_replication(ReplicationChange::SetRules {
+        bucket: b("src"),
+        rules: Some(BucketReplication {
+            bucket: b("src"),
+            rules: vec![rule("", false)],
+        }),
+    });
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::Replication(ReplicationError::NoSuchPeer { .. }))
+        ),
+        "{refused:?}"
+    );
+    add_peer(&s.store);
+    let mut second = rule("a/", false);
+    second.id = "r2".into();
+    let overlapping = s.store.change_replication(ReplicationChange::SetRules {
+        bucket: b("src"),
+        rules: Some(BucketReplication {
+            bucket: b("src"),
+            rules: vec![rule("", false), second],
+        }),
+    });
+    assert!(
+        matches!(
+            overlapping,
+            Err(StoreError::Replication(
+                ReplicationError::InvalidRules { .. }
+            ))
+        ),
+        "{overlapping:?}"
+    );
+    set_rules(&s.store, vec![rule("", false)]);
+    let in_use = s
+        .store
+        .change_replication(ReplicationChange::RemovePeer { name: "b".into() });
+    assert!(
+        matches!(
+            in_use,
+            Err(StoreError::Replication(ReplicationError::PeerInUse { .. }))
+        ),
+        "{in_use:?}"
+    );
+    let duplicate = s
+        .store
+        .change_replication(ReplicationChange::AddPeer(PeerRecord {
+            name: "b".into(),
+            id: 0,
+            endpoint: "https://c".into(),
+            trust: PeerTrust::Plain,
+            access_key: "x".into(),
+            sealed_secret: vec![],
+            created: Timestamp(0),
+        }));
+    assert!(matches!(
+        duplicate,
+        Err(StoreError::Replication(ReplicationError::PeerExists { .. }))
+    ));
+}
+
+fn replica(data: &[u8], id: VersionId, lock: LockRecord) -> ReplicaVersion {
+    ReplicaVersion {
+        version_id: id,
+        created: id.timestamp(),
+        size: data.len() as u64,
+        etag: "0123".into(),
+        content_type: Some("a/b".into()),
+        user_meta: vec![("m".into(), "v".into())],
+        system: crate::meta::SystemMeta::default(),
+        checksums: Vec::new(),
+        composite_checksum: false,
+        parts: vec![(data.len() as u64, *blake3::hash(data).as_bytes())],
+        lock,
+        tags: vec![("t".into(), "1".into())],
+    }
+}
+
+#[test]
+fn a_replica_keeps_the_source_id_and_is_checked_and_never_overwritten() {
+    let rt = rt();
+    let s = site(true);
+    let data = vec![7u8; 300_000];
+    let id = VersionId::generate(Timestamp(T0.0 - 5_000_000));
+    let until = Timestamp(T0.0 + 86_400_000_000);
+    let lock = LockRecord {
+        retention: Some(Retention {
+            mode: RetentionMode::Compliance,
+            until,
+        }),
+        legal_hold: false,
+    };
+    let dst = b("dst");
+    // Damaged on the way: refused, nothing stored.
+    let mut bad = data.clone();
+    bad[123_456] ^= 1;
+    let r = rt.block_on(
+        s.store
+            .put_replica(&dst, &k("x"), replica(&data, id, lock), body(&bad)),
+    );
+    assert!(
+        matches!(r, Err(StoreError::ReplicaDigest { part: 0, .. })),
+        "{r:?}"
+    );
+    assert!(
+        s.store
+            .meta()
+            .version(&dst, &k("x"), &id)
+            .expect("read")
+            .is_none()
+    );
+    // Short: refused.
+    let r = rt.block_on(s.store.put_replica(
+        &dst,
+        &k("x"),
+        replica(&data, id, lock),
+        body(&data[..1000]),
+    ));
+    assert!(r.is_err(), "{r:?}");
+    // Whole: stored under the source's id and time, with its lock state.
+    let r = rt.block_on(
+        s.store
+            .put_replica(&dst, &k("x"), replica(&data, id, lock), body(&data)),
+    );
+    assert_eq!(r.expect("stored"), ReplicaResult::Applied);
+    let rec = s
+        .store
+        .meta()
+        .version(&dst, &k("x"), &id)
+        .expect("read")
+        .expect("there");
+    assert_eq!(
+        (rec.created, rec.origin, rec.etag.as_str()),
+        (id.timestamp(), Origin::Replica, "0123")
+    );
+    assert_eq!(s.store.meta().lock(&dst, &k("x"), &id).expect("lock"), lock);
+    let read = rt
+        .block_on(
+            s.store
+                .get_object(&dst, &k("x"), Some(&VersionRef::Id(id)), None),
+        )
+        .expect("read");
+    let got: Vec<u8> = rt.block_on(async {
+        use futures::StreamExt;
+        let mut out = Vec::new();
+        let mut b = read.body;
+        while let Some(c) = b.next().await {
+            out.extend_from_slice(&c.expect("chunk"));
+        }
+        out
+    });
+    assert_eq!(got, data);
+    // Again: unchanged. Same id, other bytes: refused, the stored one kept.
+    let r = rt.block_on(
+        s.store
+            .put_replica(&dst, &k("x"), replica(&data, id, lock), body(&data)),
+    );
+    assert_eq!(r.expect("again"), ReplicaResult::Unchanged);
+    let other = vec![8u8; 10];
+    let r =
+        rt.block_on(
+            s.store
+                .put_replica(&dst, &k("x"), replica(&other, id, lock), body(&other)),
+        );
+    assert!(
+        matches!(r, Err(StoreError::ReplicaConflict { .. })),
+        "{r:?}"
+    );
+    // A weaker lock from the source is not mirrored (divergence); a stronger one is.
+    let weaker = LockRecord::default();
+    assert_eq!(
+        s.store
+            .put_replica_lock(&dst, &k("x"), id, &weaker)
+            .expect("join"),
+        ReplicaResult::Diverged
+    );
+    assert_eq!(s.store.meta().lock(&dst, &k("x"), &id).expect("lock"), lock);
+    let held = LockRecord {
+        legal_hold: true,
+        ..lock
+    };
+    assert_eq!(
+        s.store
+            .put_replica_lock(&dst, &k("x"), id, &held)
+            .expect("join"),
+        ReplicaResult::Applied
+    );
+    assert_eq!(s.store.meta().lock(&dst, &k("x"), &id).expect("lock"), held);
+    // A lock for a version not arrived yet: the sender retries.
+    let r = s
+        .store
+        .put_replica_lock(&dst, &k("y"), VersionId::generate(T0), &held);
+    assert!(matches!(r, Err(StoreError::NoSuchVersion { .. })), "{r:?}");
+}
+
+#[test]
+fn replicas_are_not_replicated_again_and_need_a_versioned_bucket() {
+    let rt = rt();
+    let s = site(false);
+    let peer = add_peer(&s.store);
+    set_rules(&s.store, vec![rule("", true)]);
+    let data = b"replicated".to_vec();
+    let id = VersionId::generate(T0);
+    rt.block_on(s.store.put_replica(
+        &b("src"),
+        &k("r"),
+        replica(&data, id, LockRecord::default()),
+        body(&data),
+    ))
+    .expect("stored");
+    s.store
+        .put_replica_marker(&b("src"), &k("r"), VersionId::generate(T0), T0)
+        .expect("marker");
+    assert!(ops(&s.store, peer).is_empty());
+    // A lock state for a bucket without Object Lock is refused.
+    let locked = LockRecord {
+        retention: None,
+        legal_hold: true,
+    };
+    let r = rt.block_on(s.store.put_replica(
+        &b("dst"),
+        &k("r"),
+        replica(&data, VersionId::generate(T0), locked),
+        body(&data),
+    ));
+    assert!(
+        matches!(r, Err(StoreError::ReplicaNotAccepted { .. })),
+        "{r:?}"
+    );
+}
