@@ -7,6 +7,9 @@ pub mod engine;
 pub mod lock;
 pub mod netns;
 pub mod relay;
+pub mod shards;
+pub mod sites;
+pub mod webhook;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

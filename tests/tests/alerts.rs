@@ -1,87 +1,13 @@
 //! Alerts reach webhooks: an unrepairable version, a receiver that was down (every alert
 //! arrives once it is back), backup freshness with an injected clock, a clock anomaly.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
+use stele_tests::shards::flip_byte;
+use stele_tests::webhook::Receiver;
 use stele_tests::{DAY_SECS, Server, runtime, start_default, start_with_clock};
-
-/// A webhook receiver: keeps every JSON body POSTed to it.
-#[derive(Clone, Default)]
-struct Receiver {
-    got: Arc<Mutex<Vec<serde_json::Value>>>,
-}
-
-impl Receiver {
-    fn serve(listener: TcpListener) -> Receiver {
-        let r = Receiver::default();
-        let got = r.got.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(stream);
-                let mut len = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0u8; len];
-                if reader.read_exact(&mut body).is_ok()
-                    && let Ok(v) = serde_json::from_slice(&body)
-                {
-                    got.lock().expect("lock").push(v);
-                }
-                let mut s = reader.into_inner();
-                let _ = s.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-            }
-        });
-        r
-    }
-
-    fn start() -> (Receiver, String) {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}/hook", l.local_addr().expect("addr"));
-        (Receiver::serve(l), url)
-    }
-
-    fn of_kind(&self, kind: &str) -> Vec<serde_json::Value> {
-        self.got
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|v| v["kind"] == kind)
-            .cloned()
-            .collect()
-    }
-
-    /// Waits until `n` alerts of `kind` arrived.
-    fn wait_for(&self, kind: &str, n: usize) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let found = self.of_kind(kind);
-            if found.len() >= n {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {} {kind} alerts arrived",
-                found.len()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
 
 fn add_sink(server: &Server, url: &str) {
     let (s, body) = server.admin(
@@ -90,21 +16,6 @@ fn add_sink(server: &Server, url: &str) {
         Some(&format!(r#"{{"url":"{url}"}}"#)),
     );
     assert_eq!(s, 200, "{body}");
-}
-
-fn flip_byte(p: &Path) {
-    use std::os::unix::fs::FileExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(p)
-        .expect("open");
-    let at = f.metadata().expect("meta").len() / 3;
-    let mut b = [0u8; 1];
-    f.read_exact_at(&mut b, at).expect("read");
-    b[0] ^= 0xa5;
-    f.write_all_at(&b, at).expect("write");
 }
 
 #[test]

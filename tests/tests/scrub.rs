@@ -2,13 +2,13 @@
 //! exactly and rebuilt, a second pass is clean; an emptied disk is healed; a version past
 //! repair is reported by name; a scrub killed midway resumes from its checkpoint.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use stele_tests::shards::{flip_byte, shard_files};
 use stele_tests::{Server, runtime, start_default};
 
 const SIZE: usize = 300_000;
@@ -55,42 +55,6 @@ fn all_read_back(c: &Client, bucket: &str, n: usize) {
             assert!(got[..] == body(i)[..], "k{i} differs");
         }
     });
-}
-
-/// Shard files by segment id, across every disk of the data folder.
-fn shard_files(data: &Path) -> BTreeMap<String, Vec<PathBuf>> {
-    let mut out: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    for disk in std::fs::read_dir(data.join("disks"))
-        .expect("disks")
-        .flatten()
-    {
-        let Ok(dirs) = std::fs::read_dir(disk.path().join("shards")) else {
-            continue;
-        };
-        for d in dirs.flatten() {
-            for f in std::fs::read_dir(d.path()).expect("dir").flatten() {
-                let name = f.file_name().to_string_lossy().into_owned();
-                let seg = name.split('.').next().unwrap_or_default().to_owned();
-                out.entry(seg).or_default().push(f.path());
-            }
-        }
-    }
-    out
-}
-
-fn flip_byte(p: &Path) {
-    use std::os::unix::fs::FileExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(p)
-        .expect("open");
-    let at = f.metadata().expect("meta").len() / 3;
-    let mut b = [0u8; 1];
-    f.read_exact_at(&mut b, at).expect("read");
-    b[0] ^= 0xa5;
-    f.write_all_at(&b, at).expect("write");
 }
 
 fn scrub(server: &Server) -> serde_json::Value {

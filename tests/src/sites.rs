@@ -1,0 +1,251 @@
+//! Two deployments for replication tests: a source A and a peer B, each a real
+//! `stele-server`, B with a `replication-peer` key on its target bucket `dr`. A reaches B
+//! directly or through a [`crate::relay::Relay`] link (whose address then is B's
+//! endpoint for A).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use stele_client::{S3Client, S3Request, S3Response, Trust};
+
+use crate::{ACCESS_KEY, ADMIN_KEY, ADMIN_SECRET, SECRET_KEY, Server, workspace_bin};
+
+/// Parses JSON or fails the test with the text.
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// Runs stelectl against `server`'s admin listener (pinned to its fingerprint when it
+/// serves TLS); its stdout, after checking it succeeded.
+pub fn ctl(server: &Server, args: &[&str]) -> String {
+    let mut cmd = Command::new(workspace_bin("stelectl"));
+    cmd.args(args)
+        .env("STELE_ADMIN_URL", &server.admin_url)
+        .env("STELE_ADMIN_KEY", ADMIN_KEY)
+        .env("STELE_ADMIN_SECRET", ADMIN_SECRET)
+        .env_remove("STELE_CA")
+        .env_remove("STELE_FINGERPRINT");
+    if let Some(fp) = &server.tls_fingerprint {
+        cmd.env("STELE_FINGERPRINT", fp);
+    }
+    let out = cmd.output().expect("stelectl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "stelectl {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The peer B: its server, clients for its S3 listener (its own credential, and the
+/// replication-peer key), and that key.
+pub struct Peer {
+    pub server: Server,
+    /// B's S3 listener with B's own S3 credential.
+    pub s3: S3Client,
+    /// B's S3 listener with the replication-peer key.
+    pub peer: S3Client,
+    /// The replication-peer key (access key, secret).
+    pub key: (String, String),
+    /// How B's certificate is trusted (`None`: plain HTTP).
+    pub trust: Option<Trust>,
+}
+
+impl Peer {
+    /// Starts B in `dir` (TLS with a self-signed certificate when `tls`) with a locked,
+    /// versioned bucket `dr` and a user `peer-a` holding only `replication-peer` on it.
+    pub fn start(rt: &tokio::runtime::Runtime, dir: &Path, tls: bool) -> Peer {
+        let data = dir.join("b");
+        let data = data.to_str().expect("path");
+        let args: Vec<&str> = if tls {
+            vec!["--data", data, "--tls", "on"]
+        } else {
+            vec!["--data", data]
+        };
+        let server = Server::start(&args, dir);
+        let trust = server
+            .tls_fingerprint
+            .as_deref()
+            .map(|fp| Trust::fingerprint(fp).expect("pin"));
+        let s3 = S3Client::new(
+            &server.s3_url,
+            trust.as_ref(),
+            ACCESS_KEY,
+            SECRET_KEY,
+            "us-east-1",
+        )
+        .expect("client");
+        let made = rt
+            .block_on(
+                s3.send(
+                    S3Request::new(http::Method::PUT, "dr")
+                        .with_header("x-amz-bucket-object-lock-enabled", "true"),
+                ),
+            )
+            .expect("create dr");
+        assert_eq!(made.status, 200, "{:?}", made.body);
+        ctl(
+            &server,
+            &["user", "add", "peer-a", "--role", "replication-peer:dr"],
+        );
+        let k = json(&ctl(&server, &["key", "create", "peer-a", "--json"]));
+        let key = (
+            k["access_key"].as_str().expect("ak").to_owned(),
+            k["secret_key"].as_str().expect("sk").to_owned(),
+        );
+        let peer = S3Client::new(&server.s3_url, trust.as_ref(), &key.0, &key.1, "us-east-1")
+            .expect("client");
+        Peer {
+            server,
+            s3,
+            peer,
+            key,
+            trust,
+        }
+    }
+
+    /// The `host:port` of B's S3 listener.
+    pub fn s3_addr(&self) -> String {
+        self.server
+            .s3_url
+            .split("://")
+            .nth(1)
+            .expect("url")
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// HEAD of `key` version `vid` in `dr`, polled until it is there (at most `within`).
+    pub fn wait_for(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        key: &str,
+        vid: &str,
+        within: Duration,
+    ) -> S3Response {
+        let deadline = Instant::now() + within;
+        loop {
+            let r = rt
+                .block_on(
+                    self.s3.send(
+                        S3Request::new(http::Method::HEAD, "dr")
+                            .with_key(key)
+                            .with_query("versionId", vid),
+                    ),
+                )
+                .expect("head");
+            if r.status == 200 {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{key} {vid} never reached B: {}",
+                r.status
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The bytes of `key` version `vid` in `dr`.
+    pub fn get(&self, rt: &tokio::runtime::Runtime, key: &str, vid: &str) -> Vec<u8> {
+        let r = rt
+            .block_on(
+                self.s3.clone().with_body_limit(64 << 20).send(
+                    S3Request::new(http::Method::GET, "dr")
+                        .with_key(key)
+                        .with_query("versionId", vid),
+                ),
+            )
+            .expect("get");
+        assert_eq!(r.status, 200, "{key} {vid}");
+        r.body.to_vec()
+    }
+
+    /// Every (key, version id) in `dr`, objects and delete markers.
+    pub fn versions(&self, rt: &tokio::runtime::Runtime) -> Vec<(String, String)> {
+        let r = rt
+            .block_on(
+                self.s3
+                    .send(S3Request::new(http::Method::GET, "dr").with_query("versions", "")),
+            )
+            .expect("list");
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        let mut out = Vec::new();
+        for chunk in text.split("<Key>").skip(1) {
+            let key = chunk.split("</Key>").next().unwrap_or_default().to_owned();
+            let vid = chunk
+                .split("<VersionId>")
+                .nth(1)
+                .and_then(|c| c.split("</VersionId>").next())
+                .unwrap_or_default()
+                .to_owned();
+            out.push((key, vid));
+        }
+        out
+    }
+}
+
+/// Adds B to A as peer `name` at `endpoint` (B's listener, or a relay in front of it),
+/// trusting B's certificate by its fingerprint (or over plain HTTP).
+pub fn add_peer(a: &Server, name: &str, endpoint: &str, b: &Peer) {
+    let mut body = serde_json::json!({
+        "name": name,
+        "endpoint": endpoint,
+        "access_key": b.key.0,
+        "secret_key": b.key.1,
+    });
+    if let Some(fp) = &b.server.tls_fingerprint {
+        body["fingerprint"] = serde_json::Value::String(fp.clone());
+    }
+    let (s, out) = a.admin("POST", "/v1/replication/peers", Some(&body.to_string()));
+    assert_eq!(s, 201, "{out}");
+    assert!(
+        !out.contains(&b.key.1),
+        "the secret never comes back: {out}"
+    );
+}
+
+/// Sets A's rules for `bucket` through the admin API: everything to `dr` on `peer`.
+pub fn replicate(a: &Server, bucket: &str, peer: &str, delete_markers: bool, rpo_alert_secs: u64) {
+    let body = serde_json::json!({
+        "rules": [{
+            "id": "to-b",
+            "peer": peer,
+            "target_bucket": "dr",
+            "delete_markers": delete_markers,
+            "rpo_alert_secs": rpo_alert_secs,
+        }]
+    });
+    let (s, out) = a.admin(
+        "PUT",
+        &format!("/v1/buckets/{bucket}/replication"),
+        Some(&body.to_string()),
+    );
+    assert_eq!(s, 200, "{out}");
+}
+
+/// A's replication status of `peer` (`GET /v1/replication`).
+pub fn status(a: &Server, peer: &str) -> serde_json::Value {
+    let (s, body) = a.admin("GET", "/v1/replication", None);
+    assert_eq!(s, 200, "{body}");
+    json(&body)
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["name"] == peer))
+        .cloned()
+        .unwrap_or_else(|| panic!("no peer {peer}: {body}"))
+}
+
+/// Polls A's status of `peer` until its backlog is empty (at most `within`).
+pub fn drained(a: &Server, peer: &str, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let p = status(a, peer);
+        if p["backlog_entries"] == 0 {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "never drained: {p}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
