@@ -17,6 +17,7 @@ pub mod buckets;
 pub mod errors;
 pub mod identities;
 pub mod node;
+pub mod replication;
 pub mod workers;
 
 /// An instant: microseconds since the Unix epoch, UTC, written as a bare JSON integer

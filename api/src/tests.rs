@@ -226,3 +226,123 @@ fn unknown_enum_values_read_as_unknown() {
         DiskState::Online
     );
 }
+
+#[test]
+fn replication_peers() {
+    use crate::replication::{NewPeer, Peer, TrustKind};
+    pinned(
+        Peer {
+            name: "site-b".into(),
+            id: 1,
+            endpoint: "https://b:9000".into(),
+            trust: TrustKind::Fingerprint,
+            fingerprint: Some("ab".repeat(32)),
+            access_key: "SKB".into(),
+            created: Timestamp(7),
+        },
+        &format!(
+            r#"{{"name":"site-b","id":1,"endpoint":"https://b:9000","trust":"fingerprint","fingerprint":"{}","access_key":"SKB","created":7}}"#,
+            "ab".repeat(32)
+        ),
+    );
+    // A request may leave out the trust it does not use.
+    let p: NewPeer = serde_json::from_str(
+        r#"{"name":"b","endpoint":"http://127.0.0.1:1","access_key":"K","secret_key":"S"}"#,
+    )
+    .expect("new peer");
+    assert_eq!((p.ca_pem, p.fingerprint), (None, None));
+    let t: TrustKind = serde_json::from_str(r#""spiffe""#).expect("trust");
+    assert_eq!(t, TrustKind::Unknown);
+}
+
+#[test]
+fn replication_rules() {
+    use crate::replication::{BucketReplication, Rule};
+    pinned(
+        BucketReplication {
+            rules: vec![Rule {
+                id: "r1".into(),
+                enabled: true,
+                prefix: "db/".into(),
+                peer: "b".into(),
+                target_bucket: "dr".into(),
+                delete_markers: false,
+                rpo_alert_secs: 900,
+                bandwidth_bytes_per_sec: Some(1_000_000),
+                backfill: true,
+            }],
+        },
+        r#"{"rules":[{"id":"r1","enabled":true,"prefix":"db/","peer":"b","target_bucket":"dr","delete_markers":false,"rpo_alert_secs":900,"bandwidth_bytes_per_sec":1000000,"backfill":true}]}"#,
+    );
+    // The defaults of a rule left short.
+    let r: Rule =
+        serde_json::from_str(r#"{"id":"r","peer":"b","target_bucket":"t"}"#).expect("rule");
+    assert!(r.enabled && !r.delete_markers && !r.backfill);
+    assert_eq!((r.prefix.as_str(), r.rpo_alert_secs), ("", 900));
+    assert_eq!(r.bandwidth_bytes_per_sec, None);
+}
+
+#[test]
+fn replication_status_and_dead_entries() {
+    use crate::replication::{DeadEntry, DeadReason, Op, PeerStatus, Retried, Unreplicated};
+    pinned(
+        PeerStatus {
+            name: "b".into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            rpo_seconds: 1.5,
+            rpo_alert_seconds: Some(900),
+            backlog_entries: 2,
+            backlog_bytes: 10,
+            backfill_entries: 0,
+            oldest: Some(Unreplicated {
+                bucket: "src".into(),
+                key: "k".into(),
+                version_id: "v1".into(),
+                enqueued_at: Timestamp(3),
+                seq: 4,
+            }),
+            dead: [("conflict".to_owned(), 1)].into_iter().collect(),
+            oldest_dead: Some(Timestamp(2)),
+            head_seq: 5,
+            buckets: vec!["src".into()],
+            sending: true,
+            link_up: false,
+            breaker_open: true,
+            failures_in_row: 3,
+            last_error: Some("connection refused".into()),
+            last_ack: None,
+            sent_entries: 1,
+            sent_bytes: 6,
+            lock_divergences: 0,
+            parked: 1,
+            throughput_bytes_per_sec: 0.0,
+            drain_eta_seconds: None,
+            bandwidth_bytes_per_sec: None,
+            paused: false,
+            at: Timestamp(9),
+        },
+        r#"{"name":"b","endpoint":"http://127.0.0.1:1","rpo_seconds":1.5,"rpo_alert_seconds":900,"backlog_entries":2,"backlog_bytes":10,"backfill_entries":0,"oldest":{"bucket":"src","key":"k","version_id":"v1","enqueued_at":3,"seq":4},"dead":{"conflict":1},"oldest_dead":2,"head_seq":5,"buckets":["src"],"sending":true,"link_up":false,"breaker_open":true,"failures_in_row":3,"last_error":"connection refused","last_ack":null,"sent_entries":1,"sent_bytes":6,"lock_divergences":0,"parked":1,"throughput_bytes_per_sec":0.0,"drain_eta_seconds":null,"bandwidth_bytes_per_sec":null,"paused":false,"at":9}"#,
+    );
+    pinned(
+        DeadEntry {
+            bucket: "src".into(),
+            key: "k".into(),
+            version_id: "v1".into(),
+            op: Op::DeleteMarker,
+            target_bucket: "dr".into(),
+            size: 0,
+            rule: "r1".into(),
+            reason: DeadReason::NoSuchBucket,
+            detail: "NoSuchBucket".into(),
+            parked_at: Timestamp(8),
+            enqueued_at: Timestamp(3),
+            seq: 4,
+        },
+        r#"{"bucket":"src","key":"k","version_id":"v1","op":"delete_marker","target_bucket":"dr","size":0,"rule":"r1","reason":"no_such_bucket","detail":"NoSuchBucket","parked_at":8,"enqueued_at":3,"seq":4}"#,
+    );
+    pinned(Retried { retried: 3 }, r#"{"retried":3}"#);
+    let r: DeadReason = serde_json::from_str(r#""quota""#).expect("reason");
+    assert_eq!(r, DeadReason::Unknown);
+    let o: Op = serde_json::from_str(r#""tag""#).expect("op");
+    assert_eq!(o, Op::Unknown);
+}
