@@ -1,7 +1,7 @@
 //! `/metrics` in the Prometheus text format: S3 requests by operation and status, their
 //! latency, bytes in and out (counted as requests pass), and the node's state read at
 //! scrape time (disks, scrub, repair queue, restore drill, overdue backups, clock
-//! anomalies, alert queue).
+//! anomalies, alert queue, replication per peer).
 
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -140,6 +140,7 @@ pub fn gauge(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(S
     let _ = writeln!(out, "# TYPE {name} {kind}");
     for (labels, v) in samples {
         let suffix = if kind == "counter" { "_total" } else { "" };
+        let v = value(*v);
         if labels.is_empty() {
             let _ = writeln!(out, "{name}{suffix} {v}");
         } else {
@@ -148,8 +149,172 @@ pub fn gauge(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(S
     }
 }
 
+/// A sample's value as the exposition format spells it: `+Inf`, `-Inf` and `NaN` (Rust
+/// writes `inf`, which OpenMetrics parsers refuse).
+fn value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// How long a backlog of `entries` holding `bytes` body bytes takes to drain at
+/// `throughput` bytes per second, in seconds: 0 when nothing waits, `None` when entries
+/// wait and nothing moves.
+pub fn drain_eta(entries: u64, bytes: u64, throughput: f64) -> Option<f64> {
+    if entries == 0 {
+        Some(0.0)
+    } else if throughput > 0.0 {
+        Some(bytes as f64 / throughput)
+    } else {
+        None
+    }
+}
+
+/// The replication families, one sample per peer (and per class or dead reason), read
+/// from the log and the senders at scrape time. A peer without a running sender shows
+/// its link down and its sender counters at 0; a peer that never acknowledged since start
+/// has no `last_ack` sample.
+pub fn replication(out: &mut String, peers: &[stele::node::PeerStatus]) {
+    use stele::replication::log::DeadReason;
+    let per_peer = |f: &dyn Fn(&stele::node::PeerStatus) -> Option<f64>| -> Vec<(String, f64)> {
+        peers
+            .iter()
+            .filter_map(|p| f(p).map(|v| (format!("peer=\"{}\"", p.peer.name), v)))
+            .collect()
+    };
+    let sender = |p: &stele::node::PeerStatus| p.sender.clone().unwrap_or_default();
+    gauge(
+        out,
+        "stele_replication_rpo_seconds",
+        "gauge",
+        "Age of the oldest change the peer has not acknowledged (live or parked); 0 when none",
+        &per_peer(&|p| Some(p.rpo_secs)),
+    );
+    let mut ops = Vec::new();
+    for p in peers {
+        let b = &p.backlog;
+        let live = b.entries.saturating_sub(b.backfill_entries);
+        for (class, n) in [("live", live), ("backfill", b.backfill_entries)] {
+            ops.push((
+                format!("peer=\"{}\",class=\"{class}\"", p.peer.name),
+                n as f64,
+            ));
+        }
+    }
+    gauge(
+        out,
+        "stele_replication_backlog_ops",
+        "gauge",
+        "Entries waiting to be sent to the peer, by class (live: logged with a change; backfill: by a backfill)",
+        &ops,
+    );
+    gauge(
+        out,
+        "stele_replication_backlog_bytes",
+        "gauge",
+        "Body bytes waiting to be sent to the peer",
+        &per_peer(&|p| Some(p.backlog.bytes as f64)),
+    );
+    let mut dead = Vec::new();
+    for p in peers {
+        for r in DeadReason::ALL {
+            let n = p.backlog.dead.get(&r).copied().unwrap_or(0);
+            dead.push((
+                format!("peer=\"{}\",reason=\"{}\"", p.peer.name, r.as_str()),
+                n as f64,
+            ));
+        }
+    }
+    gauge(
+        out,
+        "stele_replication_dead_entries",
+        "gauge",
+        "Entries the peer refused for good, parked until retried, by reason",
+        &dead,
+    );
+    gauge(
+        out,
+        "stele_replication_link_up",
+        "gauge",
+        "1 if the last request or probe reached the peer",
+        &per_peer(&|p| Some(f64::from(u8::from(sender(p).link_up)))),
+    );
+    gauge(
+        out,
+        "stele_replication_last_ack_timestamp_seconds",
+        "gauge",
+        "When the peer last acknowledged an entry (Unix time; no sample if never since start)",
+        &per_peer(&|p| sender(p).last_ack.map(|t| t.0 as f64 / 1e6)),
+    );
+    gauge(
+        out,
+        "stele_replication_throughput_bytes",
+        "gauge",
+        "Body bytes per second the peer acknowledged (moving average over about a minute)",
+        &per_peer(&|p| Some(sender(p).throughput)),
+    );
+    gauge(
+        out,
+        "stele_replication_drain_eta_seconds",
+        "gauge",
+        "Seconds until the backlog drains at the current throughput; +Inf while entries wait and nothing moves",
+        &per_peer(&|p| {
+            Some(
+                drain_eta(p.backlog.entries, p.backlog.bytes, sender(p).throughput)
+                    .unwrap_or(f64::INFINITY),
+            )
+        }),
+    );
+    gauge(
+        out,
+        "stele_replication_lock_divergence",
+        "counter",
+        "Lock changes the peer kept stronger than the source's, since start",
+        &per_peer(&|p| Some(sender(p).lock_divergences as f64)),
+    );
+    gauge(
+        out,
+        "stele_replication_sent_bytes",
+        "counter",
+        "Body bytes the peer acknowledged, since start",
+        &per_peer(&|p| Some(sender(p).sent_bytes as f64)),
+    );
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn special_values_are_spelled_for_openmetrics() {
+        let mut out = String::new();
+        super::gauge(
+            &mut out,
+            "x",
+            "gauge",
+            "h",
+            &[
+                ("a=\"1\"".into(), f64::INFINITY),
+                ("a=\"2\"".into(), f64::NAN),
+                ("a=\"3\"".into(), 2.5),
+            ],
+        );
+        assert!(out.contains("x{a=\"1\"} +Inf\n"), "{out}");
+        assert!(out.contains("x{a=\"2\"} NaN\n"), "{out}");
+        assert!(out.contains("x{a=\"3\"} 2.5\n"), "{out}");
+    }
+
+    #[test]
+    fn drain_eta_is_zero_empty_and_unknown_when_stalled() {
+        assert_eq!(super::drain_eta(0, 0, 0.0), Some(0.0));
+        assert_eq!(super::drain_eta(3, 100, 0.0), None);
+        assert_eq!(super::drain_eta(3, 100, 50.0), Some(2.0));
+    }
+
     #[test]
     fn operations_are_labelled_by_target_and_subresource() {
         assert_eq!(super::op_label("GET", "/", None), "GET service");

@@ -35,6 +35,7 @@ mod buckets;
 mod error;
 mod identities;
 mod node;
+mod replication;
 mod wire;
 mod workers;
 
@@ -43,6 +44,7 @@ use approvals::*;
 use buckets::*;
 use identities::*;
 use node::*;
+use replication::*;
 use workers::*;
 
 pub use error::ApiError;
@@ -114,6 +116,20 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/disks/{id}/heal", post(heal_disk))
         .route("/v1/lifecycle", get(lifecycle_status))
         .route("/v1/lifecycle/run", post(lifecycle_run))
+        .route("/v1/replication", get(replication_status))
+        .route("/v1/replication/peers", get(list_peers).post(add_peer))
+        .route(
+            "/v1/replication/peers/{name}",
+            axum::routing::delete(remove_peer),
+        )
+        .route("/v1/replication/peers/{name}/dead", get(dead_entries))
+        .route("/v1/replication/peers/{name}/retry", post(retry_dead))
+        .route(
+            "/v1/buckets/{bucket}/replication",
+            get(get_bucket_replication)
+                .put(put_bucket_replication)
+                .delete(delete_bucket_replication),
+        )
         .route_layer(middleware::from_fn_with_state(admin.clone(), authenticate));
     axum::Router::new()
         .route("/health", get(health))

@@ -227,6 +227,9 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
         "Repair queue entries whose last attempt failed",
         &[(String::new(), failing_gauge)],
     );
+    // Peers whose state cannot be read have no samples (never made-up values).
+    let peers = admin.node.replication_status().await.unwrap_or_default();
+    crate::metrics::replication(&mut x, &peers);
     (
         [(
             http::header::CONTENT_TYPE,

@@ -451,3 +451,205 @@ pub(super) fn pending(r: ApprovalRecord) -> api::approvals::PendingApproval {
         requested_by,
     }
 }
+
+/// A peer without its secret: the sealed secret is dropped here, by name.
+pub(super) fn peer(p: stele::replication::PeerRecord) -> api::replication::Peer {
+    use stele::replication::PeerTrust;
+    let stele::replication::PeerRecord {
+        name,
+        id,
+        endpoint,
+        trust,
+        access_key,
+        sealed_secret: _,
+        created,
+    } = p;
+    let (trust, fingerprint) = match trust {
+        PeerTrust::CaPem(_) => (api::replication::TrustKind::Ca, None),
+        PeerTrust::Fingerprint(f) => (
+            api::replication::TrustKind::Fingerprint,
+            Some(hex::encode(f)),
+        ),
+        PeerTrust::Plain => (api::replication::TrustKind::Plain, None),
+    };
+    api::replication::Peer {
+        name,
+        id,
+        endpoint,
+        trust,
+        fingerprint,
+        access_key,
+        created: time(created),
+    }
+}
+
+pub(super) fn rule(r: stele::replication::ReplicationRule) -> api::replication::Rule {
+    let stele::replication::ReplicationRule {
+        id,
+        enabled,
+        prefix,
+        peer,
+        target_bucket,
+        delete_markers,
+        rpo_alert_secs,
+        bandwidth,
+        backfill,
+    } = r;
+    api::replication::Rule {
+        id,
+        enabled,
+        prefix,
+        peer,
+        target_bucket: target_bucket.into(),
+        delete_markers,
+        rpo_alert_secs,
+        bandwidth_bytes_per_sec: bandwidth,
+        backfill,
+    }
+}
+
+pub(super) fn bucket_replication(
+    r: stele::replication::BucketReplication,
+) -> api::replication::BucketReplication {
+    let stele::replication::BucketReplication { bucket: _, rules } = r;
+    api::replication::BucketReplication {
+        rules: rules.into_iter().map(rule).collect(),
+    }
+}
+
+fn log_op(op: stele::replication::log::LogOp) -> api::replication::Op {
+    use stele::replication::log::LogOp;
+    match op {
+        LogOp::Version => api::replication::Op::Version,
+        LogOp::DeleteMarker => api::replication::Op::DeleteMarker,
+        LogOp::Lock => api::replication::Op::Lock,
+    }
+}
+
+fn dead_reason(r: stele::replication::log::DeadReason) -> api::replication::DeadReason {
+    use api::replication::DeadReason as W;
+    use stele::replication::log::DeadReason as D;
+    match r {
+        D::Refused => W::Refused,
+        D::NoSuchBucket => W::NoSuchBucket,
+        D::LockConfiguration => W::LockConfiguration,
+        D::Conflict => W::Conflict,
+        D::WaitingRepair => W::WaitingRepair,
+        D::Tls => W::Tls,
+        D::Other => W::Other,
+    }
+}
+
+pub(super) fn dead_entry(d: stele::replication::log::DeadEntry) -> api::replication::DeadEntry {
+    let stele::replication::log::DeadEntry {
+        entry,
+        seq,
+        reason,
+        detail,
+        parked_at,
+    } = d;
+    let stele::replication::log::LogEntry {
+        op,
+        bucket,
+        key,
+        version_id,
+        target,
+        size,
+        enqueued_at,
+        class: _,
+        rule,
+    } = entry;
+    api::replication::DeadEntry {
+        bucket: bucket.into(),
+        key: key.into(),
+        version_id: version_id.to_string(),
+        op: log_op(op),
+        target_bucket: target.into(),
+        size,
+        rule,
+        reason: dead_reason(reason),
+        detail,
+        parked_at: time(parked_at),
+        enqueued_at: time(enqueued_at),
+        seq,
+    }
+}
+
+/// One peer's state: the log's backlog and its sender's status (zeros while no sender
+/// runs). Every dead reason is listed, 0 included.
+pub(super) fn peer_status(s: stele::node::PeerStatus) -> api::replication::PeerStatus {
+    use stele::replication::log::{Backlog, DeadReason};
+    let stele::node::PeerStatus {
+        peer,
+        backlog,
+        rpo_secs,
+        rpo_alert_secs,
+        buckets,
+        sender,
+        at,
+    } = s;
+    let stele::replication::PeerRecord { name, endpoint, .. } = peer;
+    let Backlog {
+        entries,
+        bytes,
+        backfill_entries,
+        oldest,
+        dead,
+        oldest_dead,
+        head,
+    } = backlog;
+    let sending = sender.is_some();
+    let stele::background::replication::SenderStatus {
+        peer: _,
+        link_up,
+        breaker_open,
+        failures_in_row,
+        last_error,
+        last_ack,
+        sent_entries,
+        sent_bytes,
+        lock_divergences,
+        parked,
+        throughput,
+        bandwidth,
+        paused,
+    } = sender.unwrap_or_default();
+    api::replication::PeerStatus {
+        name,
+        endpoint,
+        rpo_seconds: rpo_secs,
+        rpo_alert_seconds: rpo_alert_secs,
+        backlog_entries: entries,
+        backlog_bytes: bytes,
+        backfill_entries,
+        oldest: oldest.map(|(seq, e)| api::replication::Unreplicated {
+            bucket: e.bucket.into(),
+            key: e.key.into(),
+            version_id: e.version_id.to_string(),
+            enqueued_at: time(e.enqueued_at),
+            seq,
+        }),
+        dead: DeadReason::ALL
+            .iter()
+            .map(|r| (r.as_str().to_owned(), dead.get(r).copied().unwrap_or(0)))
+            .collect(),
+        oldest_dead: oldest_dead.map(time),
+        head_seq: head,
+        buckets: buckets.into_iter().map(String::from).collect(),
+        sending,
+        link_up,
+        breaker_open,
+        failures_in_row,
+        last_error,
+        last_ack: last_ack.map(time),
+        sent_entries,
+        sent_bytes,
+        lock_divergences,
+        parked,
+        throughput_bytes_per_sec: throughput,
+        drain_eta_seconds: crate::metrics::drain_eta(entries, bytes, throughput),
+        bandwidth_bytes_per_sec: bandwidth,
+        paused,
+        at: time(at),
+    }
+}
