@@ -90,6 +90,9 @@ pub enum AdminCommand {
     /// Disks: bring a replaced one back.
     #[command(subcommand)]
     Disk(DiskCommand),
+    /// Site-to-site replication: peers, a bucket's rule, status, parked entries.
+    #[command(subcommand)]
+    Replication(ReplicationCommand),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -287,6 +290,111 @@ pub enum DiskCommand {
         #[arg(long)]
         wait: bool,
     },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReplicationCommand {
+    /// Peers: the other Stele sites buckets replicate to.
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// A bucket's replication rule: set, get, delete.
+    #[command(subcommand)]
+    Rule(RuleCommand),
+    /// Every peer: RPO, backlog, oldest unreplicated version, link and parked entries.
+    Status,
+    /// The entries a peer refused for good (parked; they count in the RPO until retried).
+    Dead { peer: String },
+    /// Put a peer's parked entries back in its log, to be sent again.
+    Retry { peer: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PeerCommand {
+    /// Add a peer: its S3 endpoint and a key made there for a user with only the
+    /// replication-peer role. An https:// endpoint needs --peer-ca or --peer-fingerprint
+    /// (the issue's `--ca FILE | --fingerprint HEX`); an http:// endpoint neither.
+    Add {
+        /// The peer's name here: 1 to 63 of a-z, 0-9 and -.
+        name: String,
+        /// The peer's S3 listener: https://host:port (http://host:port on one host only).
+        #[arg(long, value_name = "URL")]
+        endpoint: String,
+        /// The issue's `--ca FILE` for the peer: trust its certificate if a certificate in
+        /// this PEM file signed it or is it (a self-signed peer's tls/cert.pem). Named
+        /// apart from the global --ca, which trusts this node's admin API.
+        #[arg(
+            long = "peer-ca",
+            value_name = "FILE",
+            conflicts_with = "peer_fingerprint"
+        )]
+        peer_ca: Option<std::path::PathBuf>,
+        /// The issue's `--fingerprint HEX` for the peer: trust exactly the certificate with
+        /// this SHA-256 fingerprint (`:` between bytes allowed). Named apart from the
+        /// global --fingerprint, which trusts this node's admin API.
+        #[arg(long = "peer-fingerprint", value_name = "HEX")]
+        peer_fingerprint: Option<String>,
+        /// The access key id of the peer's replication-peer key.
+        #[arg(long, value_name = "AK")]
+        access_key: String,
+        /// Its secret (prefer the environment variable: flags show up in `ps`).
+        #[arg(
+            long,
+            value_name = "SK",
+            env = "STELE_PEER_SECRET_KEY",
+            hide_env_values = true
+        )]
+        secret_key: String,
+    },
+    /// List the peers (never their secrets).
+    List,
+    /// Remove a peer that no rule names, with its log.
+    Remove { name: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RuleCommand {
+    /// Set a bucket's replication to one rule (replacing what it had). The bucket needs
+    /// versioning enabled; the target bucket on the peer too (and Object Lock when the
+    /// bucket has it).
+    Set {
+        bucket: String,
+        /// The peer's name.
+        #[arg(long)]
+        peer: String,
+        /// The bucket on the peer.
+        #[arg(long, value_name = "BUCKET")]
+        target_bucket: String,
+        /// The rule's id.
+        #[arg(long, default_value = "rule-1")]
+        id: String,
+        /// Only keys starting with this replicate (default: every key).
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Replicate delete markers too (never those lifecycle adds).
+        #[arg(long)]
+        delete_markers: bool,
+        /// Raise an alert when the RPO passes this: 90s, 15m, 1h or plain seconds.
+        #[arg(
+            long = "rpo-alert",
+            value_name = "SECS",
+            value_parser = parse_duration,
+            default_value = "900"
+        )]
+        rpo_alert: u64,
+        /// Body bytes per second sent for this rule (default: no limit).
+        #[arg(long, value_name = "BYTES_PER_SEC", value_parser = clap::value_parser!(u64).range(1..))]
+        bandwidth: Option<u64>,
+        /// Send the versions written before the rule too.
+        #[arg(long)]
+        backfill: bool,
+        /// Store the rule disabled (it logs nothing until set again without this).
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Print a bucket's replication rules as JSON.
+    Get { bucket: String },
+    /// Remove a bucket's replication rules (what is logged already is still sent).
+    Delete { bucket: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

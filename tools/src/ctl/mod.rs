@@ -1,7 +1,8 @@
 //! `stelectl`'s admin commands: users, keys, grants, governance bypass, buckets, retention
 //! policies, approvals, the two-person rule and status; scrub, repair, restore drills,
-//! alerts, backup freshness expectations and disk heal, each one call (or two) to the
-//! node's admin API through [`crate::admin`].
+//! alerts, backup freshness expectations and disk heal; replication peers, rules, status
+//! and parked entries, each one call (or two) to the node's admin API through
+//! [`crate::admin`].
 //!
 //! Requests are built from, and answers read into, the admin API's wire types
 //! ([`stele_api`]), which the server answers with too.
@@ -62,6 +63,7 @@ mod args;
 mod buckets;
 mod identities;
 mod render;
+mod replication;
 mod workers;
 
 pub use args::*;
@@ -184,6 +186,7 @@ impl Ctx {
             }
             AdminCommand::Drill(c) => self.drill(c),
             AdminCommand::Alerts(c) => self.alerts(c),
+            AdminCommand::Replication(c) => self.replication(c),
             AdminCommand::Disk(DiskCommand::Heal { id, wait }) => {
                 let path = format!("/v1/disks/{}/heal", segment(&id));
                 if wait {
@@ -417,5 +420,121 @@ mod tests {
             t.cmd,
             AdminCommand::Disk(DiskCommand::Heal { wait: true, .. })
         ));
+    }
+    #[test]
+    fn replication_command_line_parses() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct T {
+            #[command(flatten)]
+            opts: AdminOpts,
+            #[command(subcommand)]
+            cmd: AdminCommand,
+        }
+        let pin = "ab".repeat(32);
+        let add = |extra: &[&str]| {
+            let mut args = vec![
+                "t",
+                "replication",
+                "peer",
+                "add",
+                "b",
+                "--endpoint",
+                "https://b:9000",
+                "--access-key",
+                "AK",
+                "--secret-key",
+                "SK",
+            ];
+            args.extend_from_slice(extra);
+            T::try_parse_from(args)
+        };
+        let t = add(&["--peer-fingerprint", &pin]).expect("parse");
+        let AdminCommand::Replication(ReplicationCommand::Peer(PeerCommand::Add {
+            peer_fingerprint,
+            peer_ca: None,
+            ..
+        })) = t.cmd
+        else {
+            panic!("{:?}", t.cmd)
+        };
+        assert_eq!(peer_fingerprint.as_deref(), Some(pin.as_str()));
+        assert!(add(&["--peer-fingerprint", &pin, "--peer-ca", "ca.pem"]).is_err());
+        // The global --fingerprint stays the admin API's.
+        let t = add(&["--peer-ca", "ca.pem", "--fingerprint", &pin]).expect("parse");
+        assert_eq!(t.opts.fingerprint.as_deref(), Some(pin.as_str()));
+        let t = T::try_parse_from([
+            "t",
+            "replication",
+            "rule",
+            "set",
+            "src",
+            "--peer",
+            "b",
+            "--target-bucket",
+            "dr",
+        ])
+        .expect("parse");
+        let AdminCommand::Replication(ReplicationCommand::Rule(RuleCommand::Set {
+            id,
+            prefix,
+            rpo_alert,
+            bandwidth,
+            delete_markers,
+            backfill,
+            disabled,
+            ..
+        })) = t.cmd
+        else {
+            panic!("{:?}", t.cmd)
+        };
+        assert_eq!(
+            (id.as_str(), prefix.as_str(), rpo_alert),
+            ("rule-1", "", 900)
+        );
+        assert_eq!(bandwidth, None);
+        assert!(!delete_markers && !backfill && !disabled);
+        let t = T::try_parse_from([
+            "t",
+            "replication",
+            "rule",
+            "set",
+            "src",
+            "--peer",
+            "b",
+            "--target-bucket",
+            "dr",
+            "--rpo-alert",
+            "1h",
+            "--bandwidth",
+            "1000000",
+        ])
+        .expect("parse");
+        assert!(matches!(
+            t.cmd,
+            AdminCommand::Replication(ReplicationCommand::Rule(RuleCommand::Set {
+                rpo_alert: 3600,
+                bandwidth: Some(1_000_000),
+                ..
+            }))
+        ));
+        assert!(
+            T::try_parse_from([
+                "t",
+                "replication",
+                "rule",
+                "set",
+                "src",
+                "--peer",
+                "b",
+                "--target-bucket",
+                "dr",
+                "--bandwidth",
+                "0",
+            ])
+            .is_err()
+        );
+        assert!(T::try_parse_from(["t", "replication", "status", "--json"]).is_ok());
+        assert!(T::try_parse_from(["t", "replication", "retry", "b"]).is_ok());
     }
 }
