@@ -524,3 +524,186 @@ fn stelectl_replication_commands() {
     let out = stelectl(&a, &["replication", "status"]);
     assert!(out.contains("no replication peers"), "{out}");
 }
+
+/// Polls A's status of `peer` until `done` holds (at most 30 s).
+fn status_until(a: &Server, peer: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (s, body) = a.admin("GET", "/v1/replication", None);
+        assert_eq!(s, 200, "{body}");
+        let list = json(&body);
+        let st = list
+            .as_array()
+            .and_then(|l| l.iter().find(|p| p["name"] == peer))
+            .cloned()
+            .unwrap_or_else(|| panic!("no peer {peer}: {body}"));
+        if done(&st) {
+            return st;
+        }
+        assert!(std::time::Instant::now() < deadline, "never {what}: {st}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// PUT of `len` bytes to `bucket/key` on `server`; the new version id.
+fn put(
+    rt: &tokio::runtime::Runtime,
+    server: &Server,
+    bucket: &str,
+    key: &str,
+    len: usize,
+) -> String {
+    let out = rt
+        .block_on(
+            server
+                .client()
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(vec![7u8; len].into())
+                .send(),
+        )
+        .expect("put");
+    out.version_id().expect("a version id").to_owned()
+}
+
+/// Polls B until it holds `key` version `vid` in bucket `replica` (at most 30 s).
+fn on_b(rt: &tokio::runtime::Runtime, b: &Server, key: &str, vid: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let c = b.client();
+    while rt
+        .block_on(
+            c.head_object()
+                .bucket("replica")
+                .key(key)
+                .version_id(vid)
+                .send(),
+        )
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{key} {vid} never reached B"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The value of the first sample of /metrics whose line starts with `prefix`.
+fn sample(server: &Server, prefix: &str) -> Option<String> {
+    let (s, m) = server.admin("GET", "/metrics", None);
+    assert_eq!(s, 200, "{m}");
+    m.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(str::to_owned)
+}
+
+/// The status, `/metrics` and the parked entries follow a real sender: a version sent
+/// and acknowledged, one refused by B (its key's user disabled) and parked, shown by
+/// `dead` and `stelectl`, then retried once B takes it again.
+#[test]
+fn status_metrics_and_parked_entries_follow_the_sender() {
+    let rt = runtime();
+    let (_dir_b, b) = start_default();
+    bucket(&b, "replica", true);
+    let (key, secret) = replication_key(&b, "site-a", "replica");
+    let (_dir_a, a) = start_default();
+    bucket(&a, "src", true);
+    let (s, body) = a.admin(
+        "POST",
+        "/v1/replication/peers",
+        Some(&peer_body("b", &b.s3_url, &key, &secret)),
+    );
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = a.admin(
+        "PUT",
+        "/v1/buckets/src/replication",
+        Some(r#"{"rules":[{"id":"to-b","peer":"b","target_bucket":"replica"}]}"#),
+    );
+    assert_eq!(s, 200, "{body}");
+
+    let v1 = put(&rt, &a, "src", "k1", 1000);
+    on_b(&rt, &b, "k1", &v1);
+    let st = status_until(&a, "b", "acknowledged", |s| s["sent_entries"] == 1);
+    assert_eq!(st["sent_bytes"], 1000, "{st}");
+    assert_eq!(st["link_up"], true, "{st}");
+    assert_eq!(st["sending"], true, "{st}");
+    assert!(st["last_ack"].as_i64().is_some(), "{st}");
+    assert_eq!(st["backlog_entries"], 0, "{st}");
+    assert_eq!(st["rpo_seconds"], 0.0, "{st}");
+    assert_eq!(
+        sample(&a, "stele_replication_link_up{peer=\"b\"}").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        sample(&a, "stele_replication_sent_bytes_total{peer=\"b\"}").as_deref(),
+        Some("1000")
+    );
+    let ack = sample(
+        &a,
+        "stele_replication_last_ack_timestamp_seconds{peer=\"b\"}",
+    )
+    .and_then(|v| v.parse::<f64>().ok())
+    .expect("a last-ack sample");
+    assert!(ack > 1.7e9, "{ack}");
+
+    // B stops taking A's key: the next version is refused for good and parked.
+    let (s, body) = b.admin("POST", "/v1/users/site-a/disable", None);
+    assert!(s == 200 || s == 204, "{s} {body}");
+    let v2 = put(&rt, &a, "src", "k2", 500);
+    let st = status_until(&a, "b", "parked", |s| s["dead"]["refused"] == 1);
+    assert_eq!(st["backlog_entries"], 0, "{st}");
+    assert!(st["oldest_dead"].as_i64().is_some(), "{st}");
+    assert!(st["rpo_seconds"].as_f64().is_some_and(|r| r > 0.0), "{st}");
+    assert_eq!(
+        sample(
+            &a,
+            "stele_replication_dead_entries{peer=\"b\",reason=\"refused\"}"
+        )
+        .as_deref(),
+        Some("1")
+    );
+    let (s, body) = a.admin("GET", "/v1/replication/peers/b/dead", None);
+    assert_eq!(s, 200, "{body}");
+    let dead = json(&body);
+    let d = &dead[0];
+    assert_eq!(dead.as_array().map(Vec::len), Some(1), "{dead}");
+    assert_eq!(
+        (&d["bucket"], &d["key"], &d["version_id"]),
+        (
+            &Value::from("src"),
+            &Value::from("k2"),
+            &Value::from(v2.as_str())
+        ),
+        "{d}"
+    );
+    assert_eq!(
+        (&d["op"], &d["reason"]),
+        (&Value::from("version"), &Value::from("refused"))
+    );
+    assert_eq!(
+        (&d["target_bucket"], &d["size"]),
+        (&Value::from("replica"), &Value::from(500))
+    );
+    assert!(
+        d["parked_at"].as_i64().is_some() && d["seq"].as_u64().is_some(),
+        "{d}"
+    );
+    let out = stelectl(&a, &["replication", "dead", "b"]);
+    assert!(out.contains("k2") && out.contains("refused"), "{out}");
+    let out = stelectl(&a, &["replication", "status"]);
+    assert!(out.contains("1 (refused 1)"), "{out}");
+
+    // B takes the key again; a retry sends the parked version.
+    let (s, body) = b.admin("POST", "/v1/users/site-a/enable", None);
+    assert!(s == 200 || s == 204, "{s} {body}");
+    let out = stelectl(&a, &["replication", "retry", "b"]);
+    assert!(out.contains("1 parked entry put back"), "{out}");
+    on_b(&rt, &b, "k2", &v2);
+    let st = status_until(&a, "b", "drained", |s| {
+        s["backlog_entries"] == 0 && s["dead"]["refused"] == 0 && s["sent_entries"] == 2
+    });
+    assert_eq!(st["rpo_seconds"], 0.0, "{st}");
+    assert_eq!(st["oldest_dead"], Value::Null, "{st}");
+}
