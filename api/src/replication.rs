@@ -285,6 +285,10 @@ pub struct PeerStatus {
     pub lock_divergences: u64,
     /// Entries parked since start.
     pub parked: u64,
+    /// Backfill and resync versions the peer held already, so that no byte was sent for
+    /// them, since start.
+    #[serde(default)]
+    pub backfill_skipped: u64,
     /// Body bytes per second acknowledged (a moving average over about a minute).
     pub throughput_bytes_per_sec: f64,
     /// How long the backlog takes to drain at that throughput, in seconds
@@ -336,4 +340,11 @@ pub struct DeadEntry {
 pub struct Retried {
     /// How many (a count).
     pub retried: u64,
+}
+
+/// The answer to `POST /v1/replication/peers/{name}/resync`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resync {
+    /// The rules sending to the peer that the backfill worker walks again.
+    pub rules: u64,
 }

@@ -182,6 +182,14 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         std::time::Duration::from_secs(args.repair_interval.max(1)),
     );
     let repair_task = tokio::spawn(stele::background::runner::run(repair.clone(), rx.clone()));
+    // A pass with nothing to backfill reads the rules and their marks only: every few
+    // seconds, so that a rule set through S3 starts its backfill soon.
+    let backfill = Arc::new(stele::background::backfill::BackfillWorker::new(
+        node.store().clone(),
+        Some(alerts.clone()),
+        std::time::Duration::from_secs(5),
+    ));
+    let backfill_task = tokio::spawn(stele::background::runner::run(backfill.clone(), rx.clone()));
     // One sender per replication peer, each stopped by the same shutdown; peers added
     // later start their own.
     node.start_replication(Arc::new(replication::HttpsConnector), rx.clone())
@@ -195,6 +203,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             drill,
             repair,
             delivery,
+            backfill,
             metrics,
             limiter: Arc::new(limiter::AuthLimiter::default()),
             tls: tls.clone().map(|t| (t, s3_tls, admin_tls)),
@@ -213,6 +222,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     alerts_task.await?;
     drill_task.await?;
     repair_task.await?;
+    backfill_task.await?;
     watch_task.await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use stele::background::replication::{BodyStream, Connector, SendError, TargetBuc
 use stele::meta::Record;
 use stele::replication::log::DeadReason;
 use stele::replication::{PeerRecord, PeerTrust, ReplicaOp, ReplicaResult};
-use stele::{BucketName, ObjectKey};
+use stele::{BucketName, ObjectKey, VersionId};
 use stele_client::{ClientError, S3Client, S3Request, S3Response, Trust};
 
 use crate::s3::replication::{HEADER, RESULT_HEADER};
@@ -134,6 +134,34 @@ impl Transport for HttpsTransport {
                         ),
                     )
                 })
+        })
+    }
+
+    fn has_version<'a>(
+        &'a self,
+        target: &'a BucketName,
+        key: &'a ObjectKey,
+        version_id: VersionId,
+        etag: &'a str,
+        size: u64,
+    ) -> BoxFuture<'a, Result<bool, SendError>> {
+        Box::pin(async move {
+            let req = S3Request::new(http::Method::HEAD, target.as_str())
+                .with_key(key.as_str())
+                .with_query("versionId", version_id.to_string());
+            let r = match tokio::time::timeout(deadline(0), self.client.send(req)).await {
+                Err(_) => return Err(SendError::Transient("no answer".into())),
+                Ok(Err(e)) => return Err(transport_error(&e)),
+                Ok(Ok(r)) => r,
+            };
+            match r.status {
+                200 => Ok(r.header("etag").map(|t| t.trim_matches('"')) == Some(etag)
+                    && r.header("content-length").and_then(|l| l.parse().ok()) == Some(size)),
+                // HEAD answers carry no body: a 404 is a missing key, version or bucket
+                // alike; the send that follows tells them apart.
+                404 => Ok(false),
+                _ => Err(refusal(&r)),
+            }
         })
     }
 

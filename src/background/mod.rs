@@ -4,6 +4,7 @@
 //! freshness ([`watchdog`]). Alert delivery, which needs HTTP, runs on the same runner from
 //! the server.
 
+pub mod backfill;
 pub mod drill;
 pub mod lifecycle;
 pub mod replication;

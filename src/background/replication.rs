@@ -27,12 +27,12 @@ use tokio::sync::watch;
 
 use crate::alert::{Alert, Alerts};
 use crate::meta::{LockRecord, VersionKind, VersionRecord};
-use crate::replication::log::{DeadReason, LogEntry, LogOp};
+use crate::replication::log::{DeadReason, EntryClass, LogEntry, LogOp};
 use crate::replication::{
     PeerRecord, ReplicaOp, ReplicaResult, ReplicaVersion, ReplicationChange, log,
 };
 use crate::store::{Store, StoreError, VersionRef};
-use crate::types::{BucketName, ObjectKey, Timestamp};
+use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
 
 /// Entries in flight per peer.
 pub const WINDOW: usize = 8;
@@ -89,6 +89,17 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
         op: &'a ReplicaOp,
         body: Option<(BodyStream, u64)>,
     ) -> BoxFuture<'a, Result<ReplicaResult, SendError>>;
+
+    /// Whether the target holds `version_id` of `key` with this ETag and size already (a
+    /// HEAD): a backfill or resync then sends no bytes for it.
+    fn has_version<'a>(
+        &'a self,
+        target: &'a BucketName,
+        key: &'a ObjectKey,
+        version_id: VersionId,
+        etag: &'a str,
+        size: u64,
+    ) -> BoxFuture<'a, Result<bool, SendError>>;
 
     /// Reads the target bucket's versioning and Object Lock state (also the breaker's
     /// probe).
@@ -167,6 +178,8 @@ pub struct SenderStatus {
     pub lock_divergences: u64,
     /// Entries parked since start.
     pub parked: u64,
+    /// Backfill entries the peer held already (nothing sent) since start.
+    pub backfill_skipped: u64,
     /// Body bytes per second acknowledged (moving average over about a minute).
     pub throughput: f64,
     /// The slowest bandwidth limit of the peer's rules, bytes per second.
@@ -263,7 +276,8 @@ impl Sender {
         let mut bucket = TokenBucket::new(self.bandwidth());
         let mut bucket_checked = Instant::now();
         let mut inflight: FuturesUnordered<BoxFuture<'static, Sent>> = FuturesUnordered::new();
-        let mut dispatched: u64 = 0;
+        // The last sequence number dispatched, live and backfill.
+        let mut dispatched: (u64, u64) = (0, 0);
         let mut acks: Vec<u64> = Vec::new();
         let mut acked_bytes: u64 = 0;
         let mut last_flush = Instant::now();
@@ -303,9 +317,21 @@ impl Sender {
             if !breaker_open && !waiting && !self.paused.load(Ordering::SeqCst) {
                 let room = WINDOW.saturating_sub(inflight.len());
                 if room > 0 {
-                    let next = self.pending(dispatched, room).await;
+                    // Live changes first; backfill fills what room is left.
+                    let mut next = self.pending(EntryClass::Live, dispatched.0, room).await;
+                    if let Some((seq, _)) = next.last() {
+                        dispatched.0 = *seq;
+                    }
+                    if next.len() < room {
+                        let more = self
+                            .pending(EntryClass::Backfill, dispatched.1, room - next.len())
+                            .await;
+                        if let Some((seq, _)) = more.last() {
+                            dispatched.1 = *seq;
+                        }
+                        next.extend(more);
+                    }
                     for (seq, entry) in next {
-                        dispatched = seq;
                         let wait = if entry.op == LogOp::Version {
                             bucket.take(entry.size)
                         } else {
@@ -324,7 +350,7 @@ impl Sender {
                 last_flush = Instant::now();
                 // Everything dispatched was answered: the next fill rescans from the start
                 // of the log, picking up what failed.
-                dispatched = 0;
+                dispatched = (0, 0);
                 let sleep = backoff_until
                     .map_or(IDLE_POLL, |t| t.saturating_duration_since(Instant::now()))
                     .max(Duration::from_millis(10));
@@ -395,11 +421,13 @@ impl Sender {
         self.flush(&mut acks, &mut acked_bytes, &mut ewma).await;
     }
 
-    async fn pending(&self, after: u64, limit: usize) -> Vec<(u64, LogEntry)> {
+    async fn pending(&self, class: EntryClass, after: u64, limit: usize) -> Vec<(u64, LogEntry)> {
         let store = self.store.clone();
         let peer = self.peer.id;
-        match tokio::task::spawn_blocking(move || log::pending(store.meta(), peer, after, limit))
-            .await
+        match tokio::task::spawn_blocking(move || {
+            log::pending(store.meta(), peer, class, after, limit)
+        })
+        .await
         {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
@@ -612,6 +640,15 @@ impl Sender {
                 };
                 let record = read.record.clone();
                 if record.kind != VersionKind::Object {
+                    return Ok((0, ReplicaResult::Unchanged));
+                }
+                if e.class == EntryClass::Backfill
+                    && self
+                        .transport
+                        .has_version(&e.target, &e.key, e.version_id, &record.etag, record.size)
+                        .await?
+                {
+                    self.lock_status().backfill_skipped += 1;
                     return Ok((0, ReplicaResult::Unchanged));
                 }
                 let parts = match known_parts(&record) {

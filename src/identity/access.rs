@@ -200,8 +200,12 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | A::RunWorkers
                 | A::Approve
         ),
-        // Replicas and the probes a sender makes of its target bucket, nothing else.
-        Role::ReplicationPeer => matches!(action, A::ReadBucket | A::ReadLockConfig | A::Replicate),
+        // Replicas and the probes a sender makes (its target bucket's settings, whether a
+        // version is there already), nothing else: no data read, no deletion.
+        Role::ReplicationPeer => matches!(
+            action,
+            A::ReadBucket | A::ReadLockConfig | A::HeadObject | A::Replicate
+        ),
     }
 }
 

@@ -53,8 +53,9 @@ use crate::types::{BucketName, ObjectKey, SegmentId};
 pub struct Node {
     control: Control,
     alerts: Arc<Alerts>,
-    /// The replication senders, once the server started them.
-    senders: std::sync::OnceLock<Arc<crate::background::replication::Senders>>,
+    /// The replication senders, once the server started them; shared by every clone
+    /// (the listeners hold clones made before replication starts).
+    senders: Arc<std::sync::OnceLock<Arc<crate::background::replication::Senders>>>,
 }
 
 pub use admin::{IdentityCounts, UserWithKeys};
@@ -138,7 +139,7 @@ impl Node {
         Self {
             control,
             alerts,
-            senders: std::sync::OnceLock::new(),
+            senders: Arc::new(std::sync::OnceLock::new()),
         }
     }
 

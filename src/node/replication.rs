@@ -376,6 +376,24 @@ impl Node {
         .await
     }
 
+    /// Starts a resync to `peer` (after it lost data): the backfill worker walks every
+    /// rule naming it again, and the sender ships only the versions the peer lacks. How
+    /// many rules; the caller wakes the worker.
+    ///
+    /// # Errors
+    /// [`ReplicationError::NoSuchPeer`], a metadata read or write.
+    pub async fn resync_replication(&self, peer: &str) -> Result<usize, StoreError> {
+        let (store, name) = (self.store().clone(), peer.to_owned());
+        offload(move || {
+            crate::replication::peer(store.meta(), &name)?
+                .ok_or_else(|| ReplicationError::NoSuchPeer { name: name.clone() })?;
+            Ok(crate::background::backfill::BackfillWorker::resync(
+                &store, &name,
+            )?)
+        })
+        .await
+    }
+
     /// Applies a replication request a peer sent (the caller checked the
     /// `replication-peer` role): a version with its body, a delete marker, or a lock join.
     ///

@@ -3,6 +3,8 @@
 //! Keys (big-endian numbers, so they sort by peer then sequence):
 //! - `E peer:u32 seq:u64` → [`LogEntry`]: a change the peer has not acknowledged. Written
 //!   by [`record`] in the batch of the change itself; removed when the peer acknowledges.
+//! - `F peer:u32 seq:u64` → [`LogEntry`]: a version a backfill or resync pass queued
+//!   ([`EntryClass::Backfill`]); kept apart so that live changes go first.
 //! - `H peer:u32` → the last sequence number given to the peer (u64): gap-free, assigned
 //!   at apply.
 //! - `D peer:u32 seq:u64` → [`DeadEntry`]: an entry the peer refused for good, parked with
@@ -150,6 +152,21 @@ pub fn entry_key(peer: u32, seq: u64) -> Vec<u8> {
     k
 }
 
+/// The key of backfill entry `seq` of `peer`.
+pub fn backfill_key(peer: u32, seq: u64) -> Vec<u8> {
+    let mut k = peer_prefix(b'F', peer);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Where an entry of `class` lives.
+fn key_of(class: EntryClass, peer: u32, seq: u64) -> Vec<u8> {
+    match class {
+        EntryClass::Live => entry_key(peer, seq),
+        EntryClass::Backfill => backfill_key(peer, seq),
+    }
+}
+
 fn dead_key(peer: u32, seq: u64) -> Vec<u8> {
     let mut k = peer_prefix(b'D', peer);
     k.extend_from_slice(&seq.to_be_bytes());
@@ -182,7 +199,7 @@ pub(super) fn set_next_peer_id(b: &mut Batch, id: u32) {
 
 /// Removes a peer's whole log (live and dead entries, head).
 pub(super) fn drop_peer(meta: &Meta, b: &mut Batch, peer: u32) -> Result<(), MetaError> {
-    for tag in [b'E', b'D'] {
+    for tag in [b'E', b'F', b'D'] {
         let prefix = peer_prefix(tag, peer);
         for (k, _) in meta.replog_scan(&prefix, &prefix, usize::MAX)? {
             b.replog_delete(k);
@@ -201,10 +218,13 @@ pub(super) fn park(
     detail: &str,
     now: Timestamp,
 ) -> Result<(), MetaError> {
-    let key = entry_key(peer, seq);
-    let Some(bytes) = meta.replog_get(&key)? else {
-        // Acknowledged or parked meanwhile: nothing to do.
-        return Ok(());
+    let (key, bytes) = match meta.replog_get(&entry_key(peer, seq))? {
+        Some(b) => (entry_key(peer, seq), b),
+        None => match meta.replog_get(&backfill_key(peer, seq))? {
+            Some(b) => (backfill_key(peer, seq), b),
+            // Acknowledged or parked meanwhile: nothing to do.
+            None => return Ok(()),
+        },
     };
     let entry = LogEntry::decode(&bytes)?;
     let dead = DeadEntry {
@@ -233,7 +253,7 @@ pub(super) fn retry_dead(
             continue;
         }
         b.replog_delete(k);
-        b.replog_put(entry_key(peer, d.seq), d.entry.encode()?);
+        b.replog_put(key_of(d.entry.class, peer, d.seq), d.entry.encode()?);
         n += 1;
     }
     Ok(n)
@@ -302,18 +322,58 @@ pub fn record(
     Ok(())
 }
 
-/// Up to `limit` live entries of `peer` with sequence numbers above `after`, in order.
+/// Adds backfill entries for `peer` (sequence numbers from its head), in the batch `b`.
+///
+/// # Errors
+/// A read or encode failure.
+pub(super) fn enqueue_backfill(
+    meta: &Meta,
+    b: &mut Batch,
+    peer: u32,
+    entries: &[LogEntry],
+    now: Timestamp,
+) -> Result<(), MetaError> {
+    let mut seq = head(meta, peer)?;
+    for e in entries {
+        seq += 1;
+        let entry = LogEntry {
+            class: EntryClass::Backfill,
+            enqueued_at: now,
+            ..e.clone()
+        };
+        b.replog_put(backfill_key(peer, seq), entry.encode()?);
+    }
+    b.replog_put(peer_prefix(b'H', peer), seq.to_be_bytes().to_vec());
+    Ok(())
+}
+
+/// How many backfill entries of `peer` wait, counting at most `cap`.
+///
+/// # Errors
+/// A read failure.
+pub fn backfill_waiting(meta: &Meta, peer: u32, cap: usize) -> Result<usize, MetaError> {
+    let prefix = peer_prefix(b'F', peer);
+    Ok(meta.replog_scan(&prefix, &prefix, cap)?.len())
+}
+
+/// Up to `limit` entries of `class` of `peer` with sequence numbers above `after`, in
+/// order.
 ///
 /// # Errors
 /// A read or decode failure.
 pub fn pending(
     meta: &Meta,
     peer: u32,
+    class: EntryClass,
     after: u64,
     limit: usize,
 ) -> Result<Vec<(u64, LogEntry)>, MetaError> {
-    let prefix = peer_prefix(b'E', peer);
-    let from = entry_key(peer, after.saturating_add(1));
+    let tag = match class {
+        EntryClass::Live => b'E',
+        EntryClass::Backfill => b'F',
+    };
+    let prefix = peer_prefix(tag, peer);
+    let from = key_of(class, peer, after.saturating_add(1));
     meta.replog_scan(&prefix, &from, limit)?
         .into_iter()
         .filter_map(|(k, v)| seq_of(&k).map(|s| (s, v)))
@@ -385,16 +445,22 @@ pub fn backlog(meta: &Meta, peer: u32) -> Result<Backlog, MetaError> {
         head: head(meta, peer)?,
         ..Backlog::default()
     };
-    let prefix = peer_prefix(b'E', peer);
-    for (k, v) in meta.replog_scan(&prefix, &prefix, usize::MAX)? {
-        let e = LogEntry::decode(&v)?;
-        out.entries += 1;
-        out.bytes += e.size;
-        if e.class == EntryClass::Backfill {
-            out.backfill_entries += 1;
-        }
-        if out.oldest.is_none() {
-            out.oldest = seq_of(&k).map(|s| (s, e));
+    for tag in [b'E', b'F'] {
+        let prefix = peer_prefix(tag, peer);
+        for (k, v) in meta.replog_scan(&prefix, &prefix, usize::MAX)? {
+            let e = LogEntry::decode(&v)?;
+            out.entries += 1;
+            out.bytes += e.size;
+            if e.class == EntryClass::Backfill {
+                out.backfill_entries += 1;
+            }
+            let older = out
+                .oldest
+                .as_ref()
+                .is_none_or(|(_, o)| e.enqueued_at < o.enqueued_at);
+            if older {
+                out.oldest = seq_of(&k).map(|s| (s, e));
+            }
         }
     }
     for d in dead(meta, peer)? {

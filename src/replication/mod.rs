@@ -44,6 +44,15 @@ pub enum ReplicationChange {
         /// Its new rules.
         rules: Option<BucketReplication>,
     },
+    /// Versions written before a rule (or lost by the peer) to send by a backfill pass;
+    /// the applier numbers them after the peer's head. Answers
+    /// [`ReplicationOutcome::Done`].
+    Backfill {
+        /// The peer's log id.
+        peer: u32,
+        /// The entries (their class and time are set by the applier).
+        entries: Vec<log::LogEntry>,
+    },
     /// A peer acknowledged these entries: they leave the log. Answers
     /// [`ReplicationOutcome::Done`].
     Acknowledge {
@@ -221,9 +230,14 @@ pub fn apply(
             }
             Ok(ReplicationOutcome::Done)
         }
+        ReplicationChange::Backfill { peer, entries } => {
+            log::enqueue_backfill(meta, b, *peer, entries, now)?;
+            Ok(ReplicationOutcome::Done)
+        }
         ReplicationChange::Acknowledge { peer, seqs } => {
             for seq in seqs {
                 b.replog_delete(log::entry_key(*peer, *seq));
+                b.replog_delete(log::backfill_key(*peer, *seq));
             }
             Ok(ReplicationOutcome::Done)
         }

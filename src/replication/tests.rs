@@ -117,7 +117,7 @@ fn put(rt: &tokio::runtime::Runtime, store: &Store, key: &str, data: &[u8]) -> V
 }
 
 fn ops(store: &Store, peer: u32) -> Vec<(LogOp, String)> {
-    log::pending(store.meta(), peer, 0, usize::MAX)
+    log::pending(store.meta(), peer, log::EntryClass::Live, 0, usize::MAX)
         .expect("log")
         .into_iter()
         .map(|(_, e)| (e.op, e.key.to_string()))
@@ -164,7 +164,7 @@ fn each_change_a_rule_selects_is_logged_with_it_and_nothing_else_is() {
     // Version deletions never replicate.
     let before = ops(&s.store, peer).len();
     put(&rt, &s.store, "p/c", b"x");
-    let unlocked = log::pending(s.store.meta(), peer, 0, usize::MAX)
+    let unlocked = log::pending(s.store.meta(), peer, log::EntryClass::Live, 0, usize::MAX)
         .expect("log")
         .into_iter()
         .find(|(_, e)| e.key.as_str() == "p/c")
@@ -200,7 +200,7 @@ fn the_rpo_is_the_age_of_the_oldest_unacknowledged_change_and_zero_without_one()
     let backlog = log::backlog(s.store.meta(), peer).expect("b");
     assert_eq!(backlog.rpo_secs(now()), 15.0);
     // The peer acknowledges the newer entry first: the RPO still counts from the older.
-    let seqs: Vec<u64> = log::pending(s.store.meta(), peer, 0, 10)
+    let seqs: Vec<u64> = log::pending(s.store.meta(), peer, log::EntryClass::Live, 0, 10)
         .expect("log")
         .into_iter()
         .map(|(s, _)| s)

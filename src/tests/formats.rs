@@ -336,6 +336,13 @@ fn current() -> Vec<(&'static str, String)> {
             class: crate::replication::log::EntryClass::Live,
             rule: "r".into(),
         }),
+        entry(crate::background::backfill::BackfillProgress {
+            rule: "b|dst|false|p/".into(),
+            after: Some((key(), VersionId([6; 16]))),
+            scanned: 3,
+            queued: 2,
+            done_at: Some(T2),
+        }),
         entry(crate::replication::ReplicaOp::Version(Box::new(
             crate::replication::ReplicaVersion {
                 version_id: VersionId([1; 16]),
@@ -433,6 +440,10 @@ const GOLDEN: &[(&str, &str)] = &[
     (
         "replication-log-entry",
         "010103626b74016b0404040404040404040404040404040403647374008401000172",
+    ),
+    (
+        "backfill-progress",
+        "010e627c6473747c66616c73657c702f01016b060606060606060606060606060606060302018201",
     ),
     (
         "replication-request",

@@ -1,5 +1,5 @@
 //! Two deployments for replication tests: a source A and a peer B, each a real
-//! `stele-server`, B with a `replication-peer` key on its target bucket `dr`. A reaches B
+//! `stele-server`, B with a `replication-peer` key on its target bucket `replica`. A reaches B
 //! directly or through a [`crate::relay::Relay`] link (whose address then is B's
 //! endpoint for A).
 
@@ -54,10 +54,11 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// Starts B in `dir` (TLS with a self-signed certificate when `tls`) with a locked,
-    /// versioned bucket `dr` and a user `peer-a` holding only `replication-peer` on it.
+    /// Starts B in `dir/b` (data folder `dir/b/data`, key folder `dir/b/stele-keys`: its
+    /// own, never A's), TLS with a self-signed certificate when `tls`, with a locked,
+    /// versioned bucket `replica` and a user `peer-a` holding only `replication-peer` on it.
     pub fn start(rt: &tokio::runtime::Runtime, dir: &Path, tls: bool) -> Peer {
-        let data = dir.join("b");
+        let data = data_dir(dir, "b");
         let data = data.to_str().expect("path");
         let args: Vec<&str> = if tls {
             vec!["--data", data, "--tls", "on"]
@@ -80,15 +81,21 @@ impl Peer {
         let made = rt
             .block_on(
                 s3.send(
-                    S3Request::new(http::Method::PUT, "dr")
+                    S3Request::new(http::Method::PUT, "replica")
                         .with_header("x-amz-bucket-object-lock-enabled", "true"),
                 ),
             )
-            .expect("create dr");
+            .expect("create replica");
         assert_eq!(made.status, 200, "{:?}", made.body);
         ctl(
             &server,
-            &["user", "add", "peer-a", "--role", "replication-peer:dr"],
+            &[
+                "user",
+                "add",
+                "peer-a",
+                "--role",
+                "replication-peer:replica",
+            ],
         );
         let k = json(&ctl(&server, &["key", "create", "peer-a", "--json"]));
         let key = (
@@ -117,7 +124,7 @@ impl Peer {
             .to_owned()
     }
 
-    /// HEAD of `key` version `vid` in `dr`, polled until it is there (at most `within`).
+    /// HEAD of `key` version `vid` in `replica`, polled until it is there (at most `within`).
     pub fn wait_for(
         &self,
         rt: &tokio::runtime::Runtime,
@@ -130,7 +137,7 @@ impl Peer {
             let r = rt
                 .block_on(
                     self.s3.send(
-                        S3Request::new(http::Method::HEAD, "dr")
+                        S3Request::new(http::Method::HEAD, "replica")
                             .with_key(key)
                             .with_query("versionId", vid),
                     ),
@@ -148,12 +155,12 @@ impl Peer {
         }
     }
 
-    /// The bytes of `key` version `vid` in `dr`.
+    /// The bytes of `key` version `vid` in `replica`.
     pub fn get(&self, rt: &tokio::runtime::Runtime, key: &str, vid: &str) -> Vec<u8> {
         let r = rt
             .block_on(
                 self.s3.clone().with_body_limit(64 << 20).send(
-                    S3Request::new(http::Method::GET, "dr")
+                    S3Request::new(http::Method::GET, "replica")
                         .with_key(key)
                         .with_query("versionId", vid),
                 ),
@@ -163,12 +170,12 @@ impl Peer {
         r.body.to_vec()
     }
 
-    /// Every (key, version id) in `dr`, objects and delete markers.
+    /// Every (key, version id) in `replica`, objects and delete markers.
     pub fn versions(&self, rt: &tokio::runtime::Runtime) -> Vec<(String, String)> {
         let r = rt
             .block_on(
                 self.s3
-                    .send(S3Request::new(http::Method::GET, "dr").with_query("versions", "")),
+                    .send(S3Request::new(http::Method::GET, "replica").with_query("versions", "")),
             )
             .expect("list");
         let text = String::from_utf8_lossy(&r.body).into_owned();
@@ -185,6 +192,18 @@ impl Peer {
         }
         out
     }
+}
+
+/// A site's data folder under `dir`: `dir/NAME/data`, so that its key folder (beside it,
+/// `dir/NAME/stele-keys`) is its own.
+pub fn data_dir(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.join(name).join("data")
+}
+
+/// Starts site A: a plain-HTTP server on `data_dir(dir, "a")`.
+pub fn start_a(dir: &Path) -> Server {
+    let data = data_dir(dir, "a");
+    Server::start(&["--data", data.to_str().expect("path")], dir)
 }
 
 /// Adds B to A as peer `name` at `endpoint` (B's listener, or a relay in front of it),
@@ -207,13 +226,13 @@ pub fn add_peer(a: &Server, name: &str, endpoint: &str, b: &Peer) {
     );
 }
 
-/// Sets A's rules for `bucket` through the admin API: everything to `dr` on `peer`.
+/// Sets A's rules for `bucket` through the admin API: everything to `replica` on `peer`.
 pub fn replicate(a: &Server, bucket: &str, peer: &str, delete_markers: bool, rpo_alert_secs: u64) {
     let body = serde_json::json!({
         "rules": [{
             "id": "to-b",
             "peer": peer,
-            "target_bucket": "dr",
+            "target_bucket": "replica",
             "delete_markers": delete_markers,
             "rpo_alert_secs": rpo_alert_secs,
         }]

@@ -59,6 +59,7 @@ pub struct Admin {
     pub drill: Arc<stele::background::drill::DrillWorker>,
     pub repair: Arc<stele::background::drill::RepairWorker>,
     pub delivery: Arc<crate::alerts::DeliveryWorker>,
+    pub backfill: Arc<stele::background::backfill::BackfillWorker>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub limiter: Arc<AuthLimiter>,
     /// The listeners' TLS and which of them serve it (`None`: both plain).
@@ -124,6 +125,7 @@ pub fn router(admin: Admin) -> axum::Router {
         )
         .route("/v1/replication/peers/{name}/dead", get(dead_entries))
         .route("/v1/replication/peers/{name}/retry", post(retry_dead))
+        .route("/v1/replication/peers/{name}/resync", post(resync))
         .route(
             "/v1/buckets/{bucket}/replication",
             get(get_bucket_replication)
@@ -252,6 +254,7 @@ impl Admin {
             status_of(self.drill.as_ref()),
             status_of(self.watchdog.as_ref()),
             status_of(self.delivery.as_ref()),
+            status_of(self.backfill.as_ref()),
         ]
     }
 
@@ -265,6 +268,7 @@ impl Admin {
             "drill" => self.drill.control(),
             "watchdog" => self.watchdog.control(),
             "alert-delivery" => self.delivery.control(),
+            "replication-backfill" => self.backfill.control(),
             _ => return None,
         })
     }

@@ -203,6 +203,22 @@ pub(super) async fn retry_dead(
     Ok(Json(api::replication::Retried { retried: n as u64 }))
 }
 
+/// A resync after the peer lost data: every rule sending to it is walked again by the
+/// backfill worker, which asks the peer about each version and sends only what it lacks.
+pub(super) async fn resync(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<api::replication::Resync>, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
+    let rules = admin.node.resync_replication(&name).await?;
+    admin.backfill.run_now();
+    tracing::info!(actor = %actor.user.name, peer = %name, rules, "replication resync started");
+    Ok(Json(api::replication::Resync {
+        rules: rules as u64,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
