@@ -126,11 +126,28 @@ pub struct Server {
 impl Server {
     /// Starts the server with `args` (plus ports 0) and waits for its ready line.
     pub fn start(args: &[&str], log_dir: &Path) -> Server {
+        let mut cmd = Command::new(workspace_bin("stele-server"));
+        cmd.args(args)
+            .args(["--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"]);
+        Server::spawn(cmd, log_dir)
+    }
+
+    /// Starts the server inside `site`'s network namespace of `ns`: its S3 listener on the
+    /// site's address (port 0), its admin listener on that namespace's loopback. Reach
+    /// them from inside the namespace ([`netns::Netns::run_in`]).
+    pub fn start_in(ns: &netns::Netns, site: &str, args: &[&str], log_dir: &Path) -> Server {
+        let mut cmd = ns.command(site, workspace_bin("stele-server"));
+        cmd.args(args)
+            .arg("--s3-addr")
+            .arg(format!("{}:0", ns.addr(site)))
+            .args(["--admin-addr", "127.0.0.1:0"]);
+        Server::spawn(cmd, log_dir)
+    }
+
+    fn spawn(mut cmd: Command, log_dir: &Path) -> Server {
         let stderr_log = log_dir.join(format!("server-{}.log", rand::random::<u32>()));
         let log = std::fs::File::create(&stderr_log).expect("log file");
-        let child = Command::new(workspace_bin("stele-server"))
-            .args(args)
-            .args(["--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        let child = cmd
             .env("STELE_ACCESS_KEY", ACCESS_KEY)
             .env("STELE_SECRET_KEY", SECRET_KEY)
             .env("STELE_ADMIN_KEY", ADMIN_KEY)

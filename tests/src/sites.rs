@@ -65,7 +65,12 @@ impl Peer {
         } else {
             vec!["--data", data]
         };
-        let server = Server::start(&args, dir);
+        Peer::setup(rt, Server::start(&args, dir))
+    }
+
+    /// Sets up a started B (run it where B's listeners are reachable: inside its network
+    /// namespace for one started with [`Server::start_in`]).
+    pub fn setup(rt: &tokio::runtime::Runtime, server: Server) -> Peer {
         let trust = server
             .tls_fingerprint
             .as_deref()
@@ -111,6 +116,27 @@ impl Peer {
             key,
             trust,
         }
+    }
+
+    /// New clients (new connection pools): for a B in a network namespace, call it inside
+    /// the namespace before using the clients there.
+    pub fn reconnect(&mut self) {
+        let client = |ak: &str, sk: &str| {
+            S3Client::new(
+                &self.server.s3_url,
+                self.trust.as_ref(),
+                ak,
+                sk,
+                "us-east-1",
+            )
+            .expect("client")
+        };
+        let (s3, peer) = (
+            client(ACCESS_KEY, SECRET_KEY),
+            client(&self.key.0, &self.key.1),
+        );
+        self.s3 = s3;
+        self.peer = peer;
     }
 
     /// The `host:port` of B's S3 listener.

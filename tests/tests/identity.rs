@@ -124,6 +124,9 @@ fn s3_allowed(role: &str) -> &'static [&'static str] {
             "put-lifecycle",
             "list-objects",
         ],
+        // What a peer site's sender asks of its target bucket (its settings, whether a
+        // version is there); its replication requests are tested in replication.rs.
+        "replication-peer" => &["head-bucket", "get-lock-config", "head-object"],
         _ => &[],
     }
 }
