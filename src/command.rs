@@ -402,6 +402,16 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
         MetaCommand::UpdateBucket { bucket, change } => match meta.bucket(bucket)? {
             None => Outcome::Bucket(None),
             Some(mut rec) => {
+                // As S3: a replicated bucket keeps versioning on (a null version replacing
+                // a logged one would be gone before it is sent).
+                if matches!(change, BucketChange::Versioning(v) if *v != Versioning::Enabled)
+                    && crate::replication::rules(meta, bucket)?.is_some()
+                {
+                    return Err(CommandError::InvalidBucketState {
+                        bucket: bucket.clone(),
+                        reason: "versioning cannot be suspended while the bucket has a replication configuration",
+                    });
+                }
                 let how = change_bucket(&mut rec, change)?;
                 b.put_bucket(&rec)?;
                 Outcome::Bucket(Some((rec, how)))

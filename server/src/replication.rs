@@ -48,10 +48,10 @@ pub struct HttpsTransport {
     client: S3Client,
 }
 
-/// How long a request may take: 30 s, plus its body at 256 KiB/s (a link slower than
-/// that for a whole object is treated as down, and the entry retried).
+/// How long a request may take: 30 s, plus its body at 64 KiB/s (a link slower than that
+/// for a whole object is treated as down, and the entry retried).
 fn deadline(body: u64) -> Duration {
-    Duration::from_secs(30) + Duration::from_secs(body / (256 << 10))
+    Duration::from_secs(30) + Duration::from_secs(body / (64 << 10))
 }
 
 fn transport_error(e: &ClientError) -> SendError {

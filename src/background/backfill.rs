@@ -2,7 +2,8 @@
 //! `ExistingObjectReplication`), or that a peer lost (a resync), queued for the senders
 //! as [`EntryClass::Backfill`] entries, behind live changes.
 //!
-//! One pass walks each such rule's keys from its checkpoint and queues what the rule
+//! One pass walks each such rule's keys (and those of any rule a resync started over)
+//! from its checkpoint and queues what the rule
 //! selects, at most [`QUEUE_CAP`] entries waiting per peer (it waits for the sender
 //! rather than filling the log). A rule done is marked done (until it changes or a resync
 //! clears the mark); the sender asks the peer about each backfill version first and sends
@@ -119,16 +120,22 @@ impl BackfillWorker {
             .node_put(&progress_key(bucket, rule), p.encode()?, true)
     }
 
-    /// Clears the done marks of every rule sending to `peer` (a resync after the peer lost
-    /// data): the next pass walks them again. How many rules.
+    /// Starts every rule sending to `peer` over (a resync after the peer lost data), with
+    /// or without `backfill`: the next pass walks them. How many rules.
     ///
     /// # Errors
     /// A metadata read or write.
     pub fn resync(store: &Store, peer: &str) -> Result<usize, MetaError> {
         let mut n = 0;
         for (bucket, cfg) in crate::replication::all_rules(store.meta())? {
-            for r in cfg.rules.iter().filter(|r| r.peer == peer) {
-                store.meta().node_delete(&progress_key(&bucket, &r.id))?;
+            for r in cfg.rules.iter().filter(|r| r.peer == peer && r.enabled) {
+                let fresh = BackfillProgress {
+                    rule: rule_fingerprint(r),
+                    ..BackfillProgress::default()
+                };
+                store
+                    .meta()
+                    .node_put(&progress_key(&bucket, &r.id), fresh.encode()?, true)?;
                 n += 1;
             }
         }
@@ -141,7 +148,15 @@ impl BackfillWorker {
             Err(e) => return PassEnd::Failed(e.to_string()),
         };
         for (bucket, cfg) in rules {
-            for rule in cfg.rules.iter().filter(|r| r.backfill && r.enabled) {
+            // Rules with backfill, and any rule a resync started over.
+            let walked = |r: &&ReplicationRule| {
+                r.enabled
+                    && (r.backfill
+                        || self
+                            .load(&bucket, &r.id)
+                            .is_some_and(|p| p.rule == rule_fingerprint(r) && p.done_at.is_none()))
+            };
+            for rule in cfg.rules.iter().filter(walked) {
                 match self.backfill_rule(&bucket, rule, stop) {
                     Ok(true) => {}
                     Ok(false) => return PassEnd::Stopped,

@@ -42,6 +42,9 @@ pub const BREAKER_AFTER: u32 = 5;
 pub const PROBE_EVERY: Duration = Duration::from_secs(10);
 /// How often an idle sender looks at the log again.
 pub const IDLE_POLL: Duration = Duration::from_millis(250);
+/// Attempts of one entry that failed for a reason of its own (not yet on the peer, a
+/// local read) before it is parked rather than retried for ever.
+pub const ENTRY_ATTEMPTS: u32 = 30;
 /// How often parked `waiting_repair` entries are tried again.
 pub const REPAIR_RETRY_EVERY: Duration = Duration::from_secs(600);
 
@@ -57,6 +60,9 @@ pub enum SendError {
     /// The peer cannot take this entry yet (a lock change whose version has not arrived):
     /// retried later, not a link failure.
     NotYet(String),
+    /// This node could not prepare the entry (a local read failed): retried later, not a
+    /// link failure.
+    Local(String),
     /// The peer refused for good: the entry is parked with this reason.
     Permanent(DeadReason, String),
 }
@@ -64,7 +70,7 @@ pub enum SendError {
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SendError::Transient(s) | SendError::NotYet(s) => f.write_str(s),
+            SendError::Transient(s) | SendError::NotYet(s) | SendError::Local(s) => f.write_str(s),
             SendError::Permanent(r, s) => write!(f, "{}: {s}", r.as_str()),
         }
     }
@@ -273,7 +279,8 @@ impl Sender {
 
     /// Runs until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut bucket = TokenBucket::new(self.bandwidth());
+        // Shared by the bodies in flight: the limit holds on the bytes actually sent.
+        let mut bucket = Arc::new(Mutex::new(TokenBucket::new(self.bandwidth())));
         let mut bucket_checked = Instant::now();
         let mut inflight: FuturesUnordered<BoxFuture<'static, Sent>> = FuturesUnordered::new();
         // The last sequence number dispatched, live and backfill.
@@ -282,6 +289,8 @@ impl Sender {
         let mut acked_bytes: u64 = 0;
         let mut last_flush = Instant::now();
         let mut backoff_until: Option<Instant> = None;
+        // Failures of single entries (not of the link), by sequence number.
+        let mut attempts: HashMap<u64, u32> = HashMap::new();
         let mut last_rpo_check = Instant::now() - Duration::from_secs(60);
         let mut last_repair_retry = Instant::now();
         let mut lag_alerted = false;
@@ -301,13 +310,16 @@ impl Sender {
             if bucket_checked.elapsed() >= Duration::from_secs(5) {
                 bucket_checked = Instant::now();
                 let rate = self.bandwidth();
-                if rate != bucket.rate {
-                    bucket = TokenBucket::new(rate);
+                if rate != bucket_rate(&bucket) {
+                    bucket = Arc::new(Mutex::new(TokenBucket::new(rate)));
                 }
                 self.lock_status().bandwidth = rate;
             }
             let breaker_open = self.lock_status().breaker_open;
             let waiting = backoff_until.is_some_and(|t| Instant::now() < t);
+            if !waiting {
+                backoff_until = None;
+            }
             if breaker_open && inflight.is_empty() && !waiting {
                 self.probe().await;
                 backoff_until = Some(Instant::now() + PROBE_EVERY);
@@ -332,16 +344,11 @@ impl Sender {
                         next.extend(more);
                     }
                     for (seq, entry) in next {
-                        let wait = if entry.op == LogOp::Version {
-                            bucket.take(entry.size)
-                        } else {
-                            Duration::ZERO
-                        };
                         let me = self.clone();
-                        inflight.push(Box::pin(async move {
-                            tokio::time::sleep(wait).await;
-                            me.send_one(seq, entry).await
-                        }));
+                        let limit = bucket.clone();
+                        inflight.push(Box::pin(
+                            async move { me.send_one(seq, entry, limit).await },
+                        ));
                     }
                 }
             }
@@ -353,7 +360,7 @@ impl Sender {
                 dispatched = (0, 0);
                 let sleep = backoff_until
                     .map_or(IDLE_POLL, |t| t.saturating_duration_since(Instant::now()))
-                    .max(Duration::from_millis(10));
+                    .clamp(Duration::from_millis(10), IDLE_POLL.max(PROBE_EVERY));
                 tokio::select! {
                     _ = shutdown.wait_for(|s| *s) => break,
                     () = tokio::time::sleep(sleep) => {}
@@ -368,6 +375,7 @@ impl Sender {
                 Some(Sent::Done { seq, bytes, result }) => {
                     acks.push(seq);
                     acked_bytes += bytes;
+                    attempts.remove(&seq);
                     let mut s = self.lock_status();
                     s.link_up = true;
                     s.breaker_open = false;
@@ -381,14 +389,35 @@ impl Sender {
                     SendError::Permanent(reason, detail) => {
                         self.park(seq, &entry, reason, &detail).await;
                     }
-                    SendError::NotYet(detail) => {
-                        tracing::debug!(peer = %self.peer.name, seq, %detail, "not yet");
-                        backoff_until.get_or_insert(Instant::now() + Duration::from_secs(1));
+                    SendError::NotYet(detail) | SendError::Local(detail) => {
+                        // This entry's own trouble: it waits, the others go on; it is
+                        // parked once it has failed too often.
+                        let n = attempts.entry(seq).or_default();
+                        *n += 1;
+                        if *n >= ENTRY_ATTEMPTS {
+                            attempts.remove(&seq);
+                            self.park(
+                                seq,
+                                &entry,
+                                DeadReason::Other,
+                                &format!("{ENTRY_ATTEMPTS} attempts: {detail}"),
+                            )
+                            .await;
+                        } else {
+                            tracing::debug!(peer = %self.peer.name, seq, %detail, "entry not sent; later");
+                            let later = Instant::now() + Duration::from_secs(1);
+                            backoff_until = Some(backoff_until.map_or(later, |t| t.max(later)));
+                        }
                     }
                     SendError::Transient(detail) => {
+                        // One failure of the link per backoff period, however many entries
+                        // were in flight when it failed.
+                        let counted = backoff_until.is_none();
                         let n = {
                             let mut s = self.lock_status();
-                            s.failures_in_row += 1;
+                            if counted {
+                                s.failures_in_row += 1;
+                            }
                             s.link_up = false;
                             s.last_error = Some(detail.clone());
                             if s.failures_in_row >= BREAKER_AFTER && !s.breaker_open {
@@ -398,7 +427,9 @@ impl Sender {
                             s.failures_in_row
                         };
                         tracing::info!(peer = %self.peer.name, seq, %detail, "replication send failed; retrying");
-                        backoff_until = Some(Instant::now() + backoff(n));
+                        if counted {
+                            backoff_until = Some(Instant::now() + backoff(n));
+                        }
                     }
                 },
                 None => {}
@@ -529,7 +560,7 @@ impl Sender {
             return;
         };
         match self.transport.bucket(&target).await {
-            Ok(_) | Err(SendError::Permanent(..) | SendError::NotYet(_)) => {
+            Ok(_) | Err(SendError::Permanent(..) | SendError::NotYet(_) | SendError::Local(_)) => {
                 tracing::info!(peer = %self.peer.name, "replication link back: circuit breaker closed");
                 let mut s = self.lock_status();
                 s.breaker_open = false;
@@ -585,16 +616,24 @@ impl Sender {
         over
     }
 
-    async fn send_one(self: Arc<Self>, seq: u64, entry: LogEntry) -> Sent {
-        match self.ship(&entry).await {
+    async fn send_one(
+        self: Arc<Self>,
+        seq: u64,
+        entry: LogEntry,
+        limit: Arc<Mutex<TokenBucket>>,
+    ) -> Sent {
+        match self.ship(&entry, &limit).await {
             Ok((bytes, result)) => Sent::Done { seq, bytes, result },
             Err(error) => Sent::Failed { seq, entry, error },
         }
     }
 
     /// Sends one entry; `Ok` with the body bytes sent.
-    async fn ship(&self, e: &LogEntry) -> Result<(u64, ReplicaResult), SendError> {
-        let version = VersionRef::Id(e.version_id);
+    async fn ship(
+        &self,
+        e: &LogEntry,
+        limit: &Arc<Mutex<TokenBucket>>,
+    ) -> Result<(u64, ReplicaResult), SendError> {
         match e.op {
             LogOp::Lock => {
                 let lock = self.local_lock(e).await?;
@@ -605,8 +644,12 @@ impl Sender {
                     version_id: e.version_id,
                     lock,
                 };
-                let r = self.transport.send(&e.target, &e.key, &op, None).await?;
-                Ok((0, r))
+                match self.transport.send(&e.target, &e.key, &op, None).await {
+                    // The version is not on the peer (written before the rule, or its own
+                    // entry parked): send it whole, with its lock state as it is now.
+                    Err(SendError::NotYet(_)) => self.ship_version(e, limit).await,
+                    r => Ok((0, r?)),
+                }
             }
             LogOp::DeleteMarker => {
                 let op = ReplicaOp::DeleteMarker {
@@ -616,80 +659,91 @@ impl Sender {
                 let r = self.transport.send(&e.target, &e.key, &op, None).await?;
                 Ok((0, r))
             }
-            LogOp::Version => {
-                let read = match self
-                    .store
-                    .get_object(&e.bucket, &e.key, Some(&version), None)
-                    .await
-                {
-                    Ok(r) => r,
-                    // Removed before it could be sent (an unprotected version deleted):
-                    // there is nothing left to replicate.
-                    Err(StoreError::NoSuchVersion { .. } | StoreError::NoSuchKey { .. }) => {
-                        return Ok((0, ReplicaResult::Unchanged));
-                    }
-                    Err(
-                        err @ (StoreError::Unreadable { .. } | StoreError::InlineCorrupt { .. }),
-                    ) => {
-                        return Err(SendError::Permanent(
-                            DeadReason::WaitingRepair,
-                            err.to_string(),
-                        ));
-                    }
-                    Err(err) => return Err(SendError::Transient(format!("local read: {err}"))),
-                };
-                let record = read.record.clone();
-                if record.kind != VersionKind::Object {
-                    return Ok((0, ReplicaResult::Unchanged));
-                }
-                if e.class == EntryClass::Backfill
-                    && self
-                        .transport
-                        .has_version(&e.target, &e.key, e.version_id, &record.etag, record.size)
-                        .await?
-                {
-                    self.lock_status().backfill_skipped += 1;
-                    return Ok((0, ReplicaResult::Unchanged));
-                }
-                let parts = match known_parts(&record) {
-                    Some(p) => p,
-                    None => self.digest_parts(e, &record).await?,
-                };
-                let tags = self.local_tags(e).await;
-                let rv = ReplicaVersion {
-                    version_id: record.version_id,
-                    created: record.created,
-                    size: record.size,
-                    etag: record.etag.clone(),
-                    content_type: record.content_type.clone(),
-                    user_meta: record.user_meta.clone(),
-                    system: record.system.clone(),
-                    checksums: record.checksums.clone(),
-                    composite_checksum: record.composite_checksum,
-                    parts,
-                    lock: read.lock,
-                    tags,
-                };
-                let failed = Arc::new(AtomicBool::new(false));
-                let body = Watched {
-                    inner: read.body,
-                    failed: failed.clone(),
-                };
-                let op = ReplicaOp::Version(Box::new(rv));
-                let sent = self
-                    .transport
-                    .send(&e.target, &e.key, &op, Some((Box::pin(body), record.size)))
-                    .await;
-                if failed.load(Ordering::SeqCst) {
-                    // The local read failed mid-way: not the peer's fault.
-                    return Err(SendError::Permanent(
-                        DeadReason::WaitingRepair,
-                        "the version could not be read to its end".into(),
-                    ));
-                }
-                Ok((record.size, sent?))
-            }
+            LogOp::Version => self.ship_version(e, limit).await,
         }
+    }
+
+    /// Sends a version with its bytes (read through the verified path), at the peer's
+    /// bandwidth limit.
+    async fn ship_version(
+        &self,
+        e: &LogEntry,
+        limit: &Arc<Mutex<TokenBucket>>,
+    ) -> Result<(u64, ReplicaResult), SendError> {
+        let version = VersionRef::Id(e.version_id);
+
+        let read = match self
+            .store
+            .get_object(&e.bucket, &e.key, Some(&version), None)
+            .await
+        {
+            Ok(r) => r,
+            // Removed before it could be sent (an unprotected version deleted):
+            // there is nothing left to replicate.
+            Err(StoreError::NoSuchVersion { .. } | StoreError::NoSuchKey { .. }) => {
+                return Ok((0, ReplicaResult::Unchanged));
+            }
+            Err(err @ (StoreError::Unreadable { .. } | StoreError::InlineCorrupt { .. })) => {
+                return Err(SendError::Permanent(
+                    DeadReason::WaitingRepair,
+                    err.to_string(),
+                ));
+            }
+            Err(err) => return Err(SendError::Local(format!("local read: {err}"))),
+        };
+        let record = read.record.clone();
+        if record.kind != VersionKind::Object {
+            return Ok((0, ReplicaResult::Unchanged));
+        }
+        if e.class == EntryClass::Backfill
+            && self
+                .transport
+                .has_version(&e.target, &e.key, e.version_id, &record.etag, record.size)
+                .await?
+        {
+            self.lock_status().backfill_skipped += 1;
+            return Ok((0, ReplicaResult::Unchanged));
+        }
+        let parts = match known_parts(&record) {
+            Some(p) => p,
+            None => self.digest_parts(e, &record).await?,
+        };
+        let tags = self.local_tags(e).await;
+        let rv = ReplicaVersion {
+            version_id: record.version_id,
+            created: record.created,
+            size: record.size,
+            etag: record.etag.clone(),
+            content_type: record.content_type.clone(),
+            user_meta: record.user_meta.clone(),
+            system: record.system.clone(),
+            checksums: record.checksums.clone(),
+            composite_checksum: record.composite_checksum,
+            parts,
+            lock: read.lock,
+            tags,
+        };
+        let failed = Arc::new(AtomicBool::new(false));
+        let body = Watched {
+            inner: read.body,
+            failed: failed.clone(),
+            limit: limit.clone(),
+            sleep: None,
+            held: None,
+        };
+        let op = ReplicaOp::Version(Box::new(rv));
+        let sent = self
+            .transport
+            .send(&e.target, &e.key, &op, Some((Box::pin(body), record.size)))
+            .await;
+        if failed.load(Ordering::SeqCst) {
+            // The local read failed mid-way: not the peer's fault.
+            return Err(SendError::Permanent(
+                DeadReason::WaitingRepair,
+                "the version could not be read to its end".into(),
+            ));
+        }
+        Ok((record.size, sent?))
     }
 
     async fn local_lock(&self, e: &LogEntry) -> Result<Option<LockRecord>, SendError> {
@@ -704,8 +758,8 @@ impl Sender {
         .await;
         match r {
             Ok(Ok(l)) => Ok(l),
-            Ok(Err(e)) => Err(SendError::Transient(format!("local read: {e}"))),
-            Err(e) => Err(SendError::Transient(format!("local read: {e}"))),
+            Ok(Err(e)) => Err(SendError::Local(format!("local read: {e}"))),
+            Err(e) => Err(SendError::Local(format!("local read: {e}"))),
         }
     }
 
@@ -787,10 +841,15 @@ fn backoff(n: u32) -> Duration {
     base.mul_f64(rand::random_range(0.5..1.0))
 }
 
-/// A body stream that notes whether the local read failed.
+/// A body stream that notes whether the local read failed, and holds each chunk until the
+/// peer's token bucket lets it go (so the limit holds on the bytes sent, whatever the
+/// object sizes).
 struct Watched {
     inner: crate::store::Body,
     failed: Arc<AtomicBool>,
+    limit: Arc<Mutex<TokenBucket>>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    held: Option<Bytes>,
 }
 
 impl Stream for Watched {
@@ -799,12 +858,48 @@ impl Stream for Watched {
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        let p = self.inner.as_mut().poll_next(cx);
-        if let std::task::Poll::Ready(Some(Err(_))) = &p {
-            self.failed.store(true, Ordering::SeqCst);
+        use std::future::Future;
+        use std::task::Poll;
+        if let Some(sleep) = self.sleep.as_mut() {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.sleep = None;
+            if let Some(b) = self.held.take() {
+                return Poll::Ready(Some(Ok(b)));
+            }
         }
-        p
+        let p = self.inner.as_mut().poll_next(cx);
+        match p {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let wait = self
+                    .limit
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take(chunk.len() as u64);
+                if wait.is_zero() {
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                let mut sleep = Box::pin(tokio::time::sleep(wait));
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                self.sleep = Some(sleep);
+                self.held = Some(chunk);
+                Poll::Pending
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.failed.store(true, Ordering::SeqCst);
+                Poll::Ready(Some(Err(e)))
+            }
+            other => other,
+        }
     }
+}
+
+/// The rate a shared token bucket holds.
+fn bucket_rate(b: &Arc<Mutex<TokenBucket>>) -> Option<u64> {
+    b.lock().unwrap_or_else(|e| e.into_inner()).rate
 }
 
 /// A moving average of bytes per second over flushes.

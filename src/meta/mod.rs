@@ -926,7 +926,8 @@ impl Meta {
     /// and the removal of the version it `replaces` (a key's previous null version), whose
     /// deletion the lock layer has already allowed. Fails if the version already exists,
     /// or if the key's current object does not meet `condition`.
-    pub fn commit_version(&self, new: &NewVersion<'_>) -> Result<(), MetaError> {
+    #[cfg(test)]
+    pub(crate) fn commit_version(&self, new: &NewVersion<'_>) -> Result<(), MetaError> {
         self.write_guarded(|m| Ok((m.commit_version_batch(new)?, ())))
     }
 
@@ -1182,7 +1183,8 @@ impl Meta {
     /// `replaces`, in one synced batch. `used` are the parts
     /// the version is made of, as Complete read them: if one was re-uploaded since, the
     /// version would point at removed data, so Complete fails instead.
-    pub fn finish_upload(
+    #[cfg(test)]
+    pub(crate) fn finish_upload(
         &self,
         upload: &UploadRecord,
         version: Option<FinishedVersion<'_>>,

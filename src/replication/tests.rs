@@ -482,3 +482,103 @@ fn replicas_are_not_replicated_again_and_need_a_versioned_bucket() {
         "{r:?}"
     );
 }
+
+fn shard_files(dir: &std::path::Path) -> usize {
+    crate::store::tests::walk(dir)
+        .iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "shards"))
+        .count()
+}
+
+#[test]
+fn a_replica_is_checked_at_every_part_boundary_and_a_refusal_leaves_nothing() {
+    let rt = rt();
+    let s = site(true);
+    let dst = b("dst");
+    let parts: Vec<Vec<u8>> = vec![vec![1u8; 300_000], vec![2u8; 200_000], vec![3u8; 1]];
+    let whole: Vec<u8> = parts.concat();
+    let rv = |id: VersionId| ReplicaVersion {
+        parts: parts
+            .iter()
+            .map(|p| (p.len() as u64, *blake3::hash(p).as_bytes()))
+            .collect(),
+        etag: "abcd-3".into(),
+        ..replica(&whole, id, LockRecord::default())
+    };
+    let files_before = shard_files(s._dir.path());
+    let id = VersionId::generate(T0);
+    // A byte of the second part damaged: refused, naming it.
+    let mut bad = whole.clone();
+    bad[300_000 + 5] ^= 1;
+    let r = rt.block_on(s.store.put_replica(&dst, &k("m"), rv(id), body(&bad)));
+    assert!(
+        matches!(r, Err(StoreError::ReplicaDigest { part: 1, .. })),
+        "{r:?}"
+    );
+    // One byte more than declared, one fewer, a body that fails mid-way.
+    let mut long = whole.clone();
+    long.push(0);
+    for wrong in [long, whole[..whole.len() - 1].to_vec()] {
+        let r = rt.block_on(s.store.put_replica(&dst, &k("m"), rv(id), body(&wrong)));
+        assert!(r.is_err(), "{} bytes: {r:?}", wrong.len());
+    }
+    let failing = futures::stream::iter(vec![
+        Ok(Bytes::from(whole[..100_000].to_vec())),
+        Err(std::io::Error::other("cut")),
+    ]);
+    let r = rt.block_on(s.store.put_replica(&dst, &k("m"), rv(id), failing));
+    assert!(r.is_err(), "{r:?}");
+    // Nothing stayed behind: no version, no shard file, no pending record.
+    assert!(
+        s.store
+            .meta()
+            .version(&dst, &k("m"), &id)
+            .expect("read")
+            .is_none()
+    );
+    assert_eq!(shard_files(s._dir.path()), files_before);
+    assert!(s.store.meta().pending().expect("pending").is_empty());
+    // Whole: stored, every part checked, the source's per-part digests kept.
+    let r = rt.block_on(s.store.put_replica(&dst, &k("m"), rv(id), body(&whole)));
+    assert_eq!(r.expect("stored"), ReplicaResult::Applied);
+    let rec = s
+        .store
+        .meta()
+        .version(&dst, &k("m"), &id)
+        .expect("read")
+        .expect("there");
+    assert_eq!(
+        (rec.etag.as_str(), rec.blake3.len(), rec.size),
+        ("abcd-3", 3, 500_001)
+    );
+    // An empty object: one part of no bytes.
+    let empty = VersionId::generate(Timestamp(T0.0 + 1));
+    let r = rt.block_on(s.store.put_replica(
+        &dst,
+        &k("e"),
+        replica(&[], empty, LockRecord::default()),
+        body(&[]),
+    ));
+    assert_eq!(r.expect("empty"), ReplicaResult::Applied);
+}
+
+#[test]
+fn a_replicated_bucket_keeps_versioning_on() {
+    let s = site(false);
+    add_peer(&s.store);
+    set_rules(&s.store, vec![rule("", false)]);
+    let r = s.store.set_versioning(&b("src"), Versioning::Suspended);
+    assert!(
+        matches!(r, Err(StoreError::InvalidBucketState { .. })),
+        "{r:?}"
+    );
+    s.store
+        .change_replication(ReplicationChange::SetRules {
+            bucket: b("src"),
+            rules: None,
+        })
+        .expect("rules off");
+    s.store
+        .set_versioning(&b("src"), Versioning::Suspended)
+        .expect("then it may be suspended");
+}

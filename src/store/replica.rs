@@ -24,6 +24,12 @@ use crate::meta::{
 use crate::replication::{ReplicaResult, ReplicaVersion, ReplicationChange, ReplicationOutcome};
 use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
 
+/// Reads a body to its end, dropping it.
+async fn drain<S: Stream<Item = io::Result<Bytes>> + Unpin>(mut body: S) {
+    use futures::StreamExt;
+    while let Some(Ok(_)) = body.next().await {}
+}
+
 /// Whether every part matched, once the body has ended.
 type Verdict = Arc<Mutex<Option<Result<(), StoreError>>>>;
 
@@ -98,6 +104,10 @@ impl<S> PartDigests<S> {
     }
 
     fn finish(&mut self) {
+        // The verdict is given once: a stream polled again after its end changes nothing.
+        if self.verdict.lock().map_or(true, |v| v.is_some()) {
+            return;
+        }
         // Parts of length 0 (an empty object) close without bytes.
         while self.index < self.parts.len() && self.left == 0 {
             self.close_part();
@@ -156,8 +166,16 @@ impl Store {
     {
         let b = self.bucket(bucket)?;
         self.accepts_replicas(&b, &rv.lock)?;
-        if let Some(r) = self.existing_replica(bucket, key, &rv)? {
-            return Ok(r);
+        let existing = self.existing_replica(bucket, key, &rv);
+        if !matches!(existing, Ok(None)) {
+            // Read the body to its end (and drop it), so that the sender gets the answer
+            // on a connection it can go on using, not a reset that it would retry.
+            drain(body).await;
+            return existing.and_then(|r| {
+                r.ok_or(StoreError::Task {
+                    reason: "unreachable: an existing replica without an answer".into(),
+                })
+            });
         }
         super::tagging::validate(&rv.tags)?;
         let opts = PutOptions {
@@ -221,22 +239,24 @@ impl Store {
         let store = self.clone();
         let (bk, k) = (bucket.clone(), key.clone());
         tokio::task::spawn_blocking(move || {
-            let b = store.bucket(&bk)?;
-            let lock = store.replica_lock(&b, &LockRecord::default(), &rv.lock, rv.created)?;
-            let r = store.commit(
-                NewVersion {
-                    bucket: &bk,
-                    key: &k,
-                    record: &record,
-                    repairs: &repairs,
-                    replaces: None,
-                    condition: &WriteCondition::Always,
-                    tags: Some(&tags),
-                    inline: inline.as_ref(),
-                    lock: Some(&lock),
-                },
-                None,
-            );
+            // Any failure from here on discards the segment (below): nothing is left behind.
+            let r = store.bucket(&bk).and_then(|b| {
+                let lock = store.replica_lock(&b, &LockRecord::default(), &rv.lock, rv.created)?;
+                store.commit(
+                    NewVersion {
+                        bucket: &bk,
+                        key: &k,
+                        record: &record,
+                        repairs: &repairs,
+                        replaces: None,
+                        condition: &WriteCondition::Always,
+                        tags: Some(&tags),
+                        inline: inline.as_ref(),
+                        lock: Some(&lock),
+                    },
+                    None,
+                )
+            });
             match r {
                 Ok(()) => Ok(ReplicaResult::Applied),
                 Err(e) => {
@@ -357,7 +377,16 @@ impl Store {
             }
             other => return Err(crate::command::unexpected(other).into()),
         };
-        Ok(if next != *incoming {
+        // What the replica would hold from the source's state alone (with this bucket's
+        // default retention): anything stronger here is a divergence, the source having
+        // weakened its own.
+        let created = self
+            .inner
+            .meta
+            .version(bucket, key, &version_id)?
+            .map_or(version_id.timestamp(), |v| v.created);
+        let expected = self.replica_lock(&b, &LockRecord::default(), incoming, created)?;
+        Ok(if next != expected {
             ReplicaResult::Diverged
         } else if next == current {
             ReplicaResult::Unchanged

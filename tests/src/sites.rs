@@ -282,11 +282,17 @@ pub fn status(a: &Server, peer: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no peer {peer}: {body}"))
 }
 
-/// Polls A's status of `peer` until its backlog is empty (at most `within`).
+/// Polls A's status of `peer` until its backlog is empty (at most `within`); fails if any
+/// entry was parked on the way.
 pub fn drained(a: &Server, peer: &str, within: Duration) -> serde_json::Value {
     let deadline = Instant::now() + within;
     loop {
         let p = status(a, peer);
+        let parked: u64 = p["dead"]
+            .as_object()
+            .map(|d| d.values().filter_map(serde_json::Value::as_u64).sum())
+            .unwrap_or(0);
+        assert_eq!(parked, 0, "entries were parked: {p}");
         if p["backlog_entries"] == 0 {
             return p;
         }

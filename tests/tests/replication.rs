@@ -260,7 +260,7 @@ fn the_peer_key_can_only_add_and_strengthen() {
         .expect("put")
         .version_id
         .expect("vid");
-    s.b.wait_for(&rt, "k", &vid, Duration::from_secs(60));
+    let before = s.b.wait_for(&rt, "k", &vid, Duration::from_secs(60));
     let refused = |req: S3Request| {
         let r = rt.block_on(s.b.peer.send(req)).expect("answer");
         (r.status, r.error_code().unwrap_or_default())
@@ -339,8 +339,46 @@ fn the_peer_key_can_only_add_and_strengthen() {
         .expect("answer");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-stele-replication-result"), Some("diverged"));
-    let on_b = s.b.wait_for(&rt, "k", &vid, Duration::from_secs(60));
-    assert_eq!(on_b.header("x-amz-object-lock-mode"), Some("COMPLIANCE"));
+    let after = s.b.wait_for(&rt, "k", &vid, Duration::from_secs(60));
+    assert_eq!(after.header("x-amz-object-lock-mode"), Some("COMPLIANCE"));
+    assert_eq!(
+        after.header("x-amz-object-lock-retain-until-date"),
+        before.header("x-amz-object-lock-retain-until-date"),
+        "the COMPLIANCE date stays"
+    );
+    // The same version id with other bytes: refused (409), the stored one kept.
+    let other = b"other bytes".to_vec();
+    let forged =
+        stele::replication::ReplicaOp::Version(Box::new(stele::replication::ReplicaVersion {
+            version_id: vid.parse().expect("vid"),
+            created: stele::Timestamp(1),
+            size: other.len() as u64,
+            etag: "x".into(),
+            content_type: None,
+            user_meta: Vec::new(),
+            system: stele::meta::SystemMeta::default(),
+            checksums: Vec::new(),
+            composite_checksum: false,
+            parts: vec![(other.len() as u64, *blake3::hash(&other).as_bytes())],
+            lock: stele::meta::LockRecord::default(),
+            tags: Vec::new(),
+        }));
+    let header = base64::engine::general_purpose::STANDARD.encode(forged.encode().expect("enc"));
+    let r = rt
+        .block_on(
+            s.b.peer.send(
+                S3Request::new(http::Method::PUT, "replica")
+                    .with_key("k")
+                    .with_header("x-stele-replication", &header)
+                    .with_body(bytes::Bytes::from(other)),
+            ),
+        )
+        .expect("answer");
+    assert_eq!(
+        (r.status, r.error_code().as_deref()),
+        (409, Some("ReplicaConflict"))
+    );
+    assert_eq!(s.b.get(&rt, "k", &vid), b"locked");
     // B's own backup credential cannot delete the COMPLIANCE replica either.
     let r = rt
         .block_on(
@@ -699,6 +737,16 @@ fn a_backfill_sends_older_versions_and_a_resync_only_what_the_peer_lost() {
     for (key, vid) in &ledger {
         s.b.wait_for(&rt, key, vid, Duration::from_secs(60));
     }
+    // The same rule without backfill: what a resync does must not depend on it.
+    let rules = serde_json::json!({"rules": [{
+        "id": "to-b", "peer": "b", "target_bucket": "replica", "backfill": false,
+    }]});
+    let (st, body) = s.a.admin(
+        "PUT",
+        "/v1/buckets/src/replication",
+        Some(&rules.to_string()),
+    );
+    assert_eq!(st, 200, "{body}");
     let before = drained(&s.a, "b", Duration::from_secs(60));
     // B loses five versions (its own administrator deletes them: they have no lock).
     for (key, vid) in ledger.iter().take(5) {

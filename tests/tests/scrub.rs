@@ -420,7 +420,8 @@ fn a_cancelled_scrub_is_forgotten_and_workers_report_their_status() {
             "repair",
             "drill",
             "watchdog",
-            "alert-delivery"
+            "alert-delivery",
+            "replication-backfill"
         ],
         "{w}"
     );
