@@ -1,7 +1,7 @@
 //! The metadata store: buckets, object versions, multipart uploads, pending writes and the
 //! repair queue, each in its own column family, each record versioned (see [`record`]).
 //!
-//! Versions are create-only: [`Meta::commit_version`] refuses to put a version record whose
+//! Versions are create-only: [`Meta::commit_version_batch`] refuses to put a version record whose
 //! key already exists, and no function here rewrites one.
 
 pub mod engine;
@@ -931,8 +931,9 @@ impl Meta {
         self.write_guarded(|m| Ok((m.commit_version_batch(new)?, ())))
     }
 
-    /// The checks and the batch of [`Meta::commit_version`], without writing: call it
-    /// under the write guard (`Meta::write_guarded`), as the command applier does.
+    /// The checks and the batch of a new version, without writing: call it under the
+    /// write guard (`Meta::write_guarded`), as the command applier does (which adds the
+    /// replication log's entries to the batch).
     ///
     /// # Errors
     /// [`MetaError::BucketGone`], [`MetaError::ConditionFailed`],
@@ -1193,7 +1194,7 @@ impl Meta {
         self.write_guarded(|m| m.finish_upload_batch(upload, version, used))
     }
 
-    /// The checks and the batch of [`Meta::finish_upload`], without writing (under the
+    /// The checks and the batch of `Meta::finish_upload`, without writing (under the
     /// write guard).
     ///
     /// # Errors
