@@ -354,6 +354,35 @@ pub struct VersionRecord {
     pub origin: Origin,
 }
 
+impl VersionRecord {
+    /// A delete marker: no bytes, no metadata, `null_version` when versioning is
+    /// suspended, and who made it.
+    pub fn delete_marker(
+        version_id: VersionId,
+        created: Timestamp,
+        null_version: bool,
+        origin: Origin,
+    ) -> Self {
+        VersionRecord {
+            version_id,
+            created,
+            kind: VersionKind::DeleteMarker,
+            size: 0,
+            etag: String::new(),
+            content_type: None,
+            user_meta: Vec::new(),
+            checksums: Vec::new(),
+            segments: Vec::new(),
+            null_version,
+            inline: false,
+            composite_checksum: false,
+            system: SystemMeta::default(),
+            blake3: Vec::new(),
+            origin,
+        }
+    }
+}
+
 /// Where a version came from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Origin {

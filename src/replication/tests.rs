@@ -50,21 +50,7 @@ fn k(name: &str) -> ObjectKey {
     ObjectKey::new(name).expect("key")
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn body(bytes: &[u8]) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + Unpin {
-    let chunks: Vec<std::io::Result<Bytes>> = bytes
-        .chunks(1000)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .collect();
-    futures::stream::iter(chunks)
-}
+use crate::store::tests::{body, rt};
 
 fn add_peer(store: &Store) -> u32 {
     let out = store

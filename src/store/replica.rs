@@ -302,23 +302,7 @@ impl Store {
             }
             None => {}
         }
-        let marker = VersionRecord {
-            version_id,
-            created,
-            kind: VersionKind::DeleteMarker,
-            size: 0,
-            etag: String::new(),
-            content_type: None,
-            user_meta: Vec::new(),
-            checksums: Vec::new(),
-            segments: Vec::new(),
-            null_version: false,
-            inline: false,
-            composite_checksum: false,
-            system: crate::meta::SystemMeta::default(),
-            blake3: Vec::new(),
-            origin: Origin::Replica,
-        };
+        let marker = VersionRecord::delete_marker(version_id, created, false, Origin::Replica);
         self.commit(
             NewVersion {
                 bucket,

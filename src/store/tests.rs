@@ -41,7 +41,7 @@ fn data(len: usize, seed: u64) -> Vec<u8> {
     (0..len).map(|_| rng.random()).collect()
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -50,7 +50,9 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Sends `body` in chunks of awkward sizes, as a network would.
-fn body(bytes: &[u8]) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + Unpin {
+pub(crate) fn body(
+    bytes: &[u8],
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + Unpin {
     let chunks: Vec<std::io::Result<Bytes>> = bytes
         .chunks(7919)
         .map(|c| Ok(Bytes::copy_from_slice(c)))

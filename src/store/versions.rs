@@ -366,23 +366,12 @@ impl Store {
             Versioning::Enabled | Versioning::Suspended => {
                 let null = b.versioning == Versioning::Suspended;
                 let created = self.inner.clock.now();
-                let marker = VersionRecord {
-                    version_id: VersionId::generate(created),
+                let marker = VersionRecord::delete_marker(
+                    VersionId::generate(created),
                     created,
-                    kind: VersionKind::DeleteMarker,
-                    size: 0,
-                    etag: String::new(),
-                    content_type: None,
-                    user_meta: Vec::new(),
-                    checksums: Vec::new(),
-                    segments: Vec::new(),
-                    null_version: null,
-                    inline: false,
-                    composite_checksum: false,
-                    system: crate::meta::SystemMeta::default(),
-                    blake3: Vec::new(),
+                    null,
                     origin,
-                };
+                );
                 let replaced = if null {
                     self.null_version(bucket, key)?
                 } else {

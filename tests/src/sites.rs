@@ -300,3 +300,49 @@ pub fn drained(a: &Server, peer: &str, within: Duration) -> serde_json::Value {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A replication request for a version with `body`'s digest as its one part (what a peer's
+/// sender would send), `size` bytes declared.
+pub fn replica_version(
+    version_id: stele::VersionId,
+    digest_of: &[u8],
+    size: u64,
+) -> stele::replication::ReplicaOp {
+    stele::replication::ReplicaOp::Version(Box::new(stele::replication::ReplicaVersion {
+        version_id,
+        created: version_id.timestamp(),
+        size,
+        etag: "x".into(),
+        content_type: None,
+        user_meta: Vec::new(),
+        system: stele::meta::SystemMeta::default(),
+        checksums: Vec::new(),
+        composite_checksum: false,
+        parts: vec![(size, *blake3::hash(digest_of).as_bytes())],
+        lock: stele::meta::LockRecord::default(),
+        tags: Vec::new(),
+    }))
+}
+
+/// Sends `op` for `key` in `replica` with `client` as a peer's sender would (the
+/// `x-stele-replication` header), with `body`.
+pub fn send_replication(
+    rt: &tokio::runtime::Runtime,
+    client: &S3Client,
+    key: &str,
+    op: &stele::replication::ReplicaOp,
+    body: Vec<u8>,
+) -> S3Response {
+    use base64::Engine;
+    use stele::meta::Record;
+    let header = base64::engine::general_purpose::STANDARD.encode(op.encode().expect("encode"));
+    rt.block_on(
+        client.send(
+            S3Request::new(http::Method::PUT, "replica")
+                .with_key(key)
+                .with_header("x-stele-replication", &header)
+                .with_body(bytes::Bytes::from(body)),
+        ),
+    )
+    .expect("answer")
+}

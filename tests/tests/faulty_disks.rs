@@ -14,8 +14,10 @@ use stele::meta::RepairReason;
 use stele::{BucketName, NodeConfig, ObjectKey, Store, StoreError, SystemClock};
 use stele_tests::engine;
 
-/// A failed disk is probed again after this rest (production: 5 s).
-const REST: Duration = Duration::from_millis(100);
+/// A failed disk is probed again after this rest (production: 5 s). Long enough that a
+/// state is still there when a loaded machine checks it after the writes (100 ms was not:
+/// a full suite once saw a full disk back online before the assertion).
+const REST: Duration = Duration::from_secs(1);
 
 struct Node {
     store: Store,

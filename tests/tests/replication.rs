@@ -12,7 +12,9 @@ use aws_sdk_s3::types::{
     ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus, VersioningConfiguration,
 };
 use stele_client::S3Request;
-use stele_tests::sites::{Peer, add_peer, ctl, drained, start_a};
+use stele_tests::sites::{
+    Peer, add_peer, ctl, drained, replica_version, send_replication, start_a,
+};
 use stele_tests::{Server, runtime};
 
 struct Sites {
@@ -306,18 +308,7 @@ fn the_peer_key_can_only_add_and_strengthen() {
         version_id: stele::VersionId::generate(stele::Timestamp(1)),
         created: stele::Timestamp(1),
     };
-    use base64::Engine;
-    use stele::meta::Record;
-    let header = base64::engine::general_purpose::STANDARD.encode(forged.encode().expect("enc"));
-    let r = rt
-        .block_on(
-            s.b.s3.send(
-                S3Request::new(http::Method::PUT, "replica")
-                    .with_key("k")
-                    .with_header("x-stele-replication", &header),
-            ),
-        )
-        .expect("answer");
+    let r = send_replication(&rt, &s.b.s3, "k", &forged, Vec::new());
     assert_eq!(
         (r.status, r.error_code().as_deref()),
         (403, Some("AccessDenied"))
@@ -327,16 +318,7 @@ fn the_peer_key_can_only_add_and_strengthen() {
         version_id: vid.parse().expect("vid"),
         lock: stele::meta::LockRecord::default(),
     };
-    let header = base64::engine::general_purpose::STANDARD.encode(weaker.encode().expect("enc"));
-    let r = rt
-        .block_on(
-            s.b.peer.send(
-                S3Request::new(http::Method::PUT, "replica")
-                    .with_key("k")
-                    .with_header("x-stele-replication", &header),
-            ),
-        )
-        .expect("answer");
+    let r = send_replication(&rt, &s.b.peer, "k", &weaker, Vec::new());
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-stele-replication-result"), Some("diverged"));
     let after = s.b.wait_for(&rt, "k", &vid, Duration::from_secs(60));
@@ -348,32 +330,8 @@ fn the_peer_key_can_only_add_and_strengthen() {
     );
     // The same version id with other bytes: refused (409), the stored one kept.
     let other = b"other bytes".to_vec();
-    let forged =
-        stele::replication::ReplicaOp::Version(Box::new(stele::replication::ReplicaVersion {
-            version_id: vid.parse().expect("vid"),
-            created: stele::Timestamp(1),
-            size: other.len() as u64,
-            etag: "x".into(),
-            content_type: None,
-            user_meta: Vec::new(),
-            system: stele::meta::SystemMeta::default(),
-            checksums: Vec::new(),
-            composite_checksum: false,
-            parts: vec![(other.len() as u64, *blake3::hash(&other).as_bytes())],
-            lock: stele::meta::LockRecord::default(),
-            tags: Vec::new(),
-        }));
-    let header = base64::engine::general_purpose::STANDARD.encode(forged.encode().expect("enc"));
-    let r = rt
-        .block_on(
-            s.b.peer.send(
-                S3Request::new(http::Method::PUT, "replica")
-                    .with_key("k")
-                    .with_header("x-stele-replication", &header)
-                    .with_body(bytes::Bytes::from(other)),
-            ),
-        )
-        .expect("answer");
+    let forged = replica_version(vid.parse().expect("vid"), &other, other.len() as u64);
+    let r = send_replication(&rt, &s.b.peer, "k", &forged, other);
     assert_eq!(
         (r.status, r.error_code().as_deref()),
         (409, Some("ReplicaConflict"))

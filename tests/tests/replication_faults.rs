@@ -6,10 +6,12 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use stele_client::S3Request;
 use stele_tests::relay::{Dir, Relay, Shape};
 use stele_tests::shards::{flip_byte, shard_files};
-use stele_tests::sites::{Peer, add_peer, data_dir, drained, replicate, start_a, status};
+use stele_tests::sites::{
+    Peer, add_peer, data_dir, drained, replica_version, replicate, send_replication, start_a,
+    status,
+};
 use stele_tests::webhook::Receiver;
 use stele_tests::{Server, runtime};
 
@@ -133,33 +135,8 @@ fn bytes_damaged_in_transit_are_refused_and_sent_again() {
     let mut bad = good.clone();
     bad[10] ^= 1;
     let vid2 = stele::VersionId::generate(stele::Timestamp(1_800_000_000_000_000));
-    let op = stele::replication::ReplicaOp::Version(Box::new(stele::replication::ReplicaVersion {
-        version_id: vid2,
-        created: vid2.timestamp(),
-        size: 1000,
-        etag: "x".into(),
-        content_type: None,
-        user_meta: Vec::new(),
-        system: stele::meta::SystemMeta::default(),
-        checksums: Vec::new(),
-        composite_checksum: false,
-        parts: vec![(1000, *blake3::hash(&good).as_bytes())],
-        lock: stele::meta::LockRecord::default(),
-        tags: Vec::new(),
-    }));
-    use base64::Engine;
-    use stele::meta::Record;
-    let header = base64::engine::general_purpose::STANDARD.encode(op.encode().expect("enc"));
-    let r = rt
-        .block_on(
-            w.b.peer.send(
-                S3Request::new(http::Method::PUT, "replica")
-                    .with_key("forged")
-                    .with_header("x-stele-replication", &header)
-                    .with_body(bytes::Bytes::from(bad)),
-            ),
-        )
-        .expect("answer");
+    let op = replica_version(vid2, &good, 1000);
+    let r = send_replication(&rt, &w.b.peer, "forged", &op, bad);
     assert_eq!(
         (r.status, r.error_code().as_deref()),
         (400, Some("BadDigest"))
