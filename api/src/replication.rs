@@ -348,3 +348,23 @@ pub struct Resync {
     /// The rules sending to the peer that the backfill worker walks again.
     pub rules: u64,
 }
+
+/// A source deployment that replicates here, as its last heartbeat said (`GET
+/// /v1/replication/sources`): after a disaster at the source, what had not arrived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// The access key the source sends with (a `replication-peer` key of this node).
+    pub access_key: String,
+    /// When its last heartbeat arrived here (µs since the epoch).
+    pub last_seen: Timestamp,
+    /// When the source sent it (its clock).
+    pub sent_at: Timestamp,
+    /// Entries it had not yet had acknowledged by this node.
+    pub backlog_entries: u64,
+    /// Their bytes.
+    pub backlog_bytes: u64,
+    /// When the oldest of them was committed at the source; `null` when none.
+    pub oldest: Option<Timestamp>,
+    /// The RPO the source reported, in seconds: what would be lost had it burned then.
+    pub rpo_seconds: f64,
+}

@@ -203,6 +203,8 @@ pub struct Sender {
     alerts: Option<Arc<Alerts>>,
     status: Mutex<SenderStatus>,
     paused: AtomicBool,
+    /// A heartbeat is on its way.
+    heartbeat_busy: Arc<AtomicBool>,
 }
 
 enum Sent {
@@ -238,6 +240,7 @@ impl Sender {
             alerts,
             status: Mutex::new(status),
             paused: AtomicBool::new(false),
+            heartbeat_busy: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -592,6 +595,7 @@ impl Sender {
         let Ok(Ok((Some(threshold), backlog))) = r else {
             return alerted;
         };
+        self.heartbeat(&backlog).await;
         #[allow(clippy::cast_precision_loss)]
         let over = backlog.rpo_secs(self.store.clock().now()) > threshold as f64;
         if over != alerted
@@ -614,6 +618,58 @@ impl Sender {
             });
         }
         over
+    }
+
+    /// Tells the peer how far behind it is (best effort: a heartbeat lost is replaced by
+    /// the next one).
+    async fn heartbeat(&self, backlog: &log::Backlog) {
+        let rules = crate::replication::all_rules(self.store.meta()).unwrap_or_default();
+        let Some(target) = rules
+            .iter()
+            .flat_map(|(_, r)| r.rules.iter())
+            .find(|r| r.peer == self.peer.name)
+            .map(|r| r.target_bucket.clone())
+        else {
+            return;
+        };
+        let oldest = [
+            backlog.oldest.as_ref().map(|(_, e)| e.enqueued_at),
+            backlog.oldest_dead,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let hb = crate::replication::Heartbeat {
+            sent_at: self.store.clock().now(),
+            head: backlog.head,
+            backlog_entries: backlog.entries + backlog.dead_total(),
+            backlog_bytes: backlog.bytes,
+            oldest,
+        };
+        let Ok(key) = ObjectKey::new("stele-heartbeat") else {
+            return;
+        };
+        // On its own task, so that a cut link delays neither the sends nor the
+        // acknowledgements; one at a time (a busy link may hold one back a while).
+        if self.heartbeat_busy.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (transport, peer) = (self.transport.clone(), self.peer.name.clone());
+        let flag = self.heartbeat_busy.clone();
+        tokio::spawn(async move {
+            let op = ReplicaOp::Heartbeat(hb);
+            match tokio::time::timeout(
+                Duration::from_secs(60),
+                transport.send(&target, &key, &op, None),
+            )
+            .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "heartbeat not delivered"),
+                Err(_) => tracing::debug!(%peer, "heartbeat not delivered in 60 s"),
+            }
+            flag.store(false, Ordering::SeqCst);
+        });
     }
 
     async fn send_one(

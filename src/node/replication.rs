@@ -11,7 +11,7 @@ use crate::background::replication::{Connector, SenderStatus, Senders, TargetBuc
 use crate::replication::log::{Backlog, DeadEntry};
 use crate::replication::{
     BucketReplication, PeerRecord, PeerTrust, ReplicaOp, ReplicaResult, ReplicationChange,
-    ReplicationError, ReplicationOutcome, ReplicationRule, valid_peer_name,
+    ReplicationError, ReplicationOutcome, ReplicationRule, SourceRecord, valid_peer_name,
 };
 use crate::store::StoreError;
 use crate::types::{BucketName, ObjectKey, Timestamp};
@@ -394,13 +394,15 @@ impl Node {
         .await
     }
 
-    /// Applies a replication request a peer sent (the caller checked the
-    /// `replication-peer` role): a version with its body, a delete marker, or a lock join.
+    /// Applies a replication request a peer sent with the access key `from` (the caller
+    /// checked its `replication-peer` role): a version with its body, a delete marker, a
+    /// lock join, or a heartbeat (kept under `from`).
     ///
     /// # Errors
     /// See [`crate::store::Store::put_replica`], `put_replica_marker`, `put_replica_lock`.
     pub async fn replicate<S>(
         &self,
+        from: &str,
         bucket: &BucketName,
         key: &ObjectKey,
         op: ReplicaOp,
@@ -422,6 +424,27 @@ impl Node {
                 let (store, b, k) = (self.store().clone(), bucket.clone(), key.clone());
                 offload(move || store.put_replica_lock(&b, &k, version_id, &lock)).await
             }
+            ReplicaOp::Heartbeat(heartbeat) => {
+                let (store, access_key) = (self.store().clone(), from.to_owned());
+                offload(move || {
+                    store.change_replication(ReplicationChange::SourceHeartbeat {
+                        access_key,
+                        heartbeat,
+                    })
+                })
+                .await?;
+                Ok(ReplicaResult::Applied)
+            }
         }
+    }
+
+    /// The last heartbeat of every source deployment sending here: after a disaster at a
+    /// source, what it had not yet sent (its realized RPO).
+    ///
+    /// # Errors
+    /// A metadata read.
+    pub async fn replication_sources(&self) -> Result<Vec<SourceRecord>, StoreError> {
+        let store = self.store().clone();
+        offload(move || Ok(crate::replication::sources(store.meta())?)).await
     }
 }

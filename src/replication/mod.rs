@@ -16,8 +16,9 @@ pub mod log;
 mod model;
 
 pub use model::{
-    BucketReplication, DEFAULT_RPO_ALERT_SECS, PeerRecord, PeerTrust, ReplicaOp, ReplicaResult,
-    ReplicaVersion, ReplicationRule, peer_key, rules_key, valid_peer_name,
+    BucketReplication, DEFAULT_RPO_ALERT_SECS, Heartbeat, PeerRecord, PeerTrust, ReplicaOp,
+    ReplicaResult, ReplicaVersion, ReplicationRule, SourceRecord, peer_key, rules_key, source_key,
+    valid_peer_name,
 };
 
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,14 @@ pub enum ReplicationChange {
         reason: log::DeadReason,
         /// The peer's answer or the local error, for the operator.
         detail: String,
+    },
+    /// A source's heartbeat arrived (kept with the time it arrived). Answers
+    /// [`ReplicationOutcome::Done`].
+    SourceHeartbeat {
+        /// The access key the source signed with.
+        access_key: String,
+        /// What it said.
+        heartbeat: Heartbeat,
     },
     /// Put a peer's dead entries back in the live log (those parked for `reason`, or
     /// all). Answers [`ReplicationOutcome::Retried`].
@@ -250,6 +259,18 @@ pub fn apply(
             log::park(meta, b, *peer, *seq, *reason, detail, now)?;
             Ok(ReplicationOutcome::Done)
         }
+        ReplicationChange::SourceHeartbeat {
+            access_key,
+            heartbeat,
+        } => {
+            let rec = SourceRecord {
+                access_key: access_key.clone(),
+                received_at: now,
+                heartbeat: *heartbeat,
+            };
+            b.kv_put(Space::Replication, &source_key(access_key), rec.encode()?);
+            Ok(ReplicationOutcome::Done)
+        }
         ReplicationChange::RetryDead { peer, reason } => Ok(ReplicationOutcome::Retried(
             log::retry_dead(meta, b, *peer, *reason)?,
         )),
@@ -288,6 +309,18 @@ pub fn rules(
     bucket: &BucketName,
 ) -> Result<Option<BucketReplication>, crate::meta::MetaError> {
     meta.kv_get(crate::meta::Space::Replication, &rules_key(bucket))
+}
+
+/// The last heartbeat of every source that sends here.
+///
+/// # Errors
+/// A read or decode failure.
+pub fn sources(meta: &crate::meta::Meta) -> Result<Vec<SourceRecord>, crate::meta::MetaError> {
+    meta.kv_list(
+        crate::meta::Space::Replication,
+        "replication/source/",
+        usize::MAX,
+    )
 }
 
 /// Every bucket's rules.

@@ -217,6 +217,59 @@ pub enum ReplicaOp {
         /// The source's state now.
         lock: LockRecord,
     },
+    /// How far behind the peer is, as the source sees it: kept by the peer, so that after
+    /// a disaster at the source the peer knows its realized RPO. Appended last.
+    Heartbeat(Heartbeat),
+}
+
+/// The source's view of its log towards this peer, sent every few seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// When the source sent it (its wall clock).
+    pub sent_at: Timestamp,
+    /// The last sequence number the source gave this peer.
+    pub head: u64,
+    /// Entries the peer had not acknowledged (live, backfill and parked).
+    pub backlog_entries: u64,
+    /// Their body bytes.
+    pub backlog_bytes: u64,
+    /// When the oldest of them was committed at the source; `None` when none.
+    pub oldest: Option<Timestamp>,
+}
+
+impl Heartbeat {
+    /// The RPO the source reported: how much was not here when it was sent, in seconds
+    /// (0 when nothing was pending).
+    pub fn rpo_secs(&self) -> f64 {
+        self.oldest.map_or(0.0, |o| {
+            #[allow(clippy::cast_precision_loss)]
+            let us = (self.sent_at.0 - o.0).max(0) as f64;
+            us / 1e6
+        })
+    }
+}
+
+/// The last heartbeat of a source deployment, kept by the peer under
+/// `replication/source/<access key>` (the key the source's sender signs with, so that a
+/// source cannot speak for another).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// The access key the source sends with.
+    pub access_key: String,
+    /// When the heartbeat arrived here.
+    pub received_at: Timestamp,
+    /// What it said.
+    pub heartbeat: Heartbeat,
+}
+
+impl Record for SourceRecord {
+    const NAME: &'static str = "replication-source";
+    const FORMAT: u8 = 1;
+}
+
+/// The key of a source's last heartbeat in [`crate::meta::Space::Replication`].
+pub fn source_key(access_key: &str) -> String {
+    format!("replication/source/{access_key}")
 }
 
 impl Record for ReplicaOp {

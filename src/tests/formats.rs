@@ -343,6 +343,17 @@ fn current() -> Vec<(&'static str, String)> {
             queued: 2,
             done_at: Some(T2),
         }),
+        entry(crate::replication::SourceRecord {
+            access_key: "AK".into(),
+            received_at: T1,
+            heartbeat: crate::replication::Heartbeat {
+                sent_at: T2,
+                head: 9,
+                backlog_entries: 2,
+                backlog_bytes: 3,
+                oldest: Some(T3),
+            },
+        }),
         entry(crate::replication::ReplicaOp::Version(Box::new(
             crate::replication::ReplicaVersion {
                 version_id: VersionId([1; 16]),
@@ -445,6 +456,7 @@ const GOLDEN: &[(&str, &str)] = &[
         "backfill-progress",
         "010e627c6473747c66616c73657c702f01016b060606060606060606060606060606060302018201",
     ),
+    ("replication-source", "0102414b80018201090203018401"),
     (
         "replication-request",
         "01000101010101010101010101010101010180010501650103742f7001016101620000000000000001053d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d01018201000101740176",

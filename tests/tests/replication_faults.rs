@@ -9,7 +9,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use stele_tests::relay::{Dir, Relay, Shape};
 use stele_tests::shards::{flip_byte, shard_files};
 use stele_tests::sites::{
-    Peer, add_peer, data_dir, drained, replica_version, replicate, send_replication, start_a,
+    Peer, add_peer, ctl, data_dir, drained, replica_version, replicate, send_replication, start_a,
     status,
 };
 use stele_tests::webhook::Receiver;
@@ -148,12 +148,13 @@ fn bytes_damaged_in_transit_are_refused_and_sent_again() {
 fn a_sender_killed_mid_backlog_resumes_and_loses_and_duplicates_nothing() {
     let rt = runtime();
     let mut w = wan(&rt, 900);
-    // A slow link, so the backlog is still there when the sender dies.
+    // A slow link (the relay limits each connection: 8 in flight make 512 KiB/s), so
+    // the backlog is still there when the sender dies.
     w.relay.set(
         "ab",
         Dir::Fwd,
         Shape {
-            rate_bytes_per_s: 2 << 20,
+            rate_bytes_per_s: 64 << 10,
             ..Shape::default()
         },
     );
@@ -174,7 +175,31 @@ fn a_sender_killed_mid_backlog_resumes_and_loses_and_duplicates_nothing() {
         before["backlog_entries"].as_u64().expect("n") > 0,
         "{before}"
     );
+    // B hears from A how far behind it is (heartbeats, every 5 s)...
+    let heard = |b: &Peer| -> serde_json::Value {
+        let all = stele_tests::sites::json(&ctl(&b.server, &["replication", "sources", "--json"]));
+        all.as_array()
+            .and_then(|l| l.iter().find(|s| s["access_key"] == b.key.0.as_str()))
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while heard(&w.b)["backlog_entries"].as_u64().unwrap_or(0) == 0 {
+        if Instant::now() >= deadline {
+            let log = std::fs::read_to_string(&w.a.stderr_log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "no heartbeat with a backlog: {} (A: {tail:#?})",
+                heard(&w.b)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     w.a.kill();
+    // ... and still knows it once A is gone: what had not arrived, and since when.
+    let last = heard(&w.b);
+    assert!(last["rpo_seconds"].as_f64().expect("rpo") > 0.0, "{last}");
+    assert!(!last["oldest"].is_null(), "{last}");
     w.a = start_a(w.dir.path());
     // The log survived: the RPO is still counted after the restart.
     let after = status(&w.a, "b");

@@ -118,6 +118,7 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/lifecycle", get(lifecycle_status))
         .route("/v1/lifecycle/run", post(lifecycle_run))
         .route("/v1/replication", get(replication_status))
+        .route("/v1/replication/sources", get(sources))
         .route("/v1/replication/peers", get(list_peers).post(add_peer))
         .route(
             "/v1/replication/peers/{name}",

@@ -182,6 +182,28 @@ pub(super) async fn replication_status(
     Ok(Json(list.into_iter().map(wire::peer_status).collect()))
 }
 
+/// The sources replicating here, as their last heartbeats said.
+pub(super) async fn sources(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<Vec<api::replication::Source>>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let list = admin.node.replication_sources().await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|s| api::replication::Source {
+                access_key: s.access_key,
+                last_seen: wire::time(s.received_at),
+                sent_at: wire::time(s.heartbeat.sent_at),
+                backlog_entries: s.heartbeat.backlog_entries,
+                backlog_bytes: s.heartbeat.backlog_bytes,
+                oldest: s.heartbeat.oldest.map(wire::time),
+                rpo_seconds: s.heartbeat.rpo_secs(),
+            })
+            .collect(),
+    ))
+}
+
 pub(super) async fn dead_entries(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,

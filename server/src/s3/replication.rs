@@ -48,23 +48,29 @@ pub(super) async fn replicate(
                 "malformed x-stele-replication header",
             )
         })?;
+    let from = req
+        .credentials
+        .as_ref()
+        .map(|c| c.access_key.clone())
+        .unwrap_or_default();
     let input = req.input;
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
     let version_id = match &op {
-        ReplicaOp::Version(v) => v.version_id,
+        ReplicaOp::Version(v) => Some(v.version_id),
         ReplicaOp::DeleteMarker { version_id, .. } | ReplicaOp::Lock { version_id, .. } => {
-            *version_id
+            Some(*version_id)
         }
+        ReplicaOp::Heartbeat(_) => None,
     };
     let body = super::body_stream(input.body);
     let result = s3
         .node
-        .replicate(&bucket, &key, op, body)
+        .replicate(&from, &bucket, &key, op, body)
         .await
         .map_err(to_s3)?;
     let mut resp = S3Response::new(PutObjectOutput {
-        version_id: Some(version_id.to_string()),
+        version_id: version_id.map(|v| v.to_string()),
         ..Default::default()
     });
     resp.headers.insert(

@@ -306,6 +306,12 @@ pub enum ReplicationCommand {
     Dead { peer: String },
     /// Put a peer's parked entries back in its log, to be sent again.
     Retry { peer: String },
+    /// Start every rule sending to a peer over (after it lost data): it gets only what it
+    /// lacks.
+    Resync { peer: String },
+    /// On a peer site: each source replicating here and what its last heartbeat said
+    /// (after a disaster at the source, its realized RPO).
+    Sources,
 }
 
 #[derive(Debug, clap::Subcommand)]

@@ -26,6 +26,36 @@ impl Ctx {
                     Ok(())
                 })
             }
+            ReplicationCommand::Resync { peer } => {
+                let r = self.client.post(&format!("{}/resync", peer_path(&peer)))?;
+                self.show(&r, |v: &serde_json::Value| {
+                    out!(
+                        "peer {peer}: {} rule(s) walked again; only what it lacks is sent",
+                        v["rules"]
+                    );
+                    Ok(())
+                })
+            }
+            ReplicationCommand::Sources => {
+                let r = self.client.get("/v1/replication/sources")?;
+                self.show(&r, |list: &Vec<stele_api::replication::Source>| {
+                    if list.is_empty() {
+                        out!("no source has replicated here");
+                    }
+                    for s in list {
+                        out!(
+                            "source {}: last seen {}, {} entries / {} bytes not yet here{}, RPO {:.1} s",
+                            s.access_key,
+                            time(s.last_seen),
+                            s.backlog_entries,
+                            s.backlog_bytes,
+                            s.oldest.map(|o| format!(", oldest from {}", time(o))).unwrap_or_default(),
+                            s.rpo_seconds
+                        );
+                    }
+                    Ok(())
+                })
+            }
             ReplicationCommand::Dead { peer } => {
                 let r = self.client.get(&format!("{}/dead", peer_path(&peer)))?;
                 self.show(&r, |list: &Vec<DeadEntry>| {
