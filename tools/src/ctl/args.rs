@@ -317,26 +317,26 @@ pub enum ReplicationCommand {
 #[derive(Debug, clap::Subcommand)]
 pub enum PeerCommand {
     /// Add a peer: its S3 endpoint and a key made there for a user with only the
-    /// replication-peer role. An https:// endpoint needs --peer-ca or --peer-fingerprint
-    /// (the issue's `--ca FILE | --fingerprint HEX`); an http:// endpoint neither.
+    /// replication-peer role. An https:// endpoint needs --peer-ca or --peer-fingerprint;
+    /// an http:// endpoint neither.
     Add {
         /// The peer's name here: 1 to 63 of a-z, 0-9 and -.
         name: String,
         /// The peer's S3 listener: https://host:port (http://host:port on one host only).
         #[arg(long, value_name = "URL")]
         endpoint: String,
-        /// The issue's `--ca FILE` for the peer: trust its certificate if a certificate in
-        /// this PEM file signed it or is it (a self-signed peer's tls/cert.pem). Named
-        /// apart from the global --ca, which trusts this node's admin API.
+        /// Trust the peer's certificate if a certificate in this PEM file signed it or is
+        /// it (a self-signed peer's tls/cert.pem). Named apart from the global --ca, which
+        /// trusts this node's admin API.
         #[arg(
             long = "peer-ca",
             value_name = "FILE",
             conflicts_with = "peer_fingerprint"
         )]
         peer_ca: Option<std::path::PathBuf>,
-        /// The issue's `--fingerprint HEX` for the peer: trust exactly the certificate with
-        /// this SHA-256 fingerprint (`:` between bytes allowed). Named apart from the
-        /// global --fingerprint, which trusts this node's admin API.
+        /// Trust exactly the peer's certificate with this SHA-256 fingerprint (`:` between
+        /// bytes allowed; the peer prints it at start, `stelectl status` shows it). Named
+        /// apart from the global --fingerprint, which trusts this node's admin API.
         #[arg(long = "peer-fingerprint", value_name = "HEX")]
         peer_fingerprint: Option<String>,
         /// The access key id of the peer's replication-peer key.
