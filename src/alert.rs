@@ -179,6 +179,17 @@ pub enum Alert {
         /// The peer's answer or the local error.
         detail: String,
     },
+    /// A peer answered that a bucket's pair was promoted there (a higher writer epoch):
+    /// this old primary's bucket turned into a read-only replica by itself. What it had
+    /// not sent yet still goes (the union); clients must write to the peer now.
+    ReplicationFenced {
+        /// The peer.
+        peer: String,
+        /// The bucket, read-only from now on.
+        bucket: String,
+        /// The peer's epoch, now this bucket's.
+        epoch: u64,
+    },
     /// Sent on request (`POST /v1/alerts/test`) to check that sinks are reached.
     Test {
         /// Free text naming who asked for it.

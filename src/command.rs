@@ -23,7 +23,7 @@ use crate::identity::{IdentityChange, IdentityError, IdentityLog, IdentityOutcom
 use crate::lock::{self, LockError, Now, PolicyChange};
 use crate::meta::{
     Batch, BucketRecord, CompletedUpload, DefaultRetention, FinishedVersion, InlineRecord,
-    LockRecord, Meta, MetaError, NewVersion, PartRecord, Record, RepairRecord, Retention,
+    LockRecord, Meta, MetaError, NewVersion, Origin, PartRecord, Record, RepairRecord, Retention,
     RetentionPolicy, Space, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
     WriteCondition,
 };
@@ -333,6 +333,12 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
     let mut b = Batch::default();
     let outcome = match &c.cmd {
         MetaCommand::CommitVersion(v) => {
+            // A replica takes only its primary's versions (and its own lifecycle's
+            // markers), judged here, in the commit, so that no client write slips past a
+            // promotion or a fencing.
+            if v.record.origin == Origin::Client {
+                crate::replication::writable(meta, &v.bucket)?;
+            }
             b = meta.commit_version_batch(&v.as_ref().as_new())?;
             let op = match v.record.kind {
                 VersionKind::Object => LogOp::Version,
@@ -427,6 +433,12 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
             version,
             used,
         } => {
+            if version
+                .as_ref()
+                .is_some_and(|v| v.record.origin == Origin::Client)
+            {
+                crate::replication::writable(meta, &upload.bucket)?;
+            }
             let used: Vec<&PartRecord> = used.iter().collect();
             let finished = version.as_ref().map(|v| FinishedVersion {
                 record: &v.record,

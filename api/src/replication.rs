@@ -368,3 +368,47 @@ pub struct Source {
     /// The RPO the source reported, in seconds: what would be lost had it burned then.
     pub rpo_seconds: f64,
 }
+
+/// A bucket's side in a replicated pair (`GET /v1/buckets/{b}/replication/epoch`, and the
+/// answer to `POST /v1/buckets/{b}/replication/promote`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriterEpoch {
+    /// The bucket.
+    pub bucket: String,
+    /// `primary` (takes client writes), `replica` (refuses them: its primary's replicas
+    /// only) or `unpaired` (no replica ever arrived; writable).
+    pub role: String,
+    /// The writer epoch: grows by one at each promotion.
+    pub epoch: u64,
+    /// Why it was last set: `paired`, `followed`, `promoted`, `fenced` (the peer was
+    /// promoted; this old primary turned read-only), `demoted`; `null` when unpaired.
+    pub reason: Option<String>,
+    /// When it was last set.
+    pub since: Option<Timestamp>,
+    /// The access key the bucket's primary sends with (for a replica, or a promoted one).
+    pub source: Option<String>,
+    /// For a promoted bucket: what it knew of its old primary then.
+    pub promotion: Option<Promotion>,
+}
+
+/// What a promoted bucket knew of its old primary: the realized RPO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Promotion {
+    /// When it was promoted.
+    pub at: Timestamp,
+    /// When the old primary's last heartbeat arrived; `null`: never heard from.
+    pub last_heard: Option<Timestamp>,
+    /// Entries (and their bytes) it then had not had acknowledged here.
+    pub backlog_entries: Option<u64>,
+    /// Their bytes.
+    pub backlog_bytes: Option<u64>,
+    /// When the oldest of them was committed there: writes from then on may be missing.
+    pub oldest_unreplicated: Option<Timestamp>,
+    /// The RPO that heartbeat reported, seconds: at least this much was not here.
+    pub reported_rpo_seconds: Option<f64>,
+    /// The realized RPO's upper bound, seconds, if the old primary stopped within one
+    /// heartbeat interval of its last heartbeat (it could not tell us later).
+    pub rpo_bound_seconds: Option<f64>,
+    /// The heartbeat interval, seconds.
+    pub heartbeat_interval_seconds: f64,
+}

@@ -10,12 +10,13 @@ use base64::Engine;
 use futures::future::BoxFuture;
 use stele::background::replication::{BodyStream, Connector, SendError, TargetBucket, Transport};
 use stele::meta::Record;
+use stele::replication::epoch::SenderEpoch;
 use stele::replication::log::DeadReason;
 use stele::replication::{PeerRecord, PeerTrust, ReplicaOp, ReplicaResult};
 use stele::{BucketName, ObjectKey, VersionId};
 use stele_client::{ClientError, S3Client, S3Request, S3Response, Trust};
 
-use crate::s3::replication::{HEADER, RESULT_HEADER};
+use crate::s3::replication::{EPOCH_HEADER, HEADER, RESULT_HEADER};
 
 /// Makes an [`HttpsTransport`] per peer.
 #[derive(Debug, Default)]
@@ -63,6 +64,12 @@ fn transport_error(e: &ClientError) -> SendError {
     }
 }
 
+/// The peer's epoch in a `StaleEpoch` message (`... is written at epoch N here; ...`).
+fn stale_epoch(message: &str) -> Option<u64> {
+    let (_, rest) = message.split_once(" at epoch ")?;
+    rest.split_ascii_whitespace().next()?.parse().ok()
+}
+
 /// The sender's reading of a peer's answer that is not a success.
 fn refusal(r: &S3Response) -> SendError {
     let code = r.error_code().unwrap_or_default();
@@ -77,6 +84,10 @@ fn refusal(r: &S3Response) -> SendError {
         (404, "NoSuchVersion" | "NoSuchKey") => SendError::NotYet(detail),
         (404, "NoSuchBucket") => SendError::Permanent(DeadReason::NoSuchBucket, detail),
         (409, "ReplicaConflict") => SendError::Permanent(DeadReason::Conflict, detail),
+        (409, "StaleEpoch") => match stale_epoch(&r.error_message().unwrap_or_default()) {
+            Some(current) => SendError::Stale(current),
+            None => SendError::Permanent(DeadReason::Other, detail),
+        },
         (400, "InvalidRequest") => SendError::Permanent(DeadReason::LockConfiguration, detail),
         (401 | 403, _) => SendError::Permanent(DeadReason::Refused, detail),
         (408 | 429, _) | (500.., _) => SendError::Transient(detail),
@@ -90,6 +101,7 @@ impl Transport for HttpsTransport {
         target: &'a BucketName,
         key: &'a ObjectKey,
         op: &'a ReplicaOp,
+        epoch: SenderEpoch,
         body: Option<(BodyStream, u64)>,
     ) -> BoxFuture<'a, Result<ReplicaResult, SendError>> {
         Box::pin(async move {
@@ -101,7 +113,8 @@ impl Transport for HttpsTransport {
                 .with_header(
                     HEADER,
                     base64::engine::general_purpose::STANDARD.encode(encoded),
-                );
+                )
+                .with_header(EPOCH_HEADER, epoch.header());
             let size = body.as_ref().map_or(0, |(_, n)| *n);
             let sent = match body {
                 Some((stream, len)) => {

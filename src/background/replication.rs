@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::alert::{Alert, Alerts};
 use crate::meta::{LockRecord, VersionKind, VersionRecord};
+use crate::replication::epoch::SenderEpoch;
 use crate::replication::log::{DeadReason, EntryClass, LogEntry, LogOp};
 use crate::replication::{
     PeerRecord, ReplicaOp, ReplicaResult, ReplicaVersion, ReplicationChange, log,
@@ -45,6 +46,8 @@ pub const IDLE_POLL: Duration = Duration::from_millis(250);
 /// Attempts of one entry that failed for a reason of its own (not yet on the peer, a
 /// local read) before it is parked rather than retried for ever.
 pub const ENTRY_ATTEMPTS: u32 = 30;
+/// How often the RPO is checked and a heartbeat sent to the peer (one per bucket pair).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// How often parked `waiting_repair` entries are tried again.
 pub const REPAIR_RETRY_EVERY: Duration = Duration::from_secs(600);
 
@@ -65,6 +68,9 @@ pub enum SendError {
     Local(String),
     /// The peer refused for good: the entry is parked with this reason.
     Permanent(DeadReason, String),
+    /// The peer's bucket is written at a higher epoch (this one): the other side was
+    /// promoted. The source bucket fences itself, and the entry goes again as its tail.
+    Stale(u64),
 }
 
 impl std::fmt::Display for SendError {
@@ -72,6 +78,7 @@ impl std::fmt::Display for SendError {
         match self {
             SendError::Transient(s) | SendError::NotYet(s) | SendError::Local(s) => f.write_str(s),
             SendError::Permanent(r, s) => write!(f, "{}: {s}", r.as_str()),
+            SendError::Stale(e) => write!(f, "the peer is written at epoch {e}: stale here"),
         }
     }
 }
@@ -87,12 +94,14 @@ pub struct TargetBucket {
 
 /// How replication requests reach one peer (the server implements it over HTTPS).
 pub trait Transport: Send + Sync + std::fmt::Debug {
-    /// Sends `op` for `key` into `target`, with its body for a version.
+    /// Sends `op` for `key` into `target`, saying `epoch` of the source bucket, with its
+    /// body for a version.
     fn send<'a>(
         &'a self,
         target: &'a BucketName,
         key: &'a ObjectKey,
         op: &'a ReplicaOp,
+        epoch: SenderEpoch,
         body: Option<(BodyStream, u64)>,
     ) -> BoxFuture<'a, Result<ReplicaResult, SendError>>;
 
@@ -120,6 +129,55 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// The peer's settings cannot make a client (a malformed endpoint or CA).
     fn connect(&self, peer: &PeerRecord, secret: &str) -> Result<Arc<dyn Transport>, String>;
+}
+
+/// What a source bucket says of itself when it sends (its writer epoch; epoch 0 and
+/// primary when it has none, or when it cannot be read: the peer then answers stale if
+/// it was promoted, which fences this bucket).
+fn sender_epoch(store: &Store, bucket: &BucketName) -> SenderEpoch {
+    SenderEpoch::of(
+        crate::replication::writer_epoch(store.meta(), bucket)
+            .ok()
+            .flatten()
+            .as_ref(),
+    )
+}
+
+/// The peer answered `StaleEpoch` with `current` for `bucket`: it turns read-only here
+/// ([`crate::replication::epoch::fence`]), and the fencing is alerted once.
+async fn fence(
+    store: &Store,
+    alerts: Option<&Arc<Alerts>>,
+    peer: &str,
+    bucket: &BucketName,
+    current: u64,
+) {
+    let before = crate::replication::writer_epoch(store.meta(), bucket)
+        .ok()
+        .flatten();
+    if crate::replication::epoch::fence(before.as_ref(), current).is_none() {
+        return;
+    }
+    let (st, b) = (store.clone(), bucket.clone());
+    let r = tokio::task::spawn_blocking(move || {
+        st.change_replication(ReplicationChange::Fence { bucket: b, current })
+    })
+    .await;
+    match r {
+        Ok(Ok(crate::replication::ReplicationOutcome::Epoch(rec))) => {
+            tracing::warn!(%peer, %bucket, epoch = rec.epoch, "the peer was promoted: bucket fenced, read-only here");
+            if let Some(a) = alerts {
+                a.raise(Alert::ReplicationFenced {
+                    peer: peer.to_owned(),
+                    bucket: bucket.to_string(),
+                    epoch: rec.epoch,
+                });
+            }
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(%peer, %bucket, error = %e, "cannot fence the bucket"),
+        Err(e) => tracing::error!(%peer, %bucket, error = %e, "fencing task failed"),
+    }
 }
 
 /// A token bucket on bytes: `take(n)` waits until the bucket is not in debt, then takes
@@ -302,7 +360,7 @@ impl Sender {
             if *shutdown.borrow() {
                 break;
             }
-            if last_rpo_check.elapsed() >= Duration::from_secs(5) {
+            if last_rpo_check.elapsed() >= HEARTBEAT_EVERY {
                 last_rpo_check = Instant::now();
                 lag_alerted = self.check_rpo(lag_alerted).await;
             }
@@ -392,7 +450,18 @@ impl Sender {
                     SendError::Permanent(reason, detail) => {
                         self.park(seq, &entry, reason, &detail).await;
                     }
-                    SendError::NotYet(detail) | SendError::Local(detail) => {
+                    SendError::NotYet(_) | SendError::Local(_) | SendError::Stale(_) => {
+                        if let SendError::Stale(current) = error {
+                            fence(
+                                &self.store,
+                                self.alerts.as_ref(),
+                                &self.peer.name,
+                                &entry.bucket,
+                                current,
+                            )
+                            .await;
+                        }
+                        let detail = error.to_string();
                         // This entry's own trouble: it waits, the others go on; it is
                         // parked once it has failed too often.
                         let n = attempts.entry(seq).or_default();
@@ -563,7 +632,13 @@ impl Sender {
             return;
         };
         match self.transport.bucket(&target).await {
-            Ok(_) | Err(SendError::Permanent(..) | SendError::NotYet(_) | SendError::Local(_)) => {
+            Ok(_)
+            | Err(
+                SendError::Permanent(..)
+                | SendError::NotYet(_)
+                | SendError::Local(_)
+                | SendError::Stale(_),
+            ) => {
                 tracing::info!(peer = %self.peer.name, "replication link back: circuit breaker closed");
                 let mut s = self.lock_status();
                 s.breaker_open = false;
@@ -623,15 +698,20 @@ impl Sender {
     /// Tells the peer how far behind it is (best effort: a heartbeat lost is replaced by
     /// the next one).
     async fn heartbeat(&self, backlog: &log::Backlog) {
+        // One per bucket pair, each with its source bucket's epoch: an old primary back
+        // after a failover learns it from the first one, even with nothing to send.
         let rules = crate::replication::all_rules(self.store.meta()).unwrap_or_default();
-        let Some(target) = rules
+        let mut pairs: Vec<(BucketName, BucketName)> = rules
             .iter()
-            .flat_map(|(_, r)| r.rules.iter())
-            .find(|r| r.peer == self.peer.name)
-            .map(|r| r.target_bucket.clone())
-        else {
+            .flat_map(|(b, r)| r.rules.iter().map(move |r| (b, r)))
+            .filter(|(_, r)| r.peer == self.peer.name)
+            .map(|(b, r)| (b.clone(), r.target_bucket.clone()))
+            .collect();
+        pairs.sort();
+        pairs.dedup();
+        if pairs.is_empty() {
             return;
-        };
+        }
         let oldest = [
             backlog.oldest.as_ref().map(|(_, e)| e.enqueued_at),
             backlog.oldest_dead,
@@ -655,18 +735,25 @@ impl Sender {
             return;
         }
         let (transport, peer) = (self.transport.clone(), self.peer.name.clone());
+        let (store, alerts) = (self.store.clone(), self.alerts.clone());
         let flag = self.heartbeat_busy.clone();
         tokio::spawn(async move {
             let op = ReplicaOp::Heartbeat(hb);
-            match tokio::time::timeout(
-                Duration::from_secs(60),
-                transport.send(&target, &key, &op, None),
-            )
-            .await
-            {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "heartbeat not delivered"),
-                Err(_) => tracing::debug!(%peer, "heartbeat not delivered in 60 s"),
+            for (source, target) in pairs {
+                let epoch = sender_epoch(&store, &source);
+                match tokio::time::timeout(
+                    Duration::from_secs(60),
+                    transport.send(&target, &key, &op, epoch, None),
+                )
+                .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(SendError::Stale(current))) => {
+                        fence(&store, alerts.as_ref(), &peer, &source, current).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "heartbeat not delivered"),
+                    Err(_) => tracing::debug!(%peer, "heartbeat not delivered in 60 s"),
+                }
             }
             flag.store(false, Ordering::SeqCst);
         });
@@ -700,7 +787,12 @@ impl Sender {
                     version_id: e.version_id,
                     lock,
                 };
-                match self.transport.send(&e.target, &e.key, &op, None).await {
+                let epoch = sender_epoch(&self.store, &e.bucket);
+                match self
+                    .transport
+                    .send(&e.target, &e.key, &op, epoch, None)
+                    .await
+                {
                     // The version is not on the peer (written before the rule, or its own
                     // entry parked): send it whole, with its lock state as it is now.
                     Err(SendError::NotYet(_)) => self.ship_version(e, limit).await,
@@ -712,7 +804,11 @@ impl Sender {
                     version_id: e.version_id,
                     created: e.version_id.timestamp(),
                 };
-                let r = self.transport.send(&e.target, &e.key, &op, None).await?;
+                let epoch = sender_epoch(&self.store, &e.bucket);
+                let r = self
+                    .transport
+                    .send(&e.target, &e.key, &op, epoch, None)
+                    .await?;
                 Ok((0, r))
             }
             LogOp::Version => self.ship_version(e, limit).await,
@@ -788,9 +884,16 @@ impl Sender {
             held: None,
         };
         let op = ReplicaOp::Version(Box::new(rv));
+        let epoch = sender_epoch(&self.store, &e.bucket);
         let sent = self
             .transport
-            .send(&e.target, &e.key, &op, Some((Box::pin(body), record.size)))
+            .send(
+                &e.target,
+                &e.key,
+                &op,
+                epoch,
+                Some((Box::pin(body), record.size)),
+            )
             .await;
         if failed.load(Ordering::SeqCst) {
             // The local read failed mid-way: not the peer's fault.

@@ -8,6 +8,7 @@ use futures::Stream;
 
 use super::{Node, offload};
 use crate::background::replication::{Connector, SenderStatus, Senders, TargetBucket};
+use crate::replication::epoch::{SenderEpoch, WriterEpoch};
 use crate::replication::log::{Backlog, DeadEntry};
 use crate::replication::{
     BucketReplication, PeerRecord, PeerTrust, ReplicaOp, ReplicaResult, ReplicationChange,
@@ -395,22 +396,29 @@ impl Node {
     }
 
     /// Applies a replication request a peer sent with the access key `from` (the caller
-    /// checked its `replication-peer` role): a version with its body, a delete marker, a
-    /// lock join, or a heartbeat (kept under `from`).
+    /// checked its `replication-peer` role) and its source bucket's epoch `sender`: a
+    /// version with its body, a delete marker, a lock join, or a heartbeat (kept under
+    /// `from`). The epoch is judged first ([`crate::replication::epoch::receive`]): the
+    /// first request pairs `bucket` as a read-only replica.
     ///
     /// # Errors
-    /// See [`crate::store::Store::put_replica`], `put_replica_marker`, `put_replica_lock`.
+    /// [`crate::replication::ReplicationError::StaleEpoch`] (nothing written: the sender's
+    /// side was superseded by a promotion here); see
+    /// [`crate::store::Store::put_replica`], `put_replica_marker`, `put_replica_lock`.
     pub async fn replicate<S>(
         &self,
         from: &str,
         bucket: &BucketName,
         key: &ObjectKey,
         op: ReplicaOp,
+        sender: SenderEpoch,
         body: S,
     ) -> Result<ReplicaResult, StoreError>
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
+        let (store, b, access_key) = (self.store().clone(), bucket.clone(), from.to_owned());
+        offload(move || store.receive_epoch(&b, &access_key, sender)).await?;
         match op {
             ReplicaOp::Version(rv) => self.store().put_replica(bucket, key, *rv, body).await,
             ReplicaOp::DeleteMarker {
@@ -436,6 +444,43 @@ impl Node {
                 Ok(ReplicaResult::Applied)
             }
         }
+    }
+
+    /// Makes a replica bucket writable: the primary of its pair at the next epoch, keeping
+    /// its source's last heartbeat (the realized RPO). Its old primary is fenced when it
+    /// next sends (`sites.md` §4.7).
+    ///
+    /// # Errors
+    /// [`crate::replication::ReplicationError::NotPaired`] or `AlreadyPrimary`;
+    /// [`StoreError::NoSuchBucket`]; a commit's errors.
+    pub async fn promote_bucket(&self, bucket: &BucketName) -> Result<WriterEpoch, StoreError> {
+        let (store, b) = (self.store().clone(), bucket.clone());
+        offload(move || {
+            store.bucket(&b)?;
+            match store.change_replication(ReplicationChange::Promote { bucket: b })? {
+                ReplicationOutcome::Epoch(e) => Ok(e),
+                other => Err(StoreError::Task {
+                    reason: format!("a promotion answered {other:?}"),
+                }),
+            }
+        })
+        .await
+    }
+
+    /// A bucket's writer epoch (`None`: not part of a replicated pair).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], a metadata read.
+    pub async fn writer_epoch(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<Option<WriterEpoch>, StoreError> {
+        let (store, b) = (self.store().clone(), bucket.clone());
+        offload(move || {
+            store.bucket(&b)?;
+            Ok(crate::replication::writer_epoch(store.meta(), &b)?)
+        })
+        .await
     }
 
     /// The last heartbeat of every source deployment sending here: after a disaster at a

@@ -12,6 +12,7 @@
 //!
 //! What travels to a peer is a [`ReplicaOp`], one versioned record per request.
 
+pub mod epoch;
 pub mod log;
 mod model;
 
@@ -91,6 +92,31 @@ pub enum ReplicationChange {
         /// Only entries parked for this reason; `None`: all.
         reason: Option<log::DeadReason>,
     },
+    /// A peer's request arrived for `bucket` with the sender's epoch: pair the bucket as a
+    /// replica, or follow a higher epoch ([`epoch::receive`]). Answers
+    /// [`ReplicationOutcome::Done`]. Appended last.
+    Receive {
+        /// The receiving bucket.
+        bucket: BucketName,
+        /// The access key the sender signed with (the source whose heartbeats count).
+        access_key: String,
+        /// What the sender said of its bucket.
+        sender: epoch::SenderEpoch,
+    },
+    /// Make a replica bucket the primary at the next epoch ([`epoch::promote`]), keeping
+    /// what its source last said. Answers [`ReplicationOutcome::Epoch`].
+    Promote {
+        /// The bucket.
+        bucket: BucketName,
+    },
+    /// The peer answered `StaleEpoch` with `current`: the bucket turns into a replica
+    /// ([`epoch::fence`]). Answers [`ReplicationOutcome::Epoch`].
+    Fence {
+        /// The source bucket.
+        bucket: BucketName,
+        /// The peer's epoch.
+        current: u64,
+    },
 }
 
 /// What an applied [`ReplicationChange`] answers.
@@ -104,6 +130,8 @@ pub enum ReplicationOutcome {
     Done,
     /// How many dead entries went back.
     Retried(usize),
+    /// The bucket's writer epoch as it is now.
+    Epoch(epoch::WriterEpoch),
 }
 
 /// Why a replication change was refused.
@@ -150,6 +178,42 @@ pub enum ReplicationError {
         bucket: BucketName,
         /// What is wrong.
         reason: String,
+    },
+    /// A replication request from a sender whose epoch is below this bucket's: the
+    /// other side was promoted. Nothing was written; the sender fences itself.
+    #[error(
+        "bucket {bucket} is written at epoch {current} here; the sender's epoch {sent} is stale"
+    )]
+    StaleEpoch {
+        /// The receiving bucket.
+        bucket: BucketName,
+        /// Its epoch.
+        current: u64,
+        /// The sender's.
+        sent: u64,
+    },
+    /// A client write to a replica bucket (`sites.md` §4.7): only its primary's replicas
+    /// change it until it is promoted.
+    #[error("bucket {bucket} is a read-only replica (epoch {epoch}); promote it to write to it")]
+    ReadOnlyReplica {
+        /// The bucket.
+        bucket: BucketName,
+        /// Its epoch.
+        epoch: u64,
+    },
+    /// A promotion of a bucket no replica has arrived in.
+    #[error("bucket {bucket} is not a replication target: nothing to promote")]
+    NotPaired {
+        /// The bucket.
+        bucket: BucketName,
+    },
+    /// A promotion of a bucket that is the primary already.
+    #[error("bucket {bucket} is the primary already (epoch {epoch})")]
+    AlreadyPrimary {
+        /// The bucket.
+        bucket: BucketName,
+        /// Its epoch.
+        epoch: u64,
     },
     /// A metadata read or write failed.
     #[error(transparent)]
@@ -274,6 +338,124 @@ pub fn apply(
         ReplicationChange::RetryDead { peer, reason } => Ok(ReplicationOutcome::Retried(
             log::retry_dead(meta, b, *peer, *reason)?,
         )),
+        ReplicationChange::Receive {
+            bucket,
+            access_key,
+            sender,
+        } => {
+            if meta.bucket(bucket)?.is_none() {
+                return Err(ReplicationError::NoSuchBucket {
+                    bucket: bucket.clone(),
+                });
+            }
+            let local = writer_epoch(meta, bucket)?;
+            match epoch::receive(local.as_ref(), *sender) {
+                Ok(None) => {}
+                Ok(Some((e, role, reason))) => {
+                    let rec = epoch::WriterEpoch {
+                        bucket: bucket.clone(),
+                        epoch: e,
+                        role,
+                        reason,
+                        since: now,
+                        source: Some(access_key.clone()),
+                        promotion: None,
+                    };
+                    b.kv_put(Space::Replication, &epoch::epoch_key(bucket), rec.encode()?);
+                }
+                Err(epoch::Stale { current }) => {
+                    return Err(ReplicationError::StaleEpoch {
+                        bucket: bucket.clone(),
+                        current,
+                        sent: sender.epoch,
+                    });
+                }
+            }
+            Ok(ReplicationOutcome::Done)
+        }
+        ReplicationChange::Promote { bucket } => {
+            let local = writer_epoch(meta, bucket)?;
+            let e = epoch::promote(local.as_ref()).map_err(|r| match r {
+                epoch::PromoteRefusal::NotPaired => ReplicationError::NotPaired {
+                    bucket: bucket.clone(),
+                },
+                epoch::PromoteRefusal::AlreadyPrimary { epoch } => {
+                    ReplicationError::AlreadyPrimary {
+                        bucket: bucket.clone(),
+                        epoch,
+                    }
+                }
+            })?;
+            let source = local.and_then(|l| l.source);
+            let heard = match &source {
+                Some(k) => meta.kv_get::<SourceRecord>(Space::Replication, &source_key(k))?,
+                None => None,
+            };
+            let rec = epoch::WriterEpoch {
+                bucket: bucket.clone(),
+                epoch: e,
+                role: epoch::Role::Primary,
+                reason: epoch::EpochReason::Promoted,
+                since: now,
+                source,
+                promotion: Some(epoch::Promotion {
+                    last_heard: heard.as_ref().map(|h| h.received_at),
+                    heartbeat: heard.map(|h| h.heartbeat),
+                    at: now,
+                }),
+            };
+            b.kv_put(Space::Replication, &epoch::epoch_key(bucket), rec.encode()?);
+            Ok(ReplicationOutcome::Epoch(rec))
+        }
+        ReplicationChange::Fence { bucket, current } => {
+            let local = writer_epoch(meta, bucket)?;
+            match epoch::fence(local.as_ref(), *current) {
+                None => match local {
+                    Some(l) => Ok(ReplicationOutcome::Epoch(l)),
+                    None => Err(ReplicationError::NotPaired {
+                        bucket: bucket.clone(),
+                    }),
+                },
+                Some(e) => {
+                    let rec = epoch::WriterEpoch {
+                        bucket: bucket.clone(),
+                        epoch: e,
+                        role: epoch::Role::Replica,
+                        reason: epoch::EpochReason::Fenced,
+                        since: now,
+                        source: local.and_then(|l| l.source),
+                        promotion: None,
+                    };
+                    b.kv_put(Space::Replication, &epoch::epoch_key(bucket), rec.encode()?);
+                    Ok(ReplicationOutcome::Epoch(rec))
+                }
+            }
+        }
+    }
+}
+
+/// A bucket's writer epoch; `None`: not part of a pair.
+///
+/// # Errors
+/// A read or decode failure.
+pub fn writer_epoch(
+    meta: &crate::meta::Meta,
+    bucket: &BucketName,
+) -> Result<Option<epoch::WriterEpoch>, crate::meta::MetaError> {
+    meta.kv_get(crate::meta::Space::Replication, &epoch::epoch_key(bucket))
+}
+
+/// Whether clients may write to `bucket`: not while it is a replica.
+///
+/// # Errors
+/// [`ReplicationError::ReadOnlyReplica`], a metadata read's error.
+pub fn writable(meta: &crate::meta::Meta, bucket: &BucketName) -> Result<(), ReplicationError> {
+    match writer_epoch(meta, bucket)? {
+        Some(e) if e.role == epoch::Role::Replica => Err(ReplicationError::ReadOnlyReplica {
+            bucket: bucket.clone(),
+            epoch: e.epoch,
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -568,3 +568,164 @@ fn a_replicated_bucket_keeps_versioning_on() {
         .set_versioning(&b("src"), Versioning::Suspended)
         .expect("then it may be suspended");
 }
+
+/// Writer epochs through a real engine: the first replica pairs the bucket as a
+/// read-only replica (client versions, markers and tags refused in the commit itself;
+/// a version removal and lock changes still judged by Object Lock alone); a promotion
+/// makes it writable and refuses the old epoch; a fenced source refuses client writes
+/// and still sends its tail.
+#[test]
+fn a_replica_refuses_client_writes_until_promoted_and_a_fenced_source_too() {
+    use super::epoch::{Role, SenderEpoch};
+    let rt = rt();
+    let s = site(false);
+    let dst = b("dst");
+    let primary0 = SenderEpoch {
+        epoch: 0,
+        role: Role::Primary,
+    };
+    let before =
+        rt.block_on(
+            s.store
+                .put_object(&dst, &k("mine"), PutOptions::default(), body(b"x")),
+        );
+    let mine = before.expect("an unpaired bucket is writable").version_id;
+    s.store.receive_epoch(&dst, "AK", primary0).expect("paired");
+    let e = writer_epoch(s.store.meta(), &dst)
+        .expect("read")
+        .expect("paired");
+    assert_eq!(
+        (e.role, e.epoch, e.source.as_deref()),
+        (Role::Replica, 0, Some("AK"))
+    );
+    let refused = |r: Result<_, StoreError>| {
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::Replication(ReplicationError::ReadOnlyReplica {
+                    epoch: 0,
+                    ..
+                }))
+            ),
+            "{r:?}"
+        );
+    };
+    refused(
+        rt.block_on(
+            s.store
+                .put_object(&dst, &k("k"), PutOptions::default(), body(b"y")),
+        )
+        .map(|_| ()),
+    );
+    refused(
+        rt.block_on(s.store.delete_object(&dst, &k("mine"), None, false))
+            .map(|_| ()),
+    );
+    refused(
+        s.store
+            .create_multipart_upload(&dst, &k("big"), PutOptions::default())
+            .map(|_| ()),
+    );
+    refused(
+        s.store
+            .set_object_tags(&dst, &k("mine"), None, vec![("a".into(), "b".into())])
+            .map(|_| ()),
+    );
+    // The commit judges it too, whatever the proposer checked.
+    let rec = crate::meta::VersionRecord::delete_marker(
+        VersionId::generate(T0),
+        T0,
+        false,
+        Origin::Client,
+    );
+    let r = s.store.commit(
+        crate::meta::NewVersion {
+            bucket: &dst,
+            key: &k("m"),
+            record: &rec,
+            repairs: &[],
+            replaces: None,
+            condition: &crate::meta::WriteCondition::Always,
+            tags: None,
+            inline: None,
+            lock: None,
+        },
+        None,
+    );
+    refused(r);
+    // Not a new version: removing one is Object Lock's decision alone.
+    rt.block_on(
+        s.store
+            .delete_object(&dst, &k("mine"), Some(&VersionRef::Id(mine)), false),
+    )
+    .expect("an unlocked version removed");
+    // Promoted: writable, and a sender still at epoch 0 is stale.
+    let ReplicationOutcome::Epoch(p) = s
+        .store
+        .change_replication(ReplicationChange::Promote {
+            bucket: dst.clone(),
+        })
+        .expect("promote")
+    else {
+        panic!("not an epoch")
+    };
+    assert_eq!((p.role, p.epoch), (Role::Primary, 1));
+    rt.block_on(
+        s.store
+            .put_object(&dst, &k("k"), PutOptions::default(), body(b"y")),
+    )
+    .expect("writable once promoted");
+    assert!(matches!(
+        s.store.receive_epoch(&dst, "AK", primary0),
+        Err(StoreError::Replication(ReplicationError::StaleEpoch {
+            current: 1,
+            sent: 0,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        s.store.change_replication(ReplicationChange::Promote {
+            bucket: dst.clone()
+        }),
+        Err(StoreError::Replication(ReplicationError::AlreadyPrimary {
+            epoch: 1,
+            ..
+        }))
+    ));
+    // A fenced tail is taken.
+    let tail = SenderEpoch {
+        epoch: 1,
+        role: Role::Replica,
+    };
+    s.store.receive_epoch(&dst, "AK", tail).expect("a tail");
+    // The old primary, fenced: read-only at the peer's epoch.
+    let src = b("src");
+    s.store
+        .change_replication(ReplicationChange::Fence {
+            bucket: src.clone(),
+            current: 1,
+        })
+        .expect("fence");
+    let f = writer_epoch(s.store.meta(), &src)
+        .expect("read")
+        .expect("fenced");
+    assert_eq!(
+        (f.role, f.epoch, f.reason),
+        (Role::Replica, 1, super::epoch::EpochReason::Fenced)
+    );
+    refused_at(
+        1,
+        rt.block_on(
+            s.store
+                .put_object(&src, &k("k"), PutOptions::default(), body(b"z")),
+        )
+        .map(|_| ()),
+    );
+}
+
+fn refused_at(epoch: u64, r: Result<(), StoreError>) {
+    assert!(
+        matches!(r, Err(StoreError::Replication(ReplicationError::ReadOnlyReplica { epoch: e, .. })) if e == epoch),
+        "{r:?}"
+    );
+}

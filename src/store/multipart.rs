@@ -152,6 +152,7 @@ impl Store {
         opts: PutOptions,
     ) -> Result<SegmentId, StoreError> {
         let b = self.bucket(bucket)?;
+        self.client_writable(bucket)?;
         super::tagging::validate(&opts.tags)?;
         let created = self.inner.clock.now();
         // Refuse now what Complete would refuse (lock on a bucket without it, a date in the

@@ -21,6 +21,7 @@ use crate::meta::{
     InlineRecord, LockRecord, LockRequest, NewVersion, Origin, RepairReason, RepairRecord, TagSet,
     VersionKind, VersionRecord, Versioning, WriteCondition,
 };
+use crate::replication::epoch::SenderEpoch;
 use crate::replication::{ReplicaResult, ReplicaVersion, ReplicationChange, ReplicationOutcome};
 use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
 
@@ -391,6 +392,46 @@ impl Store {
             Outcome::Replication(o) => Ok(o),
             other => Err(crate::command::unexpected(other).into()),
         }
+    }
+
+    /// Judges a replication request's sender epoch against `bucket`'s
+    /// ([`crate::replication::epoch::receive`]); pairs or follows (one commit) when the
+    /// request changes it. A read only, in the common case.
+    ///
+    /// # Errors
+    /// [`crate::replication::ReplicationError::StaleEpoch`]; [`StoreError::NoSuchBucket`];
+    /// a commit's errors.
+    pub fn receive_epoch(
+        &self,
+        bucket: &BucketName,
+        access_key: &str,
+        sender: SenderEpoch,
+    ) -> Result<(), StoreError> {
+        self.bucket(bucket)?;
+        let local = crate::replication::writer_epoch(&self.inner.meta, bucket)?;
+        match crate::replication::epoch::receive(local.as_ref(), sender) {
+            Ok(None) => Ok(()),
+            // Judged again under the write guard.
+            Ok(Some(_)) => self
+                .change_replication(ReplicationChange::Receive {
+                    bucket: bucket.clone(),
+                    access_key: access_key.to_owned(),
+                    sender,
+                })
+                .map(|_| ()),
+            Err(crate::replication::epoch::Stale { current }) => Err(StoreError::Replication(
+                crate::replication::ReplicationError::StaleEpoch {
+                    bucket: bucket.clone(),
+                    current,
+                    sent: sender.epoch,
+                },
+            )),
+        }
+    }
+
+    /// Refuses a client write to a replica bucket ([`crate::replication::writable`]).
+    pub(super) fn client_writable(&self, bucket: &BucketName) -> Result<(), StoreError> {
+        crate::replication::writable(&self.inner.meta, bucket).map_err(StoreError::Replication)
     }
 
     fn accepts_replicas(

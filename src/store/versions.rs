@@ -338,6 +338,13 @@ impl Store {
         origin: crate::meta::Origin,
     ) -> Result<DeleteOutcome, StoreError> {
         let b = self.bucket(bucket)?;
+        // A replica refuses a client's delete marker (a new version, which its primary
+        // never wrote), not the removal of one version: that adds nothing a failback
+        // would have to merge, and Object Lock still decides it (its own administrators
+        // may clean up a DR copy, as they may apply a weakening the source made).
+        if origin == crate::meta::Origin::Client && version.is_none() {
+            self.client_writable(bucket)?;
+        }
         if let Some(v) = version {
             return match self.find_version(bucket, key, v)? {
                 Some(rec) => {

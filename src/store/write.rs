@@ -105,6 +105,8 @@ impl Store {
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
         let b = self.bucket(bucket)?;
+        // Refused again at commit; this spares streaming a body that cannot be stored.
+        self.client_writable(bucket)?;
         let null_version = b.versioning != Versioning::Enabled;
         let condition = opts.condition.clone();
         if Self::lock_needs_digest(&b, &opts.lock)

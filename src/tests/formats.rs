@@ -354,6 +354,25 @@ fn current() -> Vec<(&'static str, String)> {
                 oldest: Some(T3),
             },
         }),
+        entry(crate::replication::epoch::WriterEpoch {
+            bucket: bucket(),
+            epoch: 2,
+            role: crate::replication::epoch::Role::Primary,
+            reason: crate::replication::epoch::EpochReason::Promoted,
+            since: T2,
+            source: Some("AK".into()),
+            promotion: Some(crate::replication::epoch::Promotion {
+                last_heard: Some(T1),
+                heartbeat: Some(crate::replication::Heartbeat {
+                    sent_at: T1,
+                    head: 4,
+                    backlog_entries: 1,
+                    backlog_bytes: 5,
+                    oldest: Some(T3),
+                }),
+                at: T2,
+            }),
+        }),
         entry(crate::replication::ReplicaOp::Version(Box::new(
             crate::replication::ReplicaVersion {
                 version_id: VersionId([1; 16]),
@@ -457,6 +476,10 @@ const GOLDEN: &[(&str, &str)] = &[
         "010e627c6473747c66616c73657c702f01016b060606060606060606060606060606060302018201",
     ),
     ("replication-source", "0102414b80018201090203018401"),
+    (
+        "replication-epoch",
+        "0103626b7402000282010102414b010180010180010401050184018201",
+    ),
     (
         "replication-request",
         "01000101010101010101010101010101010180010501650103742f7001016101620000000000000001053d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d01018201000101740176",

@@ -39,6 +39,28 @@ pub fn ctl(server: &Server, args: &[&str]) -> String {
     text
 }
 
+/// Runs stelectl against `server` expecting it to fail; its stdout and stderr.
+pub fn ctl_fails(server: &Server, args: &[&str]) -> String {
+    let mut cmd = Command::new(workspace_bin("stelectl"));
+    cmd.args(args)
+        .env("STELE_ADMIN_URL", &server.admin_url)
+        .env("STELE_ADMIN_KEY", ADMIN_KEY)
+        .env("STELE_ADMIN_SECRET", ADMIN_SECRET)
+        .env_remove("STELE_CA")
+        .env_remove("STELE_FINGERPRINT");
+    if let Some(fp) = &server.tls_fingerprint {
+        cmd.env("STELE_FINGERPRINT", fp);
+    }
+    let out = cmd.output().expect("stelectl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "stelectl {args:?} succeeded: {text}");
+    text
+}
+
 /// The peer B: its server, clients for its S3 listener (its own credential, and the
 /// replication-peer key), and that key.
 pub struct Peer {
@@ -198,14 +220,29 @@ impl Peer {
 
     /// Every (key, version id) in `replica`, objects and delete markers.
     pub fn versions(&self, rt: &tokio::runtime::Runtime) -> Vec<(String, String)> {
-        let r = rt
-            .block_on(
-                self.s3
-                    .send(S3Request::new(http::Method::GET, "replica").with_query("versions", "")),
-            )
-            .expect("list");
+        versions_of(rt, &self.s3, "replica")
+    }
+}
+
+/// Every (key, version id) in `bucket` through `client`, objects and delete markers
+/// (ListObjectVersions, every page).
+pub fn versions_of(
+    rt: &tokio::runtime::Runtime,
+    client: &S3Client,
+    bucket: &str,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut marker: Option<(String, String)> = None;
+    loop {
+        let mut req = S3Request::new(http::Method::GET, bucket).with_query("versions", "");
+        if let Some((k, v)) = &marker {
+            req = req
+                .with_query("key-marker", k)
+                .with_query("version-id-marker", v);
+        }
+        let r = rt.block_on(client.send(req)).expect("list");
+        assert_eq!(r.status, 200, "{:?}", r.body);
         let text = String::from_utf8_lossy(&r.body).into_owned();
-        let mut out = Vec::new();
         for chunk in text.split("<Key>").skip(1) {
             let key = chunk.split("</Key>").next().unwrap_or_default().to_owned();
             let vid = chunk
@@ -216,7 +253,17 @@ impl Peer {
                 .to_owned();
             out.push((key, vid));
         }
-        out
+        if !text.contains("<IsTruncated>true</IsTruncated>") {
+            return out;
+        }
+        let next = |tag: &str| {
+            text.split(&format!("<{tag}>"))
+                .nth(1)
+                .and_then(|c| c.split(&format!("</{tag}>")).next())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        marker = Some((next("NextKeyMarker"), next("NextVersionIdMarker")));
     }
 }
 
@@ -273,8 +320,13 @@ pub fn replicate(a: &Server, bucket: &str, peer: &str, delete_markers: bool, rpo
 
 /// A's replication status of `peer` (`GET /v1/replication`).
 pub fn status(a: &Server, peer: &str) -> serde_json::Value {
-    let (s, body) = a.admin("GET", "/v1/replication", None);
-    assert_eq!(s, 200, "{body}");
+    let body = if a.admin_url.starts_with("https://") {
+        ctl(a, &["replication", "status", "--json"])
+    } else {
+        let (s, body) = a.admin("GET", "/v1/replication", None);
+        assert_eq!(s, 200, "{body}");
+        body
+    };
     json(&body)
         .as_array()
         .and_then(|a| a.iter().find(|p| p["name"] == peer))

@@ -92,6 +92,10 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
             ReplicationError::InvalidPeer { .. } => (S::BAD_REQUEST, "InvalidPeer"),
             ReplicationError::InvalidRules { .. } => (S::BAD_REQUEST, "InvalidReplication"),
             ReplicationError::NoSuchBucket { .. } => (S::NOT_FOUND, "NoSuchBucket"),
+            ReplicationError::StaleEpoch { .. } => (S::CONFLICT, "StaleEpoch"),
+            ReplicationError::ReadOnlyReplica { .. } => (S::CONFLICT, "ReadOnlyReplica"),
+            ReplicationError::NotPaired { .. } => (S::CONFLICT, "NotPaired"),
+            ReplicationError::AlreadyPrimary { .. } => (S::CONFLICT, "AlreadyPrimary"),
             ReplicationError::Meta(_) => (S::INTERNAL_SERVER_ERROR, "InternalError"),
         },
         E::Lock(l) => match l {

@@ -127,6 +127,8 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/replication/peers/{name}/dead", get(dead_entries))
         .route("/v1/replication/peers/{name}/retry", post(retry_dead))
         .route("/v1/replication/peers/{name}/resync", post(resync))
+        .route("/v1/buckets/{bucket}/replication/epoch", get(writer_epoch))
+        .route("/v1/buckets/{bucket}/replication/promote", post(promote))
         .route(
             "/v1/buckets/{bucket}/replication",
             get(get_bucket_replication)

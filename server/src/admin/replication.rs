@@ -173,6 +173,32 @@ pub(super) async fn delete_bucket_replication(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A bucket's side in its replicated pair.
+pub(super) async fn writer_epoch(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<api::replication::WriterEpoch>, ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::ReadStatus, Some(&b))?;
+    let e = admin.node.writer_epoch(&b).await?;
+    Ok(Json(wire::writer_epoch(&b, e)))
+}
+
+/// Failover: the replica bucket becomes the writable primary at the next epoch; the
+/// answer holds the realized RPO its old primary's last heartbeat tells.
+pub(super) async fn promote(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<api::replication::WriterEpoch>, ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::ManageBuckets, Some(&b))?;
+    let e = admin.node.promote_bucket(&b).await?;
+    tracing::warn!(actor = %actor.user.name, bucket = %name, epoch = e.epoch, "replica bucket promoted: writable here");
+    Ok(Json(wire::writer_epoch(&b, Some(e))))
+}
+
 pub(super) async fn replication_status(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,

@@ -655,3 +655,49 @@ pub(super) fn peer_status(s: stele::node::PeerStatus) -> api::replication::PeerS
         at: time(at),
     }
 }
+
+pub(super) fn writer_epoch(
+    bucket: &stele::BucketName,
+    e: Option<stele::replication::epoch::WriterEpoch>,
+) -> api::replication::WriterEpoch {
+    use stele::background::replication::HEARTBEAT_EVERY;
+    let interval = HEARTBEAT_EVERY.as_secs_f64();
+    let Some(e) = e else {
+        return api::replication::WriterEpoch {
+            bucket: bucket.to_string(),
+            role: "unpaired".into(),
+            epoch: 0,
+            reason: None,
+            since: None,
+            source: None,
+            promotion: None,
+        };
+    };
+    let stele::replication::epoch::WriterEpoch {
+        bucket,
+        epoch,
+        role,
+        reason,
+        since,
+        source,
+        promotion,
+    } = e;
+    api::replication::WriterEpoch {
+        bucket: bucket.to_string(),
+        role: role.as_str().into(),
+        epoch,
+        reason: Some(reason.as_str().into()),
+        since: Some(time(since)),
+        source,
+        promotion: promotion.map(|p| api::replication::Promotion {
+            at: time(p.at),
+            last_heard: p.last_heard.map(time),
+            backlog_entries: p.heartbeat.map(|h| h.backlog_entries),
+            backlog_bytes: p.heartbeat.map(|h| h.backlog_bytes),
+            oldest_unreplicated: p.heartbeat.and_then(|h| h.oldest).map(time),
+            reported_rpo_seconds: p.reported_rpo_secs(),
+            rpo_bound_seconds: p.rpo_bound_secs(interval),
+            heartbeat_interval_seconds: interval,
+        }),
+    }
+}

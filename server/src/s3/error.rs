@@ -124,6 +124,17 @@ pub fn to_s3(e: StoreError) -> S3Error {
             | ReplicationError::NoSuchPeer { .. }
             | ReplicationError::PeerExists { .. }
             | ReplicationError::PeerInUse { .. } => err(C::InvalidRequest, msg),
+            // The sender reads the epoch here from the message (`... at epoch N here`).
+            ReplicationError::StaleEpoch { .. } => {
+                let mut e = err(C::Custom("StaleEpoch".into()), msg);
+                e.set_status_code(http::StatusCode::CONFLICT);
+                e
+            }
+            // S3's answer to a request the bucket's state does not allow (409).
+            ReplicationError::ReadOnlyReplica { .. } => err(C::InvalidBucketState, msg),
+            ReplicationError::NotPaired { .. } | ReplicationError::AlreadyPrimary { .. } => {
+                err(C::InvalidRequest, msg)
+            }
             ReplicationError::Meta(_) => internal(msg),
         },
         StoreError::ChecksumMismatch { .. } => err(C::BadDigest, msg),

@@ -14,6 +14,7 @@ use base64::Engine;
 use s3s::dto::{self, PutObjectInput, PutObjectOutput};
 use s3s::{S3Request, S3Response, S3Result};
 use stele::meta::{Origin, Record, VersionRecord};
+use stele::replication::epoch::SenderEpoch;
 use stele::replication::{DEFAULT_RPO_ALERT_SECS, ReplicaOp, ReplicationRule};
 
 use super::error::{bad_request, to_s3};
@@ -22,6 +23,9 @@ use super::{SteleS3, bucket_name, object_key};
 /// The request header carrying a replication request (base64 of an encoded
 /// [`ReplicaOp`]); only the replication-peer role may send it.
 pub const HEADER: &str = "x-stele-replication";
+/// The request header carrying the source bucket's writer epoch
+/// ([`SenderEpoch::header`]); absent from senders that predate epochs (epoch 0, primary).
+pub const EPOCH_HEADER: &str = "x-stele-replication-epoch";
 /// The answer header: `applied`, `unchanged` or `diverged`.
 pub const RESULT_HEADER: &str = "x-stele-replication-result";
 
@@ -48,6 +52,19 @@ pub(super) async fn replicate(
                 "malformed x-stele-replication header",
             )
         })?;
+    let sender = match req.headers.get(EPOCH_HEADER) {
+        None => SenderEpoch::of(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(SenderEpoch::parse)
+            .ok_or_else(|| {
+                bad_request(
+                    s3s::S3ErrorCode::InvalidArgument,
+                    "malformed x-stele-replication-epoch header",
+                )
+            })?,
+    };
     let from = req
         .credentials
         .as_ref()
@@ -66,7 +83,7 @@ pub(super) async fn replicate(
     let body = super::body_stream(input.body);
     let result = s3
         .node
-        .replicate(&from, &bucket, &key, op, body)
+        .replicate(&from, &bucket, &key, op, sender, body)
         .await
         .map_err(to_s3)?;
     let mut resp = S3Response::new(PutObjectOutput {

@@ -312,6 +312,13 @@ pub enum ReplicationCommand {
     /// On a peer site: each source replicating here and what its last heartbeat said
     /// (after a disaster at the source, its realized RPO).
     Sources,
+    /// Failover, on the peer site: make a replica bucket writable (its pair's primary at
+    /// the next writer epoch) and print the realized RPO. The old primary turns its own
+    /// bucket read-only when it next reaches this site; what it had not sent still comes.
+    Promote { bucket: String },
+    /// A bucket's side in its replicated pair: primary, replica or unpaired, its writer
+    /// epoch, and why.
+    Epoch { bucket: String },
 }
 
 #[derive(Debug, clap::Subcommand)]

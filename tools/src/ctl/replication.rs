@@ -1,7 +1,7 @@
 //! `replication`: peers, a bucket's rule, every peer's state, parked entries.
 
 use stele_api::replication::{
-    BucketReplication, DeadEntry, NewPeer, Peer, PeerStatus, Retried, Rule, TrustKind,
+    BucketReplication, DeadEntry, NewPeer, Peer, PeerStatus, Retried, Rule, TrustKind, WriterEpoch,
 };
 
 use super::*;
@@ -12,6 +12,32 @@ fn peer_path(name: &str) -> String {
 
 fn rules_path(bucket: &str) -> String {
     format!("/v1/buckets/{}/replication", segment(bucket))
+}
+
+/// What a promoted bucket knew of its old primary: the realized RPO.
+fn promotion_text(e: &WriterEpoch) {
+    let Some(p) = &e.promotion else {
+        return;
+    };
+    let Some(heard) = p.last_heard else {
+        out!("its old primary never sent a heartbeat here: the realized RPO is unknown");
+        return;
+    };
+    out!(
+        "old primary last heard {}: {} entries / {} bytes not yet here{}",
+        time(heard),
+        p.backlog_entries.unwrap_or(0),
+        p.backlog_bytes.unwrap_or(0),
+        p.oldest_unreplicated
+            .map(|o| format!(", the oldest committed {}", time(o)))
+            .unwrap_or_default()
+    );
+    out!(
+        "realized RPO: {:.1} s at that heartbeat, at most {:.1} s if it stopped within one heartbeat interval ({:.0} s) of it",
+        p.reported_rpo_seconds.unwrap_or(0.0),
+        p.rpo_bound_seconds.unwrap_or(0.0),
+        p.heartbeat_interval_seconds
+    );
 }
 
 impl Ctx {
@@ -66,6 +92,43 @@ impl Ctx {
                     dead_table(list);
                     out!();
                     out!("Once the cause is fixed: stelectl replication retry {peer}");
+                    Ok(())
+                })
+            }
+            ReplicationCommand::Promote { bucket } => {
+                let r = self
+                    .client
+                    .post(&format!("{}/promote", rules_path(&bucket)))?;
+                self.show(&r, |e: &WriterEpoch| {
+                    out!(
+                        "bucket {}: promoted, writable here at epoch {}",
+                        e.bucket,
+                        e.epoch
+                    );
+                    promotion_text(e);
+                    Ok(())
+                })
+            }
+            ReplicationCommand::Epoch { bucket } => {
+                let r = self.client.get(&format!("{}/epoch", rules_path(&bucket)))?;
+                self.show(&r, |e: &WriterEpoch| {
+                    match (&e.reason, e.since) {
+                        (Some(reason), Some(since)) => out!(
+                            "bucket {}: {} at epoch {} ({reason} {})",
+                            e.bucket,
+                            e.role,
+                            e.epoch,
+                            time(since)
+                        ),
+                        _ => out!(
+                            "bucket {}: unpaired (no replica has arrived; writable)",
+                            e.bucket
+                        ),
+                    }
+                    if e.role == "replica" {
+                        out!("read-only: only its primary's replicas change it; `stelectl replication promote {}` makes it writable", e.bucket);
+                    }
+                    promotion_text(e);
                     Ok(())
                 })
             }
