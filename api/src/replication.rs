@@ -289,6 +289,10 @@ pub struct PeerStatus {
     /// them, since start.
     #[serde(default)]
     pub backfill_skipped: u64,
+    /// Parts of large versions the peer held staged already when their transfer started
+    /// again (after a cut or a restart of either side), so not sent again, since start.
+    #[serde(default)]
+    pub resumed_parts: u64,
     /// Body bytes per second acknowledged (a moving average over about a minute).
     pub throughput_bytes_per_sec: f64,
     /// How long the backlog takes to drain at that throughput, in seconds

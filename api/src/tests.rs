@@ -316,13 +316,14 @@ fn replication_status_and_dead_entries() {
             lock_divergences: 0,
             parked: 1,
             backfill_skipped: 2,
+            resumed_parts: 3,
             throughput_bytes_per_sec: 0.0,
             drain_eta_seconds: None,
             bandwidth_bytes_per_sec: None,
             paused: false,
             at: Timestamp(9),
         },
-        r#"{"name":"b","endpoint":"http://127.0.0.1:1","rpo_seconds":1.5,"rpo_alert_seconds":900,"backlog_entries":2,"backlog_bytes":10,"backfill_entries":0,"oldest":{"bucket":"src","key":"k","version_id":"v1","enqueued_at":3,"seq":4},"dead":{"conflict":1},"oldest_dead":2,"head_seq":5,"buckets":["src"],"sending":true,"link_up":false,"breaker_open":true,"failures_in_row":3,"last_error":"connection refused","last_ack":null,"sent_entries":1,"sent_bytes":6,"lock_divergences":0,"parked":1,"backfill_skipped":2,"throughput_bytes_per_sec":0.0,"drain_eta_seconds":null,"bandwidth_bytes_per_sec":null,"paused":false,"at":9}"#,
+        r#"{"name":"b","endpoint":"http://127.0.0.1:1","rpo_seconds":1.5,"rpo_alert_seconds":900,"backlog_entries":2,"backlog_bytes":10,"backfill_entries":0,"oldest":{"bucket":"src","key":"k","version_id":"v1","enqueued_at":3,"seq":4},"dead":{"conflict":1},"oldest_dead":2,"head_seq":5,"buckets":["src"],"sending":true,"link_up":false,"breaker_open":true,"failures_in_row":3,"last_error":"connection refused","last_ack":null,"sent_entries":1,"sent_bytes":6,"lock_divergences":0,"parked":1,"backfill_skipped":2,"resumed_parts":3,"throughput_bytes_per_sec":0.0,"drain_eta_seconds":null,"bandwidth_bytes_per_sec":null,"paused":false,"at":9}"#,
     );
     pinned(
         DeadEntry {

@@ -16,7 +16,7 @@ use stele::replication::{PeerRecord, PeerTrust, ReplicaOp, ReplicaResult};
 use stele::{BucketName, ObjectKey, VersionId};
 use stele_client::{ClientError, S3Client, S3Request, S3Response, Trust};
 
-use crate::s3::replication::{EPOCH_HEADER, HEADER, RESULT_HEADER};
+use crate::s3::replication::{EPOCH_HEADER, HEADER, RESULT_HEADER, STAGED_HEADER};
 
 /// Makes an [`HttpsTransport`] per peer.
 #[derive(Debug, Default)]
@@ -81,7 +81,11 @@ fn refusal(r: &S3Response) -> SendError {
     match (r.status, code.as_str()) {
         // Bytes damaged on the way (the receiver recomputed the BLAKE3): send again.
         (400, "BadDigest" | "IncompleteBody") => SendError::Transient(detail),
-        (404, "NoSuchVersion" | "NoSuchKey") => SendError::NotYet(detail),
+        // A lock for a version not there yet; an assembly whose parts are not all staged
+        // (the peer restarted, a part was refused): sent again, the missing parts first.
+        (404, "NoSuchVersion" | "NoSuchKey" | "NoSuchUpload") | (400, "InvalidPart") => {
+            SendError::NotYet(detail)
+        }
         (404, "NoSuchBucket") => SendError::Permanent(DeadReason::NoSuchBucket, detail),
         (409, "ReplicaConflict") => SendError::Permanent(DeadReason::Conflict, detail),
         (409, "StaleEpoch") => match stale_epoch(&r.error_message().unwrap_or_default()) {
@@ -175,6 +179,44 @@ impl Transport for HttpsTransport {
                 404 => Ok(false),
                 _ => Err(refusal(&r)),
             }
+        })
+    }
+
+    fn staged<'a>(
+        &'a self,
+        target: &'a BucketName,
+        key: &'a ObjectKey,
+        version_id: VersionId,
+        epoch: SenderEpoch,
+    ) -> BoxFuture<'a, Result<Vec<u16>, SendError>> {
+        Box::pin(async move {
+            let op = ReplicaOp::Staged { version_id };
+            let encoded = op
+                .encode()
+                .map_err(|e| SendError::Permanent(DeadReason::Other, e.to_string()))?;
+            let req = S3Request::new(http::Method::PUT, target.as_str())
+                .with_key(key.as_str())
+                .with_header(
+                    HEADER,
+                    base64::engine::general_purpose::STANDARD.encode(encoded),
+                )
+                .with_header(EPOCH_HEADER, epoch.header());
+            let resp = match tokio::time::timeout(deadline(0), self.client.send(req)).await {
+                Err(_) => return Err(SendError::Transient("no answer".into())),
+                Ok(Err(e)) => return Err(transport_error(&e)),
+                Ok(Ok(r)) => r,
+            };
+            if !resp.is_success() {
+                return Err(refusal(&resp));
+            }
+            resp.header(STAGED_HEADER)
+                .and_then(stele::replication::parse_parts)
+                .ok_or_else(|| {
+                    SendError::Permanent(
+                        DeadReason::Other,
+                        format!("the peer answered {} without {STAGED_HEADER}", resp.status),
+                    )
+                })
         })
     }
 

@@ -32,7 +32,7 @@ use crate::replication::log::{DeadReason, EntryClass, LogEntry, LogOp};
 use crate::replication::{
     PeerRecord, ReplicaOp, ReplicaResult, ReplicaVersion, ReplicationChange, log,
 };
-use crate::store::{Store, StoreError, VersionRef};
+use crate::store::{ByteRange, Store, StoreError, VersionRef};
 use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
 
 /// Entries in flight per peer.
@@ -46,6 +46,10 @@ pub const IDLE_POLL: Duration = Duration::from_millis(250);
 /// Attempts of one entry that failed for a reason of its own (not yet on the peer, a
 /// local read) before it is parked rather than retried for ever.
 pub const ENTRY_ATTEMPTS: u32 = 30;
+/// Versions at least this large, written in several parts, travel part by part: a
+/// transfer cut short resumes at the first part the peer does not hold (8 MiB, the aws
+/// CLI's multipart threshold).
+pub const PART_BY_PART_MIN: u64 = 8 << 20;
 /// How often the RPO is checked and a heartbeat sent to the peer (one per bucket pair).
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// How often parked `waiting_repair` entries are tried again.
@@ -115,6 +119,17 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
         etag: &'a str,
         size: u64,
     ) -> BoxFuture<'a, Result<bool, SendError>>;
+
+    /// The numbers of the parts of `version_id` the peer holds staged (a
+    /// [`ReplicaOp::Staged`] query). A peer that predates staging answers
+    /// [`SendError::Permanent`]: the version then goes whole.
+    fn staged<'a>(
+        &'a self,
+        target: &'a BucketName,
+        key: &'a ObjectKey,
+        version_id: VersionId,
+        epoch: SenderEpoch,
+    ) -> BoxFuture<'a, Result<Vec<u16>, SendError>>;
 
     /// Reads the target bucket's versioning and Object Lock state (also the breaker's
     /// probe).
@@ -244,6 +259,9 @@ pub struct SenderStatus {
     pub parked: u64,
     /// Backfill entries the peer held already (nothing sent) since start.
     pub backfill_skipped: u64,
+    /// Parts of large versions the peer held staged already when their transfer started
+    /// again (not sent again) since start.
+    pub resumed_parts: u64,
     /// Body bytes per second acknowledged (moving average over about a minute).
     pub throughput: f64,
     /// The slowest bandwidth limit of the peer's rules, bytes per second.
@@ -875,6 +893,13 @@ impl Sender {
             lock: read.lock,
             tags,
         };
+        let epoch = sender_epoch(&self.store, &e.bucket);
+        if rv.parts.len() > 1
+            && rv.size >= PART_BY_PART_MIN
+            && let Some(done) = self.ship_parts(e, &rv, limit, epoch).await?
+        {
+            return Ok(done);
+        }
         let failed = Arc::new(AtomicBool::new(false));
         let body = Watched {
             inner: read.body,
@@ -884,7 +909,6 @@ impl Sender {
             held: None,
         };
         let op = ReplicaOp::Version(Box::new(rv));
-        let epoch = sender_epoch(&self.store, &e.bucket);
         let sent = self
             .transport
             .send(
@@ -903,6 +927,94 @@ impl Sender {
             ));
         }
         Ok((record.size, sent?))
+    }
+
+    /// Sends a large version part by part, skipping the parts the peer holds staged
+    /// already, then asks it to assemble them; `None` when the peer cannot stage (it
+    /// predates staging): the caller sends the version whole.
+    async fn ship_parts(
+        &self,
+        e: &LogEntry,
+        rv: &ReplicaVersion,
+        limit: &Arc<Mutex<TokenBucket>>,
+        epoch: SenderEpoch,
+    ) -> Result<Option<(u64, ReplicaResult)>, SendError> {
+        let staged = match self
+            .transport
+            .staged(&e.target, &e.key, rv.version_id, epoch)
+            .await
+        {
+            Ok(s) => s,
+            Err(SendError::Permanent(_, detail)) => {
+                tracing::debug!(peer = %self.peer.name, %detail, "the peer cannot stage parts: sent whole");
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        let version = VersionRef::Id(rv.version_id);
+        let (mut offset, mut sent) = (0u64, 0u64);
+        for (i, &(len, digest)) in rv.parts.iter().enumerate() {
+            let number = u16::try_from(i + 1)
+                .map_err(|_| SendError::Permanent(DeadReason::Other, "over 65535 parts".into()))?;
+            let range = ByteRange::FromTo {
+                first: offset,
+                last: offset + len.saturating_sub(1),
+            };
+            offset += len;
+            if staged.contains(&number) {
+                self.lock_status().resumed_parts += 1;
+                continue;
+            }
+            let read = match self
+                .store
+                .get_object(&e.bucket, &e.key, Some(&version), Some(range))
+                .await
+            {
+                Ok(r) => r,
+                Err(StoreError::NoSuchVersion { .. } | StoreError::NoSuchKey { .. }) => {
+                    return Ok(Some((sent, ReplicaResult::Unchanged)));
+                }
+                Err(err @ (StoreError::Unreadable { .. } | StoreError::InlineCorrupt { .. })) => {
+                    return Err(SendError::Permanent(
+                        DeadReason::WaitingRepair,
+                        err.to_string(),
+                    ));
+                }
+                Err(err) => return Err(SendError::Local(format!("local read: {err}"))),
+            };
+            let failed = Arc::new(AtomicBool::new(false));
+            let body = Watched {
+                inner: read.body,
+                failed: failed.clone(),
+                limit: limit.clone(),
+                sleep: None,
+                held: None,
+            };
+            let op = ReplicaOp::Part {
+                version_id: rv.version_id,
+                number,
+                len,
+                blake3: digest,
+            };
+            let r = self
+                .transport
+                .send(&e.target, &e.key, &op, epoch, Some((Box::pin(body), len)))
+                .await;
+            if failed.load(Ordering::SeqCst) {
+                return Err(SendError::Permanent(
+                    DeadReason::WaitingRepair,
+                    format!("part {number} could not be read to its end"),
+                ));
+            }
+            r?;
+            sent += len;
+        }
+        let op = ReplicaOp::Assemble(Box::new(rv.clone()));
+        let r = self
+            .transport
+            .send(&e.target, &e.key, &op, epoch, None)
+            .await?;
+        Ok(Some((sent, r)))
     }
 
     async fn local_lock(&self, e: &LogEntry) -> Result<Option<LockRecord>, SendError> {

@@ -59,7 +59,7 @@ pub struct Node {
 }
 
 pub use admin::{IdentityCounts, UserWithKeys};
-pub use replication::{NewPeer, PeerStatus};
+pub use replication::{NewPeer, PeerStatus, ReplicaAnswer};
 
 /// Why a node could not open.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,16 @@ use futures::Stream;
 use super::{Node, offload};
 use crate::background::replication::{Connector, SenderStatus, Senders, TargetBucket};
 use crate::replication::epoch::{SenderEpoch, WriterEpoch};
+
+/// What a replication request answers: its result, and for
+/// [`ReplicaOp::Staged`] the numbers of the staged parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaAnswer {
+    /// Stored, unchanged or diverged.
+    pub result: ReplicaResult,
+    /// For a staged-parts query: the parts held, ascending.
+    pub staged: Option<Vec<u16>>,
+}
 use crate::replication::log::{Backlog, DeadEntry};
 use crate::replication::{
     BucketReplication, PeerRecord, PeerTrust, ReplicaOp, ReplicaResult, ReplicationChange,
@@ -413,13 +423,36 @@ impl Node {
         op: ReplicaOp,
         sender: SenderEpoch,
         body: S,
-    ) -> Result<ReplicaResult, StoreError>
+    ) -> Result<ReplicaAnswer, StoreError>
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
         let (store, b, access_key) = (self.store().clone(), bucket.clone(), from.to_owned());
         offload(move || store.receive_epoch(&b, &access_key, sender)).await?;
-        match op {
+        let result = match op {
+            ReplicaOp::Staged { version_id } => {
+                let (store, b, k) = (self.store().clone(), bucket.clone(), key.clone());
+                let staged =
+                    offload(move || store.staged_replica_parts(&b, &k, version_id)).await?;
+                return Ok(ReplicaAnswer {
+                    result: ReplicaResult::Unchanged,
+                    staged: Some(staged),
+                });
+            }
+            ReplicaOp::Part {
+                version_id,
+                number,
+                len,
+                blake3,
+            } => {
+                self.store()
+                    .stage_replica_part(bucket, key, version_id, number, len, blake3, body)
+                    .await
+            }
+            ReplicaOp::Assemble(rv) => {
+                let (store, b, k) = (self.store().clone(), bucket.clone(), key.clone());
+                offload(move || store.assemble_replica(&b, &k, *rv)).await
+            }
             ReplicaOp::Version(rv) => self.store().put_replica(bucket, key, *rv, body).await,
             ReplicaOp::DeleteMarker {
                 version_id,
@@ -443,7 +476,11 @@ impl Node {
                 .await?;
                 Ok(ReplicaResult::Applied)
             }
-        }
+        }?;
+        Ok(ReplicaAnswer {
+            result,
+            staged: None,
+        })
     }
 
     /// Makes a replica bucket writable: the primary of its pair at the next epoch, keeping

@@ -220,6 +220,68 @@ pub enum ReplicaOp {
     /// How far behind the peer is, as the source sees it: kept by the peer, so that after
     /// a disaster at the source the peer knows its realized RPO. Appended last.
     Heartbeat(Heartbeat),
+    /// One part of a large version, staged by the peer until [`ReplicaOp::Assemble`]
+    /// (the body follows; checked against `blake3` before it is kept). A transfer cut
+    /// short resumes at the first part the peer does not hold. Appended last.
+    Part {
+        /// The source's version id.
+        version_id: VersionId,
+        /// 1-based, in the order of [`ReplicaVersion::parts`].
+        number: u16,
+        /// The part's length in bytes.
+        len: u64,
+        /// Its BLAKE3.
+        blake3: [u8; 32],
+    },
+    /// Which parts of a version the peer holds staged: the answer's
+    /// `x-stele-replication-staged` header lists their numbers (`1-3,5`). Appended last.
+    Staged {
+        /// The source's version id.
+        version_id: VersionId,
+    },
+    /// Commit a version from its staged parts (no body): every part must be staged with
+    /// the length and BLAKE3 [`ReplicaVersion::parts`] gives. Appended last.
+    Assemble(Box<ReplicaVersion>),
+}
+
+/// Part numbers as a compact list (`1-3,5`), ascending: the `x-stele-replication-staged`
+/// answer header.
+pub fn format_parts(numbers: &[u16]) -> String {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let start = numbers[i];
+        let mut end = start;
+        while i + 1 < numbers.len() && numbers[i + 1] == end + 1 {
+            end += 1;
+            i += 1;
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    out.join(",")
+}
+
+/// Reads [`format_parts`]' form; `None` when malformed.
+pub fn parse_parts(s: &str) -> Option<Vec<u16>> {
+    let mut out = Vec::new();
+    for item in s.split(',').filter(|i| !i.is_empty()) {
+        match item.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u16, u16) = (a.parse().ok()?, b.parse().ok()?);
+                if a > b {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(item.parse().ok()?),
+        }
+    }
+    Some(out)
 }
 
 /// The source's view of its log towards this peer, sent every few seconds.

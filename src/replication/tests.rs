@@ -729,3 +729,150 @@ fn refused_at(epoch: u64, r: Result<(), StoreError>) {
         "{r:?}"
     );
 }
+
+/// A large version sent part by part: each part is checked before it is kept, the peer
+/// says which it holds (so a cut transfer resumes there), an assembly with a part
+/// missing is refused and changes nothing, and the assembled version has the source's
+/// id, bytes, tags and lock.
+#[test]
+fn a_version_staged_part_by_part_is_checked_resumable_and_assembled() {
+    let rt = rt();
+    let s = site(true);
+    let dst = b("dst");
+    let key = k("big");
+    let parts: Vec<Vec<u8>> = (0..3u8)
+        .map(|i| vec![i + 1; 200_000 + usize::from(i)])
+        .collect();
+    let whole: Vec<u8> = parts.concat();
+    let id = VersionId::generate(Timestamp(T0.0 - 1_000_000));
+    let until = Timestamp(T0.0 + 86_400_000_000);
+    let mut rv = replica(
+        &whole,
+        id,
+        LockRecord {
+            retention: Some(Retention {
+                mode: RetentionMode::Compliance,
+                until,
+            }),
+            legal_hold: false,
+        },
+    );
+    rv.etag = "abcd-3".into();
+    rv.parts = parts
+        .iter()
+        .map(|p| (p.len() as u64, *blake3::hash(p).as_bytes()))
+        .collect();
+    let stage = |n: u16, bytes: &[u8], digest_of: &[u8]| {
+        rt.block_on(s.store.stage_replica_part(
+            &dst,
+            &key,
+            id,
+            n,
+            bytes.len() as u64,
+            *blake3::hash(digest_of).as_bytes(),
+            body(bytes),
+        ))
+    };
+    assert_eq!(
+        s.store
+            .staged_replica_parts(&dst, &key, id)
+            .expect("staged"),
+        Vec::<u16>::new()
+    );
+    assert_eq!(
+        stage(1, &parts[0], &parts[0]).expect("part 1"),
+        ReplicaResult::Applied
+    );
+    // Damaged in transit: refused, not kept.
+    assert!(matches!(
+        stage(2, &parts[2][..parts[1].len()], &parts[1]),
+        Err(StoreError::ReplicaDigest { part: 1, .. })
+    ));
+    assert_eq!(
+        stage(3, &parts[2], &parts[2]).expect("part 3"),
+        ReplicaResult::Applied
+    );
+    assert_eq!(
+        stage(1, &parts[0], &parts[0]).expect("again"),
+        ReplicaResult::Unchanged
+    );
+    assert_eq!(
+        s.store
+            .staged_replica_parts(&dst, &key, id)
+            .expect("staged"),
+        vec![1, 3]
+    );
+    assert!(matches!(
+        s.store.assemble_replica(&dst, &key, rv.clone()),
+        Err(StoreError::InvalidPart { part_number: 2 })
+    ));
+    assert!(
+        s.store
+            .meta()
+            .version(&dst, &key, &id)
+            .expect("read")
+            .is_none()
+    );
+    assert_eq!(
+        stage(2, &parts[1], &parts[1]).expect("part 2"),
+        ReplicaResult::Applied
+    );
+    assert_eq!(
+        s.store
+            .assemble_replica(&dst, &key, rv.clone())
+            .expect("assembled"),
+        ReplicaResult::Applied
+    );
+    assert_eq!(
+        s.store
+            .assemble_replica(&dst, &key, rv.clone())
+            .expect("again"),
+        ReplicaResult::Unchanged
+    );
+    let read = rt
+        .block_on(
+            s.store
+                .get_object(&dst, &key, Some(&VersionRef::Id(id)), None),
+        )
+        .expect("read");
+    assert_eq!(read.record.origin, Origin::Replica);
+    assert_eq!(
+        (read.record.created, read.record.etag.as_str()),
+        (rv.created, "abcd-3")
+    );
+    assert_eq!(
+        read.lock.retention.map(|r| (r.mode, r.until)),
+        Some((RetentionMode::Compliance, until))
+    );
+    assert_eq!(
+        s.store.meta().tags(&dst, &key, &id).expect("tags").tags,
+        rv.tags
+    );
+    let got: Vec<u8> = rt.block_on(async {
+        use futures::StreamExt;
+        let mut out = Vec::new();
+        let mut b = read.body;
+        while let Some(c) = b.next().await {
+            out.extend_from_slice(&c.expect("chunk"));
+        }
+        out
+    });
+    assert_eq!(got, whole);
+    // Nothing left staged.
+    assert!(s.store.list_uploads(&dst).expect("uploads").is_empty());
+}
+
+#[test]
+fn part_lists_round_trip_in_their_compact_form() {
+    for (list, text) in [
+        (vec![], ""),
+        (vec![1], "1"),
+        (vec![1, 2, 3, 5, 7, 8], "1-3,5,7-8"),
+    ] {
+        assert_eq!(format_parts(&list), text);
+        assert_eq!(parse_parts(text), Some(list));
+    }
+    for bad in ["x", "3-1", "1-", "-2"] {
+        assert_eq!(parse_parts(bad), None, "{bad}");
+    }
+}

@@ -555,7 +555,7 @@ impl Store {
 }
 
 impl Store {
-    fn commit_part(
+    pub(super) fn commit_part(
         &self,
         upload: &UploadRecord,
         part: &PartRecord,
@@ -569,7 +569,7 @@ impl Store {
         }
     }
 
-    fn finish_upload(
+    pub(super) fn finish_upload(
         &self,
         upload: &UploadRecord,
         version: Option<Box<CompletedVersion>>,

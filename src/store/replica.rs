@@ -16,14 +16,16 @@ use bytes::Bytes;
 use futures::Stream;
 
 use super::{PutOptions, Store, StoreError};
+use crate::command::CompletedVersion;
 use crate::command::{LockChange, MetaCommand, Outcome};
 use crate::meta::{
-    InlineRecord, LockRecord, LockRequest, NewVersion, Origin, RepairReason, RepairRecord, TagSet,
-    VersionKind, VersionRecord, Versioning, WriteCondition,
+    CompletedUpload, InlineRecord, LockRecord, LockRequest, NewVersion, Origin, PartRecord,
+    RepairReason, RepairRecord, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
+    WriteCondition,
 };
 use crate::replication::epoch::SenderEpoch;
 use crate::replication::{ReplicaResult, ReplicaVersion, ReplicationChange, ReplicationOutcome};
-use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
+use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 
 /// Reads a body to its end, dropping it.
 async fn drain<S: Stream<Item = io::Result<Bytes>> + Unpin>(mut body: S) {
@@ -276,6 +278,269 @@ impl Store {
             }
         })
         .await?
+    }
+
+    /// Stages one part of a large version a peer sends part by part (its
+    /// [`crate::replication::ReplicaOp::Part`]): kept, once its bytes match `digest`, in
+    /// a multipart upload whose id is the version's, until
+    /// [`Store::assemble_replica`] commits the version. A part staged already with those
+    /// bytes is not written again.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], [`StoreError::ReplicaNotAccepted`],
+    /// [`StoreError::InvalidPartNumber`], [`StoreError::ReplicaDigest`] (nothing kept),
+    /// the write path's errors.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn stage_replica_part<S>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: VersionId,
+        number: u16,
+        len: u64,
+        digest: [u8; 32],
+        body: S,
+    ) -> Result<ReplicaResult, StoreError>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+    {
+        let b = self.bucket(bucket)?;
+        self.accepts_replicas(&b, &LockRecord::default())?;
+        if number == 0 || number > super::multipart::MAX_PARTS {
+            drain(body).await;
+            return Err(StoreError::InvalidPartNumber {
+                part_number: i32::from(number),
+            });
+        }
+        if self.inner.meta.version(bucket, key, &version_id)?.is_some() {
+            drain(body).await;
+            return Ok(ReplicaResult::Unchanged);
+        }
+        let upload = self.staging_upload(bucket, key, version_id)?;
+        let held = self.inner.meta.parts(&upload.upload_id)?;
+        if held
+            .iter()
+            .any(|p| p.part_number == number && p.size == len && p.blake3 == Some(digest))
+        {
+            drain(body).await;
+            return Ok(ReplicaResult::Unchanged);
+        }
+        let opts = PutOptions {
+            content_length: Some(len),
+            verified_source: true,
+            ..PutOptions::default()
+        };
+        let seg = self.write_segment(body, &opts, 0).await?;
+        if seg.blake3 != digest || seg.len != len {
+            if let Some(r) = &seg.record {
+                self.discard_segment(r.id, &r.shards);
+            }
+            return Err(StoreError::ReplicaDigest {
+                part: usize::from(number) - 1,
+                expected: hex::encode(digest),
+                computed: hex::encode(seg.blake3),
+            });
+        }
+        let part = PartRecord {
+            part_number: number,
+            etag: hex::encode(seg.md5),
+            size: seg.len,
+            created: self.inner.clock.now(),
+            checksums: Vec::new(),
+            segment: seg.record,
+            blake3: Some(seg.blake3),
+        };
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || match store.commit_part(&upload, &part) {
+            Ok(replaced) => {
+                if let Some(old) = replaced.and_then(|p| p.segment) {
+                    store.remove_segment_data(&old);
+                }
+                Ok(ReplicaResult::Applied)
+            }
+            Err(e) => {
+                if let Some(s) = &part.segment {
+                    store.discard_segment(s.id, &s.shards);
+                }
+                Err(e.into())
+            }
+        })
+        .await?
+    }
+
+    /// The numbers of the parts of `version_id` staged here, ascending (none when the
+    /// version is not being staged).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], a metadata read.
+    pub fn staged_replica_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: VersionId,
+    ) -> Result<Vec<u16>, StoreError> {
+        self.bucket(bucket)?;
+        let id = SegmentId(version_id.0);
+        if self.inner.meta.upload(bucket, key, &id)?.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut n: Vec<u16> = self
+            .inner
+            .meta
+            .parts(&id)?
+            .iter()
+            .filter(|p| p.blake3.is_some())
+            .map(|p| p.part_number)
+            .collect();
+        n.sort_unstable();
+        Ok(n)
+    }
+
+    /// Commits a version a peer sent part by part, from its staged parts (each must match
+    /// `rv.parts`), under the source's id and creation time, as [`Store::put_replica`]
+    /// would have.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUpload`] (nothing staged) or [`StoreError::InvalidPart`] (a part
+    /// missing or other bytes: the sender sends it again); [`StoreError::ReplicaConflict`];
+    /// [`StoreError::ReplicaNotAccepted`]; a commit's errors.
+    pub fn assemble_replica(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        rv: ReplicaVersion,
+    ) -> Result<ReplicaResult, StoreError> {
+        let b = self.bucket(bucket)?;
+        self.accepts_replicas(&b, &rv.lock)?;
+        if let Some(r) = self.existing_replica(bucket, key, &rv)? {
+            return Ok(r);
+        }
+        super::tagging::validate(&rv.tags)?;
+        let id = SegmentId(rv.version_id.0);
+        let Some(mut upload) = self.inner.meta.upload(bucket, key, &id)? else {
+            return Err(StoreError::NoSuchUpload {
+                upload_id: id.to_string(),
+            });
+        };
+        let held = self.inner.meta.parts(&id)?;
+        let mut used: Vec<PartRecord> = Vec::with_capacity(rv.parts.len());
+        for (i, (len, digest)) in rv.parts.iter().enumerate() {
+            let number = u16::try_from(i + 1).map_err(|_| StoreError::InvalidPart {
+                part_number: i32::MAX,
+            })?;
+            let part = held
+                .iter()
+                .find(|p| p.part_number == number && p.size == *len && p.blake3 == Some(*digest))
+                .ok_or(StoreError::InvalidPart {
+                    part_number: i32::from(number),
+                })?;
+            used.push(part.clone());
+        }
+        let segments: Vec<crate::meta::SegmentRecord> =
+            used.iter().filter_map(|p| p.segment.clone()).collect();
+        let record = VersionRecord {
+            version_id: rv.version_id,
+            created: rv.created,
+            kind: VersionKind::Object,
+            size: used.iter().map(|p| p.size).sum(),
+            etag: rv.etag.clone(),
+            content_type: rv.content_type.clone(),
+            user_meta: rv.user_meta.clone(),
+            checksums: rv.checksums.clone(),
+            segments,
+            null_version: false,
+            inline: false,
+            composite_checksum: rv.composite_checksum,
+            system: rv.system.clone(),
+            blake3: rv.parts.iter().map(|p| p.1).collect(),
+            origin: Origin::Replica,
+        };
+        let repairs: Vec<RepairRecord> = record
+            .segments
+            .iter()
+            .filter_map(|seg| {
+                let missing: Vec<u16> = (0u16..)
+                    .zip(&seg.shards)
+                    .filter(|(_, s)| s.root.is_none())
+                    .map(|(i, _)| i)
+                    .collect();
+                (!missing.is_empty()).then(|| {
+                    RepairRecord::new(
+                        bucket.clone(),
+                        key.clone(),
+                        rv.version_id,
+                        seg.id,
+                        missing,
+                        RepairReason::WriteFailed,
+                        rv.created,
+                    )
+                })
+            })
+            .collect();
+        let lock = self.replica_lock(&b, &LockRecord::default(), &rv.lock, rv.created)?;
+        let completed = CompletedUpload {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id: rv.version_id,
+            null_version: false,
+            etag: rv.etag.clone(),
+            size: record.size,
+            checksums: rv.checksums.clone(),
+            parts: used
+                .iter()
+                .map(|p| (p.part_number, p.etag.clone()))
+                .collect(),
+            completed: rv.created,
+        };
+        upload.tags = rv.tags.clone();
+        let r = self.finish_upload(
+            &upload,
+            Some(Box::new(CompletedVersion {
+                record,
+                replaces: None,
+                lock,
+                repairs,
+                condition: WriteCondition::Always,
+                completed,
+            })),
+            used,
+        );
+        match r {
+            Ok(_) => Ok(ReplicaResult::Applied),
+            // Assembled meanwhile by a retry of the same request.
+            Err(e) => match (&e, self.existing_replica(bucket, key, &rv)) {
+                (_, Ok(Some(r))) => Ok(r),
+                _ => Err(e.into()),
+            },
+        }
+    }
+
+    /// The upload a version's parts are staged in (its id is the version's), made on the
+    /// first part.
+    fn staging_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: VersionId,
+    ) -> Result<UploadRecord, StoreError> {
+        let id = SegmentId(version_id.0);
+        if let Some(u) = self.inner.meta.upload(bucket, key, &id)? {
+            return Ok(u);
+        }
+        let rec = UploadRecord {
+            upload_id: id,
+            bucket: bucket.clone(),
+            key: key.clone(),
+            created: self.inner.clock.now(),
+            content_type: None,
+            user_meta: Vec::new(),
+            tags: Vec::new(),
+            lock: LockRequest::default(),
+            system: crate::meta::SystemMeta::default(),
+            checksum_algorithm: None,
+        };
+        self.inner.meta.put_upload(&rec)?;
+        Ok(rec)
     }
 
     /// A delete marker a peer sent, under the source's id and creation time.

@@ -132,6 +132,14 @@ impl Server {
         Server::spawn(cmd, log_dir)
     }
 
+    /// Starts the server with `args` as they are (they name its listen addresses: a
+    /// server restarted where it was) and waits for its ready line.
+    pub fn start_exact(args: &[&str], log_dir: &Path) -> Server {
+        let mut cmd = Command::new(workspace_bin("stele-server"));
+        cmd.args(args);
+        Server::spawn(cmd, log_dir)
+    }
+
     /// Starts the server inside `site`'s network namespace of `ns`: its S3 listener on the
     /// site's address (port 0), its admin listener on that namespace's loopback. Reach
     /// them from inside the namespace ([`netns::Netns::run_in`]).

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
+use stele_client::S3Request;
 use stele_tests::relay::{Dir, Relay, Shape};
 use stele_tests::shards::{flip_byte, shard_files};
 use stele_tests::sites::{
@@ -282,4 +283,157 @@ fn a_cut_link_shows_in_the_rpo_as_the_ledger_sees_it_and_drains_after() {
             "{key} {vid} lost"
         );
     }
+}
+
+/// Kills the peer B (SIGKILL) and starts it again on the same S3 address, with its data
+/// and key folder (so its certificate, and A's pin of it, stay).
+fn restart_b(dir: &std::path::Path, b: Peer) -> Peer {
+    let addr = b.s3_addr();
+    let Peer {
+        server,
+        s3,
+        peer,
+        key,
+        trust,
+    } = b;
+    server.kill();
+    let data = data_dir(dir, "b");
+    let server = Server::start_exact(
+        &[
+            "--data",
+            data.to_str().expect("path"),
+            "--tls",
+            "on",
+            "--s3-addr",
+            &addr,
+            "--admin-addr",
+            "127.0.0.1:0",
+        ],
+        dir,
+    );
+    let mut b = Peer {
+        server,
+        s3,
+        peer,
+        key,
+        trust,
+    };
+    b.reconnect();
+    b
+}
+
+#[test]
+fn a_peer_killed_mid_transfer_gets_the_rest_of_a_large_version_from_where_it_stopped() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let rt = runtime();
+    let w = wan(&rt, 900);
+    let Wan { dir, a, b, relay } = w;
+    // 5 MiB parts (S3's smallest but the last) at 2 MiB/s: a part takes about 2.5 s.
+    relay.set(
+        "ab",
+        Dir::Fwd,
+        Shape {
+            rate_bytes_per_s: 2 << 20,
+            ..Shape::default()
+        },
+    );
+    let part = 5 << 20;
+    let parts: Vec<Vec<u8>> = (0..4u8)
+        .map(|i| data(if i == 3 { 1 << 20 } else { part }, 40 + i))
+        .collect();
+    let whole = parts.concat();
+    let c = a.client();
+    let (vid, etag) = rt.block_on(async {
+        let up = c
+            .create_multipart_upload()
+            .bucket("src")
+            .key("big")
+            .send()
+            .await
+            .expect("create");
+        let id = up.upload_id().expect("id").to_owned();
+        let mut done = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            let n = i as i32 + 1;
+            let r = c
+                .upload_part()
+                .bucket("src")
+                .key("big")
+                .upload_id(&id)
+                .part_number(n)
+                .body(ByteStream::from(p.clone()))
+                .send()
+                .await
+                .expect("part");
+            done.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .e_tag(r.e_tag().expect("etag"))
+                    .build(),
+            );
+        }
+        let r = c
+            .complete_multipart_upload()
+            .bucket("src")
+            .key("big")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(done))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("complete");
+        (
+            r.version_id().expect("vid").to_owned(),
+            r.e_tag().expect("etag").to_owned(),
+        )
+    });
+    // B stages the parts as they arrive (an upload named by the version id): kill it once
+    // it holds two.
+    let staged = |b: &Peer| -> usize {
+        let r = rt
+            .block_on(
+                b.s3.send(
+                    S3Request::new(http::Method::GET, "replica")
+                        .with_key("big")
+                        .with_query("uploadId", &vid),
+                ),
+            )
+            .expect("list parts");
+        String::from_utf8_lossy(&r.body)
+            .matches("<PartNumber>")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while staged(&b) < 2 {
+        assert!(Instant::now() < deadline, "no part staged on B");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = restart_b(dir.path(), b);
+    assert!(staged(&b) >= 2, "the staged parts survived the kill");
+    relay.set("ab", Dir::Fwd, Shape::default());
+    let st = drained(&a, "b", Duration::from_secs(120));
+    assert!(
+        st["resumed_parts"].as_u64().expect("resumed") >= 2,
+        "the parts B held were not sent again: {st}"
+    );
+    // What crossed the link: the version once, plus at most the part cut short (and
+    // TLS and request overhead), not the version again from its start.
+    let sent = relay.stats("ab").fwd_bytes;
+    eprintln!(
+        "resume: {sent} bytes crossed for a {} byte version, {} parts resumed",
+        whole.len(),
+        st["resumed_parts"]
+    );
+    assert!(
+        sent < (whole.len() + part + (512 << 10)) as u64,
+        "{sent} bytes crossed for a {} byte version",
+        whole.len()
+    );
+    let head = b.wait_for(&rt, "big", &vid, Duration::from_secs(5));
+    assert_eq!(head.header("etag"), Some(etag.as_str()));
+    assert_eq!(b.get(&rt, "big", &vid), whole);
+    assert_eq!(staged(&b), 0, "nothing left staged");
 }

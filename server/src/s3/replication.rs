@@ -26,6 +26,8 @@ pub const HEADER: &str = "x-stele-replication";
 /// The request header carrying the source bucket's writer epoch
 /// ([`SenderEpoch::header`]); absent from senders that predate epochs (epoch 0, primary).
 pub const EPOCH_HEADER: &str = "x-stele-replication-epoch";
+/// The answer header to a staged-parts query: the part numbers held (`1-3,5`).
+pub const STAGED_HEADER: &str = "x-stele-replication-staged";
 /// The answer header: `applied`, `unchanged` or `diverged`.
 pub const RESULT_HEADER: &str = "x-stele-replication-result";
 
@@ -74,14 +76,15 @@ pub(super) async fn replicate(
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
     let version_id = match &op {
-        ReplicaOp::Version(v) => Some(v.version_id),
-        ReplicaOp::DeleteMarker { version_id, .. } | ReplicaOp::Lock { version_id, .. } => {
-            Some(*version_id)
-        }
+        ReplicaOp::Version(v) | ReplicaOp::Assemble(v) => Some(v.version_id),
+        ReplicaOp::DeleteMarker { version_id, .. }
+        | ReplicaOp::Lock { version_id, .. }
+        | ReplicaOp::Part { version_id, .. }
+        | ReplicaOp::Staged { version_id } => Some(*version_id),
         ReplicaOp::Heartbeat(_) => None,
     };
     let body = super::body_stream(input.body);
-    let result = s3
+    let answer = s3
         .node
         .replicate(&from, &bucket, &key, op, sender, body)
         .await
@@ -92,8 +95,18 @@ pub(super) async fn replicate(
     });
     resp.headers.insert(
         RESULT_HEADER,
-        http::HeaderValue::from_static(result.as_str()),
+        http::HeaderValue::from_static(answer.result.as_str()),
     );
+    if let Some(staged) = answer.staged {
+        let v = http::HeaderValue::from_str(&stele::replication::format_parts(&staged)).map_err(
+            |e| {
+                to_s3(stele::StoreError::Task {
+                    reason: e.to_string(),
+                })
+            },
+        )?;
+        resp.headers.insert(STAGED_HEADER, v);
+    }
     Ok(resp)
 }
 
