@@ -95,6 +95,22 @@ pub enum MetaCommand {
     /// [`crate::replication::apply`] at the stamp's wall time. Answers
     /// [`Outcome::Replication`]. Appended last.
     Replication(ReplicationChange),
+    /// Replace a version's tags (S3 PutObjectTagging, DeleteObjectTagging with an empty
+    /// set), from a client or a peer site (`origin`): a client's change is refused on a
+    /// replica bucket and logged for replication. Answers [`Outcome::Tagged`]. Appended
+    /// last.
+    SetTags {
+        /// The bucket the version is in.
+        bucket: BucketName,
+        /// The version's object key.
+        key: ObjectKey,
+        /// The version.
+        version_id: VersionId,
+        /// Its new tags; an empty set removes them.
+        tags: TagSet,
+        /// Who asks: a client, or a peer's replication.
+        origin: Origin,
+    },
 }
 
 /// The owned form of [`NewVersion`].
@@ -266,6 +282,8 @@ pub enum Outcome {
     Identity(IdentityOutcome),
     /// What a replication change did.
     Replication(ReplicationOutcome),
+    /// The tags the version had before; `None` if the version is gone.
+    Tagged(Option<TagSet>),
 }
 
 /// An answer of the wrong kind for its command: a log that routed answers wrongly.
@@ -391,7 +409,13 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
                     }
                 };
                 b.set_lock(bucket, key, version_id, &next)?;
-                if next != current {
+                // A peer's join is not sent back; a client's change is, whoever wrote
+                // the version (a promoted replica's own changes replicate), except on a
+                // replica (a fenced old primary's local hold stays local).
+                if next != current
+                    && !matches!(change, LockChange::Join(_))
+                    && crate::replication::writable(meta, bucket).is_ok()
+                {
                     crate::replication::log::record(
                         meta,
                         &mut b,
@@ -476,6 +500,34 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
         MetaCommand::Replication(change) => {
             Outcome::Replication(crate::replication::apply(meta, &mut b, change, c.now.wall)?)
         }
+        MetaCommand::SetTags {
+            bucket,
+            key,
+            version_id,
+            tags,
+            origin,
+        } => match meta.version(bucket, key, version_id)? {
+            None => Outcome::Tagged(None),
+            Some(v) => {
+                if *origin == Origin::Client {
+                    crate::replication::writable(meta, bucket)?;
+                }
+                let before = meta.tags(bucket, key, version_id)?;
+                b.set_tags(bucket, key, version_id, tags)?;
+                if *origin == Origin::Client && before != *tags {
+                    crate::replication::log::record(
+                        meta,
+                        &mut b,
+                        bucket,
+                        key,
+                        &v,
+                        LogOp::Tags,
+                        c.now.wall,
+                    )?;
+                }
+                Outcome::Tagged(Some(before))
+            }
+        },
     };
     Ok((b, outcome))
 }

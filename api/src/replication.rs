@@ -156,6 +156,8 @@ pub enum Op {
     DeleteMarker,
     /// `lock`: raise the replica's Object Lock state to the source's.
     Lock,
+    /// `tags`: replace the replica's tags with the source's.
+    Tags,
     /// A value this release does not know (sent by a newer server): shown, never
     /// guessed at. Only read, never sent.
     #[serde(other)]
@@ -163,12 +165,13 @@ pub enum Op {
 }
 
 impl Op {
-    /// The wire spelling: `version`, `delete_marker` or `lock`.
+    /// The wire spelling: `version`, `delete_marker`, `lock` or `tags`.
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Version => "version",
             Op::DeleteMarker => "delete_marker",
             Op::Lock => "lock",
+            Op::Tags => "tags",
             Op::Unknown => "unknown",
         }
     }

@@ -88,10 +88,11 @@ fn refusal(r: &S3Response) -> SendError {
         }
         (404, "NoSuchBucket") => SendError::Permanent(DeadReason::NoSuchBucket, detail),
         (409, "ReplicaConflict") => SendError::Permanent(DeadReason::Conflict, detail),
-        (409, "StaleEpoch") => match stale_epoch(&r.error_message().unwrap_or_default()) {
-            Some(current) => SendError::Stale(current),
-            None => SendError::Permanent(DeadReason::Other, detail),
-        },
+        // Without a readable epoch, fencing at this bucket's own epoch is still safe: the
+        // peer's next answer or heartbeat raises it.
+        (409, "StaleEpoch") => {
+            SendError::Stale(stale_epoch(&r.error_message().unwrap_or_default()).unwrap_or(0))
+        }
         (400, "InvalidRequest") => SendError::Permanent(DeadReason::LockConfiguration, detail),
         (401 | 403, _) => SendError::Permanent(DeadReason::Refused, detail),
         (408 | 429, _) | (500.., _) => SendError::Transient(detail),
@@ -188,7 +189,7 @@ impl Transport for HttpsTransport {
         key: &'a ObjectKey,
         version_id: VersionId,
         epoch: SenderEpoch,
-    ) -> BoxFuture<'a, Result<Vec<u16>, SendError>> {
+    ) -> BoxFuture<'a, Result<Option<Vec<u16>>, SendError>> {
         Box::pin(async move {
             let op = ReplicaOp::Staged { version_id };
             let encoded = op
@@ -210,7 +211,10 @@ impl Transport for HttpsTransport {
                 return Err(refusal(&resp));
             }
             resp.header(STAGED_HEADER)
-                .and_then(stele::replication::parse_parts)
+                .and_then(|h| match h {
+                    "complete" => Some(None),
+                    list => stele::replication::parse_parts(list).map(Some),
+                })
                 .ok_or_else(|| {
                     SendError::Permanent(
                         DeadReason::Other,

@@ -121,15 +121,16 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<bool, SendError>>;
 
     /// The numbers of the parts of `version_id` the peer holds staged (a
-    /// [`ReplicaOp::Staged`] query). A peer that predates staging answers
-    /// [`SendError::Permanent`]: the version then goes whole.
+    /// [`ReplicaOp::Staged`] query); `None` when it holds the version itself already. A
+    /// peer that predates staging answers [`SendError::Permanent`]: the version then goes
+    /// whole.
     fn staged<'a>(
         &'a self,
         target: &'a BucketName,
         key: &'a ObjectKey,
         version_id: VersionId,
         epoch: SenderEpoch,
-    ) -> BoxFuture<'a, Result<Vec<u16>, SendError>>;
+    ) -> BoxFuture<'a, Result<Option<Vec<u16>>, SendError>>;
 
     /// Reads the target bucket's versioning and Object Lock state (also the breaker's
     /// probe).
@@ -478,6 +479,9 @@ impl Sender {
                                 current,
                             )
                             .await;
+                            // Fenced: the entry goes again as the bucket's tail, not
+                            // counted against it.
+                            continue;
                         }
                         let detail = error.to_string();
                         // This entry's own trouble: it waits, the others go on; it is
@@ -722,7 +726,7 @@ impl Sender {
         let mut pairs: Vec<(BucketName, BucketName)> = rules
             .iter()
             .flat_map(|(b, r)| r.rules.iter().map(move |r| (b, r)))
-            .filter(|(_, r)| r.peer == self.peer.name)
+            .filter(|(_, r)| r.peer == self.peer.name && r.enabled)
             .map(|(b, r)| (b.clone(), r.target_bucket.clone()))
             .collect();
         pairs.sort();
@@ -757,22 +761,36 @@ impl Sender {
         let flag = self.heartbeat_busy.clone();
         tokio::spawn(async move {
             let op = ReplicaOp::Heartbeat(hb);
-            for (source, target) in pairs {
-                let epoch = sender_epoch(&store, &source);
-                match tokio::time::timeout(
-                    Duration::from_secs(60),
-                    transport.send(&target, &key, &op, epoch, None),
-                )
-                .await
-                {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(SendError::Stale(current))) => {
-                        fence(&store, alerts.as_ref(), &peer, &source, current).await;
+            // All pairs at once: a slow answer for one delays no other's fencing.
+            let sends = pairs.into_iter().map(|(source, target)| {
+                let (transport, store, alerts, peer, key, op) = (
+                    transport.clone(),
+                    store.clone(),
+                    alerts.clone(),
+                    peer.clone(),
+                    key.clone(),
+                    op.clone(),
+                );
+                async move {
+                    let epoch = sender_epoch(&store, &source);
+                    match tokio::time::timeout(
+                        Duration::from_secs(60),
+                        transport.send(&target, &key, &op, epoch, None),
+                    )
+                    .await
+                    {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(SendError::Stale(current))) => {
+                            fence(&store, alerts.as_ref(), &peer, &source, current).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "heartbeat not delivered");
+                        }
+                        Err(_) => tracing::debug!(%peer, "heartbeat not delivered in 60 s"),
                     }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "heartbeat not delivered"),
-                    Err(_) => tracing::debug!(%peer, "heartbeat not delivered in 60 s"),
                 }
-            }
+            });
+            futures::future::join_all(sends).await;
             flag.store(false, Ordering::SeqCst);
         });
     }
@@ -830,6 +848,26 @@ impl Sender {
                 Ok((0, r))
             }
             LogOp::Version => self.ship_version(e, limit).await,
+            LogOp::Tags => {
+                if self.local_lock(e).await?.is_none() {
+                    // Removed here since: nothing left to send.
+                    return Ok((0, ReplicaResult::Unchanged));
+                }
+                let op = ReplicaOp::Tags {
+                    version_id: e.version_id,
+                    tags: self.local_tags(e).await,
+                };
+                let epoch = sender_epoch(&self.store, &e.bucket);
+                match self
+                    .transport
+                    .send(&e.target, &e.key, &op, epoch, None)
+                    .await
+                {
+                    // The version is not on the peer yet: send it whole, with its tags.
+                    Err(SendError::NotYet(_)) => self.ship_version(e, limit).await,
+                    r => Ok((0, r?)),
+                }
+            }
         }
     }
 
@@ -944,7 +982,14 @@ impl Sender {
             .staged(&e.target, &e.key, rv.version_id, epoch)
             .await
         {
-            Ok(s) => s,
+            Ok(Some(s)) => s,
+            // Assembled already (its answer was lost): confirm, nothing else to send.
+            Ok(None) => rv
+                .parts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, _)| u16::try_from(i + 1).ok())
+                .collect(),
             Err(SendError::Permanent(_, detail)) => {
                 tracing::debug!(peer = %self.peer.name, %detail, "the peer cannot stage parts: sent whole");
                 return Ok(None);

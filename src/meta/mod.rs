@@ -436,6 +436,23 @@ impl Batch {
         Ok(())
     }
 
+    /// Replaces a version's tags (an empty set removes them).
+    pub(crate) fn set_tags(
+        &mut self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        vid: &VersionId,
+        tags: &TagSet,
+    ) -> Result<(), MetaError> {
+        let vkey = keys::version_key(bucket, key, vid);
+        if tags.tags.is_empty() {
+            self.delete(Cf::Tags, vkey);
+        } else {
+            self.put(Cf::Tags, vkey, tags.encode()?);
+        }
+        Ok(())
+    }
+
     /// Writes a bucket's record.
     ///
     /// # Errors

@@ -16,8 +16,9 @@ use crate::replication::epoch::{SenderEpoch, WriterEpoch};
 pub struct ReplicaAnswer {
     /// Stored, unchanged or diverged.
     pub result: ReplicaResult,
-    /// For a staged-parts query: the parts held, ascending.
-    pub staged: Option<Vec<u16>>,
+    /// For a staged-parts query: the parts held, ascending (`Some(None)`: the version is
+    /// here already).
+    pub staged: Option<Option<Vec<u16>>>,
 }
 use crate::replication::log::{Backlog, DeadEntry};
 use crate::replication::{
@@ -453,6 +454,10 @@ impl Node {
                 let (store, b, k) = (self.store().clone(), bucket.clone(), key.clone());
                 offload(move || store.assemble_replica(&b, &k, *rv)).await
             }
+            ReplicaOp::Tags { version_id, tags } => {
+                let (store, b, k) = (self.store().clone(), bucket.clone(), key.clone());
+                offload(move || store.put_replica_tags(&b, &k, version_id, tags)).await
+            }
             ReplicaOp::Version(rv) => self.store().put_replica(bucket, key, *rv, body).await,
             ReplicaOp::DeleteMarker {
                 version_id,
@@ -502,6 +507,20 @@ impl Node {
             }
         })
         .await
+    }
+
+    /// A source version's replication status (`x-amz-replication-status`), read from the
+    /// log's index: two seeks, in place. `None` when it never replicated, or the index
+    /// could not be read (a status is advice, never a reason to fail a read).
+    pub fn source_replication_status(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: &crate::types::VersionId,
+    ) -> Option<crate::replication::log::SourceStatus> {
+        crate::replication::log::version_status(self.store().meta(), bucket, key, version_id)
+            .ok()
+            .flatten()
     }
 
     /// A bucket's writer epoch (`None`: not part of a replicated pair).

@@ -193,25 +193,33 @@ pub struct Stale {
 /// that state, `Err` to refuse it (nothing written; the sender fences itself).
 ///
 /// A fenced sender (role replica) sends only its tail, taken as a union whatever its
-/// epoch. A primary's request at an epoch at least this replica's is followed; below it,
-/// or not above this primary's, it is stale.
+/// epoch. An unpaired bucket becomes a replica, unless it is a source itself
+/// (`is_source`: it has rules of its own; both sides sending to each other is not a pair,
+/// and neither turns the other read-only: each takes the other's versions as a union). A
+/// primary's request at an epoch at least this replica's is followed. A primary gives way
+/// only to the epoch just above its own (the other side promoted from its replica): a
+/// higher jump is not a promotion of this pair, and is stale like one below.
 ///
 /// # Errors
 /// [`Stale`] with the epoch here.
 pub fn receive(
     local: Option<&WriterEpoch>,
     sender: SenderEpoch,
+    is_source: bool,
 ) -> Result<Option<(u64, Role, EpochReason)>, Stale> {
     if sender.role == Role::Replica {
         return Ok(None);
     }
     let i = sender.epoch;
     match local {
+        None if is_source => Ok(None),
         None => Ok(Some((i, Role::Replica, EpochReason::Paired))),
         Some(l) => match l.role {
             Role::Replica if i == l.epoch => Ok(None),
             Role::Replica if i > l.epoch => Ok(Some((i, Role::Replica, EpochReason::Followed))),
-            Role::Primary if i > l.epoch => Ok(Some((i, Role::Replica, EpochReason::Demoted))),
+            Role::Primary if Some(i) == l.epoch.checked_add(1) => {
+                Ok(Some((i, Role::Replica, EpochReason::Demoted)))
+            }
             _ => Err(Stale { current: l.epoch }),
         },
     }
@@ -227,6 +235,8 @@ pub enum PromoteRefusal {
         /// Its epoch.
         epoch: u64,
     },
+    /// The epoch cannot grow further (it was driven to the top by a peer).
+    Exhausted,
 }
 
 /// The epoch a replica takes when promoted: one above its own.
@@ -239,7 +249,7 @@ pub fn promote(local: Option<&WriterEpoch>) -> Result<u64, PromoteRefusal> {
         Some(l) if l.role == Role::Primary => {
             Err(PromoteRefusal::AlreadyPrimary { epoch: l.epoch })
         }
-        Some(l) => Ok(l.epoch + 1),
+        Some(l) => l.epoch.checked_add(1).ok_or(PromoteRefusal::Exhausted),
     }
 }
 
@@ -280,7 +290,7 @@ mod tests {
     /// One side sends to the other; a stale answer fences the sender. Whether the
     /// request was taken.
     fn exchange(from: &mut Option<WriterEpoch>, to: &mut Option<WriterEpoch>) -> bool {
-        match receive(to.as_ref(), SenderEpoch::of(from.as_ref())) {
+        match receive(to.as_ref(), SenderEpoch::of(from.as_ref()), false) {
             Ok(Some((e, r, _))) => {
                 set(to, e, r);
                 true
@@ -395,5 +405,34 @@ mod tests {
             Err(PromoteRefusal::AlreadyPrimary { epoch: 3 })
         );
         assert_eq!(promote(Some(&rec(3, Role::Replica))), Ok(4));
+        assert_eq!(
+            promote(Some(&rec(u64::MAX, Role::Replica))),
+            Err(PromoteRefusal::Exhausted)
+        );
+    }
+
+    #[test]
+    fn a_primary_gives_way_only_to_the_next_epoch_and_a_source_is_not_paired() {
+        let p = |epoch| SenderEpoch {
+            epoch,
+            role: Role::Primary,
+        };
+        let here = rec(4, Role::Primary);
+        assert_eq!(
+            receive(Some(&here), p(5), false),
+            Ok(Some((5, Role::Replica, EpochReason::Demoted)))
+        );
+        for sent in [0, 4, 6, u64::MAX] {
+            assert_eq!(
+                receive(Some(&here), p(sent), false),
+                Err(Stale { current: 4 }),
+                "{sent}"
+            );
+        }
+        assert_eq!(receive(None, p(0), true), Ok(None));
+        assert_eq!(
+            receive(None, p(0), false),
+            Ok(Some((0, Role::Replica, EpochReason::Paired)))
+        );
     }
 }

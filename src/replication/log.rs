@@ -32,6 +32,8 @@ pub enum LogOp {
     DeleteMarker,
     /// Join the version's Object Lock state with the source's as it is when sent.
     Lock,
+    /// Replace the version's tags with the source's as they are when sent. Appended last.
+    Tags,
 }
 
 /// Whether an entry comes from a change (live) or from a backfill pass over older
@@ -173,6 +175,93 @@ fn dead_key(peer: u32, seq: u64) -> Vec<u8> {
     k
 }
 
+/// The key a version's pending entry is indexed under, `V version-key peer seq`; its
+/// value is one byte, 0 while the entry waits and 1 once it is parked. A version's
+/// replication status ([`version_status`]) is read from these without scanning the log.
+fn index_key(e: &LogEntry, peer: u32, seq: u64) -> Vec<u8> {
+    let mut k = vec![b'V'];
+    k.extend_from_slice(&crate::meta::keys::version_key(
+        &e.bucket,
+        &e.key,
+        &e.version_id,
+    ));
+    k.extend_from_slice(&peer.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The marker `C version-key peer`: the peer acknowledged a change of the version.
+fn completed_key(e: &LogEntry, peer: u32) -> Vec<u8> {
+    let mut k = vec![b'C'];
+    k.extend_from_slice(&crate::meta::keys::version_key(
+        &e.bucket,
+        &e.key,
+        &e.version_id,
+    ));
+    k.extend_from_slice(&peer.to_be_bytes());
+    k
+}
+
+/// A source version's replication status, as S3 spells it in
+/// `x-amz-replication-status` (S3 User Guide, "Getting replication status information").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// A change of the version waits for a peer.
+    Pending,
+    /// Every peer acknowledged its changes.
+    Completed,
+    /// A change of the version was parked (refused for good, or waiting for repair).
+    Failed,
+}
+
+/// The replication status of a source version: failed if an entry of it is parked,
+/// pending if one waits, completed if a peer acknowledged one, `None` if it never
+/// replicated (written before any rule, or not selected).
+///
+/// # Errors
+/// A read failure.
+pub fn version_status(
+    meta: &Meta,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    version_id: &VersionId,
+) -> Result<Option<SourceStatus>, MetaError> {
+    let vk = crate::meta::keys::version_key(bucket, key, version_id);
+    let mut prefix = vec![b'V'];
+    prefix.extend_from_slice(&vk);
+    let waiting = meta.replog_scan(&prefix, &prefix, usize::MAX)?;
+    if waiting.iter().any(|(_, v)| v.first() == Some(&1)) {
+        return Ok(Some(SourceStatus::Failed));
+    }
+    if !waiting.is_empty() {
+        return Ok(Some(SourceStatus::Pending));
+    }
+    prefix[0] = b'C';
+    Ok((!meta.replog_scan(&prefix, &prefix, 1)?.is_empty()).then_some(SourceStatus::Completed))
+}
+
+/// The peer acknowledged entry `seq`: it leaves the log, its index with it, and its
+/// version is marked completed for the peer.
+///
+/// # Errors
+/// A read or decode failure.
+pub(super) fn acknowledge(
+    meta: &Meta,
+    b: &mut Batch,
+    peer: u32,
+    seq: u64,
+) -> Result<(), MetaError> {
+    for key in [entry_key(peer, seq), backfill_key(peer, seq)] {
+        if let Some(bytes) = meta.replog_get(&key)? {
+            let e = LogEntry::decode(&bytes)?;
+            b.replog_delete(index_key(&e, peer, seq));
+            b.replog_put(completed_key(&e, peer), Vec::new());
+            b.replog_delete(key);
+        }
+    }
+    Ok(())
+}
+
 fn seq_of(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(5..13)?.try_into().ok()?;
     Some(u64::from_be_bytes(tail))
@@ -197,11 +286,19 @@ pub(super) fn set_next_peer_id(b: &mut Batch, id: u32) {
     b.replog_put(b"N".to_vec(), id.to_be_bytes().to_vec());
 }
 
-/// Removes a peer's whole log (live and dead entries, head).
+/// Removes a peer's whole log (live and dead entries, their index, head).
 pub(super) fn drop_peer(meta: &Meta, b: &mut Batch, peer: u32) -> Result<(), MetaError> {
     for tag in [b'E', b'F', b'D'] {
         let prefix = peer_prefix(tag, peer);
-        for (k, _) in meta.replog_scan(&prefix, &prefix, usize::MAX)? {
+        for (k, v) in meta.replog_scan(&prefix, &prefix, usize::MAX)? {
+            let entry = if tag == b'D' {
+                DeadEntry::decode(&v).map(|d| d.entry)
+            } else {
+                LogEntry::decode(&v)
+            };
+            if let (Ok(e), Some(seq)) = (entry, seq_of(&k)) {
+                b.replog_delete(index_key(&e, peer, seq));
+            }
             b.replog_delete(k);
         }
     }
@@ -227,6 +324,7 @@ pub(super) fn park(
         },
     };
     let entry = LogEntry::decode(&bytes)?;
+    b.replog_put(index_key(&entry, peer, seq), vec![1]);
     let dead = DeadEntry {
         entry,
         seq,
@@ -253,6 +351,7 @@ pub(super) fn retry_dead(
             continue;
         }
         b.replog_delete(k);
+        b.replog_put(index_key(&d.entry, peer, d.seq), vec![0]);
         b.replog_put(key_of(d.entry.class, peer, d.seq), d.entry.encode()?);
         n += 1;
     }
@@ -276,7 +375,9 @@ pub fn record(
     op: LogOp,
     now: Timestamp,
 ) -> Result<(), MetaError> {
-    if version.origin != Origin::Client {
+    // A version a peer or lifecycle wrote is not sent on; a change to a version's lock
+    // or tags is the caller's to judge (it logs only a client's).
+    if matches!(op, LogOp::Version | LogOp::DeleteMarker) && version.origin != Origin::Client {
         return Ok(());
     }
     let Some(config) = rules(meta, bucket)? else {
@@ -314,6 +415,7 @@ pub fn record(
             class: EntryClass::Live,
             rule: rule.id.clone(),
         };
+        b.replog_put(index_key(&entry, peer.id, seq), vec![0]);
         b.replog_put(entry_key(peer.id, seq), entry.encode()?);
     }
     for (peer, seq) in heads {
@@ -341,6 +443,7 @@ pub(super) fn enqueue_backfill(
             enqueued_at: now,
             ..e.clone()
         };
+        b.replog_put(index_key(&entry, peer, seq), vec![0]);
         b.replog_put(backfill_key(peer, seq), entry.encode()?);
     }
     b.replog_put(peer_prefix(b'H', peer), seq.to_be_bytes().to_vec());

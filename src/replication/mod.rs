@@ -309,8 +309,7 @@ pub fn apply(
         }
         ReplicationChange::Acknowledge { peer, seqs } => {
             for seq in seqs {
-                b.replog_delete(log::entry_key(*peer, *seq));
-                b.replog_delete(log::backfill_key(*peer, *seq));
+                log::acknowledge(meta, b, *peer, *seq)?;
             }
             Ok(ReplicationOutcome::Done)
         }
@@ -349,7 +348,8 @@ pub fn apply(
                 });
             }
             let local = writer_epoch(meta, bucket)?;
-            match epoch::receive(local.as_ref(), *sender) {
+            let is_source = rules(meta, bucket)?.is_some();
+            match epoch::receive(local.as_ref(), *sender, is_source) {
                 Ok(None) => {}
                 Ok(Some((e, role, reason))) => {
                     let rec = epoch::WriterEpoch {
@@ -385,6 +385,10 @@ pub fn apply(
                         epoch,
                     }
                 }
+                epoch::PromoteRefusal::Exhausted => ReplicationError::InvalidRules {
+                    bucket: bucket.clone(),
+                    reason: "its writer epoch is at its maximum".into(),
+                },
             })?;
             let source = local.and_then(|l| l.source);
             let heard = match &source {

@@ -242,6 +242,14 @@ pub enum ReplicaOp {
     /// Commit a version from its staged parts (no body): every part must be staged with
     /// the length and BLAKE3 [`ReplicaVersion::parts`] gives. Appended last.
     Assemble(Box<ReplicaVersion>),
+    /// Replace a replica's tags with the source's (S3 replicates tag changes). Appended
+    /// last.
+    Tags {
+        /// The version.
+        version_id: VersionId,
+        /// The source's tags now.
+        tags: Vec<(String, String)>,
+    },
 }
 
 /// Part numbers as a compact list (`1-3,5`), ascending: the `x-stele-replication-staged`

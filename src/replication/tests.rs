@@ -777,7 +777,7 @@ fn a_version_staged_part_by_part_is_checked_resumable_and_assembled() {
         s.store
             .staged_replica_parts(&dst, &key, id)
             .expect("staged"),
-        Vec::<u16>::new()
+        Some(Vec::<u16>::new())
     );
     assert_eq!(
         stage(1, &parts[0], &parts[0]).expect("part 1"),
@@ -800,7 +800,7 @@ fn a_version_staged_part_by_part_is_checked_resumable_and_assembled() {
         s.store
             .staged_replica_parts(&dst, &key, id)
             .expect("staged"),
-        vec![1, 3]
+        Some(vec![1, 3])
     );
     assert!(matches!(
         s.store.assemble_replica(&dst, &key, rv.clone()),
@@ -858,8 +858,14 @@ fn a_version_staged_part_by_part_is_checked_resumable_and_assembled() {
         out
     });
     assert_eq!(got, whole);
-    // Nothing left staged.
+    // Nothing left staged; a query for it now says it is complete.
     assert!(s.store.list_uploads(&dst).expect("uploads").is_empty());
+    assert_eq!(
+        s.store
+            .staged_replica_parts(&dst, &key, id)
+            .expect("staged"),
+        None
+    );
 }
 
 #[test]
@@ -875,4 +881,115 @@ fn part_lists_round_trip_in_their_compact_form() {
     for bad in ["x", "3-1", "1-", "-2"] {
         assert_eq!(parse_parts(bad), None, "{bad}");
     }
+}
+
+/// A client's tag change is logged in its commit; a peer's is applied to the replica,
+/// answered unchanged when it changes nothing, and not logged again.
+#[test]
+fn tag_changes_are_logged_and_a_replica_takes_the_sources_tags() {
+    let rt = rt();
+    let s = site(false);
+    let peer = add_peer(&s.store);
+    let vid = put(&rt, &s.store, "k", b"x");
+    set_rules(&s.store, vec![rule("", false)]);
+    s.store
+        .set_object_tags(
+            &b("src"),
+            &k("k"),
+            Some(&VersionRef::Id(vid)),
+            vec![("a".into(), "1".into())],
+        )
+        .expect("tags");
+    assert_eq!(ops(&s.store, peer), vec![(LogOp::Tags, "k".to_owned())]);
+    // On a replica: the source's tags replace its own.
+    let dst = b("dst");
+    let rvid = VersionId::generate(T0);
+    rt.block_on(s.store.put_replica(
+        &dst,
+        &k("r"),
+        replica(b"r", rvid, LockRecord::default()),
+        body(b"r"),
+    ))
+    .expect("replica");
+    let tags = vec![("t".into(), "2".into())];
+    assert_eq!(
+        s.store
+            .put_replica_tags(&dst, &k("r"), rvid, tags.clone())
+            .expect("tags"),
+        ReplicaResult::Applied
+    );
+    assert_eq!(
+        s.store
+            .put_replica_tags(&dst, &k("r"), rvid, tags.clone())
+            .expect("again"),
+        ReplicaResult::Unchanged
+    );
+    assert_eq!(
+        s.store
+            .meta()
+            .tags(&dst, &k("r"), &rvid)
+            .expect("read")
+            .tags,
+        tags
+    );
+    assert!(matches!(
+        s.store
+            .put_replica_tags(&dst, &k("r"), VersionId::generate(T0), tags),
+        Err(StoreError::NoSuchVersion { .. })
+    ));
+    assert_eq!(
+        ops(&s.store, peer).len(),
+        1,
+        "a peer's change is not logged"
+    );
+}
+
+/// A source version's status follows its entries: pending while one waits, failed once
+/// one is parked, pending again when retried, completed once acknowledged; none for a
+/// version written before the rule.
+#[test]
+fn a_source_version_status_follows_its_log_entries() {
+    use super::log::{SourceStatus, version_status};
+    let rt = rt();
+    let s = site(false);
+    let peer = add_peer(&s.store);
+    let before = put(&rt, &s.store, "old", b"o");
+    set_rules(&s.store, vec![rule("", false)]);
+    let vid = put(&rt, &s.store, "k", b"x");
+    let status = |v: &VersionId, key: &str| {
+        version_status(s.store.meta(), &b("src"), &k(key), v).expect("status")
+    };
+    assert_eq!(status(&before, "old"), None);
+    assert_eq!(status(&vid, "k"), Some(SourceStatus::Pending));
+    let seq = log::pending(s.store.meta(), peer, log::EntryClass::Live, 0, 10).expect("log")[0].0;
+    s.store
+        .change_replication(ReplicationChange::Park {
+            peer,
+            seq,
+            reason: DeadReason::Refused,
+            detail: "403".into(),
+        })
+        .expect("park");
+    assert_eq!(status(&vid, "k"), Some(SourceStatus::Failed));
+    s.store
+        .change_replication(ReplicationChange::RetryDead { peer, reason: None })
+        .expect("retry");
+    assert_eq!(status(&vid, "k"), Some(SourceStatus::Pending));
+    s.store
+        .change_replication(ReplicationChange::Acknowledge {
+            peer,
+            seqs: vec![seq],
+        })
+        .expect("ack");
+    assert_eq!(status(&vid, "k"), Some(SourceStatus::Completed));
+    // A lock or tag change makes it pending again until it arrives.
+    s.store
+        .set_object_tags(
+            &b("src"),
+            &k("k"),
+            Some(&VersionRef::Id(vid)),
+            vec![("a".into(), "1".into())],
+        )
+        .expect("tags");
+    assert_eq!(status(&vid, "k"), Some(SourceStatus::Pending));
 }

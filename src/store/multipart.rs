@@ -77,7 +77,7 @@ pub struct CompletedPart {
 /// How long the outcome of a Complete is kept for a retried Complete.
 pub const COMPLETED_KEPT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-fn command_error(e: CommandError, upload_id: &SegmentId) -> StoreError {
+pub(super) fn command_error(e: CommandError, upload_id: &SegmentId) -> StoreError {
     match e {
         CommandError::Meta(m) => upload_error(m, upload_id),
         other => other.into(),
@@ -208,6 +208,9 @@ impl Store {
             return Err(StoreError::InvalidPartNumber { part_number });
         }
         let upload = self.open_upload(bucket, key, upload_id)?;
+        // A replica's uploads are its peer's staging (or made before it was paired):
+        // no client adds to them.
+        self.client_writable(bucket)?;
         if Self::lock_needs_digest(&self.bucket(bucket)?, &upload.lock)
             && !opts.verified_source
             && opts.content_md5.is_none()

@@ -369,7 +369,8 @@ impl Store {
     }
 
     /// The numbers of the parts of `version_id` staged here, ascending (none when the
-    /// version is not being staged).
+    /// version is not being staged); `None` when the version is here already (assembled:
+    /// an assembly whose answer was lost sends nothing again).
     ///
     /// # Errors
     /// [`StoreError::NoSuchBucket`], a metadata read.
@@ -378,11 +379,14 @@ impl Store {
         bucket: &BucketName,
         key: &ObjectKey,
         version_id: VersionId,
-    ) -> Result<Vec<u16>, StoreError> {
+    ) -> Result<Option<Vec<u16>>, StoreError> {
         self.bucket(bucket)?;
+        if self.inner.meta.version(bucket, key, &version_id)?.is_some() {
+            return Ok(None);
+        }
         let id = SegmentId(version_id.0);
         if self.inner.meta.upload(bucket, key, &id)?.is_none() {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         }
         let mut n: Vec<u16> = self
             .inner
@@ -393,7 +397,7 @@ impl Store {
             .map(|p| p.part_number)
             .collect();
         n.sort_unstable();
-        Ok(n)
+        Ok(Some(n))
     }
 
     /// Commits a version a peer sent part by part, from its staged parts (each must match
@@ -510,7 +514,7 @@ impl Store {
             // Assembled meanwhile by a retry of the same request.
             Err(e) => match (&e, self.existing_replica(bucket, key, &rv)) {
                 (_, Ok(Some(r))) => Ok(r),
-                _ => Err(e.into()),
+                _ => Err(super::multipart::command_error(e, &id)),
             },
         }
     }
@@ -645,6 +649,41 @@ impl Store {
         })
     }
 
+    /// Replaces a replica's tags with the ones its source sent.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchVersion`] (not arrived yet: the sender sends the version),
+    /// [`StoreError::ReplicaNotAccepted`], invalid tags, a commit's errors.
+    pub fn put_replica_tags(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version_id: VersionId,
+        tags: Vec<(String, String)>,
+    ) -> Result<ReplicaResult, StoreError> {
+        let b = self.bucket(bucket)?;
+        self.accepts_replicas(&b, &LockRecord::default())?;
+        super::tagging::validate(&tags)?;
+        let missing = || StoreError::NoSuchVersion {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version: version_id.to_string(),
+        };
+        let tags = TagSet { tags };
+        match self.propose(MetaCommand::SetTags {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id,
+            tags: tags.clone(),
+            origin: Origin::Replica,
+        })? {
+            Outcome::Tagged(None) => Err(missing()),
+            Outcome::Tagged(Some(before)) if before == tags => Ok(ReplicaResult::Unchanged),
+            Outcome::Tagged(Some(_)) => Ok(ReplicaResult::Applied),
+            other => Err(crate::command::unexpected(other).into()),
+        }
+    }
+
     /// Applies a replication configuration change (peers, rules, acknowledgements).
     ///
     /// # Errors
@@ -674,8 +713,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.bucket(bucket)?;
         let local = crate::replication::writer_epoch(&self.inner.meta, bucket)?;
-        match crate::replication::epoch::receive(local.as_ref(), sender) {
+        let is_source = crate::replication::rules(&self.inner.meta, bucket)?.is_some();
+        match crate::replication::epoch::receive(local.as_ref(), sender, is_source) {
             Ok(None) => Ok(()),
+            Ok(Some((epoch, _, crate::replication::epoch::EpochReason::Demoted))) => {
+                tracing::warn!(%bucket, epoch, access_key, "the peer was promoted: this primary bucket becomes its read-only replica");
+                self.change_replication(ReplicationChange::Receive {
+                    bucket: bucket.clone(),
+                    access_key: access_key.to_owned(),
+                    sender,
+                })
+                .map(|_| ())
+            }
             // Judged again under the write guard.
             Ok(Some(_)) => self
                 .change_replication(ReplicationChange::Receive {

@@ -52,18 +52,21 @@ impl Store {
         validate(&tags)?;
         self.client_writable(bucket)?;
         let rec = self.head_object(bucket, key, version)?;
-        if !self
-            .inner
-            .meta
-            .set_tags(bucket, key, &rec.version_id, &TagSet { tags })?
-        {
-            return Err(StoreError::NoSuchVersion {
+        match self.propose(crate::command::MetaCommand::SetTags {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            version_id: rec.version_id,
+            tags: TagSet { tags },
+            origin: crate::meta::Origin::Client,
+        })? {
+            crate::command::Outcome::Tagged(Some(_)) => Ok(rec),
+            crate::command::Outcome::Tagged(None) => Err(StoreError::NoSuchVersion {
                 bucket: bucket.clone(),
                 key: key.clone(),
                 version: rec.version_ref().to_string(),
-            });
+            }),
+            other => Err(crate::command::unexpected(other).into()),
         }
-        Ok(rec)
     }
 }
 

@@ -187,6 +187,12 @@ impl Store {
                 bucket: bucket.clone(),
             });
         }
+        // A bucket made again under the name starts unpaired.
+        self.inner.meta.kv_write(
+            crate::meta::Space::Replication,
+            &[],
+            &[crate::replication::epoch::epoch_key(bucket)],
+        )?;
         Ok(())
     }
 

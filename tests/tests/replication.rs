@@ -224,16 +224,77 @@ fn versions_reach_the_peer_with_their_ids_times_locks_and_bytes() {
         .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
         .expect("fmt");
     assert_eq!(&until_b[..19], &until_a[..19], "same retain-until date");
-    // A's source answers HEAD without REPLICA.
+    let status = drained(&s.a, "b", Duration::from_secs(60));
+    assert_eq!(status["rpo_seconds"], 0.0, "{status}");
+    // A's source version answers COMPLETED once B acknowledged it (S3's spelling).
     let on_a = rt
         .block_on(a.head_object().bucket("src").key("backup/big").send())
         .expect("head a");
-    assert_ne!(
+    assert_eq!(
         on_a.replication_status().map(|s| s.as_str().to_owned()),
-        Some("REPLICA".to_owned())
+        Some("COMPLETED".to_owned())
     );
-    let status = drained(&s.a, "b", Duration::from_secs(60));
-    assert_eq!(status["rpo_seconds"], 0.0, "{status}");
+    // A tag change on A follows the version to B (S3 replicates tag changes).
+    rt.block_on(
+        a.put_object_tagging()
+            .bucket("src")
+            .key("backup/small")
+            .version_id(&small_v)
+            .tagging(
+                aws_sdk_s3::types::Tagging::builder()
+                    .tag_set(
+                        aws_sdk_s3::types::Tag::builder()
+                            .key("tier")
+                            .value("gold")
+                            .build()
+                            .expect("tag"),
+                    )
+                    .build()
+                    .expect("tagging"),
+            )
+            .send(),
+    )
+    .expect("tag on A");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = rt
+            .block_on(
+                s.b.s3.send(
+                    S3Request::new(http::Method::GET, "replica")
+                        .with_key("backup/small")
+                        .with_query("versionId", &small_v)
+                        .with_query("tagging", ""),
+                ),
+            )
+            .expect("tagging on B");
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        if text.contains("<Key>tier</Key><Value>gold</Value>") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tags never reached B: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // B is a read-only replica: its own tag change is refused.
+    let r = rt
+        .block_on(
+            s.b.s3.send(
+                S3Request::new(http::Method::PUT, "replica")
+                    .with_key("backup/small")
+                    .with_query("versionId", &small_v)
+                    .with_query("tagging", "")
+                    .with_body(bytes::Bytes::from_static(
+                        b"<Tagging><TagSet><Tag><Key>x</Key><Value>y</Value></Tag></TagSet></Tagging>",
+                    )),
+            ),
+        )
+        .expect("answer");
+    assert_eq!(
+        (r.status, r.error_code().as_deref()),
+        (409, Some("InvalidBucketState"))
+    );
 }
 
 #[test]

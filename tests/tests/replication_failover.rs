@@ -185,6 +185,18 @@ fn failover_promotes_b_fences_a_and_failback_leaves_the_union() {
         assert!(Instant::now() < deadline, "no next heartbeat");
         write(&mut ledger);
     }
+    // The newest write is not on B yet: A says so.
+    let (k_last, v_last, _) = ledger.last().expect("writes").clone();
+    let head = rt
+        .block_on(
+            ca.send(
+                S3Request::new(http::Method::HEAD, "src")
+                    .with_key(&k_last)
+                    .with_query("versionId", &v_last),
+            ),
+        )
+        .expect("head");
+    assert_eq!(head.header("x-amz-replication-status"), Some("PENDING"));
     a.kill();
     let killed = SystemTime::now();
 
@@ -225,13 +237,14 @@ fn failover_promotes_b_fences_a_and_failback_leaves_the_union() {
         ledger.len()
     );
     // Truthful: what the ledger lost is within the printed bound, and what the heartbeat
-    // reported is not far above it (the entries acknowledged after that heartbeat).
+    // reported is not far above it (at most what was acknowledged in the heartbeat
+    // interval after it).
     assert!(
         ledger_rpo <= bound + 0.5,
         "ledger RPO {ledger_rpo:.1} s above the printed bound {bound:.1} s ({e})"
     );
     assert!(
-        reported <= ledger_rpo + 2.0,
+        reported <= ledger_rpo + 5.0,
         "reported RPO {reported:.1} s, ledger RPO {ledger_rpo:.1} s ({e})"
     );
     let out = ctl_fails(&b.server, &["replication", "promote", "replica"]);

@@ -523,6 +523,7 @@ fn log_op(op: stele::replication::log::LogOp) -> api::replication::Op {
         LogOp::Version => api::replication::Op::Version,
         LogOp::DeleteMarker => api::replication::Op::DeleteMarker,
         LogOp::Lock => api::replication::Op::Lock,
+        LogOp::Tags => api::replication::Op::Tags,
     }
 }
 

@@ -173,7 +173,7 @@ pub(super) async fn get_object(
         ..Default::default()
     };
     let mut output = output;
-    output.replication_status = super::replication::status_of(rec);
+    output.replication_status = super::replication::status_of(&s3.node, &bucket, &key, rec);
     let lock = object_lock::lock_headers(&read.lock);
     output.object_lock_mode = lock.mode;
     output.object_lock_retain_until_date = lock.until;
@@ -268,7 +268,7 @@ pub(super) async fn head_object(
         },
         |a| want.then(|| checksum::value_of(&rec, a)).flatten()
     ));
-    resp.output.replication_status = super::replication::status_of(&rec);
+    resp.output.replication_status = super::replication::status_of(&s3.node, &bucket2, &key, &rec);
     if part.is_some() {
         resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
     }

@@ -31,10 +31,26 @@ pub const STAGED_HEADER: &str = "x-stele-replication-staged";
 /// The answer header: `applied`, `unchanged` or `diverged`.
 pub const RESULT_HEADER: &str = "x-stele-replication-result";
 
-/// `x-amz-replication-status` of a version: `REPLICA` for one a peer sent.
-pub fn status_of(rec: &VersionRecord) -> Option<dto::ReplicationStatus> {
-    (rec.origin == Origin::Replica)
-        .then(|| dto::ReplicationStatus::from_static(dto::ReplicationStatus::REPLICA))
+/// `x-amz-replication-status` of a version: `REPLICA` for one a peer sent; for a source
+/// version, `PENDING`, `COMPLETED` or `FAILED` as its replication log says; none for a
+/// version that never replicated.
+pub fn status_of(
+    node: &stele::node::Node,
+    bucket: &stele::BucketName,
+    key: &stele::ObjectKey,
+    rec: &VersionRecord,
+) -> Option<dto::ReplicationStatus> {
+    use stele::replication::log::SourceStatus;
+    let s = match rec.origin {
+        Origin::Replica => dto::ReplicationStatus::REPLICA,
+        Origin::Lifecycle => return None,
+        Origin::Client => match node.source_replication_status(bucket, key, &rec.version_id)? {
+            SourceStatus::Pending => dto::ReplicationStatus::PENDING,
+            SourceStatus::Completed => dto::ReplicationStatus::COMPLETED,
+            SourceStatus::Failed => dto::ReplicationStatus::FAILED,
+        },
+    };
+    Some(dto::ReplicationStatus::from_static(s))
 }
 
 /// A replication request from a peer: decode it and hand it to the node.
@@ -80,7 +96,8 @@ pub(super) async fn replicate(
         ReplicaOp::DeleteMarker { version_id, .. }
         | ReplicaOp::Lock { version_id, .. }
         | ReplicaOp::Part { version_id, .. }
-        | ReplicaOp::Staged { version_id } => Some(*version_id),
+        | ReplicaOp::Staged { version_id }
+        | ReplicaOp::Tags { version_id, .. } => Some(*version_id),
         ReplicaOp::Heartbeat(_) => None,
     };
     let body = super::body_stream(input.body);
@@ -98,13 +115,15 @@ pub(super) async fn replicate(
         http::HeaderValue::from_static(answer.result.as_str()),
     );
     if let Some(staged) = answer.staged {
-        let v = http::HeaderValue::from_str(&stele::replication::format_parts(&staged)).map_err(
-            |e| {
-                to_s3(stele::StoreError::Task {
-                    reason: e.to_string(),
-                })
-            },
-        )?;
+        let text = staged.map_or_else(
+            || "complete".to_owned(),
+            |p| stele::replication::format_parts(&p),
+        );
+        let v = http::HeaderValue::from_str(&text).map_err(|e| {
+            to_s3(stele::StoreError::Task {
+                reason: e.to_string(),
+            })
+        })?;
         resp.headers.insert(STAGED_HEADER, v);
     }
     Ok(resp)
