@@ -26,7 +26,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::watch;
 
 use crate::alert::{Alert, Alerts};
-use crate::meta::{LockRecord, VersionKind, VersionRecord};
+use crate::meta::{LockRecord, Record, VersionKind, VersionRecord};
 use crate::replication::epoch::SenderEpoch;
 use crate::replication::log::{DeadReason, EntryClass, LogEntry, LogOp};
 use crate::replication::{
@@ -1054,10 +1054,21 @@ impl Sender {
             r?;
             sent += len;
         }
-        let op = ReplicaOp::Assemble(Box::new(rv.clone()));
+        // The version's record goes as the body: 10,000 parts' digests do not fit in a
+        // request header.
+        let record = ReplicaOp::Version(Box::new(rv.clone()))
+            .encode()
+            .map_err(|err| SendError::Local(format!("encode: {err}")))?;
+        let len = record.len() as u64;
+        let body: BodyStream = Box::pin(futures::stream::once(async move {
+            Ok::<_, io::Error>(Bytes::from(record))
+        }));
+        let op = ReplicaOp::Assemble {
+            version_id: rv.version_id,
+        };
         let r = self
             .transport
-            .send(&e.target, &e.key, &op, epoch, None)
+            .send(&e.target, &e.key, &op, epoch, Some((body, len)))
             .await?;
         Ok(Some((sent, r)))
     }

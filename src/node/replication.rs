@@ -8,7 +8,40 @@ use futures::Stream;
 
 use super::{Node, offload};
 use crate::background::replication::{Connector, SenderStatus, Senders, TargetBucket};
+use crate::meta::Record;
+use crate::replication::ReplicaVersion;
 use crate::replication::epoch::{SenderEpoch, WriterEpoch};
+
+/// Reads an assembly's body: the encoded [`ReplicaOp::Version`] of `version_id`, at most
+/// [`crate::replication::ASSEMBLY_MAX`] bytes.
+async fn assembly<S>(
+    mut body: S,
+    bucket: &BucketName,
+    version_id: crate::types::VersionId,
+) -> Result<ReplicaVersion, StoreError>
+where
+    S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+{
+    use futures::StreamExt;
+    let bad = || StoreError::ReplicaNotAccepted {
+        bucket: bucket.clone(),
+        reason: "the assembly record is malformed, too large or of another version",
+    };
+    let mut buf = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| StoreError::Task {
+            reason: e.to_string(),
+        })?;
+        if buf.len() + chunk.len() > crate::replication::ASSEMBLY_MAX {
+            return Err(bad());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    match ReplicaOp::decode(&buf) {
+        Ok(ReplicaOp::Version(rv)) if rv.version_id == version_id => Ok(*rv),
+        _ => Err(bad()),
+    }
+}
 
 /// What a replication request answers: its result, and for
 /// [`ReplicaOp::Staged`] the numbers of the staged parts.
@@ -450,9 +483,10 @@ impl Node {
                     .stage_replica_part(bucket, key, version_id, number, len, blake3, body)
                     .await
             }
-            ReplicaOp::Assemble(rv) => {
+            ReplicaOp::Assemble { version_id } => {
+                let rv = assembly(body, bucket, version_id).await?;
                 let (store, b, k) = (self.store().clone(), bucket.clone(), key.clone());
-                offload(move || store.assemble_replica(&b, &k, *rv)).await
+                offload(move || store.assemble_replica(&b, &k, rv)).await
             }
             ReplicaOp::Tags { version_id, tags } => {
                 let (store, b, k) = (self.store().clone(), bucket.clone(), key.clone());

@@ -17,9 +17,9 @@ pub mod log;
 mod model;
 
 pub use model::{
-    BucketReplication, DEFAULT_RPO_ALERT_SECS, Heartbeat, PeerRecord, PeerTrust, ReplicaOp,
-    ReplicaResult, ReplicaVersion, ReplicationRule, SourceRecord, format_parts, parse_parts,
-    peer_key, rules_key, source_key, valid_peer_name,
+    ASSEMBLY_MAX, BucketReplication, DEFAULT_RPO_ALERT_SECS, Heartbeat, PeerRecord, PeerTrust,
+    ReplicaOp, ReplicaResult, ReplicaVersion, ReplicationRule, SourceRecord, format_parts,
+    parse_parts, peer_key, rules_key, source_key, valid_peer_name,
 };
 
 use serde::{Deserialize, Serialize};

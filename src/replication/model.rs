@@ -239,9 +239,14 @@ pub enum ReplicaOp {
         /// The source's version id.
         version_id: VersionId,
     },
-    /// Commit a version from its staged parts (no body): every part must be staged with
-    /// the length and BLAKE3 [`ReplicaVersion::parts`] gives. Appended last.
-    Assemble(Box<ReplicaVersion>),
+    /// Commit a version from its staged parts: the body is the encoded
+    /// [`ReplicaOp::Version`] describing it (at most [`ASSEMBLY_MAX`] bytes: 10,000
+    /// parts' digests do not fit in a request header), and every part must be staged
+    /// with the length and BLAKE3 [`ReplicaVersion::parts`] gives. Appended last.
+    Assemble {
+        /// The source's version id (the body's must be the same).
+        version_id: VersionId,
+    },
     /// Replace a replica's tags with the source's (S3 replicates tag changes). Appended
     /// last.
     Tags {
@@ -251,6 +256,10 @@ pub enum ReplicaOp {
         tags: Vec<(String, String)>,
     },
 }
+
+/// The largest body of a [`ReplicaOp::Assemble`] request, bytes: room for S3's 10,000
+/// parts with their digests, metadata and tags.
+pub const ASSEMBLY_MAX: usize = 4 << 20;
 
 /// Part numbers as a compact list (`1-3,5`), ascending: the `x-stele-replication-staged`
 /// answer header.

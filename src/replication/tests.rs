@@ -10,7 +10,7 @@ use super::log::{self, DeadReason, LogOp};
 use super::*;
 use crate::NodeConfig;
 use crate::clock::ManualClock;
-use crate::meta::{LockRecord, Origin, Retention, RetentionMode, Versioning};
+use crate::meta::{LockRecord, Origin, Record, Retention, RetentionMode, Versioning};
 use crate::store::{PutOptions, Store, StoreError, VersionRef};
 use crate::types::{ObjectKey, Timestamp, VersionId};
 
@@ -992,4 +992,16 @@ fn a_source_version_status_follows_its_log_entries() {
         )
         .expect("tags");
     assert_eq!(status(&vid, "k"), Some(SourceStatus::Pending));
+}
+
+/// S3's largest object description (10,000 parts, user metadata and tags at S3's limits)
+/// fits an assembly body.
+#[test]
+fn an_assembly_of_ten_thousand_parts_fits_its_body_limit() {
+    let mut rv = replica(b"x", VersionId::generate(T0), LockRecord::default());
+    rv.parts = (0..10_000u64).map(|i| (5 << 20, [i as u8; 32])).collect();
+    rv.user_meta = vec![("m".repeat(100), "v".repeat(1900))];
+    rv.tags = (0..10).map(|i| (format!("{i:0>128}"), "v".repeat(256))).collect();
+    let bytes = ReplicaOp::Version(Box::new(rv)).encode().expect("encode");
+    assert!(bytes.len() < ASSEMBLY_MAX, "{} bytes", bytes.len());
 }

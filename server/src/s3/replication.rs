@@ -92,7 +92,8 @@ pub(super) async fn replicate(
     let bucket = bucket_name(&input.bucket)?;
     let key = object_key(&input.key)?;
     let version_id = match &op {
-        ReplicaOp::Version(v) | ReplicaOp::Assemble(v) => Some(v.version_id),
+        ReplicaOp::Version(v) => Some(v.version_id),
+        ReplicaOp::Assemble { version_id } => Some(*version_id),
         ReplicaOp::DeleteMarker { version_id, .. }
         | ReplicaOp::Lock { version_id, .. }
         | ReplicaOp::Part { version_id, .. }
