@@ -1001,7 +1001,9 @@ fn an_assembly_of_ten_thousand_parts_fits_its_body_limit() {
     let mut rv = replica(b"x", VersionId::generate(T0), LockRecord::default());
     rv.parts = (0..10_000u64).map(|i| (5 << 20, [i as u8; 32])).collect();
     rv.user_meta = vec![("m".repeat(100), "v".repeat(1900))];
-    rv.tags = (0..10).map(|i| (format!("{i:0>128}"), "v".repeat(256))).collect();
+    rv.tags = (0..10)
+        .map(|i| (format!("{i:0>128}"), "v".repeat(256)))
+        .collect();
     let bytes = ReplicaOp::Version(Box::new(rv)).encode().expect("encode");
     assert!(bytes.len() < ASSEMBLY_MAX, "{} bytes", bytes.len());
 }
