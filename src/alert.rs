@@ -190,6 +190,20 @@ pub enum Alert {
         /// The peer's epoch, now this bucket's.
         epoch: u64,
     },
+    /// The replication audit found versions a peer had acknowledged and no longer holds
+    /// (queued again) or holds with other bytes (named; never overwritten).
+    ReplicationAudit {
+        /// The peer.
+        peer: String,
+        /// The source bucket.
+        bucket: String,
+        /// Versions asked about.
+        checked: u64,
+        /// Not on the peer.
+        missing: u64,
+        /// On the peer with another ETag or size.
+        mismatched: u64,
+    },
     /// Sent on request (`POST /v1/alerts/test`) to check that sinks are reached.
     Test {
         /// Free text naming who asked for it.

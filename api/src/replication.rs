@@ -419,3 +419,40 @@ pub struct Promotion {
     /// The heartbeat interval, seconds.
     pub heartbeat_interval_seconds: f64,
 }
+
+/// One rule's replication audit (`GET /v1/replication/audit`): the peer asked, version
+/// by version, whether it holds what it acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditReport {
+    /// The source bucket.
+    pub bucket: String,
+    /// The rule's id.
+    pub rule: String,
+    /// The peer.
+    pub peer: String,
+    /// When the pass in progress (or the last) began.
+    pub started: Option<Timestamp>,
+    /// When the last pass finished; `null` before the first.
+    pub finished: Option<Timestamp>,
+    /// A pass is in progress (the counts are its own so far).
+    pub running: bool,
+    /// Versions asked about.
+    pub checked: u64,
+    /// Not on the peer: queued again (the sender sends them).
+    pub missing: u64,
+    /// On the peer with another ETag or size: named, never overwritten.
+    pub mismatched: u64,
+    /// The first findings (at most 100).
+    pub named: Vec<AuditFinding>,
+}
+
+/// A version the audit found missing or different on the peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFinding {
+    /// The key.
+    pub key: String,
+    /// The version id.
+    pub version_id: String,
+    /// `missing` or `mismatched`.
+    pub finding: String,
+}

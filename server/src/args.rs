@@ -69,6 +69,15 @@ pub struct Args {
     /// failed repair (doubling up to an hour).
     #[arg(long, env = "STELE_REPAIR_INTERVAL", default_value_t = 10)]
     pub repair_interval: u64,
+    /// Seconds between two replication audits (each peer asked, version by version,
+    /// whether it holds what it acknowledged); `stelectl replication audit --run` starts
+    /// one now.
+    #[arg(
+        long,
+        env = "STELE_REPLICATION_AUDIT_INTERVAL",
+        default_value_t = 86_400
+    )]
+    pub replication_audit_interval: u64,
     /// Longest wait between two delivery attempts of an alert to a webhook, in seconds.
     #[arg(long, env = "STELE_ALERT_RETRY_MAX", default_value_t = 60)]
     pub alert_retry_max: u64,

@@ -194,6 +194,14 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     // later start their own.
     node.start_replication(Arc::new(replication::HttpsConnector), rx.clone())
         .await?;
+    let audit = Arc::new(stele::background::replication_audit::AuditWorker::new(
+        node.store().clone(),
+        Some(alerts.clone()),
+        std::time::Duration::from_secs(args.replication_audit_interval.max(1)),
+        node.transport_of(),
+        tokio::runtime::Handle::current(),
+    ));
+    let audit_task = tokio::spawn(stele::background::runner::run(audit.clone(), rx.clone()));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
             node: node.clone(),
@@ -204,6 +212,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             repair,
             delivery,
             backfill,
+            audit,
             metrics,
             limiter: Arc::new(limiter::AuthLimiter::default()),
             tls: tls.clone().map(|t| (t, s3_tls, admin_tls)),
@@ -223,6 +232,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     drill_task.await?;
     repair_task.await?;
     backfill_task.await?;
+    audit_task.await?;
     watch_task.await?;
     Ok(())
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use futures::future::BoxFuture;
-use stele::background::replication::{BodyStream, Connector, SendError, TargetBucket, Transport};
+use stele::background::replication::{
+    BodyStream, Connector, Held, SendError, TargetBucket, Transport,
+};
 use stele::meta::Record;
 use stele::replication::epoch::SenderEpoch;
 use stele::replication::log::DeadReason;
@@ -162,7 +164,7 @@ impl Transport for HttpsTransport {
         version_id: VersionId,
         etag: &'a str,
         size: u64,
-    ) -> BoxFuture<'a, Result<bool, SendError>> {
+    ) -> BoxFuture<'a, Result<Held, SendError>> {
         Box::pin(async move {
             let req = S3Request::new(http::Method::HEAD, target.as_str())
                 .with_key(key.as_str())
@@ -173,11 +175,18 @@ impl Transport for HttpsTransport {
                 Ok(Ok(r)) => r,
             };
             match r.status {
-                200 => Ok(r.header("etag").map(|t| t.trim_matches('"')) == Some(etag)
-                    && r.header("content-length").and_then(|l| l.parse().ok()) == Some(size)),
+                200 => Ok(
+                    if r.header("etag").map(|t| t.trim_matches('"')) == Some(etag)
+                        && r.header("content-length").and_then(|l| l.parse().ok()) == Some(size)
+                    {
+                        Held::Same
+                    } else {
+                        Held::Other
+                    },
+                ),
                 // HEAD answers carry no body: a 404 is a missing key, version or bucket
                 // alike; the send that follows tells them apart.
-                404 => Ok(false),
+                404 => Ok(Held::Missing),
                 _ => Err(refusal(&r)),
             }
         })

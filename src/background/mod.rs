@@ -8,6 +8,7 @@ pub mod backfill;
 pub mod drill;
 pub mod lifecycle;
 pub mod replication;
+pub mod replication_audit;
 pub mod runner;
 pub mod scrub;
 pub mod watchdog;

@@ -87,6 +87,17 @@ impl std::fmt::Display for SendError {
     }
 }
 
+/// How a peer holds a version it was asked about (a HEAD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// With the same ETag and size.
+    Same,
+    /// With another ETag or size.
+    Other,
+    /// Not at all.
+    Missing,
+}
+
 /// What the peer says about a target bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TargetBucket {
@@ -109,8 +120,8 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
         body: Option<(BodyStream, u64)>,
     ) -> BoxFuture<'a, Result<ReplicaResult, SendError>>;
 
-    /// Whether the target holds `version_id` of `key` with this ETag and size already (a
-    /// HEAD): a backfill or resync then sends no bytes for it.
+    /// Whether the target holds `version_id` of `key`, with this ETag and size (a HEAD):
+    /// a backfill or resync then sends no bytes for it, and the audit names what differs.
     fn has_version<'a>(
         &'a self,
         target: &'a BucketName,
@@ -118,7 +129,7 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
         version_id: VersionId,
         etag: &'a str,
         size: u64,
-    ) -> BoxFuture<'a, Result<bool, SendError>>;
+    ) -> BoxFuture<'a, Result<Held, SendError>>;
 
     /// The numbers of the parts of `version_id` the peer holds staged (a
     /// [`ReplicaOp::Staged`] query); `None` when it holds the version itself already. A
@@ -908,6 +919,7 @@ impl Sender {
                 .transport
                 .has_version(&e.target, &e.key, e.version_id, &record.etag, record.size)
                 .await?
+                == Held::Same
         {
             self.lock_status().backfill_skipped += 1;
             return Ok((0, ReplicaResult::Unchanged));

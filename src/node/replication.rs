@@ -557,6 +557,23 @@ impl Node {
             .flatten()
     }
 
+    /// Every rule's replication audit report.
+    ///
+    /// # Errors
+    /// A metadata read.
+    pub async fn replication_audits(
+        &self,
+    ) -> Result<Vec<crate::background::replication_audit::AuditReport>, StoreError> {
+        let store = self.store().clone();
+        offload(move || Ok(crate::background::replication_audit::reports(store.meta())?)).await
+    }
+
+    /// The running senders' transports by peer name, for the replication audit.
+    pub fn transport_of(&self) -> crate::background::replication_audit::TransportOf {
+        let senders = self.senders.clone();
+        Arc::new(move |name: &str| senders.get().and_then(|s| s.transport(name)))
+    }
+
     /// A bucket's writer epoch (`None`: not part of a replicated pair).
     ///
     /// # Errors

@@ -373,6 +373,22 @@ fn current() -> Vec<(&'static str, String)> {
                 at: T2,
             }),
         }),
+        entry(crate::background::replication_audit::AuditReport {
+            bucket: "bkt".into(),
+            rule: "r".into(),
+            peer: "b".into(),
+            started: Some(T1),
+            finished: Some(T2),
+            after: Some((key(), VersionId([6; 16]))),
+            checked: 3,
+            missing: 1,
+            mismatched: 1,
+            named: vec![(
+                key(),
+                VersionId([7; 16]),
+                crate::background::replication_audit::Finding::Missing,
+            )],
+        }),
         entry(crate::replication::ReplicaOp::Version(Box::new(
             crate::replication::ReplicaVersion {
                 version_id: VersionId([1; 16]),
@@ -479,6 +495,10 @@ const GOLDEN: &[(&str, &str)] = &[
     (
         "replication-epoch",
         "0103626b7402000282010102414b010180010180010401050184018201",
+    ),
+    (
+        "replication-audit",
+        "0103626b740172016201800101820101016b0606060606060606060606060606060603010101016b0707070707070707070707070707070700",
     ),
     (
         "replication-request",

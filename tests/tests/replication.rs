@@ -798,3 +798,83 @@ fn a_backfill_sends_older_versions_and_a_resync_only_what_the_peer_lost() {
         assert_eq!(s.b.get(&rt, key, vid), data(100_000, i as u8), "{key}");
     }
 }
+
+/// The scheduled audit asks B about every version it acknowledged: two that B's own
+/// administrator removed are named missing, alerted, and sent again by themselves.
+#[test]
+fn the_audit_finds_what_the_peer_lost_and_sends_it_again() {
+    let rt = runtime();
+    let s = sites(&rt);
+    let a = s.a.client();
+    replicate_to_b(&rt, &a, false).expect("rule");
+    let mut ledger = Vec::new();
+    for i in 0..6u8 {
+        let key = format!("audit/{i}");
+        let vid = rt
+            .block_on(
+                a.put_object()
+                    .bucket("src")
+                    .key(&key)
+                    .body(ByteStream::from(data(10_000, i)))
+                    .send(),
+            )
+            .expect("put")
+            .version_id
+            .expect("vid");
+        ledger.push((key, vid));
+    }
+    drained(&s.a, "b", Duration::from_secs(60));
+    for i in [1, 4] {
+        let (key, vid) = &ledger[i];
+        let r = rt
+            .block_on(
+                s.b.s3.send(
+                    S3Request::new(http::Method::DELETE, "replica")
+                        .with_key(key)
+                        .with_query("versionId", vid),
+                ),
+            )
+            .expect("delete");
+        assert_eq!(r.status, 204, "{key}");
+    }
+    ctl(&s.a, &["replication", "audit", "--run"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let all = stele_tests::sites::json(&ctl(&s.a, &["replication", "audit", "--json"]));
+        if let Some(r) = all.as_array().and_then(|l| {
+            l.iter()
+                .find(|r| r["bucket"] == "src" && !r["finished"].is_null() && r["running"] == false)
+        }) {
+            break r.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit finished: {all}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        (
+            report["checked"].as_u64(),
+            report["missing"].as_u64(),
+            report["mismatched"].as_u64()
+        ),
+        (Some(6), Some(2), Some(0)),
+        "{report}"
+    );
+    let mut named: Vec<&str> = report["named"]
+        .as_array()
+        .expect("named")
+        .iter()
+        .filter_map(|f| f["key"].as_str())
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, ["audit/1", "audit/4"], "{report}");
+    // Sent again by themselves.
+    for (key, vid) in &ledger {
+        s.b.wait_for(&rt, key, vid, Duration::from_secs(60));
+    }
+    for (i, (key, vid)) in ledger.iter().enumerate() {
+        assert_eq!(s.b.get(&rt, key, vid), data(10_000, i as u8), "{key}");
+    }
+}

@@ -60,6 +60,8 @@ pub struct Admin {
     pub repair: Arc<stele::background::drill::RepairWorker>,
     pub delivery: Arc<crate::alerts::DeliveryWorker>,
     pub backfill: Arc<stele::background::backfill::BackfillWorker>,
+    /// The replication audit.
+    pub audit: Arc<stele::background::replication_audit::AuditWorker>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub limiter: Arc<AuthLimiter>,
     /// The listeners' TLS and which of them serve it (`None`: both plain).
@@ -119,6 +121,7 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/lifecycle/run", post(lifecycle_run))
         .route("/v1/replication", get(replication_status))
         .route("/v1/replication/sources", get(sources))
+        .route("/v1/replication/audit", get(audit_reports))
         .route("/v1/replication/peers", get(list_peers).post(add_peer))
         .route(
             "/v1/replication/peers/{name}",
@@ -258,6 +261,7 @@ impl Admin {
             status_of(self.watchdog.as_ref()),
             status_of(self.delivery.as_ref()),
             status_of(self.backfill.as_ref()),
+            status_of(self.audit.as_ref()),
         ]
     }
 
@@ -272,6 +276,7 @@ impl Admin {
             "watchdog" => self.watchdog.control(),
             "alert-delivery" => self.delivery.control(),
             "replication-backfill" => self.backfill.control(),
+            "replication-audit" => self.audit.control(),
             _ => return None,
         })
     }

@@ -208,6 +208,16 @@ pub(super) async fn replication_status(
     Ok(Json(list.into_iter().map(wire::peer_status).collect()))
 }
 
+/// Every rule's last replication audit (and the one in progress).
+pub(super) async fn audit_reports(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<Vec<api::replication::AuditReport>>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let list = admin.node.replication_audits().await?;
+    Ok(Json(list.into_iter().map(wire::audit_report).collect()))
+}
+
 /// The sources replicating here, as their last heartbeats said.
 pub(super) async fn sources(
     State(admin): State<Admin>,

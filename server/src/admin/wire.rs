@@ -704,3 +704,44 @@ pub(super) fn writer_epoch(
         }),
     }
 }
+
+pub(super) fn audit_report(
+    r: stele::background::replication_audit::AuditReport,
+) -> api::replication::AuditReport {
+    use stele::background::replication_audit::Finding;
+    let stele::background::replication_audit::AuditReport {
+        bucket,
+        rule,
+        peer,
+        started,
+        finished,
+        after,
+        checked,
+        missing,
+        mismatched,
+        named,
+    } = r;
+    api::replication::AuditReport {
+        bucket,
+        rule,
+        peer,
+        started: started.map(time),
+        finished: finished.map(time),
+        running: after.is_some(),
+        checked,
+        missing,
+        mismatched,
+        named: named
+            .into_iter()
+            .map(|(k, v, f)| api::replication::AuditFinding {
+                key: k.into(),
+                version_id: v.to_string(),
+                finding: match f {
+                    Finding::Missing => "missing",
+                    Finding::Mismatched => "mismatched",
+                }
+                .into(),
+            })
+            .collect(),
+    }
+}

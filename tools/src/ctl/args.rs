@@ -319,6 +319,14 @@ pub enum ReplicationCommand {
     /// A bucket's side in its replicated pair: primary, replica or unpaired, its writer
     /// epoch, and why.
     Epoch { bucket: String },
+    /// Each rule's last replication audit (the peer asked whether it holds every version
+    /// it acknowledged; missing ones are sent again, different ones named).
+    Audit {
+        /// Start an audit now (it runs in the background; run this again without --run
+        /// to see it).
+        #[arg(long)]
+        run: bool,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]

@@ -132,6 +132,35 @@ impl Ctx {
                     Ok(())
                 })
             }
+            ReplicationCommand::Audit { run } => {
+                if run {
+                    self.client.post("/v1/workers/replication-audit/run")?;
+                    out!("replication audit started");
+                    return Ok(());
+                }
+                let r = self.client.get("/v1/replication/audit")?;
+                self.show(&r, |list: &Vec<stele_api::replication::AuditReport>| {
+                    if list.is_empty() {
+                        out!("no audit has run yet (stelectl replication audit --run)");
+                    }
+                    for a in list {
+                        out!(
+                            "{} rule {} -> {}: {}{} checked, {} missing (sent again), {} mismatched",
+                            a.bucket,
+                            a.rule,
+                            a.peer,
+                            if a.running { "running, " } else { "" },
+                            a.checked,
+                            a.missing,
+                            a.mismatched
+                        );
+                        for f in &a.named {
+                            out!("  {} {} {}", f.finding, f.key, f.version_id);
+                        }
+                    }
+                    Ok(())
+                })
+            }
             ReplicationCommand::Retry { peer } => {
                 let r = self.client.post(&format!("{}/retry", peer_path(&peer)))?;
                 self.show(&r, |v: &Retried| {
