@@ -378,6 +378,7 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
                 let state = meta.lock(bucket, key, version_id)?;
                 lock::may_remove(&v, &state, c.now.earliest, *bypass)?;
                 b.remove_version(bucket, key, version_id);
+                crate::replication::log::forget_version(meta, &mut b, bucket, key, version_id)?;
                 Outcome::Removed(Some(v))
             }
         },
@@ -412,10 +413,12 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
                 // A peer's join is not sent back; a client's change is, whoever wrote
                 // the version (a promoted replica's own changes replicate), except on a
                 // replica (a fenced old primary's local hold stays local).
-                if next != current
-                    && !matches!(change, LockChange::Join(_))
-                    && crate::replication::writable(meta, bucket).is_ok()
-                {
+                let replica = match crate::replication::writable(meta, bucket) {
+                    Ok(()) => false,
+                    Err(ReplicationError::ReadOnlyReplica { .. }) => true,
+                    Err(e) => return Err(e.into()),
+                };
+                if next != current && !matches!(change, LockChange::Join(_)) && !replica {
                     crate::replication::log::record(
                         meta,
                         &mut b,

@@ -436,6 +436,10 @@ pub struct AuditReport {
     pub finished: Option<Timestamp>,
     /// A pass is in progress (the counts are its own so far).
     pub running: bool,
+    /// Why the last pass over the rule stopped short (the peer could not be asked), if
+    /// it did.
+    #[serde(default)]
+    pub error: Option<String>,
     /// Versions asked about.
     pub checked: u64,
     /// Not on the peer: queued again (the sender sends them).

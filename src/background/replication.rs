@@ -866,7 +866,7 @@ impl Sender {
                 }
                 let op = ReplicaOp::Tags {
                     version_id: e.version_id,
-                    tags: self.local_tags(e).await,
+                    tags: self.local_tags(e).await?,
                 };
                 let epoch = sender_epoch(&self.store, &e.bucket);
                 match self
@@ -874,8 +874,16 @@ impl Sender {
                     .send(&e.target, &e.key, &op, epoch, None)
                     .await
                 {
-                    // The version is not on the peer yet: send it whole, with its tags.
-                    Err(SendError::NotYet(_)) => self.ship_version(e, limit).await,
+                    // The version is not on the peer yet: send it whole, then the tags
+                    // again (its own entry, in flight, may have carried older ones).
+                    Err(SendError::NotYet(_)) => {
+                        let (bytes, _) = self.ship_version(e, limit).await?;
+                        let r = self
+                            .transport
+                            .send(&e.target, &e.key, &op, epoch, None)
+                            .await?;
+                        Ok((bytes, r))
+                    }
                     r => Ok((0, r?)),
                 }
             }
@@ -928,7 +936,7 @@ impl Sender {
             Some(p) => p,
             None => self.digest_parts(e, &record).await?,
         };
-        let tags = self.local_tags(e).await;
+        let tags = self.local_tags(e).await?;
         let rv = ReplicaVersion {
             version_id: record.version_id,
             created: record.created,
@@ -1102,15 +1110,16 @@ impl Sender {
         }
     }
 
-    async fn local_tags(&self, e: &LogEntry) -> Vec<(String, String)> {
+    async fn local_tags(&self, e: &LogEntry) -> Result<Vec<(String, String)>, SendError> {
         let store = self.store.clone();
         let (b, k, v) = (e.bucket.clone(), e.key.clone(), e.version_id);
-        tokio::task::spawn_blocking(move || store.meta().tags(&b, &k, &v))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|t| t.tags)
-            .unwrap_or_default()
+        match tokio::task::spawn_blocking(move || store.meta().tags(&b, &k, &v)).await {
+            Ok(Ok(t)) => Ok(t.tags),
+            // Never an empty set for one that could not be read: it would wipe the
+            // replica's.
+            Ok(Err(err)) => Err(SendError::Local(format!("local tags: {err}"))),
+            Err(err) => Err(SendError::Local(format!("local tags: {err}"))),
+        }
     }
 
     /// The parts' digests of a version written before they were kept: one verified read.

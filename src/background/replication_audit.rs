@@ -5,10 +5,13 @@
 //! holds with other bytes is named and alerted, never overwritten (the receiver would
 //! refuse it anyway).
 //!
-//! Only versions the peer acknowledged are checked (their index says COMPLETED): a
-//! version still in the log, or never selected by a rule, is not expected there yet.
-//! One rule at a time, in key order, from a checkpoint (the node family), throttled to
-//! [`PROBES_PER_SEC`] questions a second; its report is kept per rule.
+//! Only versions this peer acknowledged are checked (`log::acknowledged_by`): a version
+//! still in the log, or never selected by a rule, is not expected there yet. One rule at a
+//! time, in key order, from a checkpoint (its report, in the node family), throttled to
+//! [`PROBES_PER_SEC`] questions a second. A rule is due when its last audit finished a
+//! period ago (so restarts neither skip nor repeat one), when one was cut short, or on
+//! request ([`AuditWorker::request`]); the worker looks every minute. A peer that cannot
+//! be asked is noted in its rule's report and the others go on.
 //!
 //! Not yet: digests of key ranges, which would spare one HEAD per version when a range
 //! matches.
@@ -21,10 +24,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::alert::{Alert, Alerts};
+use crate::background::backfill::QUEUE_CAP;
 use crate::background::replication::{Held, Transport};
 use crate::background::runner::{Control, PassEnd, PassWorker};
 use crate::meta::{MetaError, Origin, Record, VersionKind};
-use crate::replication::log::{EntryClass, LogEntry, LogOp, SourceStatus};
+use crate::replication::log::{EntryClass, LogEntry, LogOp};
 use crate::replication::{ReplicationChange, ReplicationRule};
 use crate::store::Store;
 use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
@@ -69,6 +73,8 @@ pub struct AuditReport {
     pub mismatched: u64,
     /// The first [`NAMED_MAX`] found: key, version id, finding.
     pub named: Vec<(ObjectKey, VersionId, Finding)>,
+    /// Why the last pass over the rule stopped short, if it did.
+    pub error: Option<String>,
 }
 
 impl Record for AuditReport {
@@ -101,14 +107,18 @@ pub fn reports(meta: &crate::meta::Meta) -> Result<Vec<AuditReport>, MetaError> 
 /// A peer's transport by its name (the running senders'), `None` when it has none.
 pub type TransportOf = Arc<dyn Fn(&str) -> Option<Arc<dyn Transport>> + Send + Sync>;
 
+/// How often the worker looks for due rules.
+const LOOK_EVERY: Duration = Duration::from_secs(60);
+
 /// The replication audit worker.
 pub struct AuditWorker {
     store: Store,
     alerts: Option<Arc<Alerts>>,
     control: Control,
-    interval: Duration,
+    period: Duration,
     transports: TransportOf,
     runtime: tokio::runtime::Handle,
+    requested: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for AuditWorker {
@@ -118,12 +128,12 @@ impl std::fmt::Debug for AuditWorker {
 }
 
 impl AuditWorker {
-    /// A worker that audits every rule every `interval`, asking peers through
+    /// A worker that audits every rule once a `period`, asking peers through
     /// `transports`, their futures run on `runtime`.
     pub fn new(
         store: Store,
         alerts: Option<Arc<Alerts>>,
-        interval: Duration,
+        period: Duration,
         transports: TransportOf,
         runtime: tokio::runtime::Handle,
     ) -> Self {
@@ -131,10 +141,29 @@ impl AuditWorker {
             store,
             alerts,
             control: Control::default(),
-            interval,
+            period,
             transports,
             runtime,
+            requested: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Audits every rule now, due or not.
+    pub fn request(&self) {
+        self.requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.control.run_now();
+    }
+
+    /// Whether `rule`'s audit is due: never done, cut short, a period old, or requested.
+    fn due(&self, last: Option<&AuditReport>, forced: bool, now: Timestamp) -> bool {
+        let Some(r) = last else { return true };
+        if forced || r.after.is_some() {
+            return true;
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let period = self.period.as_micros() as i64;
+        r.finished.is_none_or(|f| now.0 - f.0 >= period)
     }
 
     fn load(&self, bucket: &BucketName, rule: &str) -> Option<AuditReport> {
@@ -148,20 +177,39 @@ impl AuditWorker {
     }
 
     fn one_pass(&self, stop: &watch::Receiver<bool>) -> PassEnd {
+        let forced = self
+            .requested
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
         let rules = match crate::replication::all_rules(self.store.meta()) {
             Ok(r) => r,
             Err(e) => return PassEnd::Failed(e.to_string()),
         };
+        let now = self.store.clock().now();
+        let mut failed = Vec::new();
         for (bucket, cfg) in rules {
             for rule in cfg.rules.iter().filter(|r| r.enabled) {
+                if !self.due(self.load(&bucket, &rule.id).as_ref(), forced, now) {
+                    continue;
+                }
                 match self.audit_rule(&bucket, rule, stop) {
                     Ok(true) => {}
                     Ok(false) => return PassEnd::Stopped,
-                    Err(e) => return PassEnd::Failed(e),
+                    Err(e) => {
+                        // Noted in the rule's report; the other rules go on.
+                        if let Some(mut r) = self.load(&bucket, &rule.id) {
+                            r.error = Some(e.clone());
+                            let _ = self.save(&bucket, &r);
+                        }
+                        failed.push(format!("{bucket}/{}: {e}", rule.id));
+                    }
                 }
             }
         }
-        PassEnd::Finished
+        if failed.is_empty() {
+            PassEnd::Finished
+        } else {
+            PassEnd::Failed(failed.join("; "))
+        }
     }
 
     /// Audits one rule to its end (from its checkpoint); `Ok(false)` when stopped first.
@@ -177,11 +225,19 @@ impl AuditWorker {
             return Ok(true);
         };
         let Some(transport) = (self.transports)(&rule.peer) else {
-            // No sender for it (yet): the next pass asks.
-            return Ok(true);
+            return Err(format!("no sender runs for peer {}", rule.peer));
         };
+        // A target the peer cannot show would make every version look missing.
+        self.runtime
+            .block_on(transport.bucket(&rule.target_bucket))
+            .map_err(|e| format!("peer {}: {e}", rule.peer))?;
         let now = self.store.clock().now();
-        let mut rep = match self.load(bucket, &rule.id) {
+        let last = self.load(bucket, &rule.id);
+        let alerted = last
+            .as_ref()
+            .filter(|l| l.after.is_none())
+            .map_or(0, |l| l.mismatched);
+        let mut rep = match last {
             // A pass cut short goes on where it was.
             Some(r) if r.after.is_some() && r.peer == rule.peer => r,
             last => AuditReport {
@@ -193,11 +249,13 @@ impl AuditWorker {
                 ..AuditReport::default()
             },
         };
+        rep.error = None;
         loop {
             if self.control.should_stop(stop) {
                 return Ok(false);
             }
-            let (batch, last, ended) = self.next_batch(bucket, rule, rep.after.as_ref())?;
+            let (batch, last, ended) =
+                self.next_batch(bucket, rule, peer.id, rep.after.as_ref())?;
             let mut requeue = Vec::new();
             for (key, vid, etag, size) in batch {
                 let began = Instant::now();
@@ -241,6 +299,16 @@ impl AuditWorker {
                 }
             }
             if !requeue.is_empty() {
+                // Wait for the sender rather than fill the log.
+                while crate::replication::log::backfill_waiting(meta, peer.id, QUEUE_CAP)
+                    .map_err(|e| e.to_string())?
+                    >= QUEUE_CAP
+                {
+                    if self.control.should_stop(stop) {
+                        return Ok(false);
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
                 self.store
                     .change_replication(ReplicationChange::Backfill {
                         peer: peer.id,
@@ -256,7 +324,9 @@ impl AuditWorker {
                 rep.finished = Some(self.store.clock().now());
                 tracing::info!(%bucket, rule = %rule.id, peer = %rule.peer, checked = rep.checked,
                     missing = rep.missing, mismatched = rep.mismatched, "replication audit done");
-                if (rep.missing > 0 || rep.mismatched > 0)
+                // Missing versions are sent again, so each is news; a mismatch stays
+                // until an administrator acts: alerted when there are more than before.
+                if (rep.missing > 0 || rep.mismatched > alerted)
                     && let Some(a) = &self.alerts
                 {
                     a.raise(Alert::ReplicationAudit {
@@ -283,6 +353,7 @@ impl AuditWorker {
         &self,
         bucket: &BucketName,
         rule: &ReplicationRule,
+        peer: u32,
         after: Option<&(ObjectKey, VersionId)>,
     ) -> Result<
         (
@@ -321,11 +392,10 @@ impl AuditWorker {
             if v.kind != VersionKind::Object || v.origin != Origin::Client {
                 return ControlFlow::Continue(());
             }
-            match crate::replication::log::version_status(meta, bucket, &key, &v.version_id) {
-                Ok(Some(SourceStatus::Completed)) => {
-                    out.push((key, v.version_id, v.etag.clone(), v.size));
-                }
-                Ok(_) => {}
+            match crate::replication::log::acknowledged_by(meta, bucket, &key, &v.version_id, peer)
+            {
+                Ok(true) => out.push((key, v.version_id, v.etag.clone(), v.size)),
+                Ok(false) => {}
                 Err(e) => {
                     failed = Some(e);
                     return ControlFlow::Break(());
@@ -361,7 +431,23 @@ impl PassWorker for AuditWorker {
     }
 
     fn interval(&self) -> Duration {
-        self.interval
+        LOOK_EVERY.min(self.period)
+    }
+
+    fn pass_at_start(&self) -> bool {
+        true
+    }
+
+    fn clear_checkpoint(&self) {
+        // A cancelled pass is forgotten: the next starts its rules from their first key.
+        if let Ok(list) = reports(self.store.meta()) {
+            for mut r in list.into_iter().filter(|r| r.after.is_some()) {
+                r.after = None;
+                if let Ok(b) = BucketName::new(r.bucket.clone()) {
+                    let _ = self.save(&b, &r);
+                }
+            }
+        }
     }
 
     fn pass(&self, _resume: Option<()>, stop: &watch::Receiver<bool>) -> PassEnd {

@@ -23,9 +23,12 @@ where
     S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
 {
     use futures::StreamExt;
-    let bad = || StoreError::ReplicaNotAccepted {
-        bucket: bucket.clone(),
-        reason: "the assembly record is malformed, too large or of another version",
+    // As a body damaged on the way: the sender sends it again.
+    let _ = bucket;
+    let bad = || StoreError::ReplicaDigest {
+        part: 0,
+        expected: format!("the assembly record of version {version_id}"),
+        computed: "a malformed or oversized record, or another version's".into(),
     };
     let mut buf = Vec::new();
     while let Some(chunk) = body.next().await {

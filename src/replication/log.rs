@@ -229,7 +229,8 @@ pub fn version_status(
     let vk = crate::meta::keys::version_key(bucket, key, version_id);
     let mut prefix = vec![b'V'];
     prefix.extend_from_slice(&vk);
-    let waiting = meta.replog_scan(&prefix, &prefix, usize::MAX)?;
+    // A handful of entries per version at most; a bound keeps a read cheap whatever.
+    let waiting = meta.replog_scan(&prefix, &prefix, 64)?;
     if waiting.iter().any(|(_, v)| v.first() == Some(&1)) {
         return Ok(Some(SourceStatus::Failed));
     }
@@ -238,6 +239,51 @@ pub fn version_status(
     }
     prefix[0] = b'C';
     Ok((!meta.replog_scan(&prefix, &prefix, 1)?.is_empty()).then_some(SourceStatus::Completed))
+}
+
+/// Whether `peer` acknowledged a change of the version and has none waiting: what the
+/// audit expects it to hold.
+///
+/// # Errors
+/// A read failure.
+pub fn acknowledged_by(
+    meta: &Meta,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    version_id: &VersionId,
+    peer: u32,
+) -> Result<bool, MetaError> {
+    let vk = crate::meta::keys::version_key(bucket, key, version_id);
+    let mut done = vec![b'C'];
+    done.extend_from_slice(&vk);
+    done.extend_from_slice(&peer.to_be_bytes());
+    if meta.replog_get(&done)?.is_none() {
+        return Ok(false);
+    }
+    let mut waiting = vec![b'V'];
+    waiting.extend_from_slice(&vk);
+    waiting.extend_from_slice(&peer.to_be_bytes());
+    Ok(meta.replog_scan(&waiting, &waiting, 1)?.is_empty())
+}
+
+/// Drops a removed version's completion markers (its waiting entries keep their index
+/// until they are acknowledged or the peer is dropped): nothing is left of it here.
+///
+/// # Errors
+/// A read failure.
+pub(crate) fn forget_version(
+    meta: &Meta,
+    b: &mut Batch,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    version_id: &VersionId,
+) -> Result<(), MetaError> {
+    let mut prefix = vec![b'C'];
+    prefix.extend_from_slice(&crate::meta::keys::version_key(bucket, key, version_id));
+    for (k, _) in meta.replog_scan(&prefix, &prefix, usize::MAX)? {
+        b.replog_delete(k);
+    }
+    Ok(())
 }
 
 /// The peer acknowledged entry `seq`: it leaves the log, its index with it, and its

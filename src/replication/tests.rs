@@ -901,8 +901,21 @@ fn tag_changes_are_logged_and_a_replica_takes_the_sources_tags() {
         )
         .expect("tags");
     assert_eq!(ops(&s.store, peer), vec![(LogOp::Tags, "k".to_owned())]);
-    // On a replica: the source's tags replace its own.
+    // On a replica: the source's tags replace its own. `dst` replicates too, so a change
+    // a peer makes there would be logged if it were taken for a client's.
     let dst = b("dst");
+    s.store
+        .change_replication(ReplicationChange::SetRules {
+            bucket: dst.clone(),
+            rules: Some(BucketReplication {
+                bucket: dst.clone(),
+                rules: vec![ReplicationRule {
+                    target_bucket: b("src"),
+                    ..rule("", false)
+                }],
+            }),
+        })
+        .expect("rules on dst");
     let rvid = VersionId::generate(T0);
     rt.block_on(s.store.put_replica(
         &dst,

@@ -388,6 +388,7 @@ fn current() -> Vec<(&'static str, String)> {
                 VersionId([7; 16]),
                 crate::background::replication_audit::Finding::Missing,
             )],
+            error: Some("e".into()),
         }),
         entry(crate::replication::ReplicaOp::Version(Box::new(
             crate::replication::ReplicaVersion {
@@ -498,7 +499,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "replication-audit",
-        "0103626b740172016201800101820101016b0606060606060606060606060606060603010101016b0707070707070707070707070707070700",
+        "0103626b740172016201800101820101016b0606060606060606060606060606060603010101016b0707070707070707070707070707070700010165",
     ),
     (
         "replication-request",

@@ -421,7 +421,8 @@ fn a_cancelled_scrub_is_forgotten_and_workers_report_their_status() {
             "drill",
             "watchdog",
             "alert-delivery",
-            "replication-backfill"
+            "replication-backfill",
+            "replication-audit"
         ],
         "{w}"
     );

@@ -122,6 +122,7 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/replication", get(replication_status))
         .route("/v1/replication/sources", get(sources))
         .route("/v1/replication/audit", get(audit_reports))
+        .route("/v1/replication/audit/run", post(audit_run))
         .route("/v1/replication/peers", get(list_peers).post(add_peer))
         .route(
             "/v1/replication/peers/{name}",

@@ -218,6 +218,16 @@ pub(super) async fn audit_reports(
     Ok(Json(list.into_iter().map(wire::audit_report).collect()))
 }
 
+/// Audits every rule now, due or not (in the background).
+pub(super) async fn audit_run(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<StatusCode, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
+    admin.audit.request();
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// The sources replicating here, as their last heartbeats said.
 pub(super) async fn sources(
     State(admin): State<Admin>,

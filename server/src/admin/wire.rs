@@ -720,6 +720,7 @@ pub(super) fn audit_report(
         missing,
         mismatched,
         named,
+        error,
     } = r;
     api::replication::AuditReport {
         bucket,
@@ -728,6 +729,7 @@ pub(super) fn audit_report(
         started: started.map(time),
         finished: finished.map(time),
         running: after.is_some(),
+        error,
         checked,
         missing,
         mismatched,

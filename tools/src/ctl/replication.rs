@@ -134,7 +134,7 @@ impl Ctx {
             }
             ReplicationCommand::Audit { run } => {
                 if run {
-                    self.client.post("/v1/workers/replication-audit/run")?;
+                    self.client.post("/v1/replication/audit/run")?;
                     out!("replication audit started");
                     return Ok(());
                 }
@@ -154,6 +154,9 @@ impl Ctx {
                             a.missing,
                             a.mismatched
                         );
+                        if let Some(e) = &a.error {
+                            out!("  stopped short: {e}");
+                        }
                         for f in &a.named {
                             out!("  {} {} {}", f.finding, f.key, f.version_id);
                         }
