@@ -102,6 +102,25 @@ fn refusal(r: &S3Response) -> SendError {
     }
 }
 
+/// The PUT carrying `op` for `key` in `target`, with the source bucket's `epoch`.
+fn replication_request(
+    target: &BucketName,
+    key: &ObjectKey,
+    op: &ReplicaOp,
+    epoch: SenderEpoch,
+) -> Result<S3Request, SendError> {
+    let encoded = op
+        .encode()
+        .map_err(|e| SendError::Permanent(DeadReason::Other, e.to_string()))?;
+    Ok(S3Request::new(http::Method::PUT, target.as_str())
+        .with_key(key.as_str())
+        .with_header(
+            HEADER,
+            base64::engine::general_purpose::STANDARD.encode(encoded),
+        )
+        .with_header(EPOCH_HEADER, epoch.header()))
+}
+
 impl Transport for HttpsTransport {
     fn send<'a>(
         &'a self,
@@ -112,16 +131,7 @@ impl Transport for HttpsTransport {
         body: Option<(BodyStream, u64)>,
     ) -> BoxFuture<'a, Result<ReplicaResult, SendError>> {
         Box::pin(async move {
-            let encoded = op
-                .encode()
-                .map_err(|e| SendError::Permanent(DeadReason::Other, e.to_string()))?;
-            let req = S3Request::new(http::Method::PUT, target.as_str())
-                .with_key(key.as_str())
-                .with_header(
-                    HEADER,
-                    base64::engine::general_purpose::STANDARD.encode(encoded),
-                )
-                .with_header(EPOCH_HEADER, epoch.header());
+            let req = replication_request(target, key, op, epoch)?;
             let size = body.as_ref().map_or(0, |(_, n)| *n);
             let sent = match body {
                 Some((stream, len)) => {
@@ -200,17 +210,7 @@ impl Transport for HttpsTransport {
         epoch: SenderEpoch,
     ) -> BoxFuture<'a, Result<Option<Vec<u16>>, SendError>> {
         Box::pin(async move {
-            let op = ReplicaOp::Staged { version_id };
-            let encoded = op
-                .encode()
-                .map_err(|e| SendError::Permanent(DeadReason::Other, e.to_string()))?;
-            let req = S3Request::new(http::Method::PUT, target.as_str())
-                .with_key(key.as_str())
-                .with_header(
-                    HEADER,
-                    base64::engine::general_purpose::STANDARD.encode(encoded),
-                )
-                .with_header(EPOCH_HEADER, epoch.header());
+            let req = replication_request(target, key, &ReplicaOp::Staged { version_id }, epoch)?;
             let resp = match tokio::time::timeout(deadline(0), self.client.send(req)).await {
                 Err(_) => return Err(SendError::Transient("no answer".into())),
                 Ok(Err(e)) => return Err(transport_error(&e)),

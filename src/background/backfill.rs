@@ -240,33 +240,16 @@ impl BackfillWorker {
         rule: &ReplicationRule,
         after: Option<&(ObjectKey, VersionId)>,
     ) -> Result<(Vec<LogEntry>, u64, Option<(ObjectKey, VersionId)>, bool), String> {
-        let from = match after {
-            Some((k, _)) if k.as_str() > rule.prefix.as_str() => k.as_str().to_owned(),
-            _ => rule.prefix.clone(),
-        };
         let mut entries = Vec::new();
         let mut scanned = 0u64;
-        let mut last = None;
-        let mut ended = true;
         let now = self.store.clock().now();
-        self.store
-            .meta()
-            .scan_versions(bucket, &from, |key, v| {
-                if !key.as_str().starts_with(&rule.prefix) {
-                    return ControlFlow::Break(());
-                }
-                // Versions of a key come newest first: those at or above the last one
-                // queued were handled.
-                if let Some((k, vid)) = after
-                    && *k == key
-                    && v.version_id >= *vid
-                {
-                    return ControlFlow::Continue(());
-                }
-                if scanned as usize >= BATCH {
-                    ended = false;
-                    return ControlFlow::Break(());
-                }
+        let (last, ended) = walk_rule(
+            self.store.meta(),
+            bucket,
+            &rule.prefix,
+            after,
+            BATCH,
+            |key, v| {
                 scanned += 1;
                 let op = match v.kind {
                     VersionKind::Object => Some(LogOp::Version),
@@ -286,11 +269,63 @@ impl BackfillWorker {
                         rule: rule.id.clone(),
                     });
                 }
-                last = Some((key, v.version_id));
-                ControlFlow::Continue(())
-            })
-            .map_err(|e| e.to_string())?;
+                Ok(())
+            },
+        )
+        .map_err(|e| e.to_string())?;
         Ok((entries, scanned, last, ended))
+    }
+}
+
+/// Walks the versions of `bucket` under `prefix` after `after` (a key's versions come
+/// newest first: those at or above the last one handled are skipped), at most `limit`,
+/// calling `f` on each: (the last version looked at, whether the keys ended). The
+/// backfill and the audit walk rules this way from their checkpoints.
+///
+/// # Errors
+/// A metadata read, or `f`'s error (the walk stops there).
+#[allow(clippy::type_complexity)]
+pub(crate) fn walk_rule(
+    meta: &crate::meta::Meta,
+    bucket: &BucketName,
+    prefix: &str,
+    after: Option<&(ObjectKey, VersionId)>,
+    limit: usize,
+    mut f: impl FnMut(&ObjectKey, &crate::meta::VersionRecord) -> Result<(), MetaError>,
+) -> Result<(Option<(ObjectKey, VersionId)>, bool), MetaError> {
+    let from = match after {
+        Some((k, _)) if k.as_str() > prefix => k.as_str().to_owned(),
+        _ => prefix.to_owned(),
+    };
+    let mut looked = 0usize;
+    let mut last = None;
+    let mut ended = true;
+    let mut failed = None;
+    meta.scan_versions(bucket, &from, |key, v| {
+        if !key.as_str().starts_with(prefix) {
+            return ControlFlow::Break(());
+        }
+        if let Some((k, vid)) = after
+            && *k == key
+            && v.version_id >= *vid
+        {
+            return ControlFlow::Continue(());
+        }
+        if looked >= limit {
+            ended = false;
+            return ControlFlow::Break(());
+        }
+        looked += 1;
+        if let Err(e) = f(&key, &v) {
+            failed = Some(e);
+            return ControlFlow::Break(());
+        }
+        last = Some((key, v.version_id));
+        ControlFlow::Continue(())
+    })?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok((last, ended)),
     }
 }
 

@@ -16,7 +16,6 @@
 //! Not yet: digests of key ranges, which would spare one HEAD per version when a range
 //! matches.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::alert::{Alert, Alerts};
-use crate::background::backfill::QUEUE_CAP;
+use crate::background::backfill::{QUEUE_CAP, walk_rule};
 use crate::background::replication::{Held, Transport};
 use crate::background::runner::{Control, PassEnd, PassWorker};
 use crate::meta::{MetaError, Origin, Record, VersionKind};
@@ -363,50 +362,18 @@ impl AuditWorker {
         ),
         String,
     > {
-        let from = match after {
-            Some((k, _)) if k.as_str() > rule.prefix.as_str() => k.as_str().to_owned(),
-            _ => rule.prefix.clone(),
-        };
         let meta = self.store.meta();
         let mut out = Vec::new();
-        let mut looked = 0usize;
-        let mut last = None;
-        let mut ended = true;
-        let mut failed: Option<MetaError> = None;
-        meta.scan_versions(bucket, &from, |key, v| {
-            if !key.as_str().starts_with(&rule.prefix) {
-                return ControlFlow::Break(());
-            }
-            if let Some((k, vid)) = after
-                && *k == key
-                && v.version_id >= *vid
+        let (last, ended) = walk_rule(meta, bucket, &rule.prefix, after, BATCH, |key, v| {
+            if v.kind == VersionKind::Object
+                && v.origin == Origin::Client
+                && crate::replication::log::acknowledged_by(meta, bucket, key, &v.version_id, peer)?
             {
-                return ControlFlow::Continue(());
+                out.push((key.clone(), v.version_id, v.etag.clone(), v.size));
             }
-            if looked >= BATCH {
-                ended = false;
-                return ControlFlow::Break(());
-            }
-            looked += 1;
-            last = Some((key.clone(), v.version_id));
-            if v.kind != VersionKind::Object || v.origin != Origin::Client {
-                return ControlFlow::Continue(());
-            }
-            match crate::replication::log::acknowledged_by(meta, bucket, &key, &v.version_id, peer)
-            {
-                Ok(true) => out.push((key, v.version_id, v.etag.clone(), v.size)),
-                Ok(false) => {}
-                Err(e) => {
-                    failed = Some(e);
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
+            Ok(())
         })
         .map_err(|e| e.to_string())?;
-        if let Some(e) = failed {
-            return Err(e.to_string());
-        }
         Ok((out, last, ended))
     }
 }

@@ -110,7 +110,8 @@ pub enum ReplicationChange {
         bucket: BucketName,
     },
     /// The peer answered `StaleEpoch` with `current`: the bucket turns into a replica
-    /// ([`epoch::fence`]). Answers [`ReplicationOutcome::Epoch`].
+    /// ([`epoch::fence`]). Answers [`ReplicationOutcome::Epoch`] when that changed it,
+    /// [`ReplicationOutcome::Done`] when it was fenced already.
     Fence {
         /// The source bucket.
         bucket: BucketName,
@@ -350,7 +351,21 @@ pub fn apply(
             let local = writer_epoch(meta, bucket)?;
             let is_source = rules(meta, bucket)?.is_some();
             match epoch::receive(local.as_ref(), *sender, is_source) {
-                Ok(None) => {}
+                // Its primary now sends with another key (a failback, a rotated key):
+                // that key's heartbeats tell the RPO at the next promotion.
+                Ok(None) => {
+                    if let Some(l) = local.filter(|l| {
+                        sender.role == epoch::Role::Primary
+                            && l.role == epoch::Role::Replica
+                            && l.source.as_deref() != Some(access_key.as_str())
+                    }) {
+                        let rec = epoch::WriterEpoch {
+                            source: Some(access_key.clone()),
+                            ..l
+                        };
+                        b.kv_put(Space::Replication, &epoch::epoch_key(bucket), rec.encode()?);
+                    }
+                }
                 Ok(Some((e, role, reason))) => {
                     let rec = epoch::WriterEpoch {
                         bucket: bucket.clone(),
@@ -414,12 +429,8 @@ pub fn apply(
         ReplicationChange::Fence { bucket, current } => {
             let local = writer_epoch(meta, bucket)?;
             match epoch::fence(local.as_ref(), *current) {
-                None => match local {
-                    Some(l) => Ok(ReplicationOutcome::Epoch(l)),
-                    None => Err(ReplicationError::NotPaired {
-                        bucket: bucket.clone(),
-                    }),
-                },
+                // Fenced already (a heartbeat and an entry both heard it): nothing new.
+                None => Ok(ReplicationOutcome::Done),
                 Some(e) => {
                     let rec = epoch::WriterEpoch {
                         bucket: bucket.clone(),

@@ -714,8 +714,21 @@ impl Store {
         self.bucket(bucket)?;
         let local = crate::replication::writer_epoch(&self.inner.meta, bucket)?;
         let is_source = crate::replication::rules(&self.inner.meta, bucket)?.is_some();
+        let new_source = local.as_ref().is_some_and(|l| {
+            sender.role == crate::replication::epoch::Role::Primary
+                && l.role == crate::replication::epoch::Role::Replica
+                && l.source.as_deref() != Some(access_key)
+        });
         match crate::replication::epoch::receive(local.as_ref(), sender, is_source) {
-            Ok(None) => Ok(()),
+            Ok(None) if !new_source => Ok(()),
+            // Its primary now sends with another key: kept (one commit, once).
+            Ok(None) => self
+                .change_replication(ReplicationChange::Receive {
+                    bucket: bucket.clone(),
+                    access_key: access_key.to_owned(),
+                    sender,
+                })
+                .map(|_| ()),
             Ok(Some((epoch, _, crate::replication::epoch::EpochReason::Demoted))) => {
                 tracing::warn!(%bucket, epoch, access_key, "the peer was promoted: this primary bucket becomes its read-only replica");
                 self.change_replication(ReplicationChange::Receive {

@@ -19,17 +19,7 @@ pub fn json(s: &str) -> serde_json::Value {
 /// Runs stelectl against `server`'s admin listener (pinned to its fingerprint when it
 /// serves TLS); its stdout, after checking it succeeded.
 pub fn ctl(server: &Server, args: &[&str]) -> String {
-    let mut cmd = Command::new(workspace_bin("stelectl"));
-    cmd.args(args)
-        .env("STELE_ADMIN_URL", &server.admin_url)
-        .env("STELE_ADMIN_KEY", ADMIN_KEY)
-        .env("STELE_ADMIN_SECRET", ADMIN_SECRET)
-        .env_remove("STELE_CA")
-        .env_remove("STELE_FINGERPRINT");
-    if let Some(fp) = &server.tls_fingerprint {
-        cmd.env("STELE_FINGERPRINT", fp);
-    }
-    let out = cmd.output().expect("stelectl");
+    let out = ctl_command(server, args).output().expect("stelectl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -39,8 +29,9 @@ pub fn ctl(server: &Server, args: &[&str]) -> String {
     text
 }
 
-/// Runs stelectl against `server` expecting it to fail; its stdout and stderr.
-pub fn ctl_fails(server: &Server, args: &[&str]) -> String {
+/// stelectl with `args` for `server`'s admin listener, with the test admin credential
+/// (pinned to its fingerprint when it serves TLS).
+fn ctl_command(server: &Server, args: &[&str]) -> Command {
     let mut cmd = Command::new(workspace_bin("stelectl"));
     cmd.args(args)
         .env("STELE_ADMIN_URL", &server.admin_url)
@@ -51,7 +42,12 @@ pub fn ctl_fails(server: &Server, args: &[&str]) -> String {
     if let Some(fp) = &server.tls_fingerprint {
         cmd.env("STELE_FINGERPRINT", fp);
     }
-    let out = cmd.output().expect("stelectl");
+    cmd
+}
+
+/// Runs stelectl against `server` expecting it to fail; its stdout and stderr.
+pub fn ctl_fails(server: &Server, args: &[&str]) -> String {
+    let out = ctl_command(server, args).output().expect("stelectl");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -425,5 +425,26 @@ fn failover_promotes_b_fences_a_and_failback_leaves_the_union() {
         std::fs::read(restored.join("two.bin")).expect("two"),
         data(300 << 10, 2)
     );
+    // Switch back: A, its new source's heartbeats on record, is promoted again (its
+    // realized RPO known), and B turns read-only at its next request.
+    wait_until("B's heartbeat on A", Duration::from_secs(30), || {
+        json(&ctl(&a, &["replication", "sources", "--json"]))
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    });
+    let text = ctl(&a, &["replication", "promote", "src"]);
+    assert!(
+        text.contains("promoted, writable here at epoch 2"),
+        "{text}"
+    );
+    let e = epoch(&a, "src");
+    assert!(!e["promotion"]["last_heard"].is_null(), "{e}");
+    wait_until("B demoted", Duration::from_secs(30), || {
+        epoch(&b.server, "replica")["role"] == "replica"
+    });
+    let (st, code, _) = put(&rt, &b.s3, "replica", "after-switch", b"no".to_vec());
+    assert_eq!((st, code.as_str()), (409, "InvalidBucketState"));
+    let (st, _, _) = put(&rt, &ca, "src", "after-switch", b"yes".to_vec());
+    assert_eq!(st, 200, "A takes writes again");
     relay.quit(Duration::from_secs(5));
 }
