@@ -905,18 +905,10 @@ impl Sender {
             .await
         {
             Ok(r) => r,
-            // Removed before it could be sent (an unprotected version deleted):
-            // there is nothing left to replicate.
-            Err(StoreError::NoSuchVersion { .. } | StoreError::NoSuchKey { .. }) => {
+            Err(err) => {
+                read_failure(err)?;
                 return Ok((0, ReplicaResult::Unchanged));
             }
-            Err(err @ (StoreError::Unreadable { .. } | StoreError::InlineCorrupt { .. })) => {
-                return Err(SendError::Permanent(
-                    DeadReason::WaitingRepair,
-                    err.to_string(),
-                ));
-            }
-            Err(err) => return Err(SendError::Local(format!("local read: {err}"))),
         };
         let record = read.record.clone();
         if record.kind != VersionKind::Object {
@@ -958,14 +950,7 @@ impl Sender {
         {
             return Ok(done);
         }
-        let failed = Arc::new(AtomicBool::new(false));
-        let body = Watched {
-            inner: read.body,
-            failed: failed.clone(),
-            limit: limit.clone(),
-            sleep: None,
-            held: None,
-        };
+        let (body, failed) = Watched::new(read.body, limit);
         let op = ReplicaOp::Version(Box::new(rv));
         let sent = self
             .transport
@@ -1036,25 +1021,12 @@ impl Sender {
                 .await
             {
                 Ok(r) => r,
-                Err(StoreError::NoSuchVersion { .. } | StoreError::NoSuchKey { .. }) => {
+                Err(err) => {
+                    read_failure(err)?;
                     return Ok(Some((sent, ReplicaResult::Unchanged)));
                 }
-                Err(err @ (StoreError::Unreadable { .. } | StoreError::InlineCorrupt { .. })) => {
-                    return Err(SendError::Permanent(
-                        DeadReason::WaitingRepair,
-                        err.to_string(),
-                    ));
-                }
-                Err(err) => return Err(SendError::Local(format!("local read: {err}"))),
             };
-            let failed = Arc::new(AtomicBool::new(false));
-            let body = Watched {
-                inner: read.body,
-                failed: failed.clone(),
-                limit: limit.clone(),
-                sleep: None,
-                held: None,
-            };
+            let (body, failed) = Watched::new(read.body, limit);
             let op = ReplicaOp::Part {
                 version_id: rv.version_id,
                 number,
@@ -1198,6 +1170,34 @@ struct Watched {
     limit: Arc<Mutex<TokenBucket>>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     held: Option<Bytes>,
+}
+
+impl Watched {
+    /// `inner` held to `limit`; the flag tells whether its read failed.
+    fn new(inner: crate::store::Body, limit: &Arc<Mutex<TokenBucket>>) -> (Self, Arc<AtomicBool>) {
+        let failed = Arc::new(AtomicBool::new(false));
+        let w = Self {
+            inner,
+            failed: failed.clone(),
+            limit: limit.clone(),
+            sleep: None,
+            held: None,
+        };
+        (w, failed)
+    }
+}
+
+/// How a failed local read of a version to send is answered: `Ok` when the version is
+/// gone (an unprotected version removed before it was sent: nothing left to replicate),
+/// parked `waiting_repair` when it cannot be read, a local error otherwise.
+fn read_failure(err: StoreError) -> Result<(), SendError> {
+    match err {
+        StoreError::NoSuchVersion { .. } | StoreError::NoSuchKey { .. } => Ok(()),
+        StoreError::Unreadable { .. } | StoreError::InlineCorrupt { .. } => Err(
+            SendError::Permanent(DeadReason::WaitingRepair, err.to_string()),
+        ),
+        err => Err(SendError::Local(format!("local read: {err}"))),
+    }
 }
 
 impl Stream for Watched {

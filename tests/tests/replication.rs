@@ -81,6 +81,20 @@ fn replicate_to_b(
     .map_err(|e| format!("{e:?}"))
 }
 
+/// B's own administrator removes a replica version (unlocked): B loses it.
+fn lose_on_b(rt: &tokio::runtime::Runtime, b: &Peer, key: &str, vid: &str) {
+    let r = rt
+        .block_on(
+            b.s3.send(
+                S3Request::new(http::Method::DELETE, "replica")
+                    .with_key(key)
+                    .with_query("versionId", vid),
+            ),
+        )
+        .expect("delete");
+    assert_eq!(r.status, 204, "{key}");
+}
+
 fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -767,16 +781,7 @@ fn a_backfill_sends_older_versions_and_a_resync_only_what_the_peer_lost() {
     let before = drained(&s.a, "b", Duration::from_secs(60));
     // B loses five versions (its own administrator deletes them: they have no lock).
     for (key, vid) in ledger.iter().take(5) {
-        let r = rt
-            .block_on(
-                s.b.s3.send(
-                    S3Request::new(http::Method::DELETE, "replica")
-                        .with_key(key)
-                        .with_query("versionId", vid),
-                ),
-            )
-            .expect("delete");
-        assert_eq!(r.status, 204, "{key}");
+        lose_on_b(&rt, &s.b, key, vid);
     }
     let (st, body) = s.a.admin("POST", "/v1/replication/peers/b/resync", None);
     assert_eq!(st, 200, "{body}");
@@ -825,17 +830,7 @@ fn the_audit_finds_what_the_peer_lost_and_sends_it_again() {
     }
     drained(&s.a, "b", Duration::from_secs(60));
     for i in [1, 4] {
-        let (key, vid) = &ledger[i];
-        let r = rt
-            .block_on(
-                s.b.s3.send(
-                    S3Request::new(http::Method::DELETE, "replica")
-                        .with_key(key)
-                        .with_query("versionId", vid),
-                ),
-            )
-            .expect("delete");
-        assert_eq!(r.status, 204, "{key}");
+        lose_on_b(&rt, &s.b, &ledger[i].0, &ledger[i].1);
     }
     ctl(&s.a, &["replication", "audit", "--run"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
