@@ -76,6 +76,17 @@ pub enum Alert {
         /// The disk's id, as `/v1/disks` shows it.
         disk: String,
     },
+    /// A bucket's usage reached 90% of its hard quota: writes past the quota will be
+    /// refused. Raised once each time the usage crosses the mark (and once after a
+    /// restart while it stays above).
+    QuotaNearlyFull {
+        /// The bucket.
+        bucket: String,
+        /// Its usage in bytes.
+        used_bytes: u64,
+        /// Its quota in bytes.
+        quota_bytes: u64,
+    },
     /// A scrub pass finished over every bucket; its totals. Not raised for a pass that
     /// stopped or failed.
     ScrubPassDone {

@@ -141,6 +141,15 @@ pub enum AuditEvent {
         /// Filed for approval, not yet done.
         pending: bool,
     },
+    /// A bucket's hard quota was set or removed.
+    BucketQuota {
+        /// Who changed it.
+        actor: String,
+        /// The bucket whose quota changed.
+        bucket: String,
+        /// The new quota in bytes; `None`: removed.
+        quota: Option<u64>,
+    },
     /// A privileged operation was filed for a second administrator's approval.
     ApprovalRequested {
         /// Who asked for it.

@@ -222,6 +222,10 @@ pub enum BucketChange {
         /// identities: a second administrator approved it).
         privileged: bool,
     },
+    /// The bucket's hard quota in bytes (`None` removes it). Lowering it below the usage
+    /// is allowed: nothing is removed, and writes that add bytes are refused until usage
+    /// falls below it. Appended last: the encodings of the variants above are unchanged.
+    Quota(Option<u64>),
 }
 
 /// A command with what the proposer adds: everything the applier must not compute
@@ -333,6 +337,20 @@ pub enum CommandError {
     /// A replication change was refused.
     #[error(transparent)]
     Replication(#[from] ReplicationError),
+    /// A client's write would take the bucket's usage past its quota (nothing written).
+    #[error(
+        "bucket {bucket}: the write needs {needed} bytes, the quota is {quota} and {used} are used"
+    )]
+    QuotaExceeded {
+        /// The bucket whose quota refused.
+        bucket: BucketName,
+        /// The quota, in bytes.
+        quota: u64,
+        /// The bucket's usage before the write, in bytes.
+        used: u64,
+        /// What the write adds, in bytes.
+        needed: u64,
+    },
     /// The log answered with an [`Outcome`] of another command's kind (see
     /// [`unexpected`]): a bug in the log, never a refusal.
     #[error("the log answered a command with {outcome}")]
@@ -358,6 +376,18 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
                 crate::replication::writable(meta, &v.bucket)?;
             }
             b = meta.commit_version_batch(&v.as_ref().as_new())?;
+            let replaced = match &v.replaces {
+                Some(id) => meta.version(&v.bucket, &v.key, id)?,
+                None => None,
+            };
+            account(
+                meta,
+                &mut b,
+                &v.bucket,
+                Some(&v.record),
+                replaced.as_ref(),
+                v.record.origin == Origin::Client,
+            )?;
             let op = match v.record.kind {
                 VersionKind::Object => LogOp::Version,
                 VersionKind::DeleteMarker => LogOp::DeleteMarker,
@@ -378,6 +408,7 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
                 let state = meta.lock(bucket, key, version_id)?;
                 lock::may_remove(&v, &state, c.now.earliest, *bypass)?;
                 b.remove_version(bucket, key, version_id);
+                account(meta, &mut b, bucket, None, Some(&v), false)?;
                 crate::replication::log::forget_version(meta, &mut b, bucket, key, version_id)?;
                 Outcome::Removed(Some(v))
             }
@@ -451,6 +482,21 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
             }
         },
         MetaCommand::CommitPart { upload, part } => {
+            // A part that alone would pass the quota is refused now rather than at
+            // Complete: the client stops sending parts that can never be kept.
+            let quota = meta.bucket(&upload.bucket)?.and_then(|r| r.quota);
+            let used = meta.usage(&upload.bucket)?;
+            if let Some(q) = quota
+                && part.size > 0
+                && used.bytes.saturating_add(part.size) > q
+            {
+                return Err(CommandError::QuotaExceeded {
+                    bucket: upload.bucket.clone(),
+                    quota: q,
+                    used: used.bytes,
+                    needed: part.size,
+                });
+            }
             let (batch, replaced) = meta.commit_part_batch(upload, part)?;
             b = batch;
             Outcome::PartCommitted(replaced)
@@ -478,6 +524,18 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
             let (batch, parts) = meta.finish_upload_batch(upload, finished, &used)?;
             b = batch;
             if let Some(v) = version {
+                let replaced = match &v.replaces {
+                    Some(id) => meta.version(&upload.bucket, &upload.key, id)?,
+                    None => None,
+                };
+                account(
+                    meta,
+                    &mut b,
+                    &upload.bucket,
+                    Some(&v.record),
+                    replaced.as_ref(),
+                    v.record.origin == Origin::Client,
+                )?;
                 crate::replication::log::record(
                     meta,
                     &mut b,
@@ -535,6 +593,37 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
     Ok((b, outcome))
 }
 
+/// Adjusts `bucket`'s usage in `b` for a version `added` and one `removed` (either may be
+/// absent or a delete marker). With `enforce` (a client's write), refuses a change that
+/// adds bytes and leaves the usage past the bucket's quota: a write that frees bytes, or
+/// replaces a version with a smaller one, always passes.
+fn account(
+    meta: &Meta,
+    b: &mut Batch,
+    bucket: &BucketName,
+    added: Option<&VersionRecord>,
+    removed: Option<&VersionRecord>,
+    enforce: bool,
+) -> Result<(), CommandError> {
+    let used = meta.usage(bucket)?;
+    let next = used.after(added, removed);
+    if enforce && next.bytes > used.bytes {
+        let quota = meta.bucket(bucket)?.and_then(|r| r.quota);
+        if let Some(q) = quota.filter(|_| next.exceeds(quota)) {
+            return Err(CommandError::QuotaExceeded {
+                bucket: bucket.clone(),
+                quota: q,
+                used: used.bytes,
+                needed: next.bytes - used.bytes,
+            });
+        }
+    }
+    if next != used {
+        b.set_usage(bucket, &next)?;
+    }
+    Ok(())
+}
+
 /// The rules of a bucket change, on the record as it is now.
 fn change_bucket(
     rec: &mut BucketRecord,
@@ -578,6 +667,10 @@ fn change_bucket(
             }
             rec.policy = policy.clone();
             Ok(how)
+        }
+        BucketChange::Quota(quota) => {
+            rec.quota = *quota;
+            Ok(PolicyChange::Tightens)
         }
     }
 }

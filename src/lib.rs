@@ -14,6 +14,7 @@
 //! - [`erasure`]: the Reed-Solomon codec (the only user of the crate) and stripe geometry.
 //! - [`identity`]: users, roles and grants, sealed access keys, the two-person rule.
 //! - [`lock`]: Object Lock's pure decisions and the retention clock.
+//! - [`sosapi`]: the two documents of Veeam's Smart Object Storage API, generated.
 //! - [`replication`]: peer sites, per-bucket replication rules, the durable replication
 //!   log written with each change, and what travels to a peer.
 //! - [`command`]: metadata check-then-writes as commands, applied by one deterministic
@@ -54,6 +55,7 @@ pub mod lock;
 pub mod meta;
 pub mod node;
 pub mod replication;
+pub mod sosapi;
 pub mod store;
 pub mod types;
 

@@ -35,3 +35,30 @@ pub struct Policy {
     /// What a write below `min_days` gets: `refuse` (refused) or `raise` (raised to it).
     pub below_min: String,
 }
+
+/// A bucket as `GET /v1/buckets` lists it, and its quota as `GET`/`PUT
+/// /v1/buckets/{bucket}/quota` answer it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSummary {
+    /// The bucket's name.
+    pub name: String,
+    /// Versioning: `Enabled`, `Suspended` or `Unversioned`.
+    pub versioning: String,
+    /// Object Lock is enabled.
+    pub object_lock: bool,
+    /// The hard quota in bytes; `null`: none.
+    pub quota_bytes: Option<u64>,
+    /// Bytes held: every object version, current or not (kept at commit time).
+    pub used_bytes: u64,
+    /// Object versions held (delete markers not counted).
+    pub objects: u64,
+}
+
+/// The body of `PUT /v1/buckets/{bucket}/quota`: the hard quota in bytes, `null` to
+/// remove it. Client writes that would take the bucket past it are refused (S3 403
+/// `QuotaExceeded`); lowering it below the usage removes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// The quota in bytes, or `null`.
+    pub quota_bytes: Option<u64>,
+}

@@ -1,8 +1,8 @@
 //! The watchdog: a worker that notices what nobody asked about — a disk going offline,
-//! online or full, a clock anomaly, a bucket whose backups stopped arriving — and raises
-//! the alert.
+//! online or full, a clock anomaly, a bucket whose backups stopped arriving, a bucket
+//! nearing its quota — and raises the alert.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ pub struct Watchdog {
     clock: SharedClock,
     disks: Mutex<HashMap<String, DiskState>>,
     anomalies: Mutex<u64>,
+    /// Buckets alerted as nearly full and still above the mark.
+    nearly_full: Mutex<HashSet<String>>,
     status: Mutex<WatchStatus>,
     control: Control,
     every: Duration,
@@ -54,6 +56,7 @@ impl Watchdog {
             clock,
             disks: Mutex::new(HashMap::new()),
             anomalies: Mutex::new(anomalies),
+            nearly_full: Mutex::new(HashSet::new()),
             status: Mutex::new(WatchStatus::default()),
             control: Control::default(),
             every: every.max(Duration::from_secs(1)),
@@ -69,6 +72,7 @@ impl Watchdog {
     pub fn check(&self) {
         self.check_disks();
         self.check_clock();
+        self.check_quotas();
         let overdue = self.check_freshness();
         if let Ok(mut s) = self.status.lock() {
             s.checks += 1;
@@ -105,6 +109,38 @@ impl Watchdog {
                 anomalies: st.anomalies,
                 step_micros: st.last_anomaly.map_or(0, |a| a.step_micros),
             });
+        }
+    }
+
+    /// Alerts each bucket whose usage crossed 90% of its quota since the last round.
+    fn check_quotas(&self) {
+        let Ok(buckets) = self.store.buckets() else {
+            return;
+        };
+        let Ok(mut alerted) = self.nearly_full.lock() else {
+            return;
+        };
+        for b in buckets {
+            let Some(quota) = b.quota else {
+                alerted.remove(b.name.as_str());
+                continue;
+            };
+            let Ok(used) = self.store.usage(&b.name) else {
+                continue;
+            };
+            let name = b.name.to_string();
+            // 90%, in integers: used / quota >= 9 / 10.
+            if u128::from(used.bytes) * 10 < u128::from(quota) * 9 {
+                alerted.remove(&name);
+                continue;
+            }
+            if alerted.insert(name.clone()) {
+                self.alerts.raise(Alert::QuotaNearlyFull {
+                    bucket: name,
+                    used_bytes: used.bytes,
+                    quota_bytes: quota,
+                });
+            }
         }
     }
 

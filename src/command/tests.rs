@@ -75,6 +75,7 @@ fn create_bucket(meta: &Meta) {
             object_lock: false,
             default_retention: None,
             policy: None,
+            quota: None,
         })
         .expect("bucket")
     );
@@ -567,4 +568,121 @@ mod identity {
         assert_eq!(Stamped::decode(&bytes).expect("decode"), c);
         assert_eq!(hex::encode(&bytes), "030601017501010a0a0a");
     }
+}
+
+fn sized(n: u8, size: u64) -> MetaCommand {
+    let mut c = commit(n, None);
+    if let MetaCommand::CommitVersion(v) = &mut c {
+        v.record.size = size;
+    }
+    c
+}
+
+fn quota(q: Option<u64>) -> Stamped {
+    at(
+        MetaCommand::UpdateBucket {
+            bucket: bucket(),
+            change: BucketChange::Quota(q),
+        },
+        T,
+    )
+}
+
+#[test]
+fn usage_follows_commits_and_removals_and_a_quota_refuses_what_would_pass_it() {
+    let meta = memory();
+    create_bucket(&meta);
+    let usage = |m: &Meta| m.usage(&bucket()).expect("usage");
+    run(&meta, &[at(sized(1, 600), T), at(sized(2, 300), T)]);
+    assert_eq!(
+        usage(&meta),
+        crate::meta::BucketUsage {
+            bytes: 900,
+            objects: 2
+        }
+    );
+    // A delete marker holds nothing.
+    let mut marker = commit(3, None);
+    if let MetaCommand::CommitVersion(v) = &mut marker {
+        v.record.kind = VersionKind::DeleteMarker;
+    }
+    run(&meta, &[at(marker, T)]);
+    assert_eq!(usage(&meta).objects, 2);
+
+    run(&meta, &[quota(Some(1000))]);
+    let before = meta.dump().expect("dump");
+    let out = run(&meta, &[at(sized(4, 101), T)]);
+    assert!(
+        out[0].starts_with("refused: bucket cmds: the write needs 101 bytes, the quota is 1000"),
+        "{out:?}"
+    );
+    assert_eq!(
+        meta.dump().expect("dump"),
+        before,
+        "a refused write changes nothing"
+    );
+    // Exactly at the quota passes.
+    let out = run(&meta, &[at(sized(4, 100), T)]);
+    assert_eq!(out[0], "Committed");
+    assert_eq!(usage(&meta).bytes, 1000);
+    // A peer's version is counted but never refused: the source's quota governed it.
+    let mut peer = sized(5, 50);
+    if let MetaCommand::CommitVersion(v) = &mut peer {
+        v.record.origin = crate::meta::Origin::Replica;
+    }
+    assert_eq!(run(&meta, &[at(peer, T)])[0], "Committed");
+    assert_eq!(usage(&meta).bytes, 1050);
+    // A removal frees bytes, and lowering the quota below usage removes nothing.
+    let remove = |n: u8| {
+        at(
+            MetaCommand::RemoveVersion {
+                bucket: bucket(),
+                key: key(),
+                version_id: VersionId([n; 16]),
+                bypass: false,
+            },
+            T,
+        )
+    };
+    run(&meta, &[remove(1), quota(Some(10))]);
+    assert_eq!(
+        usage(&meta),
+        crate::meta::BucketUsage {
+            bytes: 450,
+            objects: 3
+        }
+    );
+    assert!(run(&meta, &[at(sized(6, 1), T)])[0].starts_with("refused"));
+    // An empty object adds no bytes: not refused.
+    assert_eq!(run(&meta, &[at(sized(7, 0), T)])[0], "Committed");
+    run(&meta, &[quota(None)]);
+    assert_eq!(run(&meta, &[at(sized(8, 5000), T)])[0], "Committed");
+}
+
+#[test]
+fn a_part_that_alone_passes_the_quota_is_refused() {
+    let meta = memory();
+    create_bucket(&meta);
+    run(&meta, &[at(sized(1, 900), T), quota(Some(1000))]);
+    meta.put_upload(&upload()).expect("upload");
+    let part = |size: u64| PartRecord {
+        part_number: 1,
+        etag: "p".into(),
+        size,
+        created: T,
+        checksums: Vec::new(),
+        segment: None,
+        blake3: None,
+    };
+    let cmd = |size| {
+        at(
+            MetaCommand::CommitPart {
+                upload: Box::new(upload()),
+                part: Box::new(part(size)),
+            },
+            T,
+        )
+    };
+    assert!(run(&meta, &[cmd(101)])[0].starts_with("refused"));
+    assert!(run(&meta, &[cmd(100)])[0].starts_with("PartCommitted"));
 }

@@ -466,6 +466,7 @@ impl ShardStore for LocalDisk {
 
     fn status(&self) -> DiskStatus {
         let spec = &self.inner.spec;
+        let fs = rustix::fs::statvfs(&spec.path).ok();
         DiskStatus {
             id: spec.id.clone(),
             path: spec.path.clone(),
@@ -473,9 +474,9 @@ impl ShardStore for LocalDisk {
             site: spec.site.clone(),
             state: self.current_state(),
             uuid: self.uuid(),
-            free_bytes: rustix::fs::statvfs(&spec.path)
-                .ok()
-                .map(|v| v.f_bavail.saturating_mul(v.f_frsize)),
+            free_bytes: fs.as_ref().map(|v| v.f_bavail.saturating_mul(v.f_frsize)),
+            total_bytes: fs.as_ref().map(|v| v.f_blocks.saturating_mul(v.f_frsize)),
+            filesystem: rustix::fs::stat(&spec.path).ok().map(|st| st.st_dev),
         }
     }
 

@@ -232,6 +232,11 @@ pub struct DiskStatus {
     pub uuid: Option<DiskUuid>,
     /// Bytes free for the node's user on the disk's filesystem, if it can be read.
     pub free_bytes: Option<u64>,
+    /// The size of the disk's filesystem in bytes, if it can be read.
+    pub total_bytes: Option<u64>,
+    /// The filesystem's device id: disks on one filesystem share its bytes, so capacity
+    /// sums count each filesystem once.
+    pub filesystem: Option<u64>,
 }
 
 /// A place that holds shard files.

@@ -10,8 +10,10 @@ pub mod record;
 mod rocks;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 pub use engine::{KvEngine, MemoryEngine};
+pub use usage::BucketUsage;
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -575,10 +577,12 @@ fn repair_key(r: &RepairRecord) -> Vec<u8> {
 
 impl Meta {
     /// Opens (or creates) the RocksDB metadata store in `dir`, moving records an earlier
-    /// release kept elsewhere to their family (`MOVED`) in one synced batch.
+    /// release kept elsewhere to their family (`MOVED`) in one synced batch, and counting
+    /// the usage of buckets an earlier release wrote ([`BucketUsage`]).
     pub fn open(dir: &Path) -> Result<Self, MetaError> {
         let meta = Self::with_engine(Box::new(rocks::Rocks::open(dir)?));
         meta.move_old_records()?;
+        meta.count_missing_usage()?;
         Ok(meta)
     }
 
@@ -826,6 +830,9 @@ impl Meta {
             rec.name.as_str().as_bytes().to_vec(),
             rec.encode()?,
         );
+        // Recorded from the start: a bucket without counters is one an earlier release
+        // wrote, counted once at open.
+        b.set_usage(&rec.name, &BucketUsage::default())?;
         self.commit(b, true)?;
         Ok(true)
     }
@@ -1123,6 +1130,7 @@ impl Meta {
         b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
         b.delete(Cf::Cluster, lifecycle_key(name));
         b.delete(Cf::Cluster, activity_key(name));
+        b.drop_usage(name);
         self.commit(b, true)?;
         Ok(true)
     }

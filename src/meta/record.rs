@@ -93,11 +93,15 @@ pub struct BucketRecord {
     pub default_retention: Option<DefaultRetention>,
     /// The administrator's bounds on retention in this bucket (format 2 on).
     pub policy: Option<RetentionPolicy>,
+    /// The hard quota in bytes: client writes that would take the bucket's usage
+    /// ([`crate::meta::BucketUsage`]) past it are refused. `None`: no quota. Format 3 on.
+    pub quota: Option<u64>,
 }
 
 impl Record for BucketRecord {
     const NAME: &'static str = "bucket";
-    const FORMAT: u8 = 2;
+    // 3: the quota.
+    const FORMAT: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
         match version {
@@ -109,11 +113,34 @@ impl Record for BucketRecord {
                     object_lock: v.object_lock,
                     default_retention: None,
                     policy: None,
+                    quota: None,
+                }),
+            ),
+            2 => Some(
+                decode_body::<BucketRecordV2>(Self::NAME, body).map(|v| BucketRecord {
+                    name: v.name,
+                    created: v.created,
+                    versioning: v.versioning,
+                    object_lock: v.object_lock,
+                    default_retention: v.default_retention,
+                    policy: v.policy,
+                    quota: None,
                 }),
             ),
             _ => None,
         }
     }
+}
+
+/// Format 2 of [`BucketRecord`]: before quotas.
+#[derive(Deserialize)]
+struct BucketRecordV2 {
+    name: BucketName,
+    created: Timestamp,
+    versioning: Versioning,
+    object_lock: bool,
+    default_retention: Option<DefaultRetention>,
+    policy: Option<RetentionPolicy>,
 }
 
 /// Format 1 of [`BucketRecord`]: before default retention and retention policies.

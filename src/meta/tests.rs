@@ -154,6 +154,7 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
             object_lock: true,
             default_retention: None,
             policy: None,
+            quota: None,
         })
         .expect("bucket");
         let key = ObjectKey::new("k").expect("key");

@@ -12,7 +12,9 @@ use crate::identity::{
     UserRecord,
 };
 use crate::lock::ClockStatus;
-use crate::meta::{DefaultRetention, MetaError, QueueLengths, RetentionPolicy};
+use crate::meta::{
+    BucketRecord, BucketUsage, DefaultRetention, MetaError, QueueLengths, RetentionPolicy,
+};
 use crate::store::StoreError;
 use crate::types::BucketName;
 
@@ -249,6 +251,51 @@ impl Node {
                 s.set_lock_configuration(&n, default)?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    /// Sets (`Some`, bytes) or removes (`None`) a bucket's hard quota; see
+    /// [`crate::store::Store::set_quota`]. Returns the bucket's record and usage after the change.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], a metadata error.
+    pub async fn set_bucket_quota(
+        &self,
+        name: &BucketName,
+        quota: Option<u64>,
+    ) -> Result<(BucketRecord, BucketUsage), StoreError> {
+        let (s, n) = (self.owned(), name.clone());
+        offload(move || {
+            let rec = s.set_quota(&n, quota)?;
+            let used = s.usage(&n)?;
+            Ok((rec, used))
+        })
+        .await
+    }
+
+    /// A bucket's usage (one point read).
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], a metadata error.
+    pub async fn bucket_usage(&self, name: &BucketName) -> Result<BucketUsage, StoreError> {
+        self.store().usage(name)
+    }
+
+    /// Every bucket with its usage (one point read each: usage is kept at commit time).
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn bucket_usages(&self) -> Result<Vec<(BucketRecord, BucketUsage)>, StoreError> {
+        let s = self.owned();
+        offload(move || {
+            s.buckets()?
+                .into_iter()
+                .map(|b| {
+                    let u = s.meta().usage(&b.name)?;
+                    Ok((b, u))
+                })
+                .collect()
         })
         .await
     }

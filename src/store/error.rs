@@ -143,6 +143,31 @@ pub enum StoreError {
     /// Amazon S3 demands for such writes (S3: 400 `InvalidRequest`).
     #[error("a write that may be locked needs Content-MD5 or an x-amz-checksum")]
     MissingLockDigest,
+    /// A write would take the bucket's usage past its hard quota; nothing was stored
+    /// (S3 has no quotas: 403 `QuotaExceeded`, the code and status other S3 servers answer).
+    #[error(
+        "bucket {bucket}: the write needs {needed} bytes, the quota is {quota} and {used} are used"
+    )]
+    QuotaExceeded {
+        /// The bucket whose quota refused.
+        bucket: BucketName,
+        /// The quota, in bytes.
+        quota: u64,
+        /// The bucket's usage before the write, in bytes.
+        used: u64,
+        /// What the write adds, in bytes.
+        needed: u64,
+    },
+    /// A write or delete named a key reserved for Veeam's Smart Object Storage API
+    /// (`.system-d26a9498-cb7c-4a87-a44a-8ae204f5ba6c/` at the bucket's root), whose two
+    /// objects the server generates (S3: 403 `AccessDenied`).
+    #[error("{bucket}/{key} is reserved for Veeam's Smart Object Storage API")]
+    ReservedKey {
+        /// The bucket the request named.
+        bucket: BucketName,
+        /// The reserved key.
+        key: ObjectKey,
+    },
     /// GetBucketLifecycleConfiguration on a bucket with none (S3: 404
     /// `NoSuchLifecycleConfiguration`).
     #[error("bucket {bucket} has no lifecycle configuration")]
@@ -412,6 +437,17 @@ impl From<crate::command::CommandError> for StoreError {
                 reason: e.to_string(),
             },
             C::Replication(e) => Self::Replication(e),
+            C::QuotaExceeded {
+                bucket,
+                quota,
+                used,
+                needed,
+            } => Self::QuotaExceeded {
+                bucket,
+                quota,
+                used,
+                needed,
+            },
         }
     }
 }

@@ -12,10 +12,12 @@ mod copy;
 mod error;
 mod multipart;
 mod object_lock;
+mod quota;
 mod range;
 mod read;
 mod replica;
 mod scrub;
+mod sosapi;
 mod tagging;
 mod versions;
 mod write;
@@ -275,6 +277,7 @@ impl Store {
             object_lock,
             default_retention: None,
             policy: None,
+            quota: None,
         };
         if !self.inner.meta.create_bucket(&rec)? {
             return Err(StoreError::BucketExists {
@@ -309,6 +312,9 @@ impl Store {
         version: Option<&VersionRef>,
     ) -> Result<VersionRecord, StoreError> {
         self.bucket(bucket)?;
+        if let Some((rec, _)) = self.sosapi_document(bucket, key, version)? {
+            return Ok(rec);
+        }
         let meta = &self.inner.meta;
         match version {
             Some(v) => match self.find_version(bucket, key, v)? {

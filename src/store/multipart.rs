@@ -152,6 +152,7 @@ impl Store {
         opts: PutOptions,
     ) -> Result<SegmentId, StoreError> {
         let b = self.bucket(bucket)?;
+        self.refuse_reserved(bucket, key)?;
         self.client_writable(bucket)?;
         super::tagging::validate(&opts.tags)?;
         let created = self.inner.clock.now();
@@ -211,7 +212,20 @@ impl Store {
         // A replica's uploads are its peer's staging (or made before it was paired):
         // no client adds to them.
         self.client_writable(bucket)?;
-        if Self::lock_needs_digest(&self.bucket(bucket)?, &upload.lock)
+        let b = self.bucket(bucket)?;
+        // A part adds bytes whatever the versioning: it replaces no version.
+        if let (Some(quota), Some(len)) = (b.quota, opts.content_length) {
+            let used = self.inner.meta.usage(bucket)?;
+            if len > 0 && used.bytes.saturating_add(len) > quota {
+                return Err(StoreError::QuotaExceeded {
+                    bucket: bucket.clone(),
+                    quota,
+                    used: used.bytes,
+                    needed: len,
+                });
+            }
+        }
+        if Self::lock_needs_digest(&b, &upload.lock)
             && !opts.verified_source
             && opts.content_md5.is_none()
             && opts.checksum.is_none()

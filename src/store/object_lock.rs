@@ -184,6 +184,7 @@ impl Store {
         bypass: bool,
     ) -> Result<LockRecord, StoreError> {
         self.lock_bucket(bucket)?;
+        self.refuse_reserved(bucket, key)?;
         let rec = self.lock_target(bucket, key, version)?;
         self.change_lock(
             bucket,
@@ -202,6 +203,7 @@ impl Store {
         on: bool,
     ) -> Result<LockRecord, StoreError> {
         self.lock_bucket(bucket)?;
+        self.refuse_reserved(bucket, key)?;
         let rec = self.lock_target(bucket, key, version)?;
         self.change_lock(bucket, key, &rec, LockChange::LegalHold(on))
     }

@@ -79,6 +79,28 @@ impl Store {
         version: Option<&VersionRef>,
         range: Option<ByteRange>,
     ) -> Result<ObjectRead, StoreError> {
+        if let Some((record, bytes)) = self.sosapi_document(bucket, key, version)? {
+            let interval = match range {
+                Some(ByteRange::Part { number }) => {
+                    record
+                        .part_interval(number)
+                        .ok_or(StoreError::PartNotInObject {
+                            part_number: number,
+                            parts: record.parts_count(),
+                        })?
+                }
+                Some(r) => r.resolve(record.size)?,
+                None => (0, record.size),
+            };
+            let part = bytes.slice(interval.0 as usize..interval.1 as usize);
+            return Ok(ObjectRead {
+                record,
+                range: interval,
+                tag_count: 0,
+                lock: LockRecord::default(),
+                body: Box::pin(futures::stream::iter([Ok(part)])),
+            });
+        }
         // Point reads of metadata run in place (see `node`): a hand-off to the blocking
         // pool costs more than the lookups. The null version is found by walking the
         // key's versions: that goes to the pool.

@@ -50,6 +50,7 @@ impl Store {
         tags: Vec<(String, String)>,
     ) -> Result<VersionRecord, StoreError> {
         validate(&tags)?;
+        self.refuse_reserved(bucket, key)?;
         self.client_writable(bucket)?;
         let rec = self.head_object(bucket, key, version)?;
         match self.propose(crate::command::MetaCommand::SetTags {

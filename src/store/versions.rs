@@ -325,6 +325,7 @@ impl Store {
         version: Option<&VersionRef>,
         bypass: bool,
     ) -> Result<DeleteOutcome, StoreError> {
+        self.refuse_reserved(bucket, key)?;
         let store = self.clone();
         let (b, k, v) = (bucket.clone(), key.clone(), version.copied());
         tokio::task::spawn_blocking(move || {
@@ -468,6 +469,9 @@ impl Store {
     /// ListObjects (v1 and v2): the current version of each key, delete markers hidden.
     pub fn list_objects(&self, bucket: &BucketName, q: &ListQuery) -> Result<ListPage, StoreError> {
         self.bucket(bucket)?;
+        if crate::sosapi::is_reserved(&q.prefix) {
+            return self.sosapi_list(bucket, q);
+        }
         let delimiter = q.delimiter.as_deref();
         let after = q.after.as_deref().unwrap_or("");
         let from = if after > q.prefix.as_str() {
@@ -534,6 +538,9 @@ impl Store {
         q: &VersionsQuery,
     ) -> Result<VersionsPage, StoreError> {
         self.bucket(bucket)?;
+        if crate::sosapi::is_reserved(&q.prefix) {
+            return self.sosapi_list_versions(bucket, q);
+        }
         let delimiter = q.delimiter.as_deref();
         let key_marker = q.key_marker.as_deref().unwrap_or("");
         let from = if key_marker > q.prefix.as_str() {

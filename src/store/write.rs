@@ -105,8 +105,10 @@ impl Store {
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
         let b = self.bucket(bucket)?;
+        self.refuse_reserved(bucket, key)?;
         // Refused again at commit; this spares streaming a body that cannot be stored.
         self.client_writable(bucket)?;
+        self.quota_allows(&b, opts.content_length)?;
         let null_version = b.versioning != Versioning::Enabled;
         let condition = opts.condition.clone();
         if Self::lock_needs_digest(&b, &opts.lock)

@@ -71,6 +71,7 @@ fn current() -> Vec<(&'static str, String)> {
                 period: RetentionPeriod::Years(2),
             }),
             policy: Some(policy.clone()),
+            quota: Some(1 << 40),
         }),
         entry(VersionRecord {
             version_id: VersionId([1; 16]),
@@ -412,12 +413,19 @@ fn current() -> Vec<(&'static str, String)> {
                 tags: vec![("t".into(), "v".into())],
             },
         ))),
+        entry(crate::meta::BucketUsage {
+            bytes: 1 << 33,
+            objects: 7,
+        }),
     ]
 }
 
 /// The golden bytes: change one only together with a format bump of that record.
 const GOLDEN: &[(&str, &str)] = &[
-    ("bucket", "0203626b7480010101010001020101010109010101"),
+    (
+        "bucket",
+        "0303626b748001010101000102010101010901010101808080808020",
+    ),
     (
         "version",
         "08010101010101010101010101010101018001000501650103742f7001016101620101040102030401020202020202020202020202020202020201802005010264300107070707070707070707070707070707070707070707070707070707070707070001000104677a69700001016400018201013b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b3b02",
@@ -505,6 +513,7 @@ const GOLDEN: &[(&str, &str)] = &[
         "replication-request",
         "01000101010101010101010101010101010180010501650103742f7001016101620000000000000001053d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d01018201000101740176",
     ),
+    ("bucket-usage", "01808080802007"),
 ];
 
 /// The records whose disk field changed meaning (node-local id → disk UUID) kept their
@@ -566,6 +575,20 @@ fn records_before_the_digests_decode_without_one() {
         p.blake3 = None;
         p
     });
+}
+
+/// A bucket record of format 2 (before quotas): the pinned record of that format.
+const BUCKET_V2: &str = "0203626b7480010101010001020101010109010101";
+
+/// A bucket record written before quotas reads as one without a quota, every other field
+/// unchanged.
+#[test]
+fn a_bucket_before_quotas_decodes_without_one() {
+    let (_, hex) = GOLDEN.iter().find(|(n, _)| *n == "bucket").expect("pinned");
+    let mut now = BucketRecord::decode(&hex::decode(hex).expect("hex")).expect("current");
+    now.quota = None;
+    let old = BucketRecord::decode(&hex::decode(BUCKET_V2).expect("hex")).expect("format 2");
+    assert_eq!(old, now);
 }
 
 #[test]

@@ -89,3 +89,62 @@ pub(super) async fn put_policy(
     .emit();
     Ok(outcome(o))
 }
+
+fn summary(
+    b: stele::meta::BucketRecord,
+    u: stele::meta::BucketUsage,
+) -> api::buckets::BucketSummary {
+    api::buckets::BucketSummary {
+        name: b.name.to_string(),
+        versioning: match b.versioning {
+            Versioning::Unversioned => "Unversioned",
+            Versioning::Enabled => "Enabled",
+            Versioning::Suspended => "Suspended",
+        }
+        .into(),
+        object_lock: b.object_lock,
+        quota_bytes: b.quota,
+        used_bytes: u.bytes,
+        objects: u.objects,
+    }
+}
+
+/// Every bucket with its quota and usage.
+pub(super) async fn list_buckets(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<Vec<api::buckets::BucketSummary>>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let all = admin.node.bucket_usages().await?;
+    Ok(Json(all.into_iter().map(|(b, u)| summary(b, u)).collect()))
+}
+
+pub(super) async fn get_quota(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<api::buckets::BucketSummary>, ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::ReadStatus, Some(&b))?;
+    let rec = admin.node.bucket(&b).await?;
+    let used = admin.node.bucket_usage(&b).await?;
+    Ok(Json(summary(rec, used)))
+}
+
+pub(super) async fn put_quota(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+    Json(body): Json<api::buckets::Quota>,
+) -> Result<Json<api::buckets::BucketSummary>, ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::ManageBuckets, Some(&b))?;
+    let (rec, used) = admin.node.set_bucket_quota(&b, body.quota_bytes).await?;
+    AuditEvent::BucketQuota {
+        actor: actor.user.name.clone(),
+        bucket: name,
+        quota: body.quota_bytes,
+    }
+    .emit();
+    Ok(Json(summary(rec, used)))
+}

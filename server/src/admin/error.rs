@@ -83,6 +83,8 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
         E::BadDigest { .. } | E::ChecksumMismatch { .. } | E::ReplicaDigest { .. } => {
             (S::BAD_REQUEST, "BadDigest")
         }
+        E::QuotaExceeded { .. } => (S::FORBIDDEN, "QuotaExceeded"),
+        E::ReservedKey { .. } => (S::FORBIDDEN, "ReservedKey"),
         E::ReplicaConflict { .. } => (S::CONFLICT, "ReplicaConflict"),
         E::ReplicaNotAccepted { .. } => (S::BAD_REQUEST, "InvalidRequest"),
         E::Replication(r) => match r {

@@ -19,7 +19,7 @@ use stele::background::runner::PassWorker;
 use stele::control::Outcome;
 use stele::identity::{Action, Grant, KeyRecord, NewKey, Plane, Role, Scope, UserRecord, access};
 use stele::meta::{
-    BelowMinimum, DefaultRetention, RetentionMode, RetentionPeriod, RetentionPolicy,
+    BelowMinimum, DefaultRetention, RetentionMode, RetentionPeriod, RetentionPolicy, Versioning,
 };
 use stele::node::UserWithKeys;
 use stele::types::BucketName;
@@ -92,7 +92,8 @@ pub fn router(admin: Admin) -> axum::Router {
             "/v1/s3-keys/{access_key}/governance-bypass",
             put(set_key_bypass),
         )
-        .route("/v1/buckets", post(create_bucket))
+        .route("/v1/buckets", get(list_buckets).post(create_bucket))
+        .route("/v1/buckets/{bucket}/quota", get(get_quota).put(put_quota))
         .route(
             "/v1/buckets/{bucket}/retention-policy",
             get(get_policy).put(put_policy),

@@ -98,6 +98,37 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
         "Bytes free on the disk's filesystem",
         &per_disk(&|d| d.free_bytes.map(|b| b as f64)),
     );
+    // Usage is kept at commit time: one point read per bucket, no scan. Buckets that
+    // cannot be read have no samples.
+    let buckets = admin.node.bucket_usages().await.unwrap_or_default();
+    let per_bucket =
+        |f: &dyn Fn(&stele::meta::BucketRecord, &stele::meta::BucketUsage) -> Option<f64>| {
+            buckets
+                .iter()
+                .filter_map(|(b, u)| f(b, u).map(|v| (format!("bucket=\"{}\"", b.name), v)))
+                .collect::<Vec<_>>()
+        };
+    gauge(
+        &mut x,
+        "stele_bucket_used_bytes",
+        "gauge",
+        "Bytes held by the bucket's object versions (all versions)",
+        &per_bucket(&|_, u| Some(u.bytes as f64)),
+    );
+    gauge(
+        &mut x,
+        "stele_bucket_objects",
+        "gauge",
+        "Object versions held by the bucket",
+        &per_bucket(&|_, u| Some(u.objects as f64)),
+    );
+    gauge(
+        &mut x,
+        "stele_bucket_quota_bytes",
+        "gauge",
+        "The bucket's hard quota in bytes (buckets with one)",
+        &per_bucket(&|b, _| b.quota.map(|q| q as f64)),
+    );
     let t = scrub.totals;
     for (name, help, v) in [
         (

@@ -28,6 +28,8 @@ pub(super) fn disk(d: stele::disk::DiskStatus) -> api::node::DiskStatus {
         state,
         uuid,
         free_bytes,
+        total_bytes: _,
+        filesystem: _,
     } = d;
     api::node::DiskStatus {
         id,

@@ -102,6 +102,12 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::PolicyLoosening { .. } | StoreError::ReplacesLocked { .. } => {
             err(C::AccessDenied, msg)
         }
+        StoreError::QuotaExceeded { .. } => {
+            let mut e = err(C::Custom("QuotaExceeded".into()), msg);
+            e.set_status_code(http::StatusCode::FORBIDDEN);
+            e
+        }
+        StoreError::ReservedKey { .. } => err(C::AccessDenied, msg),
         StoreError::MissingLockDigest => err(
             C::InvalidRequest,
             "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters".into(),

@@ -4,6 +4,7 @@
 mod acl;
 pub mod auth;
 pub mod checksum;
+pub mod clients;
 pub mod conditions;
 pub mod error;
 pub mod host;

@@ -174,8 +174,22 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                     .iter()
                     .any(|l| q.split('&').any(|p| p.split('=').next() == Some(l)))
             });
-        let span =
-            tracing::info_span!("s3", request_id = %id, method = %req.method(), path = %path);
+        let user_agent = req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let client = super::clients::client_of(user_agent);
+        super::clients::note_client(client, user_agent);
+        let unknown_query =
+            super::clients::unknown_bucket_query(req.method(), &path, req.uri().query());
+        let span = tracing::info_span!(
+            "s3",
+            request_id = %id,
+            method = %req.method(),
+            path = %path,
+            client
+        );
         let inner = self.inner.clone();
         let limiter = self.limiter.clone();
         let peer = self.peer;
@@ -208,6 +222,16 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                     );
                     http::Response::builder()
                         .status(http::StatusCode::BAD_REQUEST)
+                        .header(http::header::CONTENT_TYPE, "application/xml")
+                        .body(s3s::Body::from(Bytes::from(body)))
+                        .map_err(|e| s3s::HttpError::new(Box::new(e)))?
+                } else if let Some(key) = unknown_query {
+                    let body = format!(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NotImplemented</Code><Message>The bucket sub-resource {} is not implemented.</Message></Error>",
+                        escape(&key)
+                    );
+                    http::Response::builder()
+                        .status(http::StatusCode::NOT_IMPLEMENTED)
                         .header(http::header::CONTENT_TYPE, "application/xml")
                         .body(s3s::Body::from(Bytes::from(body)))
                         .map_err(|e| s3s::HttpError::new(Box::new(e)))?

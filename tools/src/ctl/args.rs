@@ -173,6 +173,19 @@ pub enum BucketCommand {
         #[arg(long, value_enum, ignore_case = true, requires = "retention")]
         mode: Option<Mode>,
     },
+    /// Every bucket with its versioning, Object Lock, quota and usage.
+    List,
+    /// Show, set or remove a bucket's hard quota: client writes that would take the
+    /// bucket's usage (all versions) past it are refused with 403 QuotaExceeded.
+    Quota {
+        bucket: String,
+        /// The quota: plain bytes or with a unit (500MiB, 10GiB, 2TiB, 1TB, 300GB).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "clear")]
+        set: Option<u64>,
+        /// Remove the quota.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Expect a new version in a bucket at least this often: an overdue backup raises an
     /// alert.
     Expect {
@@ -472,6 +485,38 @@ pub(super) fn parse_grant(s: &str) -> Result<GrantSpec, String> {
         role: role.to_owned(),
         buckets,
     })
+}
+
+/// A size as `--set` takes it: bytes, or a number with a binary (KiB, MiB, GiB, TiB,
+/// PiB) or decimal (KB, MB, GB, TB, PB) unit; a bare `K`, `M`... is binary.
+pub(super) fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (bytes, or e.g. 500MiB, 10GiB, 1TB)"))?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let mult: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "p" | "pib" => 1 << 50,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "pb" => 1_000_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (B, KiB, MiB, GiB, TiB, PiB, KB, MB, GB, TB, PB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// `30d`, `30D` or `30`: a number of days, at least 1.

@@ -35,6 +35,66 @@ impl Ctx {
                     Ok(())
                 })
             }
+            BucketCommand::List => {
+                let r = self.client.get("/v1/buckets")?;
+                self.show(&r, |v: &Vec<BucketSummary>| {
+                    if v.is_empty() {
+                        out!("no buckets");
+                        return Ok(());
+                    }
+                    let lines = v
+                        .iter()
+                        .map(|b| {
+                            vec![
+                                b.name.clone(),
+                                b.versioning.clone(),
+                                if b.object_lock { "on" } else { "off" }.into(),
+                                b.objects.to_string(),
+                                bytes_text(b.used_bytes),
+                                b.quota_bytes.map_or_else(|| "-".into(), bytes_text),
+                                b.quota_bytes.filter(|q| *q > 0).map_or_else(
+                                    || "-".into(),
+                                    |q| format!("{:.0}%", b.used_bytes as f64 * 100.0 / q as f64),
+                                ),
+                            ]
+                        })
+                        .collect();
+                    table(
+                        &[
+                            "BUCKET",
+                            "VERSIONING",
+                            "LOCK",
+                            "VERSIONS",
+                            "USED",
+                            "QUOTA",
+                            "USE",
+                        ],
+                        lines,
+                    );
+                    Ok(())
+                })
+            }
+            BucketCommand::Quota { bucket, set, clear } => {
+                let path = format!("/v1/buckets/{}/quota", segment(&bucket));
+                let r = if set.is_some() || clear {
+                    self.client.put(&path, &Quota { quota_bytes: set })?
+                } else {
+                    self.client.get(&path)?
+                };
+                self.show(&r, |v: &BucketSummary| {
+                    rows(&[
+                        ("bucket", v.name.clone()),
+                        (
+                            "quota",
+                            v.quota_bytes
+                                .map_or_else(|| "none".into(), exact_bytes_text),
+                        ),
+                        ("used", exact_bytes_text(v.used_bytes)),
+                        ("versions", v.objects.to_string()),
+                    ]);
+                    Ok(())
+                })
+            }
             BucketCommand::Expect {
                 bucket,
                 every,

@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use stele_api::alerts::{Expectation, PayloadKind, QueuedAlert, SetSink, Sink};
 use stele_api::approvals::{Approval, Approved, Outcome, SetTwoPersonRule};
-use stele_api::buckets::{NewBucket, Policy};
+use stele_api::buckets::{BucketSummary, NewBucket, Policy, Quota};
 use stele_api::identities::{KeyRequest, NewKey, NewUser, Plane, SetBypass, SetGrants, User};
 use stele_api::node::Status;
 use stele_api::workers::{DrillReport, DrillStatus, RepairStatus, ScrubReport, ScrubStatus};
@@ -278,6 +278,20 @@ mod tests {
         assert!(parse_days("1y").is_err());
         assert!(parse_days("-3").is_err());
         assert!(parse_days("d").is_err());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("500MiB"), Ok(500 << 20));
+        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_size("2 TiB"), Ok(2 << 40));
+        assert_eq!(parse_size("1TB"), Ok(1_000_000_000_000));
+        assert_eq!(parse_size("3g"), Ok(3 << 30));
+        assert!(parse_size("1.5GiB").is_err());
+        assert!(parse_size("GiB").is_err());
+        assert!(parse_size("10XB").is_err());
+        assert!(parse_size("99999999999PiB").is_err());
     }
 
     #[test]
