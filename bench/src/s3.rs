@@ -23,6 +23,10 @@ pub enum Op {
     List,
     /// Two GETs, one PUT and one LIST in every four operations.
     Mixed,
+    /// PutObjectRetention (COMPLIANCE, a later date each pass) on the seeded objects, one
+    /// call per object as Veeam extends its blocks' immutability; needs `--lock-days`.
+    /// Each worker owns its share of the objects, so no call shortens another's date.
+    Retention,
 }
 
 #[derive(Debug, clap::Args)]
@@ -184,17 +188,37 @@ async fn run_async(a: S3Args) -> anyhow::Result<()> {
     }
     let put_headers = Arc::new(put_headers);
     let prepared = a.objects.unwrap_or(a.concurrency * 8).max(1);
+    if a.op == Op::Retention && a.lock_days.is_none() {
+        bail!("--op retention needs --lock-days (an Object Lock bucket)");
+    }
     if a.op != Op::Put {
-        for i in 0..prepared {
-            target
-                .send(
-                    "PUT",
-                    &format!("{bucket_path}/seed/{i}"),
-                    "",
-                    body.clone(),
-                    &put_headers,
-                )
-                .await?;
+        // Seeded by `concurrency` workers at once (10,000 objects for a retention run).
+        let mut seeders = tokio::task::JoinSet::new();
+        for w in 0..a.concurrency {
+            let (target, body, bucket_path, put_headers) = (
+                target.clone(),
+                body.clone(),
+                bucket_path.clone(),
+                put_headers.clone(),
+            );
+            let step = a.concurrency;
+            seeders.spawn(async move {
+                for i in (w..prepared).step_by(step) {
+                    target
+                        .send(
+                            "PUT",
+                            &format!("{bucket_path}/seed/{i}"),
+                            "",
+                            body.clone(),
+                            &put_headers,
+                        )
+                        .await?;
+                }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(r) = seeders.join_next().await {
+            r??;
         }
     }
     let tally = Arc::new(Tally::default());
@@ -209,6 +233,7 @@ async fn run_async(a: S3Args) -> anyhow::Result<()> {
             put_headers.clone(),
         );
         let op = a.op;
+        let (concurrency, lock_days) = (a.concurrency, a.lock_days.unwrap_or(0));
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut i = 0usize;
@@ -219,6 +244,31 @@ async fn run_async(a: S3Args) -> anyhow::Result<()> {
                 };
                 let t = Instant::now();
                 let r = match kind {
+                    Op::Retention => {
+                        // Worker w extends objects w, w + concurrency, ...; each pass over
+                        // them moves the date one day later (never shorter).
+                        let mine = prepared.div_ceil(concurrency).max(1);
+                        let (n, pass) = (w + (i % mine) * concurrency, i / mine);
+                        if n >= prepared {
+                            i += 1;
+                            continue;
+                        }
+                        let body = Bytes::from(format!(
+                            "<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>{}</RetainUntilDate></Retention>",
+                            retain_until(lock_days + 1 + pass as u32)
+                        ));
+                        let md5 = [("Content-MD5", content_md5(&body))];
+                        target
+                            .send(
+                                "PUT",
+                                &format!("{bucket_path}/seed/{n}"),
+                                "retention=",
+                                body,
+                                &md5,
+                            )
+                            .await
+                            .map(|_| 0)
+                    }
                     Op::Put => target
                         .send(
                             "PUT",
@@ -309,4 +359,28 @@ async fn run_async(a: S3Args) -> anyhow::Result<()> {
         bail!("no operation succeeded");
     }
     Ok(())
+}
+
+/// An ISO 8601 date `days` from now, as a Retention body names it.
+fn retain_until(days: u32) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + u64::from(days) * 86_400;
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let (z, rem) = ((secs / 86_400) as i64 + 719_468, secs % 86_400);
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }

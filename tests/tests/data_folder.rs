@@ -39,6 +39,18 @@ fn the_data_folder_of_release_23ecec5_opens_reads_and_takes_writes() {
         ],
         dir.path(),
     );
+    // Usage, kept at commit time since, is counted once for the buckets this release
+    // wrote: every version, the delete marker holding nothing.
+    for (bucket, bytes, objects) in [("versioned", 300_011, 2), ("locked", 300_000, 1)] {
+        let (status, body) = server.admin("GET", &format!("/v1/buckets/{bucket}/quota"), None);
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            (v["used_bytes"].as_u64(), v["objects"].as_u64()),
+            (Some(bytes), Some(objects)),
+            "{bucket}: {body}"
+        );
+    }
     let c = server.client();
     runtime().block_on(async {
         let get = |bucket: &'static str, key: &'static str, version: Option<String>| {
