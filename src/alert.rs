@@ -82,7 +82,7 @@ pub enum Alert {
     QuotaNearlyFull {
         /// The bucket.
         bucket: String,
-        /// Its usage in bytes.
+        /// Its usage in bytes: versions and parts of uploads in progress.
         used_bytes: u64,
         /// Its quota in bytes.
         quota_bytes: u64,

@@ -22,10 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::identity::{IdentityChange, IdentityError, IdentityLog, IdentityOutcome};
 use crate::lock::{self, LockError, Now, PolicyChange};
 use crate::meta::{
-    Batch, BucketRecord, CompletedUpload, DefaultRetention, FinishedVersion, InlineRecord,
-    LockRecord, Meta, MetaError, NewVersion, Origin, PartRecord, Record, RepairRecord, Retention,
-    RetentionPolicy, Space, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
-    WriteCondition,
+    Batch, BucketRecord, BucketUsage, CompletedUpload, DefaultRetention, FinishedVersion,
+    InlineRecord, LockRecord, Meta, MetaError, NewVersion, Origin, PartRecord, Record,
+    RepairRecord, Retention, RetentionPolicy, Space, TagSet, UploadRecord, VersionKind,
+    VersionRecord, Versioning, WriteCondition,
 };
 use crate::replication::log::LogOp;
 use crate::replication::{ReplicationChange, ReplicationError, ReplicationOutcome};
@@ -384,8 +384,7 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
                 meta,
                 &mut b,
                 &v.bucket,
-                Some(&v.record),
-                replaced.as_ref(),
+                |u| u.after(Some(&v.record), replaced.as_ref()),
                 v.record.origin == Origin::Client,
             )?;
             let op = match v.record.kind {
@@ -408,7 +407,7 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
                 let state = meta.lock(bucket, key, version_id)?;
                 lock::may_remove(&v, &state, c.now.earliest, *bypass)?;
                 b.remove_version(bucket, key, version_id);
-                account(meta, &mut b, bucket, None, Some(&v), false)?;
+                account(meta, &mut b, bucket, |u| u.after(None, Some(&v)), false)?;
                 crate::replication::log::forget_version(meta, &mut b, bucket, key, version_id)?;
                 Outcome::Removed(Some(v))
             }
@@ -482,23 +481,20 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
             }
         },
         MetaCommand::CommitPart { upload, part } => {
-            // A part that alone would pass the quota is refused now rather than at
-            // Complete: the client stops sending parts that can never be kept.
-            let quota = meta.bucket(&upload.bucket)?.and_then(|r| r.quota);
-            let used = meta.usage(&upload.bucket)?;
-            if let Some(q) = quota
-                && part.size > 0
-                && used.bytes.saturating_add(part.size) > q
-            {
-                return Err(CommandError::QuotaExceeded {
-                    bucket: upload.bucket.clone(),
-                    quota: q,
-                    used: used.bytes,
-                    needed: part.size,
-                });
-            }
             let (batch, replaced) = meta.commit_part_batch(upload, part)?;
             b = batch;
+            // Parts take disk space until Complete or Abort: they count against the
+            // quota as they arrive. A replica's staging (its bucket takes no client
+            // write) is counted, never refused: its source's quota governed it.
+            let client = crate::replication::writable(meta, &upload.bucket).is_ok();
+            let replaced_size = replaced.as_ref().map_or(0, |r| r.size);
+            account(
+                meta,
+                &mut b,
+                &upload.bucket,
+                |u| u.with_part(part.size, replaced_size),
+                client,
+            )?;
             Outcome::PartCommitted(replaced)
         }
         MetaCommand::FinishUpload {
@@ -523,6 +519,17 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
             });
             let (batch, parts) = meta.finish_upload_batch(upload, finished, &used)?;
             b = batch;
+            // Every part of the upload is gone now, used or not.
+            let part_bytes: u64 = parts.iter().map(|p| p.size).sum();
+            if version.is_none() {
+                account(
+                    meta,
+                    &mut b,
+                    &upload.bucket,
+                    |u| u.without_parts(part_bytes),
+                    false,
+                )?;
+            }
             if let Some(v) = version {
                 let replaced = match &v.replaces {
                     Some(id) => meta.version(&upload.bucket, &upload.key, id)?,
@@ -532,8 +539,10 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
                     meta,
                     &mut b,
                     &upload.bucket,
-                    Some(&v.record),
-                    replaced.as_ref(),
+                    |u| {
+                        u.after(Some(&v.record), replaced.as_ref())
+                            .without_parts(part_bytes)
+                    },
                     v.record.origin == Origin::Client,
                 )?;
                 crate::replication::log::record(
@@ -593,28 +602,31 @@ pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError>
     Ok((b, outcome))
 }
 
-/// Adjusts `bucket`'s usage in `b` for a version `added` and one `removed` (either may be
-/// absent or a delete marker). With `enforce` (a client's write), refuses a change that
-/// adds bytes and leaves the usage past the bucket's quota: a write that frees bytes, or
-/// replaces a version with a smaller one, always passes.
+/// Adjusts `bucket`'s usage in `b` by `change`. With `enforce` (a client's write), refuses
+/// a change that grows the total (versions and parts in progress) past the bucket's
+/// quota, or the versions alone past it (a Complete, which turns counted parts into a
+/// version, after the quota was lowered): a change that frees bytes, or replaces a
+/// version with a smaller one, always passes.
 fn account(
     meta: &Meta,
     b: &mut Batch,
     bucket: &BucketName,
-    added: Option<&VersionRecord>,
-    removed: Option<&VersionRecord>,
+    change: impl FnOnce(BucketUsage) -> BucketUsage,
     enforce: bool,
 ) -> Result<(), CommandError> {
     let used = meta.usage(bucket)?;
-    let next = used.after(added, removed);
-    if enforce && next.bytes > used.bytes {
-        let quota = meta.bucket(bucket)?.and_then(|r| r.quota);
-        if let Some(q) = quota.filter(|_| next.exceeds(quota)) {
+    let next = change(used);
+    if enforce && let Some(q) = meta.bucket(bucket)?.and_then(|r| r.quota) {
+        let grows_past = |before: u64, after: u64| after > before && after > q;
+        if grows_past(used.total(), next.total()) || grows_past(used.bytes, next.bytes) {
             return Err(CommandError::QuotaExceeded {
                 bucket: bucket.clone(),
                 quota: q,
-                used: used.bytes,
-                needed: next.bytes - used.bytes,
+                used: used.total(),
+                needed: next
+                    .total()
+                    .saturating_sub(used.total())
+                    .max(next.bytes.saturating_sub(used.bytes)),
             });
         }
     }

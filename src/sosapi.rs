@@ -16,6 +16,10 @@ use crate::types::{Timestamp, VersionId};
 /// The reserved folder at a bucket's root, with its trailing slash.
 pub const FOLDER: &str = ".system-d26a9498-cb7c-4a87-a44a-8ae204f5ba6c/";
 
+/// The id a document's one version has inside the store (clients see `null`): fixed, so
+/// that a request pinned to the version it read (a copy's source) finds it again.
+pub const VERSION: VersionId = VersionId(*b"stele-sosapi-doc");
+
 /// The content type both documents are served with.
 pub const CONTENT_TYPE: &str = "application/xml";
 
@@ -105,7 +109,7 @@ pub fn record(body: &[u8], modified: Timestamp) -> VersionRecord {
     let mut md5 = Md5::default();
     md5.update(body);
     VersionRecord {
-        version_id: VersionId::generate(modified),
+        version_id: VERSION,
         created: modified,
         kind: VersionKind::Object,
         size: body.len() as u64,

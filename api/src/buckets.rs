@@ -52,6 +52,10 @@ pub struct BucketSummary {
     pub used_bytes: u64,
     /// Object versions held (delete markers not counted).
     pub objects: u64,
+    /// Bytes in the parts of multipart uploads not yet completed or aborted; the quota
+    /// bounds `used_bytes + upload_bytes`. Absent (older servers): 0.
+    #[serde(default)]
+    pub upload_bytes: u64,
 }
 
 /// The body of `PUT /v1/buckets/{bucket}/quota`: the hard quota in bytes, `null` to

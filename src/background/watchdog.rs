@@ -120,6 +120,7 @@ impl Watchdog {
         let Ok(mut alerted) = self.nearly_full.lock() else {
             return;
         };
+        alerted.retain(|name| buckets.iter().any(|b| b.name.as_str() == name));
         for b in buckets {
             let Some(quota) = b.quota else {
                 alerted.remove(b.name.as_str());
@@ -129,15 +130,15 @@ impl Watchdog {
                 continue;
             };
             let name = b.name.to_string();
-            // 90%, in integers: used / quota >= 9 / 10.
-            if u128::from(used.bytes) * 10 < u128::from(quota) * 9 {
+            // 90%, in integers: used / quota >= 9 / 10 (versions and parts in progress).
+            if u128::from(used.total()) * 10 < u128::from(quota) * 9 {
                 alerted.remove(&name);
                 continue;
             }
             if alerted.insert(name.clone()) {
                 self.alerts.raise(Alert::QuotaNearlyFull {
                     bucket: name,
-                    used_bytes: used.bytes,
+                    used_bytes: used.total(),
                     quota_bytes: quota,
                 });
             }

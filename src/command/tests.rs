@@ -598,7 +598,8 @@ fn usage_follows_commits_and_removals_and_a_quota_refuses_what_would_pass_it() {
         usage(&meta),
         crate::meta::BucketUsage {
             bytes: 900,
-            objects: 2
+            objects: 2,
+            upload_bytes: 0,
         }
     );
     // A delete marker holds nothing.
@@ -649,7 +650,8 @@ fn usage_follows_commits_and_removals_and_a_quota_refuses_what_would_pass_it() {
         usage(&meta),
         crate::meta::BucketUsage {
             bytes: 450,
-            objects: 3
+            objects: 3,
+            upload_bytes: 0,
         }
     );
     assert!(run(&meta, &[at(sized(6, 1), T)])[0].starts_with("refused"));
@@ -660,13 +662,13 @@ fn usage_follows_commits_and_removals_and_a_quota_refuses_what_would_pass_it() {
 }
 
 #[test]
-fn a_part_that_alone_passes_the_quota_is_refused() {
+fn parts_in_progress_count_against_the_quota_until_the_upload_ends() {
     let meta = memory();
     create_bucket(&meta);
     run(&meta, &[at(sized(1, 900), T), quota(Some(1000))]);
     meta.put_upload(&upload()).expect("upload");
-    let part = |size: u64| PartRecord {
-        part_number: 1,
+    let part = |number: u16, size: u64| PartRecord {
+        part_number: number,
         etag: "p".into(),
         size,
         created: T,
@@ -674,15 +676,39 @@ fn a_part_that_alone_passes_the_quota_is_refused() {
         segment: None,
         blake3: None,
     };
-    let cmd = |size| {
+    let cmd = |number, size| {
         at(
             MetaCommand::CommitPart {
                 upload: Box::new(upload()),
-                part: Box::new(part(size)),
+                part: Box::new(part(number, size)),
             },
             T,
         )
     };
-    assert!(run(&meta, &[cmd(101)])[0].starts_with("refused"));
-    assert!(run(&meta, &[cmd(100)])[0].starts_with("PartCommitted"));
+    let usage = |m: &Meta| m.usage(&bucket()).expect("usage");
+    assert!(run(&meta, &[cmd(1, 101)])[0].starts_with("refused"));
+    assert!(run(&meta, &[cmd(1, 100)])[0].starts_with("PartCommitted"));
+    assert_eq!(usage(&meta).upload_bytes, 100);
+    // The parts already taken count: one more byte is past the quota.
+    assert!(run(&meta, &[cmd(2, 1)])[0].starts_with("refused"));
+    // A part replacing a larger one frees its bytes.
+    assert!(run(&meta, &[cmd(1, 50)])[0].starts_with("PartCommitted"));
+    assert_eq!(usage(&meta).upload_bytes, 50);
+    let abort = at(
+        MetaCommand::FinishUpload {
+            upload: upload(),
+            version: None,
+            used: Vec::new(),
+        },
+        T,
+    );
+    assert!(run(&meta, &[abort])[0].starts_with("UploadFinished"));
+    assert_eq!(
+        usage(&meta),
+        crate::meta::BucketUsage {
+            bytes: 900,
+            objects: 1,
+            upload_bytes: 0,
+        }
+    );
 }

@@ -1,8 +1,8 @@
 //! Per-bucket usage, kept at commit time: every command that adds or removes an object
-//! version adjusts its bucket's counters in the same batch, so usage is exact after a
-//! crash or a restart and reading it is one point lookup (quotas, Veeam's `capacity.xml`,
-//! `/metrics`) — never a scan. Buckets written by a release before the counters are
-//! counted once when the store opens ([`Meta::count_missing_usage`]).
+//! version or a multipart part adjusts its bucket's counters in the same batch, so usage
+//! is exact after a crash or a restart and reading it is one point lookup (quotas, Veeam's
+//! `capacity.xml`, `/metrics`) — never a scan. Buckets written by a release before the
+//! counters are counted once when the store opens ([`Meta::count_missing_usage`]).
 
 use std::ops::ControlFlow;
 
@@ -13,14 +13,16 @@ use crate::types::BucketName;
 
 /// What a bucket holds: every object version, current or not (delete markers hold no
 /// bytes and are not counted), as Amazon S3's storage metrics count `BucketSizeBytes`
-/// and `NumberOfObjects` over all versions. Parts of multipart uploads not yet completed
-/// are not counted.
+/// and `NumberOfObjects` over all versions; and, apart, the parts of multipart uploads
+/// not yet completed or aborted, which take disk space too (a hard quota bounds both).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketUsage {
     /// The sum of the object versions' sizes, in bytes (logical: before erasure coding).
     pub bytes: u64,
     /// How many object versions.
     pub objects: u64,
+    /// The sum of the sizes of the parts of uploads in progress, in bytes.
+    pub upload_bytes: u64,
 }
 
 impl Record for BucketUsage {
@@ -44,9 +46,28 @@ impl BucketUsage {
         u
     }
 
-    /// Whether this usage is past `quota` (bytes): strictly more bytes than it allows.
-    pub fn exceeds(&self, quota: Option<u64>) -> bool {
-        quota.is_some_and(|q| self.bytes > q)
+    /// The usage once a part of `added` bytes replaced one of `replaced` bytes (0: none).
+    pub fn with_part(self, added: u64, replaced: u64) -> Self {
+        Self {
+            upload_bytes: self
+                .upload_bytes
+                .saturating_add(added)
+                .saturating_sub(replaced),
+            ..self
+        }
+    }
+
+    /// The usage once an upload's parts of `bytes` in all are gone (Complete or Abort).
+    pub fn without_parts(self, bytes: u64) -> Self {
+        Self {
+            upload_bytes: self.upload_bytes.saturating_sub(bytes),
+            ..self
+        }
+    }
+
+    /// What counts against a quota: versions and parts in progress, in bytes.
+    pub fn total(&self) -> u64 {
+        self.bytes.saturating_add(self.upload_bytes)
     }
 }
 
@@ -100,10 +121,21 @@ impl Meta {
                 u = u.after(Some(&v), None);
                 ControlFlow::Continue(())
             })?;
+            for up in self.uploads(&rec.name)? {
+                for p in self.parts(&up.upload_id)? {
+                    u = u.with_part(p.size, 0);
+                }
+            }
             let mut b = Batch::default();
             b.set_usage(&rec.name, &u)?;
             self.commit(b, true)?;
-            tracing::info!(bucket = %rec.name, bytes = u.bytes, objects = u.objects, "bucket usage counted");
+            tracing::info!(
+                bucket = %rec.name,
+                bytes = u.bytes,
+                objects = u.objects,
+                upload_bytes = u.upload_bytes,
+                "bucket usage counted"
+            );
             counted += 1;
         }
         Ok(counted)

@@ -213,17 +213,10 @@ impl Store {
         // no client adds to them.
         self.client_writable(bucket)?;
         let b = self.bucket(bucket)?;
-        // A part adds bytes whatever the versioning: it replaces no version.
-        if let (Some(quota), Some(len)) = (b.quota, opts.content_length) {
-            let used = self.inner.meta.usage(bucket)?;
-            if len > 0 && used.bytes.saturating_add(len) > quota {
-                return Err(StoreError::QuotaExceeded {
-                    bucket: bucket.clone(),
-                    quota,
-                    used: used.bytes,
-                    needed: len,
-                });
-            }
+        // A part adds bytes whatever the versioning (it replaces no version); refused
+        // again at commit, net of a part it replaces.
+        if let Some(len) = opts.content_length {
+            self.refuse_past_quota(&b, len)?;
         }
         if Self::lock_needs_digest(&b, &upload.lock)
             && !opts.verified_source
@@ -304,6 +297,8 @@ impl Store {
         kind: &MultipartChecksum,
         condition: &crate::meta::WriteCondition,
     ) -> Result<PutOutcome, StoreError> {
+        // An upload begun there by an earlier release never completes.
+        self.refuse_reserved(bucket, key)?;
         let upload = match self.open_upload(bucket, key, upload_id) {
             Err(StoreError::NoSuchUpload { .. }) => {
                 if let Some(out) = self.completed_before(bucket, key, upload_id, chosen)? {

@@ -48,18 +48,26 @@ impl Store {
         b: &BucketRecord,
         len: Option<u64>,
     ) -> Result<(), StoreError> {
-        let (Some(quota), Some(len)) = (b.quota, len) else {
+        let Some(len) = len.filter(|_| b.quota.is_some()) else {
             return Ok(());
         };
-        if b.versioning != Versioning::Enabled || len == 0 {
+        if b.versioning != Versioning::Enabled {
             return Ok(());
         }
-        let used = self.inner.meta.usage(&b.name)?;
-        if used.bytes.saturating_add(len) > quota {
+        self.refuse_past_quota(b, len)
+    }
+
+    /// Refuses `len` more bytes (versions and parts in progress together) past `b`'s quota.
+    pub(super) fn refuse_past_quota(&self, b: &BucketRecord, len: u64) -> Result<(), StoreError> {
+        let Some(quota) = b.quota else {
+            return Ok(());
+        };
+        let used = self.inner.meta.usage(&b.name)?.total();
+        if len > 0 && used.saturating_add(len) > quota {
             return Err(StoreError::QuotaExceeded {
                 bucket: b.name.clone(),
                 quota,
-                used: used.bytes,
+                used,
                 needed: len,
             });
         }

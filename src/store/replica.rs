@@ -167,6 +167,8 @@ impl Store {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
+        // Nothing is stored in the reserved SOSAPI folder, whoever sends it.
+        self.refuse_reserved(bucket, key)?;
         let b = self.bucket(bucket)?;
         self.accepts_replicas(&b, &rv.lock)?;
         let existing = self.existing_replica(bucket, key, &rv);
@@ -304,6 +306,8 @@ impl Store {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
+        // Nothing is stored in the reserved SOSAPI folder, whoever sends it.
+        self.refuse_reserved(bucket, key)?;
         let b = self.bucket(bucket)?;
         self.accepts_replicas(&b, &LockRecord::default())?;
         if number == 0 || number > super::multipart::MAX_PARTS {
@@ -414,6 +418,8 @@ impl Store {
         key: &ObjectKey,
         rv: ReplicaVersion,
     ) -> Result<ReplicaResult, StoreError> {
+        // Nothing is stored in the reserved SOSAPI folder, whoever sends it.
+        self.refuse_reserved(bucket, key)?;
         let b = self.bucket(bucket)?;
         self.accepts_replicas(&b, &rv.lock)?;
         if let Some(r) = self.existing_replica(bucket, key, &rv)? {
@@ -559,6 +565,8 @@ impl Store {
         version_id: VersionId,
         created: Timestamp,
     ) -> Result<ReplicaResult, StoreError> {
+        // Nothing is stored in the reserved SOSAPI folder, whoever sends it.
+        self.refuse_reserved(bucket, key)?;
         let b = self.bucket(bucket)?;
         self.accepts_replicas(&b, &LockRecord::default())?;
         match self.inner.meta.version(bucket, key, &version_id)? {

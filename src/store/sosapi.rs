@@ -38,15 +38,17 @@ impl Store {
     }
 
     /// What `capacity.xml` reports for bucket `b` (see [`Capacity`]). The disks' usable
-    /// bytes are their filesystems' bytes (each filesystem once) times K/(K+M).
+    /// bytes are their filesystems' bytes (each filesystem once) times K/(K+M), from each
+    /// disk's last known state (no probe: Veeam polls this file, and a GET must not wait
+    /// on a failing disk).
     ///
     /// # Errors
     /// A metadata read's error.
     pub fn sosapi_capacity(&self, b: &BucketRecord) -> Result<Capacity, StoreError> {
-        let used = self.inner.meta.usage(&b.name)?.bytes;
+        let used = self.inner.meta.usage(&b.name)?.total();
         let (mut total, mut free) = (0u128, 0u128);
         let mut seen = HashSet::new();
-        for d in self.disks() {
+        for d in self.inner.disks.iter().map(|d| d.status()) {
             if let Some(fs) = d.filesystem
                 && !seen.insert(fs)
             {
@@ -91,7 +93,8 @@ impl Store {
             return Ok(None);
         };
         let b = self.bucket(bucket)?;
-        if let Some(VersionRef::Id(id)) = version {
+        if let Some(VersionRef::Id(id)) = version.filter(|v| **v != VersionRef::Id(sosapi::VERSION))
+        {
             return Err(StoreError::NoSuchVersion {
                 bucket: bucket.clone(),
                 key: key.clone(),
@@ -137,16 +140,24 @@ impl Store {
     ) -> Result<ListPage, StoreError> {
         let mut page = ListPage::default();
         let after = q.after.as_deref().unwrap_or("");
+        let mut count = 0;
         for (key, rec) in self.sosapi_listed(bucket, &q.prefix)? {
-            if key.as_str() <= after {
+            let cp =
+                super::versions::common_prefix(key.as_str(), &q.prefix, q.delimiter.as_deref());
+            let name = cp.clone().unwrap_or_else(|| key.as_str().to_owned());
+            if name.as_str() <= after || page.common_prefixes.last() == Some(&name) {
                 continue;
             }
-            if page.objects.len() == q.max_keys {
+            if count == q.max_keys {
                 page.truncated = q.max_keys > 0;
                 break;
             }
-            page.last = Some(key.as_str().to_owned());
-            page.objects.push((key, rec));
+            count += 1;
+            page.last = Some(name.clone());
+            match cp {
+                Some(cp) => page.common_prefixes.push(cp),
+                None => page.objects.push((key, rec)),
+            }
         }
         Ok(page)
     }
@@ -159,22 +170,37 @@ impl Store {
     ) -> Result<VersionsPage, StoreError> {
         let mut page = VersionsPage::default();
         let marker = q.key_marker.as_deref().unwrap_or("");
+        let mut count = 0;
         for (key, rec) in self.sosapi_listed(bucket, &q.prefix)? {
-            // A document has one version: a marker on its key has passed it.
-            if !marker.is_empty() && key.as_str() <= marker {
+            let cp =
+                super::versions::common_prefix(key.as_str(), &q.prefix, q.delimiter.as_deref());
+            let name = cp.clone().unwrap_or_else(|| key.as_str().to_owned());
+            // A document has one version: a marker on its key (or prefix) has passed it.
+            if (!marker.is_empty() && name.as_str() <= marker)
+                || page.common_prefixes.last() == Some(&name)
+            {
                 continue;
             }
-            if page.versions.len() == q.max_keys {
+            if count == q.max_keys {
                 page.truncated = q.max_keys > 0;
                 break;
             }
-            page.next_key_marker = Some(key.as_str().to_owned());
-            page.next_version_marker = Some(rec.version_ref());
-            page.versions.push(VersionEntry {
-                key,
-                record: rec,
-                is_latest: true,
-            });
+            count += 1;
+            page.next_key_marker = Some(name);
+            match cp {
+                Some(cp) => {
+                    page.next_version_marker = None;
+                    page.common_prefixes.push(cp);
+                }
+                None => {
+                    page.next_version_marker = Some(rec.version_ref());
+                    page.versions.push(VersionEntry {
+                        key,
+                        record: rec,
+                        is_latest: true,
+                    });
+                }
+            }
         }
         if !page.truncated {
             page.next_key_marker = None;

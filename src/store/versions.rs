@@ -151,7 +151,7 @@ enum Marker {
 }
 
 /// The common prefix `key` rolls up into, if the delimiter occurs after the prefix.
-fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
+pub(super) fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
     let d = delimiter.filter(|d| !d.is_empty())?;
     let rest = &key[prefix.len()..];
     rest.find(d)
@@ -325,7 +325,11 @@ impl Store {
         version: Option<&VersionRef>,
         bypass: bool,
     ) -> Result<DeleteOutcome, StoreError> {
-        self.refuse_reserved(bucket, key)?;
+        // A version-specific delete of a key stored in the folder by an earlier release
+        // (which did not reserve it) may still remove that version.
+        if version.is_none() || crate::sosapi::Document::named(key.as_str()).is_some() {
+            self.refuse_reserved(bucket, key)?;
+        }
         let store = self.clone();
         let (b, k, v) = (bucket.clone(), key.clone(), version.copied());
         tokio::task::spawn_blocking(move || {

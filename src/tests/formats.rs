@@ -416,6 +416,7 @@ fn current() -> Vec<(&'static str, String)> {
         entry(crate::meta::BucketUsage {
             bytes: 1 << 33,
             objects: 7,
+            upload_bytes: 5 << 20,
         }),
     ]
 }
@@ -513,7 +514,7 @@ const GOLDEN: &[(&str, &str)] = &[
         "replication-request",
         "01000101010101010101010101010101010180010501650103742f7001016101620000000000000001053d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d01018201000101740176",
     ),
-    ("bucket-usage", "01808080802007"),
+    ("bucket-usage", "018080808020078080c002"),
 ];
 
 /// The records whose disk field changed meaning (node-local id → disk UUID) kept their

@@ -385,7 +385,7 @@ fn kopia_repository_with_retention() {
                 .bucket(bucket)
                 .key(key)
                 .content_md5(content_md5(body))
-                .object_lock_mode(ObjectLockMode::Governance)
+                .object_lock_mode(ObjectLockMode::Compliance)
                 .object_lock_retain_until_date(DateTime::from_secs(until))
                 .body(ByteStream::from_static(body))
                 .send()
@@ -425,7 +425,7 @@ fn kopia_repository_with_retention() {
                 .version_id(v.version_id().expect("id"))
                 .retention(
                     ObjectLockRetention::builder()
-                        .mode(ObjectLockRetentionMode::Governance)
+                        .mode(ObjectLockRetentionMode::Compliance)
                         .retain_until_date(DateTime::from_secs(later))
                         .build(),
                 )
@@ -488,6 +488,14 @@ fn kopia_repository_with_retention() {
         assert!(resp.contains("<Code>NotImplemented</Code>"), "{resp}");
         assert!(!resp.contains("ListBucketResult"), "{resp}");
     }
+    // Authentication comes first: unsigned, the probe is refused as S3 refuses it; for a
+    // bucket that does not exist, NoSuchBucket.
+    let host = server.s3_url.strip_prefix("http://").expect("http");
+    let unsigned = http_request(host, &format!("GET /{bucket}?object-lockx HTTP/1.1"), b"");
+    assert_eq!(http_status(&unsigned), 403, "{unsigned}");
+    let missing = server.s3_raw("GET", "/no-such-bucket", "object-lockx=", &[], b"");
+    assert_eq!(http_status(&missing), 404, "{missing}");
+    assert!(missing.contains("<Code>NoSuchBucket</Code>"), "{missing}");
     // The listing itself still answers.
     let resp = server.s3_raw(
         "GET",

@@ -65,6 +65,12 @@ fn usage(server: &Server, bucket: &str) -> (Option<u64>, u64, u64) {
     )
 }
 
+/// The bytes in the bucket's uploads in progress.
+fn uploads(server: &Server, bucket: &str) -> u64 {
+    let (_, body) = server.admin("GET", &format!("/v1/buckets/{bucket}/quota"), None);
+    json(&body)["upload_bytes"].as_u64().expect("upload bytes")
+}
+
 #[test]
 fn writes_past_the_quota_are_refused_and_store_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -101,9 +107,8 @@ fn writes_past_the_quota_are_refused_and_store_nothing() {
         assert_eq!(version_count(&c, "capped").await, 1);
         assert_eq!(usage(&server, "capped"), (Some(quota), 6 * MIB as u64, 1));
 
-        // Multipart: a part that alone passes the quota is refused; parts that fit are
-        // taken, and the Complete that would pass the quota is refused with nothing
-        // stored (the upload stays, to be aborted).
+        // Multipart: parts count as they arrive (they hold disk space until Complete or
+        // Abort): a part that would take versions and parts past the quota is refused.
         let up = c
             .create_multipart_upload()
             .bucket("capped")
@@ -127,7 +132,7 @@ fn writes_past_the_quota_are_refused_and_store_nothing() {
             (403, "QuotaExceeded")
         );
         let mut parts = Vec::new();
-        for (n, len) in [(1, 5 * MIB), (2, 2 * MIB)] {
+        for (n, len) in [(1, 5 * MIB), (2, MIB)] {
             let p = c
                 .upload_part()
                 .bucket("capped")
@@ -145,6 +150,24 @@ fn writes_past_the_quota_are_refused_and_store_nothing() {
                     .build(),
             );
         }
+        let e = c
+            .upload_part()
+            .bucket("capped")
+            .key("mp")
+            .upload_id(&id)
+            .part_number(3)
+            .body(ByteStream::from(vec![3u8; 1]))
+            .send()
+            .await
+            .expect_err("one byte past versions and parts");
+        assert_eq!(
+            (error_status(&e), error_code(&e).as_str()),
+            (403, "QuotaExceeded")
+        );
+        assert_eq!(uploads(&server, "capped"), 6 * MIB as u64);
+        // The quota lowered meanwhile: the Complete that would take the versions past it
+        // is refused in the commit, with nothing stored (the upload stays, to be aborted).
+        ctl(&server, &["bucket", "quota", "capped", "--set", "10MiB"]);
         let e = c
             .complete_multipart_upload()
             .bucket("capped")
@@ -171,6 +194,8 @@ fn writes_past_the_quota_are_refused_and_store_nothing() {
             .send()
             .await
             .expect("abort");
+        assert_eq!(uploads(&server, "capped"), 0);
+        ctl(&server, &["bucket", "quota", "capped", "--set", "12MiB"]);
 
         // A copy exactly up to the quota is taken; the next one is refused.
         c.copy_object()
@@ -305,7 +330,7 @@ fn writes_past_the_quota_are_refused_and_store_nothing() {
 }
 
 #[test]
-fn a_bucket_past_ninety_percent_of_its_quota_is_alerted_once() {
+fn a_bucket_past_ninety_percent_of_its_quota_is_alerted_once_per_crossing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let server = Server::start(
@@ -326,7 +351,11 @@ fn a_bucket_past_ninety_percent_of_its_quota_is_alerted_once() {
     assert_eq!(s, 200, "{body}");
     let c = server.client();
     runtime().block_on(async {
-        versioned(&c, "nearly").await;
+        c.create_bucket()
+            .bucket("nearly")
+            .send()
+            .await
+            .expect("bucket");
         ctl(&server, &["bucket", "quota", "nearly", "--set", "100000"]);
         put(&c, "nearly", "a", 89_000).await.expect("89%");
         // Two watchdog rounds below the mark: no alert.
@@ -342,5 +371,19 @@ fn a_bucket_past_ninety_percent_of_its_quota_is_alerted_once() {
         put(&c, "nearly", "c", 1_000).await.expect("92%");
         std::thread::sleep(std::time::Duration::from_millis(2500));
         assert_eq!(rx.of_kind("quota-nearly-full").len(), 1);
+        // Below it again (unversioned: deletes free the bytes), then a second crossing.
+        for k in ["b", "c"] {
+            c.delete_object()
+                .bucket("nearly")
+                .key(k)
+                .send()
+                .await
+                .expect("delete");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        assert_eq!(rx.of_kind("quota-nearly-full").len(), 1);
+        put(&c, "nearly", "d", 2_000).await.expect("91% again");
+        let alerts = rx.wait_for("quota-nearly-full", 2);
+        assert_eq!(alerts.len(), 2);
     });
 }

@@ -62,6 +62,13 @@ fn virtual_host_style_with_a_domain() {
             .send()
             .await
             .expect("put");
+        c.put_object()
+            .bucket("vhost")
+            .key("root-obj")
+            .body(ByteStream::from_static(b"at the root"))
+            .send()
+            .await
+            .expect("put");
         // A client that addresses the bucket by host name.
         let conf = c
             .config()
@@ -69,28 +76,48 @@ fn virtual_host_style_with_a_domain() {
             .endpoint_url(format!("http://s3.stele.test:{port}"))
             .force_path_style(false)
             .build();
-        aws_sdk_s3::Client::from_conf(conf)
+        let vc = aws_sdk_s3::Client::from_conf(conf);
+        let presign = || PresigningConfig::expires_in(Duration::from_secs(60)).expect("config");
+        let nested = vc
             .get_object()
             .bucket("vhost")
             .key("dir/obj")
-            .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).expect("config"))
+            .presigned(presign())
             .await
             .expect("presign")
             .uri()
-            .to_owned()
+            .to_owned();
+        // A key at the bucket's root, with a query (`/root-obj?versionId=null`): an
+        // object request, never taken for a bucket sub-resource.
+        let root = vc
+            .get_object()
+            .bucket("vhost")
+            .key("root-obj")
+            .version_id("null")
+            .presigned(presign())
+            .await
+            .expect("presign")
+            .uri()
+            .to_owned();
+        (nested, root)
     });
-    let (host, path) = split_url(&url);
-    assert_eq!(host, format!("vhost.s3.stele.test:{port}"), "{url}");
-    assert!(path.starts_with("/dir/obj?"), "{path}");
-    // No DNS here: connect to the server and name the virtual host in the Host header.
-    let resp = send(
-        &format!("127.0.0.1:{port}"),
-        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close"),
-        b"",
-        None,
-    );
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    assert!(resp.ends_with("virtual"), "{resp}");
+    for (url, want_path, body) in [
+        (&url.0, "/dir/obj?", "virtual"),
+        (&url.1, "/root-obj?", "at the root"),
+    ] {
+        let (host, path) = split_url(url);
+        assert_eq!(host, format!("vhost.s3.stele.test:{port}"), "{url}");
+        assert!(path.starts_with(want_path), "{path}");
+        // No DNS here: connect to the server and name the virtual host in the Host header.
+        let resp = send(
+            &format!("127.0.0.1:{port}"),
+            &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close"),
+            b"",
+            None,
+        );
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        assert!(resp.ends_with(body), "{resp}");
+    }
 }
 
 #[test]

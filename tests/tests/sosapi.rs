@@ -202,6 +202,25 @@ fn the_two_documents_answer_get_range_head_and_both_listings() {
         let keys: Vec<_> = second.contents().iter().filter_map(|o| o.key()).collect();
         assert_eq!(keys, [system().as_str()]);
         assert_ne!(second.is_truncated(), Some(true));
+        // A delimiter under the folder rolls the names up, as for stored keys.
+        let rolled = c
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix(FOLDER)
+            .delimiter(".")
+            .send()
+            .await
+            .expect("delimited");
+        let prefixes: Vec<_> = rolled
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix())
+            .collect();
+        assert_eq!(
+            prefixes,
+            [format!("{FOLDER}capacity."), format!("{FOLDER}system.")]
+        );
+        assert!(rolled.contents().is_empty());
         // A prefix naming one document.
         let one = c
             .list_objects_v2()
@@ -268,6 +287,22 @@ fn the_two_documents_answer_get_range_head_and_both_listings() {
             .await
             .expect("all versions");
         assert_eq!(all_versions.versions().len(), 1);
+
+        // A document may be a copy's source, as any object.
+        c.copy_object()
+            .bucket(BUCKET)
+            .key("copied-system.xml")
+            .copy_source(format!("{BUCKET}/{}", system()))
+            .send()
+            .await
+            .expect("copy from system.xml");
+        assert_eq!(get_text(&c, "copied-system.xml").await, want);
+        c.delete_object()
+            .bucket(BUCKET)
+            .key("copied-system.xml")
+            .send()
+            .await
+            .expect("delete the copy");
 
         // A bucket that does not exist has no documents.
         let e = c

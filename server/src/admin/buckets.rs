@@ -106,6 +106,7 @@ fn summary(
         quota_bytes: b.quota,
         used_bytes: u.bytes,
         objects: u.objects,
+        upload_bytes: u.upload_bytes,
     }
 }
 

@@ -124,6 +124,13 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
     );
     gauge(
         &mut x,
+        "stele_bucket_upload_bytes",
+        "gauge",
+        "Bytes in the parts of the bucket's uploads in progress",
+        &per_bucket(&|_, u| Some(u.upload_bytes as f64)),
+    );
+    gauge(
+        &mut x,
         "stele_bucket_quota_bytes",
         "gauge",
         "The bucket's hard quota in bytes (buckets with one)",

@@ -43,7 +43,7 @@ pub fn note_client(client: &'static str, user_agent: &str) {
 /// ListObjectVersions and ListMultipartUploads parameters, the bucket sub-resources
 /// Amazon S3 defines (implemented here or answered NotImplemented by the router), the
 /// SDKs' `x-id`, minio-go's `metadata`, and presigned-URL parameters.
-const BUCKET_QUERY: [&str; 51] = [
+const BUCKET_QUERY: &[&str] = &[
     "list-type",
     "prefix",
     "delimiter",
@@ -83,35 +83,40 @@ const BUCKET_QUERY: [&str; 51] = [
     "inventory",
     "metrics",
     "intelligent-tiering",
-    "id",
     "x-id",
-    "session",
-    "metadataTable",
-    "metadataConfiguration",
     "allow-unordered",
     "optional-object-attributes",
-    "delete",
-    "object-lambda",
-    "uploadId",
-    "partNumber",
     // minio-go (restic, Kopia) asks for user metadata in listings this way.
     "metadata",
+    // Presigned URLs of Signature Version 2.
+    "AWSAccessKeyId",
+    "Signature",
+    "Expires",
+    // Bucket sub-resources that carry an id.
+    "id",
 ];
 
-/// The first query key of a GET addressed to the service or a bucket (a path of at most
-/// one segment, as virtual-hosted requests have `/`) that is neither a listing parameter
-/// nor a sub-resource S3 defines, if any. Amazon S3 ignores such keys and lists; a backup
-/// client probing a sub-resource by a name this server does not know (Kopia's lock
-/// probes) would then read a listing as the answer, so the server refuses instead.
+/// The first query key of a GET addressed to the service or a bucket (path style: a path
+/// of at most one segment; virtual-host style, `virtual_bucket`: the path `/`) that is
+/// neither a listing parameter nor a sub-resource S3 defines, if any. Amazon S3 ignores
+/// such keys and lists; a backup client probing a sub-resource by a name this server does
+/// not know (Kopia's lock probes) would then read a listing as the answer, so the server
+/// answers NotImplemented instead of the listing s3s made.
 pub fn unknown_bucket_query(
     method: &http::Method,
+    virtual_bucket: bool,
     path: &str,
     query: Option<&str>,
 ) -> Option<String> {
     if method != http::Method::GET && method != http::Method::HEAD {
         return None;
     }
-    if path.trim_matches('/').contains('/') {
+    let bucket_level = if virtual_bucket {
+        path.trim_matches('/').is_empty()
+    } else {
+        !path.trim_matches('/').contains('/')
+    };
+    if !bucket_level {
         return None;
     }
     query?
@@ -144,35 +149,61 @@ mod tests {
     fn unknown_bucket_queries_are_found() {
         let get = http::Method::GET;
         assert_eq!(
-            unknown_bucket_query(&get, "/b", Some("object-lockx")),
+            unknown_bucket_query(&get, false, "/b", Some("object-lockx")),
             Some("object-lockx".into())
         );
         assert_eq!(
-            unknown_bucket_query(&get, "/b", Some("list-type=2&prefix=a")),
-            None
-        );
-        assert_eq!(unknown_bucket_query(&get, "/b", Some("object-lock")), None);
-        assert_eq!(
-            unknown_bucket_query(&get, "/b/", Some("versions&key-marker=a")),
+            unknown_bucket_query(&get, false, "/b", Some("list-type=2&prefix=a")),
             None
         );
         assert_eq!(
-            unknown_bucket_query(&get, "/", Some("retention")),
+            unknown_bucket_query(&get, false, "/b", Some("object-lock")),
+            None
+        );
+        assert_eq!(
+            unknown_bucket_query(&get, false, "/b/", Some("versions&key-marker=a")),
+            None
+        );
+        assert_eq!(
+            unknown_bucket_query(&get, false, "/", Some("retention")),
             Some("retention".into())
         );
         // Object requests are s3s's to judge.
-        assert_eq!(unknown_bucket_query(&get, "/b/k", Some("whatever")), None);
         assert_eq!(
-            unknown_bucket_query(&http::Method::PUT, "/b", Some("whatever")),
+            unknown_bucket_query(&get, false, "/b/k", Some("whatever")),
+            None
+        );
+        assert_eq!(
+            unknown_bucket_query(&http::Method::PUT, false, "/b", Some("whatever")),
             None
         );
         assert_eq!(
             unknown_bucket_query(
                 &get,
+                false,
                 "/b",
                 Some("X-Amz-Algorithm=AWS4-HMAC-SHA256&list-type=2")
             ),
             None
+        );
+        // SigV2 presigned URLs.
+        assert_eq!(
+            unknown_bucket_query(
+                &get,
+                false,
+                "/b",
+                Some("AWSAccessKeyId=a&Signature=s&Expires=1")
+            ),
+            None
+        );
+        // Virtual-host style: `/key` is an object, `/` the bucket.
+        assert_eq!(
+            unknown_bucket_query(&get, true, "/k", Some("versionId=v1")),
+            None
+        );
+        assert_eq!(
+            unknown_bucket_query(&get, true, "/", Some("object-lockx")),
+            Some("object-lockx".into())
         );
     }
 }

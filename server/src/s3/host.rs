@@ -29,6 +29,16 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
+impl Domain {
+    /// The bucket a `Host` header names in virtual-host style, if it names one.
+    pub fn bucket_of<'a>(&self, host: &'a str) -> Option<&'a str> {
+        strip_port(host)
+            .strip_suffix(self.domain.as_str())
+            .and_then(|b| b.strip_suffix('.'))
+            .filter(|b| !b.is_empty())
+    }
+}
+
 impl S3Host for Domain {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
         let h = strip_port(host);

@@ -739,15 +739,18 @@ pub async fn run(
     let mut builder = S3ServiceBuilder::new(SteleS3::new(node.clone()));
     builder.set_auth(auth::Auth::new(node.clone()));
     builder.set_access(auth::Access::new(node));
+    let mut vhost = None;
     if let Some(d) = domain {
-        let host =
-            host::Domain::new(&d).ok_or_else(|| anyhow::anyhow!("invalid --domain {d:?}"))?;
-        builder.set_host(host);
+        let parse =
+            || host::Domain::new(&d).ok_or_else(|| anyhow::anyhow!("invalid --domain {d:?}"));
+        builder.set_host(parse()?);
+        vhost = Some(Arc::new(parse()?));
     }
     let service = request_id::WithRequestId::new(
         builder.build(),
         Arc::new(crate::limiter::AuthLimiter::default()),
         metrics,
+        vhost,
     );
     crate::listener::serve(listener, tls, shutdown, move |peer| {
         service.for_peer(peer.ip())

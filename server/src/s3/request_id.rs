@@ -26,10 +26,17 @@ pub struct WithRequestId {
     limiter: Arc<AuthLimiter>,
     metrics: Arc<Metrics>,
     peer: Option<IpAddr>,
+    /// The `--domain` of virtual-host-style addressing, if set.
+    vhost: Option<Arc<super::host::Domain>>,
 }
 
 impl WithRequestId {
-    pub fn new(inner: S3Service, limiter: Arc<AuthLimiter>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        inner: S3Service,
+        limiter: Arc<AuthLimiter>,
+        metrics: Arc<Metrics>,
+        vhost: Option<Arc<super::host::Domain>>,
+    ) -> Self {
         // A per-process prefix keeps ids unique across restarts without coordination.
         Self {
             inner,
@@ -37,6 +44,7 @@ impl WithRequestId {
             limiter,
             metrics,
             peer: None,
+            vhost,
         }
     }
 
@@ -181,8 +189,19 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
             .unwrap_or("");
         let client = super::clients::client_of(user_agent);
         super::clients::note_client(client, user_agent);
-        let unknown_query =
-            super::clients::unknown_bucket_query(req.method(), &path, req.uri().query());
+        let virtual_bucket = self.vhost.as_ref().is_some_and(|d| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| d.bucket_of(h))
+                .is_some()
+        });
+        let unknown_query = super::clients::unknown_bucket_query(
+            req.method(),
+            virtual_bucket,
+            &path,
+            req.uri().query(),
+        );
         let span = tracing::info_span!(
             "s3",
             request_id = %id,
@@ -225,16 +244,6 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                         .header(http::header::CONTENT_TYPE, "application/xml")
                         .body(s3s::Body::from(Bytes::from(body)))
                         .map_err(|e| s3s::HttpError::new(Box::new(e)))?
-                } else if let Some(key) = unknown_query {
-                    let body = format!(
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NotImplemented</Code><Message>The bucket sub-resource {} is not implemented.</Message></Error>",
-                        escape(&key)
-                    );
-                    http::Response::builder()
-                        .status(http::StatusCode::NOT_IMPLEMENTED)
-                        .header(http::header::CONTENT_TYPE, "application/xml")
-                        .body(s3s::Body::from(Bytes::from(body)))
-                        .map_err(|e| s3s::HttpError::new(Box::new(e)))?
                 } else if skewed {
                     tracing::warn!("request time too skewed");
                     let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message></Error>";
@@ -244,7 +253,24 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                         .body(s3s::Body::from(Bytes::from_static(body.as_bytes())))
                         .map_err(|e| s3s::HttpError::new(Box::new(e)))?
                 } else {
-                    hyper::service::Service::call(&inner, req).await?
+                    let resp = hyper::service::Service::call(&inner, req).await?;
+                    match unknown_query {
+                        // s3s authenticated the request and answered it with a listing (it
+                        // routes unknown keys there): refused instead. Its errors (a bad
+                        // signature, no such bucket) go out as they are.
+                        Some(key) if resp.status().is_success() => {
+                            let body = format!(
+                                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NotImplemented</Code><Message>The bucket sub-resource {} is not implemented.</Message></Error>",
+                                escape(&key)
+                            );
+                            http::Response::builder()
+                                .status(http::StatusCode::NOT_IMPLEMENTED)
+                                .header(http::header::CONTENT_TYPE, "application/xml")
+                                .body(s3s::Body::from(Bytes::from(body)))
+                                .map_err(|e| s3s::HttpError::new(Box::new(e)))?
+                        }
+                        _ => resp,
+                    }
                 };
                 let status = resp.status();
                 let bytes_out = resp

@@ -179,7 +179,8 @@ pub enum BucketCommand {
     /// bucket's usage (all versions) past it are refused with 403 QuotaExceeded.
     Quota {
         bucket: String,
-        /// The quota: plain bytes or with a unit (500MiB, 10GiB, 2TiB, 1TB, 300GB).
+        /// The quota: plain bytes or with a unit (500MiB, 1.5GiB, 2TiB, 1TB, 300GB;
+        /// K, M, G... are binary).
         #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "clear")]
         set: Option<u64>,
         /// Remove the quota.
@@ -491,11 +492,23 @@ pub(super) fn parse_grant(s: &str) -> Result<GrantSpec, String> {
 /// PiB) or decimal (KB, MB, GB, TB, PB) unit; a bare `K`, `M`... is binary.
 pub(super) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (bytes, or e.g. 500MiB, 10GiB, 1TB)"))?;
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let bad = || format!("{s:?} is not a size (bytes, or e.g. 500MiB, 1.5GiB, 1TB)");
+    // Whole and fractional digits apart, so that 1.5GiB is exact and no float rounds.
+    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || frac.contains('.') || frac.len() > 9 {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let frac_num: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad())?
+    };
+    let frac_den = 10u64.pow(frac.len() as u32);
     let unit = unit.trim().to_ascii_lowercase();
     let mult: u64 = match unit.as_str() {
         "" | "b" => 1,
@@ -515,7 +528,10 @@ pub(super) fn parse_size(s: &str) -> Result<u64, String> {
             ));
         }
     };
-    n.checked_mul(mult)
+    let frac_bytes = u128::from(frac_num) * u128::from(mult) / u128::from(frac_den);
+    whole
+        .checked_mul(mult)
+        .and_then(|w| w.checked_add(u64::try_from(frac_bytes).ok()?))
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 

@@ -51,10 +51,14 @@ impl Ctx {
                                 if b.object_lock { "on" } else { "off" }.into(),
                                 b.objects.to_string(),
                                 bytes_text(b.used_bytes),
+                                bytes_text(b.upload_bytes),
                                 b.quota_bytes.map_or_else(|| "-".into(), bytes_text),
                                 b.quota_bytes.filter(|q| *q > 0).map_or_else(
                                     || "-".into(),
-                                    |q| format!("{:.0}%", b.used_bytes as f64 * 100.0 / q as f64),
+                                    |q| {
+                                        let total = b.used_bytes.saturating_add(b.upload_bytes);
+                                        format!("{:.0}%", total as f64 * 100.0 / q as f64)
+                                    },
                                 ),
                             ]
                         })
@@ -66,6 +70,7 @@ impl Ctx {
                             "LOCK",
                             "VERSIONS",
                             "USED",
+                            "UPLOADS",
                             "QUOTA",
                             "USE",
                         ],
@@ -91,6 +96,7 @@ impl Ctx {
                         ),
                         ("used", exact_bytes_text(v.used_bytes)),
                         ("versions", v.objects.to_string()),
+                        ("uploads in progress", exact_bytes_text(v.upload_bytes)),
                     ]);
                     Ok(())
                 })

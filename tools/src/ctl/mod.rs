@@ -288,7 +288,10 @@ mod tests {
         assert_eq!(parse_size("2 TiB"), Ok(2 << 40));
         assert_eq!(parse_size("1TB"), Ok(1_000_000_000_000));
         assert_eq!(parse_size("3g"), Ok(3 << 30));
-        assert!(parse_size("1.5GiB").is_err());
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("0.5KB"), Ok(500));
+        assert!(parse_size("1.2.3GiB").is_err());
+        assert!(parse_size(".5GiB").is_err());
         assert!(parse_size("GiB").is_err());
         assert!(parse_size("10XB").is_err());
         assert!(parse_size("99999999999PiB").is_err());
