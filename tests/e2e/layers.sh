@@ -93,4 +93,26 @@ listener_past_node() { # an S3 handler calling the blocking engine directly fail
   grep -q "s3/bucket.rs:.*past \`stele::Node\`" <<<"$out"
 }
 check "an S3 handler calling the blocking engine past Node is refused" listener_past_node
+tlog_copy() { # a copy of tlog/ (manifest and sources) in $work/tlog
+  rm -rf "$work/tlog" && mkdir -p "$work/tlog" && cp -r tlog/Cargo.toml tlog/src "$work/tlog/"
+}
+tlog_with() { # tlog_with CRATE: a tlog manifest that depends on CRATE fails the check
+  tlog_copy
+  sed -i "s/^\[dependencies\]$/[dependencies]\n$1.workspace = true/" "$work/tlog/Cargo.toml"
+  local out
+  out=$(STELE_TLOG_MANIFEST="$work/tlog/Cargo.toml" scripts/check-layers) && { echo "$out"; return 1; }
+  echo "$out"
+  grep -q "the audit trail's formats depend on \`$1\`" <<<"$out"
+}
+check "the audit trail's formats depending on the core are refused" tlog_with stele
+check "the audit trail's formats depending on tokio are refused" tlog_with tokio
+tlog_ring() { # ring outside tlog/src/crypto.rs fails the check
+  tlog_copy
+  echo "use ring::digest;" >>"$work/tlog/src/merkle.rs"
+  local out
+  out=$(STELE_TLOG_MANIFEST="$work/tlog/Cargo.toml" scripts/check-layers) && { echo "$out"; return 1; }
+  echo "$out"
+  grep -q "merkle.rs:.*\`ring\` outside tlog/src/crypto.rs" <<<"$out"
+}
+check "ring outside the audit trail's crypto module is refused" tlog_ring
 summary layers
