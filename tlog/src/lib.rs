@@ -8,6 +8,7 @@
 //! - [`note`]: C2SP signed notes (<https://c2sp.org/signed-note>) with Ed25519 keys.
 //! - [`checkpoint`]: C2SP transparency-log checkpoints (<https://c2sp.org/tlog-checkpoint>):
 //!   origin, tree size and root, inside a signed note.
+//! - [`verify`]: the offline check of an exported trail (NDJSON leaves and checkpoints).
 //!
 //! `ring` (SHA-256, Ed25519) is used only in the private `crypto` module.
 
@@ -17,6 +18,7 @@ pub mod checkpoint;
 mod crypto;
 pub mod merkle;
 pub mod note;
+pub mod verify;
 
 pub use crypto::Hash;
 

@@ -78,6 +78,9 @@ pub enum AdminCommand {
     /// Scrub: verify every shard, rebuild what is missing or corrupt.
     #[command(subcommand)]
     Scrub(ScrubCommand),
+    /// The audit trail, checked offline (no server, no secret).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The repair queue that reads and writes feed.
     #[command(subcommand)]
     Repair(RepairCommand),
@@ -156,6 +159,26 @@ pub struct BypassArgs {
     /// Withdraw the bypass.
     #[arg(long, conflicts_with = "buckets")]
     pub(super) revoke: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check an exported trail (NDJSON: leaves and signed checkpoints) against the log's
+    /// public key, offline. Prints a JSON report on stdout and a summary on stderr; exits
+    /// 0 when verified, 1 when broken (the first break named), 2 for unusable input.
+    Verify {
+        /// The export files, read in order as one trail.
+        #[arg(required = true)]
+        exports: Vec<std::path::PathBuf>,
+        /// The log's public key (`name+id+base64`, as the node prints it), or a file
+        /// holding it; repeat for several keys.
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+        /// A signed checkpoint kept from an earlier export: the trail must still hold the
+        /// leaves it covers, unchanged.
+        #[arg(long)]
+        trust: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]

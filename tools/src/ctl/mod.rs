@@ -60,6 +60,7 @@ fn emit(line: std::fmt::Arguments<'_>) {
 mod alerts;
 mod approvals;
 mod args;
+mod audit;
 mod buckets;
 mod identities;
 mod render;
@@ -72,6 +73,15 @@ use render::*;
 /// Runs one admin command; any failure is reported on stderr, a failed API call with the
 /// server's JSON error as is.
 pub fn run(cmd: AdminCommand, opts: AdminOpts) -> ExitCode {
+    // Offline: no admin listener, no credential.
+    if let AdminCommand::Audit(AuditCommand::Verify {
+        exports,
+        keys,
+        trust,
+    }) = cmd
+    {
+        return audit::verify(&exports, &keys, trust.as_deref());
+    }
     let json = opts.json;
     match connect(opts).and_then(|client| Ctx { client, json }.dispatch(cmd)) {
         Ok(()) if STDOUT_FAILED.load(Ordering::Relaxed) => ExitCode::FAILURE,
@@ -172,6 +182,8 @@ impl Ctx {
                 self.show(&r, |v: &Status| status(v))
             }
             AdminCommand::Scrub(c) => self.scrub(c),
+            // Offline, answered in `run` before any connection.
+            AdminCommand::Audit(_) => bail!("audit commands run offline"),
             AdminCommand::Repair(RepairCommand::Status) => {
                 let r = self.client.get("/v1/repair")?;
                 self.show(&r, |v: &RepairStatus| {
