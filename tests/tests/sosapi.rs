@@ -463,9 +463,23 @@ fn the_folder_is_reserved_at_the_root_only() {
     });
 }
 
+/// The size in bytes of the filesystem holding `path`, as `df` reports it.
+fn filesystem_size(path: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("df")
+        .args(["-B1", "--output=size"])
+        .arg(path)
+        .output()
+        .expect("df");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    text.lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("df output: {text}"))
+}
+
 #[test]
 fn capacity_follows_the_quota_and_the_data_written() {
-    let (_dir, server) = start_default();
+    let (dir, server) = start_default();
     let c = server.client();
     runtime().block_on(async {
         c.create_bucket()
@@ -473,10 +487,17 @@ fn capacity_follows_the_quota_and_the_data_written() {
             .send()
             .await
             .expect("bucket");
-        // No quota: the disks' usable capacity after erasure coding, nothing used.
+        // No quota: the disks' usable capacity after erasure coding, nothing used. The
+        // embedded default puts six disks (4+2) in one filesystem: counted once, times 4/6.
         let (cap, avail, used) = capacity_numbers(&c).await;
         assert_eq!(used, 0);
-        assert!(cap > 0 && avail > 0 && avail <= cap, "{cap} {avail}");
+        let fs = filesystem_size(&dir.path().join("data"));
+        assert_eq!(
+            cap,
+            (u128::from(fs) * 4 / 6) as u64,
+            "filesystem of {fs} bytes"
+        );
+        assert!(avail > 0 && avail <= cap, "{cap} {avail}");
 
         c.put_object()
             .bucket(BUCKET)
