@@ -96,16 +96,31 @@ impl Checkpoint {
     /// The signed note of this checkpoint, signed by each of `signers`.
     ///
     /// # Errors
-    /// [`TlogError::Malformed`] if the text cannot be a note (an origin with a newline).
+    /// [`TlogError::Malformed`] for an origin that is empty or holds whitespace or `+`
+    /// (it names the log's key), or an extension line that is empty or holds a newline:
+    /// either would make the text read back as another checkpoint.
     pub fn sign(&self, signers: &[&Signer]) -> Result<String, TlogError> {
+        if self.origin.is_empty() || self.origin.chars().any(|c| c.is_whitespace() || c == '+') {
+            return Err(malformed("the origin must be a key name"));
+        }
+        if self
+            .extensions
+            .iter()
+            .any(|e| e.is_empty() || e.contains('\n'))
+        {
+            return Err(malformed("an extension line is empty or holds a newline"));
+        }
         note::sign(&self.text(), signers)
     }
 
-    /// Opens a signed checkpoint of the log `origin`, checked against the keys `known`.
+    /// Opens a signed checkpoint of the log `origin`, checked against the keys `known`:
+    /// it must name `origin` and be signed by a known key of that name (the log's own
+    /// key; other known keys' signatures, a witness's, are checked but do not suffice).
     ///
     /// # Errors
     /// Those of [`note::open`] and [`Checkpoint::parse`]; [`TlogError::OriginMismatch`]
-    /// for a checkpoint of another log.
+    /// for a checkpoint of another log; [`TlogError::Unverified`] if no key named
+    /// `origin` signed it.
     pub fn open(signed: &str, origin: &str, known: &[Verifier]) -> Result<Self, TlogError> {
         let opened = note::open(signed, known)?;
         let c = Self::parse(&opened.text)?;
@@ -114,6 +129,9 @@ impl Checkpoint {
                 expected: origin.to_owned(),
                 found: c.origin,
             });
+        }
+        if !opened.signed_by.iter().any(|n| n == origin) {
+            return Err(TlogError::Unverified);
         }
         Ok(c)
     }
@@ -135,6 +153,16 @@ mod tests {
         assert!(signed.contains("\n\n\u{2014} stele/3f9c1e/audit/n1 "));
         let known = [key.verifier()];
         assert_eq!(Checkpoint::open(&signed, origin, &known), Ok(c.clone()));
+        // Signed by a known key of another name only (a witness): not the log's word.
+        let witness = Signer::from_seed("witness.example", &[8; 32]).expect("key");
+        let by_witness = c.sign(&[&witness]).expect("sign");
+        assert_eq!(
+            Checkpoint::open(&by_witness, origin, &[key.verifier(), witness.verifier()]),
+            Err(TlogError::Unverified)
+        );
+        // An origin that would read back as another checkpoint is refused.
+        let sneaky = Checkpoint::new("a\n3\nAAAA", 5, c.root);
+        assert!(sneaky.sign(&[&key]).is_err());
         // Another log's name is refused even with a good signature.
         assert!(matches!(
             Checkpoint::open(&signed, "stele/3f9c1e/audit/n2", &known),

@@ -17,8 +17,12 @@ use crate::crypto::{Ed25519, ed25519_verify, sha256};
 /// The signature type byte of Ed25519 keys.
 const ED25519: u8 = 0x01;
 
-/// The longest note accepted, in bytes (the format's own bound).
+/// The longest note accepted, in bytes (Stele's bound; the format sets none).
 pub const MAX_NOTE: usize = 1 << 20;
+
+/// The most signature lines a note may carry (Go's `sumdb/note` bound): a note cannot
+/// make its reader check signatures without end.
+pub const MAX_SIGNATURES: usize = 100;
 
 fn malformed(what: &'static str, reason: impl Into<String>) -> TlogError {
     TlogError::Malformed {
@@ -83,7 +87,7 @@ impl Verifier {
             .try_into()
             .map_err(|_| malformed(what, "an Ed25519 key is 32 bytes"))?;
         let v = Self::new(name, public);
-        if id != hex(&v.id) {
+        if !id.eq_ignore_ascii_case(&hex(&v.id)) {
             return Err(malformed(what, "the key id is not the key's"));
         }
         Ok(v)
@@ -238,6 +242,12 @@ pub fn open(note: &str, known: &[Verifier]) -> Result<Opened, TlogError> {
     if sigs.is_empty() || !sigs.ends_with('\n') {
         return Err(malformed(what, "no signature lines"));
     }
+    if sigs.contains('\r') {
+        return Err(malformed(what, "a carriage return in the signature lines"));
+    }
+    if sigs.lines().count() > MAX_SIGNATURES {
+        return Err(malformed(what, "too many signatures"));
+    }
     let mut signed_by = Vec::new();
     for line in sigs.lines() {
         let rest = line
@@ -354,6 +364,26 @@ mod tests {
             Verifier::parse("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
                 .is_err()
         );
+        // The key id's hex in capitals names the same key (as Go reads it).
+        assert_eq!(
+            Verifier::parse("PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
+            Ok(v.clone())
+        );
+        // A carriage return in the signature block, or more signatures than the bound.
+        let crlf = format!("{TEXT}\n\u{2014} PeterNeumann {SIGNATURE}\r\n");
+        assert!(matches!(
+            open(&crlf, known),
+            Err(TlogError::Malformed { .. })
+        ));
+        let many = format!(
+            "{}{}",
+            peter_note(),
+            format!("\u{2014} x {SIGNATURE}\n").repeat(MAX_SIGNATURES)
+        );
+        assert!(matches!(
+            open(&many, known),
+            Err(TlogError::Malformed { .. })
+        ));
         assert!(sign("no newline", &[&forger]).is_err());
         assert!(sign("a\n\nb\n", &[&forger]).is_err());
     }

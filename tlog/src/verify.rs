@@ -8,13 +8,18 @@
 //!
 //! - `seq` runs from 0 without a gap, and every `prev` is the hash of the leaf before it
 //!   (a reader finds the first changed, removed or reordered leaf without any tree code);
-//! - every checkpoint is signed by a known key (signatures of unknown keys are ignored;
-//!   a checkpoint with no known signature breaks the trail, as a trail recomputed and
-//!   signed with another key must) and its root is the RFC 6962 root of the leaves it
-//!   covers, so leaves cut off after a checkpoint, or changed, show;
-//! - no leaf lies after the last checkpoint (an export ends with one made at export time);
+//! - every checkpoint names the log (the keys' name) and is signed by the log's key
+//!   (signatures of unknown keys are ignored; a checkpoint without the log's signature
+//!   breaks the trail, as a trail recomputed and signed with another key must), and its
+//!   root is the RFC 6962 root of the leaves it covers, so leaves a checkpoint covers
+//!   cannot be changed or cut off;
+//! - no leaf lies after the last checkpoint;
 //! - with a trusted checkpoint kept from earlier (`--trust`), the export still holds its
-//!   leaves unchanged: a tail removed together with the checkpoints that covered it shows.
+//!   leaves unchanged.
+//!
+//! What an export alone cannot show: a tail cut off together with every checkpoint that
+//! covered it leaves a shorter trail that is consistent by itself. Only a checkpoint kept
+//! outside the node (`--trust`: an earlier export's, a webhook's copy) shows that cut.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -32,7 +37,9 @@ pub const FIRST_PREV: &str = "00000000000000000000000000000000000000000000000000
 /// The first place where a trail does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Break {
-    /// The leaf at fault, when one can be named.
+    /// The leaf at fault when the chain names it; for a root that the leaves do not give,
+    /// the first leaf of the range at fault (between the last checkpoint that held and the
+    /// one that failed); `None` when no leaf can be named.
     pub seq: Option<u64>,
     /// What does not hold there.
     pub reason: String,
@@ -43,6 +50,8 @@ pub struct Break {
 pub struct Report {
     /// Every check held.
     pub verified: bool,
+    /// The log checked: the name of its keys, which its checkpoints must carry.
+    pub origin: String,
     /// Leaves in the export.
     pub leaves: u64,
     /// Checkpoints whose signature and root held.
@@ -91,28 +100,30 @@ fn hex(h: &Hash) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks the export `export` against the log's keys `keys` (the checkpoints' origin is
-/// a key's name), and, if given, against `trusted`, a signed checkpoint kept from an
-/// earlier export.
+/// Checks the export `export` against the log's keys `keys` (all of one name, the log's
+/// origin: its key and, after a rotation, its earlier keys), and, if given, against
+/// `trusted`, a signed checkpoint kept from an earlier export. Runs in one pass over the
+/// leaves: each distinct checkpoint size costs O(log n) more hashes.
 ///
 /// # Errors
-/// [`TlogError::Malformed`] for input that cannot be checked at all: no key, an export
-/// without a single line, or a trusted checkpoint that does not open with the keys. A
-/// trail that does not verify is no error: the [`Report`] names its first break.
+/// [`TlogError::Malformed`] for input that cannot be checked at all: no key, keys of
+/// different names, or a trusted checkpoint that does not open with the keys. A trail
+/// that does not verify (an empty one included) is no error: the [`Report`] names its
+/// first break.
 pub fn verify(export: &str, keys: &[Verifier], trusted: Option<&str>) -> Result<Report, TlogError> {
     let unusable = |reason: &str| TlogError::Malformed {
         what: "export",
         reason: reason.to_owned(),
     };
-    if keys.is_empty() {
+    let Some(origin) = keys.first().map(|k| k.name.clone()) else {
         return Err(unusable("no public key to check against"));
+    };
+    if keys.iter().any(|k| k.name != origin) {
+        return Err(unusable("the keys name different logs"));
     }
     let lines: Vec<&str> = export.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.is_empty() {
-        return Err(unusable("empty"));
-    }
     let trusted = trusted
-        .map(|t| open_any(t, keys))
+        .map(|t| Checkpoint::open(t, &origin, keys))
         .transpose()
         .map_err(|e| TlogError::Malformed {
             what: "trusted checkpoint",
@@ -172,25 +183,28 @@ pub fn verify(export: &str, keys: &[Verifier], trusted: Option<&str>) -> Result<
     }
     let n = hashes.len() as u64;
 
-    // Checkpoints: signed by a known key, and roots that the leaves give.
-    let mut checkpoints = 0;
-    let mut verified_size = 0;
-    let mut verified_root = None;
-    let mut covered = 0u64;
+    // Checkpoints: the log's, signed by its key; then, by size, roots the leaves give.
+    let mut opened: Vec<Checkpoint> = Vec::new();
     for note in &notes {
-        let c = match open_any(note, keys) {
-            Ok(c) => c,
-            Err(e) => {
-                note_break(
-                    Break {
-                        seq: None,
-                        reason: format!("a checkpoint does not verify: {e}"),
-                    },
-                    &mut first_break,
-                );
-                continue;
-            }
-        };
+        match Checkpoint::open(note, &origin, keys) {
+            Ok(c) => opened.push(c),
+            Err(e) => note_break(
+                Break {
+                    seq: None,
+                    reason: format!("a checkpoint does not verify: {e}"),
+                },
+                &mut first_break,
+            ),
+        }
+    }
+    opened.sort_by_key(|c| c.size);
+    opened.dedup();
+    let sizes: Vec<u64> = opened.iter().map(|c| c.size.min(n)).collect();
+    let roots = roots_at(&hashes, &sizes);
+    let mut checkpoints = 0;
+    let mut covered = 0u64;
+    let mut verified_root = None;
+    for (c, root) in opened.iter().zip(&roots) {
         if c.size > n {
             note_break(
                 Break {
@@ -205,7 +219,7 @@ pub fn verify(export: &str, keys: &[Verifier], trusted: Option<&str>) -> Result<
             );
             continue;
         }
-        if merkle::root(&hashes[..c.size as usize]) != c.root {
+        if *root != c.root {
             note_break(
                 Break {
                     seq: Some(covered.min(c.size.saturating_sub(1))),
@@ -220,17 +234,22 @@ pub fn verify(export: &str, keys: &[Verifier], trusted: Option<&str>) -> Result<
             continue;
         }
         checkpoints += 1;
-        covered = covered.max(c.size);
-        if c.size >= verified_size {
-            verified_size = c.size;
-            verified_root = Some(B64.encode(c.root));
-        }
+        covered = c.size;
+        verified_root = Some(B64.encode(c.root));
     }
-    if checkpoints == 0 {
+    if lines.is_empty() {
         note_break(
             Break {
                 seq: None,
-                reason: "no checkpoint signed by a known key verifies".to_owned(),
+                reason: "the export is empty".to_owned(),
+            },
+            &mut first_break,
+        );
+    } else if checkpoints == 0 {
+        note_break(
+            Break {
+                seq: None,
+                reason: "no checkpoint signed by the log's key verifies".to_owned(),
             },
             &mut first_break,
         );
@@ -259,7 +278,7 @@ pub fn verify(export: &str, keys: &[Verifier], trusted: Option<&str>) -> Result<
                 },
                 &mut first_break,
             );
-        } else if merkle::root(&hashes[..t.size as usize]) != t.root {
+        } else if roots_at(&hashes, &[t.size]).first() != Some(&t.root) {
             note_break(
                 Break {
                     seq: None,
@@ -274,27 +293,55 @@ pub fn verify(export: &str, keys: &[Verifier], trusted: Option<&str>) -> Result<
     }
     Ok(Report {
         verified: first_break.is_none(),
+        origin,
         leaves: n,
         checkpoints,
-        verified_size,
+        verified_size: covered,
         verified_root,
         first_break,
     })
 }
 
-/// Opens a signed checkpoint with whichever of `keys` names its origin.
-fn open_any(note: &str, keys: &[Verifier]) -> Result<Checkpoint, TlogError> {
-    let origin = note.lines().next().unwrap_or("");
-    Checkpoint::open(note, origin, keys).and_then(|c| {
-        if keys.iter().any(|k| k.name == c.origin) {
-            Ok(c)
-        } else {
-            Err(TlogError::OriginMismatch {
-                expected: keys[0].name.clone(),
-                found: c.origin,
-            })
+/// The RFC 6962 roots of the first `sizes[i]` leaves of `hashes`, for `sizes` in
+/// ascending order (each at most `hashes.len()`): one pass, keeping the stack of complete
+/// subtrees (a "compact range"), so each size costs O(log n) hashes beyond the pass.
+fn roots_at(hashes: &[Hash], sizes: &[u64]) -> Vec<Hash> {
+    // stack[i] = (height, hash) of complete subtrees, left to right, heights decreasing.
+    let mut stack: Vec<(u32, Hash)> = Vec::new();
+    let mut out = Vec::with_capacity(sizes.len());
+    let mut next = sizes.iter().peekable();
+    let mut done = 0u64;
+    fn emit(stack: &[(u32, Hash)], out: &mut Vec<Hash>) {
+        let root = match stack.split_last() {
+            None => merkle::empty_root(),
+            Some((last, rest)) => rest
+                .iter()
+                .rev()
+                .fold(last.1, |acc, (_, h)| merkle::node_hash(h, &acc)),
+        };
+        out.push(root);
+    }
+    while let Some(&&size) = next.peek() {
+        if size == done {
+            emit(&stack, &mut out);
+            next.next();
+            continue;
         }
-    })
+        let Some(leaf) = hashes.get(done as usize) else {
+            break;
+        };
+        let mut cur = (0u32, *leaf);
+        while let Some(&(h, left)) = stack.last() {
+            if h != cur.0 {
+                break;
+            }
+            stack.pop();
+            cur = (h + 1, merkle::node_hash(&left, &cur.1));
+        }
+        stack.push(cur);
+        done += 1;
+    }
+    out
 }
 
 #[cfg(test)]

@@ -117,11 +117,66 @@ fn a_trail_recomputed_without_the_key_is_refused() {
     assert_eq!(r.checkpoints, 0);
     let reason = r.first_break.expect("break").reason;
     assert!(reason.contains("no signature by a known key"), "{reason}");
-    // A checkpoint of the real log changed after signing.
+    // A checkpoint of the real log whose root was changed after signing.
     let mut t = trail(8, 4, &key());
     let last = t.len() - 1;
-    t[last] = t[last].replace("\\n8\\n", "\\n9\\n");
-    assert!(!check(&t, None).verified);
+    let note: serde_json::Value = serde_json::from_str(&t[last]).expect("json");
+    let text = note["checkpoint"].as_str().expect("note");
+    let root_line = text.lines().nth(2).expect("root");
+    let flipped = if root_line.starts_with('A') { "B" } else { "A" };
+    let edited = text.replacen(root_line, &format!("{flipped}{}", &root_line[1..]), 1);
+    t[last] = serde_json::json!({ "checkpoint": edited }).to_string();
+    let r = check(&t, None);
+    let reason = r.first_break.expect("break").reason;
+    assert!(
+        reason.contains("signature by stele/3f9c1e/audit/n1 does not verify"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn checkpoints_repeated_or_out_of_order_change_nothing_and_another_signer_does_not_suffice() {
+    let mut t = trail(12, 4, &key());
+    let cps: Vec<String> = t
+        .iter()
+        .filter(|l| l.contains("checkpoint"))
+        .cloned()
+        .collect();
+    for _ in 0..50 {
+        t.extend(cps.iter().rev().cloned());
+    }
+    let r = check(&t, None);
+    assert!(r.verified, "{r:?}");
+    assert_eq!((r.checkpoints, r.verified_size), (3, 12));
+    // A trail whose checkpoint another key (a witness's) signed, not the log's.
+    let witness = Signer::from_seed("witness.example", &[1; 32]).expect("key");
+    let mut hashes = Vec::new();
+    let leaves: Vec<String> = trail(4, 4, &key())
+        .into_iter()
+        .filter(|l| !l.contains("checkpoint"))
+        .collect();
+    for l in &leaves {
+        hashes.push(merkle::leaf_hash(l.as_bytes()));
+    }
+    let note = Checkpoint::new(ORIGIN, 4, merkle::root(&hashes))
+        .sign(&[&witness])
+        .expect("sign");
+    let mut w = leaves.clone();
+    w.push(serde_json::json!({ "checkpoint": note }).to_string());
+    let r = verify(&(w.join("\n") + "\n"), &[key().verifier()], None).expect("usable");
+    assert!(!r.verified);
+}
+
+#[test]
+fn roots_at_many_sizes_match_the_tree() {
+    let hashes: Vec<Hash> = (0..100u32)
+        .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
+        .collect();
+    let sizes: Vec<u64> = (0..=100).collect();
+    let roots = roots_at(&hashes, &sizes);
+    for (n, r) in roots.iter().enumerate() {
+        assert_eq!(*r, merkle::root(&hashes[..n]), "size {n}");
+    }
 }
 
 #[test]
@@ -133,7 +188,11 @@ fn leaves_past_the_last_checkpoint_are_not_covered() {
 
 #[test]
 fn unusable_input_is_an_error_not_a_verdict() {
-    assert!(verify("", &[key().verifier()], None).is_err());
+    // A wiped export is a broken trail, not unusable input.
+    let r = verify("", &[key().verifier()], None).expect("usable");
+    assert!(!r.verified);
     assert!(verify("{}\n", &[], None).is_err());
     assert!(verify("{}\n", &[key().verifier()], Some("not a checkpoint")).is_err());
+    let other = Signer::from_seed("another/log", &[2; 32]).expect("key");
+    assert!(verify("{}\n", &[key().verifier(), other.verifier()], None).is_err());
 }

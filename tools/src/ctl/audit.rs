@@ -33,8 +33,11 @@ pub(super) fn verify(exports: &[PathBuf], keys: &[String], trust: Option<&Path>)
     }
     let mut export = String::new();
     for path in exports {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                // A byte that is no UTF-8 is tampering like any other: the line it is in
+                // no longer hashes to what the chain names, and the check says where.
+                let text = String::from_utf8_lossy(&bytes);
                 export.push_str(&text);
                 if !text.ends_with('\n') {
                     export.push('\n');
@@ -61,6 +64,12 @@ pub(super) fn verify(exports: &[PathBuf], keys: &[String], trust: Option<&Path>)
                 "verified: {} leaves, {} checkpoints, signed up to size {}",
                 report.leaves, report.checkpoints, report.verified_size
             );
+            if trust.is_none() {
+                eprintln!(
+                    "note: without --trust, a tail cut off together with its checkpoints \
+                     cannot show; keep this export's last checkpoint for the next check"
+                );
+            }
             ExitCode::SUCCESS
         }
         Some(b) => {
