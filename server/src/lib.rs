@@ -98,6 +98,24 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     } else {
         None
     };
+    // A first start that would generate an admin credential must be able to keep it:
+    // checked before any user is made, so a refused start leaves no credential nobody saw
+    // (two nodes whose data folders share a parent share the default key folder).
+    if admin_given.is_none()
+        && stele::identity::keyfile::first_admin_exists(&key_dir)
+        && node
+            .users()
+            .await
+            .context("cannot read the users")?
+            .is_empty()
+    {
+        anyhow::bail!(
+            "the key folder {} already keeps another node's first admin credential \
+             (first-admin): give this node its own key folder (--key-dir), or move that \
+             file away once its credential is kept elsewhere",
+            key_dir.display()
+        );
+    }
     let (new_admin, new_s3) = node
         .bootstrap(admin_given, given)
         .await

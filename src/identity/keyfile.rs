@@ -62,6 +62,12 @@ pub fn master_key(dir: &Path) -> Result<[u8; 32], IdentityError> {
     Ok(key)
 }
 
+/// Whether `dir` already keeps a first administrator credential (another node's, when
+/// two nodes share a key folder).
+pub fn first_admin_exists(dir: &Path) -> bool {
+    dir.join(FIRST_ADMIN).exists()
+}
+
 /// Keeps a generated first administrator credential for the operator (mode 0600).
 pub fn write_first_admin(dir: &Path, access_key: &str, secret: &str) -> Result<(), IdentityError> {
     let path = dir.join(FIRST_ADMIN);

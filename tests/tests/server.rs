@@ -95,3 +95,58 @@ fn admin_disks(server: &stele_tests::Server) -> String {
     assert_eq!(status, 401);
     body
 }
+
+/// Two nodes whose data folders share a parent share the default key folder. A first
+/// start that would generate an admin credential where another node's is kept is
+/// refused before it makes any user; with its own key folder the same data folder then
+/// starts and shows its first credentials (none were made by the refused start).
+#[test]
+fn a_first_start_refuses_a_key_folder_holding_another_nodes_first_admin() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = dir.path().join("stele-keys");
+    std::fs::create_dir_all(&shared).expect("key folder");
+    std::fs::write(
+        shared.join("first-admin"),
+        "STELE_ADMIN_KEY=another\nSTELE_ADMIN_SECRET=node\n",
+    )
+    .expect("first-admin");
+    let data = dir.path().join("b");
+    let err = server_refuses(&["--data", data.to_str().expect("path")]);
+    assert!(
+        err.contains("already keeps another node's first admin credential"),
+        "{err}"
+    );
+    let own = dir.path().join("b-keys");
+    let mut child = Command::new(stele_tests::workspace_bin("stele-server"))
+        .args(["--data", data.to_str().expect("path")])
+        .args(["--key-dir", own.to_str().expect("path")])
+        .args(["--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .env_remove("STELE_ADMIN_KEY")
+        .env_remove("STELE_ADMIN_SECRET")
+        .env_remove("STELE_ACCESS_KEY")
+        .env_remove("STELE_SECRET_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut printed = Vec::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("line");
+        let ready = line.starts_with("stele-server ready ");
+        printed.push(line);
+        if ready {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = printed.join("\n");
+    assert!(
+        text.contains("created the first admin credential")
+            && text.contains("created the first S3 credential"),
+        "{text}"
+    );
+    assert!(own.join("first-admin").exists());
+}
