@@ -188,6 +188,20 @@ pub enum AuditEvent {
         /// The operation carried out.
         operation: Privileged,
     },
+    /// The retention clock was moved forward by an administrators' resync.
+    ClockResynced {
+        /// Retention time before, µs since the epoch.
+        from: crate::types::Timestamp,
+        /// Retention time after.
+        to: crate::types::Timestamp,
+    },
+    /// A resync of the retention clock was refused (backward, or past the wall clock).
+    ClockResyncRefused {
+        /// Who asked (the approver, when refused as it was carried out).
+        actor: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl AuditEvent {
@@ -212,6 +226,8 @@ impl AuditEvent {
                 | AuditEvent::Approved { .. }
                 | AuditEvent::PrivilegedDone { .. }
                 | AuditEvent::TwoPersonRule { .. }
+                | AuditEvent::ClockResynced { .. }
+                | AuditEvent::ClockResyncRefused { .. }
         )
     }
 

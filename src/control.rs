@@ -100,6 +100,17 @@ impl Control {
                 self.store
                     .set_retention_policy(bucket, policy.clone(), true)?;
             }
+            Privileged::ResyncClock { to } => {
+                let (from, to) =
+                    self.store
+                        .retention_clock()
+                        .resync(Some(*to))
+                        .map_err(|e| match e {
+                            lock::ResyncError::Refused(l) => StoreError::Lock(l),
+                            lock::ResyncError::Meta(m) => StoreError::Meta(m),
+                        })?;
+                AuditEvent::ClockResynced { from, to }.emit();
+            }
             other => self.ids.execute(other)?,
         }
         AuditEvent::PrivilegedDone {
@@ -133,6 +144,34 @@ impl Control {
                     policy,
                 },
             ),
+        }
+    }
+
+    /// Moves the retention clock forward to `to` (the wall clock now when `None`): a
+    /// privileged operation (it ends retention sooner), judged when asked and again when
+    /// carried out ([`lock::resync_target`]: never back, never past the wall clock). A
+    /// refusal is audited.
+    ///
+    /// # Errors
+    /// [`StoreError::Lock`] with the refusal; those of the two-person rule.
+    pub fn resync_clock(
+        &self,
+        actor: &str,
+        to: Option<crate::types::Timestamp>,
+    ) -> Result<Outcome, ControlError> {
+        let st = self.store.retention_clock().status();
+        let refused = |e: lock::LockError| {
+            AuditEvent::ClockResyncRefused {
+                actor: actor.to_owned(),
+                reason: e.to_string(),
+            }
+            .emit();
+            ControlError::Store(StoreError::Lock(e))
+        };
+        let to = lock::resync_target(st.retention_now, st.wall_now, to).map_err(refused)?;
+        match self.privileged(actor, Privileged::ResyncClock { to }) {
+            Err(ControlError::Store(StoreError::Lock(e))) => Err(refused(e)),
+            other => other,
         }
     }
 
@@ -186,7 +225,18 @@ impl Control {
     /// A second administrator approves a pending request, which is then carried out.
     pub fn approve(&self, actor: &str, id: &str) -> Result<Privileged, ControlError> {
         let op = self.ids.approve(actor, id)?;
-        self.execute(&op)?;
-        Ok(op)
+        match self.execute(&op) {
+            Err(ControlError::Store(StoreError::Lock(e)))
+                if matches!(op, Privileged::ResyncClock { .. }) =>
+            {
+                AuditEvent::ClockResyncRefused {
+                    actor: actor.to_owned(),
+                    reason: e.to_string(),
+                }
+                .emit();
+                Err(ControlError::Store(StoreError::Lock(e)))
+            }
+            other => other.map(|()| op),
+        }
     }
 }

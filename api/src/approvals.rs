@@ -131,6 +131,11 @@ pub enum Operation {
         /// The rule's new state.
         enabled: bool,
     },
+    /// Move the retention clock forward to `to` (never back, never past the wall clock).
+    ResyncClock {
+        /// The retention time to move to.
+        to: crate::Timestamp,
+    },
 }
 
 /// A retention policy inside an [`Operation`], in the engine's spelling (unlike

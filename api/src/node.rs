@@ -14,6 +14,11 @@ pub struct Health {
     /// Anomalies the retention clock has seen since the node's first start (as
     /// [`ClockStatus::anomalies`]).
     pub clock_anomalies: u64,
+    /// How far retention time runs behind the wall clock, in microseconds (the downtime
+    /// it did not count; `stelectl clock resync` gives it back). Absent (older servers):
+    /// 0.
+    #[serde(default)]
+    pub clock_behind_wall_micros: i64,
 }
 
 /// The state `GET /health` reports, spelled in kebab-case.
@@ -111,6 +116,16 @@ pub struct ClockStatus {
     pub anomalies: u64,
     /// The most recent of them; `null` if none.
     pub last_anomaly: Option<ClockAnomaly>,
+}
+
+/// The body of `POST /v1/clock/resync`: move the retention clock forward to `to`, or to
+/// the wall clock when `null`. A privileged operation (202 with the approval under the
+/// two-person rule); refused (400 `ClockResyncRefused`) backward or past the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockResync {
+    /// The retention time to move to; `null`: the wall clock now.
+    #[serde(default)]
+    pub to: Option<Timestamp>,
 }
 
 /// `GET /v1/status`: the node at a glance. (Fields in alphabetical order, as the server

@@ -91,9 +91,14 @@ fn health_and_times() {
         Health {
             status: HealthState::ClockAnomaly,
             clock_anomalies: 2,
+            clock_behind_wall_micros: 172_800_000_000,
         },
-        r#"{"status":"clock-anomaly","clock_anomalies":2}"#,
+        r#"{"status":"clock-anomaly","clock_anomalies":2,"clock_behind_wall_micros":172800000000}"#,
     );
+    // An older server's answer, without the lag, still reads.
+    let old: Health =
+        serde_json::from_str(r#"{"status":"ok","clock_anomalies":0}"#).expect("older health");
+    assert_eq!(old.clock_behind_wall_micros, 0);
     pinned(Timestamp(1_767_225_600_000_000), "1767225600000000");
 }
 
@@ -199,6 +204,12 @@ fn outcomes_and_operations() {
     pinned(
         Operation::SetTwoPersonRule { enabled: false },
         r#"{"SetTwoPersonRule":{"enabled":false}}"#,
+    );
+    pinned(
+        Operation::ResyncClock {
+            to: Timestamp(1_767_225_600_000_000),
+        },
+        r#"{"ResyncClock":{"to":1767225600000000}}"#,
     );
     let k: PayloadKind =
         serde_json::from_str(r#"{"kind":"test","raised":1,"alert":{"kind":"test","message":"m"}}"#)

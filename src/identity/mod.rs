@@ -628,7 +628,8 @@ impl Identities {
                 };
                 self.change(IdentityChange::SetSettings { settings: s })?;
             }
-            Privileged::LoosenPolicy { .. } => {}
+            // The engine's, carried out by `control`.
+            Privileged::LoosenPolicy { .. } | Privileged::ResyncClock { .. } => {}
         }
         Ok(())
     }

@@ -186,6 +186,13 @@ pub enum Privileged {
         /// The rule's new state.
         enabled: bool,
     },
+    /// Move the retention clock forward to `to` (µs since the epoch, fixed when asked),
+    /// giving back downtime it did not count; judged again when carried out (never back,
+    /// never past the wall clock). Appended last: the encodings above are unchanged.
+    ResyncClock {
+        /// The retention time to move to.
+        to: crate::types::Timestamp,
+    },
 }
 
 /// A privileged operation waiting for a second administrator.

@@ -129,6 +129,47 @@ struct State {
     last_anomaly: Option<Anomaly>,
 }
 
+/// Where an administrator's resync (`requested`, or the wall clock when `None`) would
+/// move a retention clock reading `retention_now` while the wall clock reads `wall_now`:
+/// forward only, never past the wall clock. A resync is how an administrator gives back
+/// the downtime the clock did not count (data is then kept as long as asked, not longer);
+/// it is privileged (the two-person rule) because moving forward ends retention sooner.
+///
+/// # Errors
+/// [`super::LockError::ResyncBackward`] for a time before `retention_now`;
+/// [`super::LockError::ResyncPastWall`] for a time after `wall_now`.
+pub fn resync_target(
+    retention_now: Timestamp,
+    wall_now: Timestamp,
+    requested: Option<Timestamp>,
+) -> Result<Timestamp, super::LockError> {
+    let to = requested.unwrap_or(wall_now);
+    if to > wall_now {
+        return Err(super::LockError::ResyncPastWall {
+            wall_now,
+            requested: to,
+        });
+    }
+    if to < retention_now {
+        return Err(super::LockError::ResyncBackward {
+            retention_now,
+            requested: to,
+        });
+    }
+    Ok(to)
+}
+
+/// Why a resync of the retention clock did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ResyncError {
+    /// The rules refused it ([`resync_target`]).
+    #[error(transparent)]
+    Refused(#[from] super::LockError),
+    /// The new high-water mark could not be synced (the clock did not move).
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+}
+
 /// The retention clock of one node (see the module): the wall clock, held never to run
 /// backwards nor faster than monotonic time, with its high-water mark in the metadata store.
 pub struct RetentionClock {
@@ -287,6 +328,34 @@ impl RetentionClock {
         }
     }
 
+    /// Moves the clock forward to `requested` (the wall clock when `None`), within
+    /// [`resync_target`]'s rules judged now; the new reading is synced as the high-water
+    /// mark before it is used. Returns the readings before and after.
+    ///
+    /// # Errors
+    /// [`ResyncError::Refused`] by the rules; [`ResyncError::Meta`] if the mark cannot be
+    /// synced.
+    pub fn resync(
+        &self,
+        requested: Option<Timestamp>,
+    ) -> Result<(Timestamp, Timestamp), ResyncError> {
+        let before = self.now();
+        let mut s = self.lock();
+        let w = self.wall.now();
+        let to = resync_target(before.max(s.returned), w, requested)?;
+        self.meta.node_put(
+            HIGH_WATER_KEY,
+            ClockRecord { high_water: to }.encode()?,
+            true,
+        )?;
+        s.anchor = to;
+        s.anchor_mono = self.mono.micros();
+        s.returned = to;
+        s.persisted = to;
+        s.offset = w.micros() - to.micros();
+        Ok((before, to))
+    }
+
     /// Both clocks' readings and the anomalies seen, for health checks and metrics.
     pub fn status(&self) -> ClockStatus {
         let now = self.now();
@@ -337,6 +406,62 @@ mod tests {
 
     fn open(r: &Rig) -> RetentionClock {
         RetentionClock::open(r.meta.clone(), r.wall.clone(), r.mono.clone()).expect("open")
+    }
+
+    #[test]
+    fn a_resync_gives_back_the_downtime_forward_only_and_never_past_the_wall() {
+        let r = rig();
+        let first = open(&r).now();
+        // Down two days: the restarted clock resumes two days behind the wall clock.
+        r.wall.advance_micros(2 * DAY);
+        let c = open(&r);
+        assert_eq!(c.now(), first);
+        assert_eq!(c.status().behind_wall_micros, 2 * DAY);
+        let past = r.wall.now().plus_micros(1);
+        assert!(matches!(
+            c.resync(Some(past)),
+            Err(ResyncError::Refused(
+                super::super::LockError::ResyncPastWall { .. }
+            ))
+        ));
+        assert!(matches!(
+            c.resync(Some(first.plus_micros(-1))),
+            Err(ResyncError::Refused(
+                super::super::LockError::ResyncBackward { .. }
+            ))
+        ));
+        assert_eq!(c.now(), first, "a refused resync moves nothing");
+        let (before, after) = c.resync(None).expect("resync");
+        assert_eq!((before, after), (first, r.wall.now()));
+        assert_eq!(c.status().behind_wall_micros, 0);
+        // It counts on from there, and a restart resumes from the resynced mark.
+        r.mono.advance_micros(DAY);
+        r.wall.advance_micros(DAY);
+        assert_eq!(c.now(), after.plus_micros(DAY));
+        drop(c);
+        assert!(open(&r).now() >= after);
+    }
+
+    proptest::proptest! {
+        /// A resync lands between the retention clock and the wall clock, or is refused.
+        #[test]
+        fn a_resync_never_goes_back_nor_past_the_wall(
+            now in 0i64..1_000_000,
+            wall in 0i64..1_000_000,
+            asked in proptest::option::of(0i64..1_000_000),
+        ) {
+            let (now, wall) = (Timestamp(now), Timestamp(wall));
+            match resync_target(now, wall, asked.map(Timestamp)) {
+                Ok(t) => {
+                    proptest::prop_assert!(t >= now && t <= wall);
+                    proptest::prop_assert_eq!(t, asked.map_or(wall, Timestamp));
+                }
+                Err(_) => {
+                    let t = asked.map_or(wall, Timestamp);
+                    proptest::prop_assert!(t < now || t > wall);
+                }
+            }
+        }
     }
 
     #[test]

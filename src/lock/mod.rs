@@ -17,7 +17,9 @@ pub mod clock;
 pub mod policy;
 pub mod retention;
 
-pub use clock::{ClockStatus, Monotonic, RetentionClock, SystemMonotonic};
+pub use clock::{
+    ClockStatus, Monotonic, ResyncError, RetentionClock, SystemMonotonic, resync_target,
+};
 pub use policy::{PolicyChange, policy_change};
 pub use retention::{
     add_period, change_retention, initial_lock, may_remove, protected_until, replica_lock,
@@ -128,4 +130,26 @@ pub enum LockError {
     /// 400 `InvalidPolicy`).
     #[error("a retention policy needs min <= max and at least one mode")]
     InvalidPolicy,
+    /// A resync of the retention clock to a time before it: the clock never goes back
+    /// (admin API: 400 `ClockResyncRefused`).
+    #[error(
+        "the retention clock reads {retention_now}; a resync never moves it back to {requested}"
+    )]
+    ResyncBackward {
+        /// The retention clock's reading.
+        retention_now: crate::types::Timestamp,
+        /// The time asked for.
+        requested: crate::types::Timestamp,
+    },
+    /// A resync of the retention clock past the wall clock (admin API: 400
+    /// `ClockResyncRefused`).
+    #[error(
+        "the wall clock reads {wall_now}; a resync never moves retention time past it to {requested}"
+    )]
+    ResyncPastWall {
+        /// The wall clock's reading.
+        wall_now: crate::types::Timestamp,
+        /// The time asked for.
+        requested: crate::types::Timestamp,
+    },
 }

@@ -300,6 +300,20 @@ impl Node {
         .await
     }
 
+    /// Moves the retention clock forward (privileged); see
+    /// [`crate::control::Control::resync_clock`].
+    ///
+    /// # Errors
+    /// See [`crate::control::Control::resync_clock`].
+    pub async fn resync_clock(
+        &self,
+        actor: &str,
+        to: Option<crate::types::Timestamp>,
+    ) -> Result<Outcome, ControlError> {
+        let (c, actor) = (self.control.clone(), actor.to_owned());
+        offload(move || c.resync_clock(&actor, to)).await
+    }
+
     /// Sets a bucket's retention policy (loosening is privileged); see
     /// [`crate::control::Control::set_retention_policy`].
     ///

@@ -111,6 +111,9 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
             | LockError::PolicyModeNotAllowed { .. }
             | LockError::InvalidRetentionPeriod
             | LockError::InvalidPolicy => (S::BAD_REQUEST, "InvalidPolicy"),
+            LockError::ResyncBackward { .. } | LockError::ResyncPastWall { .. } => {
+                (S::BAD_REQUEST, "ClockResyncRefused")
+            }
         },
         E::ReplacesLocked { .. } => (S::FORBIDDEN, "LockRefused"),
         E::PolicyLoosening { .. } => (S::FORBIDDEN, "PolicyLoosening"),

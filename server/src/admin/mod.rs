@@ -79,6 +79,7 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/status", get(status))
         .route("/v1/disks", get(disks))
         .route("/v1/clock", get(clock))
+        .route("/v1/clock/resync", post(clock_resync))
         .route("/v1/users", get(list_users).post(add_user))
         .route("/v1/users/{name}", axum::routing::delete(delete_user))
         .route("/v1/users/{name}/grants", put(set_grants))

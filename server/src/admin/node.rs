@@ -14,6 +14,7 @@ pub(super) async fn health(
             api::node::HealthState::Ok
         },
         clock_anomalies: clock.anomalies,
+        clock_behind_wall_micros: clock.behind_wall_micros,
     }))
 }
 
@@ -315,4 +316,19 @@ pub(super) async fn clock(
 ) -> Result<Json<api::node::ClockStatus>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
     Ok(Json(wire::clock(admin.node.clock_status().await?)))
+}
+
+/// Moves the retention clock forward (privileged: held for a second administrator under
+/// the two-person rule).
+pub(super) async fn clock_resync(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Json(body): Json<api::node::ClockResync>,
+) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let to = body
+        .to
+        .map(|t| stele::types::Timestamp::from_micros(t.micros()));
+    let o = admin.node.resync_clock(&actor.user.name, to).await?;
+    Ok(outcome(o))
 }

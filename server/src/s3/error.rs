@@ -89,6 +89,10 @@ pub fn to_s3(e: StoreError) -> S3Error {
             | LockError::PolicyModeNotAllowed { .. } => err(C::InvalidRequest, msg),
             LockError::InvalidRetentionPeriod => invalid_retention_period(),
             LockError::InvalidPolicy => err(C::InvalidArgument, msg),
+            // The admin API's (a clock resync); no S3 request reaches it.
+            LockError::ResyncBackward { .. } | LockError::ResyncPastWall { .. } => {
+                err(C::InvalidRequest, msg)
+            }
         },
         StoreError::LockNotEnabled { .. } => err(
             C::InvalidRequest,

@@ -81,6 +81,9 @@ pub enum AdminCommand {
     /// The audit trail, checked offline (no server, no secret).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The retention clock.
+    #[command(subcommand)]
+    Clock(ClockCommand),
     /// The repair queue that reads and writes feed.
     #[command(subcommand)]
     Repair(RepairCommand),
@@ -159,6 +162,31 @@ pub struct BypassArgs {
     /// Withdraw the bypass.
     #[arg(long, conflicts_with = "buckets")]
     pub(super) revoke: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClockCommand {
+    /// Retention time, the wall clock, how far retention runs behind, anomalies.
+    Show,
+    /// Move retention time forward, giving back downtime it did not count (data is then
+    /// kept as long as asked, not longer): to the wall clock, or to --to. Never back,
+    /// never past the wall clock; held for a second administrator under the two-person
+    /// rule.
+    Resync {
+        /// The retention time to move to (RFC 3339, e.g. 2026-12-01T12:00:00Z); default:
+        /// the wall clock now.
+        #[arg(long, value_parser = parse_rfc3339)]
+        to: Option<i64>,
+    },
+}
+
+/// An RFC 3339 date and time, as microseconds since the epoch.
+pub(super) fn parse_rfc3339(s: &str) -> Result<i64, String> {
+    let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+        format!("{s:?} is not an RFC 3339 time ({e}); e.g. 2026-12-01T12:00:00Z")
+    })?;
+    i64::try_from(t.unix_timestamp_nanos() / 1000).map_err(|_| format!("{s:?} is out of range"))
 }
 
 #[derive(Debug, clap::Subcommand)]

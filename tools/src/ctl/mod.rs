@@ -184,6 +184,31 @@ impl Ctx {
             AdminCommand::Scrub(c) => self.scrub(c),
             // Offline, answered in `run` before any connection.
             AdminCommand::Audit(_) => bail!("audit commands run offline"),
+            AdminCommand::Clock(ClockCommand::Show) => {
+                let r = self.client.get("/v1/clock")?;
+                self.show(&r, |v: &stele_api::node::ClockStatus| {
+                    rows(&[
+                        ("retention time", time(v.retention_now)),
+                        ("wall clock", time(v.wall_now)),
+                        (
+                            "behind the wall clock",
+                            secs_text((v.behind_wall_micros.max(0) / 1_000_000) as u64),
+                        ),
+                        ("anomalies", v.anomalies.to_string()),
+                    ]);
+                    Ok(())
+                })
+            }
+            AdminCommand::Clock(ClockCommand::Resync { to }) => {
+                let body = stele_api::node::ClockResync {
+                    to: to.map(stele_api::Timestamp),
+                };
+                let r = self.client.post_json("/v1/clock/resync", &body)?;
+                let target = to.map_or("the wall clock".to_owned(), |t| {
+                    time(stele_api::Timestamp(t))
+                });
+                self.outcome(&r, &format!("retention clock moved forward to {target}"))
+            }
             AdminCommand::Repair(RepairCommand::Status) => {
                 let r = self.client.get("/v1/repair")?;
                 self.show(&r, |v: &RepairStatus| {
