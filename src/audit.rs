@@ -190,6 +190,8 @@ pub enum AuditEvent {
     },
     /// The retention clock was moved forward by an administrators' resync.
     ClockResynced {
+        /// The administrator whose approval carried it out.
+        approved_by: String,
         /// Retention time before, µs since the epoch.
         from: crate::types::Timestamp,
         /// Retention time after.

@@ -23,6 +23,13 @@ pub enum ControlError {
     /// From the engine: an unknown bucket, an invalid retention policy, ...
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An operation that is only ever done by two administrators, asked while the
+    /// two-person rule is not in force (one administrator, or the rule off).
+    #[error("{operation} needs the two-person rule in force: two administrators, the rule on")]
+    TwoPersonRuleRequired {
+        /// What was asked.
+        operation: &'static str,
+    },
 }
 
 impl From<tokio::task::JoinError> for ControlError {
@@ -79,7 +86,7 @@ impl Control {
     fn privileged(&self, actor: &str, op: Privileged) -> Result<Outcome, ControlError> {
         match self.ids.request(actor, op)? {
             Requested::Now(op) => {
-                self.execute(&op)?;
+                self.execute(&op, actor)?;
                 Ok(Outcome::Done)
             }
             Requested::Pending(rec) => {
@@ -94,7 +101,9 @@ impl Control {
         }
     }
 
-    fn execute(&self, op: &Privileged) -> Result<(), ControlError> {
+    /// Carries out `op`; `actor` is who made it happen (the approver, or the requester
+    /// when no approval was needed).
+    fn execute(&self, op: &Privileged, actor: &str) -> Result<(), ControlError> {
         match op {
             Privileged::LoosenPolicy { bucket, policy } => {
                 self.store
@@ -109,7 +118,12 @@ impl Control {
                             lock::ResyncError::Refused(l) => StoreError::Lock(l),
                             lock::ResyncError::Meta(m) => StoreError::Meta(m),
                         })?;
-                AuditEvent::ClockResynced { from, to }.emit();
+                AuditEvent::ClockResynced {
+                    approved_by: actor.to_owned(),
+                    from,
+                    to,
+                }
+                .emit();
             }
             other => self.ids.execute(other)?,
         }
@@ -159,6 +173,17 @@ impl Control {
         actor: &str,
         to: Option<crate::types::Timestamp>,
     ) -> Result<Outcome, ControlError> {
+        // It ends retention sooner: never one administrator's decision alone.
+        if !self.ids.two_person_in_force()? {
+            AuditEvent::ClockResyncRefused {
+                actor: actor.to_owned(),
+                reason: "the two-person rule is not in force".to_owned(),
+            }
+            .emit();
+            return Err(ControlError::TwoPersonRuleRequired {
+                operation: "a retention clock resync",
+            });
+        }
         let st = self.store.retention_clock().status();
         let refused = |e: lock::LockError| {
             AuditEvent::ClockResyncRefused {
@@ -216,7 +241,7 @@ impl Control {
     pub fn set_two_person_rule(&self, actor: &str, enabled: bool) -> Result<Outcome, ControlError> {
         let op = Privileged::SetTwoPersonRule { enabled };
         if enabled {
-            self.execute(&op)?;
+            self.execute(&op, actor)?;
             return Ok(Outcome::Done);
         }
         self.privileged(actor, op)
@@ -225,7 +250,7 @@ impl Control {
     /// A second administrator approves a pending request, which is then carried out.
     pub fn approve(&self, actor: &str, id: &str) -> Result<Privileged, ControlError> {
         let op = self.ids.approve(actor, id)?;
-        match self.execute(&op) {
+        match self.execute(&op, actor) {
             Err(ControlError::Store(StoreError::Lock(e)))
                 if matches!(op, Privileged::ResyncClock { .. }) =>
             {

@@ -116,6 +116,11 @@ pub struct ClockStatus {
     pub anomalies: u64,
     /// The most recent of them; `null` if none.
     pub last_anomaly: Option<ClockAnomaly>,
+    /// Downtime measured when the node started (the wall clock ahead of the retention
+    /// clock's mark) and not given back by a resync, in microseconds: the most a resync
+    /// may add. Absent (older servers): 0.
+    #[serde(default)]
+    pub resync_credit_micros: i64,
 }
 
 /// The body of `POST /v1/clock/resync`: move the retention clock forward to `to`, or to

@@ -104,15 +104,15 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     if admin_given.is_none()
         && stele::identity::keyfile::first_admin_exists(&key_dir)
         && node
-            .users()
+            .would_generate_admin()
             .await
             .context("cannot read the users")?
-            .is_empty()
     {
         anyhow::bail!(
-            "the key folder {} already keeps another node's first admin credential \
-             (first-admin): give this node its own key folder (--key-dir), or move that \
-             file away once its credential is kept elsewhere",
+            "the key folder {} already keeps a first admin credential (first-admin) that \
+             this data folder does not know (another node's, or one of an earlier data \
+             folder): give this node its own key folder (--key-dir), or move that file \
+             away once its credential is kept elsewhere",
             key_dir.display()
         );
     }

@@ -714,6 +714,17 @@ impl Identities {
         }
     }
 
+    /// Whether [`Identities::bootstrap`] without a given admin credential would generate
+    /// one: no user exists once an earlier release's credentials are imported (which this
+    /// does first; importing is idempotent).
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub fn would_generate_admin(&self) -> Result<bool, IdentityError> {
+        self.import_legacy()?;
+        Ok(self.users()?.is_empty())
+    }
+
     /// Moves credentials an earlier release kept in plaintext into sealed keys, and
     /// removes the plaintext.
     fn import_legacy(&self) -> Result<(), IdentityError> {

@@ -11,7 +11,12 @@
 //!
 //! The price: time while the node is off is not counted (monotonic time does not run then),
 //! so after each restart retention runs behind the wall clock by the downtime. A node may
-//! keep data a little longer than asked, never shorter. See ARCHITECTURE.md.
+//! keep data a little longer than asked. Administrators may give that downtime back
+//! ([`RetentionClock::resync`], under the two-person rule): never more than the wall clock
+//! was ahead of the mark when the node started, never after a wall-clock step while it ran.
+//! A wall clock set forward while the node was off is indistinguishable from downtime; the
+//! approving administrator checks the target against a time source of their own. See
+//! ARCHITECTURE.md.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -113,6 +118,8 @@ pub struct ClockStatus {
     pub anomalies: u64,
     /// The most recent of them.
     pub last_anomaly: Option<Anomaly>,
+    /// Downtime measured at this start and not given back: the most a resync may add (µs).
+    pub resync_credit_micros: i64,
 }
 
 struct State {
@@ -127,6 +134,12 @@ struct State {
     offset: i64,
     anomalies: u64,
     last_anomaly: Option<Anomaly>,
+    /// Anomalies counted when the node started: more now means the wall clock stepped
+    /// while it ran, and a resync is refused.
+    anomalies_at_start: u64,
+    /// Downtime measured at this start (the wall clock ahead of the mark) and not given
+    /// back: the most a resync may add in this run.
+    credit: i64,
 }
 
 /// Where an administrator's resync (`requested`, or the wall clock when `None`) would
@@ -205,9 +218,13 @@ impl RetentionClock {
             .transpose()?
             .unwrap_or_default();
         let mut found = None;
+        // The wall clock ahead of the mark at a start: the downtime a resync may give back
+        // in this run (a step while the node was off cannot be told from downtime).
+        let mut credit = 0;
         let anchor = match stored {
             Some(r) => {
                 if w >= r.high_water {
+                    credit = w.micros() - r.high_water.micros();
                     tracing::info!(
                         behind_secs = (w.micros() - r.high_water.micros()) / 1_000_000,
                         "retention clock resumes from its high-water mark, behind the wall clock \
@@ -264,6 +281,8 @@ impl RetentionClock {
                 offset: w.micros() - anchor.micros(),
                 anomalies: seen.count,
                 last_anomaly: seen.last,
+                anomalies_at_start: seen.count,
+                credit,
             }),
         })
     }
@@ -329,8 +348,10 @@ impl RetentionClock {
     }
 
     /// Moves the clock forward to `requested` (the wall clock when `None`), within
-    /// [`resync_target`]'s rules judged now; the new reading is synced as the high-water
-    /// mark before it is used. Returns the readings before and after.
+    /// [`resync_target`]'s rules judged now, by no more than the downtime measured at this
+    /// start and not yet given back, and not after the wall clock
+    /// stepped while the node ran (an anomaly since start); the new reading is synced as
+    /// the high-water mark before it is used. Returns the readings before and after.
     ///
     /// # Errors
     /// [`ResyncError::Refused`] by the rules; [`ResyncError::Meta`] if the mark cannot be
@@ -342,12 +363,26 @@ impl RetentionClock {
         let before = self.now();
         let mut s = self.lock();
         let w = self.wall.now();
-        let to = resync_target(before.max(s.returned), w, requested)?;
+        let from = before.max(s.returned);
+        let to = resync_target(from, w, requested)?;
+        let asked = to.micros() - from.micros();
+        let stepped = s.anomalies > s.anomalies_at_start;
+        // Retention time handed out trails its bound by up to one persist step: a resync
+        // to the wall clock may ask that much more than the downtime measured.
+        if stepped || asked > s.credit.saturating_add(PERSIST_STEP_MICROS) {
+            return Err(super::LockError::ResyncBeyondDowntime {
+                credit_micros: s.credit,
+                asked_micros: asked,
+                stepped,
+            }
+            .into());
+        }
         self.meta.node_put(
             HIGH_WATER_KEY,
             ClockRecord { high_water: to }.encode()?,
             true,
         )?;
+        s.credit = (s.credit - asked).max(0);
         s.anchor = to;
         s.anchor_mono = self.mono.micros();
         s.returned = to;
@@ -367,6 +402,7 @@ impl RetentionClock {
             behind_wall_micros: wall_now.micros() - now.micros(),
             anomalies: s.anomalies,
             last_anomaly: s.last_anomaly,
+            resync_credit_micros: s.credit,
         }
     }
 }
@@ -434,12 +470,49 @@ mod tests {
         let (before, after) = c.resync(None).expect("resync");
         assert_eq!((before, after), (first, r.wall.now()));
         assert_eq!(c.status().behind_wall_micros, 0);
+        // The credit is spent: a second resync has nothing to give back.
+        assert_eq!(c.status().resync_credit_micros, 0);
         // It counts on from there, and a restart resumes from the resynced mark.
         r.mono.advance_micros(DAY);
         r.wall.advance_micros(DAY);
         assert_eq!(c.now(), after.plus_micros(DAY));
         drop(c);
         assert!(open(&r).now() >= after);
+    }
+
+    #[test]
+    fn a_resync_gives_back_no_more_than_the_downtime_and_nothing_after_a_step() {
+        let r = rig();
+        drop(open(&r));
+        r.wall.advance_micros(DAY);
+        let c = open(&r);
+        assert_eq!(c.status().resync_credit_micros, DAY);
+        // While running, the wall clock is set a year forward: an anomaly, no credit.
+        r.wall.advance_micros(365 * DAY);
+        r.mono.advance_micros(1_000_000);
+        assert_eq!(c.status().anomalies, 1);
+        assert!(matches!(
+            c.resync(None),
+            Err(ResyncError::Refused(
+                super::super::LockError::ResyncBeyondDowntime { stepped: true, .. }
+            ))
+        ));
+        // After a restart, the downtime counted is the wall clock ahead of the mark, all of
+        // it (a forward step while off looks like downtime); but no more than that.
+        drop(c);
+        let c = open(&r);
+        let credit = c.status().resync_credit_micros;
+        assert!(credit > 366 * DAY - 10_000_000, "{credit}");
+        let now = c.now();
+        assert!(matches!(
+            c.resync(Some(now.plus_micros(credit + 1))),
+            Err(ResyncError::Refused(_))
+        ));
+        let (_, to) = c
+            .resync(Some(now.plus_micros(DAY)))
+            .expect("within the credit");
+        assert_eq!(to, now.plus_micros(DAY));
+        assert_eq!(c.status().resync_credit_micros, credit - DAY);
     }
 
     proptest::proptest! {

@@ -141,6 +141,19 @@ pub enum LockError {
         /// The time asked for.
         requested: crate::types::Timestamp,
     },
+    /// A resync of the retention clock by more than the downtime it measured when the node
+    /// started (the wall clock ahead of its mark), or after the wall clock stepped while the
+    /// node ran: what it would add is not time the node was down (admin API: 400
+    /// `ClockResyncRefused`).
+    #[error("the retention clock may be given back {credit_micros} µs of downtime, not {asked_micros} µs{}", if *stepped { " (and the wall clock stepped since the node started)" } else { "" })]
+    ResyncBeyondDowntime {
+        /// The downtime measured and not yet given back, in µs.
+        credit_micros: i64,
+        /// What the resync would add, in µs.
+        asked_micros: i64,
+        /// The wall clock stepped (an anomaly) since the node started.
+        stepped: bool,
+    },
     /// A resync of the retention clock past the wall clock (admin API: 400
     /// `ClockResyncRefused`).
     #[error(

@@ -133,6 +133,16 @@ impl Node {
         offload(move || ids.bootstrap(admin, s3)).await
     }
 
+    /// Whether a first start would generate an admin credential (no user once an earlier
+    /// release's are imported); see [`Identities::would_generate_admin`]. Blocking pool.
+    ///
+    /// # Errors
+    /// See [`Identities::would_generate_admin`].
+    pub async fn would_generate_admin(&self) -> Result<bool, IdentityError> {
+        let ids = self.control.identities_handle();
+        offload(move || ids.would_generate_admin()).await
+    }
+
     /// A facade over `control` (which holds the engine and the identity store) and the
     /// node's alert queue.
     pub fn new(control: Control, alerts: Arc<Alerts>) -> Self {

@@ -96,6 +96,12 @@ fn a_resync_approved_by_a_second_admin_gives_back_the_downtime() {
         "retained by retention time"
     );
 
+    // One administrator alone may not end retention sooner: refused until the two-person
+    // rule is in force.
+    let (s, body) = server.admin("POST", "/v1/clock/resync", Some("{}"));
+    assert_eq!(s, 409, "{body}");
+    assert!(body.contains("TwoPersonRuleRequired"), "{body}");
+
     // A second administrator: the two-person rule is in force.
     let (s, body) = server.admin(
         "POST",
@@ -136,16 +142,45 @@ fn a_resync_approved_by_a_second_admin_gives_back_the_downtime() {
         "a refused resync moved the clock"
     );
 
-    // To the wall clock: held for the second administrator, then carried out.
+    // Asked, then the wall clock steps while the node runs: the approval judges again
+    // and refuses (the step is no downtime).
     let out = ctl(&server, &["clock", "resync"]);
     assert!(out.contains("pending"), "{out}");
     let (_, body) = server.admin("GET", "/v1/approvals", None);
     let id = json(&body)[0]["id"].as_str().expect("id").to_owned();
     assert!(body.contains("ResyncClock"), "{body}");
+    let listed = ctl(&server, &["approvals", "list"]);
+    assert!(
+        listed.contains("resync the retention clock to 20"),
+        "{listed}"
+    );
+    clock.jump_wall(3600);
+    let (s, body) = server.admin_as(
+        &k2,
+        &s2,
+        "POST",
+        &format!("/v1/approvals/{id}/approve"),
+        None,
+    );
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body.contains("ClockResyncRefused") && body.contains("stepped"),
+        "{body}"
+    );
+    assert_eq!(delete(&server), Err((403, "AccessDenied".to_owned())));
+    let first_log = std::fs::read_to_string(&server.stderr_log).expect("log");
+
+    // After a restart: to the wall clock, held for the second administrator, carried out.
+    server.kill();
+    let server = Server::start(&args, dir.path());
+    let out = ctl(&server, &["clock", "resync"]);
+    assert!(out.contains("pending"), "{out}");
     assert!(
         delete(&server).is_err(),
         "nothing moved before the approval"
     );
+    let (_, body) = server.admin("GET", "/v1/approvals", None);
+    let id = json(&body)[0]["id"].as_str().expect("id").to_owned();
     let (s, body) = server.admin_as(
         &k2,
         &s2,
@@ -161,13 +196,18 @@ fn a_resync_approved_by_a_second_admin_gives_back_the_downtime() {
     let out = ctl(&server, &["clock", "show"]);
     assert!(out.contains("behind the wall clock"), "{out}");
 
-    // Audited: the refusals, the request, the resync.
-    let log = std::fs::read_to_string(&server.stderr_log).expect("log");
+    // Audited: every refusal (one admin alone, past the wall, backward, past the wall
+    // through stelectl, the step at approval), the requests, the resync with its approver.
+    let log = first_log + &std::fs::read_to_string(&server.stderr_log).expect("log");
     assert_eq!(
         log.matches("event=\"clock-resync-refused\"").count(),
-        3,
+        5,
         "{log}"
     );
-    assert!(log.contains("event=\"approval-requested\""));
-    assert!(log.contains("event=\"clock-resynced\""));
+    assert_eq!(log.matches("event=\"approval-requested\"").count(), 2);
+    let resynced = log
+        .lines()
+        .find(|l| l.contains("event=\"clock-resynced\""))
+        .expect("the resync is audited");
+    assert!(resynced.contains("second"), "{resynced}");
 }

@@ -115,7 +115,7 @@ fn a_first_start_refuses_a_key_folder_holding_another_nodes_first_admin() {
     let data = dir.path().join("b");
     let err = server_refuses(&["--data", data.to_str().expect("path")]);
     assert!(
-        err.contains("already keeps another node's first admin credential"),
+        err.contains("already keeps a first admin credential (first-admin) that"),
         "{err}"
     );
     let own = dir.path().join("b-keys");

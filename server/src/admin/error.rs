@@ -111,9 +111,9 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
             | LockError::PolicyModeNotAllowed { .. }
             | LockError::InvalidRetentionPeriod
             | LockError::InvalidPolicy => (S::BAD_REQUEST, "InvalidPolicy"),
-            LockError::ResyncBackward { .. } | LockError::ResyncPastWall { .. } => {
-                (S::BAD_REQUEST, "ClockResyncRefused")
-            }
+            LockError::ResyncBackward { .. }
+            | LockError::ResyncPastWall { .. }
+            | LockError::ResyncBeyondDowntime { .. } => (S::BAD_REQUEST, "ClockResyncRefused"),
         },
         E::ReplacesLocked { .. } => (S::FORBIDDEN, "LockRefused"),
         E::PolicyLoosening { .. } => (S::FORBIDDEN, "PolicyLoosening"),
@@ -223,6 +223,9 @@ impl From<ControlError> for ApiError {
         match e {
             ControlError::Identity(e) => e.into(),
             ControlError::Store(e) => e.into(),
+            e @ ControlError::TwoPersonRuleRequired { .. } => {
+                ApiError(StatusCode::CONFLICT, "TwoPersonRuleRequired", e.to_string())
+            }
         }
     }
 }

@@ -57,12 +57,14 @@ pub(super) fn clock(c: stele::lock::ClockStatus) -> api::node::ClockStatus {
         behind_wall_micros,
         anomalies,
         last_anomaly,
+        resync_credit_micros,
     } = c;
     api::node::ClockStatus {
         retention_now: time(retention_now),
         wall_now: time(wall_now),
         behind_wall_micros,
         anomalies,
+        resync_credit_micros,
         last_anomaly: last_anomaly.map(|a| api::node::ClockAnomaly {
             at: time(a.at),
             step_micros: a.step_micros,

@@ -90,9 +90,9 @@ pub fn to_s3(e: StoreError) -> S3Error {
             LockError::InvalidRetentionPeriod => invalid_retention_period(),
             LockError::InvalidPolicy => err(C::InvalidArgument, msg),
             // The admin API's (a clock resync); no S3 request reaches it.
-            LockError::ResyncBackward { .. } | LockError::ResyncPastWall { .. } => {
-                err(C::InvalidRequest, msg)
-            }
+            LockError::ResyncBackward { .. }
+            | LockError::ResyncPastWall { .. }
+            | LockError::ResyncBeyondDowntime { .. } => err(C::InvalidRequest, msg),
         },
         StoreError::LockNotEnabled { .. } => err(
             C::InvalidRequest,

@@ -44,6 +44,11 @@ pub(super) fn pending(o: &Outcome) -> anyhow::Result<()> {
 
 /// A privileged operation as its compact JSON (`{"DeleteAdmin":{"user":"bob"}}`).
 pub(super) fn operation_text(op: &Operation) -> anyhow::Result<String> {
+    // The time a resync moves to, readable: the approver checks it against a clock of
+    // their own.
+    if let Operation::ResyncClock { to } = op {
+        return Ok(format!("resync the retention clock to {}", time(*to)));
+    }
     Ok(serde_json::to_string(op)?)
 }
 
