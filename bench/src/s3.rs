@@ -365,22 +365,7 @@ async fn run_async(a: S3Args) -> anyhow::Result<()> {
 fn retain_until(days: u32) -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        + u64::from(days) * 86_400;
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let (z, rem) = ((secs / 86_400) as i64 + 719_468, secs % 86_400);
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+        .map_or(0, |d| d.as_secs() as i64)
+        + i64::from(days) * 86_400;
+    stele::Timestamp::from_secs(secs).to_string()
 }

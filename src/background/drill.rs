@@ -519,9 +519,7 @@ impl RepairWorker {
             tracing::error!(error = %err, "repair: cannot requeue a failed attempt");
             self.note_error(Some(format!("cannot requeue a failed attempt: {err}")));
         }
-        if let Ok(mut s) = self.status.lock() {
-            s.failed_attempts += 1;
-        }
+        // The alert before the count: whoever sees the count sees the alert queued too.
         if (attempts == 3 || (attempts > 3 && attempts.is_multiple_of(10)))
             && let Some(a) = &self.alerts
         {
@@ -532,6 +530,9 @@ impl RepairWorker {
                 attempts,
                 error: reason,
             });
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.failed_attempts += 1;
         }
     }
 }

@@ -68,6 +68,23 @@ impl std::fmt::Debug for ObjectRead {
     }
 }
 
+/// The half-open interval of `record`'s bytes that `range` selects (all of them without
+/// one).
+fn interval_of(record: &VersionRecord, range: Option<ByteRange>) -> Result<(u64, u64), StoreError> {
+    match range {
+        Some(ByteRange::Part { number }) => {
+            record
+                .part_interval(number)
+                .ok_or(StoreError::PartNotInObject {
+                    part_number: number,
+                    parts: record.parts_count(),
+                })
+        }
+        Some(r) => r.resolve(record.size),
+        None => Ok((0, record.size)),
+    }
+}
+
 impl Store {
     /// Reads a version (the current one unless `version` is given), or a range of it. Errors
     /// found before the first byte are returned here; later ones end the stream with an
@@ -80,18 +97,7 @@ impl Store {
         range: Option<ByteRange>,
     ) -> Result<ObjectRead, StoreError> {
         if let Some((record, bytes)) = self.sosapi_document(bucket, key, version)? {
-            let interval = match range {
-                Some(ByteRange::Part { number }) => {
-                    record
-                        .part_interval(number)
-                        .ok_or(StoreError::PartNotInObject {
-                            part_number: number,
-                            parts: record.parts_count(),
-                        })?
-                }
-                Some(r) => r.resolve(record.size)?,
-                None => (0, record.size),
-            };
+            let interval = interval_of(&record, range)?;
             let part = bytes.slice(interval.0 as usize..interval.1 as usize);
             return Ok(ObjectRead {
                 record,
@@ -116,18 +122,7 @@ impl Store {
         } else {
             lookup(self, bucket, key, version)?
         };
-        let interval = match range {
-            Some(ByteRange::Part { number }) => {
-                record
-                    .part_interval(number)
-                    .ok_or(StoreError::PartNotInObject {
-                        part_number: number,
-                        parts: record.parts_count(),
-                    })?
-            }
-            Some(r) => r.resolve(record.size)?,
-            None => (0, record.size),
-        };
+        let interval = interval_of(&record, range)?;
         let job = ReadJob {
             store: self.clone(),
             bucket: bucket.clone(),
