@@ -109,15 +109,15 @@ impl Control {
                 self.store
                     .set_retention_policy(bucket, policy.clone(), true)?;
             }
-            Privileged::ResyncClock { to } => {
-                let (from, to) =
-                    self.store
-                        .retention_clock()
-                        .resync(Some(*to))
-                        .map_err(|e| match e {
-                            lock::ResyncError::Refused(l) => StoreError::Lock(l),
-                            lock::ResyncError::Meta(m) => StoreError::Meta(m),
-                        })?;
+            Privileged::ResyncClock { advance_micros } => {
+                let (from, to) = self
+                    .store
+                    .retention_clock()
+                    .resync_by(*advance_micros)
+                    .map_err(|e| match e {
+                        lock::ResyncError::Refused(l) => StoreError::Lock(l),
+                        lock::ResyncError::Meta(m) => StoreError::Meta(m),
+                    })?;
                 AuditEvent::ClockResynced {
                     approved_by: actor.to_owned(),
                     from,
@@ -162,9 +162,10 @@ impl Control {
     }
 
     /// Moves the retention clock forward to `to` (the wall clock now when `None`): a
-    /// privileged operation (it ends retention sooner), judged when asked and again when
-    /// carried out ([`lock::resync_target`]: never back, never past the wall clock). A
-    /// refusal is audited.
+    /// privileged operation (it ends retention sooner) that only runs under the two-person
+    /// rule in force. The request fixes the advance (`to` minus retention time now, at
+    /// least a second); the approval carries it out from retention time then, within
+    /// [`lock::resync_target`] and the clock's own limits. A refusal is audited.
     ///
     /// # Errors
     /// [`StoreError::Lock`] with the refusal; those of the two-person rule.
@@ -194,7 +195,13 @@ impl Control {
             ControlError::Store(StoreError::Lock(e))
         };
         let to = lock::resync_target(st.retention_now, st.wall_now, to).map_err(refused)?;
-        match self.privileged(actor, Privileged::ResyncClock { to }) {
+        let advance_micros = to.micros() - st.retention_now.micros();
+        if advance_micros < 1_000_000 {
+            return Err(refused(lock::LockError::ResyncNotBehind {
+                behind_micros: st.behind_wall_micros,
+            }));
+        }
+        match self.privileged(actor, Privileged::ResyncClock { advance_micros }) {
             Err(ControlError::Store(StoreError::Lock(e))) => Err(refused(e)),
             other => other,
         }

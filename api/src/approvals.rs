@@ -131,10 +131,11 @@ pub enum Operation {
         /// The rule's new state.
         enabled: bool,
     },
-    /// Move the retention clock forward to `to` (never back, never past the wall clock).
+    /// Move the retention clock forward by `advance_micros` (fixed when asked; carried
+    /// out from retention time when approved, never past the wall clock).
     ResyncClock {
-        /// The retention time to move to.
-        to: crate::Timestamp,
+        /// How far, in microseconds.
+        advance_micros: i64,
     },
 }
 

@@ -207,9 +207,9 @@ fn outcomes_and_operations() {
     );
     pinned(
         Operation::ResyncClock {
-            to: Timestamp(1_767_225_600_000_000),
+            advance_micros: 172_800_000_000,
         },
-        r#"{"ResyncClock":{"to":1767225600000000}}"#,
+        r#"{"ResyncClock":{"advance_micros":172800000000}}"#,
     );
     let k: PayloadKind =
         serde_json::from_str(r#"{"kind":"test","raised":1,"alert":{"kind":"test","message":"m"}}"#)

@@ -186,12 +186,13 @@ pub enum Privileged {
         /// The rule's new state.
         enabled: bool,
     },
-    /// Move the retention clock forward to `to` (µs since the epoch, fixed when asked),
-    /// giving back downtime it did not count; judged again when carried out (never back,
-    /// never past the wall clock). Appended last: the encodings above are unchanged.
+    /// Move the retention clock forward by `advance_micros` (fixed when asked: the lag it
+    /// gives back; both clocks run on while the approval waits, so the amount, not a time,
+    /// is what stays true), judged again when carried out (never past the wall clock, no
+    /// more than the downtime measured). Appended last: the encodings above are unchanged.
     ResyncClock {
-        /// The retention time to move to.
-        to: crate::types::Timestamp,
+        /// How far to move it, in microseconds (positive).
+        advance_micros: i64,
     },
 }
 

@@ -391,6 +391,16 @@ impl RetentionClock {
         Ok((before, to))
     }
 
+    /// Moves the clock forward by `advance_micros` from its reading now; see
+    /// [`RetentionClock::resync`].
+    ///
+    /// # Errors
+    /// Those of [`RetentionClock::resync`].
+    pub fn resync_by(&self, advance_micros: i64) -> Result<(Timestamp, Timestamp), ResyncError> {
+        let now = self.now();
+        self.resync(Some(now.plus_micros(advance_micros.max(0))))
+    }
+
     /// Both clocks' readings and the anomalies seen, for health checks and metrics.
     pub fn status(&self) -> ClockStatus {
         let now = self.now();

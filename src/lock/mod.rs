@@ -154,6 +154,15 @@ pub enum LockError {
         /// The wall clock stepped (an anomaly) since the node started.
         stepped: bool,
     },
+    /// A resync asked while the retention clock is not behind the wall clock (or to where
+    /// it already is): nothing to give back (admin API: 400 `ClockResyncRefused`).
+    #[error(
+        "the retention clock is {behind_micros} µs behind the wall clock: nothing to give back"
+    )]
+    ResyncNotBehind {
+        /// How far it is behind (at most a second: none).
+        behind_micros: i64,
+    },
     /// A resync of the retention clock past the wall clock (admin API: 400
     /// `ClockResyncRefused`).
     #[error(

@@ -151,7 +151,7 @@ fn a_resync_approved_by_a_second_admin_gives_back_the_downtime() {
     assert!(body.contains("ResyncClock"), "{body}");
     let listed = ctl(&server, &["approvals", "list"]);
     assert!(
-        listed.contains("resync the retention clock to 20"),
+        listed.contains("advance the retention clock by 2d"),
         "{listed}"
     );
     clock.jump_wall(3600);

@@ -113,6 +113,7 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
             | LockError::InvalidPolicy => (S::BAD_REQUEST, "InvalidPolicy"),
             LockError::ResyncBackward { .. }
             | LockError::ResyncPastWall { .. }
+            | LockError::ResyncNotBehind { .. }
             | LockError::ResyncBeyondDowntime { .. } => (S::BAD_REQUEST, "ClockResyncRefused"),
         },
         E::ReplacesLocked { .. } => (S::FORBIDDEN, "LockRefused"),

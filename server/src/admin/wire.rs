@@ -420,7 +420,7 @@ pub(super) fn operation(p: Privileged) -> api::approvals::Operation {
         },
         Privileged::DeleteAdmin { user } => O::DeleteAdmin { user },
         Privileged::SetTwoPersonRule { enabled } => O::SetTwoPersonRule { enabled },
-        Privileged::ResyncClock { to } => O::ResyncClock { to: time(to) },
+        Privileged::ResyncClock { advance_micros } => O::ResyncClock { advance_micros },
     }
 }
 

@@ -92,6 +92,7 @@ pub fn to_s3(e: StoreError) -> S3Error {
             // The admin API's (a clock resync); no S3 request reaches it.
             LockError::ResyncBackward { .. }
             | LockError::ResyncPastWall { .. }
+            | LockError::ResyncNotBehind { .. }
             | LockError::ResyncBeyondDowntime { .. } => err(C::InvalidRequest, msg),
         },
         StoreError::LockNotEnabled { .. } => err(

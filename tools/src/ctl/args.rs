@@ -198,8 +198,9 @@ pub enum AuditCommand {
         /// The export files, read in order as one trail.
         #[arg(required = true)]
         exports: Vec<std::path::PathBuf>,
-        /// The log's public key (`name+id+base64`, as the node prints it), or a file
-        /// holding it; repeat for several keys.
+        /// The log's public key (`name+id+base64`, a C2SP verifier key), or a file
+        /// holding it; repeat for the keys of one log. (The node does not write its audit
+        /// trail or print its key yet: this checks exports in the documented format.)
         #[arg(long = "key", required = true)]
         keys: Vec<String>,
         /// A signed checkpoint kept from an earlier export: the trail must still hold the

@@ -14,7 +14,16 @@ impl Ctx {
                 self.show(&r, |v: &User| {
                     out!("user {name} added:");
                     users_table(std::slice::from_ref(v));
-                    out!("create a key with: stelectl key create {name}");
+                    // An administrator works through the admin API: its key is an
+                    // admin-plane one.
+                    if v.grants.iter().any(|g| g.role == "admin") {
+                        out!(
+                            "create a key with: stelectl key create {name} --admin \
+                             (admin API), or without --admin for S3"
+                        );
+                    } else {
+                        out!("create a key with: stelectl key create {name}");
+                    }
                     Ok(())
                 })
             }

@@ -195,6 +195,10 @@ impl Ctx {
                             secs_text((v.behind_wall_micros.max(0) / 1_000_000) as u64),
                         ),
                         ("anomalies", v.anomalies.to_string()),
+                        (
+                            "a resync may give back",
+                            secs_text((v.resync_credit_micros.max(0) / 1_000_000) as u64),
+                        ),
                     ]);
                     Ok(())
                 })

@@ -44,10 +44,13 @@ pub(super) fn pending(o: &Outcome) -> anyhow::Result<()> {
 
 /// A privileged operation as its compact JSON (`{"DeleteAdmin":{"user":"bob"}}`).
 pub(super) fn operation_text(op: &Operation) -> anyhow::Result<String> {
-    // The time a resync moves to, readable: the approver checks it against a clock of
-    // their own.
-    if let Operation::ResyncClock { to } = op {
-        return Ok(format!("resync the retention clock to {}", time(*to)));
+    // How far a resync moves the clock, readable: the approver checks it against the
+    // downtime they know of.
+    if let Operation::ResyncClock { advance_micros } = op {
+        return Ok(format!(
+            "advance the retention clock by {} ({advance_micros} µs)",
+            secs_text((advance_micros.max(&0) / 1_000_000) as u64)
+        ));
     }
     Ok(serde_json::to_string(op)?)
 }
