@@ -104,6 +104,26 @@ pub fn start_default() -> (tempfile::TempDir, Server) {
     (dir, server)
 }
 
+/// Creates `bucket` with versioning enabled (S3's two calls).
+pub async fn create_versioned(c: &aws_sdk_s3::Client, bucket: &str) {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    c.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create {bucket}: {e:?}"));
+    c.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("versioning on {bucket}: {e:?}"));
+}
+
 /// A small multi-threaded runtime for driving async clients from a plain `#[test]`.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

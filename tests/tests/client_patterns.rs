@@ -7,12 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, Delete, ObjectIdentifier, ObjectLockEnabled, ObjectLockMode,
-    ObjectLockRetention, ObjectLockRetentionMode, VersioningConfiguration,
+    Delete, ObjectIdentifier, ObjectLockEnabled, ObjectLockMode, ObjectLockRetention,
+    ObjectLockRetentionMode,
 };
 use stele_tests::{
-    DAY_SECS, Server, error_code, error_status, http_request, http_status, runtime, s3_client_with,
-    start_default, start_with_clock,
+    DAY_SECS, Server, create_versioned, error_code, error_status, http_request, http_status,
+    runtime, s3_client_with, start_default, start_with_clock,
 };
 
 const VEEAM_UA: &str = "APN/1.0 Veeam/1.0 Backup/12.1";
@@ -517,21 +517,7 @@ fn velero_rewrites_and_deletes_keep_every_version() {
     let c = server.client();
     let bucket = "velero-backups";
     runtime().block_on(async {
-        c.create_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .expect("bucket");
-        c.put_bucket_versioning()
-            .bucket(bucket)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("versioning");
+        create_versioned(&c, bucket).await;
         c.put_object_lock_configuration()
             .bucket(bucket)
             .object_lock_configuration(

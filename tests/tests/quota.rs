@@ -5,32 +5,12 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, VersioningConfiguration,
-};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use stele_tests::sites::{ctl, ctl_fails, json};
 use stele_tests::webhook::Receiver;
-use stele_tests::{Server, error_code, error_status, runtime};
+use stele_tests::{Server, create_versioned, error_code, error_status, runtime};
 
 const MIB: usize = 1 << 20;
-
-async fn versioned(c: &Client, bucket: &str) {
-    c.create_bucket()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("bucket");
-    c.put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
-}
 
 async fn put(c: &Client, bucket: &str, key: &str, len: usize) -> Result<String, String> {
     c.put_object()
@@ -79,7 +59,7 @@ fn writes_past_the_quota_are_refused_and_store_nothing() {
     let c = server.client();
     let quota = 12 * MIB as u64;
     runtime().block_on(async {
-        versioned(&c, "capped").await;
+        create_versioned(&c, "capped").await;
         let out = ctl(&server, &["bucket", "quota", "capped", "--set", "12MiB"]);
         assert!(out.contains("12.0 MiB (12582912 bytes)"), "{out}");
 
