@@ -15,9 +15,13 @@
 //! besides the metadata reads, no iteration over hash maps into the output, no panic; a
 //! refusal writes nothing.
 
+mod audit;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::audit::Requester;
 
 use crate::identity::{IdentityChange, IdentityError, IdentityLog, IdentityOutcome};
 use crate::lock::{self, LockError, Now, PolicyChange};
@@ -236,13 +240,24 @@ pub struct Stamped {
     pub cmd: MetaCommand,
     /// The proposer's retention-clock readings: every Object Lock decision uses them.
     pub now: Now,
+    /// Who asked (user, key, address, request id), recorded by the audit trail with the
+    /// change; `None` for work no request asked for. Format 4 on.
+    pub by: Option<Requester>,
+}
+
+/// [`Stamped`] up to format 3, which named no requester.
+#[derive(Deserialize)]
+struct StampedV3 {
+    cmd: MetaCommand,
+    now: Now,
 }
 
 impl Record for Stamped {
     const NAME: &'static str = "command";
     // 2: the version and part records inside commands carry their BLAKE3 digests.
     // 3: the version records inside carry their origin.
-    const FORMAT: u8 = 3;
+    // 4: the requester (`by`).
+    const FORMAT: u8 = 4;
 
     fn upgrade(version: u8, body: &[u8]) -> Option<Result<Self, MetaError>> {
         // No release wrote a command to disk or sent one (one node applies them as they
@@ -254,10 +269,18 @@ impl Record for Stamped {
         let readable = match version {
             1 => |v: u8| (1..=3).contains(&v),
             2 => |v: u8| (1..=4).contains(&v) || v == 6,
+            3 => |_: u8| true,
             _ => return None,
         };
+        let v3 = |body: &[u8]| {
+            crate::meta::record::decode_body::<StampedV3>(Self::NAME, body).map(|s| Stamped {
+                cmd: s.cmd,
+                now: s.now,
+                by: None,
+            })
+        };
         Some(match body.first() {
-            Some(&v) if readable(v) => crate::meta::record::decode_body(Self::NAME, body),
+            Some(&v) if readable(v) => v3(body),
             _ => Err(MetaError::Decode {
                 record: Self::NAME,
                 message: format!("a format-{version} command that embeds a version record"),
@@ -366,6 +389,31 @@ pub enum CommandError {
 /// # Errors
 /// The refusal ([`CommandError`]), or a metadata read's error.
 pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError> {
+    let (mut b, outcome) = apply_change(meta, c)?;
+    if let Some(entry) = audit::leaf_of(c, &outcome, !b.is_empty()) {
+        crate::audit::log::record(meta, &mut b, &entry)?;
+    }
+    Ok((b, outcome))
+}
+
+/// The refusal of `c` as the audit trail records it (the event it would have made, with
+/// the reason): written apart from any change, since a refusal changes nothing.
+pub fn refusal(c: &Stamped, e: &CommandError) -> Option<crate::audit::Entry> {
+    match e {
+        // A failed read or a log's bug is no decision about the request.
+        CommandError::Meta(
+            MetaError::Decode { .. }
+            | MetaError::Encode { .. }
+            | MetaError::Engine { .. }
+            | MetaError::Task { .. }
+            | MetaError::UnknownFormat { .. },
+        )
+        | CommandError::UnexpectedOutcome { .. } => None,
+        _ => Some(audit::refusal_of(c, e.to_string())),
+    }
+}
+
+fn apply_change(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError> {
     let mut b = Batch::default();
     let outcome = match &c.cmd {
         MetaCommand::CommitVersion(v) => {
@@ -694,7 +742,7 @@ pub trait CommandLog: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// The refusal from [`apply`], or the log's failure.
-    fn propose(&self, c: Stamped) -> Result<Outcome, CommandError>;
+    fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError>;
 }
 
 /// One node's log: commands applied one at a time under the metadata write guard.
@@ -711,8 +759,8 @@ impl LocalLog {
 }
 
 impl CommandLog for LocalLog {
-    fn propose(&self, c: Stamped) -> Result<Outcome, CommandError> {
-        self.meta.write_guarded(|m| apply(m, &c))
+    fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError> {
+        self.meta.write_guarded(|m| apply(m, c))
     }
 }
 
@@ -727,12 +775,14 @@ impl IdentityLog for IdentityProposer {
         &self,
         change: IdentityChange,
         now: Timestamp,
+        by: Option<&Requester>,
     ) -> Result<IdentityOutcome, IdentityError> {
         let stamped = Stamped {
             cmd: MetaCommand::Identity(change),
             now: Now::at(now),
+            by: by.cloned(),
         };
-        match self.0.propose(stamped) {
+        match self.0.propose(&stamped) {
             Ok(Outcome::Identity(o)) => Ok(o),
             Ok(other) => Err(IdentityError::Log {
                 reason: format!("the log answered an identity change with {other:?}"),

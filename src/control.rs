@@ -67,6 +67,14 @@ impl Control {
         Self { store, ids }
     }
 
+    /// These operations on behalf of `by` (see [`Store::acting_for`]).
+    pub fn acting_for(&self, by: crate::audit::Requester) -> Self {
+        Self {
+            store: self.store.acting_for(by.clone()),
+            ids: Arc::new(self.ids.acting_for(by)),
+        }
+    }
+
     /// The engine, for calls that need no two-person rule.
     pub fn store(&self) -> &Store {
         &self.store
@@ -90,12 +98,11 @@ impl Control {
                 Ok(Outcome::Done)
             }
             Requested::Pending(rec) => {
-                AuditEvent::ApprovalRequested {
+                self.store.audit(&AuditEvent::ApprovalRequested {
                     actor: actor.to_owned(),
                     id: rec.id.clone(),
                     operation: rec.operation.clone(),
-                }
-                .emit();
+                });
                 Ok(Outcome::Pending(rec))
             }
         }
@@ -118,19 +125,17 @@ impl Control {
                         lock::ResyncError::Refused(l) => StoreError::Lock(l),
                         lock::ResyncError::Meta(m) => StoreError::Meta(m),
                     })?;
-                AuditEvent::ClockResynced {
+                self.store.audit(&AuditEvent::ClockResynced {
                     approved_by: actor.to_owned(),
                     from,
                     to,
-                }
-                .emit();
+                });
             }
             other => self.ids.execute(other)?,
         }
-        AuditEvent::PrivilegedDone {
+        self.store.audit(&AuditEvent::PrivilegedDone {
             operation: op.clone(),
-        }
-        .emit();
+        });
         Ok(())
     }
 
@@ -176,22 +181,20 @@ impl Control {
     ) -> Result<Outcome, ControlError> {
         // It ends retention sooner: never one administrator's decision alone.
         if !self.ids.two_person_in_force()? {
-            AuditEvent::ClockResyncRefused {
+            self.store.audit(&AuditEvent::ClockResyncRefused {
                 actor: actor.to_owned(),
                 reason: "the two-person rule is not in force".to_owned(),
-            }
-            .emit();
+            });
             return Err(ControlError::TwoPersonRuleRequired {
                 operation: "a retention clock resync",
             });
         }
         let st = self.store.retention_clock().status();
         let refused = |e: lock::LockError| {
-            AuditEvent::ClockResyncRefused {
+            self.store.audit(&AuditEvent::ClockResyncRefused {
                 actor: actor.to_owned(),
                 reason: e.to_string(),
-            }
-            .emit();
+            });
             ControlError::Store(StoreError::Lock(e))
         };
         let to = lock::resync_target(st.retention_now, st.wall_now, to).map_err(refused)?;
@@ -261,11 +264,10 @@ impl Control {
             Err(ControlError::Store(StoreError::Lock(e)))
                 if matches!(op, Privileged::ResyncClock { .. }) =>
             {
-                AuditEvent::ClockResyncRefused {
+                self.store.audit(&AuditEvent::ClockResyncRefused {
                     actor: actor.to_owned(),
                     reason: e.to_string(),
-                }
-                .emit();
+                });
                 Err(ControlError::Store(StoreError::Lock(e)))
             }
             other => other.map(|()| op),

@@ -357,3 +357,27 @@ mod timestamp_tests {
         );
     }
 }
+
+/// Who made a request, as the trail names its actor. Every metadata command carries it
+/// (`command::Stamped::by`), so the applier records it with the change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Requester {
+    /// The user's name; for the node's own work `stele:<worker>` (`stele:lifecycle`).
+    pub user: Option<String>,
+    /// The access key id the request was signed with.
+    pub key: Option<String>,
+    /// The client's address (`IP:port`).
+    pub source: Option<String>,
+    /// The request id the client was answered with (`x-amz-request-id`).
+    pub request_id: Option<String>,
+}
+
+impl Requester {
+    /// The node itself, doing `worker`'s job (`lifecycle`, `replication`).
+    pub fn node(worker: &str) -> Self {
+        Self {
+            user: Some(format!("stele:{worker}")),
+            ..Self::default()
+        }
+    }
+}

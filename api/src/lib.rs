@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod alerts;
 pub mod approvals;
+pub mod audit;
 pub mod buckets;
 pub mod errors;
 pub mod identities;

@@ -84,6 +84,11 @@ pub struct Args {
     /// Seconds between watchdog rounds (disk states, clock anomalies, backup freshness).
     #[arg(long, env = "STELE_WATCH_INTERVAL", default_value_t = 30)]
     pub watch_interval: u64,
+    /// Seconds between two signed checkpoints of the audit trail, each after a `tick`
+    /// event: made whether or not anything happened, so that a trail cut short shows as
+    /// missing ticks.
+    #[arg(long, env = "STELE_AUDIT_CHECKPOINT_INTERVAL", default_value_t = 60)]
+    pub audit_checkpoint_interval: u64,
     /// Seconds between restore drills (default: daily).
     #[arg(long, env = "STELE_DRILL_INTERVAL", default_value_t = 24 * 3600)]
     pub drill_interval: u64,

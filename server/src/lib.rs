@@ -220,6 +220,21 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         tokio::runtime::Handle::current(),
     ));
     let audit_task = tokio::spawn(stele::background::runner::run(audit.clone(), rx.clone()));
+    let checkpoints = stele::background::trail::CheckpointWorker::new(
+        store.clone(),
+        Some(alerts.clone()),
+        std::time::Duration::from_secs(args.audit_checkpoint_interval.max(1)),
+    );
+    let checkpoint_task = tokio::spawn(stele::background::runner::run(
+        checkpoints.clone(),
+        rx.clone(),
+    ));
+    let trail_flush =
+        stele::background::trail::FlushWorker::new(store.clone(), Some(alerts.clone()));
+    let flush_task = tokio::spawn(stele::background::runner::run(
+        trail_flush.clone(),
+        rx.clone(),
+    ));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
             node: node.clone(),
@@ -231,6 +246,8 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             delivery,
             backfill,
             audit,
+            checkpoints,
+            trail_flush,
             metrics,
             limiter: Arc::new(limiter::AuthLimiter::default()),
             tls: tls.clone().map(|t| (t, s3_tls, admin_tls)),
@@ -252,6 +269,12 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     backfill_task.await?;
     audit_task.await?;
     watch_task.await?;
+    checkpoint_task.await?;
+    flush_task.await?;
+    // Last: every request has ended, so the trail's last leaf says the stop was clean.
+    node.audit_stopped()
+        .await
+        .context("cannot record the stop in the audit trail")?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! Background work: the one runner every job runs on, and the jobs — aging versions out by
 //! bucket rules ([`lifecycle`]), verifying and rebuilding shards ([`scrub`]), restore drills
 //! and the repair queue ([`drill`]), and watching disks, the retention clock and backup
-//! freshness ([`watchdog`]). Alert delivery, which needs HTTP, runs on the same runner from
+//! freshness ([`watchdog`]), checkpointing the audit trail and writing its queue
+//! ([`trail`]). Alert delivery, which needs HTTP, runs on the same runner from
 //! the server.
 
 pub mod backfill;
@@ -11,4 +12,5 @@ pub mod replication;
 pub mod replication_audit;
 pub mod runner;
 pub mod scrub;
+pub mod trail;
 pub mod watchdog;

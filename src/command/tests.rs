@@ -63,6 +63,7 @@ fn at(cmd: MetaCommand, t: Timestamp) -> Stamped {
     Stamped {
         cmd,
         now: Now::at(t),
+        by: None,
     }
 }
 
@@ -319,13 +320,13 @@ fn a_legal_hold_racing_a_removal_never_loses_protection() {
             if let MetaCommand::CommitVersion(v) = &mut c {
                 v.record = rec;
             }
-            log.propose(at(c, T)).expect("commit");
+            log.propose(&at(c, T)).expect("commit");
             let start = Arc::new(std::sync::Barrier::new(2));
             let go = |cmd: MetaCommand| {
                 let (log, start) = (log.clone(), start.clone());
                 std::thread::spawn(move || {
                     start.wait();
-                    log.propose(at(cmd, T))
+                    log.propose(&at(cmd, T))
                 })
             };
             let hold = MetaCommand::UpdateLock {
@@ -379,8 +380,72 @@ fn a_commit_command_keeps_its_bytes() {
     assert_eq!(Stamped::decode(&bytes).expect("decode"), c);
     assert_eq!(
         hex::encode(&bytes),
-        "030004636d6473016b010101010101010101010101010101018080c489e5c5b206000002653100000000000000000000000000000000000000008080c489e5c5b2068080c489e5c5b2068080c489e5c5b206"
+        "040004636d6473016b010101010101010101010101010101018080c489e5c5b206000002653100000000000000000000000000000000000000008080c489e5c5b2068080c489e5c5b2068080c489e5c5b20600"
     );
+    // Format 3, before the requester: the same command, by nobody.
+    let v3 = hex::decode("030004636d6473016b010101010101010101010101010101018080c489e5c5b206000002653100000000000000000000000000000000000000008080c489e5c5b2068080c489e5c5b2068080c489e5c5b206").expect("hex");
+    assert_eq!(Stamped::decode(&v3).expect("format 3"), c);
+}
+
+/// Every applied change writes its audit leaf in its own batch, naming its requester and
+/// the stamp's time; a refusal writes none (the caller records it apart); the leaves
+/// chain without a gap.
+#[test]
+fn each_change_writes_its_audit_leaf_with_it() {
+    let meta = memory();
+    create_bucket(&meta);
+    let by = crate::audit::Requester {
+        user: Some("veeam".into()),
+        key: Some("AK".into()),
+        source: Some("10.0.0.9".into()),
+        request_id: Some("req-1".into()),
+    };
+    let mut c = at(commit(1, None), T);
+    c.by = Some(by.clone());
+    run(&meta, &[c.clone()]);
+    // Again: refused (the version exists), nothing appended.
+    assert!(run(&meta, &[c.clone()])[0].starts_with("refused"));
+    let removal = at(
+        MetaCommand::RemoveVersion {
+            bucket: bucket(),
+            key: key(),
+            version_id: VersionId([1; 16]),
+            bypass: false,
+        },
+        T,
+    );
+    run(&meta, &[removal.clone(), removal]);
+    let leaves = crate::audit::log::leaves(&meta, 0, 10).expect("leaves");
+    let events: Vec<serde_json::Value> = leaves
+        .iter()
+        .map(|(_, l)| serde_json::from_slice(l).expect("json"))
+        .collect();
+    // The second removal found nothing to remove: no leaf.
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["event"], "version-created");
+    assert_eq!(events[0]["actor"]["user"], "veeam");
+    assert_eq!(events[0]["request_id"], "req-1");
+    assert_eq!(events[0]["target"]["key"], key().as_str());
+    assert_eq!(events[0]["ts"], crate::audit::entry::iso_micros(T));
+    assert_eq!(events[1]["event"], "version-removed");
+    assert_eq!(events[1]["seq"], 1);
+    assert_eq!(
+        events[1]["prev"],
+        hex::encode(crate::crypto::sha256(&leaves[0].1))
+    );
+    assert_eq!(crate::audit::log::head(&meta).expect("head").size, 2);
+    // The refusal, as the proposer records it.
+    let e = crate::command::refusal(
+        &c,
+        &crate::command::CommandError::Meta(crate::meta::MetaError::VersionExists {
+            bucket: bucket(),
+            key: key(),
+            version_id: VersionId([1; 16]),
+        }),
+    )
+    .expect("a refusal");
+    assert_eq!(e.event, "version-created");
+    assert!(matches!(e.outcome, crate::audit::Outcome::Refused(_)));
 }
 
 mod identity {
@@ -563,10 +628,14 @@ mod identity {
                 change: UserChange::Disabled(true),
             }),
             now: Now::at(Timestamp(5)),
+            by: None,
         };
         let bytes = c.encode().expect("encode");
         assert_eq!(Stamped::decode(&bytes).expect("decode"), c);
-        assert_eq!(hex::encode(&bytes), "030601017501010a0a0a");
+        assert_eq!(hex::encode(&bytes), "040601017501010a0a0a00");
+        // Format 3 named no requester: read as none.
+        let v3 = hex::decode("030601017501010a0a0a").expect("hex");
+        assert_eq!(Stamped::decode(&v3).expect("format 3"), c);
     }
 }
 

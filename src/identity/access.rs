@@ -74,11 +74,14 @@ pub enum Action {
     RunWorkers,
     /// List, approve or deny pending privileged operations.
     Approve,
+    /// Read the audit trail: its events, checkpoints, public keys and exports (auditors
+    /// and administrators; never object data). Appended last.
+    ReadAudit,
 }
 
 impl Action {
     /// Every action, for tests that walk the whole table.
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 31] = [
         Action::ListBuckets,
         Action::CreateBucket,
         Action::DeleteBucket,
@@ -109,6 +112,7 @@ impl Action {
         Action::ManageIdentities,
         Action::RunWorkers,
         Action::Approve,
+        Action::ReadAudit,
     ];
 
     /// The listener the action belongs to.
@@ -120,7 +124,8 @@ impl Action {
             | Action::ManageBuckets
             | Action::ManageIdentities
             | Action::RunWorkers
-            | Action::Approve => Plane::Admin,
+            | Action::Approve
+            | Action::ReadAudit => Plane::Admin,
             _ => Plane::S3,
         }
     }
@@ -134,6 +139,7 @@ impl Action {
                 | Action::ManageIdentities
                 | Action::RunWorkers
                 | Action::Approve
+                | Action::ReadAudit
         )
     }
 }
@@ -177,6 +183,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | A::ReadReplication
                 | A::ReadStatus
                 | A::ReadPolicy
+                | A::ReadAudit
         ),
         Role::Admin => matches!(
             action,
@@ -198,6 +205,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | A::ManageBuckets
                 | A::ManageIdentities
                 | A::RunWorkers
+                | A::ReadAudit
                 | A::Approve
         ),
         // Replicas and the probes a sender makes (its target bucket's settings, whether a

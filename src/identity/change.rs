@@ -108,7 +108,8 @@ pub enum IdentityOutcome {
 
 /// Where identity changes go to be agreed and applied.
 pub trait IdentityLog: Send + Sync {
-    /// Applies `change` at time `now` (the proposer's wall clock) once it is agreed.
+    /// Applies `change` at time `now` (the proposer's wall clock), asked by `by`, once it
+    /// is agreed.
     ///
     /// # Errors
     /// The refusal from [`apply`], or the log's failure.
@@ -116,6 +117,7 @@ pub trait IdentityLog: Send + Sync {
         &self,
         change: IdentityChange,
         now: Timestamp,
+        by: Option<&crate::types::Requester>,
     ) -> Result<IdentityOutcome, IdentityError>;
 }
 

@@ -77,6 +77,44 @@ pub fn write_first_admin(dir: &Path, access_key: &str, secret: &str) -> Result<(
     )
 }
 
+/// The audit trail's signing key (an Ed25519 seed) for the log `log_id`, from
+/// `audit-<log_id>.key` in `dir` (hex of the seed sealed by `seal`), generated and written
+/// (mode 0600) on first use; returns it and whether it was made now. One file per log, so
+/// nodes that share a key folder never share a key.
+///
+/// # Errors
+/// [`IdentityError::KeyFile`] for a file that cannot be written or read, is readable by
+/// others, or does not hold hex; `open`'s error for one that does not unseal.
+pub fn audit_key(
+    dir: &Path,
+    log_id: &str,
+    seal: impl FnOnce(&str) -> Vec<u8>,
+    open: impl FnOnce(&[u8]) -> Result<String, IdentityError>,
+) -> Result<([u8; 32], bool), IdentityError> {
+    let path = dir.join(format!("audit-{log_id}.key"));
+    if !path.exists() {
+        let seed = crate::crypto::random_bytes::<32>();
+        write_private(&path, hex::encode(seal(&hex::encode(seed))).as_bytes())?;
+        return Ok((seed, true));
+    }
+    let mode = std::fs::metadata(&path)
+        .map_err(|e| err(&path, e.to_string()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(err(
+            &path,
+            format!("mode {:o} lets others read it; chmod 600", mode & 0o777),
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e.to_string()))?;
+    let sealed = hex::decode(text.trim()).map_err(|_| err(&path, "not hex"))?;
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(open(&sealed)?.trim(), &mut seed)
+        .map_err(|_| err(&path, "does not hold a 32-byte key"))?;
+    Ok((seed, false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -209,9 +209,10 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// The identity store of a node.
+#[derive(Clone)]
 pub struct Identities {
     meta: Arc<Meta>,
-    seal: SealKey,
+    seal: Arc<SealKey>,
     clock: SharedClock,
     /// Where every write goes: a check-then-write (a unique name, the last administrator
     /// kept, an approval consumed once) is an [`IdentityChange`] applied there, one at a
@@ -220,7 +221,10 @@ pub struct Identities {
     /// Active keys and their users, as read for authentication: every request needs
     /// them. Every identity change goes through [`Identities::change`], which empties it,
     /// so a revocation or a disabled user takes effect at once.
-    cache: Mutex<AuthCache>,
+    cache: Arc<Mutex<AuthCache>>,
+    /// Who this handle's writes are for ([`Identities::acting_for`]): each identity
+    /// command carries it to the audit trail.
+    by: Option<Arc<crate::types::Requester>>,
 }
 
 type Active = (KeyRecord, UserRecord, String);
@@ -256,10 +260,11 @@ impl Identities {
         let key = keyfile::master_key(key_dir)?;
         Ok(Self {
             meta,
-            seal: SealKey::new(&key),
+            seal: Arc::new(SealKey::new(&key)),
             clock,
             log,
-            cache: Mutex::new(AuthCache::default()),
+            cache: Arc::new(Mutex::new(AuthCache::default())),
+            by: None,
         })
     }
 
@@ -271,11 +276,22 @@ impl Identities {
     /// authentication cache emptied and its generation moved on (also when the change
     /// failed: it may have landed).
     fn change(&self, change: IdentityChange) -> Result<IdentityOutcome, IdentityError> {
-        let r = self.log.propose(change, self.clock.now());
+        let r = self
+            .log
+            .propose(change, self.clock.now(), self.by.as_deref());
         let mut c = self.cache();
         c.generation += 1;
         c.entries.clear();
         r
+    }
+
+    /// This store, for writes made on behalf of `by` (the audit trail names it with each
+    /// identity change). Shares the records, the cache and the log with `self`.
+    pub fn acting_for(&self, by: crate::types::Requester) -> Self {
+        Self {
+            by: Some(Arc::new(by)),
+            ..self.clone()
+        }
     }
 
     /// The cached key, user and secret of an active key of an enabled user, if cached.

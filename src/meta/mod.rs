@@ -280,6 +280,9 @@ pub enum Cf {
     /// The replication log: per peer, the changes not yet acknowledged by it, their
     /// head sequence number and the entries parked as dead (`replication::log`).
     Replog,
+    /// The audit trail (`audit::log`): its leaves, the hashes of its complete subtrees,
+    /// its signed checkpoints and its head.
+    Audit,
 }
 
 /// Where a family's records belong once a cluster spans nodes.
@@ -300,7 +303,7 @@ pub enum FamilyScope {
 
 impl Cf {
     /// Every family, each opened (and created if missing) at start.
-    pub const ALL: [Cf; 15] = [
+    pub const ALL: [Cf; 16] = [
         Cf::Buckets,
         Cf::Versions,
         Cf::Uploads,
@@ -316,6 +319,7 @@ impl Cf {
         Cf::Cluster,
         Cf::Node,
         Cf::Replog,
+        Cf::Audit,
     ];
     /// The family's name in RocksDB; never changed, since existing data folders hold it.
     pub fn name(self) -> &'static str {
@@ -335,13 +339,19 @@ impl Cf {
             Cf::Cluster => "cluster",
             Cf::Node => "node",
             Cf::Replog => "replog",
+            Cf::Audit => "audit",
         }
     }
 
     /// The family's scope (no wildcard: a new family must be classified).
     pub fn scope(self) -> FamilyScope {
         match self {
-            Cf::Buckets | Cf::Identity | Cf::Alerts | Cf::Cluster => FamilyScope::ClusterWide,
+            // The audit trail records the commands the cluster agrees on, in the order
+            // it agrees on them (events that change nothing join the same log on one
+            // node; a cluster gives each node its own beside it).
+            Cf::Buckets | Cf::Identity | Cf::Alerts | Cf::Cluster | Cf::Audit => {
+                FamilyScope::ClusterWide
+            }
             Cf::Versions
             | Cf::Uploads
             | Cf::Tags
@@ -406,6 +416,12 @@ impl Batch {
     /// Removes `key` from the replication log family.
     pub(crate) fn replog_delete(&mut self, key: Vec<u8>) {
         self.delete(Cf::Replog, key);
+    }
+
+    /// Writes raw bytes under `key` in the audit family (`audit::log` owns its keys and
+    /// values).
+    pub(crate) fn audit_put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.put(Cf::Audit, key, value);
     }
 
     /// Whether the batch writes nothing.
@@ -820,11 +836,25 @@ impl Meta {
 
     /// Creates the bucket unless it exists; returns whether it was created.
     pub fn create_bucket(&self, rec: &BucketRecord) -> Result<bool, MetaError> {
+        self.create_bucket_and(rec, |_, _| Ok(()))
+    }
+
+    /// [`Meta::create_bucket`], with what `extra` adds to the same batch (the audit
+    /// trail's leaf) when the bucket is made.
+    ///
+    /// # Errors
+    /// The read's, `extra`'s or the write's.
+    pub fn create_bucket_and(
+        &self,
+        rec: &BucketRecord,
+        extra: impl FnOnce(&Self, &mut Batch) -> Result<(), MetaError>,
+    ) -> Result<bool, MetaError> {
         let _g = self.guard();
         if self.bucket(&rec.name)?.is_some() {
             return Ok(false);
         }
         let mut b = Batch::default();
+        extra(self, &mut b)?;
         b.put(
             Cf::Buckets,
             rec.name.as_str().as_bytes().to_vec(),
@@ -1122,11 +1152,25 @@ impl Meta {
 
     /// Removes a bucket if it holds no version; returns whether it was removed.
     pub fn delete_bucket_if_empty(&self, name: &BucketName) -> Result<bool, MetaError> {
+        self.delete_bucket_if_empty_and(name, |_, _| Ok(()))
+    }
+
+    /// [`Meta::delete_bucket_if_empty`], with what `extra` adds to the same batch (the
+    /// audit trail's leaf) when the bucket goes.
+    ///
+    /// # Errors
+    /// The read's, `extra`'s or the write's.
+    pub fn delete_bucket_if_empty_and(
+        &self,
+        name: &BucketName,
+        extra: impl FnOnce(&Self, &mut Batch) -> Result<(), MetaError>,
+    ) -> Result<bool, MetaError> {
         let _g = self.guard();
         if !self.bucket_is_empty(name)? {
             return Ok(false);
         }
         let mut b = Batch::default();
+        extra(self, &mut b)?;
         b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
         b.delete(Cf::Cluster, lifecycle_key(name));
         b.delete(Cf::Cluster, activity_key(name));
@@ -1516,9 +1560,36 @@ impl Meta {
         from: &[u8],
         limit: usize,
     ) -> Result<Vec<RawPair>, MetaError> {
+        self.raw_scan(Cf::Replog, prefix, from, limit)
+    }
+
+    /// The raw value under `key` in the audit family.
+    pub(crate) fn audit_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        self.db.get(Cf::Audit, key)
+    }
+
+    /// Up to `limit` raw pairs of the audit family, as [`Meta::replog_scan`].
+    pub(crate) fn audit_scan(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<RawPair>, MetaError> {
+        self.raw_scan(Cf::Audit, prefix, from, limit)
+    }
+
+    /// Up to `limit` raw pairs of family `cf` whose keys start with `prefix` and are at
+    /// least `from`, in key order.
+    fn raw_scan(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<RawPair>, MetaError> {
         let mut out = Vec::new();
         let start = if from > prefix { from } else { prefix };
-        self.db.scan(Cf::Replog, start, &mut |k, v| {
+        self.db.scan(cf, start, &mut |k, v| {
             if !k.starts_with(prefix) || out.len() >= limit {
                 return ControlFlow::Break(());
             }

@@ -5,6 +5,7 @@
 
 use super::{Node, offload};
 use crate::alert::{Alert, QueuedAlert, SinkRecord};
+use crate::audit::trail::TrailError;
 use crate::control::{ControlError, Outcome};
 use crate::disk::DiskStatus;
 use crate::identity::{
@@ -33,6 +34,62 @@ pub struct IdentityCounts {
 }
 
 impl Node {
+    // ---- audit trail ------------------------------------------------------------------
+
+    /// The whole audit trail as NDJSON with its checkpoints (see
+    /// [`crate::audit::trail::Export`]), after recording the export itself (by this
+    /// handle's requester) so that an auditor's export is in the trail it returns.
+    /// Blocking pool.
+    ///
+    /// # Errors
+    /// [`TrailError::NoKey`] before the node has its signing key; a metadata error.
+    pub async fn audit_export(&self) -> Result<crate::audit::trail::Export, TrailError> {
+        let store = self.store().clone();
+        offload(move || {
+            let now = store.retention_clock().readings();
+            store
+                .trail()
+                .record(crate::audit::Entry::new("audit-exported", now).by(store.requester()));
+            store.trail().export()
+        })
+        .await
+    }
+
+    /// Records a clean stop in the audit trail and signs its last checkpoint: the last
+    /// thing a node does, once every request has ended. Blocking pool.
+    ///
+    /// # Errors
+    /// The write's.
+    pub async fn audit_stopped(&self) -> Result<(), TrailError> {
+        let store = self.store().clone();
+        offload(move || {
+            let now = store.retention_clock().readings();
+            store.trail().node_stopped(now)
+        })
+        .await
+    }
+
+    /// The name of the user whose active key `access_key` is, when the key is cached (it
+    /// is once a request signed with it was authenticated). In place.
+    pub fn user_of_cached_key(&self, access_key: &str) -> Option<String> {
+        self.identities().cached(access_key).map(|(_, u, _)| u.name)
+    }
+
+    /// The trail's origin and its public key (note verifier format), if it has one.
+    pub fn audit_key(&self) -> (String, Option<String>) {
+        let t = self.store().trail();
+        (t.origin().to_owned(), t.public_key())
+    }
+
+    /// The latest signed checkpoint, as (size, note). Blocking pool.
+    ///
+    /// # Errors
+    /// A metadata error.
+    pub async fn audit_latest(&self) -> Result<Option<(u64, String)>, TrailError> {
+        let store = self.store().clone();
+        offload(move || Ok(store.trail().latest()?)).await
+    }
+
     // ---- identities -------------------------------------------------------------------
 
     /// Every user with its keys, by name.

@@ -67,7 +67,8 @@ pub enum OpenError {
     /// The engine did not open (configuration, disks, metadata store).
     #[error("cannot open the node")]
     Store(#[from] StoreError),
-    /// The identity store did not open (the key folder's master key).
+    /// The identity store did not open (the key folder's master key), or the audit
+    /// trail's signing key in that folder could not be made or opened.
     #[error("cannot open the identity store (key folder {})", key_dir.display())]
     Identities {
         /// The key folder it was opened with.
@@ -75,6 +76,9 @@ pub enum OpenError {
         /// Why.
         source: IdentityError,
     },
+    /// The audit trail could not take its key or record the start.
+    #[error("cannot open the audit trail")]
+    Trail(#[source] crate::audit::trail::TrailError),
 }
 
 /// Runs `f` on the blocking pool; a task that could not finish becomes `E`'s task error.
@@ -104,8 +108,36 @@ impl Node {
         let opened = tokio::task::spawn_blocking(move || {
             let store = Store::open_with(config, wall.clone(), mono)?;
             let log = Arc::new(crate::command::IdentityProposer(store.command_log()));
-            let ids = Identities::open(store.meta_handle(), &key_dir, wall.clone(), log)
-                .map_err(|source| OpenError::Identities { key_dir, source })?;
+            let ids = Identities::open(store.meta_handle(), &key_dir, wall.clone(), log).map_err(
+                |source| OpenError::Identities {
+                    key_dir: key_dir.clone(),
+                    source,
+                },
+            )?;
+            // The trail's signing key: generated at the first start, sealed under the
+            // master key in the key folder, one file per log.
+            let trail = store.trail().clone();
+            let context = format!("audit-key:{}", trail.origin());
+            let (seed, created) = crate::identity::keyfile::audit_key(
+                &key_dir,
+                trail.log_id(),
+                |seed| ids.seal_secret(&context, seed),
+                |sealed| ids.open_secret(&context, sealed),
+            )
+            .map_err(|source| OpenError::Identities {
+                key_dir: key_dir.clone(),
+                source,
+            })?;
+            trail.set_key(&seed).map_err(OpenError::Trail)?;
+            if created {
+                tracing::info!(key = ?trail.public_key(), "created the audit trail's signing key");
+            }
+            trail
+                .node_started(
+                    store.retention_clock().readings(),
+                    env!("CARGO_PKG_VERSION"),
+                )
+                .map_err(OpenError::Trail)?;
             let micros = alert_backoff_max
                 .as_micros()
                 .clamp(1_000_000, i64::MAX as u128);
@@ -116,6 +148,21 @@ impl Node {
             ))
         });
         opened.await.map_err(StoreError::from)?
+    }
+
+    /// This node, for calls made on behalf of `by` (a request's user, key, address and
+    /// request id): the audit trail names it with each change and refusal they make.
+    pub fn acting_for(&self, by: crate::audit::Requester) -> Self {
+        Self {
+            control: self.control.acting_for(by),
+            alerts: self.alerts.clone(),
+            senders: self.senders.clone(),
+        }
+    }
+
+    /// Logs `event` and queues its leaf in the audit trail, by this handle's requester.
+    pub fn audit(&self, event: &crate::audit::AuditEvent) {
+        self.store().audit(event);
     }
 
     /// Makes the first credentials on a node with no users (`given` ones, or new ones

@@ -40,6 +40,7 @@ pub use versions::{
 };
 pub use write::{PutOptions, PutOutcome};
 
+use crate::audit::{Requester, Trail};
 use crate::clock::SharedClock;
 use crate::cluster::placement::Topology;
 use crate::command::{CommandError, CommandLog, LocalLog, MetaCommand, Outcome, Stamped};
@@ -54,6 +55,9 @@ use crate::types::{BucketName, ObjectKey};
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// Who the calls of this handle are for: recorded by the audit trail with every
+    /// change and refusal they make ([`Store::acting_for`]).
+    by: Option<Arc<Requester>>,
 }
 
 struct Inner {
@@ -72,6 +76,9 @@ struct Inner {
     /// One repair at a time: scrub and the repair worker must not rebuild the same shard
     /// twice (each checks again once it holds this).
     repair: std::sync::Mutex<()>,
+    /// The audit trail: commands write their leaves in their own batches; refusals and
+    /// the listeners' events go through its queue.
+    trail: Arc<Trail>,
 }
 
 impl std::fmt::Debug for Store {
@@ -133,8 +140,11 @@ impl Store {
         let meta = Arc::new(Meta::open(&meta_dir)?);
         let retention = RetentionClock::open(meta.clone(), clock.clone(), mono)?;
         let codec = Codec::new(config.ec.data, config.ec.parity)?;
+        let trail = Arc::new(Trail::open(meta.clone())?);
         let store = Self {
+            by: None,
             inner: Arc::new(Inner {
+                trail,
                 topology: Topology::new(config.disks.clone()),
                 config,
                 log: Arc::new(LocalLog::new(meta.clone())),
@@ -208,8 +218,6 @@ impl Store {
         &self.inner.retention
     }
 
-    /// Proposes a metadata command, stamped with the retention clock's readings (the
-    /// applier never reads a clock).
     /// The log this engine's metadata commands go through (the identity store's writes
     /// go there too, through [`crate::command::IdentityProposer`]).
     pub fn command_log(&self) -> Arc<dyn CommandLog> {
@@ -217,10 +225,45 @@ impl Store {
     }
 
     fn propose(&self, cmd: MetaCommand) -> Result<Outcome, CommandError> {
-        self.inner.log.propose(Stamped {
+        let c = Stamped {
             cmd,
             now: self.inner.retention.readings(),
-        })
+            by: self.by.as_deref().cloned(),
+        };
+        let r = self.inner.log.propose(&c);
+        if let Err(e) = &r
+            && let Some(entry) = crate::command::refusal(&c, e)
+        {
+            self.inner.trail.record(entry);
+        }
+        r
+    }
+
+    /// This store, for calls made on behalf of `by` (a request's user, key, address and
+    /// request id): the audit trail names it with each change and refusal.
+    pub fn acting_for(&self, by: Requester) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            by: Some(Arc::new(by)),
+        }
+    }
+
+    /// Who this handle's calls are for, if anyone.
+    pub fn requester(&self) -> Option<&Requester> {
+        self.by.as_deref()
+    }
+
+    /// The audit trail.
+    pub fn trail(&self) -> &Arc<Trail> {
+        &self.inner.trail
+    }
+
+    /// Logs `event` and queues its leaf in the trail, by this handle's requester, at the
+    /// retention clock's readings now.
+    pub fn audit(&self, event: &crate::audit::AuditEvent) {
+        self.inner
+            .trail
+            .event(event, self.requester(), self.inner.retention.readings());
     }
 
     /// Which of this node's disks a shard record names: by UUID (records of this format
@@ -279,7 +322,15 @@ impl Store {
             policy: None,
             quota: None,
         };
-        if !self.inner.meta.create_bucket(&rec)? {
+        let entry = crate::audit::Entry::new("bucket-created", self.inner.retention.readings())
+            .by(self.requester())
+            .on(name.as_str(), None, None)
+            .with("object_lock", object_lock);
+        let created = self
+            .inner
+            .meta
+            .create_bucket_and(&rec, |m, b| crate::audit::log::record(m, b, &entry))?;
+        if !created {
             return Err(StoreError::BucketExists {
                 bucket: name.clone(),
             });

@@ -182,7 +182,17 @@ impl Store {
     /// Deletes an empty bucket.
     pub fn delete_bucket(&self, bucket: &BucketName) -> Result<(), StoreError> {
         self.bucket(bucket)?;
-        if !self.inner.meta.delete_bucket_if_empty(bucket)? {
+        let entry = crate::audit::Entry::new("bucket-deleted", self.inner.retention.readings())
+            .by(self.requester())
+            .on(bucket.as_str(), None, None);
+        let deleted = self
+            .inner
+            .meta
+            .delete_bucket_if_empty_and(bucket, |m, b| crate::audit::log::record(m, b, &entry))?;
+        if !deleted {
+            self.inner
+                .trail
+                .record(entry.refused("the bucket is not empty"));
             return Err(StoreError::BucketNotEmpty {
                 bucket: bucket.clone(),
             });

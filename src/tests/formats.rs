@@ -229,6 +229,12 @@ fn current() -> Vec<(&'static str, String)> {
                 latest: T2,
                 wall: Timestamp(3),
             },
+            by: Some(crate::audit::Requester {
+                user: Some("u".into()),
+                key: Some("AK".into()),
+                source: Some("10.0.0.1:1".into()),
+                request_id: Some("r".into()),
+            }),
         }),
         entry(AnomalyRecord {
             count: 2,
@@ -418,6 +424,12 @@ fn current() -> Vec<(&'static str, String)> {
             objects: 7,
             upload_bytes: 5 << 20,
         }),
+        entry(crate::audit::log::Head {
+            size: 3,
+            last: [7; 32],
+            frontier: vec![(1, [1; 32]), (0, [2; 32])],
+            checkpointed: 2,
+        }),
     ]
 }
 
@@ -470,7 +482,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("clock", "018001"),
     (
         "command",
-        "030203626b74016b010101010101010101010101010101010001008201018001820106",
+        "040203626b74016b010101010101010101010101010101010001008201018001820106010101750102414b010a31302e302e302e313a31010172",
     ),
     ("clock-anomalies", "010201800105"),
     (
@@ -515,6 +527,10 @@ const GOLDEN: &[(&str, &str)] = &[
         "01000101010101010101010101010101010180010501650103742f7001016101620000000000000001053d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d3d01018201000101740176",
     ),
     ("bucket-usage", "018080808020078080c002"),
+    (
+        "audit-head",
+        "010307070707070707070707070707070707070707070707070707070707070707070201010101010101010101010101010101010101010101010101010101010101010100020202020202020202020202020202020202020202020202020202020202020202",
+    ),
 ];
 
 /// The records whose disk field changed meaning (node-local id → disk UUID) kept their
@@ -743,13 +759,17 @@ fn a_format_1_stamp_is_upgraded_and_a_newer_one_refused() {
 /// than misread.
 #[test]
 fn commands_of_older_formats_read_where_their_bytes_are_unchanged() {
+    // The pinned UpdateLock as format 3 wrote it (no requester).
+    let v3 = "030203626b74016b010101010101010101010101010101010001008201018001820106";
     let (_, hex) = GOLDEN
         .iter()
         .find(|(n, _)| *n == "command")
         .expect("pinned");
-    for format in [1, 2] {
-        let mut bytes = hex::decode(hex).expect("hex");
-        let now = crate::command::Stamped::decode(&bytes).expect("current");
+    let mut now =
+        crate::command::Stamped::decode(&hex::decode(hex).expect("hex")).expect("current");
+    now.by = None;
+    for format in [1, 2, 3] {
+        let mut bytes = hex::decode(v3).expect("hex");
         bytes[0] = format;
         assert_eq!(
             crate::command::Stamped::decode(&bytes).expect("older format"),

@@ -237,6 +237,34 @@ pub fn verify(export: &str, keys: &[Verifier], trusted: Option<&str>) -> Result<
         covered = c.size;
         verified_root = Some(B64.encode(c.root));
     }
+    // A trusted checkpoint first: a tail cut off is named as that, even when the cut
+    // took every checkpoint of the export with it.
+    if let Some(t) = trusted {
+        if t.size > n {
+            note_break(
+                Break {
+                    seq: Some(n),
+                    reason: format!(
+                        "the trusted checkpoint of size {} is past the export's end: leaves {n} to {} were removed",
+                        t.size,
+                        t.size - 1
+                    ),
+                },
+                &mut first_break,
+            );
+        } else if roots_at(&hashes, &[t.size]).first() != Some(&t.root) {
+            note_break(
+                Break {
+                    seq: None,
+                    reason: format!(
+                        "the export is not consistent with the trusted checkpoint of size {}",
+                        t.size
+                    ),
+                },
+                &mut first_break,
+            );
+        }
+    }
     if lines.is_empty() {
         note_break(
             Break {
@@ -264,32 +292,6 @@ pub fn verify(export: &str, keys: &[Verifier], trusted: Option<&str>) -> Result<
             },
             &mut first_break,
         );
-    }
-    if let Some(t) = trusted {
-        if t.size > n {
-            note_break(
-                Break {
-                    seq: Some(n),
-                    reason: format!(
-                        "the trusted checkpoint of size {} is past the export's end: leaves {n} to {} were removed",
-                        t.size,
-                        t.size - 1
-                    ),
-                },
-                &mut first_break,
-            );
-        } else if roots_at(&hashes, &[t.size]).first() != Some(&t.root) {
-            note_break(
-                Break {
-                    seq: None,
-                    reason: format!(
-                        "the export is not consistent with the trusted checkpoint of size {}",
-                        t.size
-                    ),
-                },
-                &mut first_break,
-            );
-        }
     }
     Ok(Report {
         verified: first_break.is_none(),

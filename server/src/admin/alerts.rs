@@ -4,11 +4,10 @@
 use super::*;
 
 pub(super) async fn list_sinks(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::alerts::Sink>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    admin
+    actor
         .node
         .alert_sinks()
         .await
@@ -17,7 +16,6 @@ pub(super) async fn list_sinks(
 }
 
 pub(super) async fn set_sink(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
     Json(body): Json<api::alerts::SetSink>,
@@ -26,7 +24,7 @@ pub(super) async fn set_sink(
     if !body.url.starts_with("http://") && !body.url.starts_with("https://") {
         return Err(bad("a sink URL starts with http:// or https://"));
     }
-    admin
+    actor
         .node
         .set_alert_sink(&name, &body.url)
         .await
@@ -35,12 +33,11 @@ pub(super) async fn set_sink(
 }
 
 pub(super) async fn remove_sink(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    admin
+    actor
         .node
         .remove_alert_sink(&name)
         .await
@@ -49,11 +46,10 @@ pub(super) async fn remove_sink(
 }
 
 pub(super) async fn alert_queue(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::alerts::QueuedAlert>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    admin
+    actor
         .node
         .alert_queue(1000)
         .await
@@ -62,11 +58,10 @@ pub(super) async fn alert_queue(
 }
 
 pub(super) async fn alert_test(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    admin
+    actor
         .node
         .raise(stele::alert::Alert::Test {
             message: format!("test alert sent by {}", actor.user.name),
@@ -76,15 +71,14 @@ pub(super) async fn alert_test(
 }
 
 pub(super) async fn set_expectation(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
     Json(body): Json<api::alerts::Expectation>,
 ) -> Result<StatusCode, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ManageBuckets, Some(&b))?;
-    admin.node.bucket(&b).await?;
-    admin
+    actor.node.bucket(&b).await?;
+    actor
         .node
         .expect_backups(&name, body.every_secs)
         .await

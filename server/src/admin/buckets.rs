@@ -3,7 +3,6 @@
 use super::*;
 
 pub(super) async fn create_bucket(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Json(body): Json<api::buckets::NewBucket>,
 ) -> Result<StatusCode, ApiError> {
@@ -18,27 +17,25 @@ pub(super) async fn create_bucket(
         _ => return Err(bad("retention_mode and retention_days go together")),
     };
     let lock = body.lock || default.is_some();
-    admin
+    actor
         .node
         .create_bucket_with_default(&name, lock, default)
         .await?;
-    AuditEvent::BucketCreated {
+    actor.node.audit(&AuditEvent::BucketCreated {
         actor: actor.user.name.clone(),
         bucket: name.to_string(),
         lock,
-    }
-    .emit();
+    });
     Ok(StatusCode::CREATED)
 }
 
 pub(super) async fn get_policy(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Json<Option<api::buckets::Policy>>, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ReadPolicy, Some(&b))?;
-    let rec = admin.node.bucket(&b).await?;
+    let rec = actor.node.bucket(&b).await?;
     Ok(Json(rec.policy.map(|p| api::buckets::Policy {
         min_days: p.min_days,
         max_days: p.max_days,
@@ -51,7 +48,6 @@ pub(super) async fn get_policy(
 }
 
 pub(super) async fn put_policy(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
     Json(body): Json<Option<api::buckets::Policy>>,
@@ -77,16 +73,15 @@ pub(super) async fn put_policy(
             },
         }),
     };
-    let o = admin
+    let o = actor
         .node
         .set_retention_policy(&actor.user.name, &b, policy)
         .await?;
-    AuditEvent::RetentionPolicy {
+    actor.node.audit(&AuditEvent::RetentionPolicy {
         actor: actor.user.name.clone(),
         bucket: name,
         pending: matches!(o, Outcome::Pending(_)),
-    }
-    .emit();
+    });
     Ok(outcome(o))
 }
 
@@ -112,40 +107,36 @@ fn summary(
 
 /// Every bucket with its quota and usage.
 pub(super) async fn list_buckets(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::buckets::BucketSummary>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let all = admin.node.bucket_usages().await?;
+    let all = actor.node.bucket_usages().await?;
     Ok(Json(all.into_iter().map(|(b, u)| summary(b, u)).collect()))
 }
 
 pub(super) async fn get_quota(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Json<api::buckets::BucketSummary>, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ReadStatus, Some(&b))?;
-    let rec = admin.node.bucket(&b).await?;
-    let used = admin.node.bucket_usage(&b).await?;
+    let rec = actor.node.bucket(&b).await?;
+    let used = actor.node.bucket_usage(&b).await?;
     Ok(Json(summary(rec, used)))
 }
 
 pub(super) async fn put_quota(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
     Json(body): Json<api::buckets::Quota>,
 ) -> Result<Json<api::buckets::BucketSummary>, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ManageBuckets, Some(&b))?;
-    let (rec, used) = admin.node.set_bucket_quota(&b, body.quota_bytes).await?;
-    AuditEvent::BucketQuota {
+    let (rec, used) = actor.node.set_bucket_quota(&b, body.quota_bytes).await?;
+    actor.node.audit(&AuditEvent::BucketQuota {
         actor: actor.user.name.clone(),
         bucket: name,
         quota: body.quota_bytes,
-    }
-    .emit();
+    });
     Ok(Json(summary(rec, used)))
 }

@@ -230,3 +230,20 @@ impl From<ControlError> for ApiError {
         }
     }
 }
+
+impl From<stele::audit::trail::TrailError> for ApiError {
+    fn from(e: stele::audit::trail::TrailError) -> Self {
+        use stele::audit::trail::TrailError as E;
+        match &e {
+            E::NoKey => ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "AuditKeyMissing",
+                e.to_string(),
+            ),
+            E::Meta(_) | E::Sign(_) | E::Task { .. } => {
+                let (s, c, m) = internal(e.to_string());
+                ApiError(s, c, m)
+            }
+        }
+    }
+}

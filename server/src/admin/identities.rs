@@ -63,27 +63,24 @@ pub(super) fn user_view((u, keys): UserWithKeys) -> api::identities::User {
 }
 
 pub(super) async fn list_users(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::identities::User>>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let users = admin.node.users().await?;
+    let users = actor.node.users().await?;
     Ok(Json(users.into_iter().map(user_view).collect()))
 }
 
 pub(super) async fn add_user(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Json(body): Json<api::identities::NewUser>,
 ) -> Result<(StatusCode, Json<api::identities::User>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let grants = grants_of(&body.grants)?;
-    let view = user_view(admin.node.create_user(&body.name, grants).await?);
-    AuditEvent::UserCreated {
+    let view = user_view(actor.node.create_user(&body.name, grants).await?);
+    actor.node.audit(&AuditEvent::UserCreated {
         actor: actor.user.name.clone(),
         user: view.name.clone(),
-    }
-    .emit();
+    });
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -98,69 +95,61 @@ pub(super) fn outcome(o: Outcome) -> (StatusCode, Json<api::approvals::Outcome>)
 }
 
 pub(super) async fn delete_user(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let o = admin.node.delete_user(&actor.user.name, &name).await?;
-    AuditEvent::UserDeleted {
+    let o = actor.node.delete_user(&actor.user.name, &name).await?;
+    actor.node.audit(&AuditEvent::UserDeleted {
         actor: actor.user.name.clone(),
         user: name,
         pending: matches!(o, Outcome::Pending(_)),
-    }
-    .emit();
+    });
     Ok(outcome(o))
 }
 
 pub(super) async fn set_grants(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
     Json(body): Json<api::identities::SetGrants>,
 ) -> Result<Json<api::identities::User>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let grants = grants_of(&body.grants)?;
-    let view = user_view(admin.node.set_grants(&name, grants).await?);
-    AuditEvent::GrantsSet {
+    let view = user_view(actor.node.set_grants(&name, grants).await?);
+    actor.node.audit(&AuditEvent::GrantsSet {
         actor: actor.user.name.clone(),
         user: view.name.clone(),
-    }
-    .emit();
+    });
     Ok(Json(view))
 }
 
 pub(super) async fn toggle_user(
-    admin: Admin,
     actor: Actor,
     name: String,
     disabled: bool,
 ) -> Result<Json<api::identities::User>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let view = user_view(admin.node.set_disabled(&name, disabled).await?);
-    AuditEvent::UserDisabled {
+    let view = user_view(actor.node.set_disabled(&name, disabled).await?);
+    actor.node.audit(&AuditEvent::UserDisabled {
         actor: actor.user.name.clone(),
         user: view.name.clone(),
         disabled,
-    }
-    .emit();
+    });
     Ok(Json(view))
 }
 
 pub(super) async fn disable_user(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Json<api::identities::User>, ApiError> {
-    toggle_user(admin, actor, name, true).await
+    toggle_user(actor, name, true).await
 }
 
 pub(super) async fn enable_user(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Json<api::identities::User>, ApiError> {
-    toggle_user(admin, actor, name, false).await
+    toggle_user(actor, name, false).await
 }
 
 pub(super) fn new_key_view(k: NewKey) -> api::identities::NewKey {
@@ -173,7 +162,6 @@ pub(super) fn new_key_view(k: NewKey) -> api::identities::NewKey {
 }
 
 pub(super) async fn create_key(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
     body: Option<Json<api::identities::KeyRequest>>,
@@ -184,49 +172,43 @@ pub(super) async fn create_key(
         Some("admin") => Plane::Admin,
         Some(_) => return Err(bad("plane is s3 or admin")),
     };
-    let k = admin.node.create_key(&name, plane).await?;
-    AuditEvent::KeyCreated {
+    let k = actor.node.create_key(&name, plane).await?;
+    actor.node.audit(&AuditEvent::KeyCreated {
         actor: actor.user.name.clone(),
         user: k.record.user.clone(),
         access_key: k.record.access_key.clone(),
-    }
-    .emit();
+    });
     Ok((StatusCode::CREATED, Json(new_key_view(k))))
 }
 
 pub(super) async fn rotate_key(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(access_key): Path<String>,
 ) -> Result<(StatusCode, Json<api::identities::NewKey>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    let k = admin.node.rotate_key(&access_key).await?;
-    AuditEvent::KeyRotated {
+    let k = actor.node.rotate_key(&access_key).await?;
+    actor.node.audit(&AuditEvent::KeyRotated {
         actor: actor.user.name.clone(),
         old: access_key,
         new: k.record.access_key.clone(),
-    }
-    .emit();
+    });
     Ok((StatusCode::CREATED, Json(new_key_view(k))))
 }
 
 pub(super) async fn revoke_key(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(access_key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    admin.node.revoke_key(&access_key).await?;
-    AuditEvent::KeyRevoked {
+    actor.node.revoke_key(&access_key).await?;
+    actor.node.audit(&AuditEvent::KeyRevoked {
         actor: actor.user.name.clone(),
         access_key,
-    }
-    .emit();
+    });
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn bypass_for(
-    admin: Admin,
     actor: Actor,
     user: String,
     body: api::identities::SetBypass,
@@ -237,36 +219,33 @@ pub(super) async fn bypass_for(
     } else {
         None
     };
-    let o = admin
+    let o = actor
         .node
         .set_bypass(&actor.user.name, &user, scope)
         .await?;
-    AuditEvent::GovernanceBypass {
+    actor.node.audit(&AuditEvent::GovernanceBypass {
         actor: actor.user.name.clone(),
         user,
         allowed: body.allowed,
         pending: matches!(o, Outcome::Pending(_)),
-    }
-    .emit();
+    });
     Ok(outcome(o))
 }
 
 pub(super) async fn set_user_bypass(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(user): Path<String>,
     Json(body): Json<api::identities::SetBypass>,
 ) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
-    bypass_for(admin, actor, user, body).await
+    bypass_for(actor, user, body).await
 }
 
 /// The same, naming the user by one of its S3 keys.
 pub(super) async fn set_key_bypass(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(access_key): Path<String>,
     Json(body): Json<api::identities::SetBypass>,
 ) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
-    let user = admin.node.key(&access_key).await?.user;
-    bypass_for(admin, actor, user, body).await
+    let user = actor.node.key(&access_key).await?.user;
+    bypass_for(actor, user, body).await
 }

@@ -31,6 +31,7 @@ use crate::limiter::AuthLimiter;
 
 mod alerts;
 mod approvals;
+mod audit;
 mod buckets;
 mod error;
 mod identities;
@@ -41,6 +42,7 @@ mod workers;
 
 use alerts::*;
 use approvals::*;
+use audit::*;
 use buckets::*;
 use identities::*;
 use node::*;
@@ -62,6 +64,10 @@ pub struct Admin {
     pub backfill: Arc<stele::background::backfill::BackfillWorker>,
     /// The replication audit.
     pub audit: Arc<stele::background::replication_audit::AuditWorker>,
+    /// The audit trail's checkpointer.
+    pub checkpoints: Arc<stele::background::trail::CheckpointWorker>,
+    /// The audit trail's queue writer.
+    pub trail_flush: Arc<stele::background::trail::FlushWorker>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub limiter: Arc<AuthLimiter>,
     /// The listeners' TLS and which of them serve it (`None`: both plain).
@@ -72,6 +78,8 @@ pub struct Admin {
 #[derive(Clone)]
 struct Actor {
     user: UserRecord,
+    /// The node, acting for this caller: the audit trail names it with what it does.
+    node: stele::Node,
 }
 
 pub fn router(admin: Admin) -> axum::Router {
@@ -99,6 +107,9 @@ pub fn router(admin: Admin) -> axum::Router {
             "/v1/buckets/{bucket}/retention-policy",
             get(get_policy).put(put_policy),
         )
+        .route("/v1/audit/keys", get(audit_keys))
+        .route("/v1/audit/checkpoints/latest", get(audit_latest))
+        .route("/v1/audit/events", get(audit_events))
         .route("/v1/approvals", get(list_approvals))
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
@@ -154,12 +165,11 @@ fn need(actor: &Actor, action: Action, bucket: Option<&BucketName>) -> Result<()
     if access::allows(&actor.user, action, bucket) {
         Ok(())
     } else {
-        AuditEvent::AccessDenied {
+        actor.node.audit(&AuditEvent::AccessDenied {
             plane: Plane::Admin,
             actor: actor.user.name.clone(),
             action: format!("{action:?}"),
-        }
-        .emit();
+        });
         Err(ApiError(
             StatusCode::FORBIDDEN,
             "AccessDenied",
@@ -192,13 +202,21 @@ async fn authenticate(
         None => (None, String::new()),
     };
     let addr = Some(peer.ip());
+    let by = |user: Option<String>| stele::audit::Requester {
+        user,
+        key: key.clone(),
+        source: Some(peer.ip().to_string()),
+        request_id: None,
+    };
     if admin.limiter.blocked(key.as_deref(), addr) {
-        AuditEvent::AuthRateLimited {
-            plane: Plane::Admin,
-            access_key: key.clone(),
-            source: Some(peer.ip().to_string()),
-        }
-        .emit();
+        admin
+            .node
+            .acting_for(by(None))
+            .audit(&AuditEvent::AuthRateLimited {
+                plane: Plane::Admin,
+                access_key: key.clone(),
+                source: Some(peer.ip().to_string()),
+            });
         return ApiError(
             StatusCode::TOO_MANY_REQUESTS,
             "SlowDown",
@@ -214,17 +232,20 @@ async fn authenticate(
         Some((user, stored))
             if stele::crypto::same_secret(stored.as_bytes(), secret.as_bytes()) =>
         {
-            req.extensions_mut().insert(Actor { user });
+            let node = admin.node.acting_for(by(Some(user.name.clone())));
+            req.extensions_mut().insert(Actor { user, node });
             next.run(req).await
         }
         _ => {
             admin.limiter.failed(key.as_deref(), addr);
-            AuditEvent::AuthFailed {
-                plane: Plane::Admin,
-                access_key: key.clone(),
-                source: Some(peer.ip().to_string()),
-            }
-            .emit();
+            admin
+                .node
+                .acting_for(by(None))
+                .audit(&AuditEvent::AuthFailed {
+                    plane: Plane::Admin,
+                    access_key: key.clone(),
+                    source: Some(peer.ip().to_string()),
+                });
             ApiError(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",
@@ -265,6 +286,8 @@ impl Admin {
             status_of(self.delivery.as_ref()),
             status_of(self.backfill.as_ref()),
             status_of(self.audit.as_ref()),
+            status_of(self.checkpoints.as_ref()),
+            status_of(self.trail_flush.as_ref()),
         ]
     }
 
@@ -280,6 +303,8 @@ impl Admin {
             "alert-delivery" => self.delivery.control(),
             "replication-backfill" => self.backfill.control(),
             "replication-audit" => self.audit.control(),
+            "audit-checkpoint" => self.checkpoints.control(),
+            "audit-flush" => self.trail_flush.control(),
             _ => return None,
         })
     }

@@ -321,7 +321,6 @@ pub(super) async fn clock(
 /// Moves the retention clock forward (privileged: held for a second administrator under
 /// the two-person rule).
 pub(super) async fn clock_resync(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Json(body): Json<api::node::ClockResync>,
 ) -> Result<(StatusCode, Json<api::approvals::Outcome>), ApiError> {
@@ -329,6 +328,6 @@ pub(super) async fn clock_resync(
     let to = body
         .to
         .map(|t| stele::types::Timestamp::from_micros(t.micros()));
-    let o = admin.node.resync_clock(&actor.user.name, to).await?;
+    let o = actor.node.resync_clock(&actor.user.name, to).await?;
     Ok(outcome(o))
 }

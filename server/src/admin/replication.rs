@@ -46,7 +46,6 @@ fn parse_fingerprint(s: &str) -> Result<[u8; 32], ApiError> {
 }
 
 pub(super) async fn add_peer(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Json(body): Json<api::replication::NewPeer>,
 ) -> Result<(StatusCode, Json<api::replication::Peer>), ApiError> {
@@ -60,7 +59,7 @@ pub(super) async fn add_peer(
         secret_key,
     } = body;
     let trust = trust(ca_pem, fingerprint)?;
-    let p = admin
+    let p = actor
         .node
         .add_peer(NewPeer {
             name,
@@ -75,21 +74,19 @@ pub(super) async fn add_peer(
 }
 
 pub(super) async fn list_peers(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::replication::Peer>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let peers = admin.node.peers().await?;
+    let peers = actor.node.peers().await?;
     Ok(Json(peers.into_iter().map(wire::peer).collect()))
 }
 
 pub(super) async fn remove_peer(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    if admin.node.remove_peer(&name).await? {
+    if actor.node.remove_peer(&name).await? {
         tracing::info!(actor = %actor.user.name, peer = %name, "replication peer removed");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -102,13 +99,12 @@ pub(super) async fn remove_peer(
 }
 
 pub(super) async fn get_bucket_replication(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Json<api::replication::BucketReplication>, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ReadStatus, Some(&b))?;
-    match admin.node.bucket_replication(&b).await? {
+    match actor.node.bucket_replication(&b).await? {
         Some(r) => Ok(Json(wire::bucket_replication(r))),
         None => Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -119,7 +115,6 @@ pub(super) async fn get_bucket_replication(
 }
 
 pub(super) async fn put_bucket_replication(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
     Json(body): Json<api::replication::BucketReplication>,
@@ -154,7 +149,7 @@ pub(super) async fn put_bucket_replication(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    admin.node.put_bucket_replication(&b, rules.clone()).await?;
+    actor.node.put_bucket_replication(&b, rules.clone()).await?;
     tracing::info!(actor = %actor.user.name, bucket = %name, rules = rules.len(), "replication rules set");
     Ok(Json(api::replication::BucketReplication {
         rules: rules.into_iter().map(wire::rule).collect(),
@@ -162,59 +157,54 @@ pub(super) async fn put_bucket_replication(
 }
 
 pub(super) async fn delete_bucket_replication(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ManageBuckets, Some(&b))?;
-    admin.node.delete_bucket_replication(&b).await?;
+    actor.node.delete_bucket_replication(&b).await?;
     tracing::info!(actor = %actor.user.name, bucket = %name, "replication rules removed");
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// A bucket's side in its replicated pair.
 pub(super) async fn writer_epoch(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Json<api::replication::WriterEpoch>, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ReadStatus, Some(&b))?;
-    let e = admin.node.writer_epoch(&b).await?;
+    let e = actor.node.writer_epoch(&b).await?;
     Ok(Json(wire::writer_epoch(&b, e)))
 }
 
 /// Failover: the replica bucket becomes the writable primary at the next epoch; the
 /// answer holds the realized RPO its old primary's last heartbeat tells.
 pub(super) async fn promote(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Json<api::replication::WriterEpoch>, ApiError> {
     let b = bucket(&name)?;
     need(&actor, Action::ManageBuckets, Some(&b))?;
-    let e = admin.node.promote_bucket(&b).await?;
+    let e = actor.node.promote_bucket(&b).await?;
     tracing::warn!(actor = %actor.user.name, bucket = %name, epoch = e.epoch, "replica bucket promoted: writable here");
     Ok(Json(wire::writer_epoch(&b, Some(e))))
 }
 
 pub(super) async fn replication_status(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::replication::PeerStatus>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let list = admin.node.replication_status().await?;
+    let list = actor.node.replication_status().await?;
     Ok(Json(list.into_iter().map(wire::peer_status).collect()))
 }
 
 /// Every rule's last replication audit (and the one in progress).
 pub(super) async fn audit_reports(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::replication::AuditReport>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let list = admin.node.replication_audits().await?;
+    let list = actor.node.replication_audits().await?;
     Ok(Json(list.into_iter().map(wire::audit_report).collect()))
 }
 
@@ -230,11 +220,10 @@ pub(super) async fn audit_run(
 
 /// The sources replicating here, as their last heartbeats said.
 pub(super) async fn sources(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<Vec<api::replication::Source>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let list = admin.node.replication_sources().await?;
+    let list = actor.node.replication_sources().await?;
     Ok(Json(
         list.into_iter()
             .map(|s| api::replication::Source {
@@ -251,22 +240,20 @@ pub(super) async fn sources(
 }
 
 pub(super) async fn dead_entries(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<api::replication::DeadEntry>>, ApiError> {
     need(&actor, Action::ReadStatus, None)?;
-    let list = admin.node.replication_dead(&name).await?;
+    let list = actor.node.replication_dead(&name).await?;
     Ok(Json(list.into_iter().map(wire::dead_entry).collect()))
 }
 
 pub(super) async fn retry_dead(
-    State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
     Path(name): Path<String>,
 ) -> Result<Json<api::replication::Retried>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    let n = admin.node.retry_replication(&name).await?;
+    let n = actor.node.retry_replication(&name).await?;
     tracing::info!(actor = %actor.user.name, peer = %name, retried = n, "parked replication entries retried");
     Ok(Json(api::replication::Retried { retried: n as u64 }))
 }
@@ -279,7 +266,7 @@ pub(super) async fn resync(
     Path(name): Path<String>,
 ) -> Result<Json<api::replication::Resync>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    let rules = admin.node.resync_replication(&name).await?;
+    let rules = actor.node.resync_replication(&name).await?;
     admin.backfill.run_now();
     tracing::info!(actor = %actor.user.name, peer = %name, rules, "replication resync started");
     Ok(Json(api::replication::Resync {

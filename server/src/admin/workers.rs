@@ -181,14 +181,14 @@ pub(super) async fn heal_disk(
     Query(q): Query<api::workers::RunQuery>,
 ) -> Result<Json<Option<api::workers::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    if !admin.node.disks().await?.iter().any(|d| d.id == id) {
+    if !actor.node.disks().await?.iter().any(|d| d.id == id) {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             "NoSuchDisk",
             format!("no disk {id}"),
         ));
     }
-    admin.node.heal_disk(&id).await?;
+    actor.node.heal_disk(&id).await?;
     if q.wait.unwrap_or(false) {
         scrub_and_wait(&admin).await
     } else {

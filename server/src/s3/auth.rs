@@ -190,7 +190,8 @@ impl S3Access for Access {
             ));
         }
         let op = cx.s3_op().name().to_owned();
-        let verdict = self.node.authorize(&creds.access_key, checks).await;
+        let access_key = creds.access_key.clone();
+        let verdict = self.node.authorize(&access_key, checks).await;
         if let Err(
             e @ (stele::identity::IdentityError::Task { .. }
             | stele::identity::IdentityError::Log { .. }),
@@ -201,12 +202,22 @@ impl S3Access for Access {
             return Err(denied());
         }
         if let Err(e) = verdict {
-            stele::audit::AuditEvent::AccessDenied {
-                plane: Plane::S3,
-                actor: creds.access_key.clone(),
-                action: format!("{op}: {e}"),
-            }
-            .emit();
+            let ctx = cx
+                .extensions_mut()
+                .get::<super::request_id::RequestContext>()
+                .cloned();
+            self.node
+                .acting_for(stele::audit::Requester {
+                    user: None,
+                    key: Some(access_key.clone()),
+                    source: ctx.as_ref().and_then(|c| c.peer).map(|p| p.to_string()),
+                    request_id: ctx.map(|c| c.id),
+                })
+                .audit(&stele::audit::AuditEvent::AccessDenied {
+                    plane: Plane::S3,
+                    actor: access_key.clone(),
+                    action: format!("{op}: {e}"),
+                });
             return Err(denied());
         }
         Ok(())

@@ -140,6 +140,22 @@ impl SteleS3 {
     pub fn new(node: Node) -> Self {
         Self { node }
     }
+
+    /// This service for one request: its calls act for the request's user, key, address
+    /// and request id, which the audit trail records with what they change or are refused.
+    fn for_request<T>(&self, req: &S3Request<T>) -> SteleS3 {
+        let ctx = req.extensions.get::<request_id::RequestContext>();
+        let key = req.credentials.as_ref().map(|c| c.access_key.clone());
+        let user = key.as_deref().and_then(|k| self.node.user_of_cached_key(k));
+        SteleS3 {
+            node: self.node.acting_for(stele::audit::Requester {
+                user,
+                key,
+                source: ctx.and_then(|c| c.peer).map(|p| p.to_string()),
+                request_id: ctx.map(|c| c.id.clone()),
+            }),
+        }
+    }
 }
 
 fn bucket_name(s: &str) -> S3Result<BucketName> {
@@ -264,301 +280,301 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
-        bucket::list_buckets(self, req).await
+        bucket::list_buckets(&self.for_request(&req), req).await
     }
 
     async fn create_bucket(
         &self,
         req: S3Request<dto::CreateBucketInput>,
     ) -> S3Result<S3Response<dto::CreateBucketOutput>> {
-        bucket::create_bucket(self, req).await
+        bucket::create_bucket(&self.for_request(&req), req).await
     }
 
     async fn head_bucket(
         &self,
         req: S3Request<dto::HeadBucketInput>,
     ) -> S3Result<S3Response<dto::HeadBucketOutput>> {
-        bucket::head_bucket(self, req).await
+        bucket::head_bucket(&self.for_request(&req), req).await
     }
 
     async fn put_object(
         &self,
         req: S3Request<dto::PutObjectInput>,
     ) -> S3Result<S3Response<dto::PutObjectOutput>> {
-        object::put_object(self, req).await
+        object::put_object(&self.for_request(&req), req).await
     }
 
     async fn get_object(
         &self,
         req: S3Request<dto::GetObjectInput>,
     ) -> S3Result<S3Response<dto::GetObjectOutput>> {
-        object::get_object(self, req).await
+        object::get_object(&self.for_request(&req), req).await
     }
 
     async fn head_object(
         &self,
         req: S3Request<dto::HeadObjectInput>,
     ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
-        object::head_object(self, req).await
+        object::head_object(&self.for_request(&req), req).await
     }
 
     async fn delete_bucket(
         &self,
         req: S3Request<dto::DeleteBucketInput>,
     ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
-        bucket::delete_bucket(self, req).await
+        bucket::delete_bucket(&self.for_request(&req), req).await
     }
 
     async fn get_bucket_location(
         &self,
         req: S3Request<dto::GetBucketLocationInput>,
     ) -> S3Result<S3Response<dto::GetBucketLocationOutput>> {
-        bucket::get_bucket_location(self, req).await
+        bucket::get_bucket_location(&self.for_request(&req), req).await
     }
 
     async fn get_bucket_versioning(
         &self,
         req: S3Request<dto::GetBucketVersioningInput>,
     ) -> S3Result<S3Response<dto::GetBucketVersioningOutput>> {
-        bucket::get_bucket_versioning(self, req).await
+        bucket::get_bucket_versioning(&self.for_request(&req), req).await
     }
 
     async fn put_bucket_versioning(
         &self,
         req: S3Request<dto::PutBucketVersioningInput>,
     ) -> S3Result<S3Response<dto::PutBucketVersioningOutput>> {
-        bucket::put_bucket_versioning(self, req).await
+        bucket::put_bucket_versioning(&self.for_request(&req), req).await
     }
 
     async fn delete_object(
         &self,
         req: S3Request<dto::DeleteObjectInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
-        object::delete_object(self, req).await
+        object::delete_object(&self.for_request(&req), req).await
     }
 
     async fn list_objects_v2(
         &self,
         req: S3Request<dto::ListObjectsV2Input>,
     ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
-        listing::list_objects_v2(self, req).await
+        listing::list_objects_v2(&self.for_request(&req), req).await
     }
 
     async fn list_objects(
         &self,
         req: S3Request<dto::ListObjectsInput>,
     ) -> S3Result<S3Response<dto::ListObjectsOutput>> {
-        listing::list_objects(self, req).await
+        listing::list_objects(&self.for_request(&req), req).await
     }
 
     async fn list_object_versions(
         &self,
         req: S3Request<dto::ListObjectVersionsInput>,
     ) -> S3Result<S3Response<dto::ListObjectVersionsOutput>> {
-        listing::list_object_versions(self, req).await
+        listing::list_object_versions(&self.for_request(&req), req).await
     }
 
     async fn create_multipart_upload(
         &self,
         req: S3Request<dto::CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CreateMultipartUploadOutput>> {
-        multipart::create_multipart_upload(self, req).await
+        multipart::create_multipart_upload(&self.for_request(&req), req).await
     }
 
     async fn upload_part(
         &self,
         req: S3Request<dto::UploadPartInput>,
     ) -> S3Result<S3Response<dto::UploadPartOutput>> {
-        multipart::upload_part(self, req).await
+        multipart::upload_part(&self.for_request(&req), req).await
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<dto::CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::CompleteMultipartUploadOutput>> {
-        multipart::complete_multipart_upload(self, req).await
+        multipart::complete_multipart_upload(&self.for_request(&req), req).await
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<dto::AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<dto::AbortMultipartUploadOutput>> {
-        multipart::abort_multipart_upload(self, req).await
+        multipart::abort_multipart_upload(&self.for_request(&req), req).await
     }
 
     async fn list_parts(
         &self,
         req: S3Request<dto::ListPartsInput>,
     ) -> S3Result<S3Response<dto::ListPartsOutput>> {
-        multipart::list_parts(self, req).await
+        multipart::list_parts(&self.for_request(&req), req).await
     }
 
     async fn list_multipart_uploads(
         &self,
         req: S3Request<dto::ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
-        multipart::list_multipart_uploads(self, req).await
+        multipart::list_multipart_uploads(&self.for_request(&req), req).await
     }
 
     async fn delete_objects(
         &self,
         req: S3Request<dto::DeleteObjectsInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectsOutput>> {
-        object::delete_objects(self, req).await
+        object::delete_objects(&self.for_request(&req), req).await
     }
 
     async fn copy_object(
         &self,
         req: S3Request<dto::CopyObjectInput>,
     ) -> S3Result<S3Response<dto::CopyObjectOutput>> {
-        object::copy_object(self, req).await
+        object::copy_object(&self.for_request(&req), req).await
     }
 
     async fn upload_part_copy(
         &self,
         req: S3Request<dto::UploadPartCopyInput>,
     ) -> S3Result<S3Response<dto::UploadPartCopyOutput>> {
-        multipart::upload_part_copy(self, req).await
+        multipart::upload_part_copy(&self.for_request(&req), req).await
     }
 
     async fn get_object_lock_configuration(
         &self,
         req: S3Request<dto::GetObjectLockConfigurationInput>,
     ) -> S3Result<S3Response<dto::GetObjectLockConfigurationOutput>> {
-        bucket::get_object_lock_configuration(self, req).await
+        bucket::get_object_lock_configuration(&self.for_request(&req), req).await
     }
 
     async fn put_object_lock_configuration(
         &self,
         req: S3Request<dto::PutObjectLockConfigurationInput>,
     ) -> S3Result<S3Response<dto::PutObjectLockConfigurationOutput>> {
-        bucket::put_object_lock_configuration(self, req).await
+        bucket::put_object_lock_configuration(&self.for_request(&req), req).await
     }
 
     async fn get_object_retention(
         &self,
         req: S3Request<dto::GetObjectRetentionInput>,
     ) -> S3Result<S3Response<dto::GetObjectRetentionOutput>> {
-        object::get_object_retention(self, req).await
+        object::get_object_retention(&self.for_request(&req), req).await
     }
 
     async fn put_object_retention(
         &self,
         req: S3Request<dto::PutObjectRetentionInput>,
     ) -> S3Result<S3Response<dto::PutObjectRetentionOutput>> {
-        object::put_object_retention(self, req).await
+        object::put_object_retention(&self.for_request(&req), req).await
     }
 
     async fn get_object_legal_hold(
         &self,
         req: S3Request<dto::GetObjectLegalHoldInput>,
     ) -> S3Result<S3Response<dto::GetObjectLegalHoldOutput>> {
-        object::get_object_legal_hold(self, req).await
+        object::get_object_legal_hold(&self.for_request(&req), req).await
     }
 
     async fn put_object_legal_hold(
         &self,
         req: S3Request<dto::PutObjectLegalHoldInput>,
     ) -> S3Result<S3Response<dto::PutObjectLegalHoldOutput>> {
-        object::put_object_legal_hold(self, req).await
+        object::put_object_legal_hold(&self.for_request(&req), req).await
     }
 
     async fn put_bucket_replication(
         &self,
         req: S3Request<dto::PutBucketReplicationInput>,
     ) -> S3Result<S3Response<dto::PutBucketReplicationOutput>> {
-        replication::put_bucket_replication(self, req).await
+        replication::put_bucket_replication(&self.for_request(&req), req).await
     }
 
     async fn get_bucket_replication(
         &self,
         req: S3Request<dto::GetBucketReplicationInput>,
     ) -> S3Result<S3Response<dto::GetBucketReplicationOutput>> {
-        replication::get_bucket_replication(self, req).await
+        replication::get_bucket_replication(&self.for_request(&req), req).await
     }
 
     async fn delete_bucket_replication(
         &self,
         req: S3Request<dto::DeleteBucketReplicationInput>,
     ) -> S3Result<S3Response<dto::DeleteBucketReplicationOutput>> {
-        replication::delete_bucket_replication(self, req).await
+        replication::delete_bucket_replication(&self.for_request(&req), req).await
     }
 
     async fn get_bucket_lifecycle_configuration(
         &self,
         req: S3Request<dto::GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<dto::GetBucketLifecycleConfigurationOutput>> {
-        bucket::get_bucket_lifecycle_configuration(self, req).await
+        bucket::get_bucket_lifecycle_configuration(&self.for_request(&req), req).await
     }
 
     async fn put_bucket_lifecycle_configuration(
         &self,
         req: S3Request<dto::PutBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<dto::PutBucketLifecycleConfigurationOutput>> {
-        bucket::put_bucket_lifecycle_configuration(self, req).await
+        bucket::put_bucket_lifecycle_configuration(&self.for_request(&req), req).await
     }
 
     async fn delete_bucket_lifecycle(
         &self,
         req: S3Request<dto::DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<dto::DeleteBucketLifecycleOutput>> {
-        bucket::delete_bucket_lifecycle(self, req).await
+        bucket::delete_bucket_lifecycle(&self.for_request(&req), req).await
     }
 
     async fn get_object_tagging(
         &self,
         req: S3Request<dto::GetObjectTaggingInput>,
     ) -> S3Result<S3Response<dto::GetObjectTaggingOutput>> {
-        object::get_object_tagging(self, req).await
+        object::get_object_tagging(&self.for_request(&req), req).await
     }
 
     async fn put_object_tagging(
         &self,
         req: S3Request<dto::PutObjectTaggingInput>,
     ) -> S3Result<S3Response<dto::PutObjectTaggingOutput>> {
-        object::put_object_tagging(self, req).await
+        object::put_object_tagging(&self.for_request(&req), req).await
     }
 
     async fn delete_object_tagging(
         &self,
         req: S3Request<dto::DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<dto::DeleteObjectTaggingOutput>> {
-        object::delete_object_tagging(self, req).await
+        object::delete_object_tagging(&self.for_request(&req), req).await
     }
 
     async fn get_bucket_acl(
         &self,
         req: S3Request<dto::GetBucketAclInput>,
     ) -> S3Result<S3Response<dto::GetBucketAclOutput>> {
-        bucket::get_bucket_acl(self, req).await
+        bucket::get_bucket_acl(&self.for_request(&req), req).await
     }
 
     async fn put_bucket_acl(
         &self,
         req: S3Request<dto::PutBucketAclInput>,
     ) -> S3Result<S3Response<dto::PutBucketAclOutput>> {
-        bucket::put_bucket_acl(self, req).await
+        bucket::put_bucket_acl(&self.for_request(&req), req).await
     }
 
     async fn get_object_acl(
         &self,
         req: S3Request<dto::GetObjectAclInput>,
     ) -> S3Result<S3Response<dto::GetObjectAclOutput>> {
-        object::get_object_acl(self, req).await
+        object::get_object_acl(&self.for_request(&req), req).await
     }
 
     async fn put_object_acl(
         &self,
         req: S3Request<dto::PutObjectAclInput>,
     ) -> S3Result<S3Response<dto::PutObjectAclOutput>> {
-        object::put_object_acl(self, req).await
+        object::put_object_acl(&self.for_request(&req), req).await
     }
 
     async fn get_object_attributes(
         &self,
         req: S3Request<dto::GetObjectAttributesInput>,
     ) -> S3Result<S3Response<dto::GetObjectAttributesOutput>> {
-        object::get_object_attributes(self, req).await
+        object::get_object_attributes(&self.for_request(&req), req).await
     }
 }
 
@@ -736,6 +752,7 @@ pub async fn run(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let node_for_audit = node.clone();
     let mut builder = S3ServiceBuilder::new(SteleS3::new(node.clone()));
     builder.set_auth(auth::Auth::new(node.clone()));
     builder.set_access(auth::Access::new(node));
@@ -747,6 +764,7 @@ pub async fn run(
         vhost = Some(Arc::new(parse()?));
     }
     let service = request_id::WithRequestId::new(
+        node_for_audit,
         builder.build(),
         Arc::new(crate::limiter::AuthLimiter::default()),
         metrics,

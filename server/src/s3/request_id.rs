@@ -19,8 +19,20 @@ use tracing::Instrument;
 /// Error bodies larger than this are passed through untouched.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// What the S3 handlers learn of a request beyond s3s's view: its id (as answered in
+/// `x-amz-request-id`) and the client's address, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The request id.
+    pub id: String,
+    /// The client's IP address.
+    pub peer: Option<IpAddr>,
+}
+
 #[derive(Clone)]
 pub struct WithRequestId {
+    /// The node, for the audit trail's records of refusals made here.
+    node: stele::Node,
     inner: S3Service,
     prefix: u32,
     limiter: Arc<AuthLimiter>,
@@ -32,6 +44,7 @@ pub struct WithRequestId {
 
 impl WithRequestId {
     pub fn new(
+        node: stele::Node,
         inner: S3Service,
         limiter: Arc<AuthLimiter>,
         metrics: Arc<Metrics>,
@@ -39,6 +52,7 @@ impl WithRequestId {
     ) -> Self {
         // A per-process prefix keeps ids unique across restarts without coordination.
         Self {
+            node,
             inner,
             prefix: rand::random(),
             limiter,
@@ -173,8 +187,12 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
     type Error = s3s::HttpError;
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
-    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
         let id = self.next_id();
+        req.extensions_mut().insert(RequestContext {
+            id: id.clone(),
+            peer: self.peer,
+        });
         let path = req.uri().path().to_owned();
         let lock_read = req.method() == http::Method::GET
             && req.uri().query().is_some_and(|q| {
@@ -213,6 +231,12 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
         let limiter = self.limiter.clone();
         let peer = self.peer;
         let access_key = access_key_of(&req);
+        let audit = self.node.acting_for(stele::audit::Requester {
+            user: None,
+            key: access_key.clone(),
+            source: peer.map(|p| p.to_string()),
+            request_id: Some(id.clone()),
+        });
         let metrics = self.metrics.clone();
         let started = std::time::Instant::now();
         let op = crate::metrics::op_label(req.method().as_str(), &path, req.uri().query());
@@ -228,12 +252,11 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
         Box::pin(
             async move {
                 let resp = if limiter.blocked(access_key.as_deref(), peer) {
-                    stele::audit::AuditEvent::AuthRateLimited {
+                    audit.audit(&stele::audit::AuditEvent::AuthRateLimited {
                         plane: stele::identity::Plane::S3,
                         access_key: access_key.clone(),
                         source: peer.map(|p| p.to_string()),
-                    }
-                    .emit();
+                    });
                     slow_down()?
                 } else if let Some(reason) = bad_expiry {
                     let body = format!(
@@ -315,12 +338,11 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                         || text.contains("<Code>InvalidAccessKeyId</Code>"))
                 {
                     limiter.failed(access_key.as_deref(), peer);
-                    stele::audit::AuditEvent::AuthFailed {
+                    audit.audit(&stele::audit::AuditEvent::AuthFailed {
                         plane: stele::identity::Plane::S3,
                         access_key: access_key.clone(),
                         source: peer.map(|p| p.to_string()),
-                    }
-                    .emit();
+                    });
                 }
                 let extra = format!(
                     "<Resource>{}</Resource><RequestId>{}</RequestId>",

@@ -198,16 +198,26 @@ pub enum AuditCommand {
         /// The export files, read in order as one trail.
         #[arg(required = true)]
         exports: Vec<std::path::PathBuf>,
-        /// The log's public key (`name+id+base64`, a C2SP verifier key), or a file
-        /// holding it; repeat for the keys of one log. (The node does not write its audit
-        /// trail or print its key yet: this checks exports in the documented format.)
+        /// The log's public key (`name+id+base64`, a C2SP verifier key, as `stelectl
+        /// audit keys` prints it), or a file holding it; repeat for the keys of one log.
         #[arg(long = "key", required = true)]
         keys: Vec<String>,
-        /// A signed checkpoint kept from an earlier export: the trail must still hold the
-        /// leaves it covers, unchanged.
+        /// A signed checkpoint kept from an earlier export (`stelectl audit checkpoint`
+        /// prints the latest): the trail must still hold the leaves it covers, unchanged.
         #[arg(long)]
         trust: Option<std::path::PathBuf>,
     },
+    /// Download the whole trail as NDJSON (each event byte for byte as stored, and the
+    /// signed checkpoints), for `stelectl audit verify`. The export is itself an event.
+    Export {
+        /// Write it to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// The trail's public key, in the form `verify --key` reads: keep it off the node.
+    Keys,
+    /// The latest signed checkpoint (a signed note), in the form `verify --trust` reads.
+    Checkpoint,
 }
 
 #[derive(Debug, clap::Subcommand)]

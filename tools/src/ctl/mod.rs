@@ -183,7 +183,38 @@ impl Ctx {
             }
             AdminCommand::Scrub(c) => self.scrub(c),
             // Offline, answered in `run` before any connection.
-            AdminCommand::Audit(_) => bail!("audit commands run offline"),
+            AdminCommand::Audit(AuditCommand::Verify { .. }) => {
+                bail!("audit verify runs offline")
+            }
+            AdminCommand::Audit(AuditCommand::Export { output }) => {
+                let r = self.client.get("/v1/audit/events?format=ndjson")?;
+                match output {
+                    Some(path) => {
+                        std::fs::write(&path, &r.body)
+                            .with_context(|| format!("cannot write {}", path.display()))?;
+                        let lines = r.body.iter().filter(|b| **b == b'\n').count();
+                        eprintln!("{lines} lines written to {}", path.display());
+                    }
+                    None => print_raw(&r),
+                }
+                Ok(())
+            }
+            AdminCommand::Audit(AuditCommand::Keys) => {
+                let r = self.client.get("/v1/audit/keys")?;
+                self.show(&r, |v: &stele_api::audit::Keys| {
+                    for k in &v.keys {
+                        out!("{k}");
+                    }
+                    Ok(())
+                })
+            }
+            AdminCommand::Audit(AuditCommand::Checkpoint) => {
+                let r = self.client.get("/v1/audit/checkpoints/latest")?;
+                self.show(&r, |v: &stele_api::audit::LatestCheckpoint| {
+                    out!("{}", v.checkpoint.trim_end_matches('\n'));
+                    Ok(())
+                })
+            }
             AdminCommand::Clock(ClockCommand::Show) => {
                 let r = self.client.get("/v1/clock")?;
                 self.show(&r, |v: &stele_api::node::ClockStatus| {

@@ -1,7 +1,7 @@
-//! Audit events: every authentication failure, every refusal (role or Object Lock) and
-//! every administrative change, as one typed record. Today each is written as a
-//! structured log line (target `stele::audit`, the record as JSON); the tamper-evident
-//! audit log will consume the same type.
+//! Audit events of the listeners and the administrative layer: every authentication
+//! failure, every refusal (role or Object Lock) and every administrative change, as one
+//! typed record. Each is written as a structured log line (target `stele::audit`, the
+//! record as JSON) and, through [`crate::audit::Trail::record`], as a leaf of the trail.
 
 use serde::Serialize;
 
@@ -231,6 +231,40 @@ impl AuditEvent {
                 | AuditEvent::ClockResynced { .. }
                 | AuditEvent::ClockResyncRefused { .. }
         )
+    }
+
+    /// Whether the change this event reports is recorded by its own command's leaf in
+    /// the audit trail (written with the change, naming the same requester): then the
+    /// event is only logged, not queued as a second leaf. No wildcard: a new variant is
+    /// decided here.
+    pub fn recorded_with_its_change(&self) -> bool {
+        match self {
+            AuditEvent::UserCreated { .. }
+            | AuditEvent::UserDeleted { .. }
+            | AuditEvent::GrantsSet { .. }
+            | AuditEvent::UserDisabled { .. }
+            | AuditEvent::KeyCreated { .. }
+            | AuditEvent::KeyRevoked { .. }
+            | AuditEvent::GovernanceBypass { .. }
+            | AuditEvent::RetentionPolicy { .. }
+            | AuditEvent::BucketQuota { .. }
+            | AuditEvent::ApprovalRequested { .. }
+            | AuditEvent::Approved { .. }
+            | AuditEvent::ApprovalDenied { .. }
+            | AuditEvent::TwoPersonRule { .. }
+            | AuditEvent::BucketCreated { .. } => true,
+            // Refusals change nothing; the retention clock's resync is no command; a
+            // rotation names the key it replaces; a privileged operation done without
+            // approval says so.
+            AuditEvent::AuthFailed { .. }
+            | AuditEvent::AuthRateLimited { .. }
+            | AuditEvent::AccessDenied { .. }
+            | AuditEvent::LockRefused { .. }
+            | AuditEvent::KeyRotated { .. }
+            | AuditEvent::PrivilegedDone { .. }
+            | AuditEvent::ClockResynced { .. }
+            | AuditEvent::ClockResyncRefused { .. } => false,
+        }
     }
 
     /// Writes the event (structured log line, target `stele::audit`).

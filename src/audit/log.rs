@@ -1,0 +1,284 @@
+//! The trail as the metadata store keeps it, in the `audit` family:
+//!
+//! | key | value |
+//! |---|---|
+//! | `e` seq (u64, big-endian) | the leaf, byte for byte ([`crate::audit::Entry::leaf`]) |
+//! | `t` level (u8) index (u64, big-endian) | the RFC 6962 hash of a complete subtree (32 bytes): level 0 the leaf hashes, level `l` the subtree of leaves `index·2^l ..` — under 2n in all, so a proof is lookups |
+//! | `c` size (u64, big-endian) | a signed checkpoint of the log at that size (the C2SP note's text) |
+//! | `h` | the [`Head`] |
+//! | `o` | the log's origin (`stele/<log id>/audit/node`), fixed when the trail first opens |
+//!
+//! Appending reads nothing but the head: it holds the size, the hash of the last leaf (the
+//! next leaf's `prev`) and the complete subtrees along the size's binary decomposition, so
+//! the root of any size the head had is a fold of at most 64 hashes. Every append happens
+//! in a batch under the metadata write guard (a command's, or the queue's flush), so the
+//! sequence is gap-free and the log is the same on every replica that applies the same
+//! commands.
+
+use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+use stele_tlog::{Hash, merkle};
+
+use crate::audit::Entry;
+use crate::meta::{Batch, Meta, MetaError, Record};
+
+const HEAD: &[u8] = b"h";
+const ORIGIN: &[u8] = b"o";
+
+/// The log's end: enough to append the next leaf and to compute the root.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// How many leaves the log holds.
+    pub size: u64,
+    /// SHA-256 of the last leaf's bytes (the next leaf's `prev`); zeros while empty.
+    pub last: [u8; 32],
+    /// The complete subtrees along `size`'s binary decomposition, largest first, as
+    /// (level, hash): level `l` covers `2^l` leaves.
+    pub frontier: Vec<(u8, Hash)>,
+    /// The size of the latest signed checkpoint (0: none yet).
+    pub checkpointed: u64,
+}
+
+impl Record for Head {
+    const NAME: &'static str = "audit-head";
+    const FORMAT: u8 = 1;
+}
+
+impl Head {
+    /// The RFC 6962 root of the log's leaves (the hash of the empty string when empty).
+    pub fn root(&self) -> Hash {
+        let mut it = self.frontier.iter().rev();
+        let Some((_, last)) = it.next() else {
+            return merkle::empty_root();
+        };
+        it.fold(*last, |acc, (_, left)| merkle::node_hash(left, &acc))
+    }
+
+    /// The `prev` of the next leaf, in hex.
+    pub fn prev(&self) -> String {
+        if self.size == 0 {
+            stele_tlog::verify::FIRST_PREV.to_owned()
+        } else {
+            hex::encode(self.last)
+        }
+    }
+}
+
+fn leaf_key(seq: u64) -> Vec<u8> {
+    let mut k = vec![b'e'];
+    k.extend(seq.to_be_bytes());
+    k
+}
+
+fn subtree_key(level: u8, index: u64) -> Vec<u8> {
+    let mut k = vec![b't', level];
+    k.extend(index.to_be_bytes());
+    k
+}
+
+fn checkpoint_key(size: u64) -> Vec<u8> {
+    let mut k = vec![b'c'];
+    k.extend(size.to_be_bytes());
+    k
+}
+
+/// The log's head (an empty log's when nothing was appended yet).
+///
+/// # Errors
+/// A metadata read's, or a head that does not decode.
+pub fn head(meta: &Meta) -> Result<Head, MetaError> {
+    meta.audit_get(HEAD)?
+        .map(|b| Head::decode(&b))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+/// Appends `entry` after `head` into `b`: its leaf and the subtree hashes it completes;
+/// `head` becomes the new head (the caller writes it with [`put_head`] once its batch
+/// holds every leaf it appends).
+pub fn append(head: &mut Head, b: &mut Batch, entry: &Entry) {
+    let seq = head.size;
+    let leaf = entry.leaf(seq, &head.prev());
+    head.last = crate::crypto::sha256(&leaf);
+    let mut level = 0u8;
+    let mut hash = merkle::leaf_hash(&leaf);
+    b.audit_put(leaf_key(seq), leaf);
+    b.audit_put(subtree_key(0, seq), hash.to_vec());
+    // Two complete subtrees of one level merge into the next: the new leaf completes one
+    // subtree per trailing 1 bit of its position.
+    while let Some(&(l, left)) = head.frontier.last() {
+        if l != level {
+            break;
+        }
+        head.frontier.pop();
+        hash = merkle::node_hash(&left, &hash);
+        level += 1;
+        b.audit_put(subtree_key(level, seq >> level), hash.to_vec());
+    }
+    head.frontier.push((level, hash));
+    head.size = seq + 1;
+}
+
+/// Writes `head` into `b`.
+///
+/// # Errors
+/// [`MetaError::Encode`].
+pub fn put_head(b: &mut Batch, head: &Head) -> Result<(), MetaError> {
+    b.audit_put(HEAD.to_vec(), head.encode()?);
+    Ok(())
+}
+
+/// Appends one entry in `b` after the head as `meta` holds it (a command's one event).
+///
+/// # Errors
+/// The head's read or encoding.
+pub fn record(meta: &Meta, b: &mut Batch, entry: &Entry) -> Result<(), MetaError> {
+    let mut h = head(meta)?;
+    append(&mut h, b, entry);
+    put_head(b, &h)
+}
+
+/// Keeps the signed checkpoint `note` of size `size` in `b`.
+pub fn put_checkpoint(b: &mut Batch, size: u64, note: &str) {
+    b.audit_put(checkpoint_key(size), note.as_bytes().to_vec());
+}
+
+/// The log's origin, if the trail has opened once.
+///
+/// # Errors
+/// A metadata read's.
+pub fn origin(meta: &Meta) -> Result<Option<String>, MetaError> {
+    Ok(meta
+        .audit_get(ORIGIN)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Fixes the log's origin in `b` (once: the trail keeps the first).
+pub fn put_origin(b: &mut Batch, origin: &str) {
+    b.audit_put(ORIGIN.to_vec(), origin.as_bytes().to_vec());
+}
+
+/// Up to `limit` leaves from position `from`, in order, as (seq, bytes).
+///
+/// # Errors
+/// A metadata read's.
+pub fn leaves(meta: &Meta, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, MetaError> {
+    Ok(meta
+        .audit_scan(b"e", &leaf_key(from), limit)?
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let seq: [u8; 8] = k.get(1..9)?.try_into().ok()?;
+            Some((u64::from_be_bytes(seq), v))
+        })
+        .collect())
+}
+
+/// The signed checkpoints of sizes `from` and up, in order of size, as (size, note).
+///
+/// # Errors
+/// A metadata read's.
+pub fn checkpoints(meta: &Meta, from: u64, limit: usize) -> Result<Vec<(u64, String)>, MetaError> {
+    Ok(meta
+        .audit_scan(b"c", &checkpoint_key(from), limit)?
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let size: [u8; 8] = k.get(1..9)?.try_into().ok()?;
+            Some((u64::from_be_bytes(size), String::from_utf8(v).ok()?))
+        })
+        .collect())
+}
+
+/// The signed checkpoint of size `size`, if one was made.
+///
+/// # Errors
+/// A metadata read's.
+pub fn checkpoint(meta: &Meta, size: u64) -> Result<Option<String>, MetaError> {
+    Ok(meta
+        .audit_get(&checkpoint_key(size))?
+        .and_then(|v| String::from_utf8(v).ok()))
+}
+
+/// The hash of the complete subtree at `level`, `index`, if the log holds it.
+///
+/// # Errors
+/// A metadata read's.
+pub fn subtree(meta: &Meta, level: u8, index: u64) -> Result<Option<Hash>, MetaError> {
+    Ok(meta
+        .audit_get(&subtree_key(level, index))?
+        .and_then(|v| v.try_into().ok()))
+}
+
+/// Calls `f` with each leaf from position `from` on, in order, until it breaks.
+///
+/// # Errors
+/// A metadata read's.
+pub fn scan_leaves(
+    meta: &Meta,
+    from: u64,
+    mut f: impl FnMut(u64, &[u8]) -> ControlFlow<()>,
+) -> Result<(), MetaError> {
+    let mut next = from;
+    loop {
+        let page = leaves(meta, next, 1024)?;
+        let full = page.len() == 1024;
+        for (seq, leaf) in &page {
+            if f(*seq, leaf).is_break() {
+                return Ok(());
+            }
+            next = seq + 1;
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::Now;
+    use crate::types::Timestamp;
+
+    /// Every size's root from the head equals the tree's root over the same leaves, and
+    /// every stored subtree hash is the root of the leaves it covers.
+    #[test]
+    fn the_head_and_the_subtrees_agree_with_the_tree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = Meta::open(dir.path()).expect("meta");
+        let mut hashes = Vec::new();
+        let mut h = head(&meta).expect("head");
+        assert_eq!(h.root(), merkle::empty_root());
+        for i in 0..70u64 {
+            let mut b = Batch::default();
+            let e = Entry::new("tick", Now::at(Timestamp::from_micros(i as i64)));
+            append(&mut h, &mut b, &e);
+            put_head(&mut b, &h).expect("head");
+            meta.write_guarded(|_| Ok::<_, MetaError>((b, ())))
+                .expect("write");
+            let stored = leaves(&meta, i, 1).expect("leaves");
+            assert_eq!(stored.len(), 1);
+            assert_eq!(stored[0].0, i);
+            hashes.push(merkle::leaf_hash(&stored[0].1));
+            assert_eq!(h.root(), merkle::root(&hashes), "size {}", i + 1);
+            assert_eq!(head(&meta).expect("head"), h);
+        }
+        for level in 0..7u8 {
+            let width = 1usize << level;
+            for index in 0..(hashes.len() / width) {
+                let expected = merkle::root(&hashes[index * width..(index + 1) * width]);
+                assert_eq!(
+                    subtree(&meta, level, index as u64).expect("read"),
+                    Some(expected),
+                    "level {level} index {index}"
+                );
+            }
+        }
+        // The chain: each leaf's prev is the SHA-256 of the one before.
+        let all = leaves(&meta, 0, 100).expect("leaves");
+        for w in all.windows(2) {
+            let next: serde_json::Value = serde_json::from_slice(&w[1].1).expect("json");
+            assert_eq!(next["prev"], hex::encode(crate::crypto::sha256(&w[0].1)));
+        }
+    }
+}
