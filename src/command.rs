@@ -745,22 +745,39 @@ pub trait CommandLog: Send + Sync + std::fmt::Debug {
     fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError>;
 }
 
-/// One node's log: commands applied one at a time under the metadata write guard.
+/// One node's log: commands applied one at a time under the metadata write guard; a
+/// refused command's record goes to the audit trail's queue (an applied one's is in its
+/// batch).
 #[derive(Debug, Clone)]
 pub struct LocalLog {
     meta: Arc<Meta>,
+    trail: Option<Arc<crate::audit::Trail>>,
 }
 
 impl LocalLog {
-    /// A log that applies commands to `meta`.
+    /// A log that applies commands to `meta`, recording refusals nowhere (tests).
     pub fn new(meta: Arc<Meta>) -> Self {
-        Self { meta }
+        Self { meta, trail: None }
+    }
+
+    /// A log that applies commands to `meta` and records refusals in `trail`.
+    pub fn with_trail(meta: Arc<Meta>, trail: Arc<crate::audit::Trail>) -> Self {
+        Self {
+            meta,
+            trail: Some(trail),
+        }
     }
 }
 
 impl CommandLog for LocalLog {
     fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError> {
-        self.meta.write_guarded(|m| apply(m, c))
+        let r = self.meta.write_guarded(|m| apply(m, c));
+        if let (Err(e), Some(t)) = (&r, &self.trail)
+            && let Some(entry) = refusal(c, e)
+        {
+            t.record(entry);
+        }
+        r
     }
 }
 

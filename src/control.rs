@@ -130,6 +130,9 @@ impl Control {
                     from,
                     to,
                 });
+                // The clock moved in its own write (node-local, no command): its record
+                // is written now, not within the queue's period.
+                self.store.trail().flush().map_err(StoreError::from)?;
             }
             other => self.ids.execute(other)?,
         }

@@ -366,7 +366,7 @@ pub struct Requester {
     pub user: Option<String>,
     /// The access key id the request was signed with.
     pub key: Option<String>,
-    /// The client's address (`IP:port`).
+    /// The client's IP address.
     pub source: Option<String>,
     /// The request id the client was answered with (`x-amz-request-id`).
     pub request_id: Option<String>,

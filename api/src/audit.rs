@@ -22,3 +22,25 @@ pub struct LatestCheckpoint {
     /// The signed note (C2SP tlog-checkpoint), as `--trust` reads it.
     pub checkpoint: String,
 }
+
+/// `POST /v1/reports`: what to report on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRequest {
+    /// The bucket.
+    pub bucket: String,
+    /// Only keys under this prefix (none: the whole bucket).
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+/// A signed retention report's three files, as text (`stelectl audit report` writes them
+/// into a folder for `verify-report` and `diff`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// `attestation.json`, byte for byte as signed.
+    pub attestation: String,
+    /// `attestation.sig`: the signed note over its SHA-256.
+    pub signature: String,
+    /// `rows.csv`.
+    pub rows_csv: String,
+}

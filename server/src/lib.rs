@@ -259,23 +259,35 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
     let _ = tx.send(true);
-    s3.await??;
-    admin.await??;
-    lifecycle_task.await?;
-    scrub_task.await?;
-    alerts_task.await?;
-    drill_task.await?;
-    repair_task.await?;
-    backfill_task.await?;
-    audit_task.await?;
-    watch_task.await?;
-    checkpoint_task.await?;
-    flush_task.await?;
-    // Last: every request has ended, so the trail's last leaf says the stop was clean.
+    // Everything ends before the trail's last word, whatever failed on the way.
+    let s3_end = s3.await.map_err(anyhow::Error::from).and_then(|r| r);
+    let admin_end = admin.await.map_err(anyhow::Error::from).and_then(|r| r);
+    let mut failed = s3_end.err().or(admin_end.err());
+    for (name, task) in [
+        ("lifecycle", lifecycle_task),
+        ("scrub", scrub_task),
+        ("alerts", alerts_task),
+        ("drill", drill_task),
+        ("repair", repair_task),
+        ("backfill", backfill_task),
+        ("replication audit", audit_task),
+        ("watchdog", watch_task),
+        ("audit checkpoint", checkpoint_task),
+        ("audit flush", flush_task),
+    ] {
+        if let Err(e) = task.await {
+            tracing::error!(worker = name, error = %e, "worker task did not end cleanly");
+        }
+    }
+    // Last: every request has ended, so the trail's last leaf says the stop was clean
+    // (and what the queue still held is written with it).
     node.audit_stopped()
         .await
         .context("cannot record the stop in the audit trail")?;
-    Ok(())
+    match failed.take() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// SIGHUP reloads the listeners' certificate: new handshakes get the new one, open

@@ -164,6 +164,20 @@ impl Entry {
     }
 }
 
+/// An access key id a request claimed but did not prove, as the trail records it: kept
+/// when it has an access key id's shape (1 to 128 ASCII letters and digits), else
+/// `(malformed)` — an unauthenticated client must not write what it likes into a log
+/// nobody can clean (a secret pasted in the wrong field, a megabyte of junk).
+pub fn claimed_key(key: Option<&str>) -> Option<String> {
+    key.map(|k| {
+        if (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            k.to_owned()
+        } else {
+            "(malformed)".to_owned()
+        }
+    })
+}
+
 /// `t` as ISO 8601 UTC with microseconds (`2026-12-01T10:00:00.123456Z`).
 pub fn iso_micros(t: Timestamp) -> String {
     const ISO: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(

@@ -188,6 +188,15 @@ pub enum AuditEvent {
         /// The operation carried out.
         operation: Privileged,
     },
+    /// A background worker was run, paused, resumed or cancelled by an administrator.
+    WorkerControlled {
+        /// Who.
+        actor: String,
+        /// The worker (`scrub`, `lifecycle`, ...).
+        worker: String,
+        /// `run`, `pause`, `resume` or `cancel`.
+        action: String,
+    },
     /// The retention clock was moved forward by an administrators' resync.
     ClockResynced {
         /// The administrator whose approval carried it out.
@@ -261,6 +270,7 @@ impl AuditEvent {
             | AuditEvent::AccessDenied { .. }
             | AuditEvent::LockRefused { .. }
             | AuditEvent::KeyRotated { .. }
+            | AuditEvent::WorkerControlled { .. }
             | AuditEvent::PrivilegedDone { .. }
             | AuditEvent::ClockResynced { .. }
             | AuditEvent::ClockResyncRefused { .. } => false,

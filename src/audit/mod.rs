@@ -8,6 +8,7 @@
 //!   ([`Entry`]): its leaf is canonical JSON.
 //! - [`log`]: the log in the metadata store's `audit` family: appending leaves inside a
 //!   batch, the subtree hashes, the head, the signed checkpoints, reading them back.
+//! - [`report`]: signed retention reports of a bucket's versions.
 //! - [`trail`]: the running trail: events that change nothing, queued and group-committed;
 //!   the signing key; checkpoints; node start and stop; exports.
 //!
@@ -20,8 +21,9 @@
 pub mod entry;
 pub mod event;
 pub mod log;
+pub mod report;
 pub mod trail;
 
-pub use entry::{Entry, Outcome, Requester, Target};
+pub use entry::{Entry, Outcome, Requester, Target, claimed_key};
 pub use event::AuditEvent;
 pub use trail::Trail;

@@ -33,6 +33,19 @@ pub enum TrailError {
     /// The checkpoint could not be signed (a name or text the note format refuses).
     #[error("cannot sign the checkpoint: {0}")]
     Sign(#[from] stele_tlog::TlogError),
+    /// The stored log does not end where its head says: it is not appended to (see
+    /// [`Trail::open`]).
+    #[error("the audit trail is inconsistent: {reason}; the node will not append to it")]
+    Inconsistent {
+        /// What does not hold.
+        reason: String,
+    },
+    /// A report of a bucket that does not exist.
+    #[error("no such bucket: {bucket}")]
+    NoSuchBucket {
+        /// The bucket asked for.
+        bucket: String,
+    },
     /// A blocking task that could not finish (a panic, or the runtime shutting down).
     #[error("the audit trail's task did not finish: {reason}")]
     Task {
@@ -84,8 +97,9 @@ impl Trail {
     /// name.
     ///
     /// # Errors
-    /// A metadata read or write.
-    pub fn open(meta: Arc<Meta>) -> Result<Self, MetaError> {
+    /// A metadata read or write; [`TrailError::Inconsistent`] when the stored log does not
+    /// end where its head says.
+    pub fn open(meta: Arc<Meta>) -> Result<Self, TrailError> {
         let origin = meta.write_guarded(|m| {
             if let Some(o) = log::origin(m)? {
                 return Ok::<_, MetaError>((Batch::default(), o));
@@ -96,12 +110,22 @@ impl Trail {
             log::put_origin(&mut b, &o);
             Ok((b, o))
         })?;
+        check_head(&meta)?;
         Ok(Self {
             meta,
             origin,
             queue: Mutex::new(Vec::new()),
             signer: OnceLock::new(),
         })
+    }
+
+    /// Whether the log already holds leaves (its key must then exist: a new key would
+    /// sign the old leaves as if they were its own).
+    ///
+    /// # Errors
+    /// A metadata read's.
+    pub fn has_leaves(&self) -> Result<bool, MetaError> {
+        Ok(log::head(&self.meta)?.size > 0 || !log::leaves(&self.meta, 0, 1)?.is_empty())
     }
 
     /// The log's name: its checkpoints' origin and its key's name.
@@ -123,6 +147,11 @@ impl Trail {
         let s = Signer::from_seed(&self.origin, seed)?;
         let _ = self.signer.set(s);
         Ok(())
+    }
+
+    /// The signing key, once given: for the reports the node signs itself.
+    pub(crate) fn signer(&self) -> Option<&Signer> {
+        self.signer.get()
     }
 
     /// The public key in the note verifier format (`origin+keyid+base64`), what
@@ -301,33 +330,44 @@ impl Trail {
         let mut checkpoints = log::checkpoints(&self.meta, 1, usize::MAX)?
             .into_iter()
             .peekable();
-        let mut failed = None;
+        let push_note = |out: &mut Vec<u8>, n: &str| {
+            out.extend(
+                serde_json::json!({ "checkpoint": n })
+                    .to_string()
+                    .into_bytes(),
+            );
+            out.push(b'\n');
+        };
+        let mut expected = 0u64;
+        let mut holes = 0u64;
         log::scan_leaves(&self.meta, 0, |seq, leaf| {
             if seq >= size {
                 return std::ops::ControlFlow::Break(());
             }
-            if seq != leaves {
-                failed = Some(seq);
-                return std::ops::ControlFlow::Break(());
+            if seq != expected {
+                holes += 1;
             }
+            expected = seq + 1;
             out.extend_from_slice(leaf);
             out.push(b'\n');
             leaves += 1;
-            while let Some((s, n)) = checkpoints.next_if(|(s, _)| *s <= seq + 1) {
-                if s == seq + 1 {
-                    out.extend(
-                        serde_json::json!({ "checkpoint": n })
-                            .to_string()
-                            .into_bytes(),
-                    );
-                    out.push(b'\n');
-                }
+            while let Some((_, n)) = checkpoints.next_if(|(s, _)| *s <= seq + 1) {
+                push_note(&mut out, &n);
             }
             std::ops::ControlFlow::Continue(())
         })?;
-        if let Some(seq) = failed {
-            // A hole in the store: exported as it is, so the verifier names it.
-            tracing::error!(seq, "the audit trail has a hole: leaf {seq} is missing");
+        // Leaves missing from the store (a hole, a cut tail) are exported as missing: every
+        // checkpoint not yet written — the one signed now, which covers them all, included
+        // — follows, so the verifier names where the leaves they cover are lacking.
+        for (_, n) in checkpoints {
+            push_note(&mut out, &n);
+        }
+        if leaves != size || holes > 0 {
+            tracing::error!(
+                size,
+                leaves,
+                "the audit trail misses leaves its checkpoints cover: exported as they are"
+            );
         }
         Ok(Export {
             ndjson: out,
@@ -355,6 +395,32 @@ impl Trail {
     pub fn size(&self) -> Result<u64, MetaError> {
         Ok(log::head(&self.meta)?.size)
     }
+}
+
+/// Refuses a head that does not end the stored log: the leaf before it must be there and
+/// hash to its `last`, and no leaf may lie at or past its size. A lost or rolled-back head
+/// would otherwise append over leaves already written (and already covered by checkpoints
+/// outsiders hold): the node does not start rather than rewrite history.
+fn check_head(meta: &Meta) -> Result<(), TrailError> {
+    let h = log::head(meta)?;
+    let broken = |reason: String| Err(TrailError::Inconsistent { reason });
+    if !log::leaves(meta, h.size, 1)?.is_empty() {
+        return broken(format!(
+            "the head says {} leaves, but leaf {} or a later one exists",
+            h.size, h.size
+        ));
+    }
+    if let Some(last) = h.size.checked_sub(1) {
+        match log::leaves(meta, last, 1)?.first() {
+            Some((seq, leaf)) if *seq == last && crate::crypto::sha256(leaf) == h.last => {}
+            _ => {
+                return broken(format!(
+                    "leaf {last}, the last the head names, is missing or changed"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The leaf of an [`AuditEvent`]: its name, its fields as the detail, a refusal's outcome

@@ -147,8 +147,20 @@ impl Store {
         if let Some(c) = config {
             validate(c)?;
         }
+        // The rules that remove data by themselves: a change to them is in the trail with
+        // the change.
+        let entry =
+            crate::audit::Entry::new("bucket-lifecycle-set", self.retention_clock().readings())
+                .by(self.requester())
+                .on(bucket.as_str(), None, None)
+                .with(
+                    "rules",
+                    config.map(|c| serde_json::to_value(c).unwrap_or_default()),
+                );
         self.meta()
-            .set_lifecycle(bucket, config)
+            .set_lifecycle_and(bucket, config, |m, b| {
+                crate::audit::log::record(m, b, &entry)
+            })
             .map_err(|e| match e {
                 crate::meta::MetaError::BucketGone { bucket } => {
                     StoreError::NoSuchBucket { bucket }
@@ -250,7 +262,8 @@ impl LifecycleWorker {
         rate_limit: u32,
     ) -> Arc<Self> {
         Arc::new(Self {
-            store,
+            // What it removes is recorded as the node's lifecycle's doing.
+            store: store.acting_for(crate::audit::Requester::node("lifecycle")),
             alerts,
             status: Mutex::new(LifecycleStatus {
                 rate_limit: rate_limit.max(1),

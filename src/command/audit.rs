@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::{BucketChange, LockChange, MetaCommand, Outcome, Stamped};
 use crate::audit::Entry;
 use crate::audit::entry::iso_micros;
+use crate::audit::report::{period_json, versioning_name};
 use crate::identity::{IdentityChange, IdentityOutcome, UserChange};
 use crate::lock::PolicyChange;
 use crate::meta::{LockRecord, Origin, VersionKind, VersionRecord};
@@ -121,11 +122,13 @@ pub(crate) fn leaf_of(c: &Stamped, outcome: &Outcome, changed: bool) -> Option<E
         }
         (MetaCommand::UpdateBucket { bucket, change }, Outcome::Bucket(Some((rec, how)))) => {
             let (name, value) = match change {
-                BucketChange::Versioning(v) => ("bucket-versioning-set", json!(format!("{v:?}"))),
+                BucketChange::Versioning(v) => {
+                    ("bucket-versioning-set", json!(versioning_name(*v)))
+                }
                 BucketChange::LockConfiguration(d) => (
                     "bucket-lock-configuration-set",
                     json!(d.map(
-                        |d| json!({"mode": d.mode.as_str(), "period": format!("{:?}", d.period)})
+                        |d| json!({"mode": d.mode.as_str(), "period": period_json(d.period)})
                     )),
                 ),
                 BucketChange::RetentionPolicy { policy, .. } => (
@@ -248,7 +251,7 @@ fn replication(at: impl Fn(&str) -> Entry, change: &ReplicationChange) -> Option
         } => at("replication-parked")
             .with("peer_log", peer)
             .with("seq", seq)
-            .with("reason", format!("{reason:?}"))
+            .with("reason", reason.as_str())
             .with("answer", detail),
         ReplicationChange::RetryDead { peer, .. } => {
             at("replication-dead-retried").with("peer_log", peer)

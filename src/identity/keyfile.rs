@@ -79,22 +79,39 @@ pub fn write_first_admin(dir: &Path, access_key: &str, secret: &str) -> Result<(
 
 /// The audit trail's signing key (an Ed25519 seed) for the log `log_id`, from
 /// `audit-<log_id>.key` in `dir` (hex of the seed sealed by `seal`), generated and written
-/// (mode 0600) on first use; returns it and whether it was made now. One file per log, so
-/// nodes that share a key folder never share a key.
+/// (mode 0600, whole or not at all) on first use unless `must_exist` (the log already has
+/// leaves: a new key would sign them as its own); returns it and whether it was made now.
+/// One file per log, so nodes that share a key folder never share a key.
 ///
 /// # Errors
-/// [`IdentityError::KeyFile`] for a file that cannot be written or read, is readable by
-/// others, or does not hold hex; `open`'s error for one that does not unseal.
+/// [`IdentityError::KeyFile`] for a file that is missing while `must_exist`, cannot be
+/// written or read, is readable by others, or does not hold hex; `open`'s error for one
+/// that does not unseal.
 pub fn audit_key(
     dir: &Path,
     log_id: &str,
+    must_exist: bool,
     seal: impl FnOnce(&str) -> Vec<u8>,
     open: impl FnOnce(&[u8]) -> Result<String, IdentityError>,
 ) -> Result<([u8; 32], bool), IdentityError> {
     let path = dir.join(format!("audit-{log_id}.key"));
     if !path.exists() {
+        if must_exist {
+            return Err(err(
+                &path,
+                "missing, while the audit trail already holds events signed with it: \
+                 restore it from the key folder's backup (a new key would re-sign history)",
+            ));
+        }
         let seed = crate::crypto::random_bytes::<32>();
-        write_private(&path, hex::encode(seal(&hex::encode(seed))).as_bytes())?;
+        // Written aside, then renamed: a crash leaves no empty key file behind.
+        let tmp = dir.join(format!("audit-{log_id}.key.tmp"));
+        let _ = std::fs::remove_file(&tmp);
+        write_private(&tmp, hex::encode(seal(&hex::encode(seed))).as_bytes())?;
+        std::fs::rename(&tmp, &path).map_err(|e| err(&path, e.to_string()))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| err(dir, e.to_string()))?;
         return Ok((seed, true));
     }
     let mode = std::fs::metadata(&path)

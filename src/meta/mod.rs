@@ -346,12 +346,7 @@ impl Cf {
     /// The family's scope (no wildcard: a new family must be classified).
     pub fn scope(self) -> FamilyScope {
         match self {
-            // The audit trail records the commands the cluster agrees on, in the order
-            // it agrees on them (events that change nothing join the same log on one
-            // node; a cluster gives each node its own beside it).
-            Cf::Buckets | Cf::Identity | Cf::Alerts | Cf::Cluster | Cf::Audit => {
-                FamilyScope::ClusterWide
-            }
+            Cf::Buckets | Cf::Identity | Cf::Alerts | Cf::Cluster => FamilyScope::ClusterWide,
             Cf::Versions
             | Cf::Uploads
             | Cf::Tags
@@ -359,7 +354,10 @@ impl Cf {
             | Cf::Locks
             | Cf::Placement
             | Cf::Replog => FamilyScope::ShardedByKey,
-            Cf::Pending | Cf::Repair | Cf::Node => FamilyScope::NodeLocal,
+            // The audit trail holds the node's own events (its refusals, ticks, starts)
+            // beside the commands' leaves, under its own origin and key: node-local. A
+            // cluster adds a log of the agreed commands beside it (`audit.md` §2.2).
+            Cf::Pending | Cf::Repair | Cf::Node | Cf::Audit => FamilyScope::NodeLocal,
             Cf::System => FamilyScope::Legacy,
         }
     }
@@ -1088,6 +1086,20 @@ impl Meta {
         bucket: &BucketName,
         config: Option<&LifecycleConfig>,
     ) -> Result<(), MetaError> {
+        self.set_lifecycle_and(bucket, config, |_, _| Ok(()))
+    }
+
+    /// [`Meta::set_lifecycle`], with what `extra` adds to the same batch (the audit
+    /// trail's leaf).
+    ///
+    /// # Errors
+    /// Those of [`Meta::set_lifecycle`], and `extra`'s.
+    pub fn set_lifecycle_and(
+        &self,
+        bucket: &BucketName,
+        config: Option<&LifecycleConfig>,
+        extra: impl FnOnce(&Self, &mut Batch) -> Result<(), MetaError>,
+    ) -> Result<(), MetaError> {
         let _g = self.guard();
         // A bucket deleted meanwhile must not leave rules for a later bucket of its name.
         if self.bucket(bucket)?.is_none() {
@@ -1096,6 +1108,7 @@ impl Meta {
             });
         }
         let mut b = Batch::default();
+        extra(self, &mut b)?;
         match config {
             Some(c) => b.put(Cf::Cluster, lifecycle_key(bucket), c.encode()?),
             None => b.delete(Cf::Cluster, lifecycle_key(bucket)),
@@ -1427,9 +1440,13 @@ impl Meta {
         self.commit(b, true)
     }
 
-    /// Removes what `put_raw` planted.
-    #[cfg(test)]
-    pub(crate) fn delete_raw(&self, cf: Cf, key: &[u8]) -> Result<(), MetaError> {
+    /// Removes a record, bypassing every check and the write guard: for tests that plant
+    /// a record or make one vanish behind the node's back (`test-hooks` only).
+    ///
+    /// # Errors
+    /// The write's.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn delete_raw(&self, cf: Cf, key: &[u8]) -> Result<(), MetaError> {
         let mut b = Batch::default();
         b.delete(cf, key.to_vec());
         self.commit(b, true)

@@ -332,7 +332,7 @@ fn families_are_classified() {
         .filter(|cf| cf.scope() == FamilyScope::NodeLocal)
         .map(|cf| cf.name())
         .collect();
-    assert_eq!(node_local, ["pending", "repair", "node"]);
+    assert_eq!(node_local, ["pending", "repair", "node", "audit"]);
     assert!(
         Cf::ALL
             .iter()

@@ -75,6 +75,33 @@ impl Node {
         self.identities().cached(access_key).map(|(_, u, _)| u.name)
     }
 
+    /// A signed retention report of `bucket`'s versions under `prefix` (see
+    /// [`crate::audit::report`]), recorded in the trail as this handle's requester's.
+    /// Blocking pool.
+    ///
+    /// # Errors
+    /// [`TrailError::NoSuchBucket`]; [`TrailError::NoKey`]; a metadata error.
+    pub async fn audit_report(
+        &self,
+        bucket: BucketName,
+        prefix: String,
+    ) -> Result<crate::audit::report::Report, TrailError> {
+        let store = self.store().clone();
+        offload(move || {
+            let rec = store
+                .meta()
+                .bucket(&bucket)?
+                .ok_or_else(|| TrailError::NoSuchBucket {
+                    bucket: bucket.to_string(),
+                })?;
+            let now = store.retention_clock().readings();
+            store
+                .trail()
+                .report(store.meta(), &rec, &prefix, now, store.requester())
+        })
+        .await
+    }
+
     /// The trail's origin and its public key (note verifier format), if it has one.
     pub fn audit_key(&self) -> (String, Option<String>) {
         let t = self.store().trail();

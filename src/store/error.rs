@@ -391,6 +391,9 @@ pub enum StoreError {
         /// What failed, for the log.
         reason: String,
     },
+    /// The audit trail could not open or write (S3: 500 `InternalError`).
+    #[error(transparent)]
+    Trail(#[from] crate::audit::trail::TrailError),
 }
 
 impl From<tokio::task::JoinError> for StoreError {

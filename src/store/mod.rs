@@ -144,10 +144,10 @@ impl Store {
         let store = Self {
             by: None,
             inner: Arc::new(Inner {
-                trail,
+                trail: trail.clone(),
                 topology: Topology::new(config.disks.clone()),
                 config,
-                log: Arc::new(LocalLog::new(meta.clone())),
+                log: Arc::new(LocalLog::with_trail(meta.clone(), trail.clone())),
                 meta,
                 disks,
                 disk_index,
@@ -230,13 +230,7 @@ impl Store {
             now: self.inner.retention.readings(),
             by: self.by.as_deref().cloned(),
         };
-        let r = self.inner.log.propose(&c);
-        if let Err(e) = &r
-            && let Some(entry) = crate::command::refusal(&c, e)
-        {
-            self.inner.trail.record(entry);
-        }
-        r
+        self.inner.log.propose(&c)
     }
 
     /// This store, for calls made on behalf of `by` (a request's user, key, address and

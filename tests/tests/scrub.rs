@@ -422,7 +422,9 @@ fn a_cancelled_scrub_is_forgotten_and_workers_report_their_status() {
             "watchdog",
             "alert-delivery",
             "replication-backfill",
-            "replication-audit"
+            "replication-audit",
+            "audit-checkpoint",
+            "audit-flush"
         ],
         "{w}"
     );

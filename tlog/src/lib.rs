@@ -9,6 +9,7 @@
 //! - [`checkpoint`]: C2SP transparency-log checkpoints (<https://c2sp.org/tlog-checkpoint>):
 //!   origin, tree size and root, inside a signed note.
 //! - [`verify`]: the offline check of an exported trail (NDJSON leaves and checkpoints).
+//! - [`report`]: signed retention reports, their offline check and their comparison.
 //!
 //! `ring` (SHA-256, Ed25519) is used only in the private `crypto` module.
 
@@ -18,6 +19,7 @@ pub mod checkpoint;
 mod crypto;
 pub mod merkle;
 pub mod note;
+pub mod report;
 pub mod verify;
 
 pub use crypto::Hash;

@@ -54,3 +54,20 @@ pub(super) async fn audit_events(
     )
         .into_response())
 }
+
+pub(super) async fn make_report(
+    axum::Extension(actor): axum::Extension<Actor>,
+    Json(body): Json<api::audit::ReportRequest>,
+) -> Result<Json<api::audit::Report>, ApiError> {
+    let b = bucket(&body.bucket)?;
+    need(&actor, Action::ReadAudit, Some(&b))?;
+    let r = actor
+        .node
+        .audit_report(b, body.prefix.unwrap_or_default())
+        .await?;
+    Ok(Json(api::audit::Report {
+        attestation: String::from_utf8_lossy(&r.attestation).into_owned(),
+        signature: r.signature,
+        rows_csv: r.rows_csv,
+    }))
+}

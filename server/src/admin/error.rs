@@ -159,7 +159,8 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
         | E::InlineCorrupt { .. }
         | E::Meta(_)
         | E::Codec(_)
-        | E::Task { .. } => (S::INTERNAL_SERVER_ERROR, "InternalError"),
+        | E::Task { .. }
+        | E::Trail(_) => (S::INTERNAL_SERVER_ERROR, "InternalError"),
     }
 }
 
@@ -240,7 +241,10 @@ impl From<stele::audit::trail::TrailError> for ApiError {
                 "AuditKeyMissing",
                 e.to_string(),
             ),
-            E::Meta(_) | E::Sign(_) | E::Task { .. } => {
+            E::NoSuchBucket { .. } => {
+                ApiError(StatusCode::NOT_FOUND, "NoSuchBucket", e.to_string())
+            }
+            E::Meta(_) | E::Sign(_) | E::Task { .. } | E::Inconsistent { .. } => {
                 let (s, c, m) = internal(e.to_string());
                 ApiError(s, c, m)
             }

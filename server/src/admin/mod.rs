@@ -110,6 +110,7 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/audit/keys", get(audit_keys))
         .route("/v1/audit/checkpoints/latest", get(audit_latest))
         .route("/v1/audit/events", get(audit_events))
+        .route("/v1/reports", post(make_report))
         .route("/v1/approvals", get(list_approvals))
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
@@ -202,19 +203,22 @@ async fn authenticate(
         None => (None, String::new()),
     };
     let addr = Some(peer.ip());
+    // The key is the actor's once its secret matched; before, it is only claimed (kept in
+    // the refusal's detail, shape-checked).
     let by = |user: Option<String>| stele::audit::Requester {
+        key: user.as_ref().and(key.clone()),
         user,
-        key: key.clone(),
         source: Some(peer.ip().to_string()),
         request_id: None,
     };
+    let claimed = stele::audit::claimed_key(key.as_deref());
     if admin.limiter.blocked(key.as_deref(), addr) {
         admin
             .node
             .acting_for(by(None))
             .audit(&AuditEvent::AuthRateLimited {
                 plane: Plane::Admin,
-                access_key: key.clone(),
+                access_key: claimed.clone(),
                 source: Some(peer.ip().to_string()),
             });
         return ApiError(
@@ -243,7 +247,7 @@ async fn authenticate(
                 .acting_for(by(None))
                 .audit(&AuditEvent::AuthFailed {
                     plane: Plane::Admin,
-                    access_key: key.clone(),
+                    access_key: claimed.clone(),
                     source: Some(peer.ip().to_string()),
                 });
             ApiError(

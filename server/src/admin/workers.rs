@@ -84,6 +84,20 @@ pub(super) async fn worker_action(
         )
     };
     let c = admin.runner(&name).ok_or_else(no_such)?;
+    // The audit trail's own workers are never paused or cancelled: events would wait in
+    // memory, and ticks stop, with nothing in the trail to say why.
+    if name.starts_with("audit-") && matches!(action.as_str(), "pause" | "cancel") {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "WorkerNotStoppable",
+            format!("the audit trail's worker {name} cannot be paused or cancelled"),
+        ));
+    }
+    actor.node.audit(&AuditEvent::WorkerControlled {
+        actor: actor.user.name.clone(),
+        worker: name.clone(),
+        action: action.clone(),
+    });
     match action.as_str() {
         "run" => c.run_now(),
         "pause" => c.set_paused(true),

@@ -175,7 +175,8 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::Meta(_)
         | StoreError::Disk(_)
         | StoreError::Codec(_)
-        | StoreError::Task { .. } => internal(msg),
+        | StoreError::Task { .. }
+        | StoreError::Trail(_) => internal(msg),
     }
 }
 

@@ -231,9 +231,12 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
         let limiter = self.limiter.clone();
         let peer = self.peer;
         let access_key = access_key_of(&req);
+        // Refusals made here precede authentication: the key is only claimed, and is
+        // recorded as such (in the event's detail, shape-checked), never as the actor's.
+        let claimed = stele::audit::claimed_key(access_key.as_deref());
         let audit = self.node.acting_for(stele::audit::Requester {
             user: None,
-            key: access_key.clone(),
+            key: None,
             source: peer.map(|p| p.to_string()),
             request_id: Some(id.clone()),
         });
@@ -254,7 +257,7 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                 let resp = if limiter.blocked(access_key.as_deref(), peer) {
                     audit.audit(&stele::audit::AuditEvent::AuthRateLimited {
                         plane: stele::identity::Plane::S3,
-                        access_key: access_key.clone(),
+                        access_key: claimed.clone(),
                         source: peer.map(|p| p.to_string()),
                     });
                     slow_down()?
@@ -340,7 +343,7 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                     limiter.failed(access_key.as_deref(), peer);
                     audit.audit(&stele::audit::AuditEvent::AuthFailed {
                         plane: stele::identity::Plane::S3,
-                        access_key: access_key.clone(),
+                        access_key: claimed.clone(),
                         source: peer.map(|p| p.to_string()),
                     });
                 }

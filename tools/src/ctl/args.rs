@@ -216,6 +216,38 @@ pub enum AuditCommand {
     },
     /// The trail's public key, in the form `verify --key` reads: keep it off the node.
     Keys,
+    /// Make a signed retention report of a bucket (or prefix): every version with its
+    /// size, ETag, BLAKE3, Object Lock mode, retain-until date and legal hold. Writes
+    /// attestation.json, attestation.sig and rows.csv into a new folder.
+    Report {
+        /// The bucket.
+        #[arg(long)]
+        bucket: String,
+        /// Only keys under this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// The folder to write the report into (created; it must not exist).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Check a report folder offline against the trail's public key: the signature, the
+    /// rows file's hash, count and root, the summary. Exits 0 verified, 1 not, 2 unusable.
+    VerifyReport {
+        /// The report folder.
+        dir: std::path::PathBuf,
+        /// The trail's public key (or a file holding it); repeatable.
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+    },
+    /// Compare two reports of one bucket offline: every version OLD shows under a legal
+    /// hold or a retention still running when NEW was made must be in NEW, unchanged,
+    /// retained no shorter, its mode no weaker. Exits 0 none, 1 violations, 2 unusable.
+    Diff {
+        /// The earlier report's folder.
+        old: std::path::PathBuf,
+        /// The later report's folder.
+        new: std::path::PathBuf,
+    },
     /// The latest signed checkpoint (a signed note), in the form `verify --trust` reads.
     Checkpoint,
 }

@@ -79,3 +79,96 @@ pub(super) fn verify(exports: &[PathBuf], keys: &[String], trust: Option<&Path>)
         }
     }
 }
+
+/// The three files of a report folder.
+fn read_report(dir: &Path) -> Result<(Vec<u8>, String, Vec<u8>), String> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let sig = String::from_utf8(read("attestation.sig")?)
+        .map_err(|_| "attestation.sig is not UTF-8".to_owned())?;
+    Ok((read("attestation.json")?, sig, read("rows.csv")?))
+}
+
+pub(super) fn verify_report(dir: &Path, keys: &[String]) -> ExitCode {
+    let mut known = Vec::new();
+    for k in keys {
+        match key_text(k).and_then(|t| Verifier::parse(&t).map_err(|e| e.to_string())) {
+            Ok(v) => known.push(v),
+            Err(e) => return unusable(&format!("--key {k}: {e}")),
+        }
+    }
+    let (attestation, sig, rows) = match read_report(dir) {
+        Ok(files) => files,
+        Err(e) => return unusable(&e),
+    };
+    let (a, checked) = match stele_tlog::report::verify(&attestation, &sig, &rows, &known) {
+        Ok(r) => r,
+        Err(e) => return unusable(&e.to_string()),
+    };
+    match serde_json::to_string_pretty(&checked) {
+        Ok(j) => println!("{j}"),
+        Err(e) => return unusable(&e.to_string()),
+    }
+    if checked.verified {
+        eprintln!(
+            "verified: {} versions of {}{} at {} (trusted time)",
+            checked.rows,
+            a.scope.bucket,
+            if a.scope.prefix.is_empty() {
+                String::new()
+            } else {
+                format!("/{}", a.scope.prefix)
+            },
+            a.generated_at.trusted
+        );
+        ExitCode::SUCCESS
+    } else {
+        for p in &checked.problems {
+            eprintln!("NOT VERIFIED: {p}");
+        }
+        ExitCode::from(1)
+    }
+}
+
+pub(super) fn diff(old: &Path, new: &Path) -> ExitCode {
+    let load = |dir: &Path| -> Result<_, String> {
+        let (attestation, _, rows) = read_report(dir)?;
+        let a: stele_tlog::report::Attestation = serde_json::from_slice(&attestation)
+            .map_err(|e| format!("{}: attestation.json: {e}", dir.display()))?;
+        let (_, rows) = stele_tlog::report::read_rows(&rows)
+            .map_err(|e| format!("{}: rows.csv: {e}", dir.display()))?;
+        Ok((a, rows))
+    };
+    let ((a, ra), (b, rb)) = match (load(old), load(new)) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(e), _) | (_, Err(e)) => return unusable(&e),
+    };
+    if a.scope != b.scope {
+        return unusable("the two reports cover different buckets or prefixes");
+    }
+    if a.generated_at.trusted > b.generated_at.trusted {
+        return unusable("OLD was made after NEW: give the earlier report first");
+    }
+    let violations = stele_tlog::report::diff(&a, &ra, &b, &rb);
+    match serde_json::to_string_pretty(&violations) {
+        Ok(j) => println!("{j}"),
+        Err(e) => return unusable(&e.to_string()),
+    }
+    if violations.is_empty() {
+        eprintln!(
+            "no violation: every version protected at {} is in the report of {}",
+            a.generated_at.trusted, b.generated_at.trusted
+        );
+        ExitCode::SUCCESS
+    } else {
+        for v in &violations {
+            eprintln!(
+                "VIOLATION {}/{} version {}: {}",
+                v.bucket, v.key, v.version_id, v.problem
+            );
+        }
+        ExitCode::from(1)
+    }
+}

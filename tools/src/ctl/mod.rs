@@ -82,6 +82,12 @@ pub fn run(cmd: AdminCommand, opts: AdminOpts) -> ExitCode {
     {
         return audit::verify(&exports, &keys, trust.as_deref());
     }
+    if let AdminCommand::Audit(AuditCommand::VerifyReport { dir, keys }) = &cmd {
+        return audit::verify_report(dir, keys);
+    }
+    if let AdminCommand::Audit(AuditCommand::Diff { old, new }) = &cmd {
+        return audit::diff(old, new);
+    }
     let json = opts.json;
     match connect(opts).and_then(|client| Ctx { client, json }.dispatch(cmd)) {
         Ok(()) if STDOUT_FAILED.load(Ordering::Relaxed) => ExitCode::FAILURE,
@@ -183,8 +189,37 @@ impl Ctx {
             }
             AdminCommand::Scrub(c) => self.scrub(c),
             // Offline, answered in `run` before any connection.
-            AdminCommand::Audit(AuditCommand::Verify { .. }) => {
-                bail!("audit verify runs offline")
+            AdminCommand::Audit(
+                AuditCommand::Verify { .. }
+                | AuditCommand::VerifyReport { .. }
+                | AuditCommand::Diff { .. },
+            ) => {
+                bail!("this audit command runs offline")
+            }
+            AdminCommand::Audit(AuditCommand::Report {
+                bucket,
+                prefix,
+                out,
+            }) => {
+                let r = self.client.post_json(
+                    "/v1/reports",
+                    &stele_api::audit::ReportRequest { bucket, prefix },
+                )?;
+                let report: stele_api::audit::Report = r.json()?;
+                std::fs::create_dir(&out)
+                    .with_context(|| format!("cannot create {}", out.display()))?;
+                for (name, text) in [
+                    ("attestation.json", &report.attestation),
+                    ("attestation.sig", &report.signature),
+                    ("rows.csv", &report.rows_csv),
+                ] {
+                    let path = out.join(name);
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                let rows = report.rows_csv.lines().count().saturating_sub(1);
+                eprintln!("report of {rows} versions written to {}", out.display());
+                Ok(())
             }
             AdminCommand::Audit(AuditCommand::Export { output }) => {
                 let r = self.client.get("/v1/audit/events?format=ndjson")?;
