@@ -209,6 +209,57 @@ pub fn subtree(meta: &Meta, level: u8, index: u64) -> Result<Option<Hash>, MetaE
         .and_then(|v| v.try_into().ok()))
 }
 
+/// The RFC 6962 root of the `len` leaves from `start` (MTH), from the stored subtree
+/// hashes: a lookup for an aligned power of two, else the split RFC 6962 §2.1 makes.
+fn range_root(meta: &Meta, start: u64, len: u64) -> Result<Hash, MetaError> {
+    if len.is_power_of_two() && start.is_multiple_of(len) {
+        let level = len.trailing_zeros() as u8;
+        return subtree(meta, level, start >> level)?.ok_or_else(|| MetaError::Decode {
+            record: "audit subtree",
+            message: format!("the hash of leaves {start}..{} is missing", start + len),
+        });
+    }
+    let k = split(len);
+    Ok(merkle::node_hash(
+        &range_root(meta, start, k)?,
+        &range_root(meta, start + k, len - k)?,
+    ))
+}
+
+/// The largest power of two below `n` (n > 1).
+fn split(n: u64) -> u64 {
+    1 << (63 - (n - 1).leading_zeros())
+}
+
+/// The inclusion proof of leaf `index` in the log's first `size` leaves (RFC 6962
+/// §2.1.1 PATH, leaf side first, as `stele_tlog::merkle::verify_inclusion` reads it),
+/// from the stored subtree hashes: O(log n) lookups.
+///
+/// # Errors
+/// A metadata read's, or a subtree hash the store lacks; `index >= size` gives an empty
+/// proof the verifier refuses.
+pub fn inclusion_proof(meta: &Meta, index: u64, size: u64) -> Result<Vec<Hash>, MetaError> {
+    fn path(meta: &Meta, m: u64, start: u64, n: u64, out: &mut Vec<Hash>) -> Result<(), MetaError> {
+        if n <= 1 {
+            return Ok(());
+        }
+        let k = split(n);
+        if m < k {
+            path(meta, m, start, k, out)?;
+            out.push(range_root(meta, start + k, n - k)?);
+        } else {
+            path(meta, m - k, start + k, n - k, out)?;
+            out.push(range_root(meta, start, k)?);
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    if index < size {
+        path(meta, index, 0, size, &mut out)?;
+    }
+    Ok(out)
+}
+
 /// Calls `f` with each leaf from position `from` on, in order, until it breaks.
 ///
 /// # Errors
@@ -272,6 +323,15 @@ mod tests {
                     Some(expected),
                     "level {level} index {index}"
                 );
+            }
+        }
+        // Every inclusion proof from the stored subtrees verifies, for every size.
+        for size in 1..=hashes.len() as u64 {
+            let root = merkle::root(&hashes[..size as usize]);
+            for index in 0..size {
+                let proof = inclusion_proof(&meta, index, size).expect("proof");
+                merkle::verify_inclusion(index, size, &hashes[index as usize], &proof, &root)
+                    .unwrap_or_else(|e| panic!("{index} in {size}: {e}"));
             }
         }
         // The chain: each leaf's prev is the SHA-256 of the one before.

@@ -8,6 +8,7 @@
 //!   ([`Entry`]): its leaf is canonical JSON.
 //! - [`log`]: the log in the metadata store's `audit` family: appending leaves inside a
 //!   batch, the subtree hashes, the head, the signed checkpoints, reading them back.
+//! - [`query`]: auditors' queries of events, each with its inclusion proof.
 //! - [`report`]: signed retention reports of a bucket's versions.
 //! - [`trail`]: the running trail: events that change nothing, queued and group-committed;
 //!   the signing key; checkpoints; node start and stop; exports.
@@ -21,6 +22,7 @@
 pub mod entry;
 pub mod event;
 pub mod log;
+pub mod query;
 pub mod report;
 pub mod trail;
 

@@ -108,6 +108,45 @@ pub fn period_json(p: crate::meta::RetentionPeriod) -> serde_json::Value {
     }
 }
 
+/// Which versions a retention query wants (`GET /v1/retention/versions`). Dates compare
+/// as text against the rows' ISO 8601 dates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VersionFilter {
+    /// `COMPLIANCE`, `GOVERNANCE`, or `none` (no retention).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Retained until before this (expiring soon).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain_before: Option<String>,
+    /// Retained until this or later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain_after: Option<String>,
+    /// Under a legal hold (`true`) or not (`false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<bool>,
+}
+
+impl VersionFilter {
+    /// Whether `r` is wanted (delete markers never are: they hold nothing to retain).
+    pub fn matches(&self, r: &Row) -> bool {
+        let until = r.retain_until.as_str();
+        !r.is_delete_marker
+            && self.mode.as_deref().is_none_or(|m| match m {
+                "none" => r.mode.is_empty(),
+                m => r.mode == m,
+            })
+            && self
+                .retain_before
+                .as_deref()
+                .is_none_or(|b| !until.is_empty() && until < b)
+            && self
+                .retain_after
+                .as_deref()
+                .is_none_or(|a| !until.is_empty() && until >= a)
+            && self.legal_hold.is_none_or(|h| r.legal_hold == h)
+    }
+}
+
 /// The bucket's configuration as a report states it.
 fn configuration(b: &BucketRecord) -> serde_json::Value {
     json!({
@@ -124,7 +163,7 @@ fn configuration(b: &BucketRecord) -> serde_json::Value {
 
 impl Trail {
     /// A signed report of `bucket`'s versions under `prefix` at the readings `now`, asked by
-    /// `by`: the trail's queue is written and a checkpoint signed first (the report names
+    /// `by`, stating the retention clock's `clock` status (its lag and anomalies): the trail's queue is written and a checkpoint signed first (the report names
     /// it), then the `report-generated` event is recorded with the attestation's SHA-256.
     ///
     /// # Errors
@@ -134,6 +173,7 @@ impl Trail {
         meta: &Meta,
         bucket: &BucketRecord,
         prefix: &str,
+        clock: &crate::lock::ClockStatus,
         now: Now,
         by: Option<&Requester>,
     ) -> Result<Report, TrailError> {
@@ -154,6 +194,17 @@ impl Trail {
             },
             bucket: configuration(bucket),
             summary: Summary::of(&rows),
+            time: json!({
+                "source": "retention-clock",
+                "retention_now": iso_micros(clock.retention_now),
+                "wall_now": iso_micros(clock.wall_now),
+                "behind_wall_micros": clock.behind_wall_micros,
+                "anomalies": clock.anomalies,
+                "last_anomaly": clock.last_anomaly.map(|a| json!({
+                    "at": iso_micros(a.at),
+                    "step_micros": a.step_micros,
+                })),
+            }),
             checkpoint,
             rows: digest,
             columns: report::COLUMNS.iter().map(|c| (*c).to_owned()).collect(),

@@ -119,13 +119,15 @@ impl Trail {
         })
     }
 
-    /// Whether the log already holds leaves (its key must then exist: a new key would
-    /// sign the old leaves as if they were its own).
+    /// Whether a checkpoint of this log was ever signed (its key must then exist: a new
+    /// key would sign the old leaves as if they were its own, and outsiders hold the old
+    /// key's checkpoints).
     ///
     /// # Errors
     /// A metadata read's.
-    pub fn has_leaves(&self) -> Result<bool, MetaError> {
-        Ok(log::head(&self.meta)?.size > 0 || !log::leaves(&self.meta, 0, 1)?.is_empty())
+    pub fn has_signed(&self) -> Result<bool, MetaError> {
+        Ok(log::head(&self.meta)?.checkpointed > 0
+            || !log::checkpoints(&self.meta, 0, 1)?.is_empty())
     }
 
     /// The log's name: its checkpoints' origin and its key's name.
@@ -147,6 +149,11 @@ impl Trail {
         let s = Signer::from_seed(&self.origin, seed)?;
         let _ = self.signer.set(s);
         Ok(())
+    }
+
+    /// The metadata store the log is in.
+    pub(crate) fn meta(&self) -> &Meta {
+        &self.meta
     }
 
     /// The signing key, once given: for the reports the node signs itself.

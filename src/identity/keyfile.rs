@@ -79,8 +79,8 @@ pub fn write_first_admin(dir: &Path, access_key: &str, secret: &str) -> Result<(
 
 /// The audit trail's signing key (an Ed25519 seed) for the log `log_id`, from
 /// `audit-<log_id>.key` in `dir` (hex of the seed sealed by `seal`), generated and written
-/// (mode 0600, whole or not at all) on first use unless `must_exist` (the log already has
-/// leaves: a new key would sign them as its own); returns it and whether it was made now.
+/// (mode 0600, whole or not at all) on first use unless `must_exist` (the log has signed
+/// checkpoints: a new key would sign its history as its own); returns it and whether it was made now.
 /// One file per log, so nodes that share a key folder never share a key.
 ///
 /// # Errors
@@ -99,8 +99,8 @@ pub fn audit_key(
         if must_exist {
             return Err(err(
                 &path,
-                "missing, while the audit trail already holds events signed with it: \
-                 restore it from the key folder's backup (a new key would re-sign history)",
+                "missing, while the audit trail holds checkpoints signed with it: restore \
+                 it from the key folder's backup (a new key would re-sign history)",
             ));
         }
         let seed = crate::crypto::random_bytes::<32>();

@@ -94,10 +94,65 @@ impl Node {
                 .ok_or_else(|| TrailError::NoSuchBucket {
                     bucket: bucket.to_string(),
                 })?;
+            let clock = store.retention_clock().status();
             let now = store.retention_clock().readings();
             store
                 .trail()
-                .report(store.meta(), &rec, &prefix, now, store.requester())
+                .report(store.meta(), &rec, &prefix, &clock, now, store.requester())
+        })
+        .await
+    }
+
+    /// Events of the trail matching `filter` (at most `limit`), each with its inclusion
+    /// proof, the query recorded as this handle's requester's. Blocking pool.
+    ///
+    /// # Errors
+    /// [`TrailError::NoKey`]; a metadata error.
+    pub async fn audit_query(
+        &self,
+        filter: crate::audit::query::EventFilter,
+        limit: usize,
+    ) -> Result<crate::audit::query::EventPage, TrailError> {
+        let store = self.store().clone();
+        offload(move || {
+            let now = store.retention_clock().readings();
+            store.trail().query(&filter, limit, store.requester(), now)
+        })
+        .await
+    }
+
+    /// The versions of `bucket` under `prefix` that `filter` wants, as report rows; the
+    /// query is recorded in the trail. Blocking pool.
+    ///
+    /// # Errors
+    /// [`TrailError::NoSuchBucket`]; a metadata error.
+    pub async fn retention_versions(
+        &self,
+        bucket: BucketName,
+        prefix: String,
+        filter: crate::audit::report::VersionFilter,
+    ) -> Result<Vec<stele_tlog::report::Row>, TrailError> {
+        let store = self.store().clone();
+        offload(move || {
+            let rec = store
+                .meta()
+                .bucket(&bucket)?
+                .ok_or_else(|| TrailError::NoSuchBucket {
+                    bucket: bucket.to_string(),
+                })?;
+            let now = store.retention_clock().readings();
+            store.trail().record(
+                crate::audit::Entry::new("retention-queried", now)
+                    .by(store.requester())
+                    .on(
+                        bucket.as_str(),
+                        (!prefix.is_empty()).then_some(&prefix),
+                        None,
+                    )
+                    .with("filter", &filter),
+            );
+            let rows = crate::audit::report::rows(store.meta(), &rec, &prefix)?;
+            Ok(rows.into_iter().filter(|r| filter.matches(r)).collect())
         })
         .await
     }

@@ -118,11 +118,11 @@ impl Node {
             // master key in the key folder, one file per log.
             let trail = store.trail().clone();
             let context = format!("audit-key:{}", trail.origin());
-            let has_leaves = trail.has_leaves().map_err(|e| OpenError::Trail(e.into()))?;
+            let signed = trail.has_signed().map_err(|e| OpenError::Trail(e.into()))?;
             let (seed, created) = crate::identity::keyfile::audit_key(
                 &key_dir,
                 trail.log_id(),
-                has_leaves,
+                signed,
                 |seed| ids.seal_secret(&context, seed),
                 |sealed| ids.open_secret(&context, sealed),
             )

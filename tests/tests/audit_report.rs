@@ -135,6 +135,10 @@ fn a_report_verifies_offline_edits_fail_and_diff_names_what_vanished() {
             .as_str()
             .is_some_and(|c| c.starts_with("stele/"))
     );
+    // The time the retain-until decisions read, and the clock's anomalies.
+    assert_eq!(a["time"]["source"], "retention-clock");
+    assert_eq!(a["time"]["anomalies"], 0);
+    assert!(a["time"]["behind_wall_micros"].is_i64());
     // S3 Inventory's column names, then Stele's checksum; the key URL-encoded.
     let header = std::fs::read_to_string(Path::new(&r1).join("rows.csv")).expect("rows");
     assert!(header.starts_with("\"Bucket\",\"Key\",\"VersionId\",\"IsLatest\",\"IsDeleteMarker\",\"Size\",\"LastModifiedDate\",\"ETag\",\"ChecksumAlgorithm\",\"ObjectLockRetainUntilDate\",\"ObjectLockMode\",\"ObjectLockLegalHoldStatus\",\"Checksum\"\n"), "{header}");

@@ -288,6 +288,10 @@ pub struct Attestation {
     pub bucket: serde_json::Value,
     /// The rows' summary.
     pub summary: Summary,
+    /// The time the retain-until decisions read (`source`: the node's retention clock),
+    /// how far it ran behind the wall clock, and the clock anomalies the node counted
+    /// (total and the latest), so two reports show any anomaly between them.
+    pub time: serde_json::Value,
     /// The audit trail's signed checkpoint when the report was made.
     pub checkpoint: String,
     /// The rows file's digests.
@@ -585,6 +589,7 @@ mod tests {
             },
             bucket: serde_json::json!({}),
             summary: Summary::of(&rows),
+            time: serde_json::json!({}),
             checkpoint: String::new(),
             rows: digest,
             columns: COLUMNS.iter().map(|c| (*c).to_owned()).collect(),

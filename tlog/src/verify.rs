@@ -348,3 +348,91 @@ fn roots_at(hashes: &[Hash], sizes: &[u64]) -> Vec<Hash> {
 
 #[cfg(test)]
 mod tests;
+
+/// What [`verify_events`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventsReport {
+    /// Every proof held and the checkpoint is the log's.
+    pub verified: bool,
+    /// Events checked.
+    pub events: u64,
+    /// The checkpoint's size.
+    pub size: u64,
+    /// The first event whose proof failed, or why none could be checked.
+    pub first_break: Option<Break>,
+}
+
+/// Checks a query's answer offline: NDJSON lines `{"seq", "leaf", "proof": [base64…]}`
+/// and one `{"checkpoint": NOTE}`; every leaf's inclusion proof must lead to the root of
+/// that checkpoint, signed by the log's key (`keys`, all of one name).
+///
+/// # Errors
+/// [`TlogError::Malformed`] for input that cannot be checked: no key, no checkpoint, a
+/// checkpoint that does not open with the keys.
+pub fn verify_events(answer: &str, keys: &[Verifier]) -> Result<EventsReport, TlogError> {
+    let unusable = |reason: String| TlogError::Malformed {
+        what: "query answer",
+        reason,
+    };
+    let Some(origin) = keys.first().map(|k| k.name.clone()) else {
+        return Err(unusable("no public key to check against".into()));
+    };
+    let values: Vec<serde_json::Value> = answer
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| unusable(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    let note = values
+        .iter()
+        .find_map(|v| v.get("checkpoint").and_then(|c| c.as_str()))
+        .ok_or_else(|| unusable("no checkpoint".into()))?;
+    let cp = Checkpoint::open(note, &origin, keys).map_err(|e| unusable(e.to_string()))?;
+    let mut events = 0;
+    let mut first_break = None;
+    for v in values.iter().filter(|v| v.get("checkpoint").is_none()) {
+        events += 1;
+        let seq = v.get("seq").and_then(|s| s.as_u64());
+        let leaf = v.get("leaf").and_then(|l| l.as_str());
+        let proof: Option<Vec<Hash>> = v.get("proof").and_then(|p| p.as_array()).and_then(|a| {
+            a.iter()
+                .map(|h| {
+                    h.as_str()
+                        .and_then(|t| B64.decode(t).ok())
+                        .and_then(|b| Hash::try_from(b.as_slice()).ok())
+                })
+                .collect()
+        });
+        let checked = match (seq, leaf, proof) {
+            (Some(seq), Some(leaf), Some(proof)) => {
+                // The leaf must also say it is at that place.
+                let said = serde_json::from_str::<serde_json::Value>(leaf)
+                    .ok()
+                    .and_then(|l| l.get("seq").and_then(|s| s.as_u64()));
+                if said != Some(seq) {
+                    Err(format!("the leaf does not say seq {seq}"))
+                } else {
+                    merkle::verify_inclusion(
+                        seq,
+                        cp.size,
+                        &merkle::leaf_hash(leaf.as_bytes()),
+                        &proof,
+                        &cp.root,
+                    )
+                    .map_err(|e| e.to_string())
+                }
+            }
+            _ => Err("not an event line (seq, leaf, proof)".to_owned()),
+        };
+        if let Err(reason) = checked
+            && first_break.is_none()
+        {
+            first_break = Some(Break { seq, reason });
+        }
+    }
+    Ok(EventsReport {
+        verified: first_break.is_none(),
+        events,
+        size: cp.size,
+        first_break,
+    })
+}

@@ -111,6 +111,7 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/audit/checkpoints/latest", get(audit_latest))
         .route("/v1/audit/events", get(audit_events))
         .route("/v1/reports", post(make_report))
+        .route("/v1/retention/versions", get(retention_versions))
         .route("/v1/approvals", get(list_approvals))
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))

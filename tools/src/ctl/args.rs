@@ -216,6 +216,75 @@ pub enum AuditCommand {
     },
     /// The trail's public key, in the form `verify --key` reads: keep it off the node.
     Keys,
+    /// Events of the trail by time, actor, bucket, key, event and outcome, each with its
+    /// inclusion proof in a checkpoint signed now (NDJSON, for `verify-events`), or as
+    /// CSV for reading. The query is itself an event.
+    Events {
+        /// Trusted time at or after this (ISO 8601: `2026-11-30` or a full time).
+        #[arg(long)]
+        from: Option<String>,
+        /// Trusted time before this.
+        #[arg(long)]
+        to: Option<String>,
+        /// The bucket.
+        #[arg(long)]
+        bucket: Option<String>,
+        /// The object key.
+        #[arg(long)]
+        key: Option<String>,
+        /// The actor's user name or access key id.
+        #[arg(long)]
+        actor: Option<String>,
+        /// The event (`version-removed`, `auth-failed`, ...).
+        #[arg(long)]
+        event: Option<String>,
+        /// `ok` or `refused`.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only events after this sequence number (the previous page's last).
+        #[arg(long)]
+        after: Option<u64>,
+        /// At most this many (default and most: 10,000).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// CSV for reading (carries no proofs).
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Check a query's answer (`audit events` NDJSON) offline: every event's proof leads to
+    /// the checkpoint, signed by the trail's key. Exits 0 verified, 1 not, 2 unusable.
+    VerifyEvents {
+        /// The answer file.
+        file: std::path::PathBuf,
+        /// The trail's public key (or a file holding it); repeatable.
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+    },
+    /// Versions by retention state: expiring soon, under legal hold, COMPLIANCE past a
+    /// date (JSON rows, or CSV with the report's columns). The query is an event.
+    Versions {
+        /// The bucket.
+        #[arg(long)]
+        bucket: String,
+        /// Only keys under this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// COMPLIANCE, GOVERNANCE or none.
+        #[arg(long)]
+        mode: Option<String>,
+        /// Retained until within this many days from now.
+        #[arg(long)]
+        expiring_within: Option<u32>,
+        /// Retained until this date or later (ISO 8601).
+        #[arg(long)]
+        retain_after: Option<String>,
+        /// Only versions under a legal hold.
+        #[arg(long)]
+        legal_hold: bool,
+        /// CSV instead of JSON.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Make a signed retention report of a bucket (or prefix): every version with its
     /// size, ETag, BLAKE3, Object Lock mode, retain-until date and legal hold. Writes
     /// attestation.json, attestation.sig and rows.csv into a new folder.

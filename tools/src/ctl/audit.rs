@@ -172,3 +172,39 @@ pub(super) fn diff(old: &Path, new: &Path) -> ExitCode {
         ExitCode::from(1)
     }
 }
+
+pub(super) fn verify_events(file: &Path, keys: &[String]) -> ExitCode {
+    let mut known = Vec::new();
+    for k in keys {
+        match key_text(k).and_then(|t| Verifier::parse(&t).map_err(|e| e.to_string())) {
+            Ok(v) => known.push(v),
+            Err(e) => return unusable(&format!("--key {k}: {e}")),
+        }
+    }
+    let text = match std::fs::read(file) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => return unusable(&format!("{}: {e}", file.display())),
+    };
+    let report = match stele_tlog::verify::verify_events(&text, &known) {
+        Ok(r) => r,
+        Err(e) => return unusable(&e.to_string()),
+    };
+    match serde_json::to_string_pretty(&report) {
+        Ok(j) => println!("{j}"),
+        Err(e) => return unusable(&e.to_string()),
+    }
+    match &report.first_break {
+        None => {
+            eprintln!(
+                "verified: {} events, each in the signed log of size {}",
+                report.events, report.size
+            );
+            ExitCode::SUCCESS
+        }
+        Some(b) => {
+            let at = b.seq.map_or(String::new(), |s| format!(" at seq {s}"));
+            eprintln!("BROKEN{at}: {}", b.reason);
+            ExitCode::from(1)
+        }
+    }
+}

@@ -88,6 +88,9 @@ pub fn run(cmd: AdminCommand, opts: AdminOpts) -> ExitCode {
     if let AdminCommand::Audit(AuditCommand::Diff { old, new }) = &cmd {
         return audit::diff(old, new);
     }
+    if let AdminCommand::Audit(AuditCommand::VerifyEvents { file, keys }) = &cmd {
+        return audit::verify_events(file, keys);
+    }
     let json = opts.json;
     match connect(opts).and_then(|client| Ctx { client, json }.dispatch(cmd)) {
         Ok(()) if STDOUT_FAILED.load(Ordering::Relaxed) => ExitCode::FAILURE,
@@ -192,6 +195,7 @@ impl Ctx {
             AdminCommand::Audit(
                 AuditCommand::Verify { .. }
                 | AuditCommand::VerifyReport { .. }
+                | AuditCommand::VerifyEvents { .. }
                 | AuditCommand::Diff { .. },
             ) => {
                 bail!("this audit command runs offline")
@@ -232,6 +236,75 @@ impl Ctx {
                     }
                     None => print_raw(&r),
                 }
+                Ok(())
+            }
+            AdminCommand::Audit(AuditCommand::Events {
+                from,
+                to,
+                bucket,
+                key,
+                actor,
+                event,
+                outcome,
+                after,
+                limit,
+                csv,
+            }) => {
+                let mut q = vec![format!("format={}", if csv { "csv" } else { "ndjson" })];
+                for (name, v) in [
+                    ("from", from),
+                    ("to", to),
+                    ("bucket", bucket),
+                    ("key", key),
+                    ("actor", actor),
+                    ("event", event),
+                    ("outcome", outcome),
+                    ("after", after.map(|a| a.to_string())),
+                    ("limit", limit.map(|l| l.to_string())),
+                ] {
+                    if let Some(v) = v {
+                        q.push(format!("{name}={}", segment(&v)));
+                    }
+                }
+                let r = self
+                    .client
+                    .get(&format!("/v1/audit/events?{}", q.join("&")))?;
+                print_raw(&r);
+                Ok(())
+            }
+            AdminCommand::Audit(AuditCommand::Versions {
+                bucket,
+                prefix,
+                mode,
+                expiring_within,
+                retain_after,
+                legal_hold,
+                csv,
+            }) => {
+                let mut q = vec![
+                    format!("bucket={}", segment(&bucket)),
+                    format!("format={}", if csv { "csv" } else { "json" }),
+                ];
+                let before = expiring_within.map(|d| {
+                    let t = std::time::SystemTime::now()
+                        + std::time::Duration::from_secs(u64::from(d) * 86_400);
+                    iso_date(t)
+                });
+                for (name, v) in [
+                    ("prefix", prefix),
+                    ("mode", mode),
+                    ("retain_before", before),
+                    ("retain_after", retain_after),
+                    ("legal_hold", legal_hold.then(|| "true".to_owned())),
+                ] {
+                    if let Some(v) = v {
+                        q.push(format!("{name}={}", segment(&v)));
+                    }
+                }
+                let r = self
+                    .client
+                    .get(&format!("/v1/retention/versions?{}", q.join("&")))?;
+                print_raw(&r);
                 Ok(())
             }
             AdminCommand::Audit(AuditCommand::Keys) => {
@@ -349,6 +422,23 @@ impl Ctx {
             Ok(())
         })
     }
+}
+
+/// `t` as the trail writes dates (ISO 8601 UTC with microseconds), so it compares as text.
+fn iso_date(t: std::time::SystemTime) -> String {
+    let micros = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i128)
+        .unwrap_or(0);
+    time::OffsetDateTime::from_unix_timestamp_nanos(micros * 1000)
+        .ok()
+        .and_then(|d| {
+            d.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
