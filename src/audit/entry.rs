@@ -112,56 +112,88 @@ impl Entry {
     /// The leaf of this event at position `seq`, after a leaf whose SHA-256 is `prev`
     /// (hex; [`stele_tlog::verify::FIRST_PREV`] for the first): canonical JSON, one line.
     pub fn leaf(&self, seq: u64, prev: &str) -> Vec<u8> {
-        let mut m = Map::new();
-        m.insert("v".into(), LEAF_FORMAT.into());
-        m.insert("seq".into(), seq.into());
-        m.insert("prev".into(), prev.into());
-        m.insert("ts".into(), iso_micros(self.ts).into());
-        m.insert("wall".into(), iso_micros(self.wall).into());
-        m.insert("event".into(), self.event.clone().into());
+        // The envelope's keys are written in their sorted order by hand (the leaf is made
+        // under the metadata write guard: no map is built for it); the detail is sorted.
+        let mut out = Vec::with_capacity(384);
+        let mut first = true;
+        let mut key = |out: &mut Vec<u8>, k: &str| {
+            out.push(if first { b'{' } else { b',' });
+            first = false;
+            write_str(out, k);
+            out.push(b':');
+        };
         if let Some(a) = &self.actor {
-            let mut actor = Map::new();
-            for (k, v) in [("user", &a.user), ("key", &a.key), ("source", &a.source)] {
-                if let Some(v) = v {
-                    actor.insert(k.into(), v.clone().into());
+            let fields: Vec<(&str, &String)> =
+                [("key", &a.key), ("source", &a.source), ("user", &a.user)]
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+                    .collect();
+            if !fields.is_empty() {
+                key(&mut out, "actor");
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    out.push(if i == 0 { b'{' } else { b',' });
+                    write_str(&mut out, k);
+                    out.push(b':');
+                    write_str(&mut out, v);
                 }
-            }
-            if !actor.is_empty() {
-                m.insert("actor".into(), actor.into());
-            }
-            if let Some(id) = &a.request_id {
-                m.insert("request_id".into(), id.clone().into());
-            }
-        }
-        let mut target = Map::new();
-        for (k, v) in [
-            ("bucket", &self.target.bucket),
-            ("key", &self.target.key),
-            ("version", &self.target.version),
-        ] {
-            if let Some(v) = v {
-                target.insert(k.into(), v.clone().into());
-            }
-        }
-        if !target.is_empty() {
-            m.insert("target".into(), target.into());
-        }
-        match &self.outcome {
-            Outcome::Ok => {
-                m.insert("outcome".into(), "ok".into());
-            }
-            Outcome::Refused(reason) => {
-                m.insert("outcome".into(), "refused".into());
-                m.insert("reason".into(), reason.clone().into());
+                out.push(b'}');
             }
         }
         if !self.detail.is_empty() {
-            m.insert("detail".into(), Value::Object(self.detail.clone()));
+            key(&mut out, "detail");
+            write_canonical(&Value::Object(self.detail.clone()), &mut out);
         }
-        let mut out = Vec::with_capacity(256);
-        write_canonical(&Value::Object(m), &mut out);
+        key(&mut out, "event");
+        write_str(&mut out, &self.event);
+        key(&mut out, "outcome");
+        match &self.outcome {
+            Outcome::Ok => write_str(&mut out, "ok"),
+            Outcome::Refused(_) => write_str(&mut out, "refused"),
+        }
+        key(&mut out, "prev");
+        write_str(&mut out, prev);
+        if let Outcome::Refused(reason) = &self.outcome {
+            key(&mut out, "reason");
+            write_str(&mut out, reason);
+        }
+        if let Some(id) = self.actor.as_ref().and_then(|a| a.request_id.as_ref()) {
+            key(&mut out, "request_id");
+            write_str(&mut out, id);
+        }
+        key(&mut out, "seq");
+        out.extend(seq.to_string().into_bytes());
+        let target: Vec<(&str, &String)> = [
+            ("bucket", &self.target.bucket),
+            ("key", &self.target.key),
+            ("version", &self.target.version),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        if !target.is_empty() {
+            key(&mut out, "target");
+            for (i, (k, v)) in target.iter().enumerate() {
+                out.push(if i == 0 { b'{' } else { b',' });
+                write_str(&mut out, k);
+                out.push(b':');
+                write_str(&mut out, v);
+            }
+            out.push(b'}');
+        }
+        key(&mut out, "ts");
+        write_str(&mut out, &iso_micros(self.ts));
+        key(&mut out, "v");
+        out.extend(LEAF_FORMAT.to_string().into_bytes());
+        key(&mut out, "wall");
+        write_str(&mut out, &iso_micros(self.wall));
+        out.push(b'}');
         out
     }
+}
+
+/// Writes `s` as a JSON string (serde_json's escaping, the one `write_canonical` uses).
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// An access key id a request claimed but did not prove, as the trail records it: kept
@@ -176,6 +208,24 @@ pub fn claimed_key(key: Option<&str>) -> Option<String> {
             "(malformed)".to_owned()
         }
     })
+}
+
+/// A time an auditor gives (`2026-11-30`, or RFC 3339 such as `2026-11-30T10:00:00Z` or
+/// with an offset) in the trail's own form ([`iso_micros`]), so it compares as text with
+/// the leaves' and rows' dates; `None` for anything else.
+pub fn normalize_time(s: &str) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let s = s.trim();
+    let t = match time::OffsetDateTime::parse(s, &Rfc3339) {
+        Ok(t) => t,
+        Err(_) => {
+            let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                .ok()?;
+            d.midnight().assume_utc()
+        }
+    };
+    let micros = i64::try_from(t.unix_timestamp_nanos() / 1000).ok()?;
+    Some(iso_micros(Timestamp::from_micros(micros)))
 }
 
 /// `t` as ISO 8601 UTC with microseconds (`2026-12-01T10:00:00.123456Z`).
@@ -254,5 +304,60 @@ mod tests {
         let leaf = String::from_utf8(refused.leaf(0, "00")).expect("utf-8");
         assert!(leaf.contains(r#""outcome":"refused","prev":"00","reason":"retention until …""#));
         assert!(!leaf.contains("actor") && !leaf.contains("target") && !leaf.contains("detail"));
+    }
+
+    /// The hand-written envelope is canonical JSON: read back and written canonically, every
+    /// leaf is the same bytes (keys sorted, no whitespace, serde_json's escaping).
+    #[test]
+    fn auditors_times_are_read_into_the_trails_form() {
+        assert_eq!(
+            normalize_time("2026-11-30").as_deref(),
+            Some("2026-11-30T00:00:00.000000Z")
+        );
+        assert_eq!(
+            normalize_time("2026-11-30T10:00:00+02:00").as_deref(),
+            Some("2026-11-30T08:00:00.000000Z")
+        );
+        assert_eq!(
+            normalize_time("2026-11-30T10:00:00.5Z").as_deref(),
+            Some("2026-11-30T10:00:00.500000Z")
+        );
+        assert_eq!(normalize_time("yesterday"), None);
+    }
+
+    #[test]
+    fn leaves_are_canonical_whatever_they_hold() {
+        let t = Timestamp::from_micros(1_764_000_000_000_001);
+        let actors = [
+            None,
+            Some(Requester::default()),
+            Some(Requester {
+                user: Some("u\"ser\u{7}é".into()),
+                key: None,
+                source: Some("::1".into()),
+                request_id: None,
+            }),
+        ];
+        for actor in &actors {
+            for refused in [false, true] {
+                for target in [None, Some(("b", None)), Some(("b", Some("k/\u{2028}")))] {
+                    let mut e = Entry::new("ev", Now::at(t)).by(actor.as_ref());
+                    if let Some((b, k)) = target {
+                        e = e.on(b, k, k.map(|_| "v".to_owned()));
+                    }
+                    if refused {
+                        e = e.refused("no \"way\"\n").with("z", 1).with("a", [3, 2]);
+                    }
+                    let leaf = e.leaf(42, "ab");
+                    let v: Value = serde_json::from_slice(&leaf).expect("json");
+                    let mut again = Vec::new();
+                    write_canonical(&v, &mut again);
+                    assert_eq!(
+                        String::from_utf8(again).expect("utf-8"),
+                        String::from_utf8(leaf).expect("utf-8")
+                    );
+                }
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! | key | value |
 //! |---|---|
 //! | `e` seq (u64, big-endian) | the leaf, byte for byte ([`crate::audit::Entry::leaf`]) |
-//! | `t` level (u8) index (u64, big-endian) | the RFC 6962 hash of a complete subtree (32 bytes): level 0 the leaf hashes, level `l` the subtree of leaves `index·2^l ..` — under 2n in all, so a proof is lookups |
+//! | `t` level (u8) index (u64, big-endian) | the RFC 6962 hash of a complete subtree of 2 leaves or more (32 bytes): level `l` the subtree of leaves `index·2^l ..` — under n in all, so a proof is lookups (level 0, a leaf's hash, is the hash of its stored leaf) |
 //! | `c` size (u64, big-endian) | a signed checkpoint of the log at that size (the C2SP note's text) |
 //! | `h` | the [`Head`] |
 //! | `o` | the log's origin (`stele/<log id>/audit/node`), fixed when the trail first opens |
@@ -103,8 +103,9 @@ pub fn append(head: &mut Head, b: &mut Batch, entry: &Entry) {
     head.last = crate::crypto::sha256(&leaf);
     let mut level = 0u8;
     let mut hash = merkle::leaf_hash(&leaf);
+    // Level 0 (the leaf hashes) is not stored: a proof hashes the leaf it needs, and an
+    // append writes one key fewer under the write guard.
     b.audit_put(leaf_key(seq), leaf);
-    b.audit_put(subtree_key(0, seq), hash.to_vec());
     // Two complete subtrees of one level merge into the next: the new leaf completes one
     // subtree per trailing 1 bit of its position.
     while let Some(&(l, left)) = head.frontier.last() {
@@ -204,6 +205,11 @@ pub fn checkpoint(meta: &Meta, size: u64) -> Result<Option<String>, MetaError> {
 /// # Errors
 /// A metadata read's.
 pub fn subtree(meta: &Meta, level: u8, index: u64) -> Result<Option<Hash>, MetaError> {
+    if level == 0 {
+        return Ok(meta
+            .audit_get(&leaf_key(index))?
+            .map(|leaf| merkle::leaf_hash(&leaf)));
+    }
     Ok(meta
         .audit_get(&subtree_key(level, index))?
         .and_then(|v| v.try_into().ok()))

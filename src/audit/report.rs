@@ -162,8 +162,10 @@ fn configuration(b: &BucketRecord) -> serde_json::Value {
 }
 
 impl Trail {
-    /// A signed report of `bucket`'s versions under `prefix` at the readings `now`, asked by
-    /// `by`, stating the retention clock's `clock` status (its lag and anomalies): the trail's queue is written and a checkpoint signed first (the report names
+    /// A signed report of `bucket`'s versions under `prefix`, asked by `by`, at the
+    /// `retention` clock's readings once the rows are read, stating its lag and anomalies
+    /// (`generated_at.trusted` is the time Object Lock decisions read: the lower of the
+    /// retention clock and the wall clock): the trail's queue is written and a checkpoint signed first (the report names
     /// it), then the `report-generated` event is recorded with the attestation's SHA-256.
     ///
     /// # Errors
@@ -173,12 +175,15 @@ impl Trail {
         meta: &Meta,
         bucket: &BucketRecord,
         prefix: &str,
-        clock: &crate::lock::ClockStatus,
-        now: Now,
+        retention: &crate::lock::RetentionClock,
         by: Option<&Requester>,
     ) -> Result<Report, TrailError> {
         let (_, checkpoint) = self.checkpoint()?;
         let rows = rows(meta, bucket, prefix)?;
+        // Read once the rows are: a report says its rows held at its time (a version that
+        // expired and went before the scan is simply not in it).
+        let clock = retention.status();
+        let now: Now = retention.readings();
         let rows_csv = report::rows_csv(&rows);
         let (digest, _) = report::read_rows(rows_csv.as_bytes())?;
         let a = Attestation {

@@ -294,6 +294,15 @@ impl Identities {
         }
     }
 
+    /// The name of the user of `access_key`, if the key is cached (active, its user
+    /// enabled): what the audit trail names the actor, read without copying the records.
+    pub fn cached_user(&self, access_key: &str) -> Option<String> {
+        self.cache()
+            .entries
+            .get(access_key)
+            .map(|(_, u, _)| u.name.clone())
+    }
+
     /// The cached key, user and secret of an active key of an enabled user, if cached.
     pub fn cached(&self, access_key: &str) -> Option<Active> {
         self.cache().entries.get(access_key).cloned()

@@ -72,7 +72,7 @@ impl Node {
     /// The name of the user whose active key `access_key` is, when the key is cached (it
     /// is once a request signed with it was authenticated). In place.
     pub fn user_of_cached_key(&self, access_key: &str) -> Option<String> {
-        self.identities().cached(access_key).map(|(_, u, _)| u.name)
+        self.identities().cached_user(access_key)
     }
 
     /// A signed retention report of `bucket`'s versions under `prefix` (see
@@ -94,11 +94,13 @@ impl Node {
                 .ok_or_else(|| TrailError::NoSuchBucket {
                     bucket: bucket.to_string(),
                 })?;
-            let clock = store.retention_clock().status();
-            let now = store.retention_clock().readings();
-            store
-                .trail()
-                .report(store.meta(), &rec, &prefix, &clock, now, store.requester())
+            store.trail().report(
+                store.meta(),
+                &rec,
+                &prefix,
+                store.retention_clock(),
+                store.requester(),
+            )
         })
         .await
     }

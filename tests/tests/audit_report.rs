@@ -227,7 +227,7 @@ fn a_report_verifies_offline_edits_fail_and_diff_names_what_vanished() {
     let r2 = report(&server, dir.path(), "r2");
     let (code, out, err) = offline(&["verify-report", &r2, "--key", &key]);
     assert_eq!(code, 0, "the later report is genuine: {out}{err}");
-    let (code, out, err) = offline(&["diff", &r1, &r2]);
+    let (code, out, err) = offline(&["diff", &r1, &r2, "--key", &key]);
     assert_eq!(code, 1, "{out}{err}");
     let violations: Value = json(&out);
     let violations = violations.as_array().expect("list");
@@ -246,8 +246,19 @@ fn a_report_verifies_offline_edits_fail_and_diff_names_what_vanished() {
     );
     // Nothing vanished between a report and itself; the reports given the wrong way round
     // are refused.
-    let (code, _, _) = offline(&["diff", &r1, &r1]);
+    let (code, _, _) = offline(&["diff", &r1, &r1, "--key", &key]);
     assert_eq!(code, 0);
-    let (code, _, err) = offline(&["diff", &r2, &r1]);
+    let (code, _, err) = offline(&["diff", &r2, &r1, "--key", &key]);
     assert_eq!(code, 2, "{err}");
+    // A report that does not verify is no evidence either way: refused, not compared.
+    let forged = copy_report(&r2, &dir.path().join("forged"));
+    let rows = std::fs::read_to_string(Path::new(&forged).join("rows.csv")).expect("rows");
+    std::fs::write(
+        Path::new(&forged).join("rows.csv"),
+        format!("{rows}{}\n", row_of(&r1, "long/one")),
+    )
+    .expect("forge");
+    let (code, _, err) = offline(&["diff", &r1, &forged, "--key", &key]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not verify"), "{err}");
 }

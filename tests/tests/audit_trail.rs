@@ -557,6 +557,26 @@ fn a_policy_change_its_approval_and_an_auditors_queries_are_in_the_trail() {
         "{denied:#?}"
     );
     assert_eq!(by("audit-exported", "aud").len(), 1, "{lines:#?}");
+    // The auditor's queries, versions and reports work, and are recorded as its own.
+    for (method, path, body) in [
+        (
+            "GET",
+            "/v1/audit/events?event=version-created&format=ndjson",
+            None,
+        ),
+        ("GET", "/v1/retention/versions?bucket=tpr", None),
+        ("POST", "/v1/reports", Some(r#"{"bucket":"tpr"}"#)),
+    ] {
+        let (s, b) = server.admin_as(&ak, &asecret, method, path, body);
+        assert_eq!(s, 200, "{method} {path}: {b}");
+    }
+    let (_, answer) = server.admin("GET", "/v1/audit/events?actor=aud&format=ndjson", None);
+    for event in ["audit-queried", "retention-queried", "report-generated"] {
+        assert!(
+            answer.contains(&format!("\\\"event\\\":\\\"{event}\\\"")),
+            "{event}: {answer}"
+        );
+    }
 }
 
 /// The trail's tail deleted in RocksDB behind the node's back: with the head left alone
@@ -816,7 +836,11 @@ fn queries_answer_with_proofs_and_are_recorded() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("BROKEN at seq"), "{err}");
 
-    // Paged: one at a time, after the last seen.
+    // Paged: one at a time, after the last seen, exactly the unpaged answer's events.
+    let unpaged: Vec<u64> = events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
     let first = ctl(
         &server,
         &[
@@ -851,7 +875,23 @@ fn queries_answer_with_proofs_and_are_recorded() {
     let next = json(second.lines().next().expect("event"))["seq"]
         .as_u64()
         .expect("seq");
-    assert!(next > seq);
+    assert_eq!([seq, next], unpaged[..2]);
+    // With no filter: still an answer with proofs (not the export), which verifies.
+    let all = ctl(&server, &["audit", "events"]);
+    let path = write(
+        dir.path(),
+        "all.ndjson",
+        &all.lines().map(str::to_owned).collect::<Vec<_>>(),
+    );
+    let (code, err) = check(&path);
+    assert_eq!(code, 0, "{err}");
+    // An export is no query answer: refused as such (exit 2), not called broken.
+    let export_lines = export(&server, dir.path(), "x.ndjson");
+    let (code, err) = check(&write(dir.path(), "x.ndjson", &export_lines));
+    assert_eq!(code, 2, "{err}");
+    // A date that is no date is refused.
+    let (s, body) = server.admin("GET", "/v1/audit/events?from=yesterday", None);
+    assert_eq!(s, 400, "{body}");
     // CSV for reading.
     let csv = ctl(
         &server,

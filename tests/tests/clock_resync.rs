@@ -171,6 +171,17 @@ fn a_resync_approved_by_a_second_admin_gives_back_the_downtime() {
     let first_log = std::fs::read_to_string(&server.stderr_log).expect("log");
 
     // After a restart: to the wall clock, held for the second administrator, carried out.
+    // A kill -9 loses what the trail's queue held (at most its last 100 ms of refusals):
+    // a query writes the queue first, and shows this run's refusals are in.
+    let asked = ctl(
+        &server,
+        &["audit", "events", "--event", "clock-resync-refused"],
+    );
+    assert_eq!(
+        asked.matches("\\\"outcome\\\":\\\"refused\\\"").count(),
+        5,
+        "{asked}"
+    );
     server.kill();
     let server = Server::start(&args, dir.path());
     let out = ctl(&server, &["clock", "resync"]);
@@ -210,4 +221,20 @@ fn a_resync_approved_by_a_second_admin_gives_back_the_downtime() {
         .find(|l| l.contains("event=\"clock-resynced\""))
         .expect("the resync is audited");
     assert!(resynced.contains("second"), "{resynced}");
+    // And in the audit trail, refusals and all (the first run's too: one log).
+    let trail = ctl(&server, &["audit", "events", "--csv"]);
+    let rows: Vec<&str> = trail.lines().collect();
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.contains("\"clock-resync-refused\",\"refused\""))
+            .count(),
+        5,
+        "{trail}"
+    );
+    let done: Vec<&&str> = rows
+        .iter()
+        .filter(|r| r.contains("\"clock-resynced\",\"ok\""))
+        .collect();
+    assert_eq!(done.len(), 1, "{trail}");
+    assert!(done[0].contains("\"second\""), "{}", done[0]);
 }

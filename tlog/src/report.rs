@@ -100,6 +100,29 @@ pub fn url_encode(key: &str) -> String {
     out
 }
 
+/// The bytes a [`url_encode`]d key stands for (a malformed escape is kept as it is).
+pub fn url_decode(key: &str) -> Vec<u8> {
+    let b = key.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 impl Row {
     /// The row's CSV line (no line end).
     pub fn line(&self) -> String {
@@ -407,10 +430,30 @@ pub fn verify(
         ),
         Err(e) => problems.push(format!("the signature does not verify: {e}")),
     }
+    if let Err(e) = crate::checkpoint::Checkpoint::open(&a.checkpoint, &a.origin, keys) {
+        problems.push(format!("the embedded checkpoint does not verify: {e}"));
+    }
     let mut count = 0;
     match read_rows(rows_csv) {
         Ok((digest, rows)) => {
             count = digest.count;
+            let prefix = url_encode(&a.scope.prefix);
+            if let Some(r) = rows
+                .iter()
+                .find(|r| r.bucket != a.scope.bucket || !r.key.starts_with(&prefix))
+            {
+                problems.push(format!(
+                    "a row lies outside the report's scope: {}/{}",
+                    r.bucket, r.key
+                ));
+            }
+            // Sorted as the keys' bytes sort (their encoded text sorts otherwise).
+            if rows.windows(2).any(|w| {
+                let k = |r: &Row| (r.bucket.clone().into_bytes(), url_decode(&r.key));
+                k(&w[0]) > k(&w[1]) || (k(&w[0]) == k(&w[1]) && w[0].version_id == w[1].version_id)
+            }) {
+                problems.push("the rows are not sorted by key, or a version repeats".into());
+            }
             if digest.sha256 != a.rows.sha256 {
                 problems.push("rows.csv is not the file the attestation names (SHA-256)".into());
             }
@@ -460,10 +503,15 @@ fn strength(mode: &str) -> u8 {
     }
 }
 
-/// Retention continuity between two reports of one scope: every version `old` shows under
-/// a legal hold, or under a retention that still ran at `new`'s generation time, must be in
-/// `new` with the same checksum and ETag, a retain-until no earlier and a mode no weaker.
-/// Versions whose protection had ended by then may be gone.
+/// Retention continuity between two reports of one scope (`../shared/design/audit.md`
+/// §4): every version `old` shows under a legal hold, or under a retention that still ran
+/// at `new`'s generation time, must be in `new` with the same checksum and ETag; while its
+/// retention still runs, with a retain-until no earlier and a mode no weaker. Versions
+/// whose protection had ended by then may be gone. Two cases are legal yet flagged, since
+/// the reports alone cannot tell them apart from tampering: a legal hold lifted and the
+/// version then removed, and a GOVERNANCE retention shortened or removed with the bypass;
+/// the trail's `legal-hold-set` and `version-removed` events (with `bypass_governance`)
+/// explain them. Give the reports checked first ([`verify`]): this compares rows only.
 pub fn diff(
     old: &Attestation,
     old_rows: &[Row],
@@ -482,8 +530,8 @@ pub fn diff(
         .collect();
     let mut out = Vec::new();
     for r in old_rows.iter().filter(|r| !r.is_delete_marker) {
-        let protected = r.legal_hold || (!r.retain_until.is_empty() && r.retain_until > *at);
-        if !protected {
+        let retained = !r.retain_until.is_empty() && r.retain_until > *at;
+        if !r.legal_hold && !retained {
             continue;
         }
         let violation = |problem: String| Violation {
@@ -492,10 +540,10 @@ pub fn diff(
             version_id: r.version_id.clone(),
             problem,
         };
-        let why = if r.legal_hold {
-            "under a legal hold".to_owned()
-        } else {
+        let why = if retained {
             format!("{} until {}", r.mode, r.retain_until)
+        } else {
+            "under a legal hold (legal only if the hold was lifted first: see the trail)".to_owned()
         };
         match index.get(&(r.bucket.as_str(), r.key.as_str(), r.version_id.as_str())) {
             None => out.push(violation(format!("gone while {why}"))),
@@ -503,7 +551,7 @@ pub fn diff(
                 if n.checksum != r.checksum || n.etag != r.etag || n.size != r.size {
                     out.push(violation(format!("its content changed while {why}")));
                 }
-                if !r.retain_until.is_empty() && n.retain_until < r.retain_until {
+                if retained && n.retain_until < r.retain_until {
                     out.push(violation(format!(
                         "retain-until shortened from {} to {}",
                         r.retain_until,
@@ -514,7 +562,7 @@ pub fn diff(
                         }
                     )));
                 }
-                if strength(&n.mode) < strength(&r.mode) {
+                if retained && strength(&n.mode) < strength(&r.mode) {
                     out.push(violation(format!(
                         "mode weakened from {} to {}",
                         r.mode,
@@ -526,6 +574,31 @@ pub fn diff(
     }
     let _ = old;
     out
+}
+
+/// Why two reports cannot be compared: both must be genuine, of one log and one scope,
+/// and given in time order.
+///
+/// # Errors
+/// [`TlogError::Malformed`] naming what does not hold.
+pub fn comparable(old: &Attestation, new: &Attestation) -> Result<(), TlogError> {
+    let what = "report pair";
+    if old.origin != new.origin {
+        return Err(malformed(what, "the reports are of different logs"));
+    }
+    if old.scope != new.scope {
+        return Err(malformed(
+            what,
+            "the reports cover different buckets or prefixes",
+        ));
+    }
+    if old.generated_at.trusted > new.generated_at.trusted {
+        return Err(malformed(
+            what,
+            "OLD was made after NEW: give the earlier report first",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -590,7 +663,9 @@ mod tests {
             bucket: serde_json::json!({}),
             summary: Summary::of(&rows),
             time: serde_json::json!({}),
-            checkpoint: String::new(),
+            checkpoint: crate::checkpoint::Checkpoint::new(signer.name(), 0, merkle::empty_root())
+                .sign(&[&signer])
+                .expect("checkpoint"),
             rows: digest,
             columns: COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
         };
@@ -624,6 +699,28 @@ mod tests {
         // Once its retention ended, k1 may go.
         later.generated_at.trusted = "2027-02-01T00:00:00.000000Z".into();
         assert!(diff(&a, &rows, &later, &rows[1..]).is_empty());
+        // A row dropped: count, hash and root no longer hold.
+        let dropped = rows_csv(&rows[..1]);
+        let (_, c) = verify(&json, &sig, dropped.as_bytes(), &keys).expect("check");
+        assert!(!c.verified);
+        // A held version gone is flagged (the reports cannot tell a lifted hold); its
+        // content changed too; an expired retention may then be removed.
+        let v = diff(&a, &rows, &later, &rows[..1]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].key, "k2");
+        assert!(v[0].problem.contains("legal hold"), "{v:?}");
+        let mut changed = rows.clone();
+        changed[1].checksum = "blake3:ff".into();
+        let v = diff(&a, &rows, &later, &changed);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].problem.contains("content changed"), "{v:?}");
+        let mut held_expired = rows.clone();
+        held_expired[1].retain_until = "2026-07-01T00:00:00.000000Z".into();
+        held_expired[1].mode = "COMPLIANCE".into();
+        let mut lifted = held_expired.clone();
+        lifted[1].retain_until = String::new();
+        lifted[1].mode = String::new();
+        assert!(diff(&a, &held_expired, &later, &lifted).is_empty());
         // Shortened and weakened.
         let mut weak = rows.clone();
         weak[0].retain_until = "2026-12-01T00:00:00.000000Z".into();

@@ -363,8 +363,10 @@ pub struct EventsReport {
 }
 
 /// Checks a query's answer offline: NDJSON lines `{"seq", "leaf", "proof": [base64…]}`
-/// and one `{"checkpoint": NOTE}`; every leaf's inclusion proof must lead to the root of
-/// that checkpoint, signed by the log's key (`keys`, all of one name).
+/// and exactly one `{"checkpoint": NOTE}`; every leaf's inclusion proof must lead to the
+/// root of that checkpoint, signed by the log's key (`keys`, all of one name), every leaf
+/// say its own seq, and no event appear twice. Proofs show each event is in the log
+/// unchanged; they cannot show the answer left none out.
 ///
 /// # Errors
 /// [`TlogError::Malformed`] for input that cannot be checked: no key, no checkpoint, a
@@ -382,16 +384,41 @@ pub fn verify_events(answer: &str, keys: &[Verifier]) -> Result<EventsReport, Tl
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).map_err(|e| unusable(e.to_string())))
         .collect::<Result<_, _>>()?;
-    let note = values
+    let notes: Vec<&str> = values
         .iter()
-        .find_map(|v| v.get("checkpoint").and_then(|c| c.as_str()))
-        .ok_or_else(|| unusable("no checkpoint".into()))?;
+        .filter_map(|v| v.get("checkpoint").and_then(|c| c.as_str()))
+        .collect();
+    let [note] = notes.as_slice() else {
+        return Err(unusable(format!(
+            "an answer holds one checkpoint, this one {}",
+            notes.len()
+        )));
+    };
+    if values
+        .iter()
+        .any(|v| v.get("checkpoint").is_none() && v.get("leaf").is_none())
+    {
+        return Err(unusable(
+            "a line is neither an event with its proof nor the checkpoint (an export? check it with `audit verify`)"
+                .into(),
+        ));
+    }
     let cp = Checkpoint::open(note, &origin, keys).map_err(|e| unusable(e.to_string()))?;
     let mut events = 0;
     let mut first_break = None;
+    let mut seen = std::collections::HashSet::new();
     for v in values.iter().filter(|v| v.get("checkpoint").is_none()) {
         events += 1;
         let seq = v.get("seq").and_then(|s| s.as_u64());
+        if let Some(s) = seq
+            && !seen.insert(s)
+            && first_break.is_none()
+        {
+            first_break = Some(Break {
+                seq: Some(s),
+                reason: "the event appears twice".into(),
+            });
+        }
         let leaf = v.get("leaf").and_then(|l| l.as_str());
         let proof: Option<Vec<Hash>> = v.get("proof").and_then(|p| p.as_array()).and_then(|a| {
             a.iter()

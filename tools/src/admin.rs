@@ -42,9 +42,16 @@ pub struct AdminClient {
 pub struct Reply {
     pub status: StatusCode,
     pub body: Bytes,
+    /// The answer's headers.
+    pub headers: http::HeaderMap,
 }
 
 impl Reply {
+    /// The header `name`'s value, if it is there and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     /// The body as text, exactly as the server sent it.
     pub fn text(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.body)
@@ -217,14 +224,15 @@ impl AdminClient {
             None => Bytes::new(),
         };
         let req = req.body(Full::new(bytes))?;
-        let (status, body) = self
+        let (status, headers, body) = self
             .rt
             .block_on(async {
                 let exchange = async {
                     let resp = self.client.request(req).await?;
                     let status = resp.status();
+                    let headers = resp.headers().clone();
                     let body = resp.into_body().collect().await?.to_bytes();
-                    anyhow::Ok((status, body))
+                    anyhow::Ok((status, headers, body))
                 };
                 match limit {
                     Some(limit) => tokio::time::timeout(limit, exchange)
@@ -243,7 +251,11 @@ impl AdminClient {
             }
             .into());
         }
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body,
+            headers,
+        })
     }
 }
 

@@ -32,6 +32,18 @@ pub(super) struct VersionsQuery {
     format: Option<String>,
 }
 
+/// A time argument in the trail's own form, or 400.
+fn time_arg(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    v.map(|t| {
+        stele::audit::entry::normalize_time(&t).ok_or_else(|| {
+            bad(format!(
+                "{name} {t:?} is not a date (2026-11-30) or an RFC 3339 time"
+            ))
+        })
+    })
+    .transpose()
+}
+
 fn csv_field(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
@@ -76,8 +88,8 @@ pub(super) async fn audit_events(
         }
     };
     let filter = stele::audit::query::EventFilter {
-        from: q.from,
-        to: q.to,
+        from: time_arg("from", q.from)?,
+        to: time_arg("to", q.to)?,
         bucket: q.bucket,
         key: q.key,
         actor: q.actor,
@@ -205,8 +217,8 @@ pub(super) async fn retention_versions(
     }
     let filter = stele::audit::report::VersionFilter {
         mode: q.mode,
-        retain_before: q.retain_before,
-        retain_after: q.retain_after,
+        retain_before: time_arg("retain_before", q.retain_before)?,
+        retain_after: time_arg("retain_after", q.retain_after)?,
         legal_hold: q.legal_hold,
     };
     let rows = actor

@@ -214,6 +214,11 @@ pub(super) async fn audit_run(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
+    actor.node.audit(&AuditEvent::WorkerControlled {
+        actor: actor.user.name.clone(),
+        worker: "replication-audit".into(),
+        action: "run".into(),
+    });
     admin.audit.request();
     Ok(StatusCode::ACCEPTED)
 }

@@ -27,6 +27,11 @@ pub(super) async fn lifecycle_run(
     Query(q): Query<api::workers::RunQuery>,
 ) -> Result<Json<Option<api::workers::LifecyclePass>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
+    actor.node.audit(&AuditEvent::WorkerControlled {
+        actor: actor.user.name.clone(),
+        worker: "lifecycle".into(),
+        action: "run".into(),
+    });
     if q.wait.unwrap_or(false) {
         match admin.lifecycle.run_and_wait().await {
             None => Ok(Json(None)),
@@ -87,17 +92,17 @@ pub(super) async fn worker_action(
     // The audit trail's own workers are never paused or cancelled: events would wait in
     // memory, and ticks stop, with nothing in the trail to say why.
     if name.starts_with("audit-") && matches!(action.as_str(), "pause" | "cancel") {
+        actor.node.audit(&AuditEvent::AccessDenied {
+            plane: Plane::Admin,
+            actor: actor.user.name.clone(),
+            action: format!("{action} {name}: the audit trail's workers are never stopped"),
+        });
         return Err(ApiError(
             StatusCode::CONFLICT,
             "WorkerNotStoppable",
             format!("the audit trail's worker {name} cannot be paused or cancelled"),
         ));
     }
-    actor.node.audit(&AuditEvent::WorkerControlled {
-        actor: actor.user.name.clone(),
-        worker: name.clone(),
-        action: action.clone(),
-    });
     match action.as_str() {
         "run" => c.run_now(),
         "pause" => c.set_paused(true),
@@ -105,6 +110,11 @@ pub(super) async fn worker_action(
         "cancel" => c.cancel(),
         _ => return Err(no_such()),
     }
+    actor.node.audit(&AuditEvent::WorkerControlled {
+        actor: actor.user.name.clone(),
+        worker: name.clone(),
+        action: action.clone(),
+    });
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -113,6 +123,11 @@ pub(super) async fn scrub_pause(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
+    actor.node.audit(&AuditEvent::WorkerControlled {
+        actor: actor.user.name.clone(),
+        worker: "scrub".into(),
+        action: "pause".into(),
+    });
     admin.scrub.set_paused(true);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -122,6 +137,11 @@ pub(super) async fn scrub_resume(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<StatusCode, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
+    actor.node.audit(&AuditEvent::WorkerControlled {
+        actor: actor.user.name.clone(),
+        worker: "scrub".into(),
+        action: "resume".into(),
+    });
     admin.scrub.set_paused(false);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -139,6 +159,11 @@ pub(super) async fn drill_run(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<api::workers::DrillReport>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
+    actor.node.audit(&AuditEvent::WorkerControlled {
+        actor: actor.user.name.clone(),
+        worker: "drill".into(),
+        action: "run".into(),
+    });
     match admin.drill.run_and_wait().await {
         Ok(r) => Ok(Json(wire::drill_report(r))),
         Err(reason) => Err(pass_failed("drill", reason)),
@@ -168,6 +193,11 @@ pub(super) async fn scrub_run(
     Query(q): Query<api::workers::RunQuery>,
 ) -> Result<Json<Option<api::workers::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
+    actor.node.audit(&AuditEvent::WorkerControlled {
+        actor: actor.user.name.clone(),
+        worker: "scrub".into(),
+        action: "run".into(),
+    });
     if q.wait.unwrap_or(false) {
         scrub_and_wait(&admin).await
     } else {
@@ -195,6 +225,11 @@ pub(super) async fn heal_disk(
     Query(q): Query<api::workers::RunQuery>,
 ) -> Result<Json<Option<api::workers::ScrubReport>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
+    actor.node.audit(&AuditEvent::WorkerControlled {
+        actor: actor.user.name.clone(),
+        worker: "disk".into(),
+        action: "heal".into(),
+    });
     if !actor.node.disks().await?.iter().any(|d| d.id == id) {
         return Err(ApiError(
             StatusCode::NOT_FOUND,

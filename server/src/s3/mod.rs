@@ -280,7 +280,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::ListBucketsInput>,
     ) -> S3Result<S3Response<dto::ListBucketsOutput>> {
-        bucket::list_buckets(&self.for_request(&req), req).await
+        bucket::list_buckets(self, req).await
     }
 
     async fn create_bucket(
@@ -294,7 +294,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::HeadBucketInput>,
     ) -> S3Result<S3Response<dto::HeadBucketOutput>> {
-        bucket::head_bucket(&self.for_request(&req), req).await
+        bucket::head_bucket(self, req).await
     }
 
     async fn put_object(
@@ -308,14 +308,14 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetObjectInput>,
     ) -> S3Result<S3Response<dto::GetObjectOutput>> {
-        object::get_object(&self.for_request(&req), req).await
+        object::get_object(self, req).await
     }
 
     async fn head_object(
         &self,
         req: S3Request<dto::HeadObjectInput>,
     ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
-        object::head_object(&self.for_request(&req), req).await
+        object::head_object(self, req).await
     }
 
     async fn delete_bucket(
@@ -329,14 +329,14 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetBucketLocationInput>,
     ) -> S3Result<S3Response<dto::GetBucketLocationOutput>> {
-        bucket::get_bucket_location(&self.for_request(&req), req).await
+        bucket::get_bucket_location(self, req).await
     }
 
     async fn get_bucket_versioning(
         &self,
         req: S3Request<dto::GetBucketVersioningInput>,
     ) -> S3Result<S3Response<dto::GetBucketVersioningOutput>> {
-        bucket::get_bucket_versioning(&self.for_request(&req), req).await
+        bucket::get_bucket_versioning(self, req).await
     }
 
     async fn put_bucket_versioning(
@@ -357,21 +357,21 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::ListObjectsV2Input>,
     ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
-        listing::list_objects_v2(&self.for_request(&req), req).await
+        listing::list_objects_v2(self, req).await
     }
 
     async fn list_objects(
         &self,
         req: S3Request<dto::ListObjectsInput>,
     ) -> S3Result<S3Response<dto::ListObjectsOutput>> {
-        listing::list_objects(&self.for_request(&req), req).await
+        listing::list_objects(self, req).await
     }
 
     async fn list_object_versions(
         &self,
         req: S3Request<dto::ListObjectVersionsInput>,
     ) -> S3Result<S3Response<dto::ListObjectVersionsOutput>> {
-        listing::list_object_versions(&self.for_request(&req), req).await
+        listing::list_object_versions(self, req).await
     }
 
     async fn create_multipart_upload(
@@ -406,14 +406,14 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::ListPartsInput>,
     ) -> S3Result<S3Response<dto::ListPartsOutput>> {
-        multipart::list_parts(&self.for_request(&req), req).await
+        multipart::list_parts(self, req).await
     }
 
     async fn list_multipart_uploads(
         &self,
         req: S3Request<dto::ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<dto::ListMultipartUploadsOutput>> {
-        multipart::list_multipart_uploads(&self.for_request(&req), req).await
+        multipart::list_multipart_uploads(self, req).await
     }
 
     async fn delete_objects(
@@ -441,7 +441,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetObjectLockConfigurationInput>,
     ) -> S3Result<S3Response<dto::GetObjectLockConfigurationOutput>> {
-        bucket::get_object_lock_configuration(&self.for_request(&req), req).await
+        bucket::get_object_lock_configuration(self, req).await
     }
 
     async fn put_object_lock_configuration(
@@ -455,7 +455,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetObjectRetentionInput>,
     ) -> S3Result<S3Response<dto::GetObjectRetentionOutput>> {
-        object::get_object_retention(&self.for_request(&req), req).await
+        object::get_object_retention(self, req).await
     }
 
     async fn put_object_retention(
@@ -469,7 +469,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetObjectLegalHoldInput>,
     ) -> S3Result<S3Response<dto::GetObjectLegalHoldOutput>> {
-        object::get_object_legal_hold(&self.for_request(&req), req).await
+        object::get_object_legal_hold(self, req).await
     }
 
     async fn put_object_legal_hold(
@@ -490,7 +490,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetBucketReplicationInput>,
     ) -> S3Result<S3Response<dto::GetBucketReplicationOutput>> {
-        replication::get_bucket_replication(&self.for_request(&req), req).await
+        replication::get_bucket_replication(self, req).await
     }
 
     async fn delete_bucket_replication(
@@ -504,7 +504,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<dto::GetBucketLifecycleConfigurationOutput>> {
-        bucket::get_bucket_lifecycle_configuration(&self.for_request(&req), req).await
+        bucket::get_bucket_lifecycle_configuration(self, req).await
     }
 
     async fn put_bucket_lifecycle_configuration(
@@ -525,7 +525,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetObjectTaggingInput>,
     ) -> S3Result<S3Response<dto::GetObjectTaggingOutput>> {
-        object::get_object_tagging(&self.for_request(&req), req).await
+        object::get_object_tagging(self, req).await
     }
 
     async fn put_object_tagging(
@@ -546,7 +546,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetBucketAclInput>,
     ) -> S3Result<S3Response<dto::GetBucketAclOutput>> {
-        bucket::get_bucket_acl(&self.for_request(&req), req).await
+        bucket::get_bucket_acl(self, req).await
     }
 
     async fn put_bucket_acl(
@@ -560,7 +560,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetObjectAclInput>,
     ) -> S3Result<S3Response<dto::GetObjectAclOutput>> {
-        object::get_object_acl(&self.for_request(&req), req).await
+        object::get_object_acl(self, req).await
     }
 
     async fn put_object_acl(
@@ -574,7 +574,7 @@ impl S3 for SteleS3 {
         &self,
         req: S3Request<dto::GetObjectAttributesInput>,
     ) -> S3Result<S3Response<dto::GetObjectAttributesOutput>> {
-        object::get_object_attributes(&self.for_request(&req), req).await
+        object::get_object_attributes(self, req).await
     }
 }
 

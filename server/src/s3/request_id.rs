@@ -233,13 +233,18 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
         let access_key = access_key_of(&req);
         // Refusals made here precede authentication: the key is only claimed, and is
         // recorded as such (in the event's detail, shape-checked), never as the actor's.
-        let claimed = stele::audit::claimed_key(access_key.as_deref());
-        let audit = self.node.acting_for(stele::audit::Requester {
-            user: None,
-            key: None,
-            source: peer.map(|p| p.to_string()),
-            request_id: Some(id.clone()),
-        });
+        let node = self.node.clone();
+        let refusal_id = id.clone();
+        // Made only for a refusal: most requests are not refused here.
+        let audit = move |event: &stele::audit::AuditEvent| {
+            node.acting_for(stele::audit::Requester {
+                user: None,
+                key: None,
+                source: peer.map(|p| p.to_string()),
+                request_id: Some(refusal_id.clone()),
+            })
+            .audit(event);
+        };
         let metrics = self.metrics.clone();
         let started = std::time::Instant::now();
         let op = crate::metrics::op_label(req.method().as_str(), &path, req.uri().query());
@@ -255,9 +260,9 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
         Box::pin(
             async move {
                 let resp = if limiter.blocked(access_key.as_deref(), peer) {
-                    audit.audit(&stele::audit::AuditEvent::AuthRateLimited {
+                    audit(&stele::audit::AuditEvent::AuthRateLimited {
                         plane: stele::identity::Plane::S3,
-                        access_key: claimed.clone(),
+                        access_key: stele::audit::claimed_key(access_key.as_deref()),
                         source: peer.map(|p| p.to_string()),
                     });
                     slow_down()?
@@ -341,9 +346,9 @@ impl hyper::service::Service<http::Request<Incoming>> for WithRequestId {
                         || text.contains("<Code>InvalidAccessKeyId</Code>"))
                 {
                     limiter.failed(access_key.as_deref(), peer);
-                    audit.audit(&stele::audit::AuditEvent::AuthFailed {
+                    audit(&stele::audit::AuditEvent::AuthFailed {
                         plane: stele::identity::Plane::S3,
-                        access_key: claimed.clone(),
+                        access_key: stele::audit::claimed_key(access_key.as_deref()),
                         source: peer.map(|p| p.to_string()),
                     });
                 }

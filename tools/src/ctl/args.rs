@@ -316,6 +316,9 @@ pub enum AuditCommand {
         old: std::path::PathBuf,
         /// The later report's folder.
         new: std::path::PathBuf,
+        /// The trail's public key (or a file holding it): both reports are verified first.
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
     },
     /// The latest signed checkpoint (a signed note), in the form `verify --trust` reads.
     Checkpoint,

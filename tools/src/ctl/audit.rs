@@ -132,11 +132,26 @@ pub(super) fn verify_report(dir: &Path, keys: &[String]) -> ExitCode {
     }
 }
 
-pub(super) fn diff(old: &Path, new: &Path) -> ExitCode {
+pub(super) fn diff(old: &Path, new: &Path, keys: &[String]) -> ExitCode {
+    let mut known = Vec::new();
+    for k in keys {
+        match key_text(k).and_then(|t| Verifier::parse(&t).map_err(|e| e.to_string())) {
+            Ok(v) => known.push(v),
+            Err(e) => return unusable(&format!("--key {k}: {e}")),
+        }
+    }
+    // Both reports must be genuine before their rows mean anything.
     let load = |dir: &Path| -> Result<_, String> {
-        let (attestation, _, rows) = read_report(dir)?;
-        let a: stele_tlog::report::Attestation = serde_json::from_slice(&attestation)
-            .map_err(|e| format!("{}: attestation.json: {e}", dir.display()))?;
+        let (attestation, sig, rows) = read_report(dir)?;
+        let (a, checked) = stele_tlog::report::verify(&attestation, &sig, &rows, &known)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        if !checked.verified {
+            return Err(format!(
+                "{} does not verify: {}",
+                dir.display(),
+                checked.problems.join("; ")
+            ));
+        }
         let (_, rows) = stele_tlog::report::read_rows(&rows)
             .map_err(|e| format!("{}: rows.csv: {e}", dir.display()))?;
         Ok((a, rows))
@@ -145,11 +160,8 @@ pub(super) fn diff(old: &Path, new: &Path) -> ExitCode {
         (Ok(x), Ok(y)) => (x, y),
         (Err(e), _) | (_, Err(e)) => return unusable(&e),
     };
-    if a.scope != b.scope {
-        return unusable("the two reports cover different buckets or prefixes");
-    }
-    if a.generated_at.trusted > b.generated_at.trusted {
-        return unusable("OLD was made after NEW: give the earlier report first");
+    if let Err(e) = stele_tlog::report::comparable(&a, &b) {
+        return unusable(&e.to_string());
     }
     let violations = stele_tlog::report::diff(&a, &ra, &b, &rb);
     match serde_json::to_string_pretty(&violations) {

@@ -85,8 +85,8 @@ pub fn run(cmd: AdminCommand, opts: AdminOpts) -> ExitCode {
     if let AdminCommand::Audit(AuditCommand::VerifyReport { dir, keys }) = &cmd {
         return audit::verify_report(dir, keys);
     }
-    if let AdminCommand::Audit(AuditCommand::Diff { old, new }) = &cmd {
-        return audit::diff(old, new);
+    if let AdminCommand::Audit(AuditCommand::Diff { old, new, keys }) = &cmd {
+        return audit::diff(old, new, keys);
     }
     if let AdminCommand::Audit(AuditCommand::VerifyEvents { file, keys }) = &cmd {
         return audit::verify_events(file, keys);
@@ -250,6 +250,9 @@ impl Ctx {
                 limit,
                 csv,
             }) => {
+                // Always a query (a limit given), never the whole export: the answer
+                // carries proofs for `verify-events`.
+                let limit = Some(limit.unwrap_or(10_000));
                 let mut q = vec![format!("format={}", if csv { "csv" } else { "ndjson" })];
                 for (name, v) in [
                     ("from", from),
@@ -270,6 +273,9 @@ impl Ctx {
                     .client
                     .get(&format!("/v1/audit/events?{}", q.join("&")))?;
                 print_raw(&r);
+                if let Some(next) = r.header("x-stele-next") {
+                    eprintln!("more events match: ask again with --after {next}");
+                }
                 Ok(())
             }
             AdminCommand::Audit(AuditCommand::Versions {
@@ -289,6 +295,12 @@ impl Ctx {
                     let t = std::time::SystemTime::now()
                         + std::time::Duration::from_secs(u64::from(d) * 86_400);
                     iso_date(t)
+                });
+                // Expiring: not expired already.
+                let retain_after = retain_after.or_else(|| {
+                    before
+                        .as_ref()
+                        .map(|_| iso_date(std::time::SystemTime::now()))
                 });
                 for (name, v) in [
                     ("prefix", prefix),
