@@ -141,7 +141,7 @@ impl Entry {
         }
         if !self.detail.is_empty() {
             key(&mut out, "detail");
-            write_canonical(&Value::Object(self.detail.clone()), &mut out);
+            write_map(&self.detail, &mut out);
         }
         key(&mut out, "event");
         write_str(&mut out, &self.event);
@@ -230,13 +230,38 @@ pub fn normalize_time(s: &str) -> Option<String> {
 
 /// `t` as ISO 8601 UTC with microseconds (`2026-12-01T10:00:00.123456Z`).
 pub fn iso_micros(t: Timestamp) -> String {
-    const ISO: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.micros()) * 1000)
-        .ok()
-        .and_then(|d| d.format(ISO).ok())
-        .unwrap_or_else(|| format!("{}us", t.micros()))
+    // By hand (the civil-from-days algorithm of H. Hinnant, "chrono-Compatible Low-Level
+    // Date Algorithms"): leaves are made under the metadata write guard, and this is a
+    // few integer steps where a formatting library parses a description each time. Years
+    // 0 to 9999 only (what a four-digit year holds); others fall back to the library.
+    let us = t.micros();
+    let (days, rem) = (us.div_euclid(86_400_000_000), us.rem_euclid(86_400_000_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        const ISO: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        );
+        return time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+            .ok()
+            .and_then(|d| d.format(ISO).ok())
+            .unwrap_or_else(|| format!("{us}us"));
+    }
+    let secs = rem / 1_000_000;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        rem % 1_000_000
+    )
 }
 
 /// Writes `v` with every object's keys sorted (by their UTF-16 code units, as RFC 8785
@@ -244,22 +269,7 @@ pub fn iso_micros(t: Timestamp) -> String {
 /// whitespace, whatever order the map kept them in.
 fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(&Value::String(k.clone()), out);
-                out.push(b':');
-                if let Some(x) = m.get(k) {
-                    write_canonical(x, out);
-                }
-            }
-            out.push(b'}');
-        }
+        Value::Object(m) => write_map(m, out),
         Value::Array(a) => {
             out.push(b'[');
             for (i, x) in a.iter().enumerate() {
@@ -270,12 +280,33 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        other => out.extend(
-            serde_json::to_string(other)
-                .unwrap_or_default()
-                .into_bytes(),
-        ),
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
+}
+
+/// [`write_canonical`] of an object, by reference (the leaf's detail is written under the
+/// metadata write guard: no copy, and no sort when the map keeps its keys sorted already,
+/// as serde_json's map does).
+fn write_map(m: &Map<String, Value>, out: &mut Vec<u8>) {
+    let utf16 = |a: &str, b: &str| a.encode_utf16().cmp(b.encode_utf16());
+    let mut keys: Vec<&String> = m.keys().collect();
+    if keys.windows(2).any(|w| utf16(w[0], w[1]).is_gt()) {
+        keys.sort_by(|a, b| utf16(a, b));
+    }
+    out.push(b'{');
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, k);
+        out.push(b':');
+        if let Some(x) = m.get(k) {
+            write_canonical(x, out);
+        }
+    }
+    out.push(b'}');
 }
 
 #[cfg(test)]
@@ -308,6 +339,26 @@ mod tests {
 
     /// The hand-written envelope is canonical JSON: read back and written canonically, every
     /// leaf is the same bytes (keys sorted, no whitespace, serde_json's escaping).
+    /// The hand-made form is the formatting library's, over the whole four-digit range.
+    #[test]
+    fn iso_micros_is_the_librarys_iso_8601() {
+        const ISO: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        );
+        let mut us: i64 = -62_167_219_200_000_000; // 0000-01-01
+        let end: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999
+        let mut step: i64 = 1;
+        while us <= end {
+            let want = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+                .expect("in range")
+                .format(ISO)
+                .expect("format");
+            assert_eq!(iso_micros(Timestamp::from_micros(us)), want, "{us}");
+            us = us.saturating_add(step);
+            step = (step * 3 + 7_777_777) % 400_000_000_000_000;
+        }
+    }
+
     #[test]
     fn auditors_times_are_read_into_the_trails_form() {
         assert_eq!(

@@ -23,6 +23,23 @@ fn version_name(v: &VersionRecord) -> String {
     }
 }
 
+/// The event of a committed version: an object or a delete marker.
+fn commit_event(v: &VersionRecord) -> &'static str {
+    match v.kind {
+        VersionKind::Object => "version-created",
+        VersionKind::DeleteMarker => "delete-marker-created",
+    }
+}
+
+/// The event of a lock change.
+fn lock_event(change: &LockChange) -> &'static str {
+    match change {
+        LockChange::Retention { .. } => "retention-set",
+        LockChange::LegalHold(_) => "legal-hold-set",
+        LockChange::Join(_) => "lock-joined",
+    }
+}
+
 fn id_name(id: &VersionId) -> String {
     id.to_string()
 }
@@ -67,11 +84,7 @@ pub(crate) fn leaf_of(c: &Stamped, outcome: &Outcome, changed: bool) -> Option<E
     let at = |name: &str| Entry::new(name, c.now).by(c.by.as_ref());
     Some(match (&c.cmd, outcome) {
         (MetaCommand::CommitVersion(v), _) => {
-            let name = match v.record.kind {
-                VersionKind::Object => "version-created",
-                VersionKind::DeleteMarker => "delete-marker-created",
-            };
-            let mut e = created(at(name), &v.record).on(
+            let mut e = created(at(commit_event(&v.record)), &v.record).on(
                 v.bucket.as_str(),
                 Some(v.key.as_str()),
                 Some(version_name(&v.record)),
@@ -106,12 +119,8 @@ pub(crate) fn leaf_of(c: &Stamped, outcome: &Outcome, changed: bool) -> Option<E
             },
             Outcome::Lock(Some(next)),
         ) => {
-            let (name, bypass) = match change {
-                LockChange::Retention { bypass, .. } => ("retention-set", *bypass),
-                LockChange::LegalHold(_) => ("legal-hold-set", false),
-                LockChange::Join(_) => ("lock-joined", false),
-            };
-            at(name)
+            let bypass = matches!(change, LockChange::Retention { bypass: true, .. });
+            at(lock_event(change))
                 .on(
                     bucket.as_str(),
                     Some(key.as_str()),
@@ -276,11 +285,9 @@ fn replication(at: impl Fn(&str) -> Entry, change: &ReplicationChange) -> Option
 pub(crate) fn refusal_of(c: &Stamped, reason: String) -> Entry {
     let at = |name: &str| Entry::new(name, c.now).by(c.by.as_ref());
     let e = match &c.cmd {
-        MetaCommand::CommitVersion(v) => at(match v.record.kind {
-            VersionKind::Object => "version-created",
-            VersionKind::DeleteMarker => "delete-marker-created",
-        })
-        .on(v.bucket.as_str(), Some(v.key.as_str()), None),
+        MetaCommand::CommitVersion(v) => {
+            at(commit_event(&v.record)).on(v.bucket.as_str(), Some(v.key.as_str()), None)
+        }
         MetaCommand::RemoveVersion {
             bucket,
             key,
@@ -298,12 +305,7 @@ pub(crate) fn refusal_of(c: &Stamped, reason: String) -> Entry {
             key,
             version_id,
             change,
-        } => at(match change {
-            LockChange::Retention { .. } => "retention-set",
-            LockChange::LegalHold(_) => "legal-hold-set",
-            LockChange::Join(_) => "lock-joined",
-        })
-        .on(
+        } => at(lock_event(change)).on(
             bucket.as_str(),
             Some(key.as_str()),
             Some(id_name(version_id)),

@@ -31,6 +31,22 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), IdentityError> {
         .map_err(|e| err(path, e.to_string()))
 }
 
+/// The text of a key file, refused if others can read it: fix its mode rather than run
+/// with it.
+fn read_private(path: &Path) -> Result<String, IdentityError> {
+    let mode = std::fs::metadata(path)
+        .map_err(|e| err(path, e.to_string()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(err(
+            path,
+            format!("mode {:o} lets others read it; chmod 600", mode & 0o777),
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| err(path, e.to_string()))
+}
+
 /// The master key in `dir`, generated (with the folder, mode 0700) on first start. A key
 /// file that others can read is refused: fix its mode rather than run with it.
 pub fn master_key(dir: &Path) -> Result<[u8; 32], IdentityError> {
@@ -46,17 +62,7 @@ pub fn master_key(dir: &Path) -> Result<[u8; 32], IdentityError> {
         tracing::info!(path = %path.display(), "created the master key");
         return Ok(key);
     }
-    let mode = std::fs::metadata(&path)
-        .map_err(|e| err(&path, e.to_string()))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(err(
-            &path,
-            format!("mode {:o} lets others read it; chmod 600", mode & 0o777),
-        ));
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e.to_string()))?;
+    let text = read_private(&path)?;
     let mut key = [0u8; 32];
     hex::decode_to_slice(text.trim(), &mut key).map_err(|_| err(&path, "not 64 hex digits"))?;
     Ok(key)
@@ -114,17 +120,7 @@ pub fn audit_key(
             .map_err(|e| err(dir, e.to_string()))?;
         return Ok((seed, true));
     }
-    let mode = std::fs::metadata(&path)
-        .map_err(|e| err(&path, e.to_string()))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(err(
-            &path,
-            format!("mode {:o} lets others read it; chmod 600", mode & 0o777),
-        ));
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e.to_string()))?;
+    let text = read_private(&path)?;
     let sealed = hex::decode(text.trim()).map_err(|_| err(&path, "not hex"))?;
     let mut seed = [0u8; 32];
     hex::decode_to_slice(open(&sealed)?.trim(), &mut seed)

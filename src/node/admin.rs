@@ -33,6 +33,19 @@ pub struct IdentityCounts {
     pub two_person_rule_in_force: bool,
 }
 
+/// `bucket`'s record for the trail's reports and queries, or [`TrailError::NoSuchBucket`].
+fn bucket_for_audit(
+    store: &crate::store::Store,
+    bucket: &BucketName,
+) -> Result<BucketRecord, TrailError> {
+    store
+        .meta()
+        .bucket(bucket)?
+        .ok_or_else(|| TrailError::NoSuchBucket {
+            bucket: bucket.to_string(),
+        })
+}
+
 impl Node {
     // ---- audit trail ------------------------------------------------------------------
 
@@ -88,12 +101,7 @@ impl Node {
     ) -> Result<crate::audit::report::Report, TrailError> {
         let store = self.store().clone();
         offload(move || {
-            let rec = store
-                .meta()
-                .bucket(&bucket)?
-                .ok_or_else(|| TrailError::NoSuchBucket {
-                    bucket: bucket.to_string(),
-                })?;
+            let rec = bucket_for_audit(&store, &bucket)?;
             store.trail().report(
                 store.meta(),
                 &rec,
@@ -136,12 +144,7 @@ impl Node {
     ) -> Result<Vec<stele_tlog::report::Row>, TrailError> {
         let store = self.store().clone();
         offload(move || {
-            let rec = store
-                .meta()
-                .bucket(&bucket)?
-                .ok_or_else(|| TrailError::NoSuchBucket {
-                    bucket: bucket.to_string(),
-                })?;
+            let rec = bucket_for_audit(&store, &bucket)?;
             let now = store.retention_clock().readings();
             store.trail().record(
                 crate::audit::Entry::new("retention-queried", now)

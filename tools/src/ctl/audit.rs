@@ -23,14 +23,22 @@ fn key_text(arg: &str) -> Result<String, String> {
     Ok(arg.to_owned())
 }
 
+/// The `--key` arguments as verifier keys, or the unusable-input exit.
+fn known_keys(keys: &[String]) -> Result<Vec<Verifier>, ExitCode> {
+    keys.iter()
+        .map(|k| {
+            key_text(k)
+                .and_then(|t| Verifier::parse(&t).map_err(|e| e.to_string()))
+                .map_err(|e| unusable(&format!("--key {k}: {e}")))
+        })
+        .collect()
+}
+
 pub(super) fn verify(exports: &[PathBuf], keys: &[String], trust: Option<&Path>) -> ExitCode {
-    let mut known = Vec::new();
-    for k in keys {
-        match key_text(k).and_then(|t| Verifier::parse(&t).map_err(|e| e.to_string())) {
-            Ok(v) => known.push(v),
-            Err(e) => return unusable(&format!("--key {k}: {e}")),
-        }
-    }
+    let known = match known_keys(keys) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let mut export = String::new();
     for path in exports {
         match std::fs::read(path) {
@@ -92,13 +100,10 @@ fn read_report(dir: &Path) -> Result<(Vec<u8>, String, Vec<u8>), String> {
 }
 
 pub(super) fn verify_report(dir: &Path, keys: &[String]) -> ExitCode {
-    let mut known = Vec::new();
-    for k in keys {
-        match key_text(k).and_then(|t| Verifier::parse(&t).map_err(|e| e.to_string())) {
-            Ok(v) => known.push(v),
-            Err(e) => return unusable(&format!("--key {k}: {e}")),
-        }
-    }
+    let known = match known_keys(keys) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let (attestation, sig, rows) = match read_report(dir) {
         Ok(files) => files,
         Err(e) => return unusable(&e),
@@ -133,13 +138,10 @@ pub(super) fn verify_report(dir: &Path, keys: &[String]) -> ExitCode {
 }
 
 pub(super) fn diff(old: &Path, new: &Path, keys: &[String]) -> ExitCode {
-    let mut known = Vec::new();
-    for k in keys {
-        match key_text(k).and_then(|t| Verifier::parse(&t).map_err(|e| e.to_string())) {
-            Ok(v) => known.push(v),
-            Err(e) => return unusable(&format!("--key {k}: {e}")),
-        }
-    }
+    let known = match known_keys(keys) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     // Both reports must be genuine before their rows mean anything.
     let load = |dir: &Path| -> Result<_, String> {
         let (attestation, sig, rows) = read_report(dir)?;
@@ -186,13 +188,10 @@ pub(super) fn diff(old: &Path, new: &Path, keys: &[String]) -> ExitCode {
 }
 
 pub(super) fn verify_events(file: &Path, keys: &[String]) -> ExitCode {
-    let mut known = Vec::new();
-    for k in keys {
-        match key_text(k).and_then(|t| Verifier::parse(&t).map_err(|e| e.to_string())) {
-            Ok(v) => known.push(v),
-            Err(e) => return unusable(&format!("--key {k}: {e}")),
-        }
-    }
+    let known = match known_keys(keys) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let text = match std::fs::read(file) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => return unusable(&format!("{}: {e}", file.display())),
