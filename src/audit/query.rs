@@ -29,7 +29,8 @@ pub struct EventFilter {
     /// The target's object key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// The actor's user name or access key id.
+    /// The actor's user name or access key id (also a key only claimed by a refused
+    /// authentication).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
     /// The event's name (`version-removed`).
@@ -65,6 +66,8 @@ impl EventFilter {
             && self.actor.as_ref().is_none_or(|a| {
                 text(&["actor", "user"]).as_deref() == Some(a.as_str())
                     || text(&["actor", "key"]).as_deref() == Some(a.as_str())
+                    // A key claimed by a refused authentication.
+                    || text(&["detail", "access_key"]).as_deref() == Some(a.as_str())
             })
     }
 }

@@ -190,6 +190,22 @@ fn the_trail_records_changes_and_refusals_and_every_tampering_is_named() {
     let day = |l: &Value| l["ts"].as_str().expect("ts")[..10].to_owned();
     assert!(day(&removed) > day(&created), "{created} {removed}");
     let failed = find("auth-failed", "refused");
+    let by_claim = ctl(
+        &server,
+        &[
+            "audit",
+            "events",
+            "--event",
+            "auth-failed",
+            "--actor",
+            ACCESS_KEY,
+        ],
+    );
+    assert_eq!(
+        by_claim.lines().filter(|l| l.contains("\"leaf\"")).count(),
+        1,
+        "{by_claim}"
+    );
     // Claimed, not proven: in the detail, never as the actor's key.
     assert_eq!(failed["detail"]["access_key"], ACCESS_KEY);
     assert!(failed["actor"].get("key").is_none(), "{failed}");
@@ -885,6 +901,28 @@ fn queries_answer_with_proofs_and_are_recorded() {
     );
     let (code, err) = check(&path);
     assert_eq!(code, 0, "{err}");
+    // A query answer is no export, a key of another log is the wrong key, a key file that
+    // is not there is no key: each unusable input (exit 2), never called tampering.
+    let (code, _, err) = verify(&[&path, "--key", &key]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("verify-events"), "{err}");
+    let other = Signer::from_seed("stele/other/audit/node", &[5; 32])
+        .expect("key")
+        .verifier()
+        .encode();
+    let exported = write(
+        dir.path(),
+        "mine.ndjson",
+        &export(&server, dir.path(), "mine.ndjson"),
+    );
+    let (code, _, err) = verify(&[&exported, "--key", &other]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("give that log's key"), "{err}");
+    let (code, _, err) = verify(&[&exported, "--key", "/nonexistent/audit.pub"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no such file"), "{err}");
+    let (s, body) = server.admin("GET", "/v1/audit/events?outcome=failed", None);
+    assert_eq!(s, 400, "{body}");
     // An export is no query answer: refused as such (exit 2), not called broken.
     let export_lines = export(&server, dir.path(), "x.ndjson");
     let (code, err) = check(&write(dir.path(), "x.ndjson", &export_lines));

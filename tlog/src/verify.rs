@@ -122,6 +122,27 @@ pub fn verify(export: &str, keys: &[Verifier], trusted: Option<&str>) -> Result<
         return Err(unusable("the keys name different logs"));
     }
     let lines: Vec<&str> = export.lines().filter(|l| !l.trim().is_empty()).collect();
+    // The wrong file or the wrong key is no tampering: said as such (exit 2), not as a
+    // break.
+    for line in &lines {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v.get("leaf").is_some() && v.get("proof").is_some() {
+            return Err(unusable(
+                "this is a query answer (events with proofs), not an export: check it with `audit verify-events`",
+            ));
+        }
+        if let Some(note) = v.get("checkpoint").and_then(|c| c.as_str()) {
+            let named = note.lines().next().unwrap_or("");
+            if named != origin {
+                return Err(unusable(&format!(
+                    "the export is the log {named:?}'s, the key the log {origin:?}'s: give that log's key"
+                )));
+            }
+            break;
+        }
+    }
     let trusted = trusted
         .map(|t| Checkpoint::open(t, &origin, keys))
         .transpose()

@@ -87,6 +87,11 @@ pub(super) async fn audit_events(
             )));
         }
     };
+    if let Some(o) = q.outcome.as_deref()
+        && !matches!(o, "ok" | "refused")
+    {
+        return Err(bad(format!("outcome {o:?} is ok or refused")));
+    }
     let filter = stele::audit::query::EventFilter {
         from: time_arg("from", q.from)?,
         to: time_arg("to", q.to)?,

@@ -78,7 +78,8 @@ pub enum AdminCommand {
     /// Scrub: verify every shard, rebuild what is missing or corrupt.
     #[command(subcommand)]
     Scrub(ScrubCommand),
-    /// The audit trail, checked offline (no server, no secret).
+    /// The audit trail: its keys, exports, reports and queries from the node; verify,
+    /// verify-report, verify-events and diff offline (no server, no secret).
     #[command(subcommand)]
     Audit(AuditCommand),
     /// The retention clock.

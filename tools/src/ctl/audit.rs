@@ -16,8 +16,16 @@ fn unusable(what: &str) -> ExitCode {
 /// A key given on the command line, or the first line of the file it names.
 fn key_text(arg: &str) -> Result<String, String> {
     let path = Path::new(arg);
-    if !arg.contains('+') && path.exists() {
+    if !arg.contains('+') {
+        if !path.exists() {
+            return Err("no such file, and not a key (name+id+base64)".to_owned());
+        }
         let text = std::fs::read_to_string(path).map_err(|e| format!("{arg}: {e}"))?;
+        if text.contains("\n\n\u{2014} ") {
+            return Err(
+                "this file holds a signed checkpoint, not a key (give it as --trust)".to_owned(),
+            );
+        }
         return Ok(text.lines().next().unwrap_or("").to_owned());
     }
     Ok(arg.to_owned())

@@ -16,7 +16,10 @@ impl Ctx {
                     users_table(std::slice::from_ref(v));
                     // An administrator works through the admin API: its key is an
                     // admin-plane one.
-                    if v.grants.iter().any(|g| g.role == "admin") {
+                    if v.grants
+                        .iter()
+                        .any(|g| g.role == "admin" || g.role == "auditor")
+                    {
                         out!(
                             "create a key with: stelectl key create {name} --admin \
                              (admin API), or without --admin for S3"
