@@ -249,6 +249,22 @@ impl Drop for Server {
     }
 }
 
+/// `stelectl ARGS` run offline (no admin URL in its environment): (exit code, stdout,
+/// stderr). The auditor's checks (`audit verify`, `verify-report`, `verify-events`,
+/// `diff`) need no server.
+pub fn stelectl_offline(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(workspace_bin("stelectl"))
+        .args(args)
+        .env_remove("STELE_ADMIN_URL")
+        .output()
+        .expect("stelectl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Runs `stele-server` with `args` expecting it to refuse to start; returns its stderr.
 pub fn server_refuses(args: &[&str]) -> String {
     let out = Command::new(workspace_bin("stele-server"))

@@ -5,28 +5,19 @@
 //! retention; the report is an event of the trail.
 
 use std::path::Path;
-use std::process::Command;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{ObjectLockLegalHoldStatus, ObjectLockMode};
 use serde_json::Value;
 use stele::meta::Record;
 use stele_tests::sites::{ctl, json};
-use stele_tests::{DAY_SECS, Server, runtime, start_with_clock, workspace_bin};
+use stele_tests::{DAY_SECS, Server, runtime, start_with_clock};
 
 /// (exit code, stdout, stderr) of `stelectl audit ARGS` run offline.
 fn offline(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(workspace_bin("stelectl"))
-        .arg("audit")
-        .args(args)
-        .env_remove("STELE_ADMIN_URL")
-        .output()
-        .expect("stelectl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["audit"];
+    all.extend_from_slice(args);
+    stele_tests::stelectl_offline(&all)
 }
 
 fn report(server: &Server, dir: &Path, name: &str) -> String {

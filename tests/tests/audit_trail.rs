@@ -24,17 +24,9 @@ use stele_tlog::note::Signer;
 
 /// (exit code, stdout, stderr) of `stelectl audit verify ARGS` (offline).
 fn verify(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(workspace_bin("stelectl"))
-        .args(["audit", "verify"])
-        .args(args)
-        .env_remove("STELE_ADMIN_URL")
-        .output()
-        .expect("stelectl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["audit", "verify"];
+    all.extend_from_slice(args);
+    stele_tests::stelectl_offline(&all)
 }
 
 /// The trail exported through `stelectl audit export -o` into `dir/name`: its lines.

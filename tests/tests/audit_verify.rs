@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::process::Command;
 
-use stele_tests::workspace_bin;
 use stele_tlog::checkpoint::Checkpoint;
 use stele_tlog::merkle;
 use stele_tlog::note::Signer;
@@ -63,18 +62,9 @@ fn write(dir: &Path, name: &str, lines: &[String]) -> String {
 
 /// (exit code, stdout, stderr)
 fn verify(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(workspace_bin("stelectl"))
-        .args(["audit", "verify"])
-        .args(args)
-        // No admin listener is needed or named.
-        .env_remove("STELE_ADMIN_URL")
-        .output()
-        .expect("stelectl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["audit", "verify"];
+    all.extend_from_slice(args);
+    stele_tests::stelectl_offline(&all)
 }
 
 #[test]
