@@ -389,9 +389,48 @@ pub enum CommandError {
 /// # Errors
 /// The refusal ([`CommandError`]), or a metadata read's error.
 pub fn apply(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandError> {
+    apply_prepared(meta, c, None)
+}
+
+/// The part of `c`'s work that reads no state, done before the write guard is taken:
+/// the audit leaf of a command whose leaf does not depend on its outcome (a version
+/// commit: every small PUT), rendered.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    leaf: crate::audit::entry::Rendered,
+}
+
+/// [`Prepared`] for `c`, when there is any.
+pub fn prepare(c: &Stamped) -> Option<Prepared> {
+    match &c.cmd {
+        MetaCommand::CommitVersion(_) => {
+            audit::leaf_of(c, &Outcome::Committed, true).map(|e| Prepared { leaf: e.render() })
+        }
+        _ => None,
+    }
+}
+
+/// [`apply`], with the work [`prepare`] did for `c` (the same batch and answer as
+/// without it).
+///
+/// # Errors
+/// As [`apply`].
+pub fn apply_prepared(
+    meta: &Meta,
+    c: &Stamped,
+    prepared: Option<&Prepared>,
+) -> Result<(Batch, Outcome), CommandError> {
     let (mut b, outcome) = apply_change(meta, c)?;
-    if let Some(entry) = audit::leaf_of(c, &outcome, !b.is_empty()) {
-        crate::audit::log::record(meta, &mut b, &entry)?;
+    let rendered;
+    let leaf = match (prepared, &c.cmd) {
+        (Some(p), MetaCommand::CommitVersion(_)) => Some(&p.leaf),
+        _ => {
+            rendered = audit::leaf_of(c, &outcome, !b.is_empty()).map(|e| e.render());
+            rendered.as_ref()
+        }
+    };
+    if let Some(leaf) = leaf {
+        crate::audit::log::record(meta, &mut b, leaf)?;
     }
     Ok((b, outcome))
 }
@@ -771,7 +810,10 @@ impl LocalLog {
 
 impl CommandLog for LocalLog {
     fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError> {
-        let r = self.meta.write_guarded(|m| apply(m, c));
+        let prepared = prepare(c);
+        let r = self
+            .meta
+            .write_guarded(|m| apply_prepared(m, c, prepared.as_ref()));
         if let (Err(e), Some(t)) = (&r, &self.trail)
             && let Some(entry) = refusal(c, e)
         {

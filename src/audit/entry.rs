@@ -112,8 +112,15 @@ impl Entry {
     /// The leaf of this event at position `seq`, after a leaf whose SHA-256 is `prev`
     /// (hex; [`stele_tlog::verify::FIRST_PREV`] for the first): canonical JSON, one line.
     pub fn leaf(&self, seq: u64, prev: &str) -> Vec<u8> {
-        // The envelope's keys are written in their sorted order by hand (the leaf is made
-        // under the metadata write guard: no map is built for it); the detail is sorted.
+        self.render().leaf(seq, prev)
+    }
+
+    /// The leaf of this event but for its place in the log ([`Rendered::leaf`] fills in
+    /// `seq` and `prev`): made before the metadata write guard is taken, so that under it
+    /// an append only splices two fields in and hashes.
+    pub fn render(&self) -> Rendered {
+        // The envelope's keys are written in their sorted order by hand (no map is built
+        // for it); the detail is sorted.
         let mut out = Vec::with_capacity(384);
         let mut first = true;
         let mut key = |out: &mut Vec<u8>, k: &str| {
@@ -151,7 +158,7 @@ impl Entry {
             Outcome::Refused(_) => write_str(&mut out, "refused"),
         }
         key(&mut out, "prev");
-        write_str(&mut out, prev);
+        let prev_at = out.len();
         if let Outcome::Refused(reason) = &self.outcome {
             key(&mut out, "reason");
             write_str(&mut out, reason);
@@ -161,7 +168,7 @@ impl Entry {
             write_str(&mut out, id);
         }
         key(&mut out, "seq");
-        out.extend(seq.to_string().into_bytes());
+        let seq_at = out.len();
         let target: Vec<(&str, &String)> = [
             ("bucket", &self.target.bucket),
             ("key", &self.target.key),
@@ -187,6 +194,36 @@ impl Entry {
         key(&mut out, "wall");
         write_str(&mut out, &iso_micros(self.wall));
         out.push(b'}');
+        Rendered {
+            bytes: out,
+            prev_at,
+            seq_at,
+        }
+    }
+}
+
+/// A leaf without its place: the canonical JSON of an [`Entry`] with the values of `prev`
+/// and `seq` left out, and where they go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    bytes: Vec<u8>,
+    /// Where `prev`'s value goes (just after `"prev":`).
+    prev_at: usize,
+    /// Where `seq`'s value goes (just after `"seq":`, after `prev_at`).
+    seq_at: usize,
+}
+
+impl Rendered {
+    /// The leaf at position `seq` after a leaf whose SHA-256 is `prev` (hex): the same
+    /// bytes as [`Entry::leaf`].
+    pub fn leaf(&self, seq: u64, prev: &str) -> Vec<u8> {
+        let b = &self.bytes;
+        let mut out = Vec::with_capacity(b.len() + prev.len() + 24);
+        out.extend_from_slice(&b[..self.prev_at]);
+        write_str(&mut out, prev);
+        out.extend_from_slice(&b[self.prev_at..self.seq_at]);
+        out.extend_from_slice(seq.to_string().as_bytes());
+        out.extend_from_slice(&b[self.seq_at..]);
         out
     }
 }

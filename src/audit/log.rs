@@ -5,7 +5,7 @@
 //! | `e` seq (u64, big-endian) | the leaf, byte for byte ([`crate::audit::Entry::leaf`]) |
 //! | `t` level (u8) index (u64, big-endian) | the RFC 6962 hash of a complete subtree of 2 leaves or more (32 bytes): level `l` the subtree of leaves `index·2^l ..` — under n in all, so a proof is lookups (level 0, a leaf's hash, is the hash of its stored leaf) |
 //! | `c` size (u64, big-endian) | a signed checkpoint of the log at that size (the C2SP note's text) |
-//! | `h` | the [`Head`] |
+//! | `h` | the [`Head`], as last written (see below) |
 //! | `o` | the log's origin (`stele/<log id>/audit/node`), fixed when the trail first opens |
 //!
 //! Appending reads nothing but the head: it holds the size, the hash of the last leaf (the
@@ -14,13 +14,22 @@
 //! in a batch under the metadata write guard (a command's, or the queue's flush), so the
 //! sequence is gap-free and the log is the same on every replica that applies the same
 //! commands.
+//!
+//! The head lives in memory (kept by `Meta`): a command's batch writes its leaf and
+//! subtree hashes, not the head (a record of ~350 bytes rewritten by every PUT cost more
+//! than the leaf's own hashing; BENCHMARKS.md). The trail's flush writes it within
+//! [`crate::audit::trail::FLUSH_EVERY`] of a change, and every checkpoint and clean stop
+//! with it. After a crash the stored head may be behind: loading it folds in the leaves
+//! after it, each of which must continue the chain ([`load`]).
 
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 use stele_tlog::{Hash, merkle};
 
+#[cfg(doc)]
 use crate::audit::Entry;
+use crate::audit::entry::Rendered;
 use crate::meta::{Batch, Meta, MetaError, Record};
 
 const HEAD: &[u8] = b"h";
@@ -83,29 +92,82 @@ fn checkpoint_key(size: u64) -> Vec<u8> {
     k
 }
 
-/// The log's head (an empty log's when nothing was appended yet).
+/// The log's head (an empty log's when nothing was appended yet): the one in memory, or
+/// else [`load`]ed (and then kept in memory).
 ///
 /// # Errors
 /// A metadata read's, or a head that does not decode.
 pub fn head(meta: &Meta) -> Result<Head, MetaError> {
+    if let Some(h) = meta.audit_head()
+        && let Some(h) = h.downcast_ref::<Head>()
+    {
+        return Ok(h.clone());
+    }
+    let (h, _) = load(meta)?;
+    meta.set_audit_head(std::sync::Arc::new(h.clone()));
+    Ok(h)
+}
+
+/// The head as last written (an empty log's when never written).
+///
+/// # Errors
+/// A metadata read's, or a head that does not decode.
+pub fn stored_head(meta: &Meta) -> Result<Head, MetaError> {
     meta.audit_get(HEAD)?
         .map(|b| Head::decode(&b))
         .transpose()
         .map(Option::unwrap_or_default)
 }
 
-/// Appends `entry` after `head` into `b`: its leaf and the subtree hashes it completes;
-/// `head` becomes the new head (the caller writes it with [`put_head`] once its batch
-/// holds every leaf it appends).
-pub fn append(head: &mut Head, b: &mut Batch, entry: &Entry) {
+/// The log's end from the family: the stored head, with every leaf after it folded in
+/// while each continues the chain (its `seq` the next position, its `prev` the SHA-256 of
+/// the leaf before). The second value says what does not hold, when something does not:
+/// the last leaf the stored head names missing or changed, or a leaf after it that does
+/// not continue the chain (the fold stops before it).
+///
+/// # Errors
+/// A metadata read's, or a head that does not decode.
+pub fn load(meta: &Meta) -> Result<(Head, Option<String>), MetaError> {
+    let mut h = stored_head(meta)?;
+    if let Some(last) = h.size.checked_sub(1) {
+        match leaves(meta, last, 1)?.first() {
+            Some((seq, leaf)) if *seq == last && crate::crypto::sha256(leaf) == h.last => {}
+            _ => {
+                let why =
+                    format!("leaf {last}, the last the stored head names, is missing or changed");
+                return Ok((h, Some(why)));
+            }
+        }
+    }
+    loop {
+        let next = leaves(meta, h.size, 256)?;
+        if next.is_empty() {
+            return Ok((h, None));
+        }
+        for (seq, leaf) in next {
+            let fields: Option<(u64, String)> = serde_json::from_slice::<serde_json::Value>(&leaf)
+                .ok()
+                .and_then(|v| Some((v.get("seq")?.as_u64()?, v.get("prev")?.as_str()?.to_owned())));
+            if seq != h.size || fields != Some((h.size, h.prev())) {
+                let why = format!(
+                    "leaf {seq}, after the {} the stored head and the chain account for, does not continue the chain",
+                    h.size
+                );
+                return Ok((h, Some(why)));
+            }
+            fold(&mut h, &leaf);
+        }
+    }
+}
+
+/// Adds the leaf `leaf` at position `head.size` to `head`, returning the subtree hashes
+/// it completes as (level, index, hash), level 1 and up.
+fn fold(head: &mut Head, leaf: &[u8]) -> Vec<(u8, u64, Hash)> {
     let seq = head.size;
-    let leaf = entry.leaf(seq, &head.prev());
-    head.last = crate::crypto::sha256(&leaf);
+    head.last = crate::crypto::sha256(leaf);
     let mut level = 0u8;
-    let mut hash = merkle::leaf_hash(&leaf);
-    // Level 0 (the leaf hashes) is not stored: a proof hashes the leaf it needs, and an
-    // append writes one key fewer under the write guard.
-    b.audit_put(leaf_key(seq), leaf);
+    let mut hash = merkle::leaf_hash(leaf);
+    let mut completed = Vec::new();
     // Two complete subtrees of one level merge into the next: the new leaf completes one
     // subtree per trailing 1 bit of its position.
     while let Some(&(l, left)) = head.frontier.last() {
@@ -115,29 +177,52 @@ pub fn append(head: &mut Head, b: &mut Batch, entry: &Entry) {
         head.frontier.pop();
         hash = merkle::node_hash(&left, &hash);
         level += 1;
-        b.audit_put(subtree_key(level, seq >> level), hash.to_vec());
+        completed.push((level, seq >> level, hash));
     }
     head.frontier.push((level, hash));
     head.size = seq + 1;
+    completed
 }
 
-/// Writes `head` into `b`.
+/// Appends `entry` (rendered: [`Entry::render`]) after `head` into `b`: its leaf and the
+/// subtree hashes it completes; `head` becomes the new head (the caller writes it with
+/// [`put_head`] once its batch holds every leaf it appends).
+pub fn append(head: &mut Head, b: &mut Batch, entry: &Rendered) {
+    let seq = head.size;
+    let leaf = entry.leaf(seq, &head.prev());
+    // Level 0 (the leaf hashes) is not stored: a proof hashes the leaf it needs, and an
+    // append writes one key fewer under the write guard.
+    for (level, index, hash) in fold(head, &leaf) {
+        b.audit_put(subtree_key(level, index), hash.to_vec());
+    }
+    b.audit_put(leaf_key(seq), leaf);
+}
+
+/// Writes `head` into `b`, and keeps it in memory once `b` is written.
 ///
 /// # Errors
 /// [`MetaError::Encode`].
 pub fn put_head(b: &mut Batch, head: &Head) -> Result<(), MetaError> {
     b.audit_put(HEAD.to_vec(), head.encode()?);
+    keep_head(b, head.clone());
     Ok(())
 }
 
-/// Appends one entry in `b` after the head as `meta` holds it (a command's one event).
+/// Keeps `head` in memory once `b` is written, without writing it.
+pub fn keep_head(b: &mut Batch, head: Head) {
+    b.keep_audit_head(std::sync::Arc::new(head));
+}
+
+/// Appends one entry (rendered: [`Entry::render`]) in `b` after the head as `meta` holds
+/// it (a command's one event); the new head is kept in memory, not written.
 ///
 /// # Errors
-/// The head's read or encoding.
-pub fn record(meta: &Meta, b: &mut Batch, entry: &Entry) -> Result<(), MetaError> {
+/// The head's read.
+pub fn record(meta: &Meta, b: &mut Batch, entry: &Rendered) -> Result<(), MetaError> {
     let mut h = head(meta)?;
     append(&mut h, b, entry);
-    put_head(b, &h)
+    keep_head(b, h);
+    Ok(())
 }
 
 /// Keeps the signed checkpoint `note` of size `size` in `b`.
@@ -294,6 +379,7 @@ pub fn scan_leaves(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Entry;
     use crate::lock::Now;
     use crate::types::Timestamp;
 
@@ -309,10 +395,16 @@ mod tests {
         for i in 0..70u64 {
             let mut b = Batch::default();
             let e = Entry::new("tick", Now::at(Timestamp::from_micros(i as i64)));
-            append(&mut h, &mut b, &e);
+            append(&mut h, &mut b, &e.render());
             put_head(&mut b, &h).expect("head");
             meta.write_guarded(|_| Ok::<_, MetaError>((b, ())))
                 .expect("write");
+            // The head as the next append reads it (the copy `Meta` keeps) is the one
+            // just written, and so is the stored one.
+            assert_eq!(head(&meta).expect("head"), h);
+            let stored = meta.audit_scan(HEAD, HEAD, 1).expect("scan");
+            assert_eq!(stored.len(), 1);
+            assert_eq!(Head::decode(&stored[0].1).expect("decode"), h);
             let stored = leaves(&meta, i, 1).expect("leaves");
             assert_eq!(stored.len(), 1);
             assert_eq!(stored[0].0, i);
@@ -346,5 +438,57 @@ mod tests {
             let next: serde_json::Value = serde_json::from_slice(&w[1].1).expect("json");
             assert_eq!(next["prev"], hex::encode(crate::crypto::sha256(&w[0].1)));
         }
+    }
+
+    /// Commands write leaves but not the head: a node that reopens after a crash finds the
+    /// stored head behind and folds the leaves after it back in; a leaf after it that does
+    /// not continue the chain, or a missing last leaf the head names, is reported.
+    #[test]
+    fn a_head_left_behind_is_caught_up_from_the_chain() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = |i: i64| Entry::new("tick", Now::at(Timestamp::from_micros(i))).render();
+        let write = |meta: &Meta, b: Batch| {
+            meta.write_guarded(|_| Ok::<_, MetaError>((b, ())))
+                .expect("write");
+        };
+        let expected = {
+            let meta = Meta::open(dir.path()).expect("meta");
+            let mut b = Batch::default();
+            let mut h = head(&meta).expect("head");
+            append(&mut h, &mut b, &entry(0));
+            put_head(&mut b, &h).expect("head");
+            write(&meta, b);
+            for i in 1..6 {
+                let mut b = Batch::default();
+                record(&meta, &mut b, &entry(i)).expect("record");
+                write(&meta, b);
+            }
+            assert_eq!(stored_head(&meta).expect("stored").size, 1);
+            head(&meta).expect("head")
+        };
+        assert_eq!(expected.size, 6);
+        let meta = Meta::open(dir.path()).expect("reopen");
+        assert_eq!(load(&meta).expect("load"), (expected.clone(), None));
+        // A leaf that does not continue the chain (its prev is not the last leaf's hash).
+        let mut forged = expected.clone();
+        forged.last = [7; 32];
+        let mut b = Batch::default();
+        append(&mut forged, &mut b, &entry(99));
+        write(&meta, b);
+        let (h, broken) = load(&meta).expect("load");
+        assert_eq!(h, expected);
+        assert!(
+            broken.as_deref().is_some_and(|r| r.contains("leaf 6")),
+            "{broken:?}"
+        );
+        // The last leaf the stored head names, gone.
+        let mut b = Batch::default();
+        b.audit_delete(leaf_key(0));
+        write(&meta, b);
+        let (_, broken) = load(&meta).expect("load");
+        assert!(
+            broken.as_deref().is_some_and(|r| r.contains("leaf 0")),
+            "{broken:?}"
+        );
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use stele_tlog::checkpoint::Checkpoint;
 use stele_tlog::note::Signer;
 
+use crate::audit::entry::Rendered;
 use crate::audit::{AuditEvent, Entry, Outcome, Requester, log};
 use crate::lock::Now;
 use crate::meta::{Batch, Meta, MetaError};
@@ -66,7 +67,7 @@ impl From<tokio::task::JoinError> for TrailError {
 pub struct Trail {
     meta: Arc<Meta>,
     origin: String,
-    queue: Mutex<Vec<Entry>>,
+    queue: Mutex<Vec<Rendered>>,
     signer: OnceLock<Signer>,
 }
 
@@ -170,6 +171,8 @@ impl Trail {
     /// Queues `entry` (an event that changes nothing); written within [`FLUSH_EVERY`] by
     /// the flusher, or at once when the queue is full.
     pub fn record(&self, entry: Entry) {
+        // Rendered here, by the caller, not by the flush under the write guard.
+        let entry = entry.render();
         let full = match self.queue.lock() {
             Ok(mut q) => {
                 q.push(entry);
@@ -198,10 +201,16 @@ impl Trail {
     /// # Errors
     /// The write's.
     pub fn flush(&self) -> Result<usize, TrailError> {
-        if self.queue.lock().map(|q| q.is_empty()).unwrap_or(true) {
+        if self.queue.lock().map(|q| q.is_empty()).unwrap_or(true) && !self.head_behind()? {
             return Ok(0);
         }
         self.append_and(None, |_, _| Ok(None)).map(|(n, _)| n)
+    }
+
+    /// Whether leaves were appended since the head was last written (commands keep it in
+    /// memory only: [`log`]).
+    fn head_behind(&self) -> Result<bool, MetaError> {
+        Ok(log::stored_head(&self.meta)?.size != log::head(&self.meta)?.size)
     }
 
     /// Writes the queue, then a `tick` leaf at `now` (trusted and wall time, the size of
@@ -240,6 +249,7 @@ impl Trail {
         let n = queued.len();
         let result = self.meta.write_guarded(|m| {
             let mut h = log::head(m)?;
+            let behind = log::stored_head(m)?.size != h.size;
             let mut b = Batch::default();
             for e in &queued {
                 log::append(&mut h, &mut b, e);
@@ -247,7 +257,7 @@ impl Trail {
             let wants = sign(&h, m)?;
             if let Some(now) = tick {
                 let e = Entry::new("tick", now).with("previous_checkpoint", h.checkpointed);
-                log::append(&mut h, &mut b, &e);
+                log::append(&mut h, &mut b, &e.render());
             }
             let mut signed = None;
             if wants.is_some() {
@@ -265,7 +275,7 @@ impl Trail {
                     signed = Some((h.size, note));
                 }
             }
-            if !b.is_empty() {
+            if !b.is_empty() || behind {
                 log::put_head(&mut b, &h)?;
             }
             Ok((b, signed))
@@ -404,29 +414,22 @@ impl Trail {
     }
 }
 
-/// Refuses a head that does not end the stored log: the leaf before it must be there and
-/// hash to its `last`, and no leaf may lie at or past its size. A lost or rolled-back head
-/// would otherwise append over leaves already written (and already covered by checkpoints
-/// outsiders hold): the node does not start rather than rewrite history.
+/// Refuses a log whose stored head does not fit its leaves ([`log::load`]): the last
+/// leaf the head names must be there and hash to its `last`, and every leaf after it
+/// (appended after the head was last written, before a crash) must continue the chain. A
+/// lost or rolled-back head would otherwise append over leaves already written (and
+/// already covered by checkpoints outsiders hold): the node does not start rather than
+/// rewrite history. The head so loaded is the one the node appends to, and is written.
 fn check_head(meta: &Meta) -> Result<(), TrailError> {
-    let h = log::head(meta)?;
-    let broken = |reason: String| Err(TrailError::Inconsistent { reason });
-    if !log::leaves(meta, h.size, 1)?.is_empty() {
-        return broken(format!(
-            "the head says {} leaves, but leaf {} or a later one exists",
-            h.size, h.size
-        ));
+    let (h, broken) = log::load(meta)?;
+    if let Some(reason) = broken {
+        return Err(TrailError::Inconsistent { reason });
     }
-    if let Some(last) = h.size.checked_sub(1) {
-        match log::leaves(meta, last, 1)?.first() {
-            Some((seq, leaf)) if *seq == last && crate::crypto::sha256(leaf) == h.last => {}
-            _ => {
-                return broken(format!(
-                    "leaf {last}, the last the head names, is missing or changed"
-                ));
-            }
-        }
-    }
+    meta.write_guarded(|_| {
+        let mut b = Batch::default();
+        log::put_head(&mut b, &h)?;
+        Ok::<_, MetaError>((b, ()))
+    })?;
     Ok(())
 }
 

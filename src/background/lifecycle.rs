@@ -149,17 +149,18 @@ impl Store {
         }
         // The rules that remove data by themselves: a change to them is in the trail with
         // the change.
-        let entry =
+        let leaf =
             crate::audit::Entry::new("bucket-lifecycle-set", self.retention_clock().readings())
                 .by(self.requester())
                 .on(bucket.as_str(), None, None)
                 .with(
                     "rules",
                     config.map(|c| serde_json::to_value(c).unwrap_or_default()),
-                );
+                )
+                .render();
         self.meta()
             .set_lifecycle_and(bucket, config, |m, b| {
-                crate::audit::log::record(m, b, &entry)
+                crate::audit::log::record(m, b, &leaf)
             })
             .map_err(|e| match e {
                 crate::meta::MetaError::BucketGone { bucket } => {

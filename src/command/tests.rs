@@ -216,8 +216,27 @@ fn replicas_that_apply_the_same_log_hold_the_same_bytes() {
         answers.push(run(meta, &log()));
         dumps.push(meta.dump().expect("dump"));
     }
+    // A third replica through the single node's log, which prepares a version commit's
+    // leaf before it takes the write guard: the same bytes.
+    let through_log = Arc::new(memory());
+    create_bucket(&through_log);
+    through_log.put_upload(&upload()).expect("upload");
+    let log_of_node = LocalLog::new(through_log.clone());
+    let all = log();
+    assert!(all.iter().any(|c| prepare(c).is_some()), "nothing prepared");
+    answers.push(
+        all.iter()
+            .map(|c| match log_of_node.propose(c) {
+                Ok(o) => format!("{o:?}"),
+                Err(e) => format!("refused: {e}"),
+            })
+            .collect(),
+    );
+    dumps.push(through_log.dump().expect("dump"));
     assert_eq!(answers[0], answers[1]);
     assert_eq!(dumps[0], dumps[1]);
+    assert_eq!(answers[0], answers[2]);
+    assert_eq!(dumps[0], dumps[2]);
     let refused = answers[0]
         .iter()
         .filter(|a| a.starts_with("refused"))

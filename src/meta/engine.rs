@@ -31,6 +31,13 @@ pub trait KvEngine: Send + Sync + 'static {
     /// [`MetaError::Engine`] when the engine cannot write; nothing is applied then.
     fn write(&self, batch: Batch, sync: bool) -> Result<(), MetaError>;
 
+    /// Makes every batch written before this call durable (the write-ahead log fsynced):
+    /// the second half of a group commit, after writes made without `sync`.
+    ///
+    /// # Errors
+    /// [`MetaError::Engine`] when the engine cannot sync.
+    fn sync(&self) -> Result<(), MetaError>;
+
     /// Visits `(key, value)` in key order from `from` upward while `f` continues. A scan
     /// need not be a snapshot (RocksDB's is; the in-memory engine's sees batches applied
     /// while it runs): callers that need one decision over several keys read them under
@@ -64,6 +71,10 @@ impl KvEngine for MemoryEngine {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
         let f = self.families.read().map_err(|_| Self::poisoned())?;
         Ok(f.get(&cf).and_then(|m| m.get(key)).cloned())
+    }
+
+    fn sync(&self) -> Result<(), MetaError> {
+        Ok(())
     }
 
     fn write(&self, batch: Batch, _sync: bool) -> Result<(), MetaError> {

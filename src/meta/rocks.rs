@@ -69,6 +69,11 @@ impl KvEngine for Rocks {
         self.db.write_opt(wb, &wo).map_err(engine("write"))
     }
 
+    /// Writes the write-ahead log's buffer and fsyncs it (RocksDB's `FlushWAL(true)`).
+    fn sync(&self) -> Result<(), MetaError> {
+        self.db.flush_wal(true).map_err(engine("sync"))
+    }
+
     /// Visits keys from `from` upward, while `f` says continue.
     fn scan(&self, cf: Cf, from: &[u8], f: &mut super::engine::Visit<'_>) -> Result<(), MetaError> {
         let it = self.db.iterator_cf(

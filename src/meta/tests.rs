@@ -50,6 +50,7 @@ fn engines_get_put_delete_and_overwrite() {
         assert_eq!(e.get(Cf::System, b"k").expect("get"), Some(b"1".to_vec()));
         e.write(batch(&[(Cf::System, b"k", Some(b"2"))]), false)
             .expect("overwrite");
+        e.sync().expect("sync after an unsynced write");
         assert_eq!(e.get(Cf::System, b"k").expect("get"), Some(b"2".to_vec()));
         e.write(
             batch(&[(Cf::System, b"k", None), (Cf::System, b"gone", None)]),
@@ -416,4 +417,106 @@ fn queue_lengths_follow_every_write_and_match_a_scan() {
             .expect("unplant");
         check(&meta, (0, 0, 0, 1), "repairs done");
     }
+}
+
+/// An engine around another that keeps which keys were written and which of them a
+/// finished `sync` made durable: what a power cut would keep.
+struct Durability {
+    inner: MemoryEngine,
+    written: std::sync::Mutex<Vec<Vec<u8>>>,
+    durable: std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
+    syncs: std::sync::atomic::AtomicU64,
+}
+
+impl KvEngine for Arc<Durability> {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        self.inner.get(cf, key)
+    }
+
+    fn write(&self, batch: Batch, sync: bool) -> Result<(), MetaError> {
+        let keys: Vec<Vec<u8>> = batch
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Put(_, k, _) | Op::Delete(_, k) => k.clone(),
+            })
+            .collect();
+        self.inner.write(batch, sync)?;
+        if sync {
+            self.durable.lock().expect("durable").extend(keys);
+        } else {
+            self.written.lock().expect("written").extend(keys);
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), MetaError> {
+        let now: Vec<Vec<u8>> = self.written.lock().expect("written").clone();
+        // An fsync takes a while: writers queue behind it meanwhile.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        self.durable.lock().expect("durable").extend(now);
+        self.syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn scan(&self, cf: Cf, from: &[u8], f: &mut engine::Visit<'_>) -> Result<(), MetaError> {
+        self.inner.scan(cf, from, f)
+    }
+}
+
+/// Group commit: a guarded write returns only once an fsync that began after it ended;
+/// a guarded read that found a change waits for that change's fsync too; concurrent
+/// writers share fsyncs.
+#[test]
+fn guarded_writes_are_durable_on_return_and_share_fsyncs() {
+    let engine = Arc::new(Durability {
+        inner: MemoryEngine::default(),
+        written: Default::default(),
+        durable: Default::default(),
+        syncs: Default::default(),
+    });
+    let meta = Arc::new(Meta::with_engine(Box::new(engine.clone())));
+    let threads: Vec<_> = (0..16u8)
+        .map(|t| {
+            let (meta, engine) = (meta.clone(), engine.clone());
+            std::thread::spawn(move || {
+                for i in 0..20u8 {
+                    let key = vec![t, i];
+                    meta.write_guarded::<_, MetaError>(|_| {
+                        let mut b = Batch::default();
+                        b.ops.push(Op::Put(Cf::System, key.clone(), vec![1]));
+                        Ok((b, ()))
+                    })
+                    .expect("write");
+                    assert!(
+                        engine.durable.lock().expect("durable").contains(&key),
+                        "write {t}/{i} answered before its fsync"
+                    );
+                    // A read under the guard that sees another thread's latest write
+                    // answers only once that write is durable.
+                    let other = vec![(t + 1) % 16, i];
+                    let seen = meta
+                        .write_guarded::<_, MetaError>(|m| {
+                            Ok((Batch::default(), m.db.get(Cf::System, &other)?.is_some()))
+                        })
+                        .expect("read");
+                    if seen {
+                        assert!(
+                            engine.durable.lock().expect("durable").contains(&other),
+                            "a read of {other:?} answered before its fsync"
+                        );
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let syncs = engine.syncs.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        syncs < 16 * 20,
+        "{syncs} fsyncs for {} writes: none shared",
+        16 * 20
+    );
 }

@@ -316,14 +316,15 @@ impl Store {
             policy: None,
             quota: None,
         };
-        let entry = crate::audit::Entry::new("bucket-created", self.inner.retention.readings())
+        let leaf = crate::audit::Entry::new("bucket-created", self.inner.retention.readings())
             .by(self.requester())
             .on(name.as_str(), None, None)
-            .with("object_lock", object_lock);
+            .with("object_lock", object_lock)
+            .render();
         let created = self
             .inner
             .meta
-            .create_bucket_and(&rec, |m, b| crate::audit::log::record(m, b, &entry))?;
+            .create_bucket_and(&rec, |m, b| crate::audit::log::record(m, b, &leaf))?;
         if !created {
             return Err(StoreError::BucketExists {
                 bucket: name.clone(),

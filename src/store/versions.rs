@@ -185,10 +185,11 @@ impl Store {
         let entry = crate::audit::Entry::new("bucket-deleted", self.inner.retention.readings())
             .by(self.requester())
             .on(bucket.as_str(), None, None);
+        let leaf = entry.render();
         let deleted = self
             .inner
             .meta
-            .delete_bucket_if_empty_and(bucket, |m, b| crate::audit::log::record(m, b, &entry))?;
+            .delete_bucket_if_empty_and(bucket, |m, b| crate::audit::log::record(m, b, &leaf))?;
         if !deleted {
             self.inner
                 .trail
