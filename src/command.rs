@@ -115,6 +115,10 @@ pub enum MetaCommand {
         /// Who asks: a client, or a peer's replication.
         origin: Origin,
     },
+    /// A membership change (cluster identity, join token, join, removal), applied by
+    /// [`crate::membership::apply`] at the stamp's wall time. Answers
+    /// [`Outcome::Cluster`]. Appended last.
+    Cluster(crate::membership::ClusterChange),
 }
 
 /// The owned form of [`NewVersion`].
@@ -311,6 +315,8 @@ pub enum Outcome {
     Replication(ReplicationOutcome),
     /// The tags the version had before; `None` if the version is gone.
     Tagged(Option<TagSet>),
+    /// What a membership change did.
+    Cluster(crate::membership::ClusterOutcome),
 }
 
 /// An answer of the wrong kind for its command: a log that routed answers wrongly.
@@ -360,6 +366,9 @@ pub enum CommandError {
     /// A replication change was refused.
     #[error(transparent)]
     Replication(#[from] ReplicationError),
+    /// A membership change was refused.
+    #[error(transparent)]
+    Membership(#[from] crate::membership::MembershipError),
     /// A client's write would take the bucket's usage past its quota (nothing written).
     #[error(
         "bucket {bucket}: the write needs {needed} bytes, the quota is {quota} and {used} are used"
@@ -653,6 +662,9 @@ fn apply_change(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandErr
                 b.kv_delete(Space::Identity, &k);
             }
             Outcome::Identity(o)
+        }
+        MetaCommand::Cluster(change) => {
+            Outcome::Cluster(crate::membership::apply(meta, &mut b, change, c.now.wall)?)
         }
         MetaCommand::Replication(change) => {
             Outcome::Replication(crate::replication::apply(meta, &mut b, change, c.now.wall)?)

@@ -13,6 +13,8 @@
 //!   file format, and (feature `test-hooks`) the faulty disk and the seam's conformance suite.
 //! - [`erasure`]: the Reed-Solomon codec (the only user of the crate) and stripe geometry.
 //! - [`identity`]: users, roles and grants, sealed access keys, the two-person rule.
+//! - [`membership`]: the cluster's identity, one-time join tokens and its members (whose
+//!   node certificates the node-to-node listener admits).
 //! - [`lock`]: Object Lock's pure decisions and the retention clock.
 //! - [`sosapi`]: the two documents of Veeam's Smart Object Storage API, generated.
 //! - [`replication`]: peer sites, per-bucket replication rules, the durable replication
@@ -52,6 +54,7 @@ pub mod erasure;
 pub mod geometry;
 pub mod identity;
 pub mod lock;
+pub mod membership;
 pub mod meta;
 pub mod node;
 pub mod replication;

@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod approvals;
 pub mod audit;
 pub mod buckets;
+pub mod cluster;
 pub mod errors;
 pub mod identities;
 pub mod node;

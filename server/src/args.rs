@@ -114,6 +114,21 @@ pub struct Args {
     /// localhost, the loopback addresses and the listeners' own addresses.
     #[arg(long = "tls-name", env = "STELE_TLS_NAMES", value_delimiter = ',')]
     pub tls_names: Vec<String>,
+    /// The node-to-node listener (host:port; port 0 picks one): mutual TLS with the
+    /// cluster's certificates. Without it the node serves no cluster traffic.
+    #[arg(long, env = "STELE_CLUSTER_ADDR")]
+    pub cluster_addr: Option<String>,
+    /// Join the cluster whose node-to-node listener is at this host:port (with
+    /// --join-token and --ca-fingerprint), once: a node with a certificate ignores it.
+    #[arg(long, env = "STELE_JOIN", requires_all = ["join_token", "ca_fingerprint"])]
+    pub join: Option<String>,
+    /// The one-time token `stelectl cluster join-token` printed.
+    #[arg(long, env = "STELE_JOIN_TOKEN", requires = "join")]
+    pub join_token: Option<String>,
+    /// SHA-256 of the cluster CA's certificate, as `stelectl cluster join-token` printed
+    /// it: the only CA the join trusts.
+    #[arg(long, env = "STELE_CA_FINGERPRINT", requires = "join")]
+    pub ca_fingerprint: Option<String>,
     /// Test builds only: a file holding two offsets in seconds, "WALL MONO", added to the
     /// wall clock and to monotonic time, so tests can move time (both) or jump the wall
     /// clock alone. Not compiled into release builds of the server.

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod args;
+pub mod cluster;
 pub mod limiter;
 pub mod listener;
 pub mod metrics;
@@ -64,6 +65,27 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     )
     .await?;
     let store = node.store().clone();
+    if let (Some(addr), Some(token), Some(fp)) =
+        (&args.join, &args.join_token, &args.ca_fingerprint)
+    {
+        cluster::join_cluster(&cluster::Files::new(&key_dir), addr, token, fp)
+            .await
+            .context("cannot join the cluster")?;
+    }
+    let rpc_listener = match &args.cluster_addr {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot listen on {a} (node-to-node)"))?,
+        ),
+        None => None,
+    };
+    let rpc_local = rpc_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
+    let cluster = cluster::Cluster::new(&key_dir, node.clone(), rpc_local)
+        .context("cannot load the cluster certificates")?;
     let s3_listener = TcpListener::bind(&s3_addr)
         .await
         .with_context(|| format!("cannot listen on {s3_addr} (S3)"))?;
@@ -145,9 +167,12 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     reload_on_sighup(tls.clone());
     let scheme = |on: bool| if on { "https" } else { "http" };
     println!(
-        "stele-server ready s3={}://{s3_local} admin={}://{admin_local}",
+        "stele-server ready s3={}://{s3_local} admin={}://{admin_local}{}",
         scheme(s3_tls),
         scheme(admin_tls),
+        rpc_local
+            .map(|a| format!(" cluster={a}"))
+            .unwrap_or_default(),
     );
     let acceptor = |on: bool| tls.as_ref().filter(|_| on).map(tls::Tls::acceptor);
     let (tx, rx) = watch::channel(false);
@@ -235,6 +260,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         trail_flush.clone(),
         rx.clone(),
     ));
+    let rpc_task = rpc_listener.map(|l| tokio::spawn(cluster::run(cluster.clone(), l, rx.clone())));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
             node: node.clone(),
@@ -251,6 +277,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             metrics,
             limiter: Arc::new(limiter::AuthLimiter::default()),
             tls: tls.clone().map(|t| (t, s3_tls, admin_tls)),
+            cluster,
         },
         admin_listener,
         acceptor(admin_tls),
@@ -263,6 +290,11 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     let s3_end = s3.await.map_err(anyhow::Error::from).and_then(|r| r);
     let admin_end = admin.await.map_err(anyhow::Error::from).and_then(|r| r);
     let mut failed = s3_end.err().or(admin_end.err());
+    if let Some(t) = rpc_task
+        && let Err(e) = t.await
+    {
+        tracing::error!(error = %e, "the node-to-node listener did not end cleanly");
+    }
     for (name, task) in [
         ("lifecycle", lifecycle_task),
         ("scrub", scrub_task),

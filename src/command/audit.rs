@@ -11,6 +11,7 @@ use crate::audit::entry::iso_micros;
 use crate::audit::report::{period_json, versioning_name};
 use crate::identity::{IdentityChange, IdentityOutcome, UserChange};
 use crate::lock::PolicyChange;
+use crate::membership::ClusterChange;
 use crate::meta::{LockRecord, Origin, VersionKind, VersionRecord};
 use crate::replication::ReplicationChange;
 use crate::types::VersionId;
@@ -179,6 +180,7 @@ pub(crate) fn leaf_of(c: &Stamped, outcome: &Outcome, changed: bool) -> Option<E
                 .with("parts", parts.len()),
         },
         (MetaCommand::Identity(change), Outcome::Identity(o)) => identity(at, change, o),
+        (MetaCommand::Cluster(change), Outcome::Cluster(_)) => cluster(at, change),
         (MetaCommand::Replication(change), _) if changed => replication(at, change)?,
         (
             MetaCommand::SetTags {
@@ -280,6 +282,37 @@ fn replication(at: impl Fn(&str) -> Entry, change: &ReplicationChange) -> Option
     })
 }
 
+/// The event of a membership change (a token by its hash's first 8 bytes: the secret
+/// itself is never written).
+fn cluster(at: impl Fn(&str) -> Entry, change: &ClusterChange) -> Entry {
+    match change {
+        ClusterChange::Init {
+            cluster_id,
+            ca_fingerprint,
+            node_id,
+            ..
+        } => at("cluster-initialized")
+            .with("cluster_id", cluster_id)
+            .with("ca_fingerprint", ca_fingerprint)
+            .with("node_id", node_id),
+        ClusterChange::IssueToken {
+            token_hash,
+            expires,
+        } => at("join-token-issued")
+            .with("token", hex::encode(&token_hash[..8]))
+            .with("expires", iso_micros(*expires)),
+        ClusterChange::Join {
+            token_hash,
+            node_id,
+            cert_fingerprint,
+        } => at("node-joined")
+            .with("token", hex::encode(&token_hash[..8]))
+            .with("node_id", node_id)
+            .with("cert_fingerprint", cert_fingerprint),
+        ClusterChange::Remove { node_id } => at("node-removed").with("node_id", node_id),
+    }
+}
+
 /// The leaf of `c` refused for `reason` (nothing written): the event it would have made,
 /// about what it would have changed, with `"outcome":"refused"`.
 pub(crate) fn refusal_of(c: &Stamped, reason: String) -> Entry {
@@ -326,6 +359,7 @@ pub(crate) fn refusal_of(c: &Stamped, reason: String) -> Entry {
         .on(upload.bucket.as_str(), Some(upload.key.as_str()), None),
         MetaCommand::Identity(_) => at("identity-changed"),
         MetaCommand::Replication(_) => at("replication-changed"),
+        MetaCommand::Cluster(change) => cluster(at, change),
         MetaCommand::SetTags {
             bucket,
             key,

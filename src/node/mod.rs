@@ -20,6 +20,7 @@
 //! [`crate::meta::MetaError::Task`]; `ControlError::Store(StoreError::Task)`).
 
 mod admin;
+mod cluster;
 mod replication;
 
 use std::io;
@@ -59,6 +60,7 @@ pub struct Node {
 }
 
 pub use admin::{IdentityCounts, UserWithKeys};
+pub use cluster::{IssuedToken, token_hash};
 pub use replication::{NewPeer, PeerStatus, ReplicaAnswer};
 
 /// Why a node could not open.

@@ -340,6 +340,9 @@ pub enum StoreError {
     /// A replication configuration change was refused.
     #[error(transparent)]
     Replication(#[from] crate::replication::ReplicationError),
+    /// A membership change was refused.
+    #[error(transparent)]
+    Membership(#[from] crate::membership::MembershipError),
     /// The body's `x-amz-checksum-*` (or a multipart object's full-object CRC) is not the
     /// client's value: nothing was stored (S3: 400 `BadDigest`).
     #[error("the {algorithm} checksum {expected} does not match the body's {computed}")]
@@ -440,6 +443,7 @@ impl From<crate::command::CommandError> for StoreError {
                 reason: e.to_string(),
             },
             C::Replication(e) => Self::Replication(e),
+            C::Membership(e) => Self::Membership(e),
             C::QuotaExceeded {
                 bucket,
                 quota,

@@ -430,6 +430,22 @@ fn current() -> Vec<(&'static str, String)> {
             frontier: vec![(1, [1; 32]), (0, [2; 32])],
             checkpointed: 2,
         }),
+        entry(crate::membership::ClusterIdentity {
+            cluster_id: "c1".into(),
+            ca_fingerprint: "ab".into(),
+            created: Timestamp(5),
+        }),
+        entry(crate::membership::JoinToken {
+            issued: Timestamp(6),
+            expires: Timestamp(7),
+            used: Some(("n2".into(), Timestamp(8))),
+        }),
+        entry(crate::membership::Member {
+            node_id: "n3".into(),
+            cert_fingerprint: "cd".into(),
+            joined: Timestamp(9),
+            removed: Some(Timestamp(10)),
+        }),
     ]
 }
 
@@ -531,6 +547,9 @@ const GOLDEN: &[(&str, &str)] = &[
         "audit-head",
         "010307070707070707070707070707070707070707070707070707070707070707070201010101010101010101010101010101010101010101010101010101010101010100020202020202020202020202020202020202020202020202020202020202020202",
     ),
+    ("cluster-identity", "010263310261620a"),
+    ("join-token", "010c0e01026e3210"),
+    ("cluster-member", "01026e33026364120114"),
 ];
 
 /// The records whose disk field changed meaning (node-local id → disk UUID) kept their
@@ -783,4 +802,25 @@ fn commands_of_older_formats_read_where_their_bytes_are_unchanged() {
             "format {format}"
         );
     }
+}
+
+/// A membership command (the last `MetaCommand` variant) keeps its bytes: nodes of one
+/// cluster will exchange them in the Raft log.
+#[test]
+fn a_membership_command_keeps_its_bytes() {
+    let c = crate::command::Stamped {
+        cmd: crate::command::MetaCommand::Cluster(crate::membership::ClusterChange::Join {
+            token_hash: [3; 32],
+            node_id: "n4".into(),
+            cert_fingerprint: "ef".into(),
+        }),
+        now: crate::lock::Now::at(Timestamp(11)),
+        by: None,
+    };
+    let bytes = c.encode().expect("encode");
+    assert_eq!(crate::command::Stamped::decode(&bytes).expect("decode"), c);
+    assert_eq!(
+        hex::encode(&bytes),
+        "0409020303030303030303030303030303030303030303030303030303030303030303026e3402656616161600"
+    );
 }

@@ -141,6 +141,8 @@ pub struct Server {
     pub stderr_log: PathBuf,
     /// The TLS certificate's SHA-256 fingerprint the server printed, when it serves TLS.
     pub tls_fingerprint: Option<String>,
+    /// The node-to-node listener (host:port), when it serves one (`--cluster-addr`).
+    pub cluster_addr: Option<String>,
 }
 
 impl Server {
@@ -191,6 +193,7 @@ impl Server {
             admin_url: String::new(),
             stderr_log,
             tls_fingerprint: None,
+            cluster_addr: None,
         };
         let stdout = server.child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -210,6 +213,8 @@ impl Server {
                         server.s3_url = v.to_owned();
                     } else if let Some(v) = part.strip_prefix("admin=") {
                         server.admin_url = v.to_owned();
+                    } else if let Some(v) = part.strip_prefix("cluster=") {
+                        server.cluster_addr = Some(v.to_owned());
                     }
                 }
                 // Keep draining stdout so the server never blocks on a full pipe.

@@ -11,6 +11,7 @@ use stele::control::ControlError;
 use stele::disk::DiskError;
 use stele::identity::IdentityError;
 use stele::lock::LockError;
+use stele::membership::MembershipError;
 use stele::meta::MetaError;
 use stele::replication::ReplicationError;
 use stele::types::NameError;
@@ -99,6 +100,16 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
             ReplicationError::NotPaired { .. } => (S::CONFLICT, "NotPaired"),
             ReplicationError::AlreadyPrimary { .. } => (S::CONFLICT, "AlreadyPrimary"),
             ReplicationError::Meta(_) => (S::INTERNAL_SERVER_ERROR, "InternalError"),
+        },
+        E::Membership(m) => match m {
+            MembershipError::NotInitialized => (S::CONFLICT, "NotInitialized"),
+            MembershipError::AlreadyInitialized { .. } => (S::CONFLICT, "AlreadyInitialized"),
+            MembershipError::UnknownToken
+            | MembershipError::TokenUsed { .. }
+            | MembershipError::TokenExpired { .. } => (S::FORBIDDEN, "JoinRefused"),
+            MembershipError::NodeIdTaken { .. } => (S::CONFLICT, "NodeIdTaken"),
+            MembershipError::UnknownMember { .. } => (S::NOT_FOUND, "NoSuchMember"),
+            MembershipError::Meta(_) => (S::INTERNAL_SERVER_ERROR, "InternalError"),
         },
         E::Lock(l) => match l {
             LockError::RetentionActive { .. }

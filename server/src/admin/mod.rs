@@ -33,6 +33,7 @@ mod alerts;
 mod approvals;
 mod audit;
 mod buckets;
+mod cluster;
 mod error;
 mod identities;
 mod node;
@@ -44,6 +45,7 @@ use alerts::*;
 use approvals::*;
 use audit::*;
 use buckets::*;
+use cluster::*;
 use identities::*;
 use node::*;
 use replication::*;
@@ -72,6 +74,7 @@ pub struct Admin {
     pub limiter: Arc<AuthLimiter>,
     /// The listeners' TLS and which of them serve it (`None`: both plain).
     pub tls: Option<(crate::tls::Tls, bool, bool)>,
+    pub cluster: crate::cluster::Cluster,
 }
 
 /// The authenticated caller, put in the request by [`authenticate`].
@@ -139,6 +142,13 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/replication/audit", get(audit_reports))
         .route("/v1/replication/audit/run", post(audit_run))
         .route("/v1/replication/peers", get(list_peers).post(add_peer))
+        .route("/v1/cluster", get(cluster_status))
+        .route("/v1/cluster/init", post(cluster_init))
+        .route("/v1/cluster/join-tokens", post(join_token))
+        .route(
+            "/v1/cluster/members/{id}",
+            axum::routing::delete(remove_member),
+        )
         .route(
             "/v1/replication/peers/{name}",
             axum::routing::delete(remove_peer),

@@ -148,6 +148,8 @@ pub fn to_s3(e: StoreError) -> S3Error {
             }
             ReplicationError::Meta(_) => internal(msg),
         },
+        // No S3 request changes membership: mapped for completeness.
+        StoreError::Membership(_) => internal(msg),
         StoreError::ChecksumMismatch { .. } => err(C::BadDigest, msg),
         StoreError::ChecksumMissing { .. } => err(C::InvalidRequest, msg),
         StoreError::IncompleteBody { .. } => err(C::IncompleteBody, msg),

@@ -100,6 +100,29 @@ pub enum AdminCommand {
     /// Site-to-site replication: peers, a bucket's rule, status, parked entries.
     #[command(subcommand)]
     Replication(ReplicationCommand),
+    /// The cluster: its CA and first member (init), join tokens, members.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClusterCommand {
+    /// Make this node the first member of a new cluster: a cluster CA and this node's
+    /// certificate in its key folder (needs --cluster-addr on the node to serve others).
+    Init,
+    /// The cluster's id, its CA's fingerprint and every member.
+    Status,
+    /// Issue a one-time join token (shown once) and the command that joins with it.
+    JoinToken {
+        /// How long the token is accepted, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Remove a member: its certificate is refused at once, on open connections too.
+    Remove {
+        /// The member's node id (`stelectl cluster status`).
+        node: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]

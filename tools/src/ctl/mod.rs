@@ -62,6 +62,7 @@ mod approvals;
 mod args;
 mod audit;
 mod buckets;
+mod cluster;
 mod identities;
 mod render;
 mod replication;
@@ -379,6 +380,7 @@ impl Ctx {
             AdminCommand::Drill(c) => self.drill(c),
             AdminCommand::Alerts(c) => self.alerts(c),
             AdminCommand::Replication(c) => self.replication(c),
+            AdminCommand::Cluster(c) => self.cluster(c),
             AdminCommand::Disk(DiskCommand::Heal { id, wait }) => {
                 let path = format!("/v1/disks/{}/heal", segment(&id));
                 if wait {

@@ -1,0 +1,688 @@
+//! The cluster's certificates and the node-to-node listener (`../shared/design/sites.md`
+//! §3.2).
+//!
+//! `stelectl cluster init` makes a cluster CA (rcgen, P-256) and this node's certificate,
+//! kept in the key folder under `cluster/` (`ca.pem`, `ca.key`, `node.pem`, `node.key`,
+//! keys mode 0600). A node certificate names `stele://<cluster>/node/<id>` (SAN URI) and
+//! the DNS name [`NODE_NAME`], which nodes connect by, and serves both TLS roles.
+//!
+//! The node-to-node listener (`--cluster-addr`) speaks HTTP/2 or HTTP/1.1 over TLS 1.3
+//! with ALPN `stele-rpc/1` (`h2` and `http/1.1` besides). It asks every client for a
+//! certificate: one chaining to the cluster CA whose fingerprint is an active member's
+//! is that member; none at all may only ask to join; anything else fails the handshake.
+//! Membership is read for every request, so removing a node refuses it at once, on
+//! connections already open too. `Authorization` headers are ignored: no S3 or admin
+//! key opens anything here. The S3 and admin listeners never ask for a client
+//! certificate, so a node certificate opens nothing there.
+//!
+//! Joining: the new node starts with `--join <url> --join-token <secret>
+//! --ca-fingerprint <sha256>`; it connects trusting only a CA with that fingerprint,
+//! sends the token, its id and a certificate request (its key never leaves it), and the
+//! CA's node answers with the certificate once the token is used up
+//! (`ClusterChange::Join`). A token admits one node, once, until it expires.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::extract::{Extension, Json};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use serde::{Deserialize, Serialize};
+use stele::membership::{ClusterChange, ClusterOutcome};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The DNS name in every node certificate; nodes connect to each other by it.
+pub const NODE_NAME: &str = "stele-node";
+/// The node-to-node protocol's ALPN id.
+pub const ALPN: &[u8] = b"stele-rpc/1";
+const DIR: &str = "cluster";
+
+/// SHA-256 of a certificate's DER, 64 lower-case hex digits.
+pub fn fingerprint(der: &[u8]) -> String {
+    crate::tls::fingerprint(der)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// This node's cluster files in the key folder.
+#[derive(Debug, Clone)]
+pub struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    /// The files under `key_dir/cluster`.
+    pub fn new(key_dir: &Path) -> Self {
+        Self {
+            dir: key_dir.join(DIR),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn read(&self, name: &str) -> anyhow::Result<Option<String>> {
+        let p = self.path(name);
+        match std::fs::read_to_string(&p) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot make {}", self.dir.display()))?;
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
+        write_private(&self.path(name), text.as_bytes())
+    }
+
+    /// This node's id in its cluster, once it has one.
+    pub fn node_id(&self) -> anyhow::Result<Option<String>> {
+        Ok(self.read("node-id")?.map(|s| s.trim().to_owned()))
+    }
+
+    /// Whether this node has a node certificate (it belongs to a cluster).
+    pub fn has_node_certificate(&self) -> bool {
+        self.path("node.pem").exists()
+    }
+
+    /// The CA certificate (PEM), when this node has one.
+    pub fn ca_pem(&self) -> anyhow::Result<Option<String>> {
+        self.read("ca.pem")
+    }
+}
+
+fn node_params(cluster_id: &str, node_id: &str) -> anyhow::Result<rcgen::CertificateParams> {
+    let mut p = rcgen::CertificateParams::new(vec![NODE_NAME.to_owned()])?;
+    p.subject_alt_names.push(rcgen::SanType::URI(
+        format!("stele://{cluster_id}/node/{node_id}").try_into()?,
+    ));
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, format!("stele node {node_id}"));
+    p.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    p.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2124, 1, 1);
+    Ok(p)
+}
+
+fn load_ca(files: &Files) -> anyhow::Result<(rcgen::Certificate, rcgen::KeyPair, String)> {
+    let pem = files
+        .ca_pem()?
+        .context("this node holds no cluster CA (only the node that ran cluster init does)")?;
+    let key = files
+        .read("ca.key")?
+        .context("the cluster CA's key is missing")?;
+    let key = rcgen::KeyPair::from_pem(&key).context("the cluster CA's key")?;
+    let params = rcgen::CertificateParams::from_ca_cert_pem(&pem).context("the CA certificate")?;
+    let cert = params.self_signed(&key)?;
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).context("the CA certificate")?;
+    Ok((cert, key, fingerprint(&der)))
+}
+
+/// Makes the cluster CA and this node's certificate (`stelectl cluster init`), keeps
+/// them in the key folder and returns (cluster id, CA fingerprint, node id, node
+/// certificate fingerprint). Refused when this node has cluster files already.
+///
+/// # Errors
+/// Files that exist or cannot be written; rcgen's.
+pub fn make_cluster(files: &Files) -> anyhow::Result<(String, String, String, String)> {
+    if files.path("ca.pem").exists() || files.has_node_certificate() {
+        bail!(
+            "{} already holds cluster certificates: this node belongs to a cluster",
+            files.dir.display()
+        );
+    }
+    let cluster_id = hex::encode(stele::crypto::random_bytes::<8>());
+    let node_id = hex::encode(stele::crypto::random_bytes::<8>());
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name = rcgen::DistinguishedName::new();
+    ca.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("stele cluster {cluster_id} CA"),
+    );
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    ca.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    ca.not_after = rcgen::date_time_ymd(2124, 1, 1);
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let node_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let node = node_params(&cluster_id, &node_id)?.signed_by(&node_key, &ca_cert, &ca_key)?;
+    files.write("ca.key", &ca_key.serialize_pem())?;
+    files.write("ca.pem", &ca_cert.pem())?;
+    files.write("node.key", &node_key.serialize_pem())?;
+    files.write("node.pem", &node.pem())?;
+    files.write("node-id", &node_id)?;
+    Ok((
+        cluster_id,
+        fingerprint(ca_cert.der()),
+        node_id,
+        fingerprint(node.der()),
+    ))
+}
+
+/// Signs a joining node's certificate request with the CA: the certificate names the
+/// cluster and the node; whatever else the request asked for is ignored.
+fn sign_request(
+    files: &Files,
+    cluster_id: &str,
+    node_id: &str,
+    csr_pem: &str,
+) -> anyhow::Result<rcgen::Certificate> {
+    let (ca, ca_key, _) = load_ca(files)?;
+    let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+        .context("the certificate request is not a PEM PKCS#10 request")?;
+    csr.params = node_params(cluster_id, node_id)?;
+    Ok(csr.signed_by(&ca, &ca_key)?)
+}
+
+/// What a node's listener and its joins need: the key folder's files and the node.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The cluster files.
+    pub files: Files,
+    /// The node.
+    pub node: stele::Node,
+    /// The node-to-node listener's address, when it serves one.
+    pub rpc_addr: Option<SocketAddr>,
+    acceptor: Arc<RwLock<Option<tokio_rustls::TlsAcceptor>>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("rpc_addr", &self.rpc_addr)
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// The cluster state of `node` with the files in `key_dir`; its TLS is set up when
+    /// the node has a certificate.
+    ///
+    /// # Errors
+    /// Certificate files that do not load.
+    pub fn new(
+        key_dir: &Path,
+        node: stele::Node,
+        rpc_addr: Option<SocketAddr>,
+    ) -> anyhow::Result<Self> {
+        let c = Self {
+            files: Files::new(key_dir),
+            node,
+            rpc_addr,
+            acceptor: Arc::new(RwLock::new(None)),
+        };
+        c.reload()?;
+        Ok(c)
+    }
+
+    /// Sets the listener's TLS up from the files (after `init` or a join).
+    ///
+    /// # Errors
+    /// Certificate files that do not load.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        if !self.files.has_node_certificate() {
+            return Ok(());
+        }
+        let ca = self
+            .files
+            .ca_pem()?
+            .context("the CA certificate is missing")?;
+        let cert = self.files.read("node.pem")?.unwrap_or_default();
+        let key = self.files.read("node.key")?.unwrap_or_default();
+        let ca = CertificateDer::from_pem_slice(ca.as_bytes()).context("ca.pem")?;
+        let cert = CertificateDer::from_pem_slice(cert.as_bytes()).context("node.pem")?;
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).context("node.key")?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone())?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .allow_unauthenticated()
+        .build()?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![cert, ca], key)?;
+        config.alpn_protocols = vec![ALPN.to_vec(), b"h2".to_vec(), b"http/1.1".to_vec()];
+        *self.acceptor.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+        Ok(())
+    }
+
+    fn acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        self.acceptor
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Makes this node the first member of a new cluster: the CA, its certificate, the
+    /// `Init` command. Returns the cluster's identity.
+    ///
+    /// # Errors
+    /// A node in a cluster already; files; the command's refusal.
+    pub async fn init(&self) -> anyhow::Result<stele::membership::ClusterIdentity> {
+        // In place: two P-256 keys and five small files, once per cluster.
+        let (cluster_id, ca_fingerprint, node_id, cert_fingerprint) = make_cluster(&self.files)?;
+        let out = self
+            .node
+            .change_membership(ClusterChange::Init {
+                cluster_id,
+                ca_fingerprint,
+                node_id,
+                cert_fingerprint,
+            })
+            .await?;
+        self.reload()?;
+        match out {
+            ClusterOutcome::Initialized(i) => Ok(i),
+            other => bail!("cluster init answered {other:?}"),
+        }
+    }
+}
+
+/// The request a joining node sends (`POST /v1/join`, no client certificate).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The token's secret.
+    pub token: String,
+    /// The joining node's id (16 hex digits, chosen by it).
+    pub node_id: String,
+    /// Its certificate request (PEM PKCS#10).
+    pub csr_pem: String,
+}
+
+/// The answer to a join.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JoinAnswer {
+    /// The cluster's id.
+    pub cluster_id: String,
+    /// The node's certificate (PEM).
+    pub cert_pem: String,
+    /// The CA's certificate (PEM).
+    pub ca_pem: String,
+}
+
+/// Who is on the other end of a node-to-node connection.
+#[derive(Debug, Clone)]
+struct Peer {
+    /// SHA-256 of the client certificate, when one was presented (it chains to the CA:
+    /// the handshake checked that).
+    fingerprint: Option<String>,
+}
+
+/// A refusal on the node-to-node listener: status, code and message as JSON.
+struct RpcError(StatusCode, &'static str, String);
+
+impl IntoResponse for RpcError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(serde_json::json!({"error": self.1, "message": self.2})),
+        )
+            .into_response()
+    }
+}
+
+/// The member a request comes from, or the refusal.
+fn member_of(cluster: &Cluster, peer: &Peer) -> Result<stele::membership::Member, RpcError> {
+    let Some(fp) = &peer.fingerprint else {
+        return Err(RpcError(
+            StatusCode::UNAUTHORIZED,
+            "NodeCertificateRequired",
+            "the node-to-node listener admits cluster members by certificate only".into(),
+        ));
+    };
+    match cluster.node.member_by_certificate(fp) {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(RpcError(
+            StatusCode::FORBIDDEN,
+            "NotAMember",
+            "this certificate names no current member (removed, or never joined)".into(),
+        )),
+        Err(e) => Err(RpcError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "MembershipUnreadable",
+            e.to_string(),
+        )),
+    }
+}
+
+async fn ping(
+    Extension(cluster): Extension<Cluster>,
+    Extension(peer): Extension<Peer>,
+) -> Result<Json<serde_json::Value>, RpcError> {
+    let m = member_of(&cluster, &peer)?;
+    Ok(Json(serde_json::json!({
+        "node_id": cluster.files.node_id().ok().flatten(),
+        "peer": m.node_id,
+    })))
+}
+
+async fn join(
+    Extension(cluster): Extension<Cluster>,
+    Json(req): Json<JoinRequest>,
+) -> Result<Json<JoinAnswer>, RpcError> {
+    let internal = |e: anyhow::Error| {
+        RpcError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("{e:#}"),
+        )
+    };
+    if req.node_id.is_empty()
+        || req.node_id.len() > 64
+        || !req
+            .node_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(RpcError(
+            StatusCode::BAD_REQUEST,
+            "InvalidNodeId",
+            "a node id is 1 to 64 of a-z, A-Z, 0-9 and -".into(),
+        ));
+    }
+    let (ident, _) = cluster
+        .node
+        .cluster()
+        .await
+        .map_err(|e| internal(e.into()))?;
+    let Some(ident) = ident else {
+        return Err(RpcError(
+            StatusCode::CONFLICT,
+            "NotInitialized",
+            "this node is not in a cluster".into(),
+        ));
+    };
+    // In place: one signature and two small reads, once per join.
+    let cert = sign_request(
+        &cluster.files,
+        &ident.cluster_id,
+        &req.node_id,
+        &req.csr_pem,
+    )
+    .map_err(|e| RpcError(StatusCode::BAD_REQUEST, "InvalidRequest", format!("{e:#}")))?;
+    let joined = cluster
+        .node
+        .change_membership(ClusterChange::Join {
+            token_hash: stele::node::token_hash(&req.token),
+            node_id: req.node_id.clone(),
+            cert_fingerprint: fingerprint(cert.der()),
+        })
+        .await;
+    match joined {
+        Ok(_) => {
+            tracing::info!(node = %req.node_id, "a node joined the cluster");
+            Ok(Json(JoinAnswer {
+                cluster_id: ident.cluster_id,
+                cert_pem: cert.pem(),
+                ca_pem: cluster
+                    .files
+                    .ca_pem()
+                    .map_err(internal)?
+                    .unwrap_or_default(),
+            }))
+        }
+        Err(stele::StoreError::Membership(e)) => {
+            tracing::warn!(node = %req.node_id, reason = %e, "a join was refused");
+            Err(RpcError(
+                StatusCode::FORBIDDEN,
+                "JoinRefused",
+                e.to_string(),
+            ))
+        }
+        Err(e) => Err(internal(e.into())),
+    }
+}
+
+/// Serves the node-to-node listener until `shutdown` turns true. Before the node has a
+/// certificate (no `cluster init` or join yet) every connection is closed at once.
+///
+/// # Errors
+/// None today: a failed accept or handshake is logged and the loop goes on.
+pub async fn run(
+    cluster: Cluster,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let router = axum::Router::new()
+        .route("/v1/ping", axum::routing::get(ping))
+        .route("/v1/join", axum::routing::post(join))
+        .fallback(|| async {
+            RpcError(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "no such node-to-node call".into(),
+            )
+        })
+        .layer(Extension(cluster.clone()));
+    let http = ConnBuilder::new(TokioExecutor::new());
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let Ok((socket, addr)) = accepted else {
+            continue;
+        };
+        let Some(acceptor) = cluster.acceptor() else {
+            tracing::debug!(%addr, "node-to-node connection before the node has a certificate");
+            continue;
+        };
+        let (http, router) = (http.clone(), router.clone());
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(
+                Duration::from_secs(10),
+                acceptor.accept(socket),
+            )
+            .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%addr, error = %e, "node-to-node handshake refused");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let peer = Peer {
+                fingerprint: stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| fingerprint(c)),
+            };
+            let service =
+                hyper_util::service::TowerToHyperService::new(router.layer(Extension(peer)));
+            if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%addr, error = %e, "node-to-node connection ended");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Trusts a server whose chain carries a CA certificate with a given SHA-256 and whose
+/// certificate that CA signed for [`NODE_NAME`]: how a joining node, which has no CA
+/// yet, knows it talks to the cluster.
+#[derive(Debug)]
+struct PinnedCa {
+    fingerprint: String,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let ca = intermediates
+            .iter()
+            .find(|c| fingerprint(c) == self.fingerprint)
+            .ok_or_else(|| {
+                rustls::Error::General(
+                    "the server's chain holds no CA with the pinned fingerprint".into(),
+                )
+            })?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(ca.clone().into_owned())
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?
+            .verify_server_cert(end_entity, &[], server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Joins the cluster whose node-to-node listener is `addr` (host:port) with the token
+/// `token`, trusting only a CA whose certificate has SHA-256 `ca_fingerprint`: makes
+/// this node's key (kept here), sends a certificate request, keeps the certificate and
+/// the CA's. Does nothing when this node has a certificate already.
+///
+/// # Errors
+/// The connection, the TLS handshake (a CA other than the pinned one), the refusal
+/// (`JoinRefused`: an unknown, used or expired token), files.
+pub async fn join_cluster(
+    files: &Files,
+    addr: &str,
+    token: &str,
+    ca_fingerprint: &str,
+) -> anyhow::Result<bool> {
+    if files.has_node_certificate() {
+        return Ok(false);
+    }
+    let node_id = hex::encode(stele::crypto::random_bytes::<8>());
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let csr = rcgen::CertificateParams::new(vec![NODE_NAME.to_owned()])?
+        .serialize_request(&key)?
+        .pem()?;
+    let body = serde_json::to_vec(&JoinRequest {
+        token: token.trim().to_owned(),
+        node_id: node_id.clone(),
+        csr_pem: csr,
+    })?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedCa {
+            fingerprint: ca_fingerprint
+                .trim()
+                .chars()
+                .filter(|c| *c != ':')
+                .collect::<String>()
+                .to_ascii_lowercase(),
+        }))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("cannot reach the cluster at {addr}"))?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from(NODE_NAME)?, tcp)
+        .await
+        .with_context(|| format!("TLS with {addr} failed (is --ca-fingerprint right?)"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+    tokio::spawn(conn);
+    let req = http::Request::post("/v1/join")
+        .header("host", NODE_NAME)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await?
+        .to_bytes();
+    if !status.is_success() {
+        let msg = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        bail!("the cluster refused to admit this node ({status}): {msg}");
+    }
+    let answer: JoinAnswer = serde_json::from_slice(&bytes).context("the join answer")?;
+    files.write("ca.pem", &answer.ca_pem)?;
+    files.write("node.key", &key.serialize_pem())?;
+    files.write("node.pem", &answer.cert_pem)?;
+    files.write("node-id", &node_id)?;
+    tracing::info!(cluster = %answer.cluster_id, node = %node_id, "joined the cluster");
+    Ok(true)
+}

@@ -1,0 +1,276 @@
+//! Cluster membership through the real binaries (issue 14, item 1): `stelectl cluster
+//! init` makes the CA and the first member; a node started with `--join` and a token
+//! from `stelectl cluster join-token` receives its certificate; a used or expired token,
+//! or a CA other than the pinned one, is refused; on the node-to-node listener (curl, over
+//! HTTP/2 with mutual TLS) a member's certificate is admitted, no certificate, an S3 key
+//! or a certificate the CA did not sign is not, and a removed member's is refused at
+//! once; on the S3 and admin listeners a node certificate opens nothing.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use stele_tests::sites::{ctl, ctl_fails, json};
+use stele_tests::{ACCESS_KEY, SECRET_KEY, Server};
+
+/// A node with its own data and key folders under `dir/name`, serving a node-to-node
+/// listener; `extra` adds flags (a join).
+fn node(dir: &Path, name: &str, extra: &[&str]) -> Server {
+    let data = dir.join(name).join("data");
+    let keys = dir.join(name).join("keys");
+    let mut args = vec![
+        "--data".to_owned(),
+        data.to_str().expect("path").to_owned(),
+        "--key-dir".to_owned(),
+        keys.to_str().expect("path").to_owned(),
+        "--cluster-addr".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(&refs, dir)
+}
+
+/// The flags of a node that would join `dir/name` with `token` and `fingerprint`, without
+/// the listen addresses (for `server_refuses`).
+fn joining(dir: &Path, name: &str, rpc: &str, token: &str, fingerprint: &str) -> Vec<String> {
+    [
+        "--data",
+        dir.join(name).join("data").to_str().expect("path"),
+        "--key-dir",
+        dir.join(name).join("keys").to_str().expect("path"),
+        "--join",
+        rpc,
+        "--join-token",
+        token,
+        "--ca-fingerprint",
+        fingerprint,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+/// (HTTP status, body) of `curl` to `url`, with `args` before it; status 0 when the TLS
+/// handshake or the connection failed. The body of an HTTP/2 answer starts `HTTP/2 `.
+fn curl(args: &[&str], url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-w",
+            "\n%{http_version} %{http_code}",
+        ])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, tail) = text.rsplit_once('\n').unwrap_or(("", "0 0"));
+    let (version, code) = tail.trim().split_once(' ').unwrap_or(("0", "0"));
+    let body = if version == "2" {
+        format!("HTTP/2 {body}")
+    } else {
+        body.to_owned()
+    };
+    (code.parse().unwrap_or(0), body)
+}
+
+/// `curl` to the node-to-node listener at `rpc` (host:port), trusting the cluster CA in
+/// `ca`, presenting the certificate `cert` (a `cluster` folder's `node.pem`/`node.key`) when
+/// given, over HTTP/2.
+fn rpc_get(rpc: &str, ca: &Path, cert: Option<&Path>, extra: &[&str], path: &str) -> (u16, String) {
+    let port = rpc.rsplit_once(':').expect("port").1;
+    let resolve = format!("stele-node:{port}:127.0.0.1");
+    let ca = ca.to_str().expect("path").to_owned();
+    let mut args = vec!["--http2", "--resolve", &resolve, "--cacert", &ca];
+    let (c, k);
+    if let Some(dir) = cert {
+        c = dir.join("node.pem").to_str().expect("path").to_owned();
+        k = dir.join("node.key").to_str().expect("path").to_owned();
+        args.extend(["--cert", &c, "--key", &k]);
+    }
+    args.extend_from_slice(extra);
+    curl(&args, &format!("https://stele-node:{port}{path}"))
+}
+
+#[test]
+fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_port() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = node(dir.path(), "a", &["--tls", "on"]);
+    let rpc = a.cluster_addr.clone().expect("a node-to-node listener");
+
+    // Before init: no cluster, tokens refused.
+    let status = json(&ctl(&a, &["--json", "cluster", "status"]));
+    assert_eq!(status["cluster_id"], Value::Null);
+    let refused = ctl_fails(&a, &["cluster", "join-token"]);
+    assert!(refused.contains("NotInitialized"), "{refused}");
+
+    let init = json(&ctl(&a, &["--json", "cluster", "init"]));
+    let fingerprint = init["ca_fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    let a_id = init["node_id"].as_str().expect("node id").to_owned();
+    assert_eq!(init["members"].as_array().expect("members").len(), 1);
+    let again = ctl_fails(&a, &["cluster", "init"]);
+    assert!(again.contains("AlreadyInitialized"), "{again}");
+
+    let token = json(&ctl(&a, &["--json", "cluster", "join-token"]));
+    let secret = token["token"].as_str().expect("token").to_owned();
+    assert_eq!(token["ca_fingerprint"], fingerprint.as_str());
+    assert_eq!(token["rpc_addr"], rpc.as_str());
+
+    // A CA other than the pinned one: the joining node refuses the cluster.
+    let wrong = "00".repeat(32);
+    let args = joining(dir.path(), "x", &rpc, &secret, &wrong);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = stele_tests::server_refuses(&refs);
+    assert!(err.contains("ca-fingerprint"), "{err}");
+
+    let b = node(
+        dir.path(),
+        "b",
+        &[
+            "--join",
+            &rpc,
+            "--join-token",
+            &secret,
+            "--ca-fingerprint",
+            &fingerprint,
+        ],
+    );
+    let b_certs = dir.path().join("b/keys/cluster");
+    let b_id = std::fs::read_to_string(b_certs.join("node-id")).expect("node id");
+    let members = json(&ctl(&a, &["--json", "cluster", "status"]));
+    let ids: Vec<&str> = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["node_id"].as_str().expect("id"))
+        .collect();
+    assert!(
+        ids.contains(&b_id.as_str()) && ids.contains(&a_id.as_str()),
+        "{members}"
+    );
+
+    // The same token again, and an expired one: refused, and nothing joins.
+    let args = joining(dir.path(), "c", &rpc, &secret, &fingerprint);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = stele_tests::server_refuses(&refs);
+    assert!(err.contains("used already"), "{err}");
+    let short = json(&ctl(&a, &["--json", "cluster", "join-token", "--ttl", "1"]));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let args = joining(
+        dir.path(),
+        "d",
+        &rpc,
+        short["token"].as_str().expect("token"),
+        &fingerprint,
+    );
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = stele_tests::server_refuses(&refs);
+    assert!(err.contains("expired"), "{err}");
+    let after = json(&ctl(&a, &["--json", "cluster", "status"]));
+    assert_eq!(after["members"].as_array().expect("members").len(), 2);
+
+    // The node-to-node listener: a member's certificate is admitted (over HTTP/2)...
+    let ca = b_certs.join("ca.pem");
+    let (code, body) = rpc_get(&rpc, &ca, Some(&b_certs), &[], "/v1/ping");
+    assert_eq!(code, 200, "{body}");
+    let body = body.strip_prefix("HTTP/2 ").expect("answered over HTTP/2");
+    assert_eq!(json(body)["peer"], b_id.as_str());
+    // ... no certificate, or an S3 key, is not ...
+    let (code, body) = rpc_get(&rpc, &ca, None, &[], "/v1/ping");
+    assert_eq!(
+        (
+            code,
+            json(body.trim_start_matches("HTTP/2 "))["error"].clone()
+        ),
+        (401, "NodeCertificateRequired".into())
+    );
+    let user = format!("{ACCESS_KEY}:{SECRET_KEY}");
+    let (code, body) = rpc_get(
+        &rpc,
+        &ca,
+        None,
+        &["--user", &user, "--aws-sigv4", "aws:amz:us-east-1:s3"],
+        "/v1/ping",
+    );
+    assert_eq!(
+        (
+            code,
+            json(body.trim_start_matches("HTTP/2 "))["error"].clone()
+        ),
+        (401, "NodeCertificateRequired".into())
+    );
+    // ... and a certificate the cluster CA did not sign fails the handshake.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).expect("dir");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=stele-node", "-days", "1"])
+        .arg("-keyout")
+        .arg(other.join("node.key"))
+        .arg("-out")
+        .arg(other.join("node.pem"))
+        .output()
+        .expect("openssl");
+    assert!(made.status.success());
+    let (code, _) = rpc_get(&rpc, &ca, Some(&other), &[], "/v1/ping");
+    assert_eq!(code, 0, "a foreign certificate was admitted");
+
+    // On the S3 and admin listeners a node certificate opens nothing.
+    let s3_port = a.s3_url.rsplit_once(':').expect("port").1.to_owned();
+    let (c, k) = (b_certs.join("node.pem"), b_certs.join("node.key"));
+    let cert_args = [
+        "-k",
+        "--cert",
+        c.to_str().expect("path"),
+        "--key",
+        k.to_str().expect("path"),
+    ];
+    let (code, body) = curl(&cert_args, &format!("https://127.0.0.1:{s3_port}/"));
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    let (code, body) = curl(&cert_args, &format!("{}/v1/cluster", a.admin_url));
+    assert_eq!(code, 401, "{body}");
+
+    // Removed: its certificate is refused from now on; the node does not remove itself.
+    let refused = ctl_fails(&a, &["cluster", "remove", &a_id]);
+    assert!(refused.contains("RemovesItself"), "{refused}");
+    ctl(&a, &["cluster", "remove", &b_id]);
+    let (code, body) = rpc_get(&rpc, &ca, Some(&b_certs), &[], "/v1/ping");
+    assert_eq!(
+        (
+            code,
+            json(body.trim_start_matches("HTTP/2 "))["error"].clone()
+        ),
+        (403, "NotAMember".into())
+    );
+
+    // Each change is in the audit trail, the token by its hash's prefix only.
+    let trail = ctl(&a, &["audit", "events", "--limit", "1000"]);
+    for event in [
+        "cluster-initialized",
+        "join-token-issued",
+        "node-joined",
+        "node-removed",
+    ] {
+        assert!(
+            trail.contains(&format!(r#"\"event\":\"{event}\""#)),
+            "{event}: {trail}"
+        );
+    }
+    assert!(!trail.contains(&secret), "a token's secret is in the trail");
+    b.kill();
+    a.kill();
+}

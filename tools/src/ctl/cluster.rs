@@ -1,0 +1,96 @@
+//! `cluster`: make this node the first member of a cluster, issue join tokens, list and
+//! remove members.
+
+use stele_api::cluster::{Cluster, JoinToken, Member, NewJoinToken};
+
+use super::*;
+
+fn members(c: &Cluster) {
+    rows(&[
+        (
+            "cluster",
+            c.cluster_id.clone().unwrap_or_else(|| "(none)".into()),
+        ),
+        (
+            "CA sha256",
+            c.ca_fingerprint.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("this node", c.node_id.clone().unwrap_or_else(|| "-".into())),
+        (
+            "node-to-node listener",
+            c.rpc_addr
+                .clone()
+                .unwrap_or_else(|| "(none: --cluster-addr)".into()),
+        ),
+    ]);
+    if c.members.is_empty() {
+        return;
+    }
+    table(
+        &["NODE", "STATE", "JOINED", "CERTIFICATE SHA256"],
+        c.members
+            .iter()
+            .map(|m: &Member| {
+                vec![
+                    m.node_id.clone(),
+                    m.removed
+                        .map_or("member".to_owned(), |t| format!("removed {}", time(t))),
+                    time(m.joined),
+                    m.cert_fingerprint.clone(),
+                ]
+            })
+            .collect(),
+    );
+}
+
+impl Ctx {
+    pub(super) fn cluster(&self, cmd: ClusterCommand) -> anyhow::Result<()> {
+        match cmd {
+            ClusterCommand::Init => {
+                let r = self.client.post("/v1/cluster/init")?;
+                self.show(&r, |c: &Cluster| {
+                    members(c);
+                    Ok(())
+                })
+            }
+            ClusterCommand::Status => {
+                let r = self.client.get("/v1/cluster")?;
+                self.show(&r, |c: &Cluster| {
+                    members(c);
+                    Ok(())
+                })
+            }
+            ClusterCommand::JoinToken { ttl } => {
+                let r = self.client.post_json(
+                    "/v1/cluster/join-tokens",
+                    &NewJoinToken {
+                        ttl_secs: Some(ttl),
+                    },
+                )?;
+                self.show(&r, |t: &JoinToken| {
+                    out!(
+                        "token {} (shown once; valid until {})",
+                        t.token,
+                        time(t.expires)
+                    );
+                    out!(
+                        "join with: stele-server --join {} --join-token {} --ca-fingerprint {}",
+                        t.rpc_addr.as_deref().unwrap_or("HOST:PORT"),
+                        t.token,
+                        t.ca_fingerprint
+                    );
+                    Ok(())
+                })
+            }
+            ClusterCommand::Remove { node } => {
+                let r = self
+                    .client
+                    .delete(&format!("/v1/cluster/members/{}", segment(&node)))?;
+                self.outcome(
+                    &r,
+                    &format!("node {node} removed: its certificate is refused from now on"),
+                )
+            }
+        }
+    }
+}
