@@ -201,6 +201,30 @@ pub fn member(meta: &Meta, node_id: &str) -> Result<Option<Member>, MetaError> {
     meta.kv_get(Space::Replication, &member_key(node_id))
 }
 
+/// The token whose secret hashes to `hash`, if it admits a node at `now`: known, unused,
+/// not expired. The CA's node asks before it signs anything for a join; the `Join`
+/// command asks again when it is applied.
+///
+/// # Errors
+/// [`MembershipError::UnknownToken`], [`MembershipError::TokenUsed`],
+/// [`MembershipError::TokenExpired`]; a metadata read's.
+pub fn usable_token(
+    meta: &Meta,
+    hash: &[u8; 32],
+    now: Timestamp,
+) -> Result<JoinToken, MembershipError> {
+    let t: JoinToken = meta
+        .kv_get(Space::Replication, &token_key(hash))?
+        .ok_or(MembershipError::UnknownToken)?;
+    if let Some((by, _)) = t.used {
+        return Err(MembershipError::TokenUsed { node_id: by });
+    }
+    if now >= t.expires {
+        return Err(MembershipError::TokenExpired { expired: t.expires });
+    }
+    Ok(t)
+}
+
 /// Applies `change` at wall time `now` into `b`.
 ///
 /// # Errors
@@ -258,23 +282,14 @@ pub fn apply(
             cert_fingerprint,
         } => {
             ident.ok_or(MembershipError::NotInitialized)?;
-            let key = token_key(token_hash);
-            let mut t: JoinToken = meta
-                .kv_get(Space::Replication, &key)?
-                .ok_or(MembershipError::UnknownToken)?;
-            if let Some((by, _)) = t.used {
-                return Err(MembershipError::TokenUsed { node_id: by });
-            }
-            if now >= t.expires {
-                return Err(MembershipError::TokenExpired { expired: t.expires });
-            }
+            let mut t = usable_token(meta, token_hash, now)?;
             if member(meta, node_id)?.is_some() {
                 return Err(MembershipError::NodeIdTaken {
                     node_id: node_id.clone(),
                 });
             }
             t.used = Some((node_id.clone(), now));
-            b.kv_put(Space::Replication, &key, t.encode()?);
+            b.kv_put(Space::Replication, &token_key(token_hash), t.encode()?);
             let m = Member {
                 node_id: node_id.clone(),
                 cert_fingerprint: cert_fingerprint.clone(),

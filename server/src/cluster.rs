@@ -204,11 +204,9 @@ fn sign_request(
     files: &Files,
     cluster_id: &str,
     node_id: &str,
-    csr_pem: &str,
+    mut csr: rcgen::CertificateSigningRequestParams,
 ) -> anyhow::Result<rcgen::Certificate> {
     let (ca, ca_key, _) = load_ca(files)?;
-    let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
-        .context("the certificate request is not a PEM PKCS#10 request")?;
     csr.params = node_params(cluster_id, node_id)?;
     Ok(csr.signed_by(&ca, &ca_key)?)
 }
@@ -223,6 +221,8 @@ pub struct Cluster {
     /// The node-to-node listener's address, when it serves one.
     pub rpc_addr: Option<SocketAddr>,
     acceptor: Arc<RwLock<Option<tokio_rustls::TlsAcceptor>>>,
+    /// One `init` at a time: two would both write a CA.
+    init_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -249,6 +249,7 @@ impl Cluster {
             node,
             rpc_addr,
             acceptor: Arc::new(RwLock::new(None)),
+            init_lock: Arc::new(tokio::sync::Mutex::new(())),
         };
         c.reload()?;
         Ok(c)
@@ -302,9 +303,10 @@ impl Cluster {
     /// # Errors
     /// A node in a cluster already; files; the command's refusal.
     pub async fn init(&self) -> anyhow::Result<stele::membership::ClusterIdentity> {
+        let _one = self.init_lock.lock().await;
         // In place: two P-256 keys and five small files, once per cluster.
         let (cluster_id, ca_fingerprint, node_id, cert_fingerprint) = make_cluster(&self.files)?;
-        let out = self
+        let changed = self
             .node
             .change_membership(ClusterChange::Init {
                 cluster_id,
@@ -312,7 +314,17 @@ impl Cluster {
                 node_id,
                 cert_fingerprint,
             })
-            .await?;
+            .await;
+        let out = match changed {
+            Ok(o) => o,
+            Err(e) => {
+                // A member of nothing: the certificates go, so init can be tried again.
+                for f in ["ca.key", "ca.pem", "node.key", "node.pem", "node-id"] {
+                    let _ = std::fs::remove_file(self.files.path(f));
+                }
+                return Err(e.into());
+            }
+        };
         self.reload()?;
         match out {
             ClusterOutcome::Initialized(i) => Ok(i),
@@ -388,11 +400,30 @@ fn member_of(cluster: &Cluster, peer: &Peer) -> Result<stele::membership::Member
     }
 }
 
-async fn ping(
+/// Every call but a join needs a member's certificate: checked here, for every request,
+/// before routing (an unknown path answers a non-member 401 too).
+async fn members_only(
     Extension(cluster): Extension<Cluster>,
     Extension(peer): Extension<Peer>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() == http::Method::POST && req.uri().path() == "/v1/join" {
+        return next.run(req).await;
+    }
+    match member_of(&cluster, &peer) {
+        Ok(m) => {
+            req.extensions_mut().insert(m);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn ping(
+    Extension(cluster): Extension<Cluster>,
+    Extension(m): Extension<stele::membership::Member>,
 ) -> Result<Json<serde_json::Value>, RpcError> {
-    let m = member_of(&cluster, &peer)?;
     Ok(Json(serde_json::json!({
         "node_id": cluster.files.node_id().ok().flatten(),
         "peer": m.node_id,
@@ -404,11 +435,16 @@ async fn join(
     Json(req): Json<JoinRequest>,
 ) -> Result<Json<JoinAnswer>, RpcError> {
     let internal = |e: anyhow::Error| {
+        tracing::error!(error = %format!("{e:#}"), "a join failed");
         RpcError(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
-            format!("{e:#}"),
+            "the join failed on this node (see its log)".into(),
         )
+    };
+    let refused = |e: stele::membership::MembershipError| {
+        tracing::warn!(node = %req.node_id, reason = %e, "a join was refused");
+        RpcError(StatusCode::FORBIDDEN, "JoinRefused", e.to_string())
     };
     if req.node_id.is_empty()
         || req.node_id.len() > 64
@@ -435,14 +471,22 @@ async fn join(
             "this node is not in a cluster".into(),
         ));
     };
+    // The token first: nothing is signed (no CA key read) for a caller without one.
+    match cluster.node.join_token_usable(&req.token) {
+        Ok(()) => {}
+        Err(stele::StoreError::Membership(e)) => return Err(refused(e)),
+        Err(e) => return Err(internal(e.into())),
+    }
+    let csr = rcgen::CertificateSigningRequestParams::from_pem(&req.csr_pem).map_err(|e| {
+        RpcError(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            format!("csr_pem is not a PEM PKCS#10 certificate request: {e}"),
+        )
+    })?;
     // In place: one signature and two small reads, once per join.
-    let cert = sign_request(
-        &cluster.files,
-        &ident.cluster_id,
-        &req.node_id,
-        &req.csr_pem,
-    )
-    .map_err(|e| RpcError(StatusCode::BAD_REQUEST, "InvalidRequest", format!("{e:#}")))?;
+    let cert =
+        sign_request(&cluster.files, &ident.cluster_id, &req.node_id, csr).map_err(internal)?;
     let joined = cluster
         .node
         .change_membership(ClusterChange::Join {
@@ -464,14 +508,7 @@ async fn join(
                     .unwrap_or_default(),
             }))
         }
-        Err(stele::StoreError::Membership(e)) => {
-            tracing::warn!(node = %req.node_id, reason = %e, "a join was refused");
-            Err(RpcError(
-                StatusCode::FORBIDDEN,
-                "JoinRefused",
-                e.to_string(),
-            ))
-        }
+        Err(stele::StoreError::Membership(e)) => Err(refused(e)),
         Err(e) => Err(internal(e.into())),
     }
 }
@@ -496,6 +533,7 @@ pub async fn run(
                 "no such node-to-node call".into(),
             )
         })
+        .layer(axum::middleware::from_fn(members_only))
         .layer(Extension(cluster.clone()));
     let http = ConnBuilder::new(TokioExecutor::new());
     loop {
@@ -630,6 +668,12 @@ pub async fn join_cluster(
     if files.has_node_certificate() {
         return Ok(false);
     }
+    let pinned = ca_fingerprint
+        .trim()
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
     let node_id = hex::encode(stele::crypto::random_bytes::<8>());
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let csr = rcgen::CertificateParams::new(vec![NODE_NAME.to_owned()])?
@@ -644,12 +688,7 @@ pub async fn join_cluster(
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedCa {
-            fingerprint: ca_fingerprint
-                .trim()
-                .chars()
-                .filter(|c| *c != ':')
-                .collect::<String>()
-                .to_ascii_lowercase(),
+            fingerprint: pinned.clone(),
         }))
         .with_no_client_auth();
     config.alpn_protocols = vec![ALPN.to_vec()];
@@ -679,6 +718,11 @@ pub async fn join_cluster(
         bail!("the cluster refused to admit this node ({status}): {msg}");
     }
     let answer: JoinAnswer = serde_json::from_slice(&bytes).context("the join answer")?;
+    let ca = CertificateDer::from_pem_slice(answer.ca_pem.as_bytes())
+        .context("the CA in the join answer")?;
+    if fingerprint(&ca) != pinned {
+        bail!("the join answer carries a CA other than the pinned one: nothing kept");
+    }
     files.write("ca.pem", &answer.ca_pem)?;
     files.write("node.key", &key.serialize_pem())?;
     files.write("node.pem", &answer.cert_pem)?;

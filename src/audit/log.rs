@@ -103,9 +103,16 @@ pub fn head(meta: &Meta) -> Result<Head, MetaError> {
     {
         return Ok(h.clone());
     }
-    let (h, _) = load(meta)?;
-    meta.set_audit_head(std::sync::Arc::new(h.clone()));
-    Ok(h)
+    let (h, broken) = load(meta)?;
+    if let Some(reason) = broken {
+        // The node checked this at open (`Trail::open`): seen now, the family changed
+        // behind its back; appending goes on after the last leaf that chains.
+        tracing::error!(%reason, "the audit trail is inconsistent");
+    }
+    // Kept only if no batch written meanwhile carried a newer head (a load outside the
+    // write guard may have read the family before that batch).
+    let kept = meta.set_audit_head_if_none(std::sync::Arc::new(h.clone()));
+    Ok(kept.downcast_ref::<Head>().cloned().unwrap_or(h))
 }
 
 /// The head as last written (an empty log's when never written).

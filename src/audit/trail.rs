@@ -402,6 +402,10 @@ impl Trail {
         if h.checkpointed == 0 {
             return Ok(None);
         }
+        // The note may be in a batch whose fsync is still running: a checkpoint handed
+        // out must never be undone by a power cut (a different tree signed at the same
+        // size would look like equivocation).
+        self.meta.sync_written()?;
         Ok(log::checkpoint(&self.meta, h.checkpointed)?.map(|n| (h.checkpointed, n)))
     }
 

@@ -884,6 +884,16 @@ impl Meta {
         answer
     }
 
+    /// Makes every guarded batch written so far durable (group commit's fsync, shared):
+    /// for a reader outside the guard about to hand out what must never be undone (a
+    /// signed checkpoint).
+    ///
+    /// # Errors
+    /// The fsync's.
+    pub(crate) fn sync_written(&self) -> Result<(), MetaError> {
+        self.sync_through(self.written.load(Ordering::SeqCst))
+    }
+
     /// Makes the first `ticket` guarded batches durable: returns at once when an fsync
     /// already covered them, else fsyncs for every batch written so far.
     fn sync_through(&self, ticket: u64) -> Result<(), MetaError> {
@@ -1670,9 +1680,15 @@ impl Meta {
             .clone()
     }
 
-    /// Keeps `head` as the audit log's head in memory (loaded from the family).
-    pub(crate) fn set_audit_head(&self, head: AuditHead) {
-        *self.audit_head.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
+    /// Keeps `head` as the audit log's head in memory (loaded from the family) unless a
+    /// head is kept already (a batch written meanwhile carried a newer one); returns the
+    /// one kept.
+    pub(crate) fn set_audit_head_if_none(&self, head: AuditHead) -> AuditHead {
+        self.audit_head
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(head)
+            .clone()
     }
 
     /// Up to `limit` raw pairs of the audit family, as [`Meta::replog_scan`].

@@ -65,8 +65,20 @@ impl Node {
         .await
     }
 
+    /// Whether a join token's secret admits a node now (known, unused, not expired): read
+    /// before anything is signed for a join. A point read (in place).
+    ///
+    /// # Errors
+    /// [`StoreError::Membership`] saying why not; a metadata read.
+    pub fn join_token_usable(&self, secret: &str) -> Result<(), StoreError> {
+        let now = self.store().clock().now();
+        membership::usable_token(self.store().meta(), &token_hash(secret), now)?;
+        Ok(())
+    }
+
     /// The active member whose node certificate has this fingerprint, if any: what the
-    /// node-to-node listener admits. A point read (in place).
+    /// node-to-node listener admits, for every request. A scan of the members (a few
+    /// records), in place.
     ///
     /// # Errors
     /// A metadata read.

@@ -244,6 +244,32 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
     let (code, body) = curl(&cert_args, &format!("{}/v1/cluster", a.admin_url));
     assert_eq!(code, 401, "{body}");
 
+    // Why: the S3 listener's handshake never asks for a client certificate, the
+    // node-to-node one does (openssl shows the CertificateRequest, or its absence).
+    let asks = |port: &str| {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-servername", "stele-node", "-cert"])
+            .arg(&c)
+            .arg("-key")
+            .arg(&k)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl s_client");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains("client certificate CA names"), "{text}");
+        !text.contains("No client certificate CA names sent")
+    };
+    assert!(
+        !asks(&s3_port),
+        "the S3 listener asks for client certificates"
+    );
+    let rpc_port = rpc.rsplit_once(':').expect("port").1.to_owned();
+    assert!(asks(&rpc_port), "the node-to-node listener does not ask");
+    // A non-member learns nothing of the node-to-node calls, not even which exist.
+    let (code, _) = rpc_get(&rpc, &ca, None, &[], "/v1/no-such-call");
+    assert_eq!(code, 401);
+
     // Removed: its certificate is refused from now on; the node does not remove itself.
     let refused = ctl_fails(&a, &["cluster", "remove", &a_id]);
     assert!(refused.contains("RemovesItself"), "{refused}");

@@ -51,7 +51,10 @@ pub(super) async fn cluster_init(
     let i = cluster
         .init()
         .await
-        .map_err(|e| ApiError(StatusCode::CONFLICT, "ClusterInitFailed", format!("{e:#}")))?;
+        .map_err(|e| match e.downcast::<stele::StoreError>() {
+            Ok(store) => ApiError::from(store),
+            Err(e) => ApiError(StatusCode::CONFLICT, "ClusterInitFailed", format!("{e:#}")),
+        })?;
     tracing::info!(actor = %actor.user.name, cluster = %i.cluster_id, "cluster initialized");
     Ok((StatusCode::CREATED, Json(answer(&admin).await?)))
 }

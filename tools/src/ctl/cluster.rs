@@ -74,9 +74,10 @@ impl Ctx {
                         time(t.expires)
                     );
                     out!(
-                        "join with: stele-server --join {} --join-token {} --ca-fingerprint {}",
-                        t.rpc_addr.as_deref().unwrap_or("HOST:PORT"),
+                        "join with (the token in the environment, not on the command line): \
+                         STELE_JOIN_TOKEN={} stele-server --join {} --ca-fingerprint {}",
                         t.token,
+                        t.rpc_addr.as_deref().unwrap_or("HOST:PORT"),
                         t.ca_fingerprint
                     );
                     Ok(())
