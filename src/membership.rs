@@ -17,8 +17,31 @@ use crate::types::Timestamp;
 
 const IDENTITY: &str = "cluster/identity";
 
+const TOKENS: &str = "cluster/token/";
+
 fn token_key(hash: &[u8; 32]) -> String {
-    format!("cluster/token/{}", hex::encode(hash))
+    format!("{TOKENS}{}", hex::encode(hash))
+}
+
+/// A token's public name: SHA-256 of its hash, hex. A joining node names its token by
+/// it and proves it holds the secret with an HMAC keyed by the hash over its TLS
+/// session (`stele-server`'s join), so nothing it sends admits anyone else.
+pub fn token_id(hash: &[u8; 32]) -> String {
+    hex::encode(crate::crypto::sha256(hash))
+}
+
+/// The hash of the token named `id` ([`token_id`]), if one is kept (used or not).
+///
+/// # Errors
+/// A metadata read's.
+pub fn token_hash_by_id(meta: &Meta, id: &str) -> Result<Option<[u8; 32]>, MetaError> {
+    for key in meta.kv_keys(Space::Replication, TOKENS, usize::MAX)? {
+        let mut hash = [0u8; 32];
+        if hex::decode_to_slice(&key[TOKENS.len()..], &mut hash).is_ok() && token_id(&hash) == id {
+            return Ok(Some(hash));
+        }
+    }
+    Ok(None)
 }
 
 fn member_key(node_id: &str) -> String {

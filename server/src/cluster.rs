@@ -333,11 +333,20 @@ impl Cluster {
     }
 }
 
-/// The request a joining node sends (`POST /v1/join`, no client certificate).
+/// The TLS exporter label a join's proof is bound to (RFC 8446 §7.5).
+const JOIN_EXPORTER: &[u8] = b"EXPORTER-stele-join";
+
+/// The request a joining node sends (`POST /v1/join`, no client certificate). The
+/// token's secret is never sent: `token_id` names it and `proof` shows it is held, bound
+/// to this TLS session, so a machine in the middle (even one with a certificate of the
+/// cluster) can neither replay it on its own connection nor learn the secret.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct JoinRequest {
-    /// The token's secret.
-    pub token: String,
+    /// SHA-256 of the SHA-256 of the token's secret, hex (`membership::token_id`).
+    pub token_id: String,
+    /// HMAC-SHA256, keyed by the SHA-256 of the secret, of this connection's TLS
+    /// exporter (label `EXPORTER-stele-join`, 32 bytes, no context), hex.
+    pub proof: String,
     /// The joining node's id (16 hex digits, chosen by it).
     pub node_id: String,
     /// Its certificate request (PEM PKCS#10).
@@ -361,6 +370,8 @@ struct Peer {
     /// SHA-256 of the client certificate, when one was presented (it chains to the CA:
     /// the handshake checked that).
     fingerprint: Option<String>,
+    /// The connection's TLS exporter for joins ([`JOIN_EXPORTER`]).
+    binding: Option<[u8; 32]>,
 }
 
 /// A refusal on the node-to-node listener: status, code and message as JSON.
@@ -432,6 +443,7 @@ async fn ping(
 
 async fn join(
     Extension(cluster): Extension<Cluster>,
+    Extension(peer): Extension<Peer>,
     Json(req): Json<JoinRequest>,
 ) -> Result<Json<JoinAnswer>, RpcError> {
     let internal = |e: anyhow::Error| {
@@ -472,11 +484,16 @@ async fn join(
         ));
     };
     // The token first: nothing is signed (no CA key read) for a caller without one.
-    match cluster.node.join_token_usable(&req.token) {
-        Ok(()) => {}
+    let proof = hex::decode(req.proof.trim()).unwrap_or_default();
+    let binding = peer.binding.unwrap_or_default();
+    let token_hash = match cluster
+        .node
+        .join_token_proven(req.token_id.trim(), &proof, &binding)
+    {
+        Ok(h) => h,
         Err(stele::StoreError::Membership(e)) => return Err(refused(e)),
         Err(e) => return Err(internal(e.into())),
-    }
+    };
     let csr = rcgen::CertificateSigningRequestParams::from_pem(&req.csr_pem).map_err(|e| {
         RpcError(
             StatusCode::BAD_REQUEST,
@@ -490,7 +507,7 @@ async fn join(
     let joined = cluster
         .node
         .change_membership(ClusterChange::Join {
-            token_hash: stele::node::token_hash(&req.token),
+            token_hash,
             node_id: req.node_id.clone(),
             cert_fingerprint: fingerprint(cert.der()),
         })
@@ -563,13 +580,15 @@ pub async fn run(
                 }
                 Err(_) => return,
             };
+            let conn = stream.get_ref().1;
             let peer = Peer {
-                fingerprint: stream
-                    .get_ref()
-                    .1
+                fingerprint: conn
                     .peer_certificates()
                     .and_then(|c| c.first())
                     .map(|c| fingerprint(c)),
+                binding: conn
+                    .export_keying_material([0u8; 32], JOIN_EXPORTER, None)
+                    .ok(),
             };
             let service =
                 hyper_util::service::TowerToHyperService::new(router.layer(Extension(peer)));
@@ -679,11 +698,6 @@ pub async fn join_cluster(
     let csr = rcgen::CertificateParams::new(vec![NODE_NAME.to_owned()])?
         .serialize_request(&key)?
         .pem()?;
-    let body = serde_json::to_vec(&JoinRequest {
-        token: token.trim().to_owned(),
-        node_id: node_id.clone(),
-        csr_pem: csr,
-    })?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
@@ -699,6 +713,18 @@ pub async fn join_cluster(
         .connect(ServerName::try_from(NODE_NAME)?, tcp)
         .await
         .with_context(|| format!("TLS with {addr} failed (is --ca-fingerprint right?)"))?;
+    let binding = tls
+        .get_ref()
+        .1
+        .export_keying_material([0u8; 32], JOIN_EXPORTER, None)
+        .context("the TLS exporter")?;
+    let hash = stele::node::token_hash(token);
+    let body = serde_json::to_vec(&JoinRequest {
+        token_id: stele::membership::token_id(&hash),
+        proof: hex::encode(stele::crypto::hmac_sha256(&hash, &binding)),
+        node_id: node_id.clone(),
+        csr_pem: csr,
+    })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
     tokio::spawn(conn);
     let req = http::Request::post("/v1/join")

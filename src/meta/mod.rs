@@ -1641,6 +1641,27 @@ impl Meta {
         self.commit(b, true)
     }
 
+    /// Up to `limit` keys of a space that start with `prefix`, in order.
+    ///
+    /// # Errors
+    /// A read's.
+    pub fn kv_keys(
+        &self,
+        space: Space,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, MetaError> {
+        let mut out = Vec::new();
+        self.db.scan(space.cf(), prefix.as_bytes(), &mut |k, _| {
+            if !k.starts_with(prefix.as_bytes()) || out.len() >= limit {
+                return ControlFlow::Break(());
+            }
+            out.push(String::from_utf8_lossy(k).into_owned());
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
     /// Up to `limit` records of a space whose keys start with `prefix`, in key order.
     pub fn kv_list<R: Record>(
         &self,

@@ -65,15 +65,28 @@ impl Node {
         .await
     }
 
-    /// Whether a join token's secret admits a node now (known, unused, not expired): read
-    /// before anything is signed for a join. A point read (in place).
+    /// The hash of the join token named `id` if it admits a node now (known, unused, not
+    /// expired) and `proof` is the HMAC-SHA256, keyed by that hash, of `binding` (the
+    /// joining connection's TLS exporter): read before anything is signed for a join. A
+    /// scan of the tokens (a few records), in place.
     ///
     /// # Errors
-    /// [`StoreError::Membership`] saying why not; a metadata read.
-    pub fn join_token_usable(&self, secret: &str) -> Result<(), StoreError> {
-        let now = self.store().clock().now();
-        membership::usable_token(self.store().meta(), &token_hash(secret), now)?;
-        Ok(())
+    /// [`StoreError::Membership`] saying why not ([`membership::MembershipError::UnknownToken`]
+    /// for a proof that does not match); a metadata read.
+    pub fn join_token_proven(
+        &self,
+        id: &str,
+        proof: &[u8],
+        binding: &[u8],
+    ) -> Result<[u8; 32], StoreError> {
+        let meta = self.store().meta();
+        let hash = membership::token_hash_by_id(meta, id)?
+            .ok_or(membership::MembershipError::UnknownToken)?;
+        if !crate::crypto::same_secret(&crate::crypto::hmac_sha256(&hash, binding), proof) {
+            return Err(membership::MembershipError::UnknownToken.into());
+        }
+        membership::usable_token(meta, &hash, self.store().clock().now())?;
+        Ok(hash)
     }
 
     /// The active member whose node certificate has this fingerprint, if any: what the

@@ -175,6 +175,48 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
     let after = json(&ctl(&a, &["--json", "cluster", "status"]));
     assert_eq!(after["members"].as_array().expect("members").len(), 2);
 
+    // A join naming a valid token with a proof made for another TLS session (what a
+    // machine in the middle could replay): refused, and the token still admits a node.
+    let fresh = json(&ctl(&a, &["--json", "cluster", "join-token"]));
+    let fresh = fresh["token"].as_str().expect("token").to_owned();
+    let hash = stele::node::token_hash(&fresh);
+    let forged = serde_json::json!({
+        "token_id": stele::membership::token_id(&hash),
+        "proof": hex::encode(stele::crypto::hmac_sha256(&hash, &[0u8; 32])),
+        "node_id": "intruder",
+        "csr_pem": "-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n",
+    })
+    .to_string();
+    let (code, body) = rpc_get(
+        &rpc,
+        &dir.path().join("a/keys/cluster/ca.pem"),
+        None,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &forged,
+        ],
+        "/v1/join",
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("JoinRefused"), "{body}");
+    let e = node(
+        dir.path(),
+        "e",
+        &[
+            "--join",
+            &rpc,
+            "--join-token",
+            &fresh,
+            "--ca-fingerprint",
+            &fingerprint,
+        ],
+    );
+    e.kill();
+
     // The node-to-node listener: a member's certificate is admitted (over HTTP/2)...
     let ca = b_certs.join("ca.pem");
     let (code, body) = rpc_get(&rpc, &ca, Some(&b_certs), &[], "/v1/ping");
