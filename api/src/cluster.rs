@@ -16,7 +16,11 @@ pub struct Cluster {
     pub node_id: Option<String>,
     /// The node-to-node listener (`--cluster-addr`), when this node serves one.
     pub rpc_addr: Option<String>,
-    /// Every member, removed ones too, by id.
+    /// Whether this node's metadata keeps the membership (the node that ran `cluster
+    /// init`): until the metadata is replicated (Raft), only it issues tokens, admits
+    /// and removes nodes, and lists the members; a node that joined lists none.
+    pub membership_kept_here: bool,
+    /// Every member, removed ones too, by id (empty where the membership is not kept).
     pub members: Vec<Member>,
 }
 

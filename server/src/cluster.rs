@@ -111,6 +111,20 @@ impl Files {
         Ok(self.read("node-id")?.map(|s| s.trim().to_owned()))
     }
 
+    /// The id of the cluster this node's certificate is from, once it has one.
+    pub fn cluster_id(&self) -> anyhow::Result<Option<String>> {
+        Ok(self.read("cluster-id")?.map(|s| s.trim().to_owned()))
+    }
+
+    /// SHA-256 of the CA certificate this node keeps, once it keeps one.
+    pub fn ca_fingerprint(&self) -> anyhow::Result<Option<String>> {
+        Ok(self.ca_pem()?.and_then(|pem| {
+            CertificateDer::from_pem_slice(pem.as_bytes())
+                .ok()
+                .map(|d| fingerprint(&d))
+        }))
+    }
+
     /// Whether this node has a node certificate (it belongs to a cluster).
     pub fn has_node_certificate(&self) -> bool {
         self.path("node.pem").exists()
@@ -190,6 +204,7 @@ pub fn make_cluster(files: &Files) -> anyhow::Result<(String, String, String, St
     files.write("node.key", &node_key.serialize_pem())?;
     files.write("node.pem", &node.pem())?;
     files.write("node-id", &node_id)?;
+    files.write("cluster-id", &cluster_id)?;
     Ok((
         cluster_id,
         fingerprint(ca_cert.der()),
@@ -223,6 +238,10 @@ pub struct Cluster {
     acceptor: Arc<RwLock<Option<tokio_rustls::TlsAcceptor>>>,
     /// One `init` at a time: two would both write a CA.
     init_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Refused joins, per token id and per source address: past the limit a join is
+    /// refused unread (429), so a token cannot be guessed and the audit trail (a leaf
+    /// per refused join) cannot be flooded.
+    joins: Arc<crate::limiter::AuthLimiter>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -250,6 +269,11 @@ impl Cluster {
             rpc_addr,
             acceptor: Arc::new(RwLock::new(None)),
             init_lock: Arc::new(tokio::sync::Mutex::new(())),
+            joins: Arc::new(crate::limiter::AuthLimiter::new(
+                Duration::from_secs(60),
+                5,
+                10,
+            )),
         };
         c.reload()?;
         Ok(c)
@@ -319,7 +343,14 @@ impl Cluster {
             Ok(o) => o,
             Err(e) => {
                 // A member of nothing: the certificates go, so init can be tried again.
-                for f in ["ca.key", "ca.pem", "node.key", "node.pem", "node-id"] {
+                for f in [
+                    "ca.key",
+                    "ca.pem",
+                    "node.key",
+                    "node.pem",
+                    "node-id",
+                    "cluster-id",
+                ] {
                     let _ = std::fs::remove_file(self.files.path(f));
                 }
                 return Err(e.into());
@@ -372,6 +403,8 @@ struct Peer {
     fingerprint: Option<String>,
     /// The connection's TLS exporter for joins ([`JOIN_EXPORTER`]).
     binding: Option<[u8; 32]>,
+    /// Where it connects from.
+    addr: SocketAddr,
 }
 
 /// A refusal on the node-to-node listener: status, code and message as JSON.
@@ -454,8 +487,17 @@ async fn join(
             "the join failed on this node (see its log)".into(),
         )
     };
+    let (token_id, ip) = (req.token_id.trim(), peer.addr.ip());
+    if cluster.joins.blocked(Some(token_id), Some(ip)) {
+        return Err(RpcError(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyJoins",
+            "too many refused joins for this token or from this address: wait a minute".into(),
+        ));
+    }
     let refused = |e: stele::membership::MembershipError| {
         tracing::warn!(node = %req.node_id, reason = %e, "a join was refused");
+        cluster.joins.failed(Some(token_id), Some(ip));
         RpcError(StatusCode::FORBIDDEN, "JoinRefused", e.to_string())
     };
     if req.node_id.is_empty()
@@ -486,10 +528,7 @@ async fn join(
     // The token first: nothing is signed (no CA key read) for a caller without one.
     let proof = hex::decode(req.proof.trim()).unwrap_or_default();
     let binding = peer.binding.unwrap_or_default();
-    let token_hash = match cluster
-        .node
-        .join_token_proven(req.token_id.trim(), &proof, &binding)
-    {
+    let token_hash = match cluster.node.join_token_proven(token_id, &proof, &binding) {
         Ok(h) => h,
         Err(stele::StoreError::Membership(e)) => return Err(refused(e)),
         Err(e) => return Err(internal(e.into())),
@@ -589,6 +628,7 @@ pub async fn run(
                 binding: conn
                     .export_keying_material([0u8; 32], JOIN_EXPORTER, None)
                     .ok(),
+                addr,
             };
             let service =
                 hyper_util::service::TowerToHyperService::new(router.layer(Extension(peer)));
@@ -753,6 +793,7 @@ pub async fn join_cluster(
     files.write("node.key", &key.serialize_pem())?;
     files.write("node.pem", &answer.cert_pem)?;
     files.write("node-id", &node_id)?;
+    files.write("cluster-id", &answer.cluster_id)?;
     tracing::info!(cluster = %answer.cluster_id, node = %node_id, "joined the cluster");
     Ok(true)
 }

@@ -154,6 +154,23 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
         ids.contains(&b_id.as_str()) && ids.contains(&a_id.as_str()),
         "{members}"
     );
+    // The joined node knows its cluster, but the membership is kept by the first node
+    // until it is replicated: tokens, removals and init are refused there, saying so.
+    let on_b = json(&ctl(&b, &["--json", "cluster", "status"]));
+    assert_eq!(on_b["cluster_id"], init["cluster_id"]);
+    assert_eq!(on_b["ca_fingerprint"], fingerprint.as_str());
+    assert_eq!(on_b["node_id"], b_id.as_str());
+    assert_eq!(on_b["membership_kept_here"], false);
+    assert_eq!(members["membership_kept_here"], true);
+    for args in [
+        &["cluster", "join-token"][..],
+        &["cluster", "remove", &a_id],
+    ] {
+        let refused = ctl_fails(&b, args);
+        assert!(refused.contains("NotTheFirstMember"), "{refused}");
+    }
+    let refused = ctl_fails(&b, &["cluster", "init"]);
+    assert!(refused.contains("AlreadyInitialized"), "{refused}");
 
     // The same token again, and an expired one: refused, and nothing joins.
     let args = joining(dir.path(), "c", &rpc, &secret, &fingerprint);
@@ -216,6 +233,21 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
         ],
     );
     e.kill();
+    // A node without a node-to-node listener cannot start a cluster: nobody could join.
+    let lone = dir.path().join("lone");
+    let f = Server::start(
+        &[
+            "--data",
+            lone.join("data").to_str().expect("path"),
+            "--key-dir",
+            lone.join("keys").to_str().expect("path"),
+        ],
+        dir.path(),
+    );
+    let refused = ctl_fails(&f, &["cluster", "init"]);
+    assert!(refused.contains("NoClusterListener"), "{refused}");
+    assert!(!lone.join("keys/cluster").exists());
+    f.kill();
 
     // The node-to-node listener: a member's certificate is admitted (over HTTP/2)...
     let ca = b_certs.join("ca.pem");
@@ -339,6 +371,34 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
         );
     }
     assert!(!trail.contains(&secret), "a token's secret is in the trail");
+
+    // Guessing is throttled: past five refused joins for one token id, the next is
+    // refused unread (429) for a minute.
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(
+            rpc_get(
+                &rpc,
+                &dir.path().join("a/keys/cluster/ca.pem"),
+                None,
+                &[
+                    "-X",
+                    "POST",
+                    "-H",
+                    "content-type: application/json",
+                    "-d",
+                    &forged,
+                ],
+                "/v1/join",
+            )
+            .0,
+        );
+    }
+    assert_eq!(
+        codes,
+        [403, 403, 403, 403, 429, 429],
+        "the forged join's token id was refused once above"
+    );
     b.kill();
     a.kill();
 }

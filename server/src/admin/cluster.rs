@@ -18,13 +18,39 @@ fn member(m: stele::membership::Member) -> api::cluster::Member {
 
 async fn answer(admin: &Admin) -> Result<api::cluster::Cluster, ApiError> {
     let (ident, members) = admin.node.cluster().await?;
+    let files = &admin.cluster.files;
     Ok(api::cluster::Cluster {
-        cluster_id: ident.as_ref().map(|i| i.cluster_id.clone()),
-        ca_fingerprint: ident.map(|i| i.ca_fingerprint),
-        node_id: admin.cluster.files.node_id().ok().flatten(),
+        membership_kept_here: ident.is_some(),
+        cluster_id: match &ident {
+            Some(i) => Some(i.cluster_id.clone()),
+            None => files.cluster_id().ok().flatten(),
+        },
+        ca_fingerprint: match ident {
+            Some(i) => Some(i.ca_fingerprint),
+            None => files.ca_fingerprint().ok().flatten(),
+        },
+        node_id: files.node_id().ok().flatten(),
         rpc_addr: admin.cluster.rpc_addr.map(|a| a.to_string()),
         members: members.into_iter().map(member).collect(),
     })
+}
+
+/// The refusal for a membership change asked of a node that joined a cluster (its
+/// metadata does not keep the membership until it is replicated).
+fn joined_elsewhere(admin: &Admin) -> Option<ApiError> {
+    let files = &admin.cluster.files;
+    if !files.has_node_certificate() {
+        return None;
+    }
+    let cluster = files.cluster_id().ok().flatten().unwrap_or_default();
+    Some(ApiError(
+        StatusCode::CONFLICT,
+        "NotTheFirstMember",
+        format!(
+            "this node joined cluster {cluster}: tokens are issued and members removed on \
+             the node that ran cluster init (membership is not replicated yet)"
+        ),
+    ))
 }
 
 pub(super) async fn cluster_status(
@@ -47,6 +73,29 @@ pub(super) async fn cluster_init(
             format!("this node already belongs to cluster {}", i.cluster_id),
         ));
     }
+    if admin.cluster.files.has_node_certificate() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "AlreadyInitialized",
+            format!(
+                "this node joined cluster {}",
+                admin
+                    .cluster
+                    .files
+                    .cluster_id()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    if admin.cluster.rpc_addr.is_none() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "NoClusterListener",
+            "start this node with --cluster-addr first: the nodes join through it".into(),
+        ));
+    }
     let cluster = admin.cluster.clone();
     let i = cluster
         .init()
@@ -67,9 +116,16 @@ pub(super) async fn join_token(
     need(&actor, Action::ManageIdentities, None)?;
     let ttl = body.and_then(|Json(b)| b.ttl_secs).unwrap_or(3600);
     if ttl == 0 || ttl > 7 * 86_400 {
-        return Err(bad("ttl_secs is 1 to 604800 (a week)"));
+        return Err(bad(
+            "the token's lifetime (--ttl, ttl_secs) is 1 to 604800 seconds (a week)",
+        ));
     }
     let (ident, _) = admin.node.cluster().await?;
+    if ident.is_none()
+        && let Some(e) = joined_elsewhere(&admin)
+    {
+        return Err(e);
+    }
     let t = actor.node.issue_join_token(ttl).await?;
     Ok((
         StatusCode::CREATED,
@@ -95,12 +151,20 @@ pub(super) async fn remove_member(
             "a node does not remove itself: ask another member".into(),
         ));
     }
+    if admin.node.cluster().await?.0.is_none()
+        && let Some(e) = joined_elsewhere(&admin)
+    {
+        return Err(e);
+    }
     let out = actor
         .node
         .change_membership(ClusterChange::Remove { node_id: id })
         .await?;
     match out {
-        stele::membership::ClusterOutcome::Removed(m) => Ok(Json(member(m))),
+        stele::membership::ClusterOutcome::Removed(m) => {
+            tracing::info!(actor = %actor.user.name, node = %m.node_id, "cluster member removed");
+            Ok(Json(member(m)))
+        }
         other => Err(ApiError(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",

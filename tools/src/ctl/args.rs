@@ -114,7 +114,7 @@ pub enum ClusterCommand {
     Status,
     /// Issue a one-time join token (shown once) and the command that joins with it.
     JoinToken {
-        /// How long the token is accepted, in seconds.
+        /// How long the token is accepted, in seconds (1 to 604800).
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },

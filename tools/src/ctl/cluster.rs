@@ -23,6 +23,11 @@ fn members(c: &Cluster) {
                 .unwrap_or_else(|| "(none: --cluster-addr)".into()),
         ),
     ]);
+    if c.cluster_id.is_some() && !c.membership_kept_here {
+        out!(
+            "members are listed on the node that ran cluster init (membership is not replicated yet)"
+        );
+    }
     if c.members.is_empty() {
         return;
     }
@@ -75,7 +80,8 @@ impl Ctx {
                     );
                     out!(
                         "join with (the token in the environment, not on the command line): \
-                         STELE_JOIN_TOKEN={} stele-server --join {} --ca-fingerprint {}",
+                         STELE_JOIN_TOKEN={} stele-server --join {} --ca-fingerprint {} \
+                         --cluster-addr ADDR (with the new node's own --data and --key-dir)",
                         t.token,
                         t.rpc_addr.as_deref().unwrap_or("HOST:PORT"),
                         t.ca_fingerprint
