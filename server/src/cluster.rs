@@ -488,6 +488,16 @@ async fn join(
         )
     };
     let (token_id, ip) = (req.token_id.trim(), peer.addr.ip());
+    // A token id has one shape (64 hex digits): anything else is refused before it is
+    // remembered by the limiter (whose keys would otherwise be the caller's to size).
+    if token_id.len() != 64 || !token_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        cluster.joins.failed(None, Some(ip));
+        return Err(RpcError(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "token_id is 64 hex digits".into(),
+        ));
+    }
     if cluster.joins.blocked(Some(token_id), Some(ip)) {
         return Err(RpcError(
             StatusCode::TOO_MANY_REQUESTS,
@@ -527,7 +537,11 @@ async fn join(
     };
     // The token first: nothing is signed (no CA key read) for a caller without one.
     let proof = hex::decode(req.proof.trim()).unwrap_or_default();
-    let binding = peer.binding.unwrap_or_default();
+    let Some(binding) = peer.binding else {
+        return Err(internal(anyhow::anyhow!(
+            "the connection has no TLS exporter"
+        )));
+    };
     let token_hash = match cluster.node.join_token_proven(token_id, &proof, &binding) {
         Ok(h) => h,
         Err(stele::StoreError::Membership(e)) => return Err(refused(e)),
