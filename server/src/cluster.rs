@@ -54,23 +54,6 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
 /// This node's cluster files in the key folder.
 #[derive(Debug, Clone)]
 pub struct Files {
@@ -103,7 +86,11 @@ impl Files {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("cannot make {}", self.dir.display()))?;
         std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
-        write_private(&self.path(name), text.as_bytes())
+        crate::tls::write_file(&self.path(name), text, 0o600)?;
+        // The rename survives a power cut before anything relies on the file.
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync {}", self.dir.display()))
     }
 
     /// This node's id in its cluster, once it has one.

@@ -117,29 +117,33 @@ fn generate(dir: &Path, cert: &Path, key: &Path, names: &[String]) -> anyhow::Re
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot restrict {}", dir.display()))?;
-    let write = |path: &Path, body: &str, mode: u32| -> anyhow::Result<()> {
-        let tmp = path.with_extension("tmp");
-        // A leftover from a crash keeps its mode when reopened: start afresh.
-        let _ = fs::remove_file(&tmp);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(())
-    };
     // The key first: a certificate is never on disk without its key.
-    write(key, &made.key_pair.serialize_pem(), 0o600)?;
-    write(cert, &made.cert.pem(), 0o644)?;
+    write_file(key, &made.key_pair.serialize_pem(), 0o600)?;
+    write_file(cert, &made.cert.pem(), 0o644)?;
     // The renames are durable before the fingerprint is printed (and pinned by clients).
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync {}", dir.display()))?;
+    Ok(())
+}
+
+/// Writes `body` to `path` with `mode`, whole or not at all: into a fresh `.tmp` beside
+/// it, fsynced, then renamed over it (the caller fsyncs the folder when the rename must
+/// survive a power cut). Also the cluster's certificate files (`cluster.rs`).
+pub(crate) fn write_file(path: &Path, body: &str, mode: u32) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    // A leftover from a crash keeps its mode when reopened: start afresh.
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(body.as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
