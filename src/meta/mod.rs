@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod keys;
+mod overlay;
 pub mod record;
 mod rocks;
 #[cfg(test)]
@@ -564,13 +565,24 @@ impl QueueLengths {
     }
 }
 
+/// How [`Meta`] hands a batch to its engine.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    /// Staged above the engine, written by the next sync (a guarded command's: group
+    /// commit).
+    Staged,
+    /// Written now (with everything staged before it), fsynced with `sync`.
+    Engine { sync: bool },
+}
+
 /// Where the alert delivery queue lives in the `node` family.
 const ALERT_QUEUE: &[u8] = b"q/";
 
 /// The metadata store: typed reads and writes of every record over a [`KvEngine`], with
 /// one write guard under which each check-then-write runs.
 pub struct Meta {
-    db: Box<dyn KvEngine>,
+    /// The engine, under the batches staged by guarded commands ([`overlay`]).
+    db: overlay::Overlay,
     /// [`QueueLengths`], once counted; held across the check and the write of a batch
     /// that touches a queue, so two such batches cannot both count one entry.
     queues: Mutex<Option<QueueLengths>>,
@@ -667,7 +679,7 @@ impl Meta {
     /// A metadata store on `engine` (the in-memory one for tests).
     pub fn with_engine(engine: Box<dyn KvEngine>) -> Self {
         Self {
-            db: engine,
+            db: overlay::Overlay::new(engine),
             queues: Mutex::new(None),
             write_lock: Mutex::new(()),
             written: AtomicU64::new(0),
@@ -678,13 +690,17 @@ impl Meta {
 
     /// Writes a batch, moving the queue lengths by what it adds and removes, and keeping
     /// the audit head it carries.
-    fn commit(&self, mut b: Batch, sync: bool) -> Result<(), MetaError> {
+    fn commit(&self, b: Batch, sync: bool) -> Result<(), MetaError> {
+        self.commit_as(b, Write::Engine { sync })
+    }
+
+    fn commit_as(&self, mut b: Batch, how: Write) -> Result<(), MetaError> {
         let Some(head) = b.audit_head.take() else {
-            return self.commit_counted(b, sync);
+            return self.commit_counted(b, how);
         };
         // Held across the write, so that no reader takes the old head after it.
         let mut kept = self.audit_head.lock().unwrap_or_else(|p| p.into_inner());
-        let written = self.commit_counted(b, sync);
+        let written = self.commit_counted(b, how);
         *kept = match written {
             Ok(()) => Some(head),
             // Not known whether it was written: loaded again at the next read.
@@ -693,16 +709,26 @@ impl Meta {
         written
     }
 
-    fn commit_counted(&self, b: Batch, sync: bool) -> Result<(), MetaError> {
+    fn put_batch(&self, b: Batch, how: Write) -> Result<(), MetaError> {
+        match how {
+            Write::Staged => {
+                self.db.stage(b);
+                Ok(())
+            }
+            Write::Engine { sync } => self.db.write(b, sync),
+        }
+    }
+
+    fn commit_counted(&self, b: Batch, how: Write) -> Result<(), MetaError> {
         if !b.ops.iter().any(|op| match op {
             Op::Put(cf, k, _) | Op::Delete(cf, k) => QueueLengths::tracked(*cf, k),
         }) {
-            return self.db.write(b, sync);
+            return self.put_batch(b, how);
         }
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         let Some(mut lengths) = *queues else {
             // Not counted yet: the first reader scans.
-            return self.db.write(b, sync);
+            return self.put_batch(b, how);
         };
         // Later operations on a key in the batch see the earlier ones.
         fn parts(op: &Op) -> (Cf, &[u8], Option<&[u8]>) {
@@ -732,7 +758,7 @@ impl Meta {
                 lengths.add(added, 1);
             }
         }
-        self.db.write(b, sync)?;
+        self.put_batch(b, how)?;
         *queues = Some(lengths);
         Ok(())
     }
@@ -853,12 +879,13 @@ impl Meta {
     /// when this returns. This is the single-node stand-in for a replicated log: the
     /// command applier (`command::apply`) runs inside it here, and on every replica there.
     ///
-    /// Group commit: the batch is written unsynced under the guard and the write-ahead
-    /// log is fsynced after it is released, once for every batch written meanwhile, so
-    /// concurrent writers share one fsync instead of queueing one each behind the guard
-    /// (an fsync here takes 1-4 ms; applying a command, tens of microseconds). The
-    /// log's order is the guard's, so the fsync that covers a batch covers every batch
-    /// it read. Every caller waits for the fsync of what it read, also when it wrote
+    /// Group commit: the batch is staged under the guard (visible to every read at once,
+    /// [`overlay`]) and, after the guard is released, written to the engine merged with
+    /// every batch staged meanwhile and fsynced: concurrent writers share one engine
+    /// write and one fsync instead of queueing one each behind the guard (an fsync here
+    /// takes 1-4 ms; applying a command, tens of microseconds), and the guard covers a
+    /// command's reads and decision only. Staging order is the guard's, so the flush
+    /// that covers a batch covers every batch it read. Every caller waits for the fsync of what it read, also when it wrote
     /// nothing or was refused: an answer never rests on a change that a crash could
     /// still undo. Readers outside the guard (GET, LIST) may see a change for the
     /// fsync's duration before it is acknowledged, as with any write not yet answered.
@@ -873,7 +900,7 @@ impl Meta {
             let _g = self.guard();
             let answer = f(self).and_then(|(b, out)| {
                 if !b.is_empty() {
-                    self.commit(b, false)?;
+                    self.commit_as(b, Write::Staged)?;
                     self.written.fetch_add(1, Ordering::SeqCst);
                 }
                 Ok(out)

@@ -11,10 +11,119 @@ use crate::lock::{LockError, may_remove, set_legal_hold};
 fn engines() -> Vec<(&'static str, Box<dyn KvEngine>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let rocks = rocks::Rocks::open(&dir.path().join("meta")).expect("rocks");
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let under = rocks::Rocks::open(&dir2.path().join("meta")).expect("rocks");
     vec![
         ("rocksdb", Box::new(rocks), Some(dir)),
         ("memory", Box::new(MemoryEngine::default()), None),
+        (
+            "overlay on rocksdb",
+            Box::new(overlay::Overlay::new(Box::new(under))),
+            Some(dir2),
+        ),
+        (
+            "overlay on memory",
+            Box::new(overlay::Overlay::new(Box::new(MemoryEngine::default()))),
+            None,
+        ),
     ]
+}
+
+/// Staged batches: read at once through the overlay (gets, and scans merged in key order
+/// with the engine's keys, a staged delete hiding one), in the engine only after a sync
+/// or a write, which keeps their order.
+#[test]
+fn an_overlay_shows_staged_batches_and_writes_them_at_the_sync() {
+    let base = Arc::new(MemoryEngine::default());
+    struct Shared(Arc<MemoryEngine>);
+    impl KvEngine for Shared {
+        fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+            self.0.get(cf, key)
+        }
+        fn write(&self, batch: Batch, sync: bool) -> Result<(), MetaError> {
+            self.0.write(batch, sync)
+        }
+        fn sync(&self) -> Result<(), MetaError> {
+            self.0.sync()
+        }
+        fn scan(&self, cf: Cf, from: &[u8], f: &mut engine::Visit<'_>) -> Result<(), MetaError> {
+            self.0.scan(cf, from, f)
+        }
+    }
+    let o = overlay::Overlay::new(Box::new(Shared(base.clone())));
+    o.write(
+        batch(&[
+            (Cf::Tags, b"b", Some(b"base b")),
+            (Cf::Tags, b"d", Some(b"base d")),
+            (Cf::Tags, b"f", Some(b"base f")),
+        ]),
+        false,
+    )
+    .expect("write");
+    o.stage(batch(&[
+        (Cf::Tags, b"a", Some(b"staged a")),
+        (Cf::Tags, b"d", None),
+        (Cf::Tags, b"e", Some(b"staged e")),
+        (Cf::Tags, b"f", Some(b"staged f")),
+        (Cf::Tags, b"g", Some(b"staged g")),
+    ]));
+    o.stage(batch(&[(Cf::Tags, b"e", Some(b"staged e2"))]));
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = [
+        ("a", "staged a"),
+        ("b", "base b"),
+        ("e", "staged e2"),
+        ("f", "staged f"),
+        ("g", "staged g"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+    .collect();
+    assert_eq!(scan_all(&o, Cf::Tags, b""), expected);
+    assert_eq!(scan_all(&o, Cf::Tags, b"c"), expected[2..].to_vec());
+    assert_eq!(o.get(Cf::Tags, b"d").expect("get"), None, "a staged delete");
+    assert_eq!(
+        o.get(Cf::Tags, b"e").expect("get"),
+        Some(b"staged e2".to_vec())
+    );
+    assert_eq!(scan_all(&o, Cf::Locks, b""), Vec::new(), "another family");
+    // A scan stopped on a staged key or on an engine key stops there.
+    for stop in [1, 2, 4] {
+        let mut seen = 0;
+        o.scan(Cf::Tags, b"", &mut |_, _| {
+            seen += 1;
+            if seen == stop {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .expect("scan");
+        assert_eq!(seen, stop);
+    }
+    // Not in the engine yet.
+    assert_eq!(base.get(Cf::Tags, b"a").expect("get"), None);
+    assert_eq!(
+        base.get(Cf::Tags, b"d").expect("get"),
+        Some(b"base d".to_vec())
+    );
+    o.sync().expect("sync");
+    assert_eq!(
+        scan_all(base.as_ref(), Cf::Tags, b""),
+        expected,
+        "written at the sync"
+    );
+    // A write goes after what was staged before it.
+    o.stage(batch(&[(Cf::Tags, b"h", Some(b"staged h"))]));
+    o.write(batch(&[(Cf::Tags, b"h", Some(b"written h"))]), false)
+        .expect("write");
+    assert_eq!(
+        base.get(Cf::Tags, b"h").expect("get"),
+        Some(b"written h".to_vec())
+    );
+    assert_eq!(
+        o.get(Cf::Tags, b"h").expect("get"),
+        Some(b"written h".to_vec())
+    );
 }
 
 /// A put (`Some(value)`) or a delete (`None`) of a key in a family.

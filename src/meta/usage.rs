@@ -8,6 +8,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
+use super::engine::KvEngine as _;
 use super::{Batch, Cf, Meta, MetaError, Record, VersionKind, VersionRecord};
 use crate::types::BucketName;
 
