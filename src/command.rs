@@ -447,17 +447,25 @@ pub fn apply_prepared(
 /// The refusal of `c` as the audit trail records it (the event it would have made, with
 /// the reason): written apart from any change, since a refusal changes nothing.
 pub fn refusal(c: &Stamped, e: &CommandError) -> Option<crate::audit::Entry> {
-    match e {
-        // A failed read or a log's bug is no decision about the request.
-        CommandError::Meta(
-            MetaError::Decode { .. }
-            | MetaError::Encode { .. }
-            | MetaError::Engine { .. }
-            | MetaError::Task { .. }
-            | MetaError::UnknownFormat { .. },
+    e.is_decision().then(|| audit::refusal_of(c, e.to_string()))
+}
+
+impl CommandError {
+    /// Whether this is a decision about the command (every replica that applies it refuses
+    /// it alike), rather than a failed read or a log's bug, which decides nothing: a
+    /// replicated state machine records the first as the command's answer and stops at
+    /// the second.
+    pub fn is_decision(&self) -> bool {
+        !matches!(
+            self,
+            CommandError::Meta(
+                MetaError::Decode { .. }
+                    | MetaError::Encode { .. }
+                    | MetaError::Engine { .. }
+                    | MetaError::Task { .. }
+                    | MetaError::UnknownFormat { .. },
+            ) | CommandError::UnexpectedOutcome { .. }
         )
-        | CommandError::UnexpectedOutcome { .. } => None,
-        _ => Some(audit::refusal_of(c, e.to_string())),
     }
 }
 
@@ -868,4 +876,4 @@ impl IdentityLog for IdentityProposer {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

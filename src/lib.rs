@@ -47,6 +47,7 @@ pub mod clock;
 pub mod cluster;
 pub mod command;
 pub mod config;
+pub mod consensus;
 pub mod control;
 pub mod crypto;
 pub mod disk;

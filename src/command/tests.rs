@@ -21,7 +21,7 @@ fn key() -> ObjectKey {
     ObjectKey::new("k").expect("key")
 }
 
-fn memory() -> Meta {
+pub(crate) fn memory() -> Meta {
     Meta::with_engine(Box::new(MemoryEngine::default()) as Box<dyn KvEngine>)
 }
 
@@ -67,7 +67,7 @@ fn at(cmd: MetaCommand, t: Timestamp) -> Stamped {
     }
 }
 
-fn create_bucket(meta: &Meta) {
+pub(crate) fn create_bucket(meta: &Meta) {
     assert!(
         meta.create_bucket(&BucketRecord {
             name: bucket(),
@@ -83,7 +83,7 @@ fn create_bucket(meta: &Meta) {
 }
 
 /// A log touching every command kind, refusals included.
-fn log() -> Vec<Stamped> {
+pub(crate) fn log() -> Vec<Stamped> {
     let retained = LockRecord {
         retention: Some(Retention {
             mode: RetentionMode::Compliance,
@@ -178,7 +178,7 @@ fn log() -> Vec<Stamped> {
     ]
 }
 
-fn upload() -> UploadRecord {
+pub(crate) fn upload() -> UploadRecord {
     UploadRecord {
         upload_id: crate::types::SegmentId([5; 16]),
         bucket: bucket(),
@@ -193,7 +193,7 @@ fn upload() -> UploadRecord {
     }
 }
 
-fn run(meta: &Meta, commands: &[Stamped]) -> Vec<String> {
+pub(crate) fn run(meta: &Meta, commands: &[Stamped]) -> Vec<String> {
     commands
         .iter()
         .map(|c| match meta.write_guarded(|m| apply(m, c)) {

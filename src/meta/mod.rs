@@ -4,6 +4,7 @@
 //! Versions are create-only: [`Meta::commit_version_batch`] refuses to put a version record whose
 //! key already exists, and no function here rewrites one.
 
+mod consensus;
 pub mod engine;
 pub mod keys;
 mod overlay;
@@ -13,6 +14,7 @@ mod rocks;
 mod tests;
 mod usage;
 
+pub use consensus::FamilyRecord;
 pub use engine::{KvEngine, MemoryEngine};
 pub use usage::BucketUsage;
 
@@ -285,6 +287,8 @@ pub enum Cf {
     /// The audit trail (`audit::log`): its leaves, the hashes of its complete subtrees,
     /// its signed checkpoints and its head.
     Audit,
+    /// The Raft log, vote and applied state of this node (`crate::consensus`).
+    Raft,
 }
 
 /// Where a family's records belong once a cluster spans nodes.
@@ -305,7 +309,7 @@ pub enum FamilyScope {
 
 impl Cf {
     /// Every family, each opened (and created if missing) at start.
-    pub const ALL: [Cf; 16] = [
+    pub const ALL: [Cf; 17] = [
         Cf::Buckets,
         Cf::Versions,
         Cf::Uploads,
@@ -322,6 +326,7 @@ impl Cf {
         Cf::Node,
         Cf::Replog,
         Cf::Audit,
+        Cf::Raft,
     ];
     /// The family's name in RocksDB; never changed, since existing data folders hold it.
     pub fn name(self) -> &'static str {
@@ -342,6 +347,7 @@ impl Cf {
             Cf::Node => "node",
             Cf::Replog => "replog",
             Cf::Audit => "audit",
+            Cf::Raft => "raft",
         }
     }
 
@@ -359,7 +365,7 @@ impl Cf {
             // The audit trail holds the node's own events (its refusals, ticks, starts)
             // beside the commands' leaves, under its own origin and key: node-local. A
             // cluster adds a log of the agreed commands beside it (`audit.md` §2.2).
-            Cf::Pending | Cf::Repair | Cf::Node | Cf::Audit => FamilyScope::NodeLocal,
+            Cf::Pending | Cf::Repair | Cf::Node | Cf::Audit | Cf::Raft => FamilyScope::NodeLocal,
             Cf::System => FamilyScope::Legacy,
         }
     }

@@ -442,7 +442,29 @@ fn families_are_classified() {
         .filter(|cf| cf.scope() == FamilyScope::NodeLocal)
         .map(|cf| cf.name())
         .collect();
-    assert_eq!(node_local, ["pending", "repair", "node", "audit"]);
+    assert_eq!(node_local, ["pending", "repair", "node", "audit", "raft"]);
+    // What a Raft snapshot carries: every family but the node's own and the legacy one.
+    let replicated: Vec<&str> = Cf::ALL
+        .iter()
+        .filter(|cf| cf.replicated())
+        .map(|cf| cf.name())
+        .collect();
+    assert_eq!(
+        replicated,
+        [
+            "buckets",
+            "versions",
+            "uploads",
+            "tags",
+            "inline",
+            "locks",
+            "identity",
+            "alerts",
+            "placement",
+            "cluster",
+            "replog"
+        ]
+    );
     assert!(
         Cf::ALL
             .iter()

@@ -39,6 +39,17 @@ fn entry<R: Record + PartialEq + std::fmt::Debug>(r: R) -> (&'static str, String
     (R::NAME, hex::encode(bytes))
 }
 
+fn raft_log_id(term: u64, index: u64) -> openraft::LogId<u64> {
+    openraft::LogId::new(openraft::CommittedLeaderId::new(term, 0x0d), index)
+}
+
+fn raft_entry() -> openraft::Entry<crate::consensus::TypeConfig> {
+    openraft::Entry {
+        log_id: raft_log_id(5, 9),
+        payload: openraft::EntryPayload::Normal(crate::consensus::Proposal(vec![0x0e, 0x0f])),
+    }
+}
+
 /// Each record's current bytes, by name, as hex. Fields hold values no neighbour holds,
 /// so two fields swapped change the bytes.
 fn current() -> Vec<(&'static str, String)> {
@@ -446,6 +457,24 @@ fn current() -> Vec<(&'static str, String)> {
             joined: Timestamp(9),
             removed: Some(Timestamp(10)),
         }),
+        entry(crate::consensus::StoredEntry(raft_entry())),
+        entry(crate::consensus::StoredVote(openraft::Vote::new_committed(
+            4, 6,
+        ))),
+        entry(crate::consensus::StoredPurged(raft_log_id(2, 7))),
+        entry(crate::consensus::AppliedState {
+            last: Some(raft_log_id(3, 8)),
+            membership: openraft::StoredMembership::new(
+                Some(raft_log_id(1, 3)),
+                openraft::Membership::new(
+                    vec![std::collections::BTreeSet::from([0x0a, 0x0b])],
+                    Some(std::collections::BTreeSet::from([0x0c])),
+                ),
+            ),
+        }),
+        entry(crate::consensus::SnapshotRecords {
+            records: vec![("versions".into(), vec![1, 2], vec![3])],
+        }),
     ]
 }
 
@@ -550,6 +579,11 @@ const GOLDEN: &[(&str, &str)] = &[
     ("cluster-identity", "010263310261620a"),
     ("join-token", "010c0e01026e3210"),
     ("cluster-member", "01026e33026364120114"),
+    ("raft-entry", "01050d0901020e0f"),
+    ("raft-vote", "01040601"),
+    ("raft-purged", "01020d07"),
+    ("raft-applied", "0101030d0801010d0301020a0b030a000b000c00"),
+    ("raft-snapshot", "01010876657273696f6e730201020103"),
 ];
 
 /// The records whose disk field changed meaning (node-local id → disk UUID) kept their

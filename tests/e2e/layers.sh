@@ -28,6 +28,7 @@ check "the core importing axum is refused" planted store/mod.rs "use axum::Route
 check "rocksdb outside meta/rocks.rs is refused" planted meta/mod.rs "use rocksdb::DB;"
 check "ring outside crypto.rs is refused" planted identity/mod.rs "use ring::rand;"
 check "reed_solomon_erasure outside the codec is refused" planted store/write.rs "use reed_solomon_erasure::Error;"
+check "openraft outside the consensus module is refused" planted store/write.rs "use openraft::Raft;"
 check "a grouped import of a lower layer is refused" planted meta/record.rs "use crate::{types::Hash, disk::Disk};"
 check "code after a #[cfg(test)] helper is still checked" \
   appended meta/mod.rs "pub fn leak() { let _ = crate::store::Store::open; }"

@@ -1,0 +1,106 @@
+//! Metadata agreed through Raft: openraft 0.9 (storage v2) over the node's metadata
+//! store. The only module that imports openraft (`scripts/check-layers`).
+//!
+//! - [`LogStore`]: the Raft log, vote and purge point, in the node-local `raft` family
+//!   (appends fsynced before openraft is told; `sites.md` §3.1 "Storage").
+//! - [`StateMachine`]: the node's metadata; every entry is a [`Stamped`] command applied
+//!   by [`command::apply`](crate::command::apply), the same function a single node runs, in
+//!   log order, a group of entries staged and written as one batch, each entry's effects
+//!   with the applied log id (nothing applied twice after a crash). Snapshots carry every
+//!   replicated family ([`crate::meta::Cf::replicated`]).
+//!
+//! Node ids: a node's id is 8 random bytes, written as 16 hex digits in its certificate
+//! and key folder; as a Raft [`NodeId`] it is those bytes as a big-endian `u64`
+//! ([`raft_id`]).
+
+// openraft's `StorageError` is 224 bytes and every storage method of its traits returns
+// it: boxing it here would only be unboxed again at the trait boundary.
+#![allow(clippy::result_large_err)]
+
+mod log;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::io::Cursor;
+
+use serde::{Deserialize, Serialize};
+
+pub use log::LogStore;
+pub use state::StateMachine;
+#[cfg(test)]
+pub(crate) use {
+    log::{StoredEntry, StoredPurged, StoredVote},
+    state::{AppliedState, SnapshotRecords},
+};
+
+use crate::command::{CommandError, Outcome, Stamped};
+use crate::meta::{MetaError, Record};
+
+/// A node's id in Raft: its 8-byte id as a big-endian integer.
+pub type NodeId = u64;
+
+/// A node's address as Raft keeps it in the membership (its node listener, `host:port`).
+pub type RaftNode = openraft::BasicNode;
+
+/// What a Raft log entry carries: one metadata command, encoded as its record
+/// ([`Stamped`]'s format byte and postcard body), so that the log is read back by later
+/// releases as every other record is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal(pub Vec<u8>);
+
+impl Proposal {
+    /// `c`, encoded.
+    ///
+    /// # Errors
+    /// [`MetaError::Encode`].
+    pub fn of(c: &Stamped) -> Result<Self, MetaError> {
+        c.encode().map(Proposal)
+    }
+
+    /// The command.
+    ///
+    /// # Errors
+    /// [`MetaError::Decode`] or [`MetaError::UnknownFormat`] (a command of a later release).
+    pub fn command(&self) -> Result<Stamped, MetaError> {
+        Stamped::decode(&self.0)
+    }
+}
+
+/// What applying an entry answered, on the node that applied it: the command's outcome
+/// or refusal (`None` for a blank or membership entry). Never sent: the answer goes to the
+/// proposer on its own node, so it is not serialised (openraft's bound asks for serde;
+/// the wire form is empty).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Applied {
+    /// The answer.
+    #[serde(skip)]
+    pub answer: Option<Result<Outcome, CommandError>>,
+}
+
+openraft::declare_raft_types!(
+    /// Stele's Raft types: commands as [`Proposal`]s, answers as [`Applied`], nodes by
+    /// [`NodeId`] with their node-listener address.
+    pub TypeConfig:
+        D = Proposal,
+        R = Applied,
+        NodeId = NodeId,
+        Node = RaftNode,
+);
+
+/// A node id ([`NodeId`]) from its 16 hex digits; `None` for anything else.
+pub fn raft_id(node_id: &str) -> Option<NodeId> {
+    if node_id.len() != 16
+        || !node_id
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    u64::from_str_radix(node_id, 16).ok()
+}
+
+/// The 16 hex digits of a Raft node id ([`raft_id`]'s inverse).
+pub fn node_name(id: NodeId) -> String {
+    format!("{id:016x}")
+}
