@@ -17,7 +17,9 @@
 // it: boxing it here would only be unboxed again at the trait boundary.
 #![allow(clippy::result_large_err)]
 
+mod group;
 mod log;
+pub mod network;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -26,6 +28,7 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
+pub use group::{ConsensusError, Group, GroupStatus};
 pub use log::LogStore;
 pub use state::StateMachine;
 #[cfg(test)]
@@ -73,6 +76,9 @@ impl Proposal {
 /// the wire form is empty).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Applied {
+    /// The index of the entry in the log.
+    #[serde(skip)]
+    pub index: u64,
     /// The answer.
     #[serde(skip)]
     pub answer: Option<Result<Outcome, CommandError>>,

@@ -108,7 +108,10 @@ fn apply_entries(meta: &Meta, entries: Vec<Entry<TypeConfig>>) -> Result<Vec<App
             state.last = Some(id);
             b.raft_put(APPLIED.to_vec(), state.encode()?);
             stage(b)?;
-            out.push(Applied { answer });
+            out.push(Applied {
+                index: id.index,
+                answer,
+            });
         }
         Ok(out)
     })

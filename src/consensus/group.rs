@@ -1,0 +1,246 @@
+//! One node's member of the cluster's Raft group: openraft's `Raft` over the node's
+//! [`LogStore`] and [`StateMachine`], messages through the server's [`Transport`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{ChangeMembers, Config, Raft, ServerState};
+
+use super::network::{Network, RaftCall, Transport, TransportError, decode, encode};
+use super::{Applied, LogStore, NodeId, Proposal, RaftNode, StateMachine, TypeConfig, node_name};
+use crate::meta::Meta;
+
+/// Why the group could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsensusError {
+    /// Openraft refused or failed (`op` names the call).
+    #[error("raft {op}: {message}")]
+    Raft {
+        /// The call.
+        op: &'static str,
+        /// Openraft's message.
+        message: String,
+    },
+    /// This node does not lead the group; `leader` does, when one is known.
+    #[error("this node does not lead the cluster (leader: {})", leader.as_deref().unwrap_or("none known"))]
+    NotLeader {
+        /// The leader's node id, when known.
+        leader: Option<String>,
+    },
+    /// A message that does not decode or encode.
+    #[error(transparent)]
+    Message(#[from] TransportError),
+}
+
+/// Timing of the group, in milliseconds: a leader heartbeats every 250 ms, a follower
+/// that hears none for 1 to 2 s stands for election (so a new leader within seconds of
+/// losing one, and round trips of tens of milliseconds between sites tolerated).
+fn config() -> Result<Arc<Config>, ConsensusError> {
+    let c = Config {
+        cluster_name: "stele".into(),
+        heartbeat_interval: 250,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
+        ..Config::default()
+    };
+    c.validate()
+        .map(Arc::new)
+        .map_err(|e| ConsensusError::Raft {
+            op: "config",
+            message: e.to_string(),
+        })
+}
+
+fn raft_err<E: std::fmt::Display>(op: &'static str) -> impl Fn(E) -> ConsensusError {
+    move |e| ConsensusError::Raft {
+        op,
+        message: e.to_string(),
+    }
+}
+
+/// What this node knows of the group (`GET /v1/cluster`, `stelectl cluster status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStatus {
+    /// This node's id (16 hex digits).
+    pub node: String,
+    /// `leader`, `follower`, `candidate` or `learner` (`shutdown` once stopped).
+    pub state: &'static str,
+    /// The leader this node follows, if it knows one.
+    pub leader: Option<String>,
+    /// The current term.
+    pub term: u64,
+    /// The index of the last entry in this node's log.
+    pub last_log_index: Option<u64>,
+    /// The index of the last entry this node applied.
+    pub last_applied: Option<u64>,
+    /// The voters, by node id.
+    pub voters: Vec<String>,
+    /// The learners, by node id.
+    pub learners: Vec<String>,
+}
+
+/// This node's member of the group.
+#[derive(Clone)]
+pub struct Group {
+    raft: Raft<TypeConfig>,
+    id: NodeId,
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("id", &node_name(self.id))
+            .finish()
+    }
+}
+
+impl Group {
+    /// Starts this node's member (`id`) over `meta`, with what its log holds (nothing on
+    /// a new node: it waits to be initialised or added).
+    ///
+    /// # Errors
+    /// [`ConsensusError::Raft`] when openraft cannot start (its storage failed).
+    pub async fn start(
+        id: NodeId,
+        meta: Arc<Meta>,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self, ConsensusError> {
+        let raft = Raft::new(
+            id,
+            config()?,
+            Network::new(transport),
+            LogStore::new(meta.clone()),
+            StateMachine::new(meta),
+        )
+        .await
+        .map_err(raft_err("start"))?;
+        Ok(Self { raft, id })
+    }
+
+    /// Makes this node the group's only voter, reachable at `addr` (`cluster init`).
+    /// Idempotent: a group already initialised is left as it is.
+    ///
+    /// # Errors
+    /// [`ConsensusError::Raft`].
+    pub async fn initialize(&self, addr: String) -> Result<(), ConsensusError> {
+        let members = BTreeMap::from([(self.id, RaftNode { addr })]);
+        match self.raft.initialize(members).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(raft_err("initialize")(e)),
+        }
+    }
+
+    /// Adds node `id`, reachable at `addr`, as a learner, waits until it caught up, then
+    /// makes it a voter (openraft's joint consensus). Only on the leader.
+    ///
+    /// # Errors
+    /// [`ConsensusError::NotLeader`], or [`ConsensusError::Raft`].
+    pub async fn add_voter(&self, id: NodeId, addr: String) -> Result<(), ConsensusError> {
+        self.raft
+            .add_learner(id, RaftNode { addr }, true)
+            .await
+            .map_err(|e| self.write_error("add learner", e))?;
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(|e| self.write_error("change membership", e))?;
+        Ok(())
+    }
+
+    /// Removes node `id` from the group (voter or learner). Only on the leader.
+    ///
+    /// # Errors
+    /// [`ConsensusError::NotLeader`], or [`ConsensusError::Raft`].
+    pub async fn remove(&self, id: NodeId) -> Result<(), ConsensusError> {
+        let voters: BTreeSet<NodeId> = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .voter_ids()
+            .collect();
+        if voters.contains(&id) {
+            self.raft
+                .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                .await
+                .map_err(|e| self.write_error("change membership", e))?;
+        }
+        self.raft
+            .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+            .await
+            .map_err(|e| self.write_error("change membership", e))?;
+        Ok(())
+    }
+
+    /// Appends `p` to the log and returns what applying it answered, once it is committed
+    /// and applied here. Only on the leader.
+    ///
+    /// # Errors
+    /// [`ConsensusError::NotLeader`], or [`ConsensusError::Raft`].
+    pub async fn propose(&self, p: Proposal) -> Result<Applied, ConsensusError> {
+        self.raft
+            .client_write(p)
+            .await
+            .map(|r| r.data)
+            .map_err(|e| self.write_error("client write", e))
+    }
+
+    fn write_error(
+        &self,
+        op: &'static str,
+        e: RaftError<NodeId, ClientWriteError<NodeId, RaftNode>>,
+    ) -> ConsensusError {
+        match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                ConsensusError::NotLeader {
+                    leader: f.leader_id.map(node_name),
+                }
+            }
+            e => raft_err(op)(e),
+        }
+    }
+
+    /// Answers a message another node sent (`call`, its bytes): the answer's bytes.
+    ///
+    /// # Errors
+    /// [`ConsensusError::Message`] for bytes that do not decode.
+    pub async fn handle(&self, call: RaftCall, body: &[u8]) -> Result<Vec<u8>, ConsensusError> {
+        let answer = match call {
+            RaftCall::Append => encode(&self.raft.append_entries(decode(body)?).await)?,
+            RaftCall::Vote => encode(&self.raft.vote(decode(body)?).await)?,
+            RaftCall::Snapshot => encode(&self.raft.install_snapshot(decode(body)?).await)?,
+        };
+        Ok(answer)
+    }
+
+    /// What this node knows of the group now.
+    pub fn status(&self) -> GroupStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        GroupStatus {
+            node: node_name(self.id),
+            state: match m.state {
+                ServerState::Leader => "leader",
+                ServerState::Follower => "follower",
+                ServerState::Candidate => "candidate",
+                ServerState::Learner => "learner",
+                ServerState::Shutdown => "shutdown",
+            },
+            leader: m.current_leader.map(node_name),
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|l| l.index),
+            voters: membership.voter_ids().map(node_name).collect(),
+            learners: membership.learner_ids().map(node_name).collect(),
+        }
+    }
+
+    /// Stops this node's member (its tasks end; the log and state stay).
+    ///
+    /// # Errors
+    /// [`ConsensusError::Raft`] when a task of openraft panicked.
+    pub async fn shutdown(&self) -> Result<(), ConsensusError> {
+        self.raft.shutdown().await.map_err(raft_err("shutdown"))
+    }
+}
