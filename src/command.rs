@@ -369,6 +369,13 @@ pub enum CommandError {
     /// A membership change was refused.
     #[error(transparent)]
     Membership(#[from] crate::membership::MembershipError),
+    /// The cluster cannot agree on the command now (this node does not lead and no
+    /// leader took it, a majority is out of reach): nothing decided, the client retries.
+    #[error("the cluster cannot take the command now: {reason}")]
+    Unavailable {
+        /// Why (which leader, what failed).
+        reason: String,
+    },
     /// A client's write would take the bucket's usage past its quota (nothing written).
     #[error(
         "bucket {bucket}: the write needs {needed} bytes, the quota is {quota} and {used} are used"
@@ -465,6 +472,7 @@ impl CommandError {
                     | MetaError::Task { .. }
                     | MetaError::UnknownFormat { .. },
             ) | CommandError::UnexpectedOutcome { .. }
+                | CommandError::Unavailable { .. }
         )
     }
 }
@@ -828,18 +836,61 @@ impl LocalLog {
     }
 }
 
+impl LocalLog {
+    /// Records `c`'s refusal `e` in the trail's queue, when `e` decided anything.
+    pub fn note_refusal(&self, c: &Stamped, e: &CommandError) {
+        if let Some(t) = &self.trail
+            && let Some(entry) = refusal(c, e)
+        {
+            t.record(entry);
+        }
+    }
+}
+
 impl CommandLog for LocalLog {
     fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError> {
         let prepared = prepare(c);
         let r = self
             .meta
             .write_guarded(|m| apply_prepared(m, c, prepared.as_ref()));
-        if let (Err(e), Some(t)) = (&r, &self.trail)
-            && let Some(entry) = refusal(c, e)
-        {
-            t.record(entry);
+        if let Err(e) = &r {
+            self.note_refusal(c, e);
         }
         r
+    }
+}
+
+/// The log a node's commands go through, which can change while the node runs: the
+/// single node's [`LocalLog`] until the node joins a Raft group, then the group's
+/// (`crate::consensus::RaftLog`). Everything that proposes (the store, the identity
+/// store) holds this one, so a change reaches them all.
+#[derive(Debug)]
+pub struct LogSwitch {
+    current: std::sync::RwLock<Arc<dyn CommandLog>>,
+}
+
+impl LogSwitch {
+    /// Starting with `log`.
+    pub fn new(log: Arc<dyn CommandLog>) -> Self {
+        Self {
+            current: std::sync::RwLock::new(log),
+        }
+    }
+
+    /// Sends every later command to `log`.
+    pub fn set(&self, log: Arc<dyn CommandLog>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = log;
+    }
+}
+
+impl CommandLog for LogSwitch {
+    fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError> {
+        let log = self
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        log.propose(c)
     }
 }
 

@@ -16,12 +16,35 @@ pub struct Cluster {
     pub node_id: Option<String>,
     /// The node-to-node listener (`--cluster-addr`), when this node serves one.
     pub rpc_addr: Option<String>,
-    /// Whether this node's metadata keeps the membership (the node that ran `cluster
-    /// init`): until the metadata is replicated (Raft), only it issues tokens, admits
-    /// and removes nodes, and lists the members; a node that joined lists none.
+    /// Whether this node's metadata holds the membership: the node that ran `cluster
+    /// init`, and a node that joined once the Raft group's snapshot reached it (before
+    /// that it lists no members). Tokens, admissions and removals go through the
+    /// group's leader.
     pub membership_kept_here: bool,
     /// Every member, removed ones too, by id (empty where the membership is not kept).
     pub members: Vec<Member>,
+    /// This node's view of the cluster's Raft group, while it is in one.
+    #[serde(default)]
+    pub raft: Option<RaftStatus>,
+}
+
+/// A node's view of the cluster's Raft group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftStatus {
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub state: String,
+    /// The leader this node follows (its node id), if it knows one.
+    pub leader: Option<String>,
+    /// The current term.
+    pub term: u64,
+    /// The index of the last entry in this node's log.
+    pub last_log_index: Option<u64>,
+    /// The index of the last entry this node applied.
+    pub last_applied: Option<u64>,
+    /// The voters, by node id.
+    pub voters: Vec<String>,
+    /// The learners, by node id.
+    pub learners: Vec<String>,
 }
 
 /// A member of the cluster.

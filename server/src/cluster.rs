@@ -35,6 +35,8 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use serde::{Deserialize, Serialize};
+use stele::consensus::Group;
+use stele::consensus::network::RaftCall;
 use stele::membership::{ClusterChange, ClusterOutcome};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -229,6 +231,9 @@ pub struct Cluster {
     /// refused unread (429), so a token cannot be guessed and the audit trail (a leaf
     /// per refused join) cannot be flooded.
     joins: Arc<crate::limiter::AuthLimiter>,
+    /// This node's member of the cluster's Raft group, once it runs (a member with a
+    /// node listener).
+    group: Arc<RwLock<Option<Group>>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -261,6 +266,7 @@ impl Cluster {
                 5,
                 10,
             )),
+            group: Arc::new(RwLock::new(None)),
         };
         c.reload()?;
         Ok(c)
@@ -299,6 +305,102 @@ impl Cluster {
         *self.acceptor.write().unwrap_or_else(|p| p.into_inner()) =
             Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
         Ok(())
+    }
+
+    /// This node's member of the Raft group, when it runs.
+    pub fn group(&self) -> Option<Group> {
+        self.group.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The address other nodes reach this one's node listener at.
+    ///
+    /// # Errors
+    /// No node listener, or one on an unspecified address (0.0.0.0, ::).
+    pub fn advertised(&self) -> anyhow::Result<String> {
+        let addr = self
+            .rpc_addr
+            .context("this node has no node listener (--cluster-addr)")?;
+        if addr.ip().is_unspecified() {
+            bail!(
+                "--cluster-addr {addr} names no address other nodes can reach: give this node's own"
+            );
+        }
+        Ok(addr.to_string())
+    }
+
+    /// Starts this node's member of the Raft group, when the node is in a cluster and
+    /// serves a node listener (at start, after `init`, after a join); from then on its
+    /// membership changes go through the group. Returns the member, or `None`.
+    ///
+    /// # Errors
+    /// Certificate files that do not load; a node id that is not 16 hex digits; openraft
+    /// that cannot start on this node's log.
+    pub async fn start_group(&self) -> anyhow::Result<Option<Group>> {
+        if let Some(g) = self.group() {
+            return Ok(Some(g));
+        }
+        if !self.files.has_node_certificate() || self.rpc_addr.is_none() {
+            return Ok(None);
+        }
+        let node_id = self
+            .files
+            .node_id()?
+            .context("the node-id file is missing")?;
+        let id = stele::consensus::raft_id(&node_id)
+            .with_context(|| format!("node id {node_id:?} is not 16 hex digits"))?;
+        let transport: Arc<dyn stele::consensus::network::Transport> =
+            Arc::new(NodeTransport::new(&self.files)?);
+        let store = self.node.store();
+        let group = Group::start(id, store.meta_handle(), transport).await?;
+        store.use_consensus(group.clone(), tokio::runtime::Handle::current());
+        *self.group.write().unwrap_or_else(|p| p.into_inner()) = Some(group.clone());
+        tracing::info!(node = %node_id, "this node's member of the cluster's Raft group runs");
+        Ok(Some(group))
+    }
+
+    /// Adds `node_id`, reachable at `addr`, to the Raft group as a voter, in the
+    /// background: retried for a minute (the node may still be starting).
+    fn add_to_group(&self, node_id: &str, addr: String) {
+        let (Some(group), Some(id)) = (self.group(), stele::consensus::raft_id(node_id)) else {
+            return;
+        };
+        let node_id = node_id.to_owned();
+        tokio::spawn(async move {
+            for attempt in 1..=30 {
+                match group.add_voter(id, addr.clone()).await {
+                    Ok(()) => {
+                        tracing::info!(node = %node_id, %addr, "the node is a voter of the Raft group");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(node = %node_id, attempt, error = %e, "adding the node to the Raft group failed");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Removes `node_id` from the Raft group, in the background.
+    pub fn leave_group(&self, node_id: &str) {
+        let (Some(group), Some(id)) = (self.group(), stele::consensus::raft_id(node_id)) else {
+            return;
+        };
+        let node_id = node_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = group.remove(id).await {
+                tracing::warn!(node = %node_id, error = %e, "removing the node from the Raft group failed");
+            }
+        });
+    }
+
+    /// Stops this node's member of the Raft group (its log and state stay).
+    pub async fn stop_group(&self) {
+        if let Some(g) = self.group()
+            && let Err(e) = g.shutdown().await
+        {
+            tracing::error!(error = %e, "the Raft group did not stop cleanly");
+        }
     }
 
     fn acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
@@ -344,10 +446,19 @@ impl Cluster {
             }
         };
         self.reload()?;
-        match out {
-            ClusterOutcome::Initialized(i) => Ok(i),
-            other => bail!("cluster init answered {other:?}"),
-        }
+        let ClusterOutcome::Initialized(i) = out else {
+            bail!("cluster init answered {out:?}");
+        };
+        // The group's first state is this node's metadata: a snapshot of it, the log
+        // dropped behind it, so every node added later starts from it.
+        let group = self
+            .start_group()
+            .await?
+            .context("the Raft group did not start")?;
+        group.initialize(self.advertised()?).await?;
+        group.until_leader(Duration::from_secs(30)).await?;
+        group.compact(Duration::from_secs(60)).await?;
+        Ok(i)
     }
 }
 
@@ -369,6 +480,10 @@ pub struct JoinRequest {
     pub node_id: String,
     /// Its certificate request (PEM PKCS#10).
     pub csr_pem: String,
+    /// Where other nodes reach its node listener (`host:port`): it joins the Raft
+    /// group there.
+    #[serde(default)]
+    pub addr: Option<String>,
 }
 
 /// The answer to a join.
@@ -440,6 +555,18 @@ async fn members_only(
     next: axum::middleware::Next,
 ) -> Response {
     if req.method() == http::Method::POST && req.uri().path() == "/v1/join" {
+        return next.run(req).await;
+    }
+    // A node that joined knows no member until the group's first snapshot reaches it:
+    // until then it takes Raft's messages from any certificate of the cluster's CA (the
+    // handshake checked the chain; the CA is the one it pinned when joining).
+    if req.uri().path().starts_with("/v1/raft/")
+        && peer.fingerprint.is_some()
+        && matches!(
+            stele::membership::identity(cluster.node.store().meta()),
+            Ok(None)
+        )
+    {
         return next.run(req).await;
     }
     match member_of(&cluster, &peer) {
@@ -555,6 +682,9 @@ async fn join(
     match joined {
         Ok(_) => {
             tracing::info!(node = %req.node_id, "a node joined the cluster");
+            if let Some(addr) = &req.addr {
+                cluster.add_to_group(&req.node_id, addr.clone());
+            }
             Ok(Json(JoinAnswer {
                 cluster_id: ident.cluster_id,
                 cert_pem: cert.pem(),
@@ -567,6 +697,157 @@ async fn join(
         }
         Err(stele::StoreError::Membership(e)) => Err(refused(e)),
         Err(e) => Err(internal(e.into())),
+    }
+}
+
+/// The largest Raft message taken (openraft's batches of entries, snapshot chunks).
+const RAFT_BODY_LIMIT: usize = 64 << 20;
+
+/// A Raft message from another member (`POST /v1/raft/{append|vote|snapshot}`, a format
+/// byte and postcard): openraft's answer, the same way.
+async fn raft_call(
+    Extension(cluster): Extension<Cluster>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: bytes::Bytes,
+) -> Response {
+    let Some(call) = RaftCall::named(&name) else {
+        return RpcError(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("no Raft call {name:?}"),
+        )
+        .into_response();
+    };
+    let Some(group) = cluster.group() else {
+        return RpcError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NoRaftGroup",
+            "this node's member of the Raft group does not run".into(),
+        )
+        .into_response();
+    };
+    match group.handle(call, &body).await {
+        Ok(answer) => (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "application/octet-stream")],
+            answer,
+        )
+            .into_response(),
+        Err(e) => {
+            RpcError(StatusCode::BAD_REQUEST, "BadRaftMessage", e.to_string()).into_response()
+        }
+    }
+}
+
+/// Raft's messages to the other members: HTTP/2 over mutual TLS (this node's certificate,
+/// the cluster CA as the only root) to their node listeners, one connection per member
+/// kept open and multiplexed.
+#[derive(Clone)]
+pub struct NodeTransport {
+    tls: tokio_rustls::TlsConnector,
+    senders: Arc<
+        tokio::sync::Mutex<
+            std::collections::HashMap<
+                String,
+                hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>,
+            >,
+        >,
+    >,
+}
+
+impl NodeTransport {
+    /// From this node's certificate files.
+    ///
+    /// # Errors
+    /// Files that do not load.
+    pub fn new(files: &Files) -> anyhow::Result<Self> {
+        let ca = files.ca_pem()?.context("the CA certificate is missing")?;
+        let cert = files.read("node.pem")?.unwrap_or_default();
+        let key = files.read("node.key")?.unwrap_or_default();
+        let ca = CertificateDer::from_pem_slice(ca.as_bytes()).context("ca.pem")?;
+        let cert = CertificateDer::from_pem_slice(cert.as_bytes()).context("node.pem")?;
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).context("node.key")?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone())?;
+        let mut config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![cert, ca], key)?;
+        config.alpn_protocols = vec![ALPN.to_vec()];
+        Ok(Self {
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            senders: Arc::new(tokio::sync::Mutex::new(std::collections::HashMap::new())),
+        })
+    }
+
+    async fn sender(
+        &self,
+        addr: &str,
+    ) -> anyhow::Result<hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>>
+    {
+        let mut senders = self.senders.lock().await;
+        if let Some(s) = senders.get(addr)
+            && !s.is_closed()
+        {
+            return Ok(s.clone());
+        }
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let tls = self
+            .tls
+            .connect(ServerName::try_from(NODE_NAME)?, tcp)
+            .await?;
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
+        tokio::spawn(conn);
+        senders.insert(addr.to_owned(), sender.clone());
+        Ok(sender)
+    }
+
+    async fn send(&self, addr: &str, call: RaftCall, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        let mut sender = self.sender(addr).await?;
+        let req = http::Request::post(format!("https://{NODE_NAME}/v1/raft/{}", call.name()))
+            .header(http::header::CONTENT_TYPE, "application/octet-stream")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        let bytes = http_body_util::BodyExt::collect(resp.into_body())
+            .await?
+            .to_bytes();
+        if !status.is_success() {
+            bail!("{status}: {}", String::from_utf8_lossy(&bytes));
+        }
+        Ok(bytes.to_vec())
+    }
+}
+
+impl stele::consensus::network::Transport for NodeTransport {
+    fn call(
+        &self,
+        addr: String,
+        call: RaftCall,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<Vec<u8>, stele::consensus::network::TransportError>,
+    > {
+        let me = self.clone();
+        Box::pin(async move {
+            let failed = |reason: String| stele::consensus::network::TransportError::Unreachable {
+                addr: addr.clone(),
+                reason,
+            };
+            match tokio::time::timeout(timeout, me.send(&addr, call, body)).await {
+                Ok(Ok(answer)) => Ok(answer),
+                Ok(Err(e)) => {
+                    // A fresh connection next time.
+                    me.senders.lock().await.remove(&addr);
+                    Err(failed(format!("{e:#}")))
+                }
+                Err(_) => Err(failed(format!("no answer within {timeout:?}"))),
+            }
+        })
     }
 }
 
@@ -583,6 +864,11 @@ pub async fn run(
     let router = axum::Router::new()
         .route("/v1/ping", axum::routing::get(ping))
         .route("/v1/join", axum::routing::post(join))
+        .route(
+            "/v1/raft/{call}",
+            axum::routing::post(raft_call)
+                .layer(axum::extract::DefaultBodyLimit::max(RAFT_BODY_LIMIT)),
+        )
         .fallback(|| async {
             RpcError(
                 StatusCode::NOT_FOUND,
@@ -724,6 +1010,7 @@ pub async fn join_cluster(
     addr: &str,
     token: &str,
     ca_fingerprint: &str,
+    advertised: Option<String>,
 ) -> anyhow::Result<bool> {
     if files.has_node_certificate() {
         return Ok(false);
@@ -765,6 +1052,7 @@ pub async fn join_cluster(
         proof: hex::encode(stele::crypto::hmac_sha256(&hash, &binding)),
         node_id: node_id.clone(),
         csr_pem: csr,
+        addr: advertised,
     })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
     tokio::spawn(conn);

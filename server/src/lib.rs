@@ -65,13 +65,6 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     )
     .await?;
     let store = node.store().clone();
-    if let (Some(addr), Some(token), Some(fp)) =
-        (&args.join, &args.join_token, &args.ca_fingerprint)
-    {
-        cluster::join_cluster(&cluster::Files::new(&key_dir), addr, token, fp)
-            .await
-            .context("cannot join the cluster")?;
-    }
     let rpc_listener = match &args.cluster_addr {
         Some(a) => Some(
             TcpListener::bind(a)
@@ -84,8 +77,23 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         .as_ref()
         .map(TcpListener::local_addr)
         .transpose()?;
+    if let (Some(addr), Some(token), Some(fp)) =
+        (&args.join, &args.join_token, &args.ca_fingerprint)
+    {
+        // Where the others reach this node's listener: it joins the Raft group there.
+        let advertised = rpc_local
+            .filter(|a| !a.ip().is_unspecified())
+            .map(|a| a.to_string());
+        cluster::join_cluster(&cluster::Files::new(&key_dir), addr, token, fp, advertised)
+            .await
+            .context("cannot join the cluster")?;
+    }
     let cluster = cluster::Cluster::new(&key_dir, node.clone(), rpc_local)
         .context("cannot load the cluster certificates")?;
+    cluster
+        .start_group()
+        .await
+        .context("cannot start this node's member of the cluster's Raft group")?;
     let s3_listener = TcpListener::bind(&s3_addr)
         .await
         .with_context(|| format!("cannot listen on {s3_addr} (S3)"))?;
@@ -277,7 +285,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             metrics,
             limiter: Arc::new(limiter::AuthLimiter::default()),
             tls: tls.clone().map(|t| (t, s3_tls, admin_tls)),
-            cluster,
+            cluster: cluster.clone(),
         },
         admin_listener,
         acceptor(admin_tls),
@@ -295,6 +303,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     {
         tracing::error!(error = %e, "the node-to-node listener did not end cleanly");
     }
+    cluster.stop_group().await;
     for (name, task) in [
         ("lifecycle", lifecycle_task),
         ("scrub", scrub_task),

@@ -42,6 +42,9 @@ fn config() -> Result<Arc<Config>, ConsensusError> {
         heartbeat_interval: 250,
         election_timeout_min: 1000,
         election_timeout_max: 2000,
+        // The log is dropped up to each snapshot: a node that joins or lags behind one
+        // installs it (it also carries what was there before the group existed).
+        max_in_snapshot_log_to_keep: 0,
         ..Config::default()
     };
     c.validate()
@@ -129,6 +132,57 @@ impl Group {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
             Err(e) => Err(raft_err("initialize")(e)),
         }
+    }
+
+    /// Waits until this node leads (after [`Group::initialize`]), at most `timeout`.
+    ///
+    /// # Errors
+    /// [`ConsensusError::Raft`] when it does not lead by then.
+    pub async fn until_leader(&self, timeout: std::time::Duration) -> Result<(), ConsensusError> {
+        self.raft
+            .wait(Some(timeout))
+            .state(ServerState::Leader, "leading")
+            .await
+            .map(|_| ())
+            .map_err(raft_err("wait to lead"))
+    }
+
+    /// Snapshots the state machine now and drops the log up to the snapshot: a node
+    /// added later starts from the snapshot, so it receives the state from before the
+    /// group existed (`cluster init` turns a node's metadata into the group's first state).
+    ///
+    /// # Errors
+    /// [`ConsensusError::Raft`].
+    pub async fn compact(&self, timeout: std::time::Duration) -> Result<(), ConsensusError> {
+        // Everything in the log first (a new leader's blank entry included).
+        let last = self.raft.metrics().borrow().last_log_index;
+        let m = self
+            .raft
+            .wait(Some(timeout))
+            .applied_index_at_least(last, "applied")
+            .await
+            .map_err(raft_err("wait to apply"))?;
+        let Some(applied) = m.last_applied else {
+            return Ok(());
+        };
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(raft_err("snapshot"))?;
+        self.raft
+            .wait(Some(timeout))
+            .metrics(
+                |m| m.snapshot.is_some_and(|s| s.index >= applied.index),
+                "snapshot",
+            )
+            .await
+            .map_err(raft_err("wait for the snapshot"))?;
+        self.raft
+            .trigger()
+            .purge_log(applied.index)
+            .await
+            .map_err(raft_err("purge"))
     }
 
     /// Adds node `id`, reachable at `addr`, as a learner, waits until it caught up, then

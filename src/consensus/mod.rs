@@ -37,7 +37,7 @@ pub(crate) use {
     state::{AppliedState, SnapshotRecords},
 };
 
-use crate::command::{CommandError, Outcome, Stamped};
+use crate::command::{CommandError, CommandLog, LocalLog, MetaCommand, Outcome, Stamped};
 use crate::meta::{MetaError, Record};
 
 /// A node's id in Raft: its 8-byte id as a big-endian integer.
@@ -109,4 +109,53 @@ pub fn raft_id(node_id: &str) -> Option<NodeId> {
 /// The 16 hex digits of a Raft node id ([`raft_id`]'s inverse).
 pub fn node_name(id: NodeId) -> String {
     format!("{id:016x}")
+}
+
+/// The command log of a node in a Raft group (`crate::command::CommandLog`).
+///
+/// So far only membership changes ([`MetaCommand::Cluster`]) go through the group — so
+/// every member knows every other's certificate and removal — while every other command
+/// is still applied by this node alone ([`LocalLog`]): object and bucket metadata are
+/// not replicated yet (ARCHITECTURE.md, "Metadata through Raft").
+#[derive(Debug)]
+pub struct RaftLog {
+    group: Group,
+    local: LocalLog,
+    runtime: tokio::runtime::Handle,
+}
+
+impl RaftLog {
+    /// Through `group` (run by `runtime`), the rest through `local`.
+    pub fn new(group: Group, local: LocalLog, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            group,
+            local,
+            runtime,
+        }
+    }
+}
+
+impl CommandLog for RaftLog {
+    /// Called on a blocking thread (as every proposal is), which waits for the group.
+    fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError> {
+        if !matches!(c.cmd, MetaCommand::Cluster(_)) {
+            return self.local.propose(c);
+        }
+        let p = Proposal::of(c)?;
+        let answer = match self.runtime.block_on(self.group.propose(p)) {
+            Ok(Applied {
+                answer: Some(a), ..
+            }) => a,
+            Ok(Applied { answer: None, .. }) => Err(CommandError::UnexpectedOutcome {
+                outcome: "an entry applied without an answer".into(),
+            }),
+            Err(e) => Err(CommandError::Unavailable {
+                reason: e.to_string(),
+            }),
+        };
+        if let Err(e) = &answer {
+            self.local.note_refusal(c, e);
+        }
+        answer
+    }
 }

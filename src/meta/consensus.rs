@@ -16,12 +16,15 @@ pub(crate) type KeyValue = (Vec<u8>, Vec<u8>);
 
 impl Cf {
     /// Whether the family's records are agreed through the cluster's consensus (and so in
-    /// its snapshots): every cluster-wide and key-sharded family.
+    /// its snapshots): every cluster-wide and key-sharded family, but identities and
+    /// alert sinks for now — their secrets are sealed under each node's own master key,
+    /// which joining nodes do not receive yet, so another node's records would not
+    /// unseal (ARCHITECTURE.md, "Metadata through Raft").
     pub fn replicated(self) -> bool {
         matches!(
             self.scope(),
             FamilyScope::ClusterWide | FamilyScope::ShardedByKey
-        )
+        ) && !matches!(self, Cf::Identity | Cf::Alerts)
     }
 }
 

@@ -458,8 +458,6 @@ fn families_are_classified() {
             "tags",
             "inline",
             "locks",
-            "identity",
-            "alerts",
             "placement",
             "cluster",
             "replog"

@@ -253,7 +253,14 @@ pub enum StoreError {
         /// The object's size in bytes, for `Content-Range: bytes */len`.
         len: u64,
     },
-    /// Too few disks took a write to meet the write quorum, or no online disk could take a
+    /// The cluster's consensus could not take a metadata change now (no leader, no
+    /// majority): nothing decided (S3: 503 `SlowDown`, which clients retry; admin: 503).
+    #[error("the cluster cannot take the change now: {reason}")]
+    Unavailable {
+        /// Why (no leader, no majority).
+        reason: String,
+    },
+    /// Fewer disks than the write quorum could take a shard, or none could take a
     /// rebuilt shard: nothing was stored (S3: 503 `ServiceUnavailable`, which clients
     /// retry).
     #[error("only {available} of the {needed} disks a write needs could take it")]
@@ -438,6 +445,7 @@ impl From<crate::command::CommandError> for StoreError {
             C::LockNotEnabled { bucket } => Self::LockNotEnabled { bucket },
             C::PolicyLoosening { bucket } => Self::PolicyLoosening { bucket },
             C::UnexpectedOutcome { outcome } => Self::Task { reason: outcome },
+            C::Unavailable { reason } => Self::Unavailable { reason },
             // The engine proposes no identity change: only a misrouted answer gets here.
             C::Identity(e) => Self::Task {
                 reason: e.to_string(),

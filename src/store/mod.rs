@@ -65,7 +65,7 @@ struct Inner {
     config: NodeConfig,
     meta: Arc<Meta>,
     /// Where metadata commands are agreed and applied (one node: under the write guard).
-    log: Arc<dyn CommandLog>,
+    log: Arc<crate::command::LogSwitch>,
     disks: Vec<Arc<dyn ShardStore>>,
     disk_index: HashMap<String, usize>,
     topology: Topology,
@@ -148,7 +148,9 @@ impl Store {
                 trail: trail.clone(),
                 topology: Topology::new(config.disks.clone()),
                 config,
-                log: Arc::new(LocalLog::with_trail(meta.clone(), trail.clone())),
+                log: Arc::new(crate::command::LogSwitch::new(Arc::new(
+                    LocalLog::with_trail(meta.clone(), trail.clone()),
+                ))),
                 meta,
                 disks,
                 disk_index,
@@ -223,6 +225,15 @@ impl Store {
     /// go there too, through [`crate::command::IdentityProposer`]).
     pub fn command_log(&self) -> Arc<dyn CommandLog> {
         self.inner.log.clone()
+    }
+
+    /// Sends this node's metadata commands through the cluster's Raft group from now on
+    /// (membership changes so far: `consensus::RaftLog`); `runtime` runs the group.
+    pub fn use_consensus(&self, group: crate::consensus::Group, runtime: tokio::runtime::Handle) {
+        let local = LocalLog::with_trail(self.inner.meta.clone(), self.inner.trail.clone());
+        self.inner.log.set(Arc::new(crate::consensus::RaftLog::new(
+            group, local, runtime,
+        )));
     }
 
     fn propose(&self, cmd: MetaCommand) -> Result<Outcome, CommandError> {

@@ -394,3 +394,21 @@ pub fn send_replication(
     )
     .expect("answer")
 }
+
+/// A node with its own data and key folders under `dir/name`, serving a node-to-node
+/// listener on a port of its choosing; `extra` adds flags (a join).
+pub fn cluster_node(dir: &Path, name: &str, extra: &[&str]) -> Server {
+    let data = dir.join(name).join("data");
+    let keys = dir.join(name).join("keys");
+    let mut args = vec![
+        "--data".to_owned(),
+        data.to_str().expect("path").to_owned(),
+        "--key-dir".to_owned(),
+        keys.to_str().expect("path").to_owned(),
+        "--cluster-addr".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(&refs, dir)
+}

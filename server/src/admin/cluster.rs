@@ -32,11 +32,24 @@ async fn answer(admin: &Admin) -> Result<api::cluster::Cluster, ApiError> {
         node_id: files.node_id().ok().flatten(),
         rpc_addr: admin.cluster.rpc_addr.map(|a| a.to_string()),
         members: members.into_iter().map(member).collect(),
+        raft: admin.cluster.group().map(|g| {
+            let s = g.status();
+            api::cluster::RaftStatus {
+                state: s.state.to_owned(),
+                leader: s.leader,
+                term: s.term,
+                last_log_index: s.last_log_index,
+                last_applied: s.last_applied,
+                voters: s.voters,
+                learners: s.learners,
+            }
+        }),
     })
 }
 
-/// The refusal for a membership change asked of a node that joined a cluster (its
-/// metadata does not keep the membership until it is replicated).
+/// The refusal for a membership change asked of a node that joined a cluster but has not
+/// received its membership yet (the Raft group's snapshot reaches it shortly after it
+/// joins).
 fn joined_elsewhere(admin: &Admin) -> Option<ApiError> {
     let files = &admin.cluster.files;
     if !files.has_node_certificate() {
@@ -44,11 +57,11 @@ fn joined_elsewhere(admin: &Admin) -> Option<ApiError> {
     }
     let cluster = files.cluster_id().ok().flatten().unwrap_or_default();
     Some(ApiError(
-        StatusCode::CONFLICT,
-        "NotTheFirstMember",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "MembershipNotReceived",
         format!(
-            "this node joined cluster {cluster}: tokens are issued and members removed on \
-             the node that ran cluster init (membership is not replicated yet)"
+            "this node joined cluster {cluster} and has not received its membership yet: \
+             try again shortly, or ask the cluster's leader"
         ),
     ))
 }
@@ -163,6 +176,7 @@ pub(super) async fn remove_member(
     match out {
         stele::membership::ClusterOutcome::Removed(m) => {
             tracing::info!(actor = %actor.user.name, node = %m.node_id, "cluster member removed");
+            admin.cluster.leave_group(&m.node_id);
             Ok(Json(member(m)))
         }
         other => Err(ApiError(

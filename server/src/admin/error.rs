@@ -135,6 +135,7 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
         E::NoLifecycle { .. } => (S::NOT_FOUND, "NoLifecycle"),
         E::InvalidLifecycle { .. } => (S::BAD_REQUEST, "InvalidLifecycle"),
         E::InsufficientDisks { .. } => (S::SERVICE_UNAVAILABLE, "InsufficientDisks"),
+        E::Unavailable { .. } => (S::SERVICE_UNAVAILABLE, "ClusterUnavailable"),
         E::Disk(d) => match d {
             DiskError::Offline { .. } => (S::SERVICE_UNAVAILABLE, "DiskOffline"),
             DiskError::Full { .. } => (S::INSUFFICIENT_STORAGE, "DiskFull"),

@@ -155,6 +155,8 @@ pub fn to_s3(e: StoreError) -> S3Error {
         StoreError::IncompleteBody { .. } => err(C::IncompleteBody, msg),
         StoreError::Body(_) => err(C::IncompleteBody, msg),
         StoreError::InsufficientDisks { .. } => err(C::ServiceUnavailable, msg),
+        // The partitioned node's answer: clients back off and retry (S3's throttling code).
+        StoreError::Unavailable { .. } => err(C::SlowDown, msg),
         StoreError::Unreadable { .. } | StoreError::InlineCorrupt { .. } => internal(msg),
         StoreError::Config(c) => match c {
             ConfigError::EcSyntax { .. }

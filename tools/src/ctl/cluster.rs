@@ -23,10 +23,25 @@ fn members(c: &Cluster) {
                 .unwrap_or_else(|| "(none: --cluster-addr)".into()),
         ),
     ]);
+    if let Some(r) = &c.raft {
+        let index = |i: Option<u64>| i.map_or_else(|| "-".to_owned(), |i| i.to_string());
+        rows(&[
+            ("raft state", r.state.clone()),
+            (
+                "leader",
+                r.leader.clone().unwrap_or_else(|| "(none known)".into()),
+            ),
+            ("term", r.term.to_string()),
+            (
+                "log / applied",
+                format!("{} / {}", index(r.last_log_index), index(r.last_applied)),
+            ),
+            ("voters", r.voters.join(", ")),
+            ("learners", r.learners.join(", ")),
+        ]);
+    }
     if c.cluster_id.is_some() && !c.membership_kept_here {
-        out!(
-            "members are listed on the node that ran cluster init (membership is not replicated yet)"
-        );
+        out!("the membership has not reached this node yet (the Raft group's snapshot)");
     }
     if c.members.is_empty() {
         return;

@@ -1,0 +1,123 @@
+//! The cluster's Raft group through the real binaries over their node listeners (issue
+//! 14, item 2): `cluster init` makes a one-voter group of the first node's metadata; nodes
+//! that join with a token become voters; every node reports the same leader and term and
+//! the same members (membership changes go through the group); when the leader is killed
+//! (SIGKILL) the two others elect one of them and take membership changes; the old
+//! leader, started again on its folders, follows the new one.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stele_tests::Server;
+use stele_tests::sites::{cluster_node, ctl, json};
+
+fn status(s: &Server) -> Value {
+    json(&ctl(s, &["--json", "cluster", "status"]))
+}
+
+/// Polls `f` over the nodes' statuses until it holds, at most 60 s (a bound on progress
+/// for a loaded machine, not a speed check); the statuses that satisfied it.
+fn until(what: &str, nodes: &[&Server], f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let all: Vec<Value> = nodes.iter().map(|n| status(n)).collect();
+        if f(&all) {
+            return all;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let logs: Vec<String> = nodes
+                .iter()
+                .map(|n| std::fs::read_to_string(&n.stderr_log).unwrap_or_default())
+                .collect();
+            panic!(
+                "not within 60 s: {what}: {all:#?}\nlogs:\n{}",
+                logs.join("\n----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn raft<'a>(v: &'a Value, field: &str) -> &'a Value {
+    &v["raft"][field]
+}
+
+/// Every node sees `leader` leading the same voters in one term.
+fn agree(all: &[Value], voters: usize) -> bool {
+    let leader = raft(&all[0], "leader");
+    !leader.is_null()
+        && all.iter().all(|v| {
+            raft(v, "leader") == leader
+                && raft(v, "term") == raft(&all[0], "term")
+                && raft(v, "voters").as_array().map(Vec::len) == Some(voters)
+        })
+}
+
+fn join(dir: &Path, name: &str, leader: &Server, fingerprint: &str) -> Server {
+    let token = json(&ctl(leader, &["--json", "cluster", "join-token"]));
+    let secret = token["token"].as_str().expect("token").to_owned();
+    let rpc = leader.cluster_addr.clone().expect("rpc");
+    cluster_node(
+        dir,
+        name,
+        &[
+            "--join",
+            &rpc,
+            "--join-token",
+            &secret,
+            "--ca-fingerprint",
+            fingerprint,
+        ],
+    )
+}
+
+#[test]
+fn three_nodes_agree_through_raft_and_elect_a_new_leader_when_it_is_killed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = cluster_node(dir.path(), "a", &[]);
+    let init = json(&ctl(&a, &["--json", "cluster", "init"]));
+    let fingerprint = init["ca_fingerprint"].as_str().expect("fp").to_owned();
+    let a_id = init["node_id"].as_str().expect("id").to_owned();
+    let first = status(&a);
+    assert_eq!(raft(&first, "state"), "leader", "{first:#}");
+    assert_eq!(raft(&first, "voters"), &serde_json::json!([a_id]));
+
+    let b = join(dir.path(), "b", &a, &fingerprint);
+    let c = join(dir.path(), "c", &a, &fingerprint);
+    let all = until("three voters agree on a's lead", &[&a, &b, &c], |all| {
+        agree(all, 3)
+            && raft(&all[0], "leader") == a_id.as_str()
+            // The membership itself went through the group: every node lists the three.
+            && all.iter().all(|v| v["members"].as_array().map(Vec::len) == Some(3))
+    });
+    assert!(all.iter().all(|v| v["membership_kept_here"] == true));
+    let term = raft(&all[0], "term").as_u64().expect("term");
+    let b_id = all[1]["node_id"].as_str().expect("id").to_owned();
+    let c_id = all[2]["node_id"].as_str().expect("id").to_owned();
+
+    // A follower takes no membership change: it does not lead (503, retried by clients).
+    let refused = stele_tests::sites::ctl_fails(&b, &["cluster", "join-token"]);
+    assert!(refused.contains("ClusterUnavailable"), "{refused}");
+
+    // The leader is killed (SIGKILL): the two others elect one of them, in a later term.
+    a.kill();
+    let all = until("b and c elect one of them", &[&b, &c], |all| {
+        let leader = raft(&all[0], "leader");
+        agree(all, 3)
+            && (leader == b_id.as_str() || leader == c_id.as_str())
+            && raft(&all[0], "term").as_u64().is_some_and(|t| t > term)
+    });
+    let new_leader = raft(&all[0], "leader").as_str().expect("leader").to_owned();
+    let leader = if new_leader == b_id { &b } else { &c };
+    // It takes membership changes: a token is issued through the group.
+    let token = json(&ctl(leader, &["--json", "cluster", "join-token"]));
+    assert_eq!(token["token"].as_str().map(str::len), Some(64));
+
+    // The old leader comes back on its folders and follows the new one.
+    let a = cluster_node(dir.path(), "a", &[]);
+    until("a follows the new leader", &[&a, &b, &c], |all| {
+        agree(all, 3) && raft(&all[0], "leader") == new_leader.as_str()
+    });
+    assert_eq!(raft(&status(&a), "state"), "follower");
+}
