@@ -369,8 +369,10 @@ pub enum CommandError {
     /// A membership change was refused.
     #[error(transparent)]
     Membership(#[from] crate::membership::MembershipError),
-    /// The cluster cannot agree on the command now (this node does not lead and no
-    /// leader took it, a majority is out of reach): nothing decided, the client retries.
+    /// The cluster could not agree on the command in time (this node does not lead, a
+    /// majority is out of reach): the caller does not know whether it will be applied
+    /// (an entry appended before a leader stepped down may still commit), as with any
+    /// write that timed out; the client retries.
     #[error("the cluster cannot take the command now: {reason}")]
     Unavailable {
         /// Why (which leader, what failed).

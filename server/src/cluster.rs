@@ -46,6 +46,9 @@ pub const NODE_NAME: &str = "stele-node";
 /// The node-to-node protocol's ALPN id.
 pub const ALPN: &[u8] = b"stele-rpc/1";
 const DIR: &str = "cluster";
+/// The file of the member certificates a joined node takes Raft's messages from until
+/// the membership reaches it.
+const ADMITTED_BY: &str = "admitted-by";
 
 /// SHA-256 of a certificate's DER, 64 lower-case hex digits.
 pub fn fingerprint(der: &[u8]) -> String {
@@ -352,6 +355,20 @@ impl Cluster {
             Arc::new(NodeTransport::new(&self.files)?);
         let store = self.node.store();
         let group = Group::start(id, store.meta_handle(), transport).await?;
+        // The node that made the cluster (it holds the CA key) and whose group has no
+        // membership yet — just after `init`, or `init` cut short, or a cluster made by a
+        // release without Raft — makes the group: itself the only voter, then a snapshot
+        // of its metadata with the log dropped behind it, so every node added later
+        // starts from the state that was there before the group existed.
+        if self.files.path("ca.key").exists()
+            && stele::membership::identity(store.meta())?.is_some()
+            && !group.is_initialized().await?
+        {
+            group.initialize(self.advertised()?).await?;
+            group.until_leader(Duration::from_secs(30)).await?;
+            group.compact(Duration::from_secs(60)).await?;
+            tracing::info!(node = %node_id, "made the cluster's Raft group of this node's metadata");
+        }
         store.use_consensus(group.clone(), tokio::runtime::Handle::current());
         *self.group.write().unwrap_or_else(|p| p.into_inner()) = Some(group.clone());
         tracing::info!(node = %node_id, "this node's member of the cluster's Raft group runs");
@@ -361,23 +378,36 @@ impl Cluster {
     /// Adds `node_id`, reachable at `addr`, to the Raft group as a voter, in the
     /// background: retried for a minute (the node may still be starting).
     fn add_to_group(&self, node_id: &str, addr: String) {
-        let (Some(group), Some(id)) = (self.group(), stele::consensus::raft_id(node_id)) else {
+        let Some(group) = self.group() else {
+            return;
+        };
+        let Some(id) = stele::consensus::raft_id(node_id) else {
+            tracing::warn!(node = %node_id, "a node id that is not 16 hex digits joins no Raft group");
             return;
         };
         let node_id = node_id.to_owned();
         tokio::spawn(async move {
             for attempt in 1..=30 {
-                match group.add_voter(id, addr.clone()).await {
-                    Ok(()) => {
+                let added = tokio::time::timeout(
+                    Duration::from_secs(20),
+                    group.add_voter(id, addr.clone()),
+                )
+                .await;
+                match added {
+                    Ok(Ok(())) => {
                         tracing::info!(node = %node_id, %addr, "the node is a voter of the Raft group");
                         return;
                     }
-                    Err(e) => {
+                    Ok(Err(e)) => {
                         tracing::warn!(node = %node_id, attempt, error = %e, "adding the node to the Raft group failed");
-                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Err(_) => {
+                        tracing::warn!(node = %node_id, attempt, "the node did not catch up within 20 s");
                     }
                 }
+                tokio::time::sleep(Duration::from_secs(2)).await;
             }
+            tracing::error!(node = %node_id, "the node was not added to the Raft group: remove it and join again");
         });
     }
 
@@ -417,6 +447,8 @@ impl Cluster {
     /// A node in a cluster already; files; the command's refusal.
     pub async fn init(&self) -> anyhow::Result<stele::membership::ClusterIdentity> {
         let _one = self.init_lock.lock().await;
+        // Before anything is made: the group needs an address the others reach.
+        self.advertised()?;
         // In place: two P-256 keys and five small files, once per cluster.
         let (cluster_id, ca_fingerprint, node_id, cert_fingerprint) = make_cluster(&self.files)?;
         let changed = self
@@ -449,15 +481,9 @@ impl Cluster {
         let ClusterOutcome::Initialized(i) = out else {
             bail!("cluster init answered {out:?}");
         };
-        // The group's first state is this node's metadata: a snapshot of it, the log
-        // dropped behind it, so every node added later starts from it.
-        let group = self
-            .start_group()
+        self.start_group()
             .await?
             .context("the Raft group did not start")?;
-        group.initialize(self.advertised()?).await?;
-        group.until_leader(Duration::from_secs(30)).await?;
-        group.compact(Duration::from_secs(60)).await?;
         Ok(i)
     }
 }
@@ -495,6 +521,11 @@ pub struct JoinAnswer {
     pub cert_pem: String,
     /// The CA's certificate (PEM).
     pub ca_pem: String,
+    /// The certificate fingerprints (SHA-256, hex) of the members when the node was
+    /// admitted: until the membership reaches it through the Raft group, the new node
+    /// takes Raft's messages from these only.
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// Who is on the other end of a node-to-node connection.
@@ -558,14 +589,20 @@ async fn members_only(
         return next.run(req).await;
     }
     // A node that joined knows no member until the group's first snapshot reaches it:
-    // until then it takes Raft's messages from any certificate of the cluster's CA (the
-    // handshake checked the chain; the CA is the one it pinned when joining).
+    // until then it takes Raft's messages from the members that admitted it (their
+    // certificate fingerprints came with its own certificate).
     if req.uri().path().starts_with("/v1/raft/")
-        && peer.fingerprint.is_some()
+        && let Some(fp) = &peer.fingerprint
         && matches!(
             stele::membership::identity(cluster.node.store().meta()),
             Ok(None)
         )
+        && cluster
+            .files
+            .read(ADMITTED_BY)
+            .ok()
+            .flatten()
+            .is_some_and(|list| list.lines().any(|l| l.trim() == fp))
     {
         return next.run(req).await;
     }
@@ -685,6 +722,18 @@ async fn join(
             if let Some(addr) = &req.addr {
                 cluster.add_to_group(&req.node_id, addr.clone());
             }
+            // The node is admitted whatever happens now: its answer must reach it.
+            let members = match cluster.node.cluster().await {
+                Ok((_, m)) => m
+                    .into_iter()
+                    .filter(|m| m.active() && m.node_id != req.node_id)
+                    .map(|m| m.cert_fingerprint)
+                    .collect(),
+                Err(e) => {
+                    tracing::error!(error = %e, "the members could not be read for a join's answer");
+                    Vec::new()
+                }
+            };
             Ok(Json(JoinAnswer {
                 cluster_id: ident.cluster_id,
                 cert_pem: cert.pem(),
@@ -693,6 +742,7 @@ async fn join(
                     .ca_pem()
                     .map_err(internal)?
                     .unwrap_or_default(),
+                members,
             }))
         }
         Err(stele::StoreError::Membership(e)) => Err(refused(e)),
@@ -785,12 +835,12 @@ impl NodeTransport {
         addr: &str,
     ) -> anyhow::Result<hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>>
     {
-        let mut senders = self.senders.lock().await;
-        if let Some(s) = senders.get(addr)
+        if let Some(s) = self.senders.lock().await.get(addr)
             && !s.is_closed()
         {
             return Ok(s.clone());
         }
+        // Connected without the map's lock: an unreachable member delays no other.
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
         let tls = self
@@ -800,7 +850,10 @@ impl NodeTransport {
         let (sender, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
         tokio::spawn(conn);
-        senders.insert(addr.to_owned(), sender.clone());
+        self.senders
+            .lock()
+            .await
+            .insert(addr.to_owned(), sender.clone());
         Ok(sender)
     }
 
@@ -845,7 +898,10 @@ impl stele::consensus::network::Transport for NodeTransport {
                     me.senders.lock().await.remove(&addr);
                     Err(failed(format!("{e:#}")))
                 }
-                Err(_) => Err(failed(format!("no answer within {timeout:?}"))),
+                Err(_) => {
+                    me.senders.lock().await.remove(&addr);
+                    Err(failed(format!("no answer within {timeout:?}")))
+                }
             }
         })
     }
@@ -1010,7 +1066,7 @@ pub async fn join_cluster(
     addr: &str,
     token: &str,
     ca_fingerprint: &str,
-    advertised: Option<String>,
+    advertised: String,
 ) -> anyhow::Result<bool> {
     if files.has_node_certificate() {
         return Ok(false);
@@ -1052,7 +1108,7 @@ pub async fn join_cluster(
         proof: hex::encode(stele::crypto::hmac_sha256(&hash, &binding)),
         node_id: node_id.clone(),
         csr_pem: csr,
-        addr: advertised,
+        addr: Some(advertised),
     })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
     tokio::spawn(conn);
@@ -1083,6 +1139,7 @@ pub async fn join_cluster(
     files.write("node.pem", &answer.cert_pem)?;
     files.write("node-id", &node_id)?;
     files.write("cluster-id", &answer.cluster_id)?;
+    files.write(ADMITTED_BY, &answer.members.join("\n"))?;
     tracing::info!(cluster = %answer.cluster_id, node = %node_id, "joined the cluster");
     Ok(true)
 }

@@ -83,7 +83,11 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         // Where the others reach this node's listener: it joins the Raft group there.
         let advertised = rpc_local
             .filter(|a| !a.ip().is_unspecified())
-            .map(|a| a.to_string());
+            .map(|a| a.to_string())
+            .context(
+                "--join needs --cluster-addr with an address the other nodes reach (not 0.0.0.0): \
+                 the node joins the cluster's Raft group there",
+            )?;
         cluster::join_cluster(&cluster::Files::new(&key_dir), addr, token, fp, advertised)
             .await
             .context("cannot join the cluster")?;

@@ -8,7 +8,7 @@ use stele_server::args::Args;
 
 /// mimalloc instead of glibc's allocator: a request allocates many small buffers on many
 /// threads, where glibc's arenas spent 7-10% of the server's CPU on a small PUT
-/// (BENCHMARKS.md, "The allocator").
+/// (BENCHMARKS.md, "The audit trail's cost on PUT").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

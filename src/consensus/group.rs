@@ -45,6 +45,8 @@ fn config() -> Result<Arc<Config>, ConsensusError> {
         // The log is dropped up to each snapshot: a node that joins or lags behind one
         // installs it (it also carries what was there before the group existed).
         max_in_snapshot_log_to_keep: 0,
+        // Installing waits for the metadata write that replaces the records.
+        install_snapshot_timeout: 10_000,
         ..Config::default()
     };
     c.validate()
@@ -132,6 +134,17 @@ impl Group {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
             Err(e) => Err(raft_err("initialize")(e)),
         }
+    }
+
+    /// Whether the group has a membership here (initialised, or this node was added).
+    ///
+    /// # Errors
+    /// [`ConsensusError::Raft`] when the group stopped.
+    pub async fn is_initialized(&self) -> Result<bool, ConsensusError> {
+        self.raft
+            .is_initialized()
+            .await
+            .map_err(raft_err("is initialized"))
     }
 
     /// Waits until this node leads (after [`Group::initialize`]), at most `timeout`.

@@ -111,6 +111,11 @@ pub fn node_name(id: NodeId) -> String {
     format!("{id:016x}")
 }
 
+/// How long a proposal waits to be committed and applied before its caller is answered
+/// [`CommandError::Unavailable`] (the entry may still commit later: the outcome is then
+/// unknown to the caller, as with any timed-out write).
+pub const PROPOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The command log of a node in a Raft group (`crate::command::CommandLog`).
 ///
 /// So far only membership changes ([`MetaCommand::Cluster`]) go through the group — so
@@ -142,7 +147,18 @@ impl CommandLog for RaftLog {
             return self.local.propose(c);
         }
         let p = Proposal::of(c)?;
-        let answer = match self.runtime.block_on(self.group.propose(p)) {
+        // Bounded: a leader cut off from its majority keeps leading until it hears a
+        // later term, and would hold the caller forever.
+        let proposed = self
+            .runtime
+            .block_on(async { tokio::time::timeout(PROPOSE_TIMEOUT, self.group.propose(p)).await });
+        let proposed = proposed.unwrap_or_else(|_| {
+            Err(ConsensusError::Raft {
+                op: "client write",
+                message: format!("not committed within {PROPOSE_TIMEOUT:?}"),
+            })
+        });
+        let answer = match proposed {
             Ok(Applied {
                 answer: Some(a), ..
             }) => a,

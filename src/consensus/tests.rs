@@ -11,6 +11,7 @@ use openraft::{
 };
 
 use super::{Applied, LogStore, NodeId, Proposal, StateMachine, TypeConfig};
+use crate::command::CommandLog as _;
 use crate::command::tests as command_tests;
 use crate::meta::{MemoryEngine, Meta};
 
@@ -78,15 +79,32 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// The command tests' log applied as Raft entries — in one group, and one entry at a
-/// time — answers and holds byte for byte what one node applying it directly does; a
-/// snapshot of it installed on an empty node holds the same replicated records.
+fn init(cluster_id: &str, node_id: &str) -> crate::command::Stamped {
+    crate::command::Stamped {
+        cmd: crate::command::MetaCommand::Cluster(crate::membership::ClusterChange::Init {
+            cluster_id: cluster_id.into(),
+            ca_fingerprint: "ab".repeat(32),
+            node_id: node_id.into(),
+            cert_fingerprint: "cd".repeat(32),
+        }),
+        now: crate::lock::Now::at(crate::types::Timestamp(1_800_000_000_000_000)),
+        by: None,
+    }
+}
+
+/// The command tests' log and a cluster's first membership, applied as Raft entries —
+/// in one group, and one entry at a time — answer and hold byte for byte what one node
+/// applying them directly does. A snapshot installed on another node replaces exactly
+/// what the consensus agrees on (its membership: a record the snapshot lacks is gone)
+/// and nothing else (an upload of its own stays).
 #[test]
 fn entries_apply_the_commands_as_one_node_does_and_a_snapshot_carries_them() {
+    let mut log = command_tests::log();
+    log.push(init("c1", "0000000000000007"));
     let direct = command_tests::memory();
     command_tests::create_bucket(&direct);
     direct.put_upload(&command_tests::upload()).expect("upload");
-    let expected = command_tests::run(&direct, &command_tests::log());
+    let expected = command_tests::run(&direct, &log);
 
     let rt = runtime();
     let members = Membership::new(vec![BTreeSet::from([7u64])], None);
@@ -97,7 +115,7 @@ fn entries_apply_the_commands_as_one_node_does_and_a_snapshot_carries_them() {
         meta.put_upload(&command_tests::upload()).expect("upload");
         let mut sm = StateMachine::new(meta.clone());
         let mut entries = vec![entry(1, EntryPayload::Membership(members.clone()))];
-        for (i, c) in command_tests::log().iter().enumerate() {
+        for (i, c) in log.iter().enumerate() {
             let p = Proposal::of(c).expect("encode");
             entries.push(entry(i as u64 + 2, EntryPayload::Normal(p)));
         }
@@ -123,14 +141,16 @@ fn entries_apply_the_commands_as_one_node_does_and_a_snapshot_carries_them() {
     let (meta, mut sm) = replicas.remove(0);
     let mut builder = rt.block_on(sm.get_snapshot_builder());
     let snap = rt.block_on(builder.build_snapshot()).expect("build");
-    // A node holding what the snapshot does not: gone once it is installed.
+    // A node with a membership of its own (replaced) and an upload (kept).
     let fresh = Arc::new(command_tests::memory());
-    fresh
-        .put_upload(&crate::meta::UploadRecord {
-            upload_id: crate::types::SegmentId([9; 16]),
-            ..command_tests::upload()
-        })
-        .expect("upload");
+    crate::command::LocalLog::new(fresh.clone())
+        .propose(&init("c2", "0000000000000009"))
+        .expect("another cluster");
+    let own_upload = crate::meta::UploadRecord {
+        upload_id: crate::types::SegmentId([9; 16]),
+        ..command_tests::upload()
+    };
+    fresh.put_upload(&own_upload).expect("upload");
     let mut other = StateMachine::new(fresh.clone());
     rt.block_on(other.install_snapshot(&snap.meta, snap.snapshot))
         .expect("install");
@@ -138,15 +158,23 @@ fn entries_apply_the_commands_as_one_node_does_and_a_snapshot_carries_them() {
         m.dump()
             .expect("dump")
             .into_iter()
-            .filter(|(cf, _, _)| {
+            .filter(|(cf, k, _)| {
                 crate::meta::Cf::ALL
                     .iter()
-                    .any(|f| f.name() == *cf && f.replicated())
+                    .any(|f| f.name() == *cf && crate::meta::is_replicated(*f, k))
             })
             .collect::<Vec<_>>()
     };
-    assert!(!replicated(&meta).is_empty());
+    assert!(replicated(&meta).len() >= 2, "identity and member");
     assert_eq!(replicated(&fresh), replicated(&meta));
+    assert_eq!(
+        fresh
+            .upload(&own_upload.bucket, &own_upload.key, &own_upload.upload_id)
+            .expect("read")
+            .map(|u| u.upload_id),
+        Some(own_upload.upload_id),
+        "a record outside the consensus was touched"
+    );
     assert_eq!(
         rt.block_on(other.applied_state()).expect("state"),
         rt.block_on(sm.applied_state()).expect("state")
@@ -318,6 +346,18 @@ fn a_raft_message_keeps_its_bytes() {
     assert_eq!(hex::encode(&bytes), "0103050001020507");
     let back: openraft::raft::VoteRequest<NodeId> = super::network::decode(&bytes).expect("decode");
     assert_eq!(back, req);
+    // An append with one command entry, as a leader sends it.
+    let append = openraft::raft::AppendEntriesRequest::<TypeConfig> {
+        vote: openraft::Vote::new_committed(4, 5),
+        prev_log_id: Some(LogId::new(CommittedLeaderId::new(3, 5), 8)),
+        entries: vec![entry(9, EntryPayload::Normal(Proposal(vec![0x0e, 0x0f])))],
+        leader_commit: Some(LogId::new(CommittedLeaderId::new(3, 5), 7)),
+    };
+    let append_bytes = super::network::encode(&append).expect("encode");
+    assert_eq!(
+        hex::encode(&append_bytes),
+        "01040501010305080101070901020e0f01030507"
+    );
     let mut other = bytes.clone();
     other[0] = 2;
     assert!(super::network::decode::<openraft::raft::VoteRequest<NodeId>>(&other).is_err());

@@ -14,18 +14,32 @@ pub type FamilyRecord = (String, Vec<u8>, Vec<u8>);
 /// A key and its value.
 pub(crate) type KeyValue = (Vec<u8>, Vec<u8>);
 
+/// What the cluster's consensus agrees on so far, and so what its snapshots carry and
+/// replace: (family, key prefix). Only the membership (`cluster/` in the cluster family)
+/// while every other command is still applied by one node alone: a snapshot installed
+/// over families a node writes by itself would delete what only it holds (objects under
+/// retention among them). Grows to every cluster-wide and key-sharded family
+/// ([`FamilyScope`]) as their commands move into the group — identities and alert sinks
+/// last, once joining nodes receive the master key their secrets are sealed under.
+pub const REPLICATED: &[(Cf, &str)] = &[(Cf::Cluster, "cluster/")];
+
 impl Cf {
-    /// Whether the family's records are agreed through the cluster's consensus (and so in
-    /// its snapshots): every cluster-wide and key-sharded family, but identities and
-    /// alert sinks for now — their secrets are sealed under each node's own master key,
-    /// which joining nodes do not receive yet, so another node's records would not
-    /// unseal (ARCHITECTURE.md, "Metadata through Raft").
+    /// Whether some of the family's records are agreed through the consensus
+    /// ([`REPLICATED`]); never a node-local family.
     pub fn replicated(self) -> bool {
-        matches!(
-            self.scope(),
-            FamilyScope::ClusterWide | FamilyScope::ShardedByKey
-        ) && !matches!(self, Cf::Identity | Cf::Alerts)
+        REPLICATED.iter().any(|(cf, _)| *cf == self)
+            && matches!(
+                self.scope(),
+                FamilyScope::ClusterWide | FamilyScope::ShardedByKey
+            )
     }
+}
+
+/// Whether `key` of `cf` is agreed through the consensus ([`REPLICATED`]).
+pub fn is_replicated(cf: Cf, key: &[u8]) -> bool {
+    REPLICATED
+        .iter()
+        .any(|(c, prefix)| *c == cf && key.starts_with(prefix.as_bytes()))
 }
 
 impl Batch {
@@ -123,15 +137,18 @@ impl Meta {
         f(self)
     }
 
-    /// Every record of every replicated family ([`Cf::replicated`]), in family then key
-    /// order. Call under [`Meta::read_guarded`] for a consistent set.
+    /// Every record the consensus agrees on ([`REPLICATED`]), in scope then key order.
+    /// Call under [`Meta::read_guarded`] for a consistent set.
     ///
     /// # Errors
     /// A scan's.
     pub(crate) fn replicated_records(&self) -> Result<Vec<FamilyRecord>, MetaError> {
         let mut out = Vec::new();
-        for cf in Cf::ALL.into_iter().filter(|cf| cf.replicated()) {
-            self.db.scan(cf, b"", &mut |k, v| {
+        for (cf, prefix) in REPLICATED {
+            self.db.scan(*cf, prefix.as_bytes(), &mut |k, v| {
+                if !k.starts_with(prefix.as_bytes()) {
+                    return ControlFlow::Break(());
+                }
                 out.push((cf.name().to_owned(), k.to_vec(), v.to_vec()));
                 ControlFlow::Continue(())
             })?;
@@ -139,13 +156,13 @@ impl Meta {
         Ok(out)
     }
 
-    /// Replaces every replicated family's records by `records` and writes `extra` (the
-    /// applied state they match) in the same synced batch, under the write guard: a Raft
-    /// snapshot installed.
+    /// Replaces every record the consensus agrees on ([`REPLICATED`]) by `records` and
+    /// writes `extra` (the applied state they match) in the same synced batch, under the
+    /// write guard: a Raft snapshot installed. Nothing outside [`REPLICATED`] is touched.
     ///
     /// # Errors
-    /// [`MetaError::Decode`] for a record of a family this release does not replicate
-    /// (nothing written), or the scan's or write's.
+    /// [`MetaError::Decode`] for a record this release does not replicate (nothing
+    /// written), or the scan's or write's.
     pub(crate) fn replace_replicated(
         &self,
         records: Vec<FamilyRecord>,
@@ -153,23 +170,29 @@ impl Meta {
     ) -> Result<(), MetaError> {
         let _g = self.guard();
         let mut b = Batch::default();
-        for cf in Cf::ALL.into_iter().filter(|cf| cf.replicated()) {
+        for (cf, prefix) in REPLICATED {
             let mut keys = Vec::new();
-            self.db.scan(cf, b"", &mut |k, _| {
+            self.db.scan(*cf, prefix.as_bytes(), &mut |k, _| {
+                if !k.starts_with(prefix.as_bytes()) {
+                    return ControlFlow::Break(());
+                }
                 keys.push(k.to_vec());
                 ControlFlow::Continue(())
             })?;
             for k in keys {
-                b.delete(cf, k);
+                b.delete(*cf, k);
             }
         }
         for (name, k, v) in records {
             let cf = Cf::ALL
                 .into_iter()
-                .find(|cf| cf.replicated() && cf.name() == name)
+                .find(|cf| cf.name() == name && is_replicated(*cf, &k))
                 .ok_or_else(|| MetaError::Decode {
                     record: "raft-snapshot",
-                    message: format!("a record of family {name:?}, which is not replicated here"),
+                    message: format!(
+                        "a record of family {name:?} ({}) this release does not replicate",
+                        String::from_utf8_lossy(&k)
+                    ),
                 })?;
             b.put(cf, k, v);
         }

@@ -114,20 +114,21 @@ impl Overlay {
     }
 
     /// Writes everything staged, then `extra` (later operations win), as one engine
-    /// write. On failure the staged batches stay staged (newer ones above them), to be
-    /// written by a later flush: whether the engine kept any of them is not known.
+    /// write; readers see `extra` with the group while it is written, never half of it.
+    /// On failure the group stays staged (newer batches above it), to be written by a
+    /// later flush: whether the engine kept any of it is not known.
     fn flush_with(&self, extra: Option<Batch>, sync: bool) -> Result<(), MetaError> {
         let _one = self.flush.lock().unwrap_or_else(|p| p.into_inner());
         let group = {
             let mut l = self.layers_mut();
-            let pending = std::mem::take(&mut l.pending);
+            let mut pending = std::mem::take(&mut l.pending);
+            if let Some(extra) = extra {
+                stage_into(&mut pending, extra.ops);
+            }
             l.flushing = Arc::new(pending);
             Arc::clone(&l.flushing)
         };
-        let mut b = batch_of(&group);
-        if let Some(extra) = extra {
-            b.ops.extend(extra.ops);
-        }
+        let b = batch_of(&group);
         let written = if b.ops.is_empty() {
             Ok(())
         } else {

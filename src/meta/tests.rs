@@ -449,20 +449,7 @@ fn families_are_classified() {
         .filter(|cf| cf.replicated())
         .map(|cf| cf.name())
         .collect();
-    assert_eq!(
-        replicated,
-        [
-            "buckets",
-            "versions",
-            "uploads",
-            "tags",
-            "inline",
-            "locks",
-            "placement",
-            "cluster",
-            "replog"
-        ]
-    );
+    assert_eq!(replicated, ["cluster"]);
     assert!(
         Cf::ALL
             .iter()

@@ -253,8 +253,9 @@ pub enum StoreError {
         /// The object's size in bytes, for `Content-Range: bytes */len`.
         len: u64,
     },
-    /// The cluster's consensus could not take a metadata change now (no leader, no
-    /// majority): nothing decided (S3: 503 `SlowDown`, which clients retry; admin: 503).
+    /// The cluster's consensus could not take a metadata change in time (not the leader,
+    /// no majority): whether it will still be applied is unknown, as with a timed-out
+    /// write (S3: 503 `SlowDown`, which clients retry; admin: 503).
     #[error("the cluster cannot take the change now: {reason}")]
     Unavailable {
         /// Why (no leader, no majority).

@@ -398,6 +398,12 @@ pub fn send_replication(
 /// A node with its own data and key folders under `dir/name`, serving a node-to-node
 /// listener on a port of its choosing; `extra` adds flags (a join).
 pub fn cluster_node(dir: &Path, name: &str, extra: &[&str]) -> Server {
+    cluster_node_at(dir, name, "127.0.0.1:0", extra)
+}
+
+/// [`cluster_node`] with its node-to-node listener on `rpc` (a node started again where
+/// the others know it).
+pub fn cluster_node_at(dir: &Path, name: &str, rpc: &str, extra: &[&str]) -> Server {
     let data = dir.join(name).join("data");
     let keys = dir.join(name).join("keys");
     let mut args = vec![
@@ -406,7 +412,7 @@ pub fn cluster_node(dir: &Path, name: &str, extra: &[&str]) -> Server {
         "--key-dir".to_owned(),
         keys.to_str().expect("path").to_owned(),
         "--cluster-addr".to_owned(),
-        "127.0.0.1:0".to_owned(),
+        rpc.to_owned(),
     ];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -31,6 +31,8 @@ fn joining(dir: &Path, name: &str, rpc: &str, token: &str, fingerprint: &str) ->
         token,
         "--ca-fingerprint",
         fingerprint,
+        "--cluster-addr",
+        "127.0.0.1:0",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -107,6 +109,13 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
     let secret = token["token"].as_str().expect("token").to_owned();
     assert_eq!(token["ca_fingerprint"], fingerprint.as_str());
     assert_eq!(token["rpc_addr"], rpc.as_str());
+
+    // No node listener the others can reach: the node would join no Raft group.
+    let mut args = joining(dir.path(), "x", &rpc, &secret, &fingerprint);
+    args.truncate(args.len() - 2);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = stele_tests::server_refuses(&refs);
+    assert!(err.contains("--join needs --cluster-addr"), "{err}");
 
     // A CA other than the pinned one: the joining node refuses the cluster.
     let wrong = "00".repeat(32);

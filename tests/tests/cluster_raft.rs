@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stele_tests::Server;
-use stele_tests::sites::{cluster_node, ctl, json};
+use stele_tests::sites::{cluster_node, cluster_node_at, ctl, json};
 
 fn status(s: &Server) -> Value {
     json(&ctl(s, &["--json", "cluster", "status"]))
@@ -101,6 +101,7 @@ fn three_nodes_agree_through_raft_and_elect_a_new_leader_when_it_is_killed() {
     assert!(refused.contains("ClusterUnavailable"), "{refused}");
 
     // The leader is killed (SIGKILL): the two others elect one of them, in a later term.
+    let a_rpc = a.cluster_addr.clone().expect("rpc");
     a.kill();
     let all = until("b and c elect one of them", &[&b, &c], |all| {
         let leader = raft(&all[0], "leader");
@@ -113,11 +114,21 @@ fn three_nodes_agree_through_raft_and_elect_a_new_leader_when_it_is_killed() {
     // It takes membership changes: a token is issued through the group.
     let token = json(&ctl(leader, &["--json", "cluster", "join-token"]));
     assert_eq!(token["token"].as_str().map(str::len), Some(64));
+    let applied = raft(&status(leader), "last_applied")
+        .as_u64()
+        .expect("applied");
 
-    // The old leader comes back on its folders and follows the new one.
-    let a = cluster_node(dir.path(), "a", &[]);
-    until("a follows the new leader", &[&a, &b, &c], |all| {
-        agree(all, 3) && raft(&all[0], "leader") == new_leader.as_str()
-    });
-    assert_eq!(raft(&status(&a), "state"), "follower");
+    // The old leader comes back on its folders, where the others know it, follows the
+    // new leader and applies what it missed (the token's entry among it).
+    let a = cluster_node_at(dir.path(), "a", &a_rpc, &[]);
+    until(
+        "a follows the new leader and catches up",
+        &[&a, &b, &c],
+        |all| {
+            agree(all, 3)
+                && raft(&all[0], "leader") == new_leader.as_str()
+                && raft(&all[0], "state") == "follower"
+                && raft(&all[0], "last_applied").as_u64() >= Some(applied)
+        },
+    );
 }
