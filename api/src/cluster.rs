@@ -35,6 +35,9 @@ pub struct RaftStatus {
     pub state: String,
     /// The leader this node follows (its node id), if it knows one.
     pub leader: Option<String>,
+    /// The leader's node-listener address, when known.
+    #[serde(default)]
+    pub leader_addr: Option<String>,
     /// The current term.
     pub term: u64,
     /// The index of the last entry in this node's log.

@@ -23,10 +23,16 @@ pub enum ConsensusError {
         message: String,
     },
     /// This node does not lead the group; `leader` does, when one is known.
-    #[error("this node does not lead the cluster (leader: {})", leader.as_deref().unwrap_or("none known"))]
+    #[error(
+        "this node does not lead the cluster (leader: {}{})",
+        leader.as_deref().unwrap_or("none known"),
+        leader_addr.as_deref().map(|a| format!(", node listener {a}")).unwrap_or_default()
+    )]
     NotLeader {
         /// The leader's node id, when known.
         leader: Option<String>,
+        /// Its node-listener address, when known.
+        leader_addr: Option<String>,
     },
     /// A message that does not decode or encode.
     #[error(transparent)]
@@ -73,6 +79,8 @@ pub struct GroupStatus {
     pub state: &'static str,
     /// The leader this node follows, if it knows one.
     pub leader: Option<String>,
+    /// The leader's node-listener address, as the membership records it.
+    pub leader_addr: Option<String>,
     /// The current term.
     pub term: u64,
     /// The index of the last entry in this node's log.
@@ -262,6 +270,7 @@ impl Group {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
                 ConsensusError::NotLeader {
                     leader: f.leader_id.map(node_name),
+                    leader_addr: f.leader_node.map(|n| n.addr),
                 }
             }
             e => raft_err(op)(e),
@@ -295,6 +304,10 @@ impl Group {
                 ServerState::Shutdown => "shutdown",
             },
             leader: m.current_leader.map(node_name),
+            leader_addr: m
+                .current_leader
+                .and_then(|l| membership.get_node(&l))
+                .map(|n| n.addr.clone()),
             term: m.current_term,
             last_log_index: m.last_log_index,
             last_applied: m.last_applied.map(|l| l.index),

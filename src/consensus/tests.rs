@@ -300,8 +300,12 @@ fn three_groups_agree_on_the_log_and_elect_a_new_leader_when_one_goes() {
             .propose(Proposal::of(&log[0]).expect("encode"))
             .await
         {
-            Err(super::ConsensusError::NotLeader { leader }) => {
+            Err(super::ConsensusError::NotLeader {
+                leader,
+                leader_addr,
+            }) => {
                 assert_eq!(leader.as_deref(), Some(super::node_name(1).as_str()));
+                assert_eq!(leader_addr.as_deref(), Some("n1"));
             }
             other => panic!("a follower proposed: {other:?}"),
         }

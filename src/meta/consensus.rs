@@ -11,9 +11,6 @@ use super::{Batch, Cf, FamilyScope, Meta, MetaError, Ordering, Write};
 /// One record of a replicated family, as a snapshot carries it: (family name, key, value).
 pub type FamilyRecord = (String, Vec<u8>, Vec<u8>);
 
-/// A key and its value.
-pub(crate) type KeyValue = (Vec<u8>, Vec<u8>);
-
 /// What the cluster's consensus agrees on so far, and so what its snapshots carry and
 /// replace: (family, key prefix). Only the membership (`cluster/` in the cluster family)
 /// while every other command is still applied by one node alone: a snapshot installed
@@ -73,23 +70,8 @@ impl Meta {
         prefix: &[u8],
         from: &[u8],
         limit: usize,
-    ) -> Result<Vec<KeyValue>, MetaError> {
-        let mut out = Vec::new();
-        if limit == 0 {
-            return Ok(out);
-        }
-        self.db.scan(Cf::Raft, from, &mut |k, v| {
-            if !k.starts_with(prefix) {
-                return ControlFlow::Break(());
-            }
-            out.push((k.to_vec(), v.to_vec()));
-            if out.len() >= limit {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })?;
-        Ok(out)
+    ) -> Result<Vec<super::RawPair>, MetaError> {
+        self.raw_scan(Cf::Raft, prefix, from, limit)
     }
 
     /// Writes `b` (after everything staged before it); with `sync`, durable on return.

@@ -92,6 +92,12 @@ fn three_nodes_agree_through_raft_and_elect_a_new_leader_when_it_is_killed() {
             && all.iter().all(|v| v["members"].as_array().map(Vec::len) == Some(3))
     });
     assert!(all.iter().all(|v| v["membership_kept_here"] == true));
+    // Every node names the leader's node listener (where to turn after a 503).
+    let a_rpc = a.cluster_addr.clone().expect("rpc");
+    assert!(
+        all.iter().all(|v| raft(v, "leader_addr") == a_rpc.as_str()),
+        "{all:#?}"
+    );
     let term = raft(&all[0], "term").as_u64().expect("term");
     let b_id = all[1]["node_id"].as_str().expect("id").to_owned();
     let c_id = all[2]["node_id"].as_str().expect("id").to_owned();
@@ -99,9 +105,12 @@ fn three_nodes_agree_through_raft_and_elect_a_new_leader_when_it_is_killed() {
     // A follower takes no membership change: it does not lead (503, retried by clients).
     let refused = stele_tests::sites::ctl_fails(&b, &["cluster", "join-token"]);
     assert!(refused.contains("ClusterUnavailable"), "{refused}");
+    assert!(
+        refused.contains(&a_rpc),
+        "the refusal names the leader: {refused}"
+    );
 
     // The leader is killed (SIGKILL): the two others elect one of them, in a later term.
-    let a_rpc = a.cluster_addr.clone().expect("rpc");
     a.kill();
     let all = until("b and c elect one of them", &[&b, &c], |all| {
         let leader = raft(&all[0], "leader");

@@ -37,6 +37,7 @@ async fn answer(admin: &Admin) -> Result<api::cluster::Cluster, ApiError> {
             api::cluster::RaftStatus {
                 state: s.state.to_owned(),
                 leader: s.leader,
+                leader_addr: s.leader_addr,
                 term: s.term,
                 last_log_index: s.last_log_index,
                 last_applied: s.last_applied,

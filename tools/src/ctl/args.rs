@@ -108,9 +108,11 @@ pub enum AdminCommand {
 #[derive(Debug, clap::Subcommand)]
 pub enum ClusterCommand {
     /// Make this node the first member of a new cluster: a cluster CA and this node's
-    /// certificate in its key folder (needs --cluster-addr on the node to serve others).
+    /// certificate in its key folder, and a Raft group of one voter (needs --cluster-addr
+    /// on the node, an address the others reach).
     Init,
-    /// The cluster's id, its CA's fingerprint and every member.
+    /// The cluster's id, its CA's fingerprint, every member, and this node's view of the
+    /// Raft group (state, leader and its address, term, log and applied index, voters).
     Status,
     /// Issue a one-time join token (shown once) and the command that joins with it.
     JoinToken {
@@ -118,7 +120,8 @@ pub enum ClusterCommand {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
-    /// Remove a member: its certificate is refused at once, on open connections too.
+    /// Remove a member: its certificate is refused at once, on open connections too, and
+    /// it leaves the Raft group (ask the leader).
     Remove {
         /// The member's node id (`stelectl cluster status`).
         node: String,

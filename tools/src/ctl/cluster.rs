@@ -29,7 +29,11 @@ fn members(c: &Cluster) {
             ("raft state", r.state.clone()),
             (
                 "leader",
-                r.leader.clone().unwrap_or_else(|| "(none known)".into()),
+                match (&r.leader, &r.leader_addr) {
+                    (Some(l), Some(a)) => format!("{l} (node listener {a})"),
+                    (Some(l), None) => l.clone(),
+                    _ => "(none known)".into(),
+                },
             ),
             ("term", r.term.to_string()),
             (
@@ -37,8 +41,10 @@ fn members(c: &Cluster) {
                 format!("{} / {}", index(r.last_log_index), index(r.last_applied)),
             ),
             ("voters", r.voters.join(", ")),
-            ("learners", r.learners.join(", ")),
         ]);
+        if !r.learners.is_empty() {
+            rows(&[("learners", r.learners.join(", "))]);
+        }
     }
     if c.cluster_id.is_some() && !c.membership_kept_here {
         out!("the membership has not reached this node yet (the Raft group's snapshot)");
