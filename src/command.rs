@@ -447,6 +447,9 @@ pub fn apply_prepared(
             rendered.as_ref()
         }
     };
+    // Only the benchmark of the trail's cost builds without the leaf (never a node).
+    #[cfg(feature = "bench-no-audit-leaf")]
+    let leaf: Option<&crate::audit::entry::Rendered> = leaf.and(None);
     if let Some(leaf) = leaf {
         crate::audit::log::record(meta, &mut b, leaf)?;
     }
