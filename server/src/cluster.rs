@@ -77,6 +77,30 @@ impl Files {
         self.dir.join(name)
     }
 
+    /// This node's TLS identity in the cluster: the CA, its certificate and key, and a
+    /// root store of the CA alone (both the listener and the transport trust only it).
+    ///
+    /// # Errors
+    /// A file missing or not PEM.
+    fn node_identity(
+        &self,
+    ) -> anyhow::Result<(
+        CertificateDer<'static>,
+        CertificateDer<'static>,
+        PrivateKeyDer<'static>,
+        rustls::RootCertStore,
+    )> {
+        let ca = self.ca_pem()?.context("the CA certificate is missing")?;
+        let cert = self.read("node.pem")?.unwrap_or_default();
+        let key = self.read("node.key")?.unwrap_or_default();
+        let ca = CertificateDer::from_pem_slice(ca.as_bytes()).context("ca.pem")?;
+        let cert = CertificateDer::from_pem_slice(cert.as_bytes()).context("node.pem")?;
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).context("node.key")?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone())?;
+        Ok((ca, cert, key, roots))
+    }
+
     fn read(&self, name: &str) -> anyhow::Result<Option<String>> {
         let p = self.path(name);
         match std::fs::read_to_string(&p) {
@@ -283,17 +307,7 @@ impl Cluster {
         if !self.files.has_node_certificate() {
             return Ok(());
         }
-        let ca = self
-            .files
-            .ca_pem()?
-            .context("the CA certificate is missing")?;
-        let cert = self.files.read("node.pem")?.unwrap_or_default();
-        let key = self.files.read("node.key")?.unwrap_or_default();
-        let ca = CertificateDer::from_pem_slice(ca.as_bytes()).context("ca.pem")?;
-        let cert = CertificateDer::from_pem_slice(cert.as_bytes()).context("node.pem")?;
-        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).context("node.key")?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.clone())?;
+        let (ca, cert, key, roots) = self.files.node_identity()?;
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
             Arc::new(roots),
             provider(),
@@ -811,14 +825,7 @@ impl NodeTransport {
     /// # Errors
     /// Files that do not load.
     pub fn new(files: &Files) -> anyhow::Result<Self> {
-        let ca = files.ca_pem()?.context("the CA certificate is missing")?;
-        let cert = files.read("node.pem")?.unwrap_or_default();
-        let key = files.read("node.key")?.unwrap_or_default();
-        let ca = CertificateDer::from_pem_slice(ca.as_bytes()).context("ca.pem")?;
-        let cert = CertificateDer::from_pem_slice(cert.as_bytes()).context("node.pem")?;
-        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).context("node.key")?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.clone())?;
+        let (ca, cert, key, roots) = files.node_identity()?;
         let mut config = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_root_certificates(roots)

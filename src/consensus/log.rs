@@ -10,7 +10,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use serde::{Deserialize, Serialize};
 
-use super::{NodeId, TypeConfig};
+use super::{NodeId, TypeConfig, blocking};
 use crate::meta::{Batch, Meta, MetaError, Record};
 
 const ENTRY: &[u8] = b"e";
@@ -56,17 +56,6 @@ fn read_err(e: &MetaError) -> StorageError<NodeId> {
 
 fn write_err(e: &MetaError) -> StorageError<NodeId> {
     StorageIOError::write_logs(e).into()
-}
-
-/// Runs `f` on a blocking thread: the metadata store's reads and writes block.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StorageError<NodeId>> + Send + 'static,
-) -> Result<T, StorageError<NodeId>> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        StorageError::from(StorageIOError::<NodeId>::write(&MetaError::Task {
-            reason: e.to_string(),
-        }))
-    })?
 }
 
 /// The Raft log over a node's metadata store ([`RaftLogStorage`], openraft's storage v2).

@@ -40,6 +40,20 @@ pub(crate) use {
 use crate::command::{CommandError, CommandLog, LocalLog, MetaCommand, Outcome, Stamped};
 use crate::meta::{MetaError, Record};
 
+/// Runs `f` on a blocking thread (the metadata store's reads and writes block), for the
+/// storage traits' async methods; a task that panicked is a storage error.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, openraft::StorageError<NodeId>> + Send + 'static,
+) -> Result<T, openraft::StorageError<NodeId>> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        openraft::StorageError::from(openraft::StorageIOError::<NodeId>::write(
+            &MetaError::Task {
+                reason: e.to_string(),
+            },
+        ))
+    })?
+}
+
 /// A node's id in Raft: its 8-byte id as a big-endian integer.
 pub type NodeId = u64;
 

@@ -18,7 +18,7 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Applied, NodeId, RaftNode, TypeConfig};
+use super::{Applied, NodeId, RaftNode, TypeConfig, blocking};
 use crate::command::{self, CommandError};
 use crate::meta::{Batch, FamilyRecord, Meta, MetaError, Record};
 
@@ -135,19 +135,6 @@ fn snapshot_now(meta: &Meta) -> Result<Option<Snapshot<TypeConfig>>, MetaError> 
         },
         snapshot: Box::new(Cursor::new(data)),
     }))
-}
-
-/// Runs `f` on a blocking thread: the metadata store's reads and writes block.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StorageError<NodeId>> + Send + 'static,
-) -> Result<T, StorageError<NodeId>> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        StorageError::from(StorageIOError::<NodeId>::write_state_machine(
-            &MetaError::Task {
-                reason: e.to_string(),
-            },
-        ))
-    })?
 }
 
 /// The Raft state machine over a node's metadata store ([`RaftStateMachine`]).
