@@ -119,6 +119,19 @@ pub enum MetaCommand {
     /// [`crate::membership::apply`] at the stamp's wall time. Answers
     /// [`Outcome::Cluster`]. Appended last.
     Cluster(crate::membership::ClusterChange),
+    /// Create a bucket (S3 CreateBucket) unless one of that name exists, with its usage
+    /// counters. Answers [`Outcome::BucketCreated`]. Appended last.
+    CreateBucket(Box<BucketRecord>),
+    /// Remove a bucket (S3 DeleteBucket) if it holds no version, with its lifecycle
+    /// configuration, activity and usage. Answers [`Outcome::BucketDeleted`]. Appended
+    /// last.
+    DeleteBucket {
+        /// The bucket to remove.
+        bucket: BucketName,
+    },
+    /// Record a new multipart upload (S3 CreateMultipartUpload), its id drawn by the
+    /// proposer. Answers [`Outcome::UploadCreated`]. Appended last.
+    CreateUpload(Box<UploadRecord>),
 }
 
 /// The owned form of [`NewVersion`].
@@ -317,6 +330,13 @@ pub enum Outcome {
     Tagged(Option<TagSet>),
     /// What a membership change did.
     Cluster(crate::membership::ClusterOutcome),
+    /// Whether the bucket was created (`false`: one of that name exists).
+    BucketCreated(bool),
+    /// Whether the bucket was removed (`false`: it holds a version; a bucket already
+    /// gone answers `true`).
+    BucketDeleted(bool),
+    /// The upload was recorded.
+    UploadCreated,
 }
 
 /// An answer of the wrong kind for its command: a log that routed answers wrongly.
@@ -690,6 +710,24 @@ fn apply_change(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandErr
         MetaCommand::Replication(change) => {
             Outcome::Replication(crate::replication::apply(meta, &mut b, change, c.now.wall)?)
         }
+        MetaCommand::CreateBucket(rec) => match meta.create_bucket_batch(rec)? {
+            Some(batch) => {
+                b = batch;
+                Outcome::BucketCreated(true)
+            }
+            None => Outcome::BucketCreated(false),
+        },
+        MetaCommand::DeleteBucket { bucket } => match meta.delete_bucket_batch(bucket)? {
+            Some(batch) => {
+                b = batch;
+                Outcome::BucketDeleted(true)
+            }
+            None => Outcome::BucketDeleted(false),
+        },
+        MetaCommand::CreateUpload(rec) => {
+            b = meta.upload_batch(rec)?;
+            Outcome::UploadCreated
+        }
         MetaCommand::SetTags {
             bucket,
             key,
@@ -815,6 +853,23 @@ pub trait CommandLog: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// The refusal from [`apply`], or the log's failure.
     fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError>;
+
+    /// Returns once this node's metadata holds every command acknowledged anywhere before
+    /// the call (a linearizable read point): reads that decide (which version a delete
+    /// names, whether a version exists to lock) are made after it. Immediate on one node,
+    /// whose commands are applied before they are answered.
+    ///
+    /// # Errors
+    /// [`CommandError::Unavailable`] when the cluster cannot confirm it in time.
+    fn barrier(&self) -> Result<(), CommandError> {
+        Ok(())
+    }
+
+    /// Whether [`CommandLog::barrier`] waits for anything (a cluster's member): one node
+    /// skips it, and the thread hop it would take, on every read.
+    fn has_barrier(&self) -> bool {
+        false
+    }
 }
 
 /// One node's log: commands applied one at a time under the metadata write guard; a
@@ -896,6 +951,22 @@ impl CommandLog for LogSwitch {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         log.propose(c)
+    }
+
+    fn barrier(&self) -> Result<(), CommandError> {
+        let log = self
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        log.barrier()
+    }
+
+    fn has_barrier(&self) -> bool {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .has_barrier()
     }
 }
 

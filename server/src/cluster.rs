@@ -767,8 +767,9 @@ async fn join(
 /// The largest Raft message taken (openraft's batches of entries, snapshot chunks).
 const RAFT_BODY_LIMIT: usize = 64 << 20;
 
-/// A Raft message from another member (`POST /v1/raft/{append|vote|snapshot}`, a format
-/// byte and postcard): openraft's answer, the same way.
+/// A Raft message from another member (`POST /v1/raft/{append|vote|snapshot|propose}`, a
+/// format byte and postcard): openraft's answer (or the leader's to a forwarded command),
+/// the same way.
 async fn raft_call(
     Extension(cluster): Extension<Cluster>,
     axum::extract::Path(name): axum::extract::Path<String>,

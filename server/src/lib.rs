@@ -88,6 +88,22 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
                 "--join needs --cluster-addr with an address the other nodes reach (not 0.0.0.0): \
                  the node joins the cluster's Raft group there",
             )?;
+        // The group's state replaces a joiner's buckets and objects (the first snapshot
+        // it installs): a node that holds any joins no cluster, rather than lose them.
+        let buckets = node
+            .store()
+            .meta()
+            .buckets()
+            .context("cannot read the buckets")?;
+        if !buckets.is_empty() && !cluster::Files::new(&key_dir).has_node_certificate() {
+            anyhow::bail!(
+                "this data folder holds {} bucket(s) ({}...): a node joins a cluster empty, \
+                 since the cluster's metadata replaces its own; copy them into the cluster \
+                 (replication, or any S3 copy tool) and join with a fresh data folder",
+                buckets.len(),
+                buckets[0].name
+            );
+        }
         cluster::join_cluster(&cluster::Files::new(&key_dir), addr, token, fp, advertised)
             .await
             .context("cannot join the cluster")?;

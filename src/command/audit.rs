@@ -198,6 +198,12 @@ pub(crate) fn leaf_of(c: &Stamped, outcome: &Outcome, changed: bool) -> Option<E
                 Some(id_name(version_id)),
             )
             .with("tags", tags.tags.len()),
+        (MetaCommand::CreateBucket(rec), Outcome::BucketCreated(true)) => at("bucket-created")
+            .on(rec.name.as_str(), None, None)
+            .with("object_lock", rec.object_lock),
+        (MetaCommand::DeleteBucket { bucket }, Outcome::BucketDeleted(true)) => {
+            at("bucket-deleted").on(bucket.as_str(), None, None)
+        }
         _ => return None,
     })
 }
@@ -360,6 +366,13 @@ pub(crate) fn refusal_of(c: &Stamped, reason: String) -> Entry {
         MetaCommand::Identity(_) => at("identity-changed"),
         MetaCommand::Replication(_) => at("replication-changed"),
         MetaCommand::Cluster(change) => cluster(at, change),
+        MetaCommand::CreateBucket(rec) => at("bucket-created").on(rec.name.as_str(), None, None),
+        MetaCommand::DeleteBucket { bucket } => {
+            at("bucket-deleted").on(bucket.as_str(), None, None)
+        }
+        MetaCommand::CreateUpload(rec) => {
+            at("upload-created").on(rec.bucket.as_str(), Some(rec.key.as_str()), None)
+        }
         MetaCommand::SetTags {
             bucket,
             key,

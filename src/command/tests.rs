@@ -92,6 +92,15 @@ pub(crate) fn log() -> Vec<Stamped> {
         legal_hold: false,
     };
     let upload = upload();
+    let other = BucketRecord {
+        name: BucketName::new("other").expect("name"),
+        created: T,
+        versioning: Versioning::Unversioned,
+        object_lock: false,
+        default_retention: None,
+        policy: None,
+        quota: None,
+    };
     vec![
         at(
             MetaCommand::UpdateBucket {
@@ -172,6 +181,22 @@ pub(crate) fn log() -> Vec<Stamped> {
                 upload,
                 version: None,
                 used: Vec::new(),
+            },
+            T,
+        ),
+        at(MetaCommand::CreateBucket(Box::new(other.clone())), T),
+        // Answered false: the bucket exists.
+        at(MetaCommand::CreateBucket(Box::new(other.clone())), T),
+        at(
+            MetaCommand::CreateUpload(Box::new(UploadRecord {
+                bucket: other.name.clone(),
+                ..self::upload()
+            })),
+            T,
+        ),
+        at(
+            MetaCommand::DeleteBucket {
+                bucket: other.name.clone(),
             },
             T,
         ),

@@ -4,10 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
 use openraft::{ChangeMembers, Config, Raft, ServerState};
 
-use super::network::{Network, RaftCall, Transport, TransportError, decode, encode};
+use super::network::{
+    Forwarded, Network, RaftCall, ReadIndex, Transport, TransportError, decode, encode,
+};
+use super::state::Waiters;
 use super::{Applied, LogStore, NodeId, Proposal, RaftNode, StateMachine, TypeConfig, node_name};
 use crate::meta::Meta;
 
@@ -34,7 +37,7 @@ pub enum ConsensusError {
         /// Its node-listener address, when known.
         leader_addr: Option<String>,
     },
-    /// A message that does not decode or encode.
+    /// A message that could not be sent, or does not decode or encode.
     #[error(transparent)]
     Message(#[from] TransportError),
 }
@@ -48,9 +51,13 @@ fn config() -> Result<Arc<Config>, ConsensusError> {
         heartbeat_interval: 250,
         election_timeout_min: 1000,
         election_timeout_max: 2000,
-        // The log is dropped up to each snapshot: a node that joins or lags behind one
-        // installs it (it also carries what was there before the group existed).
-        max_in_snapshot_log_to_keep: 0,
+        // A snapshot is the whole namespace, read in one piece (not streamed yet): made
+        // every 50,000 entries, with the last 10,000 kept behind it so that a node back
+        // from a short outage catches up from the log. `cluster init` purges the whole
+        // log at once ([`Group::compact`]: an explicit purge keeps nothing), so joiners
+        // install the first node's state.
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(50_000),
+        max_in_snapshot_log_to_keep: 10_000,
         // Installing waits for the metadata write that replaces the records.
         install_snapshot_timeout: 10_000,
         ..Config::default()
@@ -98,6 +105,8 @@ pub struct GroupStatus {
 pub struct Group {
     raft: Raft<TypeConfig>,
     id: NodeId,
+    transport: Arc<dyn Transport>,
+    waiters: Arc<Waiters>,
 }
 
 impl std::fmt::Debug for Group {
@@ -119,16 +128,22 @@ impl Group {
         meta: Arc<Meta>,
         transport: Arc<dyn Transport>,
     ) -> Result<Self, ConsensusError> {
+        let waiters = Arc::<Waiters>::default();
         let raft = Raft::new(
             id,
             config()?,
-            Network::new(transport),
+            Network::new(transport.clone()),
             LogStore::new(meta.clone()),
-            StateMachine::new(meta),
+            StateMachine::answering(meta, waiters.clone()),
         )
         .await
         .map_err(raft_err("start"))?;
-        Ok(Self { raft, id })
+        Ok(Self {
+            raft,
+            id,
+            transport,
+            waiters,
+        })
     }
 
     /// Makes this node the group's only voter, reachable at `addr` (`cluster init`).
@@ -261,6 +276,98 @@ impl Group {
             .map_err(|e| self.write_error("client write", e))
     }
 
+    /// Has `p` agreed and applied, from any member: proposed here when this node leads,
+    /// else forwarded to the leader ([`RaftCall::Propose`]), the answer then taken from
+    /// applying the entry here (so the proposer also reads its own write here). Waits
+    /// for as long as the caller does (bound it).
+    ///
+    /// # Errors
+    /// [`ConsensusError::NotLeader`] when no leader is known; [`ConsensusError::Raft`]
+    /// when the leader could not be reached or did not commit; [`ConsensusError::Message`].
+    pub async fn submit(
+        &self,
+        p: Proposal,
+        timeout: std::time::Duration,
+    ) -> Result<Applied, ConsensusError> {
+        let bytes = p.0.clone();
+        let leader_addr = match self.propose(p).await {
+            Err(ConsensusError::NotLeader {
+                leader_addr: Some(addr),
+                ..
+            }) => addr,
+            other => return other,
+        };
+        // Waiting before the leader is asked: the entry may reach this node first.
+        let mut waiting = self.waiters.wait(&bytes);
+        let answer = self
+            .transport
+            .call(
+                leader_addr.clone(),
+                RaftCall::Propose,
+                encode(&Proposal(bytes))?,
+                timeout,
+            )
+            .await?;
+        let index = decode::<Forwarded>(&answer)?.map_err(|message| ConsensusError::Raft {
+            op: "forwarded write",
+            message: format!("the leader at {leader_addr}: {message}"),
+        })?;
+        let answer = waiting.answer().await.ok_or_else(|| ConsensusError::Raft {
+            op: "forwarded write",
+            message: "this node stopped before applying the entry".into(),
+        })?;
+        Ok(Applied {
+            index,
+            answer: Some(answer),
+        })
+    }
+
+    /// Returns once this node applied every entry committed before the call (a
+    /// linearizable read point, Raft §6.4 "read index"): the leader confirms with a
+    /// majority that it still leads; a follower asks the leader for that index
+    /// ([`RaftCall::ReadIndex`]) and waits to apply it. A read made after it sees every
+    /// write acknowledged before it, through any member. Waits at most `timeout` to apply.
+    ///
+    /// # Errors
+    /// [`ConsensusError::NotLeader`] when no leader is known; [`ConsensusError::Raft`]
+    /// when leadership could not be confirmed or the index was not applied in time.
+    pub async fn read_barrier(&self, timeout: std::time::Duration) -> Result<(), ConsensusError> {
+        let leader_addr = match self.raft.ensure_linearizable().await {
+            Ok(_) => return Ok(()),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                match f.leader_node {
+                    Some(n) => n.addr,
+                    None => {
+                        return Err(ConsensusError::NotLeader {
+                            leader: f.leader_id.map(node_name),
+                            leader_addr: None,
+                        });
+                    }
+                }
+            }
+            Err(e) => return Err(raft_err("read barrier")(e)),
+        };
+        let answer = self
+            .transport
+            .call(
+                leader_addr.clone(),
+                RaftCall::ReadIndex,
+                Vec::new(),
+                timeout,
+            )
+            .await?;
+        let index = decode::<ReadIndex>(&answer)?.map_err(|message| ConsensusError::Raft {
+            op: "read barrier",
+            message: format!("the leader at {leader_addr}: {message}"),
+        })?;
+        self.raft
+            .wait(Some(timeout))
+            .applied_index_at_least(index, "read barrier")
+            .await
+            .map(|_| ())
+            .map_err(raft_err("read barrier"))
+    }
+
     fn write_error(
         &self,
         op: &'static str,
@@ -286,6 +393,20 @@ impl Group {
             RaftCall::Append => encode(&self.raft.append_entries(decode(body)?).await)?,
             RaftCall::Vote => encode(&self.raft.vote(decode(body)?).await)?,
             RaftCall::Snapshot => encode(&self.raft.install_snapshot(decode(body)?).await)?,
+            RaftCall::Propose => {
+                let forwarded: Forwarded = match self.propose(decode(body)?).await {
+                    Ok(applied) => Ok(applied.index),
+                    Err(e) => Err(e.to_string()),
+                };
+                encode(&forwarded)?
+            }
+            RaftCall::ReadIndex => {
+                let index: ReadIndex = match self.raft.ensure_linearizable().await {
+                    Ok(read) => Ok(read.map(|l| l.index)),
+                    Err(e) => Err(e.to_string()),
+                };
+                encode(&index)?
+            }
         };
         Ok(answer)
     }

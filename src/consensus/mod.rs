@@ -108,6 +108,12 @@ openraft::declare_raft_types!(
         Node = RaftNode,
 );
 
+/// Whether the group agrees on `cmd` (every command but identity and replication changes,
+/// [`RaftLog`]).
+pub fn replicated(cmd: &MetaCommand) -> bool {
+    !matches!(cmd, MetaCommand::Identity(_) | MetaCommand::Replication(_))
+}
+
 /// A node id ([`NodeId`]) from its 16 hex digits; `None` for anything else.
 pub fn raft_id(node_id: &str) -> Option<NodeId> {
     if node_id.len() != 16
@@ -132,10 +138,13 @@ pub const PROPOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// The command log of a node in a Raft group (`crate::command::CommandLog`).
 ///
-/// So far only membership changes ([`MetaCommand::Cluster`]) go through the group — so
-/// every member knows every other's certificate and removal — while every other command
-/// is still applied by this node alone ([`LocalLog`]): object and bucket metadata are
-/// not replicated yet (ARCHITECTURE.md, "Metadata through Raft").
+/// Every command goes through the group ([`Group::submit`]: proposed on the leader,
+/// forwarded to it from a follower) but identity and replication changes, which this
+/// node still applies alone ([`LocalLog`]): their records hold secrets sealed under the
+/// node's own master key, which other members do not have yet (ARCHITECTURE.md,
+/// "Metadata through Raft").
+///
+/// Called on a blocking thread (as every proposal is), which waits for the group.
 #[derive(Debug)]
 pub struct RaftLog {
     group: Group,
@@ -155,17 +164,16 @@ impl RaftLog {
 }
 
 impl CommandLog for RaftLog {
-    /// Called on a blocking thread (as every proposal is), which waits for the group.
     fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError> {
-        if !matches!(c.cmd, MetaCommand::Cluster(_)) {
+        if !replicated(&c.cmd) {
             return self.local.propose(c);
         }
         let p = Proposal::of(c)?;
         // Bounded: a leader cut off from its majority keeps leading until it hears a
         // later term, and would hold the caller forever.
-        let proposed = self
-            .runtime
-            .block_on(async { tokio::time::timeout(PROPOSE_TIMEOUT, self.group.propose(p)).await });
+        let proposed = self.runtime.block_on(async {
+            tokio::time::timeout(PROPOSE_TIMEOUT, self.group.submit(p, PROPOSE_TIMEOUT)).await
+        });
         let proposed = proposed.unwrap_or_else(|_| {
             Err(ConsensusError::Raft {
                 op: "client write",
@@ -187,5 +195,24 @@ impl CommandLog for RaftLog {
             self.local.note_refusal(c, e);
         }
         answer
+    }
+
+    fn has_barrier(&self) -> bool {
+        true
+    }
+
+    fn barrier(&self) -> Result<(), CommandError> {
+        let done = self.runtime.block_on(async {
+            tokio::time::timeout(PROPOSE_TIMEOUT, self.group.read_barrier(PROPOSE_TIMEOUT)).await
+        });
+        match done {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CommandError::Unavailable {
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(CommandError::Unavailable {
+                reason: format!("no read point within {PROPOSE_TIMEOUT:?}"),
+            }),
+        }
     }
 }

@@ -33,11 +33,33 @@ pub enum RaftCall {
     Vote,
     /// InstallSnapshot (one chunk).
     Snapshot,
+    /// A command a follower forwards to the leader ([`super::Proposal`]); the leader
+    /// answers the log index it was committed at ([`Forwarded`]), and the follower takes
+    /// the command's answer from applying that entry itself.
+    Propose,
+    /// A follower's read barrier: the leader confirms it still leads (a heartbeat round
+    /// with a majority) and answers the index every read must wait for ([`ReadIndex`]).
+    ReadIndex,
 }
+
+/// The leader's answer to a read barrier: the index of the last entry committed when
+/// leadership was confirmed (`None` for an empty log), or why not.
+pub type ReadIndex = Result<Option<u64>, String>;
+
+/// The leader's answer to a forwarded command: the index of the entry once committed and
+/// applied on the leader, or why it was not (this node does not lead any more, the
+/// majority is out of reach).
+pub type Forwarded = Result<u64, String>;
 
 impl RaftCall {
     /// Every call.
-    pub const ALL: [RaftCall; 3] = [RaftCall::Append, RaftCall::Vote, RaftCall::Snapshot];
+    pub const ALL: [RaftCall; 5] = [
+        RaftCall::Append,
+        RaftCall::Vote,
+        RaftCall::Snapshot,
+        RaftCall::Propose,
+        RaftCall::ReadIndex,
+    ];
 
     /// Its name in the path (`/v1/raft/{name}`).
     pub fn name(self) -> &'static str {
@@ -45,6 +67,8 @@ impl RaftCall {
             RaftCall::Append => "append",
             RaftCall::Vote => "vote",
             RaftCall::Snapshot => "snapshot",
+            RaftCall::Propose => "propose",
+            RaftCall::ReadIndex => "read-index",
         }
     }
 

@@ -70,8 +70,96 @@ fn snapshot_id(last: Option<LogId<NodeId>>) -> String {
     }
 }
 
+/// The answer of a command this node forwarded to the leader: the node applies the entry
+/// itself and hands its answer to the proposer waiting here.
+type Answer = Result<command::Outcome, CommandError>;
+
+/// The proposers on this node waiting for commands they forwarded to the leader, by the
+/// SHA-256 of the command's bytes (two waiting for the same bytes are answered in turn).
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    next: std::sync::atomic::AtomicU64,
+    waiting: std::sync::Mutex<WaitingList>,
+}
+
+type Sender = tokio::sync::oneshot::Sender<Answer>;
+
+/// The senders waiting, by the SHA-256 of their command's bytes, each with its token.
+type WaitingList = std::collections::HashMap<[u8; 32], Vec<(u64, Sender)>>;
+
+/// A proposer's place among the [`Waiters`]; leaving it (dropped) gives the place up.
+pub(crate) struct Waiting {
+    waiters: Arc<Waiters>,
+    key: [u8; 32],
+    token: u64,
+    answer: Option<tokio::sync::oneshot::Receiver<Answer>>,
+}
+
+impl Waiting {
+    /// The answer, once the entry is applied here; `None` if this node stopped first.
+    pub(crate) async fn answer(&mut self) -> Option<Answer> {
+        self.answer.take()?.await.ok()
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut w = self.waiters.lock();
+        if let Some(list) = w.get_mut(&self.key) {
+            list.retain(|(t, _)| *t != self.token);
+            if list.is_empty() {
+                w.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaitingList> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for the command whose encoded bytes are `bytes`.
+    pub(crate) fn wait(self: &Arc<Self>, bytes: &[u8]) -> Waiting {
+        let key = crate::crypto::sha256(bytes);
+        let token = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.lock().entry(key).or_default().push((token, tx));
+        Waiting {
+            waiters: self.clone(),
+            key,
+            token,
+            answer: Some(rx),
+        }
+    }
+
+    /// Hands `answer` to the first proposer waiting for `bytes`; gives it back when none
+    /// waits.
+    fn answer(&self, bytes: &[u8], answer: Answer) -> Option<Answer> {
+        let mut w = self.lock();
+        if w.is_empty() {
+            return Some(answer);
+        }
+        let key = crate::crypto::sha256(bytes);
+        let Some(list) = w.get_mut(&key) else {
+            return Some(answer);
+        };
+        let (_, tx) = list.remove(0);
+        if list.is_empty() {
+            w.remove(&key);
+        }
+        // A proposer that stopped waiting meanwhile gets nothing.
+        let _ = tx.send(answer);
+        None
+    }
+}
+
 /// Applies `entries` in order, as one staged group (see the module).
-fn apply_entries(meta: &Meta, entries: Vec<Entry<TypeConfig>>) -> Result<Vec<Applied>, Failure> {
+fn apply_entries(
+    meta: &Meta,
+    waiters: &Waiters,
+    entries: Vec<Entry<TypeConfig>>,
+) -> Result<Vec<Applied>, Failure> {
     meta.apply_staged(|m, stage| {
         let mut state = applied_state(m)?;
         let mut out = Vec::with_capacity(entries.len());
@@ -88,9 +176,9 @@ fn apply_entries(meta: &Meta, entries: Vec<Entry<TypeConfig>>) -> Result<Vec<App
                         .command()
                         .map_err(|err| Failure(StorageIOError::apply(id, &err).into()))?;
                     match command::apply(m, &c) {
-                        Ok((b, outcome)) => (b, Some(Ok(outcome))),
+                        Ok((b, outcome)) => (b, Some((p, Ok(outcome)))),
                         Err(refused) if refused.is_decision() => {
-                            (Batch::default(), Some(Err(refused)))
+                            (Batch::default(), Some((p, Err(refused))))
                         }
                         // Not a decision: every replica must apply the entry alike, so
                         // none goes past it.
@@ -108,6 +196,8 @@ fn apply_entries(meta: &Meta, entries: Vec<Entry<TypeConfig>>) -> Result<Vec<App
             state.last = Some(id);
             b.raft_put(APPLIED.to_vec(), state.encode()?);
             stage(b)?;
+            // Handed over once staged: a proposer on this node reads its own write.
+            let answer = answer.and_then(|(p, a)| waiters.answer(&p.0, a));
             out.push(Applied {
                 index: id.index,
                 answer,
@@ -141,12 +231,18 @@ fn snapshot_now(meta: &Meta) -> Result<Option<Snapshot<TypeConfig>>, MetaError> 
 #[derive(Debug, Clone)]
 pub struct StateMachine {
     meta: Arc<Meta>,
+    waiters: Arc<Waiters>,
 }
 
 impl StateMachine {
     /// The state machine that `meta` holds.
     pub fn new(meta: Arc<Meta>) -> Self {
-        Self { meta }
+        Self::answering(meta, Arc::default())
+    }
+
+    /// The same, handing the answers of forwarded commands to `waiters`.
+    pub(crate) fn answering(meta: Arc<Meta>, waiters: Arc<Waiters>) -> Self {
+        Self { meta, waiters }
     }
 }
 
@@ -198,8 +294,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: openraft::OptionalSend,
     {
         let entries: Vec<_> = entries.into_iter().collect();
-        let meta = self.meta.clone();
-        blocking(move || apply_entries(&meta, entries).map_err(|f| f.0)).await
+        let (meta, waiters) = (self.meta.clone(), self.waiters.clone());
+        blocking(move || apply_entries(&meta, &waiters, entries).map_err(|f| f.0)).await
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {

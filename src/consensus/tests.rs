@@ -95,8 +95,8 @@ fn init(cluster_id: &str, node_id: &str) -> crate::command::Stamped {
 /// The command tests' log and a cluster's first membership, applied as Raft entries —
 /// in one group, and one entry at a time — answer and hold byte for byte what one node
 /// applying them directly does. A snapshot installed on another node replaces exactly
-/// what the consensus agrees on (its membership: a record the snapshot lacks is gone)
-/// and nothing else (an upload of its own stays).
+/// what the consensus agrees on (the namespace and membership: a record the snapshot
+/// lacks is gone) and nothing else (a bucket's activity stays).
 #[test]
 fn entries_apply_the_commands_as_one_node_does_and_a_snapshot_carries_them() {
     let mut log = command_tests::log();
@@ -141,7 +141,8 @@ fn entries_apply_the_commands_as_one_node_does_and_a_snapshot_carries_them() {
     let (meta, mut sm) = replicas.remove(0);
     let mut builder = rt.block_on(sm.get_snapshot_builder());
     let snap = rt.block_on(builder.build_snapshot()).expect("build");
-    // A node with a membership of its own (replaced) and an upload (kept).
+    // A node with a membership and an upload of its own (replaced), and a bucket's
+    // activity (a record outside the consensus: kept).
     let fresh = Arc::new(command_tests::memory());
     crate::command::LocalLog::new(fresh.clone())
         .propose(&init("c2", "0000000000000009"))
@@ -151,6 +152,10 @@ fn entries_apply_the_commands_as_one_node_does_and_a_snapshot_carries_them() {
         ..command_tests::upload()
     };
     fresh.put_upload(&own_upload).expect("upload");
+    let bucket = command_tests::upload().bucket;
+    fresh
+        .note_last_write(&bucket, crate::types::Timestamp::from_micros(5))
+        .expect("activity");
     let mut other = StateMachine::new(fresh.clone());
     rt.block_on(other.install_snapshot(&snap.meta, snap.snapshot))
         .expect("install");
@@ -165,14 +170,21 @@ fn entries_apply_the_commands_as_one_node_does_and_a_snapshot_carries_them() {
             })
             .collect::<Vec<_>>()
     };
-    assert!(replicated(&meta).len() >= 2, "identity and member");
+    assert!(
+        replicated(&meta).len() >= 4,
+        "identity, member, buckets, versions"
+    );
     assert_eq!(replicated(&fresh), replicated(&meta));
     assert_eq!(
         fresh
             .upload(&own_upload.bucket, &own_upload.key, &own_upload.upload_id)
-            .expect("read")
-            .map(|u| u.upload_id),
-        Some(own_upload.upload_id),
+            .expect("read"),
+        None,
+        "an upload the group does not hold stayed"
+    );
+    assert_eq!(
+        fresh.last_write(&bucket).expect("read"),
+        Some(crate::types::Timestamp::from_micros(5)),
         "a record outside the consensus was touched"
     );
     assert_eq!(
@@ -228,8 +240,8 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 /// Three groups over the codec: one initialised, two added as voters; the command tests'
-/// log proposed through the leader answers as one node does and leaves every replica
-/// with the same bytes; a follower refuses to propose, naming the leader; with the
+/// log submitted through every member in turn (followers forward to the leader) answers
+/// as one node does and leaves every replica with the same bytes; a follower refuses to propose, naming the leader; with the
 /// leader down the other two elect another and go on.
 #[test]
 fn three_groups_agree_on_the_log_and_elect_a_new_leader_when_one_goes() {
@@ -268,13 +280,18 @@ fn three_groups_agree_on_the_log_and_elect_a_new_leader_when_one_goes() {
         }
         assert_eq!(groups[0].status().voters.len(), 3);
 
+        // Each command through another member: the leader proposes its own, a follower
+        // forwards its to the leader and answers from applying the entry itself.
         let mut got = Vec::new();
         let mut last = 0;
-        for c in &log[..log.len() - 1] {
-            let applied = groups[0]
-                .propose(Proposal::of(c).expect("encode"))
+        for (i, c) in log[..log.len() - 1].iter().enumerate() {
+            let applied = groups[i % 3]
+                .submit(
+                    Proposal::of(c).expect("encode"),
+                    std::time::Duration::from_secs(30),
+                )
                 .await
-                .expect("propose");
+                .expect("submit");
             last = applied.index;
             got.extend(answers(vec![applied]));
         }
@@ -361,6 +378,15 @@ fn a_raft_message_keeps_its_bytes() {
     assert_eq!(
         hex::encode(&append_bytes),
         "01040501010305080101070901020e0f01030507"
+    );
+    // The leader's answer to a forwarded command: the entry's index, or why not.
+    let forwarded: super::network::Forwarded = Ok(9);
+    let fwd = super::network::encode(&forwarded).expect("encode");
+    assert_eq!(hex::encode(&fwd), "010009");
+    let refused: super::network::Forwarded = Err("no".into());
+    assert_eq!(
+        hex::encode(super::network::encode(&refused).expect("encode")),
+        "0101026e6f"
     );
     let mut other = bytes.clone();
     other[0] = 2;

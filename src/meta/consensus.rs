@@ -12,13 +12,24 @@ use super::{Batch, Cf, FamilyScope, Meta, MetaError, Ordering, Write};
 pub type FamilyRecord = (String, Vec<u8>, Vec<u8>);
 
 /// What the cluster's consensus agrees on so far, and so what its snapshots carry and
-/// replace: (family, key prefix). Only the membership (`cluster/` in the cluster family)
-/// while every other command is still applied by one node alone: a snapshot installed
-/// over families a node writes by itself would delete what only it holds (objects under
-/// retention among them). Grows to every cluster-wide and key-sharded family
-/// ([`FamilyScope`]) as their commands move into the group — identities and alert sinks
-/// last, once joining nodes receive the master key their secrets are sealed under.
-pub const REPLICATED: &[(Cf, &str)] = &[(Cf::Cluster, "cluster/")];
+/// replace: (family, key prefix). The namespace — buckets, versions, their locks, tags
+/// and inline bytes, multipart uploads, usage counters — and the membership, every
+/// record of which only commands write (`crate::command`, through the group in a
+/// cluster). Not yet: lifecycle configurations and bucket activity (written by a node
+/// directly), shard placements (shards are still on the node that wrote them),
+/// identities, alert sinks and replication (secrets sealed under each node's own master
+/// key). A family a node writes by itself must never be listed: a snapshot installed
+/// over it would delete what only that node holds.
+pub const REPLICATED: &[(Cf, &str)] = &[
+    (Cf::Buckets, ""),
+    (Cf::Versions, ""),
+    (Cf::Locks, ""),
+    (Cf::Tags, ""),
+    (Cf::Inline, ""),
+    (Cf::Uploads, ""),
+    (Cf::Cluster, "cluster/"),
+    (Cf::Cluster, "usage/"),
+];
 
 impl Cf {
     /// Whether some of the family's records are agreed through the consensus

@@ -974,11 +974,24 @@ impl Meta {
         extra: impl FnOnce(&Self, &mut Batch) -> Result<(), MetaError>,
     ) -> Result<bool, MetaError> {
         let _g = self.guard();
-        if self.bucket(&rec.name)?.is_some() {
+        let Some(mut b) = self.create_bucket_batch(rec)? else {
             return Ok(false);
+        };
+        extra(self, &mut b)?;
+        self.commit(b, true)?;
+        Ok(true)
+    }
+
+    /// The batch that creates the bucket `rec` names (with its usage counters); `None`
+    /// when a bucket of that name exists.
+    ///
+    /// # Errors
+    /// The read's, or an encoding's.
+    pub fn create_bucket_batch(&self, rec: &BucketRecord) -> Result<Option<Batch>, MetaError> {
+        if self.bucket(&rec.name)?.is_some() {
+            return Ok(None);
         }
         let mut b = Batch::default();
-        extra(self, &mut b)?;
         b.put(
             Cf::Buckets,
             rec.name.as_str().as_bytes().to_vec(),
@@ -987,8 +1000,7 @@ impl Meta {
         // Recorded from the start: a bucket without counters is one an earlier release
         // wrote, counted once at open.
         b.set_usage(&rec.name, &BucketUsage::default())?;
-        self.commit(b, true)?;
-        Ok(true)
+        Ok(Some(b))
     }
 
     /// Every bucket, by name.
@@ -1305,28 +1317,48 @@ impl Meta {
         extra: impl FnOnce(&Self, &mut Batch) -> Result<(), MetaError>,
     ) -> Result<bool, MetaError> {
         let _g = self.guard();
-        if !self.bucket_is_empty(name)? {
+        let Some(mut b) = self.delete_bucket_batch(name)? else {
             return Ok(false);
-        }
-        let mut b = Batch::default();
+        };
         extra(self, &mut b)?;
-        b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
-        b.delete(Cf::Cluster, lifecycle_key(name));
-        b.delete(Cf::Cluster, activity_key(name));
-        b.drop_usage(name);
         self.commit(b, true)?;
         Ok(true)
     }
 
+    /// The batch that removes the bucket `name` (its record, lifecycle configuration,
+    /// activity and usage); `None` while it holds a version.
+    ///
+    /// # Errors
+    /// The read's.
+    pub fn delete_bucket_batch(&self, name: &BucketName) -> Result<Option<Batch>, MetaError> {
+        if !self.bucket_is_empty(name)? {
+            return Ok(None);
+        }
+        let mut b = Batch::default();
+        b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
+        b.delete(Cf::Cluster, lifecycle_key(name));
+        b.delete(Cf::Cluster, activity_key(name));
+        b.drop_usage(name);
+        Ok(Some(b))
+    }
+
     /// Records a new multipart upload.
     pub fn put_upload(&self, rec: &UploadRecord) -> Result<(), MetaError> {
+        self.commit(self.upload_batch(rec)?, true)
+    }
+
+    /// The batch that records the multipart upload `rec`.
+    ///
+    /// # Errors
+    /// [`MetaError::Encode`].
+    pub fn upload_batch(&self, rec: &UploadRecord) -> Result<Batch, MetaError> {
         let mut b = Batch::default();
         b.put(
             Cf::Uploads,
             keys::upload_key(&rec.bucket, &rec.key, &rec.upload_id),
             rec.encode()?,
         );
-        self.commit(b, true)
+        Ok(b)
     }
 
     /// A multipart upload in progress, if it is (not yet completed or aborted).

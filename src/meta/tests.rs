@@ -449,7 +449,12 @@ fn families_are_classified() {
         .filter(|cf| cf.replicated())
         .map(|cf| cf.name())
         .collect();
-    assert_eq!(replicated, ["cluster"]);
+    assert_eq!(
+        replicated,
+        [
+            "buckets", "versions", "uploads", "tags", "inline", "locks", "cluster"
+        ]
+    );
     assert!(
         Cf::ALL
             .iter()

@@ -255,6 +255,20 @@ impl Node {
     /// Reads a version with `read`: in place when finding it is a point read (the current
     /// version is one seek, a version id one lookup), on the blocking pool for the null
     /// version, which is found by walking the key's versions.
+    /// On a cluster's member, waits until this node holds every write acknowledged
+    /// before the call, through any node (S3's read-after-write consistency); nothing
+    /// on one node.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the cluster cannot confirm it in time.
+    async fn linearize(&self) -> Result<(), StoreError> {
+        if !self.store().has_barrier() {
+            return Ok(());
+        }
+        let s = self.owned();
+        offload(move || s.linearize()).await
+    }
+
     async fn read_version<T: Send + 'static>(
         &self,
         bucket: &BucketName,
@@ -262,6 +276,7 @@ impl Node {
         version: Option<&VersionRef>,
         read: fn(&Store, &BucketName, &ObjectKey, Option<&VersionRef>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.linearize().await?;
         if !matches!(version, Some(VersionRef::Null)) {
             return read(self.store(), bucket, key, version);
         }
@@ -277,6 +292,7 @@ impl Node {
     /// Those of [`Store::buckets`];
     /// [`StoreError::Task`] if a blocking task it runs does not finish.
     pub async fn buckets(&self) -> Result<Vec<BucketRecord>, StoreError> {
+        self.linearize().await?;
         let s = self.owned();
         offload(move || s.buckets()).await
     }
@@ -295,11 +311,14 @@ impl Node {
         offload(move || s.create_bucket(&n, object_lock)).await
     }
 
-    /// The bucket's record or [`StoreError::NoSuchBucket`] (a point read: in place).
+    /// The bucket's record or [`StoreError::NoSuchBucket`] (a point read: in place; on a
+    /// cluster's member after a read barrier).
     ///
     /// # Errors
-    /// Those of [`Store::bucket`].
+    /// Those of [`Store::bucket`]; [`StoreError::Unavailable`] when a cluster cannot
+    /// confirm the read point.
     pub async fn bucket(&self, name: &BucketName) -> Result<BucketRecord, StoreError> {
+        self.linearize().await?;
         self.store().bucket(name)
     }
 
@@ -407,6 +426,7 @@ impl Node {
         version: Option<&VersionRef>,
         range: Option<ByteRange>,
     ) -> Result<ObjectRead, StoreError> {
+        self.linearize().await?;
         self.store().get_object(bucket, key, version, range).await
     }
 
@@ -700,6 +720,7 @@ impl Node {
         bucket: &BucketName,
         q: ListQuery,
     ) -> Result<ListPage, StoreError> {
+        self.linearize().await?;
         let (s, b) = (self.owned(), bucket.clone());
         offload(move || s.list_objects(&b, &q)).await
     }
@@ -714,6 +735,7 @@ impl Node {
         bucket: &BucketName,
         q: VersionsQuery,
     ) -> Result<VersionsPage, StoreError> {
+        self.linearize().await?;
         let (s, b) = (self.owned(), bucket.clone());
         offload(move || s.list_object_versions(&b, &q)).await
     }

@@ -245,6 +245,21 @@ impl Store {
         self.inner.log.propose(&c)
     }
 
+    /// Waits until this node's metadata holds every command acknowledged anywhere before
+    /// the call ([`CommandLog::barrier`]): on a cluster's member, before a read that
+    /// decides what a command will name. Immediate on one node. On a blocking thread.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the cluster cannot confirm it.
+    pub(crate) fn linearize(&self) -> Result<(), StoreError> {
+        Ok(self.inner.log.barrier()?)
+    }
+
+    /// Whether [`Store::linearize`] waits for anything (a cluster's member).
+    pub(crate) fn has_barrier(&self) -> bool {
+        self.inner.log.has_barrier()
+    }
+
     /// This store, for calls made on behalf of `by` (a request's user, key, address and
     /// request id): the audit trail names it with each change and refusal.
     pub fn acting_for(&self, by: Requester) -> Store {
@@ -328,15 +343,12 @@ impl Store {
             policy: None,
             quota: None,
         };
-        let leaf = crate::audit::Entry::new("bucket-created", self.inner.retention.readings())
-            .by(self.requester())
-            .on(name.as_str(), None, None)
-            .with("object_lock", object_lock)
-            .render();
-        let created = self
-            .inner
-            .meta
-            .create_bucket_and(&rec, |m, b| crate::audit::log::record(m, b, &leaf))?;
+        // A command, so that in a cluster every node creates it (the audit leaf is the
+        // command's, `command::audit`).
+        let created = match self.propose(MetaCommand::CreateBucket(Box::new(rec.clone())))? {
+            Outcome::BucketCreated(c) => c,
+            other => return Err(crate::command::unexpected(other).into()),
+        };
         if !created {
             return Err(StoreError::BucketExists {
                 bucket: name.clone(),

@@ -171,8 +171,11 @@ impl Store {
             system: opts.system,
             checksum_algorithm: opts.checksum_algorithm,
         };
-        self.inner.meta.put_upload(&rec)?;
-        Ok(rec.upload_id)
+        let id = rec.upload_id;
+        match self.propose(MetaCommand::CreateUpload(Box::new(rec)))? {
+            Outcome::UploadCreated => Ok(id),
+            other => Err(unexpected(other).into()),
+        }
     }
 
     fn open_upload(

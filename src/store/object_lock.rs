@@ -183,6 +183,7 @@ impl Store {
         requested: Option<Retention>,
         bypass: bool,
     ) -> Result<LockRecord, StoreError> {
+        self.linearize()?;
         self.lock_bucket(bucket)?;
         self.refuse_reserved(bucket, key)?;
         let rec = self.lock_target(bucket, key, version)?;
@@ -202,6 +203,7 @@ impl Store {
         version: Option<&VersionRef>,
         on: bool,
     ) -> Result<LockRecord, StoreError> {
+        self.linearize()?;
         self.lock_bucket(bucket)?;
         self.refuse_reserved(bucket, key)?;
         let rec = self.lock_target(bucket, key, version)?;

@@ -549,8 +549,10 @@ impl Store {
             system: crate::meta::SystemMeta::default(),
             checksum_algorithm: None,
         };
-        self.inner.meta.put_upload(&rec)?;
-        Ok(rec)
+        match self.propose(MetaCommand::CreateUpload(Box::new(rec.clone())))? {
+            Outcome::UploadCreated => Ok(rec),
+            other => Err(crate::command::unexpected(other).into()),
+        }
     }
 
     /// A delete marker a peer sent, under the source's id and creation time.

@@ -185,11 +185,12 @@ impl Store {
         let entry = crate::audit::Entry::new("bucket-deleted", self.inner.retention.readings())
             .by(self.requester())
             .on(bucket.as_str(), None, None);
-        let leaf = entry.render();
-        let deleted = self
-            .inner
-            .meta
-            .delete_bucket_if_empty_and(bucket, |m, b| crate::audit::log::record(m, b, &leaf))?;
+        let deleted = match self.propose(MetaCommand::DeleteBucket {
+            bucket: bucket.clone(),
+        })? {
+            Outcome::BucketDeleted(d) => d,
+            other => return Err(crate::command::unexpected(other).into()),
+        };
         if !deleted {
             self.inner
                 .trail
@@ -359,6 +360,9 @@ impl Store {
         bypass: bool,
         origin: crate::meta::Origin,
     ) -> Result<DeleteOutcome, StoreError> {
+        // The version named is looked up here: in a cluster, after every write
+        // acknowledged before this delete (one made through another node included).
+        self.linearize()?;
         let b = self.bucket(bucket)?;
         // A replica refuses a client's delete marker (a new version, which its primary
         // never wrote), not the removal of one version: that adds nothing a failback

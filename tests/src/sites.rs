@@ -418,3 +418,88 @@ pub fn cluster_node_at(dir: &Path, name: &str, rpc: &str, extra: &[&str]) -> Ser
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     Server::start(&refs, dir)
 }
+
+/// A cluster node's `stelectl cluster status --json`.
+pub fn cluster_status(s: &Server) -> serde_json::Value {
+    json(&ctl(s, &["--json", "cluster", "status"]))
+}
+
+/// Polls `f` over the nodes' statuses until it holds, at most 60 s (a bound on progress
+/// for a loaded machine, not a speed check); the statuses that satisfied it.
+pub fn until_statuses(
+    what: &str,
+    nodes: &[&Server],
+    f: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let start = Instant::now();
+    loop {
+        let all: Vec<serde_json::Value> = nodes.iter().map(|n| cluster_status(n)).collect();
+        if f(&all) {
+            return all;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let logs: Vec<String> = nodes
+                .iter()
+                .map(|n| std::fs::read_to_string(&n.stderr_log).unwrap_or_default())
+                .collect();
+            panic!(
+                "not within 60 s: {what}: {all:#?}\nlogs:\n{}",
+                logs.join("\n----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The Raft group's `field` in a cluster status.
+pub fn raft<'a>(v: &'a serde_json::Value, field: &str) -> &'a serde_json::Value {
+    &v["raft"][field]
+}
+
+/// Every status names one leader leading `voters` voters in one term.
+pub fn raft_agree(all: &[serde_json::Value], voters: usize) -> bool {
+    let leader = raft(&all[0], "leader");
+    !leader.is_null()
+        && all.iter().all(|v| {
+            raft(v, "leader") == leader
+                && raft(v, "term") == raft(&all[0], "term")
+                && raft(v, "voters").as_array().map(Vec::len) == Some(voters)
+        })
+}
+
+/// A new node `name` under `dir` that joins the cluster through `leader` with a fresh
+/// token, trusting the CA of fingerprint `fingerprint`.
+pub fn join_node(dir: &Path, name: &str, leader: &Server, fingerprint: &str) -> Server {
+    let token = json(&ctl(leader, &["--json", "cluster", "join-token"]));
+    let secret = token["token"].as_str().expect("token").to_owned();
+    let rpc = leader.cluster_addr.clone().expect("rpc");
+    cluster_node(
+        dir,
+        name,
+        &[
+            "--join",
+            &rpc,
+            "--join-token",
+            &secret,
+            "--ca-fingerprint",
+            fingerprint,
+        ],
+    )
+}
+
+/// Three nodes under `dir` in one cluster (`a` made it, `b` and `c` joined), once all
+/// three agree on `a`'s lead with three voters and three members.
+pub fn three_node_cluster(dir: &Path) -> [Server; 3] {
+    let a = cluster_node(dir, "a", &[]);
+    let init = json(&ctl(&a, &["--json", "cluster", "init"]));
+    let fingerprint = init["ca_fingerprint"].as_str().expect("fp").to_owned();
+    let b = join_node(dir, "b", &a, &fingerprint);
+    let c = join_node(dir, "c", &a, &fingerprint);
+    until_statuses("three voters agree", &[&a, &b, &c], |all| {
+        raft_agree(all, 3)
+            && all
+                .iter()
+                .all(|v| v["members"].as_array().map(Vec::len) == Some(3))
+    });
+    [a, b, c]
+}
