@@ -329,6 +329,27 @@ impl Cluster {
         self.group.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Whether this node holds the cluster CA's key (it ran `cluster init`): only it signs
+    /// a joining node's certificate.
+    pub fn holds_ca_key(&self) -> bool {
+        self.files.path("ca.key").exists()
+    }
+
+    /// The node listener of the node that holds the CA key, where nodes join: this one's
+    /// when it holds it; else the first member's (the node that ran `cluster init`) as
+    /// the Raft group knows it. `None` when unknown.
+    pub async fn join_addr(&self) -> Option<String> {
+        if self.holds_ca_key() {
+            return self.rpc_addr.map(|a| a.to_string());
+        }
+        let (_, members) = self.node.cluster().await.ok()?;
+        let first = members
+            .iter()
+            .filter(|m| m.active())
+            .min_by_key(|m| m.joined)?;
+        self.group()?.address_of(&first.node_id)
+    }
+
     /// The address other nodes reach this one's node listener at.
     ///
     /// # Errors
@@ -700,6 +721,21 @@ async fn join(
             "this node is not in a cluster".into(),
         ));
     };
+    // Only the node that ran init signs: another one says where to join (before the
+    // token is looked at, so it is not spent).
+    if !cluster.holds_ca_key() {
+        let at = cluster.join_addr().await;
+        return Err(RpcError(
+            StatusCode::MISDIRECTED_REQUEST,
+            "NotTheClusterCa",
+            format!(
+                "this node does not hold the cluster CA's key (only the node that ran \
+                 cluster init signs joining nodes' certificates): join through {}",
+                at.as_deref()
+                    .unwrap_or("that node (its address is not known here)")
+            ),
+        ));
+    }
     // The token first: nothing is signed (no CA key read) for a caller without one.
     let proof = hex::decode(req.proof.trim()).unwrap_or_default();
     let Some(binding) = peer.binding else {

@@ -112,7 +112,7 @@ fn sample_versions(store: &Store, sample: usize) -> Result<(Vec<Pick>, u64), Sto
     let mut rng = rand::rng();
     for b in store.buckets()? {
         store.meta().scan_versions(&b.name, "", |k, v| {
-            if v.kind == VersionKind::Object {
+            if v.kind == VersionKind::Object && store.holds_shards_of(&v) {
                 seen += 1;
                 let item = (b.name.clone(), k, v.version_ref());
                 if chosen.len() < sample {

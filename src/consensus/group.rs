@@ -8,7 +8,8 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, Raf
 use openraft::{ChangeMembers, Config, Raft, ServerState};
 
 use super::network::{
-    Forwarded, Network, RaftCall, ReadIndex, Transport, TransportError, decode, encode,
+    Forwarded, MemberChange, Network, RaftCall, ReadIndex, Transport, TransportError, decode,
+    encode,
 };
 use super::state::Waiters;
 use super::{Applied, LogStore, NodeId, Proposal, RaftNode, StateMachine, TypeConfig, node_name};
@@ -222,15 +223,30 @@ impl Group {
     }
 
     /// Adds node `id`, reachable at `addr`, as a learner, waits until it caught up, then
-    /// makes it a voter (openraft's joint consensus). Only on the leader.
+    /// makes it a voter (openraft's joint consensus). On a follower, forwarded to the
+    /// leader ([`RaftCall::Members`]).
     ///
     /// # Errors
     /// [`ConsensusError::NotLeader`], or [`ConsensusError::Raft`].
     pub async fn add_voter(&self, id: NodeId, addr: String) -> Result<(), ConsensusError> {
-        self.raft
-            .add_learner(id, RaftNode { addr }, true)
+        match self
+            .raft
+            .add_learner(id, RaftNode { addr: addr.clone() }, true)
             .await
-            .map_err(|e| self.write_error("add learner", e))?;
+            .map_err(|e| self.write_error("add learner", e))
+        {
+            Ok(_) => {}
+            // Made on the leader (the node that admitted the joiner may follow).
+            Err(ConsensusError::NotLeader {
+                leader_addr: Some(leader),
+                ..
+            }) => {
+                return self
+                    .forward_members(leader, MemberChange::AddVoter(id, addr))
+                    .await;
+            }
+            Err(e) => return Err(e),
+        }
         self.raft
             .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
             .await
@@ -238,11 +254,18 @@ impl Group {
         Ok(())
     }
 
-    /// Removes node `id` from the group (voter or learner). Only on the leader.
+    /// Removes node `id` from the group (voter or learner); on a follower, forwarded to
+    /// the leader.
     ///
     /// # Errors
     /// [`ConsensusError::NotLeader`], or [`ConsensusError::Raft`].
     pub async fn remove(&self, id: NodeId) -> Result<(), ConsensusError> {
+        let status = self.status();
+        if status.state != "leader"
+            && let Some(leader) = status.leader_addr
+        {
+            return self.forward_members(leader, MemberChange::Remove(id)).await;
+        }
         let voters: BTreeSet<NodeId> = self
             .raft
             .metrics()
@@ -368,6 +391,28 @@ impl Group {
             .map_err(raft_err("read barrier"))
     }
 
+    async fn forward_members(
+        &self,
+        leader: String,
+        change: MemberChange,
+    ) -> Result<(), ConsensusError> {
+        let answer = self
+            .transport
+            .call(
+                leader.clone(),
+                RaftCall::Members,
+                encode(&change)?,
+                std::time::Duration::from_secs(30),
+            )
+            .await?;
+        decode::<Forwarded>(&answer)?
+            .map(|_| ())
+            .map_err(|message| ConsensusError::Raft {
+                op: "forwarded membership change",
+                message: format!("the leader at {leader}: {message}"),
+            })
+    }
+
     fn write_error(
         &self,
         op: &'static str,
@@ -394,11 +439,33 @@ impl Group {
             RaftCall::Vote => encode(&self.raft.vote(decode(body)?).await)?,
             RaftCall::Snapshot => encode(&self.raft.install_snapshot(decode(body)?).await)?,
             RaftCall::Propose => {
-                let forwarded: Forwarded = match self.propose(decode(body)?).await {
-                    Ok(applied) => Ok(applied.index),
+                let p: Proposal = decode(body)?;
+                // Only what the group agrees on (`super::replicated`): a member may not
+                // push a change every node would apply that it keeps to itself.
+                let agreed = p.command().map(|c| super::replicated(&c.cmd));
+                let forwarded: Forwarded = match agreed {
+                    Ok(true) => match self.propose(p).await {
+                        Ok(applied) => Ok(applied.index),
+                        Err(e) => Err(e.to_string()),
+                    },
+                    Ok(false) => Err("a command the group does not agree on".into()),
                     Err(e) => Err(e.to_string()),
                 };
                 encode(&forwarded)?
+            }
+            RaftCall::Members => {
+                // Only the leader's own change: never forwarded again.
+                let done: Forwarded = if self.status().state == "leader" {
+                    match decode::<MemberChange>(body)? {
+                        MemberChange::AddVoter(id, addr) => self.add_voter(id, addr).await,
+                        MemberChange::Remove(id) => self.remove(id).await,
+                    }
+                    .map(|()| 0)
+                    .map_err(|e| e.to_string())
+                } else {
+                    Err("this node does not lead the group".into())
+                };
+                encode(&done)?
             }
             RaftCall::ReadIndex => {
                 let index: ReadIndex = match self.raft.ensure_linearizable().await {
@@ -435,6 +502,17 @@ impl Group {
             voters: membership.voter_ids().map(node_name).collect(),
             learners: membership.learner_ids().map(node_name).collect(),
         }
+    }
+
+    /// The node-listener address the group knows `node` (16 hex digits) by, if it is a
+    /// member of the group.
+    pub fn address_of(&self, node: &str) -> Option<String> {
+        let id = super::raft_id(node)?;
+        let m = self.raft.metrics().borrow().clone();
+        m.membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone())
     }
 
     /// Stops this node's member (its tasks end; the log and state stay).

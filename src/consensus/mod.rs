@@ -163,15 +163,36 @@ impl RaftLog {
     }
 }
 
+impl RaftLog {
+    /// Runs `f` to its end on this thread: a blocking thread, as every caller should be;
+    /// on a worker of a multi-threaded runtime, the worker's other tasks are moved off
+    /// first (`block_in_place`) rather than the runtime panicking.
+    fn wait<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if on_worker {
+            tokio::task::block_in_place(|| self.runtime.block_on(f))
+        } else {
+            self.runtime.block_on(f)
+        }
+    }
+}
+
 impl CommandLog for RaftLog {
     fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError> {
+        if matches!(c.cmd, MetaCommand::Replication(_)) {
+            // Its rules would be this node's alone, while the writes they decide on (a
+            // replica bucket refuses a client's) are applied by every node: replicas
+            // would part.
+            return Err(crate::replication::ReplicationError::ClusterMember.into());
+        }
         if !replicated(&c.cmd) {
             return self.local.propose(c);
         }
         let p = Proposal::of(c)?;
         // Bounded: a leader cut off from its majority keeps leading until it hears a
         // later term, and would hold the caller forever.
-        let proposed = self.runtime.block_on(async {
+        let proposed = self.wait(async {
             tokio::time::timeout(PROPOSE_TIMEOUT, self.group.submit(p, PROPOSE_TIMEOUT)).await
         });
         let proposed = proposed.unwrap_or_else(|_| {
@@ -202,7 +223,7 @@ impl CommandLog for RaftLog {
     }
 
     fn barrier(&self) -> Result<(), CommandError> {
-        let done = self.runtime.block_on(async {
+        let done = self.wait(async {
             tokio::time::timeout(PROPOSE_TIMEOUT, self.group.read_barrier(PROPOSE_TIMEOUT)).await
         });
         match done {

@@ -40,6 +40,18 @@ pub enum RaftCall {
     /// A follower's read barrier: the leader confirms it still leads (a heartbeat round
     /// with a majority) and answers the index every read must wait for ([`ReadIndex`]).
     ReadIndex,
+    /// A change of the group's members a follower forwards to the leader
+    /// ([`MemberChange`]); the leader answers [`Forwarded`] (0 for done).
+    Members,
+}
+
+/// A change of the group's members, forwarded to the leader.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MemberChange {
+    /// Add node `0`, reachable at `1`, as a voter (learner, catch up, voter).
+    AddVoter(super::NodeId, String),
+    /// Remove node `0`.
+    Remove(super::NodeId),
 }
 
 /// The leader's answer to a read barrier: the index of the last entry committed when
@@ -53,12 +65,13 @@ pub type Forwarded = Result<u64, String>;
 
 impl RaftCall {
     /// Every call.
-    pub const ALL: [RaftCall; 5] = [
+    pub const ALL: [RaftCall; 6] = [
         RaftCall::Append,
         RaftCall::Vote,
         RaftCall::Snapshot,
         RaftCall::Propose,
         RaftCall::ReadIndex,
+        RaftCall::Members,
     ];
 
     /// Its name in the path (`/v1/raft/{name}`).
@@ -69,6 +82,7 @@ impl RaftCall {
             RaftCall::Snapshot => "snapshot",
             RaftCall::Propose => "propose",
             RaftCall::ReadIndex => "read-index",
+            RaftCall::Members => "members",
         }
     }
 

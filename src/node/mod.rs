@@ -322,6 +322,15 @@ impl Node {
         self.store().bucket(name)
     }
 
+    /// [`Node::bucket`] as this node holds it, without a read barrier: for what follows
+    /// a write this node just answered (its state holds that write).
+    ///
+    /// # Errors
+    /// Those of [`Store::bucket`].
+    pub fn bucket_here(&self, name: &BucketName) -> Result<BucketRecord, StoreError> {
+        self.store().bucket(name)
+    }
+
     /// DeleteBucket; see [`Store::delete_bucket`] (blocking pool).
     ///
     /// # Errors
@@ -354,6 +363,7 @@ impl Node {
         &self,
         name: &BucketName,
     ) -> Result<LockConfiguration, StoreError> {
+        self.linearize().await?;
         self.store().lock_configuration(name)
     }
 

@@ -216,6 +216,12 @@ pub enum ReplicationError {
         /// Its epoch.
         epoch: u64,
     },
+    /// Replication to or from a cluster's member: not built yet (its rules and peers
+    /// would be one node's while every node applies the writes they decide on).
+    #[error(
+        "replication to or from a cluster is not built yet: the node is a cluster member (issue 14)"
+    )]
+    ClusterMember,
     /// A metadata read or write failed.
     #[error(transparent)]
     Meta(#[from] crate::meta::MetaError),

@@ -255,6 +255,20 @@ impl Store {
         Ok(self.inner.log.barrier()?)
     }
 
+    /// Whether this node can check and read `rec`'s bytes: inline, or with a shard on one
+    /// of its disks. Always on one node (a disk it lost still counts as its own); on a
+    /// cluster's member, not for an object another node wrote (its shards are on that
+    /// node's disks until remote shards exist), which its scrub, repair and recovery
+    /// drills leave alone rather than report it lost.
+    pub fn holds_shards_of(&self, rec: &VersionRecord) -> bool {
+        rec.inline
+            || !self.has_barrier()
+            || rec
+                .segments
+                .iter()
+                .any(|s| s.shards.iter().any(|sh| self.disk(&sh.disk).is_some()))
+    }
+
     /// Whether [`Store::linearize`] waits for anything (a cluster's member).
     pub(crate) fn has_barrier(&self) -> bool {
         self.inner.log.has_barrier()

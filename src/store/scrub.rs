@@ -234,7 +234,7 @@ impl Store {
         repair: bool,
     ) -> Result<VersionScrub, StoreError> {
         let mut out = VersionScrub::default();
-        if rec.kind == VersionKind::DeleteMarker {
+        if rec.kind == VersionKind::DeleteMarker || !self.holds_shards_of(rec) {
             return Ok(out);
         }
         if rec.inline {

@@ -85,6 +85,8 @@ fn killing_the_leader_twenty_times_under_load_loses_no_acknowledged_write() {
                     match put {
                         Ok(Ok(out)) => {
                             let v = out.version_id.unwrap_or_default();
+                            // A versioned bucket's PUT always names its version.
+                            assert!(!v.is_empty(), "{key}: acknowledged without a version id");
                             ledger.lock().expect("ledger").insert(key, (v, body));
                         }
                         // Not acknowledged (refused with 503, cut off, timed out): the

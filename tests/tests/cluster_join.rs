@@ -171,6 +171,18 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
     // A follower forwards a membership change to the leader: a token issued through b.
     let through_b = json(&ctl(&b, &["--json", "cluster", "join-token"]));
     assert_eq!(through_b["token"].as_str().map(str::len), Some(64));
+    // It names the node that signs certificates (a, which ran init), not b; a join
+    // through b is refused with that address.
+    assert_eq!(through_b["rpc_addr"], rpc.as_str());
+    let b_rpc = b.cluster_addr.clone().expect("b's node listener");
+    let secret_b = through_b["token"].as_str().expect("token").to_owned();
+    let args = joining(dir.path(), "c-via-b", &b_rpc, &secret_b, &fingerprint);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = stele_tests::server_refuses(&refs);
+    assert!(
+        err.contains("does not hold the cluster CA's key") && err.contains(&rpc),
+        "{err}"
+    );
     let refused = ctl_fails(&b, &["cluster", "init"]);
     assert!(refused.contains("AlreadyInitialized"), "{refused}");
 

@@ -74,4 +74,18 @@ fn three_nodes_agree_through_raft_and_elect_a_new_leader_when_it_is_killed() {
                 && raft(&all[0], "last_applied").as_u64() >= Some(applied)
         },
     );
+
+    // A token issued through the new leader names `a`, the node that signs (it ran
+    // init); a node joining there is admitted by `a`, a follower now, which has the
+    // leader add it to the group: four voters.
+    let through_leader = json(&ctl(leader, &["--json", "cluster", "join-token"]));
+    assert_eq!(through_leader["rpc_addr"], a_rpc.as_str());
+    let fingerprint = status(&a)["ca_fingerprint"]
+        .as_str()
+        .expect("fp")
+        .to_owned();
+    let d = join(dir.path(), "d", &a, &fingerprint);
+    until("d is the fourth voter", &[&a, &b, &c, &d], |all| {
+        agree(all, 4)
+    });
 }

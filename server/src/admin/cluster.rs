@@ -147,7 +147,8 @@ pub(super) async fn join_token(
             token: t.secret,
             expires: wire::time(t.expires),
             ca_fingerprint: ident.map(|i| i.ca_fingerprint).unwrap_or_default(),
-            rpc_addr: admin.cluster.rpc_addr.map(|a| a.to_string()),
+            // Where the joiner goes: the node that signs certificates.
+            rpc_addr: admin.cluster.join_addr().await,
         }),
     ))
 }

@@ -99,6 +99,7 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
             ReplicationError::ReadOnlyReplica { .. } => (S::CONFLICT, "ReadOnlyReplica"),
             ReplicationError::NotPaired { .. } => (S::CONFLICT, "NotPaired"),
             ReplicationError::AlreadyPrimary { .. } => (S::CONFLICT, "AlreadyPrimary"),
+            ReplicationError::ClusterMember => (S::NOT_IMPLEMENTED, "NotImplemented"),
             ReplicationError::Meta(_) => (S::INTERNAL_SERVER_ERROR, "InternalError"),
         },
         E::Membership(m) => match m {

@@ -146,6 +146,7 @@ pub fn to_s3(e: StoreError) -> S3Error {
             ReplicationError::NotPaired { .. } | ReplicationError::AlreadyPrimary { .. } => {
                 err(C::InvalidRequest, msg)
             }
+            ReplicationError::ClusterMember => err(C::NotImplemented, msg),
             ReplicationError::Meta(_) => internal(msg),
         },
         // No S3 request changes membership: mapped for completeness.

@@ -718,7 +718,9 @@ fn multipart_parts(rec: &stele::meta::VersionRecord) -> Option<i32> {
 }
 
 async fn versioned(node: &Node, bucket: &BucketName, v: VersionRef) -> Option<String> {
-    match node.bucket(bucket).await.map(|b| b.versioning) {
+    // After the write this node answered: its own state holds it (no read barrier,
+    // which could fail and drop the version id of a committed write).
+    match node.bucket_here(bucket).map(|b| b.versioning) {
         Ok(Versioning::Unversioned) | Err(_) => None,
         Ok(_) => Some(v.to_string()),
     }
