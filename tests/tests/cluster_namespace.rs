@@ -172,6 +172,36 @@ fn every_node_serves_what_any_node_wrote() {
     });
 }
 
+/// Replication to or from a cluster's member is refused (not built yet: its rules would
+/// be one node's while every node applies the writes they decide), and nothing is kept.
+#[test]
+fn a_cluster_member_refuses_replication() {
+    use stele_tests::sites::{ctl, ctl_fails};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = stele_tests::sites::cluster_node(dir.path(), "a", &[]);
+    ctl(&a, &["cluster", "init"]);
+    let refused = ctl_fails(
+        &a,
+        &[
+            "replication",
+            "peer",
+            "add",
+            "site-b",
+            "--endpoint",
+            "https://127.0.0.1:9",
+            "--peer-fingerprint",
+            &"ab".repeat(32),
+            "--access-key",
+            "AK",
+            "--secret-key",
+            "SK",
+        ],
+    );
+    assert!(refused.contains("NotImplemented"), "{refused}");
+    let peers = ctl(&a, &["replication", "status"]);
+    assert!(!peers.contains("site-b"), "{peers}");
+}
+
 /// Sets the legal hold on `version` through `s`: whether it was acknowledged.
 async fn hold(s: &Server, key: &str, version: &str) -> Result<(), String> {
     s.client()
