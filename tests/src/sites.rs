@@ -503,3 +503,25 @@ pub fn three_node_cluster(dir: &Path) -> [Server; 3] {
     });
     [a, b, c]
 }
+
+/// The flags of a node that would join under `dir/name` through `rpc` with `token` and
+/// `fingerprint`, without the S3 and admin listen addresses (for `server_refuses`).
+pub fn join_args(dir: &Path, name: &str, rpc: &str, token: &str, fingerprint: &str) -> Vec<String> {
+    [
+        "--data",
+        dir.join(name).join("data").to_str().expect("path"),
+        "--key-dir",
+        dir.join(name).join("keys").to_str().expect("path"),
+        "--join",
+        rpc,
+        "--join-token",
+        token,
+        "--ca-fingerprint",
+        fingerprint,
+        "--cluster-addr",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}

@@ -10,33 +10,11 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use stele_tests::sites::{ctl, ctl_fails, json};
+use stele_tests::sites::{ctl, ctl_fails, join_args, json};
 use stele_tests::{ACCESS_KEY, SECRET_KEY, Server};
 
 fn node(dir: &Path, name: &str, extra: &[&str]) -> Server {
     stele_tests::sites::cluster_node(dir, name, extra)
-}
-
-/// The flags of a node that would join `dir/name` with `token` and `fingerprint`, without
-/// the listen addresses (for `server_refuses`).
-fn joining(dir: &Path, name: &str, rpc: &str, token: &str, fingerprint: &str) -> Vec<String> {
-    [
-        "--data",
-        dir.join(name).join("data").to_str().expect("path"),
-        "--key-dir",
-        dir.join(name).join("keys").to_str().expect("path"),
-        "--join",
-        rpc,
-        "--join-token",
-        token,
-        "--ca-fingerprint",
-        fingerprint,
-        "--cluster-addr",
-        "127.0.0.1:0",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
 }
 
 /// (HTTP status, body) of `curl` to `url`, with `args` before it; status 0 when the TLS
@@ -111,7 +89,7 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
     assert_eq!(token["rpc_addr"], rpc.as_str());
 
     // No node listener the others can reach: the node would join no Raft group.
-    let mut args = joining(dir.path(), "x", &rpc, &secret, &fingerprint);
+    let mut args = join_args(dir.path(), "x", &rpc, &secret, &fingerprint);
     args.truncate(args.len() - 2);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let err = stele_tests::server_refuses(&refs);
@@ -119,7 +97,7 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
 
     // A CA other than the pinned one: the joining node refuses the cluster.
     let wrong = "00".repeat(32);
-    let args = joining(dir.path(), "x", &rpc, &secret, &wrong);
+    let args = join_args(dir.path(), "x", &rpc, &secret, &wrong);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let err = stele_tests::server_refuses(&refs);
     assert!(err.contains("ca-fingerprint"), "{err}");
@@ -176,7 +154,7 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
     assert_eq!(through_b["rpc_addr"], rpc.as_str());
     let b_rpc = b.cluster_addr.clone().expect("b's node listener");
     let secret_b = through_b["token"].as_str().expect("token").to_owned();
-    let args = joining(dir.path(), "c-via-b", &b_rpc, &secret_b, &fingerprint);
+    let args = join_args(dir.path(), "c-via-b", &b_rpc, &secret_b, &fingerprint);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let err = stele_tests::server_refuses(&refs);
     assert!(
@@ -187,13 +165,13 @@ fn nodes_join_with_one_time_tokens_and_only_members_certificates_open_the_node_p
     assert!(refused.contains("AlreadyInitialized"), "{refused}");
 
     // The same token again, and an expired one: refused, and nothing joins.
-    let args = joining(dir.path(), "c", &rpc, &secret, &fingerprint);
+    let args = join_args(dir.path(), "c", &rpc, &secret, &fingerprint);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let err = stele_tests::server_refuses(&refs);
     assert!(err.contains("used already"), "{err}");
     let short = json(&ctl(&a, &["--json", "cluster", "join-token", "--ttl", "1"]));
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let args = joining(
+    let args = join_args(
         dir.path(),
         "d",
         &rpc,

@@ -31,6 +31,17 @@ async fn get(s: &Server, bucket: &str, key: &str, version: Option<&str>) -> Opti
     )
 }
 
+/// Creates `bucket` with Object Lock through `s`.
+async fn create_locked(s: &Server, bucket: &str) {
+    s.client()
+        .create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create {bucket} through {}: {e:?}", s.s3_url));
+}
+
 async fn put(s: &Server, bucket: &str, key: &str, body: &[u8]) -> String {
     s.client()
         .put_object()
@@ -51,14 +62,7 @@ fn every_node_serves_what_any_node_wrote() {
     runtime().block_on(async {
         // Created through a follower (forwarded to the leader), seen by every node.
         let follower = &nodes[1];
-        follower
-            .client()
-            .create_bucket()
-            .bucket("shared")
-            .object_lock_enabled_for_bucket(true)
-            .send()
-            .await
-            .expect("create through a follower");
+        create_locked(follower, "shared").await;
         // Every node has it at once, with Object Lock; a second creation of the name
         // through another node changes nothing (S3's us-east-1 answer to its owner: 200).
         for n in &nodes {
@@ -238,14 +242,7 @@ fn a_legal_hold_through_one_node_racing_a_delete_through_another_never_loses_pro
     let nodes = three_node_cluster(dir.path());
     let rounds = 30;
     runtime().block_on(async {
-        nodes[0]
-            .client()
-            .create_bucket()
-            .bucket("locked")
-            .object_lock_enabled_for_bucket(true)
-            .send()
-            .await
-            .expect("create");
+        create_locked(&nodes[0], "locked").await;
         let mut held = Vec::new();
         let (mut holds_won, mut deletes_won) = (0, 0);
         for i in 0..rounds {
@@ -333,21 +330,9 @@ fn a_node_that_holds_buckets_joins_no_cluster() {
     let token = json(&ctl(&a, &["--json", "cluster", "join-token"]));
     let secret = token["token"].as_str().expect("token").to_owned();
     let rpc = a.cluster_addr.clone().expect("rpc");
-    let (data, keys) = (dir.path().join("d/data"), dir.path().join("d/keys"));
-    let err = stele_tests::server_refuses(&[
-        "--data",
-        data.to_str().expect("path"),
-        "--key-dir",
-        keys.to_str().expect("path"),
-        "--cluster-addr",
-        "127.0.0.1:0",
-        "--join",
-        &rpc,
-        "--join-token",
-        &secret,
-        "--ca-fingerprint",
-        &fingerprint,
-    ]);
+    let args = stele_tests::sites::join_args(dir.path(), "d", &rpc, &secret, &fingerprint);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = stele_tests::server_refuses(&refs);
     assert!(err.contains("joins a cluster empty"), "{err}");
     assert_eq!(
         cluster_status(&a)["members"].as_array().map(Vec::len),
@@ -383,14 +368,7 @@ fn a_node_without_a_majority_refuses_writes_reads_and_lock_decisions() {
     let nodes = three_node_cluster(dir.path());
     let rt = runtime();
     let version = rt.block_on(async {
-        nodes[0]
-            .client()
-            .create_bucket()
-            .bucket("locked")
-            .object_lock_enabled_for_bucket(true)
-            .send()
-            .await
-            .expect("create");
+        create_locked(&nodes[0], "locked").await;
         put(&nodes[0], "locked", "kept", b"before the cut").await
     });
     // `a` leads (it made the cluster and nothing moved the lead since).
