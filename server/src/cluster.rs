@@ -337,16 +337,18 @@ impl Cluster {
 
     /// The node listener of the node that holds the CA key, where nodes join: this one's
     /// when it holds it; else the first member's (the node that ran `cluster init`) as
-    /// the Raft group knows it. `None` when unknown.
+    /// the Raft group knows it. `None` when unknown, or when that node was removed (no
+    /// node can admit another then).
     pub async fn join_addr(&self) -> Option<String> {
         if self.holds_ca_key() {
             return self.rpc_addr.map(|a| a.to_string());
         }
         let (_, members) = self.node.cluster().await.ok()?;
-        let first = members
-            .iter()
-            .filter(|m| m.active())
-            .min_by_key(|m| m.joined)?;
+        // The first member ran init; once it is removed, no node signs any more.
+        let first = members.iter().min_by_key(|m| m.joined)?;
+        if !first.active() {
+            return None;
+        }
         self.group()?.address_of(&first.node_id)
     }
 
@@ -803,8 +805,8 @@ async fn join(
 /// The largest Raft message taken (openraft's batches of entries, snapshot chunks).
 const RAFT_BODY_LIMIT: usize = 64 << 20;
 
-/// A Raft message from another member (`POST /v1/raft/{append|vote|snapshot|propose}`, a
-/// format byte and postcard): openraft's answer (or the leader's to a forwarded command),
+/// A Raft message from another member (`POST
+/// /v1/raft/{append|vote|snapshot|propose|read-index|members}`, a format byte and postcard): openraft's answer (or the leader's to a forwarded command),
 /// the same way.
 async fn raft_call(
     Extension(cluster): Extension<Cluster>,
@@ -987,6 +989,8 @@ pub async fn run(
         let Ok((socket, addr)) = accepted else {
             continue;
         };
+        // Raft's messages are small and answered at once: no Nagle delay behind them.
+        let _ = socket.set_nodelay(true);
         let Some(acceptor) = cluster.acceptor() else {
             tracing::debug!(%addr, "node-to-node connection before the node has a certificate");
             continue;

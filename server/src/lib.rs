@@ -95,6 +95,15 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             .meta()
             .buckets()
             .context("cannot read the buckets")?;
+        let replicates = stele::replication::configured(node.store().meta())
+            .context("cannot read the replication records")?;
+        if replicates && !cluster::Files::new(&key_dir).has_node_certificate() {
+            anyhow::bail!(
+                "this node replicates (peers, rules or a replica bucket): replication to or \
+                 from a cluster is not built yet; remove its replication, or join with a fresh \
+                 data folder"
+            );
+        }
         if !buckets.is_empty() && !cluster::Files::new(&key_dir).has_node_certificate() {
             anyhow::bail!(
                 "this data folder holds {} bucket(s) ({}...): a node joins a cluster empty, \

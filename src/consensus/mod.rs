@@ -184,7 +184,9 @@ impl CommandLog for RaftLog {
             // Its rules would be this node's alone, while the writes they decide on (a
             // replica bucket refuses a client's) are applied by every node: replicas
             // would part.
-            return Err(crate::replication::ReplicationError::ClusterMember.into());
+            let refused = crate::replication::ReplicationError::ClusterMember.into();
+            self.local.note_refusal(c, &refused);
+            return Err(refused);
         }
         if !replicated(&c.cmd) {
             return self.local.propose(c);

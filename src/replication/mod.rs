@@ -526,7 +526,20 @@ pub fn sources(meta: &crate::meta::Meta) -> Result<Vec<SourceRecord>, crate::met
     )
 }
 
-/// Every bucket's rules.
+/// Whether this node keeps any replication record (a peer, rules, a writer epoch, a
+/// source's heartbeat): such a node neither makes nor joins a cluster, whose members
+/// would not share them while applying the writes they decide on.
+///
+/// # Errors
+/// A read failure.
+pub fn configured(meta: &crate::meta::Meta) -> Result<bool, crate::meta::MetaError> {
+    // Peers, rules, writer epochs, logs: every record replication keeps.
+    Ok(!meta
+        .kv_keys(crate::meta::Space::Replication, "replication/", 1)?
+        .is_empty())
+}
+
+/// Every bucket's replication rules.
 ///
 /// # Errors
 /// A read or decode failure.

@@ -182,28 +182,34 @@ fn every_node_serves_what_any_node_wrote() {
 fn a_cluster_member_refuses_replication() {
     use stele_tests::sites::{ctl, ctl_fails};
     let dir = tempfile::tempdir().expect("tempdir");
+    let fingerprint = "ab".repeat(32);
+    let add_peer = [
+        "replication",
+        "peer",
+        "add",
+        "site-b",
+        "--endpoint",
+        "https://127.0.0.1:9",
+        "--peer-fingerprint",
+        &fingerprint,
+        "--access-key",
+        "AK",
+        "--secret-key",
+        "SK",
+    ];
     let a = stele_tests::sites::cluster_node(dir.path(), "a", &[]);
     ctl(&a, &["cluster", "init"]);
-    let refused = ctl_fails(
-        &a,
-        &[
-            "replication",
-            "peer",
-            "add",
-            "site-b",
-            "--endpoint",
-            "https://127.0.0.1:9",
-            "--peer-fingerprint",
-            &"ab".repeat(32),
-            "--access-key",
-            "AK",
-            "--secret-key",
-            "SK",
-        ],
-    );
+    let refused = ctl_fails(&a, &add_peer);
     assert!(refused.contains("NotImplemented"), "{refused}");
     let peers = ctl(&a, &["replication", "status"]);
     assert!(!peers.contains("site-b"), "{peers}");
+    // And a node that replicates makes no cluster (nothing is made).
+    let z = stele_tests::sites::cluster_node(dir.path(), "z", &[]);
+    ctl(&z, &add_peer);
+    let refused = ctl_fails(&z, &["cluster", "init"]);
+    assert!(refused.contains("ReplicationConfigured"), "{refused}");
+    let status = stele_tests::sites::cluster_status(&z);
+    assert!(status["cluster_id"].is_null(), "{status:#}");
 }
 
 /// Sets the legal hold on `version` through `s`: whether it was acknowledged.

@@ -80,6 +80,21 @@ pub(super) async fn cluster_init(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<(StatusCode, Json<api::cluster::Cluster>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
+    if stele::replication::configured(admin.node.store().meta()).map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            e.to_string(),
+        )
+    })? {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "ReplicationConfigured",
+            "this node replicates (peers, rules or a replica bucket): replication to or from a \
+             cluster is not built yet; remove its replication first"
+                .into(),
+        ));
+    }
     if let (Some(i), _) = admin.node.cluster().await? {
         return Err(ApiError(
             StatusCode::CONFLICT,
