@@ -1174,6 +1174,9 @@ pub async fn join_cluster(
             .ok()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        if status == http::StatusCode::MISDIRECTED_REQUEST {
+            bail!("{addr} is a member that does not admit nodes: {msg}");
+        }
         bail!("the cluster refused to admit this node ({status}): {msg}");
     }
     let answer: JoinAnswer = serde_json::from_slice(&bytes).context("the join answer")?;

@@ -311,6 +311,16 @@ impl Node {
         offload(move || s.create_bucket(&n, object_lock)).await
     }
 
+    /// Whether this node keeps any replication record ([`crate::replication::configured`]):
+    /// such a node neither makes nor joins a cluster (a scan: blocking pool).
+    ///
+    /// # Errors
+    /// A metadata read's; [`StoreError::Task`] if the blocking task does not finish.
+    pub async fn replicates(&self) -> Result<bool, StoreError> {
+        let s = self.owned();
+        offload(move || Ok(crate::replication::configured(s.meta())?)).await
+    }
+
     /// The bucket's record or [`StoreError::NoSuchBucket`] (a point read: in place; on a
     /// cluster's member after a read barrier).
     ///

@@ -80,13 +80,7 @@ pub(super) async fn cluster_init(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<(StatusCode, Json<api::cluster::Cluster>), ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
-    if stele::replication::configured(admin.node.store().meta()).map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            e.to_string(),
-        )
-    })? {
+    if admin.node.replicates().await? {
         return Err(ApiError(
             StatusCode::CONFLICT,
             "ReplicationConfigured",
