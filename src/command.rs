@@ -33,7 +33,7 @@ use crate::meta::{
 };
 use crate::replication::log::LogOp;
 use crate::replication::{ReplicationChange, ReplicationError, ReplicationOutcome};
-use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
+use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 
 /// A check-then-write on the metadata, as data.
 // One command is built per request and moved into the log once: its size does not matter.
@@ -132,6 +132,23 @@ pub enum MetaCommand {
     /// Record a new multipart upload (S3 CreateMultipartUpload), its id drawn by the
     /// proposer. Answers [`Outcome::UploadCreated`]. Appended last.
     CreateUpload(Box<UploadRecord>),
+    /// Record where repair put shard `index` of `segment` and the rebuilt file's root
+    /// (the version record is never rewritten): in a cluster every node must read the
+    /// shard there. Answers [`Outcome::Placed`]. Appended last.
+    SetPlacement {
+        /// The segment.
+        segment: SegmentId,
+        /// The shard's index in it.
+        index: u16,
+        /// Its disk and root.
+        placement: crate::meta::ShardPlacement,
+    },
+    /// Forget the placements of a segment whose data was removed. Answers
+    /// [`Outcome::Placed`]. Appended last.
+    DropPlacements {
+        /// The segment.
+        segment: SegmentId,
+    },
 }
 
 /// The owned form of [`NewVersion`].
@@ -337,6 +354,8 @@ pub enum Outcome {
     BucketDeleted(bool),
     /// The upload was recorded.
     UploadCreated,
+    /// The placements were recorded or dropped.
+    Placed,
 }
 
 /// An answer of the wrong kind for its command: a log that routed answers wrongly.
@@ -727,6 +746,18 @@ fn apply_change(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandErr
         MetaCommand::CreateUpload(rec) => {
             b = meta.upload_batch(rec)?;
             Outcome::UploadCreated
+        }
+        MetaCommand::SetPlacement {
+            segment,
+            index,
+            placement,
+        } => {
+            b = meta.placement_batch(segment, *index, placement)?;
+            Outcome::Placed
+        }
+        MetaCommand::DropPlacements { segment } => {
+            b = meta.drop_placements_batch(segment)?;
+            Outcome::Placed
         }
         MetaCommand::SetTags {
             bucket,

@@ -251,6 +251,10 @@ pub struct NodeConfig {
     pub inline_max: usize,
     /// Every new bucket gets Object Lock (`--require-object-lock`).
     pub require_object_lock: bool,
+    /// Shards may go to other nodes' disks too (the node serves a node listener,
+    /// `--cluster-addr`): the node may have fewer disks than K+M, and a write waits for
+    /// enough of the cluster's ([`crate::store::StoreError::InsufficientDisks`] until then).
+    pub spans_nodes: bool,
 }
 
 /// The config file, `stele.toml`. Every field is optional; flags and `STELE_*` variables
@@ -341,6 +345,7 @@ impl NodeConfig {
             block_size: DEFAULT_BLOCK_SIZE,
             inline_max: DEFAULT_INLINE_MAX,
             require_object_lock: false,
+            spans_nodes: false,
         }
     }
 
@@ -384,7 +389,7 @@ impl NodeConfig {
         if self.disks.is_empty() {
             return Err(ConfigError::NoDisks);
         }
-        if k + m > self.disks.len() {
+        if k + m > self.disks.len() && !self.spans_nodes {
             return Err(ConfigError::NotEnoughDisks {
                 k,
                 m,

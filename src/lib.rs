@@ -59,6 +59,7 @@ pub mod membership;
 pub mod meta;
 pub mod node;
 pub mod replication;
+mod runtime;
 pub mod sosapi;
 pub mod store;
 pub mod types;

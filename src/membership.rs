@@ -48,6 +48,39 @@ fn member_key(node_id: &str) -> String {
     format!("cluster/member/{node_id}")
 }
 
+const DISKS: &str = "cluster/disks/";
+
+fn disks_key(node_id: &str) -> String {
+    format!("{DISKS}{node_id}")
+}
+
+/// One disk of a member, as the member reports it: new shards may go there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterDisk {
+    /// The disk's node-local id (`d0`).
+    pub id: String,
+    /// The disk's UUID: how shard records name it across the cluster.
+    pub uuid: crate::disk::DiskUuid,
+}
+
+/// A member's disks and site, as it last reported them (`cluster/disks/<node id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDisks {
+    /// The member.
+    pub node_id: String,
+    /// The site its disks are in.
+    pub site: String,
+    /// Its disks, in its configuration order.
+    pub disks: Vec<ClusterDisk>,
+    /// When it reported them (wall clock).
+    pub reported: Timestamp,
+}
+
+impl Record for NodeDisks {
+    const NAME: &'static str = "cluster-node-disks";
+    const FORMAT: u8 = 1;
+}
+
 /// The cluster this node belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterIdentity {
@@ -141,6 +174,16 @@ pub enum ClusterChange {
         /// The member's id.
         node_id: String,
     },
+    /// Records a member's disks and site: the other nodes place shards there from then
+    /// on. A member reports them when its part of the group starts and they changed.
+    Disks {
+        /// The member's id.
+        node_id: String,
+        /// Its site.
+        site: String,
+        /// Its disks, in its configuration order.
+        disks: Vec<ClusterDisk>,
+    },
 }
 
 /// What a [`ClusterChange`] did.
@@ -154,6 +197,8 @@ pub enum ClusterOutcome {
     Joined(Member),
     /// The member is removed.
     Removed(Member),
+    /// The member's disks are recorded.
+    DisksRecorded,
 }
 
 /// Why a membership change was refused (nothing written).
@@ -214,6 +259,14 @@ pub fn identity(meta: &Meta) -> Result<Option<ClusterIdentity>, MetaError> {
 /// A metadata read's.
 pub fn members(meta: &Meta) -> Result<Vec<Member>, MetaError> {
     meta.kv_list(Space::Replication, "cluster/member/", usize::MAX)
+}
+
+/// Every member's reported disks, removed members' too, by node id.
+///
+/// # Errors
+/// A metadata read's.
+pub fn node_disks(meta: &Meta) -> Result<Vec<NodeDisks>, MetaError> {
+    meta.kv_list(Space::Replication, DISKS, usize::MAX)
 }
 
 /// The member with this id, if any.
@@ -332,6 +385,26 @@ pub fn apply(
                 b.kv_put(Space::Replication, &member_key(node_id), m.encode()?);
             }
             Ok(ClusterOutcome::Removed(m))
+        }
+        ClusterChange::Disks {
+            node_id,
+            site,
+            disks,
+        } => {
+            ident.ok_or(MembershipError::NotInitialized)?;
+            if !member(meta, node_id)?.is_some_and(|m| m.active()) {
+                return Err(MembershipError::UnknownMember {
+                    node_id: node_id.clone(),
+                });
+            }
+            let d = NodeDisks {
+                node_id: node_id.clone(),
+                site: site.clone(),
+                disks: disks.clone(),
+                reported: now,
+            };
+            b.kv_put(Space::Replication, &disks_key(node_id), d.encode()?);
+            Ok(ClusterOutcome::DisksRecorded)
         }
     }
 }

@@ -26,6 +26,27 @@ pub struct Cluster {
     /// This node's view of the cluster's Raft group, while it is in one.
     #[serde(default)]
     pub raft: Option<RaftStatus>,
+    /// Every disk this node places new shards on: its own, and in a cluster the other
+    /// members' (as they reported them), with their state as this node sees it.
+    #[serde(default)]
+    pub disks: Vec<PlacementDisk>,
+}
+
+/// A disk new shards may go to, as one node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementDisk {
+    /// The disk's node-local id (`d0`).
+    pub id: String,
+    /// Its UUID (32 hex digits), once known.
+    pub uuid: Option<String>,
+    /// The node it belongs to (a member's id in a cluster).
+    pub node: String,
+    /// The site.
+    pub site: String,
+    /// `online`, `offline` (or its node unreachable) or `full`.
+    pub state: String,
+    /// Bytes free, when known.
+    pub free_bytes: Option<u64>,
 }
 
 /// A node's view of the cluster's Raft group.

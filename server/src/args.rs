@@ -190,6 +190,7 @@ impl Args {
         }
         config.require_object_lock =
             self.require_object_lock || file.require_object_lock.unwrap_or(false);
+        config.spans_nodes = self.cluster_addr.is_some();
         config.validate()?;
         Ok(config)
     }

@@ -848,14 +848,25 @@ async fn raft_call(
 #[derive(Clone)]
 pub struct NodeTransport {
     tls: tokio_rustls::TlsConnector,
-    senders: Arc<
-        tokio::sync::Mutex<
-            std::collections::HashMap<
-                String,
-                hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>,
-            >,
-        >,
-    >,
+    senders: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Sender>>>,
+}
+
+/// A request body on the node listener: whole (Raft, shard calls) or streamed (a shard
+/// upload).
+type RpcBody = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, std::io::Error>;
+type Sender = hyper::client::conn::http2::SendRequest<RpcBody>;
+
+fn whole(body: Vec<u8>) -> RpcBody {
+    use http_body_util::BodyExt;
+    http_body_util::Full::new(bytes::Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+impl std::fmt::Debug for NodeTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeTransport").finish_non_exhaustive()
+    }
 }
 
 impl NodeTransport {
@@ -876,11 +887,7 @@ impl NodeTransport {
         })
     }
 
-    async fn sender(
-        &self,
-        addr: &str,
-    ) -> anyhow::Result<hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>>
-    {
+    async fn sender(&self, addr: &str) -> anyhow::Result<Sender> {
         if let Some(s) = self.senders.lock().await.get(addr)
             && !s.is_closed()
         {
@@ -904,10 +911,15 @@ impl NodeTransport {
     }
 
     async fn send(&self, addr: &str, call: RaftCall, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        self.post(addr, &format!("/v1/raft/{}", call.name()), whole(body))
+            .await
+    }
+
+    async fn post(&self, addr: &str, path: &str, body: RpcBody) -> anyhow::Result<Vec<u8>> {
         let mut sender = self.sender(addr).await?;
-        let req = http::Request::post(format!("https://{NODE_NAME}/v1/raft/{}", call.name()))
+        let req = http::Request::post(format!("https://{NODE_NAME}{path}"))
             .header(http::header::CONTENT_TYPE, "application/octet-stream")
-            .body(http_body_util::Full::new(bytes::Bytes::from(body)))?;
+            .body(body)?;
         let resp = sender.send_request(req).await?;
         let status = resp.status();
         let bytes = http_body_util::BodyExt::collect(resp.into_body())
@@ -953,6 +965,139 @@ impl stele::consensus::network::Transport for NodeTransport {
     }
 }
 
+impl stele::disk::ShardTransport for NodeTransport {
+    fn call(
+        &self,
+        addr: String,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<Vec<u8>, stele::disk::remote::ShardTransportError>,
+    > {
+        let me = self.clone();
+        Box::pin(async move {
+            let sent =
+                tokio::time::timeout(timeout, me.post(&addr, "/v1/shards/call", whole(body))).await;
+            me.answered(addr, sent).await
+        })
+    }
+
+    fn upload(
+        &self,
+        addr: String,
+        body: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<Vec<u8>, stele::disk::remote::ShardTransportError>,
+    > {
+        use http_body_util::BodyExt;
+        let me = self.clone();
+        Box::pin(async move {
+            // Chunks as the writer hands them over; the stream ends when it closes the
+            // channel (after the finish frame, or without it when the write is dropped).
+            let chunks = futures::stream::unfold(body, |mut rx| async move {
+                rx.recv()
+                    .await
+                    .map(|b| (Ok::<_, std::io::Error>(hyper::body::Frame::data(b)), rx))
+            });
+            let body = http_body_util::StreamBody::new(chunks).boxed_unsync();
+            // The writer bounds each block's wait; this bounds nothing more.
+            let sent = me.post(&addr, "/v1/shards/upload", body).await;
+            me.answered(addr, Ok(sent)).await
+        })
+    }
+}
+
+impl NodeTransport {
+    async fn answered(
+        &self,
+        addr: String,
+        sent: Result<anyhow::Result<Vec<u8>>, tokio::time::error::Elapsed>,
+    ) -> Result<Vec<u8>, stele::disk::remote::ShardTransportError> {
+        let reason = match sent {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(_) => "no answer in time".to_owned(),
+        };
+        // A fresh connection next time.
+        self.senders.lock().await.remove(&addr);
+        Err(stele::disk::remote::ShardTransportError::Unreachable { addr, reason })
+    }
+}
+
+/// The largest shard call taken (calls are small; blocks travel in answers and uploads).
+const SHARD_CALL_LIMIT: usize = 64 << 10;
+
+/// A shard call from another member (`POST /v1/shards/call`): the core's encoded answer.
+async fn shard_call(Extension(cluster): Extension<Cluster>, body: bytes::Bytes) -> Response {
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/octet-stream")],
+        cluster.node.shard_call(body).await,
+    )
+        .into_response()
+}
+
+/// A shard upload from another member (`POST /v1/shards/upload`), streamed into the core
+/// as it arrives: the core's encoded answer. A body cut short ends the stream without
+/// its finish frame, and the core keeps nothing.
+async fn shard_upload(Extension(cluster): Extension<Cluster>, body: axum::body::Body) -> Response {
+    use futures::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let forward = async move {
+        let mut data = body.into_data_stream();
+        while let Some(Ok(chunk)) = data.next().await {
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
+        }
+    };
+    let (answer, ()) = tokio::join!(cluster.node.shard_upload(rx), forward);
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "application/octet-stream")],
+        answer,
+    )
+        .into_response()
+}
+
+/// Keeps this node's disks recorded in the cluster and the other members' disks in its
+/// placement (every 2 s, each member asked for its disks' state), until `shutdown`.
+pub async fn keep_disks(cluster: Cluster, mut shutdown: watch::Receiver<bool>) {
+    let mut transport: Option<Arc<dyn stele::disk::ShardTransport>> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let (Some(group), Ok(Some(me))) = (cluster.group(), cluster.files.node_id()) else {
+            continue;
+        };
+        if transport.is_none() {
+            match NodeTransport::new(&cluster.files) {
+                // Its own connections: shards do not queue behind Raft's heartbeats.
+                Ok(t) => transport = Some(Arc::new(t)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no transport for shards on other nodes");
+                    continue;
+                }
+            }
+        }
+        let Some(t) = transport.clone() else { continue };
+        if let Err(e) = cluster.node.report_disks(&me).await {
+            tracing::debug!(error = %e, "this node's disks are not recorded in the cluster yet");
+        }
+        let refreshed = cluster
+            .node
+            .refresh_cluster_disks(&me, t, |id| group.address_of(id), Duration::from_secs(2))
+            .await;
+        if let Err(e) = refreshed {
+            tracing::warn!(error = %e, "cannot read the cluster's disks");
+        }
+    }
+}
+
 /// Serves the node-to-node listener until `shutdown` turns true. Before the node has a
 /// certificate (no `cluster init` or join yet) every connection is closed at once.
 ///
@@ -966,6 +1111,15 @@ pub async fn run(
     let router = axum::Router::new()
         .route("/v1/ping", axum::routing::get(ping))
         .route("/v1/join", axum::routing::post(join))
+        .route(
+            "/v1/shards/call",
+            axum::routing::post(shard_call)
+                .layer(axum::extract::DefaultBodyLimit::max(SHARD_CALL_LIMIT)),
+        )
+        .route(
+            "/v1/shards/upload",
+            axum::routing::post(shard_upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route(
             "/v1/raft/{call}",
             axum::routing::post(raft_call)

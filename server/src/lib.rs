@@ -298,6 +298,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         rx.clone(),
     ));
     let rpc_task = rpc_listener.map(|l| tokio::spawn(cluster::run(cluster.clone(), l, rx.clone())));
+    let disks_task = tokio::spawn(cluster::keep_disks(cluster.clone(), rx.clone()));
     let admin = tokio::spawn(admin::run(
         admin::Admin {
             node: node.clone(),
@@ -331,6 +332,9 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         && let Err(e) = t.await
     {
         tracing::error!(error = %e, "the node-to-node listener did not end cleanly");
+    }
+    if let Err(e) = disks_task.await {
+        tracing::error!(error = %e, "the cluster's disk list did not end cleanly");
     }
     cluster.stop_group().await;
     for (name, task) in [

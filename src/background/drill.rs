@@ -417,29 +417,35 @@ impl RepairWorker {
     }
 
     /// One attempt at `e`: `Ok` when the version is whole again (or gone).
-    fn attempt(&self, e: &RepairRecord) -> Result<(), String> {
+    fn attempt(&self, e: &RepairRecord) -> Result<(), Retry> {
         let v = match self.store.meta().version(&e.bucket, &e.key, &e.version_id) {
             Ok(Some(v)) => v,
             Ok(None) => return Ok(()),
-            Err(err) => return Err(format!("cannot read the version: {err}")),
+            Err(err) => return Err(Retry::Failed(format!("cannot read the version: {err}"))),
         };
         let found = self
             .store
             .scrub_version(&e.bucket, &e.key, &v, true)
-            .map_err(|err| err.to_string())?;
+            .map_err(|err| Retry::Failed(err.to_string()))?;
         if let Ok(mut s) = self.status.lock() {
             s.shards_rebuilt += found.repaired;
             s.unrepairable += u64::from(found.unrepairable.is_some());
         }
         if let Some(stripe) = found.unrepairable {
-            return Err(format!(
+            return Err(Retry::Failed(format!(
                 "stripe {stripe} has fewer good shards than it needs to be rebuilt"
-            ));
+            )));
         }
-        match found.repair_error {
-            Some(err) => Err(format!("rebuild failed: {err}")),
-            None => Ok(()),
+        if let Some(err) = found.repair_error {
+            return Err(Retry::Failed(format!("rebuild failed: {err}")));
         }
+        if found.waiting > 0 {
+            return Err(Retry::Waiting(format!(
+                "{} shard(s) wait for their node to return (or for the grace period to end)",
+                found.waiting
+            )));
+        }
+        Ok(())
     }
 
     /// Handles the segments with an entry due now; returns how many. Several reads of one
@@ -490,17 +496,26 @@ impl RepairWorker {
         handled
     }
 
-    /// Replaces the entries of one segment by one, pushed back after its failure.
-    fn failed(&self, group: &[RepairRecord], reason: String, now: Timestamp) {
+    /// Replaces the entries of one segment by one, pushed back after its failure (by a
+    /// doubling backoff), or to the next drain while its shards wait for their node.
+    fn failed(&self, group: &[RepairRecord], retry: Retry, now: Timestamp) {
         let e = &group[0];
-        let attempts = group
-            .iter()
-            .map(|e| e.attempts)
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1);
-        let wait = retry_after(attempts, self.every);
-        tracing::warn!(bucket = %e.bucket, key = %e.key, version = %e.version_id, attempts, %reason, "repair attempt failed; retried later");
+        let (reason, failed) = match retry {
+            Retry::Failed(r) => (r, true),
+            Retry::Waiting(r) => (r, false),
+        };
+        let most = group.iter().map(|e| e.attempts).max().unwrap_or(0);
+        let attempts = if failed { most.saturating_add(1) } else { most };
+        let wait = if failed {
+            retry_after(attempts, self.every)
+        } else {
+            self.every
+        };
+        if !failed {
+            tracing::info!(bucket = %e.bucket, key = %e.key, version = %e.version_id, %reason, "repair waits");
+        } else {
+            tracing::warn!(bucket = %e.bucket, key = %e.key, version = %e.version_id, attempts, %reason, "repair attempt failed; retried later");
+        }
         let mut shards: Vec<u16> = group
             .iter()
             .flat_map(|e| e.shards.iter().copied())
@@ -519,6 +534,9 @@ impl RepairWorker {
             tracing::error!(error = %err, "repair: cannot requeue a failed attempt");
             self.note_error(Some(format!("cannot requeue a failed attempt: {err}")));
         }
+        if !failed {
+            return;
+        }
         // The alert before the count: whoever sees the count sees the alert queued too.
         if (attempts == 3 || (attempts > 3 && attempts.is_multiple_of(10)))
             && let Some(a) = &self.alerts
@@ -535,6 +553,14 @@ impl RepairWorker {
             s.failed_attempts += 1;
         }
     }
+}
+
+/// Why a repair is tried again later.
+enum Retry {
+    /// The attempt failed: backoff, counted, alerted after a few.
+    Failed(String),
+    /// Shards wait for their node ([`crate::store::NODE_GRACE`]): the next drain.
+    Waiting(String),
 }
 
 impl PassWorker for RepairWorker {

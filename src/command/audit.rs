@@ -316,6 +316,21 @@ fn cluster(at: impl Fn(&str) -> Entry, change: &ClusterChange) -> Entry {
             .with("node_id", node_id)
             .with("cert_fingerprint", cert_fingerprint),
         ClusterChange::Remove { node_id } => at("node-removed").with("node_id", node_id),
+        ClusterChange::Disks {
+            node_id,
+            site,
+            disks,
+        } => at("node-disks-recorded")
+            .with("node_id", node_id)
+            .with("site", site)
+            .with(
+                "disks",
+                disks
+                    .iter()
+                    .map(|d| format!("{}={}", d.id, d.uuid))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
     }
 }
 
@@ -383,6 +398,12 @@ pub(crate) fn refusal_of(c: &Stamped, reason: String) -> Entry {
             Some(key.as_str()),
             Some(id_name(version_id)),
         ),
+        MetaCommand::SetPlacement { segment, index, .. } => at("shard-placed")
+            .with("segment", segment.to_string())
+            .with("shard", index),
+        MetaCommand::DropPlacements { segment } => {
+            at("shard-placements-dropped").with("segment", segment.to_string())
+        }
     };
     e.refused(reason)
 }

@@ -200,6 +200,34 @@ pub(crate) fn log() -> Vec<Stamped> {
             },
             T,
         ),
+        at(
+            MetaCommand::SetPlacement {
+                segment: crate::types::SegmentId([6; 16]),
+                index: 4,
+                placement: crate::meta::ShardPlacement {
+                    disk: "ab".repeat(16),
+                    root: [7; 32],
+                },
+            },
+            T,
+        ),
+        at(
+            MetaCommand::SetPlacement {
+                segment: crate::types::SegmentId([8; 16]),
+                index: 1,
+                placement: crate::meta::ShardPlacement {
+                    disk: "cd".repeat(16),
+                    root: [9; 32],
+                },
+            },
+            T,
+        ),
+        at(
+            MetaCommand::DropPlacements {
+                segment: crate::types::SegmentId([8; 16]),
+            },
+            T,
+        ),
     ]
 }
 

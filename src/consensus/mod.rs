@@ -168,13 +168,7 @@ impl RaftLog {
     /// on a worker of a multi-threaded runtime, the worker's other tasks are moved off
     /// first (`block_in_place`) rather than the runtime panicking.
     fn wait<T>(&self, f: impl std::future::Future<Output = T>) -> T {
-        let on_worker = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if on_worker {
-            tokio::task::block_in_place(|| self.runtime.block_on(f))
-        } else {
-            self.runtime.block_on(f)
-        }
+        crate::runtime::wait(&self.runtime, f)
     }
 }
 

@@ -211,6 +211,9 @@ struct FaultySource {
 }
 
 impl ShardSource for FaultySource {
+    fn hashes(&self) -> &[u8] {
+        self.reader.hashes()
+    }
     fn read_block(&self, s: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         let plan = self
             .state

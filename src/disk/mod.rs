@@ -30,6 +30,7 @@ pub mod conformance;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod faulty;
 pub mod local;
+pub mod remote;
 pub mod shard;
 
 use std::io;
@@ -43,6 +44,7 @@ use crate::types::SegmentId;
 #[cfg(any(test, feature = "test-hooks"))]
 pub use faulty::{FaultPlan, FaultyDisk};
 pub use local::{DiskTiming, LocalDisk};
+pub use remote::{RemoteDisk, ShardServer, ShardTransport};
 pub use shard::{Corruption, Expect, Hash};
 
 /// What a disk operation failed with. I/O errors carry the operation and the path; a
@@ -336,4 +338,7 @@ pub trait ShardSource: Send + Sync {
     /// [`DiskError::Corrupt`] with [`Corruption::BlockHash`] for a bad block,
     /// [`DiskError::Io`] for a failed read.
     fn read_block(&self, s: u64, buf: &mut [u8]) -> Result<(), DiskError>;
+    /// The shard's hash list, checked against the root when it was opened: 32 bytes (the
+    /// BLAKE3 of a block) per block.
+    fn hashes(&self) -> &[u8];
 }

@@ -51,7 +51,7 @@ pub enum Corruption {
 }
 
 /// What the metadata says a shard file must contain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expect {
     /// Bytes of a full block (the segment's geometry).
     pub block_size: u32,
@@ -330,5 +330,8 @@ impl ShardSink for ShardWriter {
 impl ShardSource for ShardReader {
     fn read_block(&self, s: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         ShardReader::read_block(self, s, buf)
+    }
+    fn hashes(&self) -> &[u8] {
+        &self.hashes
     }
 }

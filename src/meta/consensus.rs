@@ -27,6 +27,7 @@ pub const REPLICATED: &[(Cf, &str)] = &[
     (Cf::Tags, ""),
     (Cf::Inline, ""),
     (Cf::Uploads, ""),
+    (Cf::Placement, ""),
     (Cf::Cluster, "cluster/"),
     (Cf::Cluster, "usage/"),
 ];

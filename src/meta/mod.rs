@@ -1641,22 +1641,37 @@ impl Meta {
         index: u16,
         p: &ShardPlacement,
     ) -> Result<(), MetaError> {
+        self.commit(self.placement_batch(segment, index, p)?, true)
+    }
+
+    /// The batch of [`Meta::set_placement`] (the `SetPlacement` command's).
+    pub fn placement_batch(
+        &self,
+        segment: &SegmentId,
+        index: u16,
+        p: &ShardPlacement,
+    ) -> Result<Batch, MetaError> {
         let mut key = segment.as_bytes().to_vec();
         key.extend_from_slice(&index.to_be_bytes());
         let mut b = Batch::default();
         b.put(Cf::Placement, key, p.encode()?);
-        self.commit(b, true)
+        Ok(b)
     }
 
     /// Forgets the placements of a segment whose data was removed.
     pub fn drop_placements(&self, segment: &SegmentId) -> Result<(), MetaError> {
+        self.commit(self.drop_placements_batch(segment)?, true)
+    }
+
+    /// The batch of [`Meta::drop_placements`] (the `DropPlacements` command's).
+    pub fn drop_placements_batch(&self, segment: &SegmentId) -> Result<Batch, MetaError> {
         let mut b = Batch::default();
         for (i, _) in self.placements(segment)? {
             let mut key = segment.as_bytes().to_vec();
             key.extend_from_slice(&i.to_be_bytes());
             b.delete(Cf::Placement, key);
         }
-        self.commit(b, true)
+        Ok(b)
     }
 
     /// Removes a repair entry once the repair worker handled it.

@@ -452,7 +452,14 @@ fn families_are_classified() {
     assert_eq!(
         replicated,
         [
-            "buckets", "versions", "uploads", "tags", "inline", "locks", "cluster"
+            "buckets",
+            "versions",
+            "uploads",
+            "tags",
+            "inline",
+            "locks",
+            "placement",
+            "cluster"
         ]
     );
     assert!(

@@ -106,3 +106,175 @@ impl Node {
 pub fn token_hash(secret: &str) -> [u8; 32] {
     crate::crypto::sha256(secret.trim().as_bytes())
 }
+
+impl Node {
+    /// Records this node's disks and site in the cluster (`member` is its id) when the
+    /// record differs from them; whether it proposed. Disks whose UUID is not known yet
+    /// (offline since start) are left out until it is.
+    ///
+    /// # Errors
+    /// A metadata read; the command's (no majority, not a member).
+    pub async fn report_disks(&self, member: &str) -> Result<bool, StoreError> {
+        let store = self.store().clone();
+        let member = member.to_owned();
+        offload(move || {
+            let disks: Vec<membership::ClusterDisk> = store
+                .disks()
+                .into_iter()
+                .filter_map(|d| {
+                    d.uuid.map(|uuid| membership::ClusterDisk {
+                        id: d.id.clone(),
+                        uuid,
+                    })
+                })
+                .collect();
+            let site = store
+                .config()
+                .disks
+                .first()
+                .map(|d| d.site.clone())
+                .unwrap_or_default();
+            let recorded = membership::node_disks(store.meta())?
+                .into_iter()
+                .find(|n| n.node_id == member);
+            if recorded.is_some_and(|r| r.site == site && r.disks == disks) {
+                return Ok(false);
+            }
+            store.change_membership(ClusterChange::Disks {
+                node_id: member,
+                site,
+                disks,
+            })?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Places new shards over this node's disks and those the other active members
+    /// reported, each reached at the node listener `address_of` names (a member it names
+    /// none for is left out), asking each member for its disks' state first (at most
+    /// `timeout`). Called again and again: a disk keeps its health between calls.
+    ///
+    /// # Errors
+    /// A metadata read.
+    pub async fn refresh_cluster_disks(
+        &self,
+        member: &str,
+        transport: std::sync::Arc<dyn crate::disk::ShardTransport>,
+        address_of: impl Fn(&str) -> Option<String>,
+        timeout: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        use crate::disk::remote::{ShardAnswer, ShardCall, decode_answer, encode_call};
+        use crate::disk::{RemoteDisk, ShardStore};
+        let store = self.store().clone();
+        let records = offload(move || {
+            let active: Vec<String> = membership::members(store.meta())?
+                .into_iter()
+                .filter(|m| m.active())
+                .map(|m| m.node_id)
+                .collect();
+            Ok::<_, StoreError>(
+                membership::node_disks(store.meta())?
+                    .into_iter()
+                    .filter(|n| active.contains(&n.node_id))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await?;
+        let store = self.store();
+        let known = store.cluster_disks();
+        let runtime = tokio::runtime::Handle::current();
+        let mut others = Vec::new();
+        let mut probes = Vec::new();
+        for rec in records.iter().filter(|r| r.node_id != member) {
+            let Some(addr) = address_of(&rec.node_id) else {
+                continue;
+            };
+            let mine: Vec<RemoteDisk> = rec
+                .disks
+                .iter()
+                .map(|d| {
+                    known
+                        .iter()
+                        .find(|k| k.uuid() == Some(d.uuid) && k.addr() == addr)
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            RemoteDisk::new(
+                                crate::config::DiskSpec {
+                                    id: d.id.clone(),
+                                    path: addr.clone().into(),
+                                    node: rec.node_id.clone(),
+                                    site: rec.site.clone(),
+                                },
+                                d.uuid,
+                                addr.clone(),
+                                transport.clone(),
+                                runtime.clone(),
+                            )
+                        })
+                })
+                .collect();
+            let call = transport.call(addr, encode_call(&ShardCall::Status), timeout);
+            let disks = mine.clone();
+            probes.push(async move {
+                let answer = tokio::time::timeout(timeout, call).await;
+                let reported = match answer {
+                    Ok(Ok(bytes)) => match decode_answer(&bytes) {
+                        Ok(ShardAnswer::Disks(d)) => Some(d),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                for disk in &disks {
+                    match reported
+                        .as_ref()
+                        .and_then(|r| r.iter().find(|s| s.uuid == disk.uuid()))
+                    {
+                        Some(s) => disk.update(s.clone()),
+                        None => disk.mark_unreachable(),
+                    }
+                }
+            });
+            others.extend(mine);
+        }
+        futures::future::join_all(probes).await;
+        let site = store
+            .config()
+            .disks
+            .first()
+            .map(|d| d.site.clone())
+            .unwrap_or_default();
+        store.use_cluster_disks(member, &site, others);
+        Ok(())
+    }
+
+    /// Every disk new shards may go to, with its node, site and state as this node sees
+    /// them ([`crate::store::Store::placement_disks`]).
+    ///
+    /// # Errors
+    /// A task that did not finish.
+    pub async fn placement_disks(&self) -> Result<Vec<crate::disk::DiskStatus>, StoreError> {
+        let store = self.store().clone();
+        offload(move || Ok(store.placement_disks())).await
+    }
+
+    /// Answers another node's encoded shard call for this node's disks.
+    pub async fn shard_call(&self, body: bytes::Bytes) -> Vec<u8> {
+        let server = self.store().shard_server();
+        tokio::task::spawn_blocking(move || server.call(&body))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Receives another node's shard upload, chunk by chunk from `body` until it closes;
+    /// the encoded answer.
+    pub async fn shard_upload(
+        &self,
+        mut body: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    ) -> Vec<u8> {
+        let server = self.store().shard_server();
+        tokio::task::spawn_blocking(move || server.upload(|| body.blocking_recv()))
+            .await
+            .unwrap_or_default()
+    }
+}

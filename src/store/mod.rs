@@ -35,7 +35,7 @@ pub use multipart::{
 pub use object_lock::LockConfiguration;
 pub use range::ByteRange;
 pub use read::{Body, ObjectRead};
-pub use scrub::{ShardFault, VersionScrub};
+pub use scrub::{NODE_GRACE, ShardFault, VersionScrub};
 pub use versions::{
     DeleteOutcome, ListPage, ListQuery, VersionEntry, VersionRef, VersionsPage, VersionsQuery,
 };
@@ -52,6 +52,15 @@ use crate::lock::{Monotonic, RetentionClock, SystemMonotonic};
 use crate::meta::{BucketRecord, Meta, RepairRecord, VersionKind, VersionRecord, Versioning};
 use crate::types::{BucketName, ObjectKey};
 
+/// The disks new shards may go to: this node's first, in configuration order, then the
+/// other nodes' of a cluster; and their failure domains (indices match).
+struct DiskSet {
+    disks: Vec<Arc<dyn ShardStore>>,
+    topology: Topology,
+    /// The other nodes' disks among them.
+    remote: Vec<crate::disk::RemoteDisk>,
+}
+
 /// A handle on one node's engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -66,9 +75,12 @@ struct Inner {
     meta: Arc<Meta>,
     /// Where metadata commands are agreed and applied (one node: under the write guard).
     log: Arc<crate::command::LogSwitch>,
+    /// This node's own disks, in configuration order.
     disks: Vec<Arc<dyn ShardStore>>,
     disk_index: HashMap<String, usize>,
-    topology: Topology,
+    /// Where new shards may go: this node's disks, and in a cluster the other nodes'
+    /// ([`Store::use_cluster_disks`]).
+    placement: std::sync::RwLock<Arc<DiskSet>>,
     codec: Codec,
     /// The wall clock: creation times, Last-Modified, ids.
     clock: SharedClock,
@@ -146,7 +158,11 @@ impl Store {
             by: None,
             inner: Arc::new(Inner {
                 trail: trail.clone(),
-                topology: Topology::new(config.disks.clone()),
+                placement: std::sync::RwLock::new(Arc::new(DiskSet {
+                    topology: Topology::new(config.disks.clone()),
+                    disks: disks.clone(),
+                    remote: Vec::new(),
+                })),
                 config,
                 log: Arc::new(crate::command::LogSwitch::new(Arc::new(
                     LocalLog::with_trail(meta.clone(), trail.clone()),
@@ -266,7 +282,7 @@ impl Store {
             || rec
                 .segments
                 .iter()
-                .any(|s| s.shards.iter().any(|sh| self.disk(&sh.disk).is_some()))
+                .any(|s| s.shards.iter().any(|sh| self.disk_slot(&sh.disk).is_some()))
     }
 
     /// Whether [`Store::linearize`] waits for anything (a cluster's member).
@@ -311,15 +327,111 @@ impl Store {
         self.inner.disks.iter().position(|d| d.uuid() == Some(uuid))
     }
 
-    fn disk(&self, name: &str) -> Option<&Arc<dyn ShardStore>> {
-        self.disk_slot(name).map(|i| &self.inner.disks[i])
+    /// One of this node's disks, by a shard record's name for it.
+    fn local_disk(&self, name: &str) -> Option<Arc<dyn ShardStore>> {
+        self.disk_slot(name).map(|i| self.inner.disks[i].clone())
+    }
+
+    /// The disk a shard record names: one of this node's, or in a cluster another node's
+    /// (by UUID).
+    fn disk(&self, name: &str) -> Option<Arc<dyn ShardStore>> {
+        if let Some(i) = self.disk_slot(name) {
+            return Some(self.inner.disks[i].clone());
+        }
+        let uuid = DiskUuid::parse(name)?;
+        self.disk_set()
+            .disks
+            .iter()
+            .find(|d| d.uuid() == Some(uuid))
+            .cloned()
+    }
+
+    /// Whether the disk a shard record names is another member's whose node has been
+    /// unreachable for less than [`scrub::NODE_GRACE`]: repair waits for it.
+    fn waits_for_node(&self, name: &str) -> bool {
+        let Some(uuid) = DiskUuid::parse(name) else {
+            return false;
+        };
+        self.disk_set()
+            .remote
+            .iter()
+            .find(|d| d.uuid() == Some(uuid))
+            .and_then(crate::disk::RemoteDisk::down_for)
+            .is_some_and(|down| down < scrub::NODE_GRACE)
+    }
+
+    /// The disks new shards may go to now, and their failure domains.
+    fn disk_set(&self) -> Arc<DiskSet> {
+        self.inner
+            .placement
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// From now on new shards are placed over this node's disks, as disks of node
+    /// `node` in site `site`, and `others` (other nodes' disks, each with its node and
+    /// site in its spec): the cluster's disks as its members last reported them.
+    pub fn use_cluster_disks(&self, node: &str, site: &str, others: Vec<crate::disk::RemoteDisk>) {
+        let mut specs: Vec<crate::config::DiskSpec> = self
+            .inner
+            .disks
+            .iter()
+            .map(|d| crate::config::DiskSpec {
+                node: node.to_owned(),
+                site: site.to_owned(),
+                ..d.spec().clone()
+            })
+            .collect();
+        specs.extend(others.iter().map(|d| d.spec().clone()));
+        let mut disks = self.inner.disks.clone();
+        disks.extend(
+            others
+                .iter()
+                .map(|d| Arc::new(d.clone()) as Arc<dyn ShardStore>),
+        );
+        *self
+            .inner
+            .placement
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(DiskSet {
+            topology: Topology::new(specs),
+            disks,
+            remote: others,
+        });
+    }
+
+    /// The other nodes' disks new shards may go to (none on one node).
+    pub fn cluster_disks(&self) -> Vec<crate::disk::RemoteDisk> {
+        self.disk_set().remote.clone()
+    }
+
+    /// Every disk new shards may go to (this node's, then the cluster's other nodes'),
+    /// each with the node and site placement counts it in and its state as this node
+    /// sees it now (a remote disk's as its node last reported it).
+    pub fn placement_disks(&self) -> Vec<DiskStatus> {
+        let set = self.disk_set();
+        set.disks
+            .iter()
+            .zip(set.topology.disks())
+            .map(|(d, spec)| DiskStatus {
+                node: spec.node.clone(),
+                site: spec.site.clone(),
+                ..d.status()
+            })
+            .collect()
+    }
+
+    /// Answers other nodes' calls for this node's disks.
+    pub fn shard_server(&self) -> crate::disk::ShardServer {
+        crate::disk::ShardServer::new(self.inner.disks.clone())
     }
 
     /// The configured id of the disk a shard record names (its UUID, or its id in records
-    /// older than the UUIDs); `None` when no disk of this node is, or is known to be, it
-    /// (a replaced disk, or one offline since start).
-    pub fn disk_id_of(&self, name: &str) -> Option<&str> {
-        self.disk(name).map(|d| d.id())
+    /// older than the UUIDs); `None` when no disk of this node or of the cluster is, or
+    /// is known to be, it (a replaced disk, or one offline since start).
+    pub fn disk_id_of(&self, name: &str) -> Option<String> {
+        self.disk(name).map(|d| d.id().to_owned())
     }
 
     /// The state of every disk: online, offline or full.

@@ -39,7 +39,15 @@ pub struct VersionScrub {
     /// A rebuild that was tried and failed (a disk refused the new file, none was free),
     /// and why: the shards stay bad until a later attempt succeeds.
     pub repair_error: Option<String>,
+    /// Shards on another member's disk whose node has been unreachable for less than
+    /// [`NODE_GRACE`]: not rebuilt elsewhere yet (only with repair), so that a restart or
+    /// a network blip starts no rebuild storm; the node catches up when it returns.
+    pub waiting: u64,
 }
+
+/// How long repair waits for a cluster's member that cannot be reached before it
+/// rebuilds the member's shards elsewhere (issue 14, item 5: 15 minutes).
+pub const NODE_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 struct SegmentCheck {
     faults: Vec<(usize, ShardFault)>,
@@ -142,10 +150,19 @@ impl Store {
             let own = self
                 .disk(&disk_id)
                 .filter(|d| d.state() == DiskState::Online);
+            let name = ShardName::new(seg.id, i);
             match (own, root) {
                 (Some(disk), Some(root)) => {
-                    let name = ShardName::new(seg.id, i);
                     writers.push((i, None, disk.rebuild(name, g.block_size, root)?));
+                }
+                // Never written because its member was down: written where placement put
+                // it, now that the member is back.
+                (Some(disk), None) if self.local_disk(&disk_id).is_none() => {
+                    writers.push((
+                        i,
+                        Some(disk.record_name()),
+                        disk.create(name, g.block_size)?,
+                    ));
                 }
                 _ => {
                     let n = self
@@ -156,13 +173,16 @@ impl Store {
                         })?;
                     let disk = &self.inner.disks[n];
                     // Nothing references a file of this shard there: clear any leftover.
-                    let name = ShardName::new(seg.id, i);
                     if let Err(e) = disk.remove(name) {
                         // The new file's link then fails, and the repair with it.
                         tracing::warn!(error = %e, "cannot clear a leftover shard file");
                     }
                     locations[i] = (disk.record_name(), None);
-                    writers.push((i, Some(n), disk.create(name, g.block_size)?));
+                    writers.push((
+                        i,
+                        Some(disk.record_name()),
+                        disk.create(name, g.block_size)?,
+                    ));
                 }
             }
         }
@@ -202,16 +222,16 @@ impl Store {
                 w.append(block)?;
             }
         }
-        for (i, moved_to, w) in writers {
+        for (i, placed, w) in writers {
             let root = w.finish()?;
-            if let Some(n) = moved_to {
-                let disk = self.inner.disks[n].record_name();
-                tracing::info!(segment = %seg.id, shard = i, %disk, "shard rebuilt on another disk");
-                self.inner.meta.set_placement(
-                    &seg.id,
-                    i as u16,
-                    &crate::meta::ShardPlacement { disk, root },
-                )?;
+            if let Some(disk) = placed {
+                tracing::info!(segment = %seg.id, shard = i, %disk, "shard rebuilt and its place recorded");
+                // Through the log: in a cluster every node reads the shard there.
+                self.propose(crate::command::MetaCommand::SetPlacement {
+                    segment: seg.id,
+                    index: i as u16,
+                    placement: crate::meta::ShardPlacement { disk, root },
+                })?;
             }
         }
         Ok(())
@@ -271,7 +291,16 @@ impl Store {
                 continue;
             }
             if repair && !check.faults.is_empty() {
-                let bad: Vec<usize> = check.faults.iter().map(|(i, _)| *i).collect();
+                let locations = self.shard_locations(seg)?;
+                let (waiting, bad): (Vec<usize>, Vec<usize>) = check
+                    .faults
+                    .iter()
+                    .map(|(i, _)| *i)
+                    .partition(|&i| self.waits_for_node(&locations[i].0));
+                out.waiting += waiting.len() as u64;
+                if bad.is_empty() {
+                    continue;
+                }
                 match self.rebuild_segment(seg, &bad) {
                     Ok(()) => {
                         out.repaired += bad.len() as u64;
@@ -352,7 +381,7 @@ impl Store {
     /// Heals a disk whose directory was emptied: stamps it and brings it online; the next
     /// scrub with repair rebuilds its shards.
     pub fn heal_disk(&self, id: &str) -> Result<(), StoreError> {
-        let disk = self.disk(id).ok_or_else(|| {
+        let disk = self.local_disk(id).ok_or_else(|| {
             StoreError::Disk(DiskError::Offline {
                 disk: id.to_owned(),
             })

@@ -297,7 +297,8 @@ impl Store {
             }
         }
         if !placed.is_empty()
-            && let Err(e) = self.inner.meta.drop_placements(&seg.id)
+            && let Err(e) =
+                self.propose(crate::command::MetaCommand::DropPlacements { segment: seg.id })
         {
             tracing::warn!(segment = %seg.id, error = %e, "could not drop shard placements");
         }

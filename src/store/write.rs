@@ -13,6 +13,7 @@
 //! least the write quorum of shards, and the missing shards are queued for repair.
 
 use std::io;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -20,7 +21,7 @@ use futures::{Stream, StreamExt};
 use super::{Store, StoreError};
 use crate::checksum::{Checksum, ChecksumHasher, ChecksumSpec, Expected, Md5};
 use crate::disk::shard::Hash;
-use crate::disk::{ShardName, ShardSink};
+use crate::disk::{ShardName, ShardSink, ShardStore};
 use crate::erasure::Geometry;
 use crate::meta::{
     InlineRecord, LockRequest, PendingRecord, RepairReason, RepairRecord, SegmentRecord,
@@ -296,14 +297,21 @@ impl Store {
         }
 
         let id = SegmentId::generate(self.inner.clock.now());
-        let placement = self
-            .inner
+        let set = self.disk_set();
+        let placement: Vec<Arc<dyn ShardStore>> = set
             .topology
-            .place(id.as_bytes(), width, |i| self.inner.disks[i].usable());
-        let disk_ids: Vec<String> = placement
-            .iter()
-            .map(|&i| self.inner.disks[i].record_name())
+            .place(id.as_bytes(), width, |i| set.disks[i].usable())
+            .into_iter()
+            .map(|i| set.disks[i].clone())
             .collect();
+        if placement.len() < width {
+            // A cluster's node before the other members' disks are known.
+            return Err(StoreError::InsufficientDisks {
+                available: placement.len(),
+                needed: width,
+            });
+        }
+        let disk_ids: Vec<String> = placement.iter().map(|d| d.record_name()).collect();
         let pending = PendingRecord {
             segment: id,
             shards: disk_ids
@@ -541,14 +549,17 @@ struct ShardSet {
 }
 
 impl ShardSet {
-    fn open(store: &Store, id: SegmentId, placement: &[usize]) -> Result<Self, StoreError> {
+    fn open(
+        store: &Store,
+        id: SegmentId,
+        placement: &[Arc<dyn ShardStore>],
+    ) -> Result<Self, StoreError> {
         let cfg = &store.inner.config;
         let writers: Vec<Option<Box<dyn ShardSink>>> = placement
             .iter()
             .enumerate()
-            .map(|(i, &d)| {
-                store.inner.disks[d]
-                    .create(ShardName::new(id, i), cfg.block_size as u32)
+            .map(|(i, d)| {
+                d.create(ShardName::new(id, i), cfg.block_size as u32)
                     .map_err(|e| tracing::warn!(error = %e, "shard not written"))
                     .ok()
             })

@@ -457,6 +457,15 @@ fn current() -> Vec<(&'static str, String)> {
             joined: Timestamp(9),
             removed: Some(Timestamp(10)),
         }),
+        entry(crate::membership::NodeDisks {
+            node_id: "n3".into(),
+            site: "s1".into(),
+            disks: vec![crate::membership::ClusterDisk {
+                id: "d0".into(),
+                uuid: crate::disk::DiskUuid([0xab; 16]),
+            }],
+            reported: Timestamp(11),
+        }),
         entry(crate::consensus::StoredEntry(raft_entry())),
         entry(crate::consensus::StoredVote(openraft::Vote::new_committed(
             4, 6,
@@ -579,6 +588,10 @@ const GOLDEN: &[(&str, &str)] = &[
     ("cluster-identity", "010263310261620a"),
     ("join-token", "010c0e01026e3210"),
     ("cluster-member", "01026e33026364120114"),
+    (
+        "cluster-node-disks",
+        "01026e330273310102643020616261626162616261626162616261626162616261626162616261626162616216",
+    ),
     ("raft-entry", "01050d0901020e0f"),
     ("raft-vote", "01040601"),
     ("raft-purged", "01020d07"),

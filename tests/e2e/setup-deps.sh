@@ -22,15 +22,15 @@ with() { { cat "$fresh"; printf '%s\n' "$@"; } >"$work/with"; echo "$work/with";
 check "the fresh list is the one whose libclang-cpp14 fooled a glob" \
   grep -q "^apt	libclang-cpp14	" "$fresh"
 check "a fresh image gets libclang-dev and the Debian clients, not Debian's awscli" \
-  expect_plan "$fresh" "libclang-dev restic rclone s3cmd "
+  expect_plan "$fresh" "libclang-dev restic rclone s3cmd nftables "
 check "libclang-dev installed: not installed again" \
-  expect_plan "$(with "apt	libclang-dev	1:14.0-55.7~deb12u1")" "restic rclone s3cmd "
+  expect_plan "$(with "apt	libclang-dev	1:14.0-55.7~deb12u1")" "restic rclone s3cmd nftables "
 check "libclang1-14 alone (a library without clang's headers) is not enough" \
-  expect_plan "$(with "apt	libclang1-14	1:14.0.6-12")" "libclang-dev restic rclone s3cmd "
+  expect_plan "$(with "apt	libclang1-14	1:14.0.6-12")" "libclang-dev restic rclone s3cmd nftables "
 check "no aws CLI at all: Debian's awscli" \
-  expect_plan "$(without '	awscli	' no-aws)" "libclang-dev restic rclone s3cmd awscli "
+  expect_plan "$(without '	awscli	' no-aws)" "libclang-dev restic rclone s3cmd nftables awscli "
 check "no jq nor curl: both installed" \
-  expect_plan "$(without '^apt	(jq|curl)	' no-jq)" "libclang-dev curl jq restic rclone s3cmd "
+  expect_plan "$(without '^apt	(jq|curl)	' no-jq)" "libclang-dev curl jq restic rclone s3cmd nftables "
 check "without --clients only the build's package" \
   bash -c "[ \"\$(scripts/setup-deps --plan --packages '$fresh' | tr '\n' ' ')\" = 'libclang-dev ' ]"
 check "this machine, after setup-deps: nothing left to install" \

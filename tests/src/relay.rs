@@ -12,7 +12,7 @@
 //! ```
 //!
 //! In the multi-site harness the relay runs in the `wan` namespace of a
-//! [`Netns`](crate::netns::Netns) with [`Relay::start_in`]: its links listen on the wan
+//! [`crate::netns::Netns`] with [`Relay::start_in`]: its links listen on the wan
 //! address and connect to the sites' addresses, and this handle reaches its control port
 //! (on the namespace's loopback) through a socket opened inside that namespace.
 //!

@@ -45,6 +45,28 @@ fn ctl_command(server: &Server, args: &[&str]) -> Command {
     cmd
 }
 
+/// [`ctl`] for a server in network namespace `site` of `ns` (its admin listener is on
+/// that namespace's loopback): stelectl runs there.
+pub fn ctl_in(ns: &crate::netns::Netns, site: &str, server: &Server, args: &[&str]) -> String {
+    let plain = ctl_command(server, args);
+    let mut cmd = ns.command(site, plain.get_program());
+    cmd.args(plain.get_args());
+    for (k, v) in plain.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().expect("stelectl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "stelectl {args:?} in {site}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 /// Runs stelectl against `server` expecting it to fail; its stdout and stderr.
 pub fn ctl_fails(server: &Server, args: &[&str]) -> String {
     let out = ctl_command(server, args).output().expect("stelectl");
@@ -470,31 +492,47 @@ pub fn raft_agree(all: &[serde_json::Value], voters: usize) -> bool {
 /// A new node `name` under `dir` that joins the cluster through `leader` with a fresh
 /// token, trusting the CA of fingerprint `fingerprint`.
 pub fn join_node(dir: &Path, name: &str, leader: &Server, fingerprint: &str) -> Server {
+    join_node_with(dir, name, leader, fingerprint, &[])
+}
+
+/// [`join_node`] with more flags (its disks, its erasure coding).
+pub fn join_node_with(
+    dir: &Path,
+    name: &str,
+    leader: &Server,
+    fingerprint: &str,
+    extra: &[String],
+) -> Server {
     let token = json(&ctl(leader, &["--json", "cluster", "join-token"]));
     let secret = token["token"].as_str().expect("token").to_owned();
     let rpc = leader.cluster_addr.clone().expect("rpc");
-    cluster_node(
-        dir,
-        name,
-        &[
-            "--join",
-            &rpc,
-            "--join-token",
-            &secret,
-            "--ca-fingerprint",
-            fingerprint,
-        ],
-    )
+    let mut args: Vec<&str> = vec![
+        "--join",
+        &rpc,
+        "--join-token",
+        &secret,
+        "--ca-fingerprint",
+        fingerprint,
+    ];
+    args.extend(extra.iter().map(String::as_str));
+    cluster_node(dir, name, &args)
 }
 
 /// Three nodes under `dir` in one cluster (`a` made it, `b` and `c` joined), once all
 /// three agree on `a`'s lead with three voters and three members.
 pub fn three_node_cluster(dir: &Path) -> [Server; 3] {
-    let a = cluster_node(dir, "a", &[]);
+    three_node_cluster_with(dir, |_| Vec::new())
+}
+
+/// [`three_node_cluster`], each node started with the flags `extra` gives for its name.
+pub fn three_node_cluster_with(dir: &Path, extra: impl Fn(&str) -> Vec<String>) -> [Server; 3] {
+    let a_extra = extra("a");
+    let a_refs: Vec<&str> = a_extra.iter().map(String::as_str).collect();
+    let a = cluster_node(dir, "a", &a_refs);
     let init = json(&ctl(&a, &["--json", "cluster", "init"]));
     let fingerprint = init["ca_fingerprint"].as_str().expect("fp").to_owned();
-    let b = join_node(dir, "b", &a, &fingerprint);
-    let c = join_node(dir, "c", &a, &fingerprint);
+    let b = join_node_with(dir, "b", &a, &fingerprint, &extra("b"));
+    let c = join_node_with(dir, "c", &a, &fingerprint, &extra("c"));
     until_statuses("three voters agree", &[&a, &b, &c], |all| {
         raft_agree(all, 3)
             && all

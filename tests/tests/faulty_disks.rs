@@ -286,7 +286,10 @@ async fn a_torn_write_is_never_visible() {
         .filter(|&i| seg.shards[i].root.is_none())
         .collect();
     assert_eq!(torn.len(), 1, "exactly one shard missing: {:?}", seg.shards);
-    assert_eq!(n.store.disk_id_of(&seg.shards[torn[0]].disk), Some("d0"));
+    assert_eq!(
+        n.store.disk_id_of(&seg.shards[torn[0]].disk).as_deref(),
+        Some("d0")
+    );
     let d0 = n.config.disks[0].path.clone();
     assert!(
         !files_under(&d0.join("shards"))
@@ -374,7 +377,7 @@ async fn a_vanished_directory_goes_offline_and_comes_back() {
         rec.segments[0]
             .shards
             .iter()
-            .all(|s| n.store.disk_id_of(&s.disk) != Some("d5") || s.root.is_none()),
+            .all(|s| n.store.disk_id_of(&s.disk).as_deref() != Some("d5") || s.root.is_none()),
         "a shard was written to a vanished disk"
     );
     n.disks[5].reappear().expect("reappear");
@@ -390,7 +393,7 @@ async fn a_vanished_directory_goes_offline_and_comes_back() {
         rec.segments[0]
             .shards
             .iter()
-            .any(|s| n.store.disk_id_of(&s.disk) == Some("d5") && s.root.is_some()),
+            .any(|s| n.store.disk_id_of(&s.disk).as_deref() == Some("d5") && s.root.is_some()),
         "the disk that came back takes no shards"
     );
     let mut all = before;

@@ -18,6 +18,7 @@ fn member(m: stele::membership::Member) -> api::cluster::Member {
 
 async fn answer(admin: &Admin) -> Result<api::cluster::Cluster, ApiError> {
     let (ident, members) = admin.node.cluster().await?;
+    let disks = admin.node.placement_disks().await?;
     let files = &admin.cluster.files;
     Ok(api::cluster::Cluster {
         membership_kept_here: ident.is_some(),
@@ -45,6 +46,20 @@ async fn answer(admin: &Admin) -> Result<api::cluster::Cluster, ApiError> {
                 learners: s.learners,
             }
         }),
+        disks: disks
+            .into_iter()
+            .map(|d| api::cluster::PlacementDisk {
+                id: d.id,
+                uuid: d.uuid.map(|u| u.to_string()),
+                node: d.node,
+                site: d.site,
+                state: serde_json::to_value(d.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                free_bytes: d.free_bytes,
+            })
+            .collect(),
     })
 }
 

@@ -67,6 +67,25 @@ fn members(c: &Cluster) {
             })
             .collect(),
     );
+    if c.disks.is_empty() {
+        return;
+    }
+    table(
+        &["DISK", "NODE", "SITE", "STATE", "FREE", "UUID"],
+        c.disks
+            .iter()
+            .map(|d| {
+                vec![
+                    d.id.clone(),
+                    d.node.clone(),
+                    d.site.clone(),
+                    d.state.clone(),
+                    d.free_bytes.map_or_else(|| "-".into(), |b| b.to_string()),
+                    d.uuid.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect(),
+    );
 }
 
 impl Ctx {
