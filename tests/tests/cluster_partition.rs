@@ -41,7 +41,11 @@ fn cut(ns: &Netns, site: &str) {
         .output()
         .expect("nft (installed by scripts/setup-deps --clients)");
     let _ = std::fs::remove_file(&file);
-    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn heal(ns: &Netns, site: &str) {
@@ -50,7 +54,11 @@ fn heal(ns: &Netns, site: &str) {
         .args(["delete", "table", "inet", "stele_cut"])
         .output()
         .expect("nft");
-    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn statuses(ns: &Netns, nodes: &[(&str, &Server)]) -> Vec<serde_json::Value> {
@@ -123,7 +131,13 @@ async fn put(s: &Server, key: &str, body: &[u8]) -> Result<String, (u16, String)
 }
 
 async fn get(s: &Server, key: &str) -> Result<Vec<u8>, (u16, String)> {
-    match client(s).get_object().bucket("locked").key(key).send().await {
+    match client(s)
+        .get_object()
+        .bucket("locked")
+        .key(key)
+        .send()
+        .await
+    {
         Ok(o) => Ok(o.body.collect().await.expect("body").into_bytes().to_vec()),
         Err(e) => Err((error_status(&e), error_code(&e))),
     }
@@ -167,6 +181,9 @@ fn a_partitioned_node_decides_nothing_and_converges_after_healing() {
             &path("keys"),
             "--cluster-addr",
             &rpc,
+            // Plain HTTP on the namespaces' own addresses (TLS is tls.rs's subject).
+            "--tls",
+            "off",
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -224,7 +241,12 @@ fn a_partitioned_node_decides_nothing_and_converges_after_healing() {
     ns.run_in("c", || {
         runtime().block_on(async {
             let slow = Err((503, "SlowDown".to_owned()));
-            assert_eq!(put(&c, "new", b"through the cut-off node").await.map(|_| ()), slow);
+            assert_eq!(
+                put(&c, "new", b"through the cut-off node")
+                    .await
+                    .map(|_| ()),
+                slow
+            );
             assert_eq!(hold(&c, &version).await, slow);
             assert_eq!(delete(&c, &version).await, slow);
             assert_eq!(get(&c, "kept").await.map(|_| ()), slow);
@@ -276,9 +298,14 @@ fn a_partitioned_node_decides_nothing_and_converges_after_healing() {
                 assert_eq!(versions.versions().len(), 1, "through {}", n.s3_url);
                 // The PUT refused through c had an unknown outcome for its client only
                 // if it reached the leader, which it could not: it is nowhere.
-                assert_eq!(get(n, "new").await.map(|_| ()), Err((404, "NoSuchKey".to_owned())));
+                assert_eq!(
+                    get(n, "new").await.map(|_| ()),
+                    Err((404, "NoSuchKey".to_owned()))
+                );
             }
-            put(&c, "healed", b"through c again").await.expect("c writes again");
+            put(&c, "healed", b"through c again")
+                .await
+                .expect("c writes again");
         })
     })
     .expect("in c");
