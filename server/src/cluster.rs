@@ -1039,6 +1039,9 @@ async fn shard_call(Extension(cluster): Extension<Cluster>, body: bytes::Bytes) 
         .into_response()
 }
 
+/// How long an upload may go without a byte before it counts as cut.
+const UPLOAD_IDLE: Duration = Duration::from_secs(60);
+
 /// A shard upload from another member (`POST /v1/shards/upload`), streamed into the core
 /// as it arrives: the core's encoded answer. A body cut short ends the stream without
 /// its finish frame, and the core keeps nothing.
@@ -1047,7 +1050,9 @@ async fn shard_upload(Extension(cluster): Extension<Cluster>, body: axum::body::
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let forward = async move {
         let mut data = body.into_data_stream();
-        while let Some(Ok(chunk)) = data.next().await {
+        // A writer that goes silent (cut off mid-upload, its socket never reset) ends
+        // the upload after a minute, as a cut one: the core then keeps nothing.
+        while let Ok(Some(Ok(chunk))) = tokio::time::timeout(UPLOAD_IDLE, data.next()).await {
             if tx.send(chunk).await.is_err() {
                 break;
             }

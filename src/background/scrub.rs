@@ -293,10 +293,17 @@ impl ScrubWorker {
         let end = self.walk(resume.as_ref(), stop);
         let end = match end {
             PassEnd::Finished => {
-                // Shard files older than the pass: a write in flight now is never taken.
+                // Shard files older than the pass: a write in flight now is never taken. On
+                // a cluster's member an hour older: another node's write in flight (whose
+                // pending record only that node keeps) may wait on an election meanwhile.
+                let margin: i64 = if self.store.config().spans_nodes {
+                    3_600_000_000
+                } else {
+                    60_000_000
+                };
                 match self
                     .store
-                    .quarantine_orphans(pass_start.plus_micros(-60_000_000))
+                    .quarantine_orphans(pass_start.plus_micros(-margin))
                 {
                     Ok(n) => {
                         self.update(|r| r.orphans_quarantined = n);

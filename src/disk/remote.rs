@@ -35,8 +35,9 @@ pub const SHARD_FORMAT: u8 = 1;
 /// How long one call (an open, a block, a removal) may take before the peer counts as
 /// unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a writer waits for the peer to take one block, and for its durable root
-/// after the last.
+/// How long a writer waits for the peer to take one block (four are in flight).
+const BLOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a writer waits for the peer's durable root after the last block.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a disk whose node could not be reached rests before work is sent again.
 const REST: Duration = Duration::from_secs(5);
@@ -370,12 +371,26 @@ impl Link {
         }
     }
 
+    /// Whether the node could not be reached less than [`REST`] ago: calls fail at once
+    /// rather than each waiting out a timeout on a node that drops packets.
+    fn resting(&self) -> bool {
+        self.health()
+            .unreachable
+            .is_some_and(|t| t.elapsed() < REST)
+    }
+
     fn call(
         &self,
         op: &'static str,
         name: Option<ShardName>,
         call: &ShardCall,
     ) -> Result<ShardAnswer, DiskError> {
+        // The probe is what ends a rest.
+        if !matches!(call, ShardCall::Status) && self.resting() {
+            return Err(DiskError::Offline {
+                disk: self.spec.id.clone(),
+            });
+        }
         let sent = self
             .transport
             .call(self.addr.clone(), encode(call), CALL_TIMEOUT);
@@ -681,16 +696,44 @@ impl RemoteSink {
         let Some(tx) = &self.tx else {
             return Err(self.failed(op, "the upload ended"));
         };
-        let sent = crate::runtime::wait(&self.link.runtime, tx.send_timeout(chunk, UPLOAD_TIMEOUT));
-        if sent.is_ok() {
-            return Ok(());
+        if self.link.resting() {
+            // Found unreachable meanwhile (by this write or another): give up now.
+            self.abandon();
+            return Err(DiskError::Offline {
+                disk: self.link.spec.id.clone(),
+            });
         }
-        // The upload ended (refused or cut): its answer says why.
+        let sent = crate::runtime::wait(&self.link.runtime, tx.send_timeout(chunk, BLOCK_TIMEOUT));
+        match sent {
+            Ok(()) => Ok(()),
+            Err(tokio::sync::mpsc::error::SendTimeoutError::Timeout(_)) => {
+                self.abandon();
+                Err(self.link.unreachable(
+                    op,
+                    ShardTransportError::Unreachable {
+                        addr: self.link.addr.clone(),
+                        reason: format!("the peer took no block within {BLOCK_TIMEOUT:?}"),
+                    },
+                ))
+            }
+            Err(tokio::sync::mpsc::error::SendTimeoutError::Closed(_)) => {
+                // The upload ended (refused or cut): its answer, there now, says why.
+                self.tx = None;
+                Err(self
+                    .answer(op)
+                    .err()
+                    .unwrap_or_else(|| self.failed(op, "the upload ended early")))
+            }
+        }
+    }
+
+    /// Ends the upload without its finish frame, not waiting for the peer: it keeps
+    /// nothing.
+    fn abandon(&mut self) {
         self.tx = None;
-        Err(self
-            .answer(op)
-            .err()
-            .unwrap_or_else(|| self.failed(op, "the peer took no block within the upload timeout")))
+        if let Some(a) = self.answer.take() {
+            a.abort();
+        }
     }
 
     fn failed(&self, op: &'static str, why: &str) -> DiskError {
@@ -704,23 +747,38 @@ impl RemoteSink {
 
     /// The peer's answer to the upload: the root it wrote.
     fn answer(&mut self, op: &'static str) -> Result<Hash, DiskError> {
-        let Some(answer) = self.answer.take() else {
+        let Some(mut answer) = self.answer.take() else {
             return Err(self.failed(op, "the upload ended"));
         };
-        // Made inside the runtime: a timer needs its reactor.
-        let joined = crate::runtime::wait(&self.link.runtime, async {
-            tokio::time::timeout(UPLOAD_TIMEOUT, answer).await
-        });
+        // A second at a time, so that a node found unreachable meanwhile (by the refresh
+        // or another call) ends the wait at once. Made inside the runtime: a timer needs
+        // its reactor.
+        let start = Instant::now();
+        let joined = loop {
+            let slice = crate::runtime::wait(&self.link.runtime, async {
+                tokio::time::timeout(Duration::from_secs(1), &mut answer).await
+            });
+            if let Ok(j) = slice {
+                break Some(j);
+            }
+            if self.link.resting() || start.elapsed() >= UPLOAD_TIMEOUT {
+                answer.abort();
+                break None;
+            }
+        };
         let bytes = match joined {
-            Ok(Ok(Ok(b))) => b,
-            Ok(Ok(Err(e))) => return Err(self.link.unreachable(op, e)),
-            Ok(Err(e)) => return Err(self.failed(op, &format!("the upload task ended: {e}"))),
-            Err(_) => {
+            Some(Ok(Ok(b))) => b,
+            Some(Ok(Err(e))) => return Err(self.link.unreachable(op, e)),
+            Some(Err(e)) => return Err(self.failed(op, &format!("the upload task ended: {e}"))),
+            None => {
                 return Err(self.link.unreachable(
                     op,
                     ShardTransportError::Unreachable {
                         addr: self.link.addr.clone(),
-                        reason: format!("no answer within {UPLOAD_TIMEOUT:?}"),
+                        reason: format!(
+                            "no answer within {:?} (or the node found unreachable meanwhile)",
+                            start.elapsed()
+                        ),
                     },
                 ));
             }
@@ -926,6 +984,11 @@ impl ShardServer {
         }
         let header: UploadHeader = postcard::from_bytes(&c.take(len).ok_or_else(cut)?)
             .map_err(|e| WireError::bad(format!("undecodable upload header: {e}")))?;
+        // The largest block a node is configured with (`NodeConfig::validate`): a peer's
+        // lengths never size an allocation beyond it.
+        if !(1..=16 << 20).contains(&header.block_size) {
+            return Err(WireError::bad("a block size outside 1 B..16 MiB"));
+        }
         let disk = self.disk(header.disk)?;
         let name: ShardName = header.name.into();
         let wire = |e: DiskError| WireError::from(&e);
@@ -1073,7 +1136,10 @@ mod tests {
             body: Vec<u8>,
             timeout: Duration,
         ) -> BoxFuture<'static, Result<Vec<u8>, ShardTransportError>> {
-            let read = matches!(decode::<ShardCall>(&body), Ok(ShardCall::Read { .. }));
+            let read = matches!(
+                decode::<ShardCall>(&body),
+                Ok(ShardCall::Read { .. } | ShardCall::Open { .. })
+            );
             let answer = self.0.call(addr, body, timeout);
             Box::pin(async move {
                 let mut a = answer.await?;
@@ -1134,10 +1200,25 @@ mod tests {
             .read_block(1, &mut buf)
             .expect("read");
         assert_eq!(&buf, b"ijk");
-        let lying = remote(Arc::new(Tampering(Loopback(server))));
-        let source = lying.open(name, &expect).expect("the hash list is intact");
+        // A hash list changed on the way is refused here (the peer checked the true one).
+        let lying = remote(Arc::new(Tampering(Loopback(server.clone()))));
         assert!(matches!(
-            source.read_block(1, &mut buf),
+            lying.open(name, &expect).err(),
+            Some(DiskError::Corrupt {
+                what: Corruption::RootMismatch,
+                ..
+            })
+        ));
+        // A block changed on the way, under a true hash list, is refused here.
+        let source = honest.open(name, &expect).expect("open");
+        let lying_source = RemoteSource {
+            link: lying.link.clone(),
+            name,
+            expect,
+            hashes: source.hashes().to_vec(),
+        };
+        assert!(matches!(
+            lying_source.read_block(1, &mut buf),
             Err(DiskError::Corrupt {
                 what: Corruption::BlockHash { block: 1 },
                 ..
@@ -1188,4 +1269,103 @@ mod tests {
         assert_eq!(remote.state(), DiskState::Offline);
         assert!(!remote.usable(), "a node just found unreachable rests");
     }
+
+    /// Every call, answer and upload header as this release sends them, pinned: a peer
+    /// of the next release must decode these bytes (a change needs a new format byte).
+    #[test]
+    fn the_wire_keeps_its_bytes() {
+        let disk = DiskUuid([1; 16]);
+        let name = WireName {
+            segment: SegmentId([2; 16]),
+            index: 3,
+        };
+        let expect = Expect {
+            block_size: 8,
+            blocks: 2,
+            data_len: 11,
+            root: [4; 32],
+        };
+        let status = DiskStatus {
+            id: "d0".into(),
+            path: "/d0".into(),
+            node: "n".into(),
+            site: "s".into(),
+            state: DiskState::Full,
+            uuid: Some(disk),
+            free_bytes: Some(5),
+            total_bytes: None,
+            filesystem: Some(6),
+        };
+        let answers: Vec<Result<ShardAnswer, WireError>> = vec![
+            Ok(ShardAnswer::Hashes(vec![1, 2])),
+            Ok(ShardAnswer::Block(vec![3])),
+            Ok(ShardAnswer::Done),
+            Ok(ShardAnswer::Found(vec![(
+                "s".into(),
+                "n".into(),
+                "f".into(),
+            )])),
+            Ok(ShardAnswer::Disks(vec![status])),
+            Err(WireError {
+                kind: WireErrorKind::Corrupt(Corruption::BlockHash { block: 1 }),
+                message: "m".into(),
+            }),
+            Err(WireError::bad("b")),
+        ];
+        let calls = [
+            ShardCall::Open { disk, name, expect },
+            ShardCall::Read {
+                disk,
+                name,
+                expect,
+                block: 1,
+                len: 3,
+            },
+            ShardCall::Remove { disk, name },
+            ShardCall::List {
+                disk,
+                older_than_micros: 5,
+            },
+            ShardCall::Quarantine {
+                disk,
+                file: ("s".into(), "n".into(), "f".into()),
+            },
+            ShardCall::Status,
+        ];
+        let mut got: Vec<String> = calls.iter().map(|c| hex::encode(encode_call(c))).collect();
+        got.extend(answers.iter().map(|a| hex::encode(encode(a))));
+        got.push(hex::encode(encode(&UploadHeader {
+            disk,
+            name,
+            block_size: 8,
+            rebuild: Some([4; 32]),
+        })));
+        let root: Result<Hash, WireError> = Ok([4; 32]);
+        got.push(hex::encode(encode(&root)));
+        let pinned: [&str; 15] = PINNED;
+        assert_eq!(got, pinned);
+        // And every pinned call decodes to what it was made from.
+        for (c, hex) in calls.iter().zip(pinned) {
+            let bytes = hex::decode(hex).expect("hex");
+            assert_eq!(&decode::<ShardCall>(&bytes).expect("decodes"), c);
+        }
+    }
+
+    const PINNED: [&str; 15] = [
+        "0100203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b0404040404040404040404040404040404040404040404040404040404040404",
+        "0101203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b04040404040404040404040404040404040404040404040404040404040404040103",
+        "01022030313031303130313031303130313031303130313031303130313031303130310202020202020202020202020202020203",
+        "01032030313031303130313031303130313031303130313031303130313031303130310a",
+        "01042030313031303130313031303130313031303130313031303130313031303130310173016e0166",
+        "0105",
+        "010000020102",
+        "0100010103",
+        "010002",
+        "010003010173016e0166",
+        "01000401026430032f6430016e017302012030313031303130313031303130313031303130313031303130313031303130310105000106",
+        "0101040301016d",
+        "0101070162",
+        "01203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308010404040404040404040404040404040404040404040404040404040404040404",
+        "01000404040404040404040404040404040404040404040404040404040404040404",
+    ];
 }

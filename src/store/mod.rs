@@ -271,11 +271,10 @@ impl Store {
         Ok(self.inner.log.barrier()?)
     }
 
-    /// Whether this node can check and read `rec`'s bytes: inline, or with a shard on one
-    /// of its disks. Always on one node (a disk it lost still counts as its own); on a
-    /// cluster's member, not for an object another node wrote (its shards are on that
-    /// node's disks until remote shards exist), which its scrub, repair and recovery
-    /// drills leave alone rather than report it lost.
+    /// Whether this node checks `rec`'s bytes in its own scrub, repair and recovery
+    /// drills: inline, or with a shard on one of its own disks. Always on one node (a
+    /// disk it lost still counts as its own); on a cluster's member, not for an object
+    /// none of whose shards is on its disks (the members holding them check it).
     pub fn holds_shards_of(&self, rec: &VersionRecord) -> bool {
         rec.inline
             || !self.has_barrier()

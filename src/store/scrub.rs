@@ -158,6 +158,11 @@ impl Store {
                 // Never written because its member was down: written where placement put
                 // it, now that the member is back.
                 (Some(disk), None) if self.local_disk(&disk_id).is_none() => {
+                    // A file an earlier attempt finished there, whose answer was lost: no
+                    // record names its root, so it is replaced.
+                    if let Err(e) = disk.remove(name) {
+                        tracing::warn!(error = %e, "cannot clear a leftover shard file");
+                    }
                     writers.push((
                         i,
                         Some(disk.record_name()),

@@ -14,6 +14,13 @@ use stele_tests::netns::Netns;
 use stele_tests::sites::{ctl_in, json, raft_agree};
 use stele_tests::{Server, error_code, error_status, runtime};
 
+/// 1 MiB (erasure-coded: above the inline limit), distinct per `seed`.
+fn big(seed: u8) -> Vec<u8> {
+    (0..1 << 20)
+        .map(|i: usize| (i as u8).wrapping_mul(29).wrapping_add(seed) ^ (i >> 12) as u8)
+        .collect()
+}
+
 /// A client of `s` that does not retry: each refusal is seen as it is.
 fn client(s: &Server) -> aws_sdk_s3::Client {
     let conf = s
@@ -225,6 +232,8 @@ fn a_partitioned_node_decides_nothing_and_converges_after_healing() {
                     .send()
                     .await
                     .expect("bucket");
+                // Large: erasure-coded, two of its six shards on c's disks.
+                put(&a, "big", &big(1)).await.expect("put big");
                 put(&a, "kept", b"before the cut").await.expect("put")
             })
         })
@@ -253,11 +262,16 @@ fn a_partitioned_node_decides_nothing_and_converges_after_healing() {
         })
     })
     .expect("in c");
-    // The majority goes on deciding meanwhile.
+    // The majority goes on deciding meanwhile, reads large objects around c's shards
+    // (c drops packets: its disks rest, calls to them fail at once) and writes new ones.
     ns.run_in("a", || {
         runtime().block_on(async {
             hold(&b, &version).await.expect("hold through b");
             put(&a, "after", b"while c is cut off").await.expect("put");
+            for n in [&a, &b] {
+                assert!(get(n, "big").await == Ok(big(1)), "through {}", n.s3_url);
+            }
+            put(&b, "big2", &big(2)).await.expect("put big2");
             assert_eq!(
                 delete(&a, &version).await,
                 Err((403, "AccessDenied".to_owned())),
@@ -268,10 +282,17 @@ fn a_partitioned_node_decides_nothing_and_converges_after_healing() {
     .expect("in a");
 
     heal(&ns, "c");
+    // Caught up: one log, and every node sees every disk online again (a node's view of
+    // another's disks comes back with its next probe, two seconds at most; until then
+    // reads through it avoid them).
     until("c caught up", &ns, &all, |s| {
         raft_agree(s, 3)
-            && s.iter()
-                .all(|v| v["raft"]["last_applied"] == s[0]["raft"]["last_applied"])
+            && s.iter().all(|v| {
+                v["raft"]["last_applied"] == s[0]["raft"]["last_applied"]
+                    && v["disks"]
+                        .as_array()
+                        .is_some_and(|d| d.len() == 18 && d.iter().all(|d| d["state"] == "online"))
+            })
     });
     ns.run_in("c", || {
         runtime().block_on(async {
@@ -282,6 +303,7 @@ fn a_partitioned_node_decides_nothing_and_converges_after_healing() {
                     "through {}",
                     n.s3_url
                 );
+                assert!(get(n, "big2").await == Ok(big(2)), "through {}", n.s3_url);
                 assert_eq!(
                     held(n, &version).await,
                     Some(ObjectLockLegalHoldStatus::On),
