@@ -945,22 +945,10 @@ impl stele::consensus::network::Transport for NodeTransport {
     > {
         let me = self.clone();
         Box::pin(async move {
-            let failed = |reason: String| stele::consensus::network::TransportError::Unreachable {
-                addr: addr.clone(),
-                reason,
-            };
-            match tokio::time::timeout(timeout, me.send(&addr, call, body)).await {
-                Ok(Ok(answer)) => Ok(answer),
-                Ok(Err(e)) => {
-                    // A fresh connection next time.
-                    me.senders.lock().await.remove(&addr);
-                    Err(failed(format!("{e:#}")))
-                }
-                Err(_) => {
-                    me.senders.lock().await.remove(&addr);
-                    Err(failed(format!("no answer within {timeout:?}")))
-                }
-            }
+            let sent = tokio::time::timeout(timeout, me.send(&addr, call, body)).await;
+            me.answered(&addr, sent).await.map_err(|reason| {
+                stele::consensus::network::TransportError::Unreachable { addr, reason }
+            })
         })
     }
 }
@@ -979,7 +967,7 @@ impl stele::disk::ShardTransport for NodeTransport {
         Box::pin(async move {
             let sent =
                 tokio::time::timeout(timeout, me.post(&addr, "/v1/shards/call", whole(body))).await;
-            me.answered(addr, sent).await
+            me.shard_answer(addr, sent).await
         })
     }
 
@@ -1004,25 +992,36 @@ impl stele::disk::ShardTransport for NodeTransport {
             let body = http_body_util::StreamBody::new(chunks).boxed_unsync();
             // The writer bounds each block's wait; this bounds nothing more.
             let sent = me.post(&addr, "/v1/shards/upload", body).await;
-            me.answered(addr, Ok(sent)).await
+            me.shard_answer(addr, Ok(sent)).await
         })
     }
 }
 
 impl NodeTransport {
+    /// The answer, or why there is none (the connection is then dropped: a fresh one
+    /// next time).
     async fn answered(
         &self,
-        addr: String,
+        addr: &str,
         sent: Result<anyhow::Result<Vec<u8>>, tokio::time::error::Elapsed>,
-    ) -> Result<Vec<u8>, stele::disk::remote::ShardTransportError> {
+    ) -> Result<Vec<u8>, String> {
         let reason = match sent {
             Ok(Ok(answer)) => return Ok(answer),
             Ok(Err(e)) => format!("{e:#}"),
             Err(_) => "no answer in time".to_owned(),
         };
-        // A fresh connection next time.
-        self.senders.lock().await.remove(&addr);
-        Err(stele::disk::remote::ShardTransportError::Unreachable { addr, reason })
+        self.senders.lock().await.remove(addr);
+        Err(reason)
+    }
+
+    async fn shard_answer(
+        &self,
+        addr: String,
+        sent: Result<anyhow::Result<Vec<u8>>, tokio::time::error::Elapsed>,
+    ) -> Result<Vec<u8>, stele::disk::remote::ShardTransportError> {
+        self.answered(&addr, sent).await.map_err(|reason| {
+            stele::disk::remote::ShardTransportError::Unreachable { addr, reason }
+        })
     }
 }
 

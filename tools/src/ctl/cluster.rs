@@ -121,7 +121,8 @@ impl Ctx {
                     out!(
                         "join with (the token in the environment, not on the command line): \
                          STELE_JOIN_TOKEN={} stele-server --join {} --ca-fingerprint {} \
-                         --cluster-addr ADDR (with the new node's own --data and --key-dir)",
+                         --cluster-addr ADDR (with the new node's own --data, --key-dir and \
+                         disks, and the --ec and --write-quorum of the others)",
                         t.token,
                         t.rpc_addr.as_deref().unwrap_or("HOST:PORT"),
                         t.ca_fingerprint
