@@ -435,14 +435,22 @@ impl Store {
 
     /// The state of every disk: online, offline or full.
     pub fn disks(&self) -> Vec<DiskStatus> {
+        // Named as placement counts them: in a cluster the member's id, not the
+        // configuration's node name (this node's disks come first in the set).
+        let set = self.disk_set();
         self.inner
             .disks
             .iter()
-            .map(|d| {
+            .zip(set.topology.disks())
+            .map(|(d, spec)| {
                 if !d.probe() {
                     d.usable();
                 }
-                d.status()
+                DiskStatus {
+                    node: spec.node.clone(),
+                    site: spec.site.clone(),
+                    ..d.status()
+                }
             })
             .collect()
     }

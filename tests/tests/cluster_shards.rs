@@ -121,6 +121,18 @@ fn objects_spread_over_every_node_and_survive_one_killed() {
         .expect("node id")
         .to_owned();
     let c_rpc = c.cluster_addr.clone().expect("rpc");
+    // A node names its own disks' node as placement and the cluster status do: its id.
+    let (s, disks) = c.admin("GET", "/v1/disks", None);
+    assert_eq!(s, 200, "{disks}");
+    let disks = json(&disks);
+    let own: Vec<&str> = disks
+        .as_array()
+        .or_else(|| disks["disks"].as_array())
+        .expect("disks")
+        .iter()
+        .map(|d| d["node"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(own, [c_id.as_str(), c_id.as_str()], "{disks}");
     let first = body(1, 3 << 20);
     let second = body(2, (5 << 20) + 12345);
     runtime().block_on(async {
