@@ -128,12 +128,7 @@ impl Node {
                     })
                 })
                 .collect();
-            let site = store
-                .config()
-                .disks
-                .first()
-                .map(|d| d.site.clone())
-                .unwrap_or_default();
+            let site = store.site();
             let recorded = membership::node_disks(store.meta())?
                 .into_iter()
                 .find(|n| n.node_id == member);
@@ -238,13 +233,7 @@ impl Node {
             others.extend(mine);
         }
         futures::future::join_all(probes).await;
-        let site = store
-            .config()
-            .disks
-            .first()
-            .map(|d| d.site.clone())
-            .unwrap_or_default();
-        store.use_cluster_disks(member, &site, others);
+        store.use_cluster_disks(member, &store.site(), others);
         Ok(())
     }
 

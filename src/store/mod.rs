@@ -421,6 +421,16 @@ impl Store {
             .collect()
     }
 
+    /// The site this node reports its disks in: its first disk's (`site1` by default).
+    pub fn site(&self) -> String {
+        self.inner
+            .config
+            .disks
+            .first()
+            .map(|d| d.site.clone())
+            .unwrap_or_default()
+    }
+
     /// Answers other nodes' calls for this node's disks.
     pub fn shard_server(&self) -> crate::disk::ShardServer {
         crate::disk::ShardServer::new(self.inner.disks.clone())

@@ -125,6 +125,19 @@ pub async fn create_versioned(c: &aws_sdk_s3::Client, bucket: &str) {
 }
 
 /// A small multi-threaded runtime for driving async clients from a plain `#[test]`.
+/// restic against the S3 repository `repo` with the test S3 credential and the
+/// repository password `password` (path-style, no cache); add the arguments.
+pub fn restic(repo: &str, password: &str) -> Command {
+    let mut cmd = Command::new("restic");
+    cmd.args(["-o", "s3.bucket-lookup=path", "--no-cache"])
+        .env("RESTIC_REPOSITORY", repo)
+        .env("RESTIC_PASSWORD", password)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_DEFAULT_REGION", "us-east-1");
+    cmd
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

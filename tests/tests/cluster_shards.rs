@@ -203,14 +203,8 @@ fn objects_spread_over_every_node_and_survive_one_killed() {
 }
 
 fn restic(repo: &str, args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new("restic");
-    cmd.args(["-o", "s3.bucket-lookup=path", "--no-cache"])
-        .args(args)
-        .env("RESTIC_REPOSITORY", repo)
-        .env("RESTIC_PASSWORD", "stele-cluster")
-        .env("AWS_ACCESS_KEY_ID", stele_tests::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", stele_tests::SECRET_KEY)
-        .env("AWS_DEFAULT_REGION", "us-east-1");
+    let mut cmd = stele_tests::restic(repo, "stele-cluster");
+    cmd.args(args);
     cmd
 }
 

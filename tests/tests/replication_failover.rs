@@ -19,15 +19,9 @@ use stele_tests::webhook::Receiver;
 use stele_tests::{ACCESS_KEY, SECRET_KEY, Server, runtime};
 
 fn restic(repo: &str, extra: &[&str], args: &[&str]) -> std::process::Output {
-    std::process::Command::new("restic")
-        .args(["-o", "s3.bucket-lookup=path", "--no-cache"])
+    stele_tests::restic(repo, "stele-failover")
         .args(extra)
         .args(args)
-        .env("RESTIC_REPOSITORY", repo)
-        .env("RESTIC_PASSWORD", "stele-failover")
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
         .output()
         .expect("restic (installed by scripts/setup-deps --clients)")
 }
