@@ -88,6 +88,14 @@ fn round_trip(store: &dyn ShardStore) {
     let n = name(1, 0);
     let expect = write(store, n);
     assert_eq!(read_all(store, n, &expect), BLOCKS.map(<[u8]>::to_vec));
+    // Read ahead: in order, skipping a block, going back, past the hint.
+    let source = store.open(n, &expect).expect("open");
+    source.read_ahead(2);
+    for s in [0usize, 2, 1, 0, 1, 2] {
+        let mut buf = vec![0u8; BLOCKS[s].len()];
+        source.read_block(s as u64, &mut buf).expect("read ahead");
+        assert_eq!(buf, BLOCKS[s], "block {s} read with a read-ahead hint");
+    }
     // Another index of the same segment is another shard.
     let other = write(store, name(1, 1));
     assert_eq!(other, expect);

@@ -341,4 +341,11 @@ pub trait ShardSource: Send + Sync {
     /// The shard's hash list, checked against the root when it was opened: 32 bytes (the
     /// BLAKE3 of a block) per block.
     fn hashes(&self) -> &[u8];
+    /// Tells the source that blocks will be read in order up to `until` (exclusive): a
+    /// source behind a round trip fetches ahead, in batches, what it will be asked for;
+    /// a local one needs nothing. A hint only: blocks outside it, or out of order, are
+    /// still read, and each is still checked against its hash.
+    fn read_ahead(&self, until: u64) {
+        let _ = until;
+    }
 }

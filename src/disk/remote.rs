@@ -46,6 +46,12 @@ const REST: Duration = Duration::from_secs(5);
 const PIPELINE: usize = 4;
 /// The largest upload header taken.
 const HEADER_MAX: usize = 4096;
+/// Bytes a reader fetches ahead from one remote shard in one call (whole blocks, at least
+/// one), while the blocks of the call before are verified and used: a GET streams at the
+/// link's speed rather than one round trip per block.
+const READ_AHEAD: u64 = 2 << 20;
+/// The most bytes of blocks one [`ShardCall::ReadBlocks`] may ask for.
+const READ_BLOCKS_MAX: u64 = 16 << 20;
 
 const FRAME_BLOCK: u8 = 1;
 const FRAME_FINISH: u8 = 2;
@@ -159,6 +165,22 @@ pub enum ShardCall {
     },
     /// Every disk of the node: [`ShardAnswer::Disks`].
     Status,
+    /// Blocks `first..first + count` of a shard (at most 16 MiB together):
+    /// [`ShardAnswer::Blocks`], each checked by the caller against the hash list it
+    /// verified. A peer older than this call refuses it as a bad request; the caller then
+    /// reads block by block.
+    ReadBlocks {
+        /// The disk.
+        disk: DiskUuid,
+        /// The shard.
+        name: WireName,
+        /// What the metadata says it holds.
+        expect: Expect,
+        /// The first block.
+        first: u64,
+        /// How many blocks.
+        count: u32,
+    },
 }
 
 /// A successful answer to a [`ShardCall`].
@@ -174,6 +196,8 @@ pub enum ShardAnswer {
     Found(Vec<(String, String, String)>),
     /// The node's disks.
     Disks(Vec<DiskStatus>),
+    /// Blocks one after the other, each as long as [`Expect::block_len`] says.
+    Blocks(Vec<u8>),
 }
 
 /// What a peer's disk refused with, as it travels.
@@ -304,6 +328,9 @@ struct Link {
     transport: Arc<dyn ShardTransport>,
     runtime: tokio::runtime::Handle,
     health: Mutex<Health>,
+    /// False once the peer refused [`ShardCall::ReadBlocks`] (an older release): its
+    /// blocks are then read one call each.
+    ranged: std::sync::atomic::AtomicBool,
 }
 
 impl Health {
@@ -391,11 +418,23 @@ impl Link {
                 disk: self.spec.id.clone(),
             });
         }
-        let sent = self
-            .transport
-            .call(self.addr.clone(), encode(call), CALL_TIMEOUT);
-        let bytes =
-            crate::runtime::wait(&self.runtime, sent).map_err(|e| self.unreachable(op, e))?;
+        let sent = self.send(call);
+        self.answer(op, name, crate::runtime::wait(&self.runtime, sent))
+    }
+
+    fn send(&self, call: &ShardCall) -> BoxFuture<'static, Result<Vec<u8>, ShardTransportError>> {
+        self.transport
+            .call(self.addr.clone(), encode(call), CALL_TIMEOUT)
+    }
+
+    /// What the peer answered (or why it did not), as the seam's answer or error.
+    fn answer(
+        &self,
+        op: &'static str,
+        name: Option<ShardName>,
+        sent: Result<Vec<u8>, ShardTransportError>,
+    ) -> Result<ShardAnswer, DiskError> {
+        let bytes = sent.map_err(|e| self.unreachable(op, e))?;
         self.health().answered();
         let answer: Result<ShardAnswer, WireError> =
             decode(&bytes).map_err(|e| self.refused(op, name, e))?;
@@ -443,6 +482,7 @@ impl RemoteDisk {
                     reported: DiskState::Online,
                     status: None,
                 }),
+                ranged: std::sync::atomic::AtomicBool::new(true),
             }),
         }
     }
@@ -584,12 +624,12 @@ impl ShardStore for RemoteDisk {
                 what: Corruption::RootMismatch,
             });
         }
-        Ok(Box::new(RemoteSource {
-            link: self.link.clone(),
+        Ok(Box::new(RemoteSource::new(
+            self.link.clone(),
             name,
-            expect: *expect,
+            *expect,
             hashes,
-        }))
+        )))
     }
 
     fn remove(&self, name: ShardName) -> Result<(), DiskError> {
@@ -825,34 +865,212 @@ struct RemoteSource {
     name: ShardName,
     expect: Expect,
     hashes: Vec<u8>,
+    /// Blocks below this will be read in order ([`ShardSource::read_ahead`]; 0: no hint).
+    until: std::sync::atomic::AtomicU64,
+    ahead: Mutex<Ahead>,
 }
 
-impl ShardSource for RemoteSource {
-    fn read_block(&self, s: u64, buf: &mut [u8]) -> Result<(), DiskError> {
-        let corrupt = || DiskError::Corrupt {
+type Pending = tokio::task::JoinHandle<Result<Vec<u8>, ShardTransportError>>;
+
+/// Blocks fetched ahead of the reader, and the call fetching the next ones.
+#[derive(Default)]
+struct Ahead {
+    /// The index of `ready`'s first block.
+    first: u64,
+    /// Fetched blocks, not yet checked against their hashes.
+    ready: std::collections::VecDeque<Vec<u8>>,
+    /// The call for blocks `range`, under way.
+    pending: Option<(std::ops::Range<u64>, Pending)>,
+}
+
+impl Drop for RemoteSource {
+    fn drop(&mut self) {
+        if let Ok(mut a) = self.ahead.lock()
+            && let Some((_, call)) = a.pending.take()
+        {
+            call.abort();
+        }
+    }
+}
+
+impl RemoteSource {
+    fn new(link: Arc<Link>, name: ShardName, expect: Expect, hashes: Vec<u8>) -> Self {
+        Self {
+            link,
+            name,
+            expect,
+            hashes,
+            until: std::sync::atomic::AtomicU64::new(0),
+            ahead: Mutex::new(Ahead::default()),
+        }
+    }
+
+    fn corrupt(&self, what: Corruption) -> DiskError {
+        DiskError::Corrupt {
             path: self.link.path(Some(self.name)),
-            what: Corruption::BlockHash { block: s },
+            what,
+        }
+    }
+
+    /// The blocks one call fetches from `first`: whole blocks of about [`READ_AHEAD`]
+    /// bytes, none past the hint.
+    fn batch(&self, first: u64) -> std::ops::Range<u64> {
+        let until = self
+            .until
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .min(self.expect.blocks);
+        let per_call = (READ_AHEAD / u64::from(self.expect.block_size.max(1))).max(1);
+        first..until.min(first + per_call).max(first + 1)
+    }
+
+    fn read_blocks(&self, blocks: &std::ops::Range<u64>) -> ShardCall {
+        ShardCall::ReadBlocks {
+            disk: self.link.uuid,
+            name: self.name.into(),
+            expect: self.expect,
+            first: blocks.start,
+            count: (blocks.end - blocks.start) as u32,
+        }
+    }
+
+    /// Splits a [`ShardAnswer::Blocks`] for `blocks` into its blocks.
+    fn split(
+        &self,
+        blocks: &std::ops::Range<u64>,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<Vec<u8>>, DiskError> {
+        let bad = || {
+            self.corrupt(Corruption::BlockHash {
+                block: blocks.start,
+            })
         };
-        let h = s as usize * 32;
-        let Some(expected) = self.hashes.get(h..h + 32) else {
-            return Err(DiskError::Corrupt {
-                path: self.link.path(Some(self.name)),
-                what: Corruption::BadTrailer,
-            });
-        };
+        let mut out = Vec::with_capacity((blocks.end - blocks.start) as usize);
+        let mut at = 0usize;
+        for s in blocks.clone() {
+            let len = self.expect.block_len(s).ok_or_else(bad)?;
+            out.push(bytes.get(at..at + len).ok_or_else(bad)?.to_vec());
+            at += len;
+        }
+        if at != bytes.len() {
+            return Err(bad());
+        }
+        Ok(out)
+    }
+
+    /// Block `s`, unchecked: from what was fetched ahead, from the call under way, or
+    /// fetched now with the blocks after it; the next batch is then asked for. `None`
+    /// when the peer does not know [`ShardCall::ReadBlocks`].
+    fn fetch(&self, s: u64) -> Result<Option<Vec<u8>>, DiskError> {
+        let mut ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        let a = &mut *ahead;
+        let have = |a: &Ahead| s >= a.first && s < a.first + a.ready.len() as u64;
+        if !have(a) {
+            a.ready.clear();
+            let blocks = match a.pending.take() {
+                Some((range, call)) if range.contains(&s) => {
+                    let sent = crate::runtime::wait(&self.link.runtime, call).unwrap_or_else(|e| {
+                        Err(ShardTransportError::Unreachable {
+                            addr: self.link.addr.clone(),
+                            reason: e.to_string(),
+                        })
+                    });
+                    (range, sent)
+                }
+                other => {
+                    if let Some((_, call)) = other {
+                        call.abort();
+                    }
+                    let range = self.batch(s);
+                    if self.link.resting() {
+                        return Err(DiskError::Offline {
+                            disk: self.link.spec.id.clone(),
+                        });
+                    }
+                    let sent = self.link.send(&self.read_blocks(&range));
+                    (range, crate::runtime::wait(&self.link.runtime, sent))
+                }
+            };
+            let (range, sent) = blocks;
+            let bytes = sent.map_err(|e| self.link.unreachable("read", e))?;
+            self.link.health().answered();
+            let answer: Result<ShardAnswer, WireError> =
+                decode(&bytes).map_err(|e| self.link.refused("read", Some(self.name), e))?;
+            match answer {
+                Ok(ShardAnswer::Blocks(bytes)) => {
+                    a.first = range.start;
+                    a.ready = self.split(&range, bytes)?.into();
+                }
+                Ok(other) => return Err(self.link.unexpected("read", &other)),
+                // An older peer cannot decode the call.
+                Err(e) if e.kind == WireErrorKind::BadRequest => return Ok(None),
+                Err(e) => return Err(self.link.refused("read", Some(self.name), e)),
+            }
+        }
+        // Blocks before `s` were skipped by the reader: dropped.
+        while a.first < s {
+            a.ready.pop_front();
+            a.first += 1;
+        }
+        let block = a
+            .ready
+            .pop_front()
+            .ok_or_else(|| self.corrupt(Corruption::BadTrailer))?;
+        a.first += 1;
+        let next = a.first + a.ready.len() as u64;
+        if a.pending.is_none()
+            && next
+                < self
+                    .until
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .min(self.expect.blocks)
+            && !self.link.resting()
+        {
+            let range = self.batch(next);
+            let call = self
+                .link
+                .runtime
+                .spawn(self.link.send(&self.read_blocks(&range)));
+            a.pending = Some((range, call));
+        }
+        Ok(Some(block))
+    }
+
+    /// Block `s` in its own call (no hint, or a peer without [`ShardCall::ReadBlocks`]).
+    fn fetch_one(&self, s: u64, len: usize) -> Result<Vec<u8>, DiskError> {
         let call = ShardCall::Read {
             disk: self.link.uuid,
             name: self.name.into(),
             expect: self.expect,
             block: s,
-            len: buf.len() as u32,
+            len: len as u32,
         };
-        let bytes = match self.link.call("read", Some(self.name), &call)? {
-            ShardAnswer::Block(b) => b,
-            other => return Err(self.link.unexpected("read", &other)),
+        match self.link.call("read", Some(self.name), &call)? {
+            ShardAnswer::Block(b) => Ok(b),
+            other => Err(self.link.unexpected("read", &other)),
+        }
+    }
+}
+
+impl ShardSource for RemoteSource {
+    fn read_block(&self, s: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let h = s as usize * 32;
+        let Some(expected) = self.hashes.get(h..h + 32) else {
+            return Err(self.corrupt(Corruption::BadTrailer));
+        };
+        let ahead = s < self.until.load(Relaxed) && self.link.ranged.load(Relaxed);
+        let fetched = if ahead { self.fetch(s)? } else { None };
+        let bytes = match fetched {
+            Some(b) => b,
+            None => {
+                if ahead {
+                    self.link.ranged.store(false, Relaxed);
+                }
+                self.fetch_one(s, buf.len())?
+            }
         };
         if bytes.len() != buf.len() || blake3::hash(&bytes).as_bytes() != expected {
-            return Err(corrupt());
+            return Err(self.corrupt(Corruption::BlockHash { block: s }));
         }
         buf.copy_from_slice(&bytes);
         Ok(())
@@ -860,6 +1078,11 @@ impl ShardSource for RemoteSource {
 
     fn hashes(&self) -> &[u8] {
         &self.hashes
+    }
+
+    fn read_ahead(&self, until: u64) {
+        self.until
+            .store(until, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -956,6 +1179,31 @@ impl ShardServer {
             ShardCall::Status => Ok(ShardAnswer::Disks(
                 self.disks.iter().map(|d| d.status()).collect(),
             )),
+            ShardCall::ReadBlocks {
+                disk,
+                name,
+                expect,
+                first,
+                count,
+            } => {
+                if u64::from(count) * u64::from(expect.block_size.max(1)) > READ_BLOCKS_MAX {
+                    return Err(WireError::bad("more blocks than one call carries"));
+                }
+                let blocks = first..first.saturating_add(u64::from(count));
+                let lens: Option<Vec<usize>> =
+                    blocks.clone().map(|s| expect.block_len(s)).collect();
+                let lens = lens.ok_or_else(|| WireError::bad("a block outside the shard"))?;
+                let total: usize = lens.iter().sum();
+                // One open for the batch: the trailer and hash list are checked once.
+                let source = self.disk(disk)?.open(name.into(), &expect).map_err(wire)?;
+                let mut out = vec![0u8; total];
+                let mut at = 0;
+                for (s, len) in blocks.zip(lens) {
+                    source.read_block(s, &mut out[at..at + len]).map_err(wire)?;
+                    at += len;
+                }
+                Ok(ShardAnswer::Blocks(out))
+            }
         }
     }
 
@@ -1138,7 +1386,7 @@ mod tests {
         ) -> BoxFuture<'static, Result<Vec<u8>, ShardTransportError>> {
             let read = matches!(
                 decode::<ShardCall>(&body),
-                Ok(ShardCall::Read { .. } | ShardCall::Open { .. })
+                Ok(ShardCall::Read { .. } | ShardCall::Open { .. } | ShardCall::ReadBlocks { .. })
             );
             let answer = self.0.call(addr, body, timeout);
             Box::pin(async move {
@@ -1211,12 +1459,24 @@ mod tests {
         ));
         // A block changed on the way, under a true hash list, is refused here.
         let source = honest.open(name, &expect).expect("open");
-        let lying_source = RemoteSource {
-            link: lying.link.clone(),
-            name,
-            expect,
-            hashes: source.hashes().to_vec(),
-        };
+        let lying_source =
+            RemoteSource::new(lying.link.clone(), name, expect, source.hashes().to_vec());
+        assert!(matches!(
+            lying_source.read_block(1, &mut buf),
+            Err(DiskError::Corrupt {
+                what: Corruption::BlockHash { block: 1 },
+                ..
+            })
+        ));
+        // And one of the blocks fetched ahead in one call.
+        let lying_source =
+            RemoteSource::new(lying.link.clone(), name, expect, source.hashes().to_vec());
+        lying_source.read_ahead(2);
+        let mut first = [0u8; 8];
+        lying_source
+            .read_block(0, &mut first)
+            .expect("block 0 came unchanged");
+        assert_eq!(&first, b"abcdefgh");
         assert!(matches!(
             lying_source.read_block(1, &mut buf),
             Err(DiskError::Corrupt {
@@ -1236,6 +1496,122 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// A loopback that counts block calls; as an `older` peer it answers
+    /// [`ShardCall::ReadBlocks`] as a release without it does: a call it cannot decode.
+    #[derive(Debug)]
+    struct Counting {
+        inner: Loopback,
+        older: bool,
+        read: std::sync::atomic::AtomicU32,
+        read_blocks: std::sync::atomic::AtomicU32,
+    }
+
+    impl ShardTransport for Counting {
+        fn call(
+            &self,
+            addr: String,
+            body: Vec<u8>,
+            timeout: Duration,
+        ) -> BoxFuture<'static, Result<Vec<u8>, ShardTransportError>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            match decode::<ShardCall>(&body) {
+                Ok(ShardCall::Read { .. }) => {
+                    self.read.fetch_add(1, SeqCst);
+                }
+                Ok(ShardCall::ReadBlocks { .. }) => {
+                    self.read_blocks.fetch_add(1, SeqCst);
+                    if self.older {
+                        return self.inner.call(addr, vec![SHARD_FORMAT, 200], timeout);
+                    }
+                }
+                _ => {}
+            }
+            self.inner.call(addr, body, timeout)
+        }
+
+        fn upload(
+            &self,
+            addr: String,
+            body: tokio::sync::mpsc::Receiver<Bytes>,
+        ) -> BoxFuture<'static, Result<Vec<u8>, ShardTransportError>> {
+            self.inner.upload(addr, body)
+        }
+    }
+
+    /// A reader told how far it will read fetches blocks in batches of about
+    /// [`READ_AHEAD`] bytes, each block still checked; from a peer without the batch call
+    /// it reads block by block.
+    #[test]
+    fn a_reader_fetches_ahead_in_batches_and_falls_back_for_an_older_peer() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let rt = runtime();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = DiskSpec {
+            id: "d0".into(),
+            path: dir.path().join("d0"),
+            node: "b".into(),
+            site: "site1".into(),
+        };
+        let local = Arc::new(LocalDisk::open(spec.clone()).expect("open"));
+        let uuid = local.uuid().expect("stamped");
+        let server = ShardServer::new(vec![local]);
+        let block = 256 << 10;
+        let blocks = 20u64;
+        let data: Vec<Vec<u8>> = (0..blocks)
+            .map(|s| {
+                let len = if s + 1 == blocks { 1000 } else { block };
+                (0..len).map(|i| (i as u64 * 7 + s) as u8).collect()
+            })
+            .collect();
+        for older in [false, true] {
+            let transport = Arc::new(Counting {
+                inner: Loopback(server.clone()),
+                older,
+                read: 0.into(),
+                read_blocks: 0.into(),
+            });
+            let remote = RemoteDisk::new(
+                spec.clone(),
+                uuid,
+                "loopback".into(),
+                transport.clone(),
+                rt.handle().clone(),
+            );
+            let n = ShardName::new(SegmentId([5; 16]), usize::from(older));
+            let mut sink = remote.create(n, block as u32).expect("create");
+            for b in &data {
+                sink.append(b).expect("append");
+            }
+            let expect = Expect {
+                block_size: block as u32,
+                blocks,
+                data_len: data.iter().map(|b| b.len() as u64).sum(),
+                root: sink.finish().expect("finish"),
+            };
+            let source = remote.open(n, &expect).expect("open");
+            source.read_ahead(blocks);
+            for (s, want) in data.iter().enumerate() {
+                let mut buf = vec![0u8; want.len()];
+                source.read_block(s as u64, &mut buf).expect("read");
+                assert!(&buf == want, "block {s} (older peer: {older})");
+            }
+            let (read, batched) = (
+                transport.read.load(SeqCst),
+                transport.read_blocks.load(SeqCst),
+            );
+            if older {
+                assert_eq!(
+                    (read, batched),
+                    (20, 1),
+                    "one refused batch, then block by block"
+                );
+            } else {
+                // 2 MiB of 256 KiB blocks a call: 20 blocks in 3 calls.
+                assert_eq!((read, batched), (0, 3));
+            }
+        }
     }
 
     #[test]
@@ -1311,6 +1687,7 @@ mod tests {
                 message: "m".into(),
             }),
             Err(WireError::bad("b")),
+            Ok(ShardAnswer::Blocks(vec![5, 6])),
         ];
         let calls = [
             ShardCall::Open { disk, name, expect },
@@ -1331,6 +1708,13 @@ mod tests {
                 file: ("s".into(), "n".into(), "f".into()),
             },
             ShardCall::Status,
+            ShardCall::ReadBlocks {
+                disk,
+                name,
+                expect,
+                first: 1,
+                count: 1,
+            },
         ];
         let mut got: Vec<String> = calls.iter().map(|c| hex::encode(encode_call(c))).collect();
         got.extend(answers.iter().map(|a| hex::encode(encode(a))));
@@ -1342,7 +1726,7 @@ mod tests {
         })));
         let root: Result<Hash, WireError> = Ok([4; 32]);
         got.push(hex::encode(encode(&root)));
-        let pinned: [&str; 15] = PINNED;
+        let pinned: [&str; 17] = PINNED;
         assert_eq!(got, pinned);
         // And every pinned call decodes to what it was made from.
         for (c, hex) in calls.iter().zip(pinned) {
@@ -1351,13 +1735,14 @@ mod tests {
         }
     }
 
-    const PINNED: [&str; 15] = [
+    const PINNED: [&str; 17] = [
         "0100203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b0404040404040404040404040404040404040404040404040404040404040404",
         "0101203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b04040404040404040404040404040404040404040404040404040404040404040103",
         "01022030313031303130313031303130313031303130313031303130313031303130310202020202020202020202020202020203",
         "01032030313031303130313031303130313031303130313031303130313031303130310a",
         "01042030313031303130313031303130313031303130313031303130313031303130310173016e0166",
         "0105",
+        "0106203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b04040404040404040404040404040404040404040404040404040404040404040101",
         "010000020102",
         "0100010103",
         "010002",
@@ -1365,6 +1750,7 @@ mod tests {
         "01000401026430032f6430016e017302012030313031303130313031303130313031303130313031303130313031303130310105000106",
         "0101040301016d",
         "0101070162",
+        "010005020506",
         "01203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308010404040404040404040404040404040404040404040404040404040404040404",
         "01000404040404040404040404040404040404040404040404040404040404040404",
     ];

@@ -63,6 +63,19 @@ pub struct Expect {
     pub root: Hash,
 }
 
+impl Expect {
+    /// Bytes of block `s`: `block_size`, the last block what remains of `data_len`;
+    /// `None` past the last block.
+    pub fn block_len(&self, s: u64) -> Option<usize> {
+        if s >= self.blocks {
+            return None;
+        }
+        let start = s.checked_mul(u64::from(self.block_size))?;
+        let len = u64::from(self.block_size).min(self.data_len.checked_sub(start)?);
+        usize::try_from(len).ok()
+    }
+}
+
 /// Writes one shard file under a temporary name. Dropped before `ShardWriter::finish`, the
 /// temporary file is removed.
 pub struct ShardWriter {

@@ -287,6 +287,9 @@ struct SegmentReader<'a> {
     locations: Vec<(String, Option<crate::types::Hash>)>,
     bad: Vec<u16>,
     reason: RepairReason,
+    /// The stripes being streamed end before this one: each opened shard is told, so a
+    /// remote one fetches its blocks ahead.
+    until: u64,
 }
 
 impl<'a> SegmentReader<'a> {
@@ -303,6 +306,7 @@ impl<'a> SegmentReader<'a> {
             }),
             bad: Vec::new(),
             reason: RepairReason::ReadFailed,
+            until: 0,
         }
     }
 
@@ -353,7 +357,12 @@ impl<'a> SegmentReader<'a> {
                 }
             };
             match opened {
-                Ok(slot) => self.slots[i] = slot,
+                Ok(slot) => {
+                    if let Slot::Open(r) = &slot {
+                        r.read_ahead(self.until);
+                    }
+                    self.slots[i] = slot;
+                }
                 Err(e) => {
                     self.mark_bad(i, &e);
                     return false;
@@ -410,7 +419,14 @@ impl<'a> SegmentReader<'a> {
         tx: &mpsc::Sender<Result<Bytes, StoreError>>,
     ) -> Result<bool, Failure> {
         let g = self.seg.geometry;
-        for s in g.stripes_for(from, to) {
+        let stripes = g.stripes_for(from, to);
+        self.until = stripes.end;
+        for slot in &self.slots {
+            if let Slot::Open(r) = slot {
+                r.read_ahead(self.until);
+            }
+        }
+        for s in stripes {
             let base = s * g.stripe_size();
             let bl = g.block_len(s);
             // Data blocks of this stripe that the range touches.

@@ -97,6 +97,7 @@ impl Store {
                 }
             };
             let mut bad = false;
+            reader.read_ahead(stripes);
             for s in 0..stripes {
                 let mut buf = vec![0u8; g.block_len(s)];
                 match reader.read_block(s, &mut buf) {
@@ -203,6 +204,9 @@ impl Store {
                     .ok()
             })
             .collect();
+        for r in readers.iter().flatten() {
+            r.read_ahead(g.stripes());
+        }
         for s in 0..g.stripes() {
             let len = g.block_len(s);
             let mut blocks: Vec<Option<Vec<u8>>> = vec![None; g.width()];
