@@ -149,6 +149,16 @@ pub enum MetaCommand {
         /// The segment.
         segment: SegmentId,
     },
+    /// Set or (with `None`) remove a bucket's lifecycle configuration (S3
+    /// PutBucketLifecycleConfiguration, DeleteBucketLifecycle), validated by the
+    /// proposer: in a cluster every node ages versions by the same rules. Answers
+    /// [`Outcome::LifecycleSet`]. Appended last.
+    SetLifecycle {
+        /// The bucket; the command changes nothing if it is gone by then.
+        bucket: BucketName,
+        /// The new rules.
+        config: Option<crate::meta::LifecycleConfig>,
+    },
 }
 
 /// The owned form of [`NewVersion`].
@@ -356,6 +366,8 @@ pub enum Outcome {
     UploadCreated,
     /// The placements were recorded or dropped.
     Placed,
+    /// Whether the rules were set (`false`: the bucket is gone).
+    LifecycleSet(bool),
 }
 
 /// An answer of the wrong kind for its command: a log that routed answers wrongly.
@@ -759,6 +771,15 @@ fn apply_change(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandErr
             b = meta.drop_placements_batch(segment)?;
             Outcome::Placed
         }
+        MetaCommand::SetLifecycle { bucket, config } => {
+            // A bucket deleted meanwhile must not leave rules for a later one of its name.
+            if meta.bucket(bucket)?.is_some() {
+                b.set_lifecycle(bucket, config.as_ref())?;
+                Outcome::LifecycleSet(true)
+            } else {
+                Outcome::LifecycleSet(false)
+            }
+        }
         MetaCommand::SetTags {
             bucket,
             key,
@@ -901,6 +922,15 @@ pub trait CommandLog: Send + Sync + std::fmt::Debug {
     fn has_barrier(&self) -> bool {
         false
     }
+
+    /// Whether this node runs the work that must run once per cluster (lifecycle, restore
+    /// drills, replication senders) now: always on one node; on a cluster's member while
+    /// it leads the group and a majority has answered it within an election timeout (a
+    /// leader cut off from the others may still believe it leads; within that time no
+    /// other can have been elected).
+    fn holds_lease(&self) -> bool {
+        true
+    }
 }
 
 /// One node's log: commands applied one at a time under the metadata write guard; a
@@ -998,6 +1028,13 @@ impl CommandLog for LogSwitch {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .has_barrier()
+    }
+
+    fn holds_lease(&self) -> bool {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .holds_lease()
     }
 }
 

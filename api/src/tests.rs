@@ -80,9 +80,16 @@ fn worker_status() {
             failed_passes: 1,
             last_failure: Some("metadata store: closed".into()),
             interval_secs: 60,
+            standby: true,
         },
-        r#"{"name":"alert-delivery","scope":"node","running":false,"paused":true,"passes":3,"failed_passes":1,"last_failure":"metadata store: closed","interval_secs":60}"#,
+        r#"{"name":"alert-delivery","scope":"node","running":false,"paused":true,"passes":3,"failed_passes":1,"last_failure":"metadata store: closed","interval_secs":60,"standby":true}"#,
     );
+    // As servers before clusters wrote it.
+    let old: WorkerStatus = serde_json::from_str(
+        r#"{"name":"lifecycle","scope":"node","running":false,"paused":false,"passes":0,"failed_passes":0,"last_failure":null,"interval_secs":60}"#,
+    )
+    .expect("decodes");
+    assert!(!old.standby);
 }
 
 #[test]

@@ -51,6 +51,11 @@ pub struct WorkerStatus {
     pub last_failure: Option<String>,
     /// Seconds from the end of one pass to the start of the next.
     pub interval_secs: u64,
+    /// A once-per-cluster worker (`scope` `cluster`) on a node that does not hold the
+    /// cluster's lease: its passes run on the node that does (the Raft leader). Absent
+    /// (false) from servers before clusters.
+    #[serde(default)]
+    pub standby: bool,
 }
 
 /// `GET /v1/workers`: every worker's own status, and what the runner sees of each.

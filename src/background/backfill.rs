@@ -340,6 +340,10 @@ impl PassWorker for BackfillWorker {
         crate::background::runner::Scope::Cluster
     }
 
+    fn holds_lease(&self) -> bool {
+        self.store.holds_lease()
+    }
+
     fn control(&self) -> &Control {
         &self.control
     }

@@ -254,6 +254,10 @@ impl PassWorker for DrillWorker {
         Scope::Cluster
     }
 
+    fn holds_lease(&self) -> bool {
+        self.store.holds_lease()
+    }
+
     fn control(&self) -> &Control {
         &self.control
     }

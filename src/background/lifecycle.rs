@@ -147,27 +147,19 @@ impl Store {
         if let Some(c) = config {
             validate(c)?;
         }
-        // The rules that remove data by themselves: a change to them is in the trail with
-        // the change.
-        let leaf =
-            crate::audit::Entry::new("bucket-lifecycle-set", self.retention_clock().readings())
-                .by(self.requester())
-                .on(bucket.as_str(), None, None)
-                .with(
-                    "rules",
-                    config.map(|c| serde_json::to_value(c).unwrap_or_default()),
-                )
-                .render();
-        self.meta()
-            .set_lifecycle_and(bucket, config, |m, b| {
-                crate::audit::log::record(m, b, &leaf)
-            })
-            .map_err(|e| match e {
-                crate::meta::MetaError::BucketGone { bucket } => {
-                    StoreError::NoSuchBucket { bucket }
-                }
-                e => e.into(),
-            })
+        // Through the command log: every node of a cluster ages versions by the same
+        // rules, and the change's audit leaf ("bucket-lifecycle-set", with the rules) is in
+        // its batch.
+        match self.propose(crate::command::MetaCommand::SetLifecycle {
+            bucket: bucket.clone(),
+            config: config.cloned(),
+        })? {
+            crate::command::Outcome::LifecycleSet(true) => Ok(()),
+            crate::command::Outcome::LifecycleSet(false) => Err(StoreError::NoSuchBucket {
+                bucket: bucket.clone(),
+            }),
+            other => Err(crate::command::unexpected(other).into()),
+        }
     }
 }
 
@@ -536,6 +528,16 @@ impl PassWorker for LifecycleWorker {
 
     fn name(&self) -> &'static str {
         "lifecycle"
+    }
+
+    /// The rules are the cluster's, and every node holds every version: one node ages
+    /// them out (two would each add a delete marker for one expiry).
+    fn scope(&self) -> crate::background::runner::Scope {
+        crate::background::runner::Scope::Cluster
+    }
+
+    fn holds_lease(&self) -> bool {
+        self.store.holds_lease()
     }
 
     fn control(&self) -> &Control {

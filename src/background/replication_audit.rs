@@ -389,6 +389,10 @@ impl PassWorker for AuditWorker {
         crate::background::runner::Scope::Cluster
     }
 
+    fn holds_lease(&self) -> bool {
+        self.store.holds_lease()
+    }
+
     fn control(&self) -> &Control {
         &self.control
     }

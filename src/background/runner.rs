@@ -65,6 +65,9 @@ pub struct Control {
     failed: AtomicU64,
     /// Why the last pass that ended failed; `None` once one finishes.
     last_failure: std::sync::Mutex<Option<String>>,
+    /// A once-per-cluster worker whose last pass was not started: another node holds
+    /// the cluster's lease.
+    standby: AtomicBool,
     trigger: Notify,
     done: Notify,
 }
@@ -79,6 +82,18 @@ impl Control {
     /// Whether a pass is under way.
     pub fn running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
+    }
+
+    /// Whether the last pass due was not started because another node holds the
+    /// cluster's lease ([`PassWorker::holds_lease`]).
+    pub fn standby(&self) -> bool {
+        self.standby.load(Ordering::SeqCst)
+    }
+
+    /// A pass due and not started: this node stands by.
+    fn stood_by(&self) {
+        self.standby.store(true, Ordering::SeqCst);
+        self.done.notify_waiters();
     }
 
     /// Pausing stops a pass at its next key (its checkpoint kept); resuming continues it.
@@ -129,8 +144,9 @@ impl Control {
         self.done.notify_waiters();
     }
 
-    /// Starts a pass and waits for one to end: `None` at once while paused, else
-    /// `Ok` if it finished or `Err(reason)` if it failed.
+    /// Starts a pass and waits for one to end: `None` at once while paused, or when the
+    /// pass was not started on a node standing by; else `Ok` if it finished or
+    /// `Err(reason)` if it failed.
     pub async fn run_and_wait(&self) -> Option<Result<(), String>> {
         if self.paused() {
             return None;
@@ -142,6 +158,9 @@ impl Control {
             done.await;
             if self.ended.load(Ordering::SeqCst) > before {
                 return Some(self.last_failure().map_or(Ok(()), Err));
+            }
+            if self.standby() {
+                return None;
             }
         }
     }
@@ -180,6 +199,12 @@ pub trait PassWorker: Send + Sync + 'static {
     /// Where it runs in a cluster.
     fn scope(&self) -> Scope {
         Scope::Node
+    }
+    /// For a [`Scope::Cluster`] worker: whether this node holds the cluster's lease now
+    /// (`Store::holds_lease`: the Raft leader; always on one node). Its passes start only
+    /// while it does; elsewhere it stands by.
+    fn holds_lease(&self) -> bool {
+        true
     }
     /// The worker's controls, which the runner and the admin API share.
     fn control(&self) -> &Control;
@@ -242,6 +267,15 @@ pub async fn run<W: PassWorker>(w: Arc<W>, mut shutdown: watch::Receiver<bool>) 
         if w.control().paused() {
             continue;
         }
+        if w.scope() == Scope::Cluster && !w.holds_lease() {
+            // Another node runs it (from the top: checkpoints are each node's). A pass
+            // cut short here resumes once this node holds the lease again; until then
+            // it waits for the next interval or trigger.
+            w.control().stood_by();
+            pending = false;
+            continue;
+        }
+        w.control().standby.store(false, Ordering::SeqCst);
         pending = false;
         let from = resume.take();
         let me = w.clone();
@@ -328,6 +362,8 @@ pub struct WorkerStatus {
     pub last_failure: Option<String>,
     /// Seconds from the end of one pass to the start of the next.
     pub interval_secs: u64,
+    /// Once per cluster, and another node holds the cluster's lease: passes run there.
+    pub standby: bool,
 }
 
 /// The common status of `w`.
@@ -342,6 +378,7 @@ pub fn status_of<W: PassWorker + ?Sized>(w: &W) -> WorkerStatus {
         failed_passes: c.failed_passes(),
         last_failure: c.last_failure(),
         interval_secs: w.interval().as_secs(),
+        standby: w.scope() == Scope::Cluster && !w.holds_lease(),
     }
 }
 
@@ -464,5 +501,67 @@ mod tests {
         );
         assert!(!status_of(w.as_ref()).running);
         w.release.store(true, Ordering::SeqCst);
+    }
+
+    /// A once-per-cluster worker whose lease a test hands out.
+    struct Leased {
+        control: Control,
+        lease: AtomicBool,
+        passes: std::sync::atomic::AtomicU32,
+    }
+
+    impl PassWorker for Leased {
+        type Checkpoint = ();
+        fn name(&self) -> &'static str {
+            "leased"
+        }
+        fn scope(&self) -> Scope {
+            Scope::Cluster
+        }
+        fn holds_lease(&self) -> bool {
+            self.lease.load(Ordering::SeqCst)
+        }
+        fn control(&self) -> &Control {
+            &self.control
+        }
+        fn alerts(&self) -> Option<&crate::alert::Alerts> {
+            None
+        }
+        fn interval(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+        fn pass_at_start(&self) -> bool {
+            true
+        }
+        fn pass(&self, _: Option<()>, _: &watch::Receiver<bool>) -> PassEnd {
+            self.passes.fetch_add(1, Ordering::SeqCst);
+            PassEnd::Finished
+        }
+    }
+
+    /// A once-per-cluster worker runs no pass, not even the one due at start or one asked
+    /// for, while another node holds the lease; it says it stands by. With the lease, it
+    /// runs them.
+    #[test]
+    fn a_cluster_worker_stands_by_without_the_lease() {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let w = Arc::new(Leased {
+            control: Control::default(),
+            lease: AtomicBool::new(false),
+            passes: 0.into(),
+        });
+        let (tx, rx) = watch::channel(false);
+        let runner = rt.spawn(run(w.clone(), rx));
+        assert_eq!(rt.block_on(w.control.run_and_wait()), None);
+        assert_eq!(w.passes.load(Ordering::SeqCst), 0);
+        let st = status_of(w.as_ref());
+        assert!(st.standby && st.passes == 0, "{st:?}");
+        w.lease.store(true, Ordering::SeqCst);
+        assert_eq!(rt.block_on(w.control.run_and_wait()), Some(Ok(())));
+        assert!(w.passes.load(Ordering::SeqCst) >= 1);
+        let st = status_of(w.as_ref());
+        assert!(!st.standby && st.passes >= 1, "{st:?}");
+        tx.send(true).expect("shutdown");
+        rt.block_on(runner).expect("runner");
     }
 }

@@ -204,6 +204,17 @@ pub(crate) fn leaf_of(c: &Stamped, outcome: &Outcome, changed: bool) -> Option<E
         (MetaCommand::DeleteBucket { bucket }, Outcome::BucketDeleted(true)) => {
             at("bucket-deleted").on(bucket.as_str(), None, None)
         }
+        // The rules that remove data by themselves: the trail holds them.
+        (MetaCommand::SetLifecycle { bucket, config }, Outcome::LifecycleSet(true)) => {
+            at("bucket-lifecycle-set")
+                .on(bucket.as_str(), None, None)
+                .with(
+                    "rules",
+                    config
+                        .as_ref()
+                        .map(|c| serde_json::to_value(c).unwrap_or_default()),
+                )
+        }
         _ => return None,
     })
 }
@@ -403,6 +414,9 @@ pub(crate) fn refusal_of(c: &Stamped, reason: String) -> Entry {
             .with("shard", index),
         MetaCommand::DropPlacements { segment } => {
             at("shard-placements-dropped").with("segment", segment.to_string())
+        }
+        MetaCommand::SetLifecycle { bucket, .. } => {
+            at("bucket-lifecycle-set").on(bucket.as_str(), None, None)
         }
     };
     e.refused(reason)

@@ -228,7 +228,62 @@ pub(crate) fn log() -> Vec<Stamped> {
             },
             T,
         ),
+        at(set_lifecycle(Some(30)), T),
+        at(set_lifecycle(None), T),
     ]
+}
+
+/// A lifecycle change: rules expiring `tmp/` after `days`, or none.
+fn set_lifecycle(days: Option<u32>) -> MetaCommand {
+    MetaCommand::SetLifecycle {
+        bucket: bucket(),
+        config: days.map(|d| crate::meta::LifecycleConfig {
+            rules: vec![crate::meta::LifecycleRule {
+                id: "tmp".into(),
+                enabled: true,
+                prefix: "tmp/".into(),
+                expiration_days: Some(d),
+                expired_delete_markers: false,
+                noncurrent_days: None,
+                newer_noncurrent_versions: None,
+                abort_multipart_days: None,
+            }],
+        }),
+    }
+}
+
+/// The lifecycle command, pinned: a peer of the next release decodes these bytes.
+#[test]
+fn a_lifecycle_command_keeps_its_bytes() {
+    let c = at(set_lifecycle(Some(30)), T);
+    let bytes = c.encode().expect("encode");
+    assert_eq!(Stamped::decode(&bytes).expect("decode"), c);
+    assert_eq!(
+        hex::encode(&bytes),
+        "040f04636d6473010103746d700104746d702f011e000000008080c489e5c5b2068080c489e5c5b2068080c489e5c5b20600"
+    );
+    // Applied, the rules are the bucket's; removed, they are gone.
+    let meta = memory();
+    create_bucket(&meta);
+    let config = match &c.cmd {
+        MetaCommand::SetLifecycle { config, .. } => config.clone(),
+        _ => None,
+    };
+    assert_eq!(run(&meta, &[c]), ["LifecycleSet(true)"]);
+    assert_eq!(meta.lifecycle(&bucket()).expect("read"), config);
+    assert_eq!(
+        run(&meta, &[at(set_lifecycle(None), T)]),
+        ["LifecycleSet(true)"]
+    );
+    assert_eq!(meta.lifecycle(&bucket()).expect("read"), None);
+    let gone = at(
+        MetaCommand::SetLifecycle {
+            bucket: BucketName::new("gone").expect("name"),
+            config: None,
+        },
+        T,
+    );
+    assert_eq!(run(&meta, &[gone]), ["LifecycleSet(false)"]);
 }
 
 pub(crate) fn upload() -> UploadRecord {

@@ -46,11 +46,16 @@ pub enum ConsensusError {
 /// Timing of the group, in milliseconds: a leader heartbeats every 250 ms, a follower
 /// that hears none for 1 to 2 s stands for election (so a new leader within seconds of
 /// losing one, and round trips of tens of milliseconds between sites tolerated).
+/// The shortest time a follower waits for a heartbeat before it stands for election.
+const ELECTION_TIMEOUT_MIN_MS: u64 = 1000;
+/// How often a leader sends heartbeats.
+const HEARTBEAT_MS: u64 = 250;
+
 fn config() -> Result<Arc<Config>, ConsensusError> {
     let c = Config {
         cluster_name: "stele".into(),
-        heartbeat_interval: 250,
-        election_timeout_min: 1000,
+        heartbeat_interval: HEARTBEAT_MS,
+        election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
         election_timeout_max: 2000,
         // A snapshot is the whole namespace, read in one piece (not streamed yet): made
         // every 50,000 entries, with the last 10,000 kept behind it so that a node back
@@ -476,6 +481,18 @@ impl Group {
             }
         };
         Ok(answer)
+    }
+
+    /// Whether this node leads and a majority acknowledged it within the shortest
+    /// election timeout: no other node can have been elected since, so work that must run
+    /// once per cluster may run here ([`crate::command::CommandLog::holds_lease`]).
+    pub fn holds_lease(&self) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        // The figure is as of openraft's last metrics report, made at least every
+        // heartbeat: a heartbeat's worth of margin.
+        m.state == ServerState::Leader
+            && m.millis_since_quorum_ack
+                .is_some_and(|ms| ms + HEARTBEAT_MS < ELECTION_TIMEOUT_MIN_MS)
     }
 
     /// What this node knows of the group now.

@@ -218,6 +218,10 @@ impl CommandLog for RaftLog {
         true
     }
 
+    fn holds_lease(&self) -> bool {
+        self.group.holds_lease()
+    }
+
     fn barrier(&self) -> Result<(), CommandError> {
         let done = self.wait(async {
             tokio::time::timeout(PROPOSE_TIMEOUT, self.group.read_barrier(PROPOSE_TIMEOUT)).await

@@ -477,6 +477,19 @@ impl Batch {
         Ok(())
     }
 
+    /// Sets (or, with `None`, removes) a bucket's lifecycle configuration.
+    pub(crate) fn set_lifecycle(
+        &mut self,
+        bucket: &BucketName,
+        config: Option<&LifecycleConfig>,
+    ) -> Result<(), MetaError> {
+        match config {
+            Some(c) => self.put(Cf::Cluster, lifecycle_key(bucket), c.encode()?),
+            None => self.delete(Cf::Cluster, lifecycle_key(bucket)),
+        }
+        Ok(())
+    }
+
     /// Replaces a version's tags (an empty set removes them).
     pub(crate) fn set_tags(
         &mut self,

@@ -252,7 +252,7 @@ impl Store {
         )));
     }
 
-    fn propose(&self, cmd: MetaCommand) -> Result<Outcome, CommandError> {
+    pub(crate) fn propose(&self, cmd: MetaCommand) -> Result<Outcome, CommandError> {
         let c = Stamped {
             cmd,
             now: self.inner.retention.readings(),
@@ -269,6 +269,12 @@ impl Store {
     /// [`StoreError::Unavailable`] when the cluster cannot confirm it.
     pub(crate) fn linearize(&self) -> Result<(), StoreError> {
         Ok(self.inner.log.barrier()?)
+    }
+
+    /// Whether this node runs the work that runs once per cluster, now
+    /// ([`CommandLog::holds_lease`]): always on one node.
+    pub fn holds_lease(&self) -> bool {
+        self.inner.log.holds_lease()
     }
 
     /// Whether this node checks `rec`'s bytes in its own scrub, repair and recovery

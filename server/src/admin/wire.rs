@@ -327,6 +327,7 @@ pub(super) fn worker_status(w: runner::WorkerStatus) -> api::workers::WorkerStat
         failed_passes,
         last_failure,
         interval_secs,
+        standby,
     } = w;
     api::workers::WorkerStatus {
         name: name.to_owned(),
@@ -340,6 +341,7 @@ pub(super) fn worker_status(w: runner::WorkerStatus) -> api::workers::WorkerStat
         failed_passes,
         last_failure,
         interval_secs,
+        standby,
     }
 }
 

@@ -11,6 +11,22 @@ pub(super) async fn lifecycle_status(
     Ok(Json(wire::lifecycle_status(admin.lifecycle.status())))
 }
 
+/// A once-per-cluster worker asked to run on a node that does not hold the cluster's
+/// lease (a member that is not the Raft leader): 409 `NotLeaseHolder`, nothing started.
+fn on_lease_holder(actor: &Actor, worker: &str) -> Result<(), ApiError> {
+    if actor.node.store().holds_lease() {
+        return Ok(());
+    }
+    Err(ApiError(
+        StatusCode::CONFLICT,
+        "NotLeaseHolder",
+        format!(
+            "the {worker} worker runs once per cluster, on the node that holds the cluster's \
+             lease (the Raft leader, named by `stelectl cluster status`); this node stands by"
+        ),
+    ))
+}
+
 /// A pass that ended in failure: 500 `PassFailed` with the reason (also in the worker's
 /// status, `/metrics` and an alert).
 pub(super) fn pass_failed(worker: &str, reason: String) -> ApiError {
@@ -27,6 +43,7 @@ pub(super) async fn lifecycle_run(
     Query(q): Query<api::workers::RunQuery>,
 ) -> Result<Json<Option<api::workers::LifecyclePass>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
+    on_lease_holder(&actor, "lifecycle")?;
     actor.node.audit(&AuditEvent::WorkerControlled {
         actor: actor.user.name.clone(),
         worker: "lifecycle".into(),
@@ -103,6 +120,13 @@ pub(super) async fn worker_action(
             format!("the audit trail's worker {name} cannot be paused or cancelled"),
         ));
     }
+    let once_per_cluster = admin
+        .runners()
+        .iter()
+        .any(|w| w.name == name && w.scope == stele::background::runner::Scope::Cluster);
+    if action == "run" && once_per_cluster {
+        on_lease_holder(&actor, &name)?;
+    }
     match action.as_str() {
         "run" => c.run_now(),
         "pause" => c.set_paused(true),
@@ -159,6 +183,7 @@ pub(super) async fn drill_run(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<api::workers::DrillReport>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
+    on_lease_holder(&actor, "drill")?;
     actor.node.audit(&AuditEvent::WorkerControlled {
         actor: actor.user.name.clone(),
         worker: "drill".into(),
