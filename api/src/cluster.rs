@@ -69,6 +69,26 @@ pub struct RaftStatus {
     pub voters: Vec<String>,
     /// The learners, by node id.
     pub learners: Vec<String>,
+    /// Whether this node holds the cluster's lease: it leads and a majority acknowledged
+    /// it within an election timeout. Once-per-cluster work (lifecycle, restore drills)
+    /// runs here only. Absent (false) from servers before it.
+    #[serde(default)]
+    pub lease: bool,
+    /// On the leader, how far behind it each member's log is. Empty on the others, and
+    /// from servers before it.
+    #[serde(default)]
+    pub replication: Vec<MemberLag>,
+}
+
+/// A member's log as the leader sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberLag {
+    /// The member's node id.
+    pub node: String,
+    /// The index of the last entry it holds, as the leader knows it (`null`: none yet).
+    pub matched: Option<u64>,
+    /// Entries it lacks of the leader's log (`null` while nothing is matched).
+    pub lag: Option<u64>,
 }
 
 /// A member of the cluster.

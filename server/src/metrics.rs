@@ -287,6 +287,95 @@ pub fn replication(out: &mut String, peers: &[stele::node::PeerStatus]) {
     );
 }
 
+/// A cluster member's view (only on a node that runs its member of the Raft group): its
+/// term, role, lease, log and applied indexes, the voters, each member's log lag (on the
+/// leader) and every placement disk's state as this node sees it (`node` the member id).
+pub fn cluster(
+    out: &mut String,
+    s: &stele::consensus::GroupStatus,
+    disks: &[stele::disk::DiskStatus],
+) {
+    let one = |v: f64| [(String::new(), v)];
+    let index = |i: Option<u64>| i.map_or(f64::NAN, |i| i as f64);
+    gauge(
+        out,
+        "stele_cluster_raft_term",
+        "gauge",
+        "The Raft term this node is in",
+        &one(s.term as f64),
+    );
+    gauge(
+        out,
+        "stele_cluster_raft_leader",
+        "gauge",
+        "1 if this node is the Raft leader",
+        &one(f64::from(u8::from(s.state == "leader"))),
+    );
+    gauge(
+        out,
+        "stele_cluster_lease_held",
+        "gauge",
+        "1 if this node holds the cluster's lease (once-per-cluster work runs here)",
+        &one(f64::from(u8::from(s.lease))),
+    );
+    gauge(
+        out,
+        "stele_cluster_raft_last_log_index",
+        "gauge",
+        "The index of the last entry in this node's Raft log (NaN: none)",
+        &one(index(s.last_log_index)),
+    );
+    gauge(
+        out,
+        "stele_cluster_raft_last_applied_index",
+        "gauge",
+        "The index of the last entry this node applied (NaN: none)",
+        &one(index(s.last_applied)),
+    );
+    gauge(
+        out,
+        "stele_cluster_raft_voters",
+        "gauge",
+        "Voters in the Raft group as this node knows it",
+        &one(s.voters.len() as f64),
+    );
+    let lag: Vec<(String, f64)> = s
+        .matched
+        .iter()
+        .map(|(node, m)| {
+            let v = match (m, s.last_log_index) {
+                (Some(m), Some(last)) => last.saturating_sub(*m) as f64,
+                _ => f64::NAN,
+            };
+            (format!("node=\"{node}\""), v)
+        })
+        .collect();
+    gauge(
+        out,
+        "stele_cluster_raft_member_lag_entries",
+        "gauge",
+        "On the leader: entries of its log a member does not hold yet (NaN: none matched)",
+        &lag,
+    );
+    let online: Vec<(String, f64)> = disks
+        .iter()
+        .map(|d| {
+            (
+                format!("node=\"{}\",disk=\"{}\"", d.node, d.id),
+                f64::from(u8::from(d.state == stele::disk::DiskState::Online)),
+            )
+        })
+        .collect();
+    gauge(
+        out,
+        "stele_cluster_disk_online",
+        "gauge",
+        "1 if a disk new shards may go to is online, as this node sees it (a member's disks \
+         go offline when it cannot be reached)",
+        &online,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

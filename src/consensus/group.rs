@@ -104,6 +104,21 @@ pub struct GroupStatus {
     pub voters: Vec<String>,
     /// The learners, by node id.
     pub learners: Vec<String>,
+    /// Whether this node holds the cluster's lease ([`Group::holds_lease`]).
+    pub lease: bool,
+    /// On the leader, each member's replication: its node id and the index of the last
+    /// entry it holds as the leader knows it (`None`: nothing matched yet). Empty on the
+    /// others.
+    pub matched: Vec<(String, Option<u64>)>,
+}
+
+/// Whether openraft's metrics `m` say this node holds the lease: it leads and a majority
+/// acknowledged it less than the shortest election timeout ago, less a heartbeat (the
+/// figure is as of openraft's last metrics report, made at least every heartbeat).
+fn lease_of(m: &openraft::RaftMetrics<NodeId, RaftNode>) -> bool {
+    m.state == ServerState::Leader
+        && m.millis_since_quorum_ack
+            .is_some_and(|ms| ms + HEARTBEAT_MS < ELECTION_TIMEOUT_MIN_MS)
 }
 
 /// This node's member of the group.
@@ -488,11 +503,7 @@ impl Group {
     /// once per cluster may run here ([`crate::command::CommandLog::holds_lease`]).
     pub fn holds_lease(&self) -> bool {
         let m = self.raft.metrics().borrow().clone();
-        // The figure is as of openraft's last metrics report, made at least every
-        // heartbeat: a heartbeat's worth of margin.
-        m.state == ServerState::Leader
-            && m.millis_since_quorum_ack
-                .is_some_and(|ms| ms + HEARTBEAT_MS < ELECTION_TIMEOUT_MIN_MS)
+        lease_of(&m)
     }
 
     /// What this node knows of the group now.
@@ -518,6 +529,13 @@ impl Group {
             last_applied: m.last_applied.map(|l| l.index),
             voters: membership.voter_ids().map(node_name).collect(),
             learners: membership.learner_ids().map(node_name).collect(),
+            lease: lease_of(&m),
+            matched: m
+                .replication
+                .iter()
+                .flatten()
+                .map(|(id, log)| (node_name(*id), log.map(|l| l.index)))
+                .collect(),
         }
     }
 

@@ -273,6 +273,13 @@ enum Failure {
     Codec(crate::erasure::CodecError),
 }
 
+/// What opening a shard came to.
+enum Opening {
+    Opened(Box<dyn ShardSource>),
+    Failed(DiskError),
+    NeverWritten,
+}
+
 enum Slot {
     Unopened,
     Open(Box<dyn ShardSource>),
@@ -332,49 +339,72 @@ impl<'a> SegmentReader<'a> {
         }
     }
 
+    /// Opens shard `i` where its location says (`&self`: several at once).
+    fn opening(&self, i: usize) -> Opening {
+        let (disk_id, root) = self.locations[i].clone();
+        let g = &self.seg.geometry;
+        match (root, self.store.disk(&disk_id)) {
+            (Some(root), Some(disk)) => match disk.open(
+                ShardName::new(self.seg.id, i),
+                &Expect {
+                    block_size: g.block_size,
+                    blocks: g.stripes(),
+                    data_len: g.shard_data_len(),
+                    root,
+                },
+            ) {
+                Ok(source) => {
+                    source.read_ahead(self.until);
+                    Opening::Opened(source)
+                }
+                Err(e) => Opening::Failed(e),
+            },
+            (Some(_), None) => Opening::Failed(DiskError::Offline { disk: disk_id }),
+            // Never written: the write queued it for repair already.
+            (None, _) => Opening::NeverWritten,
+        }
+    }
+
+    fn settle(&mut self, i: usize, o: Opening) {
+        match o {
+            Opening::Opened(source) => self.slots[i] = Slot::Open(source),
+            Opening::Failed(e) => self.mark_bad(i, &e),
+            Opening::NeverWritten => self.slots[i] = Slot::Bad,
+        }
+    }
+
     /// Opens shard `i` if it is not yet; false if it is bad.
     fn open(&mut self, i: usize) -> bool {
         if let Slot::Unopened = self.slots[i] {
-            let (disk_id, root) = self.locations[i].clone();
-            let g = &self.seg.geometry;
-            let opened = match (root, self.store.disk(&disk_id)) {
-                (Some(root), Some(disk)) => disk
-                    .open(
-                        ShardName::new(self.seg.id, i),
-                        &Expect {
-                            block_size: g.block_size,
-                            blocks: g.stripes(),
-                            data_len: g.shard_data_len(),
-                            root,
-                        },
-                    )
-                    .map(Slot::Open),
-                (Some(_), None) => Err(DiskError::Offline { disk: disk_id }),
-                (None, _) => {
-                    // Never written: the write queued it for repair already.
-                    self.slots[i] = Slot::Bad;
-                    return false;
-                }
-            };
-            match opened {
-                Ok(slot) => {
-                    if let Slot::Open(r) = &slot {
-                        r.read_ahead(self.until);
-                    }
-                    self.slots[i] = slot;
-                }
-                Err(e) => {
-                    self.mark_bad(i, &e);
-                    return false;
-                }
-            }
+            let o = self.opening(i);
+            self.settle(i, o);
         }
         matches!(self.slots[i], Slot::Open(_))
+    }
+
+    /// Opens the shards of `shards` not opened yet, at once: opening a shard on another
+    /// node is a round trip (its hash list, checked against the root here).
+    fn open_all(&mut self, shards: &[usize]) {
+        let todo: Vec<usize> = shards
+            .iter()
+            .copied()
+            .filter(|&i| matches!(self.slots[i], Slot::Unopened))
+            .collect();
+        if todo.len() < 2 {
+            return;
+        }
+        use rayon::prelude::*;
+        let me = &*self;
+        let opened: Vec<(usize, Opening)> = todo.par_iter().map(|&i| (i, me.opening(i))).collect();
+        for (i, o) in opened {
+            self.settle(i, o);
+        }
     }
 
     /// Reads and verifies block `s` of each shard in `shards` (on several cores when the
     /// blocks are large); `None` for each that is not good.
     fn read(&mut self, shards: &[usize], s: u64, len: usize) -> Vec<Option<Vec<u8>>> {
+        self.open_all(shards);
         let open: Vec<bool> = shards.iter().map(|&i| self.open(i)).collect();
         let readers: Vec<Option<&dyn ShardSource>> = shards
             .iter()

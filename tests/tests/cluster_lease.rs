@@ -75,6 +75,31 @@ fn leader_of<'a>(nodes: &[&'a Server]) -> &'a Server {
         .expect("a member leads")
 }
 
+/// The samples of metric `name` in `s`'s `/metrics`: (labels, value).
+fn samples(s: &Server, name: &str) -> Vec<(String, String)> {
+    let (status, text) = s.admin("GET", "/metrics", None);
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let labels = match series.split_once('{') {
+                Some((n, labels)) if n == name => labels.trim_end_matches('}').to_owned(),
+                None if series == name => String::new(),
+                _ => return None,
+            };
+            Some((labels, value.to_owned()))
+        })
+        .collect()
+}
+
+/// The value of the unlabelled metric `name` in `s`'s `/metrics`.
+fn value(s: &Server, name: &str) -> String {
+    let found = samples(s, name);
+    assert_eq!(found.len(), 1, "{name}: {found:?}");
+    found[0].1.clone()
+}
+
 /// A lifecycle pass on `s`, waited for: its report. Retried while the pass was not
 /// started (the lease lapsed for a moment on a loaded machine: `null`).
 fn lifecycle_pass(s: &Server) -> serde_json::Value {
@@ -114,6 +139,46 @@ fn once_per_cluster_work_runs_on_the_leader_alone_and_moves_with_it() {
         .filter(|n| n.s3_url != leader.s3_url)
         .copied()
         .collect();
+
+    // Each node's `/metrics` shows its part (item 7): the leader leads, holds the lease
+    // and sees every member's log lag; the others do not; all are in one term with three
+    // voters, and see all eighteen disks online.
+    let term = value(leader, "stele_cluster_raft_term");
+    for n in nodes {
+        let leads = n.s3_url == leader.s3_url;
+        assert_eq!(value(n, "stele_cluster_raft_term"), term);
+        assert_eq!(value(n, "stele_cluster_raft_voters"), "3");
+        assert_eq!(
+            value(n, "stele_cluster_raft_leader"),
+            if leads { "1" } else { "0" }
+        );
+        assert_eq!(
+            value(n, "stele_cluster_lease_held"),
+            if leads { "1" } else { "0" }
+        );
+        let lags = samples(n, "stele_cluster_raft_member_lag_entries");
+        if leads {
+            assert!(
+                lags.len() >= 2,
+                "the leader sees the others' logs: {lags:?}"
+            );
+        } else {
+            assert!(lags.is_empty(), "{lags:?}");
+        }
+        // The others' disks are known with the next refresh (every two seconds).
+        let start = std::time::Instant::now();
+        loop {
+            let disks = samples(n, "stele_cluster_disk_online");
+            if disks.len() == 18 && disks.iter().all(|(_, v)| v == "1") {
+                break;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "not every disk is seen online: {disks:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
 
     // A follower refuses to run them, and starts nothing.
     for f in &followers {
@@ -223,6 +288,21 @@ fn once_per_cluster_work_runs_on_the_leader_alone_and_moves_with_it() {
         .copied()
         .expect("a survivor leads");
     until_lease_on(new_leader, &live);
+    // Its metrics say so, and show the dead node's six disks offline.
+    assert_eq!(value(new_leader, "stele_cluster_lease_held"), "1");
+    let start = std::time::Instant::now();
+    loop {
+        let disks = samples(new_leader, "stele_cluster_disk_online");
+        let offline = disks.iter().filter(|(_, v)| v == "0").count();
+        if offline == 6 && disks.len() == 18 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the dead node's disks are not shown offline: {disks:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
     let report = lifecycle_pass(new_leader);
     assert_eq!(report["delete_markers_added"], 0, "expired once: {report}");
     assert_eq!(report["versions_examined"], 2, "{report}");

@@ -44,6 +44,18 @@ async fn answer(admin: &Admin) -> Result<api::cluster::Cluster, ApiError> {
                 last_applied: s.last_applied,
                 voters: s.voters,
                 learners: s.learners,
+                lease: s.lease,
+                replication: s
+                    .matched
+                    .into_iter()
+                    .map(|(node, matched)| api::cluster::MemberLag {
+                        lag: matched
+                            .zip(s.last_log_index)
+                            .map(|(m, last)| last.saturating_sub(m)),
+                        node,
+                        matched,
+                    })
+                    .collect(),
             }
         }),
         disks: disks

@@ -269,6 +269,11 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
     // Peers whose state cannot be read have no samples (never made-up values).
     let peers = admin.node.replication_status().await.unwrap_or_default();
     crate::metrics::replication(&mut x, &peers);
+    if let Some(group) = admin.cluster.group() {
+        // Disks that cannot be listed have no samples.
+        let disks = admin.node.placement_disks().await.unwrap_or_default();
+        crate::metrics::cluster(&mut x, &group.status(), &disks);
+    }
     (
         [(
             http::header::CONTENT_TYPE,

@@ -41,7 +41,26 @@ fn members(c: &Cluster) {
                 format!("{} / {}", index(r.last_log_index), index(r.last_applied)),
             ),
             ("voters", r.voters.join(", ")),
+            (
+                "lease",
+                if r.lease {
+                    "held here (once-per-cluster work runs here)".to_owned()
+                } else {
+                    "not here".to_owned()
+                },
+            ),
         ]);
+        if !r.replication.is_empty() {
+            let lags: Vec<String> = r
+                .replication
+                .iter()
+                .map(|m| match m.lag {
+                    Some(l) => format!("{} {l} behind", m.node),
+                    None => format!("{} (nothing matched yet)", m.node),
+                })
+                .collect();
+            rows(&[("log lag", lags.join(", "))]);
+        }
         if !r.learners.is_empty() {
             rows(&[("learners", r.learners.join(", "))]);
         }
