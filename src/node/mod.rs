@@ -211,6 +211,12 @@ impl Node {
         self.control.store()
     }
 
+    /// Whether this node runs the work that runs once per cluster, now
+    /// ([`Store::holds_lease`]: a read of the consensus's state, no I/O).
+    pub fn holds_lease(&self) -> bool {
+        self.control.store().holds_lease()
+    }
+
     /// The identity store, for blocking callers.
     pub fn identities(&self) -> &Identities {
         self.control.identities()

@@ -14,7 +14,7 @@ pub(super) async fn lifecycle_status(
 /// A once-per-cluster worker asked to run on a node that does not hold the cluster's
 /// lease (a member that is not the Raft leader): 409 `NotLeaseHolder`, nothing started.
 fn on_lease_holder(actor: &Actor, worker: &str) -> Result<(), ApiError> {
-    if actor.node.store().holds_lease() {
+    if actor.node.holds_lease() {
         return Ok(());
     }
     Err(ApiError(
