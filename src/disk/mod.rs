@@ -301,6 +301,19 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug {
     /// [`DiskError::Corrupt`] when the shard does not match, [`DiskError::Io`] when it is
     /// missing or unreadable, [`DiskError::Offline`].
     fn open(&self, name: ShardName, expect: &Expect) -> Result<Box<dyn ShardSource>, DiskError>;
+    /// [`ShardStore::open`] for a reader that will read `blocks` in order
+    /// ([`ShardSource::read_ahead`]): a store behind a round trip may fetch the first of
+    /// them with the hash list, in one call. Errors as `open`'s.
+    fn open_reading(
+        &self,
+        name: ShardName,
+        expect: &Expect,
+        blocks: std::ops::Range<u64>,
+    ) -> Result<Box<dyn ShardSource>, DiskError> {
+        let source = self.open(name, expect)?;
+        source.read_ahead(blocks.end);
+        Ok(source)
+    }
     /// Removes a shard; a missing one is not an error. The caller has decided that no
     /// record references it (or the lock layer allowed its version's removal).
     fn remove(&self, name: ShardName) -> Result<(), DiskError>;

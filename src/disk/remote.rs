@@ -181,6 +181,21 @@ pub enum ShardCall {
         /// How many blocks.
         count: u32,
     },
+    /// Open a shard and read blocks `first..first + count` of it in one round trip (at
+    /// most 16 MiB of blocks): [`ShardAnswer::Opened`]. A peer older than this call
+    /// refuses it as a bad request; the caller then opens and reads apart.
+    OpenRead {
+        /// The disk.
+        disk: DiskUuid,
+        /// The shard.
+        name: WireName,
+        /// What the metadata says it holds.
+        expect: Expect,
+        /// The first block.
+        first: u64,
+        /// How many blocks.
+        count: u32,
+    },
 }
 
 /// A successful answer to a [`ShardCall`].
@@ -198,6 +213,13 @@ pub enum ShardAnswer {
     Disks(Vec<DiskStatus>),
     /// Blocks one after the other, each as long as [`Expect::block_len`] says.
     Blocks(Vec<u8>),
+    /// A shard's hash list and its first blocks (as [`ShardAnswer::Blocks`]).
+    Opened {
+        /// 32 bytes per block.
+        hashes: Vec<u8>,
+        /// The blocks asked for, one after the other.
+        blocks: Vec<u8>,
+    },
 }
 
 /// What a peer's disk refused with, as it travels.
@@ -512,6 +534,25 @@ impl RemoteDisk {
         self.link.health().down_since.map(|t| t.elapsed())
     }
 
+    /// `hashes` if they are the hash list the metadata's root vouches for (the peer
+    /// checked them too; this node believes only the root it holds).
+    fn checked(
+        &self,
+        name: ShardName,
+        expect: &Expect,
+        hashes: Vec<u8>,
+    ) -> Result<Vec<u8>, DiskError> {
+        if hashes.len() as u64 != expect.blocks * 32
+            || blake3::hash(&hashes).as_bytes() != &expect.root
+        {
+            return Err(DiskError::Corrupt {
+                path: self.link.path(Some(name)),
+                what: Corruption::RootMismatch,
+            });
+        }
+        Ok(hashes)
+    }
+
     fn name(&self, n: ShardName) -> WireName {
         n.into()
     }
@@ -615,21 +656,67 @@ impl ShardStore for RemoteDisk {
             ShardAnswer::Hashes(h) => h,
             other => return Err(self.link.unexpected("open", &other)),
         };
-        // The peer checked it too; this node believes only the root it holds.
-        if hashes.len() as u64 != expect.blocks * 32
-            || blake3::hash(&hashes).as_bytes() != &expect.root
-        {
-            return Err(DiskError::Corrupt {
-                path: self.link.path(Some(name)),
-                what: Corruption::RootMismatch,
-            });
-        }
+        let hashes = self.checked(name, expect, hashes)?;
         Ok(Box::new(RemoteSource::new(
             self.link.clone(),
             name,
             *expect,
             hashes,
         )))
+    }
+
+    fn open_reading(
+        &self,
+        name: ShardName,
+        expect: &Expect,
+        blocks: std::ops::Range<u64>,
+    ) -> Result<Box<dyn ShardSource>, DiskError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let apart = || {
+            let source = self.open(name, expect)?;
+            source.read_ahead(blocks.end);
+            Ok(source)
+        };
+        if blocks.start >= blocks.end.min(expect.blocks) || !self.link.ranged.load(Relaxed) {
+            return apart();
+        }
+        if self.link.resting() {
+            return Err(DiskError::Offline {
+                disk: self.link.spec.id.clone(),
+            });
+        }
+        let mut source = RemoteSource::new(self.link.clone(), name, *expect, Vec::new());
+        source.read_ahead(blocks.end);
+        let range = source.batch(blocks.start);
+        let call = ShardCall::OpenRead {
+            disk: self.link.uuid,
+            name: self.name(name),
+            expect: *expect,
+            first: range.start,
+            count: (range.end - range.start) as u32,
+        };
+        let sent = crate::runtime::wait(&self.link.runtime, self.link.send(&call));
+        let bytes = sent.map_err(|e| self.link.unreachable("open", e))?;
+        self.link.health().answered();
+        let answer: Result<ShardAnswer, WireError> =
+            decode(&bytes).map_err(|e| self.link.refused("open", Some(name), e))?;
+        match answer {
+            Ok(ShardAnswer::Opened { hashes, blocks }) => {
+                source.hashes = self.checked(name, expect, hashes)?;
+                let ready = source.split(&range, blocks)?;
+                let ahead = source.ahead.get_mut().unwrap_or_else(|p| p.into_inner());
+                ahead.first = range.start;
+                ahead.ready = ready.into();
+                Ok(Box::new(source))
+            }
+            Ok(other) => Err(self.link.unexpected("open", &other)),
+            // An older peer cannot decode the call: open, then read, apart.
+            Err(e) if e.kind == WireErrorKind::BadRequest => {
+                self.link.ranged.store(false, Relaxed);
+                apart()
+            }
+            Err(e) => Err(self.link.refused("open", Some(name), e)),
+        }
     }
 
     fn remove(&self, name: ShardName) -> Result<(), DiskError> {
@@ -1086,6 +1173,35 @@ impl ShardSource for RemoteSource {
     }
 }
 
+/// The blocks `first..first + count` of a shard that `expect` describes, each with its
+/// length; refused past the shard's end or above [`READ_BLOCKS_MAX`] bytes.
+fn blocks_asked(expect: &Expect, first: u64, count: u32) -> Result<Vec<(u64, usize)>, WireError> {
+    if u64::from(count) * u64::from(expect.block_size.max(1)) > READ_BLOCKS_MAX {
+        return Err(WireError::bad("more blocks than one call carries"));
+    }
+    (first..first.saturating_add(u64::from(count)))
+        .map(|s| {
+            expect
+                .block_len(s)
+                .map(|len| (s, len))
+                .ok_or_else(|| WireError::bad("a block outside the shard"))
+        })
+        .collect()
+}
+
+/// `blocks` of `source`, each verified, one after the other.
+fn read_blocks(source: &dyn ShardSource, blocks: &[(u64, usize)]) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![0u8; blocks.iter().map(|(_, len)| len).sum()];
+    let mut at = 0;
+    for &(s, len) in blocks {
+        source
+            .read_block(s, &mut out[at..at + len])
+            .map_err(|e| WireError::from(&e))?;
+        at += len;
+    }
+    Ok(out)
+}
+
 /// Answers other nodes' shard calls and uploads for this node's own disks.
 #[derive(Debug, Clone)]
 pub struct ShardServer {
@@ -1186,23 +1302,24 @@ impl ShardServer {
                 first,
                 count,
             } => {
-                if u64::from(count) * u64::from(expect.block_size.max(1)) > READ_BLOCKS_MAX {
-                    return Err(WireError::bad("more blocks than one call carries"));
-                }
-                let blocks = first..first.saturating_add(u64::from(count));
-                let lens: Option<Vec<usize>> =
-                    blocks.clone().map(|s| expect.block_len(s)).collect();
-                let lens = lens.ok_or_else(|| WireError::bad("a block outside the shard"))?;
-                let total: usize = lens.iter().sum();
+                let blocks = blocks_asked(&expect, first, count)?;
                 // One open for the batch: the trailer and hash list are checked once.
                 let source = self.disk(disk)?.open(name.into(), &expect).map_err(wire)?;
-                let mut out = vec![0u8; total];
-                let mut at = 0;
-                for (s, len) in blocks.zip(lens) {
-                    source.read_block(s, &mut out[at..at + len]).map_err(wire)?;
-                    at += len;
-                }
-                Ok(ShardAnswer::Blocks(out))
+                Ok(ShardAnswer::Blocks(read_blocks(source.as_ref(), &blocks)?))
+            }
+            ShardCall::OpenRead {
+                disk,
+                name,
+                expect,
+                first,
+                count,
+            } => {
+                let blocks = blocks_asked(&expect, first, count)?;
+                let source = self.disk(disk)?.open(name.into(), &expect).map_err(wire)?;
+                Ok(ShardAnswer::Opened {
+                    blocks: read_blocks(source.as_ref(), &blocks)?,
+                    hashes: source.hashes().to_vec(),
+                })
             }
         }
     }
@@ -1386,7 +1503,10 @@ mod tests {
         ) -> BoxFuture<'static, Result<Vec<u8>, ShardTransportError>> {
             let read = matches!(
                 decode::<ShardCall>(&body),
-                Ok(ShardCall::Read { .. } | ShardCall::Open { .. } | ShardCall::ReadBlocks { .. })
+                Ok(ShardCall::Read { .. }
+                    | ShardCall::Open { .. }
+                    | ShardCall::ReadBlocks { .. }
+                    | ShardCall::OpenRead { .. })
             );
             let answer = self.0.call(addr, body, timeout);
             Box::pin(async move {
@@ -1468,6 +1588,21 @@ mod tests {
                 ..
             })
         ));
+        // And the last block fetched with the hash list, in one call.
+        let opened = lying
+            .open_reading(name, &expect, 0..2)
+            .expect("the hash list came unchanged");
+        let mut first = [0u8; 8];
+        opened
+            .read_block(0, &mut first)
+            .expect("block 0 came unchanged");
+        assert!(matches!(
+            opened.read_block(1, &mut buf),
+            Err(DiskError::Corrupt {
+                what: Corruption::BlockHash { block: 1 },
+                ..
+            })
+        ));
         // And one of the blocks fetched ahead in one call.
         let lying_source =
             RemoteSource::new(lying.link.clone(), name, expect, source.hashes().to_vec());
@@ -1498,12 +1633,15 @@ mod tests {
         ));
     }
 
-    /// A loopback that counts block calls; as an `older` peer it answers
-    /// [`ShardCall::ReadBlocks`] as a release without it does: a call it cannot decode.
+    /// A loopback that counts opens and block calls; as an `older` peer it answers
+    /// [`ShardCall::ReadBlocks`] and [`ShardCall::OpenRead`] as a release without them
+    /// does: a call it cannot decode.
     #[derive(Debug)]
     struct Counting {
         inner: Loopback,
         older: bool,
+        open: std::sync::atomic::AtomicU32,
+        open_read: std::sync::atomic::AtomicU32,
         read: std::sync::atomic::AtomicU32,
         read_blocks: std::sync::atomic::AtomicU32,
     }
@@ -1516,17 +1654,18 @@ mod tests {
             timeout: Duration,
         ) -> BoxFuture<'static, Result<Vec<u8>, ShardTransportError>> {
             use std::sync::atomic::Ordering::SeqCst;
-            match decode::<ShardCall>(&body) {
-                Ok(ShardCall::Read { .. }) => {
-                    self.read.fetch_add(1, SeqCst);
-                }
-                Ok(ShardCall::ReadBlocks { .. }) => {
-                    self.read_blocks.fetch_add(1, SeqCst);
-                    if self.older {
-                        return self.inner.call(addr, vec![SHARD_FORMAT, 200], timeout);
-                    }
-                }
-                _ => {}
+            let (counter, new) = match decode::<ShardCall>(&body) {
+                Ok(ShardCall::Open { .. }) => (Some(&self.open), false),
+                Ok(ShardCall::OpenRead { .. }) => (Some(&self.open_read), true),
+                Ok(ShardCall::Read { .. }) => (Some(&self.read), false),
+                Ok(ShardCall::ReadBlocks { .. }) => (Some(&self.read_blocks), true),
+                _ => (None, false),
+            };
+            if let Some(c) = counter {
+                c.fetch_add(1, SeqCst);
+            }
+            if new && self.older {
+                return self.inner.call(addr, vec![SHARD_FORMAT, 200], timeout);
             }
             self.inner.call(addr, body, timeout)
         }
@@ -1569,6 +1708,8 @@ mod tests {
             let transport = Arc::new(Counting {
                 inner: Loopback(server.clone()),
                 older,
+                open: 0.into(),
+                open_read: 0.into(),
                 read: 0.into(),
                 read_blocks: 0.into(),
             });
@@ -1590,26 +1731,32 @@ mod tests {
                 data_len: data.iter().map(|b| b.len() as u64).sum(),
                 root: sink.finish().expect("finish"),
             };
-            let source = remote.open(n, &expect).expect("open");
-            source.read_ahead(blocks);
-            for (s, want) in data.iter().enumerate() {
-                let mut buf = vec![0u8; want.len()];
-                source.read_block(s as u64, &mut buf).expect("read");
-                assert!(&buf == want, "block {s} (older peer: {older})");
+            // Opened and read ahead apart, then opened with the first batch.
+            let apart = remote.open(n, &expect).expect("open");
+            apart.read_ahead(blocks);
+            let together = remote.open_reading(n, &expect, 0..blocks).expect("open");
+            for source in [apart, together] {
+                for (s, want) in data.iter().enumerate() {
+                    let mut buf = vec![0u8; want.len()];
+                    source.read_block(s as u64, &mut buf).expect("read");
+                    assert!(&buf == want, "block {s} (older peer: {older})");
+                }
             }
-            let (read, batched) = (
-                transport.read.load(SeqCst),
-                transport.read_blocks.load(SeqCst),
-            );
+            let count = |c: &std::sync::atomic::AtomicU32| c.load(SeqCst);
+            let calls = [
+                count(&transport.open),
+                count(&transport.open_read),
+                count(&transport.read),
+                count(&transport.read_blocks),
+            ];
             if older {
-                assert_eq!(
-                    (read, batched),
-                    (20, 1),
-                    "one refused batch, then block by block"
-                );
+                // The first call it does not know (the open-and-read) is refused: from
+                // then on both shards are opened and read apart, block by block.
+                assert_eq!(calls, [2, 1, 40, 0], "open, read block by block");
             } else {
-                // 2 MiB of 256 KiB blocks a call: 20 blocks in 3 calls.
-                assert_eq!((read, batched), (0, 3));
+                // 2 MiB of 256 KiB blocks a call: 20 blocks in 3 calls, the first with
+                // the hash list the second time.
+                assert_eq!(calls, [1, 1, 0, 5]);
             }
         }
     }
@@ -1688,6 +1835,10 @@ mod tests {
             }),
             Err(WireError::bad("b")),
             Ok(ShardAnswer::Blocks(vec![5, 6])),
+            Ok(ShardAnswer::Opened {
+                hashes: vec![7],
+                blocks: vec![8, 9],
+            }),
         ];
         let calls = [
             ShardCall::Open { disk, name, expect },
@@ -1715,6 +1866,13 @@ mod tests {
                 first: 1,
                 count: 1,
             },
+            ShardCall::OpenRead {
+                disk,
+                name,
+                expect,
+                first: 0,
+                count: 2,
+            },
         ];
         let mut got: Vec<String> = calls.iter().map(|c| hex::encode(encode_call(c))).collect();
         got.extend(answers.iter().map(|a| hex::encode(encode(a))));
@@ -1726,7 +1884,7 @@ mod tests {
         })));
         let root: Result<Hash, WireError> = Ok([4; 32]);
         got.push(hex::encode(encode(&root)));
-        let pinned: [&str; 17] = PINNED;
+        let pinned: [&str; 19] = PINNED;
         assert_eq!(got, pinned);
         // And every pinned call decodes to what it was made from.
         for (c, hex) in calls.iter().zip(pinned) {
@@ -1735,7 +1893,7 @@ mod tests {
         }
     }
 
-    const PINNED: [&str; 17] = [
+    const PINNED: [&str; 19] = [
         "0100203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b0404040404040404040404040404040404040404040404040404040404040404",
         "0101203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b04040404040404040404040404040404040404040404040404040404040404040103",
         "01022030313031303130313031303130313031303130313031303130313031303130310202020202020202020202020202020203",
@@ -1743,6 +1901,7 @@ mod tests {
         "01042030313031303130313031303130313031303130313031303130313031303130310173016e0166",
         "0105",
         "0106203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b04040404040404040404040404040404040404040404040404040404040404040101",
+        "0107203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b04040404040404040404040404040404040404040404040404040404040404040002",
         "010000020102",
         "0100010103",
         "010002",
@@ -1751,6 +1910,7 @@ mod tests {
         "0101040301016d",
         "0101070162",
         "010005020506",
+        "0100060107020809",
         "01203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308010404040404040404040404040404040404040404040404040404040404040404",
         "01000404040404040404040404040404040404040404040404040404040404040404",
     ];

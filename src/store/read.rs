@@ -294,8 +294,9 @@ struct SegmentReader<'a> {
     locations: Vec<(String, Option<crate::types::Hash>)>,
     bad: Vec<u16>,
     reason: RepairReason,
-    /// The stripes being streamed end before this one: each opened shard is told, so a
-    /// remote one fetches its blocks ahead.
+    /// The stripes being streamed end before this one: a shard opened at stripe `s` is
+    /// opened for `s..until`, so a remote one fetches its blocks ahead (the first ones
+    /// with its hash list).
     until: u64,
 }
 
@@ -340,11 +341,11 @@ impl<'a> SegmentReader<'a> {
     }
 
     /// Opens shard `i` where its location says (`&self`: several at once).
-    fn opening(&self, i: usize) -> Opening {
+    fn opening(&self, i: usize, s: u64) -> Opening {
         let (disk_id, root) = self.locations[i].clone();
         let g = &self.seg.geometry;
         match (root, self.store.disk(&disk_id)) {
-            (Some(root), Some(disk)) => match disk.open(
+            (Some(root), Some(disk)) => match disk.open_reading(
                 ShardName::new(self.seg.id, i),
                 &Expect {
                     block_size: g.block_size,
@@ -352,11 +353,9 @@ impl<'a> SegmentReader<'a> {
                     data_len: g.shard_data_len(),
                     root,
                 },
+                s..self.until,
             ) {
-                Ok(source) => {
-                    source.read_ahead(self.until);
-                    Opening::Opened(source)
-                }
+                Ok(source) => Opening::Opened(source),
                 Err(e) => Opening::Failed(e),
             },
             (Some(_), None) => Opening::Failed(DiskError::Offline { disk: disk_id }),
@@ -373,10 +372,10 @@ impl<'a> SegmentReader<'a> {
         }
     }
 
-    /// Opens shard `i` if it is not yet; false if it is bad.
-    fn open(&mut self, i: usize) -> bool {
+    /// Opens shard `i` (for reading from stripe `s`) if it is not yet; false if it is bad.
+    fn open(&mut self, i: usize, s: u64) -> bool {
         if let Slot::Unopened = self.slots[i] {
-            let o = self.opening(i);
+            let o = self.opening(i, s);
             self.settle(i, o);
         }
         matches!(self.slots[i], Slot::Open(_))
@@ -384,7 +383,7 @@ impl<'a> SegmentReader<'a> {
 
     /// Opens the shards of `shards` not opened yet, at once: opening a shard on another
     /// node is a round trip (its hash list, checked against the root here).
-    fn open_all(&mut self, shards: &[usize]) {
+    fn open_all(&mut self, shards: &[usize], s: u64) {
         let todo: Vec<usize> = shards
             .iter()
             .copied()
@@ -395,7 +394,8 @@ impl<'a> SegmentReader<'a> {
         }
         use rayon::prelude::*;
         let me = &*self;
-        let opened: Vec<(usize, Opening)> = todo.par_iter().map(|&i| (i, me.opening(i))).collect();
+        let opened: Vec<(usize, Opening)> =
+            todo.par_iter().map(|&i| (i, me.opening(i, s))).collect();
         for (i, o) in opened {
             self.settle(i, o);
         }
@@ -404,8 +404,8 @@ impl<'a> SegmentReader<'a> {
     /// Reads and verifies block `s` of each shard in `shards` (on several cores when the
     /// blocks are large); `None` for each that is not good.
     fn read(&mut self, shards: &[usize], s: u64, len: usize) -> Vec<Option<Vec<u8>>> {
-        self.open_all(shards);
-        let open: Vec<bool> = shards.iter().map(|&i| self.open(i)).collect();
+        self.open_all(shards, s);
+        let open: Vec<bool> = shards.iter().map(|&i| self.open(i, s)).collect();
         let readers: Vec<Option<&dyn ShardSource>> = shards
             .iter()
             .zip(&open)

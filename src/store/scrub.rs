@@ -89,7 +89,11 @@ impl Store {
                 faults.push((i, ShardFault::Missing));
                 continue;
             };
-            let reader = match disk.open(ShardName::new(seg.id, i), &expect(seg, root)) {
+            let reader = match disk.open_reading(
+                ShardName::new(seg.id, i),
+                &expect(seg, root),
+                0..stripes,
+            ) {
                 Ok(r) => r,
                 Err(e) => {
                     faults.push((i, fault_of(&e)));
@@ -97,7 +101,6 @@ impl Store {
                 }
             };
             let mut bad = false;
-            reader.read_ahead(stripes);
             for s in 0..stripes {
                 let mut buf = vec![0u8; g.block_len(s)];
                 match reader.read_block(s, &mut buf) {
