@@ -844,11 +844,38 @@ async fn raft_call(
 
 /// Raft's messages to the other members: HTTP/2 over mutual TLS (this node's certificate,
 /// the cluster CA as the only root) to their node listeners, one connection per member
-/// kept open and multiplexed.
+/// kept open and multiplexed. A call that fails or is given up (its caller's timeout)
+/// aborts its connection, which closes with a reset and drops what the kernel still
+/// holds of it: a request a caller was told had failed (a write answered 503 while the
+/// leader was cut off) is not delivered later by TCP's retransmission once the link heals.
 #[derive(Clone)]
 pub struct NodeTransport {
     tls: tokio_rustls::TlsConnector,
-    senders: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Sender>>>,
+    senders: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Connection>>>,
+}
+
+/// A member's connection: its request handle and the task that drives it.
+struct Connection {
+    sender: Sender,
+    driver: tokio::task::AbortHandle,
+}
+
+/// Aborts `addr`'s connection if dropped armed: the call it guards was given up.
+struct GiveUp {
+    transport: NodeTransport,
+    addr: String,
+    armed: bool,
+}
+
+impl Drop for GiveUp {
+    fn drop(&mut self) {
+        if self.armed {
+            let (t, addr) = (self.transport.clone(), std::mem::take(&mut self.addr));
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { t.forget(&addr).await });
+            }
+        }
+    }
 }
 
 /// A request body on the node listener: whole (Raft, shard calls) or streamed (a shard
@@ -888,25 +915,32 @@ impl NodeTransport {
     }
 
     async fn sender(&self, addr: &str) -> anyhow::Result<Sender> {
-        if let Some(s) = self.senders.lock().await.get(addr)
-            && !s.is_closed()
+        if let Some(c) = self.senders.lock().await.get(addr)
+            && !c.sender.is_closed()
         {
-            return Ok(s.clone());
+            return Ok(c.sender.clone());
         }
         // Connected without the map's lock: an unreachable member delays no other.
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
+        // Closed with a reset, its unsent bytes dropped (see `NodeTransport`).
+        tcp.set_zero_linger()?;
         let tls = self
             .tls
             .connect(ServerName::try_from(NODE_NAME)?, tcp)
             .await?;
         let (sender, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
-        tokio::spawn(conn);
-        self.senders
-            .lock()
-            .await
-            .insert(addr.to_owned(), sender.clone());
+        let driver = tokio::spawn(conn).abort_handle();
+        // A connection another call made meanwhile is replaced, not aborted: its calls
+        // in flight finish on it.
+        self.senders.lock().await.insert(
+            addr.to_owned(),
+            Connection {
+                sender: sender.clone(),
+                driver,
+            },
+        );
         Ok(sender)
     }
 
@@ -945,7 +979,13 @@ impl stele::consensus::network::Transport for NodeTransport {
     > {
         let me = self.clone();
         Box::pin(async move {
+            let mut give_up = GiveUp {
+                transport: me.clone(),
+                addr: addr.clone(),
+                armed: true,
+            };
             let sent = tokio::time::timeout(timeout, me.send(&addr, call, body)).await;
+            give_up.armed = false;
             me.answered(&addr, sent).await.map_err(|reason| {
                 stele::consensus::network::TransportError::Unreachable { addr, reason }
             })
@@ -1010,8 +1050,15 @@ impl NodeTransport {
             Ok(Err(e)) => format!("{e:#}"),
             Err(_) => "no answer in time".to_owned(),
         };
-        self.senders.lock().await.remove(addr);
+        self.forget(addr).await;
         Err(reason)
+    }
+
+    /// Drops `addr`'s connection, aborting it (a reset: nothing it still holds is sent).
+    async fn forget(&self, addr: &str) {
+        if let Some(c) = self.senders.lock().await.remove(addr) {
+            c.driver.abort();
+        }
     }
 
     async fn shard_answer(
