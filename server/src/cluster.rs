@@ -844,35 +844,42 @@ async fn raft_call(
 
 /// Raft's messages to the other members: HTTP/2 over mutual TLS (this node's certificate,
 /// the cluster CA as the only root) to their node listeners, one connection per member
-/// kept open and multiplexed. A call that fails or is given up (its caller's timeout)
-/// aborts its connection, which closes with a reset and drops what the kernel still
-/// holds of it: a request a caller was told had failed (a write answered 503 while the
-/// leader was cut off) is not delivered later by TCP's retransmission once the link heals.
+/// kept open and multiplexed, dropped after a failed call (a fresh one next time).
+/// Forwarded writes (`RaftCall::Propose`) have a connection of their own, aborted when
+/// one fails or is given up (its caller's timeout): it closes with a reset and drops what
+/// the kernel still holds of it, so a write whose client was answered 503 while the leader
+/// was cut off is not delivered by TCP's retransmission once the link heals. Only that
+/// connection (by its generation, not a newer one) is aborted, so Raft's own messages and
+/// shard traffic never lose calls in flight to another call's failure.
 #[derive(Clone)]
 pub struct NodeTransport {
     tls: tokio_rustls::TlsConnector,
     senders: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Connection>>>,
+    generations: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// A member's connection: its request handle and the task that drives it.
+/// A member's connection: its request handle, the task that drives it, its generation.
 struct Connection {
     sender: Sender,
     driver: tokio::task::AbortHandle,
+    generation: u64,
 }
 
-/// Aborts `addr`'s connection if dropped armed: the call it guards was given up.
+/// Aborts the connection a call used if dropped armed: the call was given up.
 struct GiveUp {
     transport: NodeTransport,
-    addr: String,
+    key: String,
+    used: Arc<std::sync::atomic::AtomicU64>,
     armed: bool,
 }
 
 impl Drop for GiveUp {
     fn drop(&mut self) {
         if self.armed {
-            let (t, addr) = (self.transport.clone(), std::mem::take(&mut self.addr));
+            let (t, key) = (self.transport.clone(), std::mem::take(&mut self.key));
+            let generation = self.used.load(std::sync::atomic::Ordering::SeqCst);
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move { t.forget(&addr).await });
+                rt.spawn(async move { t.forget(&key, generation, true).await });
             }
         }
     }
@@ -911,14 +918,18 @@ impl NodeTransport {
         Ok(Self {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             senders: Arc::new(tokio::sync::Mutex::new(std::collections::HashMap::new())),
+            // 0 is "no connection yet" for a call.
+            generations: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         })
     }
 
-    async fn sender(&self, addr: &str) -> anyhow::Result<Sender> {
-        if let Some(c) = self.senders.lock().await.get(addr)
+    /// The connection kept under `key` to `addr` (made now if there is none): its handle
+    /// and generation.
+    async fn sender(&self, addr: &str, key: &str) -> anyhow::Result<(Sender, u64)> {
+        if let Some(c) = self.senders.lock().await.get(key)
             && !c.sender.is_closed()
         {
-            return Ok(c.sender.clone());
+            return Ok((c.sender.clone(), c.generation));
         }
         // Connected without the map's lock: an unreachable member delays no other.
         let tcp = tokio::net::TcpStream::connect(addr).await?;
@@ -932,25 +943,34 @@ impl NodeTransport {
         let (sender, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
         let driver = tokio::spawn(conn).abort_handle();
+        let generation = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // A connection another call made meanwhile is replaced, not aborted: its calls
         // in flight finish on it.
         self.senders.lock().await.insert(
-            addr.to_owned(),
+            key.to_owned(),
             Connection {
                 sender: sender.clone(),
                 driver,
+                generation,
             },
         );
-        Ok(sender)
+        Ok((sender, generation))
     }
 
-    async fn send(&self, addr: &str, call: RaftCall, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-        self.post(addr, &format!("/v1/raft/{}", call.name()), whole(body))
-            .await
-    }
-
-    async fn post(&self, addr: &str, path: &str, body: RpcBody) -> anyhow::Result<Vec<u8>> {
-        let mut sender = self.sender(addr).await?;
+    /// POSTs `body` to `path` on `addr` over the connection kept under `key`, noting its
+    /// generation in `used`.
+    async fn post(
+        &self,
+        addr: &str,
+        key: &str,
+        path: &str,
+        body: RpcBody,
+        used: &std::sync::atomic::AtomicU64,
+    ) -> anyhow::Result<Vec<u8>> {
+        let (mut sender, generation) = self.sender(addr, key).await?;
+        used.store(generation, std::sync::atomic::Ordering::SeqCst);
         let req = http::Request::post(format!("https://{NODE_NAME}{path}"))
             .header(http::header::CONTENT_TYPE, "application/octet-stream")
             .body(body)?;
@@ -979,16 +999,34 @@ impl stele::consensus::network::Transport for NodeTransport {
     > {
         let me = self.clone();
         Box::pin(async move {
+            // Forwarded writes apart (see `NodeTransport`).
+            let forwarded = matches!(call, RaftCall::Propose);
+            let key = if forwarded {
+                format!("{addr} forwarded")
+            } else {
+                addr.clone()
+            };
+            let used = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let mut give_up = GiveUp {
                 transport: me.clone(),
-                addr: addr.clone(),
-                armed: true,
+                key: key.clone(),
+                used: used.clone(),
+                armed: forwarded,
             };
-            let sent = tokio::time::timeout(timeout, me.send(&addr, call, body)).await;
+            let path = format!("/v1/raft/{}", call.name());
+            let sent =
+                tokio::time::timeout(timeout, me.post(&addr, &key, &path, whole(body), &used))
+                    .await;
             give_up.armed = false;
-            me.answered(&addr, sent).await.map_err(|reason| {
-                stele::consensus::network::TransportError::Unreachable { addr, reason }
-            })
+            let generation = used.load(std::sync::atomic::Ordering::SeqCst);
+            me.answered(&key, generation, forwarded, sent)
+                .await
+                .map_err(
+                    |reason| stele::consensus::network::TransportError::Unreachable {
+                        addr,
+                        reason,
+                    },
+                )
         })
     }
 }
@@ -1005,9 +1043,13 @@ impl stele::disk::ShardTransport for NodeTransport {
     > {
         let me = self.clone();
         Box::pin(async move {
-            let sent =
-                tokio::time::timeout(timeout, me.post(&addr, "/v1/shards/call", whole(body))).await;
-            me.shard_answer(addr, sent).await
+            let used = std::sync::atomic::AtomicU64::new(0);
+            let sent = tokio::time::timeout(
+                timeout,
+                me.post(&addr, &addr, "/v1/shards/call", whole(body), &used),
+            )
+            .await;
+            me.shard_answer(addr, &used, sent).await
         })
     }
 
@@ -1031,18 +1073,23 @@ impl stele::disk::ShardTransport for NodeTransport {
             });
             let body = http_body_util::StreamBody::new(chunks).boxed_unsync();
             // The writer bounds each block's wait; this bounds nothing more.
-            let sent = me.post(&addr, "/v1/shards/upload", body).await;
-            me.shard_answer(addr, Ok(sent)).await
+            let used = std::sync::atomic::AtomicU64::new(0);
+            let sent = me
+                .post(&addr, &addr, "/v1/shards/upload", body, &used)
+                .await;
+            me.shard_answer(addr, &used, Ok(sent)).await
         })
     }
 }
 
 impl NodeTransport {
-    /// The answer, or why there is none (the connection is then dropped: a fresh one
-    /// next time).
+    /// The answer, or why there is none: the connection the call used (`generation`
+    /// under `key`) is then dropped, a fresh one made next time; with `abort`, aborted.
     async fn answered(
         &self,
-        addr: &str,
+        key: &str,
+        generation: u64,
+        abort: bool,
         sent: Result<anyhow::Result<Vec<u8>>, tokio::time::error::Elapsed>,
     ) -> Result<Vec<u8>, String> {
         let reason = match sent {
@@ -1050,13 +1097,19 @@ impl NodeTransport {
             Ok(Err(e)) => format!("{e:#}"),
             Err(_) => "no answer in time".to_owned(),
         };
-        self.forget(addr).await;
+        self.forget(key, generation, abort).await;
         Err(reason)
     }
 
-    /// Drops `addr`'s connection, aborting it (a reset: nothing it still holds is sent).
-    async fn forget(&self, addr: &str) {
-        if let Some(c) = self.senders.lock().await.remove(addr) {
+    /// Drops the connection kept under `key` if it is still `generation` (never a newer
+    /// one); with `abort`, aborts it (a reset: nothing it still holds is sent). Without,
+    /// calls in flight on it finish.
+    async fn forget(&self, key: &str, generation: u64, abort: bool) {
+        let mut senders = self.senders.lock().await;
+        if senders.get(key).is_some_and(|c| c.generation == generation)
+            && let Some(c) = senders.remove(key)
+            && abort
+        {
             c.driver.abort();
         }
     }
@@ -1064,11 +1117,15 @@ impl NodeTransport {
     async fn shard_answer(
         &self,
         addr: String,
+        used: &std::sync::atomic::AtomicU64,
         sent: Result<anyhow::Result<Vec<u8>>, tokio::time::error::Elapsed>,
     ) -> Result<Vec<u8>, stele::disk::remote::ShardTransportError> {
-        self.answered(&addr, sent).await.map_err(|reason| {
-            stele::disk::remote::ShardTransportError::Unreachable { addr, reason }
-        })
+        let generation = used.load(std::sync::atomic::Ordering::SeqCst);
+        self.answered(&addr, generation, false, sent)
+            .await
+            .map_err(
+                |reason| stele::disk::remote::ShardTransportError::Unreachable { addr, reason },
+            )
     }
 }
 

@@ -287,6 +287,11 @@ pub fn replication(out: &mut String, peers: &[stele::node::PeerStatus]) {
     );
 }
 
+/// `last - matched` when both are known.
+fn last_sub(last: Option<u64>, matched: Option<u64>) -> Option<u64> {
+    Some(last?.saturating_sub(matched?))
+}
+
 /// A cluster member's view (only on a node that runs its member of the Raft group): its
 /// term, role, lease, log and applied indexes, the voters, each member's log lag (on the
 /// leader) and every placement disk's state as this node sees it (`node` the member id).
@@ -296,7 +301,10 @@ pub fn cluster(
     disks: &[stele::disk::DiskStatus],
 ) {
     let one = |v: f64| [(String::new(), v)];
-    let index = |i: Option<u64>| i.map_or(f64::NAN, |i| i as f64);
+    // "None yet" is no sample, never a NaN an alert rule would skip.
+    let index = |i: Option<u64>| -> Vec<(String, f64)> {
+        i.map(|i| (String::new(), i as f64)).into_iter().collect()
+    };
     gauge(
         out,
         "stele_cluster_raft_term",
@@ -322,15 +330,15 @@ pub fn cluster(
         out,
         "stele_cluster_raft_last_log_index",
         "gauge",
-        "The index of the last entry in this node's Raft log (NaN: none)",
-        &one(index(s.last_log_index)),
+        "The index of the last entry in this node's Raft log (no sample: none yet)",
+        &index(s.last_log_index),
     );
     gauge(
         out,
         "stele_cluster_raft_last_applied_index",
         "gauge",
-        "The index of the last entry this node applied (NaN: none)",
-        &one(index(s.last_applied)),
+        "The index of the last entry this node applied (no sample: none yet)",
+        &index(s.last_applied),
     );
     gauge(
         out,
@@ -342,19 +350,17 @@ pub fn cluster(
     let lag: Vec<(String, f64)> = s
         .matched
         .iter()
-        .map(|(node, m)| {
-            let v = match (m, s.last_log_index) {
-                (Some(m), Some(last)) => last.saturating_sub(*m) as f64,
-                _ => f64::NAN,
-            };
-            (format!("node=\"{node}\""), v)
+        .filter_map(|(node, m)| {
+            let lag = last_sub(s.last_log_index, *m)?;
+            Some((format!("node=\"{node}\""), lag as f64))
         })
         .collect();
     gauge(
         out,
         "stele_cluster_raft_member_lag_entries",
         "gauge",
-        "On the leader: entries of its log a member does not hold yet (NaN: none matched)",
+        "On the leader: entries of its log another member does not hold yet (no sample \
+         while none is matched)",
         &lag,
     );
     let online: Vec<(String, f64)> = disks

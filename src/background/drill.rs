@@ -235,7 +235,10 @@ impl DrillWorker {
     /// the worker is paused).
     pub async fn run_and_wait(&self) -> Result<DrillReport, String> {
         match self.control.run_and_wait().await {
-            None => Err("the drill worker is paused".to_owned()),
+            None => Err(
+                "the drill worker is paused, or stands by (another node holds the cluster's lease)"
+                    .to_owned(),
+            ),
             Some(Err(reason)) => Err(reason),
             Some(Ok(())) => Ok(self.status().last.unwrap_or_default()),
         }

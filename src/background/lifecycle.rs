@@ -442,7 +442,9 @@ impl LifecycleWorker {
             if let Err(e) = saved {
                 return PassEnd::Failed(format!("cannot save the checkpoint: {e}"));
             }
-            if self.control.should_stop(stop) {
+            // Another node may lead now: it runs the pass (a key at most is handled by
+            // both, in the window openraft's metrics lag behind).
+            if self.control.should_stop(stop) || !self.store.holds_lease() {
                 return PassEnd::Stopped;
             }
             from = Some(k.as_str().to_owned());

@@ -106,19 +106,21 @@ pub struct GroupStatus {
     pub learners: Vec<String>,
     /// Whether this node holds the cluster's lease ([`Group::holds_lease`]).
     pub lease: bool,
-    /// On the leader, each member's replication: its node id and the index of the last
-    /// entry it holds as the leader knows it (`None`: nothing matched yet). Empty on the
-    /// others.
+    /// On the leader, each other member's replication: its node id and the index of the
+    /// last entry it holds as the leader knows it (`None`: nothing matched yet). Empty on
+    /// the others.
     pub matched: Vec<(String, Option<u64>)>,
 }
 
 /// Whether openraft's metrics `m` say this node holds the lease: it leads and a majority
-/// acknowledged it less than the shortest election timeout ago, less a heartbeat (the
-/// figure is as of openraft's last metrics report, made at least every heartbeat).
+/// acknowledged it less than half the shortest election timeout ago. The figure is as of
+/// openraft's last metrics report, made at least every tick (1.5 heartbeats, 375 ms) when
+/// its core loop is not busy: half the timeout leaves that much and more before another
+/// node can have been elected.
 fn lease_of(m: &openraft::RaftMetrics<NodeId, RaftNode>) -> bool {
     m.state == ServerState::Leader
         && m.millis_since_quorum_ack
-            .is_some_and(|ms| ms + HEARTBEAT_MS < ELECTION_TIMEOUT_MIN_MS)
+            .is_some_and(|ms| ms < ELECTION_TIMEOUT_MIN_MS / 2)
 }
 
 /// This node's member of the group.
@@ -534,6 +536,7 @@ impl Group {
                 .replication
                 .iter()
                 .flatten()
+                .filter(|(id, _)| **id != self.id)
                 .map(|(id, log)| (node_name(*id), log.map(|l| l.index)))
                 .collect(),
         }

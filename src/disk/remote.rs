@@ -52,6 +52,9 @@ const HEADER_MAX: usize = 4096;
 const READ_AHEAD: u64 = 2 << 20;
 /// The most bytes of blocks one [`ShardCall::ReadBlocks`] may ask for.
 const READ_BLOCKS_MAX: u64 = 16 << 20;
+/// The most blocks one [`ShardCall::ReadBlocks`] may ask for (tiny blocks would otherwise
+/// make a long list of nothing).
+const READ_BLOCKS_COUNT_MAX: u32 = 4096;
 
 const FRAME_BLOCK: u8 = 1;
 const FRAME_FINISH: u8 = 2;
@@ -715,6 +718,12 @@ impl ShardStore for RemoteDisk {
                 self.link.ranged.store(false, Relaxed);
                 apart()
             }
+            // A bad block among the first ones: the shard opens apart, and its good
+            // blocks still read (the bad one fails alone).
+            Err(WireError {
+                kind: WireErrorKind::Corrupt(Corruption::BlockHash { .. }),
+                ..
+            }) => apart(),
             Err(e) => Err(self.link.refused("open", Some(name), e)),
         }
     }
@@ -954,6 +963,9 @@ struct RemoteSource {
     hashes: Vec<u8>,
     /// Blocks below this will be read in order ([`ShardSource::read_ahead`]; 0: no hint).
     until: std::sync::atomic::AtomicU64,
+    /// Blocks below this are read one per call: a batch that held them was refused at a
+    /// bad block, and the good ones before it must not be condemned with it.
+    single_until: std::sync::atomic::AtomicU64,
     ahead: Mutex<Ahead>,
 }
 
@@ -988,6 +1000,7 @@ impl RemoteSource {
             expect,
             hashes,
             until: std::sync::atomic::AtomicU64::new(0),
+            single_until: std::sync::atomic::AtomicU64::new(0),
             ahead: Mutex::new(Ahead::default()),
         }
     }
@@ -1026,10 +1039,12 @@ impl RemoteSource {
         blocks: &std::ops::Range<u64>,
         bytes: Vec<u8>,
     ) -> Result<Vec<Vec<u8>>, DiskError> {
-        let bad = || {
-            self.corrupt(Corruption::BlockHash {
-                block: blocks.start,
-            })
+        // Not a bad block: an answer of another shape than asked for.
+        let bad = || DiskError::Io {
+            disk: self.link.spec.id.clone(),
+            op: "read",
+            path: self.link.path(Some(self.name)),
+            source: std::io::Error::other("blocks of other lengths than asked for"),
         };
         let mut out = Vec::with_capacity((blocks.end - blocks.start) as usize);
         let mut at = 0usize;
@@ -1145,16 +1160,30 @@ impl ShardSource for RemoteSource {
         let Some(expected) = self.hashes.get(h..h + 32) else {
             return Err(self.corrupt(Corruption::BadTrailer));
         };
-        let ahead = s < self.until.load(Relaxed) && self.link.ranged.load(Relaxed);
-        let fetched = if ahead { self.fetch(s)? } else { None };
-        let bytes = match fetched {
-            Some(b) => b,
-            None => {
-                if ahead {
+        let ahead = s < self.until.load(Relaxed)
+            && s >= self.single_until.load(Relaxed)
+            && self.link.ranged.load(Relaxed);
+        let bytes = if ahead {
+            match self.fetch(s) {
+                Ok(Some(b)) => b,
+                Ok(None) => {
                     self.link.ranged.store(false, Relaxed);
+                    self.fetch_one(s, buf.len())?
                 }
-                self.fetch_one(s, buf.len())?
+                // The peer refused the batch at its bad block: this block, and those up
+                // to the bad one, one per call.
+                Err(DiskError::Corrupt {
+                    what: Corruption::BlockHash { block },
+                    ..
+                }) => {
+                    self.single_until
+                        .fetch_max(block.saturating_add(1), Relaxed);
+                    self.fetch_one(s, buf.len())?
+                }
+                Err(e) => return Err(e),
             }
+        } else {
+            self.fetch_one(s, buf.len())?
         };
         if bytes.len() != buf.len() || blake3::hash(&bytes).as_bytes() != expected {
             return Err(self.corrupt(Corruption::BlockHash { block: s }));
@@ -1176,7 +1205,9 @@ impl ShardSource for RemoteSource {
 /// The blocks `first..first + count` of a shard that `expect` describes, each with its
 /// length; refused past the shard's end or above [`READ_BLOCKS_MAX`] bytes.
 fn blocks_asked(expect: &Expect, first: u64, count: u32) -> Result<Vec<(u64, usize)>, WireError> {
-    if u64::from(count) * u64::from(expect.block_size.max(1)) > READ_BLOCKS_MAX {
+    if count > READ_BLOCKS_COUNT_MAX
+        || u64::from(count) * u64::from(expect.block_size.max(1)) > READ_BLOCKS_MAX
+    {
         return Err(WireError::bad("more blocks than one call carries"));
     }
     (first..first.saturating_add(u64::from(count)))
@@ -1759,6 +1790,88 @@ mod tests {
                 assert_eq!(calls, [1, 1, 0, 5]);
             }
         }
+    }
+
+    /// A bad block on the peer's disk fails only itself: the blocks before it in its
+    /// batch, and after it, still read (opened with the first batch or apart).
+    #[test]
+    fn a_bad_block_on_the_peer_condemns_no_other_block_of_its_batch() {
+        let rt = runtime();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spec = DiskSpec {
+            id: "d0".into(),
+            path: dir.path().join("d0"),
+            node: "b".into(),
+            site: "site1".into(),
+        };
+        let local = Arc::new(LocalDisk::open(spec.clone()).expect("open"));
+        let uuid = local.uuid().expect("stamped");
+        let remote = RemoteDisk::new(
+            spec.clone(),
+            uuid,
+            "loopback".into(),
+            Arc::new(Loopback(ShardServer::new(vec![local]))),
+            rt.handle().clone(),
+        );
+        let name = ShardName::new(SegmentId([7; 16]), 2);
+        let blocks: [&[u8]; 4] = [b"aaaaaaaa", b"bbbbbbbb", b"cccccccc", b"dd"];
+        let mut sink = remote.create(name, 8).expect("create");
+        for b in blocks {
+            sink.append(b).expect("append");
+        }
+        let expect = Expect {
+            block_size: 8,
+            blocks: 4,
+            data_len: 26,
+            root: sink.finish().expect("finish"),
+        };
+        // Block 1's first byte changed on the peer's disk.
+        let file = walk(&dir.path().join("d0").join("shards"));
+        let mut perms = std::fs::metadata(&file).expect("meta").permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&file, perms).expect("writable");
+        let mut bytes = std::fs::read(&file).expect("read");
+        bytes[8] ^= 1;
+        std::fs::write(&file, bytes).expect("write");
+        let opened = remote.open_reading(name, &expect, 0..4).expect("opens");
+        let apart = remote.open(name, &expect).expect("opens");
+        apart.read_ahead(4);
+        for source in [opened, apart] {
+            for (s, want) in blocks.iter().enumerate() {
+                let mut buf = vec![0u8; want.len()];
+                let read = source.read_block(s as u64, &mut buf);
+                if s == 1 {
+                    assert!(matches!(
+                        read,
+                        Err(DiskError::Corrupt {
+                            what: Corruption::BlockHash { block: 1 },
+                            ..
+                        })
+                    ));
+                } else {
+                    read.unwrap_or_else(|e| panic!("block {s}: {e}"));
+                    assert_eq!(&buf, want);
+                }
+            }
+        }
+    }
+
+    /// The one file under `dir`.
+    fn walk(dir: &std::path::Path) -> std::path::PathBuf {
+        let mut found = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).expect("dir").flatten() {
+                if e.path().is_dir() {
+                    todo.push(e.path());
+                } else {
+                    found.push(e.path());
+                }
+            }
+        }
+        assert_eq!(found.len(), 1, "{found:?}");
+        found.remove(0)
     }
 
     #[test]

@@ -126,9 +126,12 @@ fn once_per_cluster_work_runs_on_the_leader_alone_and_moves_with_it() {
         vec![
             "--test-clock".to_owned(),
             clock(name).0.to_str().expect("path").to_owned(),
-            // No scheduled pass during the test: only the ones it asks for.
+            // No scheduled lifecycle pass during the test: only the ones it asks for.
             "--lifecycle-interval".to_owned(),
             "86400".to_owned(),
+            // A restore drill due every second, on every node: only the leader's run.
+            "--drill-interval".to_owned(),
+            "1".to_owned(),
         ]
     });
     let nodes = [&a, &b, &c];
@@ -191,12 +194,27 @@ fn once_per_cluster_work_runs_on_the_leader_alone_and_moves_with_it() {
             assert_eq!(status, 409, "{path} on a follower: {body}");
             assert!(body.contains("NotLeaseHolder"), "{body}");
         }
-        let (_, body) = f.admin("GET", "/v1/workers", None);
-        let lifecycle = json(&body)["runners"]
+    }
+    // Drills fall due every second everywhere; the leader runs them, the others none.
+    let passes = |s: &Server, worker: &str| {
+        let (_, body) = s.admin("GET", "/v1/workers", None);
+        json(&body)["runners"]
             .as_array()
-            .and_then(|r| r.iter().find(|w| w["name"] == "lifecycle").cloned())
-            .expect("lifecycle");
-        assert_eq!(lifecycle["passes"], 0, "{lifecycle}");
+            .and_then(|r| r.iter().find(|w| w["name"] == worker).cloned())
+            .and_then(|w| w["passes"].as_u64())
+            .expect("passes")
+    };
+    let start = std::time::Instant::now();
+    while passes(leader, "drill") < 3 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "the leader runs no drill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    for f in &followers {
+        assert_eq!(passes(f, "drill"), 0, "a follower ran a drill");
+        assert_eq!(passes(f, "lifecycle"), 0, "a follower ran a lifecycle pass");
     }
 
     // An object the rules expire, written through a follower; three days pass everywhere.
