@@ -1495,6 +1495,19 @@ mod tests {
         }
     }
 
+    /// Disk `d0` of node `b` under `dir`, served: its spec, its UUID, its server.
+    fn served(dir: &std::path::Path) -> (DiskSpec, DiskUuid, ShardServer) {
+        let spec = DiskSpec {
+            id: "d0".into(),
+            path: dir.join("d0"),
+            node: "b".into(),
+            site: "site1".into(),
+        };
+        let local = Arc::new(LocalDisk::open(spec.clone()).expect("open"));
+        let uuid = local.uuid().expect("stamped");
+        (spec, uuid, ShardServer::new(vec![local]))
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -1562,14 +1575,7 @@ mod tests {
     fn a_block_changed_on_the_way_is_caught_here() {
         let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
-        let spec = DiskSpec {
-            id: "d0".into(),
-            path: dir.path().join("d0"),
-            node: "b".into(),
-            site: "site1".into(),
-        };
-        let local = Arc::new(LocalDisk::open(spec.clone()).expect("open"));
-        let uuid = local.uuid().expect("stamped");
+        let (spec, uuid, server) = served(dir.path());
         let remote = |t: Arc<dyn ShardTransport>| {
             RemoteDisk::new(
                 spec.clone(),
@@ -1579,7 +1585,6 @@ mod tests {
                 rt.handle().clone(),
             )
         };
-        let server = ShardServer::new(vec![local]);
         let honest = remote(Arc::new(Loopback(server.clone())));
         let name = ShardName::new(SegmentId([9; 16]), 1);
         let mut sink = honest.create(name, 8).expect("create");
@@ -1718,15 +1723,7 @@ mod tests {
         use std::sync::atomic::Ordering::SeqCst;
         let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
-        let spec = DiskSpec {
-            id: "d0".into(),
-            path: dir.path().join("d0"),
-            node: "b".into(),
-            site: "site1".into(),
-        };
-        let local = Arc::new(LocalDisk::open(spec.clone()).expect("open"));
-        let uuid = local.uuid().expect("stamped");
-        let server = ShardServer::new(vec![local]);
+        let (spec, uuid, server) = served(dir.path());
         let block = 256 << 10;
         let blocks = 20u64;
         let data: Vec<Vec<u8>> = (0..blocks)
@@ -1798,19 +1795,12 @@ mod tests {
     fn a_bad_block_on_the_peer_condemns_no_other_block_of_its_batch() {
         let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
-        let spec = DiskSpec {
-            id: "d0".into(),
-            path: dir.path().join("d0"),
-            node: "b".into(),
-            site: "site1".into(),
-        };
-        let local = Arc::new(LocalDisk::open(spec.clone()).expect("open"));
-        let uuid = local.uuid().expect("stamped");
+        let (spec, uuid, server) = served(dir.path());
         let remote = RemoteDisk::new(
-            spec.clone(),
+            spec,
             uuid,
             "loopback".into(),
-            Arc::new(Loopback(ShardServer::new(vec![local]))),
+            Arc::new(Loopback(server)),
             rt.handle().clone(),
         );
         let name = ShardName::new(SegmentId([7; 16]), 2);
