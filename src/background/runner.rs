@@ -184,6 +184,9 @@ pub enum Scope {
     Cluster,
 }
 
+/// How often a once-per-cluster worker standing by looks at the lease again.
+pub const STANDBY_RECHECK: Duration = Duration::from_secs(5);
+
 /// How long the runner waits at shutdown for a pass to stop at its next key before it
 /// gives up on it (the pass's checkpoint, saved as it goes, is where the next start
 /// resumes).
@@ -268,11 +271,16 @@ pub async fn run<W: PassWorker>(w: Arc<W>, mut shutdown: watch::Receiver<bool>) 
             continue;
         }
         if w.scope() == Scope::Cluster && !w.holds_lease() {
-            // Another node runs it (from the top: checkpoints are each node's). A pass
-            // cut short here resumes once this node holds the lease again; until then
-            // it waits for the next interval or trigger.
+            // Another node runs it (from the top: checkpoints are each node's). The pass
+            // stays due and the lease is looked at again shortly, so that a node taking
+            // the lease runs what fell due meanwhile without waiting a whole interval.
             w.control().stood_by();
-            pending = false;
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return,
+                _ = w.control().trigger.notified() => {}
+                _ = tokio::time::sleep(STANDBY_RECHECK) => {}
+            }
+            pending = true;
             continue;
         }
         w.control().standby.store(false, Ordering::SeqCst);

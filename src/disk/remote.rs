@@ -52,6 +52,9 @@ const HEADER_MAX: usize = 4096;
 const READ_AHEAD: u64 = 2 << 20;
 /// The most bytes of blocks one [`ShardCall::ReadBlocks`] may ask for.
 const READ_BLOCKS_MAX: u64 = 16 << 20;
+/// How long a peer that refused the batch calls is read block by block before it is
+/// asked again.
+const OLDER_PEER_RETRY: Duration = Duration::from_secs(600);
 /// The most blocks one [`ShardCall::ReadBlocks`] may ask for (tiny blocks would otherwise
 /// make a long list of nothing).
 const READ_BLOCKS_COUNT_MAX: u32 = 4096;
@@ -353,9 +356,10 @@ struct Link {
     transport: Arc<dyn ShardTransport>,
     runtime: tokio::runtime::Handle,
     health: Mutex<Health>,
-    /// False once the peer refused [`ShardCall::ReadBlocks`] (an older release): its
-    /// blocks are then read one call each.
-    ranged: std::sync::atomic::AtomicBool,
+    /// When the peer last refused [`ShardCall::ReadBlocks`] or [`ShardCall::OpenRead`]
+    /// (an older release): its shards are then opened and read one block per call, and
+    /// asked again after [`OLDER_PEER_RETRY`] (it may have been upgraded).
+    older: Mutex<Option<Instant>>,
 }
 
 impl Health {
@@ -425,6 +429,21 @@ impl Link {
 
     /// Whether the node could not be reached less than [`REST`] ago: calls fail at once
     /// rather than each waiting out a timeout on a node that drops packets.
+    /// Whether the peer takes the batch calls (not known to refuse them lately).
+    fn ranged(&self) -> bool {
+        self.older
+            .lock()
+            .map(|o| o.is_none_or(|t| t.elapsed() >= OLDER_PEER_RETRY))
+            .unwrap_or(true)
+    }
+
+    /// The peer refused a batch call: an older release.
+    fn is_older(&self) {
+        if let Ok(mut o) = self.older.lock() {
+            *o = Some(Instant::now());
+        }
+    }
+
     fn resting(&self) -> bool {
         self.health()
             .unreachable
@@ -507,7 +526,7 @@ impl RemoteDisk {
                     reported: DiskState::Online,
                     status: None,
                 }),
-                ranged: std::sync::atomic::AtomicBool::new(true),
+                older: Mutex::new(None),
             }),
         }
     }
@@ -674,13 +693,12 @@ impl ShardStore for RemoteDisk {
         expect: &Expect,
         blocks: std::ops::Range<u64>,
     ) -> Result<Box<dyn ShardSource>, DiskError> {
-        use std::sync::atomic::Ordering::Relaxed;
         let apart = || {
             let source = self.open(name, expect)?;
             source.read_ahead(blocks.end);
             Ok(source)
         };
-        if blocks.start >= blocks.end.min(expect.blocks) || !self.link.ranged.load(Relaxed) {
+        if blocks.start >= blocks.end.min(expect.blocks) || !self.link.ranged() {
             return apart();
         }
         if self.link.resting() {
@@ -715,7 +733,7 @@ impl ShardStore for RemoteDisk {
             Ok(other) => Err(self.link.unexpected("open", &other)),
             // An older peer cannot decode the call: open, then read, apart.
             Err(e) if e.kind == WireErrorKind::BadRequest => {
-                self.link.ranged.store(false, Relaxed);
+                self.link.is_older();
                 apart()
             }
             // A bad block among the first ones: the shard opens apart, and its good
@@ -1162,12 +1180,12 @@ impl ShardSource for RemoteSource {
         };
         let ahead = s < self.until.load(Relaxed)
             && s >= self.single_until.load(Relaxed)
-            && self.link.ranged.load(Relaxed);
+            && self.link.ranged();
         let bytes = if ahead {
             match self.fetch(s) {
                 Ok(Some(b)) => b,
                 Ok(None) => {
-                    self.link.ranged.store(false, Relaxed);
+                    self.link.is_older();
                     self.fetch_one(s, buf.len())?
                 }
                 // The peer refused the batch at its bad block: this block, and those up

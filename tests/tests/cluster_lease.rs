@@ -137,6 +137,10 @@ fn once_per_cluster_work_runs_on_the_leader_alone_and_moves_with_it() {
     let nodes = [&a, &b, &c];
     let leader = leader_of(&nodes);
     until_lease_on(leader, &nodes);
+    let leader_id = cluster_status(leader)["node_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let followers: Vec<&Server> = nodes
         .iter()
         .filter(|n| n.s3_url != leader.s3_url)
@@ -193,6 +197,10 @@ fn once_per_cluster_work_runs_on_the_leader_alone_and_moves_with_it() {
             let (status, body) = f.admin("POST", path, None);
             assert_eq!(status, 409, "{path} on a follower: {body}");
             assert!(body.contains("NotLeaseHolder"), "{body}");
+            assert!(
+                body.contains(&leader_id),
+                "the answer names the leader: {body}"
+            );
         }
     }
     // Drills fall due every second everywhere; the leader runs them, the others none.

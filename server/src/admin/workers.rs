@@ -13,16 +13,25 @@ pub(super) async fn lifecycle_status(
 
 /// A once-per-cluster worker asked to run on a node that does not hold the cluster's
 /// lease (a member that is not the Raft leader): 409 `NotLeaseHolder`, nothing started.
-fn on_lease_holder(actor: &Actor, worker: &str) -> Result<(), ApiError> {
+fn on_lease_holder(admin: &Admin, actor: &Actor, worker: &str) -> Result<(), ApiError> {
     if actor.node.holds_lease() {
         return Ok(());
     }
+    let leader = admin.cluster.group().map(|g| g.status()).and_then(|s| {
+        s.leader.map(|l| {
+            format!(
+                "; the leader is {l} (node listener {})",
+                s.leader_addr.unwrap_or_default()
+            )
+        })
+    });
     Err(ApiError(
         StatusCode::CONFLICT,
         "NotLeaseHolder",
         format!(
             "the {worker} worker runs once per cluster, on the node that holds the cluster's \
-             lease (the Raft leader, named by `stelectl cluster status`); this node stands by"
+             lease (the Raft leader, named by `stelectl cluster status`); this node stands by{}",
+            leader.unwrap_or_default()
         ),
     ))
 }
@@ -43,7 +52,7 @@ pub(super) async fn lifecycle_run(
     Query(q): Query<api::workers::RunQuery>,
 ) -> Result<Json<Option<api::workers::LifecyclePass>>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    on_lease_holder(&actor, "lifecycle")?;
+    on_lease_holder(&admin, &actor, "lifecycle")?;
     actor.node.audit(&AuditEvent::WorkerControlled {
         actor: actor.user.name.clone(),
         worker: "lifecycle".into(),
@@ -125,7 +134,7 @@ pub(super) async fn worker_action(
         .iter()
         .any(|w| w.name == name && w.scope == stele::background::runner::Scope::Cluster);
     if action == "run" && once_per_cluster {
-        on_lease_holder(&actor, &name)?;
+        on_lease_holder(&admin, &actor, &name)?;
     }
     match action.as_str() {
         "run" => c.run_now(),
@@ -183,7 +192,7 @@ pub(super) async fn drill_run(
     axum::Extension(actor): axum::Extension<Actor>,
 ) -> Result<Json<api::workers::DrillReport>, ApiError> {
     need(&actor, Action::RunWorkers, None)?;
-    on_lease_holder(&actor, "drill")?;
+    on_lease_holder(&admin, &actor, "drill")?;
     actor.node.audit(&AuditEvent::WorkerControlled {
         actor: actor.user.name.clone(),
         worker: "drill".into(),

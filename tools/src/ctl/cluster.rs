@@ -56,7 +56,7 @@ fn members(c: &Cluster) {
                 .iter()
                 .map(|m| match m.lag {
                     Some(l) => format!("{} {l} behind", m.node),
-                    None => format!("{} (nothing matched yet)", m.node),
+                    None => format!("{} (no entry confirmed yet: unreachable or new)", m.node),
                 })
                 .collect();
             rows(&[("log lag", lags.join(", "))]);
