@@ -474,6 +474,9 @@ impl LifecycleWorker {
                         None,
                         false,
                         crate::meta::Origin::Lifecycle,
+                        // Only over the version the rule expired: another node that
+                        // expired it a moment before (the lease moving) added the marker.
+                        &crate::meta::WriteCondition::Newest(v.version_id),
                     )
                     .map(|o| o.delete_marker),
                 Action::Remove => self
@@ -485,6 +488,8 @@ impl LifecycleWorker {
                 Ok(true) => self.count(|r| r.delete_markers_added += 1),
                 Ok(false) => self.count(|r| r.versions_removed += 1),
                 Err(StoreError::Lock(_)) => self.count(|r| r.kept_locked += 1),
+                // Expired already, or written over since the pass read the key.
+                Err(StoreError::PreconditionFailed { .. } | StoreError::NoSuchKey { .. }) => {}
                 // The metadata store failing is the pass failing, not one version's luck.
                 Err(e @ StoreError::Meta(_)) => return Err(e),
                 Err(e) => {
@@ -787,6 +792,56 @@ mod tests {
             .filter(|(_, v)| v.kind == VersionKind::DeleteMarker)
             .count();
         assert_eq!((all.len(), markers), (10, 5));
+    }
+
+    /// An expiry is conditional on the version the rule expired still being the newest:
+    /// a second node that read the key before the first one's marker (the lease moving
+    /// between them) adds none.
+    #[test]
+    fn an_expiry_adds_one_delete_marker_even_when_made_twice() {
+        use crate::config::NodeConfig;
+        use crate::meta::{Origin, WriteCondition};
+        use crate::store::PutOptions;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(crate::clock::ManualClock::new(T0));
+        let store = Store::open_with(
+            NodeConfig::embedded(dir.path()),
+            clock.clone(),
+            clock.clone(),
+        )
+        .expect("open");
+        let bucket = BucketName::new("aging").expect("name");
+        store.create_bucket(&bucket, true).expect("bucket");
+        let key = ObjectKey::new("k").expect("key");
+        let body = futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"x"))]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(store.put_object(&bucket, &key, PutOptions::default(), body))
+            .expect("put");
+        let all = store.list_versions(&bucket, None, 10).expect("list");
+        let expired = all[0].1.version_id;
+        let expire = || {
+            store.delete_object_blocking(
+                &bucket,
+                &key,
+                None,
+                false,
+                Origin::Lifecycle,
+                &WriteCondition::Newest(expired),
+            )
+        };
+        assert!(expire().expect("first expiry").delete_marker);
+        assert!(matches!(
+            expire(),
+            Err(StoreError::PreconditionFailed { .. })
+        ));
+        let all = store.list_versions(&bucket, None, 10).expect("list");
+        let markers = all
+            .iter()
+            .filter(|(_, v)| v.kind == VersionKind::DeleteMarker)
+            .count();
+        assert_eq!((all.len(), markers), (2, 1));
     }
 
     /// A pass that cannot read a bucket's lifecycle configuration (here: a record of a

@@ -252,6 +252,22 @@ fn set_lifecycle(days: Option<u32>) -> MetaCommand {
     }
 }
 
+/// A lifecycle expiry's commit, conditional on the newest version, pinned.
+#[test]
+fn a_conditional_expiry_keeps_its_bytes() {
+    let mut cmd = commit(1, None);
+    if let MetaCommand::CommitVersion(v) = &mut cmd {
+        v.condition = WriteCondition::Newest(VersionId([3; 16]));
+    }
+    let c = at(cmd, T);
+    let bytes = c.encode().expect("encode");
+    assert_eq!(Stamped::decode(&bytes).expect("decode"), c);
+    assert_eq!(
+        hex::encode(&bytes),
+        "040004636d6473016b010101010101010101010101010101018080c489e5c5b20600000265310000000000000000000000000000000004030303030303030303030303030303030000008080c489e5c5b2068080c489e5c5b2068080c489e5c5b20600"
+    );
+}
+
 /// The lifecycle command, pinned: a peer of the next release decodes these bytes.
 #[test]
 fn a_lifecycle_command_keeps_its_bytes() {

@@ -153,6 +153,10 @@ pub enum WriteCondition {
     Exists,
     /// `If-Match: "ETAG"`: the current object has this ETag (hex, without quotes).
     ETag(String),
+    /// The key's newest version (an object or a delete marker) is this one: lifecycle's
+    /// expiry, so that two nodes expiring one version add one delete marker. Appended
+    /// last.
+    Newest(VersionId),
 }
 
 /// Why a [`WriteCondition`] does not hold.
@@ -169,6 +173,13 @@ impl WriteCondition {
     /// Checks the condition against the key's newest version (a delete marker is no
     /// object).
     pub fn check(&self, newest: Option<&VersionRecord>) -> Result<(), ConditionFailure> {
+        if let Self::Newest(id) = self {
+            return match newest {
+                Some(v) if v.version_id == *id => Ok(()),
+                Some(_) => Err(ConditionFailure::Failed),
+                None => Err(ConditionFailure::NoObject),
+            };
+        }
         let current = newest.filter(|v| v.kind == VersionKind::Object);
         match (self, current) {
             (Self::Always, _) | (Self::Absent, None) | (Self::Exists, Some(_)) => Ok(()),
@@ -176,6 +187,8 @@ impl WriteCondition {
             (Self::Exists | Self::ETag(_), None) => Err(ConditionFailure::NoObject),
             (Self::ETag(e), Some(v)) if v.etag == *e => Ok(()),
             (Self::ETag(_), Some(_)) => Err(ConditionFailure::Failed),
+            // Decided above.
+            (Self::Newest(_), _) => Ok(()),
         }
     }
 }

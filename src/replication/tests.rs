@@ -130,7 +130,14 @@ fn each_change_a_rule_selects_is_logged_with_it_and_nothing_else_is() {
         .expect("marker");
     // The lifecycle worker's markers never replicate.
     s.store
-        .delete_object_blocking(&b("src"), &k("p/b"), None, false, Origin::Lifecycle)
+        .delete_object_blocking(
+            &b("src"),
+            &k("p/b"),
+            None,
+            false,
+            Origin::Lifecycle,
+            &crate::meta::WriteCondition::Always,
+        )
         .expect("lifecycle marker");
     // A lock change on a replicated version is logged; one that changes nothing is not.
     s.store

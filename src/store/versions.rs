@@ -346,13 +346,21 @@ impl Store {
         let store = self.clone();
         let (b, k, v) = (bucket.clone(), key.clone(), version.copied());
         tokio::task::spawn_blocking(move || {
-            store.delete_object_blocking(&b, &k, v.as_ref(), bypass, crate::meta::Origin::Client)
+            store.delete_object_blocking(
+                &b,
+                &k,
+                v.as_ref(),
+                bypass,
+                crate::meta::Origin::Client,
+                &crate::meta::WriteCondition::Always,
+            )
         })
         .await?
     }
 
     /// [`Store::delete_object`] on the calling thread; a delete marker it adds records
-    /// `origin` (the lifecycle worker's markers are never replicated).
+    /// `origin` (the lifecycle worker's markers are never replicated) and is committed
+    /// only if `marker_if` holds when the command is applied.
     pub(crate) fn delete_object_blocking(
         &self,
         bucket: &BucketName,
@@ -360,6 +368,7 @@ impl Store {
         version: Option<&VersionRef>,
         bypass: bool,
         origin: crate::meta::Origin,
+        marker_if: &crate::meta::WriteCondition,
     ) -> Result<DeleteOutcome, StoreError> {
         // The version named is looked up here: in a cluster, after every write
         // acknowledged before this delete (one made through another node included).
@@ -421,7 +430,7 @@ impl Store {
                         record: &marker,
                         repairs: &[],
                         replaces: None,
-                        condition: &crate::meta::WriteCondition::Always,
+                        condition: marker_if,
                         tags: None,
                         inline: None,
                         lock: None,
