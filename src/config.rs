@@ -255,6 +255,11 @@ pub struct NodeConfig {
     /// `--cluster-addr`): the node may have fewer disks than K+M, and a write waits for
     /// enough of the cluster's ([`crate::store::StoreError::InsufficientDisks`] until then).
     pub spans_nodes: bool,
+    /// How long repair waits for a cluster member that cannot be reached before it
+    /// rebuilds that member's shards elsewhere (`--node-grace`, default
+    /// [`crate::store::NODE_GRACE`], 15 minutes: a restart or a network blip starts no
+    /// rebuild storm).
+    pub node_grace: std::time::Duration,
 }
 
 /// The config file, `stele.toml`. Every field is optional; flags and `STELE_*` variables
@@ -346,6 +351,7 @@ impl NodeConfig {
             inline_max: DEFAULT_INLINE_MAX,
             require_object_lock: false,
             spans_nodes: false,
+            node_grace: crate::store::NODE_GRACE,
         }
     }
 

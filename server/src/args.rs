@@ -69,6 +69,10 @@ pub struct Args {
     /// failed repair (doubling up to an hour).
     #[arg(long, env = "STELE_REPAIR_INTERVAL", default_value_t = 10)]
     pub repair_interval: u64,
+    /// Seconds repair waits for a cluster member that cannot be reached before it
+    /// rebuilds that member's shards on the other members' disks (default 15 minutes).
+    #[arg(long, env = "STELE_NODE_GRACE", default_value_t = 15 * 60)]
+    pub node_grace: u64,
     /// Seconds between two replication audits (each peer asked, version by version,
     /// whether it holds what it acknowledged); `stelectl replication audit --run` starts
     /// one now.
@@ -191,6 +195,7 @@ impl Args {
         config.require_object_lock =
             self.require_object_lock || file.require_object_lock.unwrap_or(false);
         config.spans_nodes = self.cluster_addr.is_some();
+        config.node_grace = std::time::Duration::from_secs(self.node_grace);
         config.validate()?;
         Ok(config)
     }

@@ -362,7 +362,7 @@ impl Store {
             .iter()
             .find(|d| d.uuid() == Some(uuid))
             .and_then(crate::disk::RemoteDisk::down_for)
-            .is_some_and(|down| down < scrub::NODE_GRACE)
+            .is_some_and(|down| down < self.inner.config.node_grace)
     }
 
     /// The disks new shards may go to now, and their failure domains.

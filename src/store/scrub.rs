@@ -7,9 +7,10 @@ use serde::Serialize;
 use super::{Store, StoreError};
 use crate::disk::shard::Expect;
 use crate::disk::shard::Hash;
-use crate::disk::{DiskError, DiskState, ShardName, ShardSource};
+use crate::disk::{DiskError, DiskState, DiskUuid, ShardName, ShardSource, ShardStore};
 use crate::meta::{SegmentRecord, VersionKind, VersionRecord};
 use crate::types::{BucketName, ObjectKey, Timestamp};
+use std::sync::Arc;
 
 /// What is wrong with one shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,22 +123,38 @@ impl Store {
         })
     }
 
-    /// Where a rebuilt shard goes when its own disk cannot take it: an online disk that
-    /// holds no shard of this segment if there is one, else the online disk holding the
-    /// fewest (losing it then costs two shards, still within M for the default geometry).
-    fn new_home(&self, locations: &[(String, Option<Hash>)]) -> Option<usize> {
-        self.inner
-            .disks
+    /// Where a rebuilt shard goes when its own disk cannot take it: an online disk of
+    /// the cluster (this node's alone on a single node) in the failure domain holding the
+    /// fewest shards of this segment — site first, then node, then disk — so that losing
+    /// a site or a node costs as few of its shards as the disks left allow (sites.md §3:
+    /// repair respects the failure domains; with three nodes of two disks and 4+2, a
+    /// down node's two shards go one to each other node, not both to the repairer).
+    fn new_home(&self, locations: &[(String, Option<Hash>)]) -> Option<Arc<dyn ShardStore>> {
+        let set = self.disk_set();
+        let specs = set.topology.disks();
+        // The set's index of each shard's disk (its record name: a UUID, or this
+        // node's configured id).
+        let slot = |name: &str| {
+            self.disk_slot(name).or_else(|| {
+                let uuid = DiskUuid::parse(name)?;
+                set.disks.iter().position(|d| d.uuid() == Some(uuid))
+            })
+        };
+        let held: Vec<usize> = locations.iter().filter_map(|(n, _)| slot(n)).collect();
+        let count = |same: &dyn Fn(usize) -> bool| held.iter().filter(|&&j| same(j)).count();
+        set.disks
             .iter()
             .enumerate()
-            .filter(|(_, d)| d.state() == DiskState::Online)
+            .filter(|(_, d)| d.state() == DiskState::Online && d.usable())
             .min_by_key(|(n, _)| {
-                locations
-                    .iter()
-                    .filter(|(name, _)| self.disk_slot(name) == Some(*n))
-                    .count()
+                let (site, node) = (&specs[*n].site, &specs[*n].node);
+                (
+                    count(&|j| specs[j].site == *site),
+                    count(&|j| specs[j].node == *node),
+                    count(&|j| j == *n),
+                )
             })
-            .map(|(n, _)| n)
+            .map(|(_, d)| d.clone())
     }
 
     /// Rebuilds shards `bad` of `seg` from the others: each stripe is read from K good
@@ -174,13 +191,12 @@ impl Store {
                     ));
                 }
                 _ => {
-                    let n = self
+                    let disk = self
                         .new_home(&locations)
                         .ok_or(StoreError::InsufficientDisks {
                             available: 0,
                             needed: 1,
                         })?;
-                    let disk = &self.inner.disks[n];
                     // Nothing references a file of this shard there: clear any leftover.
                     if let Err(e) = disk.remove(name) {
                         // The new file's link then fails, and the repair with it.

@@ -202,6 +202,79 @@ fn objects_spread_over_every_node_and_survive_one_killed() {
     assert_eq!(status["disks"].as_array().map(Vec::len), Some(6));
 }
 
+/// Issue 14, item 5: past the grace (`--node-grace`, 3 s here), repair rebuilds a down
+/// member's shards on the others' disks by failure domain: of the two shards an object
+/// written with c down could not place on c, one goes to a and one to b (before, the
+/// repairing node took both, and losing it then lost four shards of six), and both
+/// survivors read it from their disks alone.
+#[test]
+fn past_the_grace_a_down_nodes_shards_are_rebuilt_one_per_surviving_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let node_flags = |name: &str| {
+        let mut f = flags(d)(name);
+        f.extend(["--repair-interval", "1", "--node-grace", "3"].map(str::to_owned));
+        f
+    };
+    let [a, b, c] = three_node_cluster_with(d, node_flags);
+    until_statuses(
+        "every node places shards on all six disks",
+        &[&a, &b, &c],
+        |all| disks_are(all, "online", None),
+    );
+    let c_id = cluster_status(&c)["node_id"]
+        .as_str()
+        .expect("node id")
+        .to_owned();
+    runtime().block_on(async {
+        a.client()
+            .create_bucket()
+            .bucket("backups")
+            .send()
+            .await
+            .expect("create bucket");
+    });
+    c.kill();
+    until_statuses("the killed node's disks are offline", &[&a, &b], |all| {
+        disks_are(all, "online", Some(&c_id))
+            && all.iter().all(|v| {
+                v["disks"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|d| d["state"] == "offline"))
+            })
+    });
+    let data = body(7, 1 << 20);
+    runtime().block_on(put(&a, "late", &data));
+    let count = |n: &str| -> usize { shard_files(d, n).iter().map(Vec::len).sum() };
+    let start = std::time::Instant::now();
+    loop {
+        let (held, queued) = ((count("a"), count("b")), {
+            let (s, r) = a.admin("GET", "/v1/repair", None);
+            assert_eq!(s, 200, "{r}");
+            json(&r)["queue_length"].as_u64()
+        });
+        if queued == Some(0) && held.0 + held.1 == 6 {
+            assert_eq!(
+                held,
+                (3, 3),
+                "the two rebuilt shards go one to each survivor"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(90),
+            "repair did not rebuild the dead node's shards: shard files on a and b {held:?}, \
+             queue {queued:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    runtime().block_on(async {
+        for n in [&a, &b] {
+            assert!(get(n, "late").await == data, "through {}", n.s3_url);
+        }
+    });
+}
+
 fn restic(repo: &str, args: &[&str]) -> std::process::Command {
     let mut cmd = stele_tests::restic(repo, "stele-cluster");
     cmd.args(args);
