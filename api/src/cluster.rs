@@ -102,6 +102,10 @@ pub struct Member {
     pub joined: Timestamp,
     /// When it was removed (its certificate is refused since); `null` while a member.
     pub removed: Option<Timestamp>,
+    /// Seconds since this node last reached it, while every call to its disks fails;
+    /// `null` while it answers, for the node answering, and from servers before it.
+    #[serde(default)]
+    pub unreachable_secs: Option<u64>,
 }
 
 /// `POST /v1/cluster/join-tokens`.

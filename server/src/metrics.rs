@@ -287,6 +287,27 @@ pub fn replication(out: &mut String, peers: &[stele::node::PeerStatus]) {
     );
 }
 
+/// Each other member this node places shards on: 1 while it answers, 0 while every call
+/// to its disks fails.
+pub fn members(out: &mut String, reach: &[(String, Option<std::time::Duration>)]) {
+    let samples: Vec<(String, f64)> = reach
+        .iter()
+        .map(|(node, down)| {
+            (
+                format!("node=\"{node}\""),
+                f64::from(u8::from(down.is_none())),
+            )
+        })
+        .collect();
+    gauge(
+        out,
+        "stele_cluster_member_reachable",
+        "gauge",
+        "1 while another member answers this node, 0 while every call to its disks fails",
+        &samples,
+    );
+}
+
 /// `last - matched` when both are known.
 fn last_sub(last: Option<u64>, matched: Option<u64>) -> Option<u64> {
     Some(last?.saturating_sub(matched?))

@@ -247,6 +247,12 @@ impl Node {
         offload(move || Ok(store.placement_disks())).await
     }
 
+    /// Every other member this node places shards on, with how long it has been
+    /// unreachable from here ([`crate::store::Store::member_reachability`]; no I/O).
+    pub fn member_reachability(&self) -> Vec<(String, Option<std::time::Duration>)> {
+        self.store().member_reachability()
+    }
+
     /// Answers another node's encoded shard call for this node's disks.
     pub async fn shard_call(&self, body: bytes::Bytes) -> Vec<u8> {
         let server = self.store().shard_server();

@@ -427,6 +427,29 @@ impl Store {
             .collect()
     }
 
+    /// Every other member whose disks this node places shards on, by node id, with how
+    /// long it has been unreachable from here (`None` while it answers): a member is
+    /// unreachable when every call to each of its disks has failed since its last answer.
+    pub fn member_reachability(&self) -> Vec<(String, Option<std::time::Duration>)> {
+        let set = self.disk_set();
+        let mut members: std::collections::BTreeMap<String, Option<std::time::Duration>> =
+            std::collections::BTreeMap::new();
+        for d in &set.remote {
+            let node = d.spec().node.clone();
+            let down = d.down_for();
+            members
+                .entry(node)
+                .and_modify(|m| {
+                    *m = match (*m, down) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        _ => None,
+                    }
+                })
+                .or_insert(down);
+        }
+        members.into_iter().collect()
+    }
+
     /// The site this node reports its disks in: its first disk's (`site1` by default).
     pub fn site(&self) -> String {
         self.inner

@@ -243,6 +243,22 @@ fn past_the_grace_a_down_nodes_shards_are_rebuilt_one_per_surviving_node() {
                     .is_some_and(|d| d.iter().any(|d| d["state"] == "offline"))
             })
     });
+    // The others show it unreachable, in the status and in /metrics; the others not.
+    let members = cluster_status(&a)["members"].clone();
+    for m in members.as_array().expect("members") {
+        let down = &m["unreachable_secs"];
+        assert_eq!(m["node_id"] == c_id.as_str(), down.is_u64(), "{members}");
+    }
+    let (_, metrics) = a.admin("GET", "/metrics", None);
+    let reachable: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("stele_cluster_member_reachable{"))
+        .collect();
+    assert_eq!(reachable.len(), 2, "{reachable:?}");
+    for l in &reachable {
+        let want = if l.contains(&c_id) { " 0" } else { " 1" };
+        assert!(l.ends_with(want), "{reachable:?}");
+    }
     let data = body(7, 1 << 20);
     runtime().block_on(put(&a, "late", &data));
     let count = |n: &str| -> usize { shard_files(d, n).iter().map(Vec::len).sum() };

@@ -7,8 +7,15 @@ use stele::membership::ClusterChange;
 
 use super::*;
 
-fn member(m: stele::membership::Member) -> api::cluster::Member {
+fn member(
+    m: stele::membership::Member,
+    reach: &[(String, Option<std::time::Duration>)],
+) -> api::cluster::Member {
     api::cluster::Member {
+        unreachable_secs: reach
+            .iter()
+            .find(|(n, _)| *n == m.node_id)
+            .and_then(|(_, down)| down.map(|d| d.as_secs())),
         node_id: m.node_id,
         cert_fingerprint: m.cert_fingerprint,
         joined: wire::time(m.joined),
@@ -32,7 +39,10 @@ async fn answer(admin: &Admin) -> Result<api::cluster::Cluster, ApiError> {
         },
         node_id: files.node_id().ok().flatten(),
         rpc_addr: admin.cluster.rpc_addr.map(|a| a.to_string()),
-        members: members.into_iter().map(member).collect(),
+        members: {
+            let reach = admin.node.member_reachability();
+            members.into_iter().map(|m| member(m, &reach)).collect()
+        },
         raft: admin.cluster.group().map(|g| {
             let s = g.status();
             api::cluster::RaftStatus {
@@ -215,7 +225,7 @@ pub(super) async fn remove_member(
         stele::membership::ClusterOutcome::Removed(m) => {
             tracing::info!(actor = %actor.user.name, node = %m.node_id, "cluster member removed");
             admin.cluster.leave_group(&m.node_id);
-            Ok(Json(member(m)))
+            Ok(Json(member(m, &admin.node.member_reachability())))
         }
         other => Err(ApiError(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -273,6 +273,7 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
         // Disks that cannot be listed have no samples.
         let disks = admin.node.placement_disks().await.unwrap_or_default();
         crate::metrics::cluster(&mut x, &group.status(), &disks);
+        crate::metrics::members(&mut x, &admin.node.member_reachability());
     }
     (
         [(

@@ -78,8 +78,11 @@ fn members(c: &Cluster) {
             .map(|m: &Member| {
                 vec![
                     m.node_id.clone(),
-                    m.removed
-                        .map_or("member".to_owned(), |t| format!("removed {}", time(t))),
+                    match (m.removed, m.unreachable_secs) {
+                        (Some(t), _) => format!("removed {}", time(t)),
+                        (None, Some(s)) => format!("member, unreachable for {s} s"),
+                        (None, None) => "member".to_owned(),
+                    },
                     time(m.joined),
                     m.cert_fingerprint.clone(),
                 ]
