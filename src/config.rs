@@ -257,10 +257,13 @@ pub struct NodeConfig {
     pub spans_nodes: bool,
     /// How long repair waits for a cluster member that cannot be reached before it
     /// rebuilds that member's shards elsewhere (`--node-grace`, default
-    /// [`crate::store::NODE_GRACE`], 15 minutes: a restart or a network blip starts no
-    /// rebuild storm).
+    /// [`DEFAULT_NODE_GRACE`], 15 minutes: a restart or a network blip starts no rebuild
+    /// storm).
     pub node_grace: std::time::Duration,
 }
+
+/// How long repair waits for an unreachable cluster member by default: 15 minutes.
+pub const DEFAULT_NODE_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The config file, `stele.toml`. Every field is optional; flags and `STELE_*` variables
 /// override it.
@@ -351,7 +354,7 @@ impl NodeConfig {
             inline_max: DEFAULT_INLINE_MAX,
             require_object_lock: false,
             spans_nodes: false,
-            node_grace: crate::store::NODE_GRACE,
+            node_grace: DEFAULT_NODE_GRACE,
         }
     }
 

@@ -52,6 +52,15 @@ const HEADER_MAX: usize = 4096;
 const READ_AHEAD: u64 = 2 << 20;
 /// The most bytes of blocks one [`ShardCall::ReadBlocks`] may ask for.
 const READ_BLOCKS_MAX: u64 = 16 << 20;
+/// Batches fetched ahead of their readers at once, in this process (each about
+/// [`READ_AHEAD`]: 64 MiB): past it a reader fetches a batch when it needs it, so many
+/// GETs at once hold no more memory than this beyond the batch each is reading.
+const PREFETCH_BATCHES: usize = 32;
+
+/// The permits of [`PREFETCH_BATCHES`], shared by every remote shard of the process (a
+/// memory bound is the process's, whatever the number of disks or readers).
+static PREFETCH: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(PREFETCH_BATCHES)));
 /// How long a peer that refused the batch calls is read block by block before it is
 /// asked again.
 const OLDER_PEER_RETRY: Duration = Duration::from_secs(600);
@@ -996,14 +1005,20 @@ struct Ahead {
     first: u64,
     /// Fetched blocks, not yet checked against their hashes.
     ready: std::collections::VecDeque<Vec<u8>>,
-    /// The call for blocks `range`, under way.
-    pending: Option<(std::ops::Range<u64>, Pending)>,
+    /// The call for blocks `range`, under way, and its permit of [`PREFETCH`].
+    pending: Option<(
+        std::ops::Range<u64>,
+        Pending,
+        tokio::sync::OwnedSemaphorePermit,
+    )>,
+    /// The permit of the prefetched batch in `ready`, released with it.
+    ready_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Drop for RemoteSource {
     fn drop(&mut self) {
         if let Ok(mut a) = self.ahead.lock()
-            && let Some((_, call)) = a.pending.take()
+            && let Some((_, call, _permit)) = a.pending.take()
         {
             call.abort();
         }
@@ -1086,18 +1101,20 @@ impl RemoteSource {
         let have = |a: &Ahead| s >= a.first && s < a.first + a.ready.len() as u64;
         if !have(a) {
             a.ready.clear();
+            a.ready_permit = None;
             let blocks = match a.pending.take() {
-                Some((range, call)) if range.contains(&s) => {
+                Some((range, call, permit)) if range.contains(&s) => {
                     let sent = crate::runtime::wait(&self.link.runtime, call).unwrap_or_else(|e| {
                         Err(ShardTransportError::Unreachable {
                             addr: self.link.addr.clone(),
                             reason: e.to_string(),
                         })
                     });
+                    a.ready_permit = Some(permit);
                     (range, sent)
                 }
                 other => {
-                    if let Some((_, call)) = other {
+                    if let Some((_, call, _permit)) = other {
                         call.abort();
                     }
                     let range = self.batch(s);
@@ -1136,6 +1153,9 @@ impl RemoteSource {
             .pop_front()
             .ok_or_else(|| self.corrupt(Corruption::BadTrailer))?;
         a.first += 1;
+        if a.ready.is_empty() {
+            a.ready_permit = None;
+        }
         let next = a.first + a.ready.len() as u64;
         if a.pending.is_none()
             && next
@@ -1144,13 +1164,15 @@ impl RemoteSource {
                     .load(std::sync::atomic::Ordering::Relaxed)
                     .min(self.expect.blocks)
             && !self.link.resting()
+            // Within the process's budget; else the batch is fetched when it is needed.
+            && let Ok(permit) = PREFETCH.clone().try_acquire_owned()
         {
             let range = self.batch(next);
             let call = self
                 .link
                 .runtime
                 .spawn(self.link.send(&self.read_blocks(&range)));
-            a.pending = Some((range, call));
+            a.pending = Some((range, call, permit));
         }
         Ok(Some(block))
     }
@@ -1803,6 +1825,75 @@ mod tests {
                 // 2 MiB of 256 KiB blocks a call: 20 blocks in 3 calls, the first with
                 // the hash list the second time.
                 assert_eq!(calls, [1, 1, 0, 5]);
+            }
+        }
+    }
+
+    /// Readers fetch ahead within the process's budget: with more remote shards being
+    /// read than [`PREFETCH_BATCHES`], no more batches than that are under way at once
+    /// (the others are fetched when read), and every block still reads.
+    #[test]
+    fn read_ahead_stays_within_the_process_budget() {
+        let rt = runtime();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (spec, uuid, server) = served(dir.path());
+        let remote = RemoteDisk::new(
+            spec,
+            uuid,
+            "loopback".into(),
+            Arc::new(Loopback(server)),
+            rt.handle().clone(),
+        );
+        // Blocks of 1 MiB, two to a batch: reading block 0 fetches 0..2, then asks for
+        // the last (small) block ahead.
+        let name = ShardName::new(SegmentId([8; 16]), 0);
+        let block = 1u32 << 20;
+        let blocks: Vec<Vec<u8>> = vec![
+            vec![0; block as usize],
+            vec![1; block as usize],
+            vec![2; 10],
+        ];
+        let mut sink = remote.create(name, block).expect("create");
+        for b in &blocks {
+            sink.append(b).expect("append");
+        }
+        let expect = Expect {
+            block_size: block,
+            blocks: 3,
+            data_len: 2 * u64::from(block) + 10,
+            root: sink.finish().expect("finish"),
+        };
+        let sources: Vec<RemoteSource> = (0..PREFETCH_BATCHES + 8)
+            .map(|_| {
+                let s = RemoteSource::new(
+                    remote.link.clone(),
+                    name,
+                    expect,
+                    remote.open(name, &expect).expect("open").hashes().to_vec(),
+                );
+                s.read_ahead(3);
+                let mut buf = vec![0u8; block as usize];
+                s.read_block(0, &mut buf).expect("block 0");
+                s
+            })
+            .collect();
+        let pending = sources
+            .iter()
+            .filter(|s| s.ahead.lock().is_ok_and(|a| a.pending.is_some()))
+            .count();
+        assert!(
+            pending <= PREFETCH_BATCHES,
+            "{pending} batches fetched ahead at once"
+        );
+        assert!(
+            pending >= 1,
+            "nothing was fetched ahead: the test shows nothing"
+        );
+        for s in &sources {
+            for (i, want) in blocks.iter().enumerate().skip(1) {
+                let mut buf = vec![0u8; want.len()];
+                s.read_block(i as u64, &mut buf).expect("block");
+                assert!(&buf == want, "block {i}");
             }
         }
     }

@@ -46,9 +46,10 @@ pub struct VersionScrub {
     pub waiting: u64,
 }
 
-/// How long repair waits for a cluster's member that cannot be reached before it
-/// rebuilds the member's shards elsewhere (issue 14, item 5: 15 minutes).
-pub const NODE_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// How long repair waits by default for a cluster's member that cannot be reached before
+/// it rebuilds the member's shards elsewhere (issue 14, item 5: 15 minutes;
+/// `NodeConfig::node_grace`).
+pub const NODE_GRACE: std::time::Duration = crate::config::DEFAULT_NODE_GRACE;
 
 struct SegmentCheck {
     faults: Vec<(usize, ShardFault)>,
