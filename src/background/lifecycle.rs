@@ -722,17 +722,11 @@ mod tests {
         );
     }
 
-    /// A pass stopped midway (shutdown or crash) resumes after the last key it finished:
-    /// every key is handled once across the two passes.
-    #[test]
-    fn an_interrupted_pass_resumes_from_its_checkpoint() {
-        use crate::clock::Clock;
-        use crate::config::NodeConfig;
-        use crate::store::PutOptions;
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// A store on a manual clock at `T0` under `dir` with the versioned bucket `aging`.
+    fn aging(dir: &std::path::Path) -> (Store, Arc<crate::clock::ManualClock>, BucketName) {
         let clock = Arc::new(crate::clock::ManualClock::new(T0));
         let store = Store::open_with(
-            NodeConfig::embedded(dir.path()),
+            crate::config::NodeConfig::embedded(dir),
             clock.clone(),
             clock.clone(),
         )
@@ -742,14 +736,29 @@ mod tests {
         store
             .set_versioning(&bucket, crate::meta::Versioning::Enabled)
             .expect("versioning");
+        (store, clock, bucket)
+    }
+
+    /// Puts a one-byte object under `key`.
+    fn put_x(store: &Store, bucket: &BucketName, key: &str) {
+        let key = ObjectKey::new(key).expect("key");
+        let body = futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"x"))]);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
+        rt.block_on(store.put_object(bucket, &key, crate::store::PutOptions::default(), body))
+            .expect("put");
+    }
+
+    /// A pass stopped midway (shutdown or crash) resumes after the last key it finished:
+    /// every key is handled once across the two passes.
+    #[test]
+    fn an_interrupted_pass_resumes_from_its_checkpoint() {
+        use crate::clock::Clock;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, clock, bucket) = aging(dir.path());
         for i in 0..5 {
-            let key = ObjectKey::new(format!("k{i}")).expect("key");
-            let body = futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"x"))]);
-            rt.block_on(store.put_object(&bucket, &key, PutOptions::default(), body))
-                .expect("put");
+            put_x(&store, &bucket, &format!("k{i}"));
         }
         store
             .set_lifecycle(
@@ -799,26 +808,11 @@ mod tests {
     /// between them) adds none.
     #[test]
     fn an_expiry_adds_one_delete_marker_even_when_made_twice() {
-        use crate::config::NodeConfig;
         use crate::meta::{Origin, WriteCondition};
-        use crate::store::PutOptions;
         let dir = tempfile::tempdir().expect("tempdir");
-        let clock = Arc::new(crate::clock::ManualClock::new(T0));
-        let store = Store::open_with(
-            NodeConfig::embedded(dir.path()),
-            clock.clone(),
-            clock.clone(),
-        )
-        .expect("open");
-        let bucket = BucketName::new("aging").expect("name");
-        store.create_bucket(&bucket, true).expect("bucket");
+        let (store, _clock, bucket) = aging(dir.path());
         let key = ObjectKey::new("k").expect("key");
-        let body = futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"x"))]);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        rt.block_on(store.put_object(&bucket, &key, PutOptions::default(), body))
-            .expect("put");
+        put_x(&store, &bucket, "k");
         let all = store.list_versions(&bucket, None, 10).expect("list");
         let expired = all[0].1.version_id;
         let expire = || {

@@ -1548,6 +1548,18 @@ mod tests {
         (spec, uuid, ShardServer::new(vec![local]))
     }
 
+    /// [`served`]'s disk as another node's, through a [`Loopback`].
+    fn loopback_disk(dir: &std::path::Path, rt: &tokio::runtime::Runtime) -> RemoteDisk {
+        let (spec, uuid, server) = served(dir);
+        RemoteDisk::new(
+            spec,
+            uuid,
+            "loopback".into(),
+            Arc::new(Loopback(server)),
+            rt.handle().clone(),
+        )
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -1836,14 +1848,7 @@ mod tests {
     fn read_ahead_stays_within_the_process_budget() {
         let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
-        let (spec, uuid, server) = served(dir.path());
-        let remote = RemoteDisk::new(
-            spec,
-            uuid,
-            "loopback".into(),
-            Arc::new(Loopback(server)),
-            rt.handle().clone(),
-        );
+        let remote = loopback_disk(dir.path(), &rt);
         // Blocks of 1 MiB, two to a batch: reading block 0 fetches 0..2, then asks for
         // the last (small) block ahead.
         let name = ShardName::new(SegmentId([8; 16]), 0);
@@ -1904,14 +1909,7 @@ mod tests {
     fn a_bad_block_on_the_peer_condemns_no_other_block_of_its_batch() {
         let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
-        let (spec, uuid, server) = served(dir.path());
-        let remote = RemoteDisk::new(
-            spec,
-            uuid,
-            "loopback".into(),
-            Arc::new(Loopback(server)),
-            rt.handle().clone(),
-        );
+        let remote = loopback_disk(dir.path(), &rt);
         let name = ShardName::new(SegmentId([7; 16]), 2);
         let blocks: [&[u8]; 4] = [b"aaaaaaaa", b"bbbbbbbb", b"cccccccc", b"dd"];
         let mut sink = remote.create(name, 8).expect("create");

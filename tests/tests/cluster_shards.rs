@@ -94,6 +94,22 @@ async fn get(s: &Server, key: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// Three nodes under `dir` with `extra` flags each, once every node places shards on all
+/// six disks; and the third node's id.
+fn placing_on_all(dir: &Path, extra: impl Fn(&str) -> Vec<String>) -> ([Server; 3], String) {
+    let [a, b, c] = three_node_cluster_with(dir, extra);
+    until_statuses(
+        "every node places shards on all six disks",
+        &[&a, &b, &c],
+        |all| disks_are(all, "online", None),
+    );
+    let c_id = cluster_status(&c)["node_id"]
+        .as_str()
+        .expect("node id")
+        .to_owned();
+    ([a, b, c], c_id)
+}
+
 /// Every status lists the six disks, each in `state` unless its node is `except`.
 fn disks_are(all: &[serde_json::Value], state: &str, except: Option<&str>) -> bool {
     all.iter().all(|v| {
@@ -110,16 +126,7 @@ fn disks_are(all: &[serde_json::Value], state: &str, except: Option<&str>) -> bo
 fn objects_spread_over_every_node_and_survive_one_killed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let [a, b, c] = three_node_cluster_with(d, flags(d));
-    until_statuses(
-        "every node places shards on all six disks",
-        &[&a, &b, &c],
-        |all| disks_are(all, "online", None),
-    );
-    let c_id = cluster_status(&c)["node_id"]
-        .as_str()
-        .expect("node id")
-        .to_owned();
+    let ([a, b, c], c_id) = placing_on_all(d, flags(d));
     let c_rpc = c.cluster_addr.clone().expect("rpc");
     // A node names its own disks' node as placement and the cluster status do: its id.
     let (s, disks) = c.admin("GET", "/v1/disks", None);
@@ -216,16 +223,7 @@ fn past_the_grace_a_down_nodes_shards_are_rebuilt_one_per_surviving_node() {
         f.extend(["--repair-interval", "1", "--node-grace", "3"].map(str::to_owned));
         f
     };
-    let [a, b, c] = three_node_cluster_with(d, node_flags);
-    until_statuses(
-        "every node places shards on all six disks",
-        &[&a, &b, &c],
-        |all| disks_are(all, "online", None),
-    );
-    let c_id = cluster_status(&c)["node_id"]
-        .as_str()
-        .expect("node id")
-        .to_owned();
+    let ([a, b, c], c_id) = placing_on_all(d, node_flags);
     runtime().block_on(async {
         a.client()
             .create_bucket()
@@ -337,12 +335,7 @@ fn a_restic_backup_survives_a_node_killed_and_the_node_catches_up() {
         f.extend(["--repair-interval".to_owned(), "1".to_owned()]);
         f
     };
-    let [a, b, c] = three_node_cluster_with(d, node_flags);
-    until_statuses(
-        "every node places shards on all six disks",
-        &[&a, &b, &c],
-        |all| disks_are(all, "online", None),
-    );
+    let ([a, b, c], _) = placing_on_all(d, node_flags);
     let c_rpc = c.cluster_addr.clone().expect("rpc");
     runtime().block_on(async {
         a.client()
