@@ -67,6 +67,16 @@ fn body(seed: u8, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Creates the bucket `backups` through `s`.
+async fn create_backups(s: &Server) {
+    s.client()
+        .create_bucket()
+        .bucket("backups")
+        .send()
+        .await
+        .expect("create bucket");
+}
+
 async fn put(s: &Server, key: &str, data: &[u8]) {
     s.client()
         .put_object()
@@ -143,12 +153,7 @@ fn objects_spread_over_every_node_and_survive_one_killed() {
     let first = body(1, 3 << 20);
     let second = body(2, (5 << 20) + 12345);
     runtime().block_on(async {
-        a.client()
-            .create_bucket()
-            .bucket("backups")
-            .send()
-            .await
-            .expect("create bucket");
+        create_backups(&a).await;
         put(&a, "first", &first).await;
         // One shard on each of the six disks: four of them on other nodes than the
         // writer's, streamed there.
@@ -225,12 +230,7 @@ fn past_the_grace_a_down_nodes_shards_are_rebuilt_one_per_surviving_node() {
     };
     let ([a, b, c], c_id) = placing_on_all(d, node_flags);
     runtime().block_on(async {
-        a.client()
-            .create_bucket()
-            .bucket("backups")
-            .send()
-            .await
-            .expect("create bucket");
+        create_backups(&a).await;
     });
     c.kill();
     until_statuses("the killed node's disks are offline", &[&a, &b], |all| {
@@ -338,12 +338,7 @@ fn a_restic_backup_survives_a_node_killed_and_the_node_catches_up() {
     let ([a, b, c], _) = placing_on_all(d, node_flags);
     let c_rpc = c.cluster_addr.clone().expect("rpc");
     runtime().block_on(async {
-        a.client()
-            .create_bucket()
-            .bucket("backups")
-            .send()
-            .await
-            .expect("create bucket");
+        create_backups(&a).await;
     });
     let tree = d.join("tree");
     std::fs::create_dir_all(&tree).expect("tree");
