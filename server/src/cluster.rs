@@ -3,7 +3,7 @@
 //!
 //! `stelectl cluster init` makes a cluster CA (rcgen, P-256) and this node's certificate,
 //! kept in the key folder under `cluster/` (`ca.pem`, `ca.key`, `node.pem`, `node.key`,
-//! keys mode 0600). A node certificate names `stele://<cluster>/node/<id>` (SAN URI) and
+//! and the cluster's [`IDENTITY_KEY`]; keys mode 0600). A node certificate names `stele://<cluster>/node/<id>` (SAN URI) and
 //! the DNS name [`NODE_NAME`], which nodes connect by, and serves both TLS roles.
 //!
 //! The node-to-node listener (`--cluster-addr`) speaks HTTP/2 or HTTP/1.1 over TLS 1.3
@@ -150,7 +150,43 @@ impl Files {
     pub fn ca_pem(&self) -> anyhow::Result<Option<String>> {
         self.read("ca.pem")
     }
+
+    /// The cluster's identity key (32 bytes, [`IDENTITY_KEY`]), once this node has it.
+    ///
+    /// # Errors
+    /// A file that cannot be read or does not hold 64 hex digits.
+    pub fn identity_key(&self) -> anyhow::Result<Option<[u8; 32]>> {
+        let Some(text) = self.read(IDENTITY_KEY)? else {
+            return Ok(None);
+        };
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut key).with_context(|| {
+            format!("{} is not 64 hex digits", self.path(IDENTITY_KEY).display())
+        })?;
+        Ok(Some(key))
+    }
+
+    /// The cluster's identity key, made (and kept, mode 0600) if this node has none yet:
+    /// the node that makes the cluster, or holds its CA in a cluster made before it existed.
+    ///
+    /// # Errors
+    /// The file's.
+    fn identity_key_made(&self) -> anyhow::Result<[u8; 32]> {
+        if let Some(k) = self.identity_key()? {
+            return Ok(k);
+        }
+        let key = stele::crypto::random_bytes::<32>();
+        self.write(IDENTITY_KEY, &hex::encode(key))?;
+        tracing::info!("made the cluster's identity key");
+        Ok(key)
+    }
 }
+
+/// The cluster's identity key in the cluster files: every member seals and opens access
+/// keys' secrets with it (they are in the records the Raft group agrees on). Made by
+/// `cluster init`, handed to each joining node in its join answer (over the join's TLS,
+/// after the token's proof); kept in the key folder, never in the data folder.
+pub const IDENTITY_KEY: &str = "identity.key";
 
 fn node_params(cluster_id: &str, node_id: &str) -> anyhow::Result<rcgen::CertificateParams> {
     let mut p = rcgen::CertificateParams::new(vec![NODE_NAME.to_owned()])?;
@@ -448,6 +484,67 @@ impl Cluster {
         });
     }
 
+    /// Seals and opens access keys' secrets with the cluster's identity key from now on.
+    /// The node that holds the CA makes the key if the cluster has none yet (one made
+    /// before it existed) and moves its keys still sealed under its master key there
+    /// (through the group: a crash between `cluster init` and that move, or that
+    /// upgrade); a member without it is told (it joined through an earlier release: remove
+    /// it and join again).
+    ///
+    /// # Errors
+    /// The key file's.
+    pub async fn use_identity_key(&self) -> anyhow::Result<()> {
+        let ca = self.holds_ca_key();
+        let key = if ca {
+            Some(self.files.identity_key_made()?)
+        } else {
+            self.files.identity_key()?
+        };
+        let Some(key) = key else {
+            tracing::error!(
+                "this member has no cluster identity key (it joined through an earlier release): \
+                 the cluster's access keys do not open here; remove it and join it again"
+            );
+            return Ok(());
+        };
+        match self.node.use_cluster_key(key, ca).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                keys = n,
+                "access keys sealed under the cluster's identity key"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "access keys not yet sealed under the cluster's identity key (tried again at the next start)")
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits at most `limit` until this node holds the cluster's records (the membership
+    /// reached it: at once on a member that restarts, after the group's snapshot on one
+    /// that just joined).
+    pub async fn until_caught_up(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match stele::membership::identity(self.node.store().meta()) {
+                Ok(Some(_)) => return,
+                Ok(None) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(None) => {
+                    tracing::warn!(
+                        "the cluster's records did not reach this node within {limit:?}"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the membership could not be read");
+                    return;
+                }
+            }
+        }
+    }
+
     /// Removes `node_id` from the Raft group, in the background.
     pub fn leave_group(&self, node_id: &str) {
         let (Some(group), Some(id)) = (self.group(), stele::consensus::raft_id(node_id)) else {
@@ -518,6 +615,14 @@ impl Cluster {
         let ClusterOutcome::Initialized(i) = out else {
             bail!("cluster init answered {out:?}");
         };
+        // Before the group exists (its first state is this node's metadata): this node's
+        // keys move under the identity key the joining nodes will receive.
+        let key = self.files.identity_key_made()?;
+        let moved = self.node.use_cluster_key(key, true).await?;
+        tracing::info!(
+            keys = moved,
+            "access keys sealed under the cluster's identity key"
+        );
         self.start_group()
             .await?
             .context("the Raft group did not start")?;
@@ -563,6 +668,11 @@ pub struct JoinAnswer {
     /// takes Raft's messages from these only.
     #[serde(default)]
     pub members: Vec<String>,
+    /// The cluster's identity key, 64 hex digits ([`IDENTITY_KEY`]): the users and keys
+    /// the new node receives through the group have their secrets sealed under it. Absent
+    /// from an earlier release's answer.
+    #[serde(default)]
+    pub identity_key: Option<String>,
 }
 
 /// Who is on the other end of a node-to-node connection.
@@ -786,7 +896,15 @@ async fn join(
                     Vec::new()
                 }
             };
+            let identity_key = match cluster.files.identity_key_made() {
+                Ok(k) => Some(hex::encode(k)),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "the cluster's identity key is not in the join's answer: the node will not open the cluster's access keys");
+                    None
+                }
+            };
             Ok(Json(JoinAnswer {
+                identity_key,
                 cluster_id: ident.cluster_id,
                 cert_pem: cert.pem(),
                 ca_pem: cluster
@@ -1453,6 +1571,15 @@ pub async fn join_cluster(
     files.write("node-id", &node_id)?;
     files.write("cluster-id", &answer.cluster_id)?;
     files.write(ADMITTED_BY, &answer.members.join("\n"))?;
+    match &answer.identity_key {
+        Some(k) if k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            files.write(IDENTITY_KEY, k)?;
+        }
+        Some(_) => bail!("the join answer's identity key is not 64 hex digits"),
+        None => tracing::warn!(
+            "the cluster gave no identity key (a release before it): this node cannot open the cluster's access keys"
+        ),
+    }
     tracing::info!(cluster = %answer.cluster_id, node = %node_id, "joined the cluster");
     Ok(true)
 }

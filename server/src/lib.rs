@@ -117,12 +117,20 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             .await
             .context("cannot join the cluster")?;
     }
+    let member = cluster::Files::new(&key_dir).has_node_certificate();
     let cluster = cluster::Cluster::new(&key_dir, node.clone(), rpc_local)
         .context("cannot load the cluster certificates")?;
     cluster
         .start_group()
         .await
         .context("cannot start this node's member of the cluster's Raft group")?;
+    if member {
+        cluster.use_identity_key().await?;
+    }
+    let (tx, rx) = watch::channel(false);
+    // Served first: a node that just joined receives the cluster's records (its users
+    // among them) there before it is ready.
+    let rpc_task = rpc_listener.map(|l| tokio::spawn(cluster::run(cluster.clone(), l, rx.clone())));
     let s3_listener = TcpListener::bind(&s3_addr)
         .await
         .with_context(|| format!("cannot listen on {s3_addr} (S3)"))?;
@@ -160,7 +168,8 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
     // A first start that would generate an admin credential must be able to keep it:
     // checked before any user is made, so a refused start leaves no credential nobody saw
     // (two nodes whose data folders share a parent share the default key folder).
-    if admin_given.is_none()
+    if !member
+        && admin_given.is_none()
         && stele::identity::keyfile::first_admin_exists(&key_dir)
         && node
             .would_generate_admin()
@@ -175,10 +184,22 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             key_dir.display()
         );
     }
-    let (new_admin, new_s3) = node
-        .bootstrap(admin_given, given)
-        .await
-        .context("cannot create the first credentials")?;
+    let (new_admin, new_s3) = if member {
+        // The cluster's users are every member's: none is generated here, and given ones
+        // are checked once this node holds the cluster's records (a node that just joined
+        // receives them with the group's snapshot).
+        cluster
+            .until_caught_up(std::time::Duration::from_secs(30))
+            .await;
+        if let Err(e) = node.bootstrap_member(admin_given, given).await {
+            tracing::warn!(error = %e, "the given credentials could not be checked against the cluster's (they may not work yet)");
+        }
+        (None, None)
+    } else {
+        node.bootstrap(admin_given, given)
+            .await
+            .context("cannot create the first credentials")?
+    };
     if let Some(k) = new_admin {
         stele::identity::keyfile::write_first_admin(&key_dir, &k.record.access_key, &k.secret)
             .context("cannot keep the first admin credential in the key folder")?;
@@ -212,7 +233,6 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             .unwrap_or_default(),
     );
     let acceptor = |on: bool| tls.as_ref().filter(|_| on).map(tls::Tls::acceptor);
-    let (tx, rx) = watch::channel(false);
     let metrics = Arc::new(metrics::Metrics::default());
     let alerts = node.alerts().clone();
     let s3 = tokio::spawn(s3::run(
@@ -297,7 +317,6 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         trail_flush.clone(),
         rx.clone(),
     ));
-    let rpc_task = rpc_listener.map(|l| tokio::spawn(cluster::run(cluster.clone(), l, rx.clone())));
     let disks_task = tokio::spawn(cluster::keep_disks(cluster.clone(), rx.clone()));
     let admin = tokio::spawn(admin::run(
         admin::Admin {

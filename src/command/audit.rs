@@ -259,6 +259,9 @@ fn identity(at: impl Fn(&str) -> Entry, change: &IdentityChange, o: &IdentityOut
         IdentityChange::SetSettings { settings } => {
             at("settings-set").with("two_person_rule", settings.two_person_rule)
         }
+        IdentityChange::ResealKey { access_key, .. } => {
+            at("key-resealed").with("access_key", access_key)
+        }
     }
 }
 

@@ -780,6 +780,54 @@ mod identity {
         let v3 = hex::decode("030601017501010a0a0a").expect("hex");
         assert_eq!(Stamped::decode(&v3).expect("format 3"), c);
     }
+
+    /// A key sealed again, pinned (appended after the other identity changes), and
+    /// applied: the secret changes, nothing else of the key; an unknown key is refused.
+    #[test]
+    fn a_resealed_key_keeps_its_bytes_and_only_its_secret_changes() {
+        let c = Stamped {
+            cmd: MetaCommand::Identity(IdentityChange::ResealKey {
+                access_key: "K".into(),
+                sealed_secret: vec![1, 2],
+            }),
+            now: Now::at(Timestamp(5)),
+            by: None,
+        };
+        let bytes = c.encode().expect("encode");
+        assert_eq!(Stamped::decode(&bytes).expect("decode"), c);
+        assert_eq!(hex::encode(&bytes), "040609014b0201020a0a0a00");
+        let meta = memory();
+        let mut log = vec![
+            at(
+                MetaCommand::Identity(IdentityChange::CreateUser {
+                    user: user("u", Role::BackupWriter),
+                }),
+                T,
+            ),
+            at(
+                MetaCommand::Identity(IdentityChange::PutKey { key: key("K", "u") }),
+                T,
+            ),
+        ];
+        log.push(c.clone());
+        let answers = run(&meta, &log);
+        assert!(answers[2].starts_with("Identity(Key("), "{answers:?}");
+        let stored: crate::identity::KeyRecord = meta
+            .kv_get(crate::meta::Space::Identity, "key/K")
+            .expect("get")
+            .expect("key");
+        let mut expected = key("K", "u");
+        expected.sealed_secret = vec![1, 2];
+        assert_eq!(stored, expected);
+        let unknown = Stamped {
+            cmd: MetaCommand::Identity(IdentityChange::ResealKey {
+                access_key: "NONE".into(),
+                sealed_secret: vec![3],
+            }),
+            ..c
+        };
+        assert!(run(&meta, &[unknown])[0].starts_with("refused"));
+    }
 }
 
 fn sized(n: u8, size: u64) -> MetaCommand {

@@ -108,10 +108,10 @@ openraft::declare_raft_types!(
         Node = RaftNode,
 );
 
-/// Whether the group agrees on `cmd` (every command but identity and replication changes,
+/// Whether the group agrees on `cmd` (every command but replication changes,
 /// [`RaftLog`]).
 pub fn replicated(cmd: &MetaCommand) -> bool {
-    !matches!(cmd, MetaCommand::Identity(_) | MetaCommand::Replication(_))
+    !matches!(cmd, MetaCommand::Replication(_))
 }
 
 /// A node id ([`NodeId`]) from its 16 hex digits; `None` for anything else.
@@ -139,10 +139,9 @@ pub const PROPOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// The command log of a node in a Raft group (`crate::command::CommandLog`).
 ///
 /// Every command goes through the group ([`Group::submit`]: proposed on the leader,
-/// forwarded to it from a follower) but identity and replication changes, which this
-/// node still applies alone ([`LocalLog`]): their records hold secrets sealed under the
-/// node's own master key, which other members do not have yet (ARCHITECTURE.md,
-/// "Metadata through Raft").
+/// forwarded to it from a follower) — identity changes too, their secrets sealed under
+/// the cluster's identity key every member holds — but replication changes, which a
+/// member refuses (ARCHITECTURE.md, "Metadata through Raft").
 ///
 /// Called on a blocking thread (as every proposal is), which waits for the group.
 #[derive(Debug)]

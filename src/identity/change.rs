@@ -76,6 +76,16 @@ pub enum IdentityChange {
         /// The new settings.
         settings: Settings,
     },
+    /// Replace an existing key's sealed secret by the same secret sealed under another
+    /// key (the cluster's identity key, when the node that made a cluster moves its keys
+    /// there); nothing else of the key changes. Answers [`IdentityOutcome::Key`].
+    /// Appended last: the encodings of the variants above are unchanged.
+    ResealKey {
+        /// The key's access key id.
+        access_key: String,
+        /// Its secret, sealed by the proposer (bound to the access key id).
+        sealed_secret: Vec<u8>,
+    },
 }
 
 /// What [`IdentityChange::ChangeUser`] changes.
@@ -253,6 +263,19 @@ pub fn apply(
         IdentityChange::SetSettings { settings } => {
             puts.push((SETTINGS.to_owned(), settings.encode()?));
             IdentityOutcome::Done
+        }
+        IdentityChange::ResealKey {
+            access_key,
+            sealed_secret,
+        } => {
+            let mut k: KeyRecord = meta
+                .kv_get(Space::Identity, &key_key(access_key))?
+                .ok_or_else(|| IdentityError::UnknownKey {
+                    access_key: access_key.clone(),
+                })?;
+            k.sealed_secret = sealed_secret.clone();
+            puts.push((key_key(access_key), k.encode()?));
+            IdentityOutcome::Key(k)
         }
     };
     Ok(((puts, deletes), outcome))

@@ -212,7 +212,14 @@ fn valid_name(name: &str) -> bool {
 #[derive(Clone)]
 pub struct Identities {
     meta: Arc<Meta>,
+    /// The node's master key: seals what this node keeps for itself (a replication
+    /// peer's key, the audit trail's signing key), and access keys' secrets on a node
+    /// outside a cluster.
     seal: Arc<SealKey>,
+    /// The cluster's identity key, once this node is a member ([`Identities::use_cluster_key`]):
+    /// access keys' secrets are sealed under it, as every member applies the same
+    /// identity records and must open them.
+    cluster_key: Arc<std::sync::RwLock<Option<Arc<SealKey>>>>,
     clock: SharedClock,
     /// Where every write goes: a check-then-write (a unique name, the last administrator
     /// kept, an approval consumed once) is an [`IdentityChange`] applied there, one at a
@@ -231,11 +238,15 @@ type Active = (KeyRecord, UserRecord, String);
 
 /// The authentication cache and its generation. A lookup that missed reads the records,
 /// then fills the cache only if no identity write happened since it began (the generation
-/// is unchanged): a revocation that lands between the read and the fill can never leave
-/// the revoked key cached.
+/// is unchanged, and so is the metadata's [`Meta::identity_generation`], which also moves
+/// for changes this handle did not make: another member's, applied from the Raft group):
+/// a revocation that lands between the read and the fill can never leave the revoked key
+/// cached.
 #[derive(Default)]
 struct AuthCache {
     generation: u64,
+    /// The metadata's identity generation the entries were read at.
+    meta_generation: u64,
     entries: std::collections::HashMap<String, Active>,
 }
 
@@ -261,6 +272,7 @@ impl Identities {
         Ok(Self {
             meta,
             seal: Arc::new(SealKey::new(&key)),
+            cluster_key: Arc::default(),
             clock,
             log,
             cache: Arc::new(Mutex::new(AuthCache::default())),
@@ -268,8 +280,96 @@ impl Identities {
         })
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, AuthCache> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    /// The authentication cache, emptied first if identity records were written since it
+    /// was filled (by anyone: [`Meta::identity_generation`]); with the generation it is at.
+    fn cache(&self) -> (std::sync::MutexGuard<'_, AuthCache>, u64) {
+        let seen = self.meta.identity_generation();
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if c.meta_generation != seen {
+            c.entries.clear();
+            c.generation += 1;
+            c.meta_generation = seen;
+        }
+        (c, seen)
+    }
+
+    /// From now on, seals access keys' secrets under the cluster's identity key `key`
+    /// (32 bytes, the same on every member) and opens them with it; secrets sealed under
+    /// this node's master key before still open until [`Identities::reseal_keys`] moves
+    /// them.
+    pub fn use_cluster_key(&self, key: &[u8; 32]) {
+        *self.cluster_key.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(SealKey::new(key)));
+        let (mut c, _) = self.cache();
+        c.entries.clear();
+        c.generation += 1;
+    }
+
+    /// The key access keys' secrets are sealed under now: the cluster's identity key of a
+    /// member, the master key otherwise.
+    fn key_seal(&self) -> Arc<SealKey> {
+        self.cluster_key
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| self.seal.clone())
+    }
+
+    /// The secret of the key record `k`: opened with the cluster's identity key, or else
+    /// with the master key (sealed before this node made or joined a cluster).
+    fn open_key_secret(&self, k: &KeyRecord) -> Result<String, IdentityError> {
+        let aad = k.access_key.as_bytes();
+        let cluster = self
+            .cluster_key
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let secret = cluster
+            .and_then(|c| c.open(aad, &k.sealed_secret))
+            .or_else(|| self.seal.open(aad, &k.sealed_secret))
+            .ok_or(IdentityError::Unseal)?;
+        String::from_utf8(secret).map_err(|_| IdentityError::Unseal)
+    }
+
+    /// Seals again, under the cluster's identity key, every access key's secret that is
+    /// still sealed under this node's master key (the node that made a cluster: its keys
+    /// from before, which the members that join must open); each through the log as
+    /// [`IdentityChange::ResealKey`]. Returns how many were sealed again; with no
+    /// cluster key, none. A secret that opens under neither key is left as it is (and
+    /// logged): it was sealed by another node's master key, and only that node could
+    /// move it.
+    ///
+    /// # Errors
+    /// The log's or a metadata read's.
+    pub fn reseal_keys(&self) -> Result<usize, IdentityError> {
+        let Some(cluster) = self
+            .cluster_key
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return Ok(0);
+        };
+        let mut moved = 0;
+        for k in self
+            .meta
+            .kv_list::<KeyRecord>(Space::Identity, "key/", usize::MAX)?
+        {
+            let aad = k.access_key.as_bytes();
+            if cluster.open(aad, &k.sealed_secret).is_some() {
+                continue;
+            }
+            let Some(secret) = self.seal.open(aad, &k.sealed_secret) else {
+                tracing::error!(access_key = %k.access_key, "an access key's secret opens under neither this node's master key nor the cluster's identity key");
+                continue;
+            };
+            self.change(IdentityChange::ResealKey {
+                access_key: k.access_key.clone(),
+                sealed_secret: cluster.seal(aad, &secret),
+            })?;
+            moved += 1;
+        }
+        Ok(moved)
     }
 
     /// Every identity write: the change through the log at this node's time, then the
@@ -279,7 +379,7 @@ impl Identities {
         let r = self
             .log
             .propose(change, self.clock.now(), self.by.as_deref());
-        let mut c = self.cache();
+        let (mut c, _) = self.cache();
         c.generation += 1;
         c.entries.clear();
         r
@@ -298,6 +398,7 @@ impl Identities {
     /// enabled): what the audit trail names the actor, read without copying the records.
     pub fn cached_user(&self, access_key: &str) -> Option<String> {
         self.cache()
+            .0
             .entries
             .get(access_key)
             .map(|(_, u, _)| u.name.clone())
@@ -305,14 +406,14 @@ impl Identities {
 
     /// The cached key, user and secret of an active key of an enabled user, if cached.
     pub fn cached(&self, access_key: &str) -> Option<Active> {
-        self.cache().entries.get(access_key).cloned()
+        self.cache().0.entries.get(access_key).cloned()
     }
 
     /// The active key, user and secret behind `access_key` (cached), `None` if the key is
     /// unknown or revoked or its user gone or disabled.
     fn active(&self, access_key: &str) -> Result<Option<Active>, IdentityError> {
         let generation = {
-            let c = self.cache();
+            let (c, _) = self.cache();
             if let Some(hit) = c.entries.get(access_key) {
                 return Ok(Some(hit.clone()));
             }
@@ -326,9 +427,11 @@ impl Identities {
     }
 
     /// Caches `entry`, read from the records while the cache was at `generation`, unless
-    /// an identity write happened since (then the entry may already be stale).
+    /// an identity write happened since (then the entry may already be stale): one
+    /// through this handle moved `generation`, any other the metadata's, which
+    /// [`Identities::cache`] turns into a move of `generation`.
     fn fill(&self, access_key: &str, generation: u64, entry: &Active) {
-        let mut c = self.cache();
+        let (mut c, _) = self.cache();
         if c.generation == generation {
             c.entries.insert(access_key.to_owned(), entry.clone());
         }
@@ -354,11 +457,7 @@ impl Identities {
         if u.disabled {
             return Ok(None);
         }
-        let secret = self
-            .seal
-            .open(access_key.as_bytes(), &k.sealed_secret)
-            .ok_or(IdentityError::Unseal)?;
-        let secret = String::from_utf8(secret).map_err(|_| IdentityError::Unseal)?;
+        let secret = self.open_key_secret(&k)?;
         Ok(Some((k, u, secret)))
     }
 
@@ -490,10 +589,13 @@ impl Identities {
         plane: Plane,
         given: Option<(String, String)>,
     ) -> Result<NewKey, IdentityError> {
-        self.user(user)?;
+        // The user is checked where the change is applied (the records as the log has
+        // them, in a cluster possibly ahead of this node's copy).
         let (access_key, secret) = given.unwrap_or_else(|| (new_access_key(plane), new_secret()));
         let record = KeyRecord {
-            sealed_secret: self.seal.seal(access_key.as_bytes(), secret.as_bytes()),
+            sealed_secret: self
+                .key_seal()
+                .seal(access_key.as_bytes(), secret.as_bytes()),
             access_key,
             user: user.to_owned(),
             plane,
@@ -670,6 +772,32 @@ impl Identities {
     ) -> Result<(Option<NewKey>, Option<NewKey>), IdentityError> {
         self.import_legacy()?;
         let first_start = self.users()?.is_empty();
+        self.ensure_both(first_start, admin, s3)
+    }
+
+    /// A cluster member's start: never generates a credential (the cluster's users are
+    /// every member's, and a member that just joined may not hold them yet); a given one
+    /// that this node's copy of the records does not hold is made, or replaces the stored
+    /// one, through the log (so cluster-wide), its user made if missing (one that another
+    /// member made meanwhile is taken as it is).
+    ///
+    /// # Errors
+    /// The log's (no majority reachable: the credential is not there yet), or a metadata
+    /// read's.
+    pub fn bootstrap_member(
+        &self,
+        admin: Option<(String, String)>,
+        s3: Option<(String, String)>,
+    ) -> Result<(), IdentityError> {
+        self.ensure_both(false, admin, s3).map(|_| ())
+    }
+
+    fn ensure_both(
+        &self,
+        first_start: bool,
+        admin: Option<(String, String)>,
+        s3: Option<(String, String)>,
+    ) -> Result<(Option<NewKey>, Option<NewKey>), IdentityError> {
         let admin_key = self.ensure_first(
             first_start,
             "admin",
@@ -717,7 +845,10 @@ impl Identities {
             if !first_start && given.is_none() {
                 return Ok(None); // an operator removed it on purpose
             }
-            self.create_user(name, grants)?;
+            match self.create_user(name, grants) {
+                Ok(_) | Err(IdentityError::UserExists { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         let active: Vec<KeyRecord> = self
             .keys_of(name)?

@@ -42,6 +42,124 @@ fn grant(role: Role) -> Vec<Grant> {
     }]
 }
 
+/// A second handle on `r`'s records with its own master key (in `keys`) and cache: what
+/// another cluster member is to them.
+fn other_member(r: &Rig, keys: &std::path::Path) -> Identities {
+    let log = Arc::new(crate::command::IdentityProposer(Arc::new(
+        crate::command::LocalLog::new(r.meta.clone()),
+    )));
+    Identities::open(r.meta.clone(), keys, r.clock.clone(), log).expect("ids")
+}
+
+/// A change this handle did not make (another member's, applied from the Raft group)
+/// empties its authentication cache as one of its own does.
+#[test]
+fn a_change_made_elsewhere_takes_effect_at_once() {
+    let r = rig();
+    r.ids
+        .create_user("w", grant(Role::BackupWriter))
+        .expect("user");
+    let k = r.ids.create_key("w", Plane::S3, None).expect("key");
+    let access = k.record.access_key.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = other_member(&r, dir.path());
+    assert!(
+        r.ids
+            .credential(&access, Plane::S3)
+            .expect("read")
+            .is_some()
+    );
+    assert!(r.ids.cached(&access).is_some(), "cached by the lookup");
+    other.revoke_key(&access).expect("revoke elsewhere");
+    assert!(r.ids.cached(&access).is_none(), "the cache was emptied");
+    assert!(
+        r.ids
+            .credential(&access, Plane::S3)
+            .expect("read")
+            .is_none()
+    );
+    other.set_disabled("w", true).expect("disable");
+    assert!(r.ids.user_of(&access).is_err());
+}
+
+/// `cluster init`'s move: keys sealed under the node's master key are sealed again under
+/// the cluster's identity key, which a member with another master key opens; once moved,
+/// nothing moves again, and new keys are sealed under the cluster key from the start.
+#[test]
+fn keys_move_under_the_cluster_key_and_another_member_opens_them() {
+    let r = rig();
+    r.ids
+        .create_user("w", grant(Role::BackupWriter))
+        .expect("user");
+    let before = r.ids.create_key("w", Plane::S3, None).expect("key");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = other_member(&r, dir.path());
+    let cluster = [7u8; 32];
+    other.use_cluster_key(&cluster);
+    assert!(
+        matches!(
+            other.credential(&before.record.access_key, Plane::S3),
+            Err(IdentityError::Unseal)
+        ),
+        "sealed under the first node's master key"
+    );
+    r.ids.use_cluster_key(&cluster);
+    let (_, secret) = r
+        .ids
+        .credential(&before.record.access_key, Plane::S3)
+        .expect("read")
+        .expect("opens under the master key until moved");
+    assert_eq!(secret, before.secret);
+    assert_eq!(r.ids.reseal_keys().expect("reseal"), 1);
+    assert_eq!(
+        r.ids.reseal_keys().expect("again"),
+        0,
+        "nothing left to move"
+    );
+    let (_, secret) = other
+        .credential(&before.record.access_key, Plane::S3)
+        .expect("read")
+        .expect("opens under the cluster key");
+    assert_eq!(secret, before.secret);
+    let after = other.create_key("w", Plane::S3, None).expect("key");
+    let (_, secret) = r
+        .ids
+        .credential(&after.record.access_key, Plane::S3)
+        .expect("read")
+        .expect("made under the cluster key");
+    assert_eq!(secret, after.secret);
+    let stored = r.ids.key(&before.record.access_key).expect("record");
+    assert_eq!(stored.user, "w");
+    assert_eq!(
+        stored.created, before.record.created,
+        "only the secret changed"
+    );
+}
+
+/// A member makes no credential of its own; a given one is made (cluster-wide) once, and
+/// taken as it is the next time.
+#[test]
+fn a_member_generates_no_credential_and_makes_a_given_one_once() {
+    let r = rig();
+    r.ids.bootstrap_member(None, None).expect("nothing given");
+    assert!(r.ids.users().expect("users").is_empty());
+    let given = Some(("SAGIVEN".to_owned(), "given-admin-secret".to_owned()));
+    r.ids
+        .bootstrap_member(given.clone(), None)
+        .expect("given admin");
+    let (u, secret) = r
+        .ids
+        .credential("SAGIVEN", Plane::Admin)
+        .expect("read")
+        .expect("made");
+    assert_eq!(
+        (u.name.as_str(), secret.as_str()),
+        ("admin", "given-admin-secret")
+    );
+    r.ids.bootstrap_member(given, None).expect("again");
+    assert_eq!(r.ids.keys_of("admin").expect("keys").len(), 1, "made once");
+}
+
 #[test]
 fn secrets_are_sealed_and_keys_open_one_plane() {
     let r = rig();
@@ -216,7 +334,7 @@ fn a_revocation_between_read_and_fill_is_never_undone() {
     let k = r.ids.create_key("w", Plane::S3, None).expect("key");
     let access = k.record.access_key.clone();
     // The lookup's first half: the generation it starts from, and the records it reads.
-    let generation = r.ids.cache().generation;
+    let generation = r.ids.cache().0.generation;
     let read = r
         .ids
         .read_active(&access)

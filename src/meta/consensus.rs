@@ -14,13 +14,15 @@ pub type FamilyRecord = (String, Vec<u8>, Vec<u8>);
 /// What the cluster's consensus agrees on so far, and so what its snapshots carry and
 /// replace: (family, key prefix). The namespace — buckets, versions, their locks, tags
 /// and inline bytes, multipart uploads, usage counters, where repair put shards, lifecycle
-/// configurations — and the membership (with each member's disks), every record of which
-/// only commands write (`crate::command`, through the group in a cluster). A placement a
+/// configurations — the identities (users, keys with their secrets sealed under the
+/// cluster's identity key, approvals, the two-person rule) and the membership (with each
+/// member's disks), every record of which only commands write (`crate::command`, through
+/// the group in a cluster). A placement a
 /// node recorded by itself under an earlier release is replaced by the group's (none) when
 /// a snapshot is installed over it: its shard is read from the others then, and repaired
-/// again. Not yet: bucket activity (written by a node directly),
-/// identities, alert sinks and replication (secrets sealed under each node's own master
-/// key). A family a node writes by itself must never be listed: a snapshot installed
+/// again. A joining node's own identities (none: a joiner makes no first credential) are
+/// replaced by the cluster's. Not yet: bucket activity (written by a node directly),
+/// alert sinks and replication (secrets sealed under each node's own master key). A family a node writes by itself must never be listed: a snapshot installed
 /// over it would delete what only that node holds.
 pub const REPLICATED: &[(Cf, &str)] = &[
     (Cf::Buckets, ""),
@@ -29,6 +31,7 @@ pub const REPLICATED: &[(Cf, &str)] = &[
     (Cf::Tags, ""),
     (Cf::Inline, ""),
     (Cf::Uploads, ""),
+    (Cf::Identity, ""),
     (Cf::Placement, ""),
     (Cf::Cluster, "cluster/"),
     (Cf::Cluster, "usage/"),

@@ -630,6 +630,11 @@ pub struct Meta {
     /// every command reads it under the write guard to append its leaf, and writes only
     /// the leaf (`audit::log` says when the head itself is written). `None`: not loaded.
     audit_head: Mutex<Option<AuditHead>>,
+    /// Moved on before and after every batch that touches the identity family, whoever
+    /// wrote it (a command of this node, one applied from the Raft group, a snapshot
+    /// installed): what the identity store's authentication cache is checked against
+    /// ([`Meta::identity_generation`]).
+    identity_writes: AtomicU64,
 }
 
 impl std::fmt::Debug for Meta {
@@ -717,6 +722,7 @@ impl Meta {
             written: AtomicU64::new(0),
             synced: Mutex::new(0),
             audit_head: Mutex::new(None),
+            identity_writes: AtomicU64::new(0),
         }
     }
 
@@ -726,7 +732,30 @@ impl Meta {
         self.commit_as(b, Write::Engine { sync })
     }
 
-    fn commit_as(&self, mut b: Batch, how: Write) -> Result<(), MetaError> {
+    fn commit_as(&self, b: Batch, how: Write) -> Result<(), MetaError> {
+        let identity = b.ops.iter().any(|op| match op {
+            Op::Put(cf, ..) | Op::Delete(cf, _) => *cf == Cf::Identity,
+        });
+        if !identity {
+            return self.commit_headed(b, how);
+        }
+        // Before: a reader that began before the write never caches what it read. After:
+        // one that read the old records and cached them before the first move sees the
+        // second, and reads again.
+        self.identity_writes.fetch_add(1, Ordering::SeqCst);
+        let written = self.commit_headed(b, how);
+        self.identity_writes.fetch_add(1, Ordering::SeqCst);
+        written
+    }
+
+    /// How many times batches touching the identity family were written (counted before
+    /// and after each): a cache of identity records filled while it did not move holds
+    /// what the records said.
+    pub fn identity_generation(&self) -> u64 {
+        self.identity_writes.load(Ordering::SeqCst)
+    }
+
+    fn commit_headed(&self, mut b: Batch, how: Write) -> Result<(), MetaError> {
         let Some(head) = b.audit_head.take() else {
             return self.commit_counted(b, how);
         };

@@ -184,6 +184,41 @@ impl Node {
         offload(move || ids.bootstrap(admin, s3)).await
     }
 
+    /// A cluster member's start: the given credentials made or replaced cluster-wide,
+    /// none generated (the cluster's users are every member's); see
+    /// [`Identities::bootstrap_member`]. Blocking pool.
+    ///
+    /// # Errors
+    /// See [`Identities::bootstrap_member`].
+    pub async fn bootstrap_member(
+        &self,
+        admin: Option<(String, String)>,
+        s3: Option<(String, String)>,
+    ) -> Result<(), IdentityError> {
+        let ids = self.control.identities_handle();
+        offload(move || ids.bootstrap_member(admin, s3)).await
+    }
+
+    /// Seals access keys' secrets under the cluster's identity key `key` from now on, and
+    /// moves the ones still sealed under this node's master key there (through the log);
+    /// returns how many moved. See [`Identities::use_cluster_key`] and
+    /// [`Identities::reseal_keys`]. Blocking pool.
+    ///
+    /// # Errors
+    /// See [`Identities::reseal_keys`].
+    pub async fn use_cluster_key(
+        &self,
+        key: [u8; 32],
+        reseal: bool,
+    ) -> Result<usize, IdentityError> {
+        let ids = self.control.identities_handle();
+        offload(move || {
+            ids.use_cluster_key(&key);
+            if reseal { ids.reseal_keys() } else { Ok(0) }
+        })
+        .await
+    }
+
     /// Whether a first start would generate an admin credential (no user once an earlier
     /// release's are imported); see [`Identities::would_generate_admin`]. Blocking pool.
     ///

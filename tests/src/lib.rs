@@ -326,6 +326,30 @@ pub fn http_status(response: &str) -> u16 {
 }
 
 impl Server {
+    /// A user `name` with `role` over everything (made unless it exists) and a new key
+    /// of it for `plane` (`s3` or `admin`), through the admin API: (access key, secret).
+    pub fn user_with_key(&self, name: &str, role: &str, plane: &str) -> (String, String) {
+        let (s, body) = self.admin(
+            "POST",
+            "/v1/users",
+            Some(&format!(
+                r#"{{"name":"{name}","grants":[{{"role":"{role}"}}]}}"#
+            )),
+        );
+        assert!(s == 201 || body.contains("UserExists"), "{body}");
+        let (s, body) = self.admin(
+            "POST",
+            &format!("/v1/users/{name}/keys"),
+            Some(&format!(r#"{{"plane":"{plane}"}}"#)),
+        );
+        assert_eq!(s, 201, "{body}");
+        let k: serde_json::Value = serde_json::from_str(&body).expect("json");
+        (
+            k["access_key"].as_str().expect("key").to_owned(),
+            k["secret_key"].as_str().expect("secret").to_owned(),
+        )
+    }
+
     /// A call to the admin API with the test admin credential: (status, body).
     pub fn admin(&self, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
         self.admin_as(ADMIN_KEY, ADMIN_SECRET, method, path, json)

@@ -526,9 +526,19 @@ pub fn three_node_cluster(dir: &Path) -> [Server; 3] {
 
 /// [`three_node_cluster`], each node started with the flags `extra` gives for its name.
 pub fn three_node_cluster_with(dir: &Path, extra: impl Fn(&str) -> Vec<String>) -> [Server; 3] {
+    three_node_cluster_after(dir, extra, |_| {})
+}
+
+/// [`three_node_cluster_with`], `before_init` run on `a` while it is a single node.
+pub fn three_node_cluster_after(
+    dir: &Path,
+    extra: impl Fn(&str) -> Vec<String>,
+    before_init: impl FnOnce(&Server),
+) -> [Server; 3] {
     let a_extra = extra("a");
     let a_refs: Vec<&str> = a_extra.iter().map(String::as_str).collect();
     let a = cluster_node(dir, "a", &a_refs);
+    before_init(&a);
     let init = json(&ctl(&a, &["--json", "cluster", "init"]));
     let fingerprint = init["ca_fingerprint"].as_str().expect("fp").to_owned();
     let b = join_node_with(dir, "b", &a, &fingerprint, &extra("b"));

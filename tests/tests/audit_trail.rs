@@ -416,29 +416,6 @@ fn an_idle_node_signs_a_checkpoint_each_interval_and_a_clean_stop_shows() {
     );
 }
 
-/// A user with `role` and a key for `plane`: (access key, secret).
-fn user_with_key(server: &Server, name: &str, role: &str, plane: &str) -> (String, String) {
-    let (s, body) = server.admin(
-        "POST",
-        "/v1/users",
-        Some(&format!(
-            r#"{{"name":"{name}","grants":[{{"role":"{role}"}}]}}"#
-        )),
-    );
-    assert!(s == 201 || body.contains("UserExists"), "{body}");
-    let (s, body) = server.admin(
-        "POST",
-        &format!("/v1/users/{name}/keys"),
-        Some(&format!(r#"{{"plane":"{plane}"}}"#)),
-    );
-    assert_eq!(s, 201, "{body}");
-    let k = json(&body);
-    (
-        k["access_key"].as_str().expect("key").to_owned(),
-        k["secret_key"].as_str().expect("secret").to_owned(),
-    )
-}
-
 #[test]
 fn a_policy_change_its_approval_and_an_auditors_queries_are_in_the_trail() {
     let (dir, server, _clock) = start_with_clock(&[]);
@@ -459,7 +436,7 @@ fn a_policy_change_its_approval_and_an_auditors_queries_are_in_the_trail() {
     let loose = r#"{"min_days":1,"max_days":null,"modes":["COMPLIANCE"],"below_min":"refuse"}"#;
     let (s, body) = server.admin("PUT", "/v1/buckets/tpr/retention-policy", Some(strict));
     assert_eq!(s, 200, "{body}");
-    let (k2, s2) = user_with_key(&server, "second", "admin", "admin");
+    let (k2, s2) = server.user_with_key("second", "admin", "admin");
     let (s, body) = server.admin("PUT", "/v1/buckets/tpr/retention-policy", Some(loose));
     assert_eq!(s, 202, "{body}");
     let id = json(&body)["approval"]["id"]
@@ -476,8 +453,8 @@ fn a_policy_change_its_approval_and_an_auditors_queries_are_in_the_trail() {
     assert_eq!(s, 200, "{body}");
 
     // The auditor reads the trail, and nothing else it may not.
-    let (ak, asecret) = user_with_key(&server, "aud", "auditor", "admin");
-    let (sk, ssecret) = user_with_key(&server, "aud", "auditor", "s3");
+    let (ak, asecret) = server.user_with_key("aud", "auditor", "admin");
+    let (sk, ssecret) = server.user_with_key("aud", "auditor", "s3");
     let auditor_s3 = s3_client_with(&server.s3_url, &sk, &ssecret);
     runtime().block_on(async {
         let e = auditor_s3
