@@ -295,6 +295,30 @@ impl Store {
         self.inner.log.has_barrier()
     }
 
+    /// The time a new version of `bucket/key` is made at (its `created`, and the first 8
+    /// bytes of its id, by which a key's versions sort: the newest is the current one).
+    /// On one node, the clock's reading (ids of one process strictly increase). On a
+    /// cluster's member, at least a microsecond past the key's newest version as this
+    /// node holds it: nodes' clocks disagree, and a write through a node whose clock is
+    /// behind must still sort after the version it follows.
+    ///
+    /// # Errors
+    /// The metadata read's.
+    pub(crate) fn version_time(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<crate::types::Timestamp, StoreError> {
+        let now = self.inner.clock.now();
+        if !self.has_barrier() {
+            return Ok(now);
+        }
+        Ok(match self.inner.meta.latest(bucket, key)? {
+            Some(v) if v.version_id.timestamp() >= now => v.version_id.timestamp().plus_micros(1),
+            _ => now,
+        })
+    }
+
     /// This store, for calls made on behalf of `by` (a request's user, key, address and
     /// request id): the audit trail names it with each change and refusal.
     pub fn acting_for(&self, by: Requester) -> Store {

@@ -383,7 +383,7 @@ impl Store {
             }
         };
         let composite = matches!(kind, MultipartChecksum::Composite) && !checksums.is_empty();
-        let created = self.inner.clock.now();
+        let created = self.version_time(bucket, key)?;
         let lock_state = self.new_version_lock(&b, &upload.lock, created)?;
         let version_id = VersionId::generate(created);
         let null_version = b.versioning != Versioning::Enabled;

@@ -408,7 +408,7 @@ impl Store {
             }
             Versioning::Enabled | Versioning::Suspended => {
                 let null = b.versioning == Versioning::Suspended;
-                let created = self.inner.clock.now();
+                let created = self.version_time(bucket, key)?;
                 let marker = VersionRecord::delete_marker(
                     VersionId::generate(created),
                     created,

@@ -129,7 +129,7 @@ impl Store {
             // Checked again at commit; this spares streaming a body that cannot be stored.
             return Err(StoreError::condition(bucket, key, f));
         }
-        let created = self.inner.clock.now();
+        let created = self.version_time(bucket, key)?;
         // Decided now to refuse early, and again at commit with the bucket as it is then
         // (a default retention set while the body streamed applies).
         self.new_version_lock(&b, &opts.lock, created)?;

@@ -457,3 +457,71 @@ fn a_node_without_a_majority_refuses_writes_reads_and_lock_decisions() {
         );
     });
 }
+
+/// Nodes' clocks disagree (b's an hour behind a's and c's): a write through b that
+/// follows one through a still becomes the key's current version on every node, and so
+/// does a delete marker put through b after it — a version's time is past the key's
+/// newest as the writing node holds it, whatever its clock says.
+#[test]
+fn a_write_through_a_node_whose_clock_is_behind_still_becomes_current() {
+    use stele_tests::ClockFile;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_owned();
+    let clock = |name: &str| ClockFile(d.join(format!("{name}.clock")));
+    for n in ["a", "c"] {
+        clock(n).set(0, 0);
+    }
+    clock("b").set(-3600, 0);
+    let [a, b, c] = stele_tests::sites::three_node_cluster_with(&d, |name| {
+        vec![
+            "--test-clock".to_owned(),
+            clock(name).0.to_str().expect("path").to_owned(),
+        ]
+    });
+    runtime().block_on(async {
+        create_locked(&a, "skew").await;
+        let first = put(&a, "skew", "k", b"first, through a").await;
+        // A read through b takes a barrier: b holds the first version from here on.
+        assert_eq!(
+            get(&b, "skew", "k", None).await.as_deref(),
+            Some(&b"first, through a"[..])
+        );
+        let second = put(&b, "skew", "k", b"second, through b").await;
+        assert!(second > first, "ids sort by time: {second} after {first}");
+        for n in [&a, &b, &c] {
+            assert_eq!(
+                get(n, "skew", "k", None).await.as_deref(),
+                Some(&b"second, through b"[..]),
+                "the later write is the current version"
+            );
+        }
+        let listed = c
+            .client()
+            .list_object_versions()
+            .bucket("skew")
+            .send()
+            .await
+            .expect("versions");
+        let latest: Vec<_> = listed
+            .versions()
+            .iter()
+            .filter(|v| v.is_latest() == Some(true))
+            .map(|v| v.version_id().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(latest, vec![second.clone()]);
+        b.client()
+            .delete_object()
+            .bucket("skew")
+            .key("k")
+            .send()
+            .await
+            .expect("delete marker through b");
+        for n in [&a, &c] {
+            assert_eq!(
+                get(n, "skew", "k", None).await,
+                None,
+                "the marker is current"
+            );
+        }
+    });
+}
