@@ -1068,6 +1068,16 @@ impl IdentityLog for IdentityProposer {
             }),
         }
     }
+
+    fn barrier(&self) -> Result<(), IdentityError> {
+        self.0.barrier().map_err(|e| IdentityError::Log {
+            reason: e.to_string(),
+        })
+    }
+
+    fn replicated(&self) -> bool {
+        self.0.has_barrier()
+    }
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ impl Files {
     }
 
     /// The cluster's identity key, made (and kept, mode 0600) if this node has none yet:
-    /// the node that makes the cluster, or holds its CA in a cluster made before it existed.
+    /// the node that holds the CA of a cluster made before the key existed.
     ///
     /// # Errors
     /// The file's.
@@ -175,6 +175,15 @@ impl Files {
         if let Some(k) = self.identity_key()? {
             return Ok(k);
         }
+        self.new_identity_key()
+    }
+
+    /// A new cluster identity key, kept (mode 0600) in place of any file left behind
+    /// (`cluster init`: a new cluster gets a key of its own).
+    ///
+    /// # Errors
+    /// The file's.
+    fn new_identity_key(&self) -> anyhow::Result<[u8; 32]> {
         let key = stele::crypto::random_bytes::<32>();
         self.write(IDENTITY_KEY, &hex::encode(key))?;
         tracing::info!("made the cluster's identity key");
@@ -616,13 +625,18 @@ impl Cluster {
             bail!("cluster init answered {out:?}");
         };
         // Before the group exists (its first state is this node's metadata): this node's
-        // keys move under the identity key the joining nodes will receive.
-        let key = self.files.identity_key_made()?;
-        let moved = self.node.use_cluster_key(key, true).await?;
-        tracing::info!(
-            keys = moved,
-            "access keys sealed under the cluster's identity key"
-        );
+        // keys move under a new identity key, which the joining nodes will receive. The
+        // cluster exists from here on: a failed move is made at the next start.
+        let key = self.files.new_identity_key()?;
+        match self.node.use_cluster_key(key, true).await {
+            Ok(moved) => tracing::info!(
+                keys = moved,
+                "access keys sealed under the cluster's identity key"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "access keys not sealed under the cluster's identity key yet (done at the next start)")
+            }
+        }
         self.start_group()
             .await?
             .context("the Raft group did not start")?;
@@ -655,7 +669,7 @@ pub struct JoinRequest {
 }
 
 /// The answer to a join.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct JoinAnswer {
     /// The cluster's id.
     pub cluster_id: String,
@@ -673,6 +687,19 @@ pub struct JoinAnswer {
     /// from an earlier release's answer.
     #[serde(default)]
     pub identity_key: Option<String>,
+}
+
+impl std::fmt::Debug for JoinAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinAnswer")
+            .field("cluster_id", &self.cluster_id)
+            .field("members", &self.members)
+            .field(
+                "identity_key",
+                &self.identity_key.as_ref().map(|_| "<secret>"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Who is on the other end of a node-to-node connection.
@@ -848,6 +875,17 @@ async fn join(
             ),
         ));
     }
+    // Read before the token is spent: a node admitted without it would open none of the
+    // cluster's access keys.
+    let identity_key = cluster
+        .files
+        .identity_key()
+        .map_err(internal)?
+        .ok_or_else(|| {
+            internal(anyhow::anyhow!(
+                "this node holds the CA but no cluster identity key (it is made at its next start)"
+            ))
+        })?;
     // The token first: nothing is signed (no CA key read) for a caller without one.
     let proof = hex::decode(req.proof.trim()).unwrap_or_default();
     let Some(binding) = peer.binding else {
@@ -896,15 +934,8 @@ async fn join(
                     Vec::new()
                 }
             };
-            let identity_key = match cluster.files.identity_key_made() {
-                Ok(k) => Some(hex::encode(k)),
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "the cluster's identity key is not in the join's answer: the node will not open the cluster's access keys");
-                    None
-                }
-            };
             Ok(Json(JoinAnswer {
-                identity_key,
+                identity_key: Some(hex::encode(identity_key)),
                 cluster_id: ident.cluster_id,
                 cert_pem: cert.pem(),
                 ca_pem: cluster
@@ -1520,7 +1551,12 @@ pub async fn join_cluster(
     config.alpn_protocols = vec![ALPN.to_vec()];
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
-        .with_context(|| format!("cannot reach the cluster at {addr}"))?;
+        .with_context(|| {
+            format!(
+                "cannot reach the cluster at {addr} (nodes join through the node that ran \
+                 `cluster init`: is it up, and is that its --cluster-addr?)"
+            )
+        })?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from(NODE_NAME)?, tcp)
         .await
@@ -1565,21 +1601,24 @@ pub async fn join_cluster(
     if fingerprint(&ca) != pinned {
         bail!("the join answer carries a CA other than the pinned one: nothing kept");
     }
+    if let Some(k) = &answer.identity_key
+        && !(k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        bail!("the join answer's identity key is not 64 hex digits: nothing kept");
+    }
+    // Before the certificate, which makes this node a member at its next start.
+    match &answer.identity_key {
+        Some(k) => files.write(IDENTITY_KEY, k)?,
+        None => tracing::warn!(
+            "the cluster gave no identity key (a release before it): this node cannot open the cluster's access keys"
+        ),
+    }
     files.write("ca.pem", &answer.ca_pem)?;
     files.write("node.key", &key.serialize_pem())?;
     files.write("node.pem", &answer.cert_pem)?;
     files.write("node-id", &node_id)?;
     files.write("cluster-id", &answer.cluster_id)?;
     files.write(ADMITTED_BY, &answer.members.join("\n"))?;
-    match &answer.identity_key {
-        Some(k) if k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            files.write(IDENTITY_KEY, k)?;
-        }
-        Some(_) => bail!("the join answer's identity key is not 64 hex digits"),
-        None => tracing::warn!(
-            "the cluster gave no identity key (a release before it): this node cannot open the cluster's access keys"
-        ),
-    }
     tracing::info!(cluster = %answer.cluster_id, node = %node_id, "joined the cluster");
     Ok(true)
 }

@@ -108,7 +108,8 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             anyhow::bail!(
                 "this data folder holds {} bucket(s) ({}...): a node joins a cluster empty, \
                  since the cluster's metadata replaces its own; copy them into the cluster \
-                 (replication, or any S3 copy tool) and join with a fresh data folder",
+                 with any S3 copy tool (replication to a cluster is not built yet) and join \
+                 with a fresh data folder",
                 buckets.len(),
                 buckets[0].name
             );
@@ -124,13 +125,14 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         .start_group()
         .await
         .context("cannot start this node's member of the cluster's Raft group")?;
+    let (tx, rx) = watch::channel(false);
+    // Served first: a node that just joined receives the cluster's records (its users
+    // among them) there before it is ready, and a move of keys under the cluster's
+    // identity key (below) may need this node's vote.
+    let rpc_task = rpc_listener.map(|l| tokio::spawn(cluster::run(cluster.clone(), l, rx.clone())));
     if member {
         cluster.use_identity_key().await?;
     }
-    let (tx, rx) = watch::channel(false);
-    // Served first: a node that just joined receives the cluster's records (its users
-    // among them) there before it is ready.
-    let rpc_task = rpc_listener.map(|l| tokio::spawn(cluster::run(cluster.clone(), l, rx.clone())));
     let s3_listener = TcpListener::bind(&s3_addr)
         .await
         .with_context(|| format!("cannot listen on {s3_addr} (S3)"))?;
@@ -191,8 +193,15 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         cluster
             .until_caught_up(std::time::Duration::from_secs(30))
             .await;
-        if let Err(e) = node.bootstrap_member(admin_given, given).await {
-            tracing::warn!(error = %e, "the given credentials could not be checked against the cluster's (they may not work yet)");
+        match node.bootstrap_member(admin_given, given).await {
+            Ok(notes) => {
+                for note in notes {
+                    tracing::warn!("{note}");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the given credentials could not be checked against the cluster's (they may not work yet)");
+            }
         }
         (None, None)
     } else {

@@ -129,6 +129,21 @@ pub trait IdentityLog: Send + Sync {
         now: Timestamp,
         by: Option<&crate::types::Requester>,
     ) -> Result<IdentityOutcome, IdentityError>;
+
+    /// Waits until this node's copy of the records holds every change agreed before the
+    /// call (a read barrier; nothing to wait for on one node).
+    ///
+    /// # Errors
+    /// [`IdentityError::Log`] when the log cannot confirm it in time.
+    fn barrier(&self) -> Result<(), IdentityError> {
+        Ok(())
+    }
+
+    /// Whether the changes are agreed with other nodes (a cluster's member): then secrets
+    /// must be sealed under the cluster's identity key, which every member holds.
+    fn replicated(&self) -> bool {
+        false
+    }
 }
 
 /// Records to write and to remove in the identity space, by key.

@@ -307,12 +307,27 @@ impl Identities {
 
     /// The key access keys' secrets are sealed under now: the cluster's identity key of a
     /// member, the master key otherwise.
-    fn key_seal(&self) -> Arc<SealKey> {
-        self.cluster_key
+    ///
+    /// # Errors
+    /// [`IdentityError::KeyFile`] on a cluster's member without the cluster's identity key
+    /// (joined through an earlier release, or its file lost): a secret sealed under this
+    /// node's master key would open on no other member.
+    fn key_seal(&self) -> Result<Arc<SealKey>, IdentityError> {
+        let cluster = self
+            .cluster_key
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_else(|| self.seal.clone())
+            .clone();
+        match cluster {
+            Some(k) => Ok(k),
+            None if self.log.replicated() => Err(IdentityError::KeyFile {
+                path: "cluster/identity.key".into(),
+                message: "this cluster member has no cluster identity key: a key made here \
+                          would open on no other member (remove the node and join it again)"
+                    .into(),
+            }),
+            None => Ok(self.seal.clone()),
+        }
     }
 
     /// The secret of the key record `k`: opened with the cluster's identity key, or else
@@ -589,12 +604,15 @@ impl Identities {
         plane: Plane,
         given: Option<(String, String)>,
     ) -> Result<NewKey, IdentityError> {
-        // The user is checked where the change is applied (the records as the log has
-        // them, in a cluster possibly ahead of this node's copy).
+        // On a member the user is checked where the change is applied (the records as the
+        // log has them, possibly ahead of this node's copy).
+        if !self.log.replicated() {
+            self.user(user)?;
+        }
         let (access_key, secret) = given.unwrap_or_else(|| (new_access_key(plane), new_secret()));
         let record = KeyRecord {
             sealed_secret: self
-                .key_seal()
+                .key_seal()?
                 .seal(access_key.as_bytes(), secret.as_bytes()),
             access_key,
             user: user.to_owned(),
@@ -689,6 +707,9 @@ impl Identities {
 
     /// Whether privileged operations need a second administrator now.
     pub fn two_person_in_force(&self) -> Result<bool, IdentityError> {
+        // On a cluster's member: after every change agreed so far (the rule turned on, or
+        // a second administrator made, through another node a moment ago).
+        self.log.barrier()?;
         Ok(self.settings()?.two_person_rule && self.admins()?.len() >= 2)
     }
 
@@ -775,11 +796,12 @@ impl Identities {
         self.ensure_both(first_start, admin, s3)
     }
 
-    /// A cluster member's start: never generates a credential (the cluster's users are
-    /// every member's, and a member that just joined may not hold them yet); a given one
-    /// that this node's copy of the records does not hold is made, or replaces the stored
-    /// one, through the log (so cluster-wide), its user made if missing (one that another
-    /// member made meanwhile is taken as it is).
+    /// A cluster member's start: never generates a credential, never makes or changes a
+    /// user, never replaces or revives a key (the cluster's users are every member's, and
+    /// one node's environment must not undo a revocation or a rotation made through
+    /// another). A given credential (the admin one for the user `admin`, the S3 one for
+    /// `owner`) whose access key id the cluster does not know is added to that user,
+    /// through the log. Returns what was done or left alone, for the log.
     ///
     /// # Errors
     /// The log's (no majority reachable: the credential is not there yet), or a metadata
@@ -788,8 +810,38 @@ impl Identities {
         &self,
         admin: Option<(String, String)>,
         s3: Option<(String, String)>,
-    ) -> Result<(), IdentityError> {
-        self.ensure_both(false, admin, s3).map(|_| ())
+    ) -> Result<Vec<String>, IdentityError> {
+        let mut notes = Vec::new();
+        for (name, plane, given) in [("admin", Plane::Admin, admin), ("owner", Plane::S3, s3)] {
+            let Some((access, secret)) = given else {
+                continue;
+            };
+            match self.key(&access) {
+                Ok(k) if k.revoked.is_some() => notes.push(format!(
+                    "the given {plane:?} key {access} is revoked in the cluster: left revoked"
+                )),
+                Ok(_) => match self.credential(&access, plane)? {
+                    Some((_, stored)) if stored == secret => {}
+                    _ => notes.push(format!(
+                        "the given {plane:?} key {access} is the cluster's with another secret, \
+                         plane or user state: left as the cluster has it"
+                    )),
+                },
+                Err(IdentityError::UnknownKey { .. }) => {
+                    match self.create_key(name, plane, Some((access.clone(), secret))) {
+                        Ok(_) => notes.push(format!(
+                            "the given {plane:?} key {access} was added to the cluster's user {name}"
+                        )),
+                        Err(IdentityError::UnknownUser { .. }) => notes.push(format!(
+                            "the given {plane:?} key {access} was not added: the cluster has no user {name}"
+                        )),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(notes)
     }
 
     fn ensure_both(
@@ -845,10 +897,7 @@ impl Identities {
             if !first_start && given.is_none() {
                 return Ok(None); // an operator removed it on purpose
             }
-            match self.create_user(name, grants) {
-                Ok(_) | Err(IdentityError::UserExists { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            self.create_user(name, grants)?;
         }
         let active: Vec<KeyRecord> = self
             .keys_of(name)?

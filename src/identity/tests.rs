@@ -136,14 +136,72 @@ fn keys_move_under_the_cluster_key_and_another_member_opens_them() {
     );
 }
 
-/// A member makes no credential of its own; a given one is made (cluster-wide) once, and
-/// taken as it is the next time.
+/// A cluster member's log (agreed with others), over the local one.
+struct MemberLog(crate::command::IdentityProposer);
+
+impl IdentityLog for MemberLog {
+    fn propose(
+        &self,
+        change: IdentityChange,
+        now: Timestamp,
+        by: Option<&crate::types::Requester>,
+    ) -> Result<IdentityOutcome, IdentityError> {
+        self.0.propose(change, now, by)
+    }
+
+    fn replicated(&self) -> bool {
+        true
+    }
+}
+
+/// A member without the cluster's identity key makes no key (its secret would open on
+/// no other member); with it, the key is sealed under it.
 #[test]
-fn a_member_generates_no_credential_and_makes_a_given_one_once() {
+fn a_member_without_the_cluster_key_makes_no_key() {
+    let r = rig();
+    r.ids
+        .create_user("w", grant(Role::BackupWriter))
+        .expect("user");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Arc::new(MemberLog(crate::command::IdentityProposer(Arc::new(
+        crate::command::LocalLog::new(r.meta.clone()),
+    ))));
+    let member = Identities::open(r.meta.clone(), dir.path(), r.clock.clone(), log).expect("ids");
+    assert!(matches!(
+        member.create_key("w", Plane::S3, None),
+        Err(IdentityError::KeyFile { .. })
+    ));
+    assert!(
+        member.keys_of("w").expect("keys").is_empty(),
+        "nothing stored"
+    );
+    member.use_cluster_key(&[9u8; 32]);
+    let k = member.create_key("w", Plane::S3, None).expect("key");
+    r.ids.use_cluster_key(&[9u8; 32]);
+    assert!(
+        r.ids
+            .credential(&k.record.access_key, Plane::S3)
+            .expect("read")
+            .is_some()
+    );
+}
+
+/// A member makes no credential and no user of its own, and never undoes the cluster's
+/// state from its environment: a given key the cluster does not know is added to its
+/// user once; a revoked one stays revoked; another secret for a known key is left alone.
+#[test]
+fn a_member_adds_an_unknown_given_key_and_changes_nothing_else() {
     let r = rig();
     r.ids.bootstrap_member(None, None).expect("nothing given");
     assert!(r.ids.users().expect("users").is_empty());
     let given = Some(("SAGIVEN".to_owned(), "given-admin-secret".to_owned()));
+    let notes = r
+        .ids
+        .bootstrap_member(given.clone(), None)
+        .expect("no user");
+    assert!(notes[0].contains("no user admin"), "{notes:?}");
+    assert!(r.ids.users().expect("users").is_empty(), "no user made");
+    admin(&r, "admin");
     r.ids
         .bootstrap_member(given.clone(), None)
         .expect("given admin");
@@ -156,8 +214,21 @@ fn a_member_generates_no_credential_and_makes_a_given_one_once() {
         (u.name.as_str(), secret.as_str()),
         ("admin", "given-admin-secret")
     );
-    r.ids.bootstrap_member(given, None).expect("again");
-    assert_eq!(r.ids.keys_of("admin").expect("keys").len(), 1, "made once");
+    r.ids.bootstrap_member(given.clone(), None).expect("again");
+    assert_eq!(r.ids.keys_of("admin").expect("keys").len(), 2, "added once");
+    let other = Some(("SAGIVEN".to_owned(), "another-secret".to_owned()));
+    let notes = r.ids.bootstrap_member(other, None).expect("other secret");
+    assert!(notes[0].contains("left as the cluster has it"), "{notes:?}");
+    let (_, secret) = r
+        .ids
+        .credential("SAGIVEN", Plane::Admin)
+        .expect("read")
+        .expect("kept");
+    assert_eq!(secret, "given-admin-secret");
+    r.ids.revoke_key("SAGIVEN").expect("revoke");
+    let notes = r.ids.bootstrap_member(given, None).expect("revoked");
+    assert!(notes[0].contains("left revoked"), "{notes:?}");
+    assert!(r.ids.key("SAGIVEN").expect("key").revoked.is_some());
 }
 
 #[test]

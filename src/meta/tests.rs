@@ -458,6 +458,7 @@ fn families_are_classified() {
             "tags",
             "inline",
             "locks",
+            "identity",
             "placement",
             "cluster"
         ]

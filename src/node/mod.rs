@@ -184,9 +184,8 @@ impl Node {
         offload(move || ids.bootstrap(admin, s3)).await
     }
 
-    /// A cluster member's start: the given credentials made or replaced cluster-wide,
-    /// none generated (the cluster's users are every member's); see
-    /// [`Identities::bootstrap_member`]. Blocking pool.
+    /// A cluster member's start: a given credential the cluster does not know added to
+    /// it, none generated or changed; see [`Identities::bootstrap_member`]. Blocking pool.
     ///
     /// # Errors
     /// See [`Identities::bootstrap_member`].
@@ -194,7 +193,7 @@ impl Node {
         &self,
         admin: Option<(String, String)>,
         s3: Option<(String, String)>,
-    ) -> Result<(), IdentityError> {
+    ) -> Result<Vec<String>, IdentityError> {
         let ids = self.control.identities_handle();
         offload(move || ids.bootstrap_member(admin, s3)).await
     }

@@ -298,12 +298,15 @@ impl Store {
     /// The time a new version of `bucket/key` is made at (its `created`, and the first 8
     /// bytes of its id, by which a key's versions sort: the newest is the current one).
     /// On one node, the clock's reading (ids of one process strictly increase). On a
-    /// cluster's member, at least a microsecond past the key's newest version as this
-    /// node holds it: nodes' clocks disagree, and a write through a node whose clock is
-    /// behind must still sort after the version it follows.
+    /// cluster's member, at least a microsecond past the key's newest version once this
+    /// node holds every write acknowledged before the call (a read barrier): nodes' clocks
+    /// disagree, and a write through a node whose clock is behind must still sort after
+    /// the version it follows. (Concurrent writes of one key through two nodes sort by
+    /// their times so made, as S3 orders concurrent PUTs by time.)
     ///
     /// # Errors
-    /// The metadata read's.
+    /// The barrier's ([`StoreError::Unavailable`]: the cluster cannot confirm it, 503), the
+    /// metadata read's.
     pub(crate) fn version_time(
         &self,
         bucket: &BucketName,
@@ -313,6 +316,7 @@ impl Store {
         if !self.has_barrier() {
             return Ok(now);
         }
+        self.linearize()?;
         Ok(match self.inner.meta.latest(bucket, key)? {
             Some(v) if v.version_id.timestamp() >= now => v.version_id.timestamp().plus_micros(1),
             _ => now,
