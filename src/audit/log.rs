@@ -3,7 +3,7 @@
 //! | key | value |
 //! |---|---|
 //! | `e` seq (u64, big-endian) | the leaf, byte for byte ([`crate::audit::Entry::leaf`]) |
-//! | `t` level (u8) index (u64, big-endian) | the RFC 6962 hash of a complete subtree of 2 leaves or more (32 bytes): level `l` the subtree of leaves `index·2^l ..` — under n in all, so a proof is lookups (level 0, a leaf's hash, is the hash of its stored leaf) |
+//! | `t` level (u8) index (u64, big-endian) | the RFC 6962 hash of a complete subtree of 2^[`STORED_FROM`] leaves or more (32 bytes): level `l` the subtree of leaves `index·2^l ..` — one record per 2^`STORED_FROM` leaves or so, so a proof is lookups plus a few leaves hashed (a level below, the hash of its stored leaves; records of those levels written by an earlier release are read as they are) |
 //! | `c` size (u64, big-endian) | a signed checkpoint of the log at that size (the C2SP note's text) |
 //! | `h` | the [`Head`], as last written (see below) |
 //! | `o` | the log's origin (`stele/<log id>/audit/node`), fixed when the trail first opens |
@@ -73,6 +73,12 @@ impl Head {
         }
     }
 }
+
+/// The lowest level of subtree hashes an append stores. The levels below (2, 4 and 8
+/// leaves) are hashed from the leaves when a proof needs them, at most 8 leaves read
+/// each: storing them was 7 of every 8 subtree records, one more key through the
+/// memtable per PUT (BENCHMARKS.md, the audit trail's cost).
+pub const STORED_FROM: u8 = 4;
 
 fn leaf_key(seq: u64) -> Vec<u8> {
     let mut k = vec![b'e'];
@@ -197,10 +203,12 @@ fn fold(head: &mut Head, leaf: &[u8]) -> Vec<(u8, u64, Hash)> {
 pub fn append(head: &mut Head, b: &mut Batch, entry: &Rendered) {
     let seq = head.size;
     let leaf = entry.leaf(seq, &head.prev());
-    // Level 0 (the leaf hashes) is not stored: a proof hashes the leaf it needs, and an
-    // append writes one key fewer under the write guard.
+    // Levels below `STORED_FROM` are not stored: a proof hashes the leaves it needs, and
+    // an append writes a subtree record once per 2^STORED_FROM leaves or so.
     for (level, index, hash) in fold(head, &leaf) {
-        b.audit_put(subtree_key(level, index), hash.to_vec());
+        if level >= STORED_FROM {
+            b.audit_put(subtree_key(level, index), hash.to_vec());
+        }
     }
     b.audit_put(leaf_key(seq), leaf);
 }
@@ -292,7 +300,9 @@ pub fn checkpoint(meta: &Meta, size: u64) -> Result<Option<String>, MetaError> {
         .and_then(|v| String::from_utf8(v).ok()))
 }
 
-/// The hash of the complete subtree at `level`, `index`, if the log holds it.
+/// The hash of the complete subtree at `level`, `index`, if the log holds it: stored
+/// ([`STORED_FROM`] and up, or any level an earlier release wrote), or else hashed from
+/// its two halves, down to the leaves.
 ///
 /// # Errors
 /// A metadata read's.
@@ -302,9 +312,18 @@ pub fn subtree(meta: &Meta, level: u8, index: u64) -> Result<Option<Hash>, MetaE
             .audit_get(&leaf_key(index))?
             .map(|leaf| merkle::leaf_hash(&leaf)));
     }
-    Ok(meta
+    if let Some(stored) = meta
         .audit_get(&subtree_key(level, index))?
-        .and_then(|v| v.try_into().ok()))
+        .and_then(|v| v.try_into().ok())
+    {
+        return Ok(Some(stored));
+    }
+    if level >= STORED_FROM {
+        return Ok(None);
+    }
+    let left = subtree(meta, level - 1, index * 2)?;
+    let right = subtree(meta, level - 1, index * 2 + 1)?;
+    Ok(left.zip(right).map(|(l, r)| merkle::node_hash(&l, &r)))
 }
 
 /// The RFC 6962 root of the `len` leaves from `start` (MTH), from the stored subtree
@@ -430,7 +449,36 @@ mod tests {
                 );
             }
         }
+        // Only the levels from `STORED_FROM` up are stored (an earlier release stored
+        // every level from 1: such records are read as they are, below).
+        let stored_levels: std::collections::BTreeSet<u8> = meta
+            .audit_scan(b"t", b"t", usize::MAX)
+            .expect("scan")
+            .iter()
+            .map(|(k, _)| k[1])
+            .collect();
+        assert_eq!(stored_levels, [4u8, 5, 6].into_iter().collect());
         // Every inclusion proof from the stored subtrees verifies, for every size.
+        for size in 1..=hashes.len() as u64 {
+            let root = merkle::root(&hashes[..size as usize]);
+            for index in 0..size {
+                let proof = inclusion_proof(&meta, index, size).expect("proof");
+                merkle::verify_inclusion(index, size, &hashes[index as usize], &proof, &root)
+                    .unwrap_or_else(|e| panic!("{index} in {size}: {e}"));
+            }
+        }
+        // An earlier release's records of the lower levels are taken as they are: one
+        // written with a wrong hash shows in the subtree it names (so it is read).
+        let mut b = Batch::default();
+        b.audit_put(subtree_key(1, 0), [7u8; 32].to_vec());
+        meta.write_guarded(|_| Ok::<_, MetaError>((b, ())))
+            .expect("write");
+        assert_eq!(subtree(&meta, 1, 0).expect("read"), Some([7u8; 32]));
+        let mut b = Batch::default();
+        b.audit_put(subtree_key(1, 0), merkle::root(&hashes[..2]).to_vec());
+        meta.write_guarded(|_| Ok::<_, MetaError>((b, ())))
+            .expect("write");
+        // Every inclusion proof verifies again, an earlier release's record among those read.
         for size in 1..=hashes.len() as u64 {
             let root = merkle::root(&hashes[..size as usize]);
             for index in 0..size {
