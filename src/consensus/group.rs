@@ -130,6 +130,12 @@ pub struct Group {
     id: NodeId,
     transport: Arc<dyn Transport>,
     waiters: Arc<Waiters>,
+    /// This node's read-index rounds ([`Group::read_barrier`]): the index to apply (none
+    /// on the leader, which applied it already), shared by concurrent barriers.
+    barriers: Arc<super::rounds::Rounds<Option<u64>>>,
+    /// The leader's rounds for followers' [`RaftCall::ReadIndex`]: one confirmation of
+    /// its lead answers every call that arrived before it began.
+    read_indexes: Arc<super::rounds::Rounds<Option<u64>>>,
 }
 
 impl std::fmt::Debug for Group {
@@ -166,6 +172,8 @@ impl Group {
             id,
             transport,
             waiters,
+            barriers: Arc::default(),
+            read_indexes: Arc::default(),
         })
     }
 
@@ -377,8 +385,35 @@ impl Group {
     /// [`ConsensusError::NotLeader`] when no leader is known; [`ConsensusError::Raft`]
     /// when leadership could not be confirmed or the index was not applied in time.
     pub async fn read_barrier(&self, timeout: std::time::Duration) -> Result<(), ConsensusError> {
+        let index = self
+            .barriers
+            .run(
+                || self.read_index(timeout),
+                |message| ConsensusError::Raft {
+                    op: "read barrier",
+                    message,
+                },
+            )
+            .await?;
+        let Some(index) = index else {
+            return Ok(());
+        };
+        self.raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "read barrier")
+            .await
+            .map(|_| ())
+            .map_err(raft_err("read barrier"))
+    }
+
+    /// One read-index round: `None` on the leader (it confirmed its lead and applied up to
+    /// its commit), else the index the leader confirmed, for this node to apply.
+    async fn read_index(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<Option<u64>, ConsensusError> {
         let leader_addr = match self.raft.ensure_linearizable().await {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(None),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
                 match f.leader_node {
                     Some(n) => n.addr,
@@ -405,12 +440,7 @@ impl Group {
             op: "read barrier",
             message: format!("the leader at {leader_addr}: {message}"),
         })?;
-        self.raft
-            .wait(Some(timeout))
-            .applied_index_at_least(index, "read barrier")
-            .await
-            .map(|_| ())
-            .map_err(raft_err("read barrier"))
+        Ok(index)
     }
 
     async fn forward_members(
@@ -490,10 +520,19 @@ impl Group {
                 encode(&done)?
             }
             RaftCall::ReadIndex => {
-                let index: ReadIndex = match self.raft.ensure_linearizable().await {
-                    Ok(read) => Ok(read.map(|l| l.index)),
-                    Err(e) => Err(e.to_string()),
-                };
+                let index: ReadIndex = self
+                    .read_indexes
+                    .run(
+                        || async {
+                            self.raft
+                                .ensure_linearizable()
+                                .await
+                                .map(|read| read.map(|l| l.index))
+                                .map_err(|e| e.to_string())
+                        },
+                        |m| m,
+                    )
+                    .await;
                 encode(&index)?
             }
         };

@@ -20,6 +20,7 @@
 mod group;
 mod log;
 pub mod network;
+mod rounds;
 mod state;
 #[cfg(test)]
 mod tests;
