@@ -627,14 +627,18 @@ impl Cluster {
         // Before the group exists (its first state is this node's metadata): this node's
         // keys move under a new identity key, which the joining nodes will receive. The
         // cluster exists from here on: a failed move is made at the next start.
-        let key = self.files.new_identity_key()?;
-        match self.node.use_cluster_key(key, true).await {
-            Ok(moved) => tracing::info!(
-                keys = moved,
-                "access keys sealed under the cluster's identity key"
-            ),
+        match self.files.new_identity_key() {
+            Ok(key) => match self.node.use_cluster_key(key, true).await {
+                Ok(moved) => tracing::info!(
+                    keys = moved,
+                    "access keys sealed under the cluster's identity key"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "access keys not sealed under the cluster's identity key yet (done at the next start)")
+                }
+            },
             Err(e) => {
-                tracing::error!(error = %e, "access keys not sealed under the cluster's identity key yet (done at the next start)")
+                tracing::error!(error = %format!("{e:#}"), "the cluster's identity key was not made (made at the next start)")
             }
         }
         self.start_group()

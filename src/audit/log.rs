@@ -3,7 +3,7 @@
 //! | key | value |
 //! |---|---|
 //! | `e` seq (u64, big-endian) | the leaf, byte for byte ([`crate::audit::Entry::leaf`]) |
-//! | `t` level (u8) index (u64, big-endian) | the RFC 6962 hash of a complete subtree of 2^[`STORED_FROM`] leaves or more (32 bytes): level `l` the subtree of leaves `index·2^l ..` — one record per 2^`STORED_FROM` leaves or so, so a proof is lookups plus a few leaves hashed (a level below, the hash of its stored leaves; records of those levels written by an earlier release are read as they are) |
+//! | `t` level (u8) index (u64, big-endian) | the RFC 6962 hash of a complete subtree of 2^[`STORED_FROM`] leaves or more (32 bytes): level `l` the subtree of leaves `index·2^l ..` — one record per 2^`STORED_FROM` leaves or so, so a proof is lookups plus a few leaves hashed (a level below, the hash of its stored leaves; records of those levels an earlier release wrote are not read) |
 //! | `c` size (u64, big-endian) | a signed checkpoint of the log at that size (the C2SP note's text) |
 //! | `h` | the [`Head`], as last written (see below) |
 //! | `o` | the log's origin (`stele/<log id>/audit/node`), fixed when the trail first opens |
@@ -301,8 +301,9 @@ pub fn checkpoint(meta: &Meta, size: u64) -> Result<Option<String>, MetaError> {
 }
 
 /// The hash of the complete subtree at `level`, `index`, if the log holds it: stored
-/// ([`STORED_FROM`] and up, or any level an earlier release wrote), or else hashed from
-/// its two halves, down to the leaves.
+/// ([`STORED_FROM`] and up), or else hashed from its two halves, down to the leaves
+/// (records of the lower levels an earlier release wrote are not read: nothing keeps
+/// them in step with the leaves any more).
 ///
 /// # Errors
 /// A metadata read's.
@@ -312,14 +313,10 @@ pub fn subtree(meta: &Meta, level: u8, index: u64) -> Result<Option<Hash>, MetaE
             .audit_get(&leaf_key(index))?
             .map(|leaf| merkle::leaf_hash(&leaf)));
     }
-    if let Some(stored) = meta
-        .audit_get(&subtree_key(level, index))?
-        .and_then(|v| v.try_into().ok())
-    {
-        return Ok(Some(stored));
-    }
     if level >= STORED_FROM {
-        return Ok(None);
+        return Ok(meta
+            .audit_get(&subtree_key(level, index))?
+            .and_then(|v| v.try_into().ok()));
     }
     let left = subtree(meta, level - 1, index * 2)?;
     let right = subtree(meta, level - 1, index * 2 + 1)?;
@@ -467,18 +464,17 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{index} in {size}: {e}"));
             }
         }
-        // An earlier release's records of the lower levels are taken as they are: one
-        // written with a wrong hash shows in the subtree it names (so it is read).
+        // An earlier release's records of the lower levels are not read: one that no
+        // longer matches its leaves changes nothing.
         let mut b = Batch::default();
         b.audit_put(subtree_key(1, 0), [7u8; 32].to_vec());
         meta.write_guarded(|_| Ok::<_, MetaError>((b, ())))
             .expect("write");
-        assert_eq!(subtree(&meta, 1, 0).expect("read"), Some([7u8; 32]));
-        let mut b = Batch::default();
-        b.audit_put(subtree_key(1, 0), merkle::root(&hashes[..2]).to_vec());
-        meta.write_guarded(|_| Ok::<_, MetaError>((b, ())))
-            .expect("write");
-        // Every inclusion proof verifies again, an earlier release's record among those read.
+        assert_eq!(
+            subtree(&meta, 1, 0).expect("read"),
+            Some(merkle::root(&hashes[..2]))
+        );
+        // Every inclusion proof verifies again, that stale record beside the leaves.
         for size in 1..=hashes.len() as u64 {
             let root = merkle::root(&hashes[..size as usize]);
             for index in 0..size {

@@ -259,6 +259,10 @@ fn identity(at: impl Fn(&str) -> Entry, change: &IdentityChange, o: &IdentityOut
         IdentityChange::SetSettings { settings } => {
             at("settings-set").with("two_person_rule", settings.two_person_rule)
         }
+        IdentityChange::AddKey { key } => at("key-created")
+            .with("user", &key.user)
+            .with("access_key", &key.access_key)
+            .with("plane", key.plane),
         IdentityChange::ResealKey { access_key, .. } => {
             at("key-resealed").with("access_key", access_key)
         }

@@ -781,6 +781,49 @@ mod identity {
         assert_eq!(Stamped::decode(&v3).expect("format 3"), c);
     }
 
+    /// A create-only add, pinned (appended last): it stores a key of a new id, and is
+    /// refused for an id that exists, active or revoked (never revives or replaces one).
+    #[test]
+    fn an_added_key_keeps_its_bytes_and_never_replaces_one() {
+        let add = at(
+            MetaCommand::Identity(IdentityChange::AddKey { key: key("K", "u") }),
+            T,
+        );
+        let bytes = add.encode().expect("encode");
+        assert_eq!(Stamped::decode(&bytes).expect("decode"), add);
+        assert_eq!(
+            hex::encode(&bytes),
+            "04060a014b0175010809090909090909098080c489e5c5b206008080c489e5c5b2068080c489e5c5b2068080c489e5c5b20600"
+        );
+        let meta = memory();
+        let log = vec![
+            at(
+                MetaCommand::Identity(IdentityChange::CreateUser {
+                    user: user("u", Role::BackupWriter),
+                }),
+                T,
+            ),
+            add.clone(),
+            add.clone(),
+            at(
+                MetaCommand::Identity(IdentityChange::RevokeKey {
+                    access_key: "K".into(),
+                }),
+                T,
+            ),
+            add,
+        ];
+        let answers = run(&meta, &log);
+        assert!(answers[1].starts_with("Identity(Key("), "{answers:?}");
+        assert!(answers[2].starts_with("refused"), "{answers:?}");
+        assert!(answers[4].starts_with("refused"), "{answers:?}");
+        let stored: crate::identity::KeyRecord = meta
+            .kv_get(crate::meta::Space::Identity, "key/K")
+            .expect("get")
+            .expect("key");
+        assert!(stored.revoked.is_some(), "still revoked");
+    }
+
     /// A key sealed again, pinned (appended after the other identity changes), and
     /// applied: the secret changes, nothing else of the key; an unknown key is refused.
     #[test]

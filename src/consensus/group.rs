@@ -15,6 +15,10 @@ use super::state::Waiters;
 use super::{Applied, LogStore, NodeId, Proposal, RaftNode, StateMachine, TypeConfig, node_name};
 use crate::meta::Meta;
 
+/// How long a follower's read-index call to the leader may take within a barrier round:
+/// about the election timeout, after which a new leader may lead.
+pub const READ_INDEX_CALL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why the group could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsensusError {
@@ -41,6 +45,13 @@ pub enum ConsensusError {
     /// A message that could not be sent, or does not decode or encode.
     #[error(transparent)]
     Message(#[from] TransportError),
+    /// The read-barrier round this call shared failed (`consensus/rounds.rs`): its error,
+    /// as it read.
+    #[error("{message}")]
+    Shared {
+        /// The round's error.
+        message: String,
+    },
 }
 
 /// Timing of the group, in milliseconds: a leader heartbeats every 250 ms, a follower
@@ -389,10 +400,7 @@ impl Group {
             .barriers
             .run(
                 || self.read_index(timeout),
-                |message| ConsensusError::Raft {
-                    op: "read barrier",
-                    message,
-                },
+                |message| ConsensusError::Shared { message },
             )
             .await?;
         let Some(index) = index else {
@@ -406,14 +414,17 @@ impl Group {
             .map_err(raft_err("read barrier"))
     }
 
-    /// One read-index round: `None` on the leader (it confirmed its lead and applied up to
-    /// its commit), else the index the leader confirmed, for this node to apply.
+    /// One read-index round: the index the leader confirmed (this node's own read index
+    /// on the leader, after a heartbeat to a majority), for the caller to apply outside the
+    /// round. A follower's call to the leader is bounded by [`READ_INDEX_CALL`] (rounds
+    /// run one at a time: a call to a leader that just died must not hold every read of
+    /// this node for the whole `timeout`).
     async fn read_index(
         &self,
         timeout: std::time::Duration,
     ) -> Result<Option<u64>, ConsensusError> {
-        let leader_addr = match self.raft.ensure_linearizable().await {
-            Ok(_) => return Ok(None),
+        let leader_addr = match self.raft.get_read_log_id().await {
+            Ok((read, _)) => return Ok(read.map(|l| l.index)),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
                 match f.leader_node {
                     Some(n) => n.addr,
@@ -433,7 +444,7 @@ impl Group {
                 leader_addr.clone(),
                 RaftCall::ReadIndex,
                 Vec::new(),
-                timeout,
+                timeout.min(READ_INDEX_CALL),
             )
             .await?;
         let index = decode::<ReadIndex>(&answer)?.map_err(|message| ConsensusError::Raft {
@@ -523,11 +534,13 @@ impl Group {
                 let index: ReadIndex = self
                     .read_indexes
                     .run(
+                        // The heartbeat round only: the follower applies the index itself
+                        // (waiting for the leader's own apply here would hold the round).
                         || async {
                             self.raft
-                                .ensure_linearizable()
+                                .get_read_log_id()
                                 .await
-                                .map(|read| read.map(|l| l.index))
+                                .map(|(read, _)| read.map(|l| l.index))
                                 .map_err(|e| e.to_string())
                         },
                         |m| m,

@@ -86,6 +86,14 @@ pub enum IdentityChange {
         /// Its secret, sealed by the proposer (bound to the access key id).
         sealed_secret: Vec<u8>,
     },
+    /// Store a new key for an existing user, refused if any record of that access key id
+    /// exists (active or revoked): a cluster member adding a credential from its
+    /// environment must never revive or replace one. Answers [`IdentityOutcome::Key`].
+    /// Appended last.
+    AddKey {
+        /// The key record (made and sealed by the proposer).
+        key: KeyRecord,
+    },
 }
 
 /// What [`IdentityChange::ChangeUser`] changes.
@@ -278,6 +286,19 @@ pub fn apply(
         IdentityChange::SetSettings { settings } => {
             puts.push((SETTINGS.to_owned(), settings.encode()?));
             IdentityOutcome::Done
+        }
+        IdentityChange::AddKey { key } => {
+            user(meta, &key.user)?;
+            if meta
+                .kv_get::<KeyRecord>(Space::Identity, &key_key(&key.access_key))?
+                .is_some()
+            {
+                return Err(IdentityError::KeyExists {
+                    access_key: key.access_key.clone(),
+                });
+            }
+            puts.push((key_key(&key.access_key), key.encode()?));
+            IdentityOutcome::Key(key.clone())
         }
         IdentityChange::ResealKey {
             access_key,

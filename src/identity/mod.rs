@@ -97,6 +97,13 @@ pub enum IdentityError {
     /// The change would leave no administrator that can act.
     #[error("the last administrator cannot be removed or disabled")]
     LastAdmin,
+    /// A key of this access key id exists already (active or revoked): a create-only add
+    /// ([`IdentityChange::AddKey`]) never replaces one.
+    #[error("access key {access_key} exists already")]
+    KeyExists {
+        /// The access key id.
+        access_key: String,
+    },
     /// No pending approval has this id.
     #[error("approval {id} does not exist (approved, denied or never requested)")]
     UnknownApproval {
@@ -604,6 +611,18 @@ impl Identities {
         plane: Plane,
         given: Option<(String, String)>,
     ) -> Result<NewKey, IdentityError> {
+        self.make_key(user, plane, given, false)
+    }
+
+    /// [`Identities::create_key`]; `create_only` refuses ([`IdentityError::KeyExists`])
+    /// where a key of that id exists, instead of replacing it.
+    fn make_key(
+        &self,
+        user: &str,
+        plane: Plane,
+        given: Option<(String, String)>,
+        create_only: bool,
+    ) -> Result<NewKey, IdentityError> {
         // On a member the user is checked where the change is applied (the records as the
         // log has them, possibly ahead of this node's copy).
         if !self.log.replicated() {
@@ -620,7 +639,12 @@ impl Identities {
             created: self.clock.now(),
             revoked: None,
         };
-        match self.change(IdentityChange::PutKey { key: record })? {
+        let change = if create_only {
+            IdentityChange::AddKey { key: record }
+        } else {
+            IdentityChange::PutKey { key: record }
+        };
+        match self.change(change)? {
             IdentityOutcome::Key(record) => Ok(NewKey { record, secret }),
             other => Err(unexpected(other)),
         }
@@ -811,6 +835,9 @@ impl Identities {
         admin: Option<(String, String)>,
         s3: Option<(String, String)>,
     ) -> Result<Vec<String>, IdentityError> {
+        // Decided on the cluster's records as they are, not on a copy a moment behind; the
+        // add itself is create-only, so a key made meanwhile is never replaced either.
+        self.log.barrier()?;
         let mut notes = Vec::new();
         for (name, plane, given) in [("admin", Plane::Admin, admin), ("owner", Plane::S3, s3)] {
             let Some((access, secret)) = given else {
@@ -828,9 +855,12 @@ impl Identities {
                     )),
                 },
                 Err(IdentityError::UnknownKey { .. }) => {
-                    match self.create_key(name, plane, Some((access.clone(), secret))) {
+                    match self.make_key(name, plane, Some((access.clone(), secret)), true) {
                         Ok(_) => notes.push(format!(
                             "the given {plane:?} key {access} was added to the cluster's user {name}"
+                        )),
+                        Err(IdentityError::KeyExists { .. }) => notes.push(format!(
+                            "the given {plane:?} key {access} exists in the cluster: left as it is"
                         )),
                         Err(IdentityError::UnknownUser { .. }) => notes.push(format!(
                             "the given {plane:?} key {access} was not added: the cluster has no user {name}"

@@ -129,7 +129,14 @@ impl Store {
             // Checked again at commit; this spares streaming a body that cannot be stored.
             return Err(StoreError::condition(bucket, key, f));
         }
-        let created = self.version_time(bucket, key)?;
+        // A member's barrier waits on the network: on the blocking pool, not this task's
+        // worker.
+        let created = if self.has_barrier() {
+            let (s, b, k) = (self.clone(), bucket.clone(), key.clone());
+            tokio::task::spawn_blocking(move || s.version_time(&b, &k)).await??
+        } else {
+            self.version_time(bucket, key)?
+        };
         // Decided now to refuse early, and again at commit with the bucket as it is then
         // (a default retention set while the body streamed applies).
         self.new_version_lock(&b, &opts.lock, created)?;

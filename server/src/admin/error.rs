@@ -196,6 +196,7 @@ impl From<IdentityError> for ApiError {
                 (StatusCode::NOT_FOUND, "NotFound")
             }
             E::UserExists { .. } => (StatusCode::CONFLICT, "UserExists"),
+            E::KeyExists { .. } => (StatusCode::CONFLICT, "KeyExists"),
             E::InvalidName { .. } => (StatusCode::BAD_REQUEST, "InvalidName"),
             E::AccessDenied { .. } => (StatusCode::FORBIDDEN, "AccessDenied"),
             E::LastAdmin => (StatusCode::CONFLICT, "LastAdmin"),
