@@ -456,14 +456,17 @@ mod tests {
             .collect();
         assert_eq!(stored_levels, [4u8, 5, 6].into_iter().collect());
         // Every inclusion proof from the stored subtrees verifies, for every size.
-        for size in 1..=hashes.len() as u64 {
-            let root = merkle::root(&hashes[..size as usize]);
-            for index in 0..size {
-                let proof = inclusion_proof(&meta, index, size).expect("proof");
-                merkle::verify_inclusion(index, size, &hashes[index as usize], &proof, &root)
-                    .unwrap_or_else(|e| panic!("{index} in {size}: {e}"));
+        let every_proof_verifies = |meta: &Meta| {
+            for size in 1..=hashes.len() as u64 {
+                let root = merkle::root(&hashes[..size as usize]);
+                for index in 0..size {
+                    let proof = inclusion_proof(meta, index, size).expect("proof");
+                    merkle::verify_inclusion(index, size, &hashes[index as usize], &proof, &root)
+                        .unwrap_or_else(|e| panic!("{index} in {size}: {e}"));
+                }
             }
-        }
+        };
+        every_proof_verifies(&meta);
         // An earlier release's records of the lower levels are not read: one that no
         // longer matches its leaves changes nothing.
         let mut b = Batch::default();
@@ -475,14 +478,7 @@ mod tests {
             Some(merkle::root(&hashes[..2]))
         );
         // Every inclusion proof verifies again, that stale record beside the leaves.
-        for size in 1..=hashes.len() as u64 {
-            let root = merkle::root(&hashes[..size as usize]);
-            for index in 0..size {
-                let proof = inclusion_proof(&meta, index, size).expect("proof");
-                merkle::verify_inclusion(index, size, &hashes[index as usize], &proof, &root)
-                    .unwrap_or_else(|e| panic!("{index} in {size}: {e}"));
-            }
-        }
+        every_proof_verifies(&meta);
         // The chain: each leaf's prev is the SHA-256 of the one before.
         let all = leaves(&meta, 0, 100).expect("leaves");
         for w in all.windows(2) {

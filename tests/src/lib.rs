@@ -350,6 +350,17 @@ impl Server {
         )
     }
 
+    /// The approval `id` given by the administrator of (`key`, `secret`): (status, body).
+    pub fn approve_as(&self, key: &str, secret: &str, id: &str) -> (u16, String) {
+        self.admin_as(
+            key,
+            secret,
+            "POST",
+            &format!("/v1/approvals/{id}/approve"),
+            None,
+        )
+    }
+
     /// A call to the admin API with the test admin credential: (status, body).
     pub fn admin(&self, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
         self.admin_as(ADMIN_KEY, ADMIN_SECRET, method, path, json)

@@ -443,13 +443,7 @@ fn a_policy_change_its_approval_and_an_auditors_queries_are_in_the_trail() {
         .as_str()
         .expect("id")
         .to_owned();
-    let (s, body) = server.admin_as(
-        &k2,
-        &s2,
-        "POST",
-        &format!("/v1/approvals/{id}/approve"),
-        None,
-    );
+    let (s, body) = server.approve_as(&k2, &s2, &id);
     assert_eq!(s, 200, "{body}");
 
     // The auditor reads the trail, and nothing else it may not.

@@ -155,13 +155,7 @@ fn a_resync_approved_by_a_second_admin_gives_back_the_downtime() {
         "{listed}"
     );
     clock.jump_wall(3600);
-    let (s, body) = server.admin_as(
-        &k2,
-        &s2,
-        "POST",
-        &format!("/v1/approvals/{id}/approve"),
-        None,
-    );
+    let (s, body) = server.approve_as(&k2, &s2, &id);
     assert_eq!(s, 400, "{body}");
     assert!(
         body.contains("ClockResyncRefused") && body.contains("stepped"),
@@ -192,13 +186,7 @@ fn a_resync_approved_by_a_second_admin_gives_back_the_downtime() {
     );
     let (_, body) = server.admin("GET", "/v1/approvals", None);
     let id = json(&body)[0]["id"].as_str().expect("id").to_owned();
-    let (s, body) = server.admin_as(
-        &k2,
-        &s2,
-        "POST",
-        &format!("/v1/approvals/{id}/approve"),
-        None,
-    );
+    let (s, body) = server.approve_as(&k2, &s2, &id);
     assert_eq!(s, 200, "{body}");
     let (_, _, behind) = clock_now(&server);
     assert!(behind < 60_000_000, "still behind by {behind} µs");

@@ -163,13 +163,7 @@ fn users_keys_and_approvals_made_through_one_node_hold_on_every_node() {
         "its requester may not approve it, on any node: {body}"
     );
     assert!(body.contains("SameApprover"), "{body}");
-    let (s, body) = c.admin_as(
-        &k2,
-        &s2,
-        "POST",
-        &format!("/v1/approvals/{id}/approve"),
-        None,
-    );
+    let (s, body) = c.approve_as(&k2, &s2, &id);
     assert_eq!(s, 200, "{body}");
     until("a holds the loosened policy", || {
         let (_, p) = a.admin("GET", "/v1/buckets/ids/retention-policy", None);

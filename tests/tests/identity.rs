@@ -767,13 +767,7 @@ fn two_person_rule() {
     let (s, body) = server.admin("POST", &format!("/v1/approvals/{id}/approve"), None);
     assert_eq!(s, 403, "the requester cannot approve: {body}");
     assert!(shown().contains("\"min_days\":30"));
-    let (s, body) = server.admin_as(
-        &k2,
-        &s2,
-        "POST",
-        &format!("/v1/approvals/{id}/approve"),
-        None,
-    );
+    let (s, body) = server.approve_as(&k2, &s2, &id);
     assert_eq!(s, 200, "{body}");
     assert!(shown().contains("\"min_days\":1,"), "{}", shown());
     // Tightening again needs nobody.
