@@ -1063,6 +1063,7 @@ impl IdentityLog for IdentityProposer {
             }),
             Err(CommandError::Identity(e)) => Err(e),
             Err(CommandError::Meta(e)) => Err(IdentityError::Meta(e)),
+            Err(CommandError::Unavailable { reason }) => Err(IdentityError::Unavailable { reason }),
             Err(e) => Err(IdentityError::Log {
                 reason: e.to_string(),
             }),
@@ -1070,8 +1071,11 @@ impl IdentityLog for IdentityProposer {
     }
 
     fn barrier(&self) -> Result<(), IdentityError> {
-        self.0.barrier().map_err(|e| IdentityError::Log {
-            reason: e.to_string(),
+        self.0.barrier().map_err(|e| match e {
+            CommandError::Unavailable { reason } => IdentityError::Unavailable { reason },
+            e => IdentityError::Log {
+                reason: e.to_string(),
+            },
         })
     }
 

@@ -183,7 +183,7 @@ impl Control {
         to: Option<crate::types::Timestamp>,
     ) -> Result<Outcome, ControlError> {
         // It ends retention sooner: never one administrator's decision alone.
-        if !self.ids.two_person_in_force()? {
+        if !self.ids.two_person_in_force_now()? {
             self.store.audit(&AuditEvent::ClockResyncRefused {
                 actor: actor.to_owned(),
                 reason: "the two-person rule is not in force".to_owned(),

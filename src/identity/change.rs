@@ -142,7 +142,7 @@ pub trait IdentityLog: Send + Sync {
     /// call (a read barrier; nothing to wait for on one node).
     ///
     /// # Errors
-    /// [`IdentityError::Log`] when the log cannot confirm it in time.
+    /// [`IdentityError::Unavailable`] when the log cannot confirm it in time.
     fn barrier(&self) -> Result<(), IdentityError> {
         Ok(())
     }

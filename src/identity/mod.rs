@@ -52,6 +52,13 @@ pub enum IdentityError {
         /// What went wrong.
         reason: String,
     },
+    /// The cluster cannot take the change or confirm its state now (no majority
+    /// reachable, no leader known): nothing was decided; try again (admin API 503).
+    #[error("the cluster cannot take the identity change now: {reason}")]
+    Unavailable {
+        /// Why, as the log said.
+        reason: String,
+    },
     /// The key folder or a file in it cannot be used (a master key that is unreadable, not
     /// 64 hex digits or readable by others; a `first-admin` that cannot be written): the
     /// server does not start.
@@ -729,17 +736,28 @@ impl Identities {
             .is_ok_and(|u| access::may_bypass(&u, bucket))
     }
 
-    /// Whether privileged operations need a second administrator now.
+    /// Whether privileged operations need a second administrator, as this node's copy of
+    /// the records says (for display: no barrier, so a member cut off from the others
+    /// still answers; decisions use [`Identities::two_person_in_force_now`]).
     pub fn two_person_in_force(&self) -> Result<bool, IdentityError> {
-        // On a cluster's member: after every change agreed so far (the rule turned on, or
-        // a second administrator made, through another node a moment ago).
-        self.log.barrier()?;
         Ok(self.settings()?.two_person_rule && self.admins()?.len() >= 2)
+    }
+
+    /// Whether privileged operations need a second administrator now, to decide one: on a
+    /// cluster's member after every change agreed so far (the rule turned on, or a second
+    /// administrator made, through another node a moment ago).
+    ///
+    /// # Errors
+    /// [`IdentityError::Unavailable`] when the cluster cannot confirm its state, a
+    /// metadata error.
+    pub fn two_person_in_force_now(&self) -> Result<bool, IdentityError> {
+        self.log.barrier()?;
+        self.two_person_in_force()
     }
 
     /// Asks for a privileged operation on behalf of administrator `actor`.
     pub fn request(&self, actor: &str, op: Privileged) -> Result<Requested, IdentityError> {
-        if !self.two_person_in_force()? {
+        if !self.two_person_in_force_now()? {
             return Ok(Requested::Now(op));
         }
         let created = self.clock.now();

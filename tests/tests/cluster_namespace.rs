@@ -415,6 +415,13 @@ fn a_node_without_a_majority_refuses_writes_reads_and_lock_decisions() {
             .expect_err("a read it cannot confirm");
         assert_eq!(error_status(&read), 503);
     });
+    // Identity changes need the majority too (503, not a server error), while the node
+    // still shows its own status (read from its copy, for an operator finding out why).
+    let (s, body) = a.admin("POST", "/v1/users", Some(r#"{"name":"late","grants":[]}"#));
+    assert_eq!(s, 503, "{body}");
+    assert!(body.contains("ClusterUnavailable"), "{body}");
+    let (s, body) = a.admin("GET", "/v1/status", None);
+    assert_eq!(s, 200, "{body}");
     // The others return: one history, the refused writes absent, writes taken again.
     let b = cluster_node_at(dir.path(), "b", &rpcs[1], &[]);
     let c = cluster_node_at(dir.path(), "c", &rpcs[2], &[]);

@@ -202,6 +202,7 @@ impl From<IdentityError> for ApiError {
             E::LastAdmin => (StatusCode::CONFLICT, "LastAdmin"),
             E::ApprovalExpired { .. } => (StatusCode::GONE, "ApprovalExpired"),
             E::SameApprover { .. } => (StatusCode::FORBIDDEN, "SameApprover"),
+            E::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "ClusterUnavailable"),
             E::Meta(_) | E::KeyFile { .. } | E::Unseal | E::Task { .. } | E::Log { .. } => {
                 let (s, c, m) = internal(e.to_string());
                 return ApiError(s, c, m);

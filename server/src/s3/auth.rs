@@ -194,7 +194,8 @@ impl S3Access for Access {
         let verdict = self.node.authorize(&access_key, checks).await;
         if let Err(
             e @ (stele::identity::IdentityError::Task { .. }
-            | stele::identity::IdentityError::Log { .. }),
+            | stele::identity::IdentityError::Log { .. }
+            | stele::identity::IdentityError::Unavailable { .. }),
         ) = &verdict
         {
             // The check did not run: refused, but not an access decision to audit.
