@@ -312,11 +312,26 @@ impl Store {
         bucket: &BucketName,
         key: &ObjectKey,
     ) -> Result<crate::types::Timestamp, StoreError> {
+        if self.has_barrier() {
+            self.linearize()?;
+        }
+        self.version_time_linearized(bucket, key)
+    }
+
+    /// [`Store::version_time`] for a caller that took its read barrier already (a delete
+    /// decides on the versions after one): no second round.
+    ///
+    /// # Errors
+    /// The metadata read's.
+    pub(crate) fn version_time_linearized(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<crate::types::Timestamp, StoreError> {
         let now = self.inner.clock.now();
         if !self.has_barrier() {
             return Ok(now);
         }
-        self.linearize()?;
         Ok(match self.inner.meta.latest(bucket, key)? {
             Some(v) if v.version_id.timestamp() >= now => v.version_id.timestamp().plus_micros(1),
             _ => now,

@@ -408,7 +408,8 @@ impl Store {
             }
             Versioning::Enabled | Versioning::Suspended => {
                 let null = b.versioning == Versioning::Suspended;
-                let created = self.version_time(bucket, key)?;
+                // Linearized above, before the versions were read.
+                let created = self.version_time_linearized(bucket, key)?;
                 let marker = VersionRecord::delete_marker(
                     VersionId::generate(created),
                     created,
