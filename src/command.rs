@@ -159,6 +159,27 @@ pub enum MetaCommand {
         /// The new rules.
         config: Option<crate::meta::LifecycleConfig>,
     },
+    /// Record that the rebalancer copied shard `index` of `segment` from disk `from` to
+    /// `to` (a file whose root it checked), if version `version_id` of `bucket/key` still
+    /// holds the segment and the shard is still recorded on `from`: a compare-and-set, so
+    /// a move raced by a delete, a repair or another move changes nothing. Answers
+    /// [`Outcome::Moved`]. Appended last.
+    MoveShard {
+        /// The version's bucket.
+        bucket: BucketName,
+        /// The version's key.
+        key: ObjectKey,
+        /// The version holding the segment.
+        version_id: VersionId,
+        /// The segment.
+        segment: SegmentId,
+        /// The shard's index in it.
+        index: u16,
+        /// The disk the shard is on now (as records name it).
+        from: String,
+        /// Its new disk and the copy's root.
+        to: crate::meta::ShardPlacement,
+    },
 }
 
 /// The owned form of [`NewVersion`].
@@ -368,6 +389,9 @@ pub enum Outcome {
     Placed,
     /// Whether the rules were set (`false`: the bucket is gone).
     LifecycleSet(bool),
+    /// Whether the shard's new place was recorded (`false`: the version, its segment or
+    /// the shard's recorded place changed meanwhile).
+    Moved(bool),
 }
 
 /// An answer of the wrong kind for its command: a log that routed answers wrongly.
@@ -770,6 +794,37 @@ fn apply_change(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandErr
         MetaCommand::DropPlacements { segment } => {
             b = meta.drop_placements_batch(segment)?;
             Outcome::Placed
+        }
+        MetaCommand::MoveShard {
+            bucket,
+            key,
+            version_id,
+            segment,
+            index,
+            from,
+            to,
+        } => {
+            let recorded = meta.version(bucket, key, version_id)?.and_then(|v| {
+                v.segments
+                    .into_iter()
+                    .find(|s| s.id == *segment)
+                    .and_then(|s| s.shards.into_iter().nth(usize::from(*index)))
+            });
+            let now_at = match recorded {
+                None => None,
+                Some(s) => Some(
+                    meta.placements(segment)?
+                        .into_iter()
+                        .find(|(i, _)| i == index)
+                        .map_or(s.disk, |(_, p)| p.disk),
+                ),
+            };
+            if now_at.as_deref() == Some(from.as_str()) {
+                b = meta.placement_batch(segment, *index, to)?;
+                Outcome::Moved(true)
+            } else {
+                Outcome::Moved(false)
+            }
         }
         MetaCommand::SetLifecycle { bucket, config } => {
             // A bucket deleted meanwhile must not leave rules for a later one of its name.

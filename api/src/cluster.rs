@@ -128,3 +128,52 @@ pub struct JoinToken {
     /// The node-to-node listener to join through, when this node serves one (`--join`).
     pub rpc_addr: Option<String>,
 }
+
+/// `GET /v1/cluster/layout`, and the answer of every layout change: the disks new shards
+/// go to, under an epoch, with what is staged for the next one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// The current epoch (0: no layout recorded yet, every reported disk at weight 1).
+    pub epoch: u64,
+    /// When it began.
+    pub since: Option<Timestamp>,
+    /// Its disks, by node.
+    pub disks: Vec<LayoutDisk>,
+    /// The epoch the staged weights were staged against; `null` when nothing is staged.
+    pub staged_base: Option<u64>,
+    /// The epoch new writes on the node that answered follow now (its placement is
+    /// refreshed every two seconds).
+    pub placing_epoch: u64,
+}
+
+/// One disk of the layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutDisk {
+    /// Its UUID (32 hex digits).
+    pub uuid: String,
+    /// Its node-local id (`d0`).
+    pub id: String,
+    /// The member it belongs to.
+    pub node: String,
+    /// Its site.
+    pub site: String,
+    /// Its weight (0: drained).
+    pub weight: u32,
+    /// The weight staged for the next epoch, if one is.
+    pub staged_weight: Option<u32>,
+}
+
+/// `PUT /v1/cluster/layout/disks/{uuid}`: stage a disk's weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageWeight {
+    /// The new weight, 0 to 1000 (0 drains the disk).
+    pub weight: u32,
+}
+
+/// `POST /v1/cluster/layout/apply`: apply what is staged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyLayout {
+    /// The epoch the caller saw (`GET /v1/cluster/layout`): refused if it is no longer
+    /// the current one.
+    pub epoch: u64,
+}

@@ -309,3 +309,56 @@ pub struct WatchStatus {
     /// Buckets whose backups are overdue now (bucket names).
     pub overdue: Vec<String>,
 }
+
+/// What one rebalance pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalanceReport {
+    /// When it began.
+    pub started: Option<crate::Timestamp>,
+    /// When it finished; `null` while it runs.
+    pub finished: Option<crate::Timestamp>,
+    /// The layout epoch it moved shards to.
+    pub epoch: u64,
+    /// Versions looked at.
+    pub versions: u64,
+    /// Shards copied, verified and recorded where the layout places them.
+    pub moved: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Shards off the layout left for now (a disk not online, a shard repair must
+    /// rebuild first).
+    pub waiting: u64,
+    /// Moves another change recorded first (nothing recorded, the copy removed).
+    pub raced: u64,
+    /// Old copies removed after their grace period.
+    pub old_copies_removed: u64,
+}
+
+/// `GET /v1/rebalance`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalanceStatus {
+    /// A pass is under way.
+    pub running: bool,
+    /// Paused by an administrator.
+    pub paused: bool,
+    /// Passes finished since the process started.
+    pub passes: u64,
+    /// The pass under way.
+    pub current: Option<RebalanceReport>,
+    /// The last pass that finished.
+    pub last_pass: Option<RebalanceReport>,
+    /// Throttle: bytes copied per second.
+    pub rate_bytes_per_sec: u32,
+    /// Seconds between scheduled passes (`--rebalance-interval`).
+    pub interval_secs: u64,
+    /// Seconds an old copy is kept after its shard moved (`--rebalance-grace`).
+    pub grace_secs: u64,
+    /// Old copies waiting for their grace period to end on this node.
+    pub old_copies_waiting: u64,
+    /// Another node holds the cluster's lease: passes run there.
+    pub standby: bool,
+    /// Passes that failed since the process started.
+    pub failed_passes: u64,
+    /// Why the last pass that ended failed.
+    pub last_failure: Option<String>,
+}

@@ -73,6 +73,17 @@ pub struct Args {
     /// rebuilds that member's shards on the other members' disks (default 15 minutes).
     #[arg(long, env = "STELE_NODE_GRACE", default_value_t = 15 * 60)]
     pub node_grace: u64,
+    /// Seconds between rebalance passes on a cluster (each moves the shards the current
+    /// layout places elsewhere; `stelectl cluster rebalance` runs one now).
+    #[arg(long, env = "STELE_REBALANCE_INTERVAL", default_value_t = 3600)]
+    pub rebalance_interval: u64,
+    /// Rebalance rate limit, MB copied per second.
+    #[arg(long, env = "STELE_REBALANCE_RATE", default_value_t = 50)]
+    pub rebalance_rate: u32,
+    /// Seconds a moved shard's old copy is kept (a read that began before the move still
+    /// finds it); removed by the first rebalance pass after (default 15 minutes).
+    #[arg(long, env = "STELE_REBALANCE_GRACE", default_value_t = 15 * 60)]
+    pub rebalance_grace: u64,
     /// Seconds between two replication audits (each peer asked, version by version,
     /// whether it holds what it acknowledged); `stelectl replication audit --run` starts
     /// one now.

@@ -291,6 +291,17 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         std::time::Duration::from_secs(args.repair_interval.max(1)),
     );
     let repair_task = tokio::spawn(stele::background::runner::run(repair.clone(), rx.clone()));
+    let rebalance = stele::background::rebalance::RebalanceWorker::new(
+        store.clone(),
+        Some(alerts.clone()),
+        std::time::Duration::from_secs(args.rebalance_interval.max(1)),
+        args.rebalance_rate.saturating_mul(1_000_000).max(1),
+        std::time::Duration::from_secs(args.rebalance_grace),
+    );
+    let rebalance_task = tokio::spawn(stele::background::runner::run(
+        rebalance.clone(),
+        rx.clone(),
+    ));
     // A pass with nothing to backfill reads the rules and their marks only: every few
     // seconds, so that a rule set through S3 starts its backfill soon.
     let backfill = Arc::new(stele::background::backfill::BackfillWorker::new(
@@ -335,6 +346,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
             watchdog,
             drill,
             repair,
+            rebalance,
             delivery,
             backfill,
             audit,
@@ -371,6 +383,7 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         ("alerts", alerts_task),
         ("drill", drill_task),
         ("repair", repair_task),
+        ("rebalance", rebalance_task),
         ("backfill", backfill_task),
         ("replication audit", audit_task),
         ("watchdog", watch_task),

@@ -8,6 +8,7 @@
 pub mod backfill;
 pub mod drill;
 pub mod lifecycle;
+pub mod rebalance;
 pub mod replication;
 pub mod replication_audit;
 pub mod runner;

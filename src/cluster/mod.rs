@@ -1,4 +1,4 @@
-//! How the node's disks are laid out across failure domains and where a segment's shards go
-//! ([`placement`]). The cluster's membership and layout versions come here next.
+//! Where a segment's shards go across failure domains ([`placement`]); the layout that
+//! weighs the disks is the membership's (`membership::layout`).
 
 pub mod placement;

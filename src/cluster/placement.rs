@@ -5,6 +5,15 @@
 //! site in turn, within a site one per node in turn, within a node one per disk. The order of
 //! sites, nodes and disks is a rendezvous hash of the segment id, so load rotates across
 //! objects and the choice for a segment is stable while the topology is.
+//!
+//! Each disk has a weight (the cluster's layout sets it, `membership::layout`; 1 on one
+//! node). Where a level's domains differ in weight (a domain weighs what its disks do) the
+//! rendezvous is weighted (Schindelhauer and Schomaker, "Weighted distributed hash tables",
+//! 2005: each gets the score `1 - (1 - u)^(1/w)` and the lowest goes first, so a domain
+//! comes first with probability proportional to its weight); where they are equal the plain
+//! score orders them, as before weights existed. Spreading over failure domains still comes
+//! first: weights decide among the domains and disks that are not all needed. A disk of
+//! weight 0 is drained: placed only when nothing else is left, like an unusable one.
 
 use std::collections::BTreeMap;
 
@@ -15,12 +24,27 @@ use crate::config::DiskSpec;
 #[derive(Debug, Clone)]
 pub struct Topology {
     disks: Vec<DiskSpec>,
+    /// One per disk.
+    weights: Vec<u32>,
 }
 
 impl Topology {
-    /// The topology of `disks`, as configured.
+    /// The topology of `disks`, as configured, every disk of weight 1.
     pub fn new(disks: Vec<DiskSpec>) -> Self {
-        Self { disks }
+        let weights = vec![1; disks.len()];
+        Self { disks, weights }
+    }
+
+    /// The topology of `disks` with their weights (`weights[i]` is disk `i`'s; missing
+    /// ones are 1). Weight 0 drains a disk: it takes new shards only when no other can.
+    pub fn weighted(disks: Vec<DiskSpec>, mut weights: Vec<u32>) -> Self {
+        weights.resize(disks.len(), 1);
+        Self { disks, weights }
+    }
+
+    /// Disk `i`'s weight.
+    pub fn weight(&self, i: usize) -> u32 {
+        self.weights.get(i).copied().unwrap_or(1)
     }
 
     /// Every disk, in configuration order.
@@ -29,13 +53,15 @@ impl Topology {
     }
 
     /// Chooses `width` distinct disks (indices into [`Topology::disks`]) for the segment
-    /// identified by `seed`. Disks for which `usable` is false are placed last, only when
-    /// there are not enough usable ones; their shards then fail and go to repair.
+    /// identified by `seed`. Disks for which `usable` is false, and drained ones (weight
+    /// 0), are placed last, only when there are not enough others; the shards of unusable
+    /// ones then fail and go to repair.
     pub fn place(&self, seed: &[u8], width: usize, usable: impl Fn(usize) -> bool) -> Vec<usize> {
-        let usable_order = self.spread(seed, &usable);
+        let first = |i: usize| usable(i) && self.weight(i) > 0;
+        let usable_order = self.spread(seed, first);
         let mut out: Vec<usize> = usable_order.into_iter().take(width).collect();
         if out.len() < width {
-            let rest = self.spread(seed, |i| !usable(i));
+            let rest = self.spread(seed, |i| !first(i));
             out.extend(rest.into_iter().take(width - out.len()));
         }
         out
@@ -52,24 +78,31 @@ impl Topology {
                 .or_default()
                 .push(i);
         }
-        let mut sites: Vec<(u64, Vec<Ranked>)> = tree
+        // Within the placing set a drained disk still counts 1, so that the order of the
+        // disks placed last is weighted too.
+        let w = |i: usize| u64::from(self.weight(i).max(1));
+        let sites: Vec<(u64, (u64, Vec<Ranked>))> = tree
             .into_iter()
             .map(|(site, nodes)| {
-                let mut nodes: Vec<Ranked> = nodes
+                let nodes: Vec<(u64, Ranked)> = nodes
                     .into_iter()
-                    .map(|(node, mut disks)| {
+                    .map(|(node, disks)| {
+                        let disks: Vec<(u64, usize)> =
+                            disks.into_iter().map(|i| (w(i), i)).collect();
+                        let mut disks =
+                            rank(disks, |&i| score(seed, &[site, node, &self.disks[i].id]));
                         // Highest score first, so pop() yields the lowest.
-                        disks.sort_by_key(|&i| {
-                            std::cmp::Reverse(score(seed, &[site, node, &self.disks[i].id]))
-                        });
-                        (score(seed, &[site, node]), disks)
+                        disks.reverse();
+                        let weight = disks.iter().map(|&i| w(i)).sum();
+                        (weight, (score(seed, &[site, node]), disks))
                     })
                     .collect();
-                nodes.sort_by_key(|(s, _)| *s);
-                (score(seed, &[site]), nodes)
+                let weight: u64 = nodes.iter().map(|(w, _)| w).sum();
+                let nodes = rank(nodes, |(s, _)| *s);
+                (weight, (score(seed, &[site]), nodes))
             })
             .collect();
-        sites.sort_by_key(|(s, _)| *s);
+        let mut sites = rank(sites, |(s, _)| *s);
 
         let mut out = Vec::new();
         let mut node_cursor = vec![0usize; sites.len()];
@@ -96,6 +129,28 @@ impl Topology {
 
 /// A node's rendezvous score and its disks, highest score first.
 type Ranked = (u64, Vec<usize>);
+
+/// `items` (each with its weight) in placing order, lowest first: by the plain score when
+/// every weight is equal (the order before weights existed), else by the weighted score
+/// `1 - (1 - u)^(1/w)` of the plain one taken as `u` in (0, 1).
+fn rank<T>(items: Vec<(u64, T)>, score: impl Fn(&T) -> u64) -> Vec<T> {
+    let equal = items.windows(2).all(|p| p[0].0 == p[1].0);
+    let mut keyed: Vec<(f64, u64, T)> = items
+        .into_iter()
+        .map(|(w, t)| {
+            let s = score(&t);
+            let key = if equal {
+                0.0
+            } else {
+                let u = (s as f64 + 0.5) / 18_446_744_073_709_551_616.0;
+                1.0 - (1.0 - u).powf(1.0 / w.max(1) as f64)
+            };
+            (key, s, t)
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    keyed.into_iter().map(|(_, _, t)| t).collect()
+}
 
 fn score(seed: &[u8], parts: &[&str]) -> u64 {
     let mut h = blake3::Hasher::new();
@@ -206,5 +261,35 @@ mod tests {
         let p = t.place(b"x", 6, |i| i != 3);
         assert_eq!(p.len(), 6);
         assert_eq!(p[5], 3, "an unusable disk is used only last");
+    }
+
+    /// Equal weights place as before weights existed; a heavier disk is chosen in
+    /// proportion to its weight; a drained one (0) only when nothing else is left.
+    #[test]
+    fn weights_steer_new_shards_and_zero_drains() {
+        let plain = one_node(6);
+        let same = Topology::weighted(plain.disks().to_vec(), vec![5; 6]);
+        for seed in 0u32..50 {
+            let s = seed.to_le_bytes();
+            assert_eq!(plain.place(&s, 4, |_| true), same.place(&s, 4, |_| true));
+        }
+        let t = Topology::weighted(one_node(4).disks().to_vec(), vec![1, 1, 1, 3]);
+        let rounds = 6000u32;
+        let heavy = (0..rounds)
+            .filter(|s| t.place(&s.to_le_bytes(), 1, |_| true) == [3])
+            .count() as u32;
+        // 3 of 6 weight units: about half.
+        assert!(
+            heavy > rounds * 45 / 100 && heavy < rounds * 55 / 100,
+            "{heavy} of {rounds}"
+        );
+        let drained =
+            Topology::weighted(one_node(8).disks().to_vec(), vec![1, 1, 0, 1, 1, 1, 1, 1]);
+        for seed in 0u32..100 {
+            assert!(!drained.place(&seed.to_le_bytes(), 6, |_| true).contains(&2));
+        }
+        let p = drained.place(b"x", 8, |_| true);
+        assert_eq!(p.len(), 8);
+        assert_eq!(p[7], 2, "a drained disk is used only last");
     }
 }

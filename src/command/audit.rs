@@ -334,6 +334,11 @@ fn cluster(at: impl Fn(&str) -> Entry, change: &ClusterChange) -> Entry {
             .with("node_id", node_id)
             .with("cert_fingerprint", cert_fingerprint),
         ClusterChange::Remove { node_id } => at("node-removed").with("node_id", node_id),
+        ClusterChange::StageWeight { disk, weight } => at("layout-weight-staged")
+            .with("disk", disk.to_string())
+            .with("weight", weight),
+        ClusterChange::ApplyLayout { expect } => at("layout-applied").with("from_epoch", expect),
+        ClusterChange::RevertLayout => at("layout-reverted"),
         ClusterChange::Disks {
             node_id,
             site,
@@ -422,6 +427,17 @@ pub(crate) fn refusal_of(c: &Stamped, reason: String) -> Entry {
         MetaCommand::DropPlacements { segment } => {
             at("shard-placements-dropped").with("segment", segment.to_string())
         }
+        MetaCommand::MoveShard {
+            segment,
+            index,
+            from,
+            to,
+            ..
+        } => at("shard-moved")
+            .with("segment", segment.to_string())
+            .with("shard", index)
+            .with("from", from)
+            .with("to", &to.disk),
         MetaCommand::SetLifecycle { bucket, .. } => {
             at("bucket-lifecycle-set").on(bucket.as_str(), None, None)
         }

@@ -1015,3 +1015,89 @@ fn parts_in_progress_count_against_the_quota_until_the_upload_ends() {
         }
     );
 }
+
+/// The rebalancer's move is a compare-and-set: recorded only while the version holds the
+/// segment and the shard is where the mover found it (its record, then a placement);
+/// a stale `from`, another segment or a removed version change nothing. Its bytes are
+/// pinned.
+#[test]
+fn a_shard_move_is_recorded_only_from_where_the_shard_is() {
+    let meta = memory();
+    create_bucket(&meta);
+    let seg = SegmentId([5; 16]);
+    let mut v = version(1);
+    v.segments = vec![crate::meta::SegmentRecord {
+        id: seg,
+        geometry: crate::geometry::Geometry::new(2, 1, 4096, 10_000),
+        shards: (0..3)
+            .map(|i| crate::meta::ShardRecord {
+                disk: format!("{i}").repeat(32),
+                root: Some([i; 32]),
+            })
+            .collect(),
+    }];
+    let MetaCommand::CommitVersion(mut c) = commit(1, None) else {
+        unreachable!("a commit")
+    };
+    c.record = v;
+    let mv = |from: &str, to: &str, segment: SegmentId| {
+        at(
+            MetaCommand::MoveShard {
+                bucket: bucket(),
+                key: key(),
+                version_id: VersionId([1; 16]),
+                segment,
+                index: 1,
+                from: from.into(),
+                to: crate::meta::ShardPlacement {
+                    disk: to.into(),
+                    root: [1; 32],
+                },
+            },
+            T,
+        )
+    };
+    let (d1, d7, d8) = ("1".repeat(32), "7".repeat(32), "8".repeat(32));
+    assert_eq!(
+        run(
+            &meta,
+            &[
+                at(MetaCommand::CommitVersion(c), T),
+                mv(&d7, &d8, seg),
+                mv(&d1, &d8, SegmentId([6; 16])),
+                mv(&d1, &d7, seg),
+                // Recorded on 7 now: a mover that still thinks it is on 1 loses.
+                mv(&d1, &d8, seg),
+                mv(&d7, &d8, seg),
+            ]
+        ),
+        [
+            "Committed",
+            "Moved(false)",
+            "Moved(false)",
+            "Moved(true)",
+            "Moved(false)",
+            "Moved(true)",
+        ]
+    );
+    assert_eq!(
+        meta.placements(&seg).expect("placements"),
+        [(
+            1,
+            crate::meta::ShardPlacement {
+                disk: d8.clone(),
+                root: [1; 32]
+            }
+        )]
+    );
+    let gone = memory();
+    create_bucket(&gone);
+    assert_eq!(run(&gone, &[mv(&d1, &d7, seg)]), ["Moved(false)"]);
+    assert!(gone.placements(&seg).expect("placements").is_empty());
+    let bytes = mv(&d1, &d7, seg).encode().expect("encode");
+    assert_eq!(Stamped::decode(&bytes).expect("decode"), mv(&d1, &d7, seg));
+    assert_eq!(
+        hex::encode(&bytes),
+        "041004636d6473016b01010101010101010101010101010101050505050505050505050505050505050120313131313131313131313131313131313131313131313131313131313131313120373737373737373737373737373737373737373737373737373737373737373701010101010101010101010101010101010101010101010101010101010101018080c489e5c5b2068080c489e5c5b2068080c489e5c5b20600"
+    );
+}

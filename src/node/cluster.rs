@@ -28,6 +28,46 @@ impl Node {
         offload(move || store.change_membership(change)).await
     }
 
+    /// The cluster's current layout and what is staged for its next epoch, as this node's
+    /// replica holds them (no barrier: a view, not a decision; changes are
+    /// compare-and-set in the group).
+    ///
+    /// # Errors
+    /// A metadata read.
+    pub async fn layout(
+        &self,
+    ) -> Result<
+        (
+            crate::membership::layout::Layout,
+            Option<crate::membership::layout::StagedLayout>,
+        ),
+        StoreError,
+    > {
+        let store = self.store().clone();
+        offload(move || {
+            Ok((
+                crate::membership::layout::current(store.meta())?,
+                crate::membership::layout::staged(store.meta())?,
+            ))
+        })
+        .await
+    }
+
+    /// The layout epoch new writes through this node follow now (no I/O).
+    pub fn layout_epoch(&self) -> u64 {
+        self.store().layout_epoch()
+    }
+
+    /// How many old copies of moved shards wait on this node for their grace period
+    /// ([`crate::store::Store::old_copies_waiting`]).
+    ///
+    /// # Errors
+    /// A metadata read.
+    pub async fn old_copies_waiting(&self) -> Result<u64, StoreError> {
+        let store = self.store().clone();
+        offload(move || store.old_copies_waiting()).await
+    }
+
     /// Issues a join token valid for `ttl_secs` seconds from now (wall clock).
     ///
     /// # Errors
@@ -162,18 +202,13 @@ impl Node {
         use crate::disk::remote::{ShardAnswer, ShardCall, decode_answer, encode_call};
         use crate::disk::{RemoteDisk, ShardStore};
         let store = self.store().clone();
-        let records = offload(move || {
+        let (layout, active) = offload(move || {
             let active: Vec<String> = membership::members(store.meta())?
                 .into_iter()
                 .filter(|m| m.active())
                 .map(|m| m.node_id)
                 .collect();
-            Ok::<_, StoreError>(
-                membership::node_disks(store.meta())?
-                    .into_iter()
-                    .filter(|n| active.contains(&n.node_id))
-                    .collect::<Vec<_>>(),
-            )
+            Ok::<_, StoreError>((crate::membership::layout::current(store.meta())?, active))
         })
         .await?;
         let store = self.store();
@@ -181,13 +216,21 @@ impl Node {
         let runtime = tokio::runtime::Handle::current();
         let mut others = Vec::new();
         let mut probes = Vec::new();
-        for rec in records.iter().filter(|r| r.node_id != member) {
-            let Some(addr) = address_of(&rec.node_id) else {
+        let mut nodes: Vec<&str> = layout
+            .disks
+            .iter()
+            .map(|d| d.node_id.as_str())
+            .filter(|n| *n != member && active.iter().any(|a| a == n))
+            .collect();
+        nodes.dedup();
+        for node in nodes {
+            let Some(addr) = address_of(node) else {
                 continue;
             };
-            let mine: Vec<RemoteDisk> = rec
+            let mine: Vec<RemoteDisk> = layout
                 .disks
                 .iter()
+                .filter(|d| d.node_id == node)
                 .map(|d| {
                     known
                         .iter()
@@ -198,8 +241,8 @@ impl Node {
                                 crate::config::DiskSpec {
                                     id: d.id.clone(),
                                     path: addr.clone().into(),
-                                    node: rec.node_id.clone(),
-                                    site: rec.site.clone(),
+                                    node: d.node_id.clone(),
+                                    site: d.site.clone(),
                                 },
                                 d.uuid,
                                 addr.clone(),
@@ -233,7 +276,7 @@ impl Node {
             others.extend(mine);
         }
         futures::future::join_all(probes).await;
-        store.use_cluster_disks(member, &store.site(), others);
+        store.use_cluster_disks(member, &store.site(), others, &layout);
         Ok(())
     }
 

@@ -16,6 +16,7 @@ mod object_lock;
 mod quota;
 mod range;
 mod read;
+mod rebalance;
 mod replica;
 mod scrub;
 mod sosapi;
@@ -35,6 +36,7 @@ pub use multipart::{
 pub use object_lock::LockConfiguration;
 pub use range::ByteRange;
 pub use read::{Body, ObjectRead};
+pub use rebalance::{Moves, OldCopy};
 pub use scrub::{NODE_GRACE, ShardFault, VersionScrub};
 pub use versions::{
     DeleteOutcome, ListPage, ListQuery, VersionEntry, VersionRef, VersionsPage, VersionsQuery,
@@ -57,6 +59,8 @@ use crate::types::{BucketName, ObjectKey};
 struct DiskSet {
     disks: Vec<Arc<dyn ShardStore>>,
     topology: Topology,
+    /// The cluster layout's epoch the weights come from (0 on one node).
+    epoch: u64,
     /// The other nodes' disks among them.
     remote: Vec<crate::disk::RemoteDisk>,
 }
@@ -160,6 +164,7 @@ impl Store {
                 trail: trail.clone(),
                 placement: std::sync::RwLock::new(Arc::new(DiskSet {
                     topology: Topology::new(config.disks.clone()),
+                    epoch: 0,
                     disks: disks.clone(),
                     remote: Vec::new(),
                 })),
@@ -419,8 +424,15 @@ impl Store {
 
     /// From now on new shards are placed over this node's disks, as disks of node
     /// `node` in site `site`, and `others` (other nodes' disks, each with its node and
-    /// site in its spec): the cluster's disks as its members last reported them.
-    pub fn use_cluster_disks(&self, node: &str, site: &str, others: Vec<crate::disk::RemoteDisk>) {
+    /// site in its spec), each disk weighted as `layout` says (one it does not name yet
+    /// at [`crate::membership::layout::DEFAULT_WEIGHT`]).
+    pub fn use_cluster_disks(
+        &self,
+        node: &str,
+        site: &str,
+        others: Vec<crate::disk::RemoteDisk>,
+        layout: &crate::membership::layout::Layout,
+    ) {
         let mut specs: Vec<crate::config::DiskSpec> = self
             .inner
             .disks
@@ -438,15 +450,30 @@ impl Store {
                 .iter()
                 .map(|d| Arc::new(d.clone()) as Arc<dyn ShardStore>),
         );
+        let weights = disks
+            .iter()
+            .map(|d| {
+                d.uuid()
+                    .and_then(|u| layout.weight_of(u))
+                    .unwrap_or(crate::membership::layout::DEFAULT_WEIGHT)
+            })
+            .collect();
         *self
             .inner
             .placement
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(DiskSet {
-            topology: Topology::new(specs),
+            topology: Topology::weighted(specs, weights),
             disks,
             remote: others,
+            epoch: layout.epoch,
         });
+    }
+
+    /// The layout epoch new writes follow now (0 on one node, and before a cluster
+    /// recorded a layout).
+    pub fn layout_epoch(&self) -> u64 {
+        self.disk_set().epoch
     }
 
     /// The other nodes' disks new shards may go to (none on one node).

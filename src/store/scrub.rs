@@ -58,7 +58,7 @@ struct SegmentCheck {
     bytes: u64,
 }
 
-fn expect(seg: &SegmentRecord, root: crate::types::Hash) -> Expect {
+pub(super) fn expect(seg: &SegmentRecord, root: crate::types::Hash) -> Expect {
     let g = &seg.geometry;
     Expect {
         block_size: g.block_size,

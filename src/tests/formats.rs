@@ -871,3 +871,30 @@ fn a_membership_command_keeps_its_bytes() {
         "0409020303030303030303030303030303030303030303030303030303030303030303026e3402656616161600"
     );
 }
+
+/// The layout's membership commands (appended after `Disks`), pinned.
+#[test]
+fn the_layout_commands_keep_their_bytes() {
+    use crate::membership::ClusterChange;
+    let pinned = [
+        (
+            ClusterChange::StageWeight {
+                disk: crate::disk::DiskUuid([2; 16]),
+                weight: 0,
+            },
+            "0409052030323032303230323032303230323032303230323032303230323032303230320016161600",
+        ),
+        (ClusterChange::ApplyLayout { expect: 7 }, "0409060716161600"),
+        (ClusterChange::RevertLayout, "04090716161600"),
+    ];
+    for (change, hex_bytes) in pinned {
+        let c = crate::command::Stamped {
+            cmd: crate::command::MetaCommand::Cluster(change),
+            now: crate::lock::Now::at(Timestamp(11)),
+            by: None,
+        };
+        let bytes = c.encode().expect("encode");
+        assert_eq!(crate::command::Stamped::decode(&bytes).expect("decode"), c);
+        assert_eq!(hex::encode(&bytes), hex_bytes, "{c:?}");
+    }
+}

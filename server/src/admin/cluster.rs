@@ -234,3 +234,96 @@ pub(super) async fn remove_member(
         )),
     }
 }
+
+/// The layout as `GET /v1/cluster/layout` answers it.
+async fn layout_answer(admin: &Admin) -> Result<api::cluster::Layout, ApiError> {
+    let (l, staged) = admin.node.layout().await?;
+    let staged_weight = |u: stele::disk::DiskUuid| {
+        staged
+            .as_ref()
+            .and_then(|s| s.weights.iter().find(|(d, _)| *d == u).map(|(_, w)| *w))
+    };
+    Ok(api::cluster::Layout {
+        epoch: l.epoch,
+        since: (l.epoch > 0).then(|| wire::time(l.since)),
+        disks: l
+            .disks
+            .iter()
+            .map(|d| api::cluster::LayoutDisk {
+                uuid: d.uuid.to_string(),
+                id: d.id.clone(),
+                node: d.node_id.clone(),
+                site: d.site.clone(),
+                weight: d.weight,
+                staged_weight: staged_weight(d.uuid),
+            })
+            .collect(),
+        staged_base: staged.as_ref().map(|s| s.base),
+        placing_epoch: admin.node.layout_epoch(),
+    })
+}
+
+pub(super) async fn layout_show(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<api::cluster::Layout>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    Ok(Json(layout_answer(&admin).await?))
+}
+
+/// Stages a disk's weight for the next epoch (nothing moves, nothing is placed
+/// differently until it is applied).
+pub(super) async fn layout_stage(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(uuid): Path<String>,
+    body: Option<Json<api::cluster::StageWeight>>,
+) -> Result<Json<api::cluster::Layout>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let disk = stele::disk::DiskUuid::parse(&uuid)
+        .ok_or_else(|| bad("a disk is named by its UUID, 32 hex digits"))?;
+    let Some(Json(body)) = body else {
+        return Err(bad("the body is {\"weight\": N}"));
+    };
+    actor
+        .node
+        .change_membership(ClusterChange::StageWeight {
+            disk,
+            weight: body.weight,
+        })
+        .await?;
+    Ok(Json(layout_answer(&admin).await?))
+}
+
+/// Applies what is staged, if the layout is still at the epoch the caller saw: new
+/// writes follow it from then on; existing shards move only by the rebalancer.
+pub(super) async fn layout_apply(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    body: Option<Json<api::cluster::ApplyLayout>>,
+) -> Result<Json<api::cluster::Layout>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let Some(Json(body)) = body else {
+        return Err(bad(
+            "the body is {\"epoch\": N}, the epoch the layout is at",
+        ));
+    };
+    actor
+        .node
+        .change_membership(ClusterChange::ApplyLayout { expect: body.epoch })
+        .await?;
+    Ok(Json(layout_answer(&admin).await?))
+}
+
+/// Forgets what is staged.
+pub(super) async fn layout_revert(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<api::cluster::Layout>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    actor
+        .node
+        .change_membership(ClusterChange::RevertLayout)
+        .await?;
+    Ok(Json(layout_answer(&admin).await?))
+}

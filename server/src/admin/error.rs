@@ -12,6 +12,7 @@ use stele::disk::DiskError;
 use stele::identity::IdentityError;
 use stele::lock::LockError;
 use stele::membership::MembershipError;
+use stele::membership::layout::LayoutError;
 use stele::meta::MetaError;
 use stele::replication::ReplicationError;
 use stele::types::NameError;
@@ -110,6 +111,12 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
             | MembershipError::TokenExpired { .. } => (S::FORBIDDEN, "JoinRefused"),
             MembershipError::NodeIdTaken { .. } => (S::CONFLICT, "NodeIdTaken"),
             MembershipError::UnknownMember { .. } => (S::NOT_FOUND, "NoSuchMember"),
+            MembershipError::Layout(l) => match l {
+                LayoutError::UnknownDisk { .. } => (S::NOT_FOUND, "NoSuchDisk"),
+                LayoutError::WeightTooHigh { .. } => (S::BAD_REQUEST, "InvalidWeight"),
+                LayoutError::EpochMismatch { .. } => (S::CONFLICT, "LayoutEpochMismatch"),
+                LayoutError::NothingStaged => (S::CONFLICT, "NothingStaged"),
+            },
             MembershipError::Meta(_) => (S::INTERNAL_SERVER_ERROR, "InternalError"),
         },
         E::Lock(l) => match l {

@@ -62,6 +62,7 @@ pub struct Admin {
     pub watchdog: Arc<stele::background::watchdog::Watchdog>,
     pub drill: Arc<stele::background::drill::DrillWorker>,
     pub repair: Arc<stele::background::drill::RepairWorker>,
+    pub rebalance: Arc<stele::background::rebalance::RebalanceWorker>,
     pub delivery: Arc<crate::alerts::DeliveryWorker>,
     pub backfill: Arc<stele::background::backfill::BackfillWorker>,
     /// The replication audit.
@@ -145,6 +146,15 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/cluster", get(cluster_status))
         .route("/v1/cluster/init", post(cluster_init))
         .route("/v1/cluster/join-tokens", post(join_token))
+        .route("/v1/cluster/layout", get(layout_show))
+        .route("/v1/cluster/layout/disks/{uuid}", put(layout_stage))
+        .route("/v1/cluster/layout/apply", post(layout_apply))
+        .route(
+            "/v1/cluster/layout/staged",
+            axum::routing::delete(layout_revert),
+        )
+        .route("/v1/rebalance", get(rebalance_status))
+        .route("/v1/rebalance/run", post(rebalance_run))
         .route(
             "/v1/cluster/members/{id}",
             axum::routing::delete(remove_member),
@@ -297,6 +307,7 @@ impl Admin {
             status_of(self.lifecycle.as_ref()),
             status_of(self.repair.as_ref()),
             status_of(self.drill.as_ref()),
+            status_of(self.rebalance.as_ref()),
             status_of(self.watchdog.as_ref()),
             status_of(self.delivery.as_ref()),
             status_of(self.backfill.as_ref()),
@@ -314,6 +325,7 @@ impl Admin {
             "lifecycle" => self.lifecycle.control(),
             "repair" => self.repair.control(),
             "drill" => self.drill.control(),
+            "rebalance" => self.rebalance.control(),
             "watchdog" => self.watchdog.control(),
             "alert-delivery" => self.delivery.control(),
             "replication-backfill" => self.backfill.control(),

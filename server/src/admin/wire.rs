@@ -754,3 +754,60 @@ pub(super) fn audit_report(
             .collect(),
     }
 }
+
+pub(super) fn rebalance_report(
+    r: stele::background::rebalance::RebalanceReport,
+) -> api::workers::RebalanceReport {
+    let stele::background::rebalance::RebalanceReport {
+        started,
+        finished,
+        epoch,
+        versions,
+        moves,
+        old_copies_removed,
+    } = r;
+    api::workers::RebalanceReport {
+        started: started.map(time),
+        finished: finished.map(time),
+        epoch,
+        versions,
+        moved: moves.moved,
+        bytes: moves.bytes,
+        waiting: moves.waiting,
+        raced: moves.raced,
+        old_copies_removed,
+    }
+}
+
+pub(super) fn rebalance_status(
+    s: stele::background::rebalance::RebalanceStatus,
+    old_copies_waiting: u64,
+    standby: bool,
+) -> api::workers::RebalanceStatus {
+    let stele::background::rebalance::RebalanceStatus {
+        running,
+        paused,
+        passes,
+        current,
+        last_pass,
+        rate_bytes_per_sec,
+        interval_secs,
+        grace_secs,
+        failed_passes,
+        last_failure,
+    } = s;
+    api::workers::RebalanceStatus {
+        running,
+        paused,
+        passes,
+        current: current.map(rebalance_report),
+        last_pass: last_pass.map(rebalance_report),
+        rate_bytes_per_sec,
+        interval_secs,
+        grace_secs,
+        old_copies_waiting,
+        standby,
+        failed_passes,
+        last_failure,
+    }
+}

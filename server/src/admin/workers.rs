@@ -279,3 +279,41 @@ pub(super) async fn heal_disk(
         Ok(Json(None))
     }
 }
+
+pub(super) async fn rebalance_status(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+) -> Result<Json<api::workers::RebalanceStatus>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let waiting = admin.node.old_copies_waiting().await?;
+    Ok(Json(wire::rebalance_status(
+        admin.rebalance.status(),
+        waiting,
+        !admin.node.holds_lease(),
+    )))
+}
+
+/// Runs a rebalance pass on the lease holder (409 `NotLeaseHolder` elsewhere); with
+/// `?wait=true` its report is returned.
+pub(super) async fn rebalance_run(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Query(q): Query<api::workers::RunQuery>,
+) -> Result<Json<Option<api::workers::RebalanceReport>>, ApiError> {
+    need(&actor, Action::RunWorkers, None)?;
+    on_lease_holder(&admin, &actor, "rebalance")?;
+    actor.node.audit(&AuditEvent::WorkerControlled {
+        actor: actor.user.name.clone(),
+        worker: "rebalance".into(),
+        action: "run".into(),
+    });
+    if !q.wait.unwrap_or(false) {
+        admin.rebalance.run_now();
+        return Ok(Json(None));
+    }
+    match admin.rebalance.run_and_wait().await {
+        None => Ok(Json(None)),
+        Some(Ok(r)) => Ok(Json(Some(wire::rebalance_report(r)))),
+        Some(Err(reason)) => Err(pass_failed("rebalance", reason)),
+    }
+}

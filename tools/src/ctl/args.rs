@@ -126,6 +126,44 @@ pub enum ClusterCommand {
         /// The member's node id (`stelectl cluster status`).
         node: String,
     },
+    /// The layout: every disk new shards go to, with its weight, under an epoch; weights
+    /// are staged, then applied naming the epoch (new writes follow it; existing shards
+    /// move only by `cluster rebalance`).
+    Layout {
+        #[command(subcommand)]
+        cmd: Option<LayoutCommand>,
+    },
+    /// Run a rebalance pass now on the lease holder and wait for it: shards the current
+    /// layout places elsewhere are copied, verified and recorded there (old copies are
+    /// removed after --rebalance-grace); `--status` shows the worker instead.
+    Rebalance {
+        /// Show the rebalancer's status instead of running a pass.
+        #[arg(long)]
+        status: bool,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LayoutCommand {
+    /// The current layout and what is staged (the default).
+    Show,
+    /// Stage a disk's weight for the next epoch (0 drains it: no new shard goes there
+    /// while others can take it, and the rebalancer moves its shards off).
+    Weight {
+        /// The disk: its UUID, or NODE:ID (`stelectl cluster layout`).
+        disk: String,
+        /// Its new weight, 0 to 1000 (relative to the others'; a new disk gets 1).
+        weight: u32,
+    },
+    /// Apply what is staged, if the layout is still at EPOCH (of two applies naming one
+    /// epoch, one wins).
+    Apply {
+        /// The epoch the layout is at (`stelectl cluster layout`).
+        #[arg(long)]
+        epoch: u64,
+    },
+    /// Forget what is staged.
+    Revert,
 }
 
 #[derive(Debug, clap::Subcommand)]

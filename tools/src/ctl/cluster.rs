@@ -1,7 +1,10 @@
 //! `cluster`: make this node the first member of a cluster, issue join tokens, list and
 //! remove members.
 
-use stele_api::cluster::{Cluster, JoinToken, Member, NewJoinToken};
+use stele_api::cluster::{
+    ApplyLayout, Cluster, JoinToken, Layout, Member, NewJoinToken, StageWeight,
+};
+use stele_api::workers::{RebalanceReport, RebalanceStatus};
 
 use super::*;
 
@@ -161,6 +164,129 @@ impl Ctx {
                     &format!("node {node} removed: its certificate is refused from now on"),
                 )
             }
+            ClusterCommand::Layout { cmd } => self.layout(cmd.unwrap_or(LayoutCommand::Show)),
+            ClusterCommand::Rebalance { status: true } => {
+                let r = self.client.get("/v1/rebalance")?;
+                self.show(&r, |s: &RebalanceStatus| {
+                    rows(&[
+                        ("running", s.running.to_string()),
+                        ("paused", s.paused.to_string()),
+                        (
+                            "runs here",
+                            if s.standby {
+                                "no: another node holds the cluster's lease".to_owned()
+                            } else {
+                                "yes".to_owned()
+                            },
+                        ),
+                        ("passes", s.passes.to_string()),
+                        ("rate", format!("{} bytes/s", s.rate_bytes_per_sec)),
+                        ("old copies waiting here", s.old_copies_waiting.to_string()),
+                        ("grace", format!("{} s", s.grace_secs)),
+                    ]);
+                    if let Some(f) = &s.last_failure {
+                        out!("last pass failed: {f}");
+                    }
+                    if let Some(p) = &s.last_pass {
+                        rebalance_report(p);
+                    }
+                    Ok(())
+                })
+            }
+            ClusterCommand::Rebalance { status: false } => {
+                let r = self.client.post_waiting("/v1/rebalance/run?wait=true")?;
+                self.show(&r, |p: &Option<RebalanceReport>| {
+                    match p {
+                        Some(p) => rebalance_report(p),
+                        None => out!("no pass ran (the rebalancer is paused)"),
+                    }
+                    Ok(())
+                })
+            }
         }
     }
+
+    fn layout(&self, cmd: LayoutCommand) -> anyhow::Result<()> {
+        let r = match cmd {
+            LayoutCommand::Show => self.client.get("/v1/cluster/layout")?,
+            LayoutCommand::Weight { disk, weight } => {
+                let uuid = if disk.len() == 32 && disk.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    disk
+                } else {
+                    let (node, id) = disk
+                        .split_once(':')
+                        .ok_or_else(|| anyhow::anyhow!("a disk is its UUID or NODE:ID"))?;
+                    let l: Layout = self.client.get("/v1/cluster/layout")?.json()?;
+                    l.disks
+                        .iter()
+                        .find(|d| d.node == node && d.id == id)
+                        .map(|d| d.uuid.clone())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("no disk {id} of node {node} in the layout")
+                        })?
+                };
+                self.client.put(
+                    &format!("/v1/cluster/layout/disks/{}", segment(&uuid)),
+                    &StageWeight { weight },
+                )?
+            }
+            LayoutCommand::Apply { epoch } => self
+                .client
+                .post_json("/v1/cluster/layout/apply", &ApplyLayout { epoch })?,
+            LayoutCommand::Revert => self.client.delete("/v1/cluster/layout/staged")?,
+        };
+        self.show(&r, |l: &Layout| {
+            rows(&[
+                (
+                    "epoch",
+                    match l.since {
+                        Some(t) => format!("{} (since {})", l.epoch, time(t)),
+                        None => format!("{} (no layout recorded yet)", l.epoch),
+                    },
+                ),
+                (
+                    "staged",
+                    match l.staged_base {
+                        Some(b) => format!(
+                            "yes (against epoch {b}): apply with stelectl cluster layout apply --epoch {}",
+                            l.epoch
+                        ),
+                        None => "nothing".to_owned(),
+                    },
+                ),
+                ("new writes here follow epoch", l.placing_epoch.to_string()),
+            ]);
+            table(
+                &["NODE", "DISK", "SITE", "WEIGHT", "STAGED", "UUID"],
+                l.disks
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            d.node.clone(),
+                            d.id.clone(),
+                            d.site.clone(),
+                            d.weight.to_string(),
+                            d.staged_weight.map_or_else(|| "-".into(), |w| w.to_string()),
+                            d.uuid.clone(),
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        })
+    }
+}
+
+fn rebalance_report(p: &RebalanceReport) {
+    out!(
+        "rebalance pass to epoch {}: {} versions looked at, {} shards moved ({} bytes), \
+         {} waiting (a disk not online, or repair first), {} raced, {} old copies removed",
+        p.epoch,
+        p.versions,
+        p.moved,
+        p.bytes,
+        p.waiting,
+        p.raced,
+        p.old_copies_removed
+    );
 }

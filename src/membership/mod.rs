@@ -12,6 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod layout;
+
 use crate::meta::{Batch, Meta, MetaError, Record, Space};
 use crate::types::Timestamp;
 
@@ -184,6 +186,23 @@ pub enum ClusterChange {
         /// Its disks, in its configuration order.
         disks: Vec<ClusterDisk>,
     },
+    /// Stages a disk's weight for the layout's next epoch
+    /// ([`crate::membership::layout::stage`]); nothing changes until it is applied. Appended
+    /// last.
+    StageWeight {
+        /// The disk.
+        disk: crate::disk::DiskUuid,
+        /// Its weight (0 drains it).
+        weight: u32,
+    },
+    /// Applies what is staged if the layout is at epoch `expect`
+    /// ([`crate::membership::layout::apply_staged`]), and forgets it. Appended last.
+    ApplyLayout {
+        /// The epoch the caller saw.
+        expect: u64,
+    },
+    /// Forgets what is staged. Appended last.
+    RevertLayout,
 }
 
 /// What a [`ClusterChange`] did.
@@ -199,6 +218,12 @@ pub enum ClusterOutcome {
     Removed(Member),
     /// The member's disks are recorded.
     DisksRecorded,
+    /// What is staged now.
+    LayoutStaged(crate::membership::layout::StagedLayout),
+    /// The new current layout.
+    LayoutApplied(crate::membership::layout::Layout),
+    /// Nothing is staged any more.
+    LayoutReverted,
 }
 
 /// Why a membership change was refused (nothing written).
@@ -240,6 +265,9 @@ pub enum MembershipError {
         /// The id.
         node_id: String,
     },
+    /// A layout change was refused.
+    #[error(transparent)]
+    Layout(#[from] crate::membership::layout::LayoutError),
     /// The metadata could not be read or written.
     #[error(transparent)]
     Meta(#[from] MetaError),
@@ -381,6 +409,10 @@ pub fn apply(
                 node_id: node_id.clone(),
             })?;
             if m.removed.is_none() {
+                // Read while the member is still active: an implicit layout holds its disks.
+                if let Some(l) = layout::current(meta)?.without_node(node_id, now) {
+                    layout::put_current(b, &l)?;
+                }
                 m.removed = Some(now);
                 b.kv_put(Space::Replication, &member_key(node_id), m.encode()?);
             }
@@ -403,8 +435,40 @@ pub fn apply(
                 disks: disks.clone(),
                 reported: now,
             };
+            if let Some(l) = layout::current(meta)?.with_report(&d, now) {
+                layout::put_current(b, &l)?;
+            }
             b.kv_put(Space::Replication, &disks_key(node_id), d.encode()?);
             Ok(ClusterOutcome::DisksRecorded)
+        }
+        ClusterChange::StageWeight { disk, weight } => {
+            ident.ok_or(MembershipError::NotInitialized)?;
+            let s = layout::stage(
+                &layout::current(meta)?,
+                layout::staged(meta)?,
+                *disk,
+                *weight,
+                now,
+            )?;
+            layout::put_staged(b, Some(&s))?;
+            Ok(ClusterOutcome::LayoutStaged(s))
+        }
+        ClusterChange::ApplyLayout { expect } => {
+            ident.ok_or(MembershipError::NotInitialized)?;
+            let l = layout::apply_staged(
+                &layout::current(meta)?,
+                layout::staged(meta)?.as_ref(),
+                *expect,
+                now,
+            )?;
+            layout::put_current(b, &l)?;
+            layout::put_staged(b, None)?;
+            Ok(ClusterOutcome::LayoutApplied(l))
+        }
+        ClusterChange::RevertLayout => {
+            ident.ok_or(MembershipError::NotInitialized)?;
+            layout::put_staged(b, None)?;
+            Ok(ClusterOutcome::LayoutReverted)
         }
     }
 }
