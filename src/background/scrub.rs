@@ -417,7 +417,8 @@ impl ScrubWorker {
             let Some(k) = key else {
                 return PassEnd::Finished;
             };
-            for v in &versions {
+            // Another member checks the versions this one does not (scrub coordination).
+            for v in versions.iter().filter(|v| self.store.scrubs(v)) {
                 let found = match self.store.scrub_version(bucket, &k, v, true) {
                     Ok(f) => f,
                     Err(e) => {

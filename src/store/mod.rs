@@ -295,6 +295,40 @@ impl Store {
                 .any(|s| s.shards.iter().any(|sh| self.disk_slot(&sh.disk).is_some()))
     }
 
+    /// Whether this node's scrub checks `rec` (issue 14, item 6: scrub coordination).
+    /// Always on one node, and for an inline version (each node checks its own replica's
+    /// bytes). On a cluster's member, one node checks each stored version: the member of
+    /// its first shard (in segment, then shard order) whose node this one reaches — its
+    /// own, or another that answers — so with every member up the node of shard 0 checks
+    /// it, and with that node down the next shard's takes over. Members decide alike from
+    /// the same record and their own view of who answers; where views differ a version
+    /// is checked twice, never by nobody for long (a node that is down is seen down by
+    /// the others).
+    pub fn scrubs(&self, rec: &VersionRecord) -> bool {
+        if rec.inline || !self.has_barrier() {
+            return true;
+        }
+        let set = self.disk_set();
+        let mut shards = rec.segments.iter().flat_map(|s| s.shards.iter()).peekable();
+        if shards.peek().is_none() {
+            return true;
+        }
+        for sh in shards {
+            if self.disk_slot(&sh.disk).is_some() {
+                return true;
+            }
+            let answers = DiskUuid::parse(&sh.disk).is_some_and(|u| {
+                set.remote
+                    .iter()
+                    .any(|d| d.uuid() == Some(u) && d.down_for().is_none())
+            });
+            if answers {
+                return false;
+            }
+        }
+        false
+    }
+
     /// Whether [`Store::linearize`] waits for anything (a cluster's member).
     pub(crate) fn has_barrier(&self) -> bool {
         self.inner.log.has_barrier()

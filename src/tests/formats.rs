@@ -466,6 +466,45 @@ fn current() -> Vec<(&'static str, String)> {
             }],
             reported: Timestamp(11),
         }),
+        entry(crate::membership::layout::Layout {
+            epoch: 4,
+            disks: vec![crate::membership::layout::LayoutDisk {
+                uuid: crate::disk::DiskUuid([0xab; 16]),
+                id: "d0".into(),
+                node_id: "n3".into(),
+                site: "s1".into(),
+                weight: 0,
+            }],
+            since: Timestamp(12),
+        }),
+        entry(crate::membership::layout::StagedLayout {
+            base: 4,
+            weights: vec![(crate::disk::DiskUuid([0xab; 16]), 3)],
+            staged: Timestamp(13),
+        }),
+        entry(crate::background::rebalance::Checkpoint {
+            bucket: BucketName::new("bkt").expect("bucket"),
+            after: ObjectKey::new("k").expect("key"),
+            report: crate::background::rebalance::RebalanceReport {
+                started: Some(Timestamp(14)),
+                finished: None,
+                epoch: 4,
+                versions: 5,
+                moves: crate::store::Moves {
+                    moved: 1,
+                    bytes: 2,
+                    waiting: 3,
+                    raced: 4,
+                },
+                old_copies_removed: 6,
+            },
+        }),
+        entry(crate::store::OldCopy {
+            disk: "ab".repeat(16),
+            segment: crate::types::SegmentId([5; 16]),
+            index: 2,
+            due: Timestamp(15),
+        }),
         entry(crate::consensus::StoredEntry(raft_entry())),
         entry(crate::consensus::StoredVote(openraft::Vote::new_committed(
             4, 6,
@@ -591,6 +630,19 @@ const GOLDEN: &[(&str, &str)] = &[
     (
         "cluster-node-disks",
         "01026e330273310102643020616261626162616261626162616261626162616261626162616261626162616216",
+    ),
+    (
+        "cluster-layout",
+        "010401206162616261626162616261626162616261626162616261626162616261626162026430026e330273310018",
+    ),
+    (
+        "cluster-layout-staged",
+        "010401206162616261626162616261626162616261626162616261626162616261626162031a",
+    ),
+    ("rebalance-checkpoint", "0103626b74016b011c0004050102030406"),
+    (
+        "rebalance-old-copy",
+        "0120616261626162616261626162616261626162616261626162616261626162616205050505050505050505050505050505021e",
     ),
     ("raft-entry", "01050d0901020e0f"),
     ("raft-vote", "01040601"),

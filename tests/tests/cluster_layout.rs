@@ -4,7 +4,8 @@
 //! new writes avoid the drained disk while existing shards stay where they are, and only a
 //! rebalance pass moves them — copied, verified, recorded, each segment still two shards
 //! per node — with the old copies kept until the grace period ends. Every object reads
-//! back byte-exact through every node, and scrub finds nothing missing.
+//! back byte-exact through every node, and scrub (one node per object) finds nothing
+//! missing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -328,6 +329,8 @@ fn a_drained_disk_takes_no_new_shards_and_only_the_rebalancer_moves_the_old_ones
         );
     }
     all_read(&nodes, &objects);
+    // Scrub is coordinated: each object is checked by one node (that of its first shard).
+    let mut checked = 0;
     for n in nodes {
         let scrub = json(&ctl(n, &["--json", "scrub", "run", "--wait"]));
         assert_eq!(
@@ -335,5 +338,7 @@ fn a_drained_disk_takes_no_new_shards_and_only_the_rebalancer_moves_the_old_ones
             (&0.into(), &0.into()),
             "{scrub:#}"
         );
+        checked += scrub["versions"].as_u64().expect("versions");
     }
+    assert_eq!(checked, objects.len() as u64, "each object scrubbed once");
 }

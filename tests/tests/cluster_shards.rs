@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::primitives::ByteStream;
 use stele_tests::sites::{
-    cluster_node_at, cluster_status, json, three_node_cluster_with, until_statuses,
+    cluster_node_at, cluster_status, ctl, json, three_node_cluster_with, until_statuses,
 };
 use stele_tests::{Server, runtime};
 
@@ -192,6 +192,16 @@ fn objects_spread_over_every_node_and_survive_one_killed() {
         on_c, 2,
         "no shard of the second object reached the dead node"
     );
+    // Scrub coordination: the objects whose first shard is on the dead node are checked
+    // by a survivor instead; each object by exactly one node.
+    let checked: u64 = [&a, &b]
+        .iter()
+        .map(|n| {
+            let r = json(&ctl(n, &["--json", "scrub", "run", "--wait"]));
+            r["versions"].as_u64().expect("versions")
+        })
+        .sum();
+    assert_eq!(checked, 2, "each object scrubbed by one survivor");
 
     // It returns where the others know it, catches up through Raft, and reads both.
     let flags_c = flags(d)("c");
