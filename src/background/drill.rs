@@ -112,7 +112,7 @@ fn sample_versions(store: &Store, sample: usize) -> Result<(Vec<Pick>, u64), Sto
     let mut rng = rand::rng();
     for b in store.buckets()? {
         store.meta().scan_versions(&b.name, "", |k, v| {
-            if v.kind == VersionKind::Object && store.holds_shards_of(&v) {
+            if v.kind == VersionKind::Object {
                 seen += 1;
                 let item = (b.name.clone(), k, v.version_ref());
                 if chosen.len() < sample {
@@ -600,6 +600,11 @@ impl PassWorker for RepairWorker {
         self.drain_until(&|| self.control.should_stop(stop));
         if self.control.should_stop(stop) {
             return PassEnd::Stopped;
+        }
+        // This node's old copies of shards the rebalancer moved, once their grace ended
+        // (queued here whoever holds the lease now).
+        if let Err(e) = self.store.remove_old_copies(self.store.clock().now()) {
+            return PassEnd::Failed(format!("removing old shard copies: {e}"));
         }
         match self.status.lock().ok().and_then(|s| s.last_error.clone()) {
             Some(reason) => PassEnd::Failed(reason),

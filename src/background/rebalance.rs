@@ -180,7 +180,9 @@ impl RebalanceWorker {
                 .filter(|c| c.bucket == b.name)
                 .map(|c| c.after.clone());
             loop {
-                if self.control.should_stop(stop) {
+                // The lease lost mid-pass: the next holder moves the rest (two movers
+                // at once could clear each other's copies).
+                if self.control.should_stop(stop) || !self.store.holds_lease() {
                     return PassEnd::Stopped;
                 }
                 let (key, versions) = match next_key(&self.store, &b.name, from.as_ref()) {
@@ -289,9 +291,16 @@ impl PassWorker for RebalanceWorker {
             s.current = Some(report);
         });
         let mut end = match self.store.remove_old_copies(self.store.clock().now()) {
+            // A cluster that never recorded a layout (epoch 0: one node, or members
+            // upgraded from a release without layouts) moves nothing: a move is a command
+            // an earlier release's member could not apply.
             Ok(n) => {
                 self.update(|r| r.old_copies_removed += n);
-                self.walk(resume.as_ref(), stop)
+                if self.store.layout_epoch() == 0 {
+                    PassEnd::Finished
+                } else {
+                    self.walk(resume.as_ref(), stop)
+                }
             }
             Err(e) => PassEnd::Failed(format!("removing old copies: {e}")),
         };

@@ -104,6 +104,67 @@ pub enum LayoutError {
     /// Nothing is staged.
     #[error("no layout change is staged")]
     NothingStaged,
+    /// Under the layout new writes would put more shards of an object on one node than
+    /// it has parity shards (checked by the node proposing the apply, which knows the
+    /// erasure coding): losing that node would lose objects.
+    #[error("{reason}")]
+    Unsafe {
+        /// Which node, how many shards, and what to do instead.
+        reason: String,
+    },
+}
+
+/// Why going from layout `current` to `next` is unsafe for erasure coding
+/// `data`+`parity`, if it is: new writes under `next` would put more shards of one
+/// segment on one node than `parity` (so losing that node would lose objects), and more
+/// than under `current` (a cluster already that small is not refused a weight change).
+/// Placement over each layout's weights is sampled over 256 segment ids.
+pub fn risk(current: &Layout, next: &Layout, data: usize, parity: usize) -> Option<String> {
+    let (n, node) = most_on_one_node(next, data + parity)?;
+    let before = most_on_one_node(current, data + parity).map_or(0, |(n, _)| n);
+    (n > parity && n > before).then(|| {
+        format!(
+            "under this layout new writes would put up to {n} shards of an object on node \
+             {node}, more than the {parity} parity shards of {data}+{parity}: losing that node \
+             would lose objects. Add disks or nodes before draining these, or keep their \
+             weight (stelectl cluster layout revert)"
+        )
+    })
+}
+
+/// The most shards of one segment placement over `layout` puts on one node, and that
+/// node, over 256 sampled segment ids; `None` when it has fewer than `width` disks.
+fn most_on_one_node(layout: &Layout, width: usize) -> Option<(usize, String)> {
+    if layout.disks.len() < width {
+        return None;
+    }
+    let specs: Vec<crate::config::DiskSpec> = layout
+        .disks
+        .iter()
+        .map(|d| crate::config::DiskSpec {
+            id: d.uuid.to_string(),
+            path: std::path::PathBuf::new(),
+            node: d.node_id.clone(),
+            site: d.site.clone(),
+        })
+        .collect();
+    let weights = layout.disks.iter().map(|d| d.weight).collect();
+    let topology = crate::cluster::placement::Topology::weighted(specs, weights);
+    let mut worst: Option<(usize, &str)> = None;
+    for seed in 0u32..256 {
+        let mut per_node: std::collections::BTreeMap<&str, usize> = Default::default();
+        for i in topology.place(&seed.to_le_bytes(), width, |_| true) {
+            *per_node
+                .entry(layout.disks[i].node_id.as_str())
+                .or_default() += 1;
+        }
+        for (node, n) in per_node {
+            if worst.is_none_or(|(w, _)| n > w) {
+                worst = Some((n, node));
+            }
+        }
+    }
+    worst.map(|(n, node)| (n, node.to_owned()))
 }
 
 impl Layout {
@@ -401,6 +462,36 @@ mod tests {
             apply_staged(&next, Some(&s), 0, T),
             Err(LayoutError::EpochMismatch { .. })
         ));
+    }
+
+    /// Draining one disk of three nodes of three disks keeps 4+2 at two shards per node;
+    /// draining a whole node would put three on the others and is flagged; a cluster
+    /// already at three per node (two nodes) is not refused a weight change.
+    #[test]
+    fn a_drain_that_would_crowd_a_node_past_its_parity_is_flagged() {
+        let three = Layout::implicit(
+            &["a".into(), "b".into(), "c".into()],
+            &[
+                report("a", &[1, 2, 3]),
+                report("b", &[4, 5, 6]),
+                report("c", &[7, 8, 9]),
+            ],
+        );
+        let drain = |l: &Layout, disks: &[u8]| {
+            let mut s = None;
+            for &d in disks {
+                s = Some(stage(l, s, uuid(d), 0, T).expect("stage"));
+            }
+            apply_staged(l, s.as_ref(), l.epoch, T).expect("apply")
+        };
+        assert_eq!(risk(&three, &drain(&three, &[9]), 4, 2), None);
+        let crowded = risk(&three, &drain(&three, &[7, 8, 9]), 4, 2).expect("flagged");
+        assert!(crowded.contains("up to 3 shards"), "{crowded}");
+        let two = Layout::implicit(
+            &["a".into(), "b".into()],
+            &[report("a", &[1, 2, 3]), report("b", &[4, 5, 6])],
+        );
+        assert_eq!(risk(&two, &drain(&two, &[6]), 4, 2), None);
     }
 
     /// The layout's bytes, pinned: every member decodes them.

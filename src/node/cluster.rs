@@ -53,6 +53,36 @@ impl Node {
         .await
     }
 
+    /// Applies the staged layout if the layout is at epoch `expect`
+    /// ([`ClusterChange::ApplyLayout`]), unless new writes under it would put more of an
+    /// object's shards on one node than the erasure coding's parity
+    /// ([`crate::membership::layout::risk`], checked here: the applier does not know the
+    /// erasure coding).
+    ///
+    /// # Errors
+    /// [`crate::membership::layout::LayoutError::Unsafe`]; a barrier's, a read's; the
+    /// command's refusals.
+    pub async fn apply_layout(&self, expect: u64) -> Result<ClusterOutcome, StoreError> {
+        use crate::membership::layout;
+        let store = self.store().clone();
+        offload(move || {
+            store.linearize()?;
+            let current = layout::current(store.meta())?;
+            let staged = layout::staged(store.meta())?;
+            let now = store.clock().now();
+            if let Ok(next) = layout::apply_staged(&current, staged.as_ref(), expect, now) {
+                let ec = &store.config().ec;
+                if let Some(reason) = layout::risk(&current, &next, ec.data, ec.parity) {
+                    return Err(StoreError::Membership(membership::MembershipError::Layout(
+                        layout::LayoutError::Unsafe { reason },
+                    )));
+                }
+            }
+            store.change_membership(ClusterChange::ApplyLayout { expect })
+        })
+        .await
+    }
+
     /// The layout epoch new writes through this node follow now (no I/O).
     pub fn layout_epoch(&self) -> u64 {
         self.store().layout_epoch()

@@ -282,51 +282,46 @@ impl Store {
         self.inner.log.holds_lease()
     }
 
-    /// Whether this node checks `rec`'s bytes in its own scrub, repair and recovery
-    /// drills: inline, or with a shard on one of its own disks. Always on one node (a
-    /// disk it lost still counts as its own); on a cluster's member, not for an object
-    /// none of whose shards is on its disks (the members holding them check it).
-    pub fn holds_shards_of(&self, rec: &VersionRecord) -> bool {
-        rec.inline
-            || !self.has_barrier()
-            || rec
-                .segments
-                .iter()
-                .any(|s| s.shards.iter().any(|sh| self.disk_slot(&sh.disk).is_some()))
-    }
-
     /// Whether this node's scrub checks `rec` (issue 14, item 6: scrub coordination).
     /// Always on one node, and for an inline version (each node checks its own replica's
-    /// bytes). On a cluster's member, one node checks each stored version: the member of
-    /// its first shard (in segment, then shard order) whose node this one reaches — its
-    /// own, or another that answers — so with every member up the node of shard 0 checks
-    /// it, and with that node down the next shard's takes over. Members decide alike from
-    /// the same record and their own view of who answers; where views differ a version
-    /// is checked twice, never by nobody for long (a node that is down is seen down by
-    /// the others).
+    /// bytes). On a cluster's member, one node checks each stored version: the member
+    /// holding its first shard (in segment, then shard order, where the shards are now:
+    /// a repair or a move records a new place) whose node this one reaches — its own, or
+    /// another that answers — so with every member up the node of shard 0 checks it,
+    /// and with that node down the next shard's takes over. A version none of whose
+    /// shards is on a disk this node reaches (its nodes removed, its disks replaced) is
+    /// checked by the lease holder, which reports it. Members decide alike from the same
+    /// records and their own view of who answers; where views differ a version is
+    /// checked twice rather than by nobody.
     pub fn scrubs(&self, rec: &VersionRecord) -> bool {
         if rec.inline || !self.has_barrier() {
             return true;
         }
         let set = self.disk_set();
-        let mut shards = rec.segments.iter().flat_map(|s| s.shards.iter()).peekable();
-        if shards.peek().is_none() {
-            return true;
-        }
-        for sh in shards {
-            if self.disk_slot(&sh.disk).is_some() {
-                return true;
-            }
-            let answers = DiskUuid::parse(&sh.disk).is_some_and(|u| {
+        let answers = |disk: &str| {
+            DiskUuid::parse(disk).is_some_and(|u| {
                 set.remote
                     .iter()
                     .any(|d| d.uuid() == Some(u) && d.down_for().is_none())
-            });
-            if answers {
-                return false;
+            })
+        };
+        let mut any = false;
+        for seg in &rec.segments {
+            // A placement that cannot be read: the record's places (checked by someone).
+            let locations = self
+                .shard_locations(seg)
+                .unwrap_or_else(|_| Self::recorded_locations(seg));
+            for (disk, _) in locations {
+                any = true;
+                if self.disk_slot(&disk).is_some() {
+                    return true;
+                }
+                if answers(&disk) {
+                    return false;
+                }
             }
         }
-        false
+        !any || self.holds_lease()
     }
 
     /// Whether [`Store::linearize`] waits for anything (a cluster's member).

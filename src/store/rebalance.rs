@@ -12,7 +12,6 @@ use super::{Store, StoreError};
 use crate::disk::{DiskState, DiskUuid, ShardName, ShardStore};
 use crate::meta::{Record, SegmentRecord, Space, VersionRecord};
 use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp};
-use std::sync::Arc;
 
 /// Where old copies wait for their removal, in this node's own records (the node that
 /// moved them removes them).
@@ -114,7 +113,7 @@ impl Store {
         let mut out = Moves::default();
         let set = self.disk_set();
         let width = seg.geometry.width();
-        if set.disks.len() < width {
+        if set.disks.len() < width || seg.shards.len() != width {
             return Ok(out);
         }
         // Weights only: a disk briefly offline does not change where shards belong.
@@ -133,27 +132,74 @@ impl Store {
         if misplaced.is_empty() {
             return Ok(out);
         }
-        if held.iter().any(Option::is_none) || locations.iter().any(|(_, r)| r.is_none()) {
-            // A shard on a disk no longer known, or never written: repair's work first.
-            out.waiting += misplaced.len() as u64;
-            return Ok(out);
-        }
-        let free: Vec<usize> = target
+        // A full disk is still read (draining it is why one moves shards off it).
+        let readable = |i: usize| set.disks[i].state() != DiskState::Offline;
+        let online = |i: usize| {
+            let d = &set.disks[i];
+            d.state() == DiskState::Online && d.usable()
+        };
+        let mut free: Vec<usize> = target
             .iter()
             .copied()
             .filter(|t| !held.contains(&Some(*t)))
             .collect();
-        for (i, to) in misplaced.into_iter().zip(free) {
+        // All or nothing: a shard never written, on a disk no longer known or not online,
+        // or a target not online, and the segment waits (repair comes first), so that no
+        // pass leaves a failure domain holding more of it than the layout places there.
+        if held.iter().any(Option::is_none)
+            || locations.iter().any(|(_, r)| r.is_none())
+            || misplaced
+                .iter()
+                .any(|&i| held[i].is_none_or(|d| !readable(d)))
+            || free.iter().any(|&t| !online(t))
+        {
+            out.waiting += misplaced.len() as u64;
+            return Ok(out);
+        }
+        let specs = set.topology.disks();
+        for i in misplaced {
             let (from, root) = &locations[i];
-            let online = |d: &Arc<dyn ShardStore>| d.state() == DiskState::Online && d.usable();
-            let src = self.disk(from).filter(online);
-            let dst = Some(set.disks[to].clone()).filter(online);
-            let (Some(src), Some(dst), Some(root)) = (src, dst, *root) else {
+            let (Some(src), Some(root)) = (held[i], *root) else {
                 out.waiting += 1;
                 continue;
             };
+            // A disk of the same node first, then of the same site: a move keeps each
+            // failure domain's count where it can.
+            let Some(pick) = free
+                .iter()
+                .position(|&t| specs[t].node == specs[src].node)
+                .or_else(|| free.iter().position(|&t| specs[t].site == specs[src].site))
+                .or((!free.is_empty()).then_some(0))
+            else {
+                out.waiting += 1;
+                continue;
+            };
+            let to = free.remove(pick);
+            let (src, dst) = (set.disks[src].clone(), set.disks[to].clone());
             let name = ShardName::new(seg.id, i);
-            let bytes = copy_shard(seg, name, root, src.as_ref(), dst.as_ref(), throttle)?;
+            // The old copy is queued before the move is recorded: a crash in between
+            // leaves an entry whose removal finds the shard moved (or not) and acts on it.
+            let old = OldCopy {
+                disk: from.clone(),
+                segment: seg.id,
+                index: i as u16,
+                due: self
+                    .clock()
+                    .now()
+                    .plus_micros(i64::try_from(grace.as_micros()).unwrap_or(i64::MAX)),
+            };
+            let bytes = match self.copy_shard(seg, name, root, src.as_ref(), dst.as_ref(), throttle)
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    // A source that fails to read or a destination that fails to write:
+                    // scrub and repair deal with the shard; the pass goes on.
+                    tracing::warn!(segment = %seg.id, shard = i, error = %e, "a shard could not be copied; left where it is");
+                    out.waiting += 1;
+                    continue;
+                }
+            };
+            self.queue_old_copy(&old)?;
             let moved = self.propose(crate::command::MetaCommand::MoveShard {
                 bucket: bucket.clone(),
                 key: key.clone(),
@@ -165,46 +211,108 @@ impl Store {
                     disk: dst.record_name(),
                     root,
                 },
-            })?;
+            });
             match moved {
-                crate::command::Outcome::Moved(true) => {
+                Ok(crate::command::Outcome::Moved(true)) => {
                     tracing::info!(segment = %seg.id, shard = i, %from, to = %dst.record_name(), "shard moved to the layout");
-                    let old = OldCopy {
-                        disk: from.clone(),
-                        segment: seg.id,
-                        index: i as u16,
-                        due: self
-                            .clock()
-                            .now()
-                            .plus_micros(i64::try_from(grace.as_micros()).unwrap_or(i64::MAX)),
-                    };
-                    self.inner.meta.kv_write(
-                        Space::Node,
-                        &[(old_copy_key(&old), old.encode()?)],
-                        &[],
-                    )?;
                     out.moved += 1;
                     out.bytes += bytes;
                 }
-                crate::command::Outcome::Moved(false) => {
-                    // Unless the shard's place is now that very disk (a repair chose it),
-                    // the copy is referenced by nothing.
-                    let now_at = self.shard_locations(seg)?.get(i).map(|(d, _)| d.clone());
-                    if now_at.as_deref() != Some(dst.record_name().as_str())
-                        && let Err(e) = dst.remove(name)
-                    {
-                        tracing::warn!(error = %e, "cannot remove an unrecorded shard copy");
-                    }
+                Ok(crate::command::Outcome::Moved(false)) => {
+                    self.inner
+                        .meta
+                        .kv_write(Space::Node, &[], &[old_copy_key(&old)])?;
+                    self.remove_unrecorded(seg, name, dst.as_ref())?;
                     out.raced += 1;
                 }
-                other => return Err(crate::command::unexpected(other).into()),
+                Ok(other) => return Err(crate::command::unexpected(other).into()),
+                // Not known whether it was recorded: the queued entry removes the old
+                // copy only if the shard is no longer recorded there, and the new copy
+                // is either the shard's place or an orphan for the scrub's check.
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(out)
     }
 
-    /// Removes the old copies of moved shards whose grace period ended by `now`; those
-    /// on a disk not reachable now wait for a later call. Returns how many were removed.
+    /// Queues `old` for removal once its grace period ended ([`Store::remove_old_copies`]).
+    pub(super) fn queue_old_copy(&self, old: &OldCopy) -> Result<(), StoreError> {
+        Ok(self
+            .inner
+            .meta
+            .kv_write(Space::Node, &[(old_copy_key(old), old.encode()?)], &[])?)
+    }
+
+    /// Removes the copy of shard `name` on `dst` unless `dst` is where the shard is
+    /// recorded now (a repair or another move chose it meanwhile).
+    fn remove_unrecorded(
+        &self,
+        seg: &SegmentRecord,
+        name: ShardName,
+        dst: &dyn ShardStore,
+    ) -> Result<(), StoreError> {
+        let here = self
+            .shard_locations(seg)?
+            .get(name.index)
+            .is_some_and(|(d, _)| *d == dst.record_name());
+        if !here && let Err(e) = dst.remove(name) {
+            tracing::warn!(error = %e, "cannot remove an unrecorded shard copy");
+        }
+        Ok(())
+    }
+
+    /// Copies shard `name` from `src` to `dst` block by block, each block verified
+    /// against `root` as it is read; the copy must finish with the same root. Returns the
+    /// bytes copied. A failed copy leaves no file at `dst` (unless `dst` became the
+    /// shard's recorded place meanwhile).
+    fn copy_shard(
+        &self,
+        seg: &SegmentRecord,
+        name: ShardName,
+        root: crate::types::Hash,
+        src: &dyn ShardStore,
+        dst: &dyn ShardStore,
+        throttle: &mut dyn FnMut(u64),
+    ) -> Result<u64, StoreError> {
+        let g = seg.geometry;
+        let reader = src.open(name, &super::scrub::expect(seg, root))?;
+        reader.read_ahead(g.stripes());
+        // A leftover of an earlier attempt: nothing references it.
+        self.remove_unrecorded(seg, name, dst)?;
+        let mut copy = || -> Result<u64, StoreError> {
+            let mut w = dst.create(name, g.block_size)?;
+            let mut bytes = 0u64;
+            for s in 0..g.stripes() {
+                let mut buf = vec![0u8; g.block_len(s)];
+                reader.read_block(s, &mut buf)?;
+                w.append(&buf)?;
+                bytes += buf.len() as u64;
+                throttle(buf.len() as u64);
+            }
+            if w.finish()? != root {
+                return Err(crate::disk::DiskError::Corrupt {
+                    path: name.to_string().into(),
+                    what: crate::disk::shard::Corruption::RootMismatch,
+                }
+                .into());
+            }
+            Ok(bytes)
+        };
+        copy().inspect_err(|_| {
+            if let Err(e) = self.remove_unrecorded(seg, name, dst) {
+                tracing::warn!(error = %e, "cannot check a failed copy's place");
+            }
+        })
+    }
+
+    /// Removes the old copies of moved shards whose grace period ended by `now`: a copy
+    /// is removed only while a placement records its shard on another disk (the move was
+    /// recorded and not undone). An entry whose shard has no placement (the move was
+    /// never recorded, or the version is gone and its files are orphans for the scrub's
+    /// check) is dropped without removing anything; one on a disk not reachable now waits
+    /// for a later call, unless the disk left the layout. Returns how many were removed.
+    /// Each node removes the entries it queued: its repair drains call this too, so the
+    /// removal does not wait for the lease.
     ///
     /// # Errors
     /// A metadata read or write.
@@ -221,20 +329,32 @@ impl Store {
             if c.due > now {
                 break;
             }
-            // Moved back there since: the file is the shard again.
-            let back = self
+            let moved_away = self
                 .inner
                 .meta
                 .placements(&c.segment)?
                 .into_iter()
-                .any(|(i, p)| i == c.index && p.disk == c.disk);
-            // A disk no longer known (its node removed) has nothing to remove from.
-            if !back && let Some(disk) = self.disk(&c.disk) {
-                match disk.remove(ShardName::new(c.segment, usize::from(c.index))) {
-                    Ok(()) => removed += 1,
-                    Err(e) => {
-                        tracing::warn!(error = %e, disk = %c.disk, "cannot remove an old shard copy yet");
-                        continue;
+                .any(|(i, p)| i == c.index && p.disk != c.disk);
+            if moved_away {
+                match self.disk(&c.disk) {
+                    Some(disk) => {
+                        if let Err(e) = disk.remove(ShardName::new(c.segment, usize::from(c.index)))
+                        {
+                            tracing::warn!(error = %e, disk = %c.disk, "cannot remove an old shard copy yet");
+                            continue;
+                        }
+                        removed += 1;
+                    }
+                    None => {
+                        // Not reachable from here now: wait, unless it left the layout
+                        // (its node removed, the disk replaced).
+                        let in_layout = DiskUuid::parse(&c.disk).is_some_and(|u| {
+                            crate::membership::layout::current(&self.inner.meta)
+                                .is_ok_and(|l| l.weight_of(u).is_some())
+                        });
+                        if in_layout {
+                            continue;
+                        }
                     }
                 }
             }
@@ -254,46 +374,4 @@ impl Store {
             .kv_keys(Space::Node, OLD_COPIES, usize::MAX)?
             .len() as u64)
     }
-}
-
-/// Copies shard `name` from `src` to `dst` block by block, each block verified against
-/// `root` as it is read; the copy must finish with the same root. Returns the bytes
-/// copied. A failed copy leaves no file at `dst`.
-fn copy_shard(
-    seg: &SegmentRecord,
-    name: ShardName,
-    root: crate::types::Hash,
-    src: &dyn ShardStore,
-    dst: &dyn ShardStore,
-    throttle: &mut dyn FnMut(u64),
-) -> Result<u64, StoreError> {
-    let g = seg.geometry;
-    let reader = src.open(name, &super::scrub::expect(seg, root))?;
-    reader.read_ahead(g.stripes());
-    // Nothing references a file of this shard there: clear any leftover.
-    if let Err(e) = dst.remove(name) {
-        tracing::warn!(error = %e, "cannot clear a leftover shard file");
-    }
-    let mut copy = || -> Result<u64, StoreError> {
-        let mut w = dst.create(name, g.block_size)?;
-        let mut bytes = 0u64;
-        for s in 0..g.stripes() {
-            let mut buf = vec![0u8; g.block_len(s)];
-            reader.read_block(s, &mut buf)?;
-            w.append(&buf)?;
-            bytes += buf.len() as u64;
-            throttle(buf.len() as u64);
-        }
-        if w.finish()? != root {
-            return Err(crate::disk::DiskError::Corrupt {
-                path: name.to_string().into(),
-                what: crate::disk::shard::Corruption::RootMismatch,
-            }
-            .into());
-        }
-        Ok(bytes)
-    };
-    copy().inspect_err(|_| {
-        let _ = dst.remove(name);
-    })
 }

@@ -283,7 +283,7 @@ impl Store {
         repair: bool,
     ) -> Result<VersionScrub, StoreError> {
         let mut out = VersionScrub::default();
-        if rec.kind == VersionKind::DeleteMarker || !self.holds_shards_of(rec) {
+        if rec.kind == VersionKind::DeleteMarker {
             return Ok(out);
         }
         if rec.inline {

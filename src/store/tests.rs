@@ -1081,3 +1081,59 @@ fn a_buckets_last_write_follows_completes_and_markers_and_never_goes_back() {
         .expect("note");
     assert_eq!(last(), Some(after_marker));
 }
+
+/// The rebalancer's old copies are removed once their grace ended, and only while a
+/// placement records the shard on another disk: a move never recorded (a crash, an
+/// unknown outcome) or moved back keeps the file, which may be the shard's only copy.
+#[test]
+fn an_old_shard_copy_goes_only_where_its_move_was_recorded() {
+    let rt = rt();
+    let n = node();
+    rt.block_on(n.put("k", &data(2 * STRIPE + 3, 9)));
+    let seg = n.segment("k");
+    let now = n.store.clock().now();
+    let meta = n.store.meta();
+    let place = |i: u16, disk: &str, root| {
+        meta.set_placement(
+            &seg.id,
+            i,
+            &crate::meta::ShardPlacement {
+                disk: disk.to_owned(),
+                root,
+            },
+        )
+        .expect("placement")
+    };
+    // Shard 0 moved to shard 5's disk; shard 2 moved back to its own; shard 1 never
+    // recorded as moved; shard 3's grace not over.
+    place(0, &seg.shards[5].disk, [0; 32]);
+    place(2, &seg.shards[2].disk, seg.shards[2].root.expect("root"));
+    for (i, due) in [(0, now), (1, now), (2, now), (3, now.plus_micros(1))] {
+        n.store
+            .queue_old_copy(&super::OldCopy {
+                disk: seg.shards[i].disk.clone(),
+                segment: seg.id,
+                index: i as u16,
+                due,
+            })
+            .expect("queue");
+    }
+    assert_eq!(n.store.old_copies_waiting().expect("count"), 4);
+    assert_eq!(n.store.remove_old_copies(now).expect("remove"), 1);
+    assert!(
+        !n.shard_path(&seg, 0).exists(),
+        "the moved shard's old copy stays"
+    );
+    for i in 1..=3 {
+        assert!(n.shard_path(&seg, i).exists(), "shard {i} was removed");
+    }
+    assert_eq!(n.store.old_copies_waiting().expect("count"), 1);
+    assert_eq!(
+        n.store
+            .remove_old_copies(now.plus_micros(1))
+            .expect("remove"),
+        0
+    );
+    assert!(n.shard_path(&seg, 3).exists());
+    assert_eq!(n.store.old_copies_waiting().expect("count"), 0);
+}

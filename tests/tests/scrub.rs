@@ -419,6 +419,7 @@ fn a_cancelled_scrub_is_forgotten_and_workers_report_their_status() {
             "lifecycle",
             "repair",
             "drill",
+            "rebalance",
             "watchdog",
             "alert-delivery",
             "replication-backfill",

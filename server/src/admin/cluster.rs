@@ -308,10 +308,7 @@ pub(super) async fn layout_apply(
             "the body is {\"epoch\": N}, the epoch the layout is at",
         ));
     };
-    actor
-        .node
-        .change_membership(ClusterChange::ApplyLayout { expect: body.epoch })
-        .await?;
+    actor.node.apply_layout(body.epoch).await?;
     Ok(Json(layout_answer(&admin).await?))
 }
 

@@ -116,6 +116,7 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
                 LayoutError::WeightTooHigh { .. } => (S::BAD_REQUEST, "InvalidWeight"),
                 LayoutError::EpochMismatch { .. } => (S::CONFLICT, "LayoutEpochMismatch"),
                 LayoutError::NothingStaged => (S::CONFLICT, "NothingStaged"),
+                LayoutError::Unsafe { .. } => (S::CONFLICT, "LayoutUnsafe"),
             },
             MembershipError::Meta(_) => (S::INTERNAL_SERVER_ERROR, "InternalError"),
         },

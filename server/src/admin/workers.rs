@@ -30,7 +30,8 @@ fn on_lease_holder(admin: &Admin, actor: &Actor, worker: &str) -> Result<(), Api
         "NotLeaseHolder",
         format!(
             "the {worker} worker runs once per cluster, on the node that holds the cluster's \
-             lease (the Raft leader, named by `stelectl cluster status`); this node stands by{}",
+             lease (the Raft leader; ask its admin listener: `stelectl cluster status` there \
+             says \"lease: held here\"); this node stands by{}",
             leader.unwrap_or_default()
         ),
     ))

@@ -153,6 +153,7 @@ pub enum LayoutCommand {
         /// The disk: its UUID, or NODE:ID (`stelectl cluster layout`).
         disk: String,
         /// Its new weight, 0 to 1000 (relative to the others'; a new disk gets 1).
+        #[arg(value_parser = clap::value_parser!(u32).range(0..=1000))]
         weight: u32,
     },
     /// Apply what is staged, if the layout is still at EPOCH (of two applies naming one

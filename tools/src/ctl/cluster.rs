@@ -222,7 +222,10 @@ impl Ctx {
                         .find(|d| d.node == node && d.id == id)
                         .map(|d| d.uuid.clone())
                         .ok_or_else(|| {
-                            anyhow::anyhow!("no disk {id} of node {node} in the layout")
+                            anyhow::anyhow!(
+                                "no disk {id} of node {node} in the layout: `stelectl cluster \
+                                 layout` lists each disk's node id and disk id"
+                            )
                         })?
                 };
                 self.client.put(
@@ -254,7 +257,14 @@ impl Ctx {
                         None => "nothing".to_owned(),
                     },
                 ),
-                ("new writes here follow epoch", l.placing_epoch.to_string()),
+                (
+                    "new writes here follow epoch",
+                    if l.placing_epoch < l.epoch {
+                        format!("{} (switching to {} within two seconds)", l.placing_epoch, l.epoch)
+                    } else {
+                        l.placing_epoch.to_string()
+                    },
+                ),
             ]);
             table(
                 &["NODE", "DISK", "SITE", "WEIGHT", "STAGED", "UUID"],

@@ -109,7 +109,12 @@ fn report(e: &anyhow::Error, json: bool) {
         return;
     };
     if !json {
+        // The line names the code and message of a usual error body: the body itself
+        // only when it is something else.
         eprintln!("stelectl: {api}");
+        if api.parts().is_some() {
+            return;
+        }
     }
     let body = api.body.trim_end();
     if !body.is_empty() {
