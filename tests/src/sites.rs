@@ -573,3 +573,46 @@ pub fn join_args(dir: &Path, name: &str, rpc: &str, token: &str, fingerprint: &s
     .map(|s| (*s).to_owned())
     .collect()
 }
+
+/// PUTs `data` as `backups/key` through `s`, panicking with the node's address.
+pub async fn put_backup(s: &Server, key: &str, data: &[u8]) {
+    s.client()
+        .put_object()
+        .bucket("backups")
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key} through {}: {e:?}", s.s3_url));
+}
+
+/// GETs `backups/key` through `s`, panicking with the node's address.
+pub async fn get_backup(s: &Server, key: &str) -> Vec<u8> {
+    s.client()
+        .get_object()
+        .bucket("backups")
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key} through {}: {e:?}", s.s3_url))
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+/// The shard files in the disk folder `disk` (`shards/<xx>/<segment>.<index>`).
+pub fn shard_files_in(disk: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(disk.join("shards"))
+        .map(|folders| {
+            folders
+                .flatten()
+                .flat_map(|f| std::fs::read_dir(f.path()).into_iter().flatten())
+                .flatten()
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}

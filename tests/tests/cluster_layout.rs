@@ -10,9 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aws_sdk_s3::primitives::ByteStream;
 use stele_tests::sites::{
-    cluster_status, ctl, ctl_fails, json, three_node_cluster_with, until_statuses,
+    cluster_status, ctl, ctl_fails, get_backup as get, json, put_backup as put, shard_files_in,
+    three_node_cluster_with, until_statuses,
 };
 use stele_tests::{ClockFile, Server, runtime};
 
@@ -55,17 +55,7 @@ fn flags(dir: &Path) -> impl Fn(&str) -> Vec<String> + '_ {
 
 /// The shard files on disk `disk` of node `node`.
 fn shard_files(dir: &Path, node: &str, disk: &str) -> Vec<PathBuf> {
-    let shards = dir.join(node).join("disks").join(disk).join("shards");
-    std::fs::read_dir(shards)
-        .map(|folders| {
-            folders
-                .flatten()
-                .flat_map(|f| std::fs::read_dir(f.path()).into_iter().flatten())
-                .flatten()
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
+    shard_files_in(&dir.join(node).join("disks").join(disk))
 }
 
 /// For each segment (a shard file's name before its index), how many of its shard files
@@ -88,33 +78,6 @@ fn body(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed) ^ (i >> 10) as u8)
         .collect()
-}
-
-async fn put(s: &Server, key: &str, data: &[u8]) {
-    s.client()
-        .put_object()
-        .bucket("backups")
-        .key(key)
-        .body(ByteStream::from(data.to_vec()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {key} through {}: {e:?}", s.s3_url));
-}
-
-async fn get(s: &Server, key: &str) -> Vec<u8> {
-    s.client()
-        .get_object()
-        .bucket("backups")
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("get {key} through {}: {e:?}", s.s3_url))
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes()
-        .to_vec()
 }
 
 fn layout(s: &Server) -> serde_json::Value {

@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use aws_sdk_s3::primitives::ByteStream;
 use stele_tests::sites::{
-    cluster_node_at, cluster_status, ctl, json, three_node_cluster_with, until_statuses,
+    cluster_node_at, cluster_status, ctl, get_backup as get, json, put_backup as put,
+    shard_files_in, three_node_cluster_with, until_statuses,
 };
 use stele_tests::{Server, runtime};
 
@@ -45,19 +45,7 @@ fn flags(dir: &Path) -> impl Fn(&str) -> Vec<String> + '_ {
 fn shard_files(dir: &Path, name: &str) -> Vec<Vec<PathBuf>> {
     ["d0", "d1"]
         .iter()
-        .map(|d| {
-            let shards = dir.join(name).join("disks").join(d).join("shards");
-            std::fs::read_dir(&shards)
-                .map(|folders| {
-                    folders
-                        .flatten()
-                        .flat_map(|f| std::fs::read_dir(f.path()).into_iter().flatten())
-                        .flatten()
-                        .map(|e| e.path())
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
+        .map(|d| shard_files_in(&dir.join(name).join("disks").join(d)))
         .collect()
 }
 
@@ -75,33 +63,6 @@ async fn create_backups(s: &Server) {
         .send()
         .await
         .expect("create bucket");
-}
-
-async fn put(s: &Server, key: &str, data: &[u8]) {
-    s.client()
-        .put_object()
-        .bucket("backups")
-        .key(key)
-        .body(ByteStream::from(data.to_vec()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {key} through {}: {e:?}", s.s3_url));
-}
-
-async fn get(s: &Server, key: &str) -> Vec<u8> {
-    s.client()
-        .get_object()
-        .bucket("backups")
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("get {key} through {}: {e:?}", s.s3_url))
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes()
-        .to_vec()
 }
 
 /// Three nodes under `dir` with `extra` flags each, once every node places shards on all
