@@ -986,6 +986,11 @@ pub trait CommandLog: Send + Sync + std::fmt::Debug {
     fn holds_lease(&self) -> bool {
         true
     }
+
+    /// Whether this node may stand for leadership (and, leading, keep sending heartbeats):
+    /// a node whose clock the others do not vouch for sets it false
+    /// (`RetentionClock::note_peers`). Nothing on one node.
+    fn set_electable(&self, _electable: bool) {}
 }
 
 /// One node's log: commands applied one at a time under the metadata write guard; a
@@ -1090,6 +1095,13 @@ impl CommandLog for LogSwitch {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .holds_lease()
+    }
+
+    fn set_electable(&self, electable: bool) {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_electable(electable);
     }
 }
 

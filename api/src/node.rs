@@ -121,6 +121,15 @@ pub struct ClockStatus {
     /// may add. Absent (older servers): 0.
     #[serde(default)]
     pub resync_credit_micros: i64,
+    /// In a cluster, how far the other members' wall clocks read from this node's, in
+    /// microseconds (positive: they are ahead): the median of the members in other sites
+    /// (or of the other members, in one site); `null` on one node and before a reading.
+    #[serde(default)]
+    pub peer_offset_micros: Option<i64>,
+    /// That offset is beyond two minutes: this node takes no write (503) and does not
+    /// lead until its clock is set right. Absent (older servers): false.
+    #[serde(default)]
+    pub peer_skewed: bool,
 }
 
 /// The body of `POST /v1/clock/resync`: move the retention clock forward to `to`, or to

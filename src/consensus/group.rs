@@ -147,7 +147,16 @@ pub struct Group {
     /// The leader's rounds for followers' [`RaftCall::ReadIndex`]: one confirmation of
     /// its lead answers every call that arrived before it began.
     read_indexes: Arc<super::rounds::Rounds<Option<u64>>>,
+    /// This node does not stand for leadership by preference ([`Group::set_electable`]).
+    unelectable: Arc<std::sync::atomic::AtomicBool>,
+    /// When a leader's append (a heartbeat included) last reached this node, or it led.
+    leader_contact: Arc<std::sync::Mutex<std::time::Instant>>,
 }
+
+/// How long a node that prefers not to lead waits without a leader's word before it
+/// stands for election after all: its log may be the only complete one, and a group
+/// without a leader takes no write.
+pub const LEADERLESS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl std::fmt::Debug for Group {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,6 +194,8 @@ impl Group {
             waiters,
             barriers: Arc::default(),
             read_indexes: Arc::default(),
+            unelectable: Arc::default(),
+            leader_contact: Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
         })
     }
 
@@ -498,7 +509,14 @@ impl Group {
     /// [`ConsensusError::Message`] for bytes that do not decode.
     pub async fn handle(&self, call: RaftCall, body: &[u8]) -> Result<Vec<u8>, ConsensusError> {
         let answer = match call {
-            RaftCall::Append => encode(&self.raft.append_entries(decode(body)?).await)?,
+            RaftCall::Append => {
+                let answer = encode(&self.raft.append_entries(decode(body)?).await)?;
+                *self
+                    .leader_contact
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+                answer
+            }
             RaftCall::Vote => encode(&self.raft.vote(decode(body)?).await)?,
             RaftCall::Snapshot => encode(&self.raft.install_snapshot(decode(body)?).await)?,
             RaftCall::Propose => {
@@ -558,6 +576,31 @@ impl Group {
     pub fn holds_lease(&self) -> bool {
         let m = self.raft.metrics().borrow().clone();
         lease_of(&m)
+    }
+
+    /// Whether this node stands for election when its leader's lease runs out and, while
+    /// it leads, sends heartbeats. `false` is a preference, looked at again at every call
+    /// (the store calls it every refresh): a leader that stops its heartbeats is replaced
+    /// by another node once it is idle (one with entries to replicate keeps leading,
+    /// without the lease: `holds_lease` is the store's decision too); a follower stands
+    /// for election only once no leader has reached it for [`LEADERLESS_GRACE`], since
+    /// its log may be the only complete one (the others could not win without its vote)
+    /// — a group without a leader takes no write at all.
+    pub fn set_electable(&self, electable: bool) {
+        use std::sync::atomic::Ordering;
+        self.unelectable.store(!electable, Ordering::SeqCst);
+        let m = self.raft.metrics().borrow().clone();
+        let mut contact = self
+            .leader_contact
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if m.state == ServerState::Leader {
+            *contact = std::time::Instant::now();
+        }
+        let leaderless = contact.elapsed() > LEADERLESS_GRACE;
+        let rc = self.raft.runtime_config();
+        rc.elect(electable || leaderless);
+        rc.heartbeat(electable);
     }
 
     /// What this node knows of the group now.

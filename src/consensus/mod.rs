@@ -29,7 +29,7 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-pub use group::{ConsensusError, Group, GroupStatus};
+pub use group::{ConsensusError, Group, GroupStatus, LEADERLESS_GRACE};
 pub use log::LogStore;
 pub use state::StateMachine;
 #[cfg(test)]
@@ -220,6 +220,10 @@ impl CommandLog for RaftLog {
 
     fn holds_lease(&self) -> bool {
         self.group.holds_lease()
+    }
+
+    fn set_electable(&self, electable: bool) {
+        self.group.set_electable(electable);
     }
 
     fn barrier(&self) -> Result<(), CommandError> {

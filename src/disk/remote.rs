@@ -211,6 +211,10 @@ pub enum ShardCall {
         /// How many blocks.
         count: u32,
     },
+    /// The node's wall clock: [`ShardAnswer::Clock`] (the caller compares it with its own
+    /// at the middle of the round trip). A peer older than this call refuses it as a bad
+    /// request. Appended last.
+    Clock,
 }
 
 /// A successful answer to a [`ShardCall`].
@@ -235,6 +239,8 @@ pub enum ShardAnswer {
         /// The blocks asked for, one after the other.
         blocks: Vec<u8>,
     },
+    /// The node's wall clock when it answered. Appended last.
+    Clock(crate::types::Timestamp),
 }
 
 /// What a peer's disk refused with, as it travels.
@@ -1274,15 +1280,31 @@ fn read_blocks(source: &dyn ShardSource, blocks: &[(u64, usize)]) -> Result<Vec<
 }
 
 /// Answers other nodes' shard calls and uploads for this node's own disks.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ShardServer {
     disks: Vec<Arc<dyn ShardStore>>,
+    clock: Option<crate::clock::SharedClock>,
+}
+
+impl std::fmt::Debug for ShardServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardServer")
+            .field("disks", &self.disks)
+            .field("clock", &self.clock.is_some())
+            .finish()
+    }
 }
 
 impl ShardServer {
     /// Serves `disks` (this node's).
     pub fn new(disks: Vec<Arc<dyn ShardStore>>) -> Self {
-        Self { disks }
+        Self { disks, clock: None }
+    }
+
+    /// Answers [`ShardCall::Clock`] from `clock` (the node's wall clock).
+    pub fn with_clock(mut self, clock: crate::clock::SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     fn disk(&self, uuid: DiskUuid) -> Result<&Arc<dyn ShardStore>, WireError> {
@@ -1366,6 +1388,13 @@ impl ShardServer {
             ShardCall::Status => Ok(ShardAnswer::Disks(
                 self.disks.iter().map(|d| d.status()).collect(),
             )),
+            ShardCall::Clock => match &self.clock {
+                Some(c) => Ok(ShardAnswer::Clock(c.now())),
+                None => Err(WireError {
+                    kind: WireErrorKind::BadRequest,
+                    message: "this node serves no clock".into(),
+                }),
+            },
             ShardCall::ReadBlocks {
                 disk,
                 name,
@@ -2049,6 +2078,7 @@ mod tests {
                 hashes: vec![7],
                 blocks: vec![8, 9],
             }),
+            Ok(ShardAnswer::Clock(crate::types::Timestamp(5))),
         ];
         let calls = [
             ShardCall::Open { disk, name, expect },
@@ -2083,6 +2113,7 @@ mod tests {
                 first: 0,
                 count: 2,
             },
+            ShardCall::Clock,
         ];
         let mut got: Vec<String> = calls.iter().map(|c| hex::encode(encode_call(c))).collect();
         got.extend(answers.iter().map(|a| hex::encode(encode(a))));
@@ -2094,7 +2125,7 @@ mod tests {
         })));
         let root: Result<Hash, WireError> = Ok([4; 32]);
         got.push(hex::encode(encode(&root)));
-        let pinned: [&str; 19] = PINNED;
+        let pinned: [&str; 21] = PINNED;
         assert_eq!(got, pinned);
         // And every pinned call decodes to what it was made from.
         for (c, hex) in calls.iter().zip(pinned) {
@@ -2103,7 +2134,7 @@ mod tests {
         }
     }
 
-    const PINNED: [&str; 19] = [
+    const PINNED: [&str; 21] = [
         "0100203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b0404040404040404040404040404040404040404040404040404040404040404",
         "0101203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b04040404040404040404040404040404040404040404040404040404040404040103",
         "01022030313031303130313031303130313031303130313031303130313031303130310202020202020202020202020202020203",
@@ -2112,6 +2143,7 @@ mod tests {
         "0105",
         "0106203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b04040404040404040404040404040404040404040404040404040404040404040101",
         "0107203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308020b04040404040404040404040404040404040404040404040404040404040404040002",
+        "0108",
         "010000020102",
         "0100010103",
         "010002",
@@ -2121,6 +2153,7 @@ mod tests {
         "0101070162",
         "010005020506",
         "0100060107020809",
+        "0100070a",
         "01203031303130313031303130313031303130313031303130313031303130313031020202020202020202020202020202020308010404040404040404040404040404040404040404040404040404040404040404",
         "01000404040404040404040404040404040404040404040404040404040404040404",
     ];

@@ -120,6 +120,61 @@ pub struct ClockStatus {
     pub last_anomaly: Option<Anomaly>,
     /// Downtime measured at this start and not given back: the most a resync may add (µs).
     pub resync_credit_micros: i64,
+    /// In a cluster, how far the other members' wall clocks read from this one's (µs,
+    /// positive: they are ahead; [`peer_offset`]), as last measured; `None` on one node
+    /// and before a measurement.
+    pub peer_offset_micros: Option<i64>,
+    /// That offset is beyond two minutes either way: this node's wall clock is not
+    /// trusted (it takes no write and makes no once-per-cluster decision, and it does not
+    /// stand for leadership) until it is back within them.
+    pub peer_skewed: bool,
+}
+
+/// One other member's wall clock as this node measured it: its reading minus this
+/// node's at the middle of the round trip (µs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerReading {
+    /// The member's site.
+    pub site: String,
+    /// Its wall clock minus this node's (µs).
+    pub offset_micros: i64,
+}
+
+/// How far this node's wall clock is from its peers' (issue 15, item 5: "time from the
+/// other sites"): the median offset of the members in other sites than `own_site`, or,
+/// with none, of the other members (a single-site cluster); of two middle values the one
+/// nearer zero, so that with two peers one wrong clock does not make the third node look
+/// wrong. `None` with fewer than two readings to take it from: one peer alone cannot
+/// tell which of two clocks is wrong (with one of three nodes down, the other two each
+/// see one peer).
+pub fn peer_offset(readings: &[PeerReading], own_site: &str) -> Option<i64> {
+    let others: Vec<i64> = readings
+        .iter()
+        .filter(|r| r.site != own_site)
+        .map(|r| r.offset_micros)
+        .collect();
+    let mut pool = if others.is_empty() {
+        readings.iter().map(|r| r.offset_micros).collect()
+    } else {
+        others
+    };
+    if pool.len() < 2 {
+        return None;
+    }
+    pool.sort_unstable();
+    let n = pool.len();
+    Some(if n % 2 == 1 {
+        pool[n / 2]
+    } else {
+        let (a, b) = (pool[n / 2 - 1], pool[n / 2]);
+        if a.abs() <= b.abs() { a } else { b }
+    })
+}
+
+/// Whether a peer offset ([`peer_offset`]) is beyond what the retention clock tolerates
+/// (two minutes, as a wall-clock step).
+pub fn peer_skewed(offset_micros: i64) -> bool {
+    offset_micros.abs() > ANOMALY_MICROS
 }
 
 struct State {
@@ -140,6 +195,8 @@ struct State {
     /// Downtime measured at this start (the wall clock ahead of the mark) and not given
     /// back: the most a resync may add in this run.
     credit: i64,
+    /// The peers' offset as last measured ([`RetentionClock::note_peers`]).
+    peer_offset: Option<i64>,
 }
 
 /// Where an administrator's resync (`requested`, or the wall clock when `None`) would
@@ -283,6 +340,7 @@ impl RetentionClock {
                 last_anomaly: seen.last,
                 anomalies_at_start: seen.count,
                 credit,
+                peer_offset: None,
             }),
         })
     }
@@ -413,7 +471,57 @@ impl RetentionClock {
             anomalies: s.anomalies,
             last_anomaly: s.last_anomaly,
             resync_credit_micros: s.credit,
+            peer_offset_micros: s.peer_offset,
+            peer_skewed: s.peer_offset.is_some_and(peer_skewed),
         }
+    }
+
+    /// Keeps the peers' offset just measured; `None` (too few readings to judge by) keeps
+    /// the last judgement, so that a node judged right or wrong stays so while a peer is
+    /// down. Becoming skewed ([`peer_skewed`]) is an anomaly, counted and kept like a step of
+    /// the wall clock (its `step_micros` is the offset from the peers, negated: how far
+    /// this clock is from theirs). Returns whether this node is skewed now.
+    pub fn note_peers(&self, offset: Option<i64>) -> bool {
+        let mut s = self.lock();
+        let was = s.peer_offset.is_some_and(peer_skewed);
+        let Some(offset) = offset else {
+            return was;
+        };
+        s.peer_offset = Some(offset);
+        let now = peer_skewed(offset);
+        if now && !was {
+            let a = Anomaly {
+                at: s.returned,
+                step_micros: -offset,
+            };
+            tracing::warn!(
+                off_secs = a.step_micros / 1_000_000,
+                "clock anomaly: this node's wall clock is more than two minutes from the other \
+                 members'; it takes no write and does not lead until it is set right"
+            );
+            s.anomalies += 1;
+            s.last_anomaly = Some(a);
+            let rec = AnomalyRecord {
+                count: s.anomalies,
+                last: s.last_anomaly,
+            };
+            if let Err(e) = rec
+                .encode()
+                .and_then(|b| self.meta.node_put(ANOMALIES_KEY, b, true))
+            {
+                tracing::error!(error = %e, "cannot persist the clock anomaly");
+            }
+        } else if was && !now {
+            tracing::info!(
+                "this node's wall clock is within two minutes of the other members' again"
+            );
+        }
+        now
+    }
+
+    /// Whether the peers' clocks last read more than two minutes from this one's.
+    pub fn peer_skewed(&self) -> bool {
+        self.lock().peer_offset.is_some_and(peer_skewed)
     }
 }
 
@@ -452,6 +560,58 @@ mod tests {
 
     fn open(r: &Rig) -> RetentionClock {
         RetentionClock::open(r.meta.clone(), r.wall.clone(), r.mono.clone()).expect("open")
+    }
+
+    fn reading(site: &str, secs: i64) -> PeerReading {
+        PeerReading {
+            site: site.into(),
+            offset_micros: secs * 1_000_000,
+        }
+    }
+
+    /// Other sites' readings count first, else the other members'; the median, and of
+    /// two middle values the one nearer zero.
+    #[test]
+    fn the_peer_offset_is_the_median_of_the_other_sites() {
+        assert_eq!(peer_offset(&[], "s1"), None);
+        assert_eq!(
+            peer_offset(&[reading("s1", 3600)], "s1"),
+            None,
+            "one peer alone"
+        );
+        let one_site = [reading("s1", 0), reading("s1", 3600)];
+        assert_eq!(peer_offset(&one_site, "s1"), Some(0));
+        let both_wrong = [reading("s1", -3600), reading("s1", -3590)];
+        assert_eq!(peer_offset(&both_wrong, "s1"), Some(-3_590_000_000));
+        let sites = [
+            reading("s1", 900),
+            reading("s2", 5),
+            reading("s3", 7),
+            reading("s3", 400),
+        ];
+        assert_eq!(peer_offset(&sites, "s1"), Some(7_000_000));
+        assert!(!peer_skewed(120_000_000) && peer_skewed(-120_000_001));
+    }
+
+    /// Becoming skewed is an anomaly, counted once and kept across a restart; too few
+    /// readings keep the judgement; readings back within two minutes clear the skew, not
+    /// the count.
+    #[test]
+    fn a_clock_the_peers_do_not_vouch_for_is_an_anomaly_once() {
+        let r = rig();
+        let c = open(&r);
+        assert!(!c.note_peers(Some(-119_000_000)));
+        assert!(c.note_peers(Some(-3_600_000_000)));
+        assert!(c.note_peers(Some(-3_600_000_000)));
+        let st = c.status();
+        assert!(st.peer_skewed && st.anomalies == 1, "{st:?}");
+        assert_eq!(st.last_anomaly.map(|a| a.step_micros), Some(3_600_000_000));
+        assert!(c.note_peers(None), "too few readings keep the judgement");
+        assert!(!c.note_peers(Some(1_000_000)));
+        assert!(!c.peer_skewed());
+        drop(c);
+        let again = open(&r).status();
+        assert!(!again.peer_skewed && again.anomalies == 1, "{again:?}");
     }
 
     #[test]

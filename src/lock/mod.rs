@@ -18,7 +18,8 @@ pub mod policy;
 pub mod retention;
 
 pub use clock::{
-    ClockStatus, Monotonic, ResyncError, RetentionClock, SystemMonotonic, resync_target,
+    ClockStatus, Monotonic, PeerReading, ResyncError, RetentionClock, SystemMonotonic, peer_offset,
+    resync_target,
 };
 pub use policy::{PolicyChange, policy_change};
 pub use retention::{

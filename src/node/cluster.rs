@@ -246,6 +246,7 @@ impl Node {
         let runtime = tokio::runtime::Handle::current();
         let mut others = Vec::new();
         let mut probes = Vec::new();
+        let mut clocks = Vec::new();
         let mut nodes: Vec<&str> = layout
             .disks
             .iter()
@@ -282,6 +283,30 @@ impl Node {
                         })
                 })
                 .collect();
+            // The member's wall clock against this node's at the middle of the round trip
+            // (issue 15, item 5: time from the other members).
+            let site = mine
+                .first()
+                .map(|d| d.spec().site.clone())
+                .unwrap_or_default();
+            let clock = store.clock().clone();
+            let time_call = transport.call(addr.clone(), encode_call(&ShardCall::Clock), timeout);
+            clocks.push(async move {
+                let sent = clock.now();
+                let answer = tokio::time::timeout(timeout, time_call).await;
+                let back = clock.now();
+                match answer {
+                    Ok(Ok(bytes)) => match decode_answer(&bytes) {
+                        Ok(ShardAnswer::Clock(theirs)) => Some(crate::lock::PeerReading {
+                            site,
+                            offset_micros: theirs.micros()
+                                - (sent.micros() + (back.micros() - sent.micros()) / 2),
+                        }),
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            });
             let call = transport.call(addr, encode_call(&ShardCall::Status), timeout);
             let disks = mine.clone();
             probes.push(async move {
@@ -305,8 +330,14 @@ impl Node {
             });
             others.extend(mine);
         }
-        futures::future::join_all(probes).await;
+        let (_, readings) = futures::future::join(
+            futures::future::join_all(probes),
+            futures::future::join_all(clocks),
+        )
+        .await;
         store.use_cluster_disks(member, &store.site(), others, &layout);
+        let readings: Vec<crate::lock::PeerReading> = readings.into_iter().flatten().collect();
+        store.note_peer_clocks(&readings);
         Ok(())
     }
 

@@ -258,6 +258,23 @@ impl Store {
     }
 
     pub(crate) fn propose(&self, cmd: MetaCommand) -> Result<Outcome, CommandError> {
+        // A node whose clock the other members do not vouch for stamps no time a decision
+        // or a new version would rest on (issue 15, item 5).
+        let timed = matches!(
+            cmd,
+            MetaCommand::CommitVersion(_)
+                | MetaCommand::RemoveVersion { .. }
+                | MetaCommand::UpdateLock { .. }
+                | MetaCommand::FinishUpload { .. }
+        );
+        if timed && self.inner.retention.peer_skewed() {
+            return Err(CommandError::Unavailable {
+                reason: "this node's wall clock is more than two minutes from the other \
+                         members' (GET /v1/clock: peer_offset_micros); it takes no write until \
+                         its time is set right: send the request to another node"
+                    .into(),
+            });
+        }
         let c = Stamped {
             cmd,
             now: self.inner.retention.readings(),
@@ -279,7 +296,20 @@ impl Store {
     /// Whether this node runs the work that runs once per cluster, now
     /// ([`CommandLog::holds_lease`]): always on one node.
     pub fn holds_lease(&self) -> bool {
-        self.inner.log.holds_lease()
+        self.inner.log.holds_lease() && !self.inner.retention.peer_skewed()
+    }
+
+    /// Takes the other members' wall clocks as this node just read them: their offset
+    /// from its own (`lock::peer_offset`), for the retention clock to judge
+    /// (`RetentionClock::note_peers`). While it is more than two minutes either way this
+    /// node takes no write, holds no lease and does not stand for leadership. Returns
+    /// whether it is skewed now.
+    pub fn note_peer_clocks(&self, readings: &[crate::lock::PeerReading]) -> bool {
+        let offset = crate::lock::peer_offset(readings, &self.site());
+        let skewed = self.inner.retention.note_peers(offset);
+        // Every refresh: the group looks again at whether a leader is heard from.
+        self.inner.log.set_electable(!skewed);
+        skewed
     }
 
     /// Whether this node's scrub checks `rec` (issue 14, item 6: scrub coordination).
@@ -561,7 +591,7 @@ impl Store {
 
     /// Answers other nodes' calls for this node's disks.
     pub fn shard_server(&self) -> crate::disk::ShardServer {
-        crate::disk::ShardServer::new(self.inner.disks.clone())
+        crate::disk::ShardServer::new(self.inner.disks.clone()).with_clock(self.inner.clock.clone())
     }
 
     /// The configured id of the disk a shard record names (its UUID, or its id in records

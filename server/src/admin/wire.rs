@@ -58,8 +58,12 @@ pub(super) fn clock(c: stele::lock::ClockStatus) -> api::node::ClockStatus {
         anomalies,
         last_anomaly,
         resync_credit_micros,
+        peer_offset_micros,
+        peer_skewed,
     } = c;
     api::node::ClockStatus {
+        peer_offset_micros,
+        peer_skewed,
         retention_now: time(retention_now),
         wall_now: time(wall_now),
         behind_wall_micros,
