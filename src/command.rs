@@ -1048,6 +1048,37 @@ impl CommandLog for LocalLog {
 #[derive(Debug)]
 pub struct LogSwitch {
     current: std::sync::RwLock<Arc<dyn CommandLog>>,
+    /// The node's clock is not vouched for by the other members: commands that rest on
+    /// its time are refused ([`MetaCommand::rests_on_time`]).
+    unvouched: std::sync::atomic::AtomicBool,
+}
+
+impl MetaCommand {
+    /// Whether the command carries a time a decision or a record rests on, from the
+    /// proposer's clock: a new version's time and its retention, a removal or lock
+    /// change judged at the proposer's readings, an upload's start (lifecycle aborts by
+    /// it), a join token's expiry, an approval's expiry. A node whose clock the other
+    /// members do not vouch for proposes none of these (issue 15, item 5).
+    pub fn rests_on_time(&self) -> bool {
+        use crate::membership::ClusterChange;
+        match self {
+            MetaCommand::CommitVersion(_)
+            | MetaCommand::RemoveVersion { .. }
+            | MetaCommand::UpdateLock { .. }
+            | MetaCommand::CommitPart { .. }
+            | MetaCommand::FinishUpload { .. }
+            | MetaCommand::CreateUpload(_) => true,
+            MetaCommand::Cluster(c) => matches!(
+                c,
+                ClusterChange::IssueToken { .. } | ClusterChange::Join { .. }
+            ),
+            MetaCommand::Identity(c) => matches!(
+                c,
+                IdentityChange::FileApproval { .. } | IdentityChange::ConsumeApproval { .. }
+            ),
+            _ => false,
+        }
+    }
 }
 
 impl LogSwitch {
@@ -1055,7 +1086,16 @@ impl LogSwitch {
     pub fn new(log: Arc<dyn CommandLog>) -> Self {
         Self {
             current: std::sync::RwLock::new(log),
+            unvouched: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// From now on refuses (`unvouched`) or takes the commands that rest on this node's
+    /// time ([`MetaCommand::rests_on_time`]): 503 `Unavailable`, the client goes to
+    /// another node.
+    pub fn set_unvouched(&self, unvouched: bool) {
+        self.unvouched
+            .store(unvouched, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Sends every later command to `log`.
@@ -1066,6 +1106,15 @@ impl LogSwitch {
 
 impl CommandLog for LogSwitch {
     fn propose(&self, c: &Stamped) -> Result<Outcome, CommandError> {
+        if c.cmd.rests_on_time() && self.unvouched.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(CommandError::Unavailable {
+                reason: "this node's wall clock is more than two minutes from the other \
+                         members' (GET /v1/clock: peer_offset_micros); it takes no write that \
+                         rests on its time until it is set right: send the request to another \
+                         node"
+                    .into(),
+            });
+        }
         let log = self
             .current
             .read()

@@ -43,6 +43,11 @@ pub struct Ready {
     pub disks_online: u64,
     /// Disks a write needs (the node's `--write-quorum`).
     pub write_quorum: u64,
+    /// The other members find this node's wall clock more than two minutes off
+    /// (`GET /v1/clock`): it takes no write until it is set right, so it is not ready.
+    /// Absent (older servers): false.
+    #[serde(default)]
+    pub clock_skewed: bool,
 }
 
 /// The state of a disk, spelled in lower case: `online`, `offline` or `full`.

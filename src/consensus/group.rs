@@ -510,12 +510,18 @@ impl Group {
     pub async fn handle(&self, call: RaftCall, body: &[u8]) -> Result<Vec<u8>, ConsensusError> {
         let answer = match call {
             RaftCall::Append => {
-                let answer = encode(&self.raft.append_entries(decode(body)?).await)?;
-                *self
-                    .leader_contact
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
-                answer
+                let answered = self.raft.append_entries(decode(body)?).await;
+                // A current leader's word (not a stale one's, answered with a higher vote).
+                if !matches!(
+                    answered,
+                    Ok(openraft::raft::AppendEntriesResponse::HigherVote(_))
+                ) {
+                    *self
+                        .leader_contact
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+                }
+                encode(&answered)?
             }
             RaftCall::Vote => encode(&self.raft.vote(decode(body)?).await)?,
             RaftCall::Snapshot => encode(&self.raft.install_snapshot(decode(body)?).await)?,
@@ -525,6 +531,14 @@ impl Group {
                 // push a change every node would apply that it keeps to itself.
                 let agreed = p.command().map(|c| super::replicated(&c.cmd));
                 let forwarded: Forwarded = match agreed {
+                    // A leader whose clock the others do not vouch for takes no forwarded
+                    // write either: its log goes idle, it sends no heartbeat, and another
+                    // node is elected (openraft 0.9 cannot hand the lead over).
+                    Ok(true) if self.unelectable.load(std::sync::atomic::Ordering::SeqCst) => Err(
+                        "this node's clock is not vouched for by the other members: it \
+                             hands the lead over; try again"
+                            .into(),
+                    ),
                     Ok(true) => match self.propose(p).await {
                         Ok(applied) => Ok(applied.index),
                         Err(e) => Err(e.to_string()),

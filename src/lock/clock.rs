@@ -64,6 +64,10 @@ const PERSIST_STEP_MICROS: i64 = 1_000_000;
 
 const HIGH_WATER_KEY: &str = "clock.retention-high-water";
 const ANOMALIES_KEY: &str = "clock.anomalies";
+const PEERS_KEY: &str = "clock.peer-offset";
+/// A skewed node is vouched for again only within this much of its peers (hysteresis: an
+/// offset hovering at the threshold does not flap writes and leadership).
+const PEER_CLEAR_MICROS: i64 = 90 * 1_000_000;
 /// A first start whose wall clock reads earlier than this (a dead RTC battery) anchors the
 /// retention clock here instead, and reports an anomaly.
 pub const EARLIEST_PLAUSIBLE: Timestamp = Timestamp::from_secs(1_767_225_600); // 2026-01-01
@@ -100,6 +104,21 @@ pub struct AnomalyRecord {
 
 impl Record for AnomalyRecord {
     const NAME: &'static str = "clock-anomalies";
+    const FORMAT: u8 = 1;
+}
+
+/// The last judgement of the peers' clocks, kept so that a restart (with a peer down, say)
+/// does not forget that this node's clock was found wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerClockRecord {
+    /// The peers' offset from this node's wall clock (µs, [`peer_offset`]).
+    pub offset_micros: i64,
+    /// Whether it made this node skewed.
+    pub skewed: bool,
+}
+
+impl Record for PeerClockRecord {
+    const NAME: &'static str = "clock-peers";
     const FORMAT: u8 = 1;
 }
 
@@ -142,7 +161,8 @@ pub struct PeerReading {
 
 /// How far this node's wall clock is from its peers' (issue 15, item 5: "time from the
 /// other sites"): the median offset of the members in other sites than `own_site`, or,
-/// with none, of the other members (a single-site cluster); of two middle values the one
+/// with fewer than two of those, of all the other members (a single-site cluster, a
+/// remote site down); of two middle values the one
 /// nearer zero, so that with two peers one wrong clock does not make the third node look
 /// wrong. `None` with fewer than two readings to take it from: one peer alone cannot
 /// tell which of two clocks is wrong (with one of three nodes down, the other two each
@@ -153,7 +173,7 @@ pub fn peer_offset(readings: &[PeerReading], own_site: &str) -> Option<i64> {
         .filter(|r| r.site != own_site)
         .map(|r| r.offset_micros)
         .collect();
-    let mut pool = if others.is_empty() {
+    let mut pool = if others.len() < 2 {
         readings.iter().map(|r| r.offset_micros).collect()
     } else {
         others
@@ -195,8 +215,11 @@ struct State {
     /// Downtime measured at this start (the wall clock ahead of the mark) and not given
     /// back: the most a resync may add in this run.
     credit: i64,
-    /// The peers' offset as last measured ([`RetentionClock::note_peers`]).
+    /// The peers' offset as last measured ([`RetentionClock::note_peers`]), kept across
+    /// restarts.
     peer_offset: Option<i64>,
+    /// Whether it made this node skewed (with hysteresis, so not a function of it).
+    peer_skewed: bool,
 }
 
 /// Where an administrator's resync (`requested`, or the wall clock when `None`) would
@@ -326,6 +349,10 @@ impl RetentionClock {
             seen.last = Some(a);
             meta.node_put(ANOMALIES_KEY, seen.encode()?, true)?;
         }
+        let peers = meta
+            .node_get(PEERS_KEY)?
+            .map(|b| PeerClockRecord::decode(&b))
+            .transpose()?;
         Ok(Self {
             wall,
             mono,
@@ -340,7 +367,8 @@ impl RetentionClock {
                 last_anomaly: seen.last,
                 anomalies_at_start: seen.count,
                 credit,
-                peer_offset: None,
+                peer_offset: peers.map(|p| p.offset_micros),
+                peer_skewed: peers.is_some_and(|p| p.skewed),
             }),
         })
     }
@@ -472,23 +500,42 @@ impl RetentionClock {
             last_anomaly: s.last_anomaly,
             resync_credit_micros: s.credit,
             peer_offset_micros: s.peer_offset,
-            peer_skewed: s.peer_offset.is_some_and(peer_skewed),
+            peer_skewed: s.peer_skewed,
         }
     }
 
     /// Keeps the peers' offset just measured; `None` (too few readings to judge by) keeps
     /// the last judgement, so that a node judged right or wrong stays so while a peer is
-    /// down. Becoming skewed ([`peer_skewed`]) is an anomaly, counted and kept like a step of
+    /// down, and across a restart (the judgement is kept in the metadata store when it
+    /// changes). A node is skewed beyond two minutes and vouched for again within 90 s.
+    /// Becoming skewed ([`peer_skewed`]) is an anomaly, counted and kept like a step of
     /// the wall clock (its `step_micros` is the offset from the peers, negated: how far
     /// this clock is from theirs). Returns whether this node is skewed now.
     pub fn note_peers(&self, offset: Option<i64>) -> bool {
         let mut s = self.lock();
-        let was = s.peer_offset.is_some_and(peer_skewed);
+        let was = s.peer_skewed;
         let Some(offset) = offset else {
             return was;
         };
         s.peer_offset = Some(offset);
-        let now = peer_skewed(offset);
+        let now = if was {
+            offset.abs() > PEER_CLEAR_MICROS
+        } else {
+            peer_skewed(offset)
+        };
+        s.peer_skewed = now;
+        if now != was {
+            let rec = PeerClockRecord {
+                offset_micros: offset,
+                skewed: now,
+            };
+            if let Err(e) = rec
+                .encode()
+                .and_then(|b| self.meta.node_put(PEERS_KEY, b, true))
+            {
+                tracing::error!(error = %e, "cannot persist the peers' clock judgement");
+            }
+        }
         if now && !was {
             let a = Anomaly {
                 at: s.returned,
@@ -519,9 +566,10 @@ impl RetentionClock {
         now
     }
 
-    /// Whether the peers' clocks last read more than two minutes from this one's.
+    /// Whether the peers' clocks last read more than two minutes from this one's (and
+    /// not back within 90 s since).
     pub fn peer_skewed(&self) -> bool {
-        self.lock().peer_offset.is_some_and(peer_skewed)
+        self.lock().peer_skewed
     }
 }
 
@@ -579,6 +627,9 @@ mod tests {
             None,
             "one peer alone"
         );
+        // One other site's reading is too few: every reading counts then.
+        let one_remote = [reading("s2", 3600), reading("s1", 0), reading("s1", 1)];
+        assert_eq!(peer_offset(&one_remote, "s1"), Some(1_000_000));
         let one_site = [reading("s1", 0), reading("s1", 3600)];
         assert_eq!(peer_offset(&one_site, "s1"), Some(0));
         let both_wrong = [reading("s1", -3600), reading("s1", -3590)];
@@ -593,9 +644,9 @@ mod tests {
         assert!(!peer_skewed(120_000_000) && peer_skewed(-120_000_001));
     }
 
-    /// Becoming skewed is an anomaly, counted once and kept across a restart; too few
-    /// readings keep the judgement; readings back within two minutes clear the skew, not
-    /// the count.
+    /// Becoming skewed is an anomaly, counted once; the judgement survives too few
+    /// readings and a restart; it clears only within 90 s (not at 100 s), and never
+    /// clears the count.
     #[test]
     fn a_clock_the_peers_do_not_vouch_for_is_an_anomaly_once() {
         let r = rig();
@@ -607,6 +658,10 @@ mod tests {
         assert!(st.peer_skewed && st.anomalies == 1, "{st:?}");
         assert_eq!(st.last_anomaly.map(|a| a.step_micros), Some(3_600_000_000));
         assert!(c.note_peers(None), "too few readings keep the judgement");
+        drop(c);
+        let c = open(&r);
+        assert!(c.peer_skewed(), "a restart keeps the judgement");
+        assert!(c.note_peers(Some(-100_000_000)), "hysteresis");
         assert!(!c.note_peers(Some(1_000_000)));
         assert!(!c.peer_skewed());
         drop(c);

@@ -181,6 +181,12 @@ impl Store {
                 repair: std::sync::Mutex::new(()),
             }),
         };
+        // A judgement of the peers' clocks kept from before a restart holds until the
+        // next one: a node found skewed does not take timed writes for its first seconds.
+        store
+            .inner
+            .log
+            .set_unvouched(store.inner.retention.peer_skewed());
         store.roll_back_pending()?;
         Ok(store)
     }
@@ -258,23 +264,6 @@ impl Store {
     }
 
     pub(crate) fn propose(&self, cmd: MetaCommand) -> Result<Outcome, CommandError> {
-        // A node whose clock the other members do not vouch for stamps no time a decision
-        // or a new version would rest on (issue 15, item 5).
-        let timed = matches!(
-            cmd,
-            MetaCommand::CommitVersion(_)
-                | MetaCommand::RemoveVersion { .. }
-                | MetaCommand::UpdateLock { .. }
-                | MetaCommand::FinishUpload { .. }
-        );
-        if timed && self.inner.retention.peer_skewed() {
-            return Err(CommandError::Unavailable {
-                reason: "this node's wall clock is more than two minutes from the other \
-                         members' (GET /v1/clock: peer_offset_micros); it takes no write until \
-                         its time is set right: send the request to another node"
-                    .into(),
-            });
-        }
         let c = Stamped {
             cmd,
             now: self.inner.retention.readings(),
@@ -307,6 +296,8 @@ impl Store {
     pub fn note_peer_clocks(&self, readings: &[crate::lock::PeerReading]) -> bool {
         let offset = crate::lock::peer_offset(readings, &self.site());
         let skewed = self.inner.retention.note_peers(offset);
+        // Every proposal, the identity store's too, goes through the switch.
+        self.inner.log.set_unvouched(skewed);
         // Every refresh: the group looks again at whether a leader is heard from.
         self.inner.log.set_electable(!skewed);
         skewed

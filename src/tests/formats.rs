@@ -523,6 +523,10 @@ fn current() -> Vec<(&'static str, String)> {
         entry(crate::consensus::SnapshotRecords {
             records: vec![("versions".into(), vec![1, 2], vec![3])],
         }),
+        entry(crate::lock::clock::PeerClockRecord {
+            offset_micros: -5,
+            skewed: true,
+        }),
     ]
 }
 
@@ -649,6 +653,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("raft-purged", "01020d07"),
     ("raft-applied", "0101030d0801010d0301020a0b030a000b000c00"),
     ("raft-snapshot", "01010876657273696f6e730201020103"),
+    ("clock-peers", "010901"),
 ];
 
 /// The records whose disk field changed meaning (node-local id → disk UUID) kept their

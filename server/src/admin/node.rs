@@ -30,7 +30,8 @@ pub(super) async fn ready(
         .filter(|d| d.state == stele::disk::DiskState::Online)
         .count();
     let needed = admin.node.config().write_quorum;
-    let status = if online >= needed {
+    let skewed = admin.node.clock_status().await?.peer_skewed;
+    let status = if online >= needed && !skewed {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -40,6 +41,7 @@ pub(super) async fn ready(
         Json(api::node::Ready {
             disks_online: online as u64,
             write_quorum: needed as u64,
+            clock_skewed: skewed,
         }),
     ))
 }

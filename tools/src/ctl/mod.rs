@@ -356,6 +356,22 @@ impl Ctx {
                             "a resync may give back",
                             secs_text((v.resync_credit_micros.max(0) / 1_000_000) as u64),
                         ),
+                        (
+                            "the other members' clocks",
+                            match v.peer_offset_micros {
+                                None => "not read (one node, or too few members answer)".into(),
+                                Some(o) => format!(
+                                    "{} s {} this one{}",
+                                    o.unsigned_abs() / 1_000_000,
+                                    if o < 0 { "behind" } else { "ahead of" },
+                                    if v.peer_skewed {
+                                        ": skewed, this node takes no write until its clock is set right"
+                                    } else {
+                                        ""
+                                    }
+                                ),
+                            },
+                        ),
                     ]);
                     Ok(())
                 })
