@@ -63,6 +63,9 @@ struct DiskSet {
     epoch: u64,
     /// The other nodes' disks among them.
     remote: Vec<crate::disk::RemoteDisk>,
+    /// Built from the cluster's layout ([`Store::use_cluster_disks`]): until then a
+    /// member knows its own disks only.
+    from_cluster: bool,
 }
 
 /// A handle on one node's engine. Cheap to clone.
@@ -167,6 +170,7 @@ impl Store {
                     epoch: 0,
                     disks: disks.clone(),
                     remote: Vec::new(),
+                    from_cluster: false,
                 })),
                 config,
                 log: Arc::new(crate::command::LogSwitch::new(Arc::new(
@@ -517,6 +521,7 @@ impl Store {
             disks,
             remote: others,
             epoch: layout.epoch,
+            from_cluster: true,
         });
     }
 

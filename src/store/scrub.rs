@@ -301,6 +301,13 @@ impl Store {
             }
             return Ok(out);
         }
+        // A member that does not know the cluster's disks yet (the first seconds after a
+        // start) would find every other node's shard missing and rebuild it on its own
+        // disks — crowding one node with a segment's shards. It waits instead.
+        if self.has_barrier() && !self.disk_set().from_cluster {
+            out.waiting = rec.segments.iter().map(|s| s.shards.len() as u64).sum();
+            return Ok(out);
+        }
         // Held across check and rebuild, so two workers never rebuild one shard twice.
         let _one_repair_at_a_time =
             repair.then(|| self.inner.repair.lock().unwrap_or_else(|p| p.into_inner()));
