@@ -373,6 +373,23 @@ impl RetentionClock {
         })
     }
 
+    /// Counts `a` and keeps the count in the metadata store (a restart does not clear
+    /// the alarm); a store that refuses is logged, the count in memory stands.
+    fn count_anomaly(&self, s: &mut State, a: Anomaly) {
+        s.anomalies += 1;
+        s.last_anomaly = Some(a);
+        let rec = AnomalyRecord {
+            count: s.anomalies,
+            last: s.last_anomaly,
+        };
+        if let Err(e) = rec
+            .encode()
+            .and_then(|b| self.meta.node_put(ANOMALIES_KEY, b, true))
+        {
+            tracing::error!(error = %e, "cannot persist the clock anomaly");
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -392,18 +409,7 @@ impl RetentionClock {
                 step_secs = a.step_micros / 1_000_000,
                 "clock anomaly: the wall clock stepped; retention keeps counting monotonic time"
             );
-            s.anomalies += 1;
-            s.last_anomaly = Some(a);
-            let rec = AnomalyRecord {
-                count: s.anomalies,
-                last: s.last_anomaly,
-            };
-            if let Err(e) = rec
-                .encode()
-                .and_then(|b| self.meta.node_put(ANOMALIES_KEY, b, true))
-            {
-                tracing::error!(error = %e, "cannot persist the clock anomaly");
-            }
+            self.count_anomaly(&mut s, a);
         }
         s.offset = offset;
         let t = w.min(bound).max(s.returned);
@@ -546,18 +552,7 @@ impl RetentionClock {
                 "clock anomaly: this node's wall clock is more than two minutes from the other \
                  members'; it takes no write and does not lead until it is set right"
             );
-            s.anomalies += 1;
-            s.last_anomaly = Some(a);
-            let rec = AnomalyRecord {
-                count: s.anomalies,
-                last: s.last_anomaly,
-            };
-            if let Err(e) = rec
-                .encode()
-                .and_then(|b| self.meta.node_put(ANOMALIES_KEY, b, true))
-            {
-                tracing::error!(error = %e, "cannot persist the clock anomaly");
-            }
+            self.count_anomaly(&mut s, a);
         } else if was && !now {
             tracing::info!(
                 "this node's wall clock is within two minutes of the other members' again"
