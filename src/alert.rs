@@ -136,6 +136,15 @@ pub enum Alert {
         /// The last attempt's error.
         error: String,
     },
+    /// Erasure coding across sites: acknowledged bytes that would not survive losing one
+    /// more site have been waiting longer than the threshold (`--site-unsafe-alert`).
+    /// Raised once per episode (the bytes dropping to zero ends it).
+    SiteUnsafe {
+        /// Site-unsafe bytes now (`stele_geo_site_unsafe_bytes`).
+        bytes: u64,
+        /// Seconds since the bytes became non-zero, as this node saw them.
+        since_secs: u64,
+    },
     /// A bucket with a backup expectation has had no new version within `every_secs`.
     /// Raised once per missed deadline, judged on the wall clock.
     BackupOverdue {

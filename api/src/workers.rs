@@ -290,6 +290,12 @@ pub struct RepairStatus {
     pub handled: u64,
     /// Shards rebuilt since the process started.
     pub shards_rebuilt: u64,
+    /// Shards of site-unsafe segments moved back to their site since the process started.
+    #[serde(default)]
+    pub shards_moved: u64,
+    /// Acknowledged bytes that would not survive losing one more site.
+    #[serde(default)]
+    pub site_unsafe_bytes: u64,
     /// Attempts that found a stripe with fewer than K good blocks (the entry stays).
     pub unrepairable: u64,
     /// Attempts that failed (each entry stays queued and is retried with backoff).

@@ -84,6 +84,11 @@ pub struct Args {
     /// finds it); removed by the first rebalance pass after (default 15 minutes).
     #[arg(long, env = "STELE_REBALANCE_GRACE", default_value_t = 15 * 60)]
     pub rebalance_grace: u64,
+    /// Seconds acknowledged bytes may stay site-unsafe (a cluster across three or more
+    /// sites: they would not survive losing one more site) before a `site-unsafe` alert
+    /// (default 15 minutes).
+    #[arg(long, env = "STELE_SITE_UNSAFE_ALERT", default_value_t = 15 * 60)]
+    pub site_unsafe_alert: u64,
     /// Seconds between two replication audits (each peer asked, version by version,
     /// whether it holds what it acknowledged); `stelectl replication audit --run` starts
     /// one now.

@@ -289,6 +289,8 @@ pub async fn serve(args: args::Args, config: NodeConfig) -> anyhow::Result<()> {
         store.clone(),
         Some(alerts.clone()),
         std::time::Duration::from_secs(args.repair_interval.max(1)),
+        std::time::Duration::from_secs(args.rebalance_grace),
+        std::time::Duration::from_secs(args.site_unsafe_alert),
     );
     let repair_task = tokio::spawn(stele::background::runner::run(repair.clone(), rx.clone()));
     let rebalance = stele::background::rebalance::RebalanceWorker::new(

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::alert::{Alert, Alerts};
 use crate::background::runner::{Control, PassEnd, PassWorker, Scope};
 use crate::checksum::{ChecksumHasher, Md5};
-use crate::meta::{RepairRecord, VersionKind};
+use crate::meta::{RepairReason, RepairRecord, VersionKind, VersionRecord};
 use crate::store::{Store, StoreError, VersionRef};
 use crate::types::{BucketName, ObjectKey, Timestamp};
 
@@ -310,6 +310,12 @@ pub struct RepairStatus {
     pub handled: u64,
     /// Shards rebuilt since the process started.
     pub shards_rebuilt: u64,
+    /// Shards of site-unsafe segments moved back to the site the layout places them in
+    /// (copied, not decoded) since the process started.
+    pub shards_moved: u64,
+    /// Bytes acknowledged that would not survive losing one more site (the queue's
+    /// site-unsafe entries; erasure coding across sites).
+    pub site_unsafe_bytes: u64,
     /// Attempts that found a stripe with fewer than K good blocks (the entry stays queued).
     pub unrepairable: u64,
     /// Attempts that failed (each entry stays queued and is retried with backoff).
@@ -346,6 +352,14 @@ pub struct RepairWorker {
     store: Store,
     alerts: Option<Arc<Alerts>>,
     every: Duration,
+    /// How long an old copy of a shard moved back to its site is kept (as the
+    /// rebalancer's `--rebalance-grace`).
+    move_grace: Duration,
+    /// How long site-unsafe bytes may stay non-zero before [`Alert::SiteUnsafe`].
+    site_unsafe_alert: Duration,
+    /// Since when (store clock) this node has seen site-unsafe bytes, and whether that
+    /// episode was alerted.
+    site_unsafe_since: Mutex<Option<(Timestamp, bool)>>,
     status: Mutex<RepairStatus>,
     control: Control,
 }
@@ -359,12 +373,23 @@ fn retry_after(attempts: u32, every: Duration) -> Duration {
 
 impl RepairWorker {
     /// A worker that drains what is due every `every` (`--repair-interval`, at least a
-    /// second), which is also the first wait after a failed attempt.
-    pub fn new(store: Store, alerts: Option<Arc<Alerts>>, every: Duration) -> Arc<Self> {
+    /// second), which is also the first wait after a failed attempt. Shards of a
+    /// site-unsafe segment it moves back to their site keep their old copy `move_grace`;
+    /// site-unsafe bytes waiting longer than `site_unsafe_alert` raise an alert.
+    pub fn new(
+        store: Store,
+        alerts: Option<Arc<Alerts>>,
+        every: Duration,
+        move_grace: Duration,
+        site_unsafe_alert: Duration,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             alerts,
             every,
+            move_grace,
+            site_unsafe_alert,
+            site_unsafe_since: Mutex::new(None),
             status: Mutex::new(RepairStatus::default()),
             control: Control::default(),
         })
@@ -385,6 +410,13 @@ impl RepairWorker {
         let mut st = self.status.lock().map(|s| s.clone()).unwrap_or_default();
         let queue = self.store.repair_queue(100_000)?;
         st.queue_length = queue.len() as u64;
+        st.site_unsafe_bytes = queue
+            .iter()
+            .map(|e| match e.reason {
+                RepairReason::SiteUnsafe { bytes } => bytes,
+                _ => 0,
+            })
+            .sum();
         let failing: Vec<&RepairRecord> = queue.iter().filter(|e| e.attempts > 0).collect();
         st.failing = failing.len() as u64;
         st.failing_entries = failing
@@ -413,8 +445,36 @@ impl RepairWorker {
         let q = self.store.meta().queue_lengths()?;
         st.queue_length = q.repair;
         st.failing = q.repair_failing;
+        st.site_unsafe_bytes = q.site_unsafe_bytes;
         let failing = (q.repair_unreadable == 0).then_some(q.repair_failing);
         Ok((st, failing))
+    }
+
+    /// Raises [`Alert::SiteUnsafe`] once site-unsafe bytes have stayed non-zero longer
+    /// than the threshold (once per episode: zero ends it).
+    fn watch_site_unsafe(&self) {
+        let Ok(q) = self.store.meta().queue_lengths() else {
+            return;
+        };
+        let now = self.store.clock().now();
+        let Ok(mut since) = self.site_unsafe_since.lock() else {
+            return;
+        };
+        if q.site_unsafe_bytes == 0 {
+            *since = None;
+            return;
+        }
+        let (start, alerted) = since.get_or_insert((now, false));
+        let waited = Duration::from_micros(now.0.saturating_sub(start.0).max(0) as u64);
+        if !*alerted && waited >= self.site_unsafe_alert {
+            *alerted = true;
+            if let Some(a) = &self.alerts {
+                a.raise(Alert::SiteUnsafe {
+                    bytes: q.site_unsafe_bytes,
+                    since_secs: waited.as_secs(),
+                });
+            }
+        }
     }
 
     fn note_error(&self, error: Option<String>) {
@@ -423,8 +483,10 @@ impl RepairWorker {
         }
     }
 
-    /// One attempt at `e`: `Ok` when the version is whole again (or gone).
-    fn attempt(&self, e: &RepairRecord) -> Result<(), Retry> {
+    /// One attempt at the entries of one segment: `Ok` when the version is whole again
+    /// (or gone) and, for a site-unsafe entry, would survive losing any site.
+    fn attempt(&self, group: &[RepairRecord]) -> Result<(), Retry> {
+        let e = &group[0];
         let v = match self.store.meta().version(&e.bucket, &e.key, &e.version_id) {
             Ok(Some(v)) => v,
             Ok(None) => return Ok(()),
@@ -452,7 +514,48 @@ impl RepairWorker {
                 found.waiting
             )));
         }
+        if group
+            .iter()
+            .any(|e| matches!(e.reason, RepairReason::SiteUnsafe { .. }))
+        {
+            return self.make_site_safe(e, &v);
+        }
         Ok(())
+    }
+
+    /// Moves the shards of a site-unsafe segment to the sites the layout places them in
+    /// (placement debt: copied, not decoded; `Store::rebalance_version`). Only the lease
+    /// holder moves; every node keeps its entry until the record shows the segment
+    /// site-safe.
+    fn make_site_safe(&self, e: &RepairRecord, v: &VersionRecord) -> Result<(), Retry> {
+        let Some(seg) = v.segments.iter().find(|s| s.id == e.segment) else {
+            return Ok(());
+        };
+        let safe = || {
+            self.store
+                .site_safe(seg)
+                .map_err(|err| Retry::Failed(format!("cannot read the shards' places: {err}")))
+        };
+        if safe()? {
+            return Ok(());
+        }
+        if self.store.holds_lease() {
+            let moves = self
+                .store
+                .rebalance_version(&e.bucket, &e.key, v, self.move_grace, &mut |_| {})
+                .map_err(|err| Retry::Failed(format!("moving shards back failed: {err}")))?;
+            if let Ok(mut s) = self.status.lock() {
+                s.shards_moved += moves.moved;
+            }
+            if safe()? {
+                return Ok(());
+            }
+        }
+        Err(Retry::Waiting(
+            "the segment would not survive losing a site yet: its shards wait for their site \
+             (moved back by the lease holder)"
+                .into(),
+        ))
     }
 
     /// Handles the segments with an entry due now; returns how many. Several reads of one
@@ -486,7 +589,7 @@ impl RepairWorker {
                 break;
             }
             handled += 1;
-            match self.attempt(&group[0]) {
+            match self.attempt(group) {
                 Ok(()) => {
                     for e in group {
                         if let Err(err) = self.store.meta().dequeue_repair(e) {
@@ -529,8 +632,15 @@ impl RepairWorker {
             .collect();
         shards.sort_unstable();
         shards.dedup();
+        // A site-unsafe entry stays one (its bytes counted) whatever it merges with.
+        let kind = group
+            .iter()
+            .map(|e| e.reason)
+            .find(|r| matches!(r, RepairReason::SiteUnsafe { .. }))
+            .unwrap_or(e.reason);
         let next = RepairRecord {
             shards,
+            reason: kind,
             queued: group.iter().map(|e| e.queued).min().unwrap_or(e.queued),
             attempts,
             last_error: Some(reason.clone()),
@@ -601,6 +711,7 @@ impl PassWorker for RepairWorker {
         if self.control.should_stop(stop) {
             return PassEnd::Stopped;
         }
+        self.watch_site_unsafe();
         // This node's old copies of shards the rebalancer moved, once their grace ended
         // (queued here whoever holds the lease now).
         if let Err(e) = self.store.remove_old_copies(self.store.clock().now()) {

@@ -552,6 +552,9 @@ pub struct QueueLengths {
     pub repair_unreadable: u64,
     /// Alerts waiting for delivery (`node` family, `q/`).
     pub alerts: u64,
+    /// Bytes of the segments whose entries say they would not survive losing a site
+    /// ([`crate::meta::RepairReason::SiteUnsafe`]).
+    pub site_unsafe_bytes: u64,
 }
 
 impl QueueLengths {
@@ -562,6 +565,10 @@ impl QueueLengths {
                 Ok(r) => Self {
                     repair: 1,
                     repair_failing: u64::from(r.attempts > 0),
+                    site_unsafe_bytes: match r.reason {
+                        crate::meta::RepairReason::SiteUnsafe { bytes } => bytes,
+                        _ => 0,
+                    },
                     ..Self::default()
                 },
                 Err(_) => Self {
@@ -594,6 +601,7 @@ impl QueueLengths {
         f(&mut self.repair_failing, o.repair_failing);
         f(&mut self.repair_unreadable, o.repair_unreadable);
         f(&mut self.alerts, o.alerts);
+        f(&mut self.site_unsafe_bytes, o.site_unsafe_bytes);
     }
 }
 

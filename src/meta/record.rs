@@ -761,6 +761,16 @@ pub enum RepairReason {
     ReadFailed,
     /// A read found bytes that do not hash to the recorded root.
     Corrupt,
+    /// Erasure coding across sites: the write was acknowledged with its segment of
+    /// `bytes` bytes short of surviving the loss of any one site (a site was down or
+    /// slow: `shards` were not written, or shards went to other sites than the layout
+    /// places them in). Counted in `stele_geo_site_unsafe_bytes` until repair and moves
+    /// make the segment site-safe. Appended after the others: older entries keep their
+    /// bytes.
+    SiteUnsafe {
+        /// The segment's length.
+        bytes: u64,
+    },
 }
 
 /// A version with shards to rebuild. Keyed by (due time, segment) so the repair worker
@@ -1435,6 +1445,21 @@ mod tests {
         v2.extend([1u8; 16]);
         v2.extend([2u8; 16]);
         v2.extend([1, 5, 1, 0x80, 0x01, 0x80, 0x02, 3, 1, 1, b'e']);
+        assert_eq!(r.encode()?, v2);
+        assert_eq!(RepairRecord::decode(&v2)?, r);
+        Ok(())
+    }
+
+    /// The site-unsafe reason (appended to the enum, issue 15) keeps its bytes; the others'
+    /// bytes did not change with it (above).
+    #[test]
+    fn a_site_unsafe_repair_entry_is_pinned() -> Result<(), MetaError> {
+        let mut r = sample_repair();
+        r.reason = RepairReason::SiteUnsafe { bytes: 300 };
+        let mut v2 = vec![2u8, 3, b'b', b'k', b't', 1, b'k'];
+        v2.extend([1u8; 16]);
+        v2.extend([2u8; 16]);
+        v2.extend([1, 5, 3, 0xac, 0x02, 0x80, 0x01, 0x80, 0x01, 0, 0]);
         assert_eq!(r.encode()?, v2);
         assert_eq!(RepairRecord::decode(&v2)?, r);
         Ok(())

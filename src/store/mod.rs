@@ -10,6 +10,7 @@
 
 mod copy;
 mod error;
+mod geo;
 mod membership;
 mod multipart;
 mod object_lock;

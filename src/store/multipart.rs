@@ -11,8 +11,8 @@ use super::{PutOptions, PutOutcome, Store, StoreError, VersionRef};
 use crate::checksum::{Checksum, ChecksumHasher, Md5};
 use crate::command::{CommandError, CompletedVersion, MetaCommand, Outcome, unexpected};
 use crate::meta::{
-    CompletedUpload, MetaError, PartRecord, RepairReason, RepairRecord, SegmentRecord,
-    UploadRecord, VersionKind, VersionRecord, Versioning,
+    CompletedUpload, MetaError, PartRecord, SegmentRecord, UploadRecord, VersionKind,
+    VersionRecord, Versioning,
 };
 use crate::types::{BucketName, ObjectKey, SegmentId, VersionId};
 
@@ -422,30 +422,7 @@ impl Store {
         }
         // Shards that could not be written when the parts were uploaded: queued in the
         // batch that commits the version, so no acknowledged version lacks its entry.
-        let repairs: Vec<RepairRecord> = record
-            .segments
-            .iter()
-            .filter_map(|seg| {
-                let missing: Vec<u16> = seg
-                    .shards
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.root.is_none())
-                    .map(|(i, _)| i as u16)
-                    .collect();
-                (!missing.is_empty()).then(|| {
-                    RepairRecord::new(
-                        bucket.clone(),
-                        key.clone(),
-                        version_id,
-                        seg.id,
-                        missing,
-                        RepairReason::WriteFailed,
-                        created,
-                    )
-                })
-            })
-            .collect();
+        let repairs = self.write_debts(bucket, key, version_id, &record.segments, created);
         let completed = CompletedUpload {
             bucket: bucket.clone(),
             key: key.clone(),

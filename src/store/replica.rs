@@ -19,9 +19,8 @@ use super::{PutOptions, Store, StoreError};
 use crate::command::CompletedVersion;
 use crate::command::{LockChange, MetaCommand, Outcome};
 use crate::meta::{
-    CompletedUpload, InlineRecord, LockRecord, LockRequest, NewVersion, Origin, PartRecord,
-    RepairReason, RepairRecord, TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
-    WriteCondition,
+    CompletedUpload, InlineRecord, LockRecord, LockRequest, NewVersion, Origin, PartRecord, TagSet,
+    UploadRecord, VersionKind, VersionRecord, Versioning, WriteCondition,
 };
 use crate::replication::epoch::SenderEpoch;
 use crate::replication::{ReplicaResult, ReplicaVersion, ReplicationChange, ReplicationOutcome};
@@ -222,18 +221,13 @@ impl Store {
             blake3: rv.parts.iter().map(|p| p.1).collect(),
             origin: Origin::Replica,
         };
-        let repairs: Vec<RepairRecord> = match (&seg.record, seg.missing.is_empty()) {
-            (Some(r), false) => vec![RepairRecord::new(
-                bucket.clone(),
-                key.clone(),
-                rv.version_id,
-                r.id,
-                seg.missing.clone(),
-                RepairReason::WriteFailed,
-                rv.created,
-            )],
-            _ => Vec::new(),
-        };
+        let repairs = self.write_debts(
+            bucket,
+            key,
+            rv.version_id,
+            seg.record.as_slice(),
+            rv.created,
+        );
         let inline = seg.inline.as_ref().map(|data| InlineRecord {
             blake3: seg.blake3,
             data: data.to_vec(),
@@ -465,28 +459,7 @@ impl Store {
             blake3: rv.parts.iter().map(|p| p.1).collect(),
             origin: Origin::Replica,
         };
-        let repairs: Vec<RepairRecord> = record
-            .segments
-            .iter()
-            .filter_map(|seg| {
-                let missing: Vec<u16> = (0u16..)
-                    .zip(&seg.shards)
-                    .filter(|(_, s)| s.root.is_none())
-                    .map(|(i, _)| i)
-                    .collect();
-                (!missing.is_empty()).then(|| {
-                    RepairRecord::new(
-                        bucket.clone(),
-                        key.clone(),
-                        rv.version_id,
-                        seg.id,
-                        missing,
-                        RepairReason::WriteFailed,
-                        rv.created,
-                    )
-                })
-            })
-            .collect();
+        let repairs = self.write_debts(bucket, key, rv.version_id, &record.segments, rv.created);
         let lock = self.replica_lock(&b, &LockRecord::default(), &rv.lock, rv.created)?;
         let completed = CompletedUpload {
             bucket: bucket.clone(),

@@ -835,8 +835,13 @@ fn a_failed_repair_stays_queued_with_backoff_and_is_alerted() {
     ));
     alerts.set_sink("ops", "http://127.0.0.1:9/").expect("sink");
     let every = std::time::Duration::from_secs(10);
-    let worker =
-        crate::background::drill::RepairWorker::new(n.store.clone(), Some(alerts.clone()), every);
+    let worker = crate::background::drill::RepairWorker::new(
+        n.store.clone(),
+        Some(alerts.clone()),
+        every,
+        std::time::Duration::from_secs(900),
+        std::time::Duration::from_secs(900),
+    );
     let mut waits = Vec::new();
     for attempt in 1..=3u32 {
         assert_eq!(worker.drain(), 1, "attempt {attempt} is due");

@@ -24,8 +24,8 @@ use crate::disk::shard::Hash;
 use crate::disk::{ShardName, ShardSink, ShardStore};
 use crate::erasure::Geometry;
 use crate::meta::{
-    InlineRecord, LockRequest, PendingRecord, RepairReason, RepairRecord, SegmentRecord,
-    ShardRecord, VersionKind, VersionRecord, Versioning,
+    InlineRecord, LockRequest, PendingRecord, SegmentRecord, ShardRecord, VersionKind,
+    VersionRecord, Versioning,
 };
 use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 
@@ -89,7 +89,6 @@ pub(super) struct WrittenSegment {
     pub(super) blake3: [u8; 32],
     pub(super) checksum: Option<Checksum>,
     pub(super) len: u64,
-    pub(super) missing: Vec<u16>,
 }
 
 impl Store {
@@ -146,18 +145,7 @@ impl Store {
             .await?;
         let version_id = VersionId::generate(created);
         let etag = hex::encode(seg.md5);
-        let repairs: Vec<RepairRecord> = match (&seg.record, seg.missing.is_empty()) {
-            (Some(r), false) => vec![RepairRecord::new(
-                bucket.clone(),
-                key.clone(),
-                version_id,
-                r.id,
-                seg.missing.clone(),
-                RepairReason::WriteFailed,
-                created,
-            )],
-            _ => Vec::new(),
-        };
+        let repairs = self.write_debts(bucket, key, version_id, seg.record.as_slice(), created);
         let record = VersionRecord {
             version_id,
             created,
@@ -277,7 +265,6 @@ impl Store {
                 blake3,
                 checksum,
                 len: 0,
-                missing: Vec::new(),
             });
         }
         // A stripe shorter than a full one is the whole body.
@@ -299,7 +286,6 @@ impl Store {
                 md5,
                 blake3,
                 checksum,
-                missing: Vec::new(),
             });
         }
 
@@ -414,16 +400,30 @@ impl Store {
                 return Err(e);
             }
         };
+        // Across sites, the quorum alone is not enough: at least K+1 shards on two sites
+        // (the site-safe rule and its debt: `store::geo`).
+        let durable: Vec<&str> = disk_ids
+            .iter()
+            .zip(&roots)
+            .filter(|(_, r)| r.is_some())
+            .map(|(d, _)| d.as_str())
+            .collect();
+        if let crate::cluster::geo::Durability::Short { durable, needed } =
+            self.durability_on(k, &durable)
+        {
+            let store = self.clone();
+            let shards = shard_records.clone();
+            tokio::task::spawn_blocking(move || store.discard_segment(id, &shards)).await?;
+            return Err(StoreError::InsufficientDisks {
+                available: durable,
+                needed,
+            });
+        }
         let geometry = Geometry::new(k, width - k, block, len);
-        let mut missing = Vec::new();
         let shards = shard_records
             .into_iter()
             .zip(roots)
-            .enumerate()
-            .map(|(i, (mut s, root))| {
-                if root.is_none() {
-                    missing.push(i as u16);
-                }
+            .map(|(mut s, root)| {
                 s.root = root;
                 s
             })
@@ -439,7 +439,6 @@ impl Store {
             blake3,
             checksum,
             len,
-            missing,
         })
     }
 

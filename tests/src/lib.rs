@@ -4,6 +4,7 @@
 //! user-space WAN relay: delay, rate, corruption, cuts).
 
 pub mod engine;
+pub mod geo;
 pub mod lock;
 pub mod netns;
 pub mod relay;

@@ -200,6 +200,11 @@ pub(super) async fn metrics(State(admin): State<Admin>) -> Response {
             queue_gauge(repair_st.queue_length),
         ),
         (
+            "stele_geo_site_unsafe_bytes",
+            "Acknowledged bytes that would not survive losing one more site",
+            queue_gauge(repair_st.site_unsafe_bytes),
+        ),
+        (
             "stele_drill_last_passed",
             "Versions the last restore drill read back intact",
             drill_passed as f64,

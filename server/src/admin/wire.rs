@@ -279,6 +279,8 @@ pub(super) fn repair_status(s: drill::RepairStatus) -> api::workers::RepairStatu
         failing,
         handled,
         shards_rebuilt,
+        shards_moved,
+        site_unsafe_bytes,
         unrepairable,
         failed_attempts,
         failing_entries,
@@ -289,6 +291,8 @@ pub(super) fn repair_status(s: drill::RepairStatus) -> api::workers::RepairStatu
         failing,
         handled,
         shards_rebuilt,
+        shards_moved,
+        site_unsafe_bytes,
         unrepairable,
         failed_attempts,
         failing_entries: failing_entries
