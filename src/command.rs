@@ -180,6 +180,15 @@ pub enum MetaCommand {
         /// Its new disk and the copy's root.
         to: crate::meta::ShardPlacement,
     },
+    /// Set or (with `None`) remove a bucket's erasure coding across sites (its profile
+    /// and its writes while a site is down), validated by the proposer against the
+    /// layout. Answers [`Outcome::BucketGeoSet`]. Appended last.
+    SetBucketGeo {
+        /// The bucket; the command changes nothing if it is gone by then.
+        bucket: BucketName,
+        /// The new settings.
+        config: Option<crate::meta::BucketGeo>,
+    },
 }
 
 /// The owned form of [`NewVersion`].
@@ -389,6 +398,8 @@ pub enum Outcome {
     Placed,
     /// Whether the rules were set (`false`: the bucket is gone).
     LifecycleSet(bool),
+    /// Whether the bucket's erasure coding across sites was set (`false`: it is gone).
+    BucketGeoSet(bool),
     /// Whether the shard's new place was recorded (`false`: the version, its segment or
     /// the shard's recorded place changed meanwhile).
     Moved(bool),
@@ -833,6 +844,15 @@ fn apply_change(meta: &Meta, c: &Stamped) -> Result<(Batch, Outcome), CommandErr
                 Outcome::LifecycleSet(true)
             } else {
                 Outcome::LifecycleSet(false)
+            }
+        }
+        MetaCommand::SetBucketGeo { bucket, config } => {
+            // A bucket deleted meanwhile must not leave settings for a later one.
+            if meta.bucket(bucket)?.is_some() {
+                b.set_bucket_geo(bucket, config.as_ref())?;
+                Outcome::BucketGeoSet(true)
+            } else {
+                Outcome::BucketGeoSet(false)
             }
         }
         MetaCommand::SetTags {

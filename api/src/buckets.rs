@@ -66,3 +66,34 @@ pub struct Quota {
     /// The quota in bytes, or `null`.
     pub quota_bytes: Option<u64>,
 }
+
+/// A bucket's erasure coding across sites, as `GET`/`PUT /v1/buckets/{bucket}/geo`
+/// answer it (`DELETE` goes back to the defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Geo {
+    /// The bucket.
+    pub bucket: String,
+    /// The bucket's own profile `K+M`; `null`: the node's.
+    pub profile: Option<String>,
+    /// The profile its new objects are written with.
+    pub effective_profile: String,
+    /// While a whole site is down: `degrade` (written over the other sites, counted as
+    /// site-unsafe, moved back when it returns) or `refuse` (503 SlowDown).
+    pub site_down_writes: String,
+}
+
+/// The body of `PUT /v1/buckets/{bucket}/geo`: what it leaves out stays as it was.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeoChange {
+    /// A profile `K+M` for the bucket's new objects: refused across two sites, and across
+    /// three or more when it cannot survive losing one (409 `InvalidProfile`, naming the
+    /// profiles that can).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Go back to the node's profile.
+    #[serde(default)]
+    pub default_profile: bool,
+    /// `degrade` or `refuse`.
+    #[serde(default)]
+    pub site_down_writes: Option<String>,
+}

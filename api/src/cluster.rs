@@ -30,6 +30,25 @@ pub struct Cluster {
     /// members' (as they reported them), with their state as this node sees it.
     #[serde(default)]
     pub disks: Vec<PlacementDisk>,
+    /// How the layout stands for erasure coding across sites; absent from older servers.
+    #[serde(default)]
+    pub geo: Option<Geo>,
+}
+
+/// Erasure coding across the layout's sites, as one node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Geo {
+    /// The layout's sites, in name order.
+    pub sites: Vec<String>,
+    /// The node's profile `K+M` (buckets may set their own).
+    pub profile: String,
+    /// Shards of one object in each site under that profile.
+    pub per_site: usize,
+    /// Why that profile cannot survive losing a site here (two sites, or M below the
+    /// shards per site); `null` when it can, or on one site.
+    pub refusal: Option<String>,
+    /// Sites none of whose disks this node reaches now.
+    pub sites_down: Vec<String>,
 }
 
 /// A disk new shards may go to, as one node sees it.

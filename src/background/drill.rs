@@ -452,7 +452,7 @@ impl RepairWorker {
 
     /// Raises [`Alert::SiteUnsafe`] once site-unsafe bytes have stayed non-zero longer
     /// than the threshold (once per episode: zero ends it).
-    fn watch_site_unsafe(&self) {
+    pub(crate) fn watch_site_unsafe(&self) {
         let Ok(q) = self.store.meta().queue_lengths() else {
             return;
         };

@@ -215,6 +215,15 @@ pub(crate) fn leaf_of(c: &Stamped, outcome: &Outcome, changed: bool) -> Option<E
                         .map(|c| serde_json::to_value(c).unwrap_or_default()),
                 )
         }
+        // How a bucket's data survives a site: the trail holds it.
+        (MetaCommand::SetBucketGeo { bucket, config }, Outcome::BucketGeoSet(true)) => {
+            at("bucket-geo-set").on(bucket.as_str(), None, None).with(
+                "geo",
+                config
+                    .as_ref()
+                    .map(|c| serde_json::to_value(c).unwrap_or_default()),
+            )
+        }
         _ => return None,
     })
 }
@@ -440,6 +449,9 @@ pub(crate) fn refusal_of(c: &Stamped, reason: String) -> Entry {
             .with("to", &to.disk),
         MetaCommand::SetLifecycle { bucket, .. } => {
             at("bucket-lifecycle-set").on(bucket.as_str(), None, None)
+        }
+        MetaCommand::SetBucketGeo { bucket, .. } => {
+            at("bucket-geo-set").on(bucket.as_str(), None, None)
         }
     };
     e.refused(reason)

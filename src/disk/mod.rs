@@ -272,6 +272,11 @@ pub trait ShardStore: Send + Sync + std::fmt::Debug {
     }
     /// Whether to send work to the disk now; may probe a disk that has rested.
     fn usable(&self) -> bool;
+    /// The round trip to the disk's node as last measured; `None` for a local disk or
+    /// one never measured. Reads prefer the nearest shards.
+    fn round_trip(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Checks now that the disk is still the one configured; returns whether it is online.
     fn probe(&self) -> bool;
     /// Brings an emptied (replaced) disk back: stamps it and marks it online.

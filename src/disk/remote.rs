@@ -375,6 +375,8 @@ struct Link {
     /// (an older release): its shards are then opened and read one block per call, and
     /// asked again after [`OLDER_PEER_RETRY`] (it may have been upgraded).
     older: Mutex<Option<Instant>>,
+    /// The node's round trip as last measured (microseconds, smoothed; 0: never).
+    round_trip: std::sync::atomic::AtomicU64,
 }
 
 impl Health {
@@ -542,8 +544,19 @@ impl RemoteDisk {
                     status: None,
                 }),
                 older: Mutex::new(None),
+                round_trip: std::sync::atomic::AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Takes a round trip to its node measured now (a cluster refresh times one small
+    /// call): kept smoothed (7/8 of the last, 1/8 of the new, as TCP's SRTT, RFC 6298).
+    pub fn note_round_trip(&self, rtt: Duration) {
+        use std::sync::atomic::Ordering;
+        let new = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX).max(1);
+        let old = self.link.round_trip.load(Ordering::Relaxed);
+        let next = if old == 0 { new } else { (old * 7 + new) / 8 };
+        self.link.round_trip.store(next.max(1), Ordering::Relaxed);
     }
 
     /// The node listener it is reached at.
@@ -598,6 +611,17 @@ impl RemoteDisk {
 impl ShardStore for RemoteDisk {
     fn spec(&self) -> &DiskSpec {
         &self.link.spec
+    }
+
+    fn round_trip(&self) -> Option<Duration> {
+        match self
+            .link
+            .round_trip
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
     }
 
     fn status(&self) -> DiskStatus {

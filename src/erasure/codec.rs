@@ -42,6 +42,29 @@ pub struct Codec {
     parity: usize,
 }
 
+/// The codecs of every K+M a node writes or reads (a bucket's own profile, segments
+/// written under an earlier `--ec`), each made once and shared.
+#[derive(Default)]
+pub struct Codecs {
+    made: std::sync::Mutex<std::collections::HashMap<(usize, usize), std::sync::Arc<Codec>>>,
+}
+
+impl Codecs {
+    /// The codec for K = `data`, M = `parity`.
+    ///
+    /// # Errors
+    /// [`CodecError::Unsupported`] as [`Codec::new`].
+    pub fn get(&self, data: usize, parity: usize) -> Result<std::sync::Arc<Codec>, CodecError> {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = made.get(&(data, parity)) {
+            return Ok(c.clone());
+        }
+        let c = std::sync::Arc::new(Codec::new(data, parity)?);
+        made.insert((data, parity), c.clone());
+        Ok(c)
+    }
+}
+
 impl std::fmt::Debug for Codec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Codec({}+{})", self.data, self.parity)

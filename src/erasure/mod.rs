@@ -5,4 +5,4 @@
 pub mod codec;
 
 pub use crate::geometry::Geometry;
-pub use codec::{Codec, CodecError};
+pub use codec::{Codec, CodecError, Codecs};

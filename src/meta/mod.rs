@@ -25,11 +25,11 @@ use std::sync::{Arc, Mutex};
 
 use crate::types::{BucketName, ObjectKey, SegmentId, Timestamp, VersionId};
 pub use record::{
-    BelowMinimum, BucketActivity, BucketRecord, CompletedUpload, DefaultRetention, InlineRecord,
-    LifecycleConfig, LifecycleRule, LockRecord, LockRequest, Origin, PartRecord, PendingRecord,
-    Record, RepairReason, RepairRecord, Retention, RetentionMode, RetentionPeriod, RetentionPolicy,
-    SegmentRecord, ShardPlacement, ShardRecord, SystemMeta, TagSet, UploadRecord, VersionKind,
-    VersionRecord, Versioning,
+    BelowMinimum, BucketActivity, BucketGeo, BucketRecord, CompletedUpload, DefaultRetention,
+    InlineRecord, LifecycleConfig, LifecycleRule, LockRecord, LockRequest, Origin, PartRecord,
+    PendingRecord, Record, RepairReason, RepairRecord, Retention, RetentionMode, RetentionPeriod,
+    RetentionPolicy, SegmentRecord, ShardPlacement, ShardRecord, SiteDownWrites, SystemMeta,
+    TagSet, UploadRecord, VersionKind, VersionRecord, Versioning,
 };
 
 /// Why a metadata read or write failed, or the store refused a write.
@@ -490,6 +490,19 @@ impl Batch {
         Ok(())
     }
 
+    /// Sets (or, with `None`, removes) a bucket's erasure coding across sites.
+    pub(crate) fn set_bucket_geo(
+        &mut self,
+        bucket: &BucketName,
+        config: Option<&BucketGeo>,
+    ) -> Result<(), MetaError> {
+        match config {
+            Some(c) => self.put(Cf::Cluster, geo_key(bucket), c.encode()?),
+            None => self.delete(Cf::Cluster, geo_key(bucket)),
+        }
+        Ok(())
+    }
+
     /// Sets (or, with `None`, removes) a bucket's lifecycle configuration.
     pub(crate) fn set_lifecycle(
         &mut self,
@@ -661,6 +674,10 @@ fn delete_version_keys(b: &mut Batch, vkey: Vec<u8>) {
 
 fn lifecycle_key(bucket: &BucketName) -> Vec<u8> {
     format!("lifecycle/{bucket}").into_bytes()
+}
+
+fn geo_key(bucket: &BucketName) -> Vec<u8> {
+    format!("geo/{bucket}").into_bytes()
 }
 
 fn activity_key(bucket: &BucketName) -> Vec<u8> {
@@ -1276,6 +1293,11 @@ impl Meta {
             .unwrap_or_default())
     }
 
+    /// A bucket's erasure coding across sites, if it set one.
+    pub fn bucket_geo(&self, bucket: &BucketName) -> Result<Option<BucketGeo>, MetaError> {
+        self.get(Cf::Cluster, &geo_key(bucket))
+    }
+
     /// A bucket's lifecycle configuration, if it has one.
     pub fn lifecycle(&self, bucket: &BucketName) -> Result<Option<LifecycleConfig>, MetaError> {
         self.get(Cf::Cluster, &lifecycle_key(bucket))
@@ -1400,6 +1422,7 @@ impl Meta {
         let mut b = Batch::default();
         b.delete(Cf::Buckets, name.as_str().as_bytes().to_vec());
         b.delete(Cf::Cluster, lifecycle_key(name));
+        b.delete(Cf::Cluster, geo_key(name));
         b.delete(Cf::Cluster, activity_key(name));
         b.drop_usage(name);
         Ok(Some(b))

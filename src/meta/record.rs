@@ -279,6 +279,34 @@ pub struct LifecycleRule {
     pub abort_multipart_days: Option<u32>,
 }
 
+/// How a bucket's objects are erasure-coded across sites (issue 15,
+/// `../shared/design/sites.md` §3.4): its own profile, and what its writes do while a
+/// whole site is down. Kept beside the bucket record (not in it: commands that embed a
+/// bucket record keep their bytes), set through the admin API, removed with the bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketGeo {
+    /// K+M for the bucket's new objects, as (K, M); `None`: the node's `--ec`.
+    pub profile: Option<(u16, u16)>,
+    /// What a write does while every disk of a site is unreachable.
+    pub site_down_writes: SiteDownWrites,
+}
+
+/// What a bucket's writes do while a whole site is down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SiteDownWrites {
+    /// Placed over the surviving sites (backups must keep arriving): acknowledged
+    /// site-unsafe, the shards moved back to their site when it returns.
+    #[default]
+    Degrade,
+    /// Refused (S3 503 `SlowDown`, which clients retry).
+    Refuse,
+}
+
+impl Record for BucketGeo {
+    const NAME: &'static str = "bucket-geo";
+    const FORMAT: u8 = 1;
+}
+
 /// A bucket's lifecycle configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleConfig {

@@ -399,6 +399,44 @@ impl Node {
         .await
     }
 
+    /// A bucket's erasure coding across sites, and the K+M its new objects get.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], a metadata error.
+    pub async fn bucket_geo(
+        &self,
+        name: &BucketName,
+    ) -> Result<(crate::meta::BucketGeo, crate::config::EcParams), StoreError> {
+        let (s, n) = (self.owned(), name.clone());
+        offload(move || {
+            s.bucket(&n)?;
+            let geo = s.bucket_geo(&n)?;
+            let ec = s.bucket_profile(&geo);
+            Ok((geo, ec))
+        })
+        .await
+    }
+
+    /// Sets (or with `None` removes) a bucket's erasure coding across sites; see
+    /// [`crate::store::Store::set_bucket_geo`].
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], [`StoreError::InvalidProfile`], a command the group
+    /// did not take.
+    pub async fn set_bucket_geo(
+        &self,
+        name: &BucketName,
+        geo: Option<crate::meta::BucketGeo>,
+    ) -> Result<(), StoreError> {
+        let (s, n) = (self.owned(), name.clone());
+        offload(move || s.set_bucket_geo(&n, geo)).await
+    }
+
+    /// How the cluster's layout stands for erasure coding across sites.
+    pub fn geo_status(&self) -> crate::store::GeoStatus {
+        self.store().geo_status()
+    }
+
     /// Sets (`Some`, bytes) or removes (`None`) a bucket's hard quota; see
     /// [`crate::store::Store::set_quota`]. Returns the bucket's record and usage after the change.
     ///

@@ -291,10 +291,18 @@ impl Node {
                 .unwrap_or_default();
             let clock = store.clock().clone();
             let time_call = transport.call(addr.clone(), encode_call(&ShardCall::Clock), timeout);
+            let timed = mine.clone();
             clocks.push(async move {
                 let sent = clock.now();
+                let started = std::time::Instant::now();
                 let answer = tokio::time::timeout(timeout, time_call).await;
                 let back = clock.now();
+                if matches!(answer, Ok(Ok(_))) {
+                    // Also the node's round trip, which reads use to prefer near shards.
+                    for d in &timed {
+                        d.note_round_trip(started.elapsed());
+                    }
+                }
                 match answer {
                     Ok(Ok(bytes)) => match decode_answer(&bytes) {
                         Ok(ShardAnswer::Clock(theirs)) => Some(crate::lock::PeerReading {

@@ -181,6 +181,16 @@ pub enum StoreError {
         /// The rule it breaks, for the error message.
         reason: String,
     },
+    /// An erasure-coding profile a bucket may not take on this cluster: it cannot survive
+    /// losing a site, the layout spans two sites, or it is wider than the layout's disks
+    /// (admin API: 409 `InvalidProfile`; no S3 request sets one).
+    #[error("bucket {bucket}: {reason}")]
+    InvalidProfile {
+        /// The bucket.
+        bucket: BucketName,
+        /// Why, naming the profiles that would do.
+        reason: String,
+    },
     /// The upload id names no open upload (S3: 404 `NoSuchUpload`). A Complete retried
     /// within [`super::COMPLETED_KEPT`] gets its first answer instead.
     #[error("upload {upload_id} does not exist (completed, aborted, or never started)")]

@@ -3,14 +3,151 @@
 //! with its debt queued in the same commit, or refused ([`crate::cluster::geo`]); repair
 //! keeps a site-unsafe entry until the segment would survive losing any site again.
 
+use serde::Serialize;
+
 use crate::cluster::geo::{self, Durability};
+use crate::config::EcParams;
 use crate::disk::DiskUuid;
-use crate::meta::{RepairReason, RepairRecord, SegmentRecord};
+use crate::meta::{BucketGeo, RepairReason, RepairRecord, SegmentRecord};
 use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
 
-use super::{Store, StoreError};
+use super::{DiskSet, Store, StoreError};
+
+/// How the cluster's layout stands for erasure coding across sites (`cluster status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GeoStatus {
+    /// The layout's sites, in name order.
+    pub sites: Vec<String>,
+    /// The node's profile (`--ec`), for buckets without their own.
+    pub profile: String,
+    /// Shards of one object in each site under that profile.
+    pub per_site: usize,
+    /// Why that profile cannot survive a site here, if it cannot (two sites, or M < n).
+    pub refusal: Option<String>,
+    /// Sites none of whose disks this node can reach now.
+    pub sites_down: Vec<String>,
+}
 
 impl Store {
+    /// `bucket`'s erasure coding across sites (the defaults when it set none).
+    ///
+    /// # Errors
+    /// A metadata read.
+    pub fn bucket_geo(&self, bucket: &BucketName) -> Result<BucketGeo, StoreError> {
+        Ok(self.inner.meta.bucket_geo(bucket)?.unwrap_or_default())
+    }
+
+    /// The K+M a bucket with `geo` writes with.
+    pub fn bucket_profile(&self, geo: &BucketGeo) -> EcParams {
+        geo.profile.map_or(self.inner.config.ec, |(k, m)| {
+            EcParams::new(usize::from(k), usize::from(m))
+        })
+    }
+
+    /// The sites of the layout, in name order.
+    fn layout_sites(set: &DiskSet) -> Vec<String> {
+        let mut sites: Vec<String> = set
+            .topology
+            .disks()
+            .iter()
+            .map(|d| d.site.clone())
+            .collect();
+        sites.sort();
+        sites.dedup();
+        sites
+    }
+
+    /// A site none of whose disks is usable now, across three sites or more.
+    pub(super) fn site_down(set: &DiskSet) -> Option<String> {
+        let sites = Self::layout_sites(set);
+        if sites.len() < geo::GEO_SITES {
+            return None;
+        }
+        Self::sites_down(set).into_iter().next()
+    }
+
+    fn sites_down(set: &DiskSet) -> Vec<String> {
+        let specs = set.topology.disks();
+        Self::layout_sites(set)
+            .into_iter()
+            .filter(|s| {
+                !specs
+                    .iter()
+                    .zip(&set.disks)
+                    .any(|(spec, d)| spec.site == *s && d.usable())
+            })
+            .collect()
+    }
+
+    /// How the layout stands for erasure coding across sites.
+    pub fn geo_status(&self) -> GeoStatus {
+        let set = self.disk_set();
+        let sites = Self::layout_sites(&set);
+        let ec = self.inner.config.ec;
+        GeoStatus {
+            per_site: geo::per_site(ec.data, ec.parity, sites.len()),
+            refusal: geo::check_profile(ec.data, ec.parity, sites.len())
+                .err()
+                .map(|e| e.to_string()),
+            profile: ec.to_string(),
+            sites_down: Self::sites_down(&set),
+            sites,
+        }
+    }
+
+    /// Sets (or, with `None`, removes) `bucket`'s erasure coding across sites. A profile
+    /// is checked against the layout as it is now: refused across two sites, or across
+    /// three or more when it cannot survive losing one ([`geo::check_profile`]), or when
+    /// wider than the layout's disks. Existing objects keep the profile they were written
+    /// with.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchBucket`], [`StoreError::InvalidProfile`], a command the group
+    /// did not take.
+    pub fn set_bucket_geo(
+        &self,
+        bucket: &BucketName,
+        config: Option<BucketGeo>,
+    ) -> Result<(), StoreError> {
+        self.bucket(bucket)?;
+        if let Some((k, m)) = config.and_then(|c| c.profile) {
+            let (k, m) = (usize::from(k), usize::from(m));
+            let refuse = |reason: String| StoreError::InvalidProfile {
+                bucket: bucket.clone(),
+                reason,
+            };
+            if k == 0 || m == 0 || k + m > 255 {
+                return Err(refuse(format!(
+                    "{k}+{m}: K and M must be at least 1, K+M at most 255"
+                )));
+            }
+            self.inner
+                .codecs
+                .get(k, m)
+                .map_err(|e| refuse(e.to_string()))?;
+            let set = self.disk_set();
+            let disks = set.disks.len();
+            if k + m > disks {
+                return Err(refuse(format!(
+                    "{k}+{m} needs {} disks, the layout has {disks}",
+                    k + m
+                )));
+            }
+            geo::check_profile(k, m, Self::layout_sites(&set).len())
+                .map_err(|e| refuse(e.to_string()))?;
+        }
+        match self.propose(crate::command::MetaCommand::SetBucketGeo {
+            bucket: bucket.clone(),
+            config,
+        })? {
+            crate::command::Outcome::BucketGeoSet(true) => Ok(()),
+            crate::command::Outcome::BucketGeoSet(false) => Err(StoreError::NoSuchBucket {
+                bucket: bucket.clone(),
+            }),
+            other => Err(crate::command::unexpected(other).into()),
+        }
+    }
+
     /// The index in the disk set of the disk a shard record names.
     fn set_index(&self, set: &super::DiskSet, name: &str) -> Option<usize> {
         self.disk_slot(name).or_else(|| {
@@ -20,9 +157,9 @@ impl Store {
     }
 
     /// How shards durable on the disks `durable` (as records name them) stand against
-    /// losing a site, for K = `data`, with the node's write quorum. A disk the layout does
-    /// not know counts in no site (so it cannot make a write site-safe).
-    pub(super) fn durability_on(&self, data: usize, durable: &[&str]) -> Durability {
+    /// losing a site, for K = `data` and write quorum `quorum`. A disk the layout does not
+    /// know counts in no site (so it cannot make a write site-safe).
+    pub(super) fn durability_on(&self, data: usize, quorum: usize, durable: &[&str]) -> Durability {
         let set = self.disk_set();
         let specs = set.topology.disks();
         let sites: Vec<&str> = specs.iter().map(|d| d.site.as_str()).collect();
@@ -34,7 +171,7 @@ impl Store {
                     .map_or("", |d| d.site.as_str())
             })
             .collect();
-        geo::durability(data, self.inner.config.write_quorum, &on, &sites)
+        geo::durability(data, quorum, &on, &sites)
     }
 
     /// Whether `seg`'s shards, where they are now (moves and repairs included), would
@@ -46,8 +183,9 @@ impl Store {
             .filter(|(_, root)| root.is_some())
             .map(|(d, _)| d.as_str())
             .collect();
+        let k = seg.geometry.k();
         Ok(!matches!(
-            self.durability_on(seg.geometry.k(), &durable),
+            self.durability_on(k, k + 1, &durable),
             Durability::SiteUnsafe | Durability::Short { .. }
         ))
     }
@@ -78,7 +216,8 @@ impl Store {
                     .filter(|s| s.root.is_some())
                     .map(|s| s.disk.as_str())
                     .collect();
-                let reason = match self.durability_on(seg.geometry.k(), &durable) {
+                let k = seg.geometry.k();
+                let reason = match self.durability_on(k, k + 1, &durable) {
                     Durability::Safe if missing.is_empty() => return None,
                     Durability::Safe => RepairReason::WriteFailed,
                     Durability::SiteUnsafe | Durability::Short { .. } => RepairReason::SiteUnsafe {

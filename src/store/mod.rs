@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 pub use copy::{CopySource, MetadataDirective};
 pub use error::StoreError;
+pub use geo::GeoStatus;
 pub use multipart::{
     COMPLETED_KEPT, CompletedPart, MAX_PARTS, MIN_PART_SIZE, MultipartChecksum, PartInfo,
 };
@@ -50,7 +51,6 @@ use crate::cluster::placement::Topology;
 use crate::command::{CommandError, CommandLog, LocalLog, MetaCommand, Outcome, Stamped};
 use crate::config::NodeConfig;
 use crate::disk::{DiskStatus, DiskUuid, LocalDisk, ShardName, ShardStore};
-use crate::erasure::Codec;
 use crate::lock::{Monotonic, RetentionClock, SystemMonotonic};
 use crate::meta::{BucketRecord, Meta, RepairRecord, VersionKind, VersionRecord, Versioning};
 use crate::types::{BucketName, ObjectKey};
@@ -89,7 +89,8 @@ struct Inner {
     /// Where new shards may go: this node's disks, and in a cluster the other nodes'
     /// ([`Store::use_cluster_disks`]).
     placement: std::sync::RwLock<Arc<DiskSet>>,
-    codec: Codec,
+    /// One codec per K+M in use (the node's, buckets' own, older segments').
+    codecs: crate::erasure::Codecs,
     /// The wall clock: creation times, Last-Modified, ids.
     clock: SharedClock,
     /// The time every Object Lock decision reads.
@@ -160,7 +161,9 @@ impl Store {
             .collect();
         let meta = Arc::new(Meta::open(&meta_dir)?);
         let retention = RetentionClock::open(meta.clone(), clock.clone(), mono)?;
-        let codec = Codec::new(config.ec.data, config.ec.parity)?;
+        let codecs = crate::erasure::Codecs::default();
+        // The node's own profile is checked at start.
+        codecs.get(config.ec.data, config.ec.parity)?;
         let trail = Arc::new(Trail::open(meta.clone())?);
         let store = Self {
             by: None,
@@ -180,7 +183,7 @@ impl Store {
                 meta,
                 disks,
                 disk_index,
-                codec,
+                codecs,
                 clock,
                 retention,
                 repair: std::sync::Mutex::new(()),

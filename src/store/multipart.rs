@@ -229,7 +229,7 @@ impl Store {
             return Err(StoreError::MissingLockDigest);
         }
         // Parts are never inline: Complete assembles segments.
-        let seg = self.write_segment(body, &opts, 0).await?;
+        let seg = self.write_segment(bucket, body, &opts, 0).await?;
         let part = PartRecord {
             part_number: part_number as u16,
             etag: hex::encode(seg.md5),

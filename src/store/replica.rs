@@ -189,7 +189,7 @@ impl Store {
         };
         let (body, verdict) = PartDigests::new(body, rv.parts.clone());
         let seg = self
-            .write_segment(body, &opts, self.inner.config.inline_max)
+            .write_segment(bucket, body, &opts, self.inner.config.inline_max)
             .await?;
         let checked = verdict
             .lock()
@@ -328,7 +328,7 @@ impl Store {
             verified_source: true,
             ..PutOptions::default()
         };
-        let seg = self.write_segment(body, &opts, 0).await?;
+        let seg = self.write_segment(bucket, body, &opts, 0).await?;
         if seg.blake3 != digest || seg.len != len {
             if let Some(r) = &seg.record {
                 self.discard_segment(r.id, &r.shards);

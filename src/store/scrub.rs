@@ -243,7 +243,10 @@ impl Store {
                     }
                 }
             }
-            self.inner.codec.reconstruct(&mut blocks, true)?;
+            self.inner
+                .codecs
+                .get(g.k(), g.width() - g.k())?
+                .reconstruct(&mut blocks, true)?;
             for (i, _, w) in &mut writers {
                 let block = blocks[*i]
                     .as_deref()

@@ -874,6 +874,75 @@ fn a_failed_repair_stays_queued_with_backoff_and_is_alerted() {
     );
 }
 
+/// A site-unsafe entry counts its bytes (the gauge's source) until repair finds the
+/// segment site-safe (one site: at once); bytes that stay past the threshold raise one
+/// `site-unsafe` alert per episode.
+#[test]
+fn site_unsafe_bytes_are_counted_alerted_once_and_drained() {
+    let rt = rt();
+    let n = clocked_node();
+    n.put(&rt, "alpha", "big", &data(2 * STRIPE, 4));
+    let bucket = BucketName::new("alpha").expect("name");
+    let key = ObjectKey::new("big").expect("key");
+    let rec = n.store.head_object(&bucket, &key, None).expect("head");
+    let seg = rec.segments[0].clone();
+    n.store
+        .inner
+        .meta
+        .enqueue_repair(&RepairRecord::new(
+            bucket.clone(),
+            key.clone(),
+            rec.version_id,
+            seg.id,
+            Vec::new(),
+            RepairReason::SiteUnsafe {
+                bytes: seg.geometry.len,
+            },
+            n.clock.now(),
+        ))
+        .expect("queue");
+    let alerts = Arc::new(crate::alert::Alerts::new(
+        n.store.meta_handle(),
+        n.clock.clone(),
+        1_000_000,
+    ));
+    alerts.set_sink("ops", "http://127.0.0.1:9/").expect("sink");
+    let worker = crate::background::drill::RepairWorker::new(
+        n.store.clone(),
+        Some(alerts.clone()),
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(900),
+        std::time::Duration::from_secs(60),
+    );
+    let counted = |w: &crate::background::drill::RepairWorker| {
+        (
+            w.status_blocking().expect("status").site_unsafe_bytes,
+            w.totals().expect("totals").0.site_unsafe_bytes,
+        )
+    };
+    assert_eq!(counted(&worker), (2 * STRIPE as u64, 2 * STRIPE as u64));
+    let raised = || {
+        alerts
+            .queue(100)
+            .expect("alerts")
+            .iter()
+            .filter(|q| q.payload.contains("\"site-unsafe\""))
+            .count()
+    };
+    worker.watch_site_unsafe();
+    n.clock.advance_micros(59_000_000);
+    worker.watch_site_unsafe();
+    assert_eq!(raised(), 0, "not before the threshold");
+    n.clock.advance_micros(1_000_000);
+    worker.watch_site_unsafe();
+    worker.watch_site_unsafe();
+    assert_eq!(raised(), 1, "once per episode");
+    // One site: the segment survives losing "any other site", so the entry leaves.
+    assert_eq!(worker.drain(), 1);
+    assert_eq!(counted(&worker), (0, 0));
+    assert!(n.store.repair_queue(10).expect("queue").is_empty());
+}
+
 /// Shards a part's write could not place are queued for repair in the batch that commits
 /// the completed version: after Complete the entry is there; a Complete the metadata
 /// store refuses queues nothing.

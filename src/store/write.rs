@@ -141,7 +141,7 @@ impl Store {
         self.new_version_lock(&b, &opts.lock, created)?;
         let lock_request = opts.lock;
         let seg = self
-            .write_segment(body, &opts, self.inner.config.inline_max)
+            .write_segment(bucket, body, &opts, self.inner.config.inline_max)
             .await?;
         let version_id = VersionId::generate(created);
         let etag = hex::encode(seg.md5);
@@ -237,8 +237,13 @@ impl Store {
 
     /// Streams `body` into a new segment, or returns it whole when it is at most
     /// `inline_max` bytes.
+    ///
+    /// The segment is coded with `bucket`'s own profile if it set one (else the node's
+    /// `--ec`); across sites, a bucket that refuses writes while a site is down gets
+    /// [`StoreError::Unavailable`] then.
     pub(super) async fn write_segment<S>(
         &self,
+        bucket: &BucketName,
         body: S,
         opts: &PutOptions,
         inline_max: usize,
@@ -247,7 +252,15 @@ impl Store {
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
         let cfg = &self.inner.config;
-        let (k, width, block) = (cfg.ec.data, cfg.ec.width(), cfg.block_size);
+        let geo = self.bucket_geo(bucket)?;
+        let ec = self.bucket_profile(&geo);
+        let quorum = if ec == cfg.ec {
+            cfg.write_quorum
+        } else {
+            crate::config::default_quorum(ec)
+        };
+        let codec = self.inner.codecs.get(ec.data, ec.parity)?;
+        let (k, width, block) = (ec.data, ec.width(), cfg.block_size);
         let mut reader = StripeReader::new(body, k * block);
         let first = reader.next().await?;
         if first.is_empty() {
@@ -304,6 +317,16 @@ impl Store {
                 needed: width,
             });
         }
+        if geo.site_down_writes == crate::meta::SiteDownWrites::Refuse
+            && let Some(site) = Self::site_down(&set)
+        {
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "site {site} is down and bucket {bucket} refuses writes while a site is \
+                     down (its site-down policy)"
+                ),
+            });
+        }
         let disk_ids: Vec<String> = placement.iter().map(|d| d.record_name()).collect();
         let pending = PendingRecord {
             segment: id,
@@ -324,7 +347,7 @@ impl Store {
         let store = self.clone();
         let mut set = tokio::task::spawn_blocking(move || -> Result<ShardSet, StoreError> {
             store.inner.meta.add_pending(&pending)?;
-            ShardSet::open(&store, id, &placement)
+            ShardSet::open(&store, id, &placement, codec, quorum)
         })
         .await??;
 
@@ -389,7 +412,6 @@ impl Store {
             self.discard_pending(id);
             return Err(e);
         }
-        let quorum = cfg.write_quorum;
         let roots = tokio::task::spawn_blocking(move || set.finish(quorum)).await?;
         let roots = match roots {
             Ok(r) => r,
@@ -409,7 +431,7 @@ impl Store {
             .map(|(d, _)| d.as_str())
             .collect();
         if let crate::cluster::geo::Durability::Short { durable, needed } =
-            self.durability_on(k, &durable)
+            self.durability_on(k, quorum, &durable)
         {
             let store = self.clone();
             let shards = shard_records.clone();
@@ -548,9 +570,12 @@ impl<S: Stream<Item = io::Result<Bytes>> + Unpin> StripeReader<S> {
 /// The open shard files of one segment: slot `i` holds shard `i`, or `None` once its disk
 /// failed.
 struct ShardSet {
-    store: Store,
     writers: Vec<Option<Box<dyn ShardSink>>>,
     parity: Vec<Vec<u8>>,
+    /// The segment's K+M.
+    codec: Arc<crate::erasure::Codec>,
+    /// Live shards below which the write fails.
+    quorum: usize,
     pad: Vec<u8>,
 }
 
@@ -559,6 +584,8 @@ impl ShardSet {
         store: &Store,
         id: SegmentId,
         placement: &[Arc<dyn ShardStore>],
+        codec: Arc<crate::erasure::Codec>,
+        quorum: usize,
     ) -> Result<Self, StoreError> {
         let cfg = &store.inner.config;
         let writers: Vec<Option<Box<dyn ShardSink>>> = placement
@@ -571,9 +598,10 @@ impl ShardSet {
             })
             .collect();
         let set = Self {
-            store: store.clone(),
             writers,
-            parity: vec![Vec::new(); cfg.ec.parity],
+            parity: vec![Vec::new(); codec.parity_shards()],
+            codec,
+            quorum,
             pad: Vec::new(),
         };
         set.check_quorum()?;
@@ -582,7 +610,7 @@ impl ShardSet {
 
     fn check_quorum(&self) -> Result<(), StoreError> {
         let live = self.writers.iter().filter(|w| w.is_some()).count();
-        let needed = self.store.inner.config.write_quorum;
+        let needed = self.quorum;
         if live < needed {
             return Err(StoreError::InsufficientDisks {
                 available: live,
@@ -594,7 +622,7 @@ impl ShardSet {
 
     /// Encodes one stripe and appends its K+M blocks to the shard files.
     fn write_stripe(&mut self, stripe: &[u8]) -> Result<(), StoreError> {
-        let k = self.store.inner.config.ec.data;
+        let k = self.codec.data_shards();
         let bl = stripe.len().div_ceil(k);
         let data: &[u8] = if stripe.len() == k * bl {
             stripe
@@ -608,7 +636,7 @@ impl ShardSet {
         for p in &mut self.parity {
             p.resize(bl, 0);
         }
-        self.store.inner.codec.encode(&blocks, &mut self.parity)?;
+        self.codec.encode(&blocks, &mut self.parity)?;
         for (i, slot) in self.writers.iter_mut().enumerate() {
             let Some(w) = slot else { continue };
             let block = if i < k {

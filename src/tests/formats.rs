@@ -126,6 +126,10 @@ fn current() -> Vec<(&'static str, String)> {
                 abort_multipart_days: Some(5),
             }],
         }),
+        entry(crate::meta::BucketGeo {
+            profile: Some((5, 4)),
+            site_down_writes: crate::meta::SiteDownWrites::Refuse,
+        }),
         entry(UploadRecord {
             upload_id: SegmentId([3; 16]),
             bucket: bucket(),
@@ -542,6 +546,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     ("lock", "010101820101"),
     ("lifecycle", "010101720102702f0103000104000105"),
+    ("bucket-geo", "0101050401"),
     (
         "upload",
         "040303030303030303030303030303030303626b74016b80010000010174017600010100000000000103",
@@ -927,6 +932,25 @@ fn a_membership_command_keeps_its_bytes() {
         hex::encode(&bytes),
         "0409020303030303030303030303030303030303030303030303030303030303030303026e3402656616161600"
     );
+}
+
+/// A bucket's erasure coding across sites (`SetBucketGeo`, appended last), pinned.
+#[test]
+fn the_bucket_geo_command_keeps_its_bytes() {
+    let c = crate::command::Stamped {
+        cmd: crate::command::MetaCommand::SetBucketGeo {
+            bucket: bucket(),
+            config: Some(crate::meta::BucketGeo {
+                profile: Some((5, 4)),
+                site_down_writes: crate::meta::SiteDownWrites::Refuse,
+            }),
+        },
+        now: crate::lock::Now::at(Timestamp(11)),
+        by: None,
+    };
+    let bytes = c.encode().expect("encode");
+    assert_eq!(crate::command::Stamped::decode(&bytes).expect("decode"), c);
+    assert_eq!(hex::encode(&bytes), "041103626b74010105040116161600");
 }
 
 /// The layout's membership commands (appended after `Disks`), pinned.

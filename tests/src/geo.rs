@@ -1,4 +1,4 @@
-//! A cluster over three sites of two nodes each, for erasure coding across sites (issue
+//! A cluster over three sites (or two) of two nodes each, for erasure coding across sites (issue
 //! 15): every site is its own network namespace ([`Netns::create`]: the sites reach only
 //! the `wan` namespace), and every byte between two sites crosses the [`Relay`] in `wan`,
 //! which adds the WAN's delay and can cut a site off.
@@ -48,6 +48,7 @@ pub struct GeoCluster {
     pub dir: tempfile::TempDir,
     /// Flags every node gets (the erasure coding, the workers' intervals).
     flags: Vec<String>,
+    sites: Vec<&'static str>,
 }
 
 impl GeoCluster {
@@ -56,10 +57,15 @@ impl GeoCluster {
     /// through it. Returns once all six agree on one leader with six voters and every
     /// node knows all twelve disks online.
     pub fn start(flags: &[&str], delay_ms: u64) -> GeoCluster {
-        let ns = Netns::create(&SITES).expect("namespaces");
+        GeoCluster::start_sites(&SITES, flags, delay_ms)
+    }
+
+    /// [`GeoCluster::start`] over `sites` (two, to see what two sites refuse).
+    pub fn start_sites(sites: &[&'static str], flags: &[&str], delay_ms: u64) -> GeoCluster {
+        let ns = Netns::create(sites).expect("namespaces");
         let dir = tempfile::tempdir().expect("tempdir");
         let mut nodes = Vec::new();
-        for site in SITES {
+        for &site in sites {
             for i in 0..PER_SITE {
                 nodes.push(Node {
                     name: format!("{site}{}", i + 1),
@@ -71,7 +77,7 @@ impl GeoCluster {
         }
         let wan = ns.wan_addr();
         // One link per (site, node of another site).
-        let links: Vec<(String, String, String)> = SITES
+        let links: Vec<(String, String, String)> = sites
             .iter()
             .flat_map(|from| {
                 nodes
@@ -103,7 +109,7 @@ impl GeoCluster {
                 },
             );
         }
-        for from in SITES {
+        for &from in sites {
             let rules: String = nodes
                 .iter()
                 .filter(|n| n.site != from)
@@ -130,6 +136,7 @@ impl GeoCluster {
             ns,
             dir,
             flags: flags.iter().map(|s| (*s).to_owned()).collect(),
+            sites: sites.to_vec(),
         };
         let first = g.spawn(0, &[]);
         g.nodes[0].server = Some(first);
@@ -219,6 +226,11 @@ impl GeoCluster {
         ctl_in(&self.ns, self.site_of(name), self.server(name), args)
     }
 
+    /// `stelectl ARGS` against node `name`, expecting a failure: its output.
+    pub fn ctl_fails(&self, name: &str, args: &[&str]) -> String {
+        crate::sites::ctl_in_fails(&self.ns, self.site_of(name), self.server(name), args)
+    }
+
     /// An admin API call to node `name` from inside its site: (status, body).
     pub fn admin(&self, name: &str, method: &str, path: &str) -> (u16, String) {
         let s = self.server(name);
@@ -294,7 +306,7 @@ impl GeoCluster {
     }
 
     fn site_links(&self, site: &str) -> Vec<String> {
-        SITES
+        self.sites
             .iter()
             .flat_map(|from| {
                 self.nodes
@@ -329,8 +341,8 @@ impl GeoCluster {
         }
     }
 
-    /// Waits until every node runs, all agree on one leader of six voters and one applied
-    /// log position, and each sees the twelve disks online.
+    /// Waits until every node runs, all agree on one leader (every node a voter) and one
+    /// applied log position, and each sees every disk online.
     pub fn until_settled(&self, what: &str) {
         let disks = self.nodes.len() * DISKS;
         self.until(what, |all| {

@@ -48,6 +48,30 @@ fn ctl_command(server: &Server, args: &[&str]) -> Command {
 /// [`ctl`] for a server in network namespace `site` of `ns` (its admin listener is on
 /// that namespace's loopback): stelectl runs there.
 pub fn ctl_in(ns: &crate::netns::Netns, site: &str, server: &Server, args: &[&str]) -> String {
+    let (ok, text, err) = ctl_in_result(ns, site, server, args);
+    assert!(ok, "stelectl {args:?} in {site}: {text}{err}");
+    text
+}
+
+/// [`ctl_in`] expecting a failure: its stdout and stderr.
+pub fn ctl_in_fails(
+    ns: &crate::netns::Netns,
+    site: &str,
+    server: &Server,
+    args: &[&str],
+) -> String {
+    let (ok, text, err) = ctl_in_result(ns, site, server, args);
+    assert!(!ok, "stelectl {args:?} in {site} succeeded: {text}");
+    format!("{text}{err}")
+}
+
+/// Whether stelectl succeeded, its stdout and its stderr.
+fn ctl_in_result(
+    ns: &crate::netns::Netns,
+    site: &str,
+    server: &Server,
+    args: &[&str],
+) -> (bool, String, String) {
     let plain = ctl_command(server, args);
     let mut cmd = ns.command(site, plain.get_program());
     cmd.args(plain.get_args());
@@ -58,13 +82,11 @@ pub fn ctl_in(ns: &crate::netns::Netns, site: &str, server: &Server, args: &[&st
         };
     }
     let out = cmd.output().expect("stelectl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
+    (
         out.status.success(),
-        "stelectl {args:?} in {site}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Runs stelectl against `server` expecting it to fail; its stdout and stderr.

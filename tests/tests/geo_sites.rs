@@ -507,3 +507,118 @@ fn five_plus_four_survives_a_site_and_a_disk() {
         }
     });
 }
+
+/// A bucket chooses its own profile: one that cannot survive a site over three sites is
+/// refused with the profiles that can; 5+4 is taken and puts three shards in each site.
+/// While a site is down, a bucket set to refuse answers 503 SlowDown, the others degrade
+/// and go on. Over two sites, erasure coding across them is refused, pointing to
+/// replication.
+#[test]
+fn a_bucket_chooses_a_profile_that_survives_a_site_and_what_a_site_down_does() {
+    if !Netns::require_or_skip("geo_sites") {
+        return;
+    }
+    let mut g = GeoCluster::start(&[], 2);
+    g.in_site("a", || async {
+        for b in ["backups", "strict"] {
+            client(g.server("a1"))
+                .create_bucket()
+                .bucket(b)
+                .send()
+                .await
+                .expect("bucket");
+        }
+    });
+    let status = json(&g.ctl("a1", &["--json", "cluster", "status"]));
+    assert_eq!(status["geo"]["sites"], serde_json::json!(["a", "b", "c"]));
+    assert_eq!(status["geo"]["per_site"], 2);
+    assert!(status["geo"]["refusal"].is_null(), "{status}");
+
+    let refused = g.ctl_fails("a1", &["bucket", "geo", "backups", "--profile", "9+3"]);
+    assert!(
+        refused.contains("409") && refused.contains("InvalidProfile"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("4 shards in each site")
+            && refused.contains("4+2, 6+3 (a site); 5+4, 7+5 (a site and one more disk)"),
+        "{refused}"
+    );
+    let set = json(&g.ctl(
+        "b1",
+        &["--json", "bucket", "geo", "backups", "--profile", "5+4"],
+    ));
+    assert_eq!(set["profile"], "5+4");
+    assert_eq!(set["site_down_writes"], "degrade");
+    let strict = json(&g.ctl(
+        "a1",
+        &["--json", "bucket", "geo", "strict", "--site-down", "refuse"],
+    ));
+    assert_eq!(strict["effective_profile"], "4+2");
+    assert_eq!(strict["site_down_writes"], "refuse");
+
+    // 5+4: nine shard files, three in each site.
+    let data = noise(5, 1 << 20);
+    g.in_site("a", || async {
+        put(g.server("a1"), "five-four", &data).await.expect("put");
+    });
+    for site in ["a", "b", "c"] {
+        let files: usize = g
+            .nodes
+            .iter()
+            .filter(|n| n.site == site)
+            .flat_map(|n| g.disks(&n.name))
+            .map(|d| shard_files_in(&d).len())
+            .sum();
+        assert_eq!(files, 3, "shard files in site {site}");
+    }
+
+    // Site c down: the refusing bucket refuses, the others degrade.
+    g.kill_site("c");
+    g.until("a1 sees site c down", |all| {
+        all[0]["geo"]["sites_down"] == serde_json::json!(["c"])
+    });
+    g.in_site("a", || async {
+        assert_eq!(
+            client(g.server("a1"))
+                .put_object()
+                .bucket("strict")
+                .key("k")
+                .body(ByteStream::from(noise(6, 300_000)))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| (error_status(&e), error_code(&e))),
+            Err((503, "SlowDown".to_owned()))
+        );
+        put(g.server("a2"), "degraded", &noise(7, 700_000))
+            .await
+            .expect("a degrading bucket writes");
+        assert!(get(g.server("a1"), "degraded").await == Ok(noise(7, 700_000)));
+        assert!(get(g.server("a1"), "five-four").await == Ok(data.clone()));
+    });
+    assert!(site_unsafe(&g, "a1") > 0);
+    drop(g);
+
+    // Two sites: no profile spans them.
+    let two = GeoCluster::start_sites(&["a", "b"], &[], 2);
+    let status = json(&two.ctl("a1", &["--json", "cluster", "status"]));
+    let refusal = status["geo"]["refusal"].as_str().unwrap_or_default();
+    assert!(
+        refusal.contains("two sites") && refusal.contains("replicat"),
+        "{status}"
+    );
+    two.in_site("a", || async {
+        client(two.server("a1"))
+            .create_bucket()
+            .bucket("backups")
+            .send()
+            .await
+            .expect("bucket");
+    });
+    let refused = two.ctl_fails("a1", &["bucket", "geo", "backups", "--profile", "4+2"]);
+    assert!(
+        refused.contains("InvalidProfile") && refused.contains("replication peer add"),
+        "{refused}"
+    );
+}

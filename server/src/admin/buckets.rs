@@ -140,3 +140,70 @@ pub(super) async fn put_quota(
     });
     Ok(Json(summary(rec, used)))
 }
+
+fn geo_answer(
+    bucket: &str,
+    geo: stele::meta::BucketGeo,
+    ec: stele::config::EcParams,
+) -> api::buckets::Geo {
+    api::buckets::Geo {
+        bucket: bucket.to_owned(),
+        profile: geo.profile.map(|(k, m)| format!("{k}+{m}")),
+        effective_profile: ec.to_string(),
+        site_down_writes: match geo.site_down_writes {
+            stele::meta::SiteDownWrites::Degrade => "degrade",
+            stele::meta::SiteDownWrites::Refuse => "refuse",
+        }
+        .to_owned(),
+    }
+}
+
+pub(super) async fn get_geo(
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<api::buckets::Geo>, ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::ReadStatus, Some(&b))?;
+    let (geo, ec) = actor.node.bucket_geo(&b).await?;
+    Ok(Json(geo_answer(&name, geo, ec)))
+}
+
+pub(super) async fn put_geo(
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+    Json(body): Json<api::buckets::GeoChange>,
+) -> Result<Json<api::buckets::Geo>, ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::ManageBuckets, Some(&b))?;
+    let (mut geo, _) = actor.node.bucket_geo(&b).await?;
+    if body.default_profile {
+        geo.profile = None;
+    }
+    if let Some(p) = &body.profile {
+        let ec: stele::config::EcParams =
+            p.parse().map_err(|e| bad(format!("profile {p:?}: {e}")))?;
+        let k = u16::try_from(ec.data).map_err(|_| bad("K too large"))?;
+        let m = u16::try_from(ec.parity).map_err(|_| bad("M too large"))?;
+        geo.profile = Some((k, m));
+    }
+    match body.site_down_writes.as_deref() {
+        None => {}
+        Some("degrade") => geo.site_down_writes = stele::meta::SiteDownWrites::Degrade,
+        Some("refuse") => geo.site_down_writes = stele::meta::SiteDownWrites::Refuse,
+        Some(_) => return Err(bad("site_down_writes is degrade or refuse")),
+    }
+    actor.node.set_bucket_geo(&b, Some(geo)).await?;
+    let (geo, ec) = actor.node.bucket_geo(&b).await?;
+    Ok(Json(geo_answer(&name, geo, ec)))
+}
+
+pub(super) async fn delete_geo(
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(name): Path<String>,
+) -> Result<Json<api::buckets::Geo>, ApiError> {
+    let b = bucket(&name)?;
+    need(&actor, Action::ManageBuckets, Some(&b))?;
+    actor.node.set_bucket_geo(&b, None).await?;
+    let (geo, ec) = actor.node.bucket_geo(&b).await?;
+    Ok(Json(geo_answer(&name, geo, ec)))
+}

@@ -82,6 +82,16 @@ async fn answer(admin: &Admin) -> Result<api::cluster::Cluster, ApiError> {
                 free_bytes: d.free_bytes,
             })
             .collect(),
+        geo: {
+            let g = admin.node.geo_status();
+            Some(api::cluster::Geo {
+                sites: g.sites,
+                profile: g.profile,
+                per_site: g.per_site,
+                refusal: g.refusal,
+                sites_down: g.sites_down,
+            })
+        },
     })
 }
 

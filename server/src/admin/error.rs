@@ -143,6 +143,7 @@ fn classify(e: &StoreError) -> (StatusCode, &'static str) {
         E::InvalidBucketState { .. } => (S::CONFLICT, "InvalidBucketState"),
         E::NoLifecycle { .. } => (S::NOT_FOUND, "NoLifecycle"),
         E::InvalidLifecycle { .. } => (S::BAD_REQUEST, "InvalidLifecycle"),
+        E::InvalidProfile { .. } => (S::CONFLICT, "InvalidProfile"),
         E::InsufficientDisks { .. } => (S::SERVICE_UNAVAILABLE, "InsufficientDisks"),
         E::Unavailable { .. } => (S::SERVICE_UNAVAILABLE, "ClusterUnavailable"),
         E::Disk(d) => match d {

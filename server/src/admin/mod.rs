@@ -108,6 +108,10 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/buckets", get(list_buckets).post(create_bucket))
         .route("/v1/buckets/{bucket}/quota", get(get_quota).put(put_quota))
         .route(
+            "/v1/buckets/{bucket}/geo",
+            get(get_geo).put(put_geo).delete(delete_geo),
+        )
+        .route(
             "/v1/buckets/{bucket}/retention-policy",
             get(get_policy).put(put_policy),
         )

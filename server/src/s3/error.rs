@@ -118,7 +118,9 @@ pub fn to_s3(e: StoreError) -> S3Error {
             "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters".into(),
         ),
         StoreError::NoLifecycle { .. } => err(C::NoSuchLifecycleConfiguration, msg),
-        StoreError::InvalidLifecycle { .. } => err(C::InvalidArgument, msg),
+        StoreError::InvalidLifecycle { .. } | StoreError::InvalidProfile { .. } => {
+            err(C::InvalidArgument, msg)
+        }
         StoreError::BadDigest { .. } | StoreError::ReplicaDigest { .. } => {
             err(C::BadDigest, msg)
         }

@@ -419,6 +419,22 @@ pub enum BucketCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Show or set a bucket's erasure coding across sites: its own profile K+M (checked
+    /// against the layout's sites: one that cannot survive losing a site is refused) and
+    /// what its writes do while a whole site is down.
+    Geo {
+        bucket: String,
+        /// The profile of the bucket's new objects, K+M (4+2, 6+3, 5+4, 7+5...).
+        #[arg(long, value_name = "K+M", conflicts_with = "default_profile")]
+        profile: Option<String>,
+        /// Go back to the node's profile (--ec).
+        #[arg(long)]
+        default_profile: bool,
+        /// While a site is down: degrade (write over the other sites, moved back when
+        /// it returns) or refuse (503 SlowDown).
+        #[arg(long, value_parser = ["degrade", "refuse"])]
+        site_down: Option<String>,
+    },
     /// Expect a new version in a bucket at least this often: an overdue backup raises an
     /// alert.
     Expect {

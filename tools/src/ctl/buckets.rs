@@ -101,6 +101,40 @@ impl Ctx {
                     Ok(())
                 })
             }
+            BucketCommand::Geo {
+                bucket,
+                profile,
+                default_profile,
+                site_down,
+            } => {
+                let path = format!("/v1/buckets/{}/geo", segment(&bucket));
+                let r = if profile.is_some() || default_profile || site_down.is_some() {
+                    self.client.put(
+                        &path,
+                        &GeoChange {
+                            profile,
+                            default_profile,
+                            site_down_writes: site_down,
+                        },
+                    )?
+                } else {
+                    self.client.get(&path)?
+                };
+                self.show(&r, |g: &Geo| {
+                    rows(&[
+                        ("bucket", g.bucket.clone()),
+                        (
+                            "profile",
+                            match &g.profile {
+                                Some(p) => p.clone(),
+                                None => format!("{} (the node's)", g.effective_profile),
+                            },
+                        ),
+                        ("while a site is down", g.site_down_writes.clone()),
+                    ]);
+                    Ok(())
+                })
+            }
             BucketCommand::Expect {
                 bucket,
                 every,

@@ -92,6 +92,30 @@ fn members(c: &Cluster) {
             })
             .collect(),
     );
+    if let Some(g) = c.geo.as_ref().filter(|g| g.sites.len() > 1) {
+        rows(&[
+            (
+                "sites",
+                format!(
+                    "{} ({} shards of {} in each{})",
+                    g.sites.join(", "),
+                    g.per_site,
+                    g.profile,
+                    if g.sites_down.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; down: {}", g.sites_down.join(", "))
+                    }
+                ),
+            ),
+            (
+                "survives a site",
+                g.refusal
+                    .clone()
+                    .unwrap_or_else(|| "yes, with the node's profile".into()),
+            ),
+        ]);
+    }
     if c.disks.is_empty() {
         return;
     }

@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use stele_api::alerts::{Expectation, PayloadKind, QueuedAlert, SetSink, Sink};
 use stele_api::approvals::{Approval, Approved, Outcome, SetTwoPersonRule};
-use stele_api::buckets::{BucketSummary, NewBucket, Policy, Quota};
+use stele_api::buckets::{BucketSummary, Geo, GeoChange, NewBucket, Policy, Quota};
 use stele_api::identities::{KeyRequest, NewKey, NewUser, Plane, SetBypass, SetGrants, User};
 use stele_api::node::Status;
 use stele_api::workers::{DrillReport, DrillStatus, RepairStatus, ScrubReport, ScrubStatus};
@@ -393,6 +393,17 @@ impl Ctx {
                         ("queue length", v.queue_length.to_string()),
                         ("handled", v.handled.to_string()),
                         ("shards rebuilt", v.shards_rebuilt.to_string()),
+                        (
+                            "shards moved back to their site",
+                            v.shards_moved.to_string(),
+                        ),
+                        (
+                            "site-unsafe bytes",
+                            format!(
+                                "{} (acknowledged, would not survive losing one more site)",
+                                v.site_unsafe_bytes
+                            ),
+                        ),
                         ("unrepairable", v.unrepairable.to_string()),
                     ]);
                     Ok(())
