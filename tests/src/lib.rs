@@ -18,8 +18,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A binary of this workspace, built next to the running test (`cargo build --workspace`
-/// builds them; `.ci/run` does so before the tests).
+/// builds them; `.ci/run` does so before the tests), or in `STELE_BIN_DIR` when set (a
+/// benchmark run by a debug harness against release binaries).
 pub fn workspace_bin(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("STELE_BIN_DIR") {
+        let p = PathBuf::from(dir).join(name);
+        assert!(p.exists(), "{} is not built", p.display());
+        return p;
+    }
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe
         .parent()
