@@ -196,3 +196,22 @@ pub struct ApplyLayout {
     /// the current one.
     pub epoch: u64,
 }
+
+/// `GET /v1/cluster/sites/{site}` (what removing it would cost) and `DELETE` (remove it
+/// for good: its members are removed, and every shard it held is queued for rebuilding on
+/// the node that answered).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteRemoval {
+    /// The site.
+    pub site: String,
+    /// Its members, by id.
+    pub nodes: Vec<String>,
+    /// Whether they were removed (`DELETE`), or this is the preview (`GET`).
+    pub removed: bool,
+    /// Segments with shards on its disks.
+    pub segments: u64,
+    /// Those shards, to rebuild elsewhere.
+    pub shards: u64,
+    /// Their bytes, what repair writes again.
+    pub bytes: u64,
+}

@@ -799,6 +799,9 @@ pub enum RepairReason {
         /// The segment's length.
         bytes: u64,
     },
+    /// Their disks belonged to a site removed for good (`stelectl site remove`): rebuilt
+    /// from the other shards onto the disks left. Appended after the others.
+    SiteRemoved,
 }
 
 /// A version with shards to rebuild. Keyed by (due time, segment) so the repair worker
@@ -1488,6 +1491,14 @@ mod tests {
         v2.extend([1u8; 16]);
         v2.extend([2u8; 16]);
         v2.extend([1, 5, 3, 0xac, 0x02, 0x80, 0x01, 0x80, 0x01, 0, 0]);
+        assert_eq!(r.encode()?, v2);
+        assert_eq!(RepairRecord::decode(&v2)?, r);
+        // And a removed site's (appended after it).
+        r.reason = RepairReason::SiteRemoved;
+        let mut v2 = vec![2u8, 3, b'b', b'k', b't', 1, b'k'];
+        v2.extend([1u8; 16]);
+        v2.extend([2u8; 16]);
+        v2.extend([1, 5, 4, 0x80, 0x01, 0x80, 0x01, 0, 0]);
         assert_eq!(r.encode()?, v2);
         assert_eq!(RepairRecord::decode(&v2)?, r);
         Ok(())

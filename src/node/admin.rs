@@ -432,6 +432,20 @@ impl Node {
         offload(move || s.set_bucket_geo(&n, geo)).await
     }
 
+    /// Counts (`dry_run`) or queues the rebuild of every shard on `disks` (a removed
+    /// site's); see [`crate::store::Store::queue_site_rebuild`].
+    ///
+    /// # Errors
+    /// A metadata read or write.
+    pub async fn queue_site_rebuild(
+        &self,
+        disks: std::collections::HashSet<String>,
+        dry_run: bool,
+    ) -> Result<crate::store::SiteRebuild, StoreError> {
+        let s = self.owned();
+        offload(move || s.queue_site_rebuild(&disks, dry_run)).await
+    }
+
     /// How the cluster's layout stands for erasure coding across sites.
     pub fn geo_status(&self) -> crate::store::GeoStatus {
         self.store().geo_status()

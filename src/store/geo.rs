@@ -13,6 +13,18 @@ use crate::types::{BucketName, ObjectKey, Timestamp, VersionId};
 
 use super::{DiskSet, Store, StoreError};
 
+/// What removing a site for good costs: the segments with shards on its disks, and the
+/// shards and bytes to rebuild elsewhere ([`Store::queue_site_rebuild`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SiteRebuild {
+    /// Segments with at least one shard on the site's disks.
+    pub segments: u64,
+    /// Their shards there.
+    pub shards: u64,
+    /// Bytes of those shards (block data), what repair writes again.
+    pub bytes: u64,
+}
+
 /// How the cluster's layout stands for erasure coding across sites (`cluster status`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GeoStatus {
@@ -77,6 +89,68 @@ impl Store {
                     .any(|(spec, d)| spec.site == *s && d.usable())
             })
             .collect()
+    }
+
+    /// Counts, and unless `dry_run` queues for repair on this node, every segment with
+    /// shards on the disks named in `disks` (as records name them: a removed site's):
+    /// repair rebuilds each from the other shards onto the disks left, by failure domain
+    /// ([`RepairReason::SiteRemoved`]). One scan of the namespace; the entries are this
+    /// node's own (kept across restarts, drained by its repair worker).
+    ///
+    /// # Errors
+    /// A metadata read or write.
+    pub fn queue_site_rebuild(
+        &self,
+        disks: &std::collections::HashSet<String>,
+        dry_run: bool,
+    ) -> Result<SiteRebuild, StoreError> {
+        let mut out = SiteRebuild::default();
+        let now = self.clock().now();
+        for b in self.buckets()? {
+            let mut entries = Vec::new();
+            let mut failed = None;
+            self.inner.meta.scan_versions(&b.name, "", |key, rec| {
+                for seg in &rec.segments {
+                    let locations = match self.shard_locations(seg) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            failed = Some(e);
+                            return std::ops::ControlFlow::Break(());
+                        }
+                    };
+                    let lost: Vec<u16> = (0u16..)
+                        .zip(&locations)
+                        .filter(|(_, (disk, _))| disks.contains(disk))
+                        .map(|(i, _)| i)
+                        .collect();
+                    if lost.is_empty() {
+                        continue;
+                    }
+                    out.segments += 1;
+                    out.shards += lost.len() as u64;
+                    out.bytes += lost.len() as u64 * seg.geometry.shard_data_len();
+                    entries.push(RepairRecord::new(
+                        b.name.clone(),
+                        key.clone(),
+                        rec.version_id,
+                        seg.id,
+                        lost,
+                        RepairReason::SiteRemoved,
+                        now,
+                    ));
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if !dry_run {
+                for e in &entries {
+                    self.inner.meta.enqueue_repair(e)?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// How the layout stands for erasure coding across sites.

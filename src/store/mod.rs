@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 pub use copy::{CopySource, MetadataDirective};
 pub use error::StoreError;
-pub use geo::GeoStatus;
+pub use geo::{GeoStatus, SiteRebuild};
 pub use multipart::{
     COMPLETED_KEPT, CompletedPart, MAX_PARTS, MIN_PART_SIZE, MultipartChecksum, PartInfo,
 };

@@ -622,3 +622,74 @@ fn a_bucket_chooses_a_profile_that_survives_a_site_and_what_a_site_down_does() {
         "{refused}"
     );
 }
+
+/// A site lost for good: `stelectl site remove` first shows what it held and changes
+/// nothing; with `--yes` its members are removed and every shard it held is rebuilt on
+/// the two sites left, so every object has its six shards there and reads back.
+#[test]
+fn a_site_lost_for_good_is_removed_and_its_shards_rebuilt_on_the_others() {
+    if !Netns::require_or_skip("geo_sites") {
+        return;
+    }
+    let mut g = GeoCluster::start(&["--repair-interval", "1"], 2);
+    let objects: Vec<(String, u64, usize)> = (0..6u64)
+        .map(|i| (format!("o{i}"), i + 20, 300_000 + (i as usize) * 200_000))
+        .collect();
+    g.in_site("a", || async {
+        client(g.server("a1"))
+            .create_bucket()
+            .bucket("backups")
+            .send()
+            .await
+            .expect("bucket");
+        for (key, seed, len) in &objects {
+            put(g.server("a1"), key, &noise(*seed, *len))
+                .await
+                .expect("put");
+        }
+    });
+    let on_sites = |g: &GeoCluster, sites: &[&str]| -> usize {
+        g.nodes
+            .iter()
+            .filter(|n| sites.contains(&n.site))
+            .flat_map(|n| g.disks(&n.name))
+            .map(|d| shard_files_in(&d).len())
+            .sum()
+    };
+    assert_eq!(on_sites(&g, &["a", "b"]), 6 * 4);
+    g.kill_site("c");
+
+    let own = g.ctl_fails("a1", &["site", "remove", "a"]);
+    assert!(own.contains("RemovesItself"), "{own}");
+    let preview = json(&g.ctl("a1", &["--json", "site", "remove", "c"]));
+    assert_eq!(preview["removed"], false);
+    assert_eq!(preview["nodes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(preview["segments"], 6);
+    assert_eq!(preview["shards"], 12, "two shards of each object in site c");
+    assert!(preview["bytes"].as_u64().unwrap_or(0) > 0);
+    let members = |g: &GeoCluster| -> usize {
+        let s = json(&g.ctl("a1", &["--json", "cluster", "status"]));
+        s["members"]
+            .as_array()
+            .map_or(0, |m| m.iter().filter(|m| m["removed"].is_null()).count())
+    };
+    assert_eq!(members(&g), 6, "the preview removed nothing");
+
+    let removed = json(&g.ctl("a1", &["--json", "site", "remove", "c", "--yes"]));
+    assert_eq!(removed["removed"], true);
+    assert_eq!(removed["shards"], 12);
+    assert_eq!(members(&g), 4);
+    until("the removed site's shards rebuilt on a and b", 120, || {
+        on_sites(&g, &["a", "b"]) == 6 * 6 && g.repair_status("a1")["queue_length"] == 0
+    });
+    let status = json(&g.ctl("b2", &["--json", "cluster", "status"]));
+    assert_eq!(status["geo"]["sites"], serde_json::json!(["a", "b"]));
+    g.in_site("b", || async {
+        for (key, seed, len) in &objects {
+            assert!(
+                get(g.server("b1"), key).await == Ok(noise(*seed, *len)),
+                "{key} after site c was removed"
+            );
+        }
+    });
+}

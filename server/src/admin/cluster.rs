@@ -334,3 +334,86 @@ pub(super) async fn layout_revert(
         .await?;
     Ok(Json(layout_answer(&admin).await?))
 }
+
+/// The members of `site` in the layout and its disks' record names; 404 when the layout
+/// has no such site, 409 when it is this node's own.
+async fn site_members(
+    admin: &Admin,
+    site: &str,
+) -> Result<(Vec<String>, std::collections::HashSet<String>), ApiError> {
+    let (layout, _) = admin.node.layout().await?;
+    let disks: Vec<_> = layout.disks.iter().filter(|d| d.site == site).collect();
+    if disks.is_empty() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "NoSuchSite",
+            format!("the layout has no disk in site {site}"),
+        ));
+    }
+    let mut nodes: Vec<String> = disks.iter().map(|d| d.node_id.clone()).collect();
+    nodes.sort();
+    nodes.dedup();
+    let me = admin.cluster.files.node_id().ok().flatten();
+    if me.as_ref().is_some_and(|m| nodes.contains(m)) {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "RemovesItself",
+            format!("this node is in site {site}: ask a node of another site"),
+        ));
+    }
+    Ok((nodes, disks.iter().map(|d| d.uuid.to_string()).collect()))
+}
+
+/// `GET /v1/cluster/sites/{site}`: what removing the site for good would rebuild.
+pub(super) async fn site_preview(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(site): Path<String>,
+) -> Result<Json<api::cluster::SiteRemoval>, ApiError> {
+    need(&actor, Action::ReadStatus, None)?;
+    let (nodes, disks) = site_members(&admin, &site).await?;
+    let cost = admin.node.queue_site_rebuild(disks, true).await?;
+    Ok(Json(api::cluster::SiteRemoval {
+        site,
+        nodes,
+        removed: false,
+        segments: cost.segments,
+        shards: cost.shards,
+        bytes: cost.bytes,
+    }))
+}
+
+/// `DELETE /v1/cluster/sites/{site}`: removes a site lost for good. Its members are
+/// removed (their certificates refused from then on, as `DELETE /v1/cluster/members/{id}`
+/// does), then every segment with shards on its disks is queued for repair on this node,
+/// which rebuilds them onto the disks left.
+pub(super) async fn site_remove(
+    State(admin): State<Admin>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(site): Path<String>,
+) -> Result<Json<api::cluster::SiteRemoval>, ApiError> {
+    need(&actor, Action::ManageIdentities, None)?;
+    let (nodes, disks) = site_members(&admin, &site).await?;
+    for id in &nodes {
+        let out = actor
+            .node
+            .change_membership(ClusterChange::Remove {
+                node_id: id.clone(),
+            })
+            .await?;
+        if let stele::membership::ClusterOutcome::Removed(m) = out {
+            tracing::info!(actor = %actor.user.name, node = %m.node_id, %site, "cluster member removed with its site");
+            admin.cluster.leave_group(&m.node_id);
+        }
+    }
+    let cost = admin.node.queue_site_rebuild(disks, false).await?;
+    tracing::info!(actor = %actor.user.name, %site, segments = cost.segments, bytes = cost.bytes, "site removed: its shards are queued for rebuilding here");
+    Ok(Json(api::cluster::SiteRemoval {
+        site,
+        nodes,
+        removed: true,
+        segments: cost.segments,
+        shards: cost.shards,
+        bytes: cost.bytes,
+    }))
+}

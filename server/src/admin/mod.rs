@@ -151,6 +151,10 @@ pub fn router(admin: Admin) -> axum::Router {
         .route("/v1/cluster/init", post(cluster_init))
         .route("/v1/cluster/join-tokens", post(join_token))
         .route("/v1/cluster/layout", get(layout_show))
+        .route(
+            "/v1/cluster/sites/{site}",
+            get(site_preview).delete(site_remove),
+        )
         .route("/v1/cluster/layout/disks/{uuid}", put(layout_stage))
         .route("/v1/cluster/layout/apply", post(layout_apply))
         .route(

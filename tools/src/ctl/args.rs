@@ -88,6 +88,9 @@ pub enum AdminCommand {
     /// The repair queue that reads and writes feed.
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// A site of a cluster across sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
     /// Restore drills: a random sample of versions read back end to end and checked.
     #[command(subcommand)]
     Drill(DrillCommand),
@@ -505,6 +508,20 @@ pub enum ScrubCommand {
     },
     /// Whether a pass is running, the last pass's counts, the rate and the schedule.
     Status,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SiteCommand {
+    /// Remove a site lost for good: shows what it held (segments, shards, bytes to
+    /// rebuild) and, with --yes, removes its members (their certificates are refused
+    /// from then on) and queues every shard it held for rebuilding on the node asked,
+    /// onto the disks left (`stelectl repair status` there shows the progress).
+    Remove {
+        site: String,
+        /// Remove it (without: only show what it would cost).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]

@@ -386,6 +386,39 @@ impl Ctx {
                 });
                 self.outcome(&r, &format!("retention clock moved forward to {target}"))
             }
+            AdminCommand::Site(SiteCommand::Remove { site, yes }) => {
+                let path = format!("/v1/cluster/sites/{}", segment(&site));
+                let r = if yes {
+                    self.client.delete(&path)?
+                } else {
+                    self.client.get(&path)?
+                };
+                self.show(&r, |s: &stele_api::cluster::SiteRemoval| {
+                    rows(&[
+                        ("site", s.site.clone()),
+                        ("members", s.nodes.join(", ")),
+                        (
+                            "to rebuild",
+                            format!(
+                                "{} shards of {} segments, {}",
+                                s.shards,
+                                s.segments,
+                                exact_bytes_text(s.bytes)
+                            ),
+                        ),
+                    ]);
+                    if s.removed {
+                        out!(
+                            "site {} removed: its members' certificates are refused from now on; \
+                             the rebuild is queued on this node (stelectl repair status)",
+                            s.site
+                        );
+                    } else {
+                        out!("nothing changed: run again with --yes to remove the site");
+                    }
+                    Ok(())
+                })
+            }
             AdminCommand::Repair(RepairCommand::Status) => {
                 let r = self.client.get("/v1/repair")?;
                 self.show(&r, |v: &RepairStatus| {

@@ -1,9 +1,10 @@
-//! `scripts/bench geo` (ignored by the suite: a benchmark, not a test): PUT and GET across
+//! `scripts/bench geo` (a benchmark, not a test: root, network namespaces): PUT and GET across
 //! three sites of two nodes (`stele_tests::geo`) with 10 ms round trips between sites
 //! through the relay, against the same cluster with the relay adding no delay, in one
 //! run; and the bytes that leave the coordinating site per object byte, counted by the
 //! relay. The load generator (`stele-bench s3`) runs in site a against a1. Run with
-//! `STELE_BIN_DIR` pointing at release binaries (the script does).
+//! `STELE_BIN_DIR` pointing at release binaries (the script does); it refuses to run
+//! without, as debug servers would measure nothing useful.
 
 use std::time::Duration;
 
@@ -46,9 +47,11 @@ fn set_delay(g: &GeoCluster, delay_ms: u64) {
     }
 }
 
-#[test]
-#[ignore = "a benchmark: scripts/bench geo"]
-fn geo_bench() {
+fn main() {
+    if std::env::var_os("STELE_BIN_DIR").is_none() {
+        eprintln!("stele-geo-bench: set STELE_BIN_DIR to the release binaries (scripts/bench geo)");
+        std::process::exit(2);
+    }
     let g = GeoCluster::start(&[], 5);
     let a1 = g.server("a1");
     g.in_site("a", || async {
@@ -90,9 +93,8 @@ fn geo_bench() {
             for conc in [1u32, 16] {
                 for op in ["put", "get"] {
                     let objects = if size == "64MiB" { 16 } else { conc * 8 };
-                    let mut cmd = std::process::Command::new(stele_tests::workspace_bin(
-                        "stele-bench",
-                    ));
+                    let mut cmd =
+                        std::process::Command::new(stele_tests::workspace_bin("stele-bench"));
                     cmd.args(["s3", "--endpoint", &a1.s3_url, "--bucket"])
                         .arg(format!("b-{}-{conc}", size.to_lowercase()))
                         .args(["--op", op, "--size", size, "--concurrency"])
