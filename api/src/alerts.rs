@@ -52,7 +52,7 @@ pub struct QueuedAlert {
 pub struct PayloadKind {
     /// The alert's kind in kebab-case: `corruption-found`, `repaired`, `unrepairable`,
     /// `disk-offline`, `disk-online`, `disk-full`, `scrub-pass-done`, `drill-failed`,
-    /// `worker-pass-failed`, `repair-failing`, `backup-overdue`, `clock-anomaly`, `test`.
+    /// `worker-pass-failed`, `repair-failing`, `site-unsafe`, `backup-overdue`, `clock-anomaly`, `test`.
     pub kind: String,
 }
 

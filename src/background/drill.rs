@@ -410,13 +410,8 @@ impl RepairWorker {
         let mut st = self.status.lock().map(|s| s.clone()).unwrap_or_default();
         let queue = self.store.repair_queue(100_000)?;
         st.queue_length = queue.len() as u64;
-        st.site_unsafe_bytes = queue
-            .iter()
-            .map(|e| match e.reason {
-                RepairReason::SiteUnsafe { bytes } => bytes,
-                _ => 0,
-            })
-            .sum();
+        // The kept count, not the scan: the scan stops at 100,000 entries.
+        st.site_unsafe_bytes = self.store.meta().queue_lengths()?.site_unsafe_bytes;
         let failing: Vec<&RepairRecord> = queue.iter().filter(|e| e.attempts > 0).collect();
         st.failing = failing.len() as u64;
         st.failing_entries = failing
@@ -466,7 +461,8 @@ impl RepairWorker {
         }
         let (start, alerted) = since.get_or_insert((now, false));
         let waited = Duration::from_micros(now.0.saturating_sub(start.0).max(0) as u64);
-        if !*alerted && waited >= self.site_unsafe_alert {
+        // Every node holds the entries; the lease holder speaks for the cluster.
+        if !*alerted && waited >= self.site_unsafe_alert && self.store.holds_lease() {
             *alerted = true;
             if let Some(a) = &self.alerts {
                 a.raise(Alert::SiteUnsafe {
@@ -492,9 +488,49 @@ impl RepairWorker {
             Ok(None) => return Ok(()),
             Err(err) => return Err(Retry::Failed(format!("cannot read the version: {err}"))),
         };
+        let site_unsafe = group
+            .iter()
+            .any(|e| matches!(e.reason, RepairReason::SiteUnsafe { .. }));
+        if site_unsafe {
+            let Some(seg) = v.segments.iter().find(|s| s.id == e.segment) else {
+                return Ok(());
+            };
+            let settled = || {
+                self.store
+                    .geo_settled(seg)
+                    .map_err(|err| Retry::Failed(format!("cannot read the shards' places: {err}")))
+            };
+            if settled()? {
+                // Paid: the other entries merged with it (a read's) still get their check.
+                if group
+                    .iter()
+                    .all(|e| matches!(e.reason, RepairReason::SiteUnsafe { .. }))
+                {
+                    return Ok(());
+                }
+            } else {
+                // Nothing is read while a site is down (its shards cannot move back), nor
+                // on a node that does not hold the lease (it waits for the record to show
+                // the debt paid): a cheap check of the metadata per drain.
+                if self.store.a_site_is_down() || !self.store.holds_lease() {
+                    return Err(Retry::Waiting(
+                        "the segment would not survive losing a site yet: its shards wait \
+                         for their site (moved back by the lease holder)"
+                            .into(),
+                    ));
+                }
+                self.scrub_and_rebuild(e, &v)?;
+                return self.move_back(e, &v, seg, &settled);
+            }
+        }
+        self.scrub_and_rebuild(e, &v)
+    }
+
+    /// Verifies every shard of `v` and rebuilds the bad or missing ones: `Ok` when whole.
+    fn scrub_and_rebuild(&self, e: &RepairRecord, v: &VersionRecord) -> Result<(), Retry> {
         let found = self
             .store
-            .scrub_version(&e.bucket, &e.key, &v, true)
+            .scrub_version(&e.bucket, &e.key, v, true)
             .map_err(|err| Retry::Failed(err.to_string()))?;
         if let Ok(mut s) = self.status.lock() {
             s.shards_rebuilt += found.repaired;
@@ -514,48 +550,34 @@ impl RepairWorker {
                 found.waiting
             )));
         }
-        if group
-            .iter()
-            .any(|e| matches!(e.reason, RepairReason::SiteUnsafe { .. }))
-        {
-            return self.make_site_safe(e, &v);
-        }
         Ok(())
     }
 
-    /// Moves the shards of a site-unsafe segment to the sites the layout places them in
-    /// (placement debt: copied, not decoded; `Store::rebalance_version`). Only the lease
-    /// holder moves; every node keeps its entry until the record shows the segment
-    /// site-safe.
-    fn make_site_safe(&self, e: &RepairRecord, v: &VersionRecord) -> Result<(), Retry> {
-        let Some(seg) = v.segments.iter().find(|s| s.id == e.segment) else {
-            return Ok(());
-        };
-        let safe = || {
-            self.store
-                .site_safe(seg)
-                .map_err(|err| Retry::Failed(format!("cannot read the shards' places: {err}")))
-        };
-        if safe()? {
+    /// Moves the shards of a site-unsafe segment to the disks the layout places them on
+    /// (placement debt: copied, not decoded; `Store::rebalance_version`), on the lease
+    /// holder; `Ok` once the debt is paid.
+    fn move_back(
+        &self,
+        e: &RepairRecord,
+        v: &VersionRecord,
+        seg: &crate::meta::SegmentRecord,
+        settled: &dyn Fn() -> Result<bool, Retry>,
+    ) -> Result<(), Retry> {
+        let moves = self
+            .store
+            .rebalance_version(&e.bucket, &e.key, v, self.move_grace, &mut |_| {})
+            .map_err(|err| Retry::Failed(format!("moving shards back failed: {err}")))?;
+        if let Ok(mut s) = self.status.lock() {
+            s.shards_moved += moves.moved;
+        }
+        if settled()? {
             return Ok(());
         }
-        if self.store.holds_lease() {
-            let moves = self
-                .store
-                .rebalance_version(&e.bucket, &e.key, v, self.move_grace, &mut |_| {})
-                .map_err(|err| Retry::Failed(format!("moving shards back failed: {err}")))?;
-            if let Ok(mut s) = self.status.lock() {
-                s.shards_moved += moves.moved;
-            }
-            if safe()? {
-                return Ok(());
-            }
-        }
-        Err(Retry::Waiting(
-            "the segment would not survive losing a site yet: its shards wait for their site \
-             (moved back by the lease holder)"
-                .into(),
-        ))
+        Err(Retry::Waiting(format!(
+            "segment {}: {} shard(s) still off the sites the layout places them in, or it \
+             would not survive losing a site under this layout",
+            seg.id, moves.waiting
+        )))
     }
 
     /// Handles the segments with an entry due now; returns how many. Several reads of one

@@ -49,6 +49,43 @@ pub enum ProfileRefusal {
         /// 5+4, 7+5 (a site and one more disk)`.
         survivors: String,
     },
+    /// The layout's disks and weights put more shards in one site than the parity can
+    /// lose (sites of uneven size).
+    #[error(
+        "{data}+{parity}: the layout's disks and weights put up to {shards} shards of an object \
+         in site {site}, so losing it would leave fewer than {data}; give every site room for \
+         {per_site} shards, or choose more parity"
+    )]
+    UnevenSites {
+        /// K.
+        data: usize,
+        /// M.
+        parity: usize,
+        /// The site holding too many.
+        site: String,
+        /// How many it holds (in the worst of the sampled placements).
+        shards: usize,
+        /// n = ceil((K+M)/S).
+        per_site: usize,
+    },
+    /// K+M wider than the layout's disks.
+    #[error("{data}+{parity} needs {} disks, the layout has {disks}", data + parity)]
+    TooWide {
+        /// K.
+        data: usize,
+        /// M.
+        parity: usize,
+        /// The layout's disks.
+        disks: usize,
+    },
+    /// K or M zero, or K+M above 255 (the Reed-Solomon field's limit).
+    #[error("{data}+{parity}: K and M must be at least 1, K+M at most 255")]
+    OutOfRange {
+        /// K.
+        data: usize,
+        /// M.
+        parity: usize,
+    },
 }
 
 /// Shards placed in each site: n = ceil((K+M)/S) (placement spreads over sites first, so

@@ -230,7 +230,23 @@ pub(crate) fn log() -> Vec<Stamped> {
         ),
         at(set_lifecycle(Some(30)), T),
         at(set_lifecycle(None), T),
+        at(
+            MetaCommand::SetBucketGeo {
+                bucket: bucket(),
+                config: Some(bucket_geo()),
+            },
+            T,
+        ),
     ]
+}
+
+/// A bucket's erasure coding across sites: its own 5+4, refusing writes while a site is
+/// down.
+pub(crate) fn bucket_geo() -> crate::meta::BucketGeo {
+    crate::meta::BucketGeo {
+        profile: Some((5, 4)),
+        site_down_writes: crate::meta::SiteDownWrites::Refuse,
+    }
 }
 
 /// A lifecycle change: rules expiring `tmp/` after `days`, or none.

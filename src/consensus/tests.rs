@@ -188,6 +188,11 @@ fn entries_apply_the_commands_as_one_node_does_and_a_snapshot_carries_them() {
         "a record outside the consensus was touched"
     );
     assert_eq!(
+        fresh.bucket_geo(&bucket).expect("read"),
+        Some(command_tests::bucket_geo()),
+        "a bucket's erasure coding across sites travels with the snapshot"
+    );
+    assert_eq!(
         rt.block_on(other.applied_state()).expect("state"),
         rt.block_on(sm.applied_state()).expect("state")
     );

@@ -36,6 +36,7 @@ pub const REPLICATED: &[(Cf, &str)] = &[
     (Cf::Cluster, "cluster/"),
     (Cf::Cluster, "usage/"),
     (Cf::Cluster, "lifecycle/"),
+    (Cf::Cluster, "geo/"),
 ];
 
 impl Cf {

@@ -184,12 +184,12 @@ pub enum StoreError {
     /// An erasure-coding profile a bucket may not take on this cluster: it cannot survive
     /// losing a site, the layout spans two sites, or it is wider than the layout's disks
     /// (admin API: 409 `InvalidProfile`; no S3 request sets one).
-    #[error("bucket {bucket}: {reason}")]
+    #[error("bucket {bucket}: {refusal}")]
     InvalidProfile {
         /// The bucket.
         bucket: BucketName,
-        /// Why, naming the profiles that would do.
-        reason: String,
+        /// Why (naming the profiles that would do, where that helps).
+        refusal: crate::cluster::geo::ProfileRefusal,
     },
     /// The upload id names no open upload (S3: 404 `NoSuchUpload`). A Complete retried
     /// within [`super::COMPLETED_KEPT`] gets its first answer instead.

@@ -162,6 +162,7 @@ impl Store {
             per_site: geo::per_site(ec.data, ec.parity, sites.len()),
             refusal: geo::check_profile(ec.data, ec.parity, sites.len())
                 .err()
+                .or_else(|| self.placement_refusal(ec.data, ec.parity))
                 .map(|e| e.to_string()),
             profile: ec.to_string(),
             sites_down: Self::sites_down(&set),
@@ -186,29 +187,30 @@ impl Store {
         self.bucket(bucket)?;
         if let Some((k, m)) = config.and_then(|c| c.profile) {
             let (k, m) = (usize::from(k), usize::from(m));
-            let refuse = |reason: String| StoreError::InvalidProfile {
+            let refuse = |refusal: geo::ProfileRefusal| StoreError::InvalidProfile {
                 bucket: bucket.clone(),
-                reason,
+                refusal,
             };
+            let out_of_range = geo::ProfileRefusal::OutOfRange { data: k, parity: m };
             if k == 0 || m == 0 || k + m > 255 {
-                return Err(refuse(format!(
-                    "{k}+{m}: K and M must be at least 1, K+M at most 255"
-                )));
+                return Err(refuse(out_of_range));
             }
-            self.inner
-                .codecs
-                .get(k, m)
-                .map_err(|e| refuse(e.to_string()))?;
+            if self.inner.codecs.get(k, m).is_err() {
+                return Err(refuse(out_of_range));
+            }
             let set = self.disk_set();
             let disks = set.disks.len();
             if k + m > disks {
-                return Err(refuse(format!(
-                    "{k}+{m} needs {} disks, the layout has {disks}",
-                    k + m
-                )));
+                return Err(refuse(geo::ProfileRefusal::TooWide {
+                    data: k,
+                    parity: m,
+                    disks,
+                }));
             }
-            geo::check_profile(k, m, Self::layout_sites(&set).len())
-                .map_err(|e| refuse(e.to_string()))?;
+            geo::check_profile(k, m, Self::layout_sites(&set).len()).map_err(refuse)?;
+            if let Some(why) = self.placement_refusal(k, m) {
+                return Err(refuse(why));
+            }
         }
         match self.propose(crate::command::MetaCommand::SetBucketGeo {
             bucket: bucket.clone(),
@@ -231,21 +233,77 @@ impl Store {
     }
 
     /// How shards durable on the disks `durable` (as records name them) stand against
-    /// losing a site, for K = `data` and write quorum `quorum`. A disk the layout does not
-    /// know counts in no site (so it cannot make a write site-safe).
+    /// losing a site, for K = `data` and write quorum `quorum`. A shard on a disk the
+    /// layout does not know (a member removed meanwhile) is not counted at all: it can
+    /// make a write neither site-safe nor acknowledged.
     pub(super) fn durability_on(&self, data: usize, quorum: usize, durable: &[&str]) -> Durability {
         let set = self.disk_set();
         let specs = set.topology.disks();
         let sites: Vec<&str> = specs.iter().map(|d| d.site.as_str()).collect();
         let on: Vec<&str> = durable
             .iter()
-            .map(|n| {
+            .filter_map(|n| {
                 self.set_index(&set, n)
                     .and_then(|i| specs.get(i))
-                    .map_or("", |d| d.site.as_str())
+                    .map(|d| d.site.as_str())
             })
             .collect();
         geo::durability(data, quorum, &on, &sites)
+    }
+
+    /// Whether a site-unsafe segment's debt is paid: every shard durable, each on a disk
+    /// where the layout's placement puts it, and the whole surviving the loss of any site
+    /// (`Store::site_safe`). Metadata only: no shard is read.
+    pub(crate) fn geo_settled(&self, seg: &SegmentRecord) -> Result<bool, StoreError> {
+        let set = self.disk_set();
+        let width = seg.geometry.width();
+        let locations = self.shard_locations(seg)?;
+        if locations.iter().any(|(_, root)| root.is_none()) {
+            return Ok(false);
+        }
+        if set.disks.len() >= width && seg.shards.len() == width {
+            let target = set.topology.place(seg.id.as_bytes(), width, |_| true);
+            let placed = locations
+                .iter()
+                .all(|(d, _)| self.set_index(&set, d).is_some_and(|i| target.contains(&i)));
+            if !placed {
+                return Ok(false);
+            }
+        }
+        self.site_safe(seg)
+    }
+
+    /// Whether some site of a layout of three sites or more has no disk usable now.
+    pub(crate) fn a_site_is_down(&self) -> bool {
+        Self::site_down(&self.disk_set()).is_some()
+    }
+
+    /// Why K+M placed over the layout as it is (its sites' disks and weights) would not
+    /// survive losing a site, if it would not: 256 segment ids are placed and, for each,
+    /// every site's loss checked (uneven sites can put more than (K+M)/S in one).
+    fn placement_refusal(&self, data: usize, parity: usize) -> Option<geo::ProfileRefusal> {
+        let set = self.disk_set();
+        let specs = set.topology.disks();
+        let width = data + parity;
+        if Self::layout_sites(&set).len() < geo::GEO_SITES || specs.len() < width {
+            return None;
+        }
+        for seed in 0u32..256 {
+            let mut per: std::collections::BTreeMap<&str, usize> = Default::default();
+            for i in set.topology.place(&seed.to_le_bytes(), width, |_| true) {
+                *per.entry(specs[i].site.as_str()).or_default() += 1;
+            }
+            if let Some((site, n)) = per.iter().find(|(_, n)| width - **n < data) {
+                return Some(geo::ProfileRefusal::UnevenSites {
+                    data,
+                    parity,
+                    site: (*site).to_owned(),
+                    shards: *n,
+                    per_site: geo::per_site(data, parity, Self::layout_sites(&set).len()),
+                });
+            }
+        }
+        None
     }
 
     /// Whether `seg`'s shards, where they are now (moves and repairs included), would
@@ -258,8 +316,10 @@ impl Store {
             .map(|(d, _)| d.as_str())
             .collect();
         let k = seg.geometry.k();
+        // Quorum K: across sites the rule asks K+1 anyway; below three sites a segment
+        // acknowledged with K shards is not site-unsafe.
         Ok(!matches!(
-            self.durability_on(k, k + 1, &durable),
+            self.durability_on(k, k, &durable),
             Durability::SiteUnsafe | Durability::Short { .. }
         ))
     }
@@ -291,7 +351,7 @@ impl Store {
                     .map(|s| s.disk.as_str())
                     .collect();
                 let k = seg.geometry.k();
-                let reason = match self.durability_on(k, k + 1, &durable) {
+                let reason = match self.durability_on(k, k, &durable) {
                     Durability::Safe if missing.is_empty() => return None,
                     Durability::Safe => RepairReason::WriteFailed,
                     Durability::SiteUnsafe | Durability::Short { .. } => RepairReason::SiteUnsafe {

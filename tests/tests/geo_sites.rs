@@ -209,6 +209,9 @@ fn a_site_lost_mid_upload_loses_nothing_acknowledged_and_its_debt_drains_on_retu
 
     // A paced restic backup (3 MiB/s for 30 MiB) and a client's PUTs through a2 and b1,
     // each acknowledged one written to the ledger; site c is killed in the middle.
+    let mid = g.dir.path().join("mid.bin");
+    std::fs::write(&mid, noise(78, 48 << 20)).expect("file");
+    let mid_s = mid.to_str().expect("path").to_owned();
     let backup = g
         .command_in(
             "a",
@@ -226,12 +229,16 @@ fn a_site_lost_mid_upload_loses_nothing_acknowledged_and_its_debt_drains_on_retu
         .stderr(Stdio::piped())
         .spawn()
         .expect("restic");
+    let mut backup = KillOnDrop(Some(backup));
     let ledger: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let refused = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let after_kill = Arc::new(AtomicBool::new(false));
     let acked_after_kill = Arc::new(Mutex::new(0u32));
+    let mut upload = KillOnDrop(None);
     std::thread::scope(|scope| {
+        // A panic below (a bound passed) stops the PUT threads, so the scope ends.
+        let _stop = StopOnDrop(stop.clone());
         for (site, node) in [("a", "a2"), ("b", "b1")] {
             let (g, ledger, refused, stop, after_kill, acked_after_kill) = (
                 &g,
@@ -269,6 +276,29 @@ fn a_site_lost_mid_upload_loses_nothing_acknowledged_and_its_debt_drains_on_retu
             ledger.lock().expect("ledger").len() >= 2,
             "the PUTs did not start before the kill: the test would show nothing"
         );
+        // The aws CLI too: a 48 MiB multipart upload through b1 when the site goes.
+        upload.0 = Some(
+            g.command_in(
+                "b",
+                &aws(
+                    g.server("b1"),
+                    &["s3", "cp", &mid_s, "s3://backups/aws/mid.bin"],
+                ),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("aws"),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let running = |c: &mut KillOnDrop| {
+            c.0.as_mut()
+                .is_some_and(|c| c.try_wait().expect("wait").is_none())
+        };
+        assert!(
+            running(&mut backup) && running(&mut upload),
+            "the backup or the upload ended before the kill: the test would show nothing"
+        );
         g_kill(&g, &after_kill);
         until("ten PUTs acknowledged with site c gone", 120, || {
             *acked_after_kill.lock().expect("count") >= 10
@@ -277,13 +307,23 @@ fn a_site_lost_mid_upload_loses_nothing_acknowledged_and_its_debt_drains_on_retu
     });
     // The scope borrowed `g` immutably; the kill happened through `g_kill` by pid.
     g.forget_site("c");
-    let out = backup.wait_with_output().expect("restic");
-    assert!(
-        out.status.success(),
-        "the backup failed with a site killed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for (what, child) in [
+        ("restic backup", &mut backup),
+        ("aws CLI upload", &mut upload),
+    ] {
+        let out = child
+            .0
+            .take()
+            .expect("started")
+            .wait_with_output()
+            .expect("wait");
+        assert!(
+            out.status.success(),
+            "the {what} failed with a site killed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let ledger = ledger.lock().expect("ledger").clone();
     let refused = refused.lock().expect("refused").clone();
     eprintln!(
@@ -335,6 +375,17 @@ fn a_site_lost_mid_upload_loses_nothing_acknowledged_and_its_debt_drains_on_retu
         ),
     ));
     assert!(std::fs::read(&back).expect("back") == std::fs::read(&big).expect("big"));
+    ok(g.command_in(
+        "b",
+        &aws(
+            g.server("b2"),
+            &["s3", "cp", "s3://backups/aws/mid.bin", back_s],
+        ),
+    ));
+    assert!(
+        std::fs::read(&back).expect("back") == std::fs::read(&mid).expect("mid"),
+        "the upload that crossed the kill"
+    );
     assert!(
         site_unsafe(&g, "a1") > unsafe_now,
         "the aws CLI's upload is site-unsafe too"
@@ -448,6 +499,27 @@ fn a_site_lost_mid_upload_loses_nothing_acknowledged_and_its_debt_drains_on_retu
     });
 }
 
+/// Sets the flag when dropped (also while unwinding from a panic).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A client process killed (by its pid) and reaped when dropped, unless taken.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Kills site c's nodes by pid while other threads hold `g` (the handles stay in place
 /// until [`GeoCluster::forget_site`]).
 fn g_kill(g: &GeoCluster, after_kill: &AtomicBool) {
@@ -489,13 +561,20 @@ fn five_plus_four_survives_a_site_and_a_disk() {
     // Eight of nine durable is site-safe for 5+4: all nine were written here.
     assert_eq!(site_unsafe(&g, "a1"), 0);
     g.kill_site("c");
-    let lost = &g.disks("a1")[0];
-    let files = shard_files_in(lost);
-    assert!(
-        !files.is_empty(),
-        "a1's first disk holds no shard: the test shows nothing"
-    );
-    for f in files {
+    // One more shard of every object lost at site a (a disk's worth for each): with c's
+    // three, four of nine gone, as many as 5+4 can lose.
+    let mut by_segment: BTreeMap<String, std::path::PathBuf> = BTreeMap::new();
+    for n in g.nodes.iter().filter(|n| n.site == "a") {
+        for d in g.disks(&n.name) {
+            for f in shard_files_in(&d) {
+                let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let segment = name.split('.').next().unwrap_or_default().to_owned();
+                by_segment.insert(segment, f);
+            }
+        }
+    }
+    assert_eq!(by_segment.len(), objects.len(), "one segment per object");
+    for f in by_segment.values() {
         std::fs::remove_file(f).expect("remove");
     }
     g.in_site("b", || async {

@@ -383,10 +383,11 @@ pub(super) async fn site_preview(
     }))
 }
 
-/// `DELETE /v1/cluster/sites/{site}`: removes a site lost for good. Its members are
-/// removed (their certificates refused from then on, as `DELETE /v1/cluster/members/{id}`
-/// does), then every segment with shards on its disks is queued for repair on this node,
-/// which rebuilds them onto the disks left.
+/// `DELETE /v1/cluster/sites/{site}`: removes a site lost for good. Every segment with
+/// shards on its disks is queued for repair on this node (which rebuilds them onto the
+/// disks left once they leave the layout), then its members are removed (their
+/// certificates refused from then on, as `DELETE /v1/cluster/members/{id}` does). Queued
+/// first, so a removal that fails half-way is simply asked again.
 pub(super) async fn site_remove(
     State(admin): State<Admin>,
     axum::Extension(actor): axum::Extension<Actor>,
@@ -394,6 +395,7 @@ pub(super) async fn site_remove(
 ) -> Result<Json<api::cluster::SiteRemoval>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let (nodes, disks) = site_members(&admin, &site).await?;
+    let cost = admin.node.queue_site_rebuild(disks, false).await?;
     for id in &nodes {
         let out = actor
             .node
@@ -406,7 +408,6 @@ pub(super) async fn site_remove(
             admin.cluster.leave_group(&m.node_id);
         }
     }
-    let cost = admin.node.queue_site_rebuild(disks, false).await?;
     tracing::info!(actor = %actor.user.name, %site, segments = cost.segments, bytes = cost.bytes, "site removed: its shards are queued for rebuilding here");
     Ok(Json(api::cluster::SiteRemoval {
         site,
