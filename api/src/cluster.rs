@@ -214,4 +214,8 @@ pub struct SiteRemoval {
     pub shards: u64,
     /// Their bytes, what repair writes again.
     pub bytes: u64,
+    /// What the removal leaves wrong or cannot do (no node left to admit new ones, a
+    /// profile wider than the disks left, a member still in the Raft group).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }

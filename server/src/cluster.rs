@@ -567,6 +567,27 @@ impl Cluster {
         });
     }
 
+    /// Removes `node_id` from the Raft group and waits until that went through, asking
+    /// again while another membership change is in progress (a site's members go one
+    /// after the other), for `within` at most; the last error when it never went through.
+    pub async fn leave_group_and_wait(
+        &self,
+        node_id: &str,
+        within: std::time::Duration,
+    ) -> Result<(), String> {
+        let (Some(group), Some(id)) = (self.group(), stele::consensus::raft_id(node_id)) else {
+            return Ok(());
+        };
+        let start = std::time::Instant::now();
+        loop {
+            match group.remove(id).await {
+                Ok(()) => return Ok(()),
+                Err(e) if start.elapsed() >= within => return Err(e.to_string()),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
+    }
+
     /// Stops this node's member of the Raft group (its log and state stay).
     pub async fn stop_group(&self) {
         if let Some(g) = self.group()

@@ -20,8 +20,8 @@ pub const GEO_SITES: usize = 3;
 pub enum ProfileRefusal {
     /// Two sites: surviving one needs M >= K, a mirror's cost.
     #[error(
-        "erasure coding {data}+{parity} across two sites cannot survive losing one of them \
-         unless parity is at least data (a mirror's cost): use three sites, or replicate \
+        "{data}+{parity}: erasure coding across two sites is refused: surviving the loss of \
+         either needs as much parity as data, a mirror's cost; use three sites, or replicate \
          between two deployments (stelectl replication peer add, then a replication rule)"
     )]
     TwoSites {

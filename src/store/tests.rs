@@ -613,6 +613,17 @@ impl ClockedNode {
 
     /// Plants, inside `bucket` after `key`, a version record this release cannot read (as
     /// a newer release's format would be): the key under which it sits.
+    /// Alerts on this node's store and clock, with a sink (so they are queued).
+    fn alerts(&self) -> Arc<crate::alert::Alerts> {
+        let alerts = Arc::new(crate::alert::Alerts::new(
+            self.store.meta_handle(),
+            self.clock.clone(),
+            1_000_000,
+        ));
+        alerts.set_sink("ops", "http://127.0.0.1:9/").expect("sink");
+        alerts
+    }
+
     fn plant_unreadable_version(&self, bucket: &str, key: &str) -> Vec<u8> {
         let k = crate::meta::keys::version_key(
             &BucketName::new(bucket).expect("name"),
@@ -715,12 +726,7 @@ fn the_runner_counts_alerts_and_retries_a_failed_pass() {
         n.put(&rt, "alpha", k, b"x");
     }
     let planted = n.plant_unreadable_version("alpha", "k1x");
-    let alerts = Arc::new(crate::alert::Alerts::new(
-        n.store.meta_handle(),
-        n.clock.clone(),
-        1_000_000,
-    ));
-    alerts.set_sink("ops", "http://127.0.0.1:9/").expect("sink");
+    let alerts = n.alerts();
     let scrub = crate::background::scrub::ScrubWorker::new(
         n.store.clone(),
         Some(alerts.clone()),
@@ -828,12 +834,7 @@ fn a_failed_repair_stays_queued_with_backoff_and_is_alerted() {
         ))
         .expect("queue");
     n.clock.advance_micros(1);
-    let alerts = Arc::new(crate::alert::Alerts::new(
-        n.store.meta_handle(),
-        n.clock.clone(),
-        1_000_000,
-    ));
-    alerts.set_sink("ops", "http://127.0.0.1:9/").expect("sink");
+    let alerts = n.alerts();
     let every = std::time::Duration::from_secs(10);
     let worker = crate::background::drill::RepairWorker::new(
         n.store.clone(),
@@ -901,12 +902,7 @@ fn site_unsafe_bytes_are_counted_alerted_once_and_drained() {
             n.clock.now(),
         ))
         .expect("queue");
-    let alerts = Arc::new(crate::alert::Alerts::new(
-        n.store.meta_handle(),
-        n.clock.clone(),
-        1_000_000,
-    ));
-    alerts.set_sink("ops", "http://127.0.0.1:9/").expect("sink");
+    let alerts = n.alerts();
     let worker = crate::background::drill::RepairWorker::new(
         n.store.clone(),
         Some(alerts.clone()),

@@ -121,8 +121,7 @@ impl GeoCluster {
                     )
                 })
                 .collect();
-            nft(
-                &ns,
+            ns.nft(
                 from,
                 &format!(
                     "table ip stele_route {{\n chain out {{ type nat hook output priority -100; \
@@ -370,22 +369,4 @@ impl GeoCluster {
             .map(|d| self.dir.path().join(name).join(format!("disk{d}")))
             .collect()
     }
-}
-
-/// Loads nftables `rules` inside `site`'s namespace.
-fn nft(ns: &Netns, site: &str, rules: &str) {
-    let file = std::env::temp_dir().join(format!("stele-route-{}-{site}.nft", ns.prefix()));
-    std::fs::write(&file, rules).expect("rules");
-    let out = ns
-        .command(site, "nft")
-        .arg("-f")
-        .arg(&file)
-        .output()
-        .expect("nft (installed by scripts/setup-deps --clients)");
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "nft: {}\n{rules}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

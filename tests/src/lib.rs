@@ -82,6 +82,30 @@ impl Server {
     pub fn client(&self) -> aws_sdk_s3::Client {
         s3_client_with(&self.s3_url, ACCESS_KEY, SECRET_KEY)
     }
+
+    /// [`Server::client`] that does not retry: each refusal is seen as it is.
+    pub fn client_once(&self) -> aws_sdk_s3::Client {
+        let conf = self
+            .client()
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+}
+
+/// `len` bytes no one can compress or deduplicate (xorshift), distinct per `seed`.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
 
 /// The S3 error code of a failed SDK call.

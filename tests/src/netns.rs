@@ -263,6 +263,24 @@ impl Netns {
         self.run_in(site, || TcpStream::connect_timeout(&addr, timeout))?
     }
 
+    /// Loads the nftables `rules` (a whole `nft -f` file) inside `site`'s namespace.
+    pub fn nft(&self, site: &str, rules: &str) {
+        let file = std::env::temp_dir().join(format!("stele-nft-{}-{site}.nft", self.prefix));
+        std::fs::write(&file, rules).expect("rules");
+        let out = self
+            .command(site, "nft")
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .expect("nft (installed by scripts/setup-deps --clients)");
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            out.status.success(),
+            "nft: {}\n{rules}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A TCP listener bound inside `site`'s namespace.
     pub fn listen(&self, site: &str, addr: SocketAddr) -> std::io::Result<TcpListener> {
         self.run_in(site, || TcpListener::bind(addr))?

@@ -23,13 +23,7 @@ fn big(seed: u8) -> Vec<u8> {
 
 /// A client of `s` that does not retry: each refusal is seen as it is.
 fn client(s: &Server) -> aws_sdk_s3::Client {
-    let conf = s
-        .client()
-        .config()
-        .to_builder()
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    s.client_once()
 }
 
 /// Drops every packet in or out of `site`'s link to the others (`heal` removes the
@@ -39,20 +33,7 @@ fn cut(ns: &Netns, site: &str) {
                  chain in { type filter hook input priority 0; policy accept; iifname \"eth0\" drop; }\n\
                  chain out { type filter hook output priority 0; policy accept; oifname \"eth0\" drop; }\n\
                  }\n";
-    let file = std::env::temp_dir().join(format!("stele-cut-{}.nft", ns.prefix()));
-    std::fs::write(&file, rules).expect("rules");
-    let out = ns
-        .command(site, "nft")
-        .arg("-f")
-        .arg(&file)
-        .output()
-        .expect("nft (installed by scripts/setup-deps --clients)");
-    let _ = std::fs::remove_file(&file);
-    assert!(
-        out.status.success(),
-        "nft: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ns.nft(site, rules);
 }
 
 fn heal(ns: &Netns, site: &str) {

@@ -11,7 +11,7 @@ use stele_tests::sites::{
     cluster_node_at, cluster_status, ctl, get_backup as get, json, put_backup as put,
     shard_files_in, three_node_cluster_with, until_statuses,
 };
-use stele_tests::{Server, runtime};
+use stele_tests::{Server, noise, runtime};
 
 /// Two disks per node under `dir/<name>/disks`, 4+2, a write quorum of 4: one node's
 /// two shards may be missing.
@@ -277,19 +277,6 @@ fn ok(mut cmd: std::process::Command) -> String {
     );
     assert!(o.status.success(), "{text}");
     text
-}
-
-/// Bytes restic can neither compress nor deduplicate (xorshift).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Issue 14's first acceptance test: kill -9 one node of three during a restic backup;

@@ -19,30 +19,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use stele_tests::geo::GeoCluster;
 use stele_tests::netns::Netns;
 use stele_tests::sites::{json, shard_files_in};
-use stele_tests::{ACCESS_KEY, SECRET_KEY, Server, error_code, error_status};
-
-/// Bytes no one can compress or deduplicate (xorshift), distinct per `seed`.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use stele_tests::{ACCESS_KEY, SECRET_KEY, Server, error_code, error_status, noise};
 
 /// A client of `s` that does not retry, so an answer is the server's own.
 fn client(s: &Server) -> aws_sdk_s3::Client {
-    let conf = s
-        .client()
-        .config()
-        .to_builder()
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    s.client_once()
 }
 
 async fn put(s: &Server, key: &str, body: &[u8]) -> Result<(), (u16, String)> {
@@ -55,6 +36,15 @@ async fn put(s: &Server, key: &str, body: &[u8]) -> Result<(), (u16, String)> {
         .await
         .map(|_| ())
         .map_err(|e| (error_status(&e), error_code(&e)))
+}
+
+async fn create_bucket(s: &Server, name: &str) {
+    client(s)
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .expect("bucket");
 }
 
 async fn get(s: &Server, key: &str) -> Result<Vec<u8>, (u16, String)> {
@@ -188,12 +178,7 @@ fn a_site_lost_mid_upload_loses_nothing_acknowledged_and_its_debt_drains_on_retu
     }
     let mut g = GeoCluster::start(&["--repair-interval", "1", "--rebalance-grace", "0"], 4);
     g.in_site("a", || async {
-        client(g.server("a1"))
-            .create_bucket()
-            .bucket("backups")
-            .send()
-            .await
-            .expect("bucket");
+        create_bucket(g.server("a1"), "backups").await;
     });
     let tree = g.dir.path().join("tree");
     std::fs::create_dir_all(&tree).expect("tree");
@@ -546,12 +531,7 @@ fn five_plus_four_survives_a_site_and_a_disk() {
         .map(|i| (format!("o{i}"), i + 1, 300_000 + (i as usize) * 250_000))
         .collect();
     g.in_site("a", || async {
-        client(g.server("a1"))
-            .create_bucket()
-            .bucket("backups")
-            .send()
-            .await
-            .expect("bucket");
+        create_bucket(g.server("a1"), "backups").await;
         for (key, seed, len) in &objects {
             put(g.server("a1"), key, &noise(*seed, *len))
                 .await
@@ -600,12 +580,7 @@ fn a_bucket_chooses_a_profile_that_survives_a_site_and_what_a_site_down_does() {
     let mut g = GeoCluster::start(&[], 2);
     g.in_site("a", || async {
         for b in ["backups", "strict"] {
-            client(g.server("a1"))
-                .create_bucket()
-                .bucket(b)
-                .send()
-                .await
-                .expect("bucket");
+            create_bucket(g.server("a1"), b).await;
         }
     });
     let status = json(&g.ctl("a1", &["--json", "cluster", "status"]));
@@ -688,12 +663,7 @@ fn a_bucket_chooses_a_profile_that_survives_a_site_and_what_a_site_down_does() {
         "{status}"
     );
     two.in_site("a", || async {
-        client(two.server("a1"))
-            .create_bucket()
-            .bucket("backups")
-            .send()
-            .await
-            .expect("bucket");
+        create_bucket(two.server("a1"), "backups").await;
     });
     let refused = two.ctl_fails("a1", &["bucket", "geo", "backups", "--profile", "4+2"]);
     assert!(
@@ -715,12 +685,7 @@ fn a_site_lost_for_good_is_removed_and_its_shards_rebuilt_on_the_others() {
         .map(|i| (format!("o{i}"), i + 20, 300_000 + (i as usize) * 200_000))
         .collect();
     g.in_site("a", || async {
-        client(g.server("a1"))
-            .create_bucket()
-            .bucket("backups")
-            .send()
-            .await
-            .expect("bucket");
+        create_bucket(g.server("a1"), "backups").await;
         for (key, seed, len) in &objects {
             put(g.server("a1"), key, &noise(*seed, *len))
                 .await
@@ -746,6 +711,12 @@ fn a_site_lost_for_good_is_removed_and_its_shards_rebuilt_on_the_others() {
     assert_eq!(preview["segments"], 6);
     assert_eq!(preview["shards"], 12, "two shards of each object in site c");
     assert!(preview["bytes"].as_u64().unwrap_or(0) > 0);
+    let warned = preview["warnings"].to_string();
+    assert!(warned.contains("2 site(s) left"), "{preview}");
+    assert!(
+        !warned.contains("cluster init"),
+        "a1 ran init and stays: {preview}"
+    );
     let members = |g: &GeoCluster| -> usize {
         let s = json(&g.ctl("a1", &["--json", "cluster", "status"]));
         s["members"]
@@ -758,6 +729,17 @@ fn a_site_lost_for_good_is_removed_and_its_shards_rebuilt_on_the_others() {
     assert_eq!(removed["removed"], true);
     assert_eq!(removed["shards"], 12);
     assert_eq!(members(&g), 4);
+    // Both left the Raft group too (one membership change after the other).
+    g.until("four voters on every node", |all| {
+        all.iter()
+            .all(|v| v["raft"]["voters"].as_array().map(Vec::len) == Some(4))
+    });
+    assert!(
+        !removed["warnings"]
+            .to_string()
+            .contains("still in the Raft group"),
+        "{removed}"
+    );
     until("the removed site's shards rebuilt on a and b", 120, || {
         on_sites(&g, &["a", "b"]) == 6 * 6 && g.repair_status("a1")["queue_length"] == 0
     });

@@ -364,6 +364,67 @@ async fn site_members(
     Ok((nodes, disks.iter().map(|d| d.uuid.to_string()).collect()))
 }
 
+/// What removing `site` (members `nodes`) would leave wrong: the node that admits new
+/// ones gone, profiles wider than the disks left, fewer than three sites.
+async fn site_warnings(admin: &Admin, site: &str, nodes: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok((_, members)) = admin.node.cluster().await
+        && let Some(first) = members
+            .iter()
+            .filter(|m| m.active())
+            .min_by_key(|m| m.joined)
+        && nodes.contains(&first.node_id)
+    {
+        out.push(format!(
+            "member {} of site {site} ran `cluster init` and alone admits new nodes: once it \
+             is removed, no node can join this cluster",
+            first.node_id
+        ));
+    }
+    let Ok((layout, _)) = admin.node.layout().await else {
+        return out;
+    };
+    let left: Vec<_> = layout.disks.iter().filter(|d| d.site != site).collect();
+    let mut sites: Vec<&str> = left.iter().map(|d| d.site.as_str()).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    if sites.len() < 3 {
+        out.push(format!(
+            "{} site(s) left ({}): no object will survive losing another site; add a site's \
+             nodes and run `stelectl cluster rebalance` to spread the objects over it",
+            sites.len(),
+            sites.join(", ")
+        ));
+    }
+    let mut profiles = vec![(
+        "the node's profile".to_owned(),
+        admin.node.geo_status().profile,
+    )];
+    if let Ok(buckets) = admin.node.bucket_usages().await {
+        for (b, _) in buckets {
+            if let Ok((geo, ec)) = admin.node.bucket_geo(&b.name).await
+                && geo.profile.is_some()
+            {
+                profiles.push((format!("bucket {}'s profile", b.name), ec.to_string()));
+            }
+        }
+    }
+    for (what, profile) in profiles {
+        let width: usize = profile
+            .split('+')
+            .filter_map(|n| n.parse::<usize>().ok())
+            .sum();
+        if width > left.len() {
+            out.push(format!(
+                "{what} {profile} needs {width} disks and {} would be left: those writes fail \
+                 (503) until disks are added or the profile changed",
+                left.len()
+            ));
+        }
+    }
+    out
+}
+
 /// `GET /v1/cluster/sites/{site}`: what removing the site for good would rebuild.
 pub(super) async fn site_preview(
     State(admin): State<Admin>,
@@ -373,6 +434,7 @@ pub(super) async fn site_preview(
     need(&actor, Action::ReadStatus, None)?;
     let (nodes, disks) = site_members(&admin, &site).await?;
     let cost = admin.node.queue_site_rebuild(disks, true).await?;
+    let warnings = site_warnings(&admin, &site, &nodes).await;
     Ok(Json(api::cluster::SiteRemoval {
         site,
         nodes,
@@ -380,6 +442,7 @@ pub(super) async fn site_preview(
         segments: cost.segments,
         shards: cost.shards,
         bytes: cost.bytes,
+        warnings,
     }))
 }
 
@@ -395,6 +458,7 @@ pub(super) async fn site_remove(
 ) -> Result<Json<api::cluster::SiteRemoval>, ApiError> {
     need(&actor, Action::ManageIdentities, None)?;
     let (nodes, disks) = site_members(&admin, &site).await?;
+    let mut warnings = site_warnings(&admin, &site, &nodes).await;
     let cost = admin.node.queue_site_rebuild(disks, false).await?;
     for id in &nodes {
         let out = actor
@@ -405,7 +469,18 @@ pub(super) async fn site_remove(
             .await?;
         if let stele::membership::ClusterOutcome::Removed(m) = out {
             tracing::info!(actor = %actor.user.name, node = %m.node_id, %site, "cluster member removed with its site");
-            admin.cluster.leave_group(&m.node_id);
+            // One membership change at a time: each waits for the one before.
+            if let Err(e) = admin
+                .cluster
+                .leave_group_and_wait(&m.node_id, std::time::Duration::from_secs(30))
+                .await
+            {
+                warnings.push(format!(
+                    "member {} is still in the Raft group ({e}): remove it again with \
+                     `stelectl cluster remove {}`",
+                    m.node_id, m.node_id
+                ));
+            }
         }
     }
     tracing::info!(actor = %actor.user.name, %site, segments = cost.segments, bytes = cost.bytes, "site removed: its shards are queued for rebuilding here");
@@ -416,5 +491,6 @@ pub(super) async fn site_remove(
         segments: cost.segments,
         shards: cost.shards,
         bytes: cost.bytes,
+        warnings,
     }))
 }

@@ -109,12 +109,22 @@ fn members(c: &Cluster) {
                 ),
             ),
             (
-                "survives a site",
+                "profile survives a site",
                 g.refusal
                     .clone()
-                    .unwrap_or_else(|| "yes, with the node's profile".into()),
+                    .unwrap_or_else(|| format!("yes ({} over {} sites)", g.profile, g.sites.len())),
             ),
         ]);
+        if !g.sites_down.is_empty() {
+            rows(&[(
+                "now",
+                format!(
+                    "site {} down: new writes would not survive losing another site \
+                     (site-unsafe: stelectl repair status)",
+                    g.sites_down.join(", ")
+                ),
+            )]);
+        }
     }
     if c.disks.is_empty() {
         return;

@@ -407,6 +407,9 @@ impl Ctx {
                             ),
                         ),
                     ]);
+                    for w in &s.warnings {
+                        out!("warning: {w}");
+                    }
                     if s.removed {
                         out!(
                             "site {} removed: its members' certificates are refused from now on; \
