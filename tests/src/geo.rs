@@ -62,11 +62,22 @@ impl GeoCluster {
 
     /// [`GeoCluster::start`] over `sites` (two, to see what two sites refuse).
     pub fn start_sites(sites: &[&'static str], flags: &[&str], delay_ms: u64) -> GeoCluster {
+        GeoCluster::start_layout(sites, PER_SITE, flags, delay_ms)
+    }
+
+    /// [`GeoCluster::start_sites`] with `per_site` nodes in each site (one site of six:
+    /// the benchmark's baseline, no byte through the relay).
+    pub fn start_layout(
+        sites: &[&'static str],
+        per_site: usize,
+        flags: &[&str],
+        delay_ms: u64,
+    ) -> GeoCluster {
         let ns = Netns::create(sites).expect("namespaces");
         let dir = tempfile::tempdir().expect("tempdir");
         let mut nodes = Vec::new();
         for &site in sites {
-            for i in 0..PER_SITE {
+            for i in 0..per_site {
                 nodes.push(Node {
                     name: format!("{site}{}", i + 1),
                     site,
@@ -93,12 +104,17 @@ impl GeoCluster {
                     .collect::<Vec<_>>()
             })
             .collect();
+        // One site has no link: the relay wants one, so it gets an idle one nothing uses.
+        let mut links = links;
+        if links.is_empty() {
+            links.push(("idle".into(), format!("{wan}:0"), format!("{wan}:9")));
+        }
         let refs: Vec<(&str, &str, &str)> = links
             .iter()
             .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
             .collect();
         let relay = Relay::start_in(&ns, crate::netns::WAN, &refs);
-        for (name, _, _) in &links {
+        for (name, _, _) in links.iter().filter(|(n, _, _)| n != "idle") {
             relay.set(
                 name,
                 Dir::Both,

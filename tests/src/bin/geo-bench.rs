@@ -87,27 +87,39 @@ fn main() {
     );
     let sizes = std::env::var("BENCH_SIZES").unwrap_or_else(|_| "4KiB 1MiB 64MiB".into());
     let seconds = std::env::var("BENCH_SECONDS").unwrap_or_else(|_| "8".into());
-    for (label, delay) in [("10 ms", 5), ("0 ms ", 0)] {
+    for (label, delay) in [
+        ("3 sites, 10 ms round trips", 5),
+        ("3 sites, no delay        ", 0),
+    ] {
         set_delay(&g, delay);
-        for size in sizes.split_whitespace() {
-            for conc in [1u32, 16] {
-                for op in ["put", "get"] {
-                    let objects = if size == "64MiB" { 16 } else { conc * 8 };
-                    let mut cmd =
-                        std::process::Command::new(stele_tests::workspace_bin("stele-bench"));
-                    cmd.args(["s3", "--endpoint", &a1.s3_url, "--bucket"])
-                        .arg(format!("b-{}-{conc}", size.to_lowercase()))
-                        .args(["--op", op, "--size", size, "--concurrency"])
-                        .arg(conc.to_string())
-                        .args(["--duration", &seconds, "--objects"])
-                        .arg(objects.to_string())
-                        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-                        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
-                    let o = g.command_in("a", &cmd).output().expect("stele-bench");
-                    let text = String::from_utf8_lossy(&o.stdout);
-                    let last = text.lines().last().unwrap_or("FAILED");
-                    println!("3 sites, {label} round trips: {last}");
-                }
+        matrix(&g, label, &sizes, &seconds);
+    }
+    drop(g);
+    // The baseline: the same six nodes and twelve disks in one site (no relay between).
+    let one = GeoCluster::start_layout(&["a"], 6, &[], 0);
+    matrix(&one, "1 site of six nodes      ", &sizes, &seconds);
+}
+
+/// PUT and GET by size and streams through a1, one `stele-bench s3` line each.
+fn matrix(g: &GeoCluster, label: &str, sizes: &str, seconds: &str) {
+    let a1 = g.server("a1");
+    for size in sizes.split_whitespace() {
+        for conc in [1u32, 16] {
+            for op in ["put", "get"] {
+                let objects = if size == "64MiB" { 16 } else { conc * 8 };
+                let mut cmd = std::process::Command::new(stele_tests::workspace_bin("stele-bench"));
+                cmd.args(["s3", "--endpoint", &a1.s3_url, "--bucket"])
+                    .arg(format!("b-{}-{conc}", size.to_lowercase()))
+                    .args(["--op", op, "--size", size, "--concurrency"])
+                    .arg(conc.to_string())
+                    .args(["--duration", seconds, "--objects"])
+                    .arg(objects.to_string())
+                    .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                    .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+                let o = g.command_in("a", &cmd).output().expect("stele-bench");
+                let text = String::from_utf8_lossy(&o.stdout);
+                let last = text.lines().last().unwrap_or("FAILED");
+                println!("{label}: {last}");
             }
         }
     }
